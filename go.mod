@@ -1,0 +1,3 @@
+module github.com/infinity-runtime/infinity
+
+go 1.26

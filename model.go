@@ -1,0 +1,101 @@
+package infinity
+
+import (
+	"context"
+	"encoding/json"
+	"iter"
+)
+
+// ModelInfo describes one model a provider serves.
+type ModelInfo struct {
+	ID            string `json:"id"`
+	ContextWindow int    `json:"context_window"`
+	MaxOutput     int    `json:"max_output"`
+}
+
+// ModelProvider streams completions.
+type ModelProvider interface {
+	// Models lists the models the provider serves.
+	Models(ctx context.Context) ([]ModelInfo, error)
+	// Stream runs one completion. Errors are yielded as the second value;
+	// a transient failure (throttling, overload, a broken stream) wraps
+	// ErrRetryable, and the caller discards what was streamed and retries.
+	// Cancelling ctx stops the stream promptly.
+	Stream(ctx context.Context, req CompletionRequest) iter.Seq2[StreamEvent, error]
+}
+
+// CompletionRequest is one model call.
+type CompletionRequest struct {
+	Model     string
+	System    string
+	Items     []Item
+	Tools     []ToolSpec
+	MaxTokens int
+	// Thread and Stack (root first, the thread last) identify the caller;
+	// network providers ignore them, the scripted provider templates with them.
+	Thread ThreadID
+	Stack  []ThreadID
+}
+
+// EventKind tells stream events apart.
+type EventKind uint8
+
+// Stream event kinds.
+const (
+	EventText     EventKind = iota + 1 // a text delta
+	EventToolCall                      // a whole tool call
+	EventDone                          // the end of the response
+)
+
+// StopReason says why a response ended.
+type StopReason string
+
+// Stop reasons.
+const (
+	StopEnd       StopReason = "end_turn"
+	StopToolUse   StopReason = "tool_use"
+	StopMaxTokens StopReason = "max_tokens"
+)
+
+// StreamEvent is one event of a completion stream.
+type StreamEvent struct {
+	Kind  EventKind
+	Text  string
+	Call  *ToolCall
+	Usage Usage
+	Stop  StopReason
+}
+
+// ToolSpec describes a tool to the model and to the engine.
+type ToolSpec struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Schema      json.RawMessage `json:"input_schema"`
+	// Async tools answer later, through an input message; sync tools answer
+	// inline and the slice loops back into another completion.
+	Async bool `json:"async,omitempty"`
+	// Passive async tools (sleeps) are cut short by any new input, and their
+	// late result is ignored.
+	Passive bool `json:"passive,omitempty"`
+}
+
+// Tool is a tool the model can call, other than the engine's built-ins.
+type Tool interface {
+	Spec() ToolSpec
+	// Invoke runs the call. A sync tool returns its result. An async tool
+	// starts the work and returns a nil result; the real result arrives later
+	// as an input message whose content is a tool result for call.ID. Invoke
+	// of an async tool runs only after the slice is durable and may run more
+	// than once for the same call (call.ID is stable). An error becomes an
+	// error result for the model.
+	Invoke(ctx context.Context, env ToolEnv, call ToolCall) (*ToolResult, error)
+}
+
+// ToolEnv is what a tool learns about its caller.
+type ToolEnv struct {
+	Thread ThreadID
+	// Stack is the thread's lineage, root first, the thread last.
+	Stack  []ThreadID
+	UserID string
+	Sender InputSender
+}

@@ -1,0 +1,117 @@
+package infinity
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// ConversationStore keeps thread trees, history and each thread's outbox.
+// History is append-only; a slice's whole result is written by one Commit.
+type ConversationStore interface {
+	// CreateThread stores a new root thread. It returns ErrExists when the id
+	// is taken and ErrInvalid for a non-root info (children are created by
+	// Commit).
+	CreateThread(ctx context.Context, info ThreadInfo) error
+	// Thread returns a thread's info, or ErrNotFound.
+	Thread(ctx context.Context, id ThreadID) (ThreadInfo, error)
+	// Lineage returns the thread and its ancestors, root first and the thread
+	// itself last. It returns ErrNotFound for an unknown id.
+	Lineage(ctx context.Context, id ThreadID) ([]ThreadInfo, error)
+	// Children returns a thread's direct children in creation order
+	// (ErrNotFound for an unknown id).
+	Children(ctx context.Context, id ThreadID) ([]ThreadInfo, error)
+	// Items returns the thread's own items with positions in [from, to); a
+	// negative to means "to the end". It returns ErrNotFound for an unknown
+	// thread.
+	Items(ctx context.Context, id ThreadID, from, to int) ([]Item, error)
+	// Len returns how many own items the thread has (ErrNotFound).
+	Len(ctx context.Context, id ThreadID) (int, error)
+	// Commit applies one slice atomically: all of it or none. It returns
+	// ErrNotFound for an unknown thread, ErrClosed if the thread is closed,
+	// ErrConflict if the thread's length is not c.Expected, ErrApplied if any
+	// of c.Applied was applied before, and ErrExists if a thread in c.Create
+	// exists. It returns the thread's new length.
+	Commit(ctx context.Context, c Commit) (int, error)
+	// Applied reports whether an input was applied by a commit of the thread.
+	Applied(ctx context.Context, id ThreadID, msg MessageID) (bool, error)
+	// Outbox returns the thread's unsent outgoing entries in commit order.
+	Outbox(ctx context.Context, id ThreadID) ([]Outgoing, error)
+	// MarkSent removes outbox entries once they were handed on; unknown ids
+	// are ignored.
+	MarkSent(ctx context.Context, id ThreadID, outgoing ...string) error
+}
+
+// Commit is the durable result of one slice.
+type Commit struct {
+	Thread ThreadID
+	// Expected is the thread's own length when the slice loaded it.
+	Expected int
+	Items    []Item
+	// Applied are the input messages this slice consumed.
+	Applied []MessageID
+	// Outbox holds what must be sent once the commit is durable.
+	Outbox []Outgoing
+	// Create holds child threads spawned by the slice.
+	Create []ThreadInfo
+	// Close holds threads closed by the slice (the thread itself and its
+	// subtree, for close_thread).
+	Close []ThreadID
+}
+
+// Outgoing is an effect of a slice that runs after the commit: a message to a
+// thread (possibly in the future) or an asynchronous tool invocation. Both
+// carry stable ids, so sending one twice is harmless.
+type Outgoing struct {
+	// ID is unique within the thread's outbox.
+	ID string `json:"id"`
+	// Message is sent to Message.GroupID, not before At.
+	Message *InputMessage `json:"message,omitempty"`
+	At      time.Time     `json:"at,omitempty"`
+	// Invoke starts an asynchronous tool call.
+	Invoke *Invocation `json:"invoke,omitempty"`
+}
+
+// Invocation is an asynchronous tool call to start.
+type Invocation struct {
+	Tool string   `json:"tool"`
+	Call ToolCall `json:"call"`
+}
+
+// Version is a StateStore record version; 0 means "does not exist yet".
+type Version uint64
+
+// StateStore keeps small per-thread state: processed message ids (the fast
+// dedup path, bounded by expiry) and a versioned state record.
+type StateStore interface {
+	// Processed reports whether msg was marked processed for the thread and
+	// has not expired.
+	Processed(ctx context.Context, id ThreadID, msg MessageID) (bool, error)
+	// MarkProcessed records msgs as processed until ttl from now.
+	MarkProcessed(ctx context.Context, id ThreadID, msgs []MessageID, ttl time.Duration) error
+	// Load returns the thread's state and its version, or ErrNotFound.
+	Load(ctx context.Context, id ThreadID) (State, Version, error)
+	// Save stores s if the stored version is still v (0 creates it) and
+	// returns the new version; otherwise ErrConflict.
+	Save(ctx context.Context, id ThreadID, s State, v Version) (Version, error)
+}
+
+// State is a thread's small mutable record.
+type State struct {
+	// Metadata is the root thread's metadata, overwritten by input messages
+	// that carry metadata.
+	Metadata json.RawMessage `json:"metadata,omitempty"`
+	// Subscriptions are the tool call ids of active subscriptions.
+	Subscriptions []string `json:"subscriptions,omitempty"`
+	// Choices are user choices waiting for an answer.
+	Choices []PendingChoice `json:"choices,omitempty"`
+}
+
+// PendingChoice is a user_choice request waiting for an answer.
+type PendingChoice struct {
+	ID          string   `json:"id"`
+	Prompt      string   `json:"prompt"`
+	Choices     []string `json:"choices"`
+	Default     int      `json:"default"`
+	ResponseURL string   `json:"response_url"`
+}

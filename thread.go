@@ -1,0 +1,36 @@
+package infinity
+
+import "time"
+
+// ThreadKind says why a thread exists.
+type ThreadKind uint8
+
+// Thread kinds.
+const (
+	ThreadNormal     ThreadKind = iota // a root or a spawn_thread child
+	ThreadEvent                        // spawned to process one subscription event
+	ThreadCompaction                   // spawned to summarise its parent
+)
+
+// ThreadInfo is a thread's place in the tree. A child's history is its
+// parent's first SpawnOrder items (recursively) followed by its own items;
+// nothing is copied.
+type ThreadInfo struct {
+	ID     ThreadID `json:"id"`
+	Parent ThreadID `json:"parent,omitempty"` // empty for a root
+	Root   ThreadID `json:"root"`
+	// SpawnOrder is how many items of the parent's reconstructed history the
+	// child inherits.
+	SpawnOrder int `json:"spawn_order,omitempty"`
+	// SpawnCallID is the parent's spawn_thread call id; reports to the parent
+	// are tied to it.
+	SpawnCallID string     `json:"spawn_call_id,omitempty"`
+	Kind        ThreadKind `json:"kind,omitempty"`
+	// Agent names the agent configuration the thread runs with.
+	Agent   string    `json:"agent,omitempty"`
+	Closed  bool      `json:"closed,omitempty"`
+	Created time.Time `json:"created"`
+}
+
+// IsRoot reports whether the thread has no parent.
+func (t ThreadInfo) IsRoot() bool { return t.Parent == "" }
