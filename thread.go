@@ -19,8 +19,8 @@ type ThreadInfo struct {
 	ID     ThreadID `json:"id"`
 	Parent ThreadID `json:"parent,omitempty"` // empty for a root
 	Root   ThreadID `json:"root"`
-	// SpawnOrder is how many items of the parent's reconstructed history the
-	// child inherits.
+	// SpawnOrder is how many of the parent's own items the child inherits
+	// (the parent's own inherited prefix comes along, recursively).
 	SpawnOrder int `json:"spawn_order,omitempty"`
 	// SpawnCallID is the parent's spawn_thread call id; reports to the parent
 	// are tied to it.

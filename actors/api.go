@@ -1,0 +1,97 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	infinity "github.com/infinity-runtime/infinity"
+)
+
+// StartOptions starts a root thread.
+type StartOptions struct {
+	// Agent names the agent configuration; "" is the first one.
+	Agent string
+	// Text is the first user message.
+	Text string
+	// Metadata is stored as the root's metadata (optional JSON).
+	Metadata json.RawMessage
+	// ID is the thread id to use; "" makes a new one.
+	ID infinity.ThreadID
+}
+
+// Start creates a root thread and sends it its first message. It returns
+// ErrInvalid for empty text or a bad id, ErrNotFound for an unknown agent and
+// ErrExists for a taken id.
+func (rt *Runtime) Start(ctx context.Context, o StartOptions) (infinity.ThreadID, error) {
+	if strings.TrimSpace(o.Text) == "" {
+		return "", fmt.Errorf("start: the first message is empty: %w", infinity.ErrInvalid)
+	}
+	agent := rt.cfg.Agents[0].Name
+	if o.Agent != "" {
+		if _, ok := rt.eng.agents[o.Agent]; !ok {
+			return "", fmt.Errorf("start: agent %q: %w", o.Agent, infinity.ErrNotFound)
+		}
+		agent = o.Agent
+	}
+	id := o.ID
+	if id == "" {
+		id = infinity.NewThreadID()
+	}
+	if !infinity.ValidThreadID(id) {
+		return "", fmt.Errorf("start: thread id %q: %w", id, infinity.ErrInvalid)
+	}
+	info := infinity.ThreadInfo{ID: id, Root: id, Agent: agent, Created: rt.cfg.Clock.Now()}
+	if err := rt.cfg.Conversations.CreateThread(ctx, info); err != nil {
+		return "", fmt.Errorf("start: %w", err)
+	}
+	if obs := rt.cfg.Observer; obs != nil {
+		obs(Event{Kind: EventThreadCreated, Thread: id, Info: info, At: info.Created})
+	}
+	msg := infinity.InputMessage{ID: infinity.NewMessageID(), GroupID: id, Content: infinity.TextContent(o.Text), Metadata: o.Metadata}
+	if err := rt.sender.Send(ctx, msg, time.Time{}); err != nil {
+		return "", fmt.Errorf("start %s: %w", id, err)
+	}
+	return id, nil
+}
+
+// Send sends user text to a thread and returns the message id. It returns
+// ErrNotFound for an unknown thread, ErrClosed for a closed one and
+// ErrInvalid for empty text.
+func (rt *Runtime) Send(ctx context.Context, id infinity.ThreadID, text string) (infinity.MessageID, error) {
+	if strings.TrimSpace(text) == "" {
+		return "", fmt.Errorf("send to %s: empty message: %w", id, infinity.ErrInvalid)
+	}
+	msg := infinity.InputMessage{ID: infinity.NewMessageID(), GroupID: id, Content: infinity.TextContent(text)}
+	return msg.ID, rt.SendMessage(ctx, msg)
+}
+
+// SendMessage sends any input message (a tool result, an event) to an
+// existing, open thread. msg.ID is filled in when empty; keep it stable to
+// make resends harmless.
+func (rt *Runtime) SendMessage(ctx context.Context, msg infinity.InputMessage) error {
+	info, err := rt.cfg.Conversations.Thread(ctx, msg.GroupID)
+	if err != nil {
+		return fmt.Errorf("send to %s: %w", msg.GroupID, err)
+	}
+	if info.Closed {
+		return fmt.Errorf("send to %s: %w", msg.GroupID, infinity.ErrClosed)
+	}
+	if msg.ID == "" {
+		msg.ID = infinity.NewMessageID()
+	}
+	if err := supported(msg); err != nil {
+		return err
+	}
+	if err := rt.sender.Send(ctx, msg, time.Time{}); err != nil {
+		return fmt.Errorf("send to %s: %w", msg.GroupID, err)
+	}
+	return nil
+}
+
+// History returns a thread's reconstructed history.
+func (rt *Runtime) History(ctx context.Context, id infinity.ThreadID) (infinity.History, error) {
+	return infinity.LoadHistory(ctx, rt.cfg.Conversations, id)
+}

@@ -1,0 +1,395 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	infinity "github.com/infinity-runtime/infinity"
+)
+
+// builtin is a tool the engine itself implements. All but the sleeps are
+// synchronous: they take effect through the slice's commit (new threads,
+// closed threads, outbox messages), so the model gets their result at once.
+type builtin struct {
+	spec infinity.ToolSpec
+	run  func(ctx context.Context, r *run, c *infinity.ToolCall)
+}
+
+var (
+	builtins     map[string]builtin
+	builtinOrder = []string{"spawn_thread", "report_to_parent", "close_thread", "send_message_to_child",
+		"sleep", "sleep_until", "sleep_until_event_or_input", "cancel_subscription"}
+	builtinNames = map[string]bool{injectedTool: true}
+)
+
+func init() {
+	builtins = map[string]builtin{
+		"spawn_thread": {spec: infinity.ToolSpec{Name: "spawn_thread",
+			Description: "Start a child thread that works on a task in parallel with you. The child sees your conversation up to this call. child_of must be your own thread stack (root first, yourself last), exactly as given in your instructions.",
+			Schema:      schema(`{"type":"object","properties":{"instructions":{"type":"string","description":"The task for the child."},"child_of":{"type":"array","items":{"type":"string"},"description":"Your thread stack, root first, your own id last."}},"required":["instructions","child_of"]}`),
+		}, run: spawnThread},
+		"report_to_parent": {spec: infinity.ToolSpec{Name: "report_to_parent",
+			Description: "Send a report to the thread that spawned you. The parent receives it as a message.",
+			Schema:      schema(`{"type":"object","properties":{"report":{"type":"string"}},"required":["report"]}`),
+		}, run: reportToParent},
+		"close_thread": {spec: infinity.ToolSpec{Name: "close_thread",
+			Description: "Finish this thread for good, with an optional final report to the parent. Its own child threads are closed too. The root thread cannot be closed.",
+			Schema:      schema(`{"type":"object","properties":{"thread_id":{"type":"string","description":"Your own thread id."},"report_to_parent":{"type":"string"}},"required":["thread_id"]}`),
+		}, run: closeThread},
+		"send_message_to_child": {spec: infinity.ToolSpec{Name: "send_message_to_child",
+			Description: "Send a message to one of your direct child threads.",
+			Schema:      schema(`{"type":"object","properties":{"thread_id":{"type":"string"},"message":{"type":"string"}},"required":["thread_id","message"]}`),
+		}, run: sendMessageToChild},
+		"sleep": {spec: infinity.ToolSpec{Name: "sleep", Async: true, Passive: true,
+			Description: "Sleep for a number of seconds. Any new input wakes you earlier.",
+			Schema:      schema(`{"type":"object","properties":{"seconds":{"type":"number","minimum":0},"reason":{"type":"string"}},"required":["seconds"]}`),
+		}, run: sleepFor},
+		"sleep_until": {spec: infinity.ToolSpec{Name: "sleep_until", Async: true, Passive: true,
+			Description: "Sleep until a date and time in a time zone. A time in the past wakes you at once. Any new input wakes you earlier.",
+			Schema:      schema(`{"type":"object","properties":{"date":{"type":"string","description":"YYYY-MM-DD"},"time":{"type":"string","description":"HH:MM or HH:MM:SS"},"timezone":{"type":"string","description":"IANA time zone, default UTC"}},"required":["date","time"]}`),
+		}, run: sleepUntil},
+		"sleep_until_event_or_input": {spec: infinity.ToolSpec{Name: "sleep_until_event_or_input", Async: true, Passive: true,
+			Description: "Wait, costing nothing, until a message arrives: user input, a child's report, a tool result or an event.",
+			Schema:      schema(`{"type":"object","properties":{}}`),
+		}, run: func(context.Context, *run, *infinity.ToolCall) {}},
+		"cancel_subscription": {spec: infinity.ToolSpec{Name: "cancel_subscription",
+			Description: "Stop an active subscription, named by the id of the tool call that started it.",
+			Schema:      schema(`{"type":"object","properties":{"tool_call_id":{"type":"string"}},"required":["tool_call_id"]}`),
+		}, run: cancelSubscription},
+	}
+	for n := range builtins {
+		builtinNames[n] = true
+	}
+}
+
+func schema(s string) json.RawMessage { return json.RawMessage(s) }
+
+// args decodes a call's arguments into v; it answers the call with an error
+// and returns false when they do not fit.
+func args(r *run, c *infinity.ToolCall, v any) bool {
+	if err := json.Unmarshal(c.Args, v); err != nil {
+		r.answer(c, fmt.Sprintf("%s: bad arguments: %v", c.Name, err), true)
+		return false
+	}
+	return true
+}
+
+func spawnThread(ctx context.Context, r *run, c *infinity.ToolCall) {
+	var a struct {
+		Instructions string   `json:"instructions"`
+		ChildOf      []string `json:"child_of"`
+	}
+	if !args(r, c, &a) {
+		return
+	}
+	stack := r.hist.Stack()
+	switch {
+	case strings.TrimSpace(a.Instructions) == "":
+		r.answer(c, "spawn_thread: instructions is required", true)
+		return
+	case !slices.Equal(a.ChildOf, idStrings(stack)):
+		r.answer(c, fmt.Sprintf("spawn_thread: child_of %s does not match your thread stack %s. You are thread %s, not the thread whose plan you may remember: do your own task and do not spawn threads for it.",
+			quoteList(a.ChildOf), stackString(stack), r.self.ID), true)
+		return
+	case len(stack) > r.agent.MaxDepth:
+		r.answer(c, fmt.Sprintf("spawn_thread: the thread tree may be at most %d levels deep; do this task yourself", r.agent.MaxDepth), true)
+		return
+	}
+	if r.children == 0 {
+		kids, err := r.e.cfg.Conversations.Children(ctx, r.self.ID)
+		if err != nil {
+			r.answer(c, "spawn_thread: could not count your children: "+err.Error(), true)
+			return
+		}
+		r.children = len(kids)
+	}
+	if r.children >= r.agent.MaxChildren {
+		r.answer(c, fmt.Sprintf("spawn_thread: a thread may spawn at most %d children", r.agent.MaxChildren), true)
+		return
+	}
+	child := infinity.ThreadInfo{
+		ID:          infinity.ThreadID(infinity.DeriveID("t", string(r.self.ID), c.ID)),
+		Parent:      r.self.ID,
+		Root:        stack[0],
+		SpawnOrder:  r.ownPosition(c.ID) + 1,
+		SpawnCallID: c.ID,
+		Agent:       r.self.Agent,
+		Created:     r.e.cfg.Clock.Now(),
+	}
+	r.children++
+	r.commit.Create = append(r.commit.Create, child)
+	r.send("seed-"+c.ID, infinity.InputMessage{GroupID: child.ID, Content: infinity.ResultContent(c.ID, fmt.Sprintf(
+		"You are now inside thread %s. Your task: %s\nDo this task yourself. Send what you find with report_to_parent and finish with close_thread.",
+		child.ID, a.Instructions))}, time.Time{})
+	r.answer(c, fmt.Sprintf("Spawned child thread %s. It works in parallel; its reports will reach you as messages. Do not do its task yourself.", child.ID), false)
+}
+
+// ownPosition returns the own-history position of call id.
+func (r *run) ownPosition(id string) int {
+	for i, it := range r.commit.Items {
+		if it.Kind == infinity.KindToolCall && it.Call.ID == id {
+			return r.commit.Expected + i
+		}
+	}
+	return r.ownLen()
+}
+
+func reportToParent(_ context.Context, r *run, c *infinity.ToolCall) {
+	var a struct {
+		Report string `json:"report"`
+	}
+	if !args(r, c, &a) {
+		return
+	}
+	if r.self.IsRoot() {
+		r.answer(c, "report_to_parent: this is the root thread; it has no parent", true)
+		return
+	}
+	r.report(c, "Report from child thread "+string(r.self.ID)+": "+a.Report)
+	r.answer(c, "Report sent to the parent thread.", false)
+}
+
+// report sends text to the parent, tied to the spawn call.
+func (r *run) report(c *infinity.ToolCall, text string) {
+	r.send(infinity.DeriveID("rep_", string(r.self.ID), c.ID), infinity.InputMessage{
+		GroupID:   r.self.Parent,
+		Content:   infinity.ResultContent(r.self.SpawnCallID, text),
+		Synthetic: &infinity.Synthetic{Type: infinity.SyntheticThreadReport, ToolCallID: r.self.SpawnCallID, ChildThreadID: r.self.ID},
+	}, time.Time{})
+}
+
+func closeThread(ctx context.Context, r *run, c *infinity.ToolCall) {
+	var a struct {
+		ThreadID string `json:"thread_id"`
+		Report   string `json:"report_to_parent"`
+	}
+	if !args(r, c, &a) {
+		return
+	}
+	switch {
+	case infinity.ThreadID(a.ThreadID) != r.self.ID:
+		r.answer(c, fmt.Sprintf("close_thread: thread_id %q is not this thread (%s); a thread can only close itself", a.ThreadID, r.self.ID), true)
+		return
+	case r.self.IsRoot():
+		r.answer(c, "close_thread: the root thread cannot be closed", true)
+		return
+	}
+	subtree, err := r.subtree(ctx)
+	if err != nil {
+		r.answer(c, "close_thread: could not list the threads below this one: "+err.Error(), true)
+		return
+	}
+	r.commit.Close = append(r.commit.Close, subtree...)
+	text := "Child thread " + string(r.self.ID) + " has closed."
+	if a.Report != "" {
+		text += " Final report: " + a.Report
+	}
+	r.report(c, text)
+	r.answer(c, "Thread closed.", false)
+	r.closing = true
+}
+
+// subtree returns the thread and every open thread below it, including
+// children spawned earlier in this slice.
+func (r *run) subtree(ctx context.Context) ([]infinity.ThreadID, error) {
+	out := []infinity.ThreadID{r.self.ID}
+	for _, t := range r.commit.Create {
+		out = append(out, t.ID)
+	}
+	for i := 0; i < len(out); i++ {
+		kids, err := r.e.cfg.Conversations.Children(ctx, out[i])
+		if errors.Is(err, infinity.ErrNotFound) {
+			continue // created in this slice, not stored yet
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range kids {
+			if !k.Closed && !slices.Contains(out, k.ID) {
+				out = append(out, k.ID)
+			}
+		}
+	}
+	return out, nil
+}
+
+func sendMessageToChild(ctx context.Context, r *run, c *infinity.ToolCall) {
+	var a struct {
+		ThreadID string `json:"thread_id"`
+		Message  string `json:"message"`
+	}
+	if !args(r, c, &a) {
+		return
+	}
+	if a.Message == "" {
+		r.answer(c, "send_message_to_child: message is required", true)
+		return
+	}
+	var child *infinity.ThreadInfo
+	for i := range r.commit.Create {
+		if r.commit.Create[i].ID == infinity.ThreadID(a.ThreadID) {
+			child = &r.commit.Create[i]
+		}
+	}
+	if child == nil {
+		info, err := r.e.cfg.Conversations.Thread(ctx, infinity.ThreadID(a.ThreadID))
+		if err != nil && !errors.Is(err, infinity.ErrNotFound) {
+			r.answer(c, "send_message_to_child: "+err.Error(), true)
+			return
+		}
+		if err == nil {
+			child = &info
+		}
+	}
+	switch {
+	case child == nil || child.Parent != r.self.ID:
+		r.answer(c, fmt.Sprintf("send_message_to_child: thread %q is not a child of this thread (%s)", a.ThreadID, r.self.ID), true)
+		return
+	case child.Closed:
+		r.answer(c, fmt.Sprintf("send_message_to_child: child thread %s is closed", child.ID), true)
+		return
+	}
+	r.send(infinity.DeriveID("pm_", string(r.self.ID), c.ID), infinity.InputMessage{
+		GroupID:   child.ID,
+		Content:   infinity.ResultContent(child.SpawnCallID, "Message from parent thread: "+a.Message),
+		Synthetic: &infinity.Synthetic{Type: infinity.SyntheticParentMessage, ToolCallID: child.SpawnCallID},
+	}, time.Time{})
+	r.answer(c, "Message sent to child thread "+string(child.ID)+".", false)
+}
+
+// maxSleep bounds sleeps, so a typo cannot park a thread for centuries.
+const maxSleep = 366 * 24 * time.Hour
+
+func sleepFor(_ context.Context, r *run, c *infinity.ToolCall) {
+	var a struct {
+		Seconds *float64 `json:"seconds"`
+		Reason  string   `json:"reason"`
+	}
+	if !args(r, c, &a) {
+		return
+	}
+	if a.Seconds == nil || *a.Seconds < 0 || math.IsNaN(*a.Seconds) || *a.Seconds > maxSleep.Seconds() {
+		r.answer(c, fmt.Sprintf("sleep: seconds must be a number from 0 to %.0f", maxSleep.Seconds()), true)
+		return
+	}
+	d := time.Duration(*a.Seconds * float64(time.Second))
+	r.wake(c, r.e.cfg.Clock.Now().Add(d), "Slept for "+strconv.FormatFloat(*a.Seconds, 'f', -1, 64)+" seconds.")
+}
+
+// wake schedules the wake-up result of a sleep call.
+func (r *run) wake(c *infinity.ToolCall, at time.Time, text string) {
+	r.send(infinity.DeriveID("wake_", string(r.self.ID), c.ID), infinity.InputMessage{
+		GroupID: r.self.ID, Content: infinity.ResultContent(c.ID, text),
+	}, at)
+}
+
+func sleepUntil(_ context.Context, r *run, c *infinity.ToolCall) {
+	var a struct {
+		Date     string `json:"date"`
+		Time     string `json:"time"`
+		Timezone string `json:"timezone"`
+	}
+	if !args(r, c, &a) {
+		return
+	}
+	target, err := parseWallTime(a.Date, a.Time, a.Timezone)
+	if err != nil {
+		r.answer(c, "sleep_until: "+err.Error(), true)
+		return
+	}
+	now := r.e.cfg.Clock.Now()
+	label := fmt.Sprintf("%s %s (%s)", a.Date, a.Time, target.Location())
+	switch {
+	case !target.After(now):
+		r.wake(c, time.Time{}, "The target time "+label+" had already passed; woke at once.")
+	case target.Sub(now) > maxSleep:
+		r.answer(c, "sleep_until: the target time is more than a year away", true)
+	default:
+		r.wake(c, target, "Woke at the target time "+label+".")
+	}
+}
+
+// parseWallTime resolves a wall-clock date and time in an IANA zone. A time
+// that does not exist (skipped by a DST change) or exists twice (repeated by
+// one) is an error that says so, rather than a silent guess.
+func parseWallTime(date, clock, zone string) (time.Time, error) {
+	if zone == "" {
+		zone = "UTC"
+	}
+	loc, err := time.LoadLocation(zone)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("unknown time zone %q (use an IANA name such as Europe/Paris)", zone)
+	}
+	d, err := time.Parse("2006-01-02", date)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("date %q is not YYYY-MM-DD", date)
+	}
+	var c time.Time
+	if c, err = time.Parse("15:04:05", clock); err != nil {
+		if c, err = time.Parse("15:04", clock); err != nil {
+			return time.Time{}, fmt.Errorf("time %q is not HH:MM or HH:MM:SS", clock)
+		}
+	}
+	t := time.Date(d.Year(), d.Month(), d.Day(), c.Hour(), c.Minute(), c.Second(), 0, loc)
+	if t.Hour() != c.Hour() || t.Minute() != c.Minute() || t.Day() != d.Day() {
+		return time.Time{}, fmt.Errorf("%s %s does not exist in %s (a daylight-saving change skips it)", date, clock, zone)
+	}
+	for _, shift := range []time.Duration{-time.Hour, time.Hour} {
+		if u := t.Add(shift).In(loc); u.Hour() == t.Hour() && u.Minute() == t.Minute() && u.Day() == t.Day() {
+			return time.Time{}, fmt.Errorf("%s %s happens twice in %s (a daylight-saving change repeats it); pick a time outside that hour", date, clock, zone)
+		}
+	}
+	return t, nil
+}
+
+func cancelSubscription(ctx context.Context, r *run, c *infinity.ToolCall) {
+	var a struct {
+		ToolCallID string `json:"tool_call_id"`
+	}
+	if !args(r, c, &a) {
+		return
+	}
+	if a.ToolCallID == "" {
+		r.answer(c, "cancel_subscription: tool_call_id is required", true)
+		return
+	}
+	st, v, err := r.e.cfg.State.Load(ctx, r.self.ID)
+	if err != nil && !errors.Is(err, infinity.ErrNotFound) {
+		r.answer(c, "cancel_subscription: could not read subscriptions: "+err.Error(), true)
+		return
+	}
+	i := slices.Index(st.Subscriptions, a.ToolCallID)
+	if i < 0 {
+		r.answer(c, fmt.Sprintf("cancel_subscription: no active subscription for tool call %q", a.ToolCallID), true)
+		return
+	}
+	st.Subscriptions = slices.Delete(st.Subscriptions, i, i+1)
+	if _, err := r.e.cfg.State.Save(ctx, r.self.ID, st, v); err != nil {
+		r.answer(c, "cancel_subscription: could not save: "+err.Error(), true)
+		return
+	}
+	r.answer(c, fmt.Sprintf("Subscription %q cancelled.", a.ToolCallID), false)
+}
+
+func idStrings(ids []infinity.ThreadID) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = string(id)
+	}
+	return out
+}
+
+func quoteList(s []string) string {
+	ids := make([]infinity.ThreadID, len(s))
+	for i, x := range s {
+		ids[i] = infinity.ThreadID(x)
+	}
+	return stackString(ids)
+}

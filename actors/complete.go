@@ -1,0 +1,146 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	infinity "github.com/infinity-runtime/infinity"
+)
+
+// response is one whole model turn, buffered until the stream ended well.
+type response struct {
+	text  string
+	calls []infinity.ToolCall
+	usage infinity.Usage
+	stop  infinity.StopReason
+}
+
+// complete runs one completion. A stream that fails is discarded whole and
+// retried (retryable errors only, with backoff and jitter); nothing of a
+// failed attempt reaches the history.
+func (r *run) complete(ctx context.Context) (response, error) {
+	req := infinity.CompletionRequest{
+		Model:     r.agent.Model,
+		System:    r.systemPrompt(),
+		Items:     modelView(r.items),
+		Tools:     r.toolSpecs(),
+		MaxTokens: r.agent.MaxTokens,
+		Thread:    r.self.ID,
+		Stack:     r.hist.Stack(),
+	}
+	backoff := r.e.cfg.ModelBackoff
+	var err error
+	for attempt := 1; ; attempt++ {
+		var resp response
+		resp, err = r.stream(ctx, req)
+		if err == nil {
+			return resp, nil
+		}
+		if !errors.Is(err, infinity.ErrRetryable) || attempt >= r.e.cfg.ModelAttempts || ctx.Err() != nil {
+			break
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		r.e.log.Info("model stream failed; retrying", "thread", r.self.ID, "attempt", attempt, "wait", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return response{}, ctx.Err()
+		case <-t.C:
+		}
+		backoff *= 2
+	}
+	return response{}, fmt.Errorf("model: %w", err)
+}
+
+func (r *run) stream(ctx context.Context, req infinity.CompletionRequest) (response, error) {
+	var (
+		buf  strings.Builder
+		resp response
+	)
+	for ev, err := range r.e.cfg.Model.Stream(ctx, req) {
+		if err != nil {
+			return response{}, err
+		}
+		switch ev.Kind {
+		case infinity.EventText:
+			buf.WriteString(ev.Text)
+		case infinity.EventToolCall:
+			if ev.Call != nil {
+				resp.calls = append(resp.calls, *ev.Call)
+			}
+		case infinity.EventDone:
+			resp.text, resp.usage, resp.stop = buf.String(), ev.Usage, ev.Stop
+			return resp, nil
+		}
+	}
+	return response{}, fmt.Errorf("%w: %w", errStreamEnded, infinity.ErrRetryable)
+}
+
+func (r *run) systemPrompt() string {
+	var b strings.Builder
+	if r.agent.System != "" {
+		b.WriteString(r.agent.System)
+		b.WriteString("\n\n")
+	}
+	fmt.Fprintf(&b, "Your thread ID is %s. The root thread ID is %s. Your thread stack (root first) is %s.",
+		r.self.ID, r.hist.Lineage[0].ID, stackString(r.hist.Stack()))
+	if !r.self.IsRoot() {
+		b.WriteString(" You are a child thread: do the task you were given, send what you find with report_to_parent, and end with close_thread.")
+	}
+	return b.String()
+}
+
+func stackString(s []infinity.ThreadID) string {
+	parts := make([]string, len(s))
+	for i, id := range s {
+		parts[i] = `"` + string(id) + `"`
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+// modelView returns the history as a model may see it: every call answered
+// before the conversation moves on. A child inherits its parent's history up
+// to its own spawn call, so calls made next to it in the same response have
+// no result in the child's view; they get a short synthetic one.
+func modelView(items []infinity.Item) []infinity.Item {
+	answered := make(map[string]bool)
+	for _, it := range items {
+		if it.Kind == infinity.KindToolResult {
+			answered[it.Result.CallID] = true
+		}
+	}
+	var out []infinity.Item
+	var group []string // unanswered calls of the current run of calls
+	flush := func() {
+		for _, id := range group {
+			out = append(out, infinity.Item{ID: id + "/elsewhere", Kind: infinity.KindToolResult, Result: &infinity.ToolResult{
+				CallID: id, Parts: []infinity.Part{{Type: "text", Text: "This call belongs to another thread; its result is not part of this thread."}},
+			}})
+		}
+		group = group[:0]
+	}
+	for i, it := range items {
+		if it.Kind == infinity.KindToolCall && !answered[it.Call.ID] {
+			if out == nil {
+				out = append(make([]infinity.Item, 0, len(items)+2), items[:i]...)
+			}
+			group = append(group, it.Call.ID)
+		}
+		if out != nil {
+			if it.Kind != infinity.KindToolCall && len(group) > 0 {
+				flush()
+			}
+			out = append(out, it)
+		}
+	}
+	if out == nil {
+		return items // the common case: nothing to repair, no copy
+	}
+	flush()
+	return out
+}

@@ -1,0 +1,179 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	infinity "github.com/infinity-runtime/infinity"
+)
+
+// Agent is the configuration a thread runs with: its model, prompt, tools and
+// limits. Threads name their agent in ThreadInfo.Agent; children inherit it.
+type Agent struct {
+	Name string
+	// Model is the model id passed to the provider ("" lets the provider pick).
+	Model string
+	// System is the agent's own system prompt; the engine appends the
+	// thread's identity and the rules of the built-in tools.
+	System string
+	// Tools are the agent's tools beside the built-ins.
+	Tools []infinity.Tool
+	// MaxDepth bounds the thread tree's depth (root = 0); default 8.
+	MaxDepth int
+	// MaxChildren bounds the children one thread may spawn; default 32.
+	MaxChildren int
+	// MaxTokens bounds one model response; default 4096.
+	MaxTokens int
+	// Budget bounds one slice.
+	Budget Budget
+}
+
+// Budget bounds the work of one slice. When it runs out the thread sends
+// itself a continue message and yields, so no thread hogs a worker and no
+// Lambda hits its timeout mid-turn.
+type Budget struct {
+	// Completions is the most model calls per slice; default 16.
+	Completions int
+	// Wall is the most wall time per slice; default 5 minutes.
+	Wall time.Duration
+}
+
+func (a Agent) withDefaults() Agent {
+	if a.MaxDepth <= 0 {
+		a.MaxDepth = 8
+	}
+	if a.MaxChildren <= 0 {
+		a.MaxChildren = 32
+	}
+	if a.MaxTokens <= 0 {
+		a.MaxTokens = 4096
+	}
+	if a.Budget.Completions <= 0 {
+		a.Budget.Completions = 16
+	}
+	if a.Budget.Wall <= 0 {
+		a.Budget.Wall = 5 * time.Minute
+	}
+	return a
+}
+
+// Deliverer puts a message into a thread's mailbox. The Runtime is one; a
+// local InputSender delivers through it.
+type Deliverer interface {
+	Deliver(msg infinity.InputMessage) error
+}
+
+// Config is everything the engine runs on.
+type Config struct {
+	Conversations infinity.ConversationStore
+	State         infinity.StateStore
+	Model         infinity.ModelProvider
+	// Sender builds the InputSender the engine sends with, given the
+	// runtime's own Deliverer (a local sender delivers through it; an SQS
+	// sender ignores it).
+	Sender func(Deliverer) infinity.InputSender
+	// Agents are the agent configurations; the first is the default.
+	Agents []Agent
+	Clock  infinity.Clock
+	Logger *slog.Logger
+	// Observer, when set, receives every committed change, in commit order
+	// per thread. It must not block for long.
+	Observer func(Event)
+	// Idle is how long an actor waits for more input before passivating;
+	// default 2 s.
+	Idle time.Duration
+	// ProcessedTTL is how long processed message ids are remembered by the
+	// StateStore fast path; default 7 days. (The ConversationStore's applied
+	// records are the record of truth.)
+	ProcessedTTL time.Duration
+	// ModelAttempts is how many times a retryable model failure is tried;
+	// default 4. ModelBackoff is the first backoff, doubled each time;
+	// default 200 ms.
+	ModelAttempts int
+	ModelBackoff  time.Duration
+	// ToolTimeout bounds a synchronous tool call and an asynchronous tool's
+	// dispatch; default 30 s.
+	ToolTimeout time.Duration
+	// Deadline, when it returns ok, is a hard deadline for every slice (on
+	// Lambda: the invocation's end minus a margin).
+	Deadline func(ctx context.Context) (time.Time, bool)
+}
+
+func (c Config) validate() (Config, error) {
+	switch {
+	case c.Conversations == nil:
+		return c, fmt.Errorf("actors config: Conversations is required: %w", infinity.ErrInvalid)
+	case c.State == nil:
+		return c, fmt.Errorf("actors config: State is required: %w", infinity.ErrInvalid)
+	case c.Model == nil:
+		return c, fmt.Errorf("actors config: Model is required: %w", infinity.ErrInvalid)
+	case c.Sender == nil:
+		return c, fmt.Errorf("actors config: Sender is required: %w", infinity.ErrInvalid)
+	}
+	if len(c.Agents) == 0 {
+		c.Agents = []Agent{{Name: "default"}}
+	}
+	seen := map[string]bool{}
+	for i, a := range c.Agents {
+		if seen[a.Name] {
+			return c, fmt.Errorf("actors config: agent %q defined twice: %w", a.Name, infinity.ErrInvalid)
+		}
+		seen[a.Name] = true
+		for _, t := range a.Tools {
+			if builtinNames[t.Spec().Name] {
+				return c, fmt.Errorf("actors config: agent %q: tool %q shadows a built-in: %w", a.Name, t.Spec().Name, infinity.ErrInvalid)
+			}
+		}
+		c.Agents[i] = a.withDefaults()
+	}
+	if c.Clock == nil {
+		c.Clock = infinity.SystemClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Idle <= 0 {
+		c.Idle = 2 * time.Second
+	}
+	if c.ProcessedTTL <= 0 {
+		c.ProcessedTTL = 7 * 24 * time.Hour
+	}
+	if c.ModelAttempts <= 0 {
+		c.ModelAttempts = 4
+	}
+	if c.ModelBackoff <= 0 {
+		c.ModelBackoff = 200 * time.Millisecond
+	}
+	if c.ToolTimeout <= 0 {
+		c.ToolTimeout = 30 * time.Second
+	}
+	return c, nil
+}
+
+// EventKind tells observer events apart.
+type EventKind uint8
+
+// Observer event kinds.
+const (
+	// EventItem: an item was committed to Thread's history.
+	EventItem EventKind = iota + 1
+	// EventThreadCreated: Info was created (a root or a child).
+	EventThreadCreated
+	// EventThreadClosed: Thread was closed.
+	EventThreadClosed
+	// EventSliceError: a slice failed (Err); its input stays queued and is
+	// retried, or, for a model failure, the thread waits for new input.
+	EventSliceError
+)
+
+// Event is a committed change, for transcripts and UIs.
+type Event struct {
+	Kind   EventKind
+	Thread infinity.ThreadID
+	Item   infinity.Item
+	Info   infinity.ThreadInfo
+	Err    error
+	At     time.Time
+}

@@ -1,0 +1,563 @@
+package actors_test
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"strings"
+	"testing"
+	"time"
+
+	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/models/scripted"
+)
+
+// A root spawns a child, the child spawns a grandchild; reports climb back
+// up and the root answers. Children inherit history without copies.
+func TestThreeLevelTree(t *testing.T) {
+	rules := []scripted.Rule{
+		{Name: "root starts", When: scripted.Match{Depth: ip(0), Last: "user"},
+			Reply: scripted.Reply{Text: "Delegating.", Calls: []scripted.CallSpec{call("spawn_thread", `{"instructions":"research the topic","child_of":"$STACK"}`)}}},
+		{Name: "root waits", When: scripted.Match{Depth: ip(0), LastTool: "spawn_thread"},
+			Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep_until_event_or_input", `{}`)}}},
+		{Name: "root done", When: scripted.Match{Depth: ip(0), LastTool: "receive_event__injected"},
+			Reply: scripted.Reply{Text: "Final answer: the research is done."}},
+		{Name: "child delegates", When: scripted.Match{Depth: ip(1), LastTool: "spawn_thread", LastText: "inside thread"},
+			Reply: scripted.Reply{Calls: []scripted.CallSpec{call("spawn_thread", `{"instructions":"dig deeper","child_of":"$STACK"}`)}}},
+		{Name: "child waits", When: scripted.Match{Depth: ip(1), LastTool: "spawn_thread"},
+			Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep_until_event_or_input", `{}`)}}},
+		{Name: "child closes", When: scripted.Match{Depth: ip(1), LastTool: "receive_event__injected"},
+			Reply: scripted.Reply{Calls: []scripted.CallSpec{call("close_thread", `{"thread_id":"$THREAD","report_to_parent":"child summary"}`)}}},
+		{Name: "grandchild works", When: scripted.Match{Depth: ip(2), LastTool: "spawn_thread"},
+			Reply: scripted.Reply{Text: "found it", Calls: []scripted.CallSpec{
+				call("report_to_parent", `{"report":"deep fact"}`),
+				call("close_thread", `{"thread_id":"$THREAD"}`)}}},
+	}
+	e := newEnv(t, rules)
+	root := e.start("Research something.")
+	e.waitFor("root's final answer", func() bool {
+		own := e.own(root)
+		return len(own) > 0 && strings.HasPrefix(own[len(own)-1].Text, "Final answer")
+	})
+	e.settle()
+	noErrors(t, e)
+
+	kids := e.children(root)
+	if len(kids) != 1 {
+		t.Fatalf("root has %d children, want 1", len(kids))
+	}
+	child := kids[0]
+	grand := e.children(child.ID)
+	if len(grand) != 1 {
+		t.Fatalf("child has %d children, want 1", len(grand))
+	}
+	g := e.history(grand[0].ID)
+	if len(g.Lineage) != 3 || g.Lineage[0].ID != root || g.Lineage[1].ID != child.ID {
+		t.Fatalf("grandchild lineage = %v", g.Stack())
+	}
+	// The grandchild inherits the root's history through the root's spawn
+	// call and the child's through its own spawn call.
+	rootOwn := e.own(root)
+	if got, want := g.Items[0].Text, "Research something."; got != want {
+		t.Fatalf("grandchild's first inherited item = %q, want %q", got, want)
+	}
+	if g.Inherited != child.SpawnOrder+grand[0].SpawnOrder {
+		t.Fatalf("grandchild inherits %d items; spawn orders %d+%d", g.Inherited, child.SpawnOrder, grand[0].SpawnOrder)
+	}
+	if !e.info(child.ID).Closed || !e.info(grand[0].ID).Closed || e.info(root).Closed {
+		t.Fatal("child and grandchild should be closed, the root open")
+	}
+	// The root saw the child's final report, tied to its spawn call.
+	tr := transcript(rootOwn)
+	if !strings.Contains(tr, "Final report: child summary") {
+		t.Fatalf("root transcript lacks the child's report:\n%s", tr)
+	}
+	if !strings.Contains(transcript(e.own(child.ID)), "Report from child thread "+string(grand[0].ID)+": deep fact") {
+		t.Fatalf("child transcript lacks the grandchild's report:\n%s", transcript(e.own(child.ID)))
+	}
+	// Closed threads passivate: no actor remains.
+	e.waitFor("passivation", func() bool { return e.rt.Active() == 0 })
+}
+
+// Every call of a response is handled: three parallel calls get three
+// results, and the async one is dispatched.
+func TestParallelToolCalls(t *testing.T) {
+	rules := []scripted.Rule{
+		{Name: "fan out", When: scripted.Match{Depth: ip(0), Last: "user"},
+			Reply: scripted.Reply{Calls: []scripted.CallSpec{
+				call("spawn_thread", `{"instructions":"task A","child_of":"$STACK"}`),
+				call("no_such_tool", `{}`),
+				call("spawn_thread", `{"instructions":"task B","child_of":"$STACK"}`),
+				call("sleep", `{"seconds":60}`),
+			}}},
+		{Name: "children close", When: scripted.Match{Depth: ip(1), LastTool: "spawn_thread"},
+			Reply: scripted.Reply{Calls: []scripted.CallSpec{call("close_thread", `{"thread_id":"$THREAD","report_to_parent":"done"}`)}}},
+		{Name: "root after events", When: scripted.Match{Depth: ip(0), Count: &scripted.Count{Tool: "receive_event__injected", Min: 2}},
+			Reply: scripted.Reply{Text: "both children reported"}},
+		{Name: "root waits", When: scripted.Match{Depth: ip(0)},
+			Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep_until_event_or_input", `{}`)}}},
+	}
+	e := newEnv(t, rules)
+	root := e.start("go")
+	e.waitFor("both reports", func() bool { return e.last(root) == "both children reported" })
+	own := e.own(root)
+	calls := []infinity.Item{}
+	for _, it := range own[:6] {
+		if it.Kind == infinity.KindToolCall {
+			calls = append(calls, it)
+		}
+	}
+	if len(calls) != 4 {
+		t.Fatalf("first response has %d calls, want 4:\n%s", len(calls), transcript(own))
+	}
+	if got := resultText(own, calls[1].Call.ID); !strings.Contains(got, `tool "no_such_tool" does not exist`) {
+		t.Fatalf("unknown tool result = %q", got)
+	}
+	if len(e.children(root)) != 2 {
+		t.Fatalf("root has %d children, want 2", len(e.children(root)))
+	}
+	// The sleep was cut short by the reports; its result says so.
+	if got := resultText(own, calls[3].Call.ID); !strings.Contains(got, "Interrupted") {
+		t.Fatalf("sleep result = %q, want an interruption:\n%s", got, transcript(own))
+	}
+	// Child B's view of the inherited response: child A's spawn call sits
+	// beside its own and gets a synthetic result in the model's view only.
+	kids := e.children(root)
+	hb := e.history(kids[1].ID)
+	if hb.Inherited != kids[1].SpawnOrder || kids[1].SpawnOrder != kids[0].SpawnOrder+2 {
+		t.Fatalf("spawn orders A=%d B=%d, B inherits %d", kids[0].SpawnOrder, kids[1].SpawnOrder, hb.Inherited)
+	}
+	noErrors(t, e)
+}
+
+// User input during a sleep wakes the thread; the stale wake-up arrives
+// later and is recorded without touching history.
+func TestSleepInterruptedByInput(t *testing.T) {
+	rules := []scripted.Rule{
+		{When: scripted.Match{Last: "user", LastText: "nap"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep", `{"seconds":3600,"reason":"nap"}`)}}},
+		{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Text: "awake: $THREAD"}},
+		{When: scripted.Match{LastTool: "sleep"}, Reply: scripted.Reply{Text: "slept well"}},
+	}
+	e := newEnv(t, rules)
+	root := e.start("take a nap")
+	e.settle()
+	e.send(root, "wake up")
+	e.waitFor("reply to the interruption", func() bool {
+		own := e.own(root)
+		return strings.HasPrefix(own[len(own)-1].Text, "awake")
+	})
+	before := len(e.own(root))
+	e.clock.Advance(2 * time.Hour) // the wake-up fires late
+	e.settle()
+	time.Sleep(20 * time.Millisecond)
+	e.settle()
+	own := e.own(root)
+	if len(own) != before {
+		t.Fatalf("stale wake-up changed history:\n%s", transcript(own))
+	}
+	want := "user: take a nap\ntool_call: sleep {\"seconds\":3600,\"reason\":\"nap\"}\ntool_result: Interrupted: new input arrived first.\nuser: wake up\nassistant: awake: " + string(root) + "\n"
+	if got := transcript(own); got != want {
+		t.Fatalf("transcript:\n%s\nwant:\n%s", got, want)
+	}
+	noErrors(t, e)
+}
+
+// asyncTool answers later: the test plays the tool server.
+type asyncTool struct{ started chan infinity.ToolCall }
+
+func (a asyncTool) Spec() infinity.ToolSpec {
+	return infinity.ToolSpec{Name: "fetch", Description: "slow fetch", Schema: []byte(`{"type":"object"}`), Async: true}
+}
+
+func (a asyncTool) Invoke(_ context.Context, _ infinity.ToolEnv, c infinity.ToolCall) (*infinity.ToolResult, error) {
+	a.started <- c
+	return nil, nil
+}
+
+// User input while an async tool runs: the call is answered "still
+// running", the model replies to the user, and the real result, arriving
+// late, is injected and acted on rather than dropped.
+func TestInputWhileAsyncToolPendingAndLateResult(t *testing.T) {
+	tool := asyncTool{started: make(chan infinity.ToolCall, 1)}
+	rules := []scripted.Rule{
+		{When: scripted.Match{Last: "user", LastText: "fetch"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("fetch", `{"url":"x"}`)}}},
+		{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Text: "still fetching"}},
+		{When: scripted.Match{LastTool: "receive_event__injected"}, Reply: scripted.Reply{Text: "late result seen"}},
+	}
+	e := newEnv(t, rules, func(c *actors.Config) { c.Agents = []actors.Agent{{Name: "a", Tools: []infinity.Tool{tool}}} })
+	root := e.start("please fetch")
+	var c infinity.ToolCall
+	select {
+	case c = <-tool.started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("async tool never invoked")
+	}
+	e.settle()
+	e.send(root, "how is it going?")
+	e.waitFor("reply while pending", func() bool { return e.last(root) == "still fetching" })
+	// The tool server answers now.
+	if err := e.rt.SendMessage(context.Background(), infinity.InputMessage{ID: "res-1", GroupID: root, Content: infinity.ResultContent(c.ID, "page body")}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("late result acted on", func() bool { return e.last(root) == "late result seen" })
+	got := transcript(e.own(root))
+	for _, want := range []string{"Still running", "tool_call: receive_event__injected", "tool_result: page body"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("transcript lacks %q:\n%s", want, got)
+		}
+	}
+	// The same result again (a redelivery with a new id) is stale: ignored.
+	n := len(e.own(root))
+	_ = e.rt.SendMessage(context.Background(), infinity.InputMessage{ID: "res-2", GroupID: root, Content: infinity.ResultContent(c.ID, "page body")})
+	e.settle()
+	if len(e.own(root)) != n {
+		t.Fatalf("a repeated late result was injected twice:\n%s", transcript(e.own(root)))
+	}
+	noErrors(t, e)
+}
+
+// The same message delivered twice (at-least-once) is applied once, both
+// when the copies arrive together and when one arrives after processing.
+func TestRedeliveredMessageAppliedOnce(t *testing.T) {
+	rules := []scripted.Rule{{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Text: "ok"}}}
+	e := newEnv(t, rules)
+	root := e.start("hello")
+	e.settle()
+	msg := infinity.InputMessage{ID: "dup-1", GroupID: root, Content: infinity.TextContent("again")}
+	for range 3 {
+		if err := e.rt.Deliver(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.settle()
+	if err := e.rt.Deliver(msg); err != nil {
+		t.Fatal(err)
+	}
+	e.settle()
+	if n := count(e.own(root), func(it infinity.Item) bool { return it.Text == "again" }); n != 1 {
+		t.Fatalf("message applied %d times:\n%s", n, transcript(e.own(root)))
+	}
+	if n := count(e.own(root), func(it infinity.Item) bool { return it.Text == "ok" }); n != 2 {
+		t.Fatalf("model answered %d times, want 2", n)
+	}
+}
+
+// flakyStore fails chosen operations once.
+type flakyStore struct {
+	infinity.ConversationStore
+	failCommitBefore, failCommitAfter, failMarkSent bool
+}
+
+var errInjected = errors.New("injected store failure")
+
+func (f *flakyStore) Commit(ctx context.Context, c infinity.Commit) (int, error) {
+	if f.failCommitBefore && len(c.Items) > 0 {
+		f.failCommitBefore = false
+		return 0, errInjected
+	}
+	n, err := f.ConversationStore.Commit(ctx, c)
+	if err == nil && f.failCommitAfter && len(c.Create) > 0 {
+		f.failCommitAfter = false
+		return 0, errInjected // the commit landed, but the caller never hears so
+	}
+	return n, err
+}
+
+func (f *flakyStore) MarkSent(ctx context.Context, id infinity.ThreadID, out ...string) error {
+	if f.failMarkSent {
+		f.failMarkSent = false
+		return errInjected
+	}
+	return f.ConversationStore.MarkSent(ctx, id, out...)
+}
+
+// A store failure anywhere in a slice is retried from persisted history:
+// no history item is duplicated, no child spawned twice, nothing lost.
+func TestCrashMidSliceResumesWithoutDuplicates(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fs   flakyStore
+	}{
+		{"commit fails", flakyStore{failCommitBefore: true}},
+		{"commit lands but reports failure", flakyStore{failCommitAfter: true}},
+		{"outbox drain fails", flakyStore{failMarkSent: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rules := []scripted.Rule{
+				{When: scripted.Match{Depth: ip(0), Last: "user"}, Reply: scripted.Reply{Text: "spawning", Calls: []scripted.CallSpec{call("spawn_thread", `{"instructions":"work","child_of":"$STACK"}`)}}},
+				{When: scripted.Match{Depth: ip(0), LastTool: "spawn_thread"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep_until_event_or_input", `{}`)}}},
+				{When: scripted.Match{Depth: ip(0), LastTool: "receive_event__injected"}, Reply: scripted.Reply{Text: "all done"}},
+				{When: scripted.Match{Depth: ip(1)}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("close_thread", `{"thread_id":"$THREAD","report_to_parent":"r"}`)}}},
+			}
+			fs := tc.fs
+			e := newEnv(t, rules, func(c *actors.Config) {
+				fs.ConversationStore = c.Conversations
+				c.Conversations = &fs
+			})
+			e.conv = &fs
+			root := e.start("begin")
+			e.waitFor("completion", func() bool { return e.last(root) == "all done" })
+			e.settle()
+			if len(e.sliceErrors()) == 0 {
+				t.Fatal("the injected failure never happened")
+			}
+			own := e.own(root)
+			seen := map[string]bool{}
+			for _, it := range own {
+				if seen[it.ID] {
+					t.Fatalf("item %s appears twice:\n%s", it.ID, transcript(own))
+				}
+				seen[it.ID] = true
+			}
+			if n := count(own, func(it infinity.Item) bool { return it.Text == "begin" }); n != 1 {
+				t.Fatalf("input applied %d times", n)
+			}
+			if k := e.children(root); len(k) != 1 {
+				t.Fatalf("%d children, want 1", len(k))
+			}
+		})
+	}
+}
+
+// A child that remembers its parent's plan and tries to spawn with the
+// parent's stack is refused.
+func TestChildOfRefusal(t *testing.T) {
+	rules := []scripted.Rule{
+		{When: scripted.Match{Depth: ip(0), Last: "user"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("spawn_thread", `{"instructions":"sub","child_of":"$STACK"}`)}}},
+		{When: scripted.Match{Depth: ip(0)}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep_until_event_or_input", `{}`)}}},
+		// The child replays the parent's call: child_of is the root's stack.
+		{When: scripted.Match{Depth: ip(1), LastTool: "spawn_thread", LastText: "inside thread"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("spawn_thread", `{"instructions":"sub","child_of":["$ROOT"]}`)}}},
+		{When: scripted.Match{Depth: ip(1)}, Reply: scripted.Reply{Text: "understood"}},
+	}
+	e := newEnv(t, rules)
+	root := e.start("go")
+	e.waitFor("child reply", func() bool {
+		k := e.children(root)
+		if len(k) == 0 {
+			return false
+		}
+		own := e.own(k[0].ID)
+		return own[len(own)-1].Text == "understood"
+	})
+	child := e.children(root)[0]
+	tr := transcript(e.own(child.ID))
+	if !strings.Contains(tr, "does not match your thread stack") || len(e.children(child.ID)) != 0 {
+		t.Fatalf("child spawned or was not refused:\n%s", tr)
+	}
+}
+
+// sleep_until resolves wall time in the named zone; the wake-up fires at
+// that instant on the injected clock, not before.
+func TestSleepUntilInAnotherTimezone(t *testing.T) {
+	// 2026-03-10 09:30 in New York is 13:30 UTC (EDT began on March 8); the
+	// clock starts at 12:00 UTC.
+	rules := []scripted.Rule{
+		{When: scripted.Match{Last: "user", LastText: "future"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep_until", `{"date":"2026-03-10","time":"09:30","timezone":"America/New_York"}`)}}},
+		{When: scripted.Match{Last: "user", LastText: "past"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep_until", `{"date":"2026-03-10","time":"07:00:00","timezone":"Asia/Tokyo"}`)}}},
+		{When: scripted.Match{Last: "user", LastText: "gap"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep_until", `{"date":"2026-03-08","time":"02:30","timezone":"America/New_York"}`)}}},
+		{When: scripted.Match{Last: "user", LastText: "zone"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep_until", `{"date":"2026-03-10","time":"02:30","timezone":"Mars/Olympus"}`)}}},
+		{When: scripted.Match{LastTool: "sleep_until"}, Reply: scripted.Reply{Text: "woke"}},
+	}
+	cases := []struct {
+		text    string
+		advance time.Duration // before this, nothing may happen
+		want    string
+	}{
+		{"future", 90 * time.Minute, "Woke at the target time 2026-03-10 09:30 (America/New_York)."},
+		{"past", 0, "The target time 2026-03-10 07:00:00 (Asia/Tokyo) had already passed; woke at once."},
+		{"gap", 0, "Error: sleep_until: 2026-03-08 02:30 does not exist in America/New_York (a daylight-saving change skips it)"},
+		{"zone", 0, `Error: sleep_until: unknown time zone "Mars/Olympus" (use an IANA name such as Europe/Paris)`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.text, func(t *testing.T) {
+			e := newEnv(t, rules)
+			root := e.start(tc.text)
+			woke := func() bool { return e.last(root) == "woke" }
+			if tc.advance > 0 {
+				e.settle()
+				e.clock.Advance(tc.advance - time.Second)
+				e.settle()
+				if woke() {
+					t.Fatal("woke before the target time")
+				}
+				e.clock.Advance(time.Second)
+			}
+			e.waitFor("wake", woke)
+			own := e.own(root)
+			if got := own[len(own)-2].Result.Text(); got != tc.want {
+				t.Fatalf("result = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// A hallucinated tool gets an error result and the slice loops back; the
+// model recovers in the same slice.
+func TestUnknownToolLoopsBack(t *testing.T) {
+	rules := []scripted.Rule{
+		{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("teleport", `{}`)}}},
+		{When: scripted.Match{LastTool: "teleport"}, Reply: scripted.Reply{Text: "sorry, no teleport"}},
+	}
+	e := newEnv(t, rules)
+	root := e.start("teleport me")
+	e.waitFor("recovery", func() bool { return e.last(root) == "sorry, no teleport" })
+}
+
+// A stream that breaks mid-way is retried; the broken attempt's text is
+// never saved.
+func TestBrokenStreamRetriedNotHalfSaved(t *testing.T) {
+	rules := []scripted.Rule{
+		{Times: 2, When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Text: "partial garbage", Error: "connection reset", Retryable: true, MidStream: true}},
+		{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Text: "clean answer"}},
+	}
+	e := newEnv(t, rules)
+	root := e.start("hi")
+	e.waitFor("answer", func() bool { return e.last(root) == "clean answer" })
+	if strings.Contains(transcript(e.own(root)), "garbage") {
+		t.Fatalf("half a turn was saved:\n%s", transcript(e.own(root)))
+	}
+}
+
+// A model that fails for good leaves the input saved and reports an error;
+// the thread works again on the next input.
+func TestModelFailureKeepsInput(t *testing.T) {
+	rules := []scripted.Rule{
+		{Times: 1, When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Error: "invalid request"}},
+		{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Text: "fine now"}},
+	}
+	e := newEnv(t, rules)
+	root := e.start("first")
+	e.waitFor("error event", func() bool { return len(e.sliceErrors()) > 0 })
+	e.settle()
+	if got := transcript(e.own(root)); got != "user: first\n" {
+		t.Fatalf("transcript after failure:\n%s", got)
+	}
+	e.send(root, "second")
+	e.waitFor("answer", func() bool { return e.last(root) == "fine now" })
+}
+
+// A slice that uses up its completion budget sends itself a continue
+// message and yields; the work finishes in later slices.
+func TestBudgetContinue(t *testing.T) {
+	rules := []scripted.Rule{
+		{When: scripted.Match{Count: &scripted.Count{Tool: "report_to_parent", Min: 5}}, Reply: scripted.Reply{Text: "done looping"}},
+		// report_to_parent from a root fails fast (sync), so each call loops back.
+		{Reply: scripted.Reply{Calls: []scripted.CallSpec{call("report_to_parent", `{"report":"x"}`)}}},
+	}
+	e := newEnv(t, rules, func(c *actors.Config) { c.Agents = []actors.Agent{{Name: "a", Budget: actors.Budget{Completions: 2}}} })
+	root := e.start("loop")
+	e.waitFor("done", func() bool { return e.last(root) == "done looping" })
+	if n := count(e.own(root), isCall("report_to_parent")); n != 5 {
+		t.Fatalf("%d calls, want 5", n)
+	}
+	noErrors(t, e)
+}
+
+// close_thread closes the whole subtree; the root cannot be closed; a
+// thread cannot close another.
+func TestCloseRules(t *testing.T) {
+	rules := []scripted.Rule{
+		{When: scripted.Match{Depth: ip(0), Last: "user"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{
+			call("close_thread", `{"thread_id":"$THREAD"}`),
+			call("spawn_thread", `{"instructions":"middle","child_of":"$STACK"}`)}}},
+		{When: scripted.Match{Depth: ip(0)}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep_until_event_or_input", `{}`)}}},
+		{When: scripted.Match{Depth: ip(1), LastTool: "spawn_thread", LastText: "inside"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{
+			call("close_thread", `{"thread_id":"$ROOT"}`),
+			call("spawn_thread", `{"instructions":"leaf","child_of":"$STACK"}`)}}},
+		{When: scripted.Match{Depth: ip(1), LastTool: "spawn_thread"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep_until_event_or_input", `{}`)}}},
+		{When: scripted.Match{Depth: ip(2), LastTool: "spawn_thread"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("report_to_parent", `{"report":"leaf up"}`)}}},
+		{When: scripted.Match{Depth: ip(2)}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep_until_event_or_input", `{}`)}}},
+		{When: scripted.Match{Depth: ip(1), LastTool: "receive_event__injected"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("close_thread", `{"thread_id":"$THREAD","report_to_parent":"bye"}`)}}},
+	}
+	e := newEnv(t, rules)
+	root := e.start("go")
+	e.waitFor("middle closed", func() bool {
+		k := e.children(root)
+		return len(k) == 1 && e.info(k[0].ID).Closed
+	})
+	e.settle()
+	mid := e.children(root)[0].ID
+	leaf := e.children(mid)[0].ID
+	if !e.info(leaf).Closed {
+		t.Fatal("closing the middle thread left its child open")
+	}
+	if e.info(root).Closed {
+		t.Fatal("the root was closed")
+	}
+	if tr := transcript(e.own(root)); !strings.Contains(tr, "the root thread cannot be closed") {
+		t.Fatalf("root close not refused:\n%s", tr)
+	}
+	if tr := transcript(e.own(mid)); !strings.Contains(tr, "is not this thread") {
+		t.Fatalf("closing another thread not refused:\n%s", tr)
+	}
+	// Input to a closed thread is refused by the API and dropped by the engine.
+	if _, err := e.rt.Send(context.Background(), leaf, "hello?"); !errors.Is(err, infinity.ErrClosed) {
+		t.Fatalf("send to closed thread: %v", err)
+	}
+	n := len(e.own(leaf))
+	_ = e.rt.Deliver(infinity.InputMessage{ID: "late", GroupID: leaf, Content: infinity.TextContent("late")})
+	e.settle()
+	if len(e.own(leaf)) != n {
+		t.Fatal("a closed thread accepted input")
+	}
+}
+
+// childIDModel rewrites "CHILD" in tool-call arguments with the root's first
+// child's id, which the script cannot know in advance.
+type childIDModel struct {
+	infinity.ModelProvider
+	conv infinity.ConversationStore
+	root *infinity.ThreadID
+}
+
+func (m childIDModel) Stream(ctx context.Context, req infinity.CompletionRequest) iter.Seq2[infinity.StreamEvent, error] {
+	return func(yield func(infinity.StreamEvent, error) bool) {
+		for ev, err := range m.ModelProvider.Stream(ctx, req) {
+			if ev.Call != nil {
+				if kids, _ := m.conv.Children(ctx, *m.root); len(kids) > 0 {
+					c := *ev.Call
+					c.Args = []byte(strings.ReplaceAll(string(c.Args), "CHILD", string(kids[0].ID)))
+					ev.Call = &c
+				}
+			}
+			if !yield(ev, err) {
+				return
+			}
+		}
+	}
+}
+
+// send_message_to_child reaches a direct child, and nothing else.
+func TestSendMessageToChild(t *testing.T) {
+	rules := []scripted.Rule{
+		{When: scripted.Match{Depth: ip(0), Last: "user", LastText: "start"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("spawn_thread", `{"instructions":"wait for orders","child_of":"$STACK"}`)}}},
+		{When: scripted.Match{Depth: ip(0), Last: "user", LastText: "tell"},
+			Reply: scripted.Reply{Calls: []scripted.CallSpec{call("send_message_to_child", `{"thread_id":"CHILD","message":"go left"}`), call("send_message_to_child", `{"thread_id":"$THREAD","message":"self"}`)}}},
+		{When: scripted.Match{Depth: ip(0), LastTool: "send_message_to_child"}, Reply: scripted.Reply{Text: "told"}},
+		{When: scripted.Match{Depth: ip(0)}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep_until_event_or_input", `{}`)}}},
+		{When: scripted.Match{Depth: ip(1), LastTool: "receive_event__injected"}, Reply: scripted.Reply{Text: "child got orders"}},
+		{When: scripted.Match{Depth: ip(1)}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep_until_event_or_input", `{}`)}}},
+	}
+	root := infinity.ThreadID("root-1")
+	e := newEnv(t, rules, func(c *actors.Config) {
+		c.Model = childIDModel{ModelProvider: c.Model, conv: c.Conversations, root: &root}
+	})
+	if _, err := e.rt.Start(context.Background(), actors.StartOptions{ID: root, Text: "start"}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("child", func() bool { return len(e.children(root)) == 1 })
+	e.settle()
+	child := e.children(root)[0].ID
+	e.send(root, "tell the child")
+	e.waitFor("child got the message", func() bool { return e.last(child) == "child got orders" })
+	e.waitFor("root done", func() bool { return e.last(root) == "told" })
+	tr := transcript(e.own(root))
+	if !strings.Contains(tr, "Message sent to child thread "+string(child)) || !strings.Contains(tr, "is not a child of this thread") {
+		t.Fatalf("root transcript:\n%s", tr)
+	}
+	if !strings.Contains(transcript(e.own(child)), "Message from parent thread: go left") {
+		t.Fatalf("child transcript:\n%s", transcript(e.own(child)))
+	}
+	noErrors(t, e)
+}

@@ -1,0 +1,403 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	infinity "github.com/infinity-runtime/infinity"
+)
+
+// run is one slice in memory: the loaded history, what the slice adds, and
+// the Commit it builds. Nothing reaches the stores until the commit.
+type run struct {
+	e      *engine
+	agent  *Agent
+	hist   infinity.History
+	self   infinity.ThreadInfo
+	items  []infinity.Item // hist.Items followed by the new items
+	calls  map[string]*callState
+	open   []string // own calls still waiting for a result, in order
+	commit infinity.Commit
+
+	actionable  bool
+	closing     bool
+	children    int
+	completions int
+	started     time.Time
+	metadata    json.RawMessage
+	modelErr    error
+}
+
+type callState struct {
+	call     *infinity.ToolCall
+	own      bool
+	answered bool
+	state    infinity.ResultState
+}
+
+func (e *engine) newRun(ctx context.Context, id infinity.ThreadID) (*run, error) {
+	h, err := infinity.LoadHistory(ctx, e.cfg.Conversations, id)
+	if err != nil {
+		return nil, fmt.Errorf("slice %s: %w", id, err)
+	}
+	self := h.Thread()
+	r := &run{
+		e:       e,
+		agent:   e.agent(self.Agent),
+		hist:    h,
+		self:    self,
+		items:   h.Items,
+		calls:   make(map[string]*callState),
+		started: e.cfg.Clock.Now(),
+		commit:  infinity.Commit{Thread: id, Expected: len(h.Items) - h.Inherited},
+	}
+	for i := range r.items {
+		r.index(&r.items[i], i >= h.Inherited)
+	}
+	return r, nil
+}
+
+// index records calls and their answers as items are loaded or appended.
+func (r *run) index(it *infinity.Item, own bool) {
+	switch it.Kind {
+	case infinity.KindToolCall:
+		if it.Call.Name == injectedTool {
+			r.indexInjected(it.Call)
+		}
+		r.calls[it.Call.ID] = &callState{call: it.Call, own: own}
+		if own {
+			r.open = append(r.open, it.Call.ID)
+		}
+	case infinity.KindToolResult:
+		if cs := r.calls[it.Result.CallID]; cs != nil {
+			cs.answered, cs.state = true, it.Result.State
+			r.dropOpen(it.Result.CallID)
+		}
+	}
+}
+
+// indexInjected marks a call whose late result was injected as final, so a
+// repeat of that result is recognised as stale.
+func (r *run) indexInjected(c *infinity.ToolCall) {
+	var a struct {
+		Kind     string `json:"kind"`
+		Original string `json:"original_tool_call_id"`
+	}
+	if json.Unmarshal(c.Args, &a) == nil && a.Kind == "late_result" {
+		if cs := r.calls[a.Original]; cs != nil {
+			cs.state = infinity.ResultFinal
+		}
+	}
+}
+
+func (r *run) dropOpen(id string) {
+	for i, o := range r.open {
+		if o == id {
+			r.open = append(r.open[:i], r.open[i+1:]...)
+			return
+		}
+	}
+}
+
+func (r *run) append(it infinity.Item) {
+	it.At = r.e.cfg.Clock.Now()
+	r.items = append(r.items, it)
+	r.commit.Items = append(r.commit.Items, it)
+	r.index(&r.items[len(r.items)-1], true)
+}
+
+// ownLen is the thread's own length including what this slice appended.
+func (r *run) ownLen() int { return r.commit.Expected + len(r.commit.Items) }
+
+func (r *run) empty() bool {
+	c := r.commit
+	return len(c.Items) == 0 && len(c.Outbox) == 0 && len(c.Create) == 0 && len(c.Close) == 0
+}
+
+func (r *run) send(id string, msg infinity.InputMessage, at time.Time) {
+	msg.ID = infinity.MessageID(id)
+	r.commit.Outbox = append(r.commit.Outbox, infinity.Outgoing{ID: id, Message: &msg, At: at})
+}
+
+// execute applies the inputs, then runs completions while the thread has
+// something to act on.
+func (r *run) execute(ctx context.Context, msgs []infinity.InputMessage) error {
+	for _, m := range msgs {
+		r.apply(m)
+	}
+	if err := r.think(ctx); err != nil {
+		return err
+	}
+	if len(r.commit.Items) > 0 || len(r.commit.Outbox) > 0 || len(r.commit.Create) > 0 || len(r.commit.Close) > 0 {
+		r.commit.Applied = make([]infinity.MessageID, len(msgs))
+		for i, m := range msgs {
+			r.commit.Applied[i] = m.ID
+		}
+	}
+	return nil
+}
+
+// apply turns one input message into history.
+func (r *run) apply(m infinity.InputMessage) {
+	if len(m.Metadata) > 0 && string(m.Metadata) != "null" {
+		r.metadata = m.Metadata
+	}
+	if s := m.Synthetic; s != nil {
+		switch s.Type {
+		case infinity.SyntheticContinue:
+			r.actionable = true
+		case infinity.SyntheticThreadReport, infinity.SyntheticParentMessage:
+			r.inject(m, s.ToolCallID, string(s.Type))
+		default:
+			r.e.log.Warn("synthetic input not supported by this engine; dropped", "thread", r.self.ID, "type", s.Type)
+		}
+		return
+	}
+	switch m.Content.Type {
+	case infinity.ContentText:
+		r.interrupt()
+		r.append(infinity.Item{ID: string(m.ID), Kind: infinity.KindUser, Text: m.Content.Text})
+		r.actionable = true
+	case infinity.ContentToolResult:
+		r.result(m)
+	default:
+		r.e.log.Warn("input not supported by this engine; dropped", "thread", r.self.ID, "type", m.Content.Type)
+	}
+}
+
+// result applies a tool result: the awaited answer, a late answer to a call
+// that was answered with a placeholder (injected as an event), or a stale
+// one (a sleep cut short, a duplicate), which is recorded and ignored.
+func (r *run) result(m infinity.InputMessage) {
+	id := m.Content.ID
+	cs := r.calls[id]
+	switch {
+	case cs == nil:
+		r.e.log.Warn("result for an unknown tool call ignored", "thread", r.self.ID, "call", id, "message", m.ID)
+	case !cs.answered:
+		r.append(infinity.Item{ID: string(m.ID), Kind: infinity.KindToolResult, Result: &infinity.ToolResult{
+			CallID: id, Parts: m.Content.Parts, Display: m.DisplayAs,
+		}})
+		r.actionable = true
+	case cs.state == infinity.ResultPending:
+		r.inject(m, id, "late_result")
+		cs.state = infinity.ResultFinal
+	default:
+		r.e.log.Debug("stale tool result recorded", "thread", r.self.ID, "call", id, "message", m.ID)
+	}
+}
+
+// injectedTool is the name of the synthetic call that carries reports,
+// parent messages and late results into a thread's history.
+const injectedTool = "receive_event__injected"
+
+// inject adds a synthetic call/result pair that ties m to the original call.
+// The original call may be gone from view (compacted); the pair is injected
+// anyway, so nothing addressed to the thread is dropped.
+func (r *run) inject(m infinity.InputMessage, original, kind string) {
+	r.interrupt()
+	args := map[string]any{"kind": kind, "original_tool_call_id": original}
+	if cs := r.calls[original]; cs != nil {
+		args["original_tool_name"] = cs.call.Name
+	}
+	if m.Synthetic != nil && m.Synthetic.ChildThreadID != "" {
+		args["child_thread_id"] = m.Synthetic.ChildThreadID
+	}
+	raw, _ := json.Marshal(args) // a map of strings always marshals
+	callID := infinity.DeriveID("inj_", string(r.self.ID), string(m.ID))
+	r.append(infinity.Item{ID: string(m.ID) + "/call", Kind: infinity.KindToolCall, Call: &infinity.ToolCall{ID: callID, Name: injectedTool, Args: raw}})
+	r.append(infinity.Item{ID: string(m.ID), Kind: infinity.KindToolResult, Result: &infinity.ToolResult{
+		CallID: callID, Parts: m.Content.Parts, Display: m.DisplayAs,
+	}})
+	r.actionable = true
+}
+
+// interrupt answers every open call before other input enters the history,
+// so the model always sees each call answered before it speaks again. A
+// passive call (a sleep) is cut short and its late wake-up ignored; any
+// other call is marked pending and its real result is injected when it
+// arrives.
+func (r *run) interrupt() {
+	for _, id := range append([]string(nil), r.open...) {
+		cs := r.calls[id]
+		state, text := infinity.ResultPending, "Still running: the result will arrive as a separate message."
+		if r.passive(cs.call.Name) {
+			state, text = infinity.ResultInterrupted, "Interrupted: new input arrived first."
+		}
+		r.append(infinity.Item{ID: id + "/interrupted", Kind: infinity.KindToolResult, Result: &infinity.ToolResult{
+			CallID: id, Parts: []infinity.Part{{Type: "text", Text: text}}, State: state,
+		}})
+	}
+}
+
+func (r *run) passive(name string) bool {
+	if b, ok := builtins[name]; ok {
+		return b.spec.Passive
+	}
+	for _, t := range r.agent.Tools {
+		if s := t.Spec(); s.Name == name {
+			return s.Passive
+		}
+	}
+	return false
+}
+
+// think runs completions until the model answers without tools, waits on
+// an asynchronous call, closes the thread, or the budget runs out.
+func (r *run) think(ctx context.Context) error {
+	for r.actionable && len(r.open) == 0 && !r.closing {
+		if r.outOfBudget(ctx) {
+			r.send(positionID("cont_", r.self.ID, r.ownLen()), infinity.InputMessage{
+				GroupID: r.self.ID, Content: infinity.TextContent(""),
+				Synthetic: &infinity.Synthetic{Type: infinity.SyntheticContinue},
+			}, time.Time{})
+			return nil
+		}
+		r.completions++
+		resp, err := r.complete(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("slice %s: %w", r.self.ID, ctx.Err())
+			}
+			r.modelErr = err
+			return nil
+		}
+		calls := r.appendResponse(resp)
+		if len(calls) == 0 {
+			return nil
+		}
+		r.runCalls(ctx, calls)
+	}
+	return nil
+}
+
+func (r *run) outOfBudget(ctx context.Context) bool {
+	now := r.e.cfg.Clock.Now()
+	if r.e.cfg.Deadline != nil {
+		if dl, ok := r.e.cfg.Deadline(ctx); ok && !now.Before(dl) {
+			return true
+		}
+	}
+	if r.completions == 0 {
+		return false // the first completion always runs, so every slice progresses
+	}
+	b := r.agent.Budget
+	return r.completions >= b.Completions || now.Sub(r.started) >= b.Wall
+}
+
+// appendResponse stores a whole model response and returns its calls.
+func (r *run) appendResponse(resp response) []*infinity.ToolCall {
+	start := len(r.commit.Items)
+	calls := make([]*infinity.ToolCall, 0, len(resp.calls))
+	if resp.text != "" {
+		r.append(infinity.Item{ID: positionID("a_", r.self.ID, r.ownLen()), Kind: infinity.KindAssistant, Text: resp.text})
+	}
+	for i := range resp.calls {
+		c := &resp.calls[i]
+		if c.ID == "" || r.calls[c.ID] != nil {
+			c.ID = positionID("call_", r.self.ID, r.ownLen())
+		}
+		if len(c.Args) == 0 {
+			c.Args = json.RawMessage("{}")
+		}
+		r.append(infinity.Item{ID: c.ID, Kind: infinity.KindToolCall, Call: c})
+		calls = append(calls, c)
+	}
+	if len(r.commit.Items) > start {
+		u := resp.usage
+		last := len(r.commit.Items) - 1
+		r.commit.Items[last].Usage = &u
+		r.items[len(r.items)-1].Usage = &u
+	}
+	return calls
+}
+
+// answer appends a result for call.
+func (r *run) answer(call *infinity.ToolCall, text string, isErr bool) {
+	if isErr && !strings.HasPrefix(text, "Error:") {
+		text = "Error: " + text
+	}
+	r.append(infinity.Item{ID: call.ID + "/result", Kind: infinity.KindToolResult, Result: &infinity.ToolResult{
+		CallID: call.ID, Parts: []infinity.Part{{Type: "text", Text: text}}, IsError: isErr,
+	}})
+}
+
+// runCalls handles every call of a response, in order: built-ins and sync
+// tools run now; async tools are dispatched after the commit.
+func (r *run) runCalls(ctx context.Context, calls []*infinity.ToolCall) {
+	for _, c := range calls {
+		if r.closing {
+			r.answer(c, "not run: the thread closed earlier in this response", true)
+			continue
+		}
+		if !json.Valid(c.Args) || !strings.HasPrefix(strings.TrimSpace(string(c.Args)), "{") {
+			r.answer(c, "the arguments of "+c.Name+" are not a JSON object", true)
+			continue
+		}
+		if b, ok := builtins[c.Name]; ok {
+			b.run(ctx, r, c)
+			continue
+		}
+		t := r.tool(c.Name)
+		if t == nil {
+			r.answer(c, fmt.Sprintf("tool %q does not exist. Available tools: %s", c.Name, strings.Join(r.toolNames(), ", ")), true)
+			continue
+		}
+		spec := t.Spec()
+		if spec.Async {
+			r.commit.Outbox = append(r.commit.Outbox, infinity.Outgoing{ID: "invoke-" + c.ID, Invoke: &infinity.Invocation{Tool: c.Name, Call: *c}})
+			continue
+		}
+		tctx, cancel := context.WithTimeout(ctx, r.e.cfg.ToolTimeout)
+		res, err := t.Invoke(tctx, r.e.toolEnv(r.hist.Lineage), *c)
+		cancel()
+		switch {
+		case err != nil:
+			r.answer(c, err.Error(), true)
+		case res == nil:
+			r.answer(c, "the tool returned no result", true)
+		default:
+			out := *res
+			out.CallID, out.State = c.ID, infinity.ResultFinal
+			r.append(infinity.Item{ID: c.ID + "/result", Kind: infinity.KindToolResult, Result: &out})
+		}
+	}
+}
+
+func (r *run) tool(name string) infinity.Tool {
+	if name == injectedTool {
+		return nil
+	}
+	for _, t := range r.agent.Tools {
+		if t.Spec().Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+func (r *run) toolNames() []string {
+	names := make([]string, 0, len(builtinOrder)+len(r.agent.Tools))
+	names = append(names, builtinOrder...)
+	for _, t := range r.agent.Tools {
+		names = append(names, t.Spec().Name)
+	}
+	return names
+}
+
+func (r *run) toolSpecs() []infinity.ToolSpec {
+	specs := make([]infinity.ToolSpec, 0, len(builtinOrder)+len(r.agent.Tools))
+	for _, n := range builtinOrder {
+		specs = append(specs, builtins[n].spec)
+	}
+	for _, t := range r.agent.Tools {
+		specs = append(specs, t.Spec())
+	}
+	return specs
+}
+
+var errStreamEnded = errors.New("model stream ended before the response was complete")

@@ -1,0 +1,271 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	infinity "github.com/infinity-runtime/infinity"
+)
+
+// ErrStopped is returned by a Runtime that is shutting down.
+var ErrStopped = errors.New("runtime stopped")
+
+// Runtime hosts threads as protoactor-go actors: one actor system per
+// process, an actor per active thread, created on the first message and
+// stopped (passivated) after Config.Idle without input. A passivated thread
+// holds no goroutine and no memory here; its state is in the stores.
+//
+// The thread's mailbox is a queue kept by the Runtime, so a batch of waiting
+// messages can be taken whole, and activation and passivation are decided
+// under one lock: a message is never sent to an actor that is stopping.
+type Runtime struct {
+	cfg    Config
+	eng    *engine
+	sender infinity.InputSender
+	system *actor.ActorSystem
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	active  map[infinity.ThreadID]*mailbox
+	busy    int
+	stopped bool
+	idle    *sync.Cond
+}
+
+type mailbox struct {
+	pid      *actor.PID
+	queue    []infinity.InputMessage
+	signaled bool // a wake is on its way to the actor
+	running  bool
+	drain    bool // the next slice first sends what the outbox still holds
+	failures int
+}
+
+type wake struct{}
+
+// New builds a runtime. Call Close to stop it.
+func New(cfg Config) (*Runtime, error) {
+	cfg, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rt := &Runtime{
+		cfg:    cfg,
+		ctx:    ctx,
+		cancel: cancel,
+		active: make(map[infinity.ThreadID]*mailbox),
+	}
+	rt.idle = sync.NewCond(&rt.mu)
+	rt.sender = cfg.Sender(rt)
+	rt.eng = newEngine(cfg, rt.sender)
+	rt.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return cfg.Logger.With("lib", "protoactor")
+	}))
+	return rt, nil
+}
+
+// Sender returns the InputSender the runtime's threads send with.
+func (rt *Runtime) Sender() infinity.InputSender { return rt.sender }
+
+// Deliver puts msg into its thread's mailbox and activates the thread's
+// actor if it is passivated. It returns ErrInvalid for a malformed message,
+// ErrNotImplemented for input kinds this engine does not handle yet, and
+// ErrStopped after Close.
+func (rt *Runtime) Deliver(msg infinity.InputMessage) error {
+	if err := supported(msg); err != nil {
+		return err
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.stopped {
+		return fmt.Errorf("deliver to %s: %w", msg.GroupID, ErrStopped)
+	}
+	mb := rt.active[msg.GroupID]
+	if mb == nil {
+		mb = &mailbox{drain: true}
+		id := msg.GroupID
+		props := actor.PropsFromProducer(func() actor.Actor { return &threadActor{rt: rt, id: id, mb: mb} })
+		mb.pid = rt.system.Root.Spawn(props)
+		rt.active[id] = mb
+	}
+	mb.queue = append(mb.queue, msg)
+	rt.signal(mb)
+	return nil
+}
+
+func supported(msg infinity.InputMessage) error {
+	if msg.ID == "" {
+		return fmt.Errorf("deliver: message without an id: %w", infinity.ErrInvalid)
+	}
+	if err := msg.Validate(); err != nil {
+		return err
+	}
+	if s := msg.Synthetic; s != nil {
+		switch s.Type {
+		case infinity.SyntheticSubscriptionEvent:
+			return fmt.Errorf("deliver: subscription events need the RAP runtime, which is not built yet: %w", infinity.ErrNotImplemented)
+		case infinity.SyntheticCompaction, infinity.SyntheticCompactionComplete:
+			return fmt.Errorf("deliver: compaction is not built yet: %w", infinity.ErrNotImplemented)
+		}
+	}
+	switch msg.Content.Type {
+	case infinity.ContentOAuth, infinity.ContentUserChoice:
+		return fmt.Errorf("deliver: %s needs the RAP runtime, which is not built yet: %w", msg.Content.Type, infinity.ErrNotImplemented)
+	}
+	return nil
+}
+
+// signal wakes the actor unless a wake is already on its way. rt.mu is held.
+func (rt *Runtime) signal(mb *mailbox) {
+	if !mb.signaled && !mb.running {
+		mb.signaled = true
+		rt.system.Root.Send(mb.pid, wake{})
+	}
+}
+
+type threadActor struct {
+	rt *Runtime
+	id infinity.ThreadID
+	mb *mailbox
+}
+
+func (a *threadActor) Receive(c actor.Context) {
+	switch c.Message().(type) {
+	case *actor.Started:
+		c.SetReceiveTimeout(a.rt.cfg.Idle)
+	case wake:
+		a.rt.work(a.id, a.mb)
+	case *actor.ReceiveTimeout:
+		if a.rt.passivate(a.id, a.mb) {
+			c.Stop(c.Self())
+		}
+	}
+}
+
+// work runs slices until the mailbox is empty. A failed slice puts its
+// batch back and is retried with backoff: nothing acknowledged is dropped.
+func (rt *Runtime) work(id infinity.ThreadID, mb *mailbox) {
+	rt.mu.Lock()
+	mb.signaled = false
+	for len(mb.queue) > 0 || mb.drain {
+		if rt.stopped {
+			break
+		}
+		batch, drain := mb.queue, mb.drain
+		mb.queue, mb.drain, mb.running = nil, false, true
+		rt.busy++
+		rt.mu.Unlock()
+
+		err := rt.eng.slice(rt.ctx, id, batch, drain)
+
+		rt.mu.Lock()
+		rt.busy--
+		mb.running = false
+		if err != nil {
+			mb.queue = append(batch, mb.queue...)
+			mb.drain = true
+			mb.failures++
+			wait := min(50*time.Millisecond<<min(mb.failures, 10), 30*time.Second)
+			rt.mu.Unlock()
+			rt.eng.emitErr(id, fmt.Errorf("%w (retrying in %s)", err, wait))
+			time.AfterFunc(wait, func() { rt.poke(id) })
+			rt.mu.Lock()
+			break
+		}
+		mb.failures = 0
+	}
+	if rt.busy == 0 {
+		rt.idle.Broadcast()
+	}
+	rt.mu.Unlock()
+}
+
+func (rt *Runtime) poke(id infinity.ThreadID) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if mb := rt.active[id]; mb != nil && !rt.stopped {
+		rt.signal(mb)
+	}
+}
+
+// passivate forgets an idle thread's actor if nothing waits for it.
+func (rt *Runtime) passivate(id infinity.ThreadID, mb *mailbox) bool {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if len(mb.queue) > 0 || mb.signaled || mb.running || rt.active[id] != mb {
+		return false
+	}
+	delete(rt.active, id)
+	return true
+}
+
+// Active returns how many threads have a live actor.
+func (rt *Runtime) Active() int {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return len(rt.active)
+}
+
+// WaitIdle blocks until no slice runs and no mailbox holds input, or ctx
+// ends. Timers that have not fired do not count.
+func (rt *Runtime) WaitIdle(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		rt.mu.Lock()
+		rt.idle.Broadcast()
+		rt.mu.Unlock()
+	})
+	defer stop()
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	for !rt.quiet() {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		rt.idle.Wait()
+	}
+	return nil
+}
+
+func (rt *Runtime) quiet() bool {
+	if rt.busy > 0 {
+		return false
+	}
+	for _, mb := range rt.active {
+		if len(mb.queue) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Close stops accepting input, lets running slices finish (until ctx ends,
+// then cancels them) and stops the actor system. Queued input that was not
+// sliced yet is dropped from memory; a durable sender delivers it again.
+func (rt *Runtime) Close(ctx context.Context) error {
+	rt.mu.Lock()
+	rt.stopped = true
+	rt.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() {
+		rt.cancel()
+		rt.mu.Lock()
+		rt.idle.Broadcast()
+		rt.mu.Unlock()
+	})
+	rt.mu.Lock()
+	for rt.busy > 0 {
+		rt.idle.Wait()
+	}
+	rt.mu.Unlock()
+	stop()
+	rt.cancel()
+	rt.system.Shutdown()
+	return ctx.Err()
+}

@@ -1,0 +1,306 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"time"
+
+	infinity "github.com/infinity-runtime/infinity"
+)
+
+// engine runs slices. It holds no per-thread state between slices: all of
+// it is in the stores, so a passivated thread costs nothing here.
+type engine struct {
+	cfg    Config
+	sender infinity.InputSender
+	agents map[string]*Agent
+	def    *Agent
+	log    *slog.Logger
+}
+
+func newEngine(cfg Config, sender infinity.InputSender) *engine {
+	e := &engine{cfg: cfg, sender: sender, agents: map[string]*Agent{}, log: cfg.Logger}
+	for i := range cfg.Agents {
+		a := &cfg.Agents[i]
+		e.agents[a.Name] = a
+	}
+	e.def = &cfg.Agents[0]
+	return e
+}
+
+func (e *engine) agent(name string) *Agent {
+	if a, ok := e.agents[name]; ok {
+		return a
+	}
+	return e.def
+}
+
+// errCommitRetries is returned when a slice kept losing commit races.
+var errCommitRetries = errors.New("commit kept conflicting")
+
+// slice runs one slice of thread id over batch and returns nil once the
+// batch is durably handled (applied, recorded as a no-op, or dropped for a
+// closed or unknown thread). An error means the caller must deliver the
+// batch again later; re-running is safe. drainFirst asks to send what an
+// earlier, interrupted slice left in the outbox.
+func (e *engine) slice(ctx context.Context, id infinity.ThreadID, batch []infinity.InputMessage, drainFirst bool) error {
+	conv := e.cfg.Conversations
+	info, err := conv.Thread(ctx, id)
+	if errors.Is(err, infinity.ErrNotFound) {
+		e.log.Warn("input for an unknown thread dropped", "thread", id, "messages", len(batch))
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("slice %s: %w", id, err)
+	}
+	if drainFirst {
+		if err := e.drainStored(ctx, info); err != nil {
+			return err
+		}
+	}
+	fresh, err := e.fresh(ctx, id, batch)
+	if err != nil {
+		return err
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	if info.Closed {
+		e.log.Debug("input for a closed thread dropped", "thread", id, "messages", len(fresh))
+		return e.markProcessed(ctx, id, fresh)
+	}
+	var done *run
+	for attempt := 0; done == nil; attempt++ {
+		if attempt == 4 {
+			return fmt.Errorf("slice %s: %w", id, errCommitRetries)
+		}
+		r, err := e.newRun(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := r.execute(ctx, fresh); err != nil {
+			return err
+		}
+		if r.empty() {
+			done = r
+			break
+		}
+		_, err = conv.Commit(ctx, r.commit)
+		switch {
+		case err == nil:
+			done = r
+		case errors.Is(err, infinity.ErrApplied):
+			// An earlier run of this batch committed, then died before
+			// finishing: replay its outbox and keep only what is new.
+			if err := e.drainStored(ctx, info); err != nil {
+				return err
+			}
+			if fresh, err = e.unapplied(ctx, id, fresh); err != nil {
+				return err
+			}
+			if len(fresh) == 0 {
+				return e.markProcessed(ctx, id, batch)
+			}
+		case errors.Is(err, infinity.ErrConflict):
+			e.log.Info("slice lost a commit race; re-running", "thread", id)
+		case errors.Is(err, infinity.ErrClosed):
+			return e.markProcessed(ctx, id, fresh)
+		default:
+			return fmt.Errorf("slice %s: commit: %w", id, err)
+		}
+	}
+	e.emit(done)
+	if err := e.drain(ctx, done.hist.Lineage, done.commit.Outbox); err != nil {
+		return err
+	}
+	if done.metadata != nil {
+		if err := e.saveMetadata(ctx, done.hist.Lineage[0].ID, done.metadata); err != nil {
+			return err
+		}
+	}
+	if done.modelErr != nil {
+		e.emitErr(id, done.modelErr)
+	}
+	return e.markProcessed(ctx, id, fresh)
+}
+
+// fresh drops repeats within the batch and ids the StateStore fast path
+// already knows.
+func (e *engine) fresh(ctx context.Context, id infinity.ThreadID, batch []infinity.InputMessage) ([]infinity.InputMessage, error) {
+	out := make([]infinity.InputMessage, 0, len(batch))
+	for i, m := range batch {
+		if slices.ContainsFunc(batch[:i], func(p infinity.InputMessage) bool { return p.ID == m.ID }) {
+			continue
+		}
+		seen, err := e.cfg.State.Processed(ctx, id, m.ID)
+		if err != nil {
+			return nil, fmt.Errorf("slice %s: processed %s: %w", id, m.ID, err)
+		}
+		if !seen {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (e *engine) unapplied(ctx context.Context, id infinity.ThreadID, msgs []infinity.InputMessage) ([]infinity.InputMessage, error) {
+	var out []infinity.InputMessage
+	for _, m := range msgs {
+		ok, err := e.cfg.Conversations.Applied(ctx, id, m.ID)
+		if err != nil {
+			return nil, fmt.Errorf("slice %s: applied %s: %w", id, m.ID, err)
+		}
+		if !ok {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (e *engine) markProcessed(ctx context.Context, id infinity.ThreadID, msgs []infinity.InputMessage) error {
+	ids := make([]infinity.MessageID, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.ID
+	}
+	if err := e.cfg.State.MarkProcessed(ctx, id, ids, e.cfg.ProcessedTTL); err != nil {
+		return fmt.Errorf("slice %s: mark processed: %w", id, err)
+	}
+	return nil
+}
+
+func (e *engine) saveMetadata(ctx context.Context, root infinity.ThreadID, md []byte) error {
+	for range 5 {
+		st, v, err := e.cfg.State.Load(ctx, root)
+		if err != nil && !errors.Is(err, infinity.ErrNotFound) {
+			return fmt.Errorf("save metadata of %s: %w", root, err)
+		}
+		st.Metadata = md
+		if _, err = e.cfg.State.Save(ctx, root, st, v); err == nil || !errors.Is(err, infinity.ErrConflict) {
+			if err != nil {
+				return fmt.Errorf("save metadata of %s: %w", root, err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("save metadata of %s: %w", root, infinity.ErrConflict)
+}
+
+// drainStored sends whatever the thread's outbox still holds.
+func (e *engine) drainStored(ctx context.Context, info infinity.ThreadInfo) error {
+	out, err := e.cfg.Conversations.Outbox(ctx, info.ID)
+	if err != nil {
+		return fmt.Errorf("slice %s: outbox: %w", info.ID, err)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	lin, err := e.cfg.Conversations.Lineage(ctx, info.ID)
+	if err != nil {
+		return fmt.Errorf("slice %s: lineage: %w", info.ID, err)
+	}
+	return e.drain(ctx, lin, out)
+}
+
+// drain hands committed outgoing entries on and removes them from the
+// outbox. Every entry carries a stable id, so a repeat after a crash is
+// harmless.
+func (e *engine) drain(ctx context.Context, lin []infinity.ThreadInfo, out []infinity.Outgoing) error {
+	if len(out) == 0 {
+		return nil
+	}
+	self := lin[len(lin)-1]
+	sent := make([]string, 0, len(out))
+	var err error
+	for _, o := range out {
+		switch {
+		case o.Message != nil:
+			err = e.sender.Send(ctx, *o.Message, o.At)
+		case o.Invoke != nil:
+			err = e.invokeAsync(ctx, lin, o.Invoke)
+		}
+		if err != nil {
+			err = fmt.Errorf("slice %s: send %s: %w", self.ID, o.ID, err)
+			break
+		}
+		sent = append(sent, o.ID)
+	}
+	if len(sent) > 0 {
+		if merr := e.cfg.Conversations.MarkSent(ctx, self.ID, sent...); merr != nil && err == nil {
+			err = fmt.Errorf("slice %s: mark sent: %w", self.ID, merr)
+		}
+	}
+	return err
+}
+
+// invokeAsync starts an asynchronous agent tool. A failure becomes an error
+// result sent to the thread, so the call never stays unanswered.
+func (e *engine) invokeAsync(ctx context.Context, lin []infinity.ThreadInfo, inv *infinity.Invocation) error {
+	self := lin[len(lin)-1]
+	a := e.agent(self.Agent)
+	var tool infinity.Tool
+	for _, t := range a.Tools {
+		if t.Spec().Name == inv.Tool {
+			tool = t
+		}
+	}
+	var ierr error
+	if tool == nil {
+		ierr = fmt.Errorf("tool %q is no longer configured", inv.Tool)
+	} else {
+		tctx, cancel := context.WithTimeout(ctx, e.cfg.ToolTimeout)
+		_, ierr = tool.Invoke(tctx, e.toolEnv(lin), inv.Call)
+		cancel()
+	}
+	if ierr == nil {
+		return nil
+	}
+	e.log.Warn("asynchronous tool failed to start", "thread", self.ID, "tool", inv.Tool, "call", inv.Call.ID, "err", ierr)
+	msg := infinity.InputMessage{
+		ID:      infinity.MessageID("err-" + inv.Call.ID),
+		GroupID: self.ID,
+		Content: infinity.ResultContent(inv.Call.ID, "Error: the tool "+inv.Tool+" could not be started: "+ierr.Error()),
+	}
+	return e.sender.Send(ctx, msg, time.Time{})
+}
+
+func (e *engine) toolEnv(lin []infinity.ThreadInfo) infinity.ToolEnv {
+	stack := make([]infinity.ThreadID, len(lin))
+	for i, t := range lin {
+		stack[i] = t.ID
+	}
+	return infinity.ToolEnv{Thread: stack[len(stack)-1], Stack: stack, Sender: e.sender}
+}
+
+func (e *engine) emit(r *run) {
+	obs := e.cfg.Observer
+	if obs == nil {
+		return
+	}
+	now := e.cfg.Clock.Now()
+	id := r.commit.Thread
+	for _, it := range r.commit.Items {
+		obs(Event{Kind: EventItem, Thread: id, Item: it, At: now})
+	}
+	for _, c := range r.commit.Create {
+		obs(Event{Kind: EventThreadCreated, Thread: c.ID, Info: c, At: now})
+	}
+	for _, c := range r.commit.Close {
+		obs(Event{Kind: EventThreadClosed, Thread: c, At: now})
+	}
+}
+
+func (e *engine) emitErr(id infinity.ThreadID, err error) {
+	e.log.Error("slice failed", "thread", id, "err", err)
+	if e.cfg.Observer != nil {
+		e.cfg.Observer(Event{Kind: EventSliceError, Thread: id, Err: err, At: e.cfg.Clock.Now()})
+	}
+}
+
+// positionID returns a stable id for the item at own position n.
+func positionID(prefix string, id infinity.ThreadID, n int) string {
+	return infinity.DeriveID(prefix, string(id), strconv.Itoa(n))
+}
