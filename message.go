@@ -12,8 +12,9 @@ import (
 // body ({"content","group_id","metadata","synthetic","display_as",
 // "subscription"}) extended with "id", the stable logical message id.
 type InputMessage struct {
-	// ID is the stable id used for deduplication. Senders fill it in when
-	// empty.
+	// ID is the stable id used for deduplication. InputSender.Send requires
+	// it; entry points that accept outside input (the CLI, the HTTP API)
+	// assign one when it is missing.
 	ID MessageID `json:"id,omitempty"`
 	// GroupID is the target thread (the SQS message group).
 	GroupID      ThreadID         `json:"group_id"`

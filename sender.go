@@ -9,8 +9,9 @@ import (
 // InputSender delivers input messages to threads.
 type InputSender interface {
 	// Send delivers msg to the thread msg.GroupID, not before at (a zero or
-	// past at means now). msg.ID must be set: a message sent twice with the
-	// same id is applied once. It returns ErrInvalid for a message without an
+	// past at means now). msg.ID must be set. Delivery is at least once: a
+	// repeat is harmless because the thread applies each id once. Immediate
+	// sends to one thread arrive in order. It returns ErrInvalid for a message without an
 	// id or thread, and a wrapped transport error otherwise.
 	Send(ctx context.Context, msg InputMessage, at time.Time) error
 }

@@ -27,18 +27,23 @@ type ConversationStore interface {
 	Items(ctx context.Context, id ThreadID, from, to int) ([]Item, error)
 	// Len returns how many own items the thread has (ErrNotFound).
 	Len(ctx context.Context, id ThreadID) (int, error)
-	// Commit applies one slice atomically: all of it or none. It returns
-	// ErrNotFound for an unknown thread, ErrClosed if the thread is closed,
-	// ErrConflict if the thread's length is not c.Expected, ErrApplied if any
-	// of c.Applied was applied before, and ErrExists if a thread in c.Create
-	// exists. It returns the thread's new length.
+	// Commit applies one slice atomically: all of it or none. Its checks, in
+	// order: ErrNotFound for an unknown thread, ErrClosed if the thread is
+	// closed, ErrConflict if the thread's length is not c.Expected,
+	// ErrApplied if any of c.Applied was applied before (or repeats),
+	// ErrExists if a thread in c.Create exists (or repeats), ErrInvalid if a
+	// created thread's parent is unknown or its root differs from the
+	// parent's, ErrNotFound if a thread in c.Close is unknown. c.Close is
+	// taken literally: the caller lists the whole subtree. It returns the
+	// thread's new length.
 	Commit(ctx context.Context, c Commit) (int, error)
-	// Applied reports whether an input was applied by a commit of the thread.
+	// Applied reports whether an input was applied by a commit of the thread
+	// (ErrNotFound for an unknown thread).
 	Applied(ctx context.Context, id ThreadID, msg MessageID) (bool, error)
 	// Outbox returns the thread's unsent outgoing entries in commit order.
 	Outbox(ctx context.Context, id ThreadID) ([]Outgoing, error)
-	// MarkSent removes outbox entries once they were handed on; unknown ids
-	// are ignored.
+	// MarkSent removes outbox entries once they were handed on; unknown
+	// entry ids are ignored, an unknown thread is ErrNotFound.
 	MarkSent(ctx context.Context, id ThreadID, outgoing ...string) error
 }
 
@@ -63,11 +68,12 @@ type Commit struct {
 // thread (possibly in the future) or an asynchronous tool invocation. Both
 // carry stable ids, so sending one twice is harmless.
 type Outgoing struct {
-	// ID is unique within the thread's outbox.
+	// ID is unique within the thread's outbox; an entry whose id is already
+	// waiting there is kept once (the first wins).
 	ID string `json:"id"`
 	// Message is sent to Message.GroupID, not before At.
 	Message *InputMessage `json:"message,omitempty"`
-	At      time.Time     `json:"at,omitempty"`
+	At      time.Time     `json:"at,omitzero"`
 	// Invoke starts an asynchronous tool call.
 	Invoke *Invocation `json:"invoke,omitempty"`
 }
@@ -87,7 +93,9 @@ type StateStore interface {
 	// Processed reports whether msg was marked processed for the thread and
 	// has not expired.
 	Processed(ctx context.Context, id ThreadID, msg MessageID) (bool, error)
-	// MarkProcessed records msgs as processed until ttl from now.
+	// MarkProcessed records msgs as processed until ttl from now (on the
+	// store's clock; a repeat replaces the expiry). ttl must be positive
+	// (ErrInvalid).
 	MarkProcessed(ctx context.Context, id ThreadID, msgs []MessageID, ttl time.Duration) error
 	// Load returns the thread's state and its version, or ErrNotFound.
 	Load(ctx context.Context, id ThreadID) (State, Version, error)

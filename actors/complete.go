@@ -27,7 +27,7 @@ func (r *run) complete(ctx context.Context) (response, error) {
 		Model:     r.agent.Model,
 		System:    r.systemPrompt(),
 		Items:     modelView(r.items),
-		Tools:     r.toolSpecs(),
+		Tools:     r.agent.toolSpecs(),
 		MaxTokens: r.agent.MaxTokens,
 		Thread:    r.self.ID,
 		Stack:     r.hist.Stack(),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	infinity "github.com/infinity-runtime/infinity"
@@ -28,6 +29,9 @@ type Agent struct {
 	MaxTokens int
 	// Budget bounds one slice.
 	Budget Budget
+
+	specsOnce *sync.Once
+	specs     []infinity.ToolSpec
 }
 
 // Budget bounds the work of one slice. When it runs out the thread sends
@@ -56,6 +60,7 @@ func (a Agent) withDefaults() Agent {
 	if a.Budget.Wall <= 0 {
 		a.Budget.Wall = 5 * time.Minute
 	}
+	a.specsOnce, a.specs = new(sync.Once), nil
 	return a
 }
 
@@ -81,6 +86,9 @@ type Config struct {
 	// Observer, when set, receives every committed change, in commit order
 	// per thread. It must not block for long.
 	Observer func(Event)
+	// MaxConcurrentSlices bounds how many threads run a slice at once
+	// (others wait their turn); default 256.
+	MaxConcurrentSlices int
 	// Idle is how long an actor waits for more input before passivating;
 	// default 2 s.
 	Idle time.Duration
@@ -133,6 +141,9 @@ func (c Config) validate() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.MaxConcurrentSlices <= 0 {
+		c.MaxConcurrentSlices = 256
 	}
 	if c.Idle <= 0 {
 		c.Idle = 2 * time.Second

@@ -3,8 +3,10 @@ package actors_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -246,27 +248,24 @@ func TestRedeliveredMessageAppliedOnce(t *testing.T) {
 // flakyStore fails chosen operations once.
 type flakyStore struct {
 	infinity.ConversationStore
-	failCommitBefore, failCommitAfter, failMarkSent bool
+	failCommitBefore, failCommitAfter, failMarkSent atomic.Bool
 }
 
 var errInjected = errors.New("injected store failure")
 
 func (f *flakyStore) Commit(ctx context.Context, c infinity.Commit) (int, error) {
-	if f.failCommitBefore && len(c.Items) > 0 {
-		f.failCommitBefore = false
+	if len(c.Items) > 0 && f.failCommitBefore.CompareAndSwap(true, false) {
 		return 0, errInjected
 	}
 	n, err := f.ConversationStore.Commit(ctx, c)
-	if err == nil && f.failCommitAfter && len(c.Create) > 0 {
-		f.failCommitAfter = false
+	if err == nil && len(c.Create) > 0 && f.failCommitAfter.CompareAndSwap(true, false) {
 		return 0, errInjected // the commit landed, but the caller never hears so
 	}
 	return n, err
 }
 
 func (f *flakyStore) MarkSent(ctx context.Context, id infinity.ThreadID, out ...string) error {
-	if f.failMarkSent {
-		f.failMarkSent = false
+	if f.failMarkSent.CompareAndSwap(true, false) {
 		return errInjected
 	}
 	return f.ConversationStore.MarkSent(ctx, id, out...)
@@ -277,11 +276,11 @@ func (f *flakyStore) MarkSent(ctx context.Context, id infinity.ThreadID, out ...
 func TestCrashMidSliceResumesWithoutDuplicates(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		fs   flakyStore
+		arm  func(*flakyStore)
 	}{
-		{"commit fails", flakyStore{failCommitBefore: true}},
-		{"commit lands but reports failure", flakyStore{failCommitAfter: true}},
-		{"outbox drain fails", flakyStore{failMarkSent: true}},
+		{"commit fails", func(f *flakyStore) { f.failCommitBefore.Store(true) }},
+		{"commit lands but reports failure", func(f *flakyStore) { f.failCommitAfter.Store(true) }},
+		{"outbox drain fails", func(f *flakyStore) { f.failMarkSent.Store(true) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rules := []scripted.Rule{
@@ -290,12 +289,13 @@ func TestCrashMidSliceResumesWithoutDuplicates(t *testing.T) {
 				{When: scripted.Match{Depth: ip(0), LastTool: "receive_event__injected"}, Reply: scripted.Reply{Text: "all done"}},
 				{When: scripted.Match{Depth: ip(1)}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("close_thread", `{"thread_id":"$THREAD","report_to_parent":"r"}`)}}},
 			}
-			fs := tc.fs
+			fs := &flakyStore{}
+			tc.arm(fs)
 			e := newEnv(t, rules, func(c *actors.Config) {
 				fs.ConversationStore = c.Conversations
-				c.Conversations = &fs
+				c.Conversations = fs
 			})
-			e.conv = &fs
+			e.conv = fs
 			root := e.start("begin")
 			e.waitFor("completion", func() bool { return e.last(root) == "all done" })
 			e.settle()
@@ -560,4 +560,21 @@ func TestSendMessageToChild(t *testing.T) {
 		t.Fatalf("child transcript:\n%s", transcript(e.own(child)))
 	}
 	noErrors(t, e)
+}
+
+// An idle thread passivates (no actor left) and comes back from the stores
+// when a message arrives, as many times as needed.
+func TestPassivationAndReactivation(t *testing.T) {
+	rules := []scripted.Rule{{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Text: "ok: $THREAD"}}}
+	e := newEnv(t, rules)
+	root := e.start("round 0")
+	for i := 1; i <= 3; i++ {
+		e.waitFor("passivation", func() bool { return e.rt.Active() == 0 })
+		e.send(root, fmt.Sprintf("round %d", i))
+		e.waitFor("reply", func() bool { return len(e.own(root)) == 2*(i+1) })
+	}
+	e.waitFor("passivation", func() bool { return e.rt.Active() == 0 })
+	if n := count(e.own(root), func(it infinity.Item) bool { return it.Kind == infinity.KindAssistant }); n != 4 {
+		t.Fatalf("%d replies, want 4:\n%s", n, transcript(e.own(root)))
+	}
 }

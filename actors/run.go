@@ -50,10 +50,10 @@ func (e *engine) newRun(ctx context.Context, id infinity.ThreadID) (*run, error)
 		agent:   e.agent(self.Agent),
 		hist:    h,
 		self:    self,
-		items:   h.Items,
-		calls:   make(map[string]*callState),
+		items:   append(make([]infinity.Item, 0, len(h.Items)+8), h.Items...),
+		calls:   make(map[string]*callState, 4),
 		started: e.cfg.Clock.Now(),
-		commit:  infinity.Commit{Thread: id, Expected: len(h.Items) - h.Inherited},
+		commit:  infinity.Commit{Thread: id, Expected: len(h.Items) - h.Inherited, Items: make([]infinity.Item, 0, 4)},
 	}
 	for i := range r.items {
 		r.index(&r.items[i], i >= h.Inherited)
@@ -389,15 +389,19 @@ func (r *run) toolNames() []string {
 	return names
 }
 
-func (r *run) toolSpecs() []infinity.ToolSpec {
-	specs := make([]infinity.ToolSpec, 0, len(builtinOrder)+len(r.agent.Tools))
-	for _, n := range builtinOrder {
-		specs = append(specs, builtins[n].spec)
-	}
-	for _, t := range r.agent.Tools {
-		specs = append(specs, t.Spec())
-	}
-	return specs
+// toolSpecs lists the built-ins and the agent's tools, in that order; the
+// list is built once per agent and shared (callers must not modify it).
+func (a *Agent) toolSpecs() []infinity.ToolSpec {
+	a.specsOnce.Do(func() {
+		a.specs = make([]infinity.ToolSpec, 0, len(builtinOrder)+len(a.Tools))
+		for _, n := range builtinOrder {
+			a.specs = append(a.specs, builtins[n].spec)
+		}
+		for _, t := range a.Tools {
+			a.specs = append(a.specs, t.Spec())
+		}
+	})
+	return a.specs
 }
 
 var errStreamEnded = errors.New("model stream ended before the response was complete")

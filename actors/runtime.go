@@ -29,6 +29,8 @@ type Runtime struct {
 	eng    *engine
 	sender infinity.InputSender
 	system *actor.ActorSystem
+	props  *actor.Props
+	pool   *workerPool
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -40,6 +42,7 @@ type Runtime struct {
 }
 
 type mailbox struct {
+	id       infinity.ThreadID
 	pid      *actor.PID
 	queue    []infinity.InputMessage
 	signaled bool // a wake is on its way to the actor
@@ -47,8 +50,6 @@ type mailbox struct {
 	drain    bool // the next slice first sends what the outbox still holds
 	failures int
 }
-
-type wake struct{}
 
 // New builds a runtime. Call Close to stop it.
 func New(cfg Config) (*Runtime, error) {
@@ -66,9 +67,11 @@ func New(cfg Config) (*Runtime, error) {
 	rt.idle = sync.NewCond(&rt.mu)
 	rt.sender = cfg.Sender(rt)
 	rt.eng = newEngine(cfg, rt.sender)
+	rt.pool = newWorkerPool(cfg.MaxConcurrentSlices, 10*time.Second)
 	rt.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return cfg.Logger.With("lib", "protoactor")
 	}))
+	rt.props = actor.PropsFromProducer(func() actor.Actor { return &threadActor{rt: rt} }, actor.WithDispatcher(rt.pool))
 	return rt, nil
 }
 
@@ -90,11 +93,9 @@ func (rt *Runtime) Deliver(msg infinity.InputMessage) error {
 	}
 	mb := rt.active[msg.GroupID]
 	if mb == nil {
-		mb = &mailbox{drain: true}
-		id := msg.GroupID
-		props := actor.PropsFromProducer(func() actor.Actor { return &threadActor{rt: rt, id: id, mb: mb} })
-		mb.pid = rt.system.Root.Spawn(props)
-		rt.active[id] = mb
+		mb = &mailbox{id: msg.GroupID, drain: true}
+		mb.pid = rt.system.Root.Spawn(rt.props)
+		rt.active[msg.GroupID] = mb
 	}
 	mb.queue = append(mb.queue, msg)
 	rt.signal(mb)
@@ -127,27 +128,34 @@ func supported(msg infinity.InputMessage) error {
 func (rt *Runtime) signal(mb *mailbox) {
 	if !mb.signaled && !mb.running {
 		mb.signaled = true
-		rt.system.Root.Send(mb.pid, wake{})
+		rt.system.Root.Send(mb.pid, mb)
 	}
 }
 
+// threadActor runs one thread's slices. All actors share one Props; the
+// actor learns its mailbox from the first wake-up, which is the *mailbox
+// itself.
 type threadActor struct {
 	rt *Runtime
-	id infinity.ThreadID
 	mb *mailbox
 }
 
 func (a *threadActor) Receive(c actor.Context) {
-	switch c.Message().(type) {
-	case *actor.Started:
-		c.SetReceiveTimeout(a.rt.cfg.Idle)
-	case wake:
-		a.rt.work(a.id, a.mb)
+	switch m := c.Message().(type) {
+	case *mailbox:
+		a.mb = m
+		a.rt.work(m.id, m)
 	case *actor.ReceiveTimeout:
-		if a.rt.passivate(a.id, a.mb) {
+		// Before its first wake the actor does not know its mailbox; the
+		// wake is on its way, so it must not stop.
+		if a.mb != nil && a.rt.passivate(a.mb.id, a.mb) {
 			c.Stop(c.Self())
+			return
 		}
 	}
+	// protoactor disarms the receive timeout when it fires; arm it again
+	// (a no-op while it is armed).
+	c.SetReceiveTimeout(a.rt.cfg.Idle)
 }
 
 // work runs slices until the mailbox is empty. A failed slice puts its

@@ -1,0 +1,306 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/infinity-runtime/infinity"
+)
+
+// ErrStopped is returned (wrapped) by Send after Close.
+var ErrStopped = errors.New("local sender stopped")
+
+// Deliverer is the actor host: Deliver puts msg into the mailbox of the thread
+// msg.GroupID. An error means the host refused the message (for example
+// because it is shutting down).
+type Deliverer interface {
+	Deliver(msg infinity.InputMessage) error
+}
+
+// Default retry backoff for timed deliveries the Deliverer refuses.
+const (
+	DefaultMinBackoff = 100 * time.Millisecond
+	DefaultMaxBackoff = 30 * time.Second
+)
+
+// Option configures a Sender.
+type Option func(*Sender)
+
+// WithClock sets the clock delays are measured on (default
+// infinity.SystemClock{}).
+func WithClock(c infinity.Clock) Option {
+	return func(s *Sender) {
+		if c != nil {
+			s.clock = c
+		}
+	}
+}
+
+// WithLogger sets the logger failed timed deliveries are reported to
+// (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Sender) {
+		if l != nil {
+			s.log = l
+		}
+	}
+}
+
+// WithBackoff sets the retry delay after a failed timed delivery: first
+// initial, doubling up to max (defaults DefaultMinBackoff and
+// DefaultMaxBackoff). Non-positive values keep the defaults.
+func WithBackoff(initial, max time.Duration) Option {
+	return func(s *Sender) {
+		if initial > 0 {
+			s.minBackoff = initial
+		}
+		if max > 0 {
+			s.maxBackoff = max
+		}
+	}
+}
+
+// Sender is the local infinity.InputSender. It is safe for concurrent use.
+type Sender struct {
+	d          Deliverer
+	clock      infinity.Clock
+	log        *slog.Logger
+	minBackoff time.Duration
+	maxBackoff time.Duration
+
+	mu     sync.Mutex
+	closed bool
+	// pending holds every message waiting for its time (or for a retry),
+	// keyed by (thread, message id); threads links each thread's entries so
+	// that CancelThread touches only them.
+	pending map[key]*entry
+	threads map[infinity.ThreadID]*entry
+}
+
+var _ infinity.InputSender = (*Sender)(nil)
+
+type key struct {
+	thread infinity.ThreadID
+	id     infinity.MessageID
+}
+
+// entry states.
+const (
+	armed      uint8 = iota // a timer will call fire
+	delivering              // fire is calling the Deliverer
+	gone                    // delivered, cancelled or closed: forget it
+)
+
+// entry is one pending message. Besides the message itself it holds only its
+// timer's stop func, the links of its thread's list and the retry state.
+type entry struct {
+	msg        infinity.InputMessage
+	stop       func() bool // nil while delivering or gone
+	prev, next *entry      // the thread's other pending entries
+	backoff    time.Duration
+	state      uint8
+}
+
+// New returns a Sender delivering to d.
+func New(d Deliverer, opts ...Option) *Sender {
+	s := &Sender{
+		d:          d,
+		clock:      infinity.SystemClock{},
+		log:        slog.Default(),
+		minBackoff: DefaultMinBackoff,
+		maxBackoff: DefaultMaxBackoff,
+		pending:    make(map[key]*entry),
+		threads:    make(map[infinity.ThreadID]*entry),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.maxBackoff < s.minBackoff {
+		s.maxBackoff = s.minBackoff
+	}
+	return s
+}
+
+// Send delivers msg to the thread msg.GroupID at at. A zero at, or one not
+// after the clock's now, delivers synchronously and returns the Deliverer's
+// error (wrapped). A later at arms a timer and returns nil; if a message with
+// the same id is already pending for the thread, Send changes nothing and
+// returns nil. Send returns ctx.Err() if ctx is done, an error wrapping
+// infinity.ErrInvalid for a message without an id or failing
+// InputMessage.Validate, and one wrapping ErrStopped after Close.
+//
+// The Sender keeps msg until it is delivered: the caller must not modify what
+// its slices and json.RawMessage fields point to afterwards.
+func (s *Sender) Send(ctx context.Context, msg infinity.InputMessage, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if msg.ID == "" {
+		return fmt.Errorf("local: send to %q: input message without an id: %w", msg.GroupID, infinity.ErrInvalid)
+	}
+	if err := msg.Validate(); err != nil {
+		return fmt.Errorf("local: send %s: %w", msg.ID, err)
+	}
+	var delay time.Duration
+	if !at.IsZero() {
+		delay = at.Sub(s.clock.Now())
+	}
+	k := key{msg.GroupID, msg.ID}
+
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return fmt.Errorf("local: send %s to %s: %w", msg.ID, msg.GroupID, ErrStopped)
+	}
+	if _, ok := s.pending[k]; ok {
+		// The same message is already waiting: it will be delivered.
+		s.mu.Unlock()
+		return nil
+	}
+	if delay > 0 {
+		e := &entry{msg: msg}
+		s.link(k, e)
+		// Arming under s.mu is safe (AfterFunc never runs f synchronously)
+		// and makes fire wait until e.stop is set.
+		e.stop = s.clock.AfterFunc(delay, func() { s.fire(e) })
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.Unlock()
+
+	if err := s.d.Deliver(msg); err != nil {
+		return fmt.Errorf("local: deliver %s to %s: %w", msg.ID, msg.GroupID, err)
+	}
+	return nil
+}
+
+// fire delivers a due entry; on failure it re-arms the entry's timer with
+// backoff.
+func (s *Sender) fire(e *entry) {
+	s.mu.Lock()
+	if s.closed || e.state != armed {
+		s.mu.Unlock()
+		return
+	}
+	e.state = delivering
+	e.stop = nil
+	s.mu.Unlock()
+
+	err := s.d.Deliver(e.msg)
+
+	s.mu.Lock()
+	if e.state == gone { // cancelled or closed while delivering
+		s.mu.Unlock()
+		return
+	}
+	if err == nil {
+		s.unlink(e)
+		s.mu.Unlock()
+		return
+	}
+	e.backoff = s.nextBackoff(e.backoff)
+	retry := e.backoff
+	e.state = armed
+	e.stop = s.clock.AfterFunc(retry, func() { s.fire(e) })
+	s.mu.Unlock()
+
+	s.log.Warn("local sender: delivery failed, will retry",
+		slog.String("thread", string(e.msg.GroupID)),
+		slog.String("message", string(e.msg.ID)),
+		slog.Duration("retry_in", retry),
+		slog.Any("error", err))
+}
+
+// nextBackoff returns the retry delay that follows prev (0 before the first
+// retry).
+func (s *Sender) nextBackoff(prev time.Duration) time.Duration {
+	if prev <= 0 {
+		return s.minBackoff
+	}
+	if prev >= s.maxBackoff/2 {
+		return s.maxBackoff
+	}
+	return 2 * prev
+}
+
+// link registers e (s.mu held).
+func (s *Sender) link(k key, e *entry) {
+	s.pending[k] = e
+	head := s.threads[k.thread]
+	e.next = head
+	if head != nil {
+		head.prev = e
+	}
+	s.threads[k.thread] = e
+}
+
+// unlink forgets e (s.mu held).
+func (s *Sender) unlink(e *entry) {
+	e.state = gone
+	e.stop = nil
+	delete(s.pending, key{e.msg.GroupID, e.msg.ID})
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else if e.next != nil {
+		s.threads[e.msg.GroupID] = e.next
+	} else {
+		delete(s.threads, e.msg.GroupID)
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	}
+	e.prev, e.next = nil, nil
+}
+
+// Pending returns how many messages are waiting for their time or for a
+// retry (each has one armed timer, except while its delivery is running).
+func (s *Sender) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending)
+}
+
+// CancelThread stops the pending timers of thread id and forgets their
+// messages; it returns how many there were. The host calls it when the thread
+// closes. A delivery already running is not interrupted, but is not retried.
+func (s *Sender) CancelThread(id infinity.ThreadID) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for e := s.threads[id]; e != nil; {
+		next := e.next
+		if e.stop != nil {
+			e.stop()
+		}
+		s.unlink(e)
+		e = next
+		n++
+	}
+	return n
+}
+
+// Close stops every pending timer and forgets the messages; later Sends fail
+// with ErrStopped and timers that fire anyway do nothing. Deliveries already
+// running are not waited for. Close may be called more than once.
+func (s *Sender) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	for _, e := range s.pending {
+		if e.stop != nil {
+			e.stop()
+		}
+		e.state = gone
+		e.stop = nil
+		e.prev, e.next = nil, nil
+	}
+	s.pending = nil
+	s.threads = nil
+}
