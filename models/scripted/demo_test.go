@@ -106,20 +106,20 @@ func TestDemoScript(t *testing.T) {
 		t.Errorf("children share call ids: %s %s %s", sleeps[0].ID, sleeps[1].ID, sleeps[2].ID)
 	}
 
-	// After the sleep each child reports and closes itself in parallel.
+	// After the sleep each child closes itself with a final report.
 	reports := make([]string, 3)
 	for i, ch := range children {
 		ch.items = append(ch.items, resultItem(sleeps[i].ID, "Slept."))
-		calls := ch.turn(t, p, turnWant{name: "child " + markers[i] + " after sleep", calls: "report_to_parent,close_thread"})
-		reports[i], _ = argsMap(t, calls[0])["report"].(string)
+		calls := ch.turn(t, p, turnWant{name: "child " + markers[i] + " after sleep", calls: "close_thread"})
+		reports[i], _ = argsMap(t, calls[0])["report_to_parent"].(string)
 		if want := string(rune('A'+i)) + ":"; !strings.HasPrefix(reports[i], want) {
 			t.Errorf("child %d report %q, want it to start with %q", i, reports[i], want)
 		}
-		if got := argsMap(t, calls[1])["thread_id"]; got != string(ch.id) {
+		if got := argsMap(t, calls[0])["thread_id"]; got != string(ch.id) {
 			t.Errorf("child %d closes %v, want itself (%s)", i, got, ch.id)
 		}
 		// Should the engine run the child once more, it just ends.
-		ch.items = append(ch.items, resultItem(calls[0].ID, "Reported."), resultItem(calls[1].ID, "Closed."))
+		ch.items = append(ch.items, resultItem(calls[0].ID, "Closed."))
 		ch.turn(t, p, turnWant{name: "child " + markers[i] + " closed", text: "done"})
 	}
 
@@ -159,8 +159,8 @@ func TestDemoFallbacks(t *testing.T) {
 	}}
 	calls := gc.turn(t, p, turnWant{name: "grandchild start", calls: "sleep"})
 	gc.items = append(gc.items, resultItem(calls[0].ID, "Slept."))
-	calls = gc.turn(t, p, turnWant{name: "grandchild after sleep", calls: "report_to_parent,close_thread"})
-	if got, want := argsMap(t, calls[0])["report"], "Thread g (depth 2, child of c) finished its task."; got != want {
+	calls = gc.turn(t, p, turnWant{name: "grandchild after sleep", calls: "close_thread"})
+	if got, want := argsMap(t, calls[0])["report_to_parent"], "Thread g (depth 2, child of c) finished its task."; got != want {
 		t.Errorf("report %q, want %q", got, want)
 	}
 }

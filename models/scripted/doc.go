@@ -113,8 +113,7 @@
 //	  {"name": "child-report",
 //	   "when": {"depth": 1, "last_tool": "sleep"},
 //	   "reply": {"calls": [
-//	     {"name": "report_to_parent", "args": {"report": "$THREAD is done"}},
-//	     {"name": "close_thread", "args": {"thread_id": "$THREAD"}}]}}
+//	     {"name": "close_thread", "args": {"thread_id": "$THREAD", "report_to_parent": "$THREAD is done"}}]}}
 //	]}
 //
 // The same rules in Go (Go 1.26's new(expr) makes the pointers):

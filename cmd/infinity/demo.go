@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/mailbox/local"
+	"github.com/infinity-runtime/infinity/models/scripted"
+	"github.com/infinity-runtime/infinity/persistence/memory"
+)
+
+const demoUsage = `Usage: infinity demo [flags]
+
+Runs an offline agent to completion on the scripted model and in-memory
+stores: a root thread spawns three child threads, each sleeps a few seconds,
+reports and closes, and the root writes a final answer. The transcript is
+printed as it happens, then the thread tree.
+
+Flags:
+`
+
+func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	scriptPath := fs.String("script", "", "a scripted-model JSON file to run instead of the built-in demo script")
+	prompt := fs.String("prompt", "Run the offline demo: split the work across three child threads and summarise their reports.", "the first user message")
+	timeout := fs.Duration("timeout", 2*time.Minute, "give up if the agent has not finished by then")
+	verbose := fs.Bool("verbose", false, "also log the runtime's own messages to stderr")
+	fs.Usage = func() { fmt.Fprint(stderr, demoUsage); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("demo: unexpected argument %q: %w", fs.Arg(0), errUsage)
+	}
+	script := scripted.Demo()
+	if *scriptPath != "" {
+		s, err := scripted.Load(*scriptPath)
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		script = s
+	}
+	model, err := scripted.New(script)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	level := slog.LevelError
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	p := &printer{w: stdout, start: time.Now(), names: map[infinity.ThreadID]string{}, changed: make(chan struct{}, 1)}
+	conv := memory.NewConversationStore()
+	rt, err := actors.New(actors.Config{
+		Conversations: conv,
+		State:         memory.NewStateStore(nil),
+		Model:         model,
+		Sender:        func(d actors.Deliverer) infinity.InputSender { return local.New(d, local.WithLogger(logger)) },
+		Agents:        []actors.Agent{{Name: "demo"}},
+		Logger:        logger,
+		Observer:      p.event,
+		Idle:          500 * time.Millisecond,
+	})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = rt.Close(cctx)
+	}()
+
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	root, err := rt.Start(ctx, actors.StartOptions{Agent: "demo", Text: *prompt})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	for {
+		done, answer, err := finished(ctx, conv, root)
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		if done {
+			fmt.Fprintln(stdout)
+			fmt.Fprintln(stdout, "Thread tree:")
+			if err := p.tree(ctx, conv, root, "", ""); err != nil {
+				return fmt.Errorf("demo: %w", err)
+			}
+			fmt.Fprintf(stdout, "\nFinal answer (after %s):\n%s\n", time.Since(p.start).Round(time.Millisecond), answer)
+			return nil
+		}
+		select {
+		case <-p.changed:
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("demo: the agent did not finish within %s (raise --timeout, or check the script)", *timeout)
+			}
+			return fmt.Errorf("demo: interrupted")
+		}
+	}
+}
+
+// finished reports whether the root has answered with no call outstanding
+// and every other thread is closed.
+func finished(ctx context.Context, conv infinity.ConversationStore, root infinity.ThreadID) (bool, string, error) {
+	items, err := conv.Items(ctx, root, 0, -1)
+	if err != nil {
+		return false, "", err
+	}
+	if len(items) == 0 || items[len(items)-1].Kind != infinity.KindAssistant {
+		return false, "", nil
+	}
+	open, err := openDescendants(ctx, conv, root)
+	if err != nil || open > 0 {
+		return false, "", err
+	}
+	return true, items[len(items)-1].Text, nil
+}
+
+func openDescendants(ctx context.Context, conv infinity.ConversationStore, id infinity.ThreadID) (int, error) {
+	kids, err := conv.Children(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, k := range kids {
+		if !k.Closed {
+			n++
+		}
+		m, err := openDescendants(ctx, conv, k.ID)
+		if err != nil {
+			return 0, err
+		}
+		n += m
+	}
+	return n, nil
+}
+
+// printer writes the transcript as the engine commits it.
+type printer struct {
+	mu      sync.Mutex
+	w       io.Writer
+	start   time.Time
+	names   map[infinity.ThreadID]string
+	calls   map[string]string
+	changed chan struct{}
+}
+
+func (p *printer) name(id infinity.ThreadID) string {
+	if n, ok := p.names[id]; ok {
+		return n
+	}
+	return string(id)
+}
+
+func (p *printer) event(ev actors.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.calls == nil {
+		p.calls = map[string]string{}
+	}
+	at := fmt.Sprintf("%6.2fs", time.Since(p.start).Seconds())
+	switch ev.Kind {
+	case actors.EventThreadCreated:
+		if ev.Info.IsRoot() {
+			p.names[ev.Thread] = "root"
+			fmt.Fprintf(p.w, "%s  + root thread %s\n", at, ev.Thread)
+		} else {
+			p.names[ev.Thread] = fmt.Sprintf("%s/%d", p.name(ev.Info.Parent), len(p.names))
+			fmt.Fprintf(p.w, "%s  + %s: thread %s spawned by %s\n", at, p.name(ev.Thread), ev.Thread, p.name(ev.Info.Parent))
+		}
+	case actors.EventThreadClosed:
+		fmt.Fprintf(p.w, "%s  x %s closed\n", at, p.name(ev.Thread))
+	case actors.EventSliceError:
+		fmt.Fprintf(p.w, "%s  ! %s: %v\n", at, p.name(ev.Thread), ev.Err)
+	case actors.EventItem:
+		it := ev.Item
+		who := p.name(ev.Thread)
+		switch it.Kind {
+		case infinity.KindUser:
+			fmt.Fprintf(p.w, "%s  %s  user> %s\n", at, who, it.Text)
+		case infinity.KindAssistant:
+			fmt.Fprintf(p.w, "%s  %s  model> %s\n", at, who, indent(it.Text))
+		case infinity.KindToolCall:
+			p.calls[it.Call.ID] = it.Call.Name
+			fmt.Fprintf(p.w, "%s  %s  call %s %s\n", at, who, it.Call.Name, clip(string(it.Call.Args), 100))
+		case infinity.KindToolResult:
+			fmt.Fprintf(p.w, "%s  %s  result %s: %s\n", at, who, p.calls[it.Result.CallID], clip(it.Result.Text(), 140))
+		}
+	}
+	select {
+	case p.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (p *printer) tree(ctx context.Context, conv infinity.ConversationStore, id infinity.ThreadID, prefix, branch string) error {
+	info, err := conv.Thread(ctx, id)
+	if err != nil {
+		return err
+	}
+	n, err := conv.Len(ctx, id)
+	if err != nil {
+		return err
+	}
+	state := "open"
+	if info.Closed {
+		state = "closed"
+	}
+	p.mu.Lock()
+	fmt.Fprintf(p.w, "%s%s%s  %s  (%s, %d items)\n", prefix, branch, p.name(id), id, state, n)
+	p.mu.Unlock()
+	kids, err := conv.Children(ctx, id)
+	if err != nil {
+		return err
+	}
+	switch branch {
+	case "├── ":
+		prefix += "│   "
+	case "└── ":
+		prefix += "    "
+	}
+	for i, k := range kids {
+		b := "├── "
+		if i == len(kids)-1 {
+			b = "└── "
+		}
+		if err := p.tree(ctx, conv, k.ID, prefix, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func clip(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+func indent(s string) string { return strings.ReplaceAll(s, "\n", "\n          ") }

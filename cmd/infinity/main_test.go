@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The README's first command: the built-in demo runs to completion offline.
+func TestDemoRunsToCompletion(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"demo"}, &out, &errOut); err != nil {
+		t.Fatalf("demo failed: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+	}
+	got := out.String()
+	for _, want := range []string{
+		"+ root thread", "call spawn_thread", "root/1", "root/2", "root/3",
+		"call sleep {", "Slept for 3 seconds.", "x root/1 closed", "x root/3 closed",
+		"Thread tree:", "├── root/1", "└── root/3", "(closed, ",
+		"Final answer", "C: 1 + 2 + ... + 10 = 55.",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", got)
+	}
+}
+
+func TestDemoWithScriptFile(t *testing.T) {
+	script := `{"rules":[
+	  {"when":{"depth":0,"last":"user"},"reply":{"calls":[{"name":"spawn_thread","args":{"instructions":"x","child_of":"$STACK"}}]}},
+	  {"when":{"depth":0,"last_tool":"receive_event__injected"},"reply":{"text":"custom done"}},
+	  {"when":{"depth":0},"reply":{"calls":[{"name":"sleep_until_event_or_input"}]}},
+	  {"when":{"depth":1},"reply":{"calls":[{"name":"close_thread","args":{"thread_id":"$THREAD","report_to_parent":"ok"}}]}}
+	]}`
+	path := filepath.Join(t.TempDir(), "s.json")
+	if err := os.WriteFile(path, []byte(script), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"demo", "--script", path, "--prompt", "hi"}, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s%s", err, out.String(), errOut.String())
+	}
+	if !strings.Contains(out.String(), "Final answer") || !strings.Contains(out.String(), "custom done") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+}
+
+func TestCommandErrors(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	_ = os.WriteFile(bad, []byte(`{"rules":[{"whenn":{}}]}`), 0o600)
+	for _, tc := range []struct {
+		args    []string
+		is      error
+		message string
+	}{
+		{args: nil, is: errUsage},
+		{args: []string{"frobnicate"}, is: errUsage},
+		{args: []string{"demo", "--help"}, is: flag.ErrHelp},
+		{args: []string{"demo", "extra"}, is: errUsage},
+		{args: []string{"demo", "--nope"}, message: "flag provided but not defined"},
+		{args: []string{"demo", "--script", bad}, message: `unknown field "whenn"`},
+		{args: []string{"demo", "--script", "/does/not/exist.json"}, message: "no such file"},
+		{args: []string{"daemon"}, message: "not built yet"},
+		{args: []string{"ls"}, message: "not built yet"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			err := run(context.Background(), tc.args, &out, &errOut)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Fatalf("error %v, want %v", err, tc.is)
+			}
+			if tc.message != "" && !strings.Contains(err.Error()+errOut.String(), tc.message) {
+				t.Fatalf("error %q lacks %q", err, tc.message)
+			}
+		})
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"help"}, &out, &out); err != nil || !strings.Contains(out.String(), "demo") {
+		t.Fatalf("help: %v\n%s", err, out.String())
+	}
+}
