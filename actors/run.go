@@ -50,10 +50,10 @@ func (e *engine) newRun(ctx context.Context, id infinity.ThreadID) (*run, error)
 		agent:   e.agent(self.Agent),
 		hist:    h,
 		self:    self,
-		items:   append(make([]infinity.Item, 0, len(h.Items)+8), h.Items...),
-		calls:   make(map[string]*callState, 4),
+		items:   h.Items, // LoadHistory returns a fresh slice: appending to it is safe
+		calls:   make(map[string]*callState),
 		started: e.cfg.Clock.Now(),
-		commit:  infinity.Commit{Thread: id, Expected: len(h.Items) - h.Inherited, Items: make([]infinity.Item, 0, 4)},
+		commit:  infinity.Commit{Thread: id, Expected: len(h.Items) - h.Inherited},
 	}
 	for i := range r.items {
 		r.index(&r.items[i], i >= h.Inherited)
