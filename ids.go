@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
+	"encoding/binary"
 	"strings"
 )
 
@@ -35,9 +36,11 @@ func NewMessageID() MessageID {
 // step produces the same id (for child threads, injected calls, ...).
 func DeriveID(prefix string, parts ...string) string {
 	h := sha256.New()
+	var n [8]byte
 	for _, p := range parts {
+		binary.BigEndian.PutUint64(n[:], uint64(len(p))) // length-prefixed: parts cannot run into each other
+		h.Write(n[:])
 		h.Write([]byte(p))
-		h.Write([]byte{0})
 	}
 	return prefix + idEncoding.EncodeToString(h.Sum(nil))[:20]
 }

@@ -80,14 +80,14 @@ func ResultContent(id, text string) Content {
 	return Content{Type: ContentToolResult, ID: id, Parts: []Part{{Type: "text", Text: text}}}
 }
 
-// PartsText joins the text parts of a tool result.
+// PartsText joins the non-empty text parts of a tool result with newlines.
 func PartsText(parts []Part) string {
 	var b strings.Builder
-	for i, p := range parts {
-		if p.Type != "text" && p.Type != "" {
+	for _, p := range parts {
+		if (p.Type != "text" && p.Type != "") || p.Text == "" {
 			continue
 		}
-		if i > 0 && b.Len() > 0 {
+		if b.Len() > 0 {
 			b.WriteByte('\n')
 		}
 		b.WriteString(p.Text)

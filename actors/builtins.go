@@ -337,16 +337,27 @@ func parseWallTime(date, clock, zone string) (time.Time, error) {
 			return time.Time{}, fmt.Errorf("time %q is not HH:MM or HH:MM:SS", clock)
 		}
 	}
-	t := time.Date(d.Year(), d.Month(), d.Day(), c.Hour(), c.Minute(), c.Second(), 0, loc)
-	if t.Hour() != c.Hour() || t.Minute() != c.Minute() || t.Day() != d.Day() {
-		return time.Time{}, fmt.Errorf("%s %s does not exist in %s (a daylight-saving change skips it)", date, clock, zone)
-	}
-	for _, shift := range []time.Duration{-time.Hour, time.Hour} {
-		if u := t.Add(shift).In(loc); u.Hour() == t.Hour() && u.Minute() == t.Minute() && u.Day() == t.Day() {
-			return time.Time{}, fmt.Errorf("%s %s happens twice in %s (a daylight-saving change repeats it); pick a time outside that hour", date, clock, zone)
+	// Try every UTC offset the zone uses within a day of the date; each
+	// offset that maps back to the same wall clock is one real instant.
+	wall := time.Date(d.Year(), d.Month(), d.Day(), c.Hour(), c.Minute(), c.Second(), 0, time.UTC)
+	var found []time.Time
+	for _, probe := range []time.Duration{-36 * time.Hour, 0, 36 * time.Hour} {
+		_, off := wall.Add(probe).In(loc).Zone()
+		t := wall.Add(-time.Duration(off) * time.Second)
+		if u := t.In(loc); u.Year() == wall.Year() && u.YearDay() == wall.YearDay() &&
+			u.Hour() == wall.Hour() && u.Minute() == wall.Minute() && u.Second() == wall.Second() &&
+			!slices.ContainsFunc(found, t.Equal) {
+			found = append(found, t)
 		}
 	}
-	return t, nil
+	switch len(found) {
+	case 0:
+		return time.Time{}, fmt.Errorf("%s %s does not exist in %s (a daylight-saving change skips it)", date, clock, zone)
+	case 1:
+		return found[0].In(loc), nil
+	default:
+		return time.Time{}, fmt.Errorf("%s %s happens twice in %s (a daylight-saving change repeats it); pick a time outside that hour", date, clock, zone)
+	}
 }
 
 func cancelSubscription(ctx context.Context, r *run, c *infinity.ToolCall) {

@@ -356,6 +356,8 @@ func TestSleepUntilInAnotherTimezone(t *testing.T) {
 		{When: scripted.Match{Last: "user", LastText: "future"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep_until", `{"date":"2026-03-10","time":"09:30","timezone":"America/New_York"}`)}}},
 		{When: scripted.Match{Last: "user", LastText: "past"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep_until", `{"date":"2026-03-10","time":"07:00:00","timezone":"Asia/Tokyo"}`)}}},
 		{When: scripted.Match{Last: "user", LastText: "gap"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep_until", `{"date":"2026-03-08","time":"02:30","timezone":"America/New_York"}`)}}},
+		{When: scripted.Match{Last: "user", LastText: "fold"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep_until", `{"date":"2026-11-01","time":"01:30","timezone":"America/New_York"}`)}}},
+		{When: scripted.Match{Last: "user", LastText: "half"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep_until", `{"date":"2026-04-05","time":"01:45","timezone":"Australia/Lord_Howe"}`)}}},
 		{When: scripted.Match{Last: "user", LastText: "zone"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep_until", `{"date":"2026-03-10","time":"02:30","timezone":"Mars/Olympus"}`)}}},
 		{When: scripted.Match{LastTool: "sleep_until"}, Reply: scripted.Reply{Text: "woke"}},
 	}
@@ -367,6 +369,8 @@ func TestSleepUntilInAnotherTimezone(t *testing.T) {
 		{"future", 90 * time.Minute, "Woke at the target time 2026-03-10 09:30 (America/New_York)."},
 		{"past", 0, "The target time 2026-03-10 07:00:00 (Asia/Tokyo) had already passed; woke at once."},
 		{"gap", 0, "Error: sleep_until: 2026-03-08 02:30 does not exist in America/New_York (a daylight-saving change skips it)"},
+		{"fold", 0, "Error: sleep_until: 2026-11-01 01:30 happens twice in America/New_York (a daylight-saving change repeats it); pick a time outside that hour"},
+		{"half", 0, "Error: sleep_until: 2026-04-05 01:45 happens twice in Australia/Lord_Howe (a daylight-saving change repeats it); pick a time outside that hour"},
 		{"zone", 0, `Error: sleep_until: unknown time zone "Mars/Olympus" (use an IANA name such as Europe/Paris)`},
 	}
 	for _, tc := range cases {
@@ -576,5 +580,88 @@ func TestPassivationAndReactivation(t *testing.T) {
 	e.waitFor("passivation", func() bool { return e.rt.Active() == 0 })
 	if n := count(e.own(root), func(it infinity.Item) bool { return it.Kind == infinity.KindAssistant }); n != 4 {
 		t.Fatalf("%d replies, want 4:\n%s", n, transcript(e.own(root)))
+	}
+}
+
+// panicTool panics on its first call.
+type panicTool struct{ calls *atomic.Int32 }
+
+func (p panicTool) Spec() infinity.ToolSpec {
+	return infinity.ToolSpec{Name: "fragile", Schema: []byte(`{"type":"object"}`)}
+}
+
+func (p panicTool) Invoke(context.Context, infinity.ToolEnv, infinity.ToolCall) (*infinity.ToolResult, error) {
+	if p.calls.Add(1) == 1 {
+		panic("tool bug")
+	}
+	return &infinity.ToolResult{Parts: []infinity.Part{{Type: "text", Text: "fine"}}}, nil
+}
+
+// A panic inside a slice (here in a tool) is an error: the batch is retried
+// and the thread keeps working; the runtime still goes idle and closes.
+func TestPanicInSliceIsRetried(t *testing.T) {
+	tool := panicTool{calls: new(atomic.Int32)}
+	rules := []scripted.Rule{
+		{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("fragile", `{}`)}}},
+		{When: scripted.Match{LastTool: "fragile"}, Reply: scripted.Reply{Text: "survived"}},
+	}
+	e := newEnv(t, rules, func(c *actors.Config) { c.Agents = []actors.Agent{{Name: "a", Tools: []infinity.Tool{tool}}} })
+	root := e.start("go")
+	e.waitFor("recovery", func() bool { return e.last(root) == "survived" })
+	e.settle()
+	if len(e.sliceErrors()) == 0 || !strings.Contains(e.sliceErrors()[0].Error(), "tool bug") {
+		t.Fatalf("the panic was not reported: %v", e.sliceErrors())
+	}
+}
+
+// A tool result is input: it ends a sleep the model started beside the call.
+func TestResultWakesParallelSleep(t *testing.T) {
+	tool := asyncTool{started: make(chan infinity.ToolCall, 1)}
+	rules := []scripted.Rule{
+		{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("fetch", `{}`), call("sleep_until_event_or_input", `{}`)}}},
+		{When: scripted.Match{Contains: "page body"}, Reply: scripted.Reply{Text: "read it"}},
+	}
+	e := newEnv(t, rules, func(c *actors.Config) { c.Agents = []actors.Agent{{Name: "a", Tools: []infinity.Tool{tool}}} })
+	root := e.start("fetch and wait")
+	c := <-tool.started
+	if err := e.rt.SendMessage(context.Background(), infinity.InputMessage{ID: "r1", GroupID: root, Content: infinity.ResultContent(c.ID, "page body")}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the model read the result", func() bool { return e.last(root) == "read it" })
+}
+
+// A model outage longer than the in-slice retries does not strand a thread:
+// the batch is retried later and the thread answers.
+func TestModelOutageRetriedLater(t *testing.T) {
+	rules := []scripted.Rule{
+		{Times: 6, When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Error: "throttled", Retryable: true}},
+		{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Text: "back"}},
+	}
+	e := newEnv(t, rules)
+	root := e.start("hello")
+	e.waitFor("answer after the outage", func() bool { return e.last(root) == "back" })
+	if n := count(e.own(root), func(it infinity.Item) bool { return it.Text == "hello" }); n != 1 {
+		t.Fatalf("input applied %d times:\n%s", n, transcript(e.own(root)))
+	}
+}
+
+// Metadata sent with input becomes the root's state, even when the slice
+// fails after its commit.
+func TestMetadataSurvivesFailureAfterCommit(t *testing.T) {
+	fs := &flakyStore{}
+	fs.failMarkSent.Store(true)
+	rules := []scripted.Rule{{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Text: "ok", Calls: []scripted.CallSpec{call("spawn_thread", `{"instructions":"x","child_of":"$STACK"}`)}}},
+		{When: scripted.Match{Depth: ip(0)}, Reply: scripted.Reply{Text: "done"}},
+		{When: scripted.Match{Depth: ip(1)}, Reply: scripted.Reply{Text: "child idle"}}}
+	e := newEnv(t, rules, func(c *actors.Config) { fs.ConversationStore = c.Conversations; c.Conversations = fs })
+	e.conv = fs
+	root, err := e.rt.Start(context.Background(), actors.StartOptions{Text: "hi", Metadata: []byte(`{"user_id":"u1"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("slice done", func() bool { return e.last(root) == "done" })
+	st, _, err := e.state.Load(context.Background(), root)
+	if err != nil || string(st.Metadata) != `{"user_id":"u1"}` {
+		t.Fatalf("metadata = %s, %v", st.Metadata, err)
 	}
 }

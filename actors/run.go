@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +31,7 @@ type run struct {
 	started     time.Time
 	metadata    json.RawMessage
 	modelErr    error
+	inputs      []infinity.MessageID
 }
 
 type callState struct {
@@ -65,7 +67,9 @@ func (e *engine) newRun(ctx context.Context, id infinity.ThreadID) (*run, error)
 func (r *run) index(it *infinity.Item, own bool) {
 	switch it.Kind {
 	case infinity.KindToolCall:
-		if it.Call.Name == injectedTool {
+		if it.Call.Name == injectedTool && it.ID != it.Call.ID {
+			// Engine-made (model calls use the call id as the item id); a
+			// model imitating the tool must not mark anything final.
 			r.indexInjected(it.Call)
 		}
 		r.calls[it.Call.ID] = &callState{call: it.Call, own: own}
@@ -110,6 +114,17 @@ func (r *run) append(it infinity.Item) {
 	r.index(&r.items[len(r.items)-1], true)
 }
 
+// closedAncestor returns the id of a closed thread above this one, if any:
+// a thread spawned while its parent was being closed is closed with it.
+func (r *run) closedAncestor() infinity.ThreadID {
+	for _, t := range r.hist.Lineage[:len(r.hist.Lineage)-1] {
+		if t.Closed {
+			return t.ID
+		}
+	}
+	return ""
+}
+
 // ownLen is the thread's own length including what this slice appended.
 func (r *run) ownLen() int { return r.commit.Expected + len(r.commit.Items) }
 
@@ -127,6 +142,7 @@ func (r *run) send(id string, msg infinity.InputMessage, at time.Time) {
 // something to act on.
 func (r *run) execute(ctx context.Context, msgs []infinity.InputMessage) error {
 	for _, m := range msgs {
+		r.inputs = append(r.inputs, m.ID)
 		r.apply(m)
 	}
 	if err := r.think(ctx); err != nil {
@@ -183,6 +199,8 @@ func (r *run) result(m infinity.InputMessage) {
 			CallID: id, Parts: m.Content.Parts, Display: m.DisplayAs,
 		}})
 		r.actionable = true
+		r.wakePassive() // a result is input too: sleeps beside the call end
+
 	case cs.state == infinity.ResultPending:
 		r.inject(m, id, "late_result")
 		cs.state = infinity.ResultFinal
@@ -234,6 +252,18 @@ func (r *run) interrupt() {
 	}
 }
 
+// wakePassive cuts short the open passive calls (sleeps) once other input
+// arrived; open non-passive calls keep waiting for their results.
+func (r *run) wakePassive() {
+	for _, id := range append([]string(nil), r.open...) {
+		if r.passive(r.calls[id].call.Name) {
+			r.append(infinity.Item{ID: id + "/interrupted", Kind: infinity.KindToolResult, Result: &infinity.ToolResult{
+				CallID: id, Parts: []infinity.Part{{Type: "text", Text: "Interrupted: new input arrived first."}}, State: infinity.ResultInterrupted,
+			}})
+		}
+	}
+}
+
 func (r *run) passive(name string) bool {
 	if b, ok := builtins[name]; ok {
 		return b.spec.Passive
@@ -251,7 +281,7 @@ func (r *run) passive(name string) bool {
 func (r *run) think(ctx context.Context) error {
 	for r.actionable && len(r.open) == 0 && !r.closing {
 		if r.outOfBudget(ctx) {
-			r.send(positionID("cont_", r.self.ID, r.ownLen()), infinity.InputMessage{
+			r.send(r.continueID(), infinity.InputMessage{
 				GroupID: r.self.ID, Content: infinity.TextContent(""),
 				Synthetic: &infinity.Synthetic{Type: infinity.SyntheticContinue},
 			}, time.Time{})
@@ -263,6 +293,11 @@ func (r *run) think(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return fmt.Errorf("slice %s: %w", r.self.ID, ctx.Err())
 			}
+			if errors.Is(err, infinity.ErrRetryable) {
+				// A passing outage: retry the whole batch later rather than
+				// strand a thread that no user will nudge.
+				return fmt.Errorf("slice %s: %w", r.self.ID, err)
+			}
 			r.modelErr = err
 			return nil
 		}
@@ -273,6 +308,16 @@ func (r *run) think(ctx context.Context) error {
 		r.runCalls(ctx, calls)
 	}
 	return nil
+}
+
+// continueID is stable for a re-run of the same slice, and differs from the
+// id of the continue message that started this slice.
+func (r *run) continueID() string {
+	parts := []string{string(r.self.ID), strconv.Itoa(r.ownLen())}
+	for _, id := range r.inputs {
+		parts = append(parts, string(id))
+	}
+	return infinity.DeriveID("cont_", parts...)
 }
 
 func (r *run) outOfBudget(ctx context.Context) bool {

@@ -49,6 +49,7 @@ type mailbox struct {
 	running  bool
 	drain    bool // the next slice first sends what the outbox still holds
 	failures int
+	timer    *time.Timer // the idle timer
 }
 
 // New builds a runtime. Call Close to stop it.
@@ -133,29 +134,17 @@ func (rt *Runtime) signal(mb *mailbox) {
 }
 
 // threadActor runs one thread's slices. All actors share one Props; the
-// actor learns its mailbox from the first wake-up, which is the *mailbox
-// itself.
-type threadActor struct {
-	rt *Runtime
-	mb *mailbox
-}
+// actor learns its mailbox from each wake-up, which is the *mailbox itself.
+//
+// Passivation uses the runtime's own idle timer rather than protoactor's
+// SetReceiveTimeout, whose timer goroutine writes actor-context fields
+// that the actor goroutine reads (a data race under -race).
+type threadActor struct{ rt *Runtime }
 
 func (a *threadActor) Receive(c actor.Context) {
-	switch m := c.Message().(type) {
-	case *mailbox:
-		a.mb = m
-		a.rt.work(m.id, m)
-	case *actor.ReceiveTimeout:
-		// Before its first wake the actor does not know its mailbox; the
-		// wake is on its way, so it must not stop.
-		if a.mb != nil && a.rt.passivate(a.mb.id, a.mb) {
-			c.Stop(c.Self())
-			return
-		}
+	if mb, ok := c.Message().(*mailbox); ok {
+		a.rt.work(mb.id, mb)
 	}
-	// protoactor disarms the receive timeout when it fires; arm it again
-	// (a no-op while it is armed).
-	c.SetReceiveTimeout(a.rt.cfg.Idle)
 }
 
 // work runs slices until the mailbox is empty. A failed slice puts its
@@ -172,7 +161,7 @@ func (rt *Runtime) work(id infinity.ThreadID, mb *mailbox) {
 		rt.busy++
 		rt.mu.Unlock()
 
-		err := rt.eng.slice(rt.ctx, id, batch, drain)
+		err := rt.runSlice(id, batch, drain)
 
 		rt.mu.Lock()
 		rt.busy--
@@ -190,11 +179,36 @@ func (rt *Runtime) work(id infinity.ThreadID, mb *mailbox) {
 		}
 		mb.failures = 0
 	}
+	if !mb.running && len(mb.queue) == 0 {
+		rt.armIdle(mb)
+	}
 	if rt.busy == 0 {
 		rt.idle.Broadcast()
 	}
 	rt.mu.Unlock()
 }
+
+// armIdle (re)starts the thread's idle timer. rt.mu is held.
+func (rt *Runtime) armIdle(mb *mailbox) {
+	if mb.timer == nil {
+		mb.timer = time.AfterFunc(rt.cfg.Idle, func() { rt.passivate(mb) })
+		return
+	}
+	mb.timer.Reset(rt.cfg.Idle)
+}
+
+// runSlice runs one slice; a panic (in a tool, a provider, an observer)
+// becomes an error, so the batch is retried and the mailbox stays usable.
+func (rt *Runtime) runSlice(id infinity.ThreadID, batch []infinity.InputMessage, drain bool) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("slice %s: %w: %v", id, errSlicePanic, p)
+		}
+	}()
+	return rt.eng.slice(rt.ctx, id, batch, drain)
+}
+
+var errSlicePanic = errors.New("panic in slice")
 
 func (rt *Runtime) poke(id infinity.ThreadID) {
 	rt.mu.Lock()
@@ -204,15 +218,17 @@ func (rt *Runtime) poke(id infinity.ThreadID) {
 	}
 }
 
-// passivate forgets an idle thread's actor if nothing waits for it.
-func (rt *Runtime) passivate(id infinity.ThreadID, mb *mailbox) bool {
+// passivate stops an idle thread's actor if nothing waits for it. Delivery
+// takes the same lock, so no message can reach the actor once it is gone
+// from rt.active; the next message spawns a new one.
+func (rt *Runtime) passivate(mb *mailbox) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	if len(mb.queue) > 0 || mb.signaled || mb.running || rt.active[id] != mb {
-		return false
+	if len(mb.queue) > 0 || mb.signaled || mb.running || rt.active[mb.id] != mb {
+		return // busy again: work re-arms the timer when it is done
 	}
-	delete(rt.active, id)
-	return true
+	delete(rt.active, mb.id)
+	rt.system.Root.Stop(mb.pid)
 }
 
 // Active returns how many threads have a live actor.
@@ -260,6 +276,11 @@ func (rt *Runtime) quiet() bool {
 func (rt *Runtime) Close(ctx context.Context) error {
 	rt.mu.Lock()
 	rt.stopped = true
+	for _, mb := range rt.active {
+		if mb.timer != nil {
+			mb.timer.Stop()
+		}
+	}
 	rt.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() {
 		rt.cancel()
@@ -268,12 +289,15 @@ func (rt *Runtime) Close(ctx context.Context) error {
 		rt.mu.Unlock()
 	})
 	rt.mu.Lock()
-	for rt.busy > 0 {
+	for rt.busy > 0 && ctx.Err() == nil {
 		rt.idle.Wait()
 	}
 	rt.mu.Unlock()
 	stop()
 	rt.cancel()
+	if c, ok := rt.sender.(interface{ Close() }); ok {
+		c.Close()
+	}
 	rt.system.Shutdown()
 	return ctx.Err()
 }

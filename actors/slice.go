@@ -66,8 +66,15 @@ func (e *engine) slice(ctx context.Context, id infinity.ThreadID, batch []infini
 	if err != nil {
 		return err
 	}
+	if drainFirst && len(fresh) > 0 {
+		// After a crash or a failure past the commit, inputs may be applied
+		// already: filter them before the model and tools run again.
+		if fresh, err = e.unapplied(ctx, id, fresh); err != nil {
+			return err
+		}
+	}
 	if len(fresh) == 0 {
-		return nil
+		return e.markProcessed(ctx, id, batch)
 	}
 	if info.Closed {
 		e.log.Debug("input for a closed thread dropped", "thread", id, "messages", len(fresh))
@@ -82,8 +89,19 @@ func (e *engine) slice(ctx context.Context, id infinity.ThreadID, batch []infini
 		if err != nil {
 			return err
 		}
+		if closed := r.closedAncestor(); closed != "" {
+			e.log.Debug("input for a thread under a closed ancestor dropped", "thread", id, "closed", closed)
+			return e.markProcessed(ctx, id, fresh)
+		}
 		if err := r.execute(ctx, fresh); err != nil {
 			return err
+		}
+		if r.metadata != nil {
+			// Before the commit: an idempotent overwrite that a failure
+			// past the commit must not lose.
+			if err := e.saveMetadata(ctx, r.hist.Lineage[0].ID, r.metadata); err != nil {
+				return err
+			}
 		}
 		if r.empty() {
 			done = r
@@ -105,6 +123,7 @@ func (e *engine) slice(ctx context.Context, id infinity.ThreadID, batch []infini
 			if len(fresh) == 0 {
 				return e.markProcessed(ctx, id, batch)
 			}
+			continue
 		case errors.Is(err, infinity.ErrConflict):
 			e.log.Info("slice lost a commit race; re-running", "thread", id)
 		case errors.Is(err, infinity.ErrClosed):
@@ -117,15 +136,10 @@ func (e *engine) slice(ctx context.Context, id infinity.ThreadID, batch []infini
 	if err := e.drain(ctx, done.hist.Lineage, done.commit.Outbox); err != nil {
 		return err
 	}
-	if done.metadata != nil {
-		if err := e.saveMetadata(ctx, done.hist.Lineage[0].ID, done.metadata); err != nil {
-			return err
-		}
-	}
 	if done.modelErr != nil {
 		e.emitErr(id, done.modelErr)
 	}
-	return e.markProcessed(ctx, id, fresh)
+	return e.markProcessed(ctx, id, batch)
 }
 
 // fresh drops repeats within the batch and ids the StateStore fast path

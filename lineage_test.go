@@ -1,0 +1,200 @@
+package infinity_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/persistence/memory"
+)
+
+func items(prefix string, n int, at time.Time) []infinity.Item {
+	out := make([]infinity.Item, n)
+	for i := range out {
+		out[i] = infinity.Item{ID: fmt.Sprintf("%s-%d", prefix, i), Kind: infinity.KindUser, Text: fmt.Sprintf("%s item %d", prefix, i), At: at}
+	}
+	return out
+}
+
+func ids(items []infinity.Item) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = it.ID
+	}
+	return out
+}
+
+func commit(t *testing.T, s infinity.ConversationStore, c infinity.Commit) {
+	t.Helper()
+	if _, err := s.Commit(context.Background(), c); err != nil {
+		t.Fatalf("commit %+v: %v", c, err)
+	}
+}
+
+// treeStore builds root (5 items) -> child (spawned at 3, 2 items) ->
+// grandchild (spawned at the child's 1, 1 item).
+func treeStore(t *testing.T) (s *memory.ConversationStore, root, child, grand []infinity.Item) {
+	t.Helper()
+	ctx := t.Context()
+	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	s = memory.NewConversationStore()
+	if err := s.CreateThread(ctx, infinity.ThreadInfo{ID: "root", Root: "root", Created: at}); err != nil {
+		t.Fatal(err)
+	}
+	root, child, grand = items("root", 5, at), items("child", 2, at), items("grand", 1, at)
+
+	// The root's first slice writes three items and spawns the child; the
+	// second writes two more.
+	commit(t, s, infinity.Commit{
+		Thread:   "root",
+		Expected: 0,
+		Items:    root[:3],
+		Create: []infinity.ThreadInfo{{
+			ID: "child", Parent: "root", Root: "root", SpawnOrder: 3, SpawnCallID: "call_spawn_child", Created: at,
+		}},
+	})
+	commit(t, s, infinity.Commit{Thread: "root", Expected: 3, Items: root[3:]})
+
+	commit(t, s, infinity.Commit{
+		Thread:   "child",
+		Expected: 0,
+		Items:    child[:1],
+		Create: []infinity.ThreadInfo{{
+			ID: "grand", Parent: "child", Root: "root", SpawnOrder: 1, SpawnCallID: "call_spawn_grand", Created: at,
+		}},
+	})
+	commit(t, s, infinity.Commit{Thread: "child", Expected: 1, Items: child[1:]})
+
+	commit(t, s, infinity.Commit{Thread: "grand", Expected: 0, Items: grand})
+	return s, root, child, grand
+}
+
+func TestLoadHistory(t *testing.T) {
+	ctx := t.Context()
+	s, root, child, grand := treeStore(t)
+
+	h, err := infinity.LoadHistory(ctx, s, "grand")
+	if err != nil {
+		t.Fatalf("LoadHistory(grand): %v", err)
+	}
+	want := append(append(append([]infinity.Item(nil), root[:3]...), child[:1]...), grand...)
+	if !reflect.DeepEqual(h.Items, want) {
+		t.Fatalf("grand history = %v, want %v", ids(h.Items), ids(want))
+	}
+	if h.Inherited != 4 {
+		t.Errorf("grand Inherited = %d, want 4", h.Inherited)
+	}
+	if got, want := h.Stack(), []infinity.ThreadID{"root", "child", "grand"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("grand Stack() = %v, want %v", got, want)
+	}
+	th := h.Thread()
+	if th.ID != "grand" || th.Parent != "child" || th.Root != "root" || th.SpawnOrder != 1 || th.SpawnCallID != "call_spawn_grand" {
+		t.Errorf("grand Thread() = %+v", th)
+	}
+	if len(h.Lineage) != 3 || h.Lineage[0].ID != "root" || !h.Lineage[0].IsRoot() || h.Lineage[1].ID != "child" || h.Lineage[1].SpawnOrder != 3 {
+		t.Errorf("grand Lineage = %+v", h.Lineage)
+	}
+	if own := h.Own(); !reflect.DeepEqual(own, grand) {
+		t.Errorf("grand Own() = %v, want %v", ids(own), ids(grand))
+	}
+	if own := h.Own(); len(own) != 1 || !reflect.DeepEqual(own[0], h.Items[len(h.Items)-1]) {
+		t.Errorf("grand Own() = %v, want the last item only", ids(own))
+	}
+
+	// The child inherits the root's first three items.
+	h, err = infinity.LoadHistory(ctx, s, "child")
+	if err != nil {
+		t.Fatalf("LoadHistory(child): %v", err)
+	}
+	want = append(append([]infinity.Item(nil), root[:3]...), child...)
+	if !reflect.DeepEqual(h.Items, want) || h.Inherited != 3 {
+		t.Errorf("child history = %v (inherited %d), want %v (inherited 3)", ids(h.Items), h.Inherited, ids(want))
+	}
+	if got, want := h.Stack(), []infinity.ThreadID{"root", "child"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("child Stack() = %v, want %v", got, want)
+	}
+	if !reflect.DeepEqual(h.Own(), child) {
+		t.Errorf("child Own() = %v, want %v", ids(h.Own()), ids(child))
+	}
+
+	// The root has only its own items.
+	h, err = infinity.LoadHistory(ctx, s, "root")
+	if err != nil {
+		t.Fatalf("LoadHistory(root): %v", err)
+	}
+	if !reflect.DeepEqual(h.Items, root) || h.Inherited != 0 {
+		t.Errorf("root history = %v (inherited %d), want %v (inherited 0)", ids(h.Items), h.Inherited, ids(root))
+	}
+	if got, want := h.Stack(), []infinity.ThreadID{"root"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("root Stack() = %v, want %v", got, want)
+	}
+	if h.Thread().ID != "root" || !reflect.DeepEqual(h.Own(), root) {
+		t.Errorf("root Thread() = %+v, Own() = %v", h.Thread(), ids(h.Own()))
+	}
+
+	// Later items in the ancestors do not leak into the descendants.
+	commit(t, s, infinity.Commit{Thread: "root", Expected: 5, Items: items("late-root", 2, time.Time{})})
+	commit(t, s, infinity.Commit{Thread: "child", Expected: 2, Items: items("late-child", 1, time.Time{})})
+	h, err = infinity.LoadHistory(ctx, s, "grand")
+	if err != nil {
+		t.Fatalf("LoadHistory(grand) after more commits: %v", err)
+	}
+	want = append(append(append([]infinity.Item(nil), root[:3]...), child[:1]...), grand...)
+	if !reflect.DeepEqual(h.Items, want) || h.Inherited != 4 {
+		t.Errorf("grand history after ancestors grew = %v (inherited %d), want %v (inherited 4)", ids(h.Items), h.Inherited, ids(want))
+	}
+}
+
+func TestLoadHistoryEmptyThread(t *testing.T) {
+	ctx := t.Context()
+	s, root, _, _ := treeStore(t)
+	// A child spawned at 0 inherits nothing; one with no items has an
+	// empty Own.
+	commit(t, s, infinity.Commit{
+		Thread:   "root",
+		Expected: 5,
+		Create: []infinity.ThreadInfo{
+			{ID: "zero", Parent: "root", Root: "root", SpawnOrder: 0},
+			{ID: "all", Parent: "root", Root: "root", SpawnOrder: 5},
+		},
+	})
+	h, err := infinity.LoadHistory(ctx, s, "zero")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Items) != 0 || h.Inherited != 0 || len(h.Own()) != 0 {
+		t.Errorf("zero history = %v (inherited %d), want empty", ids(h.Items), h.Inherited)
+	}
+	h, err = infinity.LoadHistory(ctx, s, "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(h.Items, root) || h.Inherited != 5 || len(h.Own()) != 0 {
+		t.Errorf("all history = %v (inherited %d), want %v (inherited 5)", ids(h.Items), h.Inherited, ids(root))
+	}
+}
+
+func TestLoadHistoryNotFound(t *testing.T) {
+	s, _, _, _ := treeStore(t)
+	_, err := infinity.LoadHistory(t.Context(), s, "nope")
+	if !errors.Is(err, infinity.ErrNotFound) {
+		t.Fatalf("LoadHistory(nope) = %v, want ErrNotFound", err)
+	}
+	_, err = infinity.LoadHistory(t.Context(), memory.NewConversationStore(), "root")
+	if !errors.Is(err, infinity.ErrNotFound) {
+		t.Fatalf("LoadHistory on an empty store = %v, want ErrNotFound", err)
+	}
+}
+
+func TestLoadHistoryCanceled(t *testing.T) {
+	s, _, _, _ := treeStore(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := infinity.LoadHistory(ctx, s, "grand"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("LoadHistory with a canceled context = %v, want context.Canceled", err)
+	}
+}
