@@ -94,12 +94,11 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("demo: %w", err)
 		}
 		if done {
-			fmt.Fprintln(stdout)
-			fmt.Fprintln(stdout, "Thread tree:")
+			p.printf("\nThread tree:\n")
 			if err := p.tree(ctx, conv, root, "", ""); err != nil {
 				return fmt.Errorf("demo: %w", err)
 			}
-			fmt.Fprintf(stdout, "\nFinal answer (after %s):\n%s\n", time.Since(p.start).Round(time.Millisecond), answer)
+			p.printf("\nFinal answer (after %s):\n%s\n", time.Since(p.start).Round(time.Millisecond), answer)
 			return nil
 		}
 		select {
@@ -157,6 +156,14 @@ type printer struct {
 	names   map[infinity.ThreadID]string
 	calls   map[string]string
 	changed chan struct{}
+}
+
+// printf writes under the printer's lock: observer events arrive from the
+// runtime's goroutines.
+func (p *printer) printf(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, format, args...)
 }
 
 func (p *printer) name(id infinity.ThreadID) string {
