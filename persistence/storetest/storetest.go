@@ -181,20 +181,7 @@ func infoIDs(infos []infinity.ThreadInfo) []infinity.ThreadID {
 // meaning).
 func checkItems(t *testing.T, what string, got, want []infinity.Item) {
 	t.Helper()
-	if len(got) != len(want) {
-		t.Errorf("%s: got %d items %v, want %d %v", what, len(got), itemIDs(got), len(want), itemIDs(want))
-		return
-	}
-	for i := range want {
-		g, w := got[i], want[i]
-		if !g.At.Equal(w.At) {
-			t.Errorf("%s[%d] (%s): At = %v, want %v", what, i, w.ID, g.At, w.At)
-		}
-		g.At, w.At = time.Time{}, time.Time{}
-		if d := jsonDiff(g, w); d != "" {
-			t.Errorf("%s[%d] (%s): %s", what, i, w.ID, d)
-		}
-	}
+	checkTimed(t, what, got, want, func(x *infinity.Item) (string, *time.Time) { return x.ID, &x.At })
 }
 
 func itemIDs(items []infinity.Item) []string {
@@ -209,18 +196,35 @@ func itemIDs(items []infinity.Item) []string {
 // meaning).
 func checkOutbox(t *testing.T, what string, got, want []infinity.Outgoing) {
 	t.Helper()
+	checkTimed(t, what, got, want, func(x *infinity.Outgoing) (string, *time.Time) { return x.ID, &x.At })
+}
+
+// checkTimed compares two lists element by element: the time field (found
+// by key) with Equal, since stores may change its location or monotonic
+// reading, and everything else by JSON meaning.
+func checkTimed[T any](t *testing.T, what string, got, want []T, key func(*T) (string, *time.Time)) {
+	t.Helper()
+	ids := func(xs []T) []string {
+		out := make([]string, len(xs))
+		for i := range xs {
+			out[i], _ = key(&xs[i])
+		}
+		return out
+	}
 	if len(got) != len(want) {
-		t.Errorf("%s: got %d entries %v, want %d %v", what, len(got), outIDs(got), len(want), outIDs(want))
+		t.Errorf("%s: got %d entries %v, want %d %v", what, len(got), ids(got), len(want), ids(want))
 		return
 	}
 	for i := range want {
 		g, w := got[i], want[i]
-		if !g.At.Equal(w.At) {
-			t.Errorf("%s[%d] (%s): At = %v, want %v", what, i, w.ID, g.At, w.At)
+		id, wAt := key(&w)
+		_, gAt := key(&g)
+		if !gAt.Equal(*wAt) {
+			t.Errorf("%s[%d] (%s): At = %v, want %v", what, i, id, *gAt, *wAt)
 		}
-		g.At, w.At = time.Time{}, time.Time{}
+		*gAt, *wAt = time.Time{}, time.Time{}
 		if d := jsonDiff(g, w); d != "" {
-			t.Errorf("%s[%d] (%s): %s", what, i, w.ID, d)
+			t.Errorf("%s[%d] (%s): %s", what, i, id, d)
 		}
 	}
 }
