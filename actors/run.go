@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,10 +53,10 @@ func (e *engine) newRun(ctx context.Context, id infinity.ThreadID) (*run, error)
 		agent:   e.agent(self.Agent),
 		hist:    h,
 		self:    self,
-		items:   h.Items, // LoadHistory returns a fresh slice: appending to it is safe
+		items:   slices.Grow(h.Items, 3), // LoadHistory returns a fresh slice: appending to it is safe
 		calls:   make(map[string]*callState),
 		started: e.cfg.Clock.Now(),
-		commit:  infinity.Commit{Thread: id, Expected: len(h.Items) - h.Inherited},
+		commit:  infinity.Commit{Thread: id, Expected: len(h.Items) - h.Inherited, Items: make([]infinity.Item, 0, 3)},
 	}
 	for i := range r.items {
 		r.index(&r.items[i], i >= h.Inherited)
@@ -114,10 +115,11 @@ func (r *run) append(it infinity.Item) {
 	r.index(&r.items[len(r.items)-1], true)
 }
 
-// closedAncestor returns the id of a closed thread above this one, if any:
-// a thread spawned while its parent was being closed is closed with it.
-func (r *run) closedAncestor() infinity.ThreadID {
-	for _, t := range r.hist.Lineage[:len(r.hist.Lineage)-1] {
+// closed returns the id of the closed thread in the lineage (the thread
+// itself or an ancestor), if any: a thread spawned while its parent was
+// being closed is closed with it.
+func (r *run) closed() infinity.ThreadID {
+	for _, t := range r.hist.Lineage {
 		if t.Closed {
 			return t.ID
 		}

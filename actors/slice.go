@@ -49,16 +49,13 @@ var errCommitRetries = errors.New("commit kept conflicting")
 // earlier, interrupted slice left in the outbox.
 func (e *engine) slice(ctx context.Context, id infinity.ThreadID, batch []infinity.InputMessage, drainFirst bool) error {
 	conv := e.cfg.Conversations
-	info, err := conv.Thread(ctx, id)
-	if errors.Is(err, infinity.ErrNotFound) {
-		e.log.Warn("input for an unknown thread dropped", "thread", id, "messages", len(batch))
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("slice %s: %w", id, err)
-	}
 	if drainFirst {
-		if err := e.drainStored(ctx, info); err != nil {
+		err := e.drainStored(ctx, id)
+		if errors.Is(err, infinity.ErrNotFound) {
+			e.log.Warn("input for an unknown thread dropped", "thread", id, "messages", len(batch))
+			return nil
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -76,21 +73,21 @@ func (e *engine) slice(ctx context.Context, id infinity.ThreadID, batch []infini
 	if len(fresh) == 0 {
 		return e.markProcessed(ctx, id, batch)
 	}
-	if info.Closed {
-		e.log.Debug("input for a closed thread dropped", "thread", id, "messages", len(fresh))
-		return e.markProcessed(ctx, id, fresh)
-	}
 	var done *run
 	for attempt := 0; done == nil; attempt++ {
 		if attempt == 4 {
 			return fmt.Errorf("slice %s: %w", id, errCommitRetries)
 		}
 		r, err := e.newRun(ctx, id)
+		if errors.Is(err, infinity.ErrNotFound) {
+			e.log.Warn("input for an unknown thread dropped", "thread", id, "messages", len(batch))
+			return nil
+		}
 		if err != nil {
 			return err
 		}
-		if closed := r.closedAncestor(); closed != "" {
-			e.log.Debug("input for a thread under a closed ancestor dropped", "thread", id, "closed", closed)
+		if closed := r.closed(); closed != "" {
+			e.log.Debug("input for a closed thread dropped", "thread", id, "closed", closed, "messages", len(fresh))
 			return e.markProcessed(ctx, id, fresh)
 		}
 		if err := r.execute(ctx, fresh); err != nil {
@@ -114,7 +111,7 @@ func (e *engine) slice(ctx context.Context, id infinity.ThreadID, batch []infini
 		case errors.Is(err, infinity.ErrApplied):
 			// An earlier run of this batch committed, then died before
 			// finishing: replay its outbox and keep only what is new.
-			if err := e.drainStored(ctx, info); err != nil {
+			if err := e.drainStored(ctx, id); err != nil {
 				return err
 			}
 			if fresh, err = e.unapplied(ctx, id, fresh); err != nil {
@@ -143,34 +140,50 @@ func (e *engine) slice(ctx context.Context, id infinity.ThreadID, batch []infini
 }
 
 // fresh drops repeats within the batch and ids the StateStore fast path
-// already knows.
+// already knows. It returns batch itself when nothing is dropped.
 func (e *engine) fresh(ctx context.Context, id infinity.ThreadID, batch []infinity.InputMessage) ([]infinity.InputMessage, error) {
-	out := make([]infinity.InputMessage, 0, len(batch))
-	for i, m := range batch {
+	return filter(batch, func(i int) (bool, error) {
+		m := &batch[i]
 		if slices.ContainsFunc(batch[:i], func(p infinity.InputMessage) bool { return p.ID == m.ID }) {
-			continue
+			return false, nil
 		}
 		seen, err := e.cfg.State.Processed(ctx, id, m.ID)
 		if err != nil {
-			return nil, fmt.Errorf("slice %s: processed %s: %w", id, m.ID, err)
+			return false, fmt.Errorf("slice %s: processed %s: %w", id, m.ID, err)
 		}
-		if !seen {
-			out = append(out, m)
-		}
-	}
-	return out, nil
+		return !seen, nil
+	})
 }
 
+// unapplied drops the messages the ConversationStore records as applied.
 func (e *engine) unapplied(ctx context.Context, id infinity.ThreadID, msgs []infinity.InputMessage) ([]infinity.InputMessage, error) {
-	var out []infinity.InputMessage
-	for _, m := range msgs {
-		ok, err := e.cfg.Conversations.Applied(ctx, id, m.ID)
+	return filter(msgs, func(i int) (bool, error) {
+		ok, err := e.cfg.Conversations.Applied(ctx, id, msgs[i].ID)
 		if err != nil {
-			return nil, fmt.Errorf("slice %s: applied %s: %w", id, m.ID, err)
+			return false, fmt.Errorf("slice %s: applied %s: %w", id, msgs[i].ID, err)
 		}
-		if !ok {
-			out = append(out, m)
+		return !ok, nil
+	})
+}
+
+// filter returns the messages keep accepts, without copying when it
+// accepts them all.
+func filter(msgs []infinity.InputMessage, keep func(i int) (bool, error)) ([]infinity.InputMessage, error) {
+	var out []infinity.InputMessage
+	for i := range msgs {
+		ok, err := keep(i)
+		if err != nil {
+			return nil, err
 		}
+		switch {
+		case ok && out != nil:
+			out = append(out, msgs[i])
+		case !ok && out == nil:
+			out = append(make([]infinity.InputMessage, 0, len(msgs)), msgs[:i]...)
+		}
+	}
+	if out == nil {
+		return msgs, nil
 	}
 	return out, nil
 }
@@ -204,17 +217,17 @@ func (e *engine) saveMetadata(ctx context.Context, root infinity.ThreadID, md []
 }
 
 // drainStored sends whatever the thread's outbox still holds.
-func (e *engine) drainStored(ctx context.Context, info infinity.ThreadInfo) error {
-	out, err := e.cfg.Conversations.Outbox(ctx, info.ID)
+func (e *engine) drainStored(ctx context.Context, id infinity.ThreadID) error {
+	out, err := e.cfg.Conversations.Outbox(ctx, id)
 	if err != nil {
-		return fmt.Errorf("slice %s: outbox: %w", info.ID, err)
+		return fmt.Errorf("slice %s: outbox: %w", id, err)
 	}
 	if len(out) == 0 {
 		return nil
 	}
-	lin, err := e.cfg.Conversations.Lineage(ctx, info.ID)
+	lin, err := e.cfg.Conversations.Lineage(ctx, id)
 	if err != nil {
-		return fmt.Errorf("slice %s: lineage: %w", info.ID, err)
+		return fmt.Errorf("slice %s: lineage: %w", id, err)
 	}
 	return e.drain(ctx, lin, out)
 }
@@ -314,7 +327,8 @@ func (e *engine) emitErr(id infinity.ThreadID, err error) {
 	}
 }
 
-// positionID returns a stable id for the item at own position n.
+// positionID returns a stable id for the item at own position n of thread
+// id: unique within the thread and its descendants' views.
 func positionID(prefix string, id infinity.ThreadID, n int) string {
-	return infinity.DeriveID(prefix, string(id), strconv.Itoa(n))
+	return prefix + string(id) + "." + strconv.Itoa(n)
 }
