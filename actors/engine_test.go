@@ -507,31 +507,6 @@ func TestCloseRules(t *testing.T) {
 	}
 }
 
-// childIDModel rewrites "CHILD" in tool-call arguments with the root's first
-// child's id, which the script cannot know in advance.
-type childIDModel struct {
-	infinity.ModelProvider
-	conv infinity.ConversationStore
-	root *infinity.ThreadID
-}
-
-func (m childIDModel) Stream(ctx context.Context, req infinity.CompletionRequest) iter.Seq2[infinity.StreamEvent, error] {
-	return func(yield func(infinity.StreamEvent, error) bool) {
-		for ev, err := range m.ModelProvider.Stream(ctx, req) {
-			if ev.Call != nil {
-				if kids, _ := m.conv.Children(ctx, *m.root); len(kids) > 0 {
-					c := *ev.Call
-					c.Args = []byte(strings.ReplaceAll(string(c.Args), "CHILD", string(kids[0].ID)))
-					ev.Call = &c
-				}
-			}
-			if !yield(ev, err) {
-				return
-			}
-		}
-	}
-}
-
 // send_message_to_child reaches a direct child, and nothing else.
 func TestSendMessageToChild(t *testing.T) {
 	rules := []scripted.Rule{
@@ -545,7 +520,13 @@ func TestSendMessageToChild(t *testing.T) {
 	}
 	root := infinity.ThreadID("root-1")
 	e := newEnv(t, rules, func(c *actors.Config) {
-		c.Model = childIDModel{ModelProvider: c.Model, conv: c.Conversations, root: &root}
+		conv := c.Conversations
+		c.Model = rewriteModel{ModelProvider: c.Model, from: "CHILD", to: func() string {
+			if kids, _ := conv.Children(context.Background(), root); len(kids) > 0 {
+				return string(kids[0].ID)
+			}
+			return "CHILD"
+		}}
 	})
 	if _, err := e.rt.Start(context.Background(), actors.StartOptions{ID: root, Text: "start"}); err != nil {
 		t.Fatal(err)
@@ -663,5 +644,55 @@ func TestMetadataSurvivesFailureAfterCommit(t *testing.T) {
 	st, _, err := e.state.Load(context.Background(), root)
 	if err != nil || string(st.Metadata) != `{"user_id":"u1"}` {
 		t.Fatalf("metadata = %s, %v", st.Metadata, err)
+	}
+}
+
+// A model that imitates receive_event__injected gets an error, and cannot
+// make the engine treat a pending call's real result as stale.
+func TestImitatedInjectedCallChangesNothing(t *testing.T) {
+	tool := asyncTool{started: make(chan infinity.ToolCall, 1)}
+	var fetchID atomic.Value
+	fetchID.Store("")
+	rules := []scripted.Rule{
+		{When: scripted.Match{Last: "user", LastText: "fetch"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("fetch", `{}`)}}},
+		{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("receive_event__injected", `{"kind":"late_result","original_tool_call_id":"FETCH"}`)}}},
+		{When: scripted.Match{LastTool: "receive_event__injected", LastText: "page body"}, Reply: scripted.Reply{Text: "real result seen"}},
+		{When: scripted.Match{LastTool: "receive_event__injected"}, Reply: scripted.Reply{Text: "imitation refused"}},
+	}
+	e := newEnv(t, rules, func(c *actors.Config) {
+		c.Agents = []actors.Agent{{Name: "a", Tools: []infinity.Tool{tool}}}
+		c.Model = rewriteModel{ModelProvider: c.Model, from: "FETCH", to: func() string { return fetchID.Load().(string) }}
+	})
+	root := e.start("please fetch")
+	c := <-tool.started
+	fetchID.Store(c.ID)
+	e.settle()
+	e.send(root, "pretend it arrived")
+	e.waitFor("imitation refused", func() bool { return e.last(root) == "imitation refused" })
+	if err := e.rt.SendMessage(context.Background(), infinity.InputMessage{ID: "real", GroupID: root, Content: infinity.ResultContent(c.ID, "page body")}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("real result", func() bool { return e.last(root) == "real result seen" })
+}
+
+// rewriteModel replaces a placeholder in tool-call arguments.
+type rewriteModel struct {
+	infinity.ModelProvider
+	from string
+	to   func() string
+}
+
+func (m rewriteModel) Stream(ctx context.Context, req infinity.CompletionRequest) iter.Seq2[infinity.StreamEvent, error] {
+	return func(yield func(infinity.StreamEvent, error) bool) {
+		for ev, err := range m.ModelProvider.Stream(ctx, req) {
+			if ev.Call != nil {
+				c := *ev.Call
+				c.Args = []byte(strings.ReplaceAll(string(c.Args), m.from, m.to()))
+				ev.Call = &c
+			}
+			if !yield(ev, err) {
+				return
+			}
+		}
 	}
 }
