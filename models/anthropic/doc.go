@@ -1,0 +1,56 @@
+// Package anthropic is an infinity.ModelProvider for the Anthropic Messages
+// API, streaming over server-sent events.
+//
+// # Configuration
+//
+// New takes a Config: the API key (required; FromEnv reads
+// ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL), the base URL (the SDK's
+// default, https://api.anthropic.com/, when empty), the models served (at
+// least one, with context window and output limit; the first is the
+// default of a request with no model), an optional *http.Client and the
+// SDK's retry budget (DefaultMaxRetries when 0, none when negative). The
+// SDK is told to read nothing from the environment or from profiles on
+// disk: the provider's credentials are the Config's only. The key is never
+// logged, and no error message carries it.
+//
+// # Requests
+//
+// CompletionRequest.System becomes the system parameter. The history is
+// grouped with models/turns: an assistant turn becomes one assistant
+// message (a text block if there is text, then one tool_use block per call,
+// its input the call's arguments object); a user turn becomes one user
+// message (one tool_result block per result, in order, then a text block
+// for the user's text). Blank text blocks are left out (the API rejects
+// them); a history that starts with an assistant turn gets a first user
+// message reading ConversationStart. Tools get an input_schema from their
+// JSON schema. MaxTokens is the request's, or DefaultMaxTokens (capped at
+// the model's output limit) when 0.
+//
+// # Streams
+//
+// text_delta events become EventText; a tool_use block's input arrives as
+// input_json_delta fragments and becomes one EventToolCall (arguments "{}"
+// when empty) at its content_block_stop; message_stop becomes EventDone
+// with the usage (input from message_start, output from message_delta;
+// input counts cache reads and writes) and the stop reason (tool_use,
+// max_tokens, else end_turn). A tool call whose input was cut short by
+// max_tokens is dropped; anywhere else, an input that is not a JSON object
+// is a broken stream.
+//
+// # Errors
+//
+// The SDK retries 408, 409, 429, 5xx (529 overloaded included) and
+// connection errors before the first byte, up to Config.MaxRetries times.
+// What still fails, a connection that breaks mid-stream, an `error` event
+// in the stream (overloaded_error, api_error…) and a stream that ends
+// without message_stop yield an error wrapping infinity.ErrRetryable. 400
+// (wrapping infinity.ErrInvalid), 401, 403 and 404 are not retryable and
+// say what to check. Errors are classified by the SDK's *anthropic.Error
+// status code and error type, never by message text. A cancelled context
+// stops the stream and yields ctx.Err().
+//
+// # Imports
+//
+// The root package (infinity), models/turns, and
+// github.com/anthropics/anthropic-sdk-go/v2 (with its option package).
+package anthropic
