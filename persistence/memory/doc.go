@@ -9,5 +9,9 @@
 // struct, no per-thread maps, locks or goroutines) so that a process can hold
 // hundreds of thousands of threads.
 //
-// The package imports only the standard library and the root package.
+// The data model (thread records, the checks and apply steps of every
+// mutation, the reads, the copies and the expiring processed marks) lives in
+// persistence/internal/model, which persistence/file shares; this package
+// adds the locking. It imports only the standard library, the root package
+// and persistence/internal/model.
 package memory

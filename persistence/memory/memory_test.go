@@ -10,6 +10,7 @@ import (
 
 	"github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/clocktest"
+	"github.com/infinity-runtime/infinity/persistence/internal/model"
 	"github.com/infinity-runtime/infinity/persistence/storetest"
 )
 
@@ -84,7 +85,7 @@ func TestAppliedOverflow(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	const n = 3 * appliedInline
+	const n = 3 * model.AppliedInline
 	var all []infinity.MessageID
 	for i := range n {
 		all = append(all, infinity.MessageID(fmt.Sprintf("m%d", i)))
@@ -92,11 +93,11 @@ func TestAppliedOverflow(t *testing.T) {
 	if _, err := s.Commit(ctx, infinity.Commit{Thread: "a", Applied: all}); err != nil {
 		t.Fatal(err)
 	}
-	if got := len(s.threads["a"].applied); got != appliedInline {
-		t.Errorf("inline applied ids = %d, want %d", got, appliedInline)
+	if got := s.m.InlineApplied("a"); got != model.AppliedInline {
+		t.Errorf("inline applied ids = %d, want %d", got, model.AppliedInline)
 	}
-	if got := len(s.overflow); got != n-appliedInline {
-		t.Errorf("overflow applied ids = %d, want %d", got, n-appliedInline)
+	if got := s.m.OverflowLen(); got != n-model.AppliedInline {
+		t.Errorf("overflow applied ids = %d, want %d", got, n-model.AppliedInline)
 	}
 	for _, m := range all {
 		if ok, _ := s.Applied(ctx, "a", m); !ok {
@@ -109,7 +110,7 @@ func TestAppliedOverflow(t *testing.T) {
 }
 
 // TestProcessedPurged checks that expired marks do not pile up: a sweep
-// runs after as many marks as the last sweep left live (at least sweepMin),
+// runs after as many marks as the last sweep left live (at least model.SweepMin),
 // and a map that shrank to a quarter of its peak is reallocated.
 func TestProcessedPurged(t *testing.T) {
 	ctx := t.Context()
@@ -124,15 +125,7 @@ func TestProcessedPurged(t *testing.T) {
 			}
 		}
 	}
-	count := func(thread infinity.ThreadID) int {
-		k := 0
-		for key := range s.processed {
-			if key.thread == thread {
-				k++
-			}
-		}
-		return k
-	}
+	count := s.m.MarksOf
 	markAll("a", n)
 	clock.Advance(2 * time.Minute)
 	markAll("b", n)
@@ -145,15 +138,15 @@ func TestProcessedPurged(t *testing.T) {
 
 	// Everything expires; rounds of few marks eventually purge it and
 	// shrink the map.
-	for round := range 2 * n / sweepMin {
+	for round := range 2 * n / model.SweepMin {
 		clock.Advance(2 * time.Minute)
-		markAll(infinity.ThreadID(fmt.Sprintf("c%d", round)), sweepMin)
+		markAll(infinity.ThreadID(fmt.Sprintf("c%d", round)), model.SweepMin)
 	}
-	if got := len(s.processed); got > 2*sweepMin {
-		t.Errorf("after everything expired: %d entries, want at most %d", got, 2*sweepMin)
+	if got := s.m.Marks(); got > 2*model.SweepMin {
+		t.Errorf("after everything expired: %d entries, want at most %d", got, 2*model.SweepMin)
 	}
-	if s.peak > 2*sweepMin {
-		t.Errorf("peak = %d, want the map reallocated", s.peak)
+	if got := s.m.Peak(); got > 2*model.SweepMin {
+		t.Errorf("peak = %d, want the map reallocated", got)
 	}
 }
 

@@ -1,4 +1,4 @@
-package memory
+package model
 
 import (
 	"slices"
@@ -8,9 +8,11 @@ import (
 
 // The clone functions copy everything a caller could mutate through a value:
 // slices, byte slices (json.RawMessage) and pointed-to structs. Strings are
-// immutable and shared.
+// immutable and shared. CloneItems, CloneOutbox and CloneState are for the
+// stores' wrappers, which copy what they are given before taking their lock.
 
-func cloneItems(items []infinity.Item) []infinity.Item {
+// CloneItems returns a deep copy of items (nil when empty).
+func CloneItems(items []infinity.Item) []infinity.Item {
 	if len(items) == 0 {
 		return nil
 	}
@@ -55,7 +57,8 @@ func cloneDisplay(d []infinity.DisplaySegment) []infinity.DisplaySegment {
 	return out
 }
 
-func cloneOutbox(o []infinity.Outgoing) []infinity.Outgoing {
+// CloneOutbox returns a deep copy of o (nil when empty).
+func CloneOutbox(o []infinity.Outgoing) []infinity.Outgoing {
 	if len(o) == 0 {
 		return nil
 	}
@@ -91,7 +94,8 @@ func cloneMessage(m infinity.InputMessage) infinity.InputMessage {
 	return m
 }
 
-func cloneState(s infinity.State) infinity.State {
+// CloneState returns a deep copy of s.
+func CloneState(s infinity.State) infinity.State {
 	s.Metadata = slices.Clone(s.Metadata)
 	s.Subscriptions = slices.Clone(s.Subscriptions)
 	if s.Choices != nil {

@@ -1,0 +1,125 @@
+package file
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/persistence/internal/model"
+)
+
+// convStore is the journalled infinity.ConversationStore: the data model
+// shared with the memory package (persistence/internal/model) behind a
+// guard that checks, journals and applies every mutation under its lock.
+type convStore struct {
+	guard
+	m *model.Conversations
+}
+
+var _ infinity.ConversationStore = (*convStore)(nil)
+
+func newConvStore(st *Store) *convStore {
+	return &convStore{guard: guard{st: st}, m: model.NewConversations()}
+}
+
+// CreateThread stores a new root thread. A non-root info or a malformed id
+// is ErrInvalid; a taken id is ErrExists. It returns once the thread is
+// durable.
+func (s *convStore) CreateThread(ctx context.Context, info infinity.ThreadInfo) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := model.CheckRoot(info); err != nil {
+		return err
+	}
+	payload, err := encodeRecord(record{Op: opCreate, Info: &info})
+	if err != nil {
+		return fmt.Errorf("create thread %s: %w", info.ID, err)
+	}
+	return s.mutate("create thread", info.ID, payload,
+		func() error { return s.m.CheckCreate(info) },
+		func() { s.m.ApplyCreate(info) })
+}
+
+// Thread returns a thread's info.
+func (s *convStore) Thread(ctx context.Context, id infinity.ThreadID) (infinity.ThreadInfo, error) {
+	return read(&s.guard, ctx, func() (infinity.ThreadInfo, error) { return s.m.Thread(id) })
+}
+
+// Lineage returns the thread's ancestors and the thread, root first.
+func (s *convStore) Lineage(ctx context.Context, id infinity.ThreadID) ([]infinity.ThreadInfo, error) {
+	return read(&s.guard, ctx, func() ([]infinity.ThreadInfo, error) { return s.m.Lineage(id) })
+}
+
+// Children returns a thread's direct children in creation order.
+func (s *convStore) Children(ctx context.Context, id infinity.ThreadID) ([]infinity.ThreadInfo, error) {
+	return read(&s.guard, ctx, func() ([]infinity.ThreadInfo, error) { return s.m.Children(id) })
+}
+
+// Items returns the thread's own items with positions in [from, to). A
+// negative to, or one past the end, means the end; a from past the end or a
+// to before from gives no items. A negative from is ErrInvalid.
+func (s *convStore) Items(ctx context.Context, id infinity.ThreadID, from, to int) ([]infinity.Item, error) {
+	return read(&s.guard, ctx, func() ([]infinity.Item, error) { return s.m.Items(id, from, to) })
+}
+
+// Len returns how many own items the thread has.
+func (s *convStore) Len(ctx context.Context, id infinity.ThreadID) (int, error) {
+	return read(&s.guard, ctx, func() (int, error) { return s.m.Len(id) })
+}
+
+// Applied reports whether msg was applied by a commit of the thread.
+func (s *convStore) Applied(ctx context.Context, id infinity.ThreadID, msg infinity.MessageID) (bool, error) {
+	return read(&s.guard, ctx, func() (bool, error) { return s.m.Applied(id, msg) })
+}
+
+// Outbox returns the thread's unsent outgoing entries in commit order.
+func (s *convStore) Outbox(ctx context.Context, id infinity.ThreadID) ([]infinity.Outgoing, error) {
+	return read(&s.guard, ctx, func() ([]infinity.Outgoing, error) { return s.m.Outbox(id) })
+}
+
+// Commit applies one slice atomically, with the checks, error order and
+// outbox deduplication of the memory package (see model.CheckCommit);
+// nothing changes on error. Commit returns once the commit is durable.
+func (s *convStore) Commit(ctx context.Context, c infinity.Commit) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	// Copy and encode before locking: nothing the caller holds may end up
+	// in the store, and the lock is held only to check, journal and apply.
+	items := model.CloneItems(c.Items)
+	outbox := model.CloneOutbox(c.Outbox)
+	payload, err := encodeRecord(record{Op: opCommit, Commit: &c})
+	if err != nil {
+		return 0, fmt.Errorf("commit %s: %w", c.Thread, err)
+	}
+	var n int
+	err = s.mutate("commit", c.Thread, payload,
+		func() error { return s.m.CheckCommit(c) },
+		func() { n = s.m.ApplyCommit(c, items, outbox) })
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// MarkSent removes the named entries from the thread's outbox; ids that are
+// not there are ignored. Only a call that removes something is journalled.
+func (s *convStore) MarkSent(ctx context.Context, id infinity.ThreadID, outgoing ...string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	payload, err := encodeRecord(record{Op: opMarkSent, Thread: id, IDs: outgoing})
+	if err != nil {
+		return fmt.Errorf("mark sent %s: %w", id, err)
+	}
+	return s.mutate("mark sent", id, payload,
+		func() error {
+			change, err := s.m.CheckMarkSent(id, outgoing)
+			if err == nil && !change {
+				return errUnchanged // nothing to remove: nothing to journal
+			}
+			return err
+		},
+		func() { s.m.ApplyMarkSent(id, outgoing) })
+}

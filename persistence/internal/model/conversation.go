@@ -1,0 +1,446 @@
+package model
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/infinity-runtime/infinity"
+)
+
+// AppliedInline is how many applied message ids a thread keeps in its own
+// slice; later ones go to the store-wide overflow map. Most threads apply a
+// handful of inputs, and a short slice costs far less than a map.
+const AppliedInline = 8
+
+// Conversations is the data of an infinity.ConversationStore. The zero
+// value is not usable; call NewConversations.
+type Conversations struct {
+	threads map[infinity.ThreadID]*thread
+	// overflow holds the applied ids of threads that have more than
+	// AppliedInline of them (the first AppliedInline stay in the thread).
+	overflow map[appliedKey]struct{}
+}
+
+// thread is everything the store keeps for one thread. Keep it small: the
+// store may hold hundreds of thousands of them.
+type thread struct {
+	info     infinity.ThreadInfo
+	items    []infinity.Item
+	outbox   []infinity.Outgoing // unsent, in commit order
+	children []infinity.ThreadID // in creation order
+	applied  []infinity.MessageID
+}
+
+// appliedKey names a message of a thread: an overflow applied id, or a
+// processed mark.
+type appliedKey struct {
+	thread infinity.ThreadID
+	msg    infinity.MessageID
+}
+
+// NewConversations returns an empty model.
+func NewConversations() *Conversations {
+	return &Conversations{threads: make(map[infinity.ThreadID]*thread)}
+}
+
+// get returns the thread or a wrapped ErrNotFound.
+func (s *Conversations) get(op string, id infinity.ThreadID) (*thread, error) {
+	t := s.threads[id]
+	if t == nil {
+		return nil, fmt.Errorf("%s %s: %w", op, id, infinity.ErrNotFound)
+	}
+	return t, nil
+}
+
+// isApplied reports whether msg was applied by a commit of t.
+func (s *Conversations) isApplied(t *thread, msg infinity.MessageID) bool {
+	if slices.Contains(t.applied, msg) {
+		return true
+	}
+	if len(t.applied) < AppliedInline {
+		return false
+	}
+	_, ok := s.overflow[appliedKey{t.info.ID, msg}]
+	return ok
+}
+
+// addApplied records msg as applied to t.
+func (s *Conversations) addApplied(t *thread, msg infinity.MessageID) {
+	if len(t.applied) < AppliedInline {
+		t.applied = append(t.applied, msg)
+		return
+	}
+	if s.overflow == nil {
+		s.overflow = make(map[appliedKey]struct{})
+	}
+	s.overflow[appliedKey{t.info.ID, msg}] = struct{}{}
+}
+
+// Has reports whether the thread exists.
+func (s *Conversations) Has(id infinity.ThreadID) bool { return s.threads[id] != nil }
+
+// CheckRoot checks CreateThread's argument, before any lock: a non-root
+// info or a malformed id is ErrInvalid.
+func CheckRoot(info infinity.ThreadInfo) error {
+	if !infinity.ValidThreadID(info.ID) {
+		return fmt.Errorf("create thread %q: malformed id: %w", info.ID, infinity.ErrInvalid)
+	}
+	if info.Parent != "" || info.Root != info.ID {
+		return fmt.Errorf("create thread %s: not a root (parent %q, root %q): %w",
+			info.ID, info.Parent, info.Root, infinity.ErrInvalid)
+	}
+	return nil
+}
+
+// CheckCreate runs CreateThread's check against the model (after
+// CheckRoot): a taken id is ErrExists.
+func (s *Conversations) CheckCreate(info infinity.ThreadInfo) error {
+	if s.threads[info.ID] != nil {
+		return fmt.Errorf("create thread %s: %w", info.ID, infinity.ErrExists)
+	}
+	return nil
+}
+
+// ApplyCreate stores a new root thread (checked by CheckCreate).
+func (s *Conversations) ApplyCreate(info infinity.ThreadInfo) {
+	s.threads[info.ID] = &thread{info: info}
+}
+
+// Thread returns a thread's info.
+func (s *Conversations) Thread(id infinity.ThreadID) (infinity.ThreadInfo, error) {
+	t, err := s.get("thread", id)
+	if err != nil {
+		return infinity.ThreadInfo{}, err
+	}
+	return t.info, nil
+}
+
+// Lineage returns the thread's ancestors and the thread, root first.
+func (s *Conversations) Lineage(id infinity.ThreadID) ([]infinity.ThreadInfo, error) {
+	t, err := s.get("lineage", id)
+	if err != nil {
+		return nil, err
+	}
+	var out []infinity.ThreadInfo
+	for {
+		out = append(out, t.info)
+		if t.info.Parent == "" {
+			break
+		}
+		if t = s.threads[t.info.Parent]; t == nil {
+			// Unreachable: parents are checked when children are created
+			// and threads are never deleted.
+			return nil, fmt.Errorf("lineage %s: missing ancestor: %w", id, infinity.ErrNotFound)
+		}
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
+// Children returns a thread's direct children in creation order.
+func (s *Conversations) Children(id infinity.ThreadID) ([]infinity.ThreadInfo, error) {
+	t, err := s.get("children", id)
+	if err != nil {
+		return nil, err
+	}
+	if len(t.children) == 0 {
+		return nil, nil
+	}
+	out := make([]infinity.ThreadInfo, len(t.children))
+	for i, c := range t.children {
+		out[i] = s.threads[c].info
+	}
+	return out, nil
+}
+
+// Items returns a copy of the thread's own items with positions in
+// [from, to). A negative to, or one past the end, means the end; a from
+// past the end or a to before from gives no items. A negative from is
+// ErrInvalid.
+func (s *Conversations) Items(id infinity.ThreadID, from, to int) ([]infinity.Item, error) {
+	t, err := s.get("items", id)
+	if err != nil {
+		return nil, err
+	}
+	if from < 0 {
+		return nil, fmt.Errorf("items %s: from %d: %w", id, from, infinity.ErrInvalid)
+	}
+	n := len(t.items)
+	if to < 0 || to > n {
+		to = n
+	}
+	if from >= to {
+		return nil, nil
+	}
+	return CloneItems(t.items[from:to]), nil
+}
+
+// Len returns how many own items the thread has.
+func (s *Conversations) Len(id infinity.ThreadID) (int, error) {
+	t, err := s.get("len", id)
+	if err != nil {
+		return 0, err
+	}
+	return len(t.items), nil
+}
+
+// Applied reports whether msg was applied by a commit of the thread.
+func (s *Conversations) Applied(id infinity.ThreadID, msg infinity.MessageID) (bool, error) {
+	t, err := s.get("applied", id)
+	if err != nil {
+		return false, err
+	}
+	return s.isApplied(t, msg), nil
+}
+
+// Outbox returns a copy of the thread's unsent outgoing entries in commit
+// order.
+func (s *Conversations) Outbox(id infinity.ThreadID) ([]infinity.Outgoing, error) {
+	t, err := s.get("outbox", id)
+	if err != nil {
+		return nil, err
+	}
+	return CloneOutbox(t.outbox), nil
+}
+
+// CheckCommit runs Commit's checks. They run in this order, and the first
+// that fails decides the error:
+//
+//   - c.Thread unknown: ErrNotFound
+//   - c.Thread closed: ErrClosed
+//   - c.Expected is not the thread's length: ErrConflict
+//   - an id in c.Applied was applied before or is repeated: ErrApplied
+//   - a thread in c.Create exists or is repeated: ErrExists
+//   - a thread in c.Create has a malformed id, a parent that neither exists
+//     nor is created earlier in c.Create, or a root other than its
+//     parent's: ErrInvalid
+//   - an id in c.Close is neither a thread nor in c.Create: ErrNotFound
+//   - an empty id in c.Applied or c.Outbox: ErrInvalid
+func (s *Conversations) CheckCommit(c infinity.Commit) error {
+	t := s.threads[c.Thread]
+	if t == nil {
+		return fmt.Errorf("commit %s: %w", c.Thread, infinity.ErrNotFound)
+	}
+	if t.info.Closed {
+		return fmt.Errorf("commit %s: %w", c.Thread, infinity.ErrClosed)
+	}
+	if c.Expected != len(t.items) {
+		return fmt.Errorf("commit %s: expected length %d, have %d: %w",
+			c.Thread, c.Expected, len(t.items), infinity.ErrConflict)
+	}
+	for i, m := range c.Applied {
+		if s.isApplied(t, m) || slices.Contains(c.Applied[:i], m) {
+			return fmt.Errorf("commit %s: message %s: %w", c.Thread, m, infinity.ErrApplied)
+		}
+	}
+	for i, info := range c.Create {
+		if s.threads[info.ID] != nil || createIndex(c.Create[:i], info.ID) >= 0 {
+			return fmt.Errorf("commit %s: create %s: %w", c.Thread, info.ID, infinity.ErrExists)
+		}
+	}
+	for i, info := range c.Create {
+		if !infinity.ValidThreadID(info.ID) {
+			return fmt.Errorf("commit %s: create %q: malformed id: %w", c.Thread, info.ID, infinity.ErrInvalid)
+		}
+		var root infinity.ThreadID
+		if p := s.threads[info.Parent]; p != nil {
+			root = p.info.Root
+		} else if j := createIndex(c.Create[:i], info.Parent); j >= 0 {
+			root = c.Create[j].Root
+		} else {
+			return fmt.Errorf("commit %s: create %s: parent %q unknown: %w",
+				c.Thread, info.ID, info.Parent, infinity.ErrInvalid)
+		}
+		if info.Root != root {
+			return fmt.Errorf("commit %s: create %s: root %q, parent's root %q: %w",
+				c.Thread, info.ID, info.Root, root, infinity.ErrInvalid)
+		}
+	}
+	for _, id := range c.Close {
+		if s.threads[id] == nil && createIndex(c.Create, id) < 0 {
+			return fmt.Errorf("commit %s: close %s: %w", c.Thread, id, infinity.ErrNotFound)
+		}
+	}
+	for _, m := range c.Applied {
+		if m == "" {
+			return fmt.Errorf("commit %s: empty applied message id: %w", c.Thread, infinity.ErrInvalid)
+		}
+	}
+	for _, o := range c.Outbox {
+		if o.ID == "" {
+			return fmt.Errorf("commit %s: empty outgoing id: %w", c.Thread, infinity.ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// ApplyCommit applies a commit that passed CheckCommit and returns the
+// thread's new length. items and outbox are c.Items and c.Outbox, already
+// copied if the caller does not own them; they are stored as they are. An
+// outgoing entry whose id is already in the thread's unsent outbox (or
+// earlier in outbox) is dropped: the first one wins.
+func (s *Conversations) ApplyCommit(c infinity.Commit, items []infinity.Item, outbox []infinity.Outgoing) int {
+	t := s.threads[c.Thread]
+	t.items = append(t.items, items...)
+	for _, m := range c.Applied {
+		s.addApplied(t, m)
+	}
+	t.outbox = appendOutbox(t.outbox, outbox)
+	for _, info := range c.Create {
+		s.threads[info.ID] = &thread{info: info}
+		p := s.threads[info.Parent]
+		p.children = append(p.children, info.ID)
+	}
+	for _, id := range c.Close {
+		s.threads[id].info.Closed = true
+	}
+	return len(t.items)
+}
+
+func createIndex(infos []infinity.ThreadInfo, id infinity.ThreadID) int {
+	return slices.IndexFunc(infos, func(x infinity.ThreadInfo) bool { return x.ID == id })
+}
+
+// appendOutbox appends the entries of add whose ids are not yet in box.
+func appendOutbox(box, add []infinity.Outgoing) []infinity.Outgoing {
+	if len(add) == 0 {
+		return box
+	}
+	if len(box)+len(add) <= 16 {
+		for _, o := range add {
+			if !slices.ContainsFunc(box, func(x infinity.Outgoing) bool { return x.ID == o.ID }) {
+				box = append(box, o)
+			}
+		}
+		return box
+	}
+	seen := make(map[string]struct{}, len(box)+len(add))
+	for _, o := range box {
+		seen[o.ID] = struct{}{}
+	}
+	for _, o := range add {
+		if _, ok := seen[o.ID]; !ok {
+			seen[o.ID] = struct{}{}
+			box = append(box, o)
+		}
+	}
+	return box
+}
+
+// CheckMarkSent runs MarkSent's check: an unknown thread is ErrNotFound. It
+// reports whether ApplyMarkSent would remove anything (if not, there is
+// nothing to apply or journal).
+func (s *Conversations) CheckMarkSent(id infinity.ThreadID, outgoing []string) (bool, error) {
+	t, err := s.get("mark sent", id)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(t.outbox, func(o infinity.Outgoing) bool { return slices.Contains(outgoing, o.ID) }), nil
+}
+
+// ApplyMarkSent removes the named entries from the thread's outbox (checked
+// by CheckMarkSent); ids that are not there are ignored.
+func (s *Conversations) ApplyMarkSent(id infinity.ThreadID, outgoing []string) {
+	t := s.threads[id]
+	if len(t.outbox) == 0 || len(outgoing) == 0 {
+		return
+	}
+	kept := slices.DeleteFunc(t.outbox, func(o infinity.Outgoing) bool {
+		return slices.Contains(outgoing, o.ID)
+	})
+	switch {
+	case len(kept) == 0:
+		t.outbox = nil
+	case cap(kept) >= 32 && len(kept) < cap(kept)/4:
+		// Give back the memory of a large outbox that was mostly sent.
+		t.outbox = slices.Clone(kept)
+	default:
+		t.outbox = kept
+	}
+}
+
+// ThreadData is one thread as a snapshot holds it.
+type ThreadData struct {
+	Info     infinity.ThreadInfo
+	Items    []infinity.Item
+	Outbox   []infinity.Outgoing
+	Children []infinity.ThreadID
+	Applied  []infinity.MessageID
+}
+
+// ConversationsCapture is the conversations captured for a snapshot: see
+// Capture.
+type ConversationsCapture struct {
+	// Threads holds every thread. Items, children and inline applied ids
+	// are shared with the model: they are append-only, and the captured
+	// slices end at their length at capture time. Applied lacks the
+	// overflow ids until MergeOverflow.
+	Threads  []ThreadData
+	overflow []appliedKey
+}
+
+// Capture copies the model for a snapshot, cheaply (a shallow copy). The
+// caller holds the lock; the result may be used after releasing it.
+func (s *Conversations) Capture() ConversationsCapture {
+	d := ConversationsCapture{
+		Threads:  make([]ThreadData, 0, len(s.threads)),
+		overflow: make([]appliedKey, 0, len(s.overflow)),
+	}
+	for _, t := range s.threads {
+		d.Threads = append(d.Threads, ThreadData{
+			Info:     t.info,
+			Items:    t.items[:len(t.items):len(t.items)],
+			Outbox:   slices.Clone(t.outbox), // ApplyMarkSent edits it in place
+			Children: t.children[:len(t.children):len(t.children)],
+			Applied:  t.applied[:len(t.applied):len(t.applied)],
+		})
+	}
+	for k := range s.overflow {
+		d.overflow = append(d.overflow, k)
+	}
+	return d
+}
+
+// MergeOverflow appends each thread's overflow applied ids, sorted, to its
+// Applied. It needs no lock.
+func (d *ConversationsCapture) MergeOverflow() {
+	if len(d.overflow) == 0 {
+		return
+	}
+	extra := make(map[infinity.ThreadID][]infinity.MessageID)
+	for _, k := range d.overflow {
+		extra[k.thread] = append(extra[k.thread], k.msg)
+	}
+	for i := range d.Threads {
+		t := &d.Threads[i]
+		if more := extra[t.Info.ID]; len(more) > 0 {
+			sort.Slice(more, func(a, b int) bool { return more[a] < more[b] })
+			t.Applied = append(slices.Clip(t.Applied), more...)
+		}
+	}
+	d.overflow = nil
+}
+
+// Restore adds a thread from a snapshot, which owns nothing in d
+// afterwards. Applied ids past AppliedInline go to the overflow map.
+func (s *Conversations) Restore(d ThreadData) {
+	t := &thread{info: d.Info, items: d.Items, outbox: d.Outbox, children: d.Children}
+	s.threads[d.Info.ID] = t
+	for _, m := range d.Applied {
+		s.addApplied(t, m)
+	}
+}
+
+// InlineApplied returns how many applied ids the thread keeps inline (for
+// tests).
+func (s *Conversations) InlineApplied(id infinity.ThreadID) int {
+	if t := s.threads[id]; t != nil {
+		return len(t.applied)
+	}
+	return 0
+}
+
+// OverflowLen returns how many applied ids the overflow map holds (for
+// tests).
+func (s *Conversations) OverflowLen() int { return len(s.overflow) }
