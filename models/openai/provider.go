@@ -1,0 +1,618 @@
+package openai
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	oai "github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/packages/ssestream"
+
+	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/models/turns"
+)
+
+// DefaultBaseURL is the OpenAI API.
+const DefaultBaseURL = "https://api.openai.com/v1"
+
+// DefaultMaxRetries is the number of SDK retries used when Config.MaxRetries
+// is zero.
+const DefaultMaxRetries = 3
+
+// Names of the request field that carries the output limit.
+const (
+	ParamMaxTokens           = "max_tokens"
+	ParamMaxCompletionTokens = "max_completion_tokens"
+)
+
+// Config configures a Provider.
+type Config struct {
+	// BaseURL is the API root, the part before /chat/completions
+	// (default DefaultBaseURL). For Ollama http://localhost:11434/v1, for
+	// vLLM http://host:8000/v1, for llama.cpp's llama-server
+	// http://host:8080/v1.
+	BaseURL string
+	// APIKey is sent as a bearer token when not empty. It is required for
+	// api.openai.com and optional elsewhere. It is never logged or put in an
+	// error message.
+	APIKey string
+	// Models are the served models; the first is the default. At least one.
+	Models []infinity.ModelInfo
+	// HTTPClient is the client to use (default: a clone of
+	// http.DefaultTransport with a 10-minute response-header timeout).
+	HTTPClient *http.Client
+	// MaxRetries is how often the SDK retries a request that failed before
+	// the first byte of the response (connection errors, 408, 409, 429, 5xx).
+	// Zero means DefaultMaxRetries; a negative value disables the retries.
+	MaxRetries int
+	// MaxTokensParam names the request field carrying the output limit:
+	// ParamMaxTokens (understood by Ollama, vLLM and llama.cpp) or
+	// ParamMaxCompletionTokens (required by OpenAI's reasoning models). Empty
+	// chooses max_completion_tokens for api.openai.com and max_tokens
+	// elsewhere.
+	MaxTokensParam string
+}
+
+// String describes c without its API key.
+func (c Config) String() string {
+	key := "unset"
+	if c.APIKey != "" {
+		key = "set"
+	}
+	ids := make([]string, len(c.Models))
+	for i, m := range c.Models {
+		ids[i] = m.ID
+	}
+	base := c.BaseURL
+	if u, err := url.Parse(base); err == nil {
+		base = u.Redacted()
+	}
+	return fmt.Sprintf("openai.Config{BaseURL: %q, APIKey: %s, Models: %q, MaxRetries: %d}", base, key, ids, c.MaxRetries)
+}
+
+// GoString is String, so that %#v does not print the key either.
+func (c Config) GoString() string { return c.String() }
+
+// LogValue keeps the key out of structured logs.
+func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// Provider is an infinity.ModelProvider for an OpenAI-compatible chat
+// completions endpoint. It is safe for concurrent use.
+type Provider struct {
+	chat       oai.ChatCompletionService
+	baseURL    string
+	models     []infinity.ModelInfo
+	completion bool // send max_completion_tokens rather than max_tokens
+	retries    int
+}
+
+var _ infinity.ModelProvider = (*Provider)(nil)
+
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("openai: "+format+": %w", append(args, infinity.ErrInvalid)...)
+}
+
+// New validates cfg and returns a provider. Invalid configuration yields an
+// error wrapping infinity.ErrInvalid.
+func New(cfg Config) (*Provider, error) {
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, invalidf("base URL %q is not an http(s) URL such as %s or http://localhost:11434/v1", cfg.BaseURL, DefaultBaseURL)
+	}
+	official := strings.EqualFold(u.Hostname(), "api.openai.com")
+	if official && cfg.APIKey == "" {
+		return nil, invalidf("an API key is required for %s (set OPENAI_API_KEY)", cfg.BaseURL)
+	}
+	if len(cfg.Models) == 0 {
+		return nil, invalidf("no models configured: list at least one served model with its context window and output limit")
+	}
+	seen := make(map[string]bool, len(cfg.Models))
+	for i, m := range cfg.Models {
+		switch {
+		case m.ID == "":
+			return nil, invalidf("model %d has no id", i)
+		case seen[m.ID]:
+			return nil, invalidf("model %q is listed twice", m.ID)
+		case m.ContextWindow <= 0:
+			return nil, invalidf("model %q: context window must be positive, got %d", m.ID, m.ContextWindow)
+		case m.MaxOutput <= 0:
+			return nil, invalidf("model %q: output limit must be positive, got %d", m.ID, m.MaxOutput)
+		case m.MaxOutput > m.ContextWindow:
+			return nil, invalidf("model %q: output limit %d exceeds the context window %d", m.ID, m.MaxOutput, m.ContextWindow)
+		}
+		seen[m.ID] = true
+	}
+	p := &Provider{baseURL: u.Redacted(), models: slices.Clone(cfg.Models)}
+	switch cfg.MaxTokensParam {
+	case "":
+		p.completion = official
+	case ParamMaxTokens:
+	case ParamMaxCompletionTokens:
+		p.completion = true
+	default:
+		return nil, invalidf("MaxTokensParam %q is neither %q nor %q", cfg.MaxTokensParam, ParamMaxTokens, ParamMaxCompletionTokens)
+	}
+	retries := cfg.MaxRetries
+	switch {
+	case retries == 0:
+		retries = DefaultMaxRetries
+	case retries < 0:
+		retries = 0
+	}
+	p.retries = retries
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = defaultHTTPClient()
+	}
+	opts := []option.RequestOption{
+		option.WithBaseURL(cfg.BaseURL),
+		option.WithHTTPClient(hc),
+		option.WithMaxRetries(retries),
+	}
+	if cfg.APIKey != "" {
+		opts = append(opts, option.WithAPIKey(cfg.APIKey))
+	}
+	// The service is built directly rather than through openai.NewClient,
+	// which would mix in ambient OPENAI_* variables (a key, an organization,
+	// custom headers) that Config did not ask for.
+	p.chat = oai.NewChatCompletionService(opts...)
+	return p, nil
+}
+
+// FromEnv returns a provider for OPENAI_BASE_URL (default DefaultBaseURL)
+// with the key in OPENAI_API_KEY (optional except for api.openai.com),
+// serving models.
+func FromEnv(models []infinity.ModelInfo) (*Provider, error) {
+	return New(Config{
+		BaseURL: os.Getenv("OPENAI_BASE_URL"),
+		APIKey:  os.Getenv("OPENAI_API_KEY"),
+		Models:  models,
+	})
+}
+
+func defaultHTTPClient() *http.Client {
+	if t, ok := http.DefaultTransport.(*http.Transport); ok {
+		t = t.Clone()
+		t.ResponseHeaderTimeout = 10 * time.Minute
+		return &http.Client{Transport: t}
+	}
+	return &http.Client{Transport: http.DefaultTransport}
+}
+
+// Models returns the configured models.
+func (p *Provider) Models(ctx context.Context) ([]infinity.ModelInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return slices.Clone(p.models), nil
+}
+
+func (p *Provider) model(id string) (infinity.ModelInfo, error) {
+	if id == "" {
+		return p.models[0], nil
+	}
+	for _, m := range p.models {
+		if m.ID == id {
+			return m, nil
+		}
+	}
+	return infinity.ModelInfo{}, invalidf("model %q is not configured for %s", id, p.baseURL)
+}
+
+// Stream runs one chat completion with streaming. It yields an EventText per
+// content delta as it arrives, then one EventToolCall per tool call (in the
+// order of their index, once the response's finish_reason arrives), then
+// EventDone with the usage and the stop reason.
+//
+// Errors: throttling (429), 408, 409, 5xx, connection failures and a stream
+// that breaks or ends without a finish_reason wrap infinity.ErrRetryable
+// (the SDK has already retried the request-phase ones Config.MaxRetries
+// times). Other HTTP errors are final and say what to check; they wrap the
+// SDK's *openai.Error. A bad request (unknown model, bad tool schema) wraps
+// infinity.ErrInvalid. Cancelling ctx yields ctx.Err().
+func (p *Provider) Stream(ctx context.Context, req infinity.CompletionRequest) iter.Seq2[infinity.StreamEvent, error] {
+	return func(yield func(infinity.StreamEvent, error) bool) {
+		if err := ctx.Err(); err != nil {
+			yield(infinity.StreamEvent{}, err)
+			return
+		}
+		m, err := p.model(req.Model)
+		if err != nil {
+			yield(infinity.StreamEvent{}, err)
+			return
+		}
+		params, err := p.params(m, &req)
+		if err != nil {
+			yield(infinity.StreamEvent{}, err)
+			return
+		}
+		stream := p.chat.NewStreaming(ctx, params)
+		defer stream.Close()
+		if err := stream.Err(); err != nil {
+			yield(infinity.StreamEvent{}, p.requestError(ctx, m.ID, err))
+			return
+		}
+		p.run(ctx, stream, yield)
+	}
+}
+
+// chunkStream is what run needs of an *ssestream.Stream.
+type chunkStream interface {
+	Next() bool
+	Current() oai.ChatCompletionChunk
+	Err() error
+}
+
+var _ chunkStream = (*ssestream.Stream[oai.ChatCompletionChunk])(nil)
+
+// run turns the chunks of a started stream into events.
+func (p *Provider) run(ctx context.Context, stream chunkStream, yield func(infinity.StreamEvent, error) bool) {
+	var (
+		acc     callAcc
+		usage   infinity.Usage
+		finish  string
+		emitted bool
+	)
+	emitCalls := func() bool {
+		emitted = true
+		for _, c := range acc.finish() {
+			if !yield(infinity.StreamEvent{Kind: infinity.EventToolCall, Call: c}, nil) {
+				return false
+			}
+		}
+		return true
+	}
+	for stream.Next() {
+		if err := ctx.Err(); err != nil {
+			yield(infinity.StreamEvent{}, err)
+			return
+		}
+		chunk := stream.Current()
+		if u := chunk.Usage; u.PromptTokens > 0 || u.CompletionTokens > 0 {
+			usage = infinity.Usage{Input: int(u.PromptTokens), Output: int(u.CompletionTokens)}
+		}
+		for i := range chunk.Choices {
+			ch := &chunk.Choices[i]
+			if ch.Index != 0 { // n is never set, so there is one choice
+				continue
+			}
+			if d := ch.Delta.Content; d != "" {
+				if !yield(infinity.StreamEvent{Kind: infinity.EventText, Text: d}, nil) {
+					return
+				}
+			}
+			if d := ch.Delta.Refusal; d != "" {
+				if !yield(infinity.StreamEvent{Kind: infinity.EventText, Text: d}, nil) {
+					return
+				}
+			}
+			for _, tc := range ch.Delta.ToolCalls {
+				acc.add(tc.Index, tc.ID, tc.Function.Name, tc.Function.Arguments)
+			}
+			if ch.FinishReason != "" && finish == "" {
+				finish = ch.FinishReason
+				if !emitCalls() {
+					return
+				}
+			}
+		}
+	}
+	if err := stream.Err(); err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			yield(infinity.StreamEvent{}, cerr)
+			return
+		}
+		yield(infinity.StreamEvent{}, streamError(err))
+		return
+	}
+	if err := ctx.Err(); err != nil {
+		yield(infinity.StreamEvent{}, err)
+		return
+	}
+	if finish == "" {
+		yield(infinity.StreamEvent{}, fmt.Errorf("openai: the stream ended without a finish_reason: %w", infinity.ErrRetryable))
+		return
+	}
+	if !emitted && !emitCalls() {
+		return
+	}
+	stop := infinity.StopEnd
+	switch {
+	case finish == "length":
+		stop = infinity.StopMaxTokens
+	case finish == "tool_calls" || finish == "function_call" || acc.n > 0:
+		// Some servers (Ollama) report "stop" for a response with calls.
+		stop = infinity.StopToolUse
+	}
+	yield(infinity.StreamEvent{Kind: infinity.EventDone, Usage: usage, Stop: stop}, nil)
+}
+
+// callAcc gathers tool-call fragments by index.
+type callAcc struct {
+	calls []pendingCall
+	n     int // calls emitted
+}
+
+type pendingCall struct {
+	index    int64
+	id, name string
+	args     []byte
+}
+
+func (a *callAcc) add(index int64, id, name, args string) {
+	var c *pendingCall
+	for i := len(a.calls) - 1; i >= 0; i-- {
+		if a.calls[i].index == index {
+			c = &a.calls[i]
+			break
+		}
+	}
+	// A fragment with a new id at a known index starts another call: some
+	// servers send every whole call at index 0.
+	if c == nil || (id != "" && c.id != "" && id != c.id) {
+		a.calls = append(a.calls, pendingCall{index: index})
+		c = &a.calls[len(a.calls)-1]
+	}
+	if c.id == "" {
+		c.id = id
+	}
+	if name != "" && c.name == "" {
+		c.name = name
+	}
+	c.args = append(c.args, args...)
+}
+
+// finish returns the gathered calls in index order and resets a.
+func (a *callAcc) finish() []*infinity.ToolCall {
+	if len(a.calls) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(a.calls, func(x, y pendingCall) int {
+		switch {
+		case x.index < y.index:
+			return -1
+		case x.index > y.index:
+			return 1
+		}
+		return 0
+	})
+	out := make([]*infinity.ToolCall, len(a.calls))
+	for i := range a.calls {
+		c := &a.calls[i]
+		id := c.id
+		if id == "" {
+			id = newCallID()
+		}
+		out[i] = &infinity.ToolCall{ID: id, Name: c.name, Args: argsJSON(c.args)}
+	}
+	a.n += len(out)
+	a.calls = a.calls[:0]
+	return out
+}
+
+// argsJSON returns s as raw JSON: "{}" when blank, s when it is valid JSON,
+// otherwise s as a JSON string (a truncated or malformed call, which the tool
+// then rejects), so that the history stays valid JSON.
+func argsJSON(b []byte) json.RawMessage {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return json.RawMessage("{}")
+	}
+	if json.Valid(b) {
+		return json.RawMessage(b)
+	}
+	q, _ := json.Marshal(string(b))
+	return q
+}
+
+func newCallID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "call_" + hex.EncodeToString(b[:])
+}
+
+// params converts req to the chat request.
+func (p *Provider) params(m infinity.ModelInfo, req *infinity.CompletionRequest) (oai.ChatCompletionNewParams, error) {
+	params := oai.ChatCompletionNewParams{
+		Model:         m.ID,
+		Messages:      messages(req.System, req.Items),
+		StreamOptions: oai.ChatCompletionStreamOptionsParam{IncludeUsage: oai.Bool(true)},
+	}
+	limit := req.MaxTokens
+	if limit <= 0 || limit > m.MaxOutput {
+		limit = m.MaxOutput
+	}
+	if p.completion {
+		params.MaxCompletionTokens = oai.Int(int64(limit))
+	} else {
+		params.MaxTokens = oai.Int(int64(limit))
+	}
+	if len(req.Tools) > 0 {
+		tools, err := tools(req.Tools)
+		if err != nil {
+			return params, err
+		}
+		params.Tools = tools
+	}
+	return params, nil
+}
+
+// messages converts the system prompt and the history.
+func messages(system string, items []infinity.Item) []oai.ChatCompletionMessageParamUnion {
+	groups := turns.Group(items)
+	out := make([]oai.ChatCompletionMessageParamUnion, 0, len(groups)+1)
+	if system != "" {
+		out = append(out, oai.SystemMessage(system))
+	}
+	for i := range groups {
+		t := &groups[i]
+		switch t.Role {
+		case turns.User:
+			for j := range t.Results {
+				r := &t.Results[j]
+				out = append(out, oai.ToolMessage(resultText(r), r.CallID))
+			}
+			if t.Text != "" {
+				out = append(out, oai.UserMessage(t.Text))
+			}
+		case turns.Assistant:
+			if t.Text == "" && len(t.Calls) == 0 {
+				continue
+			}
+			var a oai.ChatCompletionAssistantMessageParam
+			if t.Text != "" {
+				a.Content.OfString = oai.String(t.Text)
+			}
+			for _, c := range t.Calls {
+				a.ToolCalls = append(a.ToolCalls, oai.ChatCompletionMessageToolCallUnionParam{
+					OfFunction: &oai.ChatCompletionMessageFunctionToolCallParam{
+						ID: c.ID,
+						Function: oai.ChatCompletionMessageFunctionToolCallFunctionParam{
+							Name:      c.Name,
+							Arguments: string(turns.Args(c)),
+						},
+					},
+				})
+			}
+			out = append(out, oai.ChatCompletionMessageParamUnion{OfAssistant: &a})
+		}
+	}
+	return out
+}
+
+// resultText is a tool result's text; an error result says it is one.
+func resultText(r *infinity.ToolResult) string {
+	s := r.Text()
+	if r.IsError && !strings.HasPrefix(strings.ToLower(strings.TrimSpace(s)), "error") {
+		s = "Error: " + s
+	}
+	return s
+}
+
+// tools converts the tool specs.
+func tools(specs []infinity.ToolSpec) ([]oai.ChatCompletionToolUnionParam, error) {
+	out := make([]oai.ChatCompletionToolUnionParam, 0, len(specs))
+	for _, s := range specs {
+		var schema map[string]any
+		if len(s.Schema) > 0 {
+			if err := json.Unmarshal(s.Schema, &schema); err != nil {
+				return nil, invalidf("tool %q: the input schema is not a JSON object: %v", s.Name, err)
+			}
+		}
+		if schema == nil {
+			schema = map[string]any{"type": "object", "properties": map[string]any{}}
+		}
+		fn := oai.FunctionDefinitionParam{Name: s.Name, Parameters: schema}
+		if s.Description != "" {
+			fn.Description = oai.String(s.Description)
+		}
+		out = append(out, oai.ChatCompletionFunctionTool(fn))
+	}
+	return out, nil
+}
+
+// requestError classifies an error from before the stream started.
+func (p *Provider) requestError(ctx context.Context, model string, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	var apiErr *oai.Error
+	if !errors.As(err, &apiErr) {
+		var uerr *url.Error
+		if errors.As(err, &uerr) || isNetErr(err) {
+			return fmt.Errorf("openai: cannot reach %s: %w: %w", p.baseURL, err, infinity.ErrRetryable)
+		}
+		return fmt.Errorf("openai: request failed: %w", err)
+	}
+	code := apiErr.StatusCode
+	if retryableStatus(code) {
+		return fmt.Errorf("openai: %s still failing after %d retries: %w: %w", p.baseURL, p.retries, err, infinity.ErrRetryable)
+	}
+	switch code {
+	case http.StatusUnauthorized:
+		return fmt.Errorf("openai: %s rejected the credentials: check the API key (Config.APIKey / OPENAI_API_KEY): %w", p.baseURL, err)
+	case http.StatusForbidden:
+		return fmt.Errorf("openai: %s refused access: check that the API key may use model %q (project, organization, region): %w", p.baseURL, model, err)
+	case http.StatusNotFound:
+		return fmt.Errorf("openai: not found at %s: check the base URL (it usually ends in /v1) and that the server serves model %q%s: %w", p.baseURL, model, serverMessage(apiErr), err)
+	case http.StatusBadRequest, http.StatusUnprocessableEntity, http.StatusRequestEntityTooLarge:
+		return fmt.Errorf("openai: %s rejected the request for model %q (check the context window, the output limit and the tool schemas)%s: %w: %w", p.baseURL, model, serverMessage(apiErr), err, infinity.ErrInvalid)
+	}
+	return fmt.Errorf("openai: %s refused the request for model %q%s: %w", p.baseURL, model, serverMessage(apiErr), err)
+}
+
+// serverMessage is the server's explanation, clipped, for errors that are
+// about the request (not the credentials, whose messages may quote the key).
+func serverMessage(e *oai.Error) string {
+	msg := strings.TrimSpace(e.Message)
+	if msg == "" {
+		return ""
+	}
+	if r := []rune(msg); len(r) > 300 {
+		msg = string(r[:300]) + "…"
+	}
+	return fmt.Sprintf(": server says %q", msg)
+}
+
+func retryableStatus(code int) bool {
+	return code == http.StatusRequestTimeout || code == http.StatusConflict ||
+		code == http.StatusTooManyRequests || code >= 500
+}
+
+func isNetErr(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne)
+}
+
+// streamError classifies an error from a started stream: the connection
+// broke, the server sent an error event, or a chunk did not decode. All but
+// an error event about the request itself are worth retrying.
+func streamError(err error) error {
+	var se *ssestream.StreamError
+	if errors.As(err, &se) {
+		if code, ok := eventErrorStatus(se.Event.Data); ok && !retryableStatus(code) && code >= 400 {
+			return fmt.Errorf("openai: the server ended the stream with error %d: %w", code, err)
+		}
+		return fmt.Errorf("openai: the server ended the stream with an error: %w: %w", err, infinity.ErrRetryable)
+	}
+	return fmt.Errorf("openai: the stream broke: %w: %w", err, infinity.ErrRetryable)
+}
+
+// eventErrorStatus reads an HTTP status from an in-stream error event
+// {"error": {"code": 400, ...}} as vLLM and llama.cpp send it; OpenAI's
+// string codes ("server_error") carry none.
+func eventErrorStatus(data []byte) (int, bool) {
+	var ev struct {
+		Error struct {
+			Code json.RawMessage `json:"code"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(data, &ev) != nil || len(ev.Error.Code) == 0 {
+		return 0, false
+	}
+	var n json.Number
+	if json.Unmarshal(ev.Error.Code, &n) != nil {
+		return 0, false
+	}
+	code, err := n.Int64()
+	if err != nil || code < 100 || code > 599 {
+		return 0, false
+	}
+	return int(code), true
+}
