@@ -150,7 +150,7 @@ func (r *run) execute(ctx context.Context, msgs []infinity.InputMessage) error {
 	if err := r.think(ctx); err != nil {
 		return err
 	}
-	if len(r.commit.Items) > 0 || len(r.commit.Outbox) > 0 || len(r.commit.Create) > 0 || len(r.commit.Close) > 0 {
+	if !r.empty() {
 		r.commit.Applied = make([]infinity.MessageID, len(msgs))
 		for i, m := range msgs {
 			r.commit.Applied[i] = m.ID
@@ -241,28 +241,24 @@ func (r *run) inject(m infinity.InputMessage, original, kind string) {
 // passive call (a sleep) is cut short and its late wake-up ignored; any
 // other call is marked pending and its real result is injected when it
 // arrives.
-func (r *run) interrupt() {
+func (r *run) interrupt() { r.answerOpen(true) }
+
+// wakePassive cuts short the open passive calls (sleeps) once a result
+// arrived; open non-passive calls keep waiting for their own results.
+func (r *run) wakePassive() { r.answerOpen(false) }
+
+func (r *run) answerOpen(active bool) {
 	for _, id := range append([]string(nil), r.open...) {
-		cs := r.calls[id]
-		state, text := infinity.ResultPending, "Still running: the result will arrive as a separate message."
-		if r.passive(cs.call.Name) {
-			state, text = infinity.ResultInterrupted, "Interrupted: new input arrived first."
+		state, text := infinity.ResultInterrupted, "Interrupted: new input arrived first."
+		if !r.passive(r.calls[id].call.Name) {
+			if !active {
+				continue
+			}
+			state, text = infinity.ResultPending, "Still running: the result will arrive as a separate message."
 		}
 		r.append(infinity.Item{ID: id + "/interrupted", Kind: infinity.KindToolResult, Result: &infinity.ToolResult{
 			CallID: id, Parts: []infinity.Part{{Type: "text", Text: text}}, State: state,
 		}})
-	}
-}
-
-// wakePassive cuts short the open passive calls (sleeps) once other input
-// arrived; open non-passive calls keep waiting for their results.
-func (r *run) wakePassive() {
-	for _, id := range append([]string(nil), r.open...) {
-		if r.passive(r.calls[id].call.Name) {
-			r.append(infinity.Item{ID: id + "/interrupted", Kind: infinity.KindToolResult, Result: &infinity.ToolResult{
-				CallID: id, Parts: []infinity.Part{{Type: "text", Text: "Interrupted: new input arrived first."}}, State: infinity.ResultInterrupted,
-			}})
-		}
 	}
 }
 
