@@ -1,0 +1,61 @@
+// Package agentfile reads the YAML agent files that `infinity run AGENT`
+// runs: an agent's name, model, system prompt, tool servers and limits.
+//
+// # Format
+//
+//	name: researcher            # required; 1-64 characters of a-z, 0-9 and -
+//	description: optional text
+//	model:
+//	  provider: scripted         # required: scripted | anthropic | openai | bedrock
+//	  id: claude-sonnet-4-5      # the model id; required except for scripted
+//	  script: ./research.json    # scripted only: a script (see models/scripted),
+//	                             # relative to the agent file's directory
+//	  demo: true                 # scripted only: the built-in demo script
+//	                             # (exactly one of script and demo: true)
+//	  context_window: 200000     # optional override (default 200000)
+//	  max_output: 8192           # optional (default 8192)
+//	system: |                    # optional system prompt
+//	  You are ...
+//	tools:
+//	  rap: [http://127.0.0.1:9000]       # RAP tool server base URLs (http/https)
+//	  mcp: [http://127.0.0.1:9100/mcp]   # MCP server URLs (http/https)
+//	limits:
+//	  max_depth: 4               # 1..32, default 8
+//	  max_children: 10           # 1..1000, default 32
+//	  max_tokens: 4096           # positive, default 4096
+//	  slice:
+//	    completions: 16          # 1..1000, default 16
+//	    wall: 5m                 # a Go duration, 1s..1h, default 5m
+//
+// Schema returns the same format as a JSON Schema (draft 2020-12), for
+// editors. An empty value (`limits:` with nothing after it, or `~`) is the
+// same as leaving the field out. Anchors are allowed; aliases, merge keys and
+// more than one YAML document are not.
+//
+// # Errors
+//
+// Parsing is strict: unknown fields (with a suggestion for a near miss),
+// values of the wrong type (a quoted "4" is not an integer, 12 is not a
+// string), a missing required field, an unknown provider, a scripted model
+// without a script (or with both script and demo), a script file that does
+// not exist (the resolved path is reported), a tool URL that is not http(s)
+// with a host, a limit out of range and a wall time that is not a Go
+// duration within range are all errors. Each is an *Error reading
+//
+//	path:line:col: field.path: what is wrong
+//
+// and wrapping infinity.ErrInvalid. Problems of names and types are all
+// reported together; if there are none, every semantic problem is reported
+// together; several errors are joined with errors.Join, in file order.
+// YAML syntax errors are reported alone, with their position.
+//
+// # Use
+//
+// File.Agent builds the actors.Agent (limits left out stay zero, which the
+// engine reads as its defaults); File.Model builds the model provider:
+// scripted (models/scripted, the script or the demo), anthropic
+// (models/anthropic, the key from ANTHROPIC_API_KEY); openai and bedrock
+// fail with infinity.ErrNotImplemented for now. Tool servers are not wired
+// up yet: File.RequireNoTools fails with infinity.ErrNotImplemented when
+// the file names any.
+package agentfile
