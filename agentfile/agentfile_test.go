@@ -280,18 +280,34 @@ func TestModel(t *testing.T) {
 			t.Fatalf("Models = %v, %v", ms, err)
 		}
 	})
-	for _, prov := range []string{"openai", "bedrock"} {
-		t.Run(prov, func(t *testing.T) {
-			f, err := Parse("o.yaml", []byte("name: o\nmodel:\n  provider: "+prov+"\n  id: gpt-5\n"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = f.Provider()
-			if !errors.Is(err, infinity.ErrNotImplemented) || !strings.Contains(err.Error(), prov) {
-				t.Fatalf("want ErrNotImplemented naming %s, got %v", prov, err)
-			}
-		})
-	}
+	t.Run("openai", func(t *testing.T) {
+		f, err := Parse("o.yaml", []byte("name: o\nmodel:\n  provider: openai\n  id: llama3\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("OPENAI_API_KEY", "")
+		t.Setenv("OPENAI_BASE_URL", "")
+		if _, err = f.Provider(); !errors.Is(err, infinity.ErrInvalid) || !strings.Contains(err.Error(), "OPENAI_BASE_URL") {
+			t.Fatalf("want a configuration error naming OPENAI_BASE_URL, got %v", err)
+		}
+		t.Setenv("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1") // an Ollama server needs no key
+		p, err := f.Provider()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ms, err := p.Models(context.Background()); err != nil || ms[0].ID != "llama3" {
+			t.Fatalf("Models = %v, %v", ms, err)
+		}
+	})
+	t.Run("bedrock", func(t *testing.T) {
+		f, err := Parse("b.yaml", []byte("name: b\nmodel:\n  provider: bedrock\n  id: x\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err = f.Provider(); !errors.Is(err, infinity.ErrNotImplemented) || !strings.Contains(err.Error(), "bedrock") {
+			t.Fatalf("want ErrNotImplemented naming bedrock, got %v", err)
+		}
+	})
 }
 
 func TestExamples(t *testing.T) {

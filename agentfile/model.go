@@ -6,6 +6,7 @@ import (
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/models/anthropic"
+	"github.com/infinity-runtime/infinity/models/openai"
 	"github.com/infinity-runtime/infinity/models/scripted"
 )
 
@@ -29,8 +30,8 @@ func (f *File) Agent(tools []infinity.Tool) actors.Agent {
 }
 
 // Provider builds the file's model provider: scripted (its script, or the
-// built-in demo), anthropic (the key from ANTHROPIC_API_KEY). openai and
-// bedrock yield an error wrapping infinity.ErrNotImplemented.
+// built-in demo), anthropic (the key from ANTHROPIC_API_KEY), openai (OPENAI_BASE_URL,
+// OPENAI_API_KEY); bedrock yields an error wrapping infinity.ErrNotImplemented.
 func (f *File) Provider() (infinity.ModelProvider, error) {
 	m := f.Model
 	switch m.Provider {
@@ -55,21 +56,29 @@ func (f *File) Provider() (infinity.ModelProvider, error) {
 			return nil, fmt.Errorf("%s: model: %w", f.path, err)
 		}
 		return p, nil
-	case "anthropic":
+	case "anthropic", "openai":
 		info := infinity.ModelInfo{ID: m.ID, ContextWindow: m.ContextWindow, MaxOutput: m.MaxOutput}
 		if info.ContextWindow <= 0 {
 			info.ContextWindow = DefaultContextWindow
 		}
 		if info.MaxOutput <= 0 {
-			info.MaxOutput = DefaultMaxOutput
+			info.MaxOutput = min(DefaultMaxOutput, info.ContextWindow)
 		}
-		p, err := anthropic.FromEnv([]infinity.ModelInfo{info})
+		models := []infinity.ModelInfo{info}
+		if m.Provider == "openai" {
+			p, err := openai.FromEnv(models)
+			if err != nil {
+				return nil, fmt.Errorf("%s: model provider openai: %w (set OPENAI_BASE_URL for Ollama, vLLM or llama.cpp, or OPENAI_API_KEY for OpenAI)", f.path, err)
+			}
+			return p, nil
+		}
+		p, err := anthropic.FromEnv(models)
 		if err != nil {
 			return nil, fmt.Errorf("%s: model provider anthropic: %w (set ANTHROPIC_API_KEY to your API key)", f.path, err)
 		}
 		return p, nil
-	case "openai", "bedrock":
-		return nil, fmt.Errorf("%s: model provider %s is not built yet; use scripted or anthropic: %w", f.path, m.Provider, infinity.ErrNotImplemented)
+	case "bedrock":
+		return nil, fmt.Errorf("%s: model provider bedrock is not built yet; use scripted, anthropic or openai: %w", f.path, infinity.ErrNotImplemented)
 	}
 	return nil, fmt.Errorf("%s: model.provider %q is unknown: %w", f.path, m.Provider, infinity.ErrInvalid)
 }
