@@ -54,8 +54,9 @@
 // File.Agent builds the actors.Agent (limits left out stay zero, which the
 // engine reads as its defaults); File.Model builds the model provider:
 // scripted (models/scripted, the script or the demo), anthropic
-// (models/anthropic, the key from ANTHROPIC_API_KEY); openai and bedrock
-// fail with infinity.ErrNotImplemented for now. Tool servers are not wired
+// (models/anthropic, the key from ANTHROPIC_API_KEY), openai (models/openai:
+// OPENAI_BASE_URL for Ollama, vLLM or llama.cpp, OPENAI_API_KEY for OpenAI);
+// bedrock fails with infinity.ErrNotImplemented for now. Tool servers are not wired
 // up yet: File.RequireNoTools fails with infinity.ErrNotImplemented when
 // the file names any.
 package agentfile
