@@ -52,7 +52,7 @@
 // # Use
 //
 // File.Agent builds the actors.Agent (limits left out stay zero, which the
-// engine reads as its defaults); File.Model builds the model provider:
+// engine reads as its defaults); File.Provider builds the model provider:
 // scripted (models/scripted, the script or the demo), anthropic
 // (models/anthropic, the key from ANTHROPIC_API_KEY), openai (models/openai:
 // OPENAI_BASE_URL for Ollama, vLLM or llama.cpp, OPENAI_API_KEY for OpenAI);
