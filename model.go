@@ -3,6 +3,7 @@ package infinity
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"iter"
 )
 
@@ -98,4 +99,34 @@ type ToolEnv struct {
 	Stack  []ThreadID
 	UserID string
 	Sender InputSender
+}
+
+// ValidateModels checks a provider's list of served models: at least one,
+// each with a unique, non-empty id, a positive context window and a
+// positive output limit no larger than the window. Errors wrap ErrInvalid.
+func ValidateModels(models []ModelInfo) error {
+	if len(models) == 0 {
+		return fmt.Errorf("no models configured: list at least one served model with its context window and output limit: %w", ErrInvalid)
+	}
+	seen := make(map[string]bool, len(models))
+	for i, m := range models {
+		var problem string
+		switch {
+		case m.ID == "":
+			problem = fmt.Sprintf("model %d has no id", i)
+		case seen[m.ID]:
+			problem = fmt.Sprintf("model %q is listed twice", m.ID)
+		case m.ContextWindow <= 0:
+			problem = fmt.Sprintf("model %q: context window must be positive, got %d", m.ID, m.ContextWindow)
+		case m.MaxOutput <= 0:
+			problem = fmt.Sprintf("model %q: output limit must be positive, got %d", m.ID, m.MaxOutput)
+		case m.MaxOutput > m.ContextWindow:
+			problem = fmt.Sprintf("model %q: output limit %d exceeds the context window %d", m.ID, m.MaxOutput, m.ContextWindow)
+		}
+		if problem != "" {
+			return fmt.Errorf("%s: %w", problem, ErrInvalid)
+		}
+		seen[m.ID] = true
+	}
+	return nil
 }

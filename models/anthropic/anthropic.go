@@ -65,22 +65,8 @@ func New(cfg Config) (*Provider, error) {
 	if strings.TrimSpace(cfg.APIKey) == "" {
 		return nil, invalidf("an API key is required (set Config.APIKey, or ANTHROPIC_API_KEY with FromEnv)")
 	}
-	if len(cfg.Models) == 0 {
-		return nil, invalidf("at least one model is required in Config.Models")
-	}
-	seen := make(map[string]bool, len(cfg.Models))
-	for i, m := range cfg.Models {
-		switch {
-		case m.ID == "":
-			return nil, invalidf("Config.Models[%d] has no ID", i)
-		case seen[m.ID]:
-			return nil, invalidf("Config.Models[%d]: model %q is listed twice", i, m.ID)
-		case m.ContextWindow <= 0:
-			return nil, invalidf("Config.Models[%d] (%q): ContextWindow must be positive, got %d", i, m.ID, m.ContextWindow)
-		case m.MaxOutput <= 0:
-			return nil, invalidf("Config.Models[%d] (%q): MaxOutput must be positive, got %d", i, m.ID, m.MaxOutput)
-		}
-		seen[m.ID] = true
+	if err := infinity.ValidateModels(cfg.Models); err != nil {
+		return nil, fmt.Errorf("anthropic: %w", err)
 	}
 	retries := cfg.MaxRetries
 	switch {

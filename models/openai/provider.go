@@ -119,24 +119,8 @@ func New(cfg Config) (*Provider, error) {
 	if official && cfg.APIKey == "" {
 		return nil, invalidf("an API key is required for %s (set OPENAI_API_KEY)", cfg.BaseURL)
 	}
-	if len(cfg.Models) == 0 {
-		return nil, invalidf("no models configured: list at least one served model with its context window and output limit")
-	}
-	seen := make(map[string]bool, len(cfg.Models))
-	for i, m := range cfg.Models {
-		switch {
-		case m.ID == "":
-			return nil, invalidf("model %d has no id", i)
-		case seen[m.ID]:
-			return nil, invalidf("model %q is listed twice", m.ID)
-		case m.ContextWindow <= 0:
-			return nil, invalidf("model %q: context window must be positive, got %d", m.ID, m.ContextWindow)
-		case m.MaxOutput <= 0:
-			return nil, invalidf("model %q: output limit must be positive, got %d", m.ID, m.MaxOutput)
-		case m.MaxOutput > m.ContextWindow:
-			return nil, invalidf("model %q: output limit %d exceeds the context window %d", m.ID, m.MaxOutput, m.ContextWindow)
-		}
-		seen[m.ID] = true
+	if err := infinity.ValidateModels(cfg.Models); err != nil {
+		return nil, fmt.Errorf("openai: %w", err)
 	}
 	p := &Provider{baseURL: u.Redacted(), models: slices.Clone(cfg.Models)}
 	switch cfg.MaxTokensParam {
