@@ -2,6 +2,7 @@ package actors_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -694,5 +695,42 @@ func (m rewriteModel) Stream(ctx context.Context, req infinity.CompletionRequest
 				return
 			}
 		}
+	}
+}
+
+// brokenArgsModel emits a call whose arguments are cut off mid-JSON.
+type brokenArgsModel struct{ infinity.ModelProvider }
+
+func (m brokenArgsModel) Stream(ctx context.Context, req infinity.CompletionRequest) iter.Seq2[infinity.StreamEvent, error] {
+	return func(yield func(infinity.StreamEvent, error) bool) {
+		for ev, err := range m.ModelProvider.Stream(ctx, req) {
+			if ev.Call != nil && ev.Call.Name == "sleep" {
+				c := *ev.Call
+				c.Args = []byte(`{"seconds":`)
+				ev.Call = &c
+			}
+			if !yield(ev, err) {
+				return
+			}
+		}
+	}
+}
+
+// Arguments that are not JSON get an error result, are stored as a JSON
+// string (every store keeps arguments as JSON), and the thread goes on.
+func TestInvalidJSONArguments(t *testing.T) {
+	rules := []scripted.Rule{
+		{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep", `{"seconds":1}`)}}},
+		{When: scripted.Match{LastTool: "sleep"}, Reply: scripted.Reply{Text: "fixed my call"}},
+	}
+	e := newEnv(t, rules, func(c *actors.Config) { c.Model = brokenArgsModel{c.Model} })
+	root := e.start("sleep a bit")
+	e.waitFor("recovery", func() bool { return e.last(root) == "fixed my call" })
+	own := e.own(root)
+	if !json.Valid(own[1].Call.Args) || !strings.Contains(string(own[1].Call.Args), "invalid_json_arguments") {
+		t.Fatalf("stored args %s", own[1].Call.Args)
+	}
+	if got := own[2].Result.Text(); !strings.Contains(got, "not a JSON object") {
+		t.Fatalf("result %q", got)
 	}
 }

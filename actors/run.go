@@ -33,6 +33,7 @@ type run struct {
 	metadata    json.RawMessage
 	modelErr    error
 	inputs      []infinity.MessageID
+	badArgs     []string // calls whose arguments were not valid JSON
 }
 
 type callState struct {
@@ -344,8 +345,15 @@ func (r *run) appendResponse(resp response) []*infinity.ToolCall {
 		if c.ID == "" || r.calls[c.ID] != nil {
 			c.ID = positionID("call_", r.self.ID, r.ownLen())
 		}
-		if len(c.Args) == 0 {
+		switch {
+		case len(c.Args) == 0:
 			c.Args = json.RawMessage("{}")
+		case !json.Valid(c.Args):
+			// Stores keep arguments as JSON: keep the model's bytes as a
+			// string, and answer the call with an error (runCalls).
+			raw, _ := json.Marshal(map[string]string{"invalid_json_arguments": string(c.Args)}) // a map of strings always marshals
+			c.Args = raw
+			r.badArgs = append(r.badArgs, c.ID)
 		}
 		r.append(infinity.Item{ID: c.ID, Kind: infinity.KindToolCall, Call: c})
 		calls = append(calls, c)
@@ -377,7 +385,7 @@ func (r *run) runCalls(ctx context.Context, calls []*infinity.ToolCall) {
 			r.answer(c, "not run: the thread closed earlier in this response", true)
 			continue
 		}
-		if !json.Valid(c.Args) || !strings.HasPrefix(strings.TrimSpace(string(c.Args)), "{") {
+		if slices.Contains(r.badArgs, c.ID) || !strings.HasPrefix(strings.TrimSpace(string(c.Args)), "{") {
 			r.answer(c, "the arguments of "+c.Name+" are not a JSON object", true)
 			continue
 		}

@@ -156,8 +156,9 @@ func (s *Sender) Send(ctx context.Context, msg infinity.InputMessage, at time.Ti
 		s.mu.Unlock()
 		return fmt.Errorf("local: send %s to %s: %w", msg.ID, msg.GroupID, ErrStopped)
 	}
-	if _, ok := s.pending[k]; ok {
-		// The same message is already waiting: it will be delivered.
+	if _, ok := s.pending[k]; ok && delay > 0 {
+		// The same message is already waiting: it will be delivered. (An
+		// immediate send still goes now; a duplicate is harmless.)
 		s.mu.Unlock()
 		return nil
 	}
@@ -200,6 +201,16 @@ func (s *Sender) fire(e *entry) {
 	if err == nil {
 		s.unlink(e)
 		s.mu.Unlock()
+		return
+	}
+	if errors.Is(err, infinity.ErrInvalid) || errors.Is(err, infinity.ErrNotImplemented) {
+		// Retrying cannot help: drop it, loudly.
+		s.unlink(e)
+		s.mu.Unlock()
+		s.log.Error("local sender: delivery refused for good; message dropped",
+			slog.String("thread", string(e.msg.GroupID)),
+			slog.String("message", string(e.msg.ID)),
+			slog.Any("error", err))
 		return
 	}
 	e.backoff = s.nextBackoff(e.backoff)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime"
 	"strings"
@@ -395,9 +396,20 @@ func TestSameIDWhilePendingArmsOneTimer(t *testing.T) {
 	mustSend(t, s, m, epoch.Add(time.Minute))
 	mustSend(t, s, m, epoch.Add(time.Minute))
 	mustSend(t, s, m, epoch.Add(time.Hour))     // a different time replaces nothing
-	mustSend(t, s, m, time.Time{})              // nor does "now": the pending one will come
+	mustSend(t, s, m, time.Time{})              // "now" means now, even while a copy waits (a repeat is harmless)
 	mustSend(t, s, msg("b", "a0"), time.Time{}) // the same id on another thread is another message
-	expectIDs(t, d, "a0")
+	groups := map[infinity.ThreadID]bool{}
+	for range 2 {
+		select {
+		case got := <-d.ch:
+			groups[got.GroupID] = true
+		case <-time.After(5 * time.Second):
+			t.Fatal("the immediate sends were not delivered")
+		}
+	}
+	if !groups["a"] || !groups["b"] {
+		t.Fatalf("immediate deliveries went to %v, want a and b", groups)
+	}
 	if got := s.Pending(); got != 1 {
 		t.Fatalf("Pending = %d, want 1", got)
 	}
@@ -586,5 +598,29 @@ func BenchmarkSendNow(b *testing.B) {
 		if err := s.Send(ctx, m, time.Time{}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+type refusingDeliverer struct{ calls atomic.Int32 }
+
+func (r *refusingDeliverer) Deliver(infinity.InputMessage) error {
+	r.calls.Add(1)
+	return fmt.Errorf("not yet: %w", infinity.ErrNotImplemented)
+}
+
+// A delayed message the host refuses for good is dropped, not retried
+// forever.
+func TestPermanentRefusalIsDropped(t *testing.T) {
+	d := &refusingDeliverer{}
+	c := clocktest.New(epoch)
+	s := local.New(d, local.WithClock(c), local.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	defer s.Close()
+	mustSend(t, s, msg("a", "a0"), epoch.Add(time.Minute))
+	c.Advance(time.Minute)
+	eventually(t, "the refused message to be dropped", func() bool { return s.Pending() == 0 })
+	c.Advance(time.Hour)
+	time.Sleep(20 * time.Millisecond)
+	if n := d.calls.Load(); n != 1 {
+		t.Fatalf("delivery tried %d times, want 1", n)
 	}
 }

@@ -53,7 +53,7 @@ func (s *stateStore) MarkProcessed(ctx context.Context, id infinity.ThreadID, ms
 		return err
 	}
 	now := s.clock.Now().UnixNano()
-	exp := now + int64(ttl)
+	exp := model.Expiry(now, ttl)
 	payload, err := encodeRecord(record{Op: opMark, Thread: id, Msgs: msgs, Now: now, Exp: exp})
 	if err != nil {
 		return fmt.Errorf("mark processed %s: %w", id, err)

@@ -55,7 +55,7 @@ func (s *StateStore) MarkProcessed(ctx context.Context, id infinity.ThreadID, ms
 	now := s.clock.Now().UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.m.ApplyMark(id, msgs, now, now+int64(ttl))
+	s.m.ApplyMark(id, msgs, now, model.Expiry(now, ttl))
 	return nil
 }
 

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/infinity-runtime/infinity"
@@ -59,6 +60,15 @@ func CheckMark(id infinity.ThreadID, msgs []infinity.MessageID, ttl time.Duratio
 // ApplyMark records msgs as processed for the thread until exp, replacing
 // earlier marks of the same ids. Expired marks are purged as marks are
 // added, at an amortised constant cost per mark.
+// Expiry returns now+ttl in Unix nanoseconds, capped instead of wrapping
+// around for a ttl meant as "forever".
+func Expiry(now int64, ttl time.Duration) int64 {
+	if int64(ttl) > math.MaxInt64-now {
+		return math.MaxInt64
+	}
+	return now + int64(ttl)
+}
+
 func (s *State) ApplyMark(id infinity.ThreadID, msgs []infinity.MessageID, now, exp int64) {
 	for _, m := range msgs {
 		s.processed[appliedKey{id, m}] = exp
