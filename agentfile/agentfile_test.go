@@ -107,7 +107,7 @@ func TestScriptRelative(t *testing.T) {
 	if got, want := f.ScriptPath(), filepath.Join(dir, "scripts", "s.json"); got != want {
 		t.Errorf("ScriptPath = %q, want %q", got, want)
 	}
-	p, err := f.Provider()
+	p, err := f.Provider(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestModel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := f.Provider()
+		p, err := f.Provider(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -258,7 +258,7 @@ func TestModel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = f.Provider()
+		_, err = f.Provider(context.Background())
 		if err == nil || !strings.Contains(err.Error(), "set ANTHROPIC_API_KEY") {
 			t.Fatalf("want an error telling to set ANTHROPIC_API_KEY, got %v", err)
 		}
@@ -270,7 +270,7 @@ func TestModel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := f.Provider()
+		p, err := f.Provider(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -287,11 +287,11 @@ func TestModel(t *testing.T) {
 		}
 		t.Setenv("OPENAI_API_KEY", "")
 		t.Setenv("OPENAI_BASE_URL", "")
-		if _, err = f.Provider(); !errors.Is(err, infinity.ErrInvalid) || !strings.Contains(err.Error(), "OPENAI_BASE_URL") {
+		if _, err = f.Provider(context.Background()); !errors.Is(err, infinity.ErrInvalid) || !strings.Contains(err.Error(), "OPENAI_BASE_URL") {
 			t.Fatalf("want a configuration error naming OPENAI_BASE_URL, got %v", err)
 		}
 		t.Setenv("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1") // an Ollama server needs no key
-		p, err := f.Provider()
+		p, err := f.Provider(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -300,12 +300,19 @@ func TestModel(t *testing.T) {
 		}
 	})
 	t.Run("bedrock", func(t *testing.T) {
-		f, err := Parse("b.yaml", []byte("name: b\nmodel:\n  provider: bedrock\n  id: x\n"))
+		f, err := Parse("b.yaml", []byte("name: b\nmodel:\n  provider: bedrock\n  id: anthropic.claude-x\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err = f.Provider(); !errors.Is(err, infinity.ErrNotImplemented) || !strings.Contains(err.Error(), "bedrock") {
-			t.Fatalf("want ErrNotImplemented naming bedrock, got %v", err)
+		t.Setenv("AWS_REGION", "us-east-1")
+		t.Setenv("AWS_ACCESS_KEY_ID", "test")
+		t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+		p, err := f.Provider(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ms, err := p.Models(context.Background()); err != nil || ms[0].ID != "anthropic.claude-x" {
+			t.Fatalf("Models = %v, %v", ms, err)
 		}
 	})
 }
@@ -328,7 +335,7 @@ func TestExamples(t *testing.T) {
 				t.Error(err)
 			}
 			if f.Model.Provider == "scripted" {
-				if _, err := f.Provider(); err != nil {
+				if _, err := f.Provider(context.Background()); err != nil {
 					t.Error(err)
 				}
 			}

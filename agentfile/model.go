@@ -1,11 +1,13 @@
 package agentfile
 
 import (
+	"context"
 	"fmt"
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/models/anthropic"
+	"github.com/infinity-runtime/infinity/models/bedrock"
 	"github.com/infinity-runtime/infinity/models/openai"
 	"github.com/infinity-runtime/infinity/models/scripted"
 )
@@ -31,8 +33,8 @@ func (f *File) Agent(tools []infinity.Tool) actors.Agent {
 
 // Provider builds the file's model provider: scripted (its script, or the
 // built-in demo), anthropic (the key from ANTHROPIC_API_KEY), openai (OPENAI_BASE_URL,
-// OPENAI_API_KEY); bedrock yields an error wrapping infinity.ErrNotImplemented.
-func (f *File) Provider() (infinity.ModelProvider, error) {
+// OPENAI_API_KEY) and bedrock (the default AWS chain).
+func (f *File) Provider(ctx context.Context) (infinity.ModelProvider, error) {
 	m := f.Model
 	switch m.Provider {
 	case "scripted":
@@ -57,14 +59,7 @@ func (f *File) Provider() (infinity.ModelProvider, error) {
 		}
 		return p, nil
 	case "anthropic", "openai":
-		info := infinity.ModelInfo{ID: m.ID, ContextWindow: m.ContextWindow, MaxOutput: m.MaxOutput}
-		if info.ContextWindow <= 0 {
-			info.ContextWindow = DefaultContextWindow
-		}
-		if info.MaxOutput <= 0 {
-			info.MaxOutput = min(DefaultMaxOutput, info.ContextWindow)
-		}
-		models := []infinity.ModelInfo{info}
+		models := []infinity.ModelInfo{modelInfo(m)}
 		if m.Provider == "openai" {
 			p, err := openai.FromEnv(models)
 			if err != nil {
@@ -78,7 +73,11 @@ func (f *File) Provider() (infinity.ModelProvider, error) {
 		}
 		return p, nil
 	case "bedrock":
-		return nil, fmt.Errorf("%s: model provider bedrock is not built yet; use scripted, anthropic or openai: %w", f.path, infinity.ErrNotImplemented)
+		p, err := bedrock.FromConfig(ctx, []infinity.ModelInfo{modelInfo(m)})
+		if err != nil {
+			return nil, fmt.Errorf("%s: model provider bedrock: %w (credentials and region come from the default AWS chain: AWS_REGION, AWS_PROFILE, ...)", f.path, err)
+		}
+		return p, nil
 	}
 	return nil, fmt.Errorf("%s: model.provider %q is unknown: %w", f.path, m.Provider, infinity.ErrInvalid)
 }
@@ -94,4 +93,16 @@ func (f *File) RequireNoTools() error {
 		return fmt.Errorf("%s: tools.mcp: MCP tool server %s is not supported yet (MCP tools arrive with the tools issue): %w", f.path, f.Tools.MCP[0], infinity.ErrNotImplemented)
 	}
 	return nil
+}
+
+// modelInfo fills in the defaults of a network model's limits.
+func modelInfo(m ModelSpec) infinity.ModelInfo {
+	info := infinity.ModelInfo{ID: m.ID, ContextWindow: m.ContextWindow, MaxOutput: m.MaxOutput}
+	if info.ContextWindow <= 0 {
+		info.ContextWindow = DefaultContextWindow
+	}
+	if info.MaxOutput <= 0 {
+		info.MaxOutput = min(DefaultMaxOutput, info.ContextWindow)
+	}
+	return info
 }
