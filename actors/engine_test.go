@@ -148,7 +148,7 @@ func TestSleepInterruptedByInput(t *testing.T) {
 	e.send(root, "wake up")
 	e.waitFor("reply to the interruption", func() bool {
 		own := e.own(root)
-		return strings.HasPrefix(own[len(own)-1].Text, "awake")
+		return len(own) > 0 && strings.HasPrefix(own[len(own)-1].Text, "awake")
 	})
 	before := len(e.own(root))
 	e.clock.Advance(2 * time.Hour) // the wake-up fires late
@@ -338,8 +338,7 @@ func TestChildOfRefusal(t *testing.T) {
 		if len(k) == 0 {
 			return false
 		}
-		own := e.own(k[0].ID)
-		return own[len(own)-1].Text == "understood"
+		return e.last(k[0].ID) == "understood"
 	})
 	child := e.children(root)[0]
 	tr := transcript(e.own(child.ID))
