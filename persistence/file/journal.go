@@ -74,6 +74,11 @@ func encodeRecord(r record) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode record: %w: %v", infinity.ErrInvalid, err)
 	}
+	if len(b) > maxRecord {
+		// Open would read a longer record as a damaged header: refuse it
+		// now rather than acknowledge what cannot be read back.
+		return nil, fmt.Errorf("encode record: %d bytes is over the %d-byte limit of one change: %w", len(b), maxRecord, infinity.ErrInvalid)
+	}
 	return b, nil
 }
 
