@@ -96,3 +96,14 @@ type Usage struct {
 
 // Add returns u + v.
 func (u Usage) Add(v Usage) Usage { return Usage{u.Input + v.Input, u.Output + v.Output} }
+
+// SumUsage adds up the usage recorded on items.
+func SumUsage(items []Item) Usage {
+	var u Usage
+	for _, it := range items {
+		if it.Usage != nil {
+			u = u.Add(*it.Usage)
+		}
+	}
+	return u
+}

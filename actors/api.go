@@ -95,3 +95,29 @@ func (rt *Runtime) SendMessage(ctx context.Context, msg infinity.InputMessage) e
 func (rt *Runtime) History(ctx context.Context, id infinity.ThreadID) (infinity.History, error) {
 	return infinity.LoadHistory(ctx, rt.cfg.Conversations, id)
 }
+
+// Usage returns the tokens a thread's own model responses used, and with
+// subtree those of every thread below it too. It returns ErrNotFound for an
+// unknown thread.
+func (rt *Runtime) Usage(ctx context.Context, id infinity.ThreadID, subtree bool) (infinity.Usage, error) {
+	conv := rt.cfg.Conversations
+	var total infinity.Usage
+	for queue := []infinity.ThreadID{id}; len(queue) > 0; queue = queue[1:] {
+		items, err := conv.Items(ctx, queue[0], 0, -1)
+		if err != nil {
+			return infinity.Usage{}, fmt.Errorf("usage of %s: %w", queue[0], err)
+		}
+		total = total.Add(infinity.SumUsage(items))
+		if !subtree {
+			break
+		}
+		kids, err := conv.Children(ctx, queue[0])
+		if err != nil {
+			return infinity.Usage{}, fmt.Errorf("usage of %s: %w", queue[0], err)
+		}
+		for _, k := range kids {
+			queue = append(queue, k.ID)
+		}
+	}
+	return total, nil
+}

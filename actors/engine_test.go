@@ -79,6 +79,22 @@ func TestThreeLevelTree(t *testing.T) {
 	if !strings.Contains(transcript(e.own(child.ID)), "Report from child thread "+string(grand[0].ID)+": deep fact") {
 		t.Fatalf("child transcript lacks the grandchild's report:\n%s", transcript(e.own(child.ID)))
 	}
+	// Token usage: the root's own, and the whole tree's.
+	own, err := e.rt.Usage(context.Background(), root, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := e.rt.Usage(context.Background(), root, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := own.Add(infinity.SumUsage(e.own(child.ID))).Add(infinity.SumUsage(e.own(grand[0].ID)))
+	if own.Output == 0 || tree != want {
+		t.Fatalf("usage: root %+v, tree %+v, want tree %+v", own, tree, want)
+	}
+	if _, err := e.rt.Usage(context.Background(), "nope", true); !errors.Is(err, infinity.ErrNotFound) {
+		t.Fatalf("usage of an unknown thread: %v", err)
+	}
 	// Closed threads passivate: no actor remains.
 	e.waitFor("passivation", func() bool { return e.rt.Active() == 0 })
 }

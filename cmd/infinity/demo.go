@@ -98,6 +98,11 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if err := p.tree(ctx, conv, root, "", ""); err != nil {
 				return fmt.Errorf("demo: %w", err)
 			}
+			u, err := rt.Usage(ctx, root, true)
+			if err != nil {
+				return fmt.Errorf("demo: %w", err)
+			}
+			p.printf("\nTokens (scripted estimate, whole tree): %d in, %d out\n", u.Input, u.Output)
 			p.printf("\nFinal answer (after %s):\n%s\n", time.Since(p.start).Round(time.Millisecond), answer)
 			return nil
 		}

@@ -22,7 +22,7 @@ func TestDemoRunsToCompletion(t *testing.T) {
 		"+ root thread", "call spawn_thread", "root/1", "root/2", "root/3",
 		"call sleep {", "Slept for 3 seconds.", "x root/1 closed", "x root/3 closed",
 		"Thread tree:", "├── root/1", "└── root/3", "(closed, ",
-		"Final answer", "C: 1 + 2 + ... + 10 = 55.",
+		"Tokens (scripted estimate, whole tree): ", "Final answer", "C: 1 + 2 + ... + 10 = 55.",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("demo output lacks %q", want)
