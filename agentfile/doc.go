@@ -55,8 +55,8 @@
 // engine reads as its defaults); File.Provider builds the model provider:
 // scripted (models/scripted, the script or the demo), anthropic
 // (models/anthropic, the key from ANTHROPIC_API_KEY), openai (models/openai:
-// OPENAI_BASE_URL for Ollama, vLLM or llama.cpp, OPENAI_API_KEY for OpenAI)
-// and bedrock (models/bedrock: the default AWS chain). Tool servers are not wired
+// OPENAI_BASE_URL for Ollama, vLLM or llama.cpp, OPENAI_API_KEY for OpenAI);
+// bedrock fails with infinity.ErrNotImplemented for now. Tool servers are not wired
 // up yet: File.RequireNoTools fails with infinity.ErrNotImplemented when
 // the file names any.
 package agentfile

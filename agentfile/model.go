@@ -7,7 +7,6 @@ import (
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/models/anthropic"
-	"github.com/infinity-runtime/infinity/models/bedrock"
 	"github.com/infinity-runtime/infinity/models/openai"
 	"github.com/infinity-runtime/infinity/models/scripted"
 )
@@ -33,7 +32,7 @@ func (f *File) Agent(tools []infinity.Tool) actors.Agent {
 
 // Provider builds the file's model provider: scripted (its script, or the
 // built-in demo), anthropic (the key from ANTHROPIC_API_KEY), openai (OPENAI_BASE_URL,
-// OPENAI_API_KEY) and bedrock (the default AWS chain).
+// OPENAI_API_KEY); bedrock yields an error wrapping infinity.ErrNotImplemented.
 func (f *File) Provider(ctx context.Context) (infinity.ModelProvider, error) {
 	m := f.Model
 	switch m.Provider {
@@ -73,11 +72,7 @@ func (f *File) Provider(ctx context.Context) (infinity.ModelProvider, error) {
 		}
 		return p, nil
 	case "bedrock":
-		p, err := bedrock.FromConfig(ctx, []infinity.ModelInfo{modelInfo(m)})
-		if err != nil {
-			return nil, fmt.Errorf("%s: model provider bedrock: %w (credentials and region come from the default AWS chain: AWS_REGION, AWS_PROFILE, ...)", f.path, err)
-		}
-		return p, nil
+		return nil, fmt.Errorf("%s: model provider bedrock is not available yet; use scripted, anthropic or openai: %w", f.path, infinity.ErrNotImplemented)
 	}
 	return nil, fmt.Errorf("%s: model.provider %q is unknown: %w", f.path, m.Provider, infinity.ErrInvalid)
 }
