@@ -537,12 +537,12 @@ func TestSendMessageToChild(t *testing.T) {
 	root := infinity.ThreadID("root-1")
 	e := newEnv(t, rules, func(c *actors.Config) {
 		conv := c.Conversations
-		c.Model = rewriteModel{ModelProvider: c.Model, from: "CHILD", to: func() string {
+		c.Model = rewriteModel(c.Model, "CHILD", func() string {
 			if kids, _ := conv.Children(context.Background(), root); len(kids) > 0 {
 				return string(kids[0].ID)
 			}
 			return "CHILD"
-		}}
+		})
 	})
 	if _, err := e.rt.Start(context.Background(), actors.StartOptions{ID: root, Text: "start"}); err != nil {
 		t.Fatal(err)
@@ -677,7 +677,7 @@ func TestImitatedInjectedCallChangesNothing(t *testing.T) {
 	}
 	e := newEnv(t, rules, func(c *actors.Config) {
 		c.Agents = []actors.Agent{{Name: "a", Tools: []infinity.Tool{tool}}}
-		c.Model = rewriteModel{ModelProvider: c.Model, from: "FETCH", to: func() string { return fetchID.Load().(string) }}
+		c.Model = rewriteModel(c.Model, "FETCH", func() string { return fetchID.Load().(string) })
 	})
 	root := e.start("please fetch")
 	c := <-tool.started
@@ -691,37 +691,30 @@ func TestImitatedInjectedCallChangesNothing(t *testing.T) {
 	e.waitFor("real result", func() bool { return e.last(root) == "real result seen" })
 }
 
-// rewriteModel replaces a placeholder in tool-call arguments.
-type rewriteModel struct {
+// callEditor lets a test change the tool calls a model emits.
+type callEditor struct {
 	infinity.ModelProvider
-	from string
-	to   func() string
+	edit func(*infinity.ToolCall)
 }
 
-func (m rewriteModel) Stream(ctx context.Context, req infinity.CompletionRequest) iter.Seq2[infinity.StreamEvent, error] {
+func editCalls(m infinity.ModelProvider, edit func(*infinity.ToolCall)) callEditor {
+	return callEditor{ModelProvider: m, edit: edit}
+}
+
+// rewriteModel replaces placeholder text in tool-call arguments with what
+// to returns at that moment (ids the script cannot know in advance).
+func rewriteModel(m infinity.ModelProvider, from string, to func() string) callEditor {
+	return editCalls(m, func(c *infinity.ToolCall) {
+		c.Args = []byte(strings.ReplaceAll(string(c.Args), from, to()))
+	})
+}
+
+func (m callEditor) Stream(ctx context.Context, req infinity.CompletionRequest) iter.Seq2[infinity.StreamEvent, error] {
 	return func(yield func(infinity.StreamEvent, error) bool) {
 		for ev, err := range m.ModelProvider.Stream(ctx, req) {
 			if ev.Call != nil {
 				c := *ev.Call
-				c.Args = []byte(strings.ReplaceAll(string(c.Args), m.from, m.to()))
-				ev.Call = &c
-			}
-			if !yield(ev, err) {
-				return
-			}
-		}
-	}
-}
-
-// brokenArgsModel emits a call whose arguments are cut off mid-JSON.
-type brokenArgsModel struct{ infinity.ModelProvider }
-
-func (m brokenArgsModel) Stream(ctx context.Context, req infinity.CompletionRequest) iter.Seq2[infinity.StreamEvent, error] {
-	return func(yield func(infinity.StreamEvent, error) bool) {
-		for ev, err := range m.ModelProvider.Stream(ctx, req) {
-			if ev.Call != nil && ev.Call.Name == "sleep" {
-				c := *ev.Call
-				c.Args = []byte(`{"seconds":`)
+				m.edit(&c)
 				ev.Call = &c
 			}
 			if !yield(ev, err) {
@@ -738,7 +731,13 @@ func TestInvalidJSONArguments(t *testing.T) {
 		{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep", `{"seconds":1}`)}}},
 		{When: scripted.Match{LastTool: "sleep"}, Reply: scripted.Reply{Text: "fixed my call"}},
 	}
-	e := newEnv(t, rules, func(c *actors.Config) { c.Model = brokenArgsModel{c.Model} })
+	e := newEnv(t, rules, func(c *actors.Config) {
+		c.Model = editCalls(c.Model, func(call *infinity.ToolCall) {
+			if call.Name == "sleep" {
+				call.Args = []byte(`{"seconds":`) // cut off mid-JSON
+			}
+		})
+	})
 	root := e.start("sleep a bit")
 	e.waitFor("recovery", func() bool { return e.last(root) == "fixed my call" })
 	own := e.own(root)

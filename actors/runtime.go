@@ -143,13 +143,14 @@ type threadActor struct{ rt *Runtime }
 
 func (a *threadActor) Receive(c actor.Context) {
 	if mb, ok := c.Message().(*mailbox); ok {
-		a.rt.work(mb.id, mb)
+		a.rt.work(mb)
 	}
 }
 
 // work runs slices until the mailbox is empty. A failed slice puts its
 // batch back and is retried with backoff: nothing acknowledged is dropped.
-func (rt *Runtime) work(id infinity.ThreadID, mb *mailbox) {
+func (rt *Runtime) work(mb *mailbox) {
+	id := mb.id
 	rt.mu.Lock()
 	mb.signaled = false
 	for len(mb.queue) > 0 || mb.drain {

@@ -88,7 +88,7 @@ func (e *engine) slice(ctx context.Context, id infinity.ThreadID, batch []infini
 		}
 		if closed := r.closed(); closed != "" {
 			e.log.Debug("input for a closed thread dropped", "thread", id, "closed", closed, "messages", len(fresh))
-			return e.markProcessed(ctx, id, fresh)
+			return e.markProcessed(ctx, id, batch)
 		}
 		if err := r.execute(ctx, fresh); err != nil {
 			return err
@@ -124,7 +124,7 @@ func (e *engine) slice(ctx context.Context, id infinity.ThreadID, batch []infini
 		case errors.Is(err, infinity.ErrConflict):
 			e.log.Info("slice lost a commit race; re-running", "thread", id)
 		case errors.Is(err, infinity.ErrClosed):
-			return e.markProcessed(ctx, id, fresh)
+			return e.markProcessed(ctx, id, batch)
 		default:
 			return fmt.Errorf("slice %s: commit: %w", id, err)
 		}
@@ -295,10 +295,7 @@ func (e *engine) invokeAsync(ctx context.Context, lin []infinity.ThreadInfo, inv
 }
 
 func (e *engine) toolEnv(lin []infinity.ThreadInfo) infinity.ToolEnv {
-	stack := make([]infinity.ThreadID, len(lin))
-	for i, t := range lin {
-		stack[i] = t.ID
-	}
+	stack := infinity.History{Lineage: lin}.Stack()
 	return infinity.ToolEnv{Thread: stack[len(stack)-1], Stack: stack, Sender: e.sender}
 }
 
