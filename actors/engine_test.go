@@ -748,3 +748,34 @@ func TestInvalidJSONArguments(t *testing.T) {
 		t.Fatalf("result %q", got)
 	}
 }
+
+// With no time left before the deadline (a Lambda invocation about to
+// end), a slice starts no completion: it commits its input and sends itself
+// a continue, which finishes the work once there is time again.
+func TestDeadlineDefersTheCompletion(t *testing.T) {
+	var pastDeadline atomic.Bool
+	pastDeadline.Store(true)
+	var calls atomic.Int32
+	rules := []scripted.Rule{{When: scripted.Match{Last: "user"},
+		If:    func(infinity.CompletionRequest) bool { calls.Add(1); return true },
+		Reply: scripted.Reply{Text: "answered in time"}}}
+	e := newEnv(t, rules, func(c *actors.Config) {
+		c.Deadline = func(context.Context) (time.Time, bool) {
+			if pastDeadline.Load() {
+				return t0.Add(-time.Second), true // the clock reads t0: already past
+			}
+			return time.Time{}, false
+		}
+	})
+	root := e.start("hello")
+	e.waitFor("the input to be committed", func() bool { return len(e.own(root)) == 1 })
+	if calls.Load() != 0 {
+		t.Fatal("a completion started past the deadline")
+	}
+	pastDeadline.Store(false)
+	// The continue loop keeps the thread going until time is available.
+	e.waitFor("the answer", func() bool { return e.last(root) == "answered in time" })
+	if n := count(e.own(root), func(it infinity.Item) bool { return it.Text == "hello" }); n != 1 {
+		t.Fatalf("input applied %d times", n)
+	}
+}
