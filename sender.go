@@ -41,3 +41,28 @@ func (SystemClock) Now() time.Time { return time.Now() }
 func (SystemClock) AfterFunc(d time.Duration, f func()) func() bool {
 	return time.AfterFunc(d, f).Stop
 }
+
+// Inbox is the local runtime's durable inbox. A local sender records every
+// message here before it delivers it, so that a message a caller saw
+// accepted, or a timer a slice set, survives a crash. A message leaves the
+// inbox when its thread marks it processed (StateStore.MarkProcessed of the
+// same store) or when it is dropped. The cloud needs none: SQS holds its
+// messages.
+type Inbox interface {
+	// Put records msg as due at at (zero: now) and returns once it is
+	// durable. It reports false, recording nothing, when the thread already
+	// processed msg.ID. A message without an id or thread is ErrInvalid.
+	// Putting a waiting id again keeps the first.
+	Put(ctx context.Context, msg InputMessage, at time.Time) (bool, error)
+	// Drop removes waiting messages; absent ids are ignored.
+	Drop(ctx context.Context, id ThreadID, msgs ...MessageID) error
+	// Waiting returns every waiting message, in the order they were put.
+	Waiting(ctx context.Context) ([]Queued, error)
+}
+
+// Queued is a message waiting in an Inbox.
+type Queued struct {
+	Message InputMessage `json:"message"`
+	// At is when it is due; zero means now.
+	At time.Time `json:"at,omitzero"`
+}

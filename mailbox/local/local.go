@@ -64,6 +64,15 @@ func WithBackoff(initial, max time.Duration) Option {
 	}
 }
 
+// WithInbox makes the Sender durable: every message is put into inbox before
+// Send returns, so it survives a crash, and Restore delivers or re-arms what
+// the inbox still holds after a restart. A message leaves the inbox when its
+// thread marks it processed, or when delivery refuses it for good. Without
+// an inbox the Sender keeps messages in memory only.
+func WithInbox(inbox infinity.Inbox) Option {
+	return func(s *Sender) { s.inbox = inbox }
+}
+
 // Sender is the local infinity.InputSender. It is safe for concurrent use.
 type Sender struct {
 	d          Deliverer
@@ -71,6 +80,7 @@ type Sender struct {
 	log        *slog.Logger
 	minBackoff time.Duration
 	maxBackoff time.Duration
+	inbox      infinity.Inbox
 
 	mu     sync.Mutex
 	closed bool
@@ -133,6 +143,11 @@ func New(d Deliverer, opts ...Option) *Sender {
 // infinity.ErrInvalid for a message without an id or failing
 // InputMessage.Validate, and one wrapping ErrStopped after Close.
 //
+// With an inbox (WithInbox), the message is durable before Send returns
+// nil: a message its thread already processed is not sent again, and an
+// immediate delivery that fails for a reason other than a refusal for good
+// is retried in the background instead of failing Send.
+//
 // The Sender keeps msg until it is delivered: the caller must not modify what
 // its slices and json.RawMessage fields point to afterwards.
 func (s *Sender) Send(ctx context.Context, msg infinity.InputMessage, at time.Time) error {
@@ -145,6 +160,49 @@ func (s *Sender) Send(ctx context.Context, msg infinity.InputMessage, at time.Ti
 	if err := msg.Validate(); err != nil {
 		return fmt.Errorf("local: send %s: %w", msg.ID, err)
 	}
+	if s.inbox != nil {
+		if s.isClosed() {
+			return fmt.Errorf("local: send %s to %s: %w", msg.ID, msg.GroupID, ErrStopped)
+		}
+		fresh, err := s.inbox.Put(ctx, msg, at)
+		if err != nil {
+			return fmt.Errorf("local: send %s to %s: %w", msg.ID, msg.GroupID, err)
+		}
+		if !fresh {
+			return nil // processed already: a resend
+		}
+	}
+	return s.send(msg, at)
+}
+
+// Restore delivers, or arms timers for, every message the inbox holds, in
+// the order they were put, and returns how many there were. Call it once
+// after a restart, before new messages are sent; without an inbox it does
+// nothing.
+func (s *Sender) Restore(ctx context.Context) (int, error) {
+	if s.inbox == nil {
+		return 0, nil
+	}
+	waiting, err := s.inbox.Waiting(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("local: restore: %w", err)
+	}
+	for _, q := range waiting {
+		if err := s.send(q.Message, q.At); err != nil && !s.refused(err) {
+			return 0, fmt.Errorf("local: restore: %w", err)
+		}
+	}
+	return len(waiting), nil
+}
+
+func (s *Sender) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// send delivers msg now or arms its timer.
+func (s *Sender) send(msg infinity.InputMessage, at time.Time) error {
 	var delay time.Duration
 	if !at.IsZero() {
 		delay = at.Sub(s.clock.Now())
@@ -163,20 +221,54 @@ func (s *Sender) Send(ctx context.Context, msg infinity.InputMessage, at time.Ti
 		return nil
 	}
 	if delay > 0 {
-		e := &entry{msg: msg}
-		s.link(k, e)
-		// Arming under s.mu is safe (AfterFunc never runs f synchronously)
-		// and makes fire wait until e.stop is set.
-		e.stop = s.clock.AfterFunc(delay, func() { s.fire(e) })
+		s.arm(k, &entry{msg: msg}, delay)
 		s.mu.Unlock()
 		return nil
 	}
 	s.mu.Unlock()
 
-	if err := s.d.Deliver(msg); err != nil {
-		return fmt.Errorf("local: deliver %s to %s: %w", msg.ID, msg.GroupID, err)
+	err := s.d.Deliver(msg)
+	switch {
+	case err == nil:
+		return nil
+	case s.refused(err):
+		s.forget(msg)
+	case s.inbox != nil:
+		// Durable already: retry in the background like a timer would.
+		s.mu.Lock()
+		if _, ok := s.pending[k]; !ok && !s.closed {
+			e := &entry{msg: msg}
+			e.backoff = s.nextBackoff(0)
+			s.arm(k, e, e.backoff)
+		}
+		s.mu.Unlock()
+		return nil
 	}
-	return nil
+	return fmt.Errorf("local: deliver %s to %s: %w", msg.ID, msg.GroupID, err)
+}
+
+// arm links e and starts its timer (s.mu held). Arming under s.mu is safe
+// (AfterFunc never runs f synchronously) and makes fire wait until e.stop
+// is set.
+func (s *Sender) arm(k key, e *entry, delay time.Duration) {
+	s.link(k, e)
+	e.stop = s.clock.AfterFunc(delay, func() { s.fire(e) })
+}
+
+// refused reports whether a Deliverer error is final: retrying cannot help.
+func (s *Sender) refused(err error) bool {
+	return errors.Is(err, infinity.ErrInvalid) || errors.Is(err, infinity.ErrNotImplemented)
+}
+
+// forget takes a refused message out of the inbox.
+func (s *Sender) forget(msg infinity.InputMessage) {
+	if s.inbox == nil {
+		return
+	}
+	if err := s.inbox.Drop(context.Background(), msg.GroupID, msg.ID); err != nil {
+		s.log.Error("local sender: could not drop a refused message from the inbox",
+			slog.String("thread", string(msg.GroupID)), slog.String("message", string(msg.ID)), slog.Any("error", err))
+	}
 }
 
 // fire delivers a due entry; on failure it re-arms the entry's timer with
@@ -203,10 +295,11 @@ func (s *Sender) fire(e *entry) {
 		s.mu.Unlock()
 		return
 	}
-	if errors.Is(err, infinity.ErrInvalid) || errors.Is(err, infinity.ErrNotImplemented) {
+	if s.refused(err) {
 		// Retrying cannot help: drop it, loudly.
 		s.unlink(e)
 		s.mu.Unlock()
+		s.forget(e.msg)
 		s.log.Error("local sender: delivery refused for good; message dropped",
 			slog.String("thread", string(e.msg.GroupID)),
 			slog.String("message", string(e.msg.ID)),

@@ -613,7 +613,7 @@ func (r *refusingDeliverer) Deliver(infinity.InputMessage) error {
 func TestPermanentRefusalIsDropped(t *testing.T) {
 	d := &refusingDeliverer{}
 	c := clocktest.New(epoch)
-	s := local.New(d, local.WithClock(c), local.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	s := local.New(d, local.WithClock(c), local.WithLogger(quiet()))
 	defer s.Close()
 	mustSend(t, s, msg("a", "a0"), epoch.Add(time.Minute))
 	c.Advance(time.Minute)
@@ -624,3 +624,5 @@ func TestPermanentRefusalIsDropped(t *testing.T) {
 		t.Fatalf("delivery tried %d times, want 1", n)
 	}
 }
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -54,6 +54,18 @@ func TestStateStore(t *testing.T) {
 	})
 }
 
+func TestInbox(t *testing.T) {
+	storetest.RunInbox(t, func(t *testing.T, clock infinity.Clock) storetest.InboxStore {
+		s := open(t, t.TempDir(), WithClock(clock))
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+		return s.state
+	})
+}
+
 // crash simulates a process crash: the writer stops, nothing more is
 // written, the files are closed and the directory lock is released.
 func (s *Store) crash() {

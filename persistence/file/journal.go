@@ -21,11 +21,14 @@ const (
 	opMarkSent = "sent"
 	opMark     = "mark"
 	opSave     = "save"
+	opPut      = "put"
+	opDrop     = "drop"
 
 	opSnapHeader  = "snapshot"
 	opSnapThread  = "thread"
 	opSnapState   = "state"
 	opSnapMarks   = "marks"
+	opSnapInbox   = "inbox"
 	opSnapTrailer = "end"
 )
 
@@ -41,12 +44,14 @@ type record struct {
 	Exp     int64                `json:"exp,omitempty"`
 	State   *infinity.State      `json:"state,omitempty"`
 	Version infinity.Version     `json:"version,omitempty"`
+	Queued  *infinity.Queued     `json:"queued,omitempty"`
 
 	// Snapshot records.
-	Base  uint64      `json:"base,omitempty"`  // header: first journal segment not covered
-	Count int         `json:"count,omitempty"` // trailer: records before it
-	Snap  *snapThread `json:"snap,omitempty"`
-	Marks []markEntry `json:"marks,omitempty"`
+	Base  uint64            `json:"base,omitempty"`  // header: first journal segment not covered
+	Count int               `json:"count,omitempty"` // trailer: records before it
+	Snap  *snapThread       `json:"snap,omitempty"`
+	Marks []markEntry       `json:"marks,omitempty"`
+	Inbox []infinity.Queued `json:"inbox,omitempty"`
 }
 
 // snapThread is one thread in a snapshot: model.ThreadData with JSON tags

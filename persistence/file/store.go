@@ -334,6 +334,13 @@ func (s *Store) replay(r record) error {
 		c.m.ApplyMarkSent(r.Thread, r.IDs)
 	case opMark:
 		st.m.ApplyMark(r.Thread, r.Msgs, r.Now, r.Exp)
+	case opPut:
+		if r.Queued == nil {
+			return errors.New("no message")
+		}
+		st.m.ApplyPut(r.Queued.Message, r.Queued.At)
+	case opDrop:
+		st.m.ApplyDrop(r.Thread, r.Msgs)
 	case opSave:
 		if r.State == nil {
 			return errors.New("no state")
@@ -386,6 +393,10 @@ func (s *Store) loadSnapshot(path string, data []byte) (uint64, error) {
 			for _, m := range rec.Marks {
 				s.state.m.RestoreMark(model.Mark(m))
 			}
+		case opSnapInbox:
+			for _, q := range rec.Inbox {
+				s.state.m.ApplyPut(q.Message, q.At)
+			}
 		case opSnapTrailer:
 			if rec.Count != n || next != len(data) {
 				return 0, corrupt(path, off, "bad snapshot trailer")
@@ -420,6 +431,7 @@ type snapshotData struct {
 	conv   model.ConversationsCapture
 	states []model.Saved
 	marks  []model.Mark
+	inbox  []infinity.Queued
 }
 
 // Compact writes the whole state to a new snapshot and drops the journal
@@ -496,6 +508,7 @@ func (s *Store) capture() snapshotData {
 	var d snapshotData
 	d.conv = s.conv.m.Capture()
 	d.states, d.marks = s.state.m.Capture(s.state.clock.Now().UnixNano())
+	d.inbox = s.state.m.Waiting()
 	return d
 }
 
@@ -553,6 +566,11 @@ func (s *Store) writeSnapshot(d snapshotData, base uint64) error {
 	}
 	if len(batch) > 0 {
 		if err := put(record{Op: opSnapMarks, Marks: batch}); err != nil {
+			return fail(err)
+		}
+	}
+	for q := range slices.Chunk(d.inbox, 1024) {
+		if err := put(record{Op: opSnapInbox, Inbox: q}); err != nil {
 			return fail(err)
 		}
 	}

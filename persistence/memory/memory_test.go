@@ -26,6 +26,12 @@ func TestStateStore(t *testing.T) {
 	})
 }
 
+func TestInbox(t *testing.T) {
+	storetest.RunInbox(t, func(_ *testing.T, clock infinity.Clock) storetest.InboxStore {
+		return NewStateStore(clock)
+	})
+}
+
 func TestNilClock(t *testing.T) {
 	s := NewStateStore(nil)
 	ctx := t.Context()

@@ -71,7 +71,7 @@ func CloneOutbox(o []infinity.Outgoing) []infinity.Outgoing {
 
 func cloneOutgoing(o infinity.Outgoing) infinity.Outgoing {
 	if o.Message != nil {
-		m := cloneMessage(*o.Message)
+		m := CloneMessage(*o.Message)
 		o.Message = &m
 	}
 	if o.Invoke != nil {
@@ -82,7 +82,8 @@ func cloneOutgoing(o infinity.Outgoing) infinity.Outgoing {
 	return o
 }
 
-func cloneMessage(m infinity.InputMessage) infinity.InputMessage {
+// CloneMessage returns a deep copy of m.
+func CloneMessage(m infinity.InputMessage) infinity.InputMessage {
 	m.Metadata = slices.Clone(m.Metadata)
 	if m.Synthetic != nil {
 		s := *m.Synthetic

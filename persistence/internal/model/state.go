@@ -19,6 +19,10 @@ type State struct {
 	// processed maps (thread, message) to the expiry.
 	processed map[appliedKey]int64
 	records   map[infinity.ThreadID]record
+	// inbox holds the messages waiting for delivery (see infinity.Inbox);
+	// seq numbers them in the order they were put.
+	inbox map[appliedKey]*queued
+	seq   uint64
 	// marks counts marks since the last sweep and live how many entries
 	// the last sweep left: sweeping again after max(SweepMin, live) marks
 	// keeps the map under about twice its live size at an amortised
@@ -37,6 +41,7 @@ func NewState() *State {
 	return &State{
 		processed: make(map[appliedKey]int64),
 		records:   make(map[infinity.ThreadID]record),
+		inbox:     make(map[appliedKey]*queued),
 	}
 }
 
@@ -57,9 +62,6 @@ func CheckMark(id infinity.ThreadID, msgs []infinity.MessageID, ttl time.Duratio
 	return len(msgs) > 0, nil
 }
 
-// ApplyMark records msgs as processed for the thread until exp, replacing
-// earlier marks of the same ids. Expired marks are purged as marks are
-// added, at an amortised constant cost per mark.
 // Expiry returns now+ttl in Unix nanoseconds, capped instead of wrapping
 // around for a ttl meant as "forever".
 func Expiry(now int64, ttl time.Duration) int64 {
@@ -69,9 +71,15 @@ func Expiry(now int64, ttl time.Duration) int64 {
 	return now + int64(ttl)
 }
 
+// ApplyMark records msgs as processed for the thread until exp, replacing
+// earlier marks of the same ids, and takes them out of the inbox. Expired
+// marks are purged as marks are added, at an amortised constant cost per
+// mark.
 func (s *State) ApplyMark(id infinity.ThreadID, msgs []infinity.MessageID, now, exp int64) {
 	for _, m := range msgs {
-		s.processed[appliedKey{id, m}] = exp
+		k := appliedKey{id, m}
+		s.processed[k] = exp
+		delete(s.inbox, k)
 	}
 	s.marks += len(msgs)
 	s.peak = max(s.peak, len(s.processed))

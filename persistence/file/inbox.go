@@ -1,0 +1,71 @@
+package file
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/persistence/internal/model"
+)
+
+var _ infinity.Inbox = (*stateStore)(nil)
+
+// Inbox returns the store's durable inbox. It shares the StateStore's
+// journal: marking a message processed takes it out of the inbox in the
+// same record.
+func (s *Store) Inbox() infinity.Inbox { return s.state }
+
+// Put records msg as due at at and returns once it is durable; a message
+// the thread already processed is not recorded (false).
+func (s *stateStore) Put(ctx context.Context, msg infinity.InputMessage, at time.Time) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if err := model.CheckPut(msg); err != nil {
+		return false, err
+	}
+	q := infinity.Queued{Message: model.CloneMessage(msg), At: at}
+	payload, err := encodeRecord(record{Op: opPut, Queued: &q})
+	if err != nil {
+		return false, fmt.Errorf("inbox put %s: %w", msg.GroupID, err)
+	}
+	now := s.clock.Now().UnixNano()
+	processed := false
+	err = s.mutate("inbox put", msg.GroupID, payload,
+		func() error {
+			if processed = s.m.Processed(msg.GroupID, msg.ID, now); processed || s.m.Waits(msg.GroupID, msg.ID) {
+				return errUnchanged
+			}
+			return nil
+		},
+		func() { s.m.ApplyPut(q.Message, at) })
+	return err == nil && !processed, err
+}
+
+// Drop removes waiting messages; only a call that removes one is
+// journalled.
+func (s *stateStore) Drop(ctx context.Context, id infinity.ThreadID, msgs ...infinity.MessageID) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	payload, err := encodeRecord(record{Op: opDrop, Thread: id, Msgs: msgs})
+	if err != nil {
+		return fmt.Errorf("inbox drop %s: %w", id, err)
+	}
+	return s.mutate("inbox drop", id, payload,
+		func() error {
+			for _, m := range msgs {
+				if s.m.Waits(id, m) {
+					return nil
+				}
+			}
+			return errUnchanged
+		},
+		func() { s.m.ApplyDrop(id, msgs) })
+}
+
+// Waiting returns every waiting message in the order they were put.
+func (s *stateStore) Waiting(ctx context.Context) ([]infinity.Queued, error) {
+	return read(&s.guard, ctx, func() ([]infinity.Queued, error) { return s.m.Waiting(), nil })
+}
