@@ -98,8 +98,9 @@ func PartsText(parts []Part) string {
 // SyntheticKind tells runtime-made messages apart from user and tool traffic.
 type SyntheticKind string
 
-// Synthetic kinds. The first five are the reference runtime's; Continue is
-// ours: a thread whose slice ran out of budget sends it to itself.
+// Synthetic kinds. The first five are the reference runtime's; Continue and
+// Close are ours: a thread whose slice ran out of budget sends itself
+// Continue.
 const (
 	SyntheticSubscriptionEvent  SyntheticKind = "subscription_event"
 	SyntheticThreadReport       SyntheticKind = "thread_report"
@@ -107,6 +108,9 @@ const (
 	SyntheticCompaction         SyntheticKind = "compaction"
 	SyntheticCompactionComplete SyntheticKind = "compaction_complete"
 	SyntheticContinue           SyntheticKind = "continue"
+	// SyntheticClose asks the thread to close itself and its subtree (an
+	// operator's "infinity close"); the root may be closed this way.
+	SyntheticClose SyntheticKind = "close"
 )
 
 // Synthetic describes a runtime-made message. On the wire it is either the
@@ -137,7 +141,7 @@ func (s *Synthetic) UnmarshalJSON(b []byte) error {
 	}
 	switch p.Type {
 	case SyntheticSubscriptionEvent, SyntheticThreadReport, SyntheticParentMessage,
-		SyntheticCompaction, SyntheticCompactionComplete, SyntheticContinue:
+		SyntheticCompaction, SyntheticCompactionComplete, SyntheticContinue, SyntheticClose:
 	default:
 		return fmt.Errorf("synthetic type %q: %w", p.Type, ErrInvalid)
 	}

@@ -31,7 +31,7 @@ func (rt *Runtime) Start(ctx context.Context, o StartOptions) (infinity.ThreadID
 	}
 	agent := rt.cfg.Agents[0].Name
 	if o.Agent != "" {
-		if _, ok := rt.eng.agents[o.Agent]; !ok {
+		if !rt.HasAgent(o.Agent) {
 			return "", fmt.Errorf("start: agent %q: %w", o.Agent, infinity.ErrNotFound)
 		}
 		agent = o.Agent
@@ -120,4 +120,56 @@ func (rt *Runtime) Usage(ctx context.Context, id infinity.ThreadID, subtree bool
 		}
 	}
 	return total, nil
+}
+
+// AddAgent adds an agent configuration to a running runtime. It returns
+// ErrExists for a taken name and ErrInvalid for a bad configuration.
+func (rt *Runtime) AddAgent(a Agent) error {
+	if err := checkAgent(a, rt.cfg.Model); err != nil {
+		return fmt.Errorf("add agent: %w", err)
+	}
+	a = a.withDefaults()
+	e := rt.eng
+	e.amu.Lock()
+	defer e.amu.Unlock()
+	if _, ok := e.agents[a.Name]; ok {
+		return fmt.Errorf("add agent %q: %w", a.Name, infinity.ErrExists)
+	}
+	e.agents[a.Name] = &a
+	return nil
+}
+
+// HasAgent reports whether the runtime knows the agent.
+func (rt *Runtime) HasAgent(name string) bool {
+	rt.eng.amu.RLock()
+	defer rt.eng.amu.RUnlock()
+	_, ok := rt.eng.agents[name]
+	return ok
+}
+
+// Wake activates a thread with no new input, so that it sends what its
+// outbox still holds (after a crash between a commit and its sends).
+func (rt *Runtime) Wake(id infinity.ThreadID) error {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.stopped {
+		return fmt.Errorf("wake %s: %w", id, ErrStopped)
+	}
+	mb := rt.activate(id)
+	mb.drain = true
+	rt.signal(mb)
+	return nil
+}
+
+// CloseThread asks a thread to close itself and every thread below it, and
+// returns the request's message id. The request is an input like any other:
+// it is applied in order after what the thread already received, so a slice
+// that is running finishes first. A child's parent is told. It returns
+// ErrNotFound for an unknown thread and ErrClosed for a closed one.
+func (rt *Runtime) CloseThread(ctx context.Context, id infinity.ThreadID) (infinity.MessageID, error) {
+	msg := infinity.InputMessage{
+		ID: infinity.NewMessageID(), GroupID: id, Content: infinity.TextContent(""),
+		Synthetic: &infinity.Synthetic{Type: infinity.SyntheticClose},
+	}
+	return msg.ID, rt.SendMessage(ctx, msg)
 }

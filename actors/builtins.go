@@ -152,13 +152,15 @@ func reportToParent(_ context.Context, r *run, c *infinity.ToolCall) {
 		r.answer(c, "report_to_parent: this is the root thread; it has no parent", true)
 		return
 	}
-	r.report(c, "Report from child thread "+string(r.self.ID)+": "+a.Report)
+	r.report(c.ID, "Report from child thread "+string(r.self.ID)+": "+a.Report)
 	r.answer(c, "Report sent to the parent thread.", false)
 }
 
 // report sends text to the parent, tied to the spawn call.
-func (r *run) report(c *infinity.ToolCall, text string) {
-	r.send(infinity.DeriveID("rep_", string(r.self.ID), c.ID), infinity.InputMessage{
+// report sends text to the parent as this thread's report; key (a call or
+// message id) makes the report's id stable across re-runs.
+func (r *run) report(key, text string) {
+	r.send(infinity.DeriveID("rep_", string(r.self.ID), key), infinity.InputMessage{
 		GroupID:   r.self.Parent,
 		Content:   infinity.ResultContent(r.self.SpawnCallID, text),
 		Synthetic: &infinity.Synthetic{Type: infinity.SyntheticThreadReport, ToolCallID: r.self.SpawnCallID, ChildThreadID: r.self.ID},
@@ -191,7 +193,7 @@ func closeThread(ctx context.Context, r *run, c *infinity.ToolCall) {
 	if a.Report != "" {
 		text += " Final report: " + a.Report
 	}
-	r.report(c, text)
+	r.report(c.ID, text)
 	r.answer(c, "Thread closed.", false)
 	r.closing = true
 }

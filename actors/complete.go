@@ -62,7 +62,7 @@ func (r *run) stream(ctx context.Context, req infinity.CompletionRequest) (respo
 		buf  strings.Builder
 		resp response
 	)
-	for ev, err := range r.e.cfg.Model.Stream(ctx, req) {
+	for ev, err := range r.provider().Stream(ctx, req) {
 		if err != nil {
 			return response{}, err
 		}
@@ -143,4 +143,12 @@ func modelView(items []infinity.Item) []infinity.Item {
 	}
 	flush()
 	return out
+}
+
+// provider is the agent's model provider, or the runtime's.
+func (r *run) provider() infinity.ModelProvider {
+	if r.agent.Provider != nil {
+		return r.agent.Provider
+	}
+	return r.e.cfg.Model
 }

@@ -16,6 +16,8 @@ type Agent struct {
 	Name string
 	// Model is the model id passed to the provider ("" lets the provider pick).
 	Model string
+	// Provider serves the agent's completions; nil means Config.Model.
+	Provider infinity.ModelProvider
 	// System is the agent's own system prompt; the engine appends the
 	// thread's identity and the rules of the built-in tools.
 	System string
@@ -64,6 +66,19 @@ func (a Agent) withDefaults() Agent {
 	return a
 }
 
+// checkAgent checks an agent's tools and that it has a model provider.
+func checkAgent(a Agent, model infinity.ModelProvider) error {
+	if a.Provider == nil && model == nil {
+		return fmt.Errorf("agent %q has no model provider (set Agent.Provider or Config.Model): %w", a.Name, infinity.ErrInvalid)
+	}
+	for _, t := range a.Tools {
+		if builtinNames[t.Spec().Name] {
+			return fmt.Errorf("agent %q: tool %q shadows a built-in: %w", a.Name, t.Spec().Name, infinity.ErrInvalid)
+		}
+	}
+	return nil
+}
+
 // Deliverer puts a message into a thread's mailbox. The Runtime is one; a
 // local InputSender delivers through it.
 type Deliverer interface {
@@ -74,7 +89,8 @@ type Deliverer interface {
 type Config struct {
 	Conversations infinity.ConversationStore
 	State         infinity.StateStore
-	Model         infinity.ModelProvider
+	// Model serves agents without a Provider of their own.
+	Model infinity.ModelProvider
 	// Sender builds the InputSender the engine sends with, given the
 	// runtime's own Deliverer (a local sender delivers through it; an SQS
 	// sender ignores it).
@@ -115,8 +131,6 @@ func (c Config) validate() (Config, error) {
 		return c, fmt.Errorf("actors config: Conversations is required: %w", infinity.ErrInvalid)
 	case c.State == nil:
 		return c, fmt.Errorf("actors config: State is required: %w", infinity.ErrInvalid)
-	case c.Model == nil:
-		return c, fmt.Errorf("actors config: Model is required: %w", infinity.ErrInvalid)
 	case c.Sender == nil:
 		return c, fmt.Errorf("actors config: Sender is required: %w", infinity.ErrInvalid)
 	}
@@ -129,10 +143,8 @@ func (c Config) validate() (Config, error) {
 			return c, fmt.Errorf("actors config: agent %q defined twice: %w", a.Name, infinity.ErrInvalid)
 		}
 		seen[a.Name] = true
-		for _, t := range a.Tools {
-			if builtinNames[t.Spec().Name] {
-				return c, fmt.Errorf("actors config: agent %q: tool %q shadows a built-in: %w", a.Name, t.Spec().Name, infinity.ErrInvalid)
-			}
+		if err := checkAgent(a, c.Model); err != nil {
+			return c, fmt.Errorf("actors config: %w", err)
 		}
 		c.Agents[i] = a.withDefaults()
 	}

@@ -33,7 +33,8 @@ type run struct {
 	metadata    json.RawMessage
 	modelErr    error
 	inputs      []infinity.MessageID
-	badArgs     []string // calls whose arguments were not valid JSON
+	badArgs     []string           // calls whose arguments were not valid JSON
+	closeReq    infinity.MessageID // a close request's id
 }
 
 type callState struct {
@@ -148,6 +149,11 @@ func (r *run) execute(ctx context.Context, msgs []infinity.InputMessage) error {
 		r.inputs = append(r.inputs, m.ID)
 		r.apply(m)
 	}
+	if r.closeReq != "" {
+		if err := r.closeOnRequest(ctx); err != nil {
+			return err
+		}
+	}
 	if err := r.think(ctx); err != nil {
 		return err
 	}
@@ -169,6 +175,9 @@ func (r *run) apply(m infinity.InputMessage) {
 		switch s.Type {
 		case infinity.SyntheticContinue:
 			r.actionable = true
+		case infinity.SyntheticClose:
+			r.interrupt()
+			r.closeReq = m.ID
 		case infinity.SyntheticThreadReport, infinity.SyntheticParentMessage:
 			r.inject(m, s.ToolCallID, string(s.Type))
 		default:
@@ -273,6 +282,21 @@ func (r *run) passive(name string) bool {
 		}
 	}
 	return false
+}
+
+// closeOnRequest closes the thread and its subtree because an operator
+// asked to (a SyntheticClose input); a child's parent is told.
+func (r *run) closeOnRequest(ctx context.Context) error {
+	subtree, err := r.subtree(ctx)
+	if err != nil {
+		return fmt.Errorf("slice %s: close: %w", r.self.ID, err)
+	}
+	r.commit.Close = append(r.commit.Close, subtree...)
+	if !r.self.IsRoot() {
+		r.report(string(r.closeReq), "Child thread "+string(r.self.ID)+" was closed by the user.")
+	}
+	r.closing = true
+	return nil
 }
 
 // think runs completions until the model answers without tools, waits on

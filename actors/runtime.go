@@ -92,15 +92,23 @@ func (rt *Runtime) Deliver(msg infinity.InputMessage) error {
 	if rt.stopped {
 		return fmt.Errorf("deliver to %s: %w", msg.GroupID, ErrStopped)
 	}
-	mb := rt.active[msg.GroupID]
-	if mb == nil {
-		mb = &mailbox{id: msg.GroupID, drain: true}
-		mb.pid = rt.system.Root.Spawn(rt.props)
-		rt.active[msg.GroupID] = mb
-	}
+	mb := rt.activate(msg.GroupID)
 	mb.queue = append(mb.queue, msg)
 	rt.signal(mb)
 	return nil
+}
+
+// activate returns the thread's mailbox, spawning its actor if it is
+// passivated; a new actor first drains what the outbox may still hold.
+// rt.mu is held.
+func (rt *Runtime) activate(id infinity.ThreadID) *mailbox {
+	mb := rt.active[id]
+	if mb == nil {
+		mb = &mailbox{id: id, drain: true}
+		mb.pid = rt.system.Root.Spawn(rt.props)
+		rt.active[id] = mb
+	}
+	return mb
 }
 
 func supported(msg infinity.InputMessage) error {

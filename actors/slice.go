@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	infinity "github.com/infinity-runtime/infinity"
@@ -17,6 +18,7 @@ import (
 type engine struct {
 	cfg    Config
 	sender infinity.InputSender
+	amu    sync.RWMutex // guards agents (AddAgent adds to it)
 	agents map[string]*Agent
 	def    *Agent
 	log    *slog.Logger
@@ -33,6 +35,8 @@ func newEngine(cfg Config, sender infinity.InputSender) *engine {
 }
 
 func (e *engine) agent(name string) *Agent {
+	e.amu.RLock()
+	defer e.amu.RUnlock()
 	if a, ok := e.agents[name]; ok {
 		return a
 	}

@@ -1,0 +1,112 @@
+package actors_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/models/scripted"
+)
+
+// CloseThread on a sleeping child closes it and its subtree and tells the
+// parent; on the root it closes the whole tree, sleeping or not.
+func TestCloseThreadByRequest(t *testing.T) {
+	rules := []scripted.Rule{
+		{When: scripted.Match{Depth: ip(0), Last: "user"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{
+			call("spawn_thread", `{"instructions":"a","child_of":"$STACK"}`),
+			call("spawn_thread", `{"instructions":"b","child_of":"$STACK"}`)}}},
+		{When: scripted.Match{Depth: ip(0)}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep_until_event_or_input", `{}`)}}},
+		{When: scripted.Match{Depth: ip(1), LastTool: "spawn_thread", LastText: "inside"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{
+			call("spawn_thread", `{"instructions":"leaf","child_of":"$STACK"}`)}}},
+		{When: scripted.Match{}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep", `{"seconds":86400}`)}}},
+	}
+	e := newEnv(t, rules)
+	root := e.start("go")
+	e.waitFor("the tree to grow", func() bool {
+		k := e.children(root)
+		return len(k) == 2 && len(e.children(k[0].ID)) == 1 && len(e.children(k[1].ID)) == 1
+	})
+	e.settle()
+	kids := e.children(root)
+	a, b := kids[0].ID, kids[1].ID
+	leafA := e.children(a)[0].ID
+
+	if _, err := e.rt.CloseThread(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("a to close", func() bool { return e.info(a).Closed })
+	e.settle()
+	if !e.info(leafA).Closed || e.info(b).Closed || e.info(root).Closed {
+		t.Fatal("closing a reached beyond its subtree, or not all of it")
+	}
+	if tr := transcript(e.own(root)); !strings.Contains(tr, "Child thread "+string(a)+" was closed by the user.") {
+		t.Fatalf("the parent was not told:\n%s", tr)
+	}
+	if _, err := e.rt.CloseThread(context.Background(), a); !errors.Is(err, infinity.ErrClosed) {
+		t.Fatalf("closing a closed thread: %v, want ErrClosed", err)
+	}
+
+	if _, err := e.rt.CloseThread(context.Background(), root); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the root to close", func() bool { return e.info(root).Closed })
+	e.settle()
+	for _, id := range []infinity.ThreadID{b, e.children(b)[0].ID} {
+		if !e.info(id).Closed {
+			t.Fatalf("%s is open after its root closed", id)
+		}
+	}
+	if _, err := e.rt.CloseThread(context.Background(), "t-nobody"); !errors.Is(err, infinity.ErrNotFound) {
+		t.Fatalf("closing an unknown thread: %v, want ErrNotFound", err)
+	}
+	noErrors(t, e)
+}
+
+// An agent added to a running runtime brings its own model provider.
+func TestAddAgentWithOwnProvider(t *testing.T) {
+	e := newEnv(t, []scripted.Rule{{When: scripted.Match{}, Reply: scripted.Reply{Text: "default model"}}})
+	other, err := scripted.New(scripted.Script{Rules: []scripted.Rule{{When: scripted.Match{}, Reply: scripted.Reply{Text: "own model"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rt.AddAgent(actors.Agent{Name: "mine", Provider: other}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rt.AddAgent(actors.Agent{Name: "mine", Provider: other}); !errors.Is(err, infinity.ErrExists) {
+		t.Fatalf("adding an agent twice: %v, want ErrExists", err)
+	}
+	id, err := e.rt.Start(context.Background(), actors.StartOptions{Agent: "mine", Text: "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("a reply", func() bool { return e.last(id) == "own model" })
+	if !e.rt.HasAgent("mine") || e.rt.HasAgent("nobody") {
+		t.Fatal("HasAgent is wrong")
+	}
+}
+
+// Wake sends what a thread's outbox still holds, with no input.
+func TestWakeDrainsOutbox(t *testing.T) {
+	e := newEnv(t, []scripted.Rule{{When: scripted.Match{}, Reply: scripted.Reply{Text: "ok"}}})
+	ctx := context.Background()
+	if err := e.conv.CreateThread(ctx, infinity.ThreadInfo{ID: "t-a", Root: "t-a", Agent: "default"}); err != nil {
+		t.Fatal(err)
+	}
+	msg := infinity.InputMessage{ID: "m-later", GroupID: "t-a", Content: infinity.TextContent("")}
+	msg.Synthetic = &infinity.Synthetic{Type: infinity.SyntheticContinue}
+	if _, err := e.conv.Commit(ctx, infinity.Commit{Thread: "t-a", Items: []infinity.Item{{ID: "u", Kind: infinity.KindUser, Text: "x"}},
+		Outbox: []infinity.Outgoing{{ID: "o1", Message: &msg, At: t0.Add(time.Hour)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rt.Wake("t-a"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the outbox to drain", func() bool {
+		out, err := e.conv.Outbox(ctx, "t-a")
+		return err == nil && len(out) == 0
+	})
+}
