@@ -173,3 +173,12 @@ func (rt *Runtime) CloseThread(ctx context.Context, id infinity.ThreadID) (infin
 	}
 	return msg.ID, rt.SendMessage(ctx, msg)
 }
+
+// Busy reports whether the thread has input waiting in its mailbox or a
+// slice running.
+func (rt *Runtime) Busy(id infinity.ThreadID) bool {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	mb := rt.active[id]
+	return mb != nil && (mb.running || len(mb.queue) > 0 || mb.signaled)
+}

@@ -133,7 +133,14 @@ func Load(path string) (*File, error) {
 // anchors the relative script path. Every error wraps infinity.ErrInvalid
 // and reads "path:line:col: field.path: what is wrong"; semantic errors are
 // all reported, joined with errors.Join.
-func Parse(path string, data []byte) (f *File, err error) {
+func Parse(path string, data []byte) (*File, error) { return parseFile(path, data, false) }
+
+// ParseDetached is Parse for a file whose script does not sit next to it
+// (the daemon receives the script's content with the file): everything is
+// checked except that model.script exists.
+func ParseDetached(path string, data []byte) (*File, error) { return parseFile(path, data, true) }
+
+func parseFile(path string, data []byte, detached bool) (f *File, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			f, err = nil, fmt.Errorf("%s: internal error parsing YAML: %v: %w", path, r, infinity.ErrInvalid)
@@ -142,7 +149,7 @@ func Parse(path string, data []byte) (f *File, err error) {
 	if len(data) > MaxSize {
 		return nil, fmt.Errorf("%s: the file is %d bytes; at most %d are allowed: %w", path, len(data), MaxSize, infinity.ErrInvalid)
 	}
-	p := &parse{path: path}
+	p := &parse{path: path, detached: detached}
 	astFile, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		return nil, p.yamlError(err)
@@ -215,9 +222,10 @@ func (e *entry) pos() *token.Token {
 }
 
 type parse struct {
-	path  string
-	root  ast.Node
-	index map[string]*entry
+	path     string
+	detached bool // do not look for model.script on disk
+	root     ast.Node
+	index    map[string]*entry
 	// byPos maps a token position to a field path (for decoder errors).
 	byPos map[[2]int]string
 	errs  []error
@@ -610,7 +618,7 @@ func (p *parse) validate(f *File) error {
 			p.at("model.script", "set either script or demo: true, not both")
 		case m.Script == "" && !m.Demo:
 			p.at("model.script", "required for provider scripted (a script file relative to the agent file), unless demo: true")
-		case m.Script != "":
+		case m.Script != "" && !p.detached:
 			resolved := resolve(p.path, m.Script)
 			st, err := os.Stat(resolved)
 			switch {

@@ -402,3 +402,17 @@ func FuzzParse(f *testing.F) {
 		_ = file.Agent(nil)
 	})
 }
+
+func TestParseDetachedSkipsScriptLookup(t *testing.T) {
+	y := []byte("name: x\nmodel:\n  provider: scripted\n  script: elsewhere.json\n")
+	if _, err := Parse("/nonexistent/agent.yaml", y); err == nil {
+		t.Fatal("Parse accepted a script that does not exist")
+	}
+	f, err := ParseDetached("/nonexistent/agent.yaml", y)
+	if err != nil {
+		t.Fatalf("ParseDetached: %v", err)
+	}
+	if f.Model.Script != "elsewhere.json" {
+		t.Fatalf("script = %q", f.Model.Script)
+	}
+}

@@ -54,6 +54,7 @@ func TestDemoWithScriptFile(t *testing.T) {
 }
 
 func TestCommandErrors(t *testing.T) {
+	t.Setenv("INFINITY_HOME", t.TempDir())
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	_ = os.WriteFile(bad, []byte(`{"rules":[{"whenn":{}}]}`), 0o600)
 	for _, tc := range []struct {
@@ -68,8 +69,18 @@ func TestCommandErrors(t *testing.T) {
 		{args: []string{"demo", "--nope"}, message: "flag provided but not defined"},
 		{args: []string{"demo", "--script", bad}, message: `unknown field "whenn"`},
 		{args: []string{"demo", "--script", "/does/not/exist.json"}, message: "no such file"},
-		{args: []string{"daemon"}, message: "not built yet"},
-		{args: []string{"ls"}, message: "not built yet"},
+		{args: []string{"daemon", "--addr", "0.0.0.0:7711"}, message: "not a loopback address"},
+		{args: []string{"daemon", "--log-level", "loud", "--addr", "127.0.0.1:0"}, message: "--log-level"},
+		{args: []string{"daemon", "extra"}, is: errUsage},
+		{args: []string{"ls"}, message: "no daemon is running"},
+		{args: []string{"daemon", "status"}, message: "infinity daemon start"},
+		{args: []string{"run", "no-such-agent", "hi"}, message: "neither an agent file nor a bundled example"},
+		{args: []string{"run"}, is: errUsage},
+		{args: []string{"send", "t1"}, is: errUsage},
+		{args: []string{"logs"}, is: errUsage},
+		{args: []string{"close", "a", "b"}, is: errUsage},
+		{args: []string{"answer", "t1"}, is: errUsage},
+		{args: []string{"import"}, is: errUsage},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errOut bytes.Buffer
@@ -88,5 +99,27 @@ func TestCommandErrors(t *testing.T) {
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"help"}, &out, &out); err != nil || !strings.Contains(out.String(), "demo") {
 		t.Fatalf("help: %v\n%s", err, out.String())
+	}
+}
+
+// Every command has --help.
+func TestEveryCommandHasHelp(t *testing.T) {
+	for name := range commands {
+		for _, args := range [][]string{{name, "--help"}, {"help", name}} {
+			var out, errOut bytes.Buffer
+			err := run(context.Background(), args, &out, &errOut)
+			if err != nil && !errors.Is(err, flag.ErrHelp) {
+				t.Errorf("%v: %v", args, err)
+			}
+			if !strings.Contains(out.String()+errOut.String(), "Usage") {
+				t.Errorf("%v printed no usage:\n%s%s", args, out.String(), errOut.String())
+			}
+		}
+	}
+	for _, sub := range []string{"start", "stop", "status"} {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"daemon", sub, "--help"}, &out, &out); !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("daemon %s --help: %v", sub, err)
+		}
 	}
 }

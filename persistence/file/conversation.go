@@ -123,3 +123,14 @@ func (s *convStore) MarkSent(ctx context.Context, id infinity.ThreadID, outgoing
 		},
 		func() { s.m.ApplyMarkSent(id, outgoing) })
 }
+
+// Unsent returns the threads whose outbox still holds entries: after a
+// crash between a commit and its sends, the daemon wakes them.
+func (s *Store) Unsent(ctx context.Context) ([]infinity.ThreadID, error) {
+	return read(&s.conv.guard, ctx, func() ([]infinity.ThreadID, error) { return s.conv.m.Unsent(), nil })
+}
+
+// Threads returns every thread's info, oldest first.
+func (s *Store) Threads(ctx context.Context) ([]infinity.ThreadInfo, error) {
+	return read(&s.conv.guard, ctx, func() ([]infinity.ThreadInfo, error) { return s.conv.m.All(), nil })
+}

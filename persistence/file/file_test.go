@@ -553,3 +553,31 @@ func BenchmarkCommitParallel(b *testing.B) {
 		})
 	}
 }
+
+func TestUnsentAndThreads(t *testing.T) {
+	clock := clocktest.New(time.Unix(1_700_000_000, 0))
+	s := open(t, t.TempDir(), WithClock(clock))
+	defer s.Close()
+	ctx := t.Context()
+	for i, id := range []infinity.ThreadID{tid("b"), tid("a")} {
+		must(t, s.Conversations().CreateThread(ctx, infinity.ThreadInfo{ID: id, Root: id, Created: clock.Now().Add(time.Duration(i) * time.Second)}))
+	}
+	msg := infinity.InputMessage{ID: "m", GroupID: tid("b"), Content: infinity.TextContent("x")}
+	_, err := s.Conversations().Commit(ctx, infinity.Commit{Thread: tid("a"), Items: []infinity.Item{item("i", 0)},
+		Outbox: []infinity.Outgoing{{ID: "o", Message: &msg}}})
+	must(t, err)
+	unsent, err := s.Unsent(ctx)
+	must(t, err)
+	if len(unsent) != 1 || unsent[0] != tid("a") {
+		t.Fatalf("Unsent = %v, want [%s]", unsent, tid("a"))
+	}
+	must(t, s.Conversations().MarkSent(ctx, tid("a"), "o"))
+	if unsent, _ = s.Unsent(ctx); len(unsent) != 0 {
+		t.Fatalf("Unsent after MarkSent = %v", unsent)
+	}
+	all, err := s.Threads(ctx)
+	must(t, err)
+	if len(all) != 2 || all[0].ID != tid("b") || all[1].ID != tid("a") {
+		t.Fatalf("Threads = %v, want b then a (creation order)", all)
+	}
+}

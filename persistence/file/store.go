@@ -607,3 +607,6 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// Dir returns the store's directory.
+func (s *Store) Dir() string { return s.dir }

@@ -159,3 +159,13 @@ func (s *ConversationStore) MarkSent(ctx context.Context, id infinity.ThreadID, 
 	}
 	return err
 }
+
+// Threads returns every thread's info, oldest first.
+func (s *ConversationStore) Threads(ctx context.Context) ([]infinity.ThreadInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.m.All(), nil
+}

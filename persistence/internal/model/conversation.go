@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/infinity-runtime/infinity"
 )
@@ -444,3 +445,29 @@ func (s *Conversations) InlineApplied(id infinity.ThreadID) int {
 // OverflowLen returns how many applied ids the overflow map holds (for
 // tests).
 func (s *Conversations) OverflowLen() int { return len(s.overflow) }
+
+// Unsent returns the threads whose outbox holds entries, in no order.
+func (s *Conversations) Unsent() []infinity.ThreadID {
+	var out []infinity.ThreadID
+	for id, t := range s.threads {
+		if len(t.outbox) > 0 {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// All returns every thread's info, oldest first (ties by id).
+func (s *Conversations) All() []infinity.ThreadInfo {
+	out := make([]infinity.ThreadInfo, 0, len(s.threads))
+	for _, t := range s.threads {
+		out = append(out, t.info)
+	}
+	slices.SortFunc(out, func(a, b infinity.ThreadInfo) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(string(a.ID), string(b.ID))
+	})
+	return out
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/infinity-runtime/infinity/daemon"
+)
+
+const daemonUsage = `Usage:
+  infinity daemon [flags]          run in the foreground (Ctrl-C stops it)
+  infinity daemon start [flags]    start in the background (log: HOME/daemon.log)
+  infinity daemon stop [--home]    stop the background daemon
+  infinity daemon status [--json]  show whether a daemon runs, and what it holds
+
+The daemon keeps every thread, timer and waiting message under its home
+(default ~/.infinity): a restart, or a crash, loses nothing that the API
+acknowledged. It listens on 127.0.0.1 only; clients authenticate with the
+token in HOME/token.
+
+Flags:
+`
+
+func daemonCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "start":
+			return daemonStart(ctx, args[1:], stdout, stderr)
+		case "stop":
+			return daemonStop(ctx, args[1:], stdout, stderr)
+		case "status":
+			return daemonStatus(ctx, args[1:], stdout, stderr)
+		}
+	}
+	f, o := daemonFlags("daemon", stderr)
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	home, err := f.homeDir()
+	if err != nil {
+		return err
+	}
+	return daemonRun(ctx, home, o, stdout, stderr)
+}
+
+type daemonOpts struct {
+	addr        string
+	allowRemote bool
+	idle        time.Duration
+	logLevel    string
+}
+
+func daemonFlags(name string, stderr io.Writer) (*flags, *daemonOpts) {
+	f := newFlags(name, daemonUsage, stderr)
+	o := &daemonOpts{}
+	f.StringVar(&o.addr, "addr", daemon.DefaultAddr, "the address to listen on (loopback only, unless --allow-remote; port 0 picks one)")
+	f.BoolVar(&o.allowRemote, "allow-remote", false, "allow a non-loopback --addr (the token still guards every request)")
+	f.DurationVar(&o.idle, "idle", 2*time.Second, "how long a thread stays in memory without input before it hibernates")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	return f, o
+}
+
+func (o *daemonOpts) args(home string) []string {
+	return []string{"daemon", "--home", home, "--addr", o.addr, "--idle", o.idle.String(),
+		"--log-level", o.logLevel, "--allow-remote=" + fmt.Sprint(o.allowRemote)}
+}
+
+func daemonRun(ctx context.Context, home string, o *daemonOpts, stdout, stderr io.Writer) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("daemon: --log-level %q: use debug, info, warn or error", o.logLevel)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	start := time.Now()
+	d, err := daemon.Open(ctx, daemon.Options{Home: home, Addr: o.addr, AllowRemote: o.allowRemote,
+		Logger: logger, Version: version, Idle: o.idle})
+	if errors.Is(err, daemon.ErrLocked) {
+		return fmt.Errorf("%w (another daemon uses %s; see \"infinity daemon status\")", err, home)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "infinity daemon ready on http://%s (home %s, pid %d, ready in %s)\n",
+		d.Addr(), home, os.Getpid(), time.Since(start).Round(time.Millisecond))
+	err = d.Serve(ctx)
+	fmt.Fprintln(stdout, "infinity daemon stopped")
+	return err
+}
+
+func daemonStart(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f, o := daemonFlags("daemon start", stderr)
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	home, err := f.homeDir()
+	if err != nil {
+		return err
+	}
+	if c, info, err := daemon.Dial(home); err == nil {
+		if _, err := c.Status(ctx); err == nil {
+			fmt.Fprintf(stdout, "a daemon already runs on http://%s (pid %d)\n", info.Addr, info.PID)
+			return nil
+		}
+	}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return fmt.Errorf("daemon start: %w", err)
+	}
+	logPath := filepath.Join(home, daemon.LogFile)
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("daemon start: %w", err)
+	}
+	defer logf.Close()
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("daemon start: %w", err)
+	}
+	os.Remove(filepath.Join(home, "daemon.json")) // a stale one from a crash
+	cmd := exec.Command(self, o.args(home)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	detach(cmd)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("daemon start: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("daemon start: the daemon exited (%v); the end of %s says:\n%s", err, logPath, tail(logPath, 10))
+		case <-deadline:
+			return fmt.Errorf("daemon start: not ready after 30 s; see %s", logPath)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		c, info, err := daemon.Dial(home)
+		if err != nil || info.PID != cmd.Process.Pid {
+			continue
+		}
+		if _, err := c.Status(ctx); err == nil {
+			fmt.Fprintf(stdout, "infinity daemon started on http://%s (pid %d, home %s, log %s)\n", info.Addr, info.PID, home, logPath)
+			return nil
+		}
+	}
+}
+
+func daemonStop(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("daemon stop", daemonUsage, stderr)
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	home, err := f.homeDir()
+	if err != nil {
+		return err
+	}
+	c, info, err := daemon.Dial(home)
+	if err != nil {
+		return err
+	}
+	if err := c.Shutdown(ctx); err != nil {
+		return err
+	}
+	for range 300 {
+		if _, err := daemon.ReadInfo(home); errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(stdout, "infinity daemon stopped (pid %d)\n", info.PID)
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("daemon stop: pid %d did not stop within 15 s", info.PID)
+}
+
+func daemonStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("daemon status", daemonUsage, stderr)
+	asJSON := f.Bool("json", false, "print JSON")
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	home, err := f.homeDir()
+	if err != nil {
+		return err
+	}
+	c, _, err := daemon.Dial(home)
+	if err != nil {
+		return err
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, st)
+	}
+	fmt.Fprintf(stdout, "running     http://%s (pid %d, version %s, up %s)\nhome        %s\nthreads     %d (%d in memory)\nwaiting     %d messages and timers\nagents      %d\n",
+		st.Addr, st.PID, st.Version, st.Uptime, st.Home, st.Threads, st.Active, st.Waiting, st.Agents)
+	return nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// tail returns the last n lines of a file.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,441 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/agentfile"
+	"github.com/infinity-runtime/infinity/daemon"
+	"github.com/infinity-runtime/infinity/examples"
+)
+
+const runUsage = `Usage: infinity run [flags] AGENT [MESSAGE]
+
+Starts a root thread on the daemon. AGENT is an agent file (YAML; see
+examples/ and agentfile/doc.go) or the name of a bundled example (%s).
+MESSAGE is the first user message; without it, the bundled demo uses its
+own prompt and other agents read it from standard input.
+
+Flags:
+`
+
+const demoPrompt = "Run the offline demo: split the work across three child threads and summarise their reports."
+
+func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("run", fmt.Sprintf(runUsage, strings.Join(examples.Names(), ", ")), stderr)
+	follow := f.Bool("follow", false, "print the transcript of the whole tree until the agent waits for input")
+	asJSON := f.Bool("json", false, "print the started thread as JSON")
+	id := f.String("id", "", "the thread id to use (makes a retried run harmless)")
+	pos, err := f.parse(args, 1, 2)
+	if err != nil {
+		return err
+	}
+	src, origin, bundled, err := loadAgent(pos[0])
+	if err != nil {
+		return err
+	}
+	text := ""
+	if len(pos) == 2 {
+		text = pos[1]
+	} else if bundled == "demo" {
+		text = demoPrompt
+	} else {
+		b, err := io.ReadAll(io.LimitReader(os.Stdin, daemon.MaxBody))
+		if err != nil {
+			return fmt.Errorf("run: read the first message from standard input: %w", err)
+		}
+		text = strings.TrimSpace(string(b))
+		if text == "" {
+			return fmt.Errorf("run: no first message: give it after the agent (infinity run %s \"...\")", pos[0])
+		}
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	agent := "demo"
+	if bundled != "demo" {
+		info, err := c.RegisterAgent(ctx, daemon.AgentRequest{Origin: origin, AgentSource: src})
+		if err != nil {
+			return fmt.Errorf("run: %w", err)
+		}
+		agent = info.Key
+	}
+	started, err := c.Start(ctx, daemon.StartRequest{Agent: agent, Text: text, ID: infinity.ThreadID(*id)})
+	if err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	switch {
+	case *asJSON:
+		if err := printJSON(stdout, started); err != nil {
+			return err
+		}
+	default:
+		fmt.Fprintf(stdout, "started thread %s (agent %s)\n", started.Thread, agent)
+	}
+	if *follow {
+		return followTree(ctx, c, started.Thread, stdout)
+	}
+	return nil
+}
+
+// loadAgent reads an agent file, or a bundled example by name. A scripted
+// model's script travels with the file.
+func loadAgent(arg string) (src daemon.AgentSource, origin, bundled string, err error) {
+	b, rerr := os.ReadFile(arg)
+	if errors.Is(rerr, fs.ErrNotExist) || errors.Is(rerr, fs.ErrInvalid) {
+		if eb, ok := examples.Get(arg); ok {
+			return daemon.AgentSource{YAML: string(eb)}, arg + ".yaml", arg, nil
+		}
+		return src, "", "", fmt.Errorf("run: %q is neither an agent file nor a bundled example (%s)", arg, strings.Join(examples.Names(), ", "))
+	}
+	if rerr != nil {
+		return src, "", "", fmt.Errorf("run: %w", rerr)
+	}
+	abs, _ := filepath.Abs(arg)
+	af, err := agentfile.Parse(abs, b)
+	if err != nil {
+		return src, "", "", fmt.Errorf("run: %w", err)
+	}
+	src.YAML = string(b)
+	if p := af.ScriptPath(); p != "" {
+		s, err := os.ReadFile(p)
+		if err != nil {
+			return src, "", "", fmt.Errorf("run: %s: model.script: %w", arg, err)
+		}
+		src.Script = string(s)
+	}
+	return src, arg, "", nil
+}
+
+func sendCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("send", "Usage: infinity send [flags] THREAD MESSAGE\n\nSends user input to a thread; it is durable once this command returns.\n\nFlags:\n", stderr)
+	id := f.String("id", "", "the message id (makes a resend harmless)")
+	asJSON := f.Bool("json", false, "print the result as JSON")
+	pos, err := f.parse(args, 2, -1)
+	if err != nil {
+		return err
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	res, err := c.Send(ctx, infinity.ThreadID(pos[0]), daemon.MessageRequest{Text: strings.Join(pos[1:], " "), ID: infinity.MessageID(*id)})
+	if err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	if *asJSON {
+		return printJSON(stdout, res)
+	}
+	fmt.Fprintf(stdout, "sent message %s to %s\n", res.Message, res.Thread)
+	return nil
+}
+
+func lsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("ls", "Usage: infinity ls [flags]\n\nLists root threads (--all: every thread), oldest first, with status and tokens.\n\nFlags:\n", stderr)
+	all := f.Bool("all", false, "list child threads too")
+	asJSON := f.Bool("json", false, "print JSON")
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	threads, err := c.Threads(ctx, !*all)
+	if err != nil {
+		return fmt.Errorf("ls: %w", err)
+	}
+	if *asJSON {
+		return printJSON(stdout, threads)
+	}
+	if len(threads) == 0 {
+		fmt.Fprintln(stdout, "no threads yet (start one with \"infinity run demo\")")
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "THREAD\tPARENT\tAGENT\tSTATUS\tITEMS\tTOKENS IN/OUT\tCREATED")
+	for _, t := range threads {
+		parent := string(t.Parent)
+		if parent == "" {
+			parent = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d/%d\t%s\n", t.ID, parent, t.Agent, statusText(t), t.Items,
+			t.Tokens.Input, t.Tokens.Output, t.Created.Local().Format("2006-01-02 15:04:05"))
+	}
+	return tw.Flush()
+}
+
+// statusText is a thread's status for people.
+func statusText(t daemon.ThreadView) string {
+	switch t.Status {
+	case daemon.StatusSleeping:
+		return "sleeping until " + t.Until.Local().Format("2006-01-02 15:04:05")
+	case daemon.StatusWaiting:
+		return "waiting for " + t.Detail
+	case daemon.StatusFailed:
+		return "failed: " + clip(t.Detail, 80)
+	}
+	return t.Status
+}
+
+func treeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("tree", "Usage: infinity tree [flags] [THREAD]\n\nShows the tree below THREAD, or every root's tree.\n\nFlags:\n", stderr)
+	asJSON := f.Bool("json", false, "print JSON")
+	pos, err := f.parse(args, 0, 1)
+	if err != nil {
+		return err
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	var roots []infinity.ThreadID
+	if len(pos) == 1 {
+		roots = []infinity.ThreadID{infinity.ThreadID(pos[0])}
+	} else {
+		ts, err := c.Threads(ctx, true)
+		if err != nil {
+			return fmt.Errorf("tree: %w", err)
+		}
+		for _, t := range ts {
+			roots = append(roots, t.ID)
+		}
+	}
+	var trees []daemon.Tree
+	for _, r := range roots {
+		t, err := c.Tree(ctx, r)
+		if err != nil {
+			return fmt.Errorf("tree: %w", err)
+		}
+		trees = append(trees, t)
+	}
+	if *asJSON {
+		if len(pos) == 1 {
+			return printJSON(stdout, trees[0])
+		}
+		return printJSON(stdout, trees)
+	}
+	for _, t := range trees {
+		printTree(stdout, t, "", "")
+	}
+	return nil
+}
+
+func printTree(w io.Writer, t daemon.Tree, prefix, branch string) {
+	fmt.Fprintf(w, "%s%s%s  %s  (%d items, %d/%d tokens)\n", prefix, branch, t.ID, statusText(t.ThreadView), t.Items, t.Tokens.Input, t.Tokens.Output)
+	switch branch {
+	case "├── ":
+		prefix += "│   "
+	case "└── ":
+		prefix += "    "
+	}
+	for i, k := range t.Threads {
+		b := "├── "
+		if i == len(t.Threads)-1 {
+			b = "└── "
+		}
+		printTree(w, k, prefix, b)
+	}
+}
+
+func logsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("logs", "Usage: infinity logs [flags] THREAD\n\nPrints a thread's transcript; with -f, follows it live until the thread closes.\n\nFlags:\n", stderr)
+	follow := f.Bool("f", false, "follow: keep printing new entries")
+	asJSON := f.Bool("json", false, "print one JSON object per line")
+	from := f.Int("from", 0, "start at this position")
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	tr := newTranscript(stdout)
+	err = c.Items(ctx, infinity.ThreadID(pos[0]), *from, *follow, func(l daemon.ItemLine) error {
+		if *asJSON {
+			return printCompactJSON(stdout, l)
+		}
+		tr.line("", l)
+		return nil
+	})
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("logs: %w", err)
+	}
+	return nil
+}
+
+func closeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("close", "Usage: infinity close [flags] THREAD\n\nCloses a thread and every thread below it; a child's parent is told.\n\nFlags:\n", stderr)
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	if _, err := c.Close(ctx, infinity.ThreadID(pos[0])); err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	fmt.Fprintf(stdout, "closing %s and its subtree\n", pos[0])
+	return nil
+}
+
+func answerCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("answer", "Usage: infinity answer [flags] THREAD CHOICE\n\nAnswers the user choice a thread's tool asked for.\n\nFlags:\n", stderr)
+	pos, err := f.parse(args, 2, 2)
+	if err != nil {
+		return err
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	if err := c.Answer(ctx, infinity.ThreadID(pos[0]), pos[1]); err != nil {
+		return fmt.Errorf("answer: %w", err)
+	}
+	fmt.Fprintf(stdout, "answered %s\n", pos[0])
+	return nil
+}
+
+func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("export", "Usage: infinity export [flags]\n\nWrites every thread, its history and state, and the agents they use, as\nindented JSON (default HOME/sessions.json; -o - for standard output).\n\nFlags:\n", stderr)
+	out := f.String("o", "", "the file to write (- for standard output)")
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	home, err := f.homeDir()
+	if err != nil {
+		return err
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	if *out == "-" {
+		return c.Export(ctx, stdout)
+	}
+	path := *out
+	if path == "" {
+		path = filepath.Join(home, daemon.SessionsFile)
+	}
+	tmp := path + ".tmp"
+	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	bw := bufio.NewWriterSize(fh, 1<<20)
+	err = c.Export(ctx, bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = fh.Sync()
+	}
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("export: %w", err)
+	}
+	fmt.Fprintf(stdout, "exported to %s\n", path)
+	return nil
+}
+
+func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("import", "Usage: infinity import [flags] FILE\n\nLoads threads from an \"infinity export\" file; roots that exist are skipped.\n\nFlags:\n", stderr)
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	fh, err := os.Open(pos[0])
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	defer fh.Close()
+	rep, err := c.Import(ctx, bufio.NewReader(fh))
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	fmt.Fprintf(stdout, "imported %d sessions, skipped %d that exist\n", len(rep.Imported), len(rep.Skipped))
+	return nil
+}
+
+// followTree prints the transcript of every thread of root's tree until
+// the root waits for input with no thread below it still working, or the
+// root closes.
+func followTree(ctx context.Context, c *daemon.Client, root infinity.ThreadID, w io.Writer) error {
+	tr := newTranscript(w)
+	next := map[infinity.ThreadID]int{}
+	names := map[infinity.ThreadID]string{root: "root"}
+	for {
+		t, err := c.Tree(ctx, root)
+		if err != nil {
+			return fmt.Errorf("follow: %w", err)
+		}
+		busy := false
+		var walk func(t daemon.Tree) error
+		walk = func(t daemon.Tree) error {
+			for i, k := range t.Threads {
+				if _, ok := names[k.ID]; !ok {
+					names[k.ID] = fmt.Sprintf("%s/%d", names[t.ID], i+1)
+				}
+			}
+			if t.ID != root && t.Status != daemon.StatusClosed && !(t.Status == daemon.StatusWaiting && t.Detail == "input") {
+				busy = true
+			}
+			if t.ID == root && (t.Status != daemon.StatusWaiting || t.Detail != "input") && t.Status != daemon.StatusClosed && t.Status != daemon.StatusFailed {
+				busy = true
+			}
+			err := c.Items(ctx, t.ID, next[t.ID], false, func(l daemon.ItemLine) error {
+				tr.line(names[t.ID], l)
+				next[t.ID] = l.Index + 1
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, k := range t.Threads {
+				if err := walk(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if err := walk(t); err != nil {
+			return fmt.Errorf("follow: %w", err)
+		}
+		if !busy {
+			fmt.Fprintf(w, "-- %s is %s\n", root, statusText(t.ThreadView))
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,231 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/agentfile"
+)
+
+// Agents are registered by content: the key is the agent's name and a
+// hash of its files, so editing a file and running it again registers a new
+// agent while threads started from the old one keep their configuration,
+// across restarts. Each lives in agents/<key>/ under the daemon's home as
+// agent.yaml and, for a scripted model with a script, script.json.
+const (
+	agentsDir  = "agents"
+	agentYAML  = "agent.yaml"
+	scriptJSON = "script.json"
+)
+
+// AgentInfo describes a registered agent.
+type AgentInfo struct {
+	Key         string `json:"key"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	Provider    string `json:"provider"`
+	Model       string `json:"model,omitempty"`
+}
+
+type registry struct {
+	dir string
+	rt  *actors.Runtime
+	log *slog.Logger
+
+	mu      sync.Mutex
+	sources map[string]AgentSource
+	infos   map[string]AgentInfo
+}
+
+func newRegistry(home string, log *slog.Logger) *registry {
+	return &registry{dir: filepath.Join(home, agentsDir), log: log,
+		sources: map[string]AgentSource{}, infos: map[string]AgentInfo{}}
+}
+
+func agentKey(name string, src AgentSource) string {
+	h := sha256.New()
+	h.Write([]byte(src.YAML))
+	h.Write([]byte{0})
+	h.Write([]byte(src.Script))
+	return name + "-" + hex.EncodeToString(h.Sum(nil))[:10]
+}
+
+// parse validates an agent file as the user wrote it; origin names it in
+// errors.
+func parseSource(origin string, src AgentSource) (*agentfile.File, error) {
+	f, err := agentfile.ParseDetached(origin, []byte(src.YAML))
+	if err != nil {
+		return nil, err
+	}
+	if f.Model.Provider == "scripted" && !f.Model.Demo && src.Script == "" {
+		return nil, fmt.Errorf("%s: model.script: the script's content was not sent with the agent file: %w", origin, infinity.ErrInvalid)
+	}
+	if err := f.RequireNoTools(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Register validates and stores an agent and adds it to the runtime; a
+// known agent (same files) is not stored again. origin names the file in
+// errors.
+func (r *registry) Register(ctx context.Context, origin string, src AgentSource) (AgentInfo, error) {
+	f, err := parseSource(origin, src)
+	if err != nil {
+		return AgentInfo{}, err
+	}
+	key := agentKey(f.Name, src)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if info, ok := r.infos[key]; ok {
+		return info, nil
+	}
+	dir := filepath.Join(r.dir, key)
+	if err := writeAgentDir(dir, src); err != nil {
+		return AgentInfo{}, err
+	}
+	return r.loadLocked(ctx, key, src)
+}
+
+// writeAgentDir writes the files into a temporary directory, syncs them
+// and renames the directory into place.
+func writeAgentDir(dir string, src AgentSource) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return fmt.Errorf("store agent: %w", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".tmp-agent-")
+	if err != nil {
+		return fmt.Errorf("store agent: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	files := map[string]string{agentYAML: src.YAML}
+	if src.Script != "" {
+		files[scriptJSON] = src.Script
+	}
+	for name, content := range files {
+		if err := writeFileSync(filepath.Join(tmp, name), []byte(content), 0o600); err != nil {
+			return fmt.Errorf("store agent: %w", err)
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil && !errors.Is(err, fs.ErrExist) {
+		if _, serr := os.Stat(filepath.Join(dir, agentYAML)); serr != nil {
+			return fmt.Errorf("store agent: %w", err)
+		}
+	}
+	return syncDir(filepath.Dir(dir))
+}
+
+// loadLocked builds the agent from its stored files and adds it to the
+// runtime. r.mu is held.
+func (r *registry) loadLocked(ctx context.Context, key string, src AgentSource) (AgentInfo, error) {
+	dir := filepath.Join(r.dir, key)
+	f, err := agentfile.ParseDetached(filepath.Join(dir, agentYAML), []byte(src.YAML))
+	if err != nil {
+		return AgentInfo{}, err
+	}
+	if src.Script != "" {
+		f.Model.Script = scriptJSON
+	}
+	p, err := f.Provider(ctx)
+	if err != nil {
+		return AgentInfo{}, err
+	}
+	a := f.Agent(nil)
+	a.Name, a.Provider = key, p
+	if err := r.rt.AddAgent(a); err != nil && !errors.Is(err, infinity.ErrExists) {
+		return AgentInfo{}, err
+	}
+	info := AgentInfo{Key: key, Name: f.Name, Description: f.Description, Provider: f.Model.Provider, Model: f.Model.ID}
+	r.sources[key], r.infos[key] = src, info
+	return info, nil
+}
+
+// LoadAll loads every stored agent. An agent that no longer loads (a
+// provider whose key is missing from the environment) is logged and
+// skipped: its threads wait until it loads again.
+func (r *registry) LoadAll(ctx context.Context) error {
+	entries, err := os.ReadDir(r.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load agents: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range entries {
+		if !e.IsDir() || e.Name()[0] == '.' {
+			continue
+		}
+		dir := filepath.Join(r.dir, e.Name())
+		y, err := os.ReadFile(filepath.Join(dir, agentYAML))
+		if err != nil {
+			return fmt.Errorf("load agent %s: %w", e.Name(), err)
+		}
+		src := AgentSource{YAML: string(y)}
+		if s, err := os.ReadFile(filepath.Join(dir, scriptJSON)); err == nil {
+			src.Script = string(s)
+		}
+		if _, err := r.loadLocked(ctx, e.Name(), src); err != nil {
+			r.log.Error("agent not loaded; its threads wait until it loads", "agent", e.Name(), "err", err)
+		}
+	}
+	return nil
+}
+
+// Find returns a registered agent by key, or by name when exactly one
+// registered agent has that name.
+func (r *registry) Find(keyOrName string) (AgentInfo, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if info, ok := r.infos[keyOrName]; ok {
+		return info, true
+	}
+	var found []AgentInfo
+	for _, info := range r.infos {
+		if info.Name == keyOrName {
+			found = append(found, info)
+		}
+	}
+	if len(found) != 1 {
+		return AgentInfo{}, false
+	}
+	return found[0], true
+}
+
+// List returns the registered agents by key.
+func (r *registry) List() []AgentInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]AgentInfo, 0, len(r.infos))
+	for _, i := range r.infos {
+		out = append(out, i)
+	}
+	slices.SortFunc(out, func(a, b AgentInfo) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
+// Sources returns the files of the agents named by keys (for an export).
+func (r *registry) Sources(keys map[string]bool) map[string]AgentSource {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]AgentSource{}
+	for k := range keys {
+		if s, ok := r.sources[k]; ok {
+			out[k] = s
+		}
+	}
+	return out
+}

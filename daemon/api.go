@@ -1,0 +1,575 @@
+package daemon
+
+import (
+	"bufio"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/mailbox/local"
+)
+
+// Request size limits.
+const (
+	// MaxBody bounds a request body other than an agent or an import.
+	MaxBody = 1 << 20
+	// MaxAgentBody bounds an agent registration (file and script).
+	MaxAgentBody = 4 << 20
+	// MaxImportBody bounds an import.
+	MaxImportBody = 1 << 30
+)
+
+// Error codes of the API's JSON errors ({"error":{"code","message"}}).
+// They are stable: clients branch on them.
+const (
+	CodeBadRequest     = "bad_request"
+	CodeInvalidJSON    = "invalid_json"
+	CodeTooLarge       = "too_large"
+	CodeUnauthorized   = "unauthorized"
+	CodeBadHost        = "forbidden_host"
+	CodeBadOrigin      = "forbidden_origin"
+	CodeNotFound       = "not_found"
+	CodeClosed         = "closed"
+	CodeExists         = "exists"
+	CodeConflict       = "conflict"
+	CodeNoChoice       = "no_pending_choice"
+	CodeNotImplemented = "not_implemented"
+	CodeUnavailable    = "unavailable"
+	CodeInternal       = "internal"
+)
+
+// APIError is the API's error body; the client returns it as an error.
+type APIError struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *APIError) Error() string { return e.Message }
+
+func apiErr(status int, code, format string, args ...any) *APIError {
+	return &APIError{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// toAPIError maps the runtime's sentinel errors to statuses and codes.
+func toAPIError(err error) *APIError {
+	var ae *APIError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &mbe):
+		return apiErr(http.StatusRequestEntityTooLarge, CodeTooLarge, "the request body is over the %d-byte limit", mbe.Limit)
+	case errors.Is(err, infinity.ErrNotFound):
+		return apiErr(http.StatusNotFound, CodeNotFound, "%v", err)
+	case errors.Is(err, infinity.ErrClosed):
+		return apiErr(http.StatusConflict, CodeClosed, "%v", err)
+	case errors.Is(err, infinity.ErrExists):
+		return apiErr(http.StatusConflict, CodeExists, "%v", err)
+	case errors.Is(err, infinity.ErrConflict):
+		return apiErr(http.StatusConflict, CodeConflict, "%v", err)
+	case errors.Is(err, infinity.ErrInvalid):
+		return apiErr(http.StatusBadRequest, CodeBadRequest, "%v", err)
+	case errors.Is(err, infinity.ErrNotImplemented):
+		return apiErr(http.StatusNotImplemented, CodeNotImplemented, "%v", err)
+	case errors.Is(err, actors.ErrStopped), errors.Is(err, local.ErrStopped):
+		return apiErr(http.StatusServiceUnavailable, CodeUnavailable, "the daemon is stopping")
+	}
+	return apiErr(http.StatusInternalServerError, CodeInternal, "%v", err)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away: nothing to do
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	ae := toAPIError(err)
+	writeJSON(w, ae.Status, map[string]*APIError{"error": ae})
+}
+
+// handlerFunc is a route that returns its error.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (d *Daemon) handle(limit int64, h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if err := h(w, r); err != nil {
+			ae := toAPIError(err)
+			if ae.Status >= 500 {
+				d.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+			writeError(w, ae)
+		}
+	}
+}
+
+func (d *Daemon) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", d.handle(MaxBody, d.getStatus))
+	mux.HandleFunc("POST /v1/shutdown", d.handle(MaxBody, d.postShutdown))
+	mux.HandleFunc("GET /v1/agents", d.handle(MaxBody, d.getAgents))
+	mux.HandleFunc("POST /v1/agents", d.handle(MaxAgentBody, d.postAgent))
+	mux.HandleFunc("GET /v1/threads", d.handle(MaxBody, d.getThreads))
+	mux.HandleFunc("POST /v1/threads", d.handle(MaxBody, d.postThread))
+	mux.HandleFunc("GET /v1/threads/{id}", d.handle(MaxBody, d.getThread))
+	mux.HandleFunc("GET /v1/threads/{id}/tree", d.handle(MaxBody, d.getTree))
+	mux.HandleFunc("GET /v1/threads/{id}/items", d.handle(MaxBody, d.getItems))
+	mux.HandleFunc("POST /v1/threads/{id}/messages", d.handle(MaxBody, d.postMessage))
+	mux.HandleFunc("POST /v1/threads/{id}/close", d.handle(MaxBody, d.postClose))
+	mux.HandleFunc("POST /v1/threads/{id}/answer", d.handle(MaxBody, d.postAnswer))
+	mux.HandleFunc("GET /v1/export", d.handle(MaxBody, d.getExport))
+	mux.HandleFunc("POST /v1/import", d.handle(MaxImportBody, d.postImport))
+	mux.HandleFunc("/rap/", d.handle(MaxBody, func(http.ResponseWriter, *http.Request) error {
+		return apiErr(http.StatusNotImplemented, CodeNotImplemented, "the RAP callback route is not built yet (it arrives with RAP tools)")
+	}))
+	mux.HandleFunc("/", d.handle(MaxBody, func(_ http.ResponseWriter, r *http.Request) error {
+		return apiErr(http.StatusNotFound, CodeNotFound, "no route %s %s (the API lives under /v1/)", r.Method, r.URL.Path)
+	}))
+	return d.guard(mux)
+}
+
+// guard checks Host (against DNS rebinding), Origin and the bearer token
+// before any route runs.
+func (d *Daemon) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !d.opts.AllowRemote && !d.loopbackHost(r.Host) {
+			writeError(w, apiErr(http.StatusForbidden, CodeBadHost, "Host %q is not this daemon's loopback address", r.Host))
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" && !d.allowedOrigin(o) {
+			writeError(w, apiErr(http.StatusForbidden, CodeBadOrigin, "Origin %q may not call this daemon", o))
+			return
+		}
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(d.token)) != 1 {
+			writeError(w, apiErr(http.StatusUnauthorized, CodeUnauthorized,
+				"missing or wrong bearer token (the CLI reads it from %s/%s)", d.opts.Home, tokenFile))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHost accepts the Host header of a request made to the daemon's
+// own port by a loopback name.
+func (d *Daemon) loopbackHost(host string) bool {
+	h, port, err := net.SplitHostPort(host)
+	if err != nil {
+		return false
+	}
+	_, myPort, _ := net.SplitHostPort(d.Addr())
+	if port != myPort {
+		return false
+	}
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// allowedOrigin accepts only pages served by the daemon itself.
+func (d *Daemon) allowedOrigin(origin string) bool {
+	host, ok := strings.CutPrefix(origin, "http://")
+	return ok && d.loopbackHost(host)
+}
+
+// decode reads a JSON body strictly into v.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return apiErr(http.StatusBadRequest, CodeInvalidJSON, "malformed JSON body: %v", err)
+	}
+	if dec.More() {
+		return apiErr(http.StatusBadRequest, CodeInvalidJSON, "malformed JSON body: more than one value")
+	}
+	return nil
+}
+
+// threadID reads and checks the {id} path segment.
+func threadID(r *http.Request) (infinity.ThreadID, error) {
+	id := infinity.ThreadID(r.PathValue("id"))
+	if !infinity.ValidThreadID(id) {
+		return "", apiErr(http.StatusBadRequest, CodeBadRequest, "%q is not a thread id", id)
+	}
+	return id, nil
+}
+
+// StatusView is GET /v1/status.
+type StatusView struct {
+	Info
+	Uptime   string `json:"uptime"`
+	Threads  int    `json:"threads"`
+	Active   int    `json:"active"`
+	Waiting  int    `json:"waiting_messages"`
+	Agents   int    `json:"agents"`
+	StoreDir string `json:"store_dir"`
+}
+
+func (d *Daemon) getStatus(w http.ResponseWriter, r *http.Request) error {
+	all, err := d.store.Threads(r.Context())
+	if err != nil {
+		return err
+	}
+	waiting, err := d.store.Inbox().Waiting(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, StatusView{
+		Info:    Info{PID: os.Getpid(), Addr: d.Addr(), Home: d.opts.Home, Version: d.opts.Version, Started: d.started},
+		Uptime:  time.Since(d.started).Round(time.Second).String(),
+		Threads: len(all), Active: d.rt.Active(), Waiting: len(waiting), Agents: len(d.agents.List()) + 1,
+		StoreDir: d.store.Dir(),
+	})
+	return nil
+}
+
+func (d *Daemon) postShutdown(w http.ResponseWriter, _ *http.Request) error {
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "stopping"})
+	d.stopOnce.Do(func() { close(d.shutdown) })
+	return nil
+}
+
+// AgentRequest registers an agent file.
+type AgentRequest struct {
+	// Origin names the file in errors (its path on the client).
+	Origin string `json:"origin"`
+	AgentSource
+}
+
+func (d *Daemon) getAgents(w http.ResponseWriter, _ *http.Request) error {
+	writeJSON(w, http.StatusOK, append([]AgentInfo{{Key: "demo", Name: "demo", Provider: "scripted",
+		Description: "the bundled offline demo"}}, d.agents.List()...))
+	return nil
+}
+
+func (d *Daemon) postAgent(w http.ResponseWriter, r *http.Request) error {
+	var req AgentRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if req.Origin == "" {
+		req.Origin = "agent.yaml"
+	}
+	info, err := d.agents.Register(r.Context(), req.Origin, req.AgentSource)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, info)
+	return nil
+}
+
+// StartRequest starts a root thread.
+type StartRequest struct {
+	// Agent is an agent key, a registered agent's unique name, or "demo".
+	Agent string            `json:"agent"`
+	Text  string            `json:"text"`
+	ID    infinity.ThreadID `json:"id,omitempty"`
+	// Metadata is stored as the root's metadata.
+	Metadata json.RawMessage `json:"metadata,omitempty"`
+}
+
+// Started is the answer to a start or a send.
+type Started struct {
+	Thread  infinity.ThreadID  `json:"thread"`
+	Message infinity.MessageID `json:"message,omitempty"`
+}
+
+func (d *Daemon) postThread(w http.ResponseWriter, r *http.Request) error {
+	var req StartRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	agent := req.Agent
+	if agent == "" {
+		agent = "demo"
+	}
+	if agent != "demo" {
+		info, ok := d.agents.Find(agent)
+		if !ok {
+			return apiErr(http.StatusNotFound, CodeNotFound, "no agent %q is registered (register its file first: infinity run FILE)", agent)
+		}
+		agent = info.Key
+	}
+	id, err := d.rt.Start(r.Context(), actors.StartOptions{Agent: agent, Text: req.Text, ID: req.ID, Metadata: req.Metadata})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, Started{Thread: id})
+	return nil
+}
+
+// MessageRequest sends user text to a thread.
+type MessageRequest struct {
+	Text string `json:"text"`
+	// ID makes a resend harmless: a message id the thread saw is applied
+	// once.
+	ID infinity.MessageID `json:"id,omitempty"`
+}
+
+func (d *Daemon) postMessage(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	var req MessageRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if strings.TrimSpace(req.Text) == "" {
+		return apiErr(http.StatusBadRequest, CodeBadRequest, "the message text is empty")
+	}
+	msg := infinity.InputMessage{ID: req.ID, GroupID: id, Content: infinity.TextContent(req.Text)}
+	if msg.ID == "" {
+		msg.ID = infinity.NewMessageID()
+	}
+	if err := d.rt.SendMessage(r.Context(), msg); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, Started{Thread: id, Message: msg.ID})
+	return nil
+}
+
+func (d *Daemon) postClose(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	msg, err := d.rt.CloseThread(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, Started{Thread: id, Message: msg})
+	return nil
+}
+
+// AnswerRequest answers a pending user choice.
+type AnswerRequest struct {
+	Choice string `json:"choice"`
+}
+
+func (d *Daemon) postAnswer(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	var req AnswerRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if _, err := d.store.Conversations().Thread(r.Context(), id); err != nil {
+		return err
+	}
+	st, _, err := d.store.State().Load(r.Context(), id)
+	if err != nil && !errors.Is(err, infinity.ErrNotFound) {
+		return err
+	}
+	if len(st.Choices) == 0 {
+		return apiErr(http.StatusConflict, CodeNoChoice, "thread %s is not waiting for a choice", id)
+	}
+	return apiErr(http.StatusNotImplemented, CodeNotImplemented,
+		"answering user choices needs the RAP runtime, which is not built yet")
+}
+
+func (d *Daemon) getThreads(w http.ResponseWriter, r *http.Request) error {
+	all, err := d.store.Threads(r.Context())
+	if err != nil {
+		return err
+	}
+	roots := r.URL.Query().Get("roots") == "true"
+	sn, err := d.snapshot(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]ThreadView, 0, len(all))
+	for _, info := range all {
+		if roots && !info.IsRoot() {
+			continue
+		}
+		v, err := d.view(r.Context(), info, sn)
+		if err != nil {
+			return err
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (d *Daemon) getThread(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	info, err := d.store.Conversations().Thread(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	sn, err := d.snapshot(r.Context())
+	if err != nil {
+		return err
+	}
+	v, err := d.view(r.Context(), info, sn)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (d *Daemon) getTree(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	sn, err := d.snapshot(r.Context())
+	if err != nil {
+		return err
+	}
+	t, err := d.tree(r.Context(), id, sn)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
+// ItemLine is one line of GET /v1/threads/{id}/items (NDJSON): an item
+// with its position in the thread's own history, or, last, End.
+type ItemLine struct {
+	Index int            `json:"index"`
+	Item  *infinity.Item `json:"item,omitempty"`
+	// End says why a followed stream ended: "closed" (the thread closed).
+	End string `json:"end,omitempty"`
+}
+
+func (d *Daemon) getItems(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	from := 0
+	if s := q.Get("from"); s != "" {
+		if from, err = strconv.Atoi(s); err != nil || from < 0 {
+			return apiErr(http.StatusBadRequest, CodeBadRequest, "from=%q is not a position", s)
+		}
+	}
+	follow := q.Get("follow") == "true"
+	conv := d.store.Conversations()
+	if _, err := conv.Thread(r.Context(), id); err != nil {
+		return err
+	}
+	var pokes <-chan struct{}
+	if follow {
+		ch, cancel := d.hub.subscribe(id)
+		defer cancel()
+		pokes = ch
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	flush := func() {
+		bw.Flush()
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+	}
+	tick := time.NewTicker(time.Second) // a safety net under the pokes
+	defer tick.Stop()
+	for {
+		items, err := conv.Items(r.Context(), id, from, -1)
+		if err != nil {
+			return nil // headers are out: the stream just ends
+		}
+		for i := range items {
+			if enc.Encode(ItemLine{Index: from + i, Item: &items[i]}) != nil {
+				return nil
+			}
+		}
+		from += len(items)
+		if !follow {
+			flush()
+			return nil
+		}
+		info, err := conv.Thread(r.Context(), id)
+		if err != nil {
+			return nil
+		}
+		if info.Closed {
+			_ = enc.Encode(ItemLine{Index: from, End: "closed"})
+			flush()
+			return nil
+		}
+		flush()
+		select {
+		case <-pokes:
+		case <-tick.C:
+		case <-r.Context().Done():
+			return nil
+		case <-d.hub.done:
+			return nil
+		}
+	}
+}
+
+func (d *Daemon) getExport(w http.ResponseWriter, r *http.Request) error {
+	all, err := d.store.Threads(r.Context())
+	if err != nil {
+		return err
+	}
+	var roots []infinity.ThreadID
+	keys := map[string]bool{}
+	for _, t := range all {
+		if t.IsRoot() {
+			roots = append(roots, t.ID)
+		}
+		keys[t.Agent] = true
+	}
+	w.Header().Set("Content-Type", "application/json")
+	return Export(r.Context(), d.store.Conversations(), d.store.State(), roots, d.agents.Sources(keys), time.Now().UTC(), w)
+}
+
+func (d *Daemon) postImport(w http.ResponseWriter, r *http.Request) error {
+	s, err := ReadSessions(r.Body)
+	if err != nil {
+		return err
+	}
+	for key, src := range s.Agents {
+		if key == "demo" {
+			continue
+		}
+		info, err := d.agents.Register(r.Context(), "sessions.json agents."+key, src)
+		if err != nil {
+			return err
+		}
+		if info.Key != key {
+			return apiErr(http.StatusBadRequest, CodeBadRequest, "sessions.json: agent %q does not match its files (they hash to %q)", key, info.Key)
+		}
+	}
+	rep, err := Import(r.Context(), d.store.Conversations(), d.store.State(), s)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}

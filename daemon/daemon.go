@@ -1,0 +1,384 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/examples"
+	"github.com/infinity-runtime/infinity/mailbox/local"
+	"github.com/infinity-runtime/infinity/persistence/file"
+)
+
+// Files under the daemon's home.
+const (
+	storeDir     = "store"
+	tokenFile    = "token"
+	infoFile     = "daemon.json"
+	SessionsFile = "sessions.json"
+	LogFile      = "daemon.log"
+)
+
+// DefaultAddr is where the daemon listens unless told otherwise.
+const DefaultAddr = "127.0.0.1:7711"
+
+// Options configure a daemon.
+type Options struct {
+	// Home is the state directory (created 0700 if missing).
+	Home string
+	// Addr is the listen address; default DefaultAddr. A port of 0 picks a
+	// free one.
+	Addr string
+	// AllowRemote allows a non-loopback Addr, and then skips the Host
+	// check. The bearer token still guards every request.
+	AllowRemote bool
+	// Logger receives the daemon's log; default slog.Default().
+	Logger *slog.Logger
+	// Version is reported by the status route.
+	Version string
+	// Idle is how long a thread stays active without input (default 2 s).
+	Idle time.Duration
+}
+
+// Info is daemon.json: how clients find a running daemon.
+type Info struct {
+	PID     int       `json:"pid"`
+	Addr    string    `json:"addr"`
+	Home    string    `json:"home"`
+	Version string    `json:"version"`
+	Started time.Time `json:"started"`
+}
+
+// Daemon is the local runtime: the file store, the durable local sender,
+// the actor runtime, the agent registry and the HTTP API.
+type Daemon struct {
+	opts    Options
+	log     *slog.Logger
+	store   *file.Store
+	sender  *local.Sender
+	rt      *actors.Runtime
+	agents  *registry
+	hub     *hub
+	token   string
+	started time.Time
+
+	failMu sync.Mutex
+	failed map[infinity.ThreadID]string // the last slice error per thread, until it commits again
+
+	ln       net.Listener
+	srv      *http.Server
+	shutdown chan struct{}
+	stopOnce sync.Once
+	once     sync.Once
+	closeErr error
+}
+
+// ErrLocked is returned by Open when another daemon holds the home.
+var ErrLocked = file.ErrLocked
+
+// Open opens the home, restores every waiting message and timer, and
+// listens; Serve then answers requests. Threads are activated lazily: only
+// those with a message due (or an outbox left unsent by a crash) start.
+func Open(ctx context.Context, o Options) (*Daemon, error) {
+	if o.Home == "" {
+		return nil, fmt.Errorf("daemon: no home directory: %w", infinity.ErrInvalid)
+	}
+	if o.Addr == "" {
+		o.Addr = DefaultAddr
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if err := checkAddr(o.Addr, o.AllowRemote); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.Home, 0o700); err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	d := &Daemon{opts: o, log: o.Logger, hub: newHub(), failed: map[infinity.ThreadID]string{},
+		shutdown: make(chan struct{}), started: time.Now()}
+	store, err := file.Open(filepath.Join(o.Home, storeDir), file.WithLogger(o.Logger))
+	if err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	d.store = store
+	fail := func(err error) (*Daemon, error) {
+		if d.rt != nil {
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = d.rt.Close(cctx)
+			cancel()
+		}
+		store.Close()
+		return nil, err
+	}
+	if d.token, err = loadToken(filepath.Join(o.Home, tokenFile)); err != nil {
+		return fail(err)
+	}
+	d.agents = newRegistry(o.Home, o.Logger)
+	demo, err := bundledAgent(ctx, "demo")
+	if err != nil {
+		return fail(err)
+	}
+	d.rt, err = actors.New(actors.Config{
+		Conversations: store.Conversations(),
+		State:         store.State(),
+		Sender: func(dl actors.Deliverer) infinity.InputSender {
+			d.sender = local.New(dl, local.WithInbox(store.Inbox()), local.WithLogger(o.Logger))
+			return d.sender
+		},
+		Agents:   []actors.Agent{demo},
+		Logger:   o.Logger,
+		Observer: d.observe,
+		Idle:     o.Idle,
+	})
+	if err != nil {
+		return fail(fmt.Errorf("daemon: %w", err))
+	}
+	d.agents.rt = d.rt
+	if err := d.agents.LoadAll(ctx); err != nil {
+		return fail(fmt.Errorf("daemon: %w", err))
+	}
+	n, err := d.sender.Restore(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("daemon: %w", err))
+	}
+	unsent, err := store.Unsent(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("daemon: %w", err))
+	}
+	for _, id := range unsent {
+		if err := d.rt.Wake(id); err != nil {
+			return fail(fmt.Errorf("daemon: %w", err))
+		}
+	}
+	d.log.Info("daemon restored", "home", o.Home, "waiting_messages", n, "unsent_outboxes", len(unsent))
+
+	d.ln, err = net.Listen("tcp", o.Addr)
+	if err != nil {
+		return fail(fmt.Errorf("daemon: listen on %s: %w", o.Addr, err))
+	}
+	d.srv = &http.Server{
+		Handler:           d.handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
+	}
+	info := Info{PID: os.Getpid(), Addr: d.ln.Addr().String(), Home: o.Home, Version: o.Version, Started: d.started}
+	b, _ := json.MarshalIndent(info, "", "  ") // plain fields always marshal
+	if err := writeFileAtomic(filepath.Join(o.Home, infoFile), append(b, '\n'), 0o600); err != nil {
+		d.ln.Close()
+		return fail(err)
+	}
+	return d, nil
+}
+
+// bundledAgent is the embedded demo agent, always available as "demo".
+func bundledAgent(ctx context.Context, name string) (actors.Agent, error) {
+	y, _ := examples.Get(name)
+	f, err := parseSource(name+".yaml", AgentSource{YAML: string(y)})
+	if err != nil {
+		return actors.Agent{}, fmt.Errorf("daemon: bundled agent: %w", err)
+	}
+	p, err := f.Provider(ctx)
+	if err != nil {
+		return actors.Agent{}, fmt.Errorf("daemon: bundled agent: %w", err)
+	}
+	a := f.Agent(nil)
+	a.Name, a.Provider = name, p
+	return a, nil
+}
+
+// Addr is the address the daemon listens on.
+func (d *Daemon) Addr() string { return d.ln.Addr().String() }
+
+// Runtime is the daemon's actor runtime.
+func (d *Daemon) Runtime() *actors.Runtime { return d.rt }
+
+// Serve answers requests until Close, a shutdown request or ctx ends, then
+// closes the daemon.
+func (d *Daemon) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- d.srv.Serve(d.ln) }()
+	select {
+	case <-ctx.Done():
+	case <-d.shutdown:
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			d.Close()
+			return fmt.Errorf("daemon: serve: %w", err)
+		}
+	}
+	return d.Close()
+}
+
+// Close stops accepting requests, lets running slices finish (up to 10 s),
+// and closes the store. What is waiting stays in the inbox for the next
+// start.
+func (d *Daemon) Close() error {
+	d.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		d.hub.close()
+		_ = d.srv.Shutdown(ctx)
+		rerr := d.rt.Close(ctx)
+		serr := d.store.Close()
+		os.Remove(filepath.Join(d.opts.Home, infoFile))
+		if rerr != nil && !errors.Is(rerr, context.DeadlineExceeded) {
+			d.closeErr = rerr
+		}
+		if serr != nil {
+			d.closeErr = errors.Join(d.closeErr, serr)
+		}
+	})
+	return d.closeErr
+}
+
+// observe feeds the live views and remembers failures for status.
+func (d *Daemon) observe(ev actors.Event) {
+	switch ev.Kind {
+	case actors.EventSliceError:
+		d.failMu.Lock()
+		d.failed[ev.Thread] = ev.Err.Error()
+		d.failMu.Unlock()
+	case actors.EventItem:
+		d.failMu.Lock()
+		delete(d.failed, ev.Thread)
+		d.failMu.Unlock()
+	case actors.EventThreadCreated:
+		if ev.Info.Parent != "" {
+			d.hub.poke(ev.Info.Parent)
+		}
+	}
+	d.hub.poke(ev.Thread)
+}
+
+func (d *Daemon) failure(id infinity.ThreadID) string {
+	d.failMu.Lock()
+	defer d.failMu.Unlock()
+	return d.failed[id]
+}
+
+// checkAddr refuses a non-loopback listen address unless allowed.
+func checkAddr(addr string, allowRemote bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("daemon: listen address %q: %v: %w", addr, err, infinity.ErrInvalid)
+	}
+	if allowRemote {
+		return nil
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("daemon: %q is not a loopback address; the daemon listens on loopback only unless --allow-remote is given: %w", addr, infinity.ErrInvalid)
+}
+
+// loadToken reads the bearer token, creating it (0600) on first start.
+func loadToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		tok := strings.TrimSpace(string(b))
+		if len(tok) < 32 {
+			return "", fmt.Errorf("daemon: token file %s is damaged (too short); delete it to make a new one", path)
+		}
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(path, 0o600); err != nil {
+				return "", fmt.Errorf("daemon: token file %s is readable by others and cannot be fixed: %w", path, err)
+			}
+		}
+		return tok, nil
+	case errors.Is(err, fs.ErrNotExist):
+		var raw [32]byte
+		rand.Read(raw[:]) // crypto/rand.Read never fails
+		tok := hex.EncodeToString(raw[:])
+		if err := writeFileAtomic(path, []byte(tok+"\n"), 0o600); err != nil {
+			return "", err
+		}
+		return tok, nil
+	default:
+		return "", fmt.Errorf("daemon: token: %w", err)
+	}
+}
+
+// ReadInfo reads daemon.json from home; fs.ErrNotExist when no daemon
+// wrote one.
+func ReadInfo(home string) (Info, error) {
+	var info Info
+	b, err := os.ReadFile(filepath.Join(home, infoFile))
+	if err != nil {
+		return info, err
+	}
+	if err := json.Unmarshal(b, &info); err != nil {
+		return info, fmt.Errorf("%s: %w", filepath.Join(home, infoFile), err)
+	}
+	return info, nil
+}
+
+// ReadToken reads the bearer token from home.
+func ReadToken(home string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(home, tokenFile))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func writeFileSync(path string, data []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// writeFileAtomic writes data to path through a synced temporary file and
+// a rename.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := writeFileSync(tmp, data, perm); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	infinity "github.com/infinity-runtime/infinity"
+)
+
+// Thread statuses.
+const (
+	StatusRunning  = "running"  // input queued or a slice running
+	StatusSleeping = "sleeping" // a timer will wake it (Until)
+	StatusWaiting  = "waiting"  // waiting for input, a child, an event or a tool
+	StatusFailed   = "failed"   // the last slice failed (Detail); new input retries
+	StatusClosed   = "closed"
+)
+
+// ThreadView is a thread as the API shows it.
+type ThreadView struct {
+	ID      infinity.ThreadID `json:"id"`
+	Parent  infinity.ThreadID `json:"parent,omitempty"`
+	Root    infinity.ThreadID `json:"root"`
+	Agent   string            `json:"agent"`
+	Created time.Time         `json:"created"`
+	Status  string            `json:"status"`
+	// Until is when a sleeping thread wakes.
+	Until *time.Time `json:"until,omitempty"`
+	// Detail says what a waiting thread waits for, or why it failed.
+	Detail   string         `json:"detail,omitempty"`
+	Items    int            `json:"items"`
+	Tokens   infinity.Usage `json:"tokens"`
+	Children int            `json:"children"`
+}
+
+// Tree is a thread and its subtree.
+type Tree struct {
+	ThreadView
+	Threads []Tree `json:"threads,omitempty"`
+}
+
+// timers is the earliest future wake-up of each thread, read once per
+// request from the inbox.
+type timers map[infinity.ThreadID]time.Time
+
+func (d *Daemon) snapshot(ctx context.Context) (timers, error) {
+	waiting, err := d.store.Inbox().Waiting(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	t := timers{}
+	for _, q := range waiting {
+		if !q.At.After(now) {
+			continue
+		}
+		id := q.Message.GroupID
+		if have, ok := t[id]; !ok || q.At.Before(have) {
+			t[id] = q.At
+		}
+	}
+	return t, nil
+}
+
+func (d *Daemon) view(ctx context.Context, info infinity.ThreadInfo, t timers) (ThreadView, error) {
+	conv := d.store.Conversations()
+	items, err := conv.Items(ctx, info.ID, 0, -1)
+	if err != nil {
+		return ThreadView{}, err
+	}
+	kids, err := conv.Children(ctx, info.ID)
+	if err != nil {
+		return ThreadView{}, err
+	}
+	v := ThreadView{ID: info.ID, Parent: info.Parent, Root: info.Root, Agent: info.Agent, Created: info.Created,
+		Items: len(items), Tokens: infinity.SumUsage(items), Children: len(kids)}
+	switch until, sleeping := t[info.ID]; {
+	case info.Closed:
+		v.Status = StatusClosed
+	case d.rt.Busy(info.ID):
+		v.Status = StatusRunning
+	case d.failure(info.ID) != "":
+		v.Status, v.Detail = StatusFailed, d.failure(info.ID)
+	case sleeping && openCall(items) != nil && !isWaitCall(openCall(items)):
+		v.Status, v.Until = StatusSleeping, &until
+	default:
+		v.Status, v.Detail = StatusWaiting, waitingFor(items)
+	}
+	return v, nil
+}
+
+// openCall returns the last own tool call if nothing answered it yet.
+func openCall(items []infinity.Item) *infinity.ToolCall {
+	answered := map[string]bool{}
+	for i := len(items) - 1; i >= 0; i-- {
+		it := items[i]
+		switch it.Kind {
+		case infinity.KindToolResult:
+			if it.Result.State != infinity.ResultPending {
+				answered[it.Result.CallID] = true
+			}
+		case infinity.KindToolCall:
+			if !answered[it.Call.ID] {
+				return it.Call
+			}
+		case infinity.KindUser, infinity.KindAssistant:
+			return nil
+		}
+	}
+	return nil
+}
+
+func isWaitCall(c *infinity.ToolCall) bool { return c.Name == "sleep_until_event_or_input" }
+
+// waitingFor describes what a thread that is neither running nor sleeping
+// waits for.
+func waitingFor(items []infinity.Item) string {
+	c := openCall(items)
+	switch {
+	case c == nil:
+		return "input"
+	case c.Name == "spawn_thread":
+		return "a child's report"
+	case isWaitCall(c):
+		return "input or an event"
+	case c.Name == "sleep" || c.Name == "sleep_until":
+		return "a timer"
+	}
+	return "the tool " + c.Name
+}
+
+func (d *Daemon) tree(ctx context.Context, id infinity.ThreadID, t timers) (Tree, error) {
+	conv := d.store.Conversations()
+	info, err := conv.Thread(ctx, id)
+	if err != nil {
+		return Tree{}, err
+	}
+	v, err := d.view(ctx, info, t)
+	if err != nil {
+		return Tree{}, err
+	}
+	out := Tree{ThreadView: v}
+	kids, err := conv.Children(ctx, id)
+	if err != nil {
+		return Tree{}, err
+	}
+	for _, k := range kids {
+		sub, err := d.tree(ctx, k.ID, t)
+		if err != nil {
+			return Tree{}, err
+		}
+		out.Threads = append(out.Threads, sub)
+	}
+	return out, nil
+}

@@ -1,0 +1,18 @@
+package examples
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestBundled(t *testing.T) {
+	if !slices.Contains(Names(), "demo") {
+		t.Fatalf("Names() = %v, want demo among them", Names())
+	}
+	if b, ok := Get("demo"); !ok || len(b) == 0 {
+		t.Fatal("the demo example is missing")
+	}
+	if _, ok := Get("nope"); ok {
+		t.Fatal("Get found an example that does not exist")
+	}
+}
