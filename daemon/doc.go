@@ -1,0 +1,18 @@
+// Package daemon is Infinity's local runtime: what "infinity daemon" runs.
+//
+// A Daemon keeps everything under one home directory (see the README's
+// table): the file store (persistence/file) holds threads, history, state
+// and the durable inbox; a local sender with that inbox (mailbox/local)
+// delivers messages and timers through the actor runtime (actors); agent
+// files are registered by content under agents/; and an HTTP API on
+// loopback, guarded by a bearer token, Host and Origin checks and size
+// limits, serves the CLI (Client is its Go client).
+//
+// Open restores what a stop or a crash left: due messages are delivered,
+// timers re-armed, and threads whose outbox was not sent are woken. Other
+// threads are activated only when a message arrives, so restart time grows
+// with the number of waiting messages, not of threads.
+//
+// Export and Import read and write sessions.json, the readable export of
+// every thread, its state and the agent files it uses.
+package daemon
