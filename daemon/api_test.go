@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -14,6 +15,7 @@ import (
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/daemon"
+	"github.com/infinity-runtime/infinity/persistence/file"
 )
 
 // startDaemon opens a daemon on a free port in home and serves it until the
@@ -314,4 +316,58 @@ func TestBadAgentFile(t *testing.T) {
 	_, err = c.RegisterAgent(t.Context(), daemon.AgentRequest{Origin: "tools.yaml", AgentSource: daemon.AgentSource{
 		YAML: "name: t\nmodel:\n  provider: scripted\n  demo: true\ntools:\n  rap: [\"http://127.0.0.1:9/\"]\n"}})
 	wantCode(t, err, 501, daemon.CodeNotImplemented)
+}
+
+// journalOf returns the daemon home's journal segment.
+func journalOf(t *testing.T, home string) string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(home, "store", "journal-*.log"))
+	if err != nil || len(m) != 1 {
+		t.Fatalf("journal segments: %v, %v", m, err)
+	}
+	return m[0]
+}
+
+// A torn tail (a crash mid-write) is cut off and the daemon starts; a
+// damaged record in the middle stops it with the file and offset named, and
+// the file is left as it was.
+func TestTornAndCorruptJournal(t *testing.T) {
+	home := t.TempDir()
+	d, c := startDaemon(t, home)
+	st, err := c.Start(t.Context(), daemon.StartRequest{Text: "hello"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c, st.Thread, daemon.StatusWaiting, "")
+	d.Close()
+
+	path := journalOf(t, home)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte{0x20, 0, 0, 0, 1, 2}) // half a record header
+	f.Close()
+	d, c = startDaemon(t, home)
+	if _, err := c.Thread(t.Context(), st.Thread); err != nil {
+		t.Fatalf("after a torn tail: %v", err)
+	}
+	d.Close()
+
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/3] ^= 0xff
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = daemon.Open(t.Context(), daemon.Options{Home: home, Addr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if !errors.Is(err, file.ErrCorrupt) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "offset") {
+		t.Fatalf("Open on a corrupt journal: %v; want ErrCorrupt naming %s and the offset", err, path)
+	}
+	after, _ := os.ReadFile(path)
+	if !bytes.Equal(after, b) {
+		t.Fatal("the corrupt journal was changed")
+	}
 }

@@ -105,7 +105,7 @@ func cli(t *testing.T, home string, args ...string) (string, error) {
 // slices run, the daemon is killed with SIGKILL at random points (twice per
 // trial) and restarted, and every tree must then finish with each
 // acknowledged input applied exactly once and no history entry twice.
-// -e2e.trials sets how many trials run (one by default).
+// -e2e.trials=N sets how many trials run (one by default).
 func TestCrashRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
