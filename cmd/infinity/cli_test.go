@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/infinity-runtime/infinity/daemon"
+)
+
+// cmdOut runs one CLI command in-process and returns its output.
+func cmdOut(t *testing.T, args ...string) string {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), args, &out, &errOut); err != nil {
+		t.Fatalf("infinity %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errOut.String())
+	}
+	return out.String()
+}
+
+// The client commands against an in-process daemon: run --follow, ls,
+// tree, logs, send, close, export and import, in text and JSON.
+func TestClientCommands(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("INFINITY_HOME", home)
+	d, err := daemon.Open(t.Context(), daemon.Options{Home: home, Addr: "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Idle: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go d.Serve(context.Background())
+	defer d.Close()
+
+	out := cmdOut(t, "run", "--follow", "demo")
+	for _, want := range []string{"started thread", "root  call spawn_thread", "root/1  call sleep", "All three children reported back", "is waiting for input"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("run --follow lacks %q:\n%s", want, out)
+		}
+	}
+	var roots []daemon.ThreadView
+	if err := json.Unmarshal([]byte(cmdOut(t, "ls", "--json")), &roots); err != nil || len(roots) != 1 {
+		t.Fatalf("ls --json: %v, %d roots", err, len(roots))
+	}
+	root := string(roots[0].ID)
+	if out := cmdOut(t, "ls", "--all"); strings.Count(out, "closed") != 3 || !strings.Contains(out, "waiting for input") {
+		t.Errorf("ls --all:\n%s", out)
+	}
+	if out := cmdOut(t, "tree"); !strings.Contains(out, "└── ") || !strings.Contains(out, root) {
+		t.Errorf("tree:\n%s", out)
+	}
+	var tr daemon.Tree
+	if err := json.Unmarshal([]byte(cmdOut(t, "tree", "--json", root)), &tr); err != nil || len(tr.Threads) != 3 {
+		t.Fatalf("tree --json: %v, %+v", err, tr)
+	}
+	if out := cmdOut(t, "send", root, "thanks", "a", "lot"); !strings.Contains(out, "sent message") {
+		t.Errorf("send: %s", out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(cmdOut(t, "logs", root), "already reported") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the reply to the sent message never showed:\n%s", cmdOut(t, "logs", root))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if out := cmdOut(t, "logs", root, "--json", "--from", "1"); !strings.HasPrefix(out, `{"index":1,`) {
+		t.Errorf("logs --json --from 1 starts with %.60q", out)
+	}
+	cmdOut(t, "close", root)
+	if out := cmdOut(t, "logs", "-f", root); !strings.HasSuffix(out, "-- closed\n") {
+		t.Errorf("logs -f of a closed thread ends with %q", out[max(0, len(out)-40):])
+	}
+	cmdOut(t, "export")
+	doc, err := os.ReadFile(filepath.Join(home, "sessions.json"))
+	if err != nil || !strings.Contains(string(doc), root) {
+		t.Fatalf("export wrote %d bytes, %v", len(doc), err)
+	}
+	if out := cmdOut(t, "import", filepath.Join(home, "sessions.json")); !strings.Contains(out, "skipped 1") {
+		t.Errorf("import into the same daemon: %s", out)
+	}
+	if out := cmdOut(t, "daemon", "status"); !strings.Contains(out, "threads     4") {
+		t.Errorf("daemon status:\n%s", out)
+	}
+}
