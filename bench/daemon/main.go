@@ -72,6 +72,7 @@ import (
 
 var (
 	flagThreads   = flag.Int("threads", 1_000_000, "row 1: passivated threads")
+	flagSlices    = flag.Int("max-slices", 0, "actors.Config.MaxConcurrentSlices (0: the runtime default, 256)")
 	flagSleepers  = flag.Int("sleepers", 100_000, "rows 2 and 3: concurrent sleepers")
 	flagPersisted = flag.Int("persisted", 100_000, "row 4: persisted threads (each with one armed timer)")
 	flagSlicesK   = flag.Int("slices-threads", 2_000, "row 5: threads")
@@ -257,9 +258,10 @@ func openStack(dir string, model infinity.ModelProvider, wrap func(actors.Delive
 			}
 			return s.sender
 		},
-		Agents:   []actors.Agent{{Name: "bench"}},
-		Logger:   discard,
-		Observer: obs,
+		Agents:              []actors.Agent{{Name: "bench"}},
+		MaxConcurrentSlices: *flagSlices,
+		Logger:              discard,
+		Observer:            obs,
 	})
 	if err != nil {
 		store.Close()
