@@ -186,6 +186,16 @@ func (f *flags) client() (*daemon.Client, error) {
 	return c, err
 }
 
+// connect parses the arguments and dials the daemon.
+func (f *flags) connect(args []string, minArgs, maxArgs int) ([]string, *daemon.Client, error) {
+	pos, err := f.parse(args, minArgs, maxArgs)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := f.client()
+	return pos, c, err
+}
+
 // explain adds the next step to an API error.
 func explain(err error) string {
 	var ae *daemon.APIError

@@ -122,11 +122,7 @@ func sendCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	f := newFlags("send", "Usage: infinity send [flags] THREAD MESSAGE\n\nSends user input to a thread; it is durable once this command returns.\n\nFlags:\n", stderr)
 	id := f.String("id", "", "the message id (makes a resend harmless)")
 	asJSON := f.Bool("json", false, "print the result as JSON")
-	pos, err := f.parse(args, 2, -1)
-	if err != nil {
-		return err
-	}
-	c, err := f.client()
+	pos, c, err := f.connect(args, 2, -1)
 	if err != nil {
 		return err
 	}
@@ -145,10 +141,7 @@ func lsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("ls", "Usage: infinity ls [flags]\n\nLists root threads (--all: every thread), oldest first, with status and tokens.\n\nFlags:\n", stderr)
 	all := f.Bool("all", false, "list child threads too")
 	asJSON := f.Bool("json", false, "print JSON")
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
-	}
-	c, err := f.client()
+	_, c, err := f.connect(args, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -192,11 +185,7 @@ func statusText(t daemon.ThreadView) string {
 func treeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("tree", "Usage: infinity tree [flags] [THREAD]\n\nShows the tree below THREAD, or every root's tree.\n\nFlags:\n", stderr)
 	asJSON := f.Bool("json", false, "print JSON")
-	pos, err := f.parse(args, 0, 1)
-	if err != nil {
-		return err
-	}
-	c, err := f.client()
+	pos, c, err := f.connect(args, 0, 1)
 	if err != nil {
 		return err
 	}
@@ -254,11 +243,7 @@ func logsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	follow := f.Bool("f", false, "follow: keep printing new entries")
 	asJSON := f.Bool("json", false, "print one JSON object per line")
 	from := f.Int("from", 0, "start at this position")
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := f.client()
+	pos, c, err := f.connect(args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -281,11 +266,7 @@ func logsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 func closeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("close", "Usage: infinity close [flags] THREAD\n\nCloses a thread and every thread below it; a child's parent is told.\n\nFlags:\n", stderr)
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := f.client()
+	pos, c, err := f.connect(args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -298,11 +279,7 @@ func closeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 func answerCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("answer", "Usage: infinity answer [flags] THREAD CHOICE\n\nAnswers the user choice a thread's tool asked for.\n\nFlags:\n", stderr)
-	pos, err := f.parse(args, 2, 2)
-	if err != nil {
-		return err
-	}
-	c, err := f.client()
+	pos, c, err := f.connect(args, 2, 2)
 	if err != nil {
 		return err
 	}
@@ -363,11 +340,7 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("import", "Usage: infinity import [flags] FILE\n\nLoads threads from an \"infinity export\" file; roots that exist are skipped.\n\nFlags:\n", stderr)
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, err := f.client()
+	pos, c, err := f.connect(args, 1, 1)
 	if err != nil {
 		return err
 	}
