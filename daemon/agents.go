@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"iter"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -179,7 +180,13 @@ func (r *registry) LoadAll(ctx context.Context) error {
 			src.Script = string(s)
 		}
 		if _, err := r.loadLocked(ctx, e.Name(), src); err != nil {
-			r.log.Error("agent not loaded; its threads wait until it loads", "agent", e.Name(), "err", err)
+			// Its threads must not fall back to another agent: they run
+			// on a provider that fails with the reason, so their status
+			// says it, and a restart with the cause fixed resumes them.
+			r.log.Error("agent not loaded; its threads fail until it loads", "agent", e.Name(), "err", err)
+			if aerr := r.rt.AddAgent(actors.Agent{Name: e.Name(), Provider: unloaded{key: e.Name(), err: err}}); aerr != nil {
+				return fmt.Errorf("load agent %s: %w", e.Name(), aerr)
+			}
 		}
 	}
 	return nil
@@ -228,4 +235,18 @@ func (r *registry) Sources(keys map[string]bool) map[string]AgentSource {
 		}
 	}
 	return out
+}
+
+// unloaded is the provider of an agent whose files did not load.
+type unloaded struct {
+	key string
+	err error
+}
+
+func (u unloaded) Models(context.Context) ([]infinity.ModelInfo, error) { return nil, u.err }
+
+func (u unloaded) Stream(context.Context, infinity.CompletionRequest) iter.Seq2[infinity.StreamEvent, error] {
+	return func(yield func(infinity.StreamEvent, error) bool) {
+		yield(infinity.StreamEvent{}, fmt.Errorf("agent %s did not load when the daemon started (fix it and restart the daemon): %w", u.key, u.err))
+	}
 }

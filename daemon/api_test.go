@@ -371,3 +371,32 @@ func TestTornAndCorruptJournal(t *testing.T) {
 		t.Fatal("the corrupt journal was changed")
 	}
 }
+
+// An agent that no longer loads at start (here: its script is gone) does
+// not hand its threads to another agent: they fail with the reason.
+func TestUnloadableAgentFailsItsThreads(t *testing.T) {
+	home := t.TempDir()
+	d, c := startDaemon(t, home)
+	info, err := c.RegisterAgent(t.Context(), daemon.AgentRequest{Origin: "mine.yaml", AgentSource: daemon.AgentSource{
+		YAML: "name: mine\nmodel:\n  provider: scripted\n  script: s.json\n", Script: `{"rules":[{"when":{},"reply":{"text":"hi"}}]}`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Start(t.Context(), daemon.StartRequest{Agent: info.Key, Text: "hello"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c, st.Thread, daemon.StatusWaiting, "input")
+	d.Close()
+	if err := os.WriteFile(filepath.Join(home, "agents", info.Key, "script.json"), []byte("{broken"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, c = startDaemon(t, home)
+	if _, err := c.Send(t.Context(), st.Thread, daemon.MessageRequest{Text: "again"}); err != nil {
+		t.Fatal(err)
+	}
+	v := waitStatus(t, c, st.Thread, daemon.StatusFailed, "")
+	if !strings.Contains(v.Detail, "did not load") {
+		t.Fatalf("failed thread's detail: %q", v.Detail)
+	}
+}
