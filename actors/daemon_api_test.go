@@ -110,3 +110,21 @@ func TestWakeDrainsOutbox(t *testing.T) {
 		return err == nil && len(out) == 0
 	})
 }
+
+// A thread whose agent the runtime does not know fails with the reason; it
+// does not run on the default agent's model.
+func TestUnknownAgentFails(t *testing.T) {
+	e := newEnv(t, []scripted.Rule{{When: scripted.Match{}, Reply: scripted.Reply{Text: "default model"}}})
+	ctx := context.Background()
+	if err := e.conv.CreateThread(ctx, infinity.ThreadInfo{ID: "t-x", Root: "t-x", Agent: "gone"}); err != nil {
+		t.Fatal(err)
+	}
+	e.send("t-x", "hello")
+	e.waitFor("the slice error", func() bool { return len(e.sliceErrors()) > 0 })
+	if err := e.sliceErrors()[0]; !errors.Is(err, infinity.ErrNotFound) || !strings.Contains(err.Error(), `"gone"`) {
+		t.Fatalf("slice error %v, want ErrNotFound naming the agent", err)
+	}
+	if strings.Contains(transcript(e.own("t-x")), "default model") {
+		t.Fatal("the thread ran on the default agent")
+	}
+}

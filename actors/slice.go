@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -34,13 +35,33 @@ func newEngine(cfg Config, sender infinity.InputSender) *engine {
 	return e
 }
 
+// agent returns the named agent; "" is the default. A thread naming an
+// agent the runtime does not know runs on no other agent's model: its
+// completions fail with ErrNotFound, so its status says why.
 func (e *engine) agent(name string) *Agent {
 	e.amu.RLock()
 	defer e.amu.RUnlock()
 	if a, ok := e.agents[name]; ok {
 		return a
 	}
-	return e.def
+	if name == "" {
+		return e.def
+	}
+	a := Agent{Name: name, Provider: unknownAgent(name)}.withDefaults()
+	return &a
+}
+
+// unknownAgent is the model of an agent the runtime does not know.
+type unknownAgent string
+
+func (u unknownAgent) Models(context.Context) ([]infinity.ModelInfo, error) {
+	return nil, fmt.Errorf("agent %q: %w", string(u), infinity.ErrNotFound)
+}
+
+func (u unknownAgent) Stream(context.Context, infinity.CompletionRequest) iter.Seq2[infinity.StreamEvent, error] {
+	return func(yield func(infinity.StreamEvent, error) bool) {
+		yield(infinity.StreamEvent{}, fmt.Errorf("this thread's agent %q is not configured in this runtime: %w", string(u), infinity.ErrNotFound))
+	}
 }
 
 // errCommitRetries is returned when a slice kept losing commit races.
