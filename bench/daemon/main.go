@@ -72,6 +72,7 @@ import (
 
 var (
 	flagThreads   = flag.Int("threads", 1_000_000, "row 1: passivated threads")
+	flagCompact   = flag.Int64("compact-threshold", 0, "journal bytes that trigger a background compaction (0: the store's default)")
 	flagSlices    = flag.Int("max-slices", 0, "actors.Config.MaxConcurrentSlices (0: the runtime default, 256)")
 	flagSleepers  = flag.Int("sleepers", 100_000, "rows 2 and 3: concurrent sleepers")
 	flagPersisted = flag.Int("persisted", 100_000, "row 4: persisted threads (each with one armed timer)")
@@ -239,7 +240,11 @@ type stack struct {
 
 func openStack(dir string, model infinity.ModelProvider, wrap func(actors.Deliverer) actors.Deliverer,
 	wrapSender func(*local.Sender) infinity.InputSender, obs func(actors.Event)) (*stack, error) {
-	store, err := file.Open(filepath.Join(dir, "store"), file.WithLogger(discard))
+	opts := []file.Option{file.WithLogger(discard)}
+	if *flagCompact > 0 {
+		opts = append(opts, file.WithCompactThreshold(*flagCompact))
+	}
+	store, err := file.Open(filepath.Join(dir, "store"), opts...)
 	if err != nil {
 		return nil, err
 	}
