@@ -9,7 +9,6 @@ import (
 	"github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/clocktest"
 	"github.com/infinity-runtime/infinity/mailbox/local"
-	"github.com/infinity-runtime/infinity/mailbox/sendertest"
 	"github.com/infinity-runtime/infinity/persistence/file"
 	"github.com/infinity-runtime/infinity/persistence/memory"
 )
@@ -17,23 +16,14 @@ import (
 // The conformance suite again, with the sender durable: on a memory inbox
 // and on the file store's.
 func TestConformanceDurable(t *testing.T) {
-	sendertest.Run(t, func(t *testing.T) sendertest.Harness {
-		d := newChanDeliverer()
-		c := clocktest.New(epoch)
-		s := local.New(d, local.WithClock(c), local.WithInbox(memory.NewStateStore(c)))
-		t.Cleanup(s.Close)
-		return sendertest.Harness{Sender: s, Clock: c, Received: d.Received}
+	runConformance(t, func(_ *testing.T, c *clocktest.Clock) []local.Option {
+		return []local.Option{local.WithInbox(memory.NewStateStore(c))}
 	})
 }
 
 func TestConformanceDurableFile(t *testing.T) {
-	sendertest.Run(t, func(t *testing.T) sendertest.Harness {
-		d := newChanDeliverer()
-		c := clocktest.New(epoch)
-		st := openFile(t, t.TempDir(), c)
-		s := local.New(d, local.WithClock(c), local.WithInbox(st.Inbox()))
-		t.Cleanup(s.Close)
-		return sendertest.Harness{Sender: s, Clock: c, Received: d.Received}
+	runConformance(t, func(t *testing.T, c *clocktest.Clock) []local.Option {
+		return []local.Option{local.WithInbox(openFile(t, t.TempDir(), c).Inbox())}
 	})
 }
 

@@ -54,11 +54,19 @@ func (d *chanDeliverer) Received(ctx context.Context) (infinity.InputMessage, er
 	}
 }
 
-func TestConformance(t *testing.T) {
+func TestConformance(t *testing.T) { runConformance(t, nil) }
+
+// runConformance runs the sender suite on a fake clock; opts adds options
+// built on that clock.
+func runConformance(t *testing.T, opts func(t *testing.T, c *clocktest.Clock) []local.Option) {
 	sendertest.Run(t, func(t *testing.T) sendertest.Harness {
 		d := newChanDeliverer()
 		c := clocktest.New(epoch)
-		s := local.New(d, local.WithClock(c))
+		o := []local.Option{local.WithClock(c)}
+		if opts != nil {
+			o = append(o, opts(t, c)...)
+		}
+		s := local.New(d, o...)
 		t.Cleanup(s.Close)
 		return sendertest.Harness{Sender: s, Clock: c, Received: d.Received}
 	})

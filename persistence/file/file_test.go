@@ -30,39 +30,32 @@ func open(t testing.TB, dir string, opts ...Option) *Store {
 	return s
 }
 
+// openTemp opens a store in a fresh directory, closed when the test ends.
+func openTemp(t *testing.T, opts ...Option) *Store {
+	s := open(t, t.TempDir(), opts...)
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
 func TestConversationStore(t *testing.T) {
 	storetest.RunConversation(t, func(t *testing.T) infinity.ConversationStore {
-		s := open(t, t.TempDir())
-		t.Cleanup(func() {
-			if err := s.Close(); err != nil {
-				t.Errorf("Close: %v", err)
-			}
-		})
-		return s.Conversations()
+		return openTemp(t).Conversations()
 	})
 }
 
 func TestStateStore(t *testing.T) {
 	storetest.RunState(t, func(t *testing.T, clock infinity.Clock) infinity.StateStore {
-		s := open(t, t.TempDir(), WithClock(clock))
-		t.Cleanup(func() {
-			if err := s.Close(); err != nil {
-				t.Errorf("Close: %v", err)
-			}
-		})
-		return s.State()
+		return openTemp(t, WithClock(clock)).State()
 	})
 }
 
 func TestInbox(t *testing.T) {
 	storetest.RunInbox(t, func(t *testing.T, clock infinity.Clock) storetest.InboxStore {
-		s := open(t, t.TempDir(), WithClock(clock))
-		t.Cleanup(func() {
-			if err := s.Close(); err != nil {
-				t.Errorf("Close: %v", err)
-			}
-		})
-		return s.state
+		return openTemp(t, WithClock(clock)).state
 	})
 }
 

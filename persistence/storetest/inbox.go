@@ -18,10 +18,7 @@ type InboxStore interface {
 	infinity.Inbox
 }
 
-var inboxCases = []struct {
-	name string
-	fn   func(t *testing.T, s InboxStore, clock *clocktest.Clock)
-}{
+var inboxCases = []clockedCase[InboxStore]{
 	{"RoundTripInOrder", testInboxRoundTrip},
 	{"RepeatKeepsFirst", testInboxRepeat},
 	{"ProcessedLeaves", testInboxProcessed},
@@ -36,16 +33,7 @@ var inboxCases = []struct {
 // *clocktest.Clock the store must measure expiry on.
 func RunInbox(t *testing.T, newStore func(t *testing.T, clock infinity.Clock) InboxStore) {
 	t.Helper()
-	for _, c := range inboxCases {
-		t.Run(c.name, func(t *testing.T) {
-			clock := clocktest.New(at(0))
-			s := newStore(t, clock)
-			if s == nil {
-				t.Fatal("newStore returned nil")
-			}
-			c.fn(t, s, clock)
-		})
-	}
+	runClocked(t, inboxCases, newStore)
 }
 
 func inboxMsg(thread infinity.ThreadID, id, text string) infinity.InputMessage {

@@ -13,10 +13,7 @@ import (
 	"github.com/infinity-runtime/infinity/clocktest"
 )
 
-var stateCases = []struct {
-	name string
-	fn   func(t *testing.T, s infinity.StateStore, clock *clocktest.Clock)
-}{
+var stateCases = []clockedCase[infinity.StateStore]{
 	{"RoundTrip", testStateRoundTrip},
 	{"NotFound", testStateNotFound},
 	{"Conflict", testStateConflict},

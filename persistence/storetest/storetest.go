@@ -75,11 +75,23 @@ func RunConversation(t *testing.T, newStore func(t *testing.T) infinity.Conversa
 // measure expiry on that clock.
 func RunState(t *testing.T, newStore func(t *testing.T, clock infinity.Clock) infinity.StateStore) {
 	t.Helper()
-	for _, c := range stateCases {
+	runClocked(t, stateCases, newStore)
+}
+
+// clockedCase is a case of a suite whose stores run on a test clock.
+type clockedCase[S any] struct {
+	name string
+	fn   func(t *testing.T, s S, clock *clocktest.Clock)
+}
+
+// runClocked runs cases, each on a store newStore makes on a fresh clock.
+func runClocked[S any](t *testing.T, cases []clockedCase[S], newStore func(t *testing.T, clock infinity.Clock) S) {
+	t.Helper()
+	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			clock := clocktest.New(at(0))
 			s := newStore(t, clock)
-			if s == nil {
+			if any(s) == nil {
 				t.Fatal("newStore returned nil")
 			}
 			c.fn(t, s, clock)
