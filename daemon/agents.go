@@ -120,7 +120,8 @@ func writeAgentDir(dir string, src AgentSource) error {
 			return fmt.Errorf("store agent: %w", err)
 		}
 	}
-	if err := os.Rename(tmp, dir); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := os.Rename(tmp, dir); err != nil {
+		// A directory named by the same hash holds the same files already.
 		if _, serr := os.Stat(filepath.Join(dir, agentYAML)); serr != nil {
 			return fmt.Errorf("store agent: %w", err)
 		}

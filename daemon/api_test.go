@@ -203,7 +203,7 @@ func TestDemoThroughAPIAndRestart(t *testing.T) {
 	if !answered {
 		t.Fatalf("following the root never showed the answer: %v", err)
 	}
-	v := waitStatus(t, c, root, daemon.StatusWaiting, "input")
+	v := waitStatus(t, c, root, daemon.StatusWaiting, daemon.WaitingForInput)
 	if v.Tokens.Input == 0 || v.Items == 0 || v.Children != 3 {
 		t.Fatalf("root view: %+v", v)
 	}
@@ -226,7 +226,7 @@ func TestDemoThroughAPIAndRestart(t *testing.T) {
 	if _, err := c.Send(ctx, root, daemon.MessageRequest{Text: "thanks", ID: "m-thanks"}); err != nil {
 		t.Fatal(err)
 	}
-	waitStatus(t, c, root, daemon.StatusWaiting, "input")
+	waitStatus(t, c, root, daemon.StatusWaiting, daemon.WaitingForInput)
 	time.Sleep(100 * time.Millisecond)
 	n := 0
 	if err := c.Items(ctx, root, 0, false, func(l daemon.ItemLine) error {
@@ -275,7 +275,7 @@ func TestExportImport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitStatus(t, c, st.Thread, daemon.StatusWaiting, "input")
+	waitStatus(t, c, st.Thread, daemon.StatusWaiting, daemon.WaitingForInput)
 	var doc strings.Builder
 	if err := c.Export(ctx, &doc); err != nil {
 		t.Fatal(err)
@@ -292,7 +292,7 @@ func TestExportImport(t *testing.T) {
 	if _, err := c2.Send(ctx, st.Thread, daemon.MessageRequest{Text: "again"}); err != nil {
 		t.Fatal(err)
 	}
-	v := waitStatus(t, c2, st.Thread, daemon.StatusWaiting, "input")
+	v := waitStatus(t, c2, st.Thread, daemon.StatusWaiting, daemon.WaitingForInput)
 	if v.Items != 4 || v.Agent != info.Key {
 		t.Fatalf("imported thread after one more turn: %+v", v)
 	}
@@ -386,7 +386,7 @@ func TestUnloadableAgentFailsItsThreads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitStatus(t, c, st.Thread, daemon.StatusWaiting, "input")
+	waitStatus(t, c, st.Thread, daemon.StatusWaiting, daemon.WaitingForInput)
 	d.Close()
 	if err := os.WriteFile(filepath.Join(home, "agents", info.Key, "script.json"), []byte("{broken"), 0o600); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,10 @@ const (
 	StatusClosed   = "closed"
 )
 
+// WaitingForInput is the Detail of a thread that waits for user input (and
+// nothing else).
+const WaitingForInput = "input"
+
 // ThreadView is a thread as the API shows it.
 type ThreadView struct {
 	ID      infinity.ThreadID `json:"id"`
@@ -74,17 +78,20 @@ func (d *Daemon) view(ctx context.Context, info infinity.ThreadInfo, t timers) (
 	}
 	v := ThreadView{ID: info.ID, Parent: info.Parent, Root: info.Root, Agent: info.Agent, Created: info.Created,
 		Items: len(items), Tokens: infinity.SumUsage(items), Children: len(kids)}
-	switch until, sleeping := t[info.ID]; {
+	call := openCall(items)
+	until, timer := t[info.ID]
+	failure := d.failure(info.ID)
+	switch {
 	case info.Closed:
 		v.Status = StatusClosed
 	case d.rt.Busy(info.ID):
 		v.Status = StatusRunning
-	case d.failure(info.ID) != "":
-		v.Status, v.Detail = StatusFailed, d.failure(info.ID)
-	case sleeping && openCall(items) != nil && !isWaitCall(openCall(items)):
+	case failure != "":
+		v.Status, v.Detail = StatusFailed, failure
+	case timer && call != nil && !isWaitCall(call):
 		v.Status, v.Until = StatusSleeping, &until
 	default:
-		v.Status, v.Detail = StatusWaiting, waitingFor(items)
+		v.Status, v.Detail = StatusWaiting, waitingFor(call)
 	}
 	return v, nil
 }
@@ -113,12 +120,11 @@ func openCall(items []infinity.Item) *infinity.ToolCall {
 func isWaitCall(c *infinity.ToolCall) bool { return c.Name == "sleep_until_event_or_input" }
 
 // waitingFor describes what a thread that is neither running nor sleeping
-// waits for.
-func waitingFor(items []infinity.Item) string {
-	c := openCall(items)
+// waits for, given its open call (nil: none).
+func waitingFor(c *infinity.ToolCall) string {
 	switch {
 	case c == nil:
-		return "input"
+		return WaitingForInput
 	case c.Name == "spawn_thread":
 		return "a child's report"
 	case isWaitCall(c):

@@ -125,7 +125,6 @@ func daemonStart(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return fmt.Errorf("daemon start: %w", err)
 	}
-	os.Remove(filepath.Join(home, "daemon.json")) // a stale one from a crash
 	cmd := exec.Command(self, o.args(home)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	detach(cmd)

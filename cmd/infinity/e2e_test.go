@@ -57,7 +57,6 @@ type proc struct {
 
 func startDaemonProc(t *testing.T, home string) (*proc, *daemon.Client) {
 	t.Helper()
-	os.Remove(filepath.Join(home, "daemon.json")) // left by a killed daemon
 	var log bytes.Buffer
 	cmd := exec.Command(binary(t), "daemon", "--home", home, "--addr", "127.0.0.1:0", "--idle", "200ms", "--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = &log, &log
@@ -177,7 +176,7 @@ func waitFinished(t *testing.T, home string, roots []infinity.ThreadID, acked ma
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tr.Status != daemon.StatusWaiting || tr.Detail != "input" || len(tr.Threads) < 3 {
+			if tr.Status != daemon.StatusWaiting || tr.Detail != daemon.WaitingForInput || len(tr.Threads) < 3 {
 				done = false
 			}
 			for _, k := range tr.Threads {

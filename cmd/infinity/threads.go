@@ -357,9 +357,15 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
+// settled reports whether a thread has nothing more to do until someone
+// acts: it is closed, failed, or waits for user input.
+func settled(v daemon.ThreadView) bool {
+	return v.Status == daemon.StatusClosed || v.Status == daemon.StatusFailed ||
+		v.Status == daemon.StatusWaiting && v.Detail == daemon.WaitingForInput
+}
+
 // followTree prints the transcript of every thread of root's tree until
-// the root waits for input with no thread below it still working, or the
-// root closes.
+// every thread in it is settled.
 func followTree(ctx context.Context, c *daemon.Client, root infinity.ThreadID, w io.Writer) error {
 	tr := newTranscript(w)
 	next := map[infinity.ThreadID]int{}
@@ -377,10 +383,7 @@ func followTree(ctx context.Context, c *daemon.Client, root infinity.ThreadID, w
 					names[k.ID] = fmt.Sprintf("%s/%d", names[t.ID], i+1)
 				}
 			}
-			if t.ID != root && t.Status != daemon.StatusClosed && !(t.Status == daemon.StatusWaiting && t.Detail == "input") {
-				busy = true
-			}
-			if t.ID == root && (t.Status != daemon.StatusWaiting || t.Detail != "input") && t.Status != daemon.StatusClosed && t.Status != daemon.StatusFailed {
+			if !settled(t.ThreadView) {
 				busy = true
 			}
 			err := c.Items(ctx, t.ID, next[t.ID], false, func(l daemon.ItemLine) error {
