@@ -13,6 +13,7 @@ import (
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/daemon"
 	"github.com/infinity-runtime/infinity/mailbox/local"
 	"github.com/infinity-runtime/infinity/models/scripted"
 	"github.com/infinity-runtime/infinity/persistence/memory"
@@ -62,6 +63,8 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	p := &printer{w: stdout, start: time.Now(), names: map[infinity.ThreadID]string{}, changed: make(chan struct{}, 1)}
+	p.tr = newTranscript(stdout)
+	p.tr.stamp = func(infinity.Item) string { return p.elapsed() }
 	conv := memory.NewConversationStore()
 	rt, err := actors.New(actors.Config{
 		Conversations: conv,
@@ -159,9 +162,12 @@ type printer struct {
 	w       io.Writer
 	start   time.Time
 	names   map[infinity.ThreadID]string
-	calls   map[string]string
+	tr      *transcript
 	changed chan struct{}
 }
+
+// elapsed is the time since the demo started, as the transcript shows it.
+func (p *printer) elapsed() string { return fmt.Sprintf("%6.2fs", time.Since(p.start).Seconds()) }
 
 // printf writes under the printer's lock: observer events arrive from the
 // runtime's goroutines.
@@ -181,10 +187,7 @@ func (p *printer) name(id infinity.ThreadID) string {
 func (p *printer) event(ev actors.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.calls == nil {
-		p.calls = map[string]string{}
-	}
-	at := fmt.Sprintf("%6.2fs", time.Since(p.start).Seconds())
+	at := p.elapsed()
 	switch ev.Kind {
 	case actors.EventThreadCreated:
 		if ev.Info.IsRoot() {
@@ -200,18 +203,7 @@ func (p *printer) event(ev actors.Event) {
 		fmt.Fprintf(p.w, "%s  ! %s: %v\n", at, p.name(ev.Thread), ev.Err)
 	case actors.EventItem:
 		it := ev.Item
-		who := p.name(ev.Thread)
-		switch it.Kind {
-		case infinity.KindUser:
-			fmt.Fprintf(p.w, "%s  %s  user> %s\n", at, who, it.Text)
-		case infinity.KindAssistant:
-			fmt.Fprintf(p.w, "%s  %s  model> %s\n", at, who, indent(it.Text))
-		case infinity.KindToolCall:
-			p.calls[it.Call.ID] = it.Call.Name
-			fmt.Fprintf(p.w, "%s  %s  call %s %s\n", at, who, it.Call.Name, clip(string(it.Call.Args), 100))
-		case infinity.KindToolResult:
-			fmt.Fprintf(p.w, "%s  %s  result %s: %s\n", at, who, p.calls[it.Result.CallID], clip(it.Result.Text(), 140))
-		}
+		p.tr.line(p.name(ev.Thread), daemon.ItemLine{Item: &it})
 	}
 	select {
 	case p.changed <- struct{}{}:
@@ -264,5 +256,3 @@ func clip(s string, n int) string {
 	}
 	return s
 }
-
-func indent(s string) string { return strings.ReplaceAll(s, "\n", "\n          ") }

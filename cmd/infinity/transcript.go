@@ -14,9 +14,13 @@ import (
 type transcript struct {
 	w     io.Writer
 	calls map[string]string // call id → tool name
+	// stamp renders an item's time; default the local clock time.
+	stamp func(infinity.Item) string
 }
 
-func newTranscript(w io.Writer) *transcript { return &transcript{w: w, calls: map[string]string{}} }
+func newTranscript(w io.Writer) *transcript {
+	return &transcript{w: w, calls: map[string]string{}, stamp: func(it infinity.Item) string { return it.At.Local().Format("15:04:05") }}
+}
 
 func (t *transcript) line(who string, l daemon.ItemLine) {
 	if l.End != "" {
@@ -30,7 +34,7 @@ func (t *transcript) line(who string, l daemon.ItemLine) {
 	if who != "" {
 		who += "  "
 	}
-	at := it.At.Local().Format("15:04:05")
+	at := t.stamp(*it)
 	switch it.Kind {
 	case infinity.KindUser:
 		fmt.Fprintf(t.w, "%s  %suser> %s\n", at, who, it.Text)
