@@ -236,7 +236,11 @@ func (d *Daemon) Close() error {
 		rerr := d.rt.Close(ctx)
 		serr := d.store.Close()
 		os.Remove(filepath.Join(d.opts.Home, infoFile))
-		if rerr != nil && !errors.Is(rerr, context.DeadlineExceeded) {
+		switch {
+		case errors.Is(rerr, context.DeadlineExceeded):
+			// Their input stays in the inbox: the next start runs them.
+			d.log.Warn("daemon stopped with slices still running; they run again at the next start")
+		case rerr != nil:
 			d.closeErr = rerr
 		}
 		if serr != nil {
