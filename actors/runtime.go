@@ -191,10 +191,84 @@ func (rt *Runtime) work(mb *mailbox) {
 	if !mb.running && len(mb.queue) == 0 {
 		rt.armIdle(mb)
 	}
-	if rt.busy == 0 {
-		rt.idle.Broadcast()
-	}
+	// Broadcast on every slice end: WaitIdle waits for busy == 0, Step for
+	// the thread's own slice.
+	rt.idle.Broadcast()
 	rt.mu.Unlock()
+}
+
+// Step runs one slice for a batch of one thread's messages in the caller's
+// goroutine and returns its error instead of retrying it: the path of the
+// Lambda handler, where SQS owns redelivery (a failed batch comes back
+// after the visibility timeout). It first sends what the thread's outbox
+// still holds, and waits while the thread runs a slice of its own. The
+// slice runs on ctx, so the invocation's deadline bounds it. It returns
+// ErrInvalid for an empty batch or one that mixes threads, the errors of
+// Deliver for unsupported messages, and ErrStopped after Close.
+func (rt *Runtime) Step(ctx context.Context, batch []infinity.InputMessage) error {
+	if len(batch) == 0 {
+		return fmt.Errorf("step: empty batch: %w", infinity.ErrInvalid)
+	}
+	id := batch[0].GroupID
+	for _, msg := range batch {
+		if msg.GroupID != id {
+			return fmt.Errorf("step: a batch for %s holds a message for %s: %w", id, msg.GroupID, infinity.ErrInvalid)
+		}
+		if err := supported(msg); err != nil {
+			return err
+		}
+	}
+	stop := context.AfterFunc(ctx, func() {
+		rt.mu.Lock()
+		rt.idle.Broadcast()
+		rt.mu.Unlock()
+	})
+	defer stop()
+	rt.mu.Lock()
+	var mb *mailbox
+	for {
+		if rt.stopped {
+			rt.mu.Unlock()
+			return fmt.Errorf("step %s: %w", id, ErrStopped)
+		}
+		if err := ctx.Err(); err != nil {
+			rt.mu.Unlock()
+			return fmt.Errorf("step %s: %w", id, err)
+		}
+		mb = rt.activate(id)
+		if !mb.running && !mb.signaled {
+			break
+		}
+		rt.idle.Wait()
+	}
+	mb.running = true
+	mb.drain = false
+	rt.busy++
+	rt.mu.Unlock()
+
+	err := func() (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("slice %s: %w: %v", id, errSlicePanic, p)
+			}
+		}()
+		return rt.eng.slice(ctx, id, batch, true)
+	}()
+
+	rt.mu.Lock()
+	rt.busy--
+	mb.running = false
+	if err != nil {
+		mb.drain = true // the next slice re-sends what the outbox holds
+	}
+	if len(mb.queue) > 0 {
+		rt.signal(mb)
+	} else {
+		rt.armIdle(mb)
+	}
+	rt.idle.Broadcast()
+	rt.mu.Unlock()
+	return err
 }
 
 // armIdle (re)starts the thread's idle timer. rt.mu is held.

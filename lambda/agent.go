@@ -1,0 +1,288 @@
+package lambda
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/actors"
+)
+
+// Forwarder sends a message body to a queue: the dead-letter queue for
+// bodies that can never be decoded, and the output queue for display
+// events. The SQS adapter provides one.
+type Forwarder interface {
+	Forward(ctx context.Context, body string) error
+}
+
+// AgentOptions configure the agent handler.
+type AgentOptions struct {
+	// Runtime runs the slices; its sender must be the cloud sender (SQS),
+	// since nothing stays in this process between invocations.
+	Runtime *actors.Runtime
+	// Conversations is the runtime's conversation store; the handler
+	// creates root threads in it for user text addressed to an unknown
+	// thread, as the reference runtime's queue recipe expects.
+	Conversations infinity.ConversationStore
+	// Agent names the agent configuration new root threads run with (""
+	// is the runtime's default).
+	Agent string
+	// DeadLetter, when set, receives bodies that can never be decoded, so
+	// they neither block their message group nor vanish. Without it such a
+	// record is reported failed and SQS's redrive policy moves it.
+	DeadLetter Forwarder
+	// Output, when set, receives what each slice committed, as display
+	// events (see OutputEvent).
+	Output Forwarder
+	// Parallel bounds how many message groups run at once; default 16.
+	Parallel int
+	Clock    infinity.Clock
+	Logger   *slog.Logger
+}
+
+// Agent is the handler of the agent function: it takes an SQS batch from
+// the FIFO input queue, runs one slice per message group (thread) and
+// reports the records that must come back.
+type Agent struct {
+	o AgentOptions
+
+	mu     sync.Mutex
+	events map[infinity.ThreadID][]actors.Event
+}
+
+// NewAgent checks the options and returns the handler. Pass its Observe
+// method as the runtime's Config.Observer to get display events.
+func NewAgent(o AgentOptions) (*Agent, error) {
+	if o.Runtime == nil || o.Conversations == nil {
+		return nil, fmt.Errorf("lambda: the agent handler needs a runtime and its conversation store: %w", infinity.ErrInvalid)
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 16
+	}
+	if o.Clock == nil {
+		o.Clock = infinity.SystemClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Agent{o: o, events: map[infinity.ThreadID][]actors.Event{}}, nil
+}
+
+// Observe collects committed items for the output queue; it is the
+// runtime's Config.Observer.
+func (a *Agent) Observe(ev actors.Event) {
+	if ev.Kind != actors.EventItem {
+		return
+	}
+	a.mu.Lock()
+	a.events[ev.Thread] = append(a.events[ev.Thread], ev)
+	a.mu.Unlock()
+}
+
+// group is one message group's records in arrival order.
+type group struct {
+	id      infinity.ThreadID
+	records []events.SQSMessage
+	msgs    []infinity.InputMessage
+}
+
+// Handle runs the batch. A record fails (and comes back after the
+// visibility timeout) when its thread's slice failed; every later record of
+// the same message group fails with it, so per-thread order holds. Records
+// of other groups are unaffected. The error return is reserved for
+// failures that concern the whole invocation.
+func (a *Agent) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	var resp events.SQSEventResponse
+	groups, order := map[infinity.ThreadID]*group{}, []*group(nil)
+	failed := map[string]bool{}
+	for _, r := range ev.Records {
+		msg, err := DecodeRecord(r)
+		if err != nil {
+			if a.deadLetter(ctx, r, err) {
+				continue
+			}
+			failed[r.MessageId] = true
+			continue
+		}
+		g := groups[msg.GroupID]
+		if g == nil {
+			g = &group{id: msg.GroupID}
+			groups[msg.GroupID] = g
+			order = append(order, g)
+		}
+		g.records = append(g.records, r)
+		g.msgs = append(g.msgs, msg)
+	}
+	// A record that failed to decode and could not be dead-lettered fails
+	// every later record of its group.
+	for _, r := range ev.Records {
+		if failed[r.MessageId] {
+			gid := infinity.ThreadID(r.Attributes["MessageGroupId"])
+			if g := groups[gid]; g != nil {
+				a.failFrom(g, r, failed)
+			}
+		}
+	}
+
+	sem := make(chan struct{}, a.o.Parallel)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, g := range order {
+		if len(g.msgs) == 0 {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := a.step(ctx, g); err != nil {
+				a.o.Logger.Error("slice failed; its records come back", "thread", g.id, "records", len(g.records), "err", err)
+				mu.Lock()
+				for _, r := range g.records {
+					failed[r.MessageId] = true
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for _, r := range ev.Records {
+		if failed[r.MessageId] {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.MessageId})
+		}
+	}
+	return resp, nil
+}
+
+// failFrom drops from g the record r's successors (r itself was never in
+// g) and marks them failed.
+func (a *Agent) failFrom(g *group, r events.SQSMessage, failed map[string]bool) {
+	seq := r.Attributes["SequenceNumber"]
+	keep := 0
+	for i, rec := range g.records {
+		if seq != "" && sequenceLess(rec.Attributes["SequenceNumber"], seq) {
+			g.records[keep], g.msgs[keep] = rec, g.msgs[i]
+			keep++
+			continue
+		}
+		failed[rec.MessageId] = true
+	}
+	g.records, g.msgs = g.records[:keep], g.msgs[:keep]
+}
+
+// sequenceLess compares SQS FIFO sequence numbers (decimal strings of up
+// to 128 bits).
+func sequenceLess(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
+}
+
+// step runs one group's slice, creating the root thread first when the
+// batch opens a conversation.
+func (a *Agent) step(ctx context.Context, g *group) error {
+	if err := a.ensureRoot(ctx, g); err != nil {
+		return err
+	}
+	err := a.o.Runtime.Step(ctx, g.msgs)
+	if errors.Is(err, infinity.ErrNotImplemented) || errors.Is(err, infinity.ErrInvalid) {
+		// Retrying cannot help a message this runtime refuses.
+		a.o.Logger.Error("message refused", "thread", g.id, "err", err)
+		for _, r := range g.records {
+			a.deadLetter(ctx, r, err)
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	a.output(ctx, g.id)
+	return nil
+}
+
+// ensureRoot creates a root thread for a batch that starts with user text
+// addressed to a thread that does not exist: the reference runtime's
+// recipe (aws sqs send-message with a new group id) starts conversations
+// that way. Other messages for unknown threads are dropped by the slice.
+func (a *Agent) ensureRoot(ctx context.Context, g *group) error {
+	first := g.msgs[0]
+	if first.Synthetic != nil || first.Content.Type != infinity.ContentText {
+		return nil
+	}
+	_, err := a.o.Conversations.Thread(ctx, g.id)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, infinity.ErrNotFound) {
+		return fmt.Errorf("look up %s: %w", g.id, err)
+	}
+	info := infinity.ThreadInfo{ID: g.id, Root: g.id, Agent: a.o.Agent, Created: a.o.Clock.Now().UTC().Truncate(time.Microsecond)}
+	if err := a.o.Conversations.CreateThread(ctx, info); err != nil && !errors.Is(err, infinity.ErrExists) {
+		return fmt.Errorf("create root %s: %w", g.id, err)
+	}
+	a.o.Logger.Info("root thread created by its first message", "thread", g.id)
+	return nil
+}
+
+// deadLetter forwards an unusable record to the dead-letter queue and
+// reports whether it did.
+func (a *Agent) deadLetter(ctx context.Context, r events.SQSMessage, why error) bool {
+	if a.o.DeadLetter == nil {
+		a.o.Logger.Error("unusable record left to the redrive policy", "message_id", r.MessageId, "err", why)
+		return false
+	}
+	if err := a.o.DeadLetter.Forward(ctx, r.Body); err != nil {
+		a.o.Logger.Error("dead-letter forward failed", "message_id", r.MessageId, "err", err, "why", why)
+		return false
+	}
+	a.o.Logger.Error("unusable record moved to the dead-letter queue", "message_id", r.MessageId, "err", why)
+	return true
+}
+
+// OutputEvent is what the output queue receives after a slice: the text the
+// thread's new items show (the reference runtime's {"text","metadata"}
+// shape) and the items themselves.
+type OutputEvent struct {
+	Thread   infinity.ThreadID `json:"thread_id"`
+	Text     string            `json:"text"`
+	Metadata json.RawMessage   `json:"metadata,omitempty"`
+	Items    []infinity.Item   `json:"items"`
+}
+
+// output sends what the thread committed during the step.
+func (a *Agent) output(ctx context.Context, id infinity.ThreadID) {
+	a.mu.Lock()
+	evs := a.events[id]
+	delete(a.events, id)
+	a.mu.Unlock()
+	if a.o.Output == nil || len(evs) == 0 {
+		return
+	}
+	out := OutputEvent{Thread: id}
+	for _, ev := range evs {
+		out.Items = append(out.Items, ev.Item)
+		if ev.Item.Kind == infinity.KindAssistant && ev.Item.Text != "" {
+			if out.Text != "" {
+				out.Text += "\n"
+			}
+			out.Text += ev.Item.Text
+		}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		a.o.Logger.Error("output event", "thread", id, "err", err)
+		return
+	}
+	// Display events are best effort: the history is committed, and a
+	// client can always read it from the store.
+	if err := a.o.Output.Forward(ctx, string(b)); err != nil {
+		a.o.Logger.Warn("output event not sent", "thread", id, "err", err)
+	}
+}

@@ -1,0 +1,323 @@
+package lambda_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	awslambda "github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/lambda"
+	"github.com/infinity-runtime/infinity/models/scripted"
+	"github.com/infinity-runtime/infinity/persistence/memory"
+)
+
+// recorder is an InputSender and a Forwarder that keeps what it is given.
+type recorder struct {
+	mu     sync.Mutex
+	sent   []infinity.InputMessage
+	bodies []string
+}
+
+func (r *recorder) Send(_ context.Context, msg infinity.InputMessage, _ time.Time) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sent = append(r.sent, msg)
+	return nil
+}
+
+func (r *recorder) Forward(_ context.Context, body string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.bodies = append(r.bodies, body)
+	return nil
+}
+
+func (r *recorder) forwarded() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.bodies)
+}
+
+// failingConv fails commits of one thread while fail is set.
+type failingConv struct {
+	infinity.ConversationStore
+	thread infinity.ThreadID
+	fail   atomic.Bool
+}
+
+func (f *failingConv) Commit(ctx context.Context, c infinity.Commit) (int, error) {
+	if c.Thread == f.thread && f.fail.Load() {
+		return 0, errors.New("store unreachable")
+	}
+	return f.ConversationStore.Commit(ctx, c)
+}
+
+type fixture struct {
+	conv    *failingConv
+	rt      *actors.Runtime
+	agent   *lambda.Agent
+	out     *recorder
+	dead    *recorder
+	handler awslambda.Handler
+}
+
+func newFixture(t *testing.T, withDeadLetter bool) *fixture {
+	t.Helper()
+	model, err := scripted.New(scripted.Script{Rules: []scripted.Rule{
+		{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Text: "Noted: $THREAD."}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{conv: &failingConv{ConversationStore: memory.NewConversationStore()}, out: &recorder{}, dead: &recorder{}}
+	sender := &recorder{}
+	var agent *lambda.Agent
+	f.rt, err = actors.New(actors.Config{
+		Conversations: f.conv,
+		State:         memory.NewStateStore(nil),
+		Model:         model,
+		Sender:        func(actors.Deliverer) infinity.InputSender { return sender },
+		Agents:        []actors.Agent{{Name: "helper"}},
+		Observer:      func(ev actors.Event) { agent.Observe(ev) },
+		Idle:          50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.rt.Close(context.Background()) })
+	o := lambda.AgentOptions{Runtime: f.rt, Conversations: f.conv, Output: f.out}
+	if withDeadLetter {
+		o.DeadLetter = f.dead
+	}
+	agent, err = lambda.NewAgent(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.agent = agent
+	f.handler = awslambda.NewHandler(agent.Handle)
+	return f
+}
+
+// invoke calls the handler through aws-lambda-go's JSON path, with a
+// Lambda context and a deadline, as lambda.Start does.
+func (f *fixture) invoke(t *testing.T, payload []byte) events.SQSEventResponse {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: "req-1"})
+	out, err := f.handler.Invoke(ctx, payload)
+	if err != nil {
+		t.Fatalf("invoke: %v", err)
+	}
+	var resp events.SQSEventResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatalf("response %s: %v", out, err)
+	}
+	return resp
+}
+
+func (f *fixture) items(t *testing.T, id infinity.ThreadID) []infinity.Item {
+	t.Helper()
+	items, err := f.conv.Items(t.Context(), id, 0, -1)
+	if err != nil {
+		t.Fatalf("items of %s: %v", id, err)
+	}
+	return items
+}
+
+func failures(resp events.SQSEventResponse) []string {
+	var ids []string
+	for _, f := range resp.BatchItemFailures {
+		ids = append(ids, f.ItemIdentifier)
+	}
+	return ids
+}
+
+func TestAgentBatchFromRealEvent(t *testing.T) {
+	f := newFixture(t, false)
+	payload, err := os.ReadFile("testdata/sqs-fifo-batch.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp := f.invoke(t, payload); len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("failures: %v", failures(resp))
+	}
+	alpha := f.items(t, "thread-alpha")
+	// Both alpha records are one batch: two user items, one answer.
+	if len(alpha) != 3 || alpha[0].Text != "Hello from the reference recipe" || alpha[1].Text != "And a second line" || alpha[2].Text != "Noted: thread-alpha." {
+		t.Fatalf("alpha history: %+v", alpha)
+	}
+	if alpha[0].ID != "sqs-11d6ee51-4cc7-4302-9e22-7cd8afdaadf5" {
+		t.Errorf("a body without an id takes the SQS message id: got %q", alpha[0].ID)
+	}
+	beta := f.items(t, "thread-beta")
+	if len(beta) != 2 || beta[0].ID != "msg-beta-1" {
+		t.Fatalf("beta history: %+v", beta)
+	}
+	info, err := f.conv.Thread(t.Context(), "thread-alpha")
+	if err != nil || !info.IsRoot() {
+		t.Fatalf("alpha was not created as a root: %+v %v", info, err)
+	}
+	// Output events carry each slice's text.
+	outs := f.out.forwarded()
+	if len(outs) != 2 {
+		t.Fatalf("output events: %q", outs)
+	}
+	var ev lambda.OutputEvent
+	for _, b := range outs {
+		if err := json.Unmarshal([]byte(b), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Text != "Noted: "+string(ev.Thread)+"." {
+			t.Errorf("output event: %+v", ev)
+		}
+	}
+
+	// SQS delivers at least once: the same batch again changes nothing.
+	if resp := f.invoke(t, payload); len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("failures on redelivery: %v", failures(resp))
+	}
+	if got := len(f.items(t, "thread-alpha")); got != 3 {
+		t.Fatalf("redelivery changed alpha's history: %d items", got)
+	}
+	if got := len(f.items(t, "thread-beta")); got != 2 {
+		t.Fatalf("redelivery changed beta's history: %d items", got)
+	}
+}
+
+// record builds a FIFO record the way the event source mapping does.
+func record(id, group, seq, body string) events.SQSMessage {
+	return events.SQSMessage{
+		MessageId: id, ReceiptHandle: "rh-" + id, Body: body,
+		Attributes: map[string]string{
+			"MessageGroupId": group, "SequenceNumber": seq, "ApproximateReceiveCount": "1",
+			"SentTimestamp": "1573251510774", "MessageDeduplicationId": id,
+		},
+		EventSource: "aws:sqs", EventSourceARN: "arn:aws:sqs:us-east-1:000000000000:in.fifo", AWSRegion: "us-east-1",
+	}
+}
+
+func text(group, s string) string {
+	b, _ := json.Marshal(infinity.InputMessage{GroupID: infinity.ThreadID(group), Content: infinity.TextContent(s)})
+	return string(b)
+}
+
+func eventJSON(t *testing.T, recs ...events.SQSMessage) []byte {
+	t.Helper()
+	b, err := json.Marshal(events.SQSEvent{Records: recs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestAgentUndecodableRecordFailsItsGroupTail(t *testing.T) {
+	batch := func(t *testing.T) []byte {
+		return eventJSON(t,
+			record("a1", "ta", "100", text("ta", "first")),
+			record("b1", "tb", "101", text("tb", "other thread")),
+			record("a2", "ta", "102", `{"content": {"type": "text", "text": "cut`),
+			record("a3", "ta", "103", text("ta", "after the broken one")),
+			record("a4", "ta", "104", `{"group_id": "tz", "content": {"type": "text", "text": "wrong group"}}`),
+		)
+	}
+	t.Run("without a dead-letter queue", func(t *testing.T) {
+		f := newFixture(t, false)
+		resp := f.invoke(t, batch(t))
+		if got, want := failures(resp), []string{"a2", "a3", "a4"}; !slices.Equal(got, want) {
+			t.Fatalf("failures = %v, want %v (the broken record and the rest of its group)", got, want)
+		}
+		if got := f.items(t, "ta"); len(got) != 2 || got[0].Text != "first" {
+			t.Fatalf("ta ran what came before the broken record only: %+v", got)
+		}
+		if got := f.items(t, "tb"); len(got) != 2 {
+			t.Fatalf("tb was held up by another group: %+v", got)
+		}
+	})
+	t.Run("with a dead-letter queue", func(t *testing.T) {
+		f := newFixture(t, true)
+		resp := f.invoke(t, batch(t))
+		if len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("failures: %v", failures(resp))
+		}
+		if dead := f.dead.forwarded(); len(dead) != 2 {
+			t.Fatalf("dead-lettered: %q", dead)
+		}
+		got := f.items(t, "ta")
+		if len(got) != 3 || got[1].Text != "after the broken one" {
+			t.Fatalf("ta history: %+v", got)
+		}
+	})
+}
+
+func TestAgentFailedSliceComesBack(t *testing.T) {
+	f := newFixture(t, false)
+	f.conv.thread = "tb"
+	f.conv.fail.Store(true)
+	payload := eventJSON(t,
+		record("a1", "ta", "100", text("ta", "hello")),
+		record("b1", "tb", "101", text("tb", "one")),
+		record("b2", "tb", "102", text("tb", "two")),
+	)
+	resp := f.invoke(t, payload)
+	if got, want := failures(resp), []string{"b1", "b2"}; !slices.Equal(got, want) {
+		t.Fatalf("failures = %v, want %v", got, want)
+	}
+	if got := len(f.items(t, "ta")); got != 2 {
+		t.Fatalf("ta: %d items", got)
+	}
+	// The store recovers; SQS redelivers the whole batch (ta's record too,
+	// if its delete had been lost): each input is applied once.
+	f.conv.fail.Store(false)
+	if resp := f.invoke(t, payload); len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("failures after recovery: %v", failures(resp))
+	}
+	if got := f.items(t, "tb"); len(got) != 3 || got[0].Text != "one" || got[1].Text != "two" {
+		t.Fatalf("tb after recovery: %+v", got)
+	}
+	if got := len(f.items(t, "ta")); got != 2 {
+		t.Fatalf("ta after redelivery: %d items", got)
+	}
+}
+
+func TestAgentDropsToolResultForUnknownThread(t *testing.T) {
+	f := newFixture(t, false)
+	b, _ := json.Marshal(infinity.InputMessage{ID: "r1", GroupID: "ghost", Content: infinity.ResultContent("call-1", "late")})
+	resp := f.invoke(t, eventJSON(t, record("g1", "ghost", "100", string(b))))
+	if len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("failures: %v", failures(resp))
+	}
+	if _, err := f.conv.Thread(t.Context(), "ghost"); !errors.Is(err, infinity.ErrNotFound) {
+		t.Fatalf("a tool result created a thread: %v", err)
+	}
+}
+
+func FuzzDecodeRecord(f *testing.F) {
+	f.Add(`{"content":{"type":"text","text":"hi"},"group_id":"g"}`, "g", "m1")
+	f.Add(`{"id":"x","content":{"type":"toolresult","id":"c","content":[{"type":"text","text":"r"}]},"group_id":"g","synthetic":"c"}`, "g", "m2")
+	f.Add(`{"content":{"type":"text"},"group_id":"other"}`, "g", "")
+	f.Add(`null`, "", "m3")
+	f.Fuzz(func(t *testing.T, body, group, id string) {
+		msg, err := lambda.DecodeRecord(events.SQSMessage{MessageId: id, Body: body, Attributes: map[string]string{"MessageGroupId": group}})
+		if err != nil {
+			if !errors.Is(err, infinity.ErrInvalid) {
+				t.Fatalf("error does not wrap ErrInvalid: %v", err)
+			}
+			return
+		}
+		if msg.ID == "" || msg.Validate() != nil || (group != "" && string(msg.GroupID) != group) {
+			t.Fatalf("accepted a bad message: %+v", msg)
+		}
+	})
+}
