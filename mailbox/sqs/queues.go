@@ -31,6 +31,11 @@ type Queues struct {
 	Input Queue
 	// Relay is the standard delay queue, "<prefix>-relay".
 	Relay Queue
+	// Output is the standard queue of display events, "<prefix>-output".
+	Output Queue
+	// DeadLetter is the standard queue of records that can never be
+	// applied, "<prefix>-dead".
+	DeadLetter Queue
 }
 
 // DefaultVisibilityTimeout is the input queue's visibility timeout unless
@@ -54,8 +59,9 @@ func WithVisibilityTimeout(d time.Duration) QueueOption {
 // attributes) the queues named after prefix for tests and the local
 // harness: the FIFO input queue with content-based dedup (Scheduler targets
 // need it) and dedup scoped to the message group, and the standard relay
-// queue. (The output queue belongs to the output side.) A prefix must leave the names within SQS's
-// 80 characters of [A-Za-z0-9-_].
+// queue, the output queue and the dead-letter queue (all three standard:
+// display events carry their thread and items, so they need no order). A
+// prefix must leave the names within SQS's 80 characters of [A-Za-z0-9-_].
 func CreateQueues(ctx context.Context, client QueueAPI, prefix string, opts ...QueueOption) (Queues, error) {
 	o := queueOptions{visibility: DefaultVisibilityTimeout}
 	for _, f := range opts {
@@ -77,11 +83,16 @@ func CreateQueues(ctx context.Context, client QueueAPI, prefix string, opts ...Q
 	if err != nil {
 		return Queues{}, err
 	}
-	q.Relay, err = createQueue(ctx, client, prefix+"-relay", map[string]string{
-		string(sqstypes.QueueAttributeNameVisibilityTimeout): vis,
-	})
-	if err != nil {
-		return Queues{}, err
+	for _, c := range []struct {
+		q    *Queue
+		name string
+	}{{&q.Relay, "-relay"}, {&q.Output, "-output"}, {&q.DeadLetter, "-dead"}} {
+		*c.q, err = createQueue(ctx, client, prefix+c.name, map[string]string{
+			string(sqstypes.QueueAttributeNameVisibilityTimeout): vis,
+		})
+		if err != nil {
+			return Queues{}, err
+		}
 	}
 	return q, nil
 }

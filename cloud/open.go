@@ -1,0 +1,270 @@
+package cloud
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/agentfile"
+	"github.com/infinity-runtime/infinity/examples"
+	"github.com/infinity-runtime/infinity/lambda"
+	"github.com/infinity-runtime/infinity/mailbox/sqs"
+	"github.com/infinity-runtime/infinity/persistence/dsql"
+	"github.com/infinity-runtime/infinity/persistence/dynamodb"
+)
+
+// Options are what the environment does not say: the AWS configuration
+// (credentials, region, HTTP client) and, for the laptop harness, endpoint
+// overrides.
+type Options struct {
+	// AWS is the SDK configuration, normally config.LoadDefaultConfig's.
+	AWS aws.Config
+	// Endpoints override the services' endpoints (empty: the SDK's own
+	// resolution, which honours AWS_ENDPOINT_URL_SQS and the like).
+	SQSEndpoint, DynamoDBEndpoint, SchedulerEndpoint string
+	Clock                                            infinity.Clock
+	Logger                                           *slog.Logger
+	// Idle is how long a thread's actor stays after a slice (default 1 s;
+	// a Lambda container is frozen between invocations anyway).
+	Idle time.Duration
+	// Observer, when set, sees every committed change (after the handler's
+	// own collection of output events).
+	Observer func(actors.Event)
+	// Tracer, when set, traces the database statements (counting them in
+	// the laptop harness).
+	Tracer pgx.QueryTracer
+}
+
+// Functions is one function's handler and what it runs on.
+type Functions struct {
+	Config   Config
+	Runtime  *actors.Runtime // the agent function only
+	Agent    *lambda.Agent
+	Relay    *lambda.Relay
+	Receiver lambda.Receiver
+	// Conversations is the agent function's conversation store.
+	Conversations infinity.ConversationStore
+	pool          *pgxpool.Pool
+}
+
+// Handler returns the handler of the configured role, for lambda.Start.
+func (f *Functions) Handler() any {
+	switch f.Config.Role {
+	case RoleAgent:
+		return f.Agent.Handle
+	case RoleRelay:
+		return f.Relay.Handle
+	default:
+		return f.Receiver.Handle
+	}
+}
+
+// Close stops the runtime and closes the database pool.
+func (f *Functions) Close(ctx context.Context) error {
+	var err error
+	if f.Runtime != nil {
+		err = f.Runtime.Close(ctx)
+	}
+	if f.pool != nil {
+		f.pool.Close()
+	}
+	return err
+}
+
+// Open builds the configured function. It does no network I/O (pools
+// connect on first use), so a cold start reaches its first event quickly;
+// the database schema must already exist (run Migrate at deploy time).
+func Open(ctx context.Context, cfg Config, o Options) (*Functions, error) {
+	if o.Clock == nil {
+		o.Clock = infinity.SystemClock{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Idle <= 0 {
+		o.Idle = time.Second
+	}
+	if cfg.Region != "" {
+		o.AWS.Region = cfg.Region
+	}
+	f := &Functions{Config: cfg}
+	sqsClient := awssqs.NewFromConfig(o.AWS, func(so *awssqs.Options) {
+		if o.SQSEndpoint != "" {
+			so.BaseEndpoint = aws.String(o.SQSEndpoint)
+		}
+	})
+	var deadLetter, output lambda.Forwarder
+	if cfg.DeadLetterURL != "" {
+		deadLetter = queue{sqsClient, cfg.DeadLetterURL}
+	}
+	if cfg.OutputQueueURL != "" {
+		output = queue{sqsClient, cfg.OutputQueueURL}
+	}
+	switch cfg.Role {
+	case RoleRelay:
+		r, err := sqs.NewRelay(sqsClient, cfg.InputQueueURL)
+		if err != nil {
+			return nil, fmt.Errorf("cloud: %w", err)
+		}
+		f.Relay = &lambda.Relay{Forward: r, DeadLetter: deadLetter, Logger: o.Logger}
+		return f, nil
+	case RoleReceiver:
+		return f, nil
+	case RoleAgent:
+	default:
+		return nil, fmt.Errorf("cloud: role %q: %w", cfg.Role, infinity.ErrInvalid)
+	}
+
+	agent, err := loadAgent(ctx, cfg.AgentFile)
+	if err != nil {
+		return nil, err
+	}
+	pool, dialect, err := openPool(ctx, cfg, o.AWS, o.Tracer)
+	if err != nil {
+		return nil, err
+	}
+	f.pool = pool
+	conv := dsql.New(pool, dsql.WithDialect(dialect))
+	f.Conversations = conv
+	state := dynamodb.New(awsdynamodb.NewFromConfig(o.AWS, func(do *awsdynamodb.Options) {
+		if o.DynamoDBEndpoint != "" {
+			do.BaseEndpoint = aws.String(o.DynamoDBEndpoint)
+		}
+	}), cfg.StateTable, dynamodb.WithClock(o.Clock))
+	sender, err := sqs.New(sqs.Config{
+		SQS:           sqsClient,
+		InputQueueURL: cfg.InputQueueURL,
+		RelayQueueURL: cfg.RelayQueueURL,
+		Scheduler: scheduler.NewFromConfig(o.AWS, func(so *scheduler.Options) {
+			if o.SchedulerEndpoint != "" {
+				so.BaseEndpoint = aws.String(o.SchedulerEndpoint)
+			}
+		}),
+		InputQueueARN:    cfg.InputQueueARN,
+		SchedulerRoleARN: cfg.SchedulerRoleARN,
+		ScheduleGroup:    cfg.ScheduleGroup,
+		Clock:            o.Clock,
+	})
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("cloud: %w", err)
+	}
+	var handler *lambda.Agent
+	margin := cfg.SliceMargin
+	f.Runtime, err = actors.New(actors.Config{
+		Conversations: conv,
+		State:         state,
+		Sender:        func(actors.Deliverer) infinity.InputSender { return sender },
+		Agents:        []actors.Agent{agent},
+		Clock:         o.Clock,
+		Logger:        o.Logger,
+		Idle:          o.Idle,
+		Observer: func(ev actors.Event) {
+			handler.Observe(ev)
+			if o.Observer != nil {
+				o.Observer(ev)
+			}
+		},
+		// The invocation's deadline, less a margin, bounds every slice: a
+		// slice that reaches it commits and continues in a later one.
+		Deadline: func(ctx context.Context) (time.Time, bool) {
+			dl, ok := ctx.Deadline()
+			return dl.Add(-margin), ok
+		},
+	})
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("cloud: %w", err)
+	}
+	handler, err = lambda.NewAgent(lambda.AgentOptions{
+		Runtime: f.Runtime, Conversations: conv, Agent: agent.Name,
+		DeadLetter: deadLetter, Output: output, Clock: o.Clock, Logger: o.Logger,
+	})
+	if err != nil {
+		f.Close(ctx)
+		return nil, fmt.Errorf("cloud: %w", err)
+	}
+	f.Agent = handler
+	return f, nil
+}
+
+// loadAgent reads the agent file, or the bundled demo agent when none is
+// configured. Agents with tools are refused until the cloud runs tools.
+func loadAgent(ctx context.Context, path string) (actors.Agent, error) {
+	var file *agentfile.File
+	var err error
+	if path == "" {
+		y, _ := examples.Get("demo")
+		file, err = agentfile.ParseDetached("demo.yaml", y)
+	} else {
+		file, err = agentfile.Load(path)
+	}
+	if err != nil {
+		return actors.Agent{}, fmt.Errorf("cloud: agent file: %w", err)
+	}
+	if err := file.RequireNoTools(); err != nil {
+		return actors.Agent{}, fmt.Errorf("cloud: agent file: %w", err)
+	}
+	p, err := file.Provider(ctx)
+	if err != nil {
+		return actors.Agent{}, fmt.Errorf("cloud: agent file: %w", err)
+	}
+	a := file.Agent(nil)
+	a.Provider = p
+	return a, nil
+}
+
+// openPool makes the database pool: IAM-token auth over TLS for DSQL, or a
+// plain URL for PostgreSQL.
+func openPool(ctx context.Context, cfg Config, awsCfg aws.Config, tracer pgx.QueryTracer) (*pgxpool.Pool, dsql.Dialect, error) {
+	if cfg.DatabaseURL != "" {
+		pc, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+		if err != nil {
+			return nil, 0, fmt.Errorf("cloud: %s: %w", EnvDatabaseURL, errors.Join(infinity.ErrInvalid, err))
+		}
+		pc.ConnConfig.Tracer = tracer
+		pool, err := pgxpool.NewWithConfig(ctx, pc)
+		if err != nil {
+			return nil, 0, fmt.Errorf("cloud: database: %w", err)
+		}
+		return pool, dsql.PostgreSQL, nil
+	}
+	pc, err := pgxpool.ParseConfig(dsql.ConnString(cfg.DSQLEndpoint, cfg.DSQLUser))
+	if err != nil {
+		return nil, 0, fmt.Errorf("cloud: %s: %w", EnvDSQLEndpoint, errors.Join(infinity.ErrInvalid, err))
+	}
+	pc.ConnConfig.Tracer = tracer
+	gen := &dsql.TokenGenerator{Endpoint: cfg.DSQLEndpoint, Region: awsCfg.Region, Credentials: awsCfg.Credentials, Admin: cfg.DSQLUser == "admin"}
+	pc.BeforeConnect = gen.BeforeConnect
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, 0, fmt.Errorf("cloud: dsql: %w", err)
+	}
+	return pool, dsql.DSQL, nil
+}
+
+// queue forwards bodies to one SQS queue (the output and dead-letter
+// queues, both standard).
+type queue struct {
+	client *awssqs.Client
+	url    string
+}
+
+func (q queue) Forward(ctx context.Context, body string) error {
+	if _, err := q.client.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: aws.String(q.url), MessageBody: aws.String(body)}); err != nil {
+		return fmt.Errorf("send to %s: %w", q.url, err)
+	}
+	return nil
+}
+

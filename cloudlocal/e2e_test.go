@@ -1,0 +1,343 @@
+package cloudlocal_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/cloudlocal"
+	"github.com/infinity-runtime/infinity/internal/emulators"
+)
+
+func TestMain(m *testing.M) { os.Exit(emulators.Main(m)) }
+
+// faults fails the agent function's SendMessage calls while armed: the
+// function dies, as far as the thread can tell, between its history write
+// and its dispatch.
+type faults struct{ armed atomic.Bool }
+
+func (f *faults) wrap(next http.RoundTripper) http.RoundTripper {
+	return rt(func(r *http.Request) (*http.Response, error) {
+		if f.armed.Load() && cloudlocal.Operation(r) == "sqs.SendMessage" {
+			return nil, errors.New("injected: the function died before its dispatch")
+		}
+		return next.RoundTrip(r)
+	})
+}
+
+type rt func(*http.Request) (*http.Response, error)
+
+func (f rt) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+type stackFixture struct {
+	*cloudlocal.Stack
+	counter *cloudlocal.Counter
+	faults  *faults
+	failed  atomic.Int64 // invocations that reported failures
+	invoked atomic.Int64
+}
+
+func startStack(t *testing.T) *stackFixture {
+	t.Helper()
+	emulators.AWSEnv(t)
+	f := &stackFixture{counter: cloudlocal.NewCounter(), faults: &faults{}}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	s, err := cloudlocal.Start(t.Context(), cloudlocal.Options{
+		PostgresURL:      emulators.Postgres(t),
+		DynamoDBEndpoint: emulators.DynamoDB(t),
+		SQSEndpoint:      emulators.SQS(t),
+		AgentFile:        "testdata/sleepy.yaml",
+		TimeScale:        0.001,
+		Visibility:       4 * time.Second,
+		FunctionTimeout:  3 * time.Second,
+		SliceMargin:      500 * time.Millisecond,
+		Concurrency:      4,
+		Logger:           log,
+		Transport: func(next http.RoundTripper) http.RoundTripper {
+			return f.counter.Transport(f.faults.wrap(next))
+		},
+		Tracer: f.counter,
+		OnInvoke: func(inv cloudlocal.Invocation) {
+			f.invoked.Add(1)
+			if inv.Failures > 0 {
+				f.failed.Add(1)
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	f.Stack = s
+	return f
+}
+
+// tree returns the thread and its descendants.
+func (f *stackFixture) tree(t *testing.T, root infinity.ThreadID) []infinity.ThreadInfo {
+	t.Helper()
+	info, err := f.Conversations.Thread(t.Context(), root)
+	if err != nil {
+		t.Fatalf("thread %s: %v", root, err)
+	}
+	out := []infinity.ThreadInfo{info}
+	for i := 0; i < len(out); i++ {
+		kids, err := f.Conversations.Children(t.Context(), out[i].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, kids...)
+	}
+	return out
+}
+
+// waitText waits until the thread's history has an assistant item
+// containing text, and returns the history.
+func (f *stackFixture) waitText(t *testing.T, id infinity.ThreadID, text string, within time.Duration) []infinity.Item {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		items, err := f.Conversations.Items(t.Context(), id, 0, -1)
+		if err != nil && !errors.Is(err, infinity.ErrNotFound) {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			if it.Kind == infinity.KindAssistant && strings.Contains(it.Text, text) {
+				return items
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never said %q within %v; history:\n%s", id, text, within, dump(items))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func dump(items []infinity.Item) string {
+	var b strings.Builder
+	for i, it := range items {
+		fmt.Fprintf(&b, "  %d %s %s", i, it.Kind, it.Text)
+		if it.Call != nil {
+			fmt.Fprintf(&b, " call %s(%s)", it.Call.Name, it.Call.Args)
+		}
+		if it.Result != nil {
+			fmt.Fprintf(&b, " result %s: %s", it.Result.CallID, it.Result.Text())
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// checkTree checks that every child closed and that no history holds an
+// item twice.
+func (f *stackFixture) checkTree(t *testing.T, root infinity.ThreadID, children int) {
+	t.Helper()
+	tree := f.tree(t, root)
+	if len(tree) != 1+children {
+		t.Fatalf("tree of %s has %d threads, want %d", root, len(tree), 1+children)
+	}
+	for _, th := range tree {
+		if !th.IsRoot() && !th.Closed {
+			t.Errorf("child %s is not closed", th.ID)
+		}
+		items, err := f.Conversations.Items(t.Context(), th.ID, 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, it := range items {
+			if seen[it.ID] {
+				t.Errorf("%s holds item %s twice:\n%s", th.ID, it.ID, dump(items))
+			}
+			seen[it.ID] = true
+		}
+	}
+}
+
+func TestCloudEndToEnd(t *testing.T) {
+	f := startStack(t)
+	ctx := t.Context()
+
+	// A multi-thread example through SQS: a 5 s sleep through the relay
+	// queue, a 20-minute one through the Scheduler (its clock runs 1000
+	// times fast here; the code path is the real one), a 2 s one.
+	start := time.Now()
+	if _, err := f.Send(ctx, "cloud-root", "Run the children."); err != nil {
+		t.Fatal(err)
+	}
+	f.waitText(t, "cloud-root", "All three children reported back.", 90*time.Second)
+	took := time.Since(start)
+	f.checkTree(t, "cloud-root", 3)
+	if took < 5*time.Second {
+		t.Errorf("finished in %v: the 5 s relay sleep did not wait", took)
+	}
+	created := f.Scheduler.Created()
+	if len(created) != 1 {
+		t.Fatalf("schedules created: %+v", created)
+	}
+	sc := created[0]
+	if sc.ActionAfterCompletion != "DELETE" || sc.FlexibleTimeWindow.Mode != "OFF" || !strings.HasPrefix(sc.ScheduleExpression, "at(") ||
+		sc.Target.Arn != f.Queues.Input.ARN || sc.Target.SqsParameters == nil || sc.Target.SqsParameters.MessageGroupId == "" {
+		t.Errorf("schedule: %+v", sc)
+	}
+	if f.Scheduler.Len() != 0 {
+		t.Errorf("%d schedules left after firing", f.Scheduler.Len())
+	}
+	t.Logf("tree finished in %v over %d invocations", took, f.invoked.Load())
+
+	t.Run("duplicate delivery", func(t *testing.T) {
+		// The same logical message twice on SQS (past the five-minute
+		// dedup window, SQS gives it a second life; here a different
+		// dedup id does the same): the thread applies it once.
+		before := len(f.waitText(t, "cloud-root", "All three", time.Second))
+		msg := infinity.InputMessage{ID: "dup-1", GroupID: "cloud-root", Content: infinity.TextContent("Are you done?")}
+		body, _ := json.Marshal(msg)
+		for i := range 2 {
+			if _, err := f.SQS.SendMessage(ctx, &awssqs.SendMessageInput{
+				QueueUrl: aws.String(f.Queues.Input.URL), MessageBody: aws.String(string(body)),
+				MessageGroupId: aws.String("cloud-root"), MessageDeduplicationId: aws.String(fmt.Sprintf("dup-copy-%d", i)),
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A later message in the same group is applied after both copies.
+		if _, err := f.Send(ctx, "cloud-root", "Last question."); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			items, err := f.Conversations.Items(ctx, "cloud-root", 0, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := count(items, "Still done"); n == 2 {
+				if got := len(items) - before; got != 4 {
+					t.Fatalf("two questions added %d items, want 4:\n%s", got, dump(items[before:]))
+				}
+				if n := countID(items, "dup-1"); n != 1 {
+					t.Fatalf("dup-1 applied %d times", n)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the questions were not answered:\n%s", dump(items[before:]))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+
+	t.Run("crash between history write and dispatch", func(t *testing.T) {
+		// Every SendMessage of the functions fails until an invocation has
+		// failed: the root's first slice commits its spawn calls, then
+		// cannot dispatch them. SQS redelivers the input after the
+		// visibility timeout; the next slice sends what the outbox holds.
+		failedBefore := f.failed.Load()
+		f.faults.armed.Store(true)
+		if _, err := f.Send(ctx, "crash-root", "Run the children."); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for f.failed.Load() == failedBefore {
+			if time.Now().After(deadline) {
+				t.Fatal("no invocation failed while the fault was armed")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		f.faults.armed.Store(false)
+		items, err := f.Conversations.Items(ctx, "crash-root", 0, -1)
+		if err != nil || count(items, "Spawning.") != 1 {
+			t.Fatalf("the slice should have committed before the failed dispatch: %v\n%s", err, dump(items))
+		}
+		f.waitText(t, "crash-root", "All three children reported back.", 90*time.Second)
+		f.checkTree(t, "crash-root", 3)
+	})
+}
+
+func count(items []infinity.Item, text string) int {
+	n := 0
+	for _, it := range items {
+		if it.Kind == infinity.KindAssistant && strings.Contains(it.Text, text) {
+			n++
+		}
+	}
+	return n
+}
+
+func countID(items []infinity.Item, id string) int {
+	n := 0
+	for _, it := range items {
+		if it.ID == id {
+			n++
+		}
+	}
+	return n
+}
+
+// TestAPICallsPerSlice measures what one slice costs in AWS calls and
+// database work on the emulators: the figure the cloud issue asks for.
+func TestAPICallsPerSlice(t *testing.T) {
+	f := startStack(t)
+	ctx := t.Context()
+	// Warm up (the thread is created by its first message).
+	if _, err := f.Send(ctx, "calls-root", "hello"); err != nil {
+		t.Fatal(err)
+	}
+	f.waitText(t, "calls-root", "Spawning.", 30*time.Second)
+	f.waitText(t, "calls-root", "All three children reported back.", 90*time.Second)
+	time.Sleep(500 * time.Millisecond)
+
+	// One user message to a settled root: exactly one slice, one model
+	// turn, one dispatch-free answer.
+	f.counter.Reset()
+	before := f.invoked.Load()
+	if _, err := f.Send(ctx, "calls-root", "one more"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		items, _ := f.Conversations.Items(ctx, "calls-root", 0, -1)
+		if count(items, "Still done") == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no answer")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // let the poller's delete land
+	got := f.counter.Snapshot()
+	var keys []string
+	for k := range got {
+		if !strings.HasPrefix(k, "sqs.ReceiveMessage") {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s=%d ", k, got[k])
+	}
+	t.Logf("one slice (%d invocation(s)): %s", f.invoked.Load()-before, b.String())
+	if got["db.transaction"] != 1 {
+		t.Errorf("a slice should be one database transaction, got %d", got["db.transaction"])
+	}
+	if n := got["dynamodb.TransactWriteItems"] + got["dynamodb.PutItem"] + got["dynamodb.UpdateItem"]; n > 1 {
+		t.Errorf("a slice should make at most one conditional DynamoDB write, got %d", n)
+	}
+}
+
