@@ -267,4 +267,3 @@ func (q queue) Forward(ctx context.Context, body string) error {
 	}
 	return nil
 }
-

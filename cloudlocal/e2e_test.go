@@ -340,4 +340,3 @@ func TestAPICallsPerSlice(t *testing.T) {
 		t.Errorf("a slice should make at most one conditional DynamoDB write, got %d", n)
 	}
 }
-
