@@ -28,8 +28,8 @@ var schema []byte
 // Schema returns the JSON Schema (draft 2020-12) of agent files.
 func Schema() []byte { return append([]byte(nil), schema...) }
 
-// Providers are the values of model.provider.
-var Providers = []string{"scripted", "anthropic", "openai", "bedrock"}
+// ProviderNames are the values of model.provider.
+var ProviderNames = []string{"scripted", "anthropic", "openai", "bedrock"}
 
 // Defaults applied when a field is absent.
 const (
@@ -57,7 +57,7 @@ type File struct {
 
 // ModelSpec is the model section; File.Provider builds the provider.
 type ModelSpec struct {
-	// Provider is one of Providers.
+	// Provider is one of ProviderNames.
 	Provider string `yaml:"provider"`
 	// ID is the model id; required except for scripted.
 	ID string `yaml:"id"`
@@ -611,7 +611,7 @@ func (p *parse) validate(f *File) error {
 	m := f.Model
 	switch m.Provider {
 	case "":
-		p.at("model.provider", "required: one of %s", strings.Join(Providers, ", "))
+		p.at("model.provider", "required: one of %s", strings.Join(ProviderNames, ", "))
 	case "scripted":
 		switch {
 		case m.Script != "" && m.Demo:
@@ -641,7 +641,7 @@ func (p *parse) validate(f *File) error {
 			p.at("model.demo", "only provider scripted has a demo")
 		}
 	default:
-		p.at("model.provider", "unknown provider %q: want one of %s", m.Provider, strings.Join(Providers, ", "))
+		p.at("model.provider", "unknown provider %q: want one of %s", m.Provider, strings.Join(ProviderNames, ", "))
 	}
 	p.positive("model.context_window", m.ContextWindow)
 	p.positive("model.max_output", m.MaxOutput)

@@ -13,6 +13,8 @@ import (
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/models/anthropic"
+	"github.com/infinity-runtime/infinity/models/openai"
 )
 
 const full = `name: researcher
@@ -107,7 +109,7 @@ func TestScriptRelative(t *testing.T) {
 	if got, want := f.ScriptPath(), filepath.Join(dir, "scripts", "s.json"); got != want {
 		t.Errorf("ScriptPath = %q, want %q", got, want)
 	}
-	p, err := f.Provider(context.Background())
+	p, err := f.Provider(context.Background(), testProviders())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +245,7 @@ func TestModel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := f.Provider(context.Background())
+		p, err := f.Provider(context.Background(), testProviders())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -258,7 +260,7 @@ func TestModel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = f.Provider(context.Background())
+		_, err = f.Provider(context.Background(), testProviders())
 		if err == nil || !strings.Contains(err.Error(), "set ANTHROPIC_API_KEY") {
 			t.Fatalf("want an error telling to set ANTHROPIC_API_KEY, got %v", err)
 		}
@@ -270,7 +272,7 @@ func TestModel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := f.Provider(context.Background())
+		p, err := f.Provider(context.Background(), testProviders())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -287,11 +289,11 @@ func TestModel(t *testing.T) {
 		}
 		t.Setenv("OPENAI_API_KEY", "")
 		t.Setenv("OPENAI_BASE_URL", "")
-		if _, err = f.Provider(context.Background()); !errors.Is(err, infinity.ErrInvalid) || !strings.Contains(err.Error(), "OPENAI_BASE_URL") {
+		if _, err = f.Provider(context.Background(), testProviders()); !errors.Is(err, infinity.ErrInvalid) || !strings.Contains(err.Error(), "OPENAI_BASE_URL") {
 			t.Fatalf("want a configuration error naming OPENAI_BASE_URL, got %v", err)
 		}
 		t.Setenv("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1") // an Ollama server needs no key
-		p, err := f.Provider(context.Background())
+		p, err := f.Provider(context.Background(), testProviders())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -304,7 +306,7 @@ func TestModel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err = f.Provider(context.Background()); !errors.Is(err, infinity.ErrNotImplemented) || !strings.Contains(err.Error(), "bedrock") {
+		if _, err = f.Provider(context.Background(), testProviders()); !errors.Is(err, infinity.ErrNotImplemented) || !strings.Contains(err.Error(), "bedrock") {
 			t.Fatalf("want ErrNotImplemented naming bedrock, got %v", err)
 		}
 	})
@@ -328,7 +330,7 @@ func TestExamples(t *testing.T) {
 				t.Error(err)
 			}
 			if f.Model.Provider == "scripted" {
-				if _, err := f.Provider(context.Background()); err != nil {
+				if _, err := f.Provider(context.Background(), testProviders()); err != nil {
 					t.Error(err)
 				}
 			}
@@ -414,5 +416,13 @@ func TestParseDetachedSkipsScriptLookup(t *testing.T) {
 	}
 	if f.Model.Script != "elsewhere.json" {
 		t.Fatalf("script = %q", f.Model.Script)
+	}
+}
+
+// testProviders is models/network.All, which this package cannot import.
+func testProviders() Providers {
+	return Providers{
+		"anthropic": func(models []infinity.ModelInfo) (infinity.ModelProvider, error) { return anthropic.FromEnv(models) },
+		"openai":    func(models []infinity.ModelInfo) (infinity.ModelProvider, error) { return openai.FromEnv(models) },
 	}
 }

@@ -6,10 +6,25 @@ import (
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
-	"github.com/infinity-runtime/infinity/models/anthropic"
-	"github.com/infinity-runtime/infinity/models/openai"
 	"github.com/infinity-runtime/infinity/models/scripted"
 )
+
+// Network builds a network model provider from the environment (API keys
+// are read there, never from the file) for the file's model.
+type Network func(models []infinity.ModelInfo) (infinity.ModelProvider, error)
+
+// Providers are the network providers a program is built with, by the
+// name an agent file gives in model.provider. The scripted provider is
+// always there. Keeping this a parameter lets a binary leave out the SDKs
+// it does not need (the Lambda bootstrap's size is budgeted);
+// models/network.All has every one.
+type Providers map[string]Network
+
+// hints say how to configure a network provider when it fails to start.
+var hints = map[string]string{
+	"openai":    "set OPENAI_BASE_URL for Ollama, vLLM or llama.cpp, or OPENAI_API_KEY for OpenAI",
+	"anthropic": "set ANTHROPIC_API_KEY to your API key",
+}
 
 // Agent returns the engine's agent configuration with the given tools.
 // Limits left out of the file are zero, which the engine reads as its
@@ -31,9 +46,10 @@ func (f *File) Agent(tools []infinity.Tool) actors.Agent {
 }
 
 // Provider builds the file's model provider: scripted (its script, or the
-// built-in demo), anthropic (the key from ANTHROPIC_API_KEY), openai (OPENAI_BASE_URL,
-// OPENAI_API_KEY); bedrock yields an error wrapping infinity.ErrNotImplemented.
-func (f *File) Provider(ctx context.Context) (infinity.ModelProvider, error) {
+// built-in demo), or the network provider of that name in ps. A known
+// provider this program was built without, and bedrock, yield an error
+// wrapping infinity.ErrNotImplemented.
+func (f *File) Provider(ctx context.Context, ps Providers) (infinity.ModelProvider, error) {
 	m := f.Model
 	switch m.Provider {
 	case "scripted":
@@ -58,17 +74,13 @@ func (f *File) Provider(ctx context.Context) (infinity.ModelProvider, error) {
 		}
 		return p, nil
 	case "anthropic", "openai":
-		models := []infinity.ModelInfo{modelInfo(m)}
-		if m.Provider == "openai" {
-			p, err := openai.FromEnv(models)
-			if err != nil {
-				return nil, fmt.Errorf("%s: model provider openai: %w (set OPENAI_BASE_URL for Ollama, vLLM or llama.cpp, or OPENAI_API_KEY for OpenAI)", f.path, err)
-			}
-			return p, nil
+		build := ps[m.Provider]
+		if build == nil {
+			return nil, fmt.Errorf("%s: model provider %s is not built into this program: %w", f.path, m.Provider, infinity.ErrNotImplemented)
 		}
-		p, err := anthropic.FromEnv(models)
+		p, err := build([]infinity.ModelInfo{modelInfo(m)})
 		if err != nil {
-			return nil, fmt.Errorf("%s: model provider anthropic: %w (set ANTHROPIC_API_KEY to your API key)", f.path, err)
+			return nil, fmt.Errorf("%s: model provider %s: %w (%s)", f.path, m.Provider, err, hints[m.Provider])
 		}
 		return p, nil
 	case "bedrock":

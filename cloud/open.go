@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -44,6 +45,9 @@ type Options struct {
 	// Tracer, when set, traces the database statements (counting them in
 	// the laptop harness).
 	Tracer pgx.QueryTracer
+	// Providers are the network model providers agent files may name
+	// (the scripted one is always there).
+	Providers agentfile.Providers
 }
 
 // Functions is one function's handler and what it runs on.
@@ -126,7 +130,7 @@ func Open(ctx context.Context, cfg Config, o Options) (*Functions, error) {
 		return nil, fmt.Errorf("cloud: role %q: %w", cfg.Role, infinity.ErrInvalid)
 	}
 
-	agent, err := loadAgent(ctx, cfg.AgentFile)
+	agent, err := loadAgent(ctx, cfg.AgentFile, o.Providers)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +205,7 @@ func Open(ctx context.Context, cfg Config, o Options) (*Functions, error) {
 
 // loadAgent reads the agent file, or the bundled demo agent when none is
 // configured. Agents with tools are refused until the cloud runs tools.
-func loadAgent(ctx context.Context, path string) (actors.Agent, error) {
+func loadAgent(ctx context.Context, path string, ps agentfile.Providers) (actors.Agent, error) {
 	var file *agentfile.File
 	var err error
 	if path == "" {
@@ -216,7 +220,7 @@ func loadAgent(ctx context.Context, path string) (actors.Agent, error) {
 	if err := file.RequireNoTools(); err != nil {
 		return actors.Agent{}, fmt.Errorf("cloud: agent file: %w", err)
 	}
-	p, err := file.Provider(ctx)
+	p, err := file.Provider(ctx, ps)
 	if err != nil {
 		return actors.Agent{}, fmt.Errorf("cloud: agent file: %w", err)
 	}
@@ -264,6 +268,33 @@ type queue struct {
 func (q queue) Forward(ctx context.Context, body string) error {
 	if _, err := q.client.SendMessage(ctx, &awssqs.SendMessageInput{QueueUrl: aws.String(q.url), MessageBody: aws.String(body)}); err != nil {
 		return fmt.Errorf("send to %s: %w", q.url, err)
+	}
+	return nil
+}
+
+// MigrateFromEnv creates or updates the conversation store's schema, with
+// the database settings of the agent function's environment.
+func MigrateFromEnv(ctx context.Context, getenv func(string) string) error {
+	cfg, err := LoadConfig(func(k string) string {
+		if k == EnvRole {
+			return string(RoleAgent)
+		}
+		return getenv(k)
+	})
+	if err != nil {
+		return err
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("cloud: aws configuration: %w", err)
+	}
+	pool, dialect, err := openPool(ctx, cfg, awsCfg, nil)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := dsql.Migrate(ctx, pool, dialect); err != nil {
+		return fmt.Errorf("cloud: %w", err)
 	}
 	return nil
 }

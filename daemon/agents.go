@@ -18,6 +18,7 @@ import (
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/agentfile"
+	"github.com/infinity-runtime/infinity/models/network"
 )
 
 // Agents are registered by content: the key is the agent's name and a
@@ -140,7 +141,7 @@ func (r *registry) loadLocked(ctx context.Context, key string, src AgentSource) 
 	if src.Script != "" {
 		f.Model.Script = scriptJSON
 	}
-	p, err := f.Provider(ctx)
+	p, err := f.Provider(ctx, network.All())
 	if err != nil {
 		return AgentInfo{}, err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/examples"
 	"github.com/infinity-runtime/infinity/mailbox/local"
+	"github.com/infinity-runtime/infinity/models/network"
 	"github.com/infinity-runtime/infinity/persistence/file"
 )
 
@@ -192,7 +193,7 @@ func bundledAgent(ctx context.Context, name string) (actors.Agent, error) {
 	if err != nil {
 		return actors.Agent{}, fmt.Errorf("daemon: bundled agent: %w", err)
 	}
-	p, err := f.Provider(ctx)
+	p, err := f.Provider(ctx, network.All())
 	if err != nil {
 		return actors.Agent{}, fmt.Errorf("daemon: bundled agent: %w", err)
 	}

@@ -1,0 +1,19 @@
+// Package network lists the network model providers an agent file can
+// name, for programs that want all of them (the CLI and the daemon).
+package network
+
+import (
+	"github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/agentfile"
+	"github.com/infinity-runtime/infinity/models/anthropic"
+	"github.com/infinity-runtime/infinity/models/openai"
+)
+
+// All returns every network provider, each configured from the
+// environment.
+func All() agentfile.Providers {
+	return agentfile.Providers{
+		"anthropic": func(models []infinity.ModelInfo) (infinity.ModelProvider, error) { return anthropic.FromEnv(models) },
+		"openai":    func(models []infinity.ModelInfo) (infinity.ModelProvider, error) { return openai.FromEnv(models) },
+	}
+}
