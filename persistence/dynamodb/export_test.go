@@ -1,0 +1,9 @@
+package dynamodb
+
+import "time"
+
+// WithRetry bounds the store's own retries, so tests of exhausted retries
+// run fast.
+func WithRetry(attempts int, base time.Duration) Option {
+	return func(s *StateStore) { s.retry = backoff{attempts: attempts, base: base, max: base} }
+}
