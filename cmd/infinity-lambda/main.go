@@ -1,0 +1,65 @@
+// Command infinity-lambda is the bootstrap of Infinity's Lambda functions,
+// one binary for the three roles chosen by INFINITY_ROLE:
+//
+//	agent     SQS FIFO input queue → one slice per thread → batch item failures
+//	relay     relay (delay) queue → FIFO input queue
+//	receiver  RAP callbacks on a Function URL (not accepted yet: 501)
+//
+// Build it for the provided.al2023 runtime on arm64:
+//
+//	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags=-s -o bootstrap ./cmd/infinity-lambda
+//
+// The configuration is read from the environment and checked before the
+// first event; every missing or malformed variable is named (see package
+// cloud). `infinity-lambda migrate` creates or updates the conversation
+// store's schema (run it once per deployment, not per invocation).
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	awslambda "github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/infinity-runtime/infinity/cloud"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "infinity-lambda:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	ctx := context.Background()
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "migrate":
+			return cloud.MigrateFromEnv(ctx, os.Getenv)
+		case "-h", "--help", "help":
+			fmt.Println("usage: infinity-lambda [migrate]\n\nRuns the Lambda function named by INFINITY_ROLE (agent, relay or receiver);\n`migrate` creates the conversation store's schema. See package cloud for the\nenvironment variables.")
+			return nil
+		default:
+			return fmt.Errorf("unknown argument %q (want no argument, or migrate)", os.Args[1])
+		}
+	}
+	cfg, err := cloud.LoadConfig(os.Getenv)
+	if err != nil {
+		return err
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("aws configuration: %w", err)
+	}
+	fns, err := cloud.Open(ctx, cfg, cloud.Options{AWS: awsCfg, Logger: logger})
+	if err != nil {
+		return err
+	}
+	awslambda.StartWithOptions(fns.Handler(), awslambda.WithEnableSIGTERM(func() { fns.Close(context.Background()) }))
+	return nil
+}
