@@ -13,6 +13,7 @@ import (
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/actors/protohost"
 	"github.com/infinity-runtime/infinity/daemon"
 	"github.com/infinity-runtime/infinity/mailbox/local"
 	"github.com/infinity-runtime/infinity/models/scripted"
@@ -71,6 +72,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		State:         memory.NewStateStore(nil),
 		Model:         model,
 		Sender:        func(d actors.Deliverer) infinity.InputSender { return local.New(d, local.WithLogger(logger)) },
+		Host:          protohost.New,
 		Agents:        []actors.Agent{{Name: "demo"}},
 		Logger:        logger,
 		Observer:      p.event,

@@ -39,6 +39,10 @@ Agents and threads (these talk to the daemon):
   export [-o FILE]      write every thread to sessions.json (readable JSON)
   import FILE           load threads from a sessions.json export
 
+The cloud mode on this machine:
+  cloud-local [MESSAGE]  run the Lambda handlers on local stand-ins for SQS,
+                         DynamoDB, Aurora DSQL and EventBridge Scheduler
+
 Other:
   demo       run the offline demo in-process (no daemon, no API key, no network)
   version    print the version
@@ -71,17 +75,18 @@ var errUsage = errors.New("usage")
 type command func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 var commands = map[string]command{
-	"demo":   demo,
-	"daemon": daemonCmd,
-	"run":    runCmd,
-	"send":   sendCmd,
-	"ls":     lsCmd,
-	"tree":   treeCmd,
-	"logs":   logsCmd,
-	"close":  closeCmd,
-	"answer": answerCmd,
-	"export": exportCmd,
-	"import": importCmd,
+	"demo":        demo,
+	"daemon":      daemonCmd,
+	"run":         runCmd,
+	"send":        sendCmd,
+	"ls":          lsCmd,
+	"tree":        treeCmd,
+	"logs":        logsCmd,
+	"close":       closeCmd,
+	"answer":      answerCmd,
+	"cloud-local": cloudLocalCmd,
+	"export":      exportCmd,
+	"import":      importCmd,
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
