@@ -148,8 +148,12 @@ func (rt *Runtime) HasAgent(name string) bool {
 }
 
 // Wake activates a thread with no new input, so that it sends what its
-// outbox still holds (after a crash between a commit and its sends).
+// outbox still holds (after a crash between a commit and its sends). It
+// returns ErrNoHost for a runtime without a Host and ErrStopped after Close.
 func (rt *Runtime) Wake(id infinity.ThreadID) error {
+	if rt.host == nil {
+		return fmt.Errorf("wake %s: %w", id, ErrNoHost)
+	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if rt.stopped {

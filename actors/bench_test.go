@@ -11,6 +11,7 @@ import (
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/actors/protohost"
 	"github.com/infinity-runtime/infinity/mailbox/local"
 	"github.com/infinity-runtime/infinity/models/scripted"
 	"github.com/infinity-runtime/infinity/persistence/memory"
@@ -28,6 +29,7 @@ func benchRuntime(b *testing.B, rules []scripted.Rule, idle time.Duration) (*act
 		State:         memory.NewStateStore(nil),
 		Model:         model,
 		Sender:        func(d actors.Deliverer) infinity.InputSender { return local.New(d) },
+		Host:          protohost.New,
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Idle:          idle,
 	})

@@ -102,11 +102,16 @@ type Config struct {
 	// Observer, when set, receives every committed change, in commit order
 	// per thread. It must not block for long.
 	Observer func(Event)
-	// MaxConcurrentSlices bounds how many threads run a slice at once
-	// (others wait their turn); default 256.
+	// Host, when set, builds the actor host that runs threads on their own
+	// (protohost.New in the daemon). Without one the Runtime runs slices
+	// only through Step, in the caller's goroutine (the Lambda handler),
+	// and Deliver and Wake return ErrNoHost.
+	Host func(HostOptions) Host
+	// MaxConcurrentSlices bounds how many threads the host runs a slice for
+	// at once (others wait their turn); default 256.
 	MaxConcurrentSlices int
-	// Idle is how long an actor waits for more input before passivating;
-	// default 2 s.
+	// Idle is how long an active thread waits for more input before
+	// passivating; default 2 s.
 	Idle time.Duration
 	// ProcessedTTL is how long processed message ids are remembered by the
 	// StateStore fast path; default 7 days. (The ConversationStore's applied

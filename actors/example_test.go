@@ -7,6 +7,7 @@ import (
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/actors/protohost"
 	"github.com/infinity-runtime/infinity/mailbox/local"
 	"github.com/infinity-runtime/infinity/models/scripted"
 	"github.com/infinity-runtime/infinity/persistence/memory"
@@ -25,6 +26,7 @@ func Example() {
 		State:         memory.NewStateStore(nil),
 		Model:         model,
 		Sender:        func(d actors.Deliverer) infinity.InputSender { return local.New(d) },
+		Host:          protohost.New,
 		Agents:        []actors.Agent{{Name: "helper", System: "You are a patient helper."}},
 		Observer: func(ev actors.Event) {
 			if ev.Kind == actors.EventItem && ev.Item.Kind == infinity.KindAssistant {

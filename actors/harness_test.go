@@ -13,6 +13,7 @@ import (
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/actors/protohost"
 	"github.com/infinity-runtime/infinity/clocktest"
 	"github.com/infinity-runtime/infinity/mailbox/local"
 	"github.com/infinity-runtime/infinity/models/scripted"
@@ -51,6 +52,7 @@ func newEnv(t *testing.T, rules []scripted.Rule, opts ...option) *env {
 		Sender: func(d actors.Deliverer) infinity.InputSender {
 			return local.New(d, local.WithClock(e.clock))
 		},
+		Host:         protohost.New,
 		Clock:        e.clock,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Idle:         50 * time.Millisecond,

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/asynkron/protoactor-go/actor"
 
 	infinity "github.com/infinity-runtime/infinity"
 )
@@ -16,10 +13,12 @@ import (
 // ErrStopped is returned by a Runtime that is shutting down.
 var ErrStopped = errors.New("runtime stopped")
 
-// Runtime hosts threads as protoactor-go actors: one actor system per
-// process, an actor per active thread, created on the first message and
-// stopped (passivated) after Config.Idle without input. A passivated thread
-// holds no goroutine and no memory here; its state is in the stores.
+// Runtime runs threads. With a Host (in the daemon, protoactor-go actors
+// from package actors/protohost) each active thread is an actor, created on
+// the first message and stopped (passivated) after Config.Idle without
+// input. A passivated thread holds no goroutine and no memory here; its
+// state is in the stores. Without a Host (on Lambda) the Runtime spawns no
+// actors and slices run only through Step, in the caller's goroutine.
 //
 // The thread's mailbox is a queue kept by the Runtime, so a batch of waiting
 // messages can be taken whole, and activation and passivation are decided
@@ -28,9 +27,7 @@ type Runtime struct {
 	cfg    Config
 	eng    *engine
 	sender infinity.InputSender
-	system *actor.ActorSystem
-	props  *actor.Props
-	pool   *workerPool
+	host   Host // nil: no actors, only Step
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -43,7 +40,7 @@ type Runtime struct {
 
 type mailbox struct {
 	id       infinity.ThreadID
-	pid      *actor.PID
+	actor    Actor // nil without a host
 	queue    []infinity.InputMessage
 	signaled bool // a wake is on its way to the actor
 	running  bool
@@ -68,11 +65,9 @@ func New(cfg Config) (*Runtime, error) {
 	rt.idle = sync.NewCond(&rt.mu)
 	rt.sender = cfg.Sender(rt)
 	rt.eng = newEngine(cfg, rt.sender)
-	rt.pool = newWorkerPool(cfg.MaxConcurrentSlices, 10*time.Second)
-	rt.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return cfg.Logger.With("lib", "protoactor")
-	}))
-	rt.props = actor.PropsFromProducer(func() actor.Actor { return &threadActor{rt: rt} }, actor.WithDispatcher(rt.pool))
+	if cfg.Host != nil {
+		rt.host = cfg.Host(HostOptions{Logger: cfg.Logger, MaxConcurrentSlices: cfg.MaxConcurrentSlices})
+	}
 	return rt, nil
 }
 
@@ -81,11 +76,14 @@ func (rt *Runtime) Sender() infinity.InputSender { return rt.sender }
 
 // Deliver puts msg into its thread's mailbox and activates the thread's
 // actor if it is passivated. It returns ErrInvalid for a malformed message,
-// ErrNotImplemented for input kinds this engine does not handle yet, and
-// ErrStopped after Close.
+// ErrNotImplemented for input kinds this engine does not handle yet,
+// ErrNoHost for a runtime without a Host, and ErrStopped after Close.
 func (rt *Runtime) Deliver(msg infinity.InputMessage) error {
 	if err := supported(msg); err != nil {
 		return err
+	}
+	if rt.host == nil {
+		return fmt.Errorf("deliver to %s: %w", msg.GroupID, ErrNoHost)
 	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
@@ -100,12 +98,14 @@ func (rt *Runtime) Deliver(msg infinity.InputMessage) error {
 
 // activate returns the thread's mailbox, spawning its actor if it is
 // passivated; a new actor first drains what the outbox may still hold.
-// rt.mu is held.
+// Without a host the mailbox has no actor. rt.mu is held.
 func (rt *Runtime) activate(id infinity.ThreadID) *mailbox {
 	mb := rt.active[id]
 	if mb == nil {
 		mb = &mailbox{id: id, drain: true}
-		mb.pid = rt.system.Root.Spawn(rt.props)
+		if rt.host != nil {
+			mb.actor = rt.host.Spawn(id, func() { rt.work(mb) })
+		}
 		rt.active[id] = mb
 	}
 	return mb
@@ -133,30 +133,19 @@ func supported(msg infinity.InputMessage) error {
 	return nil
 }
 
-// signal wakes the actor unless a wake is already on its way. rt.mu is held.
+// signal wakes the actor unless a wake is already on its way. Without a
+// host there is no actor to wake (nor, as Deliver refuses input, anything
+// queued for one). rt.mu is held.
 func (rt *Runtime) signal(mb *mailbox) {
-	if !mb.signaled && !mb.running {
+	if !mb.signaled && !mb.running && mb.actor != nil {
 		mb.signaled = true
-		rt.system.Root.Send(mb.pid, mb)
+		mb.actor.Wake()
 	}
 }
 
-// threadActor runs one thread's slices. All actors share one Props; the
-// actor learns its mailbox from each wake-up, which is the *mailbox itself.
-//
-// Passivation uses the runtime's own idle timer rather than protoactor's
-// SetReceiveTimeout, whose timer goroutine writes actor-context fields
-// that the actor goroutine reads (a data race under -race).
-type threadActor struct{ rt *Runtime }
-
-func (a *threadActor) Receive(c actor.Context) {
-	if mb, ok := c.Message().(*mailbox); ok {
-		a.rt.work(mb)
-	}
-}
-
-// work runs slices until the mailbox is empty. A failed slice puts its
-// batch back and is retried with backoff: nothing acknowledged is dropped.
+// work is the actor's run function: it runs slices until the mailbox is
+// empty. A failed slice puts its batch back and is retried with backoff:
+// nothing acknowledged is dropped.
 func (rt *Runtime) work(mb *mailbox) {
 	id := mb.id
 	rt.mu.Lock()
@@ -204,7 +193,8 @@ func (rt *Runtime) work(mb *mailbox) {
 // still holds, and waits while the thread runs a slice of its own. The
 // slice runs on ctx, so the invocation's deadline bounds it. It returns
 // ErrInvalid for an empty batch or one that mixes threads, the errors of
-// Deliver for unsupported messages, and ErrStopped after Close.
+// Deliver for unsupported messages, and ErrStopped after Close. It is the
+// one way to run a slice on a Runtime without a Host.
 func (rt *Runtime) Step(ctx context.Context, batch []infinity.InputMessage) error {
 	if len(batch) == 0 {
 		return fmt.Errorf("step: empty batch: %w", infinity.ErrInvalid)
@@ -271,7 +261,10 @@ func (rt *Runtime) Step(ctx context.Context, batch []infinity.InputMessage) erro
 	return err
 }
 
-// armIdle (re)starts the thread's idle timer. rt.mu is held.
+// armIdle (re)starts the thread's idle timer. Passivation uses this timer
+// rather than one of the host's (protoactor's SetReceiveTimeout has a timer
+// goroutine that writes actor-context fields the actor goroutine reads, a
+// data race under -race). rt.mu is held.
 func (rt *Runtime) armIdle(mb *mailbox) {
 	if mb.timer == nil {
 		mb.timer = time.AfterFunc(rt.cfg.Idle, func() { rt.passivate(mb) })
@@ -303,7 +296,8 @@ func (rt *Runtime) poke(id infinity.ThreadID) {
 
 // passivate stops an idle thread's actor if nothing waits for it. Delivery
 // takes the same lock, so no message can reach the actor once it is gone
-// from rt.active; the next message spawns a new one.
+// from rt.active; the next message spawns a new one. Without a host it only
+// forgets the mailbox.
 func (rt *Runtime) passivate(mb *mailbox) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
@@ -311,10 +305,13 @@ func (rt *Runtime) passivate(mb *mailbox) {
 		return // busy again: work re-arms the timer when it is done
 	}
 	delete(rt.active, mb.id)
-	rt.system.Root.Stop(mb.pid)
+	if mb.actor != nil {
+		mb.actor.Stop()
+	}
 }
 
-// Active returns how many threads have a live actor.
+// Active returns how many threads are active: have a live actor or, without
+// a host, a mailbox not yet passivated.
 func (rt *Runtime) Active() int {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
@@ -354,7 +351,7 @@ func (rt *Runtime) quiet() bool {
 }
 
 // Close stops accepting input, lets running slices finish (until ctx ends,
-// then cancels them) and stops the actor system. Queued input that was not
+// then cancels them) and shuts the host down. Queued input that was not
 // sliced yet is dropped from memory; a durable sender delivers it again.
 func (rt *Runtime) Close(ctx context.Context) error {
 	rt.mu.Lock()
@@ -381,6 +378,8 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	if c, ok := rt.sender.(interface{ Close() }); ok {
 		c.Close()
 	}
-	rt.system.Shutdown()
+	if rt.host != nil {
+		rt.host.Shutdown()
+	}
 	return ctx.Err()
 }

@@ -19,6 +19,7 @@ import (
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/actors/protohost"
 	"github.com/infinity-runtime/infinity/examples"
 	"github.com/infinity-runtime/infinity/mailbox/local"
 	"github.com/infinity-runtime/infinity/models/network"
@@ -141,6 +142,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 			d.sender = local.New(dl, local.WithInbox(store.Inbox()), local.WithLogger(o.Logger))
 			return d.sender
 		},
+		Host:     protohost.New,
 		Agents:   []actors.Agent{demo},
 		Logger:   o.Logger,
 		Observer: d.observe,

@@ -1,4 +1,4 @@
-package actors
+package protohost
 
 import (
 	"sync/atomic"
