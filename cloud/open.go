@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -274,7 +273,7 @@ func (q queue) Forward(ctx context.Context, body string) error {
 
 // MigrateFromEnv creates or updates the conversation store's schema, with
 // the database settings of the agent function's environment.
-func MigrateFromEnv(ctx context.Context, getenv func(string) string) error {
+func MigrateFromEnv(ctx context.Context, getenv func(string) string, awsCfg aws.Config) error {
 	cfg, err := LoadConfig(func(k string) string {
 		if k == EnvRole {
 			return string(RoleAgent)
@@ -284,10 +283,7 @@ func MigrateFromEnv(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return fmt.Errorf("cloud: aws configuration: %w", err)
-	}
+	awsCfg.Region = cfg.Region
 	pool, dialect, err := openPool(ctx, cfg, awsCfg, nil)
 	if err != nil {
 		return err

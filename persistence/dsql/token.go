@@ -12,7 +12,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -39,16 +38,6 @@ type TokenGenerator struct {
 	mu      sync.Mutex
 	token   string
 	renewAt time.Time
-}
-
-// NewTokenGenerator takes the region and credentials from the default AWS
-// configuration (environment, shared files, instance or task role).
-func NewTokenGenerator(ctx context.Context, endpoint string, admin bool) (*TokenGenerator, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("dsql token generator for %s: load aws config: %w", endpoint, err)
-	}
-	return &TokenGenerator{Endpoint: endpoint, Region: cfg.Region, Credentials: cfg.Credentials, Admin: admin}, nil
 }
 
 func (g *TokenGenerator) now() time.Time {
