@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"slices"
 	"sync"
@@ -69,6 +71,7 @@ type fixture struct {
 	agent   *lambda.Agent
 	out     *recorder
 	dead    *recorder
+	sender  *recorder
 	handler awslambda.Handler
 }
 
@@ -80,8 +83,8 @@ func newFixture(t *testing.T, withDeadLetter bool) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{conv: &failingConv{ConversationStore: memory.NewConversationStore()}, out: &recorder{}, dead: &recorder{}}
-	sender := &recorder{}
+	f := &fixture{conv: &failingConv{ConversationStore: memory.NewConversationStore()}, out: &recorder{}, dead: &recorder{}, sender: &recorder{}}
+	sender := f.sender
 	var agent *lambda.Agent
 	f.rt, err = actors.New(actors.Config{
 		Conversations: f.conv,
@@ -91,12 +94,17 @@ func newFixture(t *testing.T, withDeadLetter bool) *fixture {
 		Agents:        []actors.Agent{{Name: "helper"}},
 		Observer:      func(ev actors.Event) { agent.Observe(ev) },
 		Idle:          50 * time.Millisecond,
+		// As cloud.Open does: the invocation's deadline less a margin.
+		Deadline: func(ctx context.Context) (time.Time, bool) {
+			dl, ok := ctx.Deadline()
+			return dl.Add(-time.Second), ok
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.rt.Close(context.Background()) })
-	o := lambda.AgentOptions{Runtime: f.rt, Conversations: f.conv, Output: f.out}
+	o := lambda.AgentOptions{Runtime: f.rt, Conversations: f.conv, Output: f.out, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if withDeadLetter {
 		o.DeadLetter = f.dead
 	}
@@ -113,7 +121,12 @@ func newFixture(t *testing.T, withDeadLetter bool) *fixture {
 // Lambda context and a deadline, as lambda.Start does.
 func (f *fixture) invoke(t *testing.T, payload []byte) events.SQSEventResponse {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	return f.invokeWithin(t, payload, 30*time.Second)
+}
+
+func (f *fixture) invokeWithin(t *testing.T, payload []byte, left time.Duration) events.SQSEventResponse {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), left)
 	defer cancel()
 	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: "req-1"})
 	out, err := f.handler.Invoke(ctx, payload)
@@ -320,4 +333,32 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatalf("accepted a bad message: %+v", msg)
 		}
 	})
+}
+
+func TestAgentSliceStopsAtTheInvocationDeadline(t *testing.T) {
+	f := newFixture(t, false)
+	// 300 ms left, less than the 1 s margin: the slice commits its input,
+	// starts no completion and sends itself a continue.
+	resp := f.invokeWithin(t, eventJSON(t, record("a1", "ta", "100", text("ta", "hello"))), 300*time.Millisecond)
+	if len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("failures: %v", failures(resp))
+	}
+	items := f.items(t, "ta")
+	if len(items) != 1 || items[0].Kind != infinity.KindUser {
+		t.Fatalf("history: %+v", items)
+	}
+	f.sender.mu.Lock()
+	sent := slices.Clone(f.sender.sent)
+	f.sender.mu.Unlock()
+	if len(sent) != 1 || sent[0].GroupID != "ta" || sent[0].Synthetic == nil || sent[0].Synthetic.Type != infinity.SyntheticContinue {
+		t.Fatalf("sent %+v, want one continue to ta", sent)
+	}
+	// SQS delivers the continue to a later invocation with time to spare.
+	body, _ := json.Marshal(sent[0])
+	if resp := f.invoke(t, eventJSON(t, record("c1", "ta", "101", string(body)))); len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("failures: %v", failures(resp))
+	}
+	if items := f.items(t, "ta"); len(items) != 2 || items[1].Text != "Noted: ta." {
+		t.Fatalf("history after the continue: %+v", items)
+	}
 }
