@@ -83,6 +83,10 @@ type ToolResult struct {
 	IsError bool             `json:"is_error,omitempty"`
 	State   ResultState      `json:"state,omitempty"`
 	Display []DisplaySegment `json:"display,omitempty"`
+	// Subscription marks the result that started a subscription (RAP): the
+	// call's id is an active subscription of the thread from here on, until
+	// cancel_subscription or a final event ends it.
+	Subscription bool `json:"subscription,omitempty"`
 }
 
 // Text returns the result's text parts joined.

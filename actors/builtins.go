@@ -373,21 +373,13 @@ func cancelSubscription(ctx context.Context, r *run, c *infinity.ToolCall) {
 		r.answer(c, "cancel_subscription: tool_call_id is required", true)
 		return
 	}
-	st, v, err := r.e.cfg.State.Load(ctx, r.self.ID)
-	if err != nil && !errors.Is(err, infinity.ErrNotFound) {
-		r.answer(c, "cancel_subscription: could not read subscriptions: "+err.Error(), true)
-		return
-	}
-	i := slices.Index(st.Subscriptions, a.ToolCallID)
-	if i < 0 {
+	cs := r.calls[a.ToolCallID]
+	if cs == nil || !cs.subscribed {
 		r.answer(c, fmt.Sprintf("cancel_subscription: no active subscription for tool call %q", a.ToolCallID), true)
 		return
 	}
-	st.Subscriptions = slices.Delete(st.Subscriptions, i, i+1)
-	if _, err := r.e.cfg.State.Save(ctx, r.self.ID, st, v); err != nil {
-		r.answer(c, "cancel_subscription: could not save: "+err.Error(), true)
-		return
-	}
+	r.cancelled = append(r.cancelled, a.ToolCallID)
+	// The result below ends the subscription (index reads it back).
 	r.answer(c, fmt.Sprintf("Subscription %q cancelled.", a.ToolCallID), false)
 }
 

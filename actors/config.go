@@ -125,6 +125,9 @@ type Config struct {
 	// ToolTimeout bounds a synchronous tool call and an asynchronous tool's
 	// dispatch; default 30 s.
 	ToolTimeout time.Duration
+	// Notifier, when set, is told about closed threads and cancelled
+	// subscriptions.
+	Notifier Notifier
 	// Deadline, when it returns ok, is a hard deadline for every slice (on
 	// Lambda: the invocation's end minus a margin).
 	Deadline func(ctx context.Context) (time.Time, bool)
@@ -194,6 +197,9 @@ const (
 	// EventSliceError: a slice failed (Err); its input stays queued and is
 	// retried, or, for a model failure, the thread waits for new input.
 	EventSliceError
+	// EventOAuth: the tool Tool, called as Call, needs the user to open URL
+	// and authorize it. The URL is never stored: show it now.
+	EventOAuth
 )
 
 // Event is a committed change, for transcripts and UIs.
@@ -204,4 +210,15 @@ type Event struct {
 	Info   infinity.ThreadInfo
 	Err    error
 	At     time.Time
+	// Call, Tool and URL describe an EventOAuth.
+	Call, Tool, URL string
+}
+
+// Notifier tells tool servers what became of threads and calls, best
+// effort: the engine calls it after the commit, does not wait for it
+// (beyond handing it the work) and never depends on it (RAP's /close_thread
+// and /cancel_tool_call; tools/rap provides one).
+type Notifier interface {
+	ThreadClosed(ctx context.Context, thread infinity.ThreadID)
+	CallCancelled(ctx context.Context, thread infinity.ThreadID, callID string)
 }

@@ -35,13 +35,16 @@ type run struct {
 	inputs      []infinity.MessageID
 	badArgs     []string           // calls whose arguments were not valid JSON
 	closeReq    infinity.MessageID // a close request's id
+	oauthURLs   []oauthRequest     // shown to clients after the commit, never stored
+	cancelled   []string           // subscriptions cancelled, for the notifier
 }
 
 type callState struct {
-	call     *infinity.ToolCall
-	own      bool
-	answered bool
-	state    infinity.ResultState
+	call       *infinity.ToolCall
+	own        bool
+	answered   bool
+	state      infinity.ResultState
+	subscribed bool // an active subscription of this thread (or inherited)
 }
 
 func (e *engine) newRun(ctx context.Context, id infinity.ThreadID) (*run, error) {
@@ -83,7 +86,33 @@ func (r *run) index(it *infinity.Item, own bool) {
 		if cs := r.calls[it.Result.CallID]; cs != nil {
 			cs.answered, cs.state = true, it.Result.State
 			r.dropOpen(it.Result.CallID)
+			if it.Result.Subscription {
+				cs.subscribed = true
+			}
+			if cs.call.Name == "cancel_subscription" && !it.Result.IsError {
+				r.endSubscription(cs.call.Args)
+			}
 		}
+	}
+}
+
+// endSubscription marks the subscription named by args' tool_call_id
+// ended (a successful cancel_subscription, or a final event).
+func (r *run) endSubscription(args json.RawMessage) {
+	var a struct {
+		ToolCallID string `json:"tool_call_id"`
+		Original   string `json:"original_tool_call_id"`
+		Final      bool   `json:"final"`
+	}
+	if json.Unmarshal(args, &a) != nil {
+		return
+	}
+	id := a.ToolCallID
+	if id == "" && a.Final {
+		id = a.Original
+	}
+	if cs := r.calls[id]; cs != nil {
+		cs.subscribed = false
 	}
 }
 
@@ -99,6 +128,7 @@ func (r *run) indexInjected(c *infinity.ToolCall) {
 			cs.state = infinity.ResultFinal
 		}
 	}
+	r.endSubscription(c.Args) // a final event ends its subscription
 }
 
 func (r *run) dropOpen(id string) {
@@ -180,6 +210,8 @@ func (r *run) apply(m infinity.InputMessage) {
 			r.closeReq = m.ID
 		case infinity.SyntheticThreadReport, infinity.SyntheticParentMessage:
 			r.inject(m, s.ToolCallID, string(s.Type))
+		case infinity.SyntheticSubscriptionEvent:
+			r.event(m)
 		default:
 			r.e.log.Warn("synthetic input not supported by this engine; dropped", "thread", r.self.ID, "type", s.Type)
 		}
@@ -192,6 +224,10 @@ func (r *run) apply(m infinity.InputMessage) {
 		r.actionable = true
 	case infinity.ContentToolResult:
 		r.result(m)
+	case infinity.ContentOAuth:
+		r.oauth(m)
+	case infinity.ContentUserChoice:
+		r.userChoice(m)
 	default:
 		r.e.log.Warn("input not supported by this engine; dropped", "thread", r.self.ID, "type", m.Content.Type)
 	}
@@ -208,7 +244,7 @@ func (r *run) result(m infinity.InputMessage) {
 		r.e.log.Warn("result for an unknown tool call ignored", "thread", r.self.ID, "call", id, "message", m.ID)
 	case !cs.answered:
 		r.append(infinity.Item{ID: string(m.ID), Kind: infinity.KindToolResult, Result: &infinity.ToolResult{
-			CallID: id, Parts: m.Content.Parts, Display: m.DisplayAs,
+			CallID: id, Parts: m.Content.Parts, Display: m.DisplayAs, Subscription: m.Subscription && cs.own,
 		}})
 		r.actionable = true
 		r.wakePassive() // a result is input too: sleeps beside the call end
@@ -229,19 +265,32 @@ const injectedTool = "receive_event__injected"
 // The original call may be gone from view (compacted); the pair is injected
 // anyway, so nothing addressed to the thread is dropped.
 func (r *run) inject(m infinity.InputMessage, original, kind string) {
+	var extra map[string]any
+	if m.Synthetic != nil && m.Synthetic.ChildThreadID != "" {
+		extra = map[string]any{"child_thread_id": m.Synthetic.ChildThreadID}
+	}
+	r.injectWith(m.ID, original, kind, extra, m.Content.Parts, m.DisplayAs)
+}
+
+// injectWith adds the synthetic pair with extra arguments, under an item
+// id derived from key.
+func (r *run) injectWith(key infinity.MessageID, original, kind string, extra map[string]any, parts []infinity.Part, display []infinity.DisplaySegment) {
 	r.interrupt()
 	args := map[string]any{"kind": kind, "original_tool_call_id": original}
 	if cs := r.calls[original]; cs != nil {
 		args["original_tool_name"] = cs.call.Name
+		if kind == "subscription_event" {
+			args["original_args"] = cs.call.Args
+		}
 	}
-	if m.Synthetic != nil && m.Synthetic.ChildThreadID != "" {
-		args["child_thread_id"] = m.Synthetic.ChildThreadID
+	for k, v := range extra {
+		args[k] = v
 	}
-	raw, _ := json.Marshal(args) // a map of strings always marshals
-	callID := infinity.DeriveID("inj_", string(r.self.ID), string(m.ID))
-	r.append(infinity.Item{ID: string(m.ID) + "/call", Kind: infinity.KindToolCall, Call: &infinity.ToolCall{ID: callID, Name: injectedTool, Args: raw}})
-	r.append(infinity.Item{ID: string(m.ID), Kind: infinity.KindToolResult, Result: &infinity.ToolResult{
-		CallID: callID, Parts: m.Content.Parts, Display: m.DisplayAs,
+	raw, _ := json.Marshal(args) // strings, booleans and raw JSON always marshal
+	callID := infinity.DeriveID("inj_", string(r.self.ID), string(key))
+	r.append(infinity.Item{ID: string(key) + "/call", Kind: infinity.KindToolCall, Call: &infinity.ToolCall{ID: callID, Name: injectedTool, Args: raw}})
+	r.append(infinity.Item{ID: string(key), Kind: infinity.KindToolResult, Result: &infinity.ToolResult{
+		CallID: callID, Parts: parts, Display: display,
 	}})
 	r.actionable = true
 }

@@ -120,15 +120,9 @@ func supported(msg infinity.InputMessage) error {
 	}
 	if s := msg.Synthetic; s != nil {
 		switch s.Type {
-		case infinity.SyntheticSubscriptionEvent:
-			return fmt.Errorf("deliver: subscription events need the RAP runtime, which is not built yet: %w", infinity.ErrNotImplemented)
 		case infinity.SyntheticCompaction, infinity.SyntheticCompactionComplete:
 			return fmt.Errorf("deliver: compaction is not built yet: %w", infinity.ErrNotImplemented)
 		}
-	}
-	switch msg.Content.Type {
-	case infinity.ContentOAuth, infinity.ContentUserChoice:
-		return fmt.Errorf("deliver: %s needs the RAP runtime, which is not built yet: %w", msg.Content.Type, infinity.ErrNotImplemented)
 	}
 	return nil
 }

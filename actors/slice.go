@@ -155,6 +155,7 @@ func (e *engine) slice(ctx context.Context, id infinity.ThreadID, batch []infini
 		}
 	}
 	e.emit(done)
+	e.notify(done)
 	if err := e.drain(ctx, done.hist.Lineage, done.commit.Outbox); err != nil {
 		return err
 	}
@@ -340,6 +341,29 @@ func (e *engine) emit(r *run) {
 	for _, c := range r.commit.Close {
 		obs(Event{Kind: EventThreadClosed, Thread: c, At: now})
 	}
+	for _, o := range r.oauthURLs {
+		obs(Event{Kind: EventOAuth, Thread: id, Call: o.call, Tool: o.tool, URL: o.url, At: now})
+	}
+}
+
+// notify tells the tool servers about closed threads and cancelled
+// subscriptions, in the background: nothing waits for it.
+func (e *engine) notify(r *run) {
+	n := e.cfg.Notifier
+	if n == nil || (len(r.commit.Close) == 0 && len(r.cancelled) == 0) {
+		return
+	}
+	closed, cancelled, self := slices.Clone(r.commit.Close), slices.Clone(r.cancelled), r.self.ID
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.ToolTimeout)
+		defer cancel()
+		for _, id := range closed {
+			n.ThreadClosed(ctx, id)
+		}
+		for _, c := range cancelled {
+			n.CallCancelled(ctx, self, c)
+		}
+	}()
 }
 
 func (e *engine) emitErr(id infinity.ThreadID, err error) {
