@@ -138,7 +138,9 @@ func TestCancelSubscription(t *testing.T) {
 	e.deliver(infinity.InputMessage{ID: "sub-ok", GroupID: root, Content: infinity.ResultContent(c.ID, "subscribed"), Subscription: true})
 	e.settle()
 	e.send(root, "wrong one")
-	e.waitFor("error for an unknown id", func() bool { return strings.Contains(transcript(e.own(root)), `no active subscription for tool call "nope"`) })
+	e.waitFor("error for an unknown id", func() bool {
+		return strings.Contains(transcript(e.own(root)), `no active subscription for tool call "nope"`)
+	})
 	e.send(root, "stop it")
 	e.waitFor("cancelled", func() bool { return strings.Contains(transcript(e.own(root)), "cancelled.") })
 	e.waitFor("servers told", func() bool { return len(n.cancels()) == 1 && n.cancels()[0] == c.ID })
