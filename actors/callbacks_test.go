@@ -2,6 +2,7 @@ package actors_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -226,3 +227,48 @@ func TestOAuthAndUserChoice(t *testing.T) {
 	}
 	noErrors(t, e)
 }
+
+// toolSource hands out tools per session, counting how often it is asked.
+type toolSource struct {
+	mu    sync.Mutex
+	roots map[infinity.ThreadID]int
+	tools []infinity.Tool
+	err   error
+}
+
+func (s *toolSource) Tools(_ context.Context, root infinity.ThreadID) ([]infinity.Tool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.roots[root]++
+	return s.tools, s.err
+}
+
+// Session tools (RAP toolsets) are offered to the model and dispatched like
+// the agent's own; a source that fails is reported and the thread goes on
+// without them.
+func TestSessionTools(t *testing.T) {
+	tool := asyncTool{started: make(chan infinity.ToolCall, 1)}
+	src := &toolSource{roots: map[infinity.ThreadID]int{}, tools: []infinity.Tool{tool}}
+	rules := []scripted.Rule{
+		{When: scripted.Match{Last: "user", LastText: "fetch"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("fetch", `{}`)}}},
+		{When: scripted.Match{LastTool: "fetch"}, Reply: scripted.Reply{Text: "fetched"}},
+		{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Text: "no tools needed"}},
+	}
+	e := newEnv(t, rules, func(c *actors.Config) { c.Agents = []actors.Agent{{Name: "a", Toolsets: src}} })
+	root := e.start("fetch it")
+	c := <-tool.started
+	e.deliver(infinity.InputMessage{ID: "r1", GroupID: root, Content: infinity.ResultContent(c.ID, "body")})
+	e.waitFor("result", func() bool { return e.last(root) == "fetched" })
+	noErrors(t, e)
+
+	src.mu.Lock()
+	src.err = errFetch
+	src.mu.Unlock()
+	other := e.start("hello")
+	e.waitFor("answer without tools", func() bool { return e.last(other) == "no tools needed" })
+	if errs := e.sliceErrors(); len(errs) == 0 || !strings.Contains(errs[0].Error(), "runs without them") {
+		t.Fatalf("the failing source was not reported: %v", errs)
+	}
+}
+
+var errFetch = errors.New("toolset server unreachable")

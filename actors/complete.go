@@ -27,7 +27,7 @@ func (r *run) complete(ctx context.Context) (response, error) {
 		Model:     r.agent.Model,
 		System:    r.systemPrompt(),
 		Items:     modelView(r.items),
-		Tools:     r.agent.toolSpecs(),
+		Tools:     r.toolSpecs(),
 		MaxTokens: r.agent.MaxTokens,
 		Thread:    r.self.ID,
 		Stack:     r.hist.Stack(),

@@ -23,6 +23,10 @@ type Agent struct {
 	System string
 	// Tools are the agent's tools beside the built-ins.
 	Tools []infinity.Tool
+	// Toolsets, when set, adds tools that depend on the session (the root
+	// thread), such as RAP toolsets discovered per session. A failure to get
+	// them is reported (EventSliceError) and the slice runs without them.
+	Toolsets ToolSource
 	// MaxDepth bounds the thread tree's depth (root = 0); default 8.
 	MaxDepth int
 	// MaxChildren bounds the children one thread may spawn; default 32.
@@ -34,6 +38,12 @@ type Agent struct {
 
 	specsOnce *sync.Once
 	specs     []infinity.ToolSpec
+}
+
+// ToolSource supplies the tools of one session (root thread). Calls for
+// one root should be cheap after the first (cache them).
+type ToolSource interface {
+	Tools(ctx context.Context, root infinity.ThreadID) ([]infinity.Tool, error)
 }
 
 // Budget bounds the work of one slice. When it runs out the thread sends

@@ -37,6 +37,8 @@ type run struct {
 	closeReq    infinity.MessageID // a close request's id
 	oauthURLs   []oauthRequest     // shown to clients after the commit, never stored
 	cancelled   []string           // subscriptions cancelled, for the notifier
+	session     []infinity.Tool    // the agent's Toolsets for this root
+	specs       []infinity.ToolSpec
 }
 
 type callState struct {
@@ -66,7 +68,31 @@ func (e *engine) newRun(ctx context.Context, id infinity.ThreadID) (*run, error)
 	for i := range r.items {
 		r.index(&r.items[i], i >= h.Inherited)
 	}
+	r.session = e.sessionTools(ctx, r.agent, h.Stack()[0])
 	return r, nil
+}
+
+// sessionTools returns the agent's session tools for root, leaving out (and
+// reporting) what cannot be had or would shadow another tool.
+func (e *engine) sessionTools(ctx context.Context, a *Agent, root infinity.ThreadID) []infinity.Tool {
+	if a.Toolsets == nil {
+		return nil
+	}
+	tools, err := a.Toolsets.Tools(ctx, root)
+	if err != nil {
+		e.emitErr(root, fmt.Errorf("tools of session %s: %w (the thread runs without them)", root, err))
+		return nil
+	}
+	out := tools[:0:0]
+	for _, t := range tools {
+		name := t.Spec().Name
+		if builtinNames[name] || builtins[name].run != nil || slices.ContainsFunc(a.Tools, func(o infinity.Tool) bool { return o.Spec().Name == name }) {
+			e.log.Warn("session tool shadows another tool; left out", "root", root, "tool", name)
+			continue
+		}
+		out = append(out, t)
+	}
+	return out
 }
 
 // index records calls and their answers as items are loaded or appended.
@@ -325,10 +351,8 @@ func (r *run) passive(name string) bool {
 	if b, ok := builtins[name]; ok {
 		return b.spec.Passive
 	}
-	for _, t := range r.agent.Tools {
-		if s := t.Spec(); s.Name == name {
-			return s.Passive
-		}
+	if t := findTool(name, r.agent.Tools, r.session); t != nil {
+		return t.Spec().Passive
 	}
 	return false
 }
@@ -496,21 +520,45 @@ func (r *run) tool(name string) infinity.Tool {
 	if name == injectedTool {
 		return nil
 	}
-	for _, t := range r.agent.Tools {
-		if t.Spec().Name == name {
-			return t
+	return findTool(name, r.agent.Tools, r.session)
+}
+
+func findTool(name string, sets ...[]infinity.Tool) infinity.Tool {
+	for _, set := range sets {
+		for _, t := range set {
+			if t.Spec().Name == name {
+				return t
+			}
 		}
 	}
 	return nil
 }
 
 func (r *run) toolNames() []string {
-	names := make([]string, 0, len(builtinOrder)+len(r.agent.Tools))
+	names := make([]string, 0, len(builtinOrder)+len(r.agent.Tools)+len(r.session))
 	names = append(names, builtinOrder...)
 	for _, t := range r.agent.Tools {
 		names = append(names, t.Spec().Name)
 	}
+	for _, t := range r.session {
+		names = append(names, t.Spec().Name)
+	}
 	return names
+}
+
+// toolSpecs lists what the model may call in this run: the agent's specs,
+// then the session's.
+func (r *run) toolSpecs() []infinity.ToolSpec {
+	if len(r.session) == 0 {
+		return r.agent.toolSpecs()
+	}
+	if r.specs == nil {
+		r.specs = slices.Clone(r.agent.toolSpecs())
+		for _, t := range r.session {
+			r.specs = append(r.specs, t.Spec())
+		}
+	}
+	return r.specs
 }
 
 // toolSpecs lists the built-ins and the agent's tools, in that order; the

@@ -294,11 +294,9 @@ func (e *engine) drain(ctx context.Context, lin []infinity.ThreadInfo, out []inf
 func (e *engine) invokeAsync(ctx context.Context, lin []infinity.ThreadInfo, inv *infinity.Invocation) error {
 	self := lin[len(lin)-1]
 	a := e.agent(self.Agent)
-	var tool infinity.Tool
-	for _, t := range a.Tools {
-		if t.Spec().Name == inv.Tool {
-			tool = t
-		}
+	tool := findTool(inv.Tool, a.Tools)
+	if tool == nil && a.Toolsets != nil {
+		tool = findTool(inv.Tool, e.sessionTools(ctx, a, lin[0].ID))
 	}
 	var ierr error
 	if tool == nil {
