@@ -361,34 +361,6 @@ func (d *Daemon) postClose(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// AnswerRequest answers a pending user choice.
-type AnswerRequest struct {
-	Choice string `json:"choice"`
-}
-
-func (d *Daemon) postAnswer(w http.ResponseWriter, r *http.Request) error {
-	id, err := threadID(r)
-	if err != nil {
-		return err
-	}
-	var req AnswerRequest
-	if err := decode(r, &req); err != nil {
-		return err
-	}
-	if _, err := d.store.Conversations().Thread(r.Context(), id); err != nil {
-		return err
-	}
-	st, _, err := d.store.State().Load(r.Context(), id)
-	if err != nil && !errors.Is(err, infinity.ErrNotFound) {
-		return err
-	}
-	if len(st.Choices) == 0 {
-		return apiErr(http.StatusConflict, CodeNoChoice, "thread %s is not waiting for a choice", id)
-	}
-	return apiErr(http.StatusNotImplemented, CodeNotImplemented,
-		"answering user choices needs the RAP runtime, which is not built yet")
-}
-
 func (d *Daemon) getThreads(w http.ResponseWriter, r *http.Request) error {
 	all, err := d.store.Threads(r.Context())
 	if err != nil {

@@ -120,7 +120,7 @@ func TestSecurityAndBadInput(t *testing.T) {
 	}
 	_, err = c.Send(t.Context(), "tnothere", daemon.MessageRequest{Text: "hi"})
 	wantCode(t, err, 404, daemon.CodeNotFound)
-	err = c.Answer(t.Context(), "tnothere", "a")
+	_, err = c.Answer(t.Context(), "tnothere", daemon.AnswerRequest{Choice: "a"})
 	wantCode(t, err, 404, daemon.CodeNotFound)
 }
 
@@ -256,7 +256,7 @@ func TestDemoThroughAPIAndRestart(t *testing.T) {
 	if end != "closed" {
 		t.Fatalf("a followed stream of a closed thread ended with %q", end)
 	}
-	err = c.Answer(ctx, root, "x")
+	_, err = c.Answer(ctx, root, daemon.AnswerRequest{Choice: "x"})
 	wantCode(t, err, 409, daemon.CodeNoChoice)
 }
 

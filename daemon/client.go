@@ -144,8 +144,9 @@ func (c *Client) Close(ctx context.Context, id infinity.ThreadID) (Started, erro
 }
 
 // Answer answers a thread's pending user choice.
-func (c *Client) Answer(ctx context.Context, id infinity.ThreadID, choice string) error {
-	return c.do(ctx, "POST", "/v1/threads/"+url.PathEscape(string(id))+"/answer", AnswerRequest{Choice: choice}, nil)
+func (c *Client) Answer(ctx context.Context, id infinity.ThreadID, req AnswerRequest) (Answered, error) {
+	var a Answered
+	return a, c.do(ctx, "POST", "/v1/threads/"+url.PathEscape(string(id))+"/answer", req, &a)
 }
 
 // Threads lists threads (only roots when roots is set), oldest first.

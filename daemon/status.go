@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/infinity-runtime/infinity/actors"
+
 	infinity "github.com/infinity-runtime/infinity"
 )
 
@@ -35,6 +37,8 @@ type ThreadView struct {
 	Items    int            `json:"items"`
 	Tokens   infinity.Usage `json:"tokens"`
 	Children int            `json:"children"`
+	// Choices are the user choices the thread's tools wait for.
+	Choices []infinity.PendingChoice `json:"choices,omitempty"`
 }
 
 // Tree is a thread and its subtree.
@@ -81,6 +85,7 @@ func (d *Daemon) view(ctx context.Context, info infinity.ThreadInfo, t timers) (
 	call := openCall(items)
 	until, timer := t[info.ID]
 	failure := d.failure(info.ID)
+	v.Choices = actors.PendingChoices(items)
 	switch {
 	case info.Closed:
 		v.Status = StatusClosed
@@ -88,6 +93,8 @@ func (d *Daemon) view(ctx context.Context, info infinity.ThreadInfo, t timers) (
 		v.Status = StatusRunning
 	case failure != "":
 		v.Status, v.Detail = StatusFailed, failure
+	case len(v.Choices) > 0:
+		v.Status, v.Detail = StatusWaiting, "your choice: "+v.Choices[0].Prompt+" (infinity answer)"
 	case timer && call != nil && !isWaitCall(call):
 		v.Status, v.Until = StatusSleeping, &until
 	default:

@@ -277,16 +277,42 @@ func closeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
+const answerUsage = `Usage: infinity answer [flags] THREAD [CHOICE]
+
+Answers the user choice a tool of the thread asked for (shown by "infinity ls"
+and "infinity logs"): CHOICE is one of its labels or a zero-based index. With
+--dismiss, the choice's default is sent instead. The answer goes to the tool,
+which then sends its result to the thread.
+
+Flags:
+`
+
 func answerCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("answer", "Usage: infinity answer [flags] THREAD CHOICE\n\nAnswers the user choice a thread's tool asked for.\n\nFlags:\n", stderr)
-	pos, c, err := f.connect(args, 2, 2)
+	f := newFlags("answer", answerUsage, stderr)
+	id := f.String("id", "", "the choice to answer, when the thread waits for several")
+	dismiss := f.Bool("dismiss", false, "dismiss the choice: send its default")
+	pos, err := f.parse(args, 1, 2)
 	if err != nil {
 		return err
 	}
-	if err := c.Answer(ctx, infinity.ThreadID(pos[0]), pos[1]); err != nil {
+	req := daemon.AnswerRequest{ID: *id, Dismiss: *dismiss}
+	switch {
+	case *dismiss && len(pos) == 2:
+		return fmt.Errorf("answer: give a CHOICE or --dismiss, not both: %w", errUsage)
+	case !*dismiss && len(pos) == 1:
+		return fmt.Errorf("answer: give a CHOICE (a label or an index) or --dismiss: %w", errUsage)
+	case len(pos) == 2:
+		req.Choice = pos[1]
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	a, err := c.Answer(ctx, infinity.ThreadID(pos[0]), req)
+	if err != nil {
 		return fmt.Errorf("answer: %w", err)
 	}
-	fmt.Fprintf(stdout, "answered %s\n", pos[0])
+	fmt.Fprintf(stdout, "answered %s: %q (choice %d)\n", a.Thread, a.Label, a.Selected)
 	return nil
 }
 
