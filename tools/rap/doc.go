@@ -1,0 +1,52 @@
+// Package rap is the runtime side of RAP, the Reactive Agent Protocol
+// (/work/shared/RAP.md): tool servers expose toolsets over HTTP, the runtime
+// invokes their tools asynchronously and receives the results later by
+// callback.
+//
+// The pieces:
+//
+//   - wire types and strict decoders for callbacks (DecodeCallback) and
+//     manifests (DecodeManifest);
+//   - Loader: discovery of {base}/.well-known/rap-toolset for every
+//     configured server, validation, cross-toolset duplicate detection and
+//     a per-session (root thread) cache with fallback to the last good
+//     manifest when a fetch fails;
+//   - Tool: each discovered tool as an asynchronous infinity.Tool whose
+//     Invoke POSTs the invocation with bounded retries;
+//   - Handler: the callback endpoint, which verifies, converts
+//     (Callback.Message) and hands callbacks to an infinity.InputSender;
+//   - Notifier: /close_thread, /cancel_tool_call and /migrate.
+//
+// # Callback authentication
+//
+// Every invocation gets its own callback URL,
+// {base}/rap/callback/{token}?call={call id}, where token is
+// base64url(HMAC-SHA256(key, group_id, call id)). The scheme is stateless:
+// the Handler recomputes the token from the callback's own group_id and
+// call id (id, or tool_call_id for subscription events; the call query
+// parameter for view updates, which name no call), so nothing is stored per
+// call and any runtime instance with the key can verify. A URL is scoped to
+// one call of one thread: it cannot inject into another thread or another
+// call. A callback that fails verification is logged and discarded with 401.
+//
+// Lifetime: a URL stays valid as long as its key (Tokens.Key, or one of
+// Tokens.Previous); rotating the key and dropping the old one revokes every
+// URL minted with it. URLs do not expire on their own because subscription
+// tools keep theirs for the life of the subscription. What bounds a URL's
+// use in practice is the engine's matching: once a call has its result, a
+// later tool_result, oauth or user_choice for it is a duplicate, and events
+// are accepted only while the subscription is active. Replays are absorbed
+// by stable message ids (rap-tool-result-{id}, rap-oauth-{id},
+// rap-user-choice-{id}); subscription events are deduplicated only when the
+// tool sends an Idempotency-Key header (see Callback.Message).
+//
+// # Not done here
+//
+// Matching a callback to a pending call or an active subscription,
+// subscription tracking, event threads, pending user choices, OAuth
+// prompts, view storage and consent belong to the engine and the UI. This
+// package imposes no tool timeout; the engine's ToolTimeout bounds Invoke.
+//
+// The package imports the standard library and the root infinity package
+// only.
+package rap

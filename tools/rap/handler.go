@@ -1,0 +1,128 @@
+package rap
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/infinity-runtime/infinity"
+)
+
+// DefaultMaxBody bounds a callback body when Handler.MaxBody is zero.
+const DefaultMaxBody = 1 << 20
+
+// ViewSink receives view updates: the newest content per (group, viewType)
+// replaces the previous one. Content is passed through untouched.
+type ViewSink interface {
+	View(ctx context.Context, group infinity.ThreadID, viewType string, content json.RawMessage) error
+}
+
+// Handler receives callbacks at POST {prefix}/rap/callback/{token}. It
+// decodes and validates the body (400), checks the token against the
+// callback's group_id and call id (401, nothing injected), converts the
+// callback and hands it to Sender (500 when that fails, so the tool
+// retries), and answers 200 {"ok":true}. A view_update goes to Views, or is
+// acknowledged and dropped when Views is nil.
+//
+// 200 means "handed to the thread's mailbox", not "matched": whether the
+// call is still pending, or the subscription still active, is checked by
+// the engine when the thread applies the message.
+type Handler struct {
+	Tokens Tokens
+	Sender infinity.InputSender
+	Views  ViewSink
+	Log    *slog.Logger
+	// MaxBody bounds a callback body; 0 means DefaultMaxBody.
+	MaxBody int64
+}
+
+// ServeHTTP handles one callback.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	log := h.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		reply(w, http.StatusMethodNotAllowed, "POST only")
+		return
+	}
+	i := strings.LastIndex(r.URL.Path, callbackPath)
+	token := ""
+	if i >= 0 {
+		token = r.URL.Path[i+len(callbackPath):]
+	}
+	if token == "" || strings.Contains(token, "/") {
+		reply(w, http.StatusNotFound, "not found")
+		return
+	}
+	limit := h.MaxBody
+	if limit <= 0 {
+		limit = DefaultMaxBody
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		if mb := (*http.MaxBytesError)(nil); errors.As(err, &mb) {
+			reply(w, http.StatusRequestEntityTooLarge, "body too large")
+			return
+		}
+		reply(w, http.StatusBadRequest, "unreadable body")
+		return
+	}
+	cb, err := DecodeCallback(body)
+	if err != nil {
+		log.Warn("rap callback rejected: malformed", "err", err)
+		reply(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	group := cb.Group()
+	call := cb.CallID()
+	q := r.URL.Query().Get(callQuery)
+	if call == "" { // view_update: the URL names the call
+		call = q
+	}
+	if call == "" || (q != "" && q != call) || !h.Tokens.Verify(group, call, token) {
+		log.Warn("rap callback discarded: bad token", "thread", group, "type", cb.Type, "call", call)
+		reply(w, http.StatusUnauthorized, "unauthorized")
+		return
+	}
+	cb.DeliveryKey = r.Header.Get("Idempotency-Key")
+	if err := h.deliver(r.Context(), cb); err != nil {
+		log.Error("rap callback not delivered", "thread", group, "type", cb.Type, "call", call, "err", err)
+		reply(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, `{"ok":true}`)
+}
+
+func (h *Handler) deliver(ctx context.Context, cb Callback) error {
+	if v := cb.ViewUpdate; v != nil {
+		if h.Views == nil {
+			return nil
+		}
+		return h.Views.View(ctx, infinity.ThreadID(v.GroupID), v.ViewType, v.Content)
+	}
+	msg, err := cb.Message()
+	if err != nil {
+		return err
+	}
+	if h.Sender == nil {
+		return fmt.Errorf("rap handler has no sender: %w", infinity.ErrInvalid)
+	}
+	return h.Sender.Send(ctx, msg, time.Time{})
+}
+
+func reply(w http.ResponseWriter, status int, msg string) {
+	b, _ := json.Marshal(map[string]string{"error": msg})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

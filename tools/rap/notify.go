@@ -1,0 +1,140 @@
+package rap
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/infinity-runtime/infinity"
+)
+
+// ErrMigration: a /migrate request failed; the migration must be aborted.
+var ErrMigration = errors.New("migration failed")
+
+// DefaultNotifyTimeout bounds one close or cancel notification.
+const DefaultNotifyTimeout = 5 * time.Second
+
+// Notifier sends the runtime → tool notifications to every configured
+// server: /close_thread, /cancel_tool_call (fire and forget) and /migrate.
+type Notifier struct {
+	// Loader supplies the servers and, for Migrate, their manifests
+	// (required).
+	Loader *Loader
+	// Client sends the notifications; use the invocations' client, so the
+	// same credentials go along (nil means http.DefaultClient).
+	Client infinity.HTTPClient
+	// Timeout bounds each close/cancel request; 0 means
+	// DefaultNotifyTimeout.
+	Timeout time.Duration
+	Log     *slog.Logger
+	wg      sync.WaitGroup
+}
+
+// ThreadClosed tells every server that thread closed (RAP.md §6). It
+// returns at once: each server gets one concurrent POST, bounded by
+// Timeout, never retried, and its outcome is only logged, so one server's
+// failure affects no other and nothing depends on delivery.
+func (n *Notifier) ThreadClosed(ctx context.Context, thread infinity.ThreadID) {
+	n.broadcast(ctx, "/close_thread", CloseThread{ThreadID: string(thread)}, thread)
+}
+
+// CallCancelled tells every server that call callID of thread was cancelled
+// or interrupted (RAP.md §7), like ThreadClosed. A result may still arrive
+// for the call afterwards.
+func (n *Notifier) CallCancelled(ctx context.Context, thread infinity.ThreadID, callID string) {
+	n.broadcast(ctx, "/cancel_tool_call", CancelToolCall{ThreadID: string(thread), ToolCallID: callID}, thread)
+}
+
+// Wait blocks until every notification in flight has finished (for tests
+// and graceful shutdown).
+func (n *Notifier) Wait() { n.wg.Wait() }
+
+func (n *Notifier) broadcast(ctx context.Context, path string, msg any, thread infinity.ThreadID) {
+	log := n.log()
+	body, err := json.Marshal(msg)
+	if err != nil {
+		log.Error("rap notification not encoded", "path", path, "thread", thread, "err", err)
+		return
+	}
+	timeout := n.Timeout
+	if timeout <= 0 {
+		timeout = DefaultNotifyTimeout
+	}
+	// The caller's cancellation must not cut the notifications short: the
+	// thread is closing, and that is exactly when they matter.
+	base := context.WithoutCancel(ctx)
+	for _, server := range n.Loader.Servers() {
+		n.wg.Go(func() {
+			rctx, cancel := context.WithTimeout(base, timeout)
+			defer cancel()
+			status, _, err := postJSON(rctx, n.client(), server+path, body)
+			if err != nil || status != http.StatusOK {
+				log.Info("rap notification not acknowledged", "server", server, "path", path, "thread", thread, "status", status, "err", err)
+			}
+		})
+	}
+}
+
+// Migrate POSTs /migrate for the session rooted at root to every server
+// whose manifest has needsMigration: true, and to no other (RAP.md §8). The
+// requests run concurrently and Migrate waits for all of them; only ctx
+// bounds them, as a migration may take long. It returns an error wrapping
+// ErrMigration when any server did not answer 200 or its manifest could not
+// be loaded: the caller must then abort the migration. One destinationURL
+// is sent to every server; pairing each source server with its own
+// destination instance is left to a later version.
+func (n *Notifier) Migrate(ctx context.Context, root infinity.ThreadID, destinationURL string) error {
+	set, err := n.Loader.Load(ctx, root)
+	body, merr := json.Marshal(MigrateRequest{SessionID: string(root), DestinationURL: destinationURL})
+	if merr != nil {
+		return fmt.Errorf("migrate %s: %w", root, merr)
+	}
+	var targets []string
+	var errs []error
+	for _, server := range n.Loader.Servers() {
+		m, ok := set.Manifest(server)
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("migrate %s: no manifest for %s, cannot tell whether it needs migration: %w", root, server, ErrMigration))
+		case m.NeedsMigration:
+			targets = append(targets, server)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(append(errs, err)...)
+	}
+	errs = make([]error, len(targets))
+	var wg sync.WaitGroup
+	for i, server := range targets {
+		wg.Go(func() {
+			status, why, err := postJSON(ctx, n.client(), server+"/migrate", body)
+			switch {
+			case err != nil:
+				errs[i] = fmt.Errorf("migrate %s at %s: %w: %w", root, server, err, ErrMigration)
+			case status != http.StatusOK:
+				errs[i] = fmt.Errorf("migrate %s at %s: HTTP %d %q: %w", root, server, status, why, ErrMigration)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (n *Notifier) client() infinity.HTTPClient {
+	if n.Client != nil {
+		return n.Client
+	}
+	return http.DefaultClient
+}
+
+func (n *Notifier) log() *slog.Logger {
+	if n.Log != nil {
+		return n.Log
+	}
+	return slog.Default()
+}

@@ -1,0 +1,137 @@
+package rap
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/infinity-runtime/infinity/tools/rap/raptest"
+)
+
+func deadURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return "http://" + l.Addr().String()
+}
+
+func TestNotifications(t *testing.T) {
+	release := make(chan struct{})
+	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hanging.Close()
+	defer close(release)
+	a := raptest.New(t)
+	b := raptest.New(t, raptest.WithPrefix("b_"))
+	rt := newRuntime(t, a.URL, deadURL(t), hanging.URL, b.URL+"/")
+	n := &Notifier{Log: quiet, Loader: NewLoader(rt.cfg), Client: http.DefaultClient, Timeout: 2 * time.Second}
+
+	t.Run("90 91 92 93 94 close_thread reaches the live servers without blocking", func(t *testing.T) {
+		start := time.Now()
+		n.ThreadClosed(context.Background(), "th_child_7")
+		if d := time.Since(start); d > 100*time.Millisecond {
+			t.Fatalf("ThreadClosed blocked for %v", d)
+		}
+		// The hanging server is still holding its request: the others got theirs anyway.
+		eventually(t, "close notifications", func() bool { return len(a.Closes()) == 1 && len(b.Closes()) == 1 })
+		if a.Closes()[0].ThreadID != "th_child_7" || b.Closes()[0].ThreadID != "th_child_7" {
+			t.Fatalf("bodies %+v %+v", a.Closes(), b.Closes())
+		}
+	})
+	t.Run("96 97 98 99 100 cancel_tool_call likewise", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		n.CallCancelled(ctx, "t1", "toolu_9")
+		cancel() // the caller's cancellation does not cut the notifications short
+		eventually(t, "cancel notifications", func() bool { return len(a.Cancels()) == 1 && len(b.Cancels()) == 1 })
+		if got := a.Cancels()[0]; got.ThreadID != "t1" || got.ToolCallID != "toolu_9" {
+			t.Fatalf("body %+v", got)
+		}
+	})
+	t.Run("94 100 a failed notification is not retried", func(t *testing.T) {
+		var hits atomic.Int32
+		failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits.Add(1)
+			w.WriteHeader(500)
+		}))
+		defer failing.Close()
+		rt := newRuntime(t, failing.URL)
+		n := &Notifier{Log: quiet, Loader: NewLoader(rt.cfg), Client: http.DefaultClient}
+		n.ThreadClosed(context.Background(), "t1")
+		n.CallCancelled(context.Background(), "t1", "c1")
+		n.Wait()
+		if hits.Load() != 2 {
+			t.Fatalf("%d requests, want 2", hits.Load())
+		}
+	})
+	t.Run("92 a hanging server is bounded by Timeout", func(t *testing.T) {
+		rt := newRuntime(t, hanging.URL)
+		n := &Notifier{Log: quiet, Loader: NewLoader(rt.cfg), Client: http.DefaultClient, Timeout: 50 * time.Millisecond}
+		n.ThreadClosed(context.Background(), "t1")
+		done := make(chan struct{})
+		go func() { n.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			t.Fatal("notification outlived its timeout")
+		}
+	})
+}
+
+func TestMigrate(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name    string
+		fail    bool
+		wantErr bool
+	}{
+		{"103 104 105 only needsMigration servers get /migrate", false, false},
+		{"108 a failing /migrate fails the migration", true, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			yes1 := raptest.New(t, raptest.WithNeedsMigration(), raptest.WithPrefix("y1_"))
+			no := raptest.New(t, raptest.WithPrefix("n_"))
+			yes2 := raptest.New(t, raptest.WithNeedsMigration(), raptest.WithPrefix("y2_"))
+			if tc.fail {
+				yes2.SetMigrateStatus(500)
+			}
+			rt := newRuntime(t, yes1.URL, no.URL, yes2.URL)
+			n := &Notifier{Log: quiet, Loader: NewLoader(rt.cfg), Client: http.DefaultClient}
+			err := n.Migrate(ctx, "th_root_1", "http://127.0.0.1:40211")
+			if tc.wantErr != (err != nil) || tc.wantErr && !errors.Is(err, ErrMigration) {
+				t.Fatalf("err = %v", err)
+			}
+			if len(no.Migrations()) != 0 {
+				t.Fatal("/migrate sent to a server without needsMigration")
+			}
+			for _, s := range []*raptest.Server{yes1, yes2} {
+				m := s.Migrations()
+				if len(m) != 1 || m[0].SessionID != "th_root_1" || m[0].DestinationURL != "http://127.0.0.1:40211" {
+					t.Fatalf("migrations %+v", m)
+				}
+			}
+		})
+	}
+	t.Run("108 a server whose manifest cannot be loaded aborts before any /migrate", func(t *testing.T) {
+		yes := raptest.New(t, raptest.WithNeedsMigration())
+		down := raptest.New(t, raptest.WithPrefix("d_"))
+		down.SetDiscoveryDown(true)
+		rt := newRuntime(t, yes.URL, down.URL)
+		n := &Notifier{Log: quiet, Loader: NewLoader(rt.cfg), Client: http.DefaultClient}
+		if err := n.Migrate(ctx, "r", "http://dest"); !errors.Is(err, ErrMigration) || len(yes.Migrations()) != 0 {
+			t.Fatalf("err = %v, migrations %d", err, len(yes.Migrations()))
+		}
+	})
+}

@@ -1,0 +1,183 @@
+package rap
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/infinity-runtime/infinity"
+)
+
+// ErrRejected: the tool server answered an invocation with a 4xx or another
+// non-200, non-5xx status; it was not retried.
+var ErrRejected = errors.New("invocation rejected")
+
+// Retry bounds invocation retries: exponential backoff from Base, doubled
+// per attempt up to Max, with full jitter.
+type Retry struct {
+	Attempts int           // total tries; 0 means 4
+	Base     time.Duration // 0 means 200ms
+	Max      time.Duration // 0 means 3s
+	// Timeout bounds one try; 0 means 5s (four tries then fit in the
+	// engine's default 30s tool timeout). A tool must acknowledge at
+	// once, so a try that takes longer is treated like a connection error.
+	Timeout time.Duration
+}
+
+func (r Retry) withDefaults() Retry {
+	if r.Attempts <= 0 {
+		r.Attempts = 4
+	}
+	if r.Base <= 0 {
+		r.Base = 200 * time.Millisecond
+	}
+	if r.Max <= 0 {
+		r.Max = 3 * time.Second
+	}
+	if r.Timeout <= 0 {
+		r.Timeout = 5 * time.Second
+	}
+	return r
+}
+
+// delay returns the pause before retry n (1-based): a random duration in
+// [d/2, d] with d = min(Max, Base·2^(n-1)).
+func (r Retry) delay(n int) time.Duration {
+	d := r.Base << (n - 1)
+	if d > r.Max || d <= 0 {
+		d = r.Max
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// Tool is one discovered RAP tool, an asynchronous infinity.Tool: Invoke
+// only dispatches, and the result arrives later through the callback URL.
+type Tool struct {
+	def          ToolDef
+	endpoint     string
+	client       infinity.HTTPClient
+	tokens       Tokens
+	callbackBase string
+	retry        Retry
+}
+
+// Def returns the tool's manifest entry.
+func (t *Tool) Def() ToolDef { return t.def }
+
+// Endpoint returns the toolset endpoint the tool is invoked at.
+func (t *Tool) Endpoint() string { return t.endpoint }
+
+// Spec describes the tool to the model. Descriptions are the tool author's
+// and are passed on as text only.
+func (t *Tool) Spec() infinity.ToolSpec {
+	return infinity.ToolSpec{Name: t.def.Name, Description: t.def.Description, Schema: t.def.InputSchema, Async: true}
+}
+
+// Invoke POSTs the invocation for call to the toolset's endpoint. The
+// invocation id is call.ID, so a repeated Invoke of the same call (the
+// engine may repeat one after a crash) sends the same invocation. Connection
+// errors and 5xx are retried with backoff (Retry); anything else but 200 is
+// not, and returns an error wrapping ErrRejected. Once the tries are spent
+// the last error is returned wrapping infinity.ErrRetryable. The engine
+// (actors.engine.invokeAsync) turns any returned error into an error tool
+// result for the call, so the thread never waits for a result that cannot
+// come. The acknowledgement body is ignored.
+func (t *Tool) Invoke(ctx context.Context, env infinity.ToolEnv, call infinity.ToolCall) (*infinity.ToolResult, error) {
+	body, err := t.invocation(env, call)
+	if err != nil {
+		return nil, err
+	}
+	r := t.retry.withDefaults()
+	var last error
+	for n := 1; n <= r.Attempts; n++ {
+		if n > 1 {
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("rap tool %s at %s: %w (last: %w)", t.def.Name, t.endpoint, ctx.Err(), last)
+			case <-time.After(r.delay(n - 1)):
+			}
+		}
+		retry, err := t.post(ctx, body, r.Timeout)
+		if err == nil {
+			return nil, nil
+		}
+		last = err
+		if !retry {
+			return nil, fmt.Errorf("rap tool %s: %w; no result will arrive for this call", t.def.Name, err)
+		}
+	}
+	return nil, fmt.Errorf("rap tool %s: %d tries failed, last: %w; no result will arrive for this call: %w",
+		t.def.Name, r.Attempts, last, infinity.ErrRetryable)
+}
+
+func (t *Tool) invocation(env infinity.ToolEnv, call infinity.ToolCall) ([]byte, error) {
+	args := bytes.TrimSpace(call.Args)
+	if len(args) == 0 || bytes.Equal(args, []byte("null")) {
+		args = []byte("{}")
+	}
+	if args[0] != '{' || !json.Valid(args) {
+		return nil, fmt.Errorf("rap tool %s: arguments must be a JSON object: %w", t.def.Name, infinity.ErrInvalid)
+	}
+	inv := Invocation{
+		Operation:   t.def.Name,
+		Arguments:   args,
+		ID:          call.ID,
+		CallbackURL: t.tokens.CallbackURL(t.callbackBase, env.Thread, call.ID),
+		GroupID:     string(env.Thread),
+	}
+	if len(env.Stack) > 1 {
+		for _, a := range env.Stack[:len(env.Stack)-1] {
+			inv.ThreadAncestors = append(inv.ThreadAncestors, string(a))
+		}
+	}
+	if env.UserID != "" {
+		inv.UserID = &env.UserID
+	}
+	b, err := json.Marshal(inv)
+	if err != nil {
+		return nil, fmt.Errorf("rap tool %s: encode invocation: %w", t.def.Name, err)
+	}
+	return b, nil
+}
+
+// post makes one attempt and says whether a failure may be retried.
+func (t *Tool) post(ctx context.Context, body []byte, timeout time.Duration) (retry bool, err error) {
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, _, err := postJSON(tctx, t.client, t.endpoint, body)
+	if err != nil {
+		return ctx.Err() == nil, fmt.Errorf("post to %s: %w", t.endpoint, err)
+	}
+	switch {
+	case resp == http.StatusOK:
+		return false, nil
+	case resp >= 500:
+		return true, fmt.Errorf("the server at %s answered HTTP %d", t.endpoint, resp)
+	}
+	return false, fmt.Errorf("the server at %s answered HTTP %d: %w", t.endpoint, resp, ErrRejected)
+}
+
+// postJSON POSTs body to u and returns the status and the start of the
+// response body (for error messages); the rest is drained, up to a bound,
+// to keep the connection reusable.
+func postJSON(ctx context.Context, client infinity.HTTPClient, u string, body []byte) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	return resp.StatusCode, string(head), nil
+}
