@@ -398,3 +398,9 @@ func quoteList(s []string) string {
 	}
 	return stackString(ids)
 }
+
+// ReservedToolNames are the names no agent tool may take: the built-ins and
+// the engine's injected-event tool.
+func ReservedToolNames() []string {
+	return append(slices.Clone(builtinOrder), injectedTool)
+}

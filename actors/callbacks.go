@@ -124,6 +124,26 @@ func choiceLabel(c infinity.PendingChoice) string {
 // PendingChoices returns the user choices of a history that still wait for
 // an answer: asked by a tool whose call has no final result yet.
 func PendingChoices(items []infinity.Item) []infinity.PendingChoice {
+	final := FinishedCalls(items)
+	var out []infinity.PendingChoice
+	for _, it := range items {
+		if it.Kind != infinity.KindToolResult {
+			continue
+		}
+		for _, seg := range it.Result.Display {
+			var c infinity.PendingChoice
+			if seg.Type != ChoiceSegment || json.Unmarshal(seg.Content, &c) != nil || final[c.ID] {
+				continue
+			}
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// FinishedCalls returns the ids of the calls in items that have their
+// final result (in place, or injected late).
+func FinishedCalls(items []infinity.Item) map[string]bool {
 	final := map[string]bool{}
 	for _, it := range items {
 		if it.Kind == infinity.KindToolResult && it.Result.State == infinity.ResultFinal {
@@ -139,18 +159,5 @@ func PendingChoices(items []infinity.Item) []infinity.PendingChoice {
 			}
 		}
 	}
-	var out []infinity.PendingChoice
-	for _, it := range items {
-		if it.Kind != infinity.KindToolResult {
-			continue
-		}
-		for _, seg := range it.Result.Display {
-			var c infinity.PendingChoice
-			if seg.Type != ChoiceSegment || json.Unmarshal(seg.Content, &c) != nil || final[c.ID] {
-				continue
-			}
-			out = append(out, c)
-		}
-	}
-	return out
+	return final
 }

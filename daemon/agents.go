@@ -19,6 +19,7 @@ import (
 	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/agentfile"
 	"github.com/infinity-runtime/infinity/models/network"
+	"github.com/infinity-runtime/infinity/tools/rap"
 )
 
 // Agents are registered by content: the key is the agent's name and a
@@ -42,18 +43,39 @@ type AgentInfo struct {
 }
 
 type registry struct {
-	dir string
-	rt  *actors.Runtime
-	log *slog.Logger
+	dir   string
+	rt    *actors.Runtime
+	log   *slog.Logger
+	tools toolEnv
 
 	mu      sync.Mutex
 	sources map[string]AgentSource
 	infos   map[string]AgentInfo
+	servers map[string]*agentTools // by agent key
 }
 
-func newRegistry(home string, log *slog.Logger) *registry {
-	return &registry{dir: filepath.Join(home, agentsDir), log: log,
-		sources: map[string]AgentSource{}, infos: map[string]AgentInfo{}}
+func newRegistry(home string, log *slog.Logger, tools toolEnv) *registry {
+	return &registry{dir: filepath.Join(home, agentsDir), log: log, tools: tools,
+		sources: map[string]AgentSource{}, infos: map[string]AgentInfo{}, servers: map[string]*agentTools{}}
+}
+
+// notifier returns the RAP notifier of an agent's tool servers, or nil.
+func (r *registry) notifier(key string) *rap.Notifier {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if at := r.servers[key]; at != nil {
+		return at.notifier
+	}
+	return nil
+}
+
+// close disconnects the agents' MCP servers.
+func (r *registry) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, at := range r.servers {
+		at.close()
+	}
 }
 
 func agentKey(name string, src AgentSource) string {
@@ -73,9 +95,6 @@ func parseSource(origin string, src AgentSource) (*agentfile.File, error) {
 	}
 	if f.Model.Provider == "scripted" && !f.Model.Demo && src.Script == "" {
 		return nil, fmt.Errorf("%s: model.script: the script's content was not sent with the agent file: %w", origin, infinity.ErrInvalid)
-	}
-	if err := f.RequireNoTools(); err != nil {
-		return nil, err
 	}
 	return f, nil
 }
@@ -147,9 +166,15 @@ func (r *registry) loadLocked(ctx context.Context, key string, src AgentSource) 
 	}
 	a := f.Agent(nil)
 	a.Name, a.Provider = key, p
-	if err := r.rt.AddAgent(a); err != nil && !errors.Is(err, infinity.ErrExists) {
+	at, err := r.tools.buildTools(ctx, f, &a)
+	if err != nil {
 		return AgentInfo{}, err
 	}
+	if err := r.rt.AddAgent(a); err != nil && !errors.Is(err, infinity.ErrExists) {
+		at.close()
+		return AgentInfo{}, err
+	}
+	r.servers[key] = at
 	info := AgentInfo{Key: key, Name: f.Name, Description: f.Description, Provider: f.Model.Provider, Model: f.Model.ID}
 	r.sources[key], r.infos[key] = src, info
 	return info, nil

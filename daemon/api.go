@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/infinity-runtime/infinity/tools/rap"
 	"net"
 	"net/http"
 	"os"
@@ -116,6 +117,23 @@ func (d *Daemon) handle(limit int64, h handlerFunc) http.HandlerFunc {
 	}
 }
 
+// rapPrefix is the RAP callback route: {base}/rap/callback/{token}.
+const rapPrefix = "/rap/callback/"
+
+// getViews returns the newest view of each type a tool showed for the
+// thread (RAP view_update; kept in memory).
+func (d *Daemon) getViews(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	if _, err := d.store.Conversations().Thread(r.Context(), id); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d.views.of(id))
+	return nil
+}
+
 func (d *Daemon) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", d.handle(MaxBody, d.getStatus))
@@ -132,9 +150,10 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("POST /v1/threads/{id}/answer", d.handle(MaxBody, d.postAnswer))
 	mux.HandleFunc("GET /v1/export", d.handle(MaxBody, d.getExport))
 	mux.HandleFunc("POST /v1/import", d.handle(MaxImportBody, d.postImport))
-	mux.HandleFunc("/rap/", d.handle(MaxBody, func(http.ResponseWriter, *http.Request) error {
-		return apiErr(http.StatusNotImplemented, CodeNotImplemented, "the RAP callback route is not built yet (it arrives with RAP tools)")
-	}))
+	mux.HandleFunc("GET /v1/threads/{id}/views", d.handle(MaxBody, d.getViews))
+	// Tool servers call back here with the per-call token in the URL (they
+	// have no bearer token); the handler verifies it.
+	mux.Handle(rapPrefix, &rap.Handler{Tokens: d.rapTokens, Sender: d.sender, Views: d.views, Log: d.log})
 	mux.HandleFunc("/", d.handle(MaxBody, func(_ http.ResponseWriter, r *http.Request) error {
 		return apiErr(http.StatusNotFound, CodeNotFound, "no route %s %s (the API lives under /v1/)", r.Method, r.URL.Path)
 	}))
@@ -154,6 +173,9 @@ func (d *Daemon) guard(next http.Handler) http.Handler {
 			return
 		}
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if strings.HasPrefix(r.URL.Path, rapPrefix) {
+			ok, tok = true, d.token // authenticated by the callback's own token
+		}
 		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(d.token)) != 1 {
 			writeError(w, apiErr(http.StatusUnauthorized, CodeUnauthorized,
 				"missing or wrong bearer token (the CLI reads it from %s/%s)", d.opts.Home, tokenFile))

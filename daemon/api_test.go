@@ -101,7 +101,6 @@ func TestSecurityAndBadInput(t *testing.T) {
 		{"unknown thread", "GET", "/v1/threads/tnothere", "", map[string]string{"Authorization": auth}, 404, daemon.CodeNotFound},
 		{"bad thread id", "GET", "/v1/threads/bad%20id", "", map[string]string{"Authorization": auth}, 400, daemon.CodeBadRequest},
 		{"unknown route", "GET", "/v2/nothing", "", map[string]string{"Authorization": auth}, 404, daemon.CodeNotFound},
-		{"RAP route", "POST", "/rap/x", "{}", map[string]string{"Authorization": auth}, 501, daemon.CodeNotImplemented},
 		{"unknown agent", "POST", "/v1/threads", `{"agent":"ghost","text":"hi"}`, map[string]string{"Authorization": auth}, 404, daemon.CodeNotFound},
 		{"empty text", "POST", "/v1/threads", `{"text":"  "}`, map[string]string{"Authorization": auth}, 400, daemon.CodeBadRequest},
 	}
@@ -314,8 +313,8 @@ func TestBadAgentFile(t *testing.T) {
 		t.Fatalf("error does not name the line and field: %v", err)
 	}
 	_, err = c.RegisterAgent(t.Context(), daemon.AgentRequest{Origin: "tools.yaml", AgentSource: daemon.AgentSource{
-		YAML: "name: t\nmodel:\n  provider: scripted\n  demo: true\ntools:\n  rap: [\"http://127.0.0.1:9/\"]\n"}})
-	wantCode(t, err, 501, daemon.CodeNotImplemented)
+		YAML: "name: t\nmodel:\n  provider: scripted\n  demo: true\ntools:\n  mcp: [\"http://127.0.0.1:9/\"]\n"}})
+	wantCode(t, err, 502, daemon.CodeToolUnreachable)
 }
 
 // journalOf returns the daemon home's journal segment.

@@ -232,3 +232,9 @@ func (c *Client) WaitReady(ctx context.Context, timeout time.Duration) (StatusVi
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Views returns the newest view of each type the thread's tools showed.
+func (c *Client) Views(ctx context.Context, id infinity.ThreadID) (map[string]json.RawMessage, error) {
+	var v map[string]json.RawMessage
+	return v, c.do(ctx, "GET", "/v1/threads/"+url.PathEscape(string(id))+"/views", nil, &v)
+}

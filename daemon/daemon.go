@@ -24,6 +24,8 @@ import (
 	"github.com/infinity-runtime/infinity/mailbox/local"
 	"github.com/infinity-runtime/infinity/models/network"
 	"github.com/infinity-runtime/infinity/persistence/file"
+	"github.com/infinity-runtime/infinity/tools/httpclient"
+	"github.com/infinity-runtime/infinity/tools/rap"
 )
 
 // Files under the daemon's home.
@@ -79,7 +81,11 @@ type Daemon struct {
 	started time.Time
 
 	failMu sync.Mutex
-	failed map[infinity.ThreadID]string // the last slice error per thread, until it commits again
+	failed map[infinity.ThreadID]string       // the last slice error per thread, until it commits again
+	oauth  map[infinity.ThreadID]actors.Event // the last authorization request per thread, never stored
+
+	rapTokens rap.Tokens
+	views     *views
 
 	ln       net.Listener
 	srv      *http.Server
@@ -111,7 +117,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	if err := os.MkdirAll(o.Home, 0o700); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
-	d := &Daemon{opts: o, log: o.Logger, hub: newHub(), failed: map[infinity.ThreadID]string{},
+	d := &Daemon{opts: o, log: o.Logger, hub: newHub(), failed: map[infinity.ThreadID]string{}, oauth: map[infinity.ThreadID]actors.Event{},
 		shutdown: make(chan struct{}), started: time.Now()}
 	store, err := file.Open(filepath.Join(o.Home, storeDir), file.WithLogger(o.Logger))
 	if err != nil {
@@ -119,6 +125,12 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	d.store = store
 	fail := func(err error) (*Daemon, error) {
+		if d.ln != nil {
+			d.ln.Close()
+		}
+		if d.agents != nil {
+			d.agents.close()
+		}
 		if d.rt != nil {
 			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_ = d.rt.Close(cctx)
@@ -130,7 +142,20 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	if d.token, err = loadToken(filepath.Join(o.Home, tokenFile)); err != nil {
 		return fail(err)
 	}
-	d.agents = newRegistry(o.Home, o.Logger)
+	// Listen first: tool servers get callback URLs under this address.
+	d.ln, err = net.Listen("tcp", o.Addr)
+	if err != nil {
+		return fail(fmt.Errorf("daemon: listen on %s: %w", o.Addr, err))
+	}
+	key, err := loadRAPKey(filepath.Join(o.Home, rapKeyFile))
+	if err != nil {
+		return fail(err)
+	}
+	d.rapTokens = rap.Tokens{Key: key}
+	d.views = &views{d: d}
+	d.agents = newRegistry(o.Home, o.Logger, toolEnv{
+		callbackBase: "http://" + d.ln.Addr().String(), tokens: d.rapTokens, client: httpclient.NewPlain(),
+	})
 	demo, err := bundledAgent(ctx, "demo")
 	if err != nil {
 		return fail(err)
@@ -146,6 +171,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 		Agents:   []actors.Agent{demo},
 		Logger:   o.Logger,
 		Observer: d.observe,
+		Notifier: notifier{d},
 		Idle:     o.Idle,
 	})
 	if err != nil {
@@ -170,10 +196,6 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	d.log.Info("daemon restored", "home", o.Home, "waiting_messages", n, "unsent_outboxes", len(unsent))
 
-	d.ln, err = net.Listen("tcp", o.Addr)
-	if err != nil {
-		return fail(fmt.Errorf("daemon: listen on %s: %w", o.Addr, err))
-	}
 	d.srv = &http.Server{
 		Handler:           d.handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -237,6 +259,7 @@ func (d *Daemon) Close() error {
 		d.hub.close()
 		_ = d.srv.Shutdown(ctx)
 		rerr := d.rt.Close(ctx)
+		d.agents.close()
 		serr := d.store.Close()
 		os.Remove(filepath.Join(d.opts.Home, infoFile))
 		switch {
@@ -259,6 +282,10 @@ func (d *Daemon) observe(ev actors.Event) {
 	case actors.EventSliceError:
 		d.failMu.Lock()
 		d.failed[ev.Thread] = ev.Err.Error()
+		d.failMu.Unlock()
+	case actors.EventOAuth:
+		d.failMu.Lock()
+		d.oauth[ev.Thread] = ev
 		d.failMu.Unlock()
 	case actors.EventItem:
 		d.failMu.Lock()

@@ -39,6 +39,15 @@ type ThreadView struct {
 	Children int            `json:"children"`
 	// Choices are the user choices the thread's tools wait for.
 	Choices []infinity.PendingChoice `json:"choices,omitempty"`
+	// Authorize is a tool's request that the user open a URL (OAuth),
+	// while its call waits; it is kept in memory only.
+	Authorize *Authorize `json:"authorize,omitempty"`
+}
+
+// Authorize asks the user to authorize a tool.
+type Authorize struct {
+	Tool string `json:"tool"`
+	URL  string `json:"url"`
 }
 
 // Tree is a thread and its subtree.
@@ -86,6 +95,7 @@ func (d *Daemon) view(ctx context.Context, info infinity.ThreadInfo, t timers) (
 	until, timer := t[info.ID]
 	failure := d.failure(info.ID)
 	v.Choices = actors.PendingChoices(items)
+	v.Authorize = d.authorization(info.ID, items)
 	switch {
 	case info.Closed:
 		v.Status = StatusClosed
@@ -93,6 +103,8 @@ func (d *Daemon) view(ctx context.Context, info infinity.ThreadInfo, t timers) (
 		v.Status = StatusRunning
 	case failure != "":
 		v.Status, v.Detail = StatusFailed, failure
+	case v.Authorize != nil:
+		v.Status, v.Detail = StatusWaiting, "authorization of "+v.Authorize.Tool+": open "+v.Authorize.URL
 	case len(v.Choices) > 0:
 		v.Status, v.Detail = StatusWaiting, "your choice: "+v.Choices[0].Prompt+" (infinity answer)"
 	case timer && call != nil && !isWaitCall(call):
@@ -165,4 +177,24 @@ func (d *Daemon) tree(ctx context.Context, id infinity.ThreadID, t timers) (Tree
 		out.Threads = append(out.Threads, sub)
 	}
 	return out, nil
+}
+
+// authorization returns the thread's OAuth request while its call waits;
+// once the call has its result the URL is forgotten.
+func (d *Daemon) authorization(id infinity.ThreadID, items []infinity.Item) *Authorize {
+	d.failMu.Lock()
+	ev, ok := d.oauth[id]
+	d.failMu.Unlock()
+	if !ok {
+		return nil
+	}
+	if actors.FinishedCalls(items)[ev.Call] {
+		d.failMu.Lock()
+		if d.oauth[id].Call == ev.Call {
+			delete(d.oauth, id)
+		}
+		d.failMu.Unlock()
+		return nil
+	}
+	return &Authorize{Tool: ev.Tool, URL: ev.URL}
 }

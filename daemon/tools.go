@@ -1,0 +1,177 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+
+	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/agentfile"
+	"github.com/infinity-runtime/infinity/tools/mcp"
+	"github.com/infinity-runtime/infinity/tools/rap"
+)
+
+// rapKeyFile holds the key of the RAP callback tokens (0600): callback URLs
+// handed to tool servers stay valid across restarts, and a new key (delete
+// the file) revokes them all.
+const rapKeyFile = "rap.key"
+
+// loadRAPKey reads the key, making one on first use.
+func loadRAPKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		key, derr := hex.DecodeString(strings.TrimSpace(string(b)))
+		if derr != nil || len(key) < 16 {
+			return nil, fmt.Errorf("daemon: %s is not a hex key of 16 bytes or more; delete it to make a new one (callback URLs given out so far stop working): %w", path, infinity.ErrInvalid)
+		}
+		return key, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	if err := writeFileSync(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	return key, nil
+}
+
+// toolEnv is what agents' tools are built with.
+type toolEnv struct {
+	callbackBase string
+	tokens       rap.Tokens
+	client       infinity.HTTPClient
+}
+
+// agentTools are the tool servers of one agent.
+type agentTools struct {
+	rap      *rap.Loader
+	notifier *rap.Notifier
+	mcp      []*mcp.Server
+}
+
+// buildTools connects the agent file's MCP servers (their tools are the
+// agent's own) and prepares its RAP toolsets (discovered per session).
+func (te toolEnv) buildTools(ctx context.Context, f *agentfile.File, a *actors.Agent) (*agentTools, error) {
+	at := &agentTools{}
+	if len(f.Tools.MCP) > 0 {
+		for _, u := range f.Tools.MCP {
+			s, err := mcp.Connect(ctx, u, mcp.WithHTTPClient(te.client))
+			if err != nil {
+				at.close()
+				return nil, apiErr(http.StatusBadGateway, CodeToolUnreachable, "%s: tools.mcp: %v", f.Path(), err)
+			}
+			at.mcp = append(at.mcp, s)
+		}
+		tools, err := mcp.Collect(at.mcp...)
+		if err != nil {
+			at.close()
+			return nil, fmt.Errorf("%s: tools.mcp: %w", f.Path(), err)
+		}
+		a.Tools = append(a.Tools, tools...)
+	}
+	if len(f.Tools.RAP) > 0 {
+		at.rap = rap.NewLoader(rap.Config{
+			Servers: f.Tools.RAP, Client: te.client, CallbackBase: te.callbackBase, Tokens: te.tokens,
+			Reserved: actors.ReservedToolNames(),
+		})
+		at.notifier = &rap.Notifier{Loader: at.rap, Client: te.client}
+		a.Toolsets = rapSource{at.rap}
+	}
+	return at, nil
+}
+
+func (at *agentTools) close() {
+	if at == nil {
+		return
+	}
+	for _, s := range at.mcp {
+		s.Close()
+	}
+}
+
+// rapSource is an agent's RAP toolsets as the engine's ToolSource.
+type rapSource struct{ l *rap.Loader }
+
+func (s rapSource) Tools(ctx context.Context, root infinity.ThreadID) ([]infinity.Tool, error) {
+	set, err := s.l.Load(ctx, root)
+	if set == nil {
+		return nil, err
+	}
+	if err != nil {
+		// Some toolsets loaded: use them; the rest is reported.
+		return set.Tools(), err
+	}
+	return set.Tools(), nil
+}
+
+// notifier routes the engine's notifications to the RAP servers of the
+// thread's agent.
+type notifier struct{ d *Daemon }
+
+func (n notifier) servers(ctx context.Context, id infinity.ThreadID) *rap.Notifier {
+	info, err := n.d.store.Conversations().Thread(ctx, id)
+	if err != nil {
+		return nil
+	}
+	return n.d.agents.notifier(info.Agent)
+}
+
+func (n notifier) ThreadClosed(ctx context.Context, id infinity.ThreadID) {
+	if rn := n.servers(ctx, id); rn != nil {
+		rn.ThreadClosed(ctx, id)
+	}
+}
+
+func (n notifier) CallCancelled(ctx context.Context, id infinity.ThreadID, call string) {
+	if rn := n.servers(ctx, id); rn != nil {
+		rn.CallCancelled(ctx, id, call)
+	}
+}
+
+// views keeps the newest view_update per (thread, view type), in memory:
+// a client that connects gets them all (RAP.md §5.5).
+type views struct {
+	d  *Daemon
+	mu sync.Mutex
+	m  map[infinity.ThreadID]map[string]json.RawMessage
+}
+
+// View stores a view of a known thread and wakes its followers.
+func (v *views) View(ctx context.Context, id infinity.ThreadID, viewType string, content json.RawMessage) error {
+	if _, err := v.d.store.Conversations().Thread(ctx, id); err != nil {
+		return fmt.Errorf("view for %s: %w", id, err)
+	}
+	v.mu.Lock()
+	if v.m == nil {
+		v.m = map[infinity.ThreadID]map[string]json.RawMessage{}
+	}
+	if v.m[id] == nil {
+		v.m[id] = map[string]json.RawMessage{}
+	}
+	v.m[id][viewType] = append(json.RawMessage(nil), content...)
+	v.mu.Unlock()
+	v.d.hub.poke(id)
+	return nil
+}
+
+// of returns a thread's views.
+func (v *views) of(id infinity.ThreadID) map[string]json.RawMessage {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := make(map[string]json.RawMessage, len(v.m[id]))
+	for k, c := range v.m[id] {
+		out[k] = c
+	}
+	return out
+}
