@@ -82,7 +82,7 @@ func TestToolsThroughTheDaemon(t *testing.T) {
 	t.Cleanup(closeMCP)
 	d, c := startDaemon(t, t.TempDir())
 	agent, err := c.RegisterAgent(t.Context(), daemon.AgentRequest{Origin: "tools.yaml", AgentSource: daemon.AgentSource{
-		YAML: fmt.Sprintf("name: tooled\nmodel:\n  provider: scripted\n  script: s.json\ntools:\n  rap: [%q]\n  mcp: [%q]\n", srv.URL, mcpURL),
+		YAML:   fmt.Sprintf("name: tooled\nmodel:\n  provider: scripted\n  script: s.json\ntools:\n  rap: [%q]\n  mcp: [%q]\n", srv.URL, mcpURL),
 		Script: toolScript,
 	}})
 	if err != nil {
