@@ -25,7 +25,8 @@ type Agent struct {
 	Tools []infinity.Tool
 	// Toolsets, when set, adds tools that depend on the session (the root
 	// thread), such as RAP toolsets discovered per session. A failure to get
-	// them is reported (EventSliceError) and the slice runs without them.
+	// them is reported (EventSliceError) and the slice runs without the
+	// tools that failed.
 	Toolsets ToolSource
 	// MaxDepth bounds the thread tree's depth (root = 0); default 8.
 	MaxDepth int

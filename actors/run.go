@@ -80,8 +80,8 @@ func (e *engine) sessionTools(ctx context.Context, a *Agent, root infinity.Threa
 	}
 	tools, err := a.Toolsets.Tools(ctx, root)
 	if err != nil {
+		// What did load is used; the rest is reported.
 		e.emitErr(root, fmt.Errorf("tools of session %s: %w (the thread runs without them)", root, err))
-		return nil
 	}
 	out := tools[:0:0]
 	for _, t := range tools {

@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -37,6 +38,8 @@ const (
 	EnvDatabaseURL      = "INFINITY_DATABASE_URL"
 	EnvAgentFile        = "INFINITY_AGENT_FILE"
 	EnvSliceMargin      = "INFINITY_SLICE_MARGIN"
+	EnvRAPKey           = "INFINITY_RAP_KEY"
+	EnvRAPCallbackURL   = "INFINITY_RAP_CALLBACK_URL"
 )
 
 // Config is a function's configuration.
@@ -67,6 +70,11 @@ type Config struct {
 	// that reaches it commits what it has and continues in a later
 	// invocation.
 	SliceMargin time.Duration
+	// RAPKey signs the per-call tokens of RAP callback URLs (hex, 16 bytes
+	// or more; the agent and receiver functions share it). RAPCallbackURL is
+	// the receiver's Function URL, under which tool servers call back.
+	RAPKey         []byte
+	RAPCallbackURL string
 }
 
 // LoadConfig reads the configuration of role from getenv (os.Getenv) and
@@ -89,6 +97,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		AgentFile:        getenv(EnvAgentFile),
 		SliceMargin:      10 * time.Second,
 	}
+	if v := getenv(EnvRAPKey); v != "" {
+		if key, err := hex.DecodeString(strings.TrimSpace(v)); err == nil && len(key) >= 16 {
+			c.RAPKey = key
+		}
+	}
+	c.RAPCallbackURL = strings.TrimRight(getenv(EnvRAPCallbackURL), "/")
 	if c.ScheduleGroup == "" {
 		c.ScheduleGroup = "default"
 	}
@@ -115,6 +129,14 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	arn := func(name, v string) {
 		if v != "" && !strings.HasPrefix(v, "arn:") {
 			bad(name, "%q is not an ARN", v)
+		}
+	}
+	if v := getenv(EnvRAPKey); v != "" && c.RAPKey == nil {
+		bad(EnvRAPKey, "not hex of 16 bytes or more (make one with: openssl rand -hex 32)")
+	}
+	if v := c.RAPCallbackURL; v != "" {
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad(EnvRAPCallbackURL, "%q is not a URL (the receiver function's Function URL)", v)
 		}
 	}
 	if v := getenv(EnvSliceMargin); v != "" {
@@ -147,6 +169,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	case RoleReceiver:
 		need(EnvRegion, c.Region)
 		need(EnvInputQueueURL, c.InputQueueURL)
+		if getenv(EnvRAPKey) == "" {
+			bad(EnvRAPKey, "required for the receiver function (the same key as the agent function's)")
+		}
 	case "":
 		bad(EnvRole, "required: agent, relay or receiver")
 	default:

@@ -2,6 +2,7 @@ package cloud
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,8 @@ import (
 	"github.com/infinity-runtime/infinity/mailbox/sqs"
 	"github.com/infinity-runtime/infinity/persistence/dsql"
 	"github.com/infinity-runtime/infinity/persistence/dynamodb"
+	"github.com/infinity-runtime/infinity/tools/httpclient"
+	"github.com/infinity-runtime/infinity/tools/rap"
 )
 
 // Options are what the environment does not say: the AWS configuration
@@ -123,13 +126,26 @@ func Open(ctx context.Context, cfg Config, o Options) (*Functions, error) {
 		f.Relay = &lambda.Relay{Forward: r, DeadLetter: deadLetter, Logger: o.Logger}
 		return f, nil
 	case RoleReceiver:
+		now, err := sqs.NewNow(sqsClient, cfg.InputQueueURL)
+		if err != nil {
+			return nil, fmt.Errorf("cloud: %w", err)
+		}
+		h := &rap.Handler{Tokens: rap.Tokens{Key: cfg.RAPKey}, Sender: now, Log: o.Logger}
+		if output != nil {
+			h.Views = outputViews{output}
+		}
+		f.Receiver = lambda.Receiver{Handler: h}
 		return f, nil
 	case RoleAgent:
 	default:
 		return nil, fmt.Errorf("cloud: role %q: %w", cfg.Role, infinity.ErrInvalid)
 	}
 
-	agent, err := loadAgent(ctx, cfg.AgentFile, o.Providers)
+	agent, file, err := loadAgent(ctx, cfg.AgentFile, o.Providers)
+	if err != nil {
+		return nil, err
+	}
+	notifier, err := rapTools(cfg, o, file, &agent)
 	if err != nil {
 		return nil, err
 	}
@@ -173,6 +189,7 @@ func Open(ctx context.Context, cfg Config, o Options) (*Functions, error) {
 		Clock:         o.Clock,
 		Logger:        o.Logger,
 		Idle:          o.Idle,
+		Notifier:      notifier,
 		Observer: func(ev actors.Event) {
 			handler.Observe(ev)
 			if o.Observer != nil {
@@ -203,8 +220,8 @@ func Open(ctx context.Context, cfg Config, o Options) (*Functions, error) {
 }
 
 // loadAgent reads the agent file, or the bundled demo agent when none is
-// configured. Agents with tools are refused until the cloud runs tools.
-func loadAgent(ctx context.Context, path string, ps agentfile.Providers) (actors.Agent, error) {
+// configured.
+func loadAgent(ctx context.Context, path string, ps agentfile.Providers) (actors.Agent, *agentfile.File, error) {
 	var file *agentfile.File
 	var err error
 	if path == "" {
@@ -214,18 +231,53 @@ func loadAgent(ctx context.Context, path string, ps agentfile.Providers) (actors
 		file, err = agentfile.Load(path)
 	}
 	if err != nil {
-		return actors.Agent{}, fmt.Errorf("cloud: agent file: %w", err)
-	}
-	if err := file.RequireNoTools(); err != nil {
-		return actors.Agent{}, fmt.Errorf("cloud: agent file: %w", err)
+		return actors.Agent{}, nil, fmt.Errorf("cloud: agent file: %w", err)
 	}
 	p, err := file.Provider(ctx, ps)
 	if err != nil {
-		return actors.Agent{}, fmt.Errorf("cloud: agent file: %w", err)
+		return actors.Agent{}, nil, fmt.Errorf("cloud: agent file: %w", err)
 	}
 	a := file.Agent(nil)
 	a.Provider = p
-	return a, nil
+	return a, file, nil
+}
+
+// rapTools gives the agent its RAP toolsets (discovered per session through
+// SigV4-signed requests, so IAM-auth Function URLs work) and returns the
+// notifier of their servers. MCP servers are refused: they run in the
+// daemon only for now.
+func rapTools(cfg Config, o Options, file *agentfile.File, a *actors.Agent) (actors.Notifier, error) {
+	if len(file.Tools.MCP) > 0 {
+		return nil, fmt.Errorf("cloud: agent file %s: tools.mcp: MCP servers are supported in the daemon only for now: %w", file.Path(), infinity.ErrNotImplemented)
+	}
+	if len(file.Tools.RAP) == 0 {
+		return nil, nil
+	}
+	if cfg.RAPKey == nil || cfg.RAPCallbackURL == "" {
+		return nil, fmt.Errorf("cloud: agent file %s has RAP tools: set %s and %s (the receiver function's URL): %w", file.Path(), EnvRAPKey, EnvRAPCallbackURL, infinity.ErrInvalid)
+	}
+	client, err := httpclient.NewSigV4(cfg.Region, o.AWS.Credentials)
+	if err != nil {
+		return nil, fmt.Errorf("cloud: %w", err)
+	}
+	loader := rap.NewLoader(rap.Config{
+		Servers: file.Tools.RAP, Client: client, CallbackBase: cfg.RAPCallbackURL,
+		Tokens: rap.Tokens{Key: cfg.RAPKey}, Reserved: actors.ReservedToolNames(), Log: o.Logger,
+	})
+	a.Toolsets = loader
+	return &rap.Notifier{Loader: loader, Client: client, Log: o.Logger}, nil
+}
+
+// outputViews sends RAP view updates to the output queue (no client is
+// connected to a Lambda function).
+type outputViews struct{ out lambda.Forwarder }
+
+func (v outputViews) View(ctx context.Context, id infinity.ThreadID, viewType string, content json.RawMessage) error {
+	b, err := json.Marshal(map[string]any{"thread_id": id, "view_type": viewType, "content": content})
+	if err != nil {
+		return fmt.Errorf("view for %s: %w", id, err)
+	}
+	return v.out.Forward(ctx, string(b))
 }
 
 // openPool makes the database pool: IAM-token auth over TLS for DSQL, or a

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/cloudlocal"
 	"github.com/infinity-runtime/infinity/internal/emulators"
+	"github.com/infinity-runtime/infinity/tools/rap/raptest"
 )
 
 func TestMain(m *testing.M) { os.Exit(emulators.Main(m)) }
@@ -50,7 +52,7 @@ type stackFixture struct {
 	invoked atomic.Int64
 }
 
-func startStack(t *testing.T) *stackFixture {
+func startStack(t *testing.T, agentFile string) *stackFixture {
 	t.Helper()
 	emulators.AWSEnv(t)
 	f := &stackFixture{counter: cloudlocal.NewCounter(), faults: &faults{}}
@@ -62,7 +64,7 @@ func startStack(t *testing.T) *stackFixture {
 		PostgresURL:      emulators.Postgres(t),
 		DynamoDBEndpoint: emulators.DynamoDB(t),
 		SQSEndpoint:      emulators.SQS(t),
-		AgentFile:        "testdata/sleepy.yaml",
+		AgentFile:        agentFile,
 		TimeScale:        0.001,
 		Visibility:       4 * time.Second,
 		FunctionTimeout:  3 * time.Second,
@@ -170,7 +172,7 @@ func (f *stackFixture) checkTree(t *testing.T, root infinity.ThreadID, children 
 }
 
 func TestCloudEndToEnd(t *testing.T) {
-	f := startStack(t)
+	f := startStack(t, "testdata/sleepy.yaml")
 	ctx := t.Context()
 
 	// A multi-thread example through SQS: a 5 s sleep through the relay
@@ -291,7 +293,7 @@ func countID(items []infinity.Item, id string) int {
 // TestAPICallsPerSlice measures what one slice costs in AWS calls and
 // database work on the emulators: the figure the cloud issue asks for.
 func TestAPICallsPerSlice(t *testing.T) {
-	f := startStack(t)
+	f := startStack(t, "testdata/sleepy.yaml")
 	ctx := t.Context()
 	// Warm up (the thread is created by its first message).
 	if _, err := f.Send(ctx, "calls-root", "hello"); err != nil {
@@ -339,4 +341,65 @@ func TestAPICallsPerSlice(t *testing.T) {
 	if n := got["dynamodb.TransactWriteItems"] + got["dynamodb.PutItem"] + got["dynamodb.UpdateItem"]; n > 1 {
 		t.Errorf("a slice should make at most one conditional DynamoDB write, got %d", n)
 	}
+}
+
+// RAP tools in the cloud: the agent function invokes a slow tool and the
+// thread's invocation ends; the tool calls back through the receiver's
+// Function URL, which puts the result on the thread's message group; the
+// thread wakes in a new invocation and goes on. A subscription's events run
+// in event threads that report back.
+func TestCloudRAPTools(t *testing.T) {
+	srv := raptest.New(t, raptest.WithDelay(time.Second), raptest.WithTicks(2))
+	dir := t.TempDir()
+	script := `{"rules": [
+  {"when": {"depth": 0, "last": "user", "last_text": "echo"}, "reply": {"calls": [{"name": "slow_echo", "args": {"text": "hello from the cloud"}}]}},
+  {"when": {"depth": 0, "last_tool": "slow_echo"}, "reply": {"text": "echoed"}},
+  {"when": {"depth": 0, "last": "user", "last_text": "watch"}, "reply": {"calls": [{"name": "subscribe_ticks", "args": {}}]}},
+  {"when": {"depth": 0, "last_tool": "subscribe_ticks"}, "reply": {"text": "watching"}},
+  {"when": {"depth": 1, "last_tool": "receive_event__injected"}, "reply": {"calls": [{"name": "close_thread", "args": {"thread_id": "$THREAD", "report_to_parent": "tick handled"}}]}},
+  {"when": {"depth": 1, "last_tool": "close_thread"}, "reply": {"text": "event done"}},
+  {"when": {"depth": 0, "last_tool": "receive_event__injected"}, "reply": {"text": "noted"}}
+]}`
+	agent := fmt.Sprintf("name: cloudtools\nmodel:\n  provider: scripted\n  script: s.json\ntools:\n  rap: [%q]\n", srv.URL)
+	if err := os.WriteFile(filepath.Join(dir, "s.json"), []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(agent), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := startStack(t, filepath.Join(dir, "a.yaml"))
+	ctx := t.Context()
+
+	if _, err := f.Send(ctx, "rap-echo", "echo please"); err != nil {
+		t.Fatal(err)
+	}
+	f.waitText(t, "rap-echo", "echoed", 60*time.Second)
+	inv := srv.Invocations()[0]
+	if !strings.HasPrefix(inv.CallbackURL, f.ReceiverURL+"/rap/callback/") || inv.GroupID != "rap-echo" {
+		t.Fatalf("invocation %+v (receiver %s)", inv, f.ReceiverURL)
+	}
+	items, _ := f.Conversations.Items(ctx, "rap-echo", 0, -1)
+	if !strings.Contains(dump(items), "hello from the cloud") {
+		t.Fatalf("the tool's result is missing:\n%s", dump(items))
+	}
+
+	if _, err := f.Send(ctx, "rap-watch", "watch the ticks"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		items, err := f.Conversations.Items(ctx, "rap-watch", 0, -1)
+		if err != nil && !errors.Is(err, infinity.ErrNotFound) {
+			t.Fatal(err)
+		}
+		h := dump(items)
+		if strings.Count(h, "tick handled") == 2 && strings.Contains(h, "no more events will come") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the events never came back:\n%s", h)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	f.checkTree(t, "rap-watch", 2)
 }

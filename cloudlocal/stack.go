@@ -2,6 +2,7 @@ package cloudlocal
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -28,6 +30,7 @@ import (
 	"github.com/infinity-runtime/infinity/mailbox/sqs/schedulerlocal"
 	"github.com/infinity-runtime/infinity/persistence/dsql"
 	"github.com/infinity-runtime/infinity/persistence/dynamodb"
+	"github.com/infinity-runtime/infinity/tools/rap"
 )
 
 // Region is the region the local stack pretends to be in.
@@ -75,8 +78,11 @@ type Stack struct {
 	Scheduler *schedulerlocal.Server
 	// Env is the functions' environment, as the CDK construct sets it.
 	Env map[string]string
-	// Agent and Relay are the functions.
-	Agent, Relay *cloud.Functions
+	// Agent, Relay and Receiver are the functions.
+	Agent, Relay, Receiver *cloud.Functions
+	// ReceiverURL is the receiver's stand-in Function URL, under which
+	// tool servers call back.
+	ReceiverURL string
 	// Conversations reads the stack's histories (the agent's own store).
 	Conversations infinity.ConversationStore
 	// SQS is a client of the SQS emulator.
@@ -88,6 +94,7 @@ type Stack struct {
 	pool    *pgxpool.Pool
 	servers []*emulators.Server
 	httpSrv *http.Server
+	urlSrv  *http.Server
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
@@ -149,6 +156,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	s.httpSrv = &http.Server{Handler: s.Scheduler, ReadHeaderTimeout: 10 * time.Second}
 	go s.httpSrv.Serve(ln)
 	s.SchedulerEndpoint = "http://" + ln.Addr().String()
+	urlLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("cloudlocal: function URL: %w", err)
+	}
+	s.ReceiverURL = "http://" + urlLn.Addr().String()
 
 	s.Env = map[string]string{
 		cloud.EnvRegion:           Region,
@@ -163,6 +175,8 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		cloud.EnvDatabaseURL:      dbURL,
 		cloud.EnvAgentFile:        o.AgentFile,
 		cloud.EnvSliceMargin:      o.SliceMargin.String(),
+		cloud.EnvRAPKey:           hex.EncodeToString(rap.NewKey()),
+		cloud.EnvRAPCallbackURL:   s.ReceiverURL,
 	}
 	fnAWS := plain
 	if o.Transport != nil {
@@ -176,6 +190,12 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if s.Relay, err = s.open(ctx, cloud.RoleRelay, copts); err != nil {
 		return nil, err
 	}
+	if s.Receiver, err = s.open(ctx, cloud.RoleReceiver, copts); err != nil {
+		return nil, err
+	}
+	s.urlSrv = &http.Server{Handler: functionURL{h: lambda.NewHandler(s.Receiver.Handler()), timeout: o.FunctionTimeout, maxBody: 6 << 20},
+		ReadHeaderTimeout: 10 * time.Second}
+	go s.urlSrv.Serve(urlLn)
 	s.Conversations = s.Agent.Conversations
 
 	if s.sender, err = sqs.New(sqs.Config{
@@ -307,7 +327,7 @@ func (s *Stack) Close() {
 	s.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for _, f := range []*cloud.Functions{s.Agent, s.Relay} {
+	for _, f := range []*cloud.Functions{s.Agent, s.Relay, s.Receiver} {
 		if f != nil {
 			f.Close(ctx)
 		}
@@ -317,6 +337,9 @@ func (s *Stack) Close() {
 	}
 	if s.httpSrv != nil {
 		s.httpSrv.Close()
+	}
+	if s.urlSrv != nil {
+		s.urlSrv.Close()
 	}
 	if s.pool != nil {
 		s.pool.Close()

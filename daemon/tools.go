@@ -86,7 +86,7 @@ func (te toolEnv) buildTools(ctx context.Context, f *agentfile.File, a *actors.A
 			Reserved: actors.ReservedToolNames(),
 		})
 		at.notifier = &rap.Notifier{Loader: at.rap, Client: te.client}
-		a.Toolsets = rapSource{at.rap}
+		a.Toolsets = at.rap
 	}
 	return at, nil
 }
@@ -98,21 +98,6 @@ func (at *agentTools) close() {
 	for _, s := range at.mcp {
 		s.Close()
 	}
-}
-
-// rapSource is an agent's RAP toolsets as the engine's ToolSource.
-type rapSource struct{ l *rap.Loader }
-
-func (s rapSource) Tools(ctx context.Context, root infinity.ThreadID) ([]infinity.Tool, error) {
-	set, err := s.l.Load(ctx, root)
-	if set == nil {
-		return nil, err
-	}
-	if err != nil {
-		// Some toolsets loaded: use them; the rest is reported.
-		return set.Tools(), err
-	}
-	return set.Tools(), nil
 }
 
 // notifier routes the engine's notifications to the RAP servers of the

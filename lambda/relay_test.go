@@ -16,6 +16,7 @@ import (
 	"github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/lambda"
 	"github.com/infinity-runtime/infinity/mailbox/sqs"
+	"github.com/infinity-runtime/infinity/tools/rap"
 )
 
 // decodingForwarder forwards with the SQS adapter's decoder, recording the
@@ -68,20 +69,42 @@ func TestRelayRealEvent(t *testing.T) {
 	}
 }
 
-func TestReceiverSaysNotImplemented(t *testing.T) {
+// The receiver fed real Function URL event JSON: without a key it accepts
+// nothing (501); with one, a callback whose token is not the call's is
+// refused (401), and a genuine one reaches the thread's message group.
+func TestReceiverRealEvent(t *testing.T) {
 	payload, err := os.ReadFile("testdata/function-url-request.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := awslambda.NewHandler(lambda.Receiver{}.Handle).Invoke(t.Context(), payload)
-	if err != nil {
-		t.Fatal(err)
+	invoke := func(t *testing.T, rc lambda.Receiver, payload []byte) events.LambdaFunctionURLResponse {
+		t.Helper()
+		out, err := awslambda.NewHandler(rc.Handle).Invoke(t.Context(), payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var resp events.LambdaFunctionURLResponse
+		if err := json.Unmarshal(out, &resp); err != nil {
+			t.Fatal(err)
+		}
+		return resp
 	}
-	var resp events.LambdaFunctionURLResponse
-	if err := json.Unmarshal(out, &resp); err != nil {
-		t.Fatal(err)
+	if resp := invoke(t, lambda.Receiver{}, payload); resp.StatusCode != http.StatusNotImplemented || !strings.Contains(resp.Body, "INFINITY_RAP_KEY") {
+		t.Fatalf("no key: %+v", resp)
 	}
-	if resp.StatusCode != http.StatusNotImplemented || !strings.Contains(resp.Body, `"not_implemented"`) {
-		t.Fatalf("response %+v", resp)
+	tokens := rap.Tokens{Key: []byte("0123456789abcdef0123456789abcdef")}
+	sent := &recorder{}
+	rc := lambda.Receiver{Handler: &rap.Handler{Tokens: tokens, Sender: sent}}
+	if resp := invoke(t, rc, payload); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a wrong token: %+v", resp)
+	}
+	good := strings.ReplaceAll(string(payload), "tok_3f9a", tokens.Token("thread-alpha", "call_1"))
+	if resp := invoke(t, rc, []byte(good)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("a genuine callback: %+v", resp)
+	}
+	sent.mu.Lock()
+	defer sent.mu.Unlock()
+	if len(sent.sent) != 1 || sent.sent[0].GroupID != "thread-alpha" || sent.sent[0].Content.ID != "call_1" || infinity.PartsText(sent.sent[0].Content.Parts) != "done" {
+		t.Fatalf("sent %+v", sent.sent)
 	}
 }

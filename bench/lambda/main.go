@@ -183,6 +183,7 @@ func roleEnv(role, api string) []string {
 		"INFINITY_RELAY_QUEUE_URL=http://127.0.0.1:1/000000000000/relay",
 		"INFINITY_SCHEDULER_ROLE_ARN=arn:aws:iam::000000000000:role/scheduler",
 		"INFINITY_STATE_TABLE=state",
+		"INFINITY_RAP_KEY=000102030405060708090a0b0c0d0e0f",
 		"INFINITY_DATABASE_URL=postgres://postgres@127.0.0.1:1/postgres?sslmode=disable",
 	}
 }

@@ -306,3 +306,31 @@ func isRetryable(err error) bool {
 	}
 	return retryables.IsErrorRetryable(err) == aws.TrueTernary || throttles.IsErrorThrottle(err) == aws.TrueTernary
 }
+
+// Now is an InputSender that only delivers now, to the FIFO input queue:
+// what the RAP receiver needs (it has no relay queue or Scheduler role). A
+// send for later is refused with ErrInvalid.
+type Now struct {
+	sqs      SQSAPI
+	queueURL string
+}
+
+// NewNow returns a Now sender for the FIFO queue at queueURL.
+func NewNow(client SQSAPI, queueURL string) (*Now, error) {
+	if client == nil || !strings.HasSuffix(queueURL, ".fifo") {
+		return nil, fmt.Errorf("sqs: a sender needs a client and a FIFO queue URL, got %q: %w", queueURL, infinity.ErrInvalid)
+	}
+	return &Now{sqs: client, queueURL: queueURL}, nil
+}
+
+// Send delivers msg now; a future at is ErrInvalid.
+func (n *Now) Send(ctx context.Context, msg infinity.InputMessage, at time.Time) error {
+	if !at.IsZero() && at.After(time.Now()) {
+		return fmt.Errorf("sqs: send %s: this sender delivers now only: %w", msg.ID, infinity.ErrInvalid)
+	}
+	body, err := encodeInput(msg)
+	if err != nil {
+		return err
+	}
+	return sendInput(ctx, n.sqs, n.queueURL, msg, body)
+}

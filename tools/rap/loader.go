@@ -264,3 +264,14 @@ func (l *Loader) build(manifests map[string]Manifest) (*Set, []error) {
 	}
 	return s, problems
 }
+
+// Tools returns the tools of root's session, as the engine's per-session
+// tool source (actors.ToolSource): what loaded is used even when some
+// toolset failed, and the failure is returned beside it.
+func (l *Loader) Tools(ctx context.Context, root infinity.ThreadID) ([]infinity.Tool, error) {
+	set, err := l.Load(ctx, root)
+	if set == nil {
+		return nil, err
+	}
+	return set.Tools(), err
+}
