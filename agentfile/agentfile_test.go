@@ -68,10 +68,8 @@ func TestParseFull(t *testing.T) {
 	if !reflect.DeepEqual(a, wantAgent) {
 		t.Fatalf("Agent: got %+v\nwant %+v", a, wantAgent)
 	}
-	err = f.RequireNoTools()
-	if !errors.Is(err, infinity.ErrNotImplemented) || !strings.Contains(err.Error(), "http://127.0.0.1:9000") ||
-		!strings.Contains(err.Error(), "RAP tools arrive with the tools issue") {
-		t.Errorf("RequireNoTools: %v", err)
+	if len(f.Tools.RAP) != 1 || f.Tools.RAP[0] != "http://127.0.0.1:9000" {
+		t.Errorf("tools.rap: %q", f.Tools.RAP)
 	}
 }
 
@@ -80,8 +78,8 @@ func TestParseMinimal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.RequireNoTools(); err != nil {
-		t.Errorf("RequireNoTools: %v", err)
+	if len(f.Tools.RAP)+len(f.Tools.MCP) != 0 {
+		t.Errorf("tools: %+v", f.Tools)
 	}
 	a := f.Agent(nil)
 	if a.MaxDepth != 0 || a.Budget.Wall != 0 || a.Model != "" {
@@ -325,9 +323,6 @@ func TestExamples(t *testing.T) {
 			f, err := Load(p)
 			if err != nil {
 				t.Fatal(err)
-			}
-			if err := f.RequireNoTools(); err != nil {
-				t.Error(err)
 			}
 			if f.Model.Provider == "scripted" {
 				if _, err := f.Provider(context.Background(), testProviders()); err != nil {

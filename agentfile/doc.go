@@ -56,7 +56,8 @@
 // scripted (models/scripted, the script or the demo), anthropic
 // (models/anthropic, the key from ANTHROPIC_API_KEY), openai (models/openai:
 // OPENAI_BASE_URL for Ollama, vLLM or llama.cpp, OPENAI_API_KEY for OpenAI);
-// bedrock fails with infinity.ErrNotImplemented for now. Tool servers are not wired
-// up yet: File.RequireNoTools fails with infinity.ErrNotImplemented when
-// the file names any.
+// bedrock fails with infinity.ErrNotImplemented for now. The tool servers
+// (tools.rap, tools.mcp) are wired by the programs that run agents: the
+// daemon connects MCP servers and discovers RAP toolsets per session; the
+// cloud functions take RAP toolsets (MCP servers are refused there for now).
 package agentfile

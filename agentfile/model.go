@@ -89,18 +89,6 @@ func (f *File) Provider(ctx context.Context, ps Providers) (infinity.ModelProvid
 	return nil, fmt.Errorf("%s: model.provider %q is unknown: %w", f.path, m.Provider, infinity.ErrInvalid)
 }
 
-// RequireNoTools reports, as an error wrapping infinity.ErrNotImplemented,
-// the first RAP or MCP tool server the file configures: tool servers are
-// not wired up yet.
-func (f *File) RequireNoTools() error {
-	if len(f.Tools.RAP) > 0 {
-		return fmt.Errorf("%s: tools.rap: RAP tool server %s is not supported yet (RAP tools arrive with the tools issue): %w", f.path, f.Tools.RAP[0], infinity.ErrNotImplemented)
-	}
-	if len(f.Tools.MCP) > 0 {
-		return fmt.Errorf("%s: tools.mcp: MCP tool server %s is not supported yet (MCP tools arrive with the tools issue): %w", f.path, f.Tools.MCP[0], infinity.ErrNotImplemented)
-	}
-	return nil
-}
 
 // modelInfo fills in the defaults of a network model's limits.
 func modelInfo(m ModelSpec) infinity.ModelInfo {

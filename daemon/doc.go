@@ -13,6 +13,13 @@
 // threads are activated only when a message arrives, so restart time grows
 // with the number of waiting messages, not of threads.
 //
+// Agents' tools: MCP servers are connected when an agent loads; RAP
+// toolsets are discovered per root thread (tools/rap), and tool servers
+// call back at /rap/callback/{token}, authenticated by the per-call token
+// (keyed by HOME/rap.key) instead of the bearer token. Pending user choices
+// are read from history and answered through POST /v1/threads/{id}/answer;
+// OAuth URLs and view updates are kept in memory only.
+//
 // Export and Import read and write sessions.json, the readable export of
 // every thread, its state and the agent files it uses.
 package daemon

@@ -3,7 +3,7 @@
 //
 //	agent     SQS FIFO input queue → one slice per thread → batch item failures
 //	relay     relay (delay) queue → FIFO input queue
-//	receiver  RAP callbacks on a Function URL (not accepted yet: 501)
+//	receiver  RAP callbacks on a Function URL → the thread's message group
 //
 // Build it for the provided.al2023 runtime on arm64:
 //
