@@ -89,7 +89,6 @@ func (f *File) Provider(ctx context.Context, ps Providers) (infinity.ModelProvid
 	return nil, fmt.Errorf("%s: model.provider %q is unknown: %w", f.path, m.Provider, infinity.ErrInvalid)
 }
 
-
 // modelInfo fills in the defaults of a network model's limits.
 func modelInfo(m ModelSpec) infinity.ModelInfo {
 	info := infinity.ModelInfo{ID: m.ID, ContextWindow: m.ContextWindow, MaxOutput: m.MaxOutput}
