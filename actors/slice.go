@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -302,8 +303,10 @@ func (e *engine) invokeAsync(ctx context.Context, lin []infinity.ThreadInfo, inv
 	if tool == nil {
 		ierr = fmt.Errorf("tool %q is no longer configured", inv.Tool)
 	} else {
+		env := e.toolEnv(lin)
+		env.UserID = e.userID(ctx, lin[0].ID)
 		tctx, cancel := context.WithTimeout(ctx, e.cfg.ToolTimeout)
-		_, ierr = tool.Invoke(tctx, e.toolEnv(lin), inv.Call)
+		_, ierr = tool.Invoke(tctx, env, inv.Call)
 		cancel()
 	}
 	if ierr == nil {
@@ -316,6 +319,25 @@ func (e *engine) invokeAsync(ctx context.Context, lin []infinity.ThreadInfo, inv
 		Content: infinity.ResultContent(inv.Call.ID, "Error: the tool "+inv.Tool+" could not be started: "+ierr.Error()),
 	}
 	return e.sender.Send(ctx, msg, time.Time{})
+}
+
+// userID is metadata.user_id of the root thread (RAP's user_id), or "".
+func (e *engine) userID(ctx context.Context, root infinity.ThreadID) string {
+	st, _, err := e.cfg.State.Load(ctx, root)
+	if err != nil || len(st.Metadata) == 0 {
+		return ""
+	}
+	var m struct {
+		UserID any `json:"user_id"`
+	}
+	if json.Unmarshal(st.Metadata, &m) != nil || m.UserID == nil {
+		return ""
+	}
+	if s, ok := m.UserID.(string); ok {
+		return s
+	}
+	b, _ := json.Marshal(m.UserID) // a decoded JSON value always marshals
+	return string(b)
 }
 
 func (e *engine) toolEnv(lin []infinity.ThreadInfo) infinity.ToolEnv {

@@ -97,7 +97,11 @@ func TestToolsThroughTheDaemon(t *testing.T) {
 	}
 
 	t.Run("slow RAP tool: hibernate, wake on the callback", func(t *testing.T) {
-		root := start("echo this")
+		st, err := c.Start(t.Context(), daemon.StartRequest{Agent: agent.Key, Text: "echo this", Metadata: json.RawMessage(`{"user_id":"u-42"}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		root := st.Thread
 		deadline := time.Now().Add(10 * time.Second)
 		for len(srv.Invocations()) == 0 || d.Runtime().Active() != 0 {
 			if time.Now().After(deadline) {
@@ -106,7 +110,8 @@ func TestToolsThroughTheDaemon(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		inv := srv.Invocations()[0]
-		if inv.GroupID != string(root) || !strings.Contains(inv.CallbackURL, "/rap/callback/") || inv.Operation != "slow_echo" {
+		if inv.GroupID != string(root) || !strings.Contains(inv.CallbackURL, "/rap/callback/") || inv.Operation != "slow_echo" ||
+			inv.UserID == nil || *inv.UserID != "u-42" || len(inv.ThreadAncestors) != 0 {
 			t.Fatalf("invocation %+v", inv)
 		}
 		waitItems(t, c, root, "the echo", has("hello rap", "echoed"))
