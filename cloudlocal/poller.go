@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/infinity-runtime/infinity/internal/backoff"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -93,7 +94,7 @@ func (p *Poller) loop(ctx context.Context, h lambda.Handler) {
 		if err != nil {
 			if ctx.Err() == nil {
 				p.Logger.Warn("receive failed", "queue", p.QueueURL, "err", err)
-				sleep(ctx, time.Second)
+				backoff.Sleep(ctx, time.Second)
 			}
 			continue
 		}
@@ -196,13 +197,4 @@ func (p *Poller) record(m types.Message) events.SQSMessage {
 		}
 	}
 	return r
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

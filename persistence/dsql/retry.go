@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/infinity-runtime/infinity/internal/backoff"
 	"io"
-	"math/rand/v2"
 	"net"
 	"strings"
-	"time"
 
 	"github.com/infinity-runtime/infinity"
 	"github.com/jackc/pgx/v5"
@@ -76,23 +75,10 @@ func (s *Store) do(ctx context.Context, fn func() error) error {
 	return err
 }
 
-// backoff sleeps a random time below Base·2^(attempt-1), capped at Max.
+// backoff sleeps before retry attempt-1 (internal/backoff's jittered
+// exponential wait), or returns the context's error.
 func (s *Store) backoff(ctx context.Context, attempt int) error {
-	d := s.retry.Base << min(attempt-1, 20)
-	if d <= 0 || d > s.retry.Max {
-		d = s.retry.Max
-	}
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(rand.N(d) + 1)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return backoff.Sleep(ctx, backoff.Delay(s.retry.Base, s.retry.Max, attempt-1))
 }
 
 // inTx runs fn in one transaction, committing if it returns nil. Domain

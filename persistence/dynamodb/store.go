@@ -3,6 +3,7 @@ package dynamodb
 import (
 	"context"
 	"fmt"
+	ibackoff "github.com/infinity-runtime/infinity/internal/backoff"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -139,16 +140,5 @@ type backoff struct {
 // wait sleeps before retry number i (0 is the first retry), or returns the
 // context's error.
 func (b backoff) wait(ctx context.Context, i int) error {
-	d := b.base << min(i, 20)
-	if d > b.max || d <= 0 {
-		d = b.max
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return ibackoff.Sleep(ctx, ibackoff.Delay(b.base, b.max, i+1))
 }

@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"time"
 
 	"github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/internal/backoff"
 )
 
 // ErrRejected: the tool server answered an invocation with a 4xx or another
@@ -48,13 +48,7 @@ func (r Retry) withDefaults() Retry {
 
 // delay returns the pause before retry n (1-based): a random duration in
 // [d/2, d] with d = min(Max, Base·2^(n-1)).
-func (r Retry) delay(n int) time.Duration {
-	d := r.Base << (n - 1)
-	if d > r.Max || d <= 0 {
-		d = r.Max
-	}
-	return d/2 + rand.N(d/2+1)
-}
+func (r Retry) delay(n int) time.Duration { return backoff.Delay(r.Base, r.Max, n) }
 
 // Tool is one discovered RAP tool, an asynchronous infinity.Tool: Invoke
 // only dispatches, and the result arrives later through the callback URL.
@@ -97,10 +91,8 @@ func (t *Tool) Invoke(ctx context.Context, env infinity.ToolEnv, call infinity.T
 	var last error
 	for n := 1; n <= r.Attempts; n++ {
 		if n > 1 {
-			select {
-			case <-ctx.Done():
-				return nil, fmt.Errorf("rap tool %s at %s: %w (last: %w)", t.def.Name, t.endpoint, ctx.Err(), last)
-			case <-time.After(r.delay(n - 1)):
+			if err := backoff.Sleep(ctx, r.delay(n-1)); err != nil {
+				return nil, fmt.Errorf("rap tool %s at %s: %w (last: %w)", t.def.Name, t.endpoint, err, last)
 			}
 		}
 		retry, err := t.post(ctx, body, r.Timeout)
