@@ -216,35 +216,6 @@ func rawState(t *testing.T, c *ddb.Client, table string, id infinity.ThreadID) m
 	return out.Item
 }
 
-// rawSize returns about the size DynamoDB counts for an item: names plus
-// values.
-func rawSize(item map[string]types.AttributeValue) int {
-	n := 0
-	for name, v := range item {
-		n += len(name) + valueSize(v)
-	}
-	return n
-}
-
-func valueSize(v types.AttributeValue) int {
-	switch v := v.(type) {
-	case *types.AttributeValueMemberS:
-		return len(v.Value)
-	case *types.AttributeValueMemberB:
-		return len(v.Value)
-	case *types.AttributeValueMemberN:
-		return len(v.Value)
-	case *types.AttributeValueMemberL:
-		n := 3
-		for _, e := range v.Value {
-			n += 1 + valueSize(e)
-		}
-		return n
-	case *types.AttributeValueMemberM:
-		return 3 + rawSize(v.Value) + len(v.Value)
-	}
-	return 1
-}
 
 func rawKey(id infinity.ThreadID, sk string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
@@ -275,9 +246,9 @@ func TestManyMarksKeepStateSmall(t *testing.T) {
 	wantCalls(t, "3000 marks", sp.took(), map[string]int{"BatchWriteItem": n / 25})
 	after := rawState(t, c, table, id)
 	if !reflect.DeepEqual(after, before) {
-		t.Errorf("state item changed by marks: %d bytes before, %d after", rawSize(before), rawSize(after))
+		t.Errorf("state item changed by marks: %d bytes before, %d after", store.ItemSize(before), store.ItemSize(after))
 	}
-	t.Logf("state item: %d bytes after %d marks", rawSize(after), n)
+	t.Logf("state item: %d bytes after %d marks", store.ItemSize(after), n)
 	for _, i := range []int{0, 1234, n - 1} {
 		if ok, err := s.Processed(ctx, id, ids[i]); err != nil || !ok {
 			t.Errorf("Processed(%s) = %v, %v; want true", ids[i], ok, err)

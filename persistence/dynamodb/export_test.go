@@ -7,3 +7,7 @@ import "time"
 func WithRetry(attempts int, base time.Duration) Option {
 	return func(s *StateStore) { s.retry = backoff{attempts: attempts, base: base, max: base} }
 }
+
+// ItemSize is the store's estimate of an item's size against the 400 KB
+// limit.
+var ItemSize = itemSize
