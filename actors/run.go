@@ -266,8 +266,11 @@ func (r *run) result(m infinity.InputMessage) {
 	id := m.Content.ID
 	cs := r.calls[id]
 	switch {
-	case cs == nil:
-		r.e.log.Warn("result for an unknown tool call ignored", "thread", r.self.ID, "call", id, "message", m.ID)
+	case cs == nil || (!cs.own && id != r.self.SpawnCallID):
+		// Only this thread's own calls take results (and a child's seed,
+		// the answer to the spawn call it inherited): a result for a call
+		// a child merely inherited belongs to its parent.
+		r.e.log.Warn("result for a call that is not this thread's ignored", "thread", r.self.ID, "call", id, "message", m.ID)
 	case !cs.answered:
 		r.append(infinity.Item{ID: string(m.ID), Kind: infinity.KindToolResult, Result: &infinity.ToolResult{
 			CallID: id, Parts: m.Content.Parts, Display: m.DisplayAs, Subscription: m.Subscription && cs.own,

@@ -153,7 +153,7 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("GET /v1/threads/{id}/views", d.handle(MaxBody, d.getViews))
 	// Tool servers call back here with the per-call token in the URL (they
 	// have no bearer token); the handler verifies it.
-	mux.Handle(rapPrefix, &rap.Handler{Tokens: d.rapTokens, Sender: d.sender, Views: d.views, Log: d.log})
+	mux.Handle(rapPrefix, &rap.Handler{Tokens: d.rapTokens, Sender: oauthSender{d, d.sender}, Views: d.views, Log: d.log})
 	mux.HandleFunc("/", d.handle(MaxBody, func(_ http.ResponseWriter, r *http.Request) error {
 		return apiErr(http.StatusNotFound, CodeNotFound, "no route %s %s (the API lives under /v1/)", r.Method, r.URL.Path)
 	}))

@@ -83,6 +83,9 @@ type Daemon struct {
 	failMu sync.Mutex
 	failed map[infinity.ThreadID]string       // the last slice error per thread, until it commits again
 	oauth  map[infinity.ThreadID]actors.Event // the last authorization request per thread, never stored
+	// oauthURLs are the URLs of OAuth callbacks by thread and call, kept
+	// here (and out of the inbox) until the engine applies them.
+	oauthURLs map[string]string
 
 	rapTokens rap.Tokens
 	views     *views
@@ -117,7 +120,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	if err := os.MkdirAll(o.Home, 0o700); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
-	d := &Daemon{opts: o, log: o.Logger, hub: newHub(), failed: map[infinity.ThreadID]string{}, oauth: map[infinity.ThreadID]actors.Event{},
+	d := &Daemon{opts: o, log: o.Logger, hub: newHub(), failed: map[infinity.ThreadID]string{}, oauth: map[infinity.ThreadID]actors.Event{}, oauthURLs: map[string]string{},
 		shutdown: make(chan struct{}), started: time.Now()}
 	store, err := file.Open(filepath.Join(o.Home, storeDir), file.WithLogger(o.Logger))
 	if err != nil {
@@ -285,6 +288,11 @@ func (d *Daemon) observe(ev actors.Event) {
 		d.failMu.Unlock()
 	case actors.EventOAuth:
 		d.failMu.Lock()
+		k := oauthKey(ev.Thread, ev.Call)
+		if ev.URL == "" {
+			ev.URL = d.oauthURLs[k]
+		}
+		delete(d.oauthURLs, k)
 		d.oauth[ev.Thread] = ev
 		d.failMu.Unlock()
 	case actors.EventItem:

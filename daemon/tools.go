@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
@@ -160,3 +161,23 @@ func (v *views) of(id infinity.ThreadID) map[string]json.RawMessage {
 	}
 	return out
 }
+
+// oauthSender keeps OAuth URLs out of the durable inbox (RAP: never store
+// auth_url): the URL stays in the daemon's memory, shown while the call
+// waits, and the message goes on without it.
+type oauthSender struct {
+	d    *Daemon
+	next infinity.InputSender
+}
+
+func (s oauthSender) Send(ctx context.Context, msg infinity.InputMessage, at time.Time) error {
+	if msg.Content.Type == infinity.ContentOAuth && msg.Content.AuthURL != "" {
+		s.d.failMu.Lock()
+		s.d.oauthURLs[oauthKey(msg.GroupID, msg.Content.ID)] = msg.Content.AuthURL
+		s.d.failMu.Unlock()
+		msg.Content.AuthURL = ""
+	}
+	return s.next.Send(ctx, msg, at)
+}
+
+func oauthKey(id infinity.ThreadID, call string) string { return string(id) + "\x00" + call }

@@ -94,6 +94,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	cb.DeliveryKey = r.Header.Get("Idempotency-Key")
 	if err := h.deliver(r.Context(), cb); err != nil {
+		if errors.Is(err, infinity.ErrNotFound) || errors.Is(err, infinity.ErrInvalid) {
+			// No retry can help: an unknown thread, a message refused.
+			log.Warn("rap callback refused", "thread", group, "type", cb.Type, "call", call, "err", err)
+			reply(w, http.StatusNotFound, "no such thread or call")
+			return
+		}
 		log.Error("rap callback not delivered", "thread", group, "type", cb.Type, "call", call, "err", err)
 		reply(w, http.StatusInternalServerError, "internal error")
 		return
