@@ -12,6 +12,9 @@ type ModelInfo struct {
 	ID            string `json:"id"`
 	ContextWindow int    `json:"context_window"`
 	MaxOutput     int    `json:"max_output"`
+	// Images says the model takes image input; without it the engine
+	// replaces every image in what it sends with a text placeholder.
+	Images bool `json:"images,omitempty"`
 }
 
 // ModelProvider streams completions.

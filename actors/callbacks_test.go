@@ -3,6 +3,8 @@ package actors_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -272,3 +274,79 @@ func TestSessionTools(t *testing.T) {
 }
 
 var errFetch = errors.New("toolset server unreachable")
+
+// imageModel reports that its model takes images.
+type imageModel struct{ infinity.ModelProvider }
+
+func (m imageModel) Models(ctx context.Context) ([]infinity.ModelInfo, error) {
+	ms, err := m.ModelProvider.Models(ctx)
+	for i := range ms {
+		ms[i].Images = true
+	}
+	return ms, err
+}
+
+// A model without image input never receives image data: images in tool
+// results reach it as a text placeholder (RAP.md §12 lines 51, 52); a
+// model that takes images gets them.
+func TestImagesOnlyForModelsThatTakeThem(t *testing.T) {
+	seen := func(req infinity.CompletionRequest) string {
+		for _, it := range req.Items {
+			if it.Result == nil {
+				continue
+			}
+			for _, p := range it.Result.Parts {
+				if p.Type == "image" {
+					return "image"
+				}
+				if strings.Contains(p.Text, "does not take images") {
+					return "placeholder"
+				}
+			}
+		}
+		return "none"
+	}
+	for _, takes := range []bool{false, true} {
+		t.Run(fmt.Sprintf("images=%v", takes), func(t *testing.T) {
+			tool := asyncTool{started: make(chan infinity.ToolCall, 1)}
+			var mu sync.Mutex
+			got := ""
+			rules := []scripted.Rule{
+				{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("fetch", `{}`)}}},
+				{When: scripted.Match{LastTool: "fetch"}, If: func(req infinity.CompletionRequest) bool {
+					mu.Lock()
+					got = seen(req)
+					mu.Unlock()
+					return true
+				}, Reply: scripted.Reply{Text: "looked"}},
+			}
+			e := newEnv(t, rules, func(c *actors.Config) {
+				c.Agents = []actors.Agent{{Name: "a", Tools: []infinity.Tool{tool}}}
+				if takes {
+					c.Model = imageModel{c.Model}
+				}
+			})
+			root := e.start("fetch a picture")
+			call := <-tool.started
+			e.deliver(infinity.InputMessage{ID: "img", GroupID: root, Content: infinity.Content{Type: infinity.ContentToolResult, ID: call.ID,
+				Parts: []infinity.Part{{Type: "text", Text: "a chart"}, {Type: "image", Data: "iVBORw0KGgo=", MediaType: "image/png"}}}})
+			e.waitFor("looked", func() bool { return e.last(root) == "looked" })
+			mu.Lock()
+			defer mu.Unlock()
+			want := map[bool]string{false: "placeholder", true: "image"}[takes]
+			if got != want {
+				t.Fatalf("the model saw %q, want %q", got, want)
+			}
+			// The history keeps the image either way.
+			kept := false
+			for _, it := range e.own(root) {
+				if it.Result != nil && slices.ContainsFunc(it.Result.Parts, func(p infinity.Part) bool { return p.Data == "iVBORw0KGgo=" }) {
+					kept = true
+				}
+			}
+			if !kept {
+				t.Fatal("the stored result lost its image")
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,7 +27,7 @@ func (r *run) complete(ctx context.Context) (response, error) {
 	req := infinity.CompletionRequest{
 		Model:     r.agent.Model,
 		System:    r.systemPrompt(),
-		Items:     modelView(r.items),
+		Items:     r.e.forModel(ctx, r.agent, modelView(r.items)),
 		Tools:     r.toolSpecs(),
 		MaxTokens: r.agent.MaxTokens,
 		Thread:    r.self.ID,
@@ -146,9 +147,69 @@ func modelView(items []infinity.Item) []infinity.Item {
 }
 
 // provider is the agent's model provider, or the runtime's.
-func (r *run) provider() infinity.ModelProvider {
-	if r.agent.Provider != nil {
-		return r.agent.Provider
+func (r *run) provider() infinity.ModelProvider { return r.e.provider(r.agent) }
+
+func (e *engine) provider(a *Agent) infinity.ModelProvider {
+	if a.Provider != nil {
+		return a.Provider
 	}
-	return r.e.cfg.Model
+	return e.cfg.Model
+}
+
+// imageOmitted replaces an image for a model without image input.
+const imageOmitted = "[an image was here; this model does not take images]"
+
+// forModel replaces the images in tool results with a text placeholder
+// when the agent's model does not take images (RAP: never send image data
+// to such a model). items is not modified.
+func (e *engine) forModel(ctx context.Context, a *Agent, items []infinity.Item) []infinity.Item {
+	if e.takesImages(ctx, a) {
+		return items
+	}
+	var out []infinity.Item
+	for i, it := range items {
+		if it.Result == nil || !slices.ContainsFunc(it.Result.Parts, isImage) {
+			if out != nil {
+				out = append(out, it)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]infinity.Item, 0, len(items)), items[:i]...)
+		}
+		res := *it.Result
+		res.Parts = make([]infinity.Part, len(it.Result.Parts))
+		for j, p := range it.Result.Parts {
+			if isImage(p) {
+				p = infinity.Part{Type: "text", Text: imageOmitted}
+			}
+			res.Parts[j] = p
+		}
+		it.Result = &res
+		out = append(out, it)
+	}
+	if out == nil {
+		return items
+	}
+	return out
+}
+
+func isImage(p infinity.Part) bool { return p.Type == "image" }
+
+// takesImages reports whether the agent's model takes image input, as its
+// provider lists it (asked once per agent).
+func (e *engine) takesImages(ctx context.Context, a *Agent) bool {
+	a.imagesOnce.Do(func() {
+		models, err := e.provider(a).Models(ctx)
+		if err != nil {
+			return
+		}
+		for _, m := range models {
+			if m.ID == a.Model || a.Model == "" {
+				a.images = m.Images
+				return
+			}
+		}
+	})
+	return a.images
 }

@@ -37,8 +37,10 @@ type Agent struct {
 	// Budget bounds one slice.
 	Budget Budget
 
-	specsOnce *sync.Once
-	specs     []infinity.ToolSpec
+	specsOnce  *sync.Once
+	specs      []infinity.ToolSpec
+	imagesOnce *sync.Once
+	images     bool
 }
 
 // ToolSource supplies the tools of one session (root thread). Calls for
@@ -74,6 +76,7 @@ func (a Agent) withDefaults() Agent {
 		a.Budget.Wall = 5 * time.Minute
 	}
 	a.specsOnce, a.specs = new(sync.Once), nil
+	a.imagesOnce, a.images = new(sync.Once), false
 	return a
 }
 

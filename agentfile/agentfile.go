@@ -68,6 +68,9 @@ type ModelSpec struct {
 	// ContextWindow and MaxOutput override the model's limits (0: default).
 	ContextWindow int `yaml:"context_window"`
 	MaxOutput     int `yaml:"max_output"`
+	// Images says the model takes image input (default false: images in
+	// tool results reach it as text placeholders).
+	Images bool `yaml:"images"`
 }
 
 // Tools lists tool servers by base URL.
@@ -287,7 +290,7 @@ func (k kind) String() string {
 // fields are the fields of each mapping and the kinds of their values.
 var fields = map[string]map[string]kind{
 	"":             {"name": kStr, "description": kStr, "model": kMap, "system": kStr, "tools": kMap, "limits": kMap},
-	"model":        {"provider": kStr, "id": kStr, "script": kStr, "demo": kBool, "context_window": kInt, "max_output": kInt},
+	"model":        {"provider": kStr, "id": kStr, "script": kStr, "demo": kBool, "context_window": kInt, "max_output": kInt, "images": kBool},
 	"tools":        {"rap": kList, "mcp": kList},
 	"limits":       {"max_depth": kInt, "max_children": kInt, "max_tokens": kInt, "slice": kMap},
 	"limits.slice": {"completions": kInt, "wall": kStr},
@@ -528,7 +531,7 @@ func (e *Error) Unwrap() error { return infinity.ErrInvalid }
 // known lists the fields of each mapping, for suggestions.
 var known = map[string][]string{
 	"":             {"name", "description", "model", "system", "tools", "limits"},
-	"model":        {"provider", "id", "script", "demo", "context_window", "max_output"},
+	"model":        {"provider", "id", "script", "demo", "context_window", "max_output", "images"},
 	"tools":        {"rap", "mcp"},
 	"limits":       {"max_depth", "max_children", "max_tokens", "slice"},
 	"limits.slice": {"completions", "wall"},

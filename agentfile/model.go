@@ -91,7 +91,7 @@ func (f *File) Provider(ctx context.Context, ps Providers) (infinity.ModelProvid
 
 // modelInfo fills in the defaults of a network model's limits.
 func modelInfo(m ModelSpec) infinity.ModelInfo {
-	info := infinity.ModelInfo{ID: m.ID, ContextWindow: m.ContextWindow, MaxOutput: m.MaxOutput}
+	info := infinity.ModelInfo{ID: m.ID, ContextWindow: m.ContextWindow, MaxOutput: m.MaxOutput, Images: m.Images}
 	if info.ContextWindow <= 0 {
 		info.ContextWindow = DefaultContextWindow
 	}
