@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -119,6 +120,28 @@ func (d *Daemon) handle(limit int64, h handlerFunc) http.HandlerFunc {
 
 // rapPrefix is the RAP callback route: {base}/rap/callback/{token}.
 const rapPrefix = "/rap/callback/"
+
+// sendViews writes the thread's views that changed since the last call
+// (all of them the first time), in type order; false means the client went.
+func (d *Daemon) sendViews(enc *json.Encoder, id infinity.ThreadID, at int, sent map[string]string) bool {
+	views := d.views.of(id)
+	types := make([]string, 0, len(views))
+	for t := range views {
+		types = append(types, t)
+	}
+	slices.Sort(types)
+	for _, t := range types {
+		c := views[t]
+		if sent[t] == string(c) {
+			continue
+		}
+		if enc.Encode(ItemLine{Index: at, View: &ViewLine{Type: t, Content: c}}) != nil {
+			return false
+		}
+		sent[t] = string(c)
+	}
+	return true
+}
 
 // getViews returns the newest view of each type a tool showed for the
 // thread (RAP view_update; kept in memory).
@@ -451,8 +474,17 @@ func (d *Daemon) getTree(w http.ResponseWriter, r *http.Request) error {
 type ItemLine struct {
 	Index int            `json:"index"`
 	Item  *infinity.Item `json:"item,omitempty"`
+	// View is a tool's view of the thread (RAP view_update), in a followed
+	// stream: every current view first, then each new one as it comes.
+	View *ViewLine `json:"view,omitempty"`
 	// End says why a followed stream ended: "closed" (the thread closed).
 	End string `json:"end,omitempty"`
+}
+
+// ViewLine is the newest content of one view type.
+type ViewLine struct {
+	Type    string          `json:"type"`
+	Content json.RawMessage `json:"content"`
 }
 
 func (d *Daemon) getItems(w http.ResponseWriter, r *http.Request) error {
@@ -490,6 +522,7 @@ func (d *Daemon) getItems(w http.ResponseWriter, r *http.Request) error {
 	}
 	tick := time.NewTicker(time.Second) // a safety net under the pokes
 	defer tick.Stop()
+	sentViews := map[string]string{}
 	for {
 		items, err := conv.Items(r.Context(), id, from, -1)
 		if err != nil {
@@ -501,6 +534,9 @@ func (d *Daemon) getItems(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		from += len(items)
+		if follow && !d.sendViews(enc, id, from, sentViews) {
+			return nil
+		}
 		if !follow {
 			flush()
 			return nil

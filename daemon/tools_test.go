@@ -1,7 +1,9 @@
 package daemon_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -164,6 +166,21 @@ func TestToolsThroughTheDaemon(t *testing.T) {
 		var diff struct{ Path string }
 		if err := json.Unmarshal(views["diff"], &diff); err != nil || diff.Path != "a.go" {
 			t.Fatalf("views: %s %v", views["diff"], err)
+		}
+		// A client that follows the thread gets the views with the items.
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		var got *daemon.ViewLine
+		errStop := errors.New("stop")
+		err = c.Items(ctx, root, 0, true, func(l daemon.ItemLine) error {
+			if l.View != nil {
+				got = l.View
+				return errStop
+			}
+			return nil
+		})
+		if !errors.Is(err, errStop) || got == nil || got.Type != "diff" {
+			t.Fatalf("followed stream: view %+v, %v", got, err)
 		}
 	})
 

@@ -27,6 +27,13 @@ func (t *transcript) line(who string, l daemon.ItemLine) {
 		fmt.Fprintf(t.w, "-- %s\n", l.End)
 		return
 	}
+	if v := l.View; v != nil {
+		if who != "" {
+			who += "  "
+		}
+		fmt.Fprintf(t.w, "          %sview %s: %s\n", who, v.Type, clip(string(v.Content), 140))
+		return
+	}
 	it := l.Item
 	if it == nil {
 		return
