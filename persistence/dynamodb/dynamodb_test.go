@@ -216,7 +216,6 @@ func rawState(t *testing.T, c *ddb.Client, table string, id infinity.ThreadID) m
 	return out.Item
 }
 
-
 func rawKey(id infinity.ThreadID, sk string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
 		"pk": &types.AttributeValueMemberS{Value: "thread#" + string(id)},
