@@ -54,6 +54,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,6 +65,7 @@ import (
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/actors/protohost"
 	"github.com/infinity-runtime/infinity/daemon"
 	"github.com/infinity-runtime/infinity/mailbox/local"
 	"github.com/infinity-runtime/infinity/models/scripted"
@@ -84,7 +86,8 @@ var (
 	flagOnly      = flag.String("only", "", "comma list of rows to run (default all: 2,3,4,5,1)")
 	flagDir       = flag.String("dir", os.TempDir(), "root for the rows' temporary directories")
 	flagChild     = flag.Bool("child", false, "internal: run one row in this process and print it as JSON")
-	flagProfile   = flag.String("cpuprofile", "", "row 3: write a CPU profile of the idle window to this file")
+	flagProfile   = flag.String("cpuprofile", "", "rows 2 and 3: write a CPU profile of the wake-up window (row 2) or the idle window (row 3) to this file")
+	flagTrace     = flag.String("trace", "", "row 2: write an execution trace (runtime/trace) of the first 3 s of the wake-up window to this file")
 )
 
 // Row is one line of the table.
@@ -263,6 +266,7 @@ func openStack(dir string, model infinity.ModelProvider, wrap func(actors.Delive
 			}
 			return s.sender
 		},
+		Host:                protohost.New,
 		Agents:              []actors.Agent{{Name: "bench"}},
 		MaxConcurrentSlices: *flagSlices,
 		Logger:              discard,
@@ -528,6 +532,7 @@ func sleeperModel(base, spread time.Duration) (*scripted.Provider, error) {
 
 type sleepers struct {
 	*stack
+	first time.Time // the earliest due time, set by openSleepers
 	due   sync.Map
 	mu    sync.Mutex
 	late  []time.Duration
@@ -539,7 +544,7 @@ func openSleepers(dir string, base, spread time.Duration) (*sleepers, error) {
 	if err != nil {
 		return nil, err
 	}
-	sl := &sleepers{}
+	sl := &sleepers{first: time.Now().Add(base)}
 	sl.stack, err = openStack(dir, model,
 		func(d actors.Deliverer) actors.Deliverer {
 			return latencyDeliverer{inner: d, due: &sl.due, mu: &sl.mu, late: &sl.late}
@@ -596,6 +601,10 @@ func rowLateness(dir string, r *Row) error {
 		return err
 	}
 	logf("row 2: all %d started and armed in %s; waiting for wake-ups", n, startDur.Round(time.Millisecond))
+	if err := profileWakeups(time.Until(sl.first.Add(-500 * time.Millisecond))); err != nil {
+		return err
+	}
+	defer pprof.StopCPUProfile()
 	deadline := time.Now().Add(base + spread + 2*time.Minute)
 	for {
 		sl.mu.Lock()
@@ -624,6 +633,36 @@ func rowLateness(dir string, r *Row) error {
 	r.Notes = fmt.Sprintf("%d timers; p99.9 %s, max %s, min %s; starting all took %s (before the first due time: %v); %d threads woke and answered",
 		len(late), ms(percentile(late, 0.999)), ms(mx), ms(late[0]), startDur.Round(time.Millisecond), startDur < base, sl.woken.Load())
 	logf("row 2: %s (%s)", r.Value, r.Notes)
+	return nil
+}
+
+// profileWakeups waits for wait and starts the CPU profile (-cpuprofile)
+// and a 3 s execution trace (-trace) of the wake-up window; the caller
+// stops the CPU profile.
+func profileWakeups(wait time.Duration) error {
+	if *flagProfile == "" && *flagTrace == "" {
+		return nil
+	}
+	time.Sleep(max(wait, 0))
+	if *flagProfile != "" {
+		f, err := os.Create(*flagProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
+	if *flagTrace != "" {
+		f, err := os.Create(*flagTrace)
+		if err != nil {
+			return err
+		}
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		time.AfterFunc(3*time.Second, func() { trace.Stop(); f.Close() })
+	}
 	return nil
 }
 

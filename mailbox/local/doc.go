@@ -4,9 +4,12 @@
 // A message due now (a zero or past at) is handed to the Deliverer (the actor
 // host, which puts it into the thread's mailbox) synchronously, in the
 // caller's goroutine, so sends from one goroutine to one thread arrive in
-// order. A message due later is held in memory on a Clock.AfterFunc timer (a
-// runtime timer, not a goroutine, while it waits) and delivered when it fires.
-// Pending timers are registered by (thread, message id): re-sending a message
+// order. A message due later is held in memory in one heap ordered by due
+// time, which a single Clock.AfterFunc timer serves (a runtime timer, not a
+// goroutine, while it waits): when it fires, one goroutine takes every
+// message that is due and delivers them in due order, so a burst of
+// wake-ups costs one goroutine and one runtime timer, not one of each per
+// message. Pending messages are registered by (thread, message id): re-sending a message
 // that is still pending is a no-op, since its stable id makes it the same
 // message. Delayed messages due at the same instant carry no order guarantee
 // among themselves, nor against immediate sends.

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -89,6 +90,14 @@ type Sender struct {
 	// that CancelThread touches only them.
 	pending map[key]*entry
 	threads map[infinity.ThreadID]*entry
+	// due orders the armed entries by time: one clock timer (stop, set
+	// for dueAt) serves them all, and its goroutine delivers every entry
+	// that is due, so a burst of wake-ups costs one goroutine, not one each.
+	due   dueHeap
+	seq   uint64 // arm order, to break ties between equal times
+	stop  func() bool
+	dueAt time.Time
+	gen   uint64 // the current timer's; a tick of an older one does nothing
 }
 
 var _ infinity.InputSender = (*Sender)(nil)
@@ -106,13 +115,44 @@ const (
 )
 
 // entry is one pending message. Besides the message itself it holds only its
-// timer's stop func, the links of its thread's list and the retry state.
+// due time and place in the sender's heap, the links of its thread's list
+// and the retry state.
 type entry struct {
 	msg        infinity.InputMessage
-	stop       func() bool // nil while delivering or gone
-	prev, next *entry      // the thread's other pending entries
+	at         time.Time
+	seq        uint64
+	index      int    // in s.due while armed, else -1
+	prev, next *entry // the thread's other pending entries
 	backoff    time.Duration
 	state      uint8
+}
+
+// dueHeap is a min-heap of armed entries by (at, seq).
+type dueHeap []*entry
+
+func (h dueHeap) Len() int { return len(h) }
+func (h dueHeap) Less(i, j int) bool {
+	if !h[i].at.Equal(h[j].at) {
+		return h[i].at.Before(h[j].at)
+	}
+	return h[i].seq < h[j].seq
+}
+func (h dueHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *dueHeap) Push(x any) {
+	e := x.(*entry)
+	e.index = len(*h)
+	*h = append(*h, e)
+}
+func (h *dueHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	e.index = -1
+	return e
 }
 
 // New returns a Sender delivering to d.
@@ -221,7 +261,7 @@ func (s *Sender) send(msg infinity.InputMessage, at time.Time) error {
 		return nil
 	}
 	if delay > 0 {
-		s.arm(k, &entry{msg: msg}, delay)
+		s.arm(k, &entry{msg: msg, index: -1}, delay)
 		s.mu.Unlock()
 		return nil
 	}
@@ -237,7 +277,7 @@ func (s *Sender) send(msg infinity.InputMessage, at time.Time) error {
 		// Durable already: retry in the background like a timer would.
 		s.mu.Lock()
 		if _, ok := s.pending[k]; !ok && !s.closed {
-			e := &entry{msg: msg}
+			e := &entry{msg: msg, index: -1}
 			e.backoff = s.nextBackoff(0)
 			s.arm(k, e, e.backoff)
 		}
@@ -247,12 +287,74 @@ func (s *Sender) send(msg infinity.InputMessage, at time.Time) error {
 	return fmt.Errorf("local: deliver %s to %s: %w", msg.ID, msg.GroupID, err)
 }
 
-// arm links e and starts its timer (s.mu held). Arming under s.mu is safe
-// (AfterFunc never runs f synchronously) and makes fire wait until e.stop
-// is set.
+// arm links e and puts it in the due heap (s.mu held).
 func (s *Sender) arm(k key, e *entry, delay time.Duration) {
 	s.link(k, e)
-	e.stop = s.clock.AfterFunc(delay, func() { s.fire(e) })
+	s.schedule(e, delay)
+}
+
+// schedule puts an armed entry into the due heap, delay from now, and moves
+// the clock timer earlier if e is now the first due (s.mu held). Setting
+// the timer under s.mu is safe: AfterFunc never runs f synchronously, and
+// tick takes s.mu.
+func (s *Sender) schedule(e *entry, delay time.Duration) {
+	e.state = armed
+	e.at = s.clock.Now().Add(delay)
+	s.seq++
+	e.seq = s.seq
+	heap.Push(&s.due, e)
+	if e.index == 0 {
+		s.setTimer()
+	}
+}
+
+// setTimer sets the clock timer for the first due entry, or stops it when
+// none is left (s.mu held).
+func (s *Sender) setTimer() {
+	if s.stop != nil && len(s.due) > 0 && s.dueAt.Equal(s.due[0].at) {
+		return
+	}
+	s.stopTimer()
+	if len(s.due) == 0 {
+		return
+	}
+	s.dueAt = s.due[0].at
+	gen := s.gen
+	s.stop = s.clock.AfterFunc(max(s.dueAt.Sub(s.clock.Now()), 0), func() { s.tick(gen) })
+}
+
+// stopTimer stops the clock timer; if it fired already, its tick will find
+// a newer generation and do nothing (s.mu held).
+func (s *Sender) stopTimer() {
+	if s.stop != nil {
+		s.stop()
+		s.stop = nil
+	}
+	s.gen++
+}
+
+// tick runs on the clock timer: it takes every due entry out of the heap,
+// sets the timer for the next one and delivers them in order.
+func (s *Sender) tick(gen uint64) {
+	s.mu.Lock()
+	if s.closed || gen != s.gen {
+		s.mu.Unlock()
+		return
+	}
+	now := s.clock.Now()
+	var batch []*entry
+	for len(s.due) > 0 && !s.due[0].at.After(now) {
+		e := heap.Pop(&s.due).(*entry)
+		e.state = delivering
+		batch = append(batch, e)
+	}
+	s.stop = nil
+	s.gen++
+	s.setTimer()
+	s.mu.Unlock()
+	for _, e := range batch {
+		s.fire(e)
+	}
 }
 
 // refused reports whether a Deliverer error is final: retrying cannot help.
@@ -271,16 +373,14 @@ func (s *Sender) forget(msg infinity.InputMessage) {
 	}
 }
 
-// fire delivers a due entry; on failure it re-arms the entry's timer with
-// backoff.
+// fire delivers a due entry that tick took out of the heap; on failure it
+// puts the entry back with backoff.
 func (s *Sender) fire(e *entry) {
 	s.mu.Lock()
-	if s.closed || e.state != armed {
+	if s.closed || e.state != delivering {
 		s.mu.Unlock()
 		return
 	}
-	e.state = delivering
-	e.stop = nil
 	s.mu.Unlock()
 
 	err := s.d.Deliver(e.msg)
@@ -308,8 +408,7 @@ func (s *Sender) fire(e *entry) {
 	}
 	e.backoff = s.nextBackoff(e.backoff)
 	retry := e.backoff
-	e.state = armed
-	e.stop = s.clock.AfterFunc(retry, func() { s.fire(e) })
+	s.schedule(e, retry)
 	s.mu.Unlock()
 
 	s.log.Warn("local sender: delivery failed, will retry",
@@ -342,10 +441,16 @@ func (s *Sender) link(k key, e *entry) {
 	s.threads[k.thread] = e
 }
 
-// unlink forgets e (s.mu held).
+// unlink forgets e and takes it out of the due heap (s.mu held).
 func (s *Sender) unlink(e *entry) {
 	e.state = gone
-	e.stop = nil
+	if e.index >= 0 {
+		first := e.index == 0
+		heap.Remove(&s.due, e.index)
+		if first {
+			s.setTimer()
+		}
+	}
 	delete(s.pending, key{e.msg.GroupID, e.msg.ID})
 	if e.prev != nil {
 		e.prev.next = e.next
@@ -361,7 +466,7 @@ func (s *Sender) unlink(e *entry) {
 }
 
 // Pending returns how many messages are waiting for their time or for a
-// retry (each has one armed timer, except while its delivery is running).
+// retry (armed in the due heap, or being delivered).
 func (s *Sender) Pending() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -377,9 +482,6 @@ func (s *Sender) CancelThread(id infinity.ThreadID) int {
 	n := 0
 	for e := s.threads[id]; e != nil; {
 		next := e.next
-		if e.stop != nil {
-			e.stop()
-		}
 		s.unlink(e)
 		e = next
 		n++
@@ -397,14 +499,13 @@ func (s *Sender) Close() {
 		return
 	}
 	s.closed = true
+	s.stopTimer()
 	for _, e := range s.pending {
-		if e.stop != nil {
-			e.stop()
-		}
 		e.state = gone
-		e.stop = nil
+		e.index = -1
 		e.prev, e.next = nil, nil
 	}
 	s.pending = nil
 	s.threads = nil
+	s.due = nil
 }

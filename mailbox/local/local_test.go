@@ -528,7 +528,7 @@ func (nopDeliverer) Deliver(infinity.InputMessage) error { return nil }
 // BenchmarkPendingTimers arms 100,000 timers an hour out on the system clock
 // (one thread each, the worst case for the per-thread index) and reports the
 // heap they take per timer: the sender's record, its registry entries and
-// the runtime timer. The messages' strings are built beforehand and not
+// its slot in the due heap. The messages' strings are built beforehand and not
 // counted; the copy of the InputMessage struct the sender keeps is.
 func BenchmarkPendingTimers(b *testing.B) {
 	const n = 100_000

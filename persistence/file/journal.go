@@ -160,7 +160,9 @@ var ErrStoreClosed = errors.New("file store: closed")
 // journal appends framed records to the current segment file. One writer
 // goroutine takes every pending record, writes them with one write and
 // makes them durable with one fsync (group commit), then wakes the callers
-// waiting for them.
+// waiting for them, and only them: each batch has a channel of its own,
+// closed when it is durable, so a caller whose record is still pending is
+// not woken by the fsync of the batch before.
 type journal struct {
 	mu       sync.Mutex
 	work     *sync.Cond // signalled when records are pending or on close
@@ -176,6 +178,12 @@ type journal struct {
 	segment  uint64
 	size     int64 // bytes in the current segment
 	durable  atomic.Uint64
+
+	// pendingDone is closed once the pending records are durable (or the
+	// journal failed); writingDone likewise for the batch being written,
+	// whose last record is writingLast.
+	pendingDone, writingDone chan struct{}
+	writingLast              uint64
 
 	// compaction trigger
 	threshold int64
@@ -208,6 +216,9 @@ func (j *journal) append(payload []byte) (uint64, error) {
 	j.pending = appendFrame(j.pending, payload)
 	j.npending++
 	j.seq++
+	if j.pendingDone == nil {
+		j.pendingDone = make(chan struct{})
+	}
 	j.work.Signal()
 	return j.seq, nil
 }
@@ -218,10 +229,20 @@ func (j *journal) wait(seq uint64) error {
 		return nil
 	}
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	for j.durable.Load() < seq && j.err == nil {
-		j.done.Wait()
+		ch := j.pendingDone
+		if j.writing && seq <= j.writingLast {
+			ch = j.writingDone
+		}
+		if ch == nil { // cannot happen: seq was appended and is not durable
+			j.done.Wait()
+			continue
+		}
+		j.mu.Unlock()
+		<-ch
+		j.mu.Lock()
 	}
+	defer j.mu.Unlock()
 	if j.durable.Load() >= seq {
 		return nil
 	}
@@ -241,7 +262,8 @@ func (j *journal) run() {
 		}
 		buf, n, last, f := j.pending, j.npending, j.seq, j.f
 		j.pending, j.npending, j.spare = j.spare[:0], 0, nil
-		j.writing = true
+		j.writing, j.writingLast = true, last
+		j.writingDone, j.pendingDone = j.pendingDone, nil
 		j.mu.Unlock()
 
 		_, err := f.Write(buf)
@@ -261,6 +283,14 @@ func (j *journal) run() {
 			j.durable.Store(last)
 		}
 		j.spare = buf[:0]
+		if j.writingDone != nil {
+			close(j.writingDone)
+			j.writingDone = nil
+		}
+		if j.err != nil && j.pendingDone != nil {
+			close(j.pendingDone) // never written: its waiters get j.err
+			j.pendingDone = nil
+		}
 		j.done.Broadcast()
 		if j.err == nil && j.threshold > 0 && j.size >= j.threshold && j.onFull != nil {
 			go j.onFull()

@@ -2,6 +2,7 @@ package file
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,11 +10,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/persistence/internal/model"
@@ -527,16 +530,28 @@ func (s *Store) writeSnapshot(d snapshotData, base uint64) error {
 		return fmt.Errorf("file store: snapshot: %w", err)
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
+	// One encoder and buffer serve every record (json.Marshal would
+	// allocate a copy of each), and the writer yields the processor
+	// every snapshotSlice of work, so that a compaction running beside
+	// a busy journal delays timers and slices by at most that much.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	var frame []byte
 	n := 0
+	lap := time.Now()
 	put := func(r record) error {
-		b, err := json.Marshal(r)
-		if err != nil {
+		buf.Reset()
+		if err := enc.Encode(r); err != nil {
 			return err
 		}
+		b := bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}) // what json.Marshal writes
 		frame = appendFrame(frame[:0], b)
 		_, err = w.Write(frame)
 		n++
+		if n%snapshotCheck == 0 && time.Since(lap) >= snapshotSlice {
+			runtime.Gosched()
+			lap = time.Now()
+		}
 		return err
 	}
 	if err := put(record{Op: opSnapHeader, Base: base}); err != nil {
@@ -593,6 +608,13 @@ func (s *Store) writeSnapshot(d snapshotData, base uint64) error {
 	}
 	return syncDir(s.dir)
 }
+
+// The snapshot writer checks the clock every snapshotCheck records and
+// yields the processor once it has run for snapshotSlice.
+const (
+	snapshotCheck = 32
+	snapshotSlice = 500 * time.Microsecond
+)
 
 // syncDir fsyncs a directory so that file creations, renames and removals
 // in it are durable.
