@@ -46,6 +46,28 @@ func (e *env) deliver(msg infinity.InputMessage) {
 	}
 }
 
+// subscribe starts a root thread with text, waits for its call of tool and
+// answers it as a subscription with ack; learn, when set, gets the call's
+// id first (scripts that cancel it need it).
+func (e *env) subscribe(tool asyncTool, text, ack string, learn func(string)) (infinity.ThreadID, infinity.ToolCall) {
+	e.t.Helper()
+	root := e.start(text)
+	c := <-tool.started
+	if learn != nil {
+		learn(c.ID)
+	}
+	e.settle()
+	e.deliver(infinity.InputMessage{ID: "sub-ok", GroupID: root, Content: infinity.ResultContent(c.ID, ack), Subscription: true})
+	return root, c
+}
+
+// learner returns a guarded string and its setter.
+func learner() (get func() string, set func(string)) {
+	var mu sync.Mutex
+	v := ""
+	return func() string { mu.Lock(); defer mu.Unlock(); return v }, func(s string) { mu.Lock(); v = s; mu.Unlock() }
+}
+
 func event(id string, to infinity.ThreadID, sub, text string, associative, final bool) infinity.InputMessage {
 	return infinity.InputMessage{ID: infinity.MessageID(id), GroupID: to, Content: infinity.ResultContent(sub, text),
 		Synthetic: &infinity.Synthetic{Type: infinity.SyntheticSubscriptionEvent, ToolCallID: sub, Associative: associative, Final: final}}
@@ -67,10 +89,7 @@ func TestSubscriptionEvents(t *testing.T) {
 		{When: scripted.Match{Depth: ip(0), LastTool: "fetch"}, Reply: scripted.Reply{Text: "subscribed"}},
 	}
 	e := newEnv(t, rules, func(c *actors.Config) { c.Agents = []actors.Agent{{Name: "a", Tools: []infinity.Tool{tool}}} })
-	root := e.start("watch the alerts")
-	c := <-tool.started
-	e.settle()
-	e.deliver(infinity.InputMessage{ID: "sub-ok", GroupID: root, Content: infinity.ResultContent(c.ID, "subscribed to alerts"), Subscription: true})
+	root, c := e.subscribe(tool, "watch the alerts", "subscribed to alerts", nil)
 	e.waitFor("subscribed", func() bool { return e.last(root) == "subscribed" })
 
 	// Associative: inline, with the original call's name and arguments.
@@ -118,8 +137,7 @@ func TestSubscriptionEvents(t *testing.T) {
 func TestCancelSubscription(t *testing.T) {
 	tool := asyncTool{started: make(chan infinity.ToolCall, 1)}
 	n := &notes{}
-	var mu sync.Mutex
-	sub := ""
+	sub, setSub := learner()
 	rules := []scripted.Rule{
 		{When: scripted.Match{Last: "user", LastText: "watch"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("fetch", `{}`)}}},
 		{When: scripted.Match{Last: "user", LastText: "wrong"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("cancel_subscription", `{"tool_call_id":"nope"}`)}}},
@@ -130,15 +148,9 @@ func TestCancelSubscription(t *testing.T) {
 	e := newEnv(t, rules, func(c *actors.Config) {
 		c.Agents = []actors.Agent{{Name: "a", Tools: []infinity.Tool{tool}}}
 		c.Notifier = n
-		c.Model = rewriteModel(c.Model, "SUB", func() string { mu.Lock(); defer mu.Unlock(); return sub })
+		c.Model = rewriteModel(c.Model, "SUB", sub)
 	})
-	root := e.start("watch")
-	c := <-tool.started
-	mu.Lock()
-	sub = c.ID
-	mu.Unlock()
-	e.settle()
-	e.deliver(infinity.InputMessage{ID: "sub-ok", GroupID: root, Content: infinity.ResultContent(c.ID, "subscribed"), Subscription: true})
+	root, c := e.subscribe(tool, "watch", "subscribed", setSub)
 	e.settle()
 	e.send(root, "wrong one")
 	e.waitFor("error for an unknown id", func() bool {

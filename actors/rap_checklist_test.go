@@ -74,13 +74,7 @@ func TestRAPSubscriptionRules(t *testing.T) {
 		c.Agents = []actors.Agent{{Name: "a", Tools: []infinity.Tool{tool}}}
 		c.Model = rewriteModel(c.Model, "SUB", func() string { mu.Lock(); defer mu.Unlock(); return sub })
 	})
-	root := e.start("watch it")
-	c := <-tool.started
-	mu.Lock()
-	sub = c.ID
-	mu.Unlock()
-	e.settle()
-	e.deliver(infinity.InputMessage{ID: "sub-ok", GroupID: root, Content: infinity.ResultContent(c.ID, "subscribed"), Subscription: true})
+	root, c := e.subscribe(tool, "watch it", "subscribed", func(id string) { mu.Lock(); sub = id; mu.Unlock() })
 	e.waitFor("subscribed", func() bool { return e.last(root) == "subscribed" })
 	results := func() int {
 		return count(e.own(root), func(it infinity.Item) bool { return it.Kind == infinity.KindToolResult && it.Result.CallID == c.ID })
@@ -199,13 +193,7 @@ func TestRAPNotificationsDoNotBlock(t *testing.T) {
 	}
 	e.waitFor("the notifier called", func() bool { return n.calls.Load() >= 1 })
 
-	other := e.start("watch it")
-	c := <-tool.started
-	mu.Lock()
-	sub = c.ID
-	mu.Unlock()
-	e.settle()
-	e.deliver(infinity.InputMessage{ID: "sub-ok", GroupID: other, Content: infinity.ResultContent(c.ID, "ok"), Subscription: true})
+	other, _ := e.subscribe(tool, "watch it", "ok", func(id string) { mu.Lock(); sub = id; mu.Unlock() })
 	e.waitFor("subscribed", func() bool { return e.last(other) == "subscribed" })
 	e.send(other, "stop it")
 	e.waitFor("stopped", func() bool { return e.last(other) == "stopped" })

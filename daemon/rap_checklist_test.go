@@ -124,20 +124,8 @@ func TestRAPChecklistDaemon(t *testing.T) {
 	man := newManualRAP(t)
 	home := t.TempDir()
 	d, c := startDaemon(t, home)
-	agent, err := c.RegisterAgent(t.Context(), daemon.AgentRequest{Origin: "checklist.yaml", AgentSource: daemon.AgentSource{
-		YAML:   fmt.Sprintf("name: checklist\nmodel:\n  provider: scripted\n  script: s.json\ntools:\n  rap: [%q, %q]\n", srv.URL, man.URL),
-		Script: checklistScript,
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := func(text string) infinity.ThreadID {
-		st, err := c.Start(t.Context(), daemon.StartRequest{Agent: agent.Key, Text: text})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st.Thread
-	}
+	_, start := agentStarter(t, c, "checklist.yaml",
+		fmt.Sprintf("name: checklist\nmodel:\n  provider: scripted\n  script: s.json\ntools:\n  rap: [%q, %q]\n", srv.URL, man.URL), checklistScript)
 
 	t.Run("74 75 76 77 78 oauth: URL shown, call pending, no re-invocation, URL not in the history", func(t *testing.T) {
 		root := start("login please")

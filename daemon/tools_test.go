@@ -63,6 +63,24 @@ func waitItems(t *testing.T, c *daemon.Client, id infinity.ThreadID, what string
 	}
 }
 
+// agentStarter registers a scripted agent with its files and returns a
+// function that starts a root thread of it.
+func agentStarter(t *testing.T, c *daemon.Client, origin, yaml, script string) (daemon.AgentInfo, func(text string) infinity.ThreadID) {
+	t.Helper()
+	agent, err := c.RegisterAgent(t.Context(), daemon.AgentRequest{Origin: origin, AgentSource: daemon.AgentSource{YAML: yaml, Script: script}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return agent, func(text string) infinity.ThreadID {
+		t.Helper()
+		st, err := c.Start(t.Context(), daemon.StartRequest{Agent: agent.Key, Text: text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Thread
+	}
+}
+
 func has(s ...string) func(string) bool {
 	return func(h string) bool {
 		for _, x := range s {
@@ -83,20 +101,8 @@ func TestToolsThroughTheDaemon(t *testing.T) {
 	mcpURL, closeMCP := mcptest.New()
 	t.Cleanup(closeMCP)
 	d, c := startDaemon(t, t.TempDir())
-	agent, err := c.RegisterAgent(t.Context(), daemon.AgentRequest{Origin: "tools.yaml", AgentSource: daemon.AgentSource{
-		YAML:   fmt.Sprintf("name: tooled\nmodel:\n  provider: scripted\n  script: s.json\ntools:\n  rap: [%q]\n  mcp: [%q]\n", srv.URL, mcpURL),
-		Script: toolScript,
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := func(text string) infinity.ThreadID {
-		st, err := c.Start(t.Context(), daemon.StartRequest{Agent: agent.Key, Text: text})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st.Thread
-	}
+	agent, start := agentStarter(t, c, "tools.yaml",
+		fmt.Sprintf("name: tooled\nmodel:\n  provider: scripted\n  script: s.json\ntools:\n  rap: [%q]\n  mcp: [%q]\n", srv.URL, mcpURL), toolScript)
 
 	t.Run("slow RAP tool: hibernate, wake on the callback", func(t *testing.T) {
 		st, err := c.Start(t.Context(), daemon.StartRequest{Agent: agent.Key, Text: "echo this", Metadata: json.RawMessage(`{"user_id":"u-42"}`)})
