@@ -374,7 +374,9 @@ func cancelSubscription(ctx context.Context, r *run, c *infinity.ToolCall) {
 		return
 	}
 	cs := r.calls[a.ToolCallID]
-	if cs == nil || !cs.subscribed {
+	if cs == nil || !cs.subscribed || !cs.own {
+		// Only the thread that subscribed may cancel (an event thread
+		// inherits the call but not the subscription).
 		r.answer(c, fmt.Sprintf("cancel_subscription: no active subscription for tool call %q", a.ToolCallID), true)
 		return
 	}

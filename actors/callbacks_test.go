@@ -362,3 +362,27 @@ func TestImagesOnlyForModelsThatTakeThem(t *testing.T) {
 		})
 	}
 }
+
+// A subscription whose first result arrives after other input cut the call
+// short ("still running") is still a subscription: the flag rides on the
+// injected late result, and events are accepted, also after a reload.
+func TestLateSubscriptionResult(t *testing.T) {
+	tool := asyncTool{started: make(chan infinity.ToolCall, 1)}
+	rules := []scripted.Rule{
+		{When: scripted.Match{Last: "user", LastText: "watch"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("fetch", `{}`)}}},
+		{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Text: "meanwhile"}},
+		{When: scripted.Match{LastTool: "receive_event__injected"}, Reply: scripted.Reply{Text: "seen"}},
+	}
+	e := newEnv(t, rules, func(c *actors.Config) { c.Agents = []actors.Agent{{Name: "a", Tools: []infinity.Tool{tool}}} })
+	root := e.start("watch")
+	c := <-tool.started
+	e.settle()
+	e.send(root, "how is it going?")
+	e.waitFor("interrupted", func() bool { return e.last(root) == "meanwhile" })
+	e.deliver(infinity.InputMessage{ID: "sub-late", GroupID: root, Content: infinity.ResultContent(c.ID, "subscribed"), Subscription: true})
+	e.settle()
+	n := len(e.own(root))
+	e.deliver(event("ev-1", root, c.ID, "tick", true, false))
+	e.waitFor("event applied", func() bool { return len(e.own(root)) > n && strings.Contains(transcript(e.own(root)[n:]), "tool_result: tick") })
+	noErrors(t, e)
+}

@@ -146,12 +146,16 @@ func (r *run) endSubscription(args json.RawMessage) {
 // repeat of that result is recognised as stale.
 func (r *run) indexInjected(c *infinity.ToolCall) {
 	var a struct {
-		Kind     string `json:"kind"`
-		Original string `json:"original_tool_call_id"`
+		Kind         string `json:"kind"`
+		Original     string `json:"original_tool_call_id"`
+		Subscription bool   `json:"subscription"`
 	}
 	if json.Unmarshal(c.Args, &a) == nil && a.Kind == "late_result" {
 		if cs := r.calls[a.Original]; cs != nil {
 			cs.state = infinity.ResultFinal
+			if a.Subscription {
+				cs.subscribed = true
+			}
 		}
 	}
 	r.endSubscription(c.Args) // a final event ends its subscription
@@ -279,7 +283,13 @@ func (r *run) result(m infinity.InputMessage) {
 		r.wakePassive() // a result is input too: sleeps beside the call end
 
 	case cs.state == infinity.ResultPending:
-		r.inject(m, id, "late_result")
+		var extra map[string]any
+		if m.Subscription && cs.own {
+			// The call's real result starts a subscription: recorded on
+			// the injected pair, so a reload sees it too.
+			extra = map[string]any{"subscription": true}
+		}
+		r.injectWith(m.ID, id, "late_result", extra, m.Content.Parts, m.DisplayAs)
 		cs.state = infinity.ResultFinal
 	default:
 		r.e.log.Debug("stale tool result recorded", "thread", r.self.ID, "call", id, "message", m.ID)

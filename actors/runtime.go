@@ -111,6 +111,11 @@ func (rt *Runtime) activate(id infinity.ThreadID) *mailbox {
 	return mb
 }
 
+// Supported reports whether this engine can apply msg: ErrInvalid for a
+// malformed message, ErrNotImplemented for input kinds it does not handle
+// yet. Deliver and Step check every message with it.
+func Supported(msg infinity.InputMessage) error { return supported(msg) }
+
 func supported(msg infinity.InputMessage) error {
 	if msg.ID == "" {
 		return fmt.Errorf("deliver: message without an id: %w", infinity.ErrInvalid)

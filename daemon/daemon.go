@@ -81,8 +81,8 @@ type Daemon struct {
 	started time.Time
 
 	failMu sync.Mutex
-	failed map[infinity.ThreadID]string       // the last slice error per thread, until it commits again
-	oauth  map[infinity.ThreadID]actors.Event // the last authorization request per thread, never stored
+	failed map[infinity.ThreadID]string // the last slice error per thread, until it commits again
+	oauth  map[string]actors.Event      // authorization requests by thread and call, in memory only
 	// oauthURLs are the URLs of OAuth callbacks by thread and call, kept
 	// here (and out of the inbox) until the engine applies them.
 	oauthURLs map[string]string
@@ -120,7 +120,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	if err := os.MkdirAll(o.Home, 0o700); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
-	d := &Daemon{opts: o, log: o.Logger, hub: newHub(), failed: map[infinity.ThreadID]string{}, oauth: map[infinity.ThreadID]actors.Event{}, oauthURLs: map[string]string{},
+	d := &Daemon{opts: o, log: o.Logger, hub: newHub(), failed: map[infinity.ThreadID]string{}, oauth: map[string]actors.Event{}, oauthURLs: map[string]string{},
 		shutdown: make(chan struct{}), started: time.Now()}
 	store, err := file.Open(filepath.Join(o.Home, storeDir), file.WithLogger(o.Logger))
 	if err != nil {
@@ -293,7 +293,7 @@ func (d *Daemon) observe(ev actors.Event) {
 			ev.URL = d.oauthURLs[k]
 		}
 		delete(d.oauthURLs, k)
-		d.oauth[ev.Thread] = ev
+		d.oauth[k] = ev
 		d.failMu.Unlock()
 	case actors.EventItem:
 		d.failMu.Lock()

@@ -179,22 +179,31 @@ func (d *Daemon) tree(ctx context.Context, id infinity.ThreadID, t timers) (Tree
 	return out, nil
 }
 
-// authorization returns the thread's OAuth request while its call waits;
-// once the call has its result the URL is forgotten.
+// authorization returns one of the thread's OAuth requests whose call
+// still waits (the oldest); the URLs of answered calls are forgotten.
 func (d *Daemon) authorization(id infinity.ThreadID, items []infinity.Item) *Authorize {
 	d.failMu.Lock()
-	ev, ok := d.oauth[id]
-	d.failMu.Unlock()
-	if !ok {
-		return nil
-	}
-	if actors.FinishedCalls(items)[ev.Call] {
-		d.failMu.Lock()
-		if d.oauth[id].Call == ev.Call {
-			delete(d.oauth, id)
+	defer d.failMu.Unlock()
+	var found *actors.Event
+	var done map[string]bool
+	for k, ev := range d.oauth {
+		if ev.Thread != id {
+			continue
 		}
-		d.failMu.Unlock()
+		if done == nil {
+			done = actors.FinishedCalls(items)
+		}
+		if done[ev.Call] {
+			delete(d.oauth, k)
+			continue
+		}
+		if found == nil || ev.At.Before(found.At) {
+			e := ev
+			found = &e
+		}
+	}
+	if found == nil {
 		return nil
 	}
-	return &Authorize{Tool: ev.Tool, URL: ev.URL}
+	return &Authorize{Tool: found.Tool, URL: found.URL}
 }

@@ -75,10 +75,10 @@ func NewAgent(o AgentOptions) (*Agent, error) {
 	return &Agent{o: o, events: map[infinity.ThreadID][]actors.Event{}}, nil
 }
 
-// Observe collects committed items for the output queue; it is the
-// runtime's Config.Observer.
+// Observe collects committed items and OAuth requests for the output
+// queue; it is the runtime's Config.Observer.
 func (a *Agent) Observe(ev actors.Event) {
-	if ev.Kind != actors.EventItem {
+	if ev.Kind != actors.EventItem && ev.Kind != actors.EventOAuth {
 		return
 	}
 	a.mu.Lock()
@@ -186,21 +186,30 @@ func sequenceLess(a, b string) bool {
 }
 
 // step runs one group's slice, creating the root thread first when the
-// batch opens a conversation.
+// batch opens a conversation. A message the engine refuses (a kind it does
+// not handle) can never succeed: it goes to the dead-letter queue, and the
+// rest of the batch runs; without a dead-letter queue (or if forwarding
+// fails) the group fails, for the redrive policy.
 func (a *Agent) step(ctx context.Context, g *group) error {
+	msgs := g.msgs[:0:0]
+	for i, m := range g.msgs {
+		if err := actors.Supported(m); err != nil {
+			a.o.Logger.Error("message refused", "thread", g.id, "message", m.ID, "err", err)
+			if !a.deadLetter(ctx, g.records[i], err) {
+				return fmt.Errorf("message %s refused and not dead-lettered: %w", m.ID, err)
+			}
+			continue
+		}
+		msgs = append(msgs, m)
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	g.msgs = msgs
 	if err := a.ensureRoot(ctx, g); err != nil {
 		return err
 	}
-	err := a.o.Runtime.Step(ctx, g.msgs)
-	if errors.Is(err, infinity.ErrNotImplemented) || errors.Is(err, infinity.ErrInvalid) {
-		// Retrying cannot help a message this runtime refuses.
-		a.o.Logger.Error("message refused", "thread", g.id, "err", err)
-		for _, r := range g.records {
-			a.deadLetter(ctx, r, err)
-		}
-		return nil
-	}
-	if err != nil {
+	if err := a.o.Runtime.Step(ctx, msgs); err != nil {
 		return err
 	}
 	a.output(ctx, g.id)
@@ -254,6 +263,16 @@ type OutputEvent struct {
 	Text     string            `json:"text"`
 	Metadata json.RawMessage   `json:"metadata,omitempty"`
 	Items    []infinity.Item   `json:"items"`
+	// OAuth are tools' requests that the user open a URL and authorize
+	// them; the URL is shown here only (never stored).
+	OAuth []OAuthRequest `json:"oauth,omitempty"`
+}
+
+// OAuthRequest asks the user to authorize a tool.
+type OAuthRequest struct {
+	Tool string `json:"tool"`
+	Call string `json:"call"`
+	URL  string `json:"url"`
 }
 
 // output sends what the thread committed during the step.
@@ -267,6 +286,10 @@ func (a *Agent) output(ctx context.Context, id infinity.ThreadID) {
 	}
 	out := OutputEvent{Thread: id}
 	for _, ev := range evs {
+		if ev.Kind == actors.EventOAuth {
+			out.OAuth = append(out.OAuth, OAuthRequest{Tool: ev.Tool, Call: ev.Call, URL: ev.URL})
+			continue
+		}
 		out.Items = append(out.Items, ev.Item)
 		if ev.Item.Kind == infinity.KindAssistant && ev.Item.Text != "" {
 			if out.Text != "" {

@@ -39,7 +39,10 @@ type Notifier struct {
 // returns at once: each server gets one concurrent POST, bounded by
 // Timeout, never retried, and its outcome is only logged, so one server's
 // failure affects no other and nothing depends on delivery.
+// When thread is a session's root, the loader forgets the session's
+// toolsets (a no-op for other threads).
 func (n *Notifier) ThreadClosed(ctx context.Context, thread infinity.ThreadID) {
+	n.Loader.Forget(thread)
 	n.broadcast(ctx, "/close_thread", CloseThread{ThreadID: string(thread)}, thread)
 }
 
