@@ -383,6 +383,8 @@ func TestLateSubscriptionResult(t *testing.T) {
 	e.settle()
 	n := len(e.own(root))
 	e.deliver(event("ev-1", root, c.ID, "tick", true, false))
-	e.waitFor("event applied", func() bool { return len(e.own(root)) > n && strings.Contains(transcript(e.own(root)[n:]), "tool_result: tick") })
+	e.waitFor("event applied", func() bool {
+		return len(e.own(root)) > n && strings.Contains(transcript(e.own(root)[n:]), "tool_result: tick")
+	})
 	noErrors(t, e)
 }
