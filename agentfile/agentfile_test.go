@@ -14,6 +14,7 @@ import (
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/models/anthropic"
+	"github.com/infinity-runtime/infinity/models/bedrock"
 	"github.com/infinity-runtime/infinity/models/openai"
 )
 
@@ -300,12 +301,29 @@ func TestModel(t *testing.T) {
 		}
 	})
 	t.Run("bedrock", func(t *testing.T) {
-		f, err := Parse("b.yaml", []byte("name: b\nmodel:\n  provider: bedrock\n  id: x\n"))
+		f, err := Parse("b.yaml", []byte("name: b\nmodel:\n  provider: bedrock\n  id: anthropic.claude-x\n"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err = f.Provider(context.Background(), testProviders()); !errors.Is(err, infinity.ErrNotImplemented) || !strings.Contains(err.Error(), "bedrock") {
+		// A program built without bedrock says so.
+		without := testProviders()
+		delete(without, "bedrock")
+		if _, err = f.Provider(context.Background(), without); !errors.Is(err, infinity.ErrNotImplemented) || !strings.Contains(err.Error(), "bedrock") {
 			t.Fatalf("want ErrNotImplemented naming bedrock, got %v", err)
+		}
+		isolateAWSEnv(t)
+		if _, err = f.Provider(context.Background(), testProviders()); !errors.Is(err, infinity.ErrInvalid) || !strings.Contains(err.Error(), "AWS_REGION") {
+			t.Fatalf("no region: want a configuration error naming AWS_REGION, got %v", err)
+		}
+		t.Setenv("AWS_REGION", "us-east-1")
+		t.Setenv("AWS_ACCESS_KEY_ID", "test")
+		t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+		p, err := f.Provider(context.Background(), testProviders())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ms, err := p.Models(context.Background()); err != nil || ms[0].ID != "anthropic.claude-x" {
+			t.Fatalf("Models = %v, %v", ms, err)
 		}
 	})
 }
@@ -419,5 +437,23 @@ func testProviders() Providers {
 	return Providers{
 		"anthropic": func(models []infinity.ModelInfo) (infinity.ModelProvider, error) { return anthropic.FromEnv(models) },
 		"openai":    func(models []infinity.ModelInfo) (infinity.ModelProvider, error) { return openai.FromEnv(models) },
+		"bedrock": func(models []infinity.ModelInfo) (infinity.ModelProvider, error) {
+			return bedrock.FromConfig(context.Background(), models)
+		},
 	}
+}
+
+// isolateAWSEnv points the default AWS chain at no files and no ambient
+// credentials or region.
+func isolateAWSEnv(t *testing.T) {
+	dir := t.TempDir()
+	for _, k := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION",
+		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
+		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 }

@@ -55,8 +55,10 @@
 // engine reads as its defaults); File.Provider builds the model provider:
 // scripted (models/scripted, the script or the demo), anthropic
 // (models/anthropic, the key from ANTHROPIC_API_KEY), openai (models/openai:
-// OPENAI_BASE_URL for Ollama, vLLM or llama.cpp, OPENAI_API_KEY for OpenAI);
-// bedrock fails with infinity.ErrNotImplemented for now. The tool servers
+// OPENAI_BASE_URL for Ollama, vLLM or llama.cpp, OPENAI_API_KEY for OpenAI)
+// and bedrock (models/bedrock: credentials and region from the default AWS
+// chain), each when the program was built with it (File.Provider's
+// Providers; models/network.All has them all). The tool servers
 // (tools.rap, tools.mcp) are wired by the programs that run agents: the
 // daemon connects MCP servers and discovers RAP toolsets per session; the
 // cloud functions take RAP toolsets (MCP servers are refused there for now).

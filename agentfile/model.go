@@ -24,6 +24,7 @@ type Providers map[string]Network
 var hints = map[string]string{
 	"openai":    "set OPENAI_BASE_URL for Ollama, vLLM or llama.cpp, or OPENAI_API_KEY for OpenAI",
 	"anthropic": "set ANTHROPIC_API_KEY to your API key",
+	"bedrock":   "credentials and region come from the default AWS chain: set AWS_REGION (or a profile's region) and AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
 }
 
 // Agent returns the engine's agent configuration with the given tools.
@@ -46,9 +47,9 @@ func (f *File) Agent(tools []infinity.Tool) actors.Agent {
 }
 
 // Provider builds the file's model provider: scripted (its script, or the
-// built-in demo), or the network provider of that name in ps. A known
-// provider this program was built without, and bedrock, yield an error
-// wrapping infinity.ErrNotImplemented.
+// built-in demo), or the network provider of that name in ps (anthropic,
+// openai, bedrock). A known provider this program was built without yields
+// an error wrapping infinity.ErrNotImplemented.
 func (f *File) Provider(ctx context.Context, ps Providers) (infinity.ModelProvider, error) {
 	m := f.Model
 	switch m.Provider {
@@ -73,7 +74,7 @@ func (f *File) Provider(ctx context.Context, ps Providers) (infinity.ModelProvid
 			return nil, fmt.Errorf("%s: model: %w", f.path, err)
 		}
 		return p, nil
-	case "anthropic", "openai":
+	case "anthropic", "openai", "bedrock":
 		build := ps[m.Provider]
 		if build == nil {
 			return nil, fmt.Errorf("%s: model provider %s is not built into this program: %w", f.path, m.Provider, infinity.ErrNotImplemented)
@@ -83,8 +84,6 @@ func (f *File) Provider(ctx context.Context, ps Providers) (infinity.ModelProvid
 			return nil, fmt.Errorf("%s: model provider %s: %w (%s)", f.path, m.Provider, err, hints[m.Provider])
 		}
 		return p, nil
-	case "bedrock":
-		return nil, fmt.Errorf("%s: model provider bedrock is not available yet; use scripted, anthropic or openai: %w", f.path, infinity.ErrNotImplemented)
 	}
 	return nil, fmt.Errorf("%s: model.provider %q is unknown: %w", f.path, m.Provider, infinity.ErrInvalid)
 }
