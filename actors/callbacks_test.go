@@ -388,3 +388,33 @@ func TestLateSubscriptionResult(t *testing.T) {
 	})
 	noErrors(t, e)
 }
+
+// Past the agent's cap a subscription is not started: the result is kept
+// as a plain one with a note, and the servers are asked to cancel it.
+func TestSubscriptionCap(t *testing.T) {
+	tool := asyncTool{started: make(chan infinity.ToolCall, 2)}
+	n := &notes{}
+	rules := []scripted.Rule{
+		{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("fetch", `{"n":1}`), call("fetch", `{"n":2}`)}}},
+		{Reply: scripted.Reply{Text: "ok"}},
+	}
+	e := newEnv(t, rules, func(c *actors.Config) {
+		c.Agents = []actors.Agent{{Name: "a", Tools: []infinity.Tool{tool}, MaxSubscriptions: 1}}
+		c.Notifier = n
+	})
+	root := e.start("watch two")
+	c1, c2 := <-tool.started, <-tool.started
+	e.settle()
+	e.deliver(infinity.InputMessage{ID: "s1", GroupID: root, Content: infinity.ResultContent(c1.ID, "one"), Subscription: true})
+	e.deliver(infinity.InputMessage{ID: "s2", GroupID: root, Content: infinity.ResultContent(c2.ID, "two"), Subscription: true})
+	e.waitFor("the second refused", func() bool { return strings.Contains(transcript(e.own(root)), "Not subscribed") })
+	e.waitFor("servers told", func() bool { return slices.Contains(n.cancels(), c2.ID) })
+	e.settle()
+	before := len(e.own(root))
+	e.deliver(event("ev-2", root, c2.ID, "tick", true, false))
+	e.deliver(event("ev-1", root, c1.ID, "tock", true, false))
+	e.waitFor("the first's event", func() bool { return strings.Contains(transcript(e.own(root)[before:]), "tock") })
+	if strings.Contains(transcript(e.own(root)[before:]), "tick") {
+		t.Fatalf("an event of the refused subscription was applied:\n%s", transcript(e.own(root)[before:]))
+	}
+}

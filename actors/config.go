@@ -32,6 +32,10 @@ type Agent struct {
 	MaxDepth int
 	// MaxChildren bounds the children one thread may spawn; default 32.
 	MaxChildren int
+	// MaxSubscriptions bounds a thread's active subscriptions (RAP); a tool
+	// result that would start one more is kept as a plain result and the
+	// tool servers are told to cancel it; default 16.
+	MaxSubscriptions int
 	// MaxTokens bounds one model response; default 4096.
 	MaxTokens int
 	// Budget bounds one slice.
@@ -65,6 +69,9 @@ func (a Agent) withDefaults() Agent {
 	}
 	if a.MaxChildren <= 0 {
 		a.MaxChildren = 32
+	}
+	if a.MaxSubscriptions <= 0 {
+		a.MaxSubscriptions = 16
 	}
 	if a.MaxTokens <= 0 {
 		a.MaxTokens = 4096

@@ -276,24 +276,48 @@ func (r *run) result(m infinity.InputMessage) {
 		// a child merely inherited belongs to its parent.
 		r.e.log.Warn("result for a call that is not this thread's ignored", "thread", r.self.ID, "call", id, "message", m.ID)
 	case !cs.answered:
+		sub, parts := r.admitSubscription(m, cs)
 		r.append(infinity.Item{ID: string(m.ID), Kind: infinity.KindToolResult, Result: &infinity.ToolResult{
-			CallID: id, Parts: m.Content.Parts, Display: m.DisplayAs, Subscription: m.Subscription && cs.own,
+			CallID: id, Parts: parts, Display: m.DisplayAs, Subscription: sub,
 		}})
 		r.actionable = true
 		r.wakePassive() // a result is input too: sleeps beside the call end
 
 	case cs.state == infinity.ResultPending:
 		var extra map[string]any
-		if m.Subscription && cs.own {
+		sub, parts := r.admitSubscription(m, cs)
+		if sub {
 			// The call's real result starts a subscription: recorded on
 			// the injected pair, so a reload sees it too.
 			extra = map[string]any{"subscription": true}
 		}
-		r.injectWith(m.ID, id, "late_result", extra, m.Content.Parts, m.DisplayAs)
+		r.injectWith(m.ID, id, "late_result", extra, parts, m.DisplayAs)
 		cs.state = infinity.ResultFinal
 	default:
 		r.e.log.Debug("stale tool result recorded", "thread", r.self.ID, "call", id, "message", m.ID)
 	}
+}
+
+// admitSubscription decides whether result m starts a subscription: only
+// for the thread's own call, and only below the agent's cap; past it the
+// result is kept as a plain one, the model is told, and the tool servers
+// are asked to cancel (RAP: cap active subscriptions per thread).
+func (r *run) admitSubscription(m infinity.InputMessage, cs *callState) (bool, []infinity.Part) {
+	if !m.Subscription || !cs.own {
+		return false, m.Content.Parts
+	}
+	active := 0
+	for _, c := range r.calls {
+		if c.subscribed && c.own {
+			active++
+		}
+	}
+	if active < r.agent.MaxSubscriptions {
+		return true, m.Content.Parts
+	}
+	r.cancelled = append(r.cancelled, cs.call.ID)
+	note := infinity.Part{Type: "text", Text: fmt.Sprintf("(Not subscribed: this thread already has %d active subscriptions, the most it may have; cancel one with cancel_subscription first.)", active)}
+	return false, append(append([]infinity.Part(nil), m.Content.Parts...), note)
 }
 
 // injectedTool is the name of the synthetic call that carries reports,

@@ -153,7 +153,7 @@ var checklist = []struct {
 	{69, "MUST", "actors.TestCancelSubscription", ""},
 	{70, "MUST", "actors.TestCancelSubscription, rap.TestNotifications/96", "the engine tells its Notifier; rap.Notifier posts to every server"},
 	{71, "MUST", "actors.TestRAPSubscriptionRules", ""},
-	{72, "SHOULD", "missing", "no cap on active subscriptions per thread"},
+	{72, "SHOULD", "actors.TestSubscriptionCap", "Agent.MaxSubscriptions (default 16): past it the result stays a plain one, the model is told, the servers get /cancel_tool_call"},
 	{73, "SHOULD", "actors.TestSubscriptionEvents, actors.TestRAPSubscriptionRules", "checked against the thread's tracked subscriptions"},
 	{74, "MUST", "daemon.TestRAPChecklistDaemon/74 75, actors.TestOAuthAndUserChoice", "status detail and ThreadView.Authorize"},
 	{75, "MUST", "daemon.TestRAPChecklistDaemon/74 75, actors.TestOAuthAndUserChoice", ""},
