@@ -13,9 +13,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/models/providertest"
 )
 
 const testKey = "sk-test-secret-key"
@@ -153,30 +153,11 @@ type result struct {
 }
 
 func collect(ctx context.Context, p *Provider, req infinity.CompletionRequest) result {
-	var r result
-	var b strings.Builder
-	for ev, err := range p.Stream(ctx, req) {
-		if err != nil {
-			r.err = err
-			break
-		}
-		r.events++
-		switch ev.Kind {
-		case infinity.EventText:
-			b.WriteString(ev.Text)
-		case infinity.EventToolCall:
-			r.calls = append(r.calls, *ev.Call)
-		case infinity.EventDone:
-			r.done = &ev
-		}
-	}
-	r.text = b.String()
-	return r
+	r := providertest.Collect(ctx, p, req)
+	return result{text: r.Text, calls: r.Calls, done: r.Done, events: r.Events, err: r.Err}
 }
 
-func simpleReq(text string) infinity.CompletionRequest {
-	return infinity.CompletionRequest{Items: []infinity.Item{{Kind: infinity.KindUser, Text: text}}}
-}
+func simpleReq(text string) infinity.CompletionRequest { return providertest.UserText(text) }
 
 func TestTextTurn(t *testing.T) {
 	s := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) { textTurn(w, "Hel", "lo, ", "world") })
@@ -513,41 +494,13 @@ func TestCancelWhileStalled(t *testing.T) {
 		}
 	})
 	p := newProvider(t, s, 0)
-	for i := 1; i <= 2; i++ {
-		ctx, cancel := context.WithCancel(context.Background())
-		var got []infinity.EventKind
-		var gotErr error
-		start := time.Now()
-		time.AfterFunc(100*time.Millisecond, cancel)
-		for ev, err := range p.Stream(ctx, simpleReq("x")) {
-			if err != nil {
-				gotErr = err
-				break
-			}
-			got = append(got, ev.Kind)
-		}
-		cancel()
-		if el := time.Since(start); el > 2*time.Second {
-			t.Errorf("request %d: returned after %v", i, el)
-		}
-		if !errors.Is(gotErr, context.Canceled) || errors.Is(gotErr, infinity.ErrRetryable) {
-			t.Errorf("request %d: err = %v, want context.Canceled", i, gotErr)
-		}
-		if i == 1 && len(got) != 1 {
-			t.Errorf("events = %v", got)
-		}
-	}
+	providertest.CancelWhileStalled(t, p)
 }
 
 func TestEarlyBreak(t *testing.T) {
 	s := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) { textTurn(w, "a", "b", "c") })
 	p := newProvider(t, s, 0)
-	for range p.Stream(context.Background(), simpleReq("x")) {
-		break
-	}
-	if r := collect(context.Background(), p, simpleReq("x")); r.err != nil || r.text != "abc" {
-		t.Fatalf("%+v", r)
-	}
+	providertest.EarlyBreak(t, p, "abc")
 }
 
 func TestNewValidation(t *testing.T) {
