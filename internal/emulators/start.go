@@ -96,15 +96,7 @@ func StartDynamoDB(ctx context.Context) (*Server, error) {
 	cmd := exec.Command("java", "-Xmx512m", "-Djava.library.path=./DynamoDBLocal_lib", "-jar", "DynamoDBLocal.jar",
 		"-inMemory", "-sharedDb", "-disableTelemetry", "-port", strconv.Itoa(port))
 	cmd.Dir = emu
-	var log strings.Builder
-	cmd.Stdout, cmd.Stderr = &limited{&log}, &limited{&log}
-	child(cmd, -1, -1)
-	srv, err := startChild("dynamodb", cmd, fmt.Sprintf("127.0.0.1:%d", port), dynamoDBStartupTimeout, nil)
-	if err != nil {
-		return nil, fmt.Errorf("emulators: dynamodb: %w: %s", err, log.String())
-	}
-	srv.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
-	return srv, nil
+	return startHTTP("dynamodb", cmd, port, dynamoDBStartupTimeout)
 }
 
 // StartSQS installs fauxqs if needed and starts it on a free loopback port.
@@ -121,12 +113,18 @@ func StartSQS(ctx context.Context) (*Server, error) {
 	cmd := exec.Command("node", "start.mjs")
 	cmd.Dir = sqsDir
 	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port))
+	return startHTTP("sqs", cmd, port, startTimeout)
+}
+
+// startHTTP starts an emulator that serves HTTP on a loopback port; its
+// output is kept for the error when it does not come up.
+func startHTTP(name string, cmd *exec.Cmd, port int, timeout time.Duration) (*Server, error) {
 	var log strings.Builder
 	cmd.Stdout, cmd.Stderr = &limited{&log}, &limited{&log}
 	child(cmd, -1, -1)
-	srv, err := startChild("sqs", cmd, fmt.Sprintf("127.0.0.1:%d", port), startTimeout, nil)
+	srv, err := startChild(name, cmd, fmt.Sprintf("127.0.0.1:%d", port), timeout, nil)
 	if err != nil {
-		return nil, fmt.Errorf("emulators: sqs: %w: %s", err, log.String())
+		return nil, fmt.Errorf("emulators: %s: %w: %s", name, err, log.String())
 	}
 	srv.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
 	return srv, nil
