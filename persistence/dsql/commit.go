@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
+	"github.com/infinity-runtime/infinity/persistence/internal/model"
 
 	"github.com/infinity-runtime/infinity"
 	"github.com/jackc/pgx/v5"
@@ -154,57 +154,18 @@ func readCommitState(ctx context.Context, tx pgx.Tx, c infinity.Commit) (*commit
 	return st, br.Close()
 }
 
-// check runs the checks in the documented order.
-func (st *commitState) check(c infinity.Commit) error {
-	if st.self == nil {
-		return fmt.Errorf("commit %s: %w", c.Thread, infinity.ErrNotFound)
+// check runs the checks in the documented order (the memory model's,
+// shared through model.CheckCommit).
+func (st *commitState) check(c infinity.Commit) error { return model.CheckCommit(c, st) }
+
+// Thread is the commit state as a model.CommitView.
+func (st *commitState) Thread(id infinity.ThreadID) (infinity.ThreadID, bool, int, bool) {
+	t := st.threads[id]
+	if t == nil {
+		return "", false, 0, false
 	}
-	if st.self.closed {
-		return fmt.Errorf("commit %s: %w", c.Thread, infinity.ErrClosed)
-	}
-	if int64(c.Expected) != st.self.length {
-		return fmt.Errorf("commit %s: expected length %d, have %d: %w", c.Thread, c.Expected, st.self.length, infinity.ErrConflict)
-	}
-	for i, m := range c.Applied {
-		if st.applied[m] || slices.Contains(c.Applied[:i], m) {
-			return fmt.Errorf("commit %s: message %s: %w", c.Thread, m, infinity.ErrApplied)
-		}
-	}
-	for i, info := range c.Create {
-		if st.threads[info.ID] != nil || createIndex(c.Create[:i], info.ID) >= 0 {
-			return fmt.Errorf("commit %s: create %s: %w", c.Thread, info.ID, infinity.ErrExists)
-		}
-	}
-	for i, info := range c.Create {
-		if !infinity.ValidThreadID(info.ID) {
-			return fmt.Errorf("commit %s: create %q: malformed id: %w", c.Thread, info.ID, infinity.ErrInvalid)
-		}
-		var root infinity.ThreadID
-		if p := st.threads[info.Parent]; p != nil {
-			root = p.root
-		} else if j := createIndex(c.Create[:i], info.Parent); j >= 0 {
-			root = c.Create[j].Root
-		} else {
-			return fmt.Errorf("commit %s: create %s: parent %q unknown: %w", c.Thread, info.ID, info.Parent, infinity.ErrInvalid)
-		}
-		if info.Root != root {
-			return fmt.Errorf("commit %s: create %s: root %q, parent's root %q: %w", c.Thread, info.ID, info.Root, root, infinity.ErrInvalid)
-		}
-	}
-	for _, id := range c.Close {
-		if st.threads[id] == nil && createIndex(c.Create, id) < 0 {
-			return fmt.Errorf("commit %s: close %s: %w", c.Thread, id, infinity.ErrNotFound)
-		}
-	}
-	if slices.Contains(c.Applied, "") {
-		return fmt.Errorf("commit %s: empty applied message id: %w", c.Thread, infinity.ErrInvalid)
-	}
-	if slices.ContainsFunc(c.Outbox, func(o infinity.Outgoing) bool { return o.ID == "" }) {
-		return fmt.Errorf("commit %s: empty outgoing id: %w", c.Thread, infinity.ErrInvalid)
-	}
-	return nil
+	return t.root, t.closed, int(t.length), true
 }
 
-func createIndex(infos []infinity.ThreadInfo, id infinity.ThreadID) int {
-	return slices.IndexFunc(infos, func(x infinity.ThreadInfo) bool { return x.ID == id })
-}
+// Applied reports whether msg was applied to the committing thread.
+func (st *commitState) Applied(msg infinity.MessageID) bool { return st.applied[msg] }

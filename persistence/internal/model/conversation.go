@@ -218,25 +218,40 @@ func (s *Conversations) Outbox(id infinity.ThreadID) ([]infinity.Outgoing, error
 //     parent's: ErrInvalid
 //   - an id in c.Close is neither a thread nor in c.Create: ErrNotFound
 //   - an empty id in c.Applied or c.Outbox: ErrInvalid
-func (s *Conversations) CheckCommit(c infinity.Commit) error {
-	t := s.threads[c.Thread]
-	if t == nil {
+func (s *Conversations) CheckCommit(c infinity.Commit) error { return CheckCommit(c, convView{s, s.threads[c.Thread]}) }
+
+// CommitView is what the commit checks read from a store.
+type CommitView interface {
+	// Thread reports a thread's root, closed flag and own length; ok is
+	// false for an unknown thread.
+	Thread(id infinity.ThreadID) (root infinity.ThreadID, closed bool, length int, ok bool)
+	// Applied reports whether msg was applied to the committing thread.
+	Applied(msg infinity.MessageID) bool
+}
+
+// CheckCommit runs a commit's checks, in the order the interface documents
+// (see Conversations.CheckCommit), against any store's view: the memory
+// and file stores and the DSQL store share it.
+func CheckCommit(c infinity.Commit, v CommitView) error {
+	_, closed, length, ok := v.Thread(c.Thread)
+	if !ok {
 		return fmt.Errorf("commit %s: %w", c.Thread, infinity.ErrNotFound)
 	}
-	if t.info.Closed {
+	if closed {
 		return fmt.Errorf("commit %s: %w", c.Thread, infinity.ErrClosed)
 	}
-	if c.Expected != len(t.items) {
+	if c.Expected != length {
 		return fmt.Errorf("commit %s: expected length %d, have %d: %w",
-			c.Thread, c.Expected, len(t.items), infinity.ErrConflict)
+			c.Thread, c.Expected, length, infinity.ErrConflict)
 	}
 	for i, m := range c.Applied {
-		if s.isApplied(t, m) || slices.Contains(c.Applied[:i], m) {
+		if v.Applied(m) || slices.Contains(c.Applied[:i], m) {
 			return fmt.Errorf("commit %s: message %s: %w", c.Thread, m, infinity.ErrApplied)
 		}
 	}
+	known := func(id infinity.ThreadID) bool { _, _, _, ok := v.Thread(id); return ok }
 	for i, info := range c.Create {
-		if s.threads[info.ID] != nil || createIndex(c.Create[:i], info.ID) >= 0 {
+		if known(info.ID) || createIndex(c.Create[:i], info.ID) >= 0 {
 			return fmt.Errorf("commit %s: create %s: %w", c.Thread, info.ID, infinity.ErrExists)
 		}
 	}
@@ -244,14 +259,14 @@ func (s *Conversations) CheckCommit(c infinity.Commit) error {
 		if !infinity.ValidThreadID(info.ID) {
 			return fmt.Errorf("commit %s: create %q: malformed id: %w", c.Thread, info.ID, infinity.ErrInvalid)
 		}
-		var root infinity.ThreadID
-		if p := s.threads[info.Parent]; p != nil {
-			root = p.info.Root
-		} else if j := createIndex(c.Create[:i], info.Parent); j >= 0 {
+		root, _, _, ok := v.Thread(info.Parent)
+		if !ok {
+			j := createIndex(c.Create[:i], info.Parent)
+			if j < 0 {
+				return fmt.Errorf("commit %s: create %s: parent %q unknown: %w",
+					c.Thread, info.ID, info.Parent, infinity.ErrInvalid)
+			}
 			root = c.Create[j].Root
-		} else {
-			return fmt.Errorf("commit %s: create %s: parent %q unknown: %w",
-				c.Thread, info.ID, info.Parent, infinity.ErrInvalid)
 		}
 		if info.Root != root {
 			return fmt.Errorf("commit %s: create %s: root %q, parent's root %q: %w",
@@ -259,22 +274,34 @@ func (s *Conversations) CheckCommit(c infinity.Commit) error {
 		}
 	}
 	for _, id := range c.Close {
-		if s.threads[id] == nil && createIndex(c.Create, id) < 0 {
+		if !known(id) && createIndex(c.Create, id) < 0 {
 			return fmt.Errorf("commit %s: close %s: %w", c.Thread, id, infinity.ErrNotFound)
 		}
 	}
-	for _, m := range c.Applied {
-		if m == "" {
-			return fmt.Errorf("commit %s: empty applied message id: %w", c.Thread, infinity.ErrInvalid)
-		}
+	if slices.Contains(c.Applied, "") {
+		return fmt.Errorf("commit %s: empty applied message id: %w", c.Thread, infinity.ErrInvalid)
 	}
-	for _, o := range c.Outbox {
-		if o.ID == "" {
-			return fmt.Errorf("commit %s: empty outgoing id: %w", c.Thread, infinity.ErrInvalid)
-		}
+	if slices.ContainsFunc(c.Outbox, func(o infinity.Outgoing) bool { return o.ID == "" }) {
+		return fmt.Errorf("commit %s: empty outgoing id: %w", c.Thread, infinity.ErrInvalid)
 	}
 	return nil
 }
+
+// convView is the memory model as a CommitView for the thread self.
+type convView struct {
+	s    *Conversations
+	self *thread
+}
+
+func (v convView) Thread(id infinity.ThreadID) (infinity.ThreadID, bool, int, bool) {
+	t := v.s.threads[id]
+	if t == nil {
+		return "", false, 0, false
+	}
+	return t.info.Root, t.info.Closed, len(t.items), true
+}
+
+func (v convView) Applied(m infinity.MessageID) bool { return v.self != nil && v.s.isApplied(v.self, m) }
 
 // ApplyCommit applies a commit that passed CheckCommit and returns the
 // thread's new length. items and outbox are c.Items and c.Outbox, already
