@@ -218,7 +218,9 @@ func (s *Conversations) Outbox(id infinity.ThreadID) ([]infinity.Outgoing, error
 //     parent's: ErrInvalid
 //   - an id in c.Close is neither a thread nor in c.Create: ErrNotFound
 //   - an empty id in c.Applied or c.Outbox: ErrInvalid
-func (s *Conversations) CheckCommit(c infinity.Commit) error { return CheckCommit(c, convView{s, s.threads[c.Thread]}) }
+func (s *Conversations) CheckCommit(c infinity.Commit) error {
+	return CheckCommit(c, convView{s, s.threads[c.Thread]})
+}
 
 // CommitView is what the commit checks read from a store.
 type CommitView interface {
@@ -301,7 +303,9 @@ func (v convView) Thread(id infinity.ThreadID) (infinity.ThreadID, bool, int, bo
 	return t.info.Root, t.info.Closed, len(t.items), true
 }
 
-func (v convView) Applied(m infinity.MessageID) bool { return v.self != nil && v.s.isApplied(v.self, m) }
+func (v convView) Applied(m infinity.MessageID) bool {
+	return v.self != nil && v.s.isApplied(v.self, m)
+}
 
 // ApplyCommit applies a commit that passed CheckCommit and returns the
 // thread's new length. items and outbox are c.Items and c.Outbox, already
