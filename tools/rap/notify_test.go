@@ -24,18 +24,10 @@ func deadURL(t *testing.T) string {
 }
 
 func TestNotifications(t *testing.T) {
-	release := make(chan struct{})
-	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	defer hanging.Close()
-	defer close(release)
+	hanging := hangingServer(t)
 	a := raptest.New(t)
 	b := raptest.New(t, raptest.WithPrefix("b_"))
-	rt := newRuntime(t, a.URL, deadURL(t), hanging.URL, b.URL+"/")
+	rt := newRuntime(t, a.URL, deadURL(t), hanging, b.URL+"/")
 	n := &Notifier{Log: quiet, Loader: NewLoader(rt.cfg), Client: http.DefaultClient, Timeout: 2 * time.Second}
 
 	t.Run("90 91 92 93 94 close_thread reaches the live servers without blocking", func(t *testing.T) {
@@ -76,7 +68,7 @@ func TestNotifications(t *testing.T) {
 		}
 	})
 	t.Run("92 a hanging server is bounded by Timeout", func(t *testing.T) {
-		rt := newRuntime(t, hanging.URL)
+		rt := newRuntime(t, hanging)
 		n := &Notifier{Log: quiet, Loader: NewLoader(rt.cfg), Client: http.DefaultClient, Timeout: 50 * time.Millisecond}
 		n.ThreadClosed(context.Background(), "t1")
 		done := make(chan struct{})

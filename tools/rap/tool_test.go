@@ -159,22 +159,14 @@ func TestInvokeFailures(t *testing.T) {
 		})
 	}
 	t.Run("3 5 a hanging endpoint is retried per try, then fails", func(t *testing.T) {
-		release := make(chan struct{})
-		hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-		}))
-		defer hang.Close()
-		defer close(release)
+		hang := hangingServer(t)
 		srv := raptest.New(t)
 		rt := newRuntime(t, srv.URL)
 		cc := &countingClient{next: http.DefaultClient}
 		rt.cfg.Client = cc
 		rt.cfg.Retry.Attempts, rt.cfg.Retry.Timeout = 2, 20*time.Millisecond
 		tool := loadTool(t, rt.cfg, "slow_echo")
-		tool.endpoint = hang.URL
+		tool.endpoint = hang
 		cc.n.Store(0)
 		_, err := tool.Invoke(context.Background(), infinity.ToolEnv{Thread: "root"}, infinity.ToolCall{ID: "c1"})
 		if !errors.Is(err, infinity.ErrRetryable) || cc.n.Load() != 2 {
