@@ -14,9 +14,12 @@ const (
 	KindAssistant
 	KindToolCall
 	KindToolResult
+	// KindSummary is a compaction summary at the start of a loaded
+	// history; it is made by LoadHistory, never stored as an item.
+	KindSummary
 )
 
-var kindNames = [...]string{KindUser: "user", KindAssistant: "assistant", KindToolCall: "tool_call", KindToolResult: "tool_result"}
+var kindNames = [...]string{KindUser: "user", KindAssistant: "assistant", KindToolCall: "tool_call", KindToolResult: "tool_result", KindSummary: "summary"}
 
 func (k ItemKind) String() string {
 	if int(k) < len(kindNames) && kindNames[k] != "" {
@@ -49,8 +52,11 @@ type Item struct {
 	Text   string      `json:"text,omitempty"`
 	Call   *ToolCall   `json:"call,omitempty"`
 	Result *ToolResult `json:"result,omitempty"`
-	// Usage is set on the last item of a model response.
+	// Usage is set on the last item of a model response, and Model to the
+	// model that gave it ("provider/model", or the bare model id when the
+	// provider has no name).
 	Usage *Usage    `json:"usage,omitempty"`
+	Model string    `json:"model,omitempty"`
 	At    time.Time `json:"at"`
 }
 

@@ -16,6 +16,7 @@ func TestItemKindText(t *testing.T) {
 		infinity.KindAssistant:  "assistant",
 		infinity.KindToolCall:   "tool_call",
 		infinity.KindToolResult: "tool_result",
+		infinity.KindSummary:    "summary",
 	}
 	for k, name := range kinds {
 		if got := k.String(); got != name {
@@ -40,7 +41,7 @@ func TestItemKindText(t *testing.T) {
 		}
 	}
 
-	for _, k := range []infinity.ItemKind{0, 5, 255} {
+	for _, k := range []infinity.ItemKind{0, 6, 255} {
 		if got := k.String(); got != "unknown" {
 			t.Errorf("ItemKind(%d).String() = %q, want \"unknown\"", k, got)
 		}

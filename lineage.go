@@ -3,19 +3,34 @@ package infinity
 import (
 	"context"
 	"fmt"
+	"math"
+	"strconv"
 )
 
 // History is a thread's reconstructed history: its ancestors' items up to
-// each spawn point, then its own items.
+// each spawn point, then its own items. After a compaction it starts with
+// the newest summary the thread may see (a KindSummary item) in place of
+// what the summary covers.
 type History struct {
 	Lineage []ThreadInfo // root first, the thread last
 	Items   []Item
-	// Inherited is how many leading Items come from ancestors.
+	// Inherited is how many leading Items are not the thread's own items
+	// (ancestors' items, and a summary).
 	Inherited int
+	// Start is the own position of Items[Inherited]: own items before it
+	// are covered by the summary.
+	Start int
+	// Summary is the summary the history starts with, and SummaryOf the
+	// thread that owns it (the thread itself or an ancestor).
+	Summary   *Summary
+	SummaryOf ThreadID
 }
 
-// Own returns the thread's own items.
+// Own returns the thread's own items as loaded (from Start on).
 func (h History) Own() []Item { return h.Items[h.Inherited:] }
+
+// Len returns the thread's own length in the store.
+func (h History) Len() int { return h.Start + len(h.Items) - h.Inherited }
 
 // Thread returns the thread's own info.
 func (h History) Thread() ThreadInfo { return h.Lineage[len(h.Lineage)-1] }
@@ -29,27 +44,63 @@ func (h History) Stack() []ThreadID {
 	return s
 }
 
+// SummaryItem is how a summary appears at the start of a loaded history.
+func SummaryItem(owner ThreadID, s *Summary) Item {
+	return Item{ID: "summary/" + string(owner) + "/" + strconv.Itoa(s.Position), Kind: KindSummary, Text: s.Text, At: s.At}
+}
+
 // LoadHistory rebuilds a thread's history without copying anything in the
 // store: each ancestor contributes its own items up to the point where the
-// next thread down the lineage was spawned. It returns ErrNotFound for an
-// unknown thread.
+// next thread down the lineage was spawned. The nearest thread of the
+// lineage with a summary it may see (see ConversationStore.Summary) cuts
+// the history there: the summary, then that thread's items from the
+// summary's Covers on, then the rest of the lineage. It returns ErrNotFound
+// for an unknown thread.
 func LoadHistory(ctx context.Context, s ConversationStore, id ThreadID) (History, error) {
 	lin, err := s.Lineage(ctx, id)
 	if err != nil {
 		return History{}, fmt.Errorf("load history of %s: %w", id, err)
 	}
 	h := History{Lineage: lin}
-	for i, t := range lin {
-		to := -1
-		if i+1 < len(lin) {
-			to = lin[i+1].SpawnOrder
+	last := len(lin) - 1
+	// bound returns how many of lin[i]'s own items the thread sees (-1: all).
+	bound := func(i int) int {
+		if i == last {
+			return -1
 		}
-		items, err := s.Items(ctx, t.ID, 0, to)
+		return lin[i+1].SpawnOrder
+	}
+	first, from := 0, 0
+	for i := last; i >= 0; i-- {
+		if !lin[i].Compacted {
+			continue
+		}
+		before := bound(i)
+		if before < 0 {
+			before = math.MaxInt // the thread sees all of its own summaries
+		}
+		sum, err := s.Summary(ctx, lin[i].ID, before)
 		if err != nil {
-			return History{}, fmt.Errorf("load history of %s: items of %s: %w", id, t.ID, err)
+			return History{}, fmt.Errorf("load history of %s: summary of %s: %w", id, lin[i].ID, err)
 		}
-		if i+1 < len(lin) {
-			h.Inherited += len(items)
+		if sum != nil {
+			first, from = i, sum.Covers
+			h.Summary, h.SummaryOf = sum, lin[i].ID
+			h.Items = append(h.Items, SummaryItem(lin[i].ID, sum))
+			break
+		}
+	}
+	for i := first; i <= last; i++ {
+		start := 0
+		if i == first {
+			start = from
+		}
+		items, err := s.Items(ctx, lin[i].ID, start, bound(i))
+		if err != nil {
+			return History{}, fmt.Errorf("load history of %s: items of %s: %w", id, lin[i].ID, err)
+		}
+		if i == last {
+			h.Inherited, h.Start = len(h.Items), start
 		}
 		h.Items = append(h.Items, items...)
 	}

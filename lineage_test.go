@@ -198,3 +198,65 @@ func TestLoadHistoryCanceled(t *testing.T) {
 		t.Fatalf("LoadHistory with a canceled context = %v, want context.Canceled", err)
 	}
 }
+
+// A summary replaces what it covers for the thread itself and for children
+// spawned after it; children spawned before it keep their exact history.
+func TestLoadHistoryCompacted(t *testing.T) {
+	ctx := t.Context()
+	s, root, child, grand := treeStore(t)
+	load := func(id infinity.ThreadID) infinity.History {
+		t.Helper()
+		h, err := infinity.LoadHistory(ctx, s, id)
+		if err != nil {
+			t.Fatalf("LoadHistory(%s): %v", id, err)
+		}
+		return h
+	}
+	late := items("late", 1, time.Time{})
+	rootSum := &infinity.Summary{Position: 5, Covers: 4, Text: "root so far"}
+	commit(t, s, infinity.Commit{Thread: "root", Expected: 5, Items: late, Summary: rootSum,
+		Create: []infinity.ThreadInfo{{ID: "after", Parent: "root", Root: "root", SpawnOrder: 6}}})
+	commit(t, s, infinity.Commit{Thread: "after", Expected: 0, Items: items("after", 1, time.Time{})})
+
+	h := load("root")
+	want := []string{"summary/root/5", "root-4", "late-0"}
+	if got := ids(h.Items); !reflect.DeepEqual(got, want) || h.Inherited != 1 || h.Start != 4 || h.Len() != 6 {
+		t.Errorf("root: %v inherited %d start %d len %d; want %v inherited 1 start 4 len 6", got, h.Inherited, h.Start, h.Len(), want)
+	}
+	if h.Items[0].Kind != infinity.KindSummary || h.Items[0].Text != "root so far" || h.SummaryOf != "root" || h.Summary == nil {
+		t.Errorf("root: first item %+v, summary of %q", h.Items[0], h.SummaryOf)
+	}
+	if !reflect.DeepEqual(h.Own(), append(root[4:5:5], late...)) {
+		t.Errorf("root Own() = %v", ids(h.Own()))
+	}
+
+	// Spawned at 3, before the summary: exactly what it inherited.
+	h = load("child")
+	if wantItems := append(append([]infinity.Item(nil), root[:3]...), child...); !reflect.DeepEqual(h.Items, wantItems) || h.Summary != nil || h.Len() != 2 {
+		t.Errorf("child (spawned before the summary) = %v, want %v", ids(h.Items), ids(wantItems))
+	}
+	// Spawned after it: the summary, the root's tail, its own items.
+	h = load("after")
+	want = []string{"summary/root/5", "root-4", "late-0", "after-0"}
+	if got := ids(h.Items); !reflect.DeepEqual(got, want) || h.Inherited != 3 || h.Start != 0 || h.Len() != 1 || h.SummaryOf != "root" {
+		t.Errorf("after: %v inherited %d start %d, want %v inherited 3 start 0", got, h.Inherited, h.Start, want)
+	}
+
+	// The child compacts its own history; the grandchild, spawned before,
+	// still sees everything it inherited.
+	commit(t, s, infinity.Commit{Thread: "child", Expected: 2, Summary: &infinity.Summary{Position: 2, Covers: 1, Text: "child so far"}})
+	h = load("child")
+	if got, want := ids(h.Items), []string{"summary/child/2", "child-1"}; !reflect.DeepEqual(got, want) || h.Start != 1 || h.Len() != 2 {
+		t.Errorf("child after its summary = %v start %d, want %v start 1", got, h.Start, want)
+	}
+	h = load("grand")
+	if wantItems := append(append(append([]infinity.Item(nil), root[:3]...), child[:1]...), grand...); !reflect.DeepEqual(h.Items, wantItems) || h.Inherited != 4 {
+		t.Errorf("grand = %v, want %v", ids(h.Items), ids(wantItems))
+	}
+	// A summary covering all of a thread's items leaves it the summary alone.
+	commit(t, s, infinity.Commit{Thread: "grand", Expected: 1, Summary: &infinity.Summary{Position: 1, Covers: 1, Text: "all of it"}})
+	h = load("grand")
+	if got := ids(h.Items); !reflect.DeepEqual(got, []string{"summary/grand/1"}) || len(h.Own()) != 0 || h.Len() != 1 {
+		t.Errorf("grand after a full summary = %v own %d len %d", got, len(h.Own()), h.Len())
+	}
+}

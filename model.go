@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"iter"
+	"strings"
 )
 
 // ModelInfo describes one model a provider serves.
@@ -132,4 +133,29 @@ func ValidateModels(models []ModelInfo) error {
 		seen[m.ID] = true
 	}
 	return nil
+}
+
+// ModelRef names a model as a provider id and that provider's model id,
+// written "provider/model" ("anthropic/claude-sonnet-4-5",
+// "openai/llama3.1:8b"). The model id may itself contain slashes
+// ("bedrock/us.anthropic.claude-sonnet-4-5-v1:0", "openai/meta/llama").
+type ModelRef struct {
+	Provider string
+	Model    string
+}
+
+// String writes the reference as "provider/model".
+func (r ModelRef) String() string { return r.Provider + "/" + r.Model }
+
+// ParseModelRef reads "provider/model"; both parts must be non-empty and
+// free of spaces and control characters (ErrInvalid).
+func ParseModelRef(s string) (ModelRef, error) {
+	p, m, ok := strings.Cut(s, "/")
+	switch {
+	case !ok || p == "" || m == "":
+		return ModelRef{}, fmt.Errorf("model %q: want provider/model, such as anthropic/claude-sonnet-4-5: %w", s, ErrInvalid)
+	case strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		return ModelRef{}, fmt.Errorf("model %q: spaces and control characters are not allowed: %w", s, ErrInvalid)
+	}
+	return ModelRef{Provider: p, Model: m}, nil
 }

@@ -25,3 +25,22 @@ func TestValidateModels(t *testing.T) {
 		}
 	}
 }
+
+func TestParseModelRef(t *testing.T) {
+	for in, want := range map[string]infinity.ModelRef{
+		"anthropic/claude-sonnet-4-5":                 {"anthropic", "claude-sonnet-4-5"},
+		"openai/llama3.1:8b":                          {"openai", "llama3.1:8b"},
+		"bedrock/us.anthropic.claude-sonnet-4-5-v1:0": {"bedrock", "us.anthropic.claude-sonnet-4-5-v1:0"},
+		"openai/meta/llama":                           {"openai", "meta/llama"},
+	} {
+		got, err := infinity.ParseModelRef(in)
+		if err != nil || got != want || got.String() != in {
+			t.Errorf("ParseModelRef(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "anthropic", "/model", "anthropic/", "open ai/x", "openai/x\n"} {
+		if _, err := infinity.ParseModelRef(in); !errors.Is(err, infinity.ErrInvalid) {
+			t.Errorf("ParseModelRef(%q) = %v, want ErrInvalid", in, err)
+		}
+	}
+}

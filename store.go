@@ -3,6 +3,7 @@ package infinity
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -33,15 +34,24 @@ type ConversationStore interface {
 	// ErrApplied if any of c.Applied was applied before (or repeats),
 	// ErrExists if a thread in c.Create exists (or repeats), ErrInvalid if a
 	// created thread's parent is unknown or its root differs from the
-	// parent's, ErrNotFound if a thread in c.Close is unknown. c.Close is
-	// taken literally: the caller lists the whole subtree. It returns the
-	// thread's new length.
+	// parent's, ErrNotFound if a thread in c.Close is unknown, ErrInvalid if
+	// c.Summary's Position is not c.Expected or its Covers is outside
+	// [0, c.Expected]. c.Close is taken literally: the caller lists the whole
+	// subtree. A summary sets the thread's ThreadInfo.Compacted. It returns
+	// the thread's new length.
 	Commit(ctx context.Context, c Commit) (int, error)
 	// Applied reports whether an input was applied by a commit of the thread
 	// (ErrNotFound for an unknown thread).
 	Applied(ctx context.Context, id ThreadID, msg MessageID) (bool, error)
 	// Outbox returns the thread's unsent outgoing entries in commit order.
 	Outbox(ctx context.Context, id ThreadID) ([]Outgoing, error)
+	// Summary returns the thread's newest compaction summary whose
+	// Position is below before (nil when there is none), or ErrNotFound
+	// for an unknown thread. A thread sees its summaries with before =
+	// its length + 1; a child spawned at SpawnOrder sees its parent's with
+	// before = SpawnOrder, so a summary committed after the spawn is not
+	// part of what the child inherited.
+	Summary(ctx context.Context, id ThreadID, before int) (*Summary, error)
 	// MarkSent removes outbox entries once they were handed on; unknown
 	// entry ids are ignored, an unknown thread is ErrNotFound.
 	MarkSent(ctx context.Context, id ThreadID, outgoing ...string) error
@@ -62,6 +72,52 @@ type Commit struct {
 	// Close holds threads closed by the slice (the thread itself and its
 	// subtree, for close_thread).
 	Close []ThreadID
+	// Summary, when set, is a compaction summary of the thread, applied
+	// at the start of this slice (its Position is Expected).
+	Summary *Summary
+}
+
+// Summary is a compaction summary: it stands for the thread's own items
+// before Covers and everything the thread inherited. Items are never
+// deleted; a summary only changes what later loads of the history return
+// (the summary, then the own items from Covers on).
+type Summary struct {
+	// Position is the thread's own length when the summary was committed.
+	// Loads with a bound above it use it: the thread itself, and children
+	// spawned after it. Children spawned at or before it keep their exact
+	// inherited history.
+	Position int `json:"position"`
+	// Covers is how many of the thread's own items the summary replaces.
+	Covers int    `json:"covers"`
+	Text   string `json:"text"`
+	// Calls are summarised calls that may still be answered: asynchronous
+	// calls answered with a placeholder and active subscriptions. Keeping
+	// them lets late results, events and reports for them be recognised.
+	Calls []SummaryCall `json:"calls,omitempty"`
+	// Thread is the compaction thread that wrote the summary.
+	Thread ThreadID  `json:"thread,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// SummaryCall is a summarised call still waiting for something.
+type SummaryCall struct {
+	Call         ToolCall    `json:"call"`
+	State        ResultState `json:"state,omitempty"`
+	Subscription bool        `json:"subscription,omitempty"`
+}
+
+// CheckSummary checks a commit's summary against the commit (ErrInvalid).
+func CheckSummary(c Commit) error {
+	s := c.Summary
+	switch {
+	case s == nil:
+		return nil
+	case s.Position != c.Expected:
+		return fmt.Errorf("commit %s: summary position %d, want the expected length %d: %w", c.Thread, s.Position, c.Expected, ErrInvalid)
+	case s.Covers < 0 || s.Covers > c.Expected:
+		return fmt.Errorf("commit %s: summary covers %d items of %d: %w", c.Thread, s.Covers, c.Expected, ErrInvalid)
+	}
+	return nil
 }
 
 // Outgoing is an effect of a slice that runs after the commit: a message to a

@@ -27,9 +27,14 @@ type ThreadInfo struct {
 	SpawnCallID string     `json:"spawn_call_id,omitempty"`
 	Kind        ThreadKind `json:"kind,omitempty"`
 	// Agent names the agent configuration the thread runs with.
-	Agent   string    `json:"agent,omitempty"`
-	Closed  bool      `json:"closed,omitempty"`
-	Created time.Time `json:"created"`
+	Agent string `json:"agent,omitempty"`
+	// Model, when set, is the thread's own model as "provider/model"
+	// (ParseModelRef), overriding its agent's default; children inherit it.
+	Model  string `json:"model,omitempty"`
+	Closed bool   `json:"closed,omitempty"`
+	// Compacted says the thread has a compaction summary (set by the store).
+	Compacted bool      `json:"compacted,omitempty"`
+	Created   time.Time `json:"created"`
 }
 
 // IsRoot reports whether the thread has no parent.

@@ -201,3 +201,8 @@ func decode[T any](p payload, what string) (T, error) {
 	}
 	return v, nil
 }
+
+// Summary is not built yet.
+func (s *Store) Summary(ctx context.Context, id infinity.ThreadID, before int) (*infinity.Summary, error) {
+	return nil, fmt.Errorf("dsql: summaries: %w", infinity.ErrNotImplemented)
+}

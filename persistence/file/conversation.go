@@ -78,6 +78,12 @@ func (s *convStore) Outbox(ctx context.Context, id infinity.ThreadID) ([]infinit
 	return read(&s.guard, ctx, func() ([]infinity.Outgoing, error) { return s.m.Outbox(id) })
 }
 
+// Summary returns the thread's newest summary with a position below
+// before, or nil.
+func (s *convStore) Summary(ctx context.Context, id infinity.ThreadID, before int) (*infinity.Summary, error) {
+	return read(&s.guard, ctx, func() (*infinity.Summary, error) { return s.m.Summary(id, before) })
+}
+
 // Commit applies one slice atomically, with the checks, error order and
 // outbox deduplication of the memory package (see model.CheckCommit);
 // nothing changes on error. Commit returns once the commit is durable.

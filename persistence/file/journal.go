@@ -57,11 +57,12 @@ type record struct {
 // snapThread is one thread in a snapshot: model.ThreadData with JSON tags
 // (the two convert into each other).
 type snapThread struct {
-	Info     infinity.ThreadInfo  `json:"info"`
-	Items    []infinity.Item      `json:"items,omitempty"`
-	Outbox   []infinity.Outgoing  `json:"outbox,omitempty"`
-	Children []infinity.ThreadID  `json:"children,omitempty"`
-	Applied  []infinity.MessageID `json:"applied,omitempty"`
+	Info      infinity.ThreadInfo  `json:"info"`
+	Items     []infinity.Item      `json:"items,omitempty"`
+	Outbox    []infinity.Outgoing  `json:"outbox,omitempty"`
+	Children  []infinity.ThreadID  `json:"children,omitempty"`
+	Applied   []infinity.MessageID `json:"applied,omitempty"`
+	Summaries []infinity.Summary   `json:"summaries,omitempty"`
 }
 
 // markEntry is one processed mark in a snapshot: model.Mark with JSON

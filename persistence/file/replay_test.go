@@ -106,6 +106,11 @@ func (c replayConv) Outbox(ctx context.Context, id infinity.ThreadID) (o []infin
 	return
 }
 
+func (c replayConv) Summary(ctx context.Context, id infinity.ThreadID, before int) (sum *infinity.Summary, err error) {
+	c.r.read(func(s *Store) { sum, err = s.Conversations().Summary(ctx, id, before) })
+	return
+}
+
 type replayState struct{ r *reopening }
 
 func (c replayState) Processed(ctx context.Context, id infinity.ThreadID, m infinity.MessageID) (ok bool, err error) {
@@ -142,6 +147,15 @@ func (c replayState) Waiting(ctx context.Context) (q []infinity.Queued, err erro
 func TestConversationStoreReplay(t *testing.T) {
 	storetest.RunConversation(t, func(t *testing.T) infinity.ConversationStore {
 		return replayConv{newReopening(t)}
+	})
+}
+
+// And with every reopening starting from a snapshot.
+func TestConversationStoreSnapshot(t *testing.T) {
+	storetest.RunConversation(t, func(t *testing.T) infinity.ConversationStore {
+		r := newReopening(t)
+		r.compact = true
+		return replayConv{r}
 	})
 }
 

@@ -105,6 +105,8 @@ func (s *ConversationStore) Len(ctx context.Context, id infinity.ThreadID) (int,
 //     parent's: ErrInvalid
 //   - an id in c.Close is neither a thread nor in c.Create: ErrNotFound
 //   - an empty id in c.Applied or c.Outbox: ErrInvalid
+//   - a summary whose Position is not c.Expected, or whose Covers is
+//     outside [0, c.Expected]: ErrInvalid
 //
 // c.Close may name c.Thread itself. An outgoing entry whose id is already in
 // the thread's unsent outbox (or earlier in c.Outbox) is dropped: the first
@@ -123,6 +125,17 @@ func (s *ConversationStore) Commit(ctx context.Context, c infinity.Commit) (int,
 		return 0, err
 	}
 	return s.m.ApplyCommit(c, items, outbox), nil
+}
+
+// Summary returns the thread's newest summary with a position below
+// before, or nil.
+func (s *ConversationStore) Summary(ctx context.Context, id infinity.ThreadID, before int) (*infinity.Summary, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.m.Summary(id, before)
 }
 
 // Applied reports whether msg was applied by a commit of the thread.

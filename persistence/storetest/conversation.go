@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,7 @@ var conversationCases = []struct {
 	{"IsolationIn", testIsolationIn},
 	{"IsolationOut", testIsolationOut},
 	{"Concurrency", testConcurrency},
+	{"Summaries", testSummaries},
 }
 
 // conv bundles a store with the helpers the cases share.
@@ -193,6 +195,7 @@ func richItems(prefix string, n int) []infinity.Item {
 			ID: prefix + "-call", Kind: infinity.KindToolCall, At: at(n),
 			Call:  &infinity.ToolCall{ID: prefix + "-c1", Name: "search", Args: json.RawMessage(`{"query": "weather", "limit": 3}`)},
 			Usage: &infinity.Usage{Input: 120, Output: 17},
+			Model: "anthropic/claude-sonnet-4-5",
 		},
 		{
 			ID: prefix + "-result", Kind: infinity.KindToolResult, At: at(n + 1),
@@ -711,6 +714,7 @@ func testLineage(t *testing.T, s infinity.ConversationStore) {
 	b := childInfo(c.id("b"), a, 3, "call-b")
 	b.Kind = infinity.ThreadEvent
 	b.Agent = "events"
+	b.Model = "openai/gpt-4o-mini"
 	c.commit(infinity.Commit{Thread: a.ID, Items: []infinity.Item{userItem("a1", 3)}, Create: []infinity.ThreadInfo{b}})
 	cc := childInfo(c.id("c"), b, 0, "")
 	cc.Kind = infinity.ThreadCompaction
@@ -1215,4 +1219,119 @@ func testConcurrency(t *testing.T, s infinity.ConversationStore) {
 			t.Errorf("Outbox of %s = %v, want none", r.ID, outIDs(o))
 		}
 	}
+}
+
+func (c conv) summary(id infinity.ThreadID, before int) *infinity.Summary {
+	c.t.Helper()
+	sum, err := c.s.Summary(c.ctx, id, before)
+	noErr(c.t, err, fmt.Sprintf("Summary %s before %d", id, before))
+	return sum
+}
+
+func checkSummary(t *testing.T, what string, got *infinity.Summary, want *infinity.Summary) {
+	t.Helper()
+	switch {
+	case got == nil && want == nil:
+		return
+	case got == nil || want == nil:
+		t.Errorf("%s = %+v, want %+v", what, got, want)
+		return
+	}
+	if !got.At.Equal(want.At) {
+		t.Errorf("%s: At = %v, want %v", what, got.At, want.At)
+	}
+	g, w := *got, *want
+	g.At, w.At = time.Time{}, time.Time{}
+	gj, _ := json.Marshal(g) // plain data always marshals
+	wj, _ := json.Marshal(w)
+	if string(gj) != string(wj) {
+		t.Errorf("%s:\n got %s\nwant %s", what, gj, wj)
+	}
+}
+
+// testSummaries: compaction summaries are kept per thread by position; a
+// bound selects the newest one a view may see; bad ones are refused
+// whole; what goes in and comes out is not shared with the caller.
+func testSummaries(t *testing.T, s infinity.ConversationStore) {
+	c := newConv(t, s)
+	r := c.root("root")
+	kid := childInfo(c.id("kid"), r, 2, "call-kid")
+	c.commit(infinity.Commit{Thread: r.ID, Items: []infinity.Item{userItem("u0", 0), userItem("u1", 1), userItem("u2", 2), userItem("u3", 3)}, Create: []infinity.ThreadInfo{kid}})
+	if got := c.summary(r.ID, math.MaxInt); got != nil {
+		t.Fatalf("Summary of a thread without summaries = %+v, want nil", got)
+	}
+	if c.info(r.ID).Compacted {
+		t.Error("Compacted set before any summary")
+	}
+
+	before := c.snap(r.ID)
+	bad := []struct {
+		what string
+		sum  infinity.Summary
+	}{
+		{"position is not the expected length", infinity.Summary{Position: 3, Covers: 2, Text: "x"}},
+		{"covers more than the thread has", infinity.Summary{Position: 4, Covers: 5, Text: "x"}},
+		{"negative covers", infinity.Summary{Position: 4, Covers: -1, Text: "x"}},
+	}
+	for _, b := range bad {
+		sum := b.sum
+		c.commitErr(infinity.Commit{Thread: r.ID, Expected: 4, Items: []infinity.Item{userItem("bad", 4)}, Summary: &sum}, infinity.ErrInvalid, b.what)
+		c.unchanged(r.ID, before, b.what)
+	}
+	if got := c.summary(r.ID, math.MaxInt); got != nil {
+		t.Fatalf("a refused summary was stored: %+v", got)
+	}
+
+	first := &infinity.Summary{
+		Position: 4, Covers: 3, Text: "the first three items, summarised", Thread: c.id("k1"), At: at(50),
+		Calls: []infinity.SummaryCall{
+			{Call: infinity.ToolCall{ID: "c-sub", Name: "watch", Args: json.RawMessage(`{"topic": "news"}`)}, Subscription: true},
+			{Call: infinity.ToolCall{ID: "c-slow", Name: "crawl", Args: json.RawMessage(`{}`)}, State: infinity.ResultPending},
+		},
+	}
+	in := *first
+	in.Calls = append([]infinity.SummaryCall(nil), first.Calls...)
+	in.Calls[0].Call.Args = append(json.RawMessage(nil), first.Calls[0].Call.Args...)
+	c.commit(infinity.Commit{Thread: r.ID, Expected: 4, Items: []infinity.Item{userItem("u4", 4)}, Summary: &in})
+	// What the caller keeps is not the store's.
+	in.Text = "changed"
+	in.Calls[0].Call.Args[2] = 'X'
+	in.Calls[1].State = infinity.ResultFinal
+
+	if !c.info(r.ID).Compacted {
+		t.Error("Thread: Compacted not set after a summary")
+	}
+	if lin := c.lineage(kid.ID); !lin[0].Compacted || lin[1].Compacted {
+		t.Errorf("Lineage(kid): Compacted = %v, %v; want true, false", lin[0].Compacted, lin[1].Compacted)
+	}
+	checkSummary(t, "Summary(root, max)", c.summary(r.ID, math.MaxInt), first)
+	checkSummary(t, "Summary(root, 5)", c.summary(r.ID, 5), first)
+	checkSummary(t, "Summary(root, 4): a child spawned at 4 predates it", c.summary(r.ID, 4), nil)
+	checkSummary(t, "Summary(root, 0)", c.summary(r.ID, 0), nil)
+	if got := c.summary(kid.ID, math.MaxInt); got != nil {
+		t.Errorf("Summary(kid) = %+v, want nil: summaries belong to one thread", got)
+	}
+
+	// A returned summary is the caller's to change.
+	got := c.summary(r.ID, math.MaxInt)
+	got.Text = "mine"
+	got.Calls[0].Call.Args[2] = 'Y'
+	got.Calls = nil
+	checkSummary(t, "Summary after the caller changed a copy", c.summary(r.ID, math.MaxInt), first)
+
+	second := &infinity.Summary{Position: 5, Covers: 5, Text: "everything up to u4", At: at(60)}
+	c.commit(infinity.Commit{Thread: r.ID, Expected: 5, Summary: second})
+	if n := c.len(r.ID); n != 5 {
+		t.Errorf("Len after a summary-only commit = %d, want 5", n)
+	}
+	checkSummary(t, "Summary(root, max) after the second", c.summary(r.ID, math.MaxInt), second)
+	checkSummary(t, "Summary(root, 5) after the second", c.summary(r.ID, 5), first)
+	checkSummary(t, "Summary(root, 6)", c.summary(r.ID, 6), second)
+	// Items are never removed by a summary.
+	if items := c.items(r.ID, 0, -1); len(items) != 5 {
+		t.Errorf("Items after summaries: %d, want all 5", len(items))
+	}
+
+	_, err := s.Summary(c.ctx, c.id("nobody"), math.MaxInt)
+	wantErr(t, err, infinity.ErrNotFound, "Summary of an unknown thread")
 }

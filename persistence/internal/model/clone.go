@@ -107,3 +107,16 @@ func CloneState(s infinity.State) infinity.State {
 	}
 	return s
 }
+
+// CloneSummary deep-copies a summary.
+func CloneSummary(s infinity.Summary) infinity.Summary {
+	if s.Calls != nil {
+		calls := make([]infinity.SummaryCall, len(s.Calls))
+		for i, c := range s.Calls {
+			c.Call = cloneCall(c.Call)
+			calls[i] = c
+		}
+		s.Calls = calls
+	}
+	return s
+}

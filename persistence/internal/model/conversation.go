@@ -31,6 +31,8 @@ type thread struct {
 	outbox   []infinity.Outgoing // unsent, in commit order
 	children []infinity.ThreadID // in creation order
 	applied  []infinity.MessageID
+	// summaries are the thread's compaction summaries, by position.
+	summaries []infinity.Summary
 }
 
 // appliedKey names a message of a thread: an overflow applied id, or a
@@ -283,6 +285,9 @@ func CheckCommit(c infinity.Commit, v CommitView) error {
 	if slices.Contains(c.Applied, "") {
 		return fmt.Errorf("commit %s: empty applied message id: %w", c.Thread, infinity.ErrInvalid)
 	}
+	if err := infinity.CheckSummary(c); err != nil {
+		return err
+	}
 	if slices.ContainsFunc(c.Outbox, func(o infinity.Outgoing) bool { return o.ID == "" }) {
 		return fmt.Errorf("commit %s: empty outgoing id: %w", c.Thread, infinity.ErrInvalid)
 	}
@@ -327,7 +332,27 @@ func (s *Conversations) ApplyCommit(c infinity.Commit, items []infinity.Item, ou
 	for _, id := range c.Close {
 		s.threads[id].info.Closed = true
 	}
+	if c.Summary != nil {
+		t.summaries = append(t.summaries, CloneSummary(*c.Summary))
+		t.info.Compacted = true
+	}
 	return len(t.items)
+}
+
+// Summary returns the newest summary of the thread with a position below
+// before, or nil.
+func (s *Conversations) Summary(id infinity.ThreadID, before int) (*infinity.Summary, error) {
+	t, err := s.get("summary", id)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(t.summaries) - 1; i >= 0; i-- {
+		if t.summaries[i].Position < before {
+			sum := CloneSummary(t.summaries[i])
+			return &sum, nil
+		}
+	}
+	return nil, nil
 }
 
 func createIndex(infos []infinity.ThreadInfo, id infinity.ThreadID) int {
@@ -394,11 +419,12 @@ func (s *Conversations) ApplyMarkSent(id infinity.ThreadID, outgoing []string) {
 
 // ThreadData is one thread as a snapshot holds it.
 type ThreadData struct {
-	Info     infinity.ThreadInfo
-	Items    []infinity.Item
-	Outbox   []infinity.Outgoing
-	Children []infinity.ThreadID
-	Applied  []infinity.MessageID
+	Info      infinity.ThreadInfo
+	Items     []infinity.Item
+	Outbox    []infinity.Outgoing
+	Children  []infinity.ThreadID
+	Applied   []infinity.MessageID
+	Summaries []infinity.Summary
 }
 
 // ConversationsCapture is the conversations captured for a snapshot: see
@@ -426,6 +452,8 @@ func (s *Conversations) Capture() ConversationsCapture {
 			Outbox:   slices.Clone(t.outbox), // ApplyMarkSent edits it in place
 			Children: t.children[:len(t.children):len(t.children)],
 			Applied:  t.applied[:len(t.applied):len(t.applied)],
+			// Append-only, like the items.
+			Summaries: t.summaries[:len(t.summaries):len(t.summaries)],
 		})
 	}
 	for k := range s.overflow {
@@ -457,7 +485,7 @@ func (d *ConversationsCapture) MergeOverflow() {
 // Restore adds a thread from a snapshot, which owns nothing in d
 // afterwards. Applied ids past AppliedInline go to the overflow map.
 func (s *Conversations) Restore(d ThreadData) {
-	t := &thread{info: d.Info, items: d.Items, outbox: d.Outbox, children: d.Children}
+	t := &thread{info: d.Info, items: d.Items, outbox: d.Outbox, children: d.Children, summaries: d.Summaries}
 	s.threads[d.Info.ID] = t
 	for _, m := range d.Applied {
 		s.addApplied(t, m)
