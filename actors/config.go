@@ -18,6 +18,15 @@ type Agent struct {
 	Model string
 	// Provider serves the agent's completions; nil means Config.Model.
 	Provider infinity.ModelProvider
+	// ProviderName is Provider's id ("anthropic", "openai", "bedrock",
+	// "scripted"): responses record their model as ProviderName/Model
+	// (Item.Model), and it is the default provider of thread models.
+	ProviderName string
+	// Providers serve threads that run on another model than the agent's
+	// (ThreadInfo.Model, "provider/model"), by provider id. A thread that
+	// names a provider missing here, or a model its provider does not
+	// list, fails its slices with an error that names it (ErrNotFound).
+	Providers map[string]infinity.ModelProvider
 	// System is the agent's own system prompt; the engine appends the
 	// thread's identity and the rules of the built-in tools.
 	System string
@@ -221,6 +230,13 @@ const (
 	// EventOAuth: the tool Tool, called as Call, needs the user to open URL
 	// and authorize it. The URL is never stored: show it now.
 	EventOAuth
+	// EventSlice: a slice of Thread committed; Usage is what its model
+	// responses used (zero when it ran none), Items how many items it
+	// added. It follows the slice's other events.
+	EventSlice
+	// EventCompacted: Thread's history was compacted: Summary is the new
+	// summary (its Covers items and everything inherited are summarised).
+	EventCompacted
 )
 
 // Event is a committed change, for transcripts and UIs.
@@ -233,6 +249,11 @@ type Event struct {
 	At     time.Time
 	// Call, Tool and URL describe an EventOAuth.
 	Call, Tool, URL string
+	// Usage and Items describe an EventSlice.
+	Usage infinity.Usage
+	Items int
+	// Summary is set on EventCompacted.
+	Summary *infinity.Summary
 }
 
 // Notifier tells tool servers what became of threads and calls, best

@@ -364,6 +364,10 @@ func (e *engine) emit(r *run) {
 	for _, o := range r.oauthURLs {
 		obs(Event{Kind: EventOAuth, Thread: id, Call: o.call, Tool: o.tool, URL: o.url, At: now})
 	}
+	if r.commit.Summary != nil {
+		obs(Event{Kind: EventCompacted, Thread: id, Summary: r.commit.Summary, At: now})
+	}
+	obs(Event{Kind: EventSlice, Thread: id, Usage: infinity.SumUsage(r.commit.Items), Items: len(r.commit.Items), At: now})
 }
 
 // notify tells the tool servers about closed threads and cancelled
