@@ -122,6 +122,9 @@ type Synthetic struct {
 	ChildThreadID ThreadID      `json:"child_thread_id,omitempty"`
 	Associative   bool          `json:"associative,omitempty"`
 	Final         bool          `json:"final,omitempty"`
+	// Covers is set on compaction_complete: how many of the receiving
+	// thread's own items the summary (the message's text) replaces.
+	Covers int `json:"covers,omitempty"`
 }
 
 // UnmarshalJSON accepts both the legacy string form and the object form.

@@ -33,7 +33,7 @@ func init() {
 	builtins = map[string]builtin{
 		"spawn_thread": {spec: infinity.ToolSpec{Name: "spawn_thread",
 			Description: "Start a child thread that works on a task in parallel with you. The child sees your conversation up to this call. child_of must be your own thread stack (root first, yourself last), exactly as given in your instructions.",
-			Schema:      schema(`{"type":"object","properties":{"instructions":{"type":"string","description":"The task for the child."},"child_of":{"type":"array","items":{"type":"string"},"description":"Your thread stack, root first, your own id last."}},"required":["instructions","child_of"]}`),
+			Schema:      schema(`{"type":"object","properties":{"instructions":{"type":"string","description":"The task for the child."},"child_of":{"type":"array","items":{"type":"string"},"description":"Your thread stack, root first, your own id last."},"model":{"type":"string","description":"Optional: run the child on another of your agent's models, as provider/model. Default: your own model."}},"required":["instructions","child_of"]}`),
 		}, run: spawnThread},
 		"report_to_parent": {spec: infinity.ToolSpec{Name: "report_to_parent",
 			Description: "Send a report to the thread that spawned you. The parent receives it as a message.",
@@ -85,11 +85,20 @@ func spawnThread(ctx context.Context, r *run, c *infinity.ToolCall) {
 	var a struct {
 		Instructions string   `json:"instructions"`
 		ChildOf      []string `json:"child_of"`
+		Model        string   `json:"model"`
 	}
 	if !args(r, c, &a) {
 		return
 	}
 	stack := r.hist.Stack()
+	model := r.self.Model
+	if a.Model != "" {
+		if _, err := r.e.model(ctx, r.agent, a.Model); err != nil {
+			r.answer(c, "spawn_thread: "+err.Error(), true)
+			return
+		}
+		model = a.Model
+	}
 	switch {
 	case strings.TrimSpace(a.Instructions) == "":
 		r.answer(c, "spawn_thread: instructions is required", true)
@@ -108,7 +117,11 @@ func spawnThread(ctx context.Context, r *run, c *infinity.ToolCall) {
 			r.answer(c, "spawn_thread: could not count your children: "+err.Error(), true)
 			return
 		}
-		r.children = len(kids)
+		for _, k := range kids {
+			if k.Kind != infinity.ThreadCompaction {
+				r.children++
+			}
+		}
 	}
 	if r.children >= r.agent.MaxChildren {
 		r.answer(c, fmt.Sprintf("spawn_thread: a thread may spawn at most %d children", r.agent.MaxChildren), true)
@@ -121,6 +134,7 @@ func spawnThread(ctx context.Context, r *run, c *infinity.ToolCall) {
 		SpawnOrder:  r.ownPosition(c.ID) + 1,
 		SpawnCallID: c.ID,
 		Agent:       r.self.Agent,
+		Model:       model,
 		Created:     r.e.cfg.Clock.Now(),
 	}
 	r.children++

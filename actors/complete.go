@@ -24,17 +24,27 @@ type response struct {
 // retried (retryable errors only, with backoff and jitter); nothing of a
 // failed attempt reaches the history.
 func (r *run) complete(ctx context.Context) (response, error) {
+	tm, err := r.e.model(ctx, r.agent, r.self.Model)
+	if err != nil {
+		return response{}, err
+	}
+	r.model = tm
 	req := infinity.CompletionRequest{
-		Model:     r.agent.Model,
+		Model:     tm.id,
 		System:    r.systemPrompt(),
-		Items:     r.e.forModel(ctx, r.agent, modelView(r.items)),
+		Items:     forModel(tm.info.Images, modelView(summaryView(r.items))),
 		Tools:     r.toolSpecs(),
 		MaxTokens: r.agent.MaxTokens,
 		Thread:    r.self.ID,
 		Stack:     r.hist.Stack(),
 	}
+	if r.self.Kind == infinity.ThreadCompaction {
+		req.System, req.Tools = compactionSystem, nil
+	}
+	if tm.info.MaxOutput > 0 {
+		req.MaxTokens = min(req.MaxTokens, tm.info.MaxOutput)
+	}
 	backoff := r.e.cfg.ModelBackoff
-	var err error
 	for attempt := 1; ; attempt++ {
 		var resp response
 		resp, err = r.stream(ctx, req)
@@ -63,7 +73,7 @@ func (r *run) stream(ctx context.Context, req infinity.CompletionRequest) (respo
 		buf  strings.Builder
 		resp response
 	)
-	for ev, err := range r.provider().Stream(ctx, req) {
+	for ev, err := range r.model.provider.Stream(ctx, req) {
 		if err != nil {
 			return response{}, err
 		}
@@ -146,9 +156,6 @@ func modelView(items []infinity.Item) []infinity.Item {
 	return out
 }
 
-// provider is the agent's model provider, or the runtime's.
-func (r *run) provider() infinity.ModelProvider { return r.e.provider(r.agent) }
-
 func (e *engine) provider(a *Agent) infinity.ModelProvider {
 	if a.Provider != nil {
 		return a.Provider
@@ -160,10 +167,10 @@ func (e *engine) provider(a *Agent) infinity.ModelProvider {
 const imageOmitted = "[an image was here; this model does not take images]"
 
 // forModel replaces the images in tool results with a text placeholder
-// when the agent's model does not take images (RAP: never send image data
+// when the thread's model does not take images (RAP: never send image data
 // to such a model). items is not modified.
-func (e *engine) forModel(ctx context.Context, a *Agent, items []infinity.Item) []infinity.Item {
-	if e.takesImages(ctx, a) {
+func forModel(images bool, items []infinity.Item) []infinity.Item {
+	if images {
 		return items
 	}
 	var out []infinity.Item
@@ -195,21 +202,3 @@ func (e *engine) forModel(ctx context.Context, a *Agent, items []infinity.Item) 
 }
 
 func isImage(p infinity.Part) bool { return p.Type == "image" }
-
-// takesImages reports whether the agent's model takes image input, as its
-// provider lists it (asked once per agent).
-func (e *engine) takesImages(ctx context.Context, a *Agent) bool {
-	a.imagesOnce.Do(func() {
-		models, err := e.provider(a).Models(ctx)
-		if err != nil {
-			return
-		}
-		for _, m := range models {
-			if m.ID == a.Model || a.Model == "" {
-				a.images = m.Images
-				return
-			}
-		}
-	})
-	return a.images
-}

@@ -50,10 +50,9 @@ type Agent struct {
 	// Budget bounds one slice.
 	Budget Budget
 
-	specsOnce  *sync.Once
-	specs      []infinity.ToolSpec
-	imagesOnce *sync.Once
-	images     bool
+	specsOnce *sync.Once
+	specs     []infinity.ToolSpec
+	models    *modelCache
 }
 
 // ToolSource supplies the tools of one session (root thread). Calls for
@@ -92,7 +91,7 @@ func (a Agent) withDefaults() Agent {
 		a.Budget.Wall = 5 * time.Minute
 	}
 	a.specsOnce, a.specs = new(sync.Once), nil
-	a.imagesOnce, a.images = new(sync.Once), false
+	a.models = &modelCache{m: map[string]threadModel{}}
 	return a
 }
 

@@ -39,6 +39,9 @@ type run struct {
 	cancelled   []string           // subscriptions cancelled, for the notifier
 	session     []infinity.Tool    // the agent's Toolsets for this root
 	specs       []infinity.ToolSpec
+	model       threadModel    // set by the first completion
+	lastUsage   infinity.Usage // of the slice's last completion
+	compactNow  bool           // an operator asked for a compaction
 }
 
 type callState struct {
@@ -63,8 +66,9 @@ func (e *engine) newRun(ctx context.Context, id infinity.ThreadID) (*run, error)
 		items:   slices.Grow(h.Items, 3), // LoadHistory returns a fresh slice: appending to it is safe
 		calls:   make(map[string]*callState),
 		started: e.cfg.Clock.Now(),
-		commit:  infinity.Commit{Thread: id, Expected: len(h.Items) - h.Inherited, Items: make([]infinity.Item, 0, 3)},
+		commit:  infinity.Commit{Thread: id, Expected: h.Len(), Items: make([]infinity.Item, 0, 3)},
 	}
+	r.indexSummary()
 	for i := range r.items {
 		r.index(&r.items[i], i >= h.Inherited)
 	}
@@ -194,7 +198,7 @@ func (r *run) ownLen() int { return r.commit.Expected + len(r.commit.Items) }
 
 func (r *run) empty() bool {
 	c := r.commit
-	return len(c.Items) == 0 && len(c.Outbox) == 0 && len(c.Create) == 0 && len(c.Close) == 0
+	return len(c.Items) == 0 && len(c.Outbox) == 0 && len(c.Create) == 0 && len(c.Close) == 0 && c.Summary == nil
 }
 
 func (r *run) send(id string, msg infinity.InputMessage, at time.Time) {
@@ -207,6 +211,9 @@ func (r *run) send(id string, msg infinity.InputMessage, at time.Time) {
 func (r *run) execute(ctx context.Context, msgs []infinity.InputMessage) error {
 	for _, m := range msgs {
 		r.inputs = append(r.inputs, m.ID)
+		if s := m.Synthetic; s != nil && s.Type == infinity.SyntheticCompactionComplete && !r.fromCompaction(ctx, s) {
+			continue
+		}
 		r.apply(m)
 	}
 	if r.closeReq != "" {
@@ -215,6 +222,9 @@ func (r *run) execute(ctx context.Context, msgs []infinity.InputMessage) error {
 		}
 	}
 	if err := r.think(ctx); err != nil {
+		return err
+	}
+	if err := r.maybeCompact(ctx); err != nil {
 		return err
 	}
 	if !r.empty() {
@@ -242,6 +252,10 @@ func (r *run) apply(m infinity.InputMessage) {
 			r.inject(m, s.ToolCallID, string(s.Type))
 		case infinity.SyntheticSubscriptionEvent:
 			r.event(m)
+		case infinity.SyntheticCompaction:
+			r.compactNow = true
+		case infinity.SyntheticCompactionComplete:
+			r.applySummary(m)
 		default:
 			r.e.log.Warn("synthetic input not supported by this engine; dropped", "thread", r.self.ID, "type", s.Type)
 		}
@@ -432,6 +446,16 @@ func (r *run) think(ctx context.Context) error {
 				return fmt.Errorf("slice %s: %w", r.self.ID, err)
 			}
 			r.modelErr = err
+			if r.self.Kind == infinity.ThreadCompaction {
+				r.finishCompaction("")
+			}
+			return nil
+		}
+		r.lastUsage = resp.usage
+		if r.self.Kind == infinity.ThreadCompaction {
+			resp.calls = nil // it has no tools
+			r.appendResponse(resp)
+			r.finishCompaction(resp.text)
 			return nil
 		}
 		calls := r.appendResponse(resp)
@@ -495,8 +519,8 @@ func (r *run) appendResponse(resp response) []*infinity.ToolCall {
 	if len(r.commit.Items) > start {
 		u := resp.usage
 		last := len(r.commit.Items) - 1
-		r.commit.Items[last].Usage = &u
-		r.items[len(r.items)-1].Usage = &u
+		r.commit.Items[last].Usage, r.commit.Items[last].Model = &u, r.model.name
+		r.items[len(r.items)-1].Usage, r.items[len(r.items)-1].Model = &u, r.model.name
 	}
 	return calls
 }

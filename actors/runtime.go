@@ -120,16 +120,7 @@ func supported(msg infinity.InputMessage) error {
 	if msg.ID == "" {
 		return fmt.Errorf("deliver: message without an id: %w", infinity.ErrInvalid)
 	}
-	if err := msg.Validate(); err != nil {
-		return err
-	}
-	if s := msg.Synthetic; s != nil {
-		switch s.Type {
-		case infinity.SyntheticCompaction, infinity.SyntheticCompactionComplete:
-			return fmt.Errorf("deliver: compaction is not built yet: %w", infinity.ErrNotImplemented)
-		}
-	}
-	return nil
+	return msg.Validate()
 }
 
 // signal wakes the actor unless a wake is already on its way. Without a

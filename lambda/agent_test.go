@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -364,31 +363,28 @@ func TestAgentSliceStopsAtTheInvocationDeadline(t *testing.T) {
 	}
 }
 
-// A message the engine cannot apply (here a compaction request) goes to
-// the dead-letter queue and the rest of its group runs; without a
-// dead-letter queue the group fails, so SQS's redrive policy keeps it.
-func TestAgentRefusedMessage(t *testing.T) {
+// A compaction request (an operator's, or a thread's own) is applied in
+// the cloud as in the daemon: the thread spawns a compaction thread, whose
+// seed is sent with the rest of the slice's outbox.
+func TestAgentCompactionRequest(t *testing.T) {
 	compaction, _ := json.Marshal(infinity.InputMessage{ID: "cmp-1", GroupID: "ta", Content: infinity.TextContent(""),
 		Synthetic: &infinity.Synthetic{Type: infinity.SyntheticCompaction}})
-	payload := func(t *testing.T) []byte {
-		return eventJSON(t, record("a1", "ta", "100", text("ta", "hello")), record("a2", "ta", "101", string(compaction)))
+	f := newFixture(t, true)
+	payload := eventJSON(t, record("a1", "ta", "100", text("ta", "hello")), record("a2", "ta", "101", string(compaction)))
+	if resp := f.invoke(t, payload); len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("failures %v", failures(resp))
 	}
-	t.Run("without a dead-letter queue", func(t *testing.T) {
-		f := newFixture(t, false)
-		if got := failures(f.invoke(t, payload(t))); !slices.Equal(got, []string{"a1", "a2"}) {
-			t.Fatalf("failures %v, want the whole group", got)
-		}
-	})
-	t.Run("with a dead-letter queue", func(t *testing.T) {
-		f := newFixture(t, true)
-		if resp := f.invoke(t, payload(t)); len(resp.BatchItemFailures) != 0 {
-			t.Fatalf("failures %v", failures(resp))
-		}
-		if dead := f.dead.forwarded(); len(dead) != 1 || !strings.Contains(dead[0], "cmp-1") {
-			t.Fatalf("dead-lettered %q", dead)
-		}
-		if items := f.items(t, "ta"); len(items) != 2 || items[0].Text != "hello" {
-			t.Fatalf("history %+v", items)
-		}
-	})
+	if dead := f.dead.forwarded(); len(dead) != 0 {
+		t.Fatalf("dead-lettered %q", dead)
+	}
+	kids, err := f.conv.Children(t.Context(), "ta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kids) != 1 || kids[0].Kind != infinity.ThreadCompaction || kids[0].SpawnOrder != 2 {
+		t.Fatalf("children of ta = %+v, want one compaction thread covering its 2 items", kids)
+	}
+	if items := f.items(t, "ta"); len(items) != 2 || items[0].Text != "hello" {
+		t.Fatalf("history %+v", items)
+	}
 }

@@ -23,8 +23,10 @@ import (
 //     nor is created earlier in c.Create, or a root other than its
 //     parent's: ErrInvalid
 //   - an id in c.Close is neither a thread nor in c.Create: ErrNotFound
-//   - an empty id in c.Applied or c.Outbox, or a commit past the
-//     transaction limits (rows, bytes): ErrInvalid
+//   - an empty id in c.Applied, a c.Summary whose Position is not
+//     c.Expected or whose Covers is outside [0, c.Expected], an empty id in
+//     c.Outbox, or a commit past the transaction limits (rows, bytes):
+//     ErrInvalid
 //
 // The length is updated only where it still is c.Expected, so of two racing
 // commits one wins; the other's transaction fails to serialize, is tried

@@ -10,10 +10,15 @@
 //	schema_migrations(version PK, name, applied_at)
 //	threads(id PK, parent, root, ancestors, spawn_order, spawn_call_id,
 //	        kind, agent, closed, created, child_idx, children, length,
-//	        outbox_seq)                     index threads_parent(parent, child_idx)
+//	        outbox_seq, model, compacted)   index threads_parent(parent, child_idx)
 //	items(thread_id, idx, chunk, chunks, payload)   PK (thread_id, idx, chunk)
 //	applied(thread_id, msg_id)                     PK (thread_id, msg_id)
 //	outbox(thread_id, id, chunk, seq, chunks, payload) PK (thread_id, id, chunk)
+//	summaries(thread_id, pos, chunk, chunks, payload)  PK (thread_id, pos, chunk)
+//
+// threads.model and threads.compacted were added by ALTER TABLE (DSQL adds
+// columns without defaults), so rows written before hold NULL there, read
+// as "" and false.
 //
 // threads.length is the thread's own history length; a Commit updates it
 // with "WHERE length = expected" in the same transaction that writes the
@@ -23,8 +28,15 @@
 // that order children and outbox entries without sequences; ancestors
 // (space-separated ids, root first) lets Lineage run as one query.
 //
-// Payloads (JSON of infinity.Item and infinity.Outgoing) are split into
-// chunks below DSQL's 1 MiB per-column limit and put back together on read.
+// A commit's compaction summary is written in the commit's transaction,
+// keyed by its position (the thread's length at the commit), and sets
+// threads.compacted; a later summary at the same position (a summary-only
+// commit after another) replaces it. A commit without a summary costs no
+// extra statement. Summary reads the newest one below a bound in one query.
+//
+// Payloads (JSON of infinity.Item, infinity.Outgoing and infinity.Summary)
+// are split into chunks below DSQL's 1 MiB per-column limit and put back
+// together on read.
 // A commit that would pass DSQL's per-transaction limits (3000 rows, 10 MiB)
 // is refused with infinity.ErrInvalid before anything is sent.
 //

@@ -138,3 +138,35 @@ func appliedIDs(n int) []infinity.MessageID {
 	}
 	return out
 }
+
+// TestLargeSummary stores a summary over DSQL's 1 MiB column limit in
+// pieces; a later summary at the same position replaces it, every piece.
+func TestLargeSummary(t *testing.T) {
+	s := newStore(t)
+	id := root(t, s, "large-summary")
+	if _, err := s.Commit(t.Context(), infinity.Commit{Thread: id, Items: []infinity.Item{item("a"), item("b")}}); err != nil {
+		t.Fatal(err)
+	}
+	big := &infinity.Summary{Position: 2, Covers: 2, Text: strings.Repeat("é€x", 400_000)} // 2.4 MB: 3 pieces
+	if _, err := s.Commit(t.Context(), infinity.Commit{Thread: id, Expected: 2, Summary: big}); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, s, "summaries", id); n != 3 {
+		t.Errorf("%d summary rows, want 3", n)
+	}
+	got, err := s.Summary(t.Context(), id, 3)
+	if err != nil || got == nil || got.Text != big.Text || got.Covers != 2 || got.Position != 2 {
+		t.Fatalf("Summary: %v (%v)", got != nil && got.Text == big.Text, err)
+	}
+	small := &infinity.Summary{Position: 2, Covers: 1, Text: "short"}
+	if _, err := s.Commit(t.Context(), infinity.Commit{Thread: id, Expected: 2, Summary: small}); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, s, "summaries", id); n != 1 {
+		t.Errorf("%d summary rows after the replacement, want 1", n)
+	}
+	got, err = s.Summary(t.Context(), id, 3)
+	if err != nil || got == nil || got.Text != "short" || got.Covers != 1 {
+		t.Fatalf("Summary after the replacement: %+v, %v", got, err)
+	}
+}

@@ -16,6 +16,9 @@ type plan struct {
 	bytes  int        // an upper bound of the bytes it writes
 
 	largest, largestAt int // the largest item's size and position
+
+	// summary holds c.Summary's encoded pieces; nil without a summary.
+	summary [][]byte
 }
 
 // rowSet holds chunk rows as the column arrays UNNEST takes.
@@ -85,17 +88,28 @@ func (s *Store) makePlan(c infinity.Commit) (*plan, error) {
 	for _, info := range c.Create {
 		// The new row, and at most one counter update of its parent.
 		p.rows += 2
-		p.bytes += 2*threadRowBytes + 4*len(info.ID) + len(info.SpawnCallID) + len(info.Agent) + 129*8
+		p.bytes += 2*threadRowBytes + 4*len(info.ID) + len(info.SpawnCallID) + len(info.Agent) + len(info.Model) + 129*8
 	}
 	p.rows += len(c.Close)
+	if c.Summary != nil {
+		b, err := json.Marshal(c.Summary)
+		if err != nil {
+			return nil, fmt.Errorf("commit %s: encode summary: %v: %w", c.Thread, err, infinity.ErrInvalid)
+		}
+		p.summary = split(b, s.limits.Chunk)
+		// Its rows, and as many again for a summary it replaces at the same
+		// position (an estimate: a replaced one may have had more pieces).
+		p.rows += 2 * len(p.summary)
+		p.bytes += len(b) + (len(c.Thread)+24)*len(p.summary)
+	}
 	return p, nil
 }
 
 // limitErr reports a commit that would pass the transaction limits.
 func (s *Store) limitErr(c infinity.Commit, p *plan) error {
 	if p.rows > s.limits.Rows {
-		return fmt.Errorf("commit %s: writes up to %d rows (%d items, %d applied, %d outgoing, %d created, %d closed), limit %d per transaction: %w",
-			c.Thread, p.rows, len(c.Items), len(c.Applied), len(c.Outbox), len(c.Create), len(c.Close), s.limits.Rows, infinity.ErrInvalid)
+		return fmt.Errorf("commit %s: writes up to %d rows (%d items, %d applied, %d outgoing, %d created, %d closed, %d summary pieces), limit %d per transaction: %w",
+			c.Thread, p.rows, len(c.Items), len(c.Applied), len(c.Outbox), len(c.Create), len(c.Close), len(p.summary), s.limits.Rows, infinity.ErrInvalid)
 	}
 	if p.bytes > s.limits.Bytes {
 		return fmt.Errorf("commit %s: writes about %d bytes (largest item %d: %d bytes), limit %d per transaction: %w",

@@ -14,17 +14,25 @@ import (
 )
 
 // threadCols are the columns scanInfo reads, in its order.
-const threadCols = `id, parent, root, spawn_order, spawn_call_id, kind, agent, closed, created, ancestors`
+const threadCols = `id, parent, root, spawn_order, spawn_call_id, kind, agent, closed, created, ancestors, model, compacted`
 
-// scanInfo scans threadCols.
+// scanInfo scans threadCols. model and compacted are NULL in rows written
+// before they existed: "" and false.
 func scanInfo(row pgx.CollectableRow) (infoRow, error) {
 	var r infoRow
 	var id, parent, root string
 	var kind int16
 	var order int64
-	err := row.Scan(&id, &parent, &root, &order, &r.info.SpawnCallID, &kind, &r.info.Agent, &r.info.Closed, &r.info.Created, &r.ancestors)
+	var model *string
+	var compacted *bool
+	err := row.Scan(&id, &parent, &root, &order, &r.info.SpawnCallID, &kind, &r.info.Agent, &r.info.Closed, &r.info.Created, &r.ancestors,
+		&model, &compacted)
 	r.info.ID, r.info.Parent, r.info.Root = infinity.ThreadID(id), infinity.ThreadID(parent), infinity.ThreadID(root)
 	r.info.SpawnOrder, r.info.Kind = int(order), infinity.ThreadKind(kind)
+	if model != nil {
+		r.info.Model = *model
+	}
+	r.info.Compacted = compacted != nil && *compacted
 	return r, err
 }
 
@@ -44,9 +52,9 @@ func (s *Store) CreateThread(ctx context.Context, info infinity.ThreadInfo) erro
 	var inserted int64
 	err := s.do(ctx, func() error {
 		tag, err := s.db.Exec(ctx, `INSERT INTO threads (id, parent, root, ancestors, spawn_order, spawn_call_id, kind, agent,
-				closed, created, child_idx, children, length, outbox_seq)
-			VALUES ($1, '', $1, '', $2, $3, $4, $5, false, $6, 0, 0, 0, 0) ON CONFLICT (id) DO NOTHING`,
-			string(info.ID), int64(info.SpawnOrder), info.SpawnCallID, int16(info.Kind), info.Agent, info.Created)
+				model, closed, compacted, created, child_idx, children, length, outbox_seq)
+			VALUES ($1, '', $1, '', $2, $3, $4, $5, $6, false, false, $7, 0, 0, 0, 0) ON CONFLICT (id) DO NOTHING`,
+			string(info.ID), int64(info.SpawnOrder), info.SpawnCallID, int16(info.Kind), info.Agent, info.Model, info.Created)
 		inserted = tag.RowsAffected()
 		return err
 	})
@@ -202,7 +210,36 @@ func decode[T any](p payload, what string) (T, error) {
 	return v, nil
 }
 
-// Summary is not built yet.
+// Summary returns the thread's newest summary with a position below
+// before, or nil, in one query: a LEFT JOIN from the thread's row tells an
+// unknown thread (no row) from one without such a summary (a row of NULLs).
+// Of two summaries at one position the later commit's replaced the other.
 func (s *Store) Summary(ctx context.Context, id infinity.ThreadID, before int) (*infinity.Summary, error) {
-	return nil, fmt.Errorf("dsql: summaries: %w", infinity.ErrNotImplemented)
+	op := fmt.Sprintf("summary %s before %d", id, before)
+	length, rows, err := s.chunkQuery(ctx, op, `SELECT t.length, m.pos, m.chunk, m.chunks, m.payload
+		FROM threads t LEFT JOIN summaries m ON m.thread_id = t.id
+			AND m.pos = (SELECT max(pos) FROM summaries WHERE thread_id = $1 AND pos < $2)
+		WHERE t.id = $1 ORDER BY m.chunk`, string(id), int64(before))
+	if err != nil {
+		return nil, err
+	}
+	if length == nil {
+		return nil, fmt.Errorf("%s: %w", op, infinity.ErrNotFound)
+	}
+	ps, err := assemble(rows)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	switch len(ps) {
+	case 0:
+		return nil, nil
+	case 1:
+	default:
+		return nil, fmt.Errorf("%s: %d summaries at position %d: %w", op, len(ps), ps[0].key, errCorrupt)
+	}
+	sum, err := decode[infinity.Summary](ps[0], "summary")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return &sum, nil
 }

@@ -84,6 +84,18 @@ var migrations = []migration{
 	payload   BYTEA NOT NULL,
 	PRIMARY KEY (thread_id, id, chunk)
 )`)},
+	// Per-thread models and compaction summaries. Rows older than these
+	// columns hold NULL there, read as "" and false.
+	{6, "threads_model", fixed(`ALTER TABLE threads ADD COLUMN IF NOT EXISTS model TEXT`)},
+	{7, "threads_compacted", fixed(`ALTER TABLE threads ADD COLUMN IF NOT EXISTS compacted BOOLEAN`)},
+	{8, "summaries", fixed(`CREATE TABLE IF NOT EXISTS summaries (
+	thread_id VARCHAR(128) NOT NULL,
+	pos       BIGINT NOT NULL,
+	chunk     INTEGER NOT NULL,
+	chunks    INTEGER NOT NULL,
+	payload   BYTEA NOT NULL,
+	PRIMARY KEY (thread_id, pos, chunk)
+)`)},
 }
 
 const createMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -34,8 +34,11 @@ func (st *commitState) write(ctx context.Context, tx pgx.Tx, c infinity.Commit, 
 	}
 
 	newLen := int64(c.Expected + len(c.Items))
-	b.Queue(`UPDATE threads SET length = $2, outbox_seq = $3 WHERE id = $1 AND length = $4`,
-		string(c.Thread), newLen, seq, int64(c.Expected))
+	update := `UPDATE threads SET length = $2, outbox_seq = $3 WHERE id = $1 AND length = $4`
+	if c.Summary != nil {
+		update = `UPDATE threads SET length = $2, outbox_seq = $3, compacted = true WHERE id = $1 AND length = $4`
+	}
+	b.Queue(update, string(c.Thread), newLen, seq, int64(c.Expected))
 	if len(p.items.key) > 0 {
 		b.Queue(`INSERT INTO items (thread_id, idx, chunk, chunks, payload)
 			SELECT $1, * FROM unnest($2::bigint[], $3::int[], $4::int[], $5::bytea[])`,
@@ -52,6 +55,16 @@ func (st *commitState) write(ctx context.Context, tx pgx.Tx, c infinity.Commit, 
 		b.Queue(`INSERT INTO outbox (thread_id, id, chunk, seq, chunks, payload)
 			SELECT $1, * FROM unnest($2::text[], $3::int[], $4::bigint[], $5::int[], $6::bytea[])`,
 			string(c.Thread), outIDs, out.chunk, out.key, out.chunks, out.data)
+	}
+	if c.Summary != nil {
+		// A newer summary at the same position (a summary-only commit
+		// after another) replaces the older one, all its pieces.
+		var sum rowSet
+		sum.add(int64(c.Summary.Position), p.summary)
+		b.Queue(`DELETE FROM summaries WHERE thread_id = $1 AND pos = $2`, string(c.Thread), int64(c.Summary.Position))
+		b.Queue(`INSERT INTO summaries (thread_id, pos, chunk, chunks, payload)
+			SELECT $1, * FROM unnest($2::bigint[], $3::int[], $4::int[], $5::bytea[])`,
+			string(c.Thread), sum.key, sum.chunk, sum.chunks, sum.data)
 	}
 	nCounters := 0
 	if len(c.Create) > 0 {
@@ -92,6 +105,7 @@ func (st *commitState) queueCreate(b *pgx.Batch, create []infinity.ThreadInfo) i
 	n := len(create)
 	var (
 		id, parent, root, anc, call, agent = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		model                              = make([]string, n)
 		order, childIdx                    = make([]int64, n), make([]int64, n)
 		kind                               = make([]int16, n)
 		created                            = make([]time.Time, n)
@@ -114,6 +128,7 @@ func (st *commitState) queueCreate(b *pgx.Batch, create []infinity.ThreadInfo) i
 		fresh[info.ID] = &threadState{root: info.Root, ancestors: a}
 		id[i], parent[i], root[i], anc[i] = string(info.ID), string(info.Parent), string(info.Root), a
 		call[i], agent[i], order[i], kind[i] = info.SpawnCallID, info.Agent, int64(info.SpawnOrder), int16(info.Kind)
+		model[i] = info.Model
 		created[i] = info.Created
 	}
 	children := make([]int64, n)
@@ -121,10 +136,10 @@ func (st *commitState) queueCreate(b *pgx.Batch, create []infinity.ThreadInfo) i
 		children[i] = fresh[info.ID].children
 	}
 	b.Queue(`INSERT INTO threads (id, parent, root, ancestors, spawn_order, spawn_call_id, kind, agent, created, child_idx,
-			children, closed, length, outbox_seq)
-		SELECT *, false, 0, 0 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
-			$7::smallint[], $8::text[], $9::timestamptz[], $10::bigint[], $11::bigint[])`,
-		id, parent, root, anc, order, call, kind, agent, created, childIdx, children)
+			children, model, closed, compacted, length, outbox_seq)
+		SELECT *, false, false, 0, 0 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
+			$7::smallint[], $8::text[], $9::timestamptz[], $10::bigint[], $11::bigint[], $12::text[])`,
+		id, parent, root, anc, order, call, kind, agent, created, childIdx, children, model)
 	// In a fixed order, so that racing commits on PostgreSQL do not deadlock.
 	for _, pid := range slices.Sorted(maps.Keys(touched)) {
 		b.Queue(`UPDATE threads SET children = $2 WHERE id = $1`, string(pid), touched[pid].children)
