@@ -403,3 +403,66 @@ func TestCloudRAPTools(t *testing.T) {
 	}
 	f.checkTree(t, "rap-watch", 2)
 }
+
+// Compaction in the cloud: a thread on a model with a small context window
+// compacts across Lambda invocations (its compaction thread runs in its
+// own message group, the summary lands in DSQL) and keeps working from the
+// summary.
+func TestCloudCompaction(t *testing.T) {
+	dir := t.TempDir()
+	script := `{"context_window": 2000, "rules": [
+  {"when": {"system": "You write summaries"}, "reply": {"text": "SUMMARY: the user sent long notes about the sea."}},
+  {"when": {"depth": 0, "last": "user", "contains": "SUMMARY:"}, "reply": {"text": "continuing from the summary"}},
+  {"when": {"depth": 0, "last": "user"}, "reply": {"text": "noted"}}
+]}`
+	agent := "name: compacting\nmodel:\n  provider: scripted\n  script: s.json\n"
+	if err := os.WriteFile(filepath.Join(dir, "s.json"), []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(agent), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := startStack(t, filepath.Join(dir, "a.yaml"))
+	ctx := t.Context()
+	const id = "cmp"
+	note := strings.Repeat("a long note about the weather and the sea. ", 45)
+	compacted := func() bool {
+		info, err := f.Conversations.Thread(ctx, id)
+		return err == nil && info.Compacted
+	}
+	for i := 0; i < 8 && !compacted(); i++ {
+		if _, err := f.Send(ctx, id, fmt.Sprintf("note %d: %s", i, note)); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for n := i + 1; ; time.Sleep(50 * time.Millisecond) {
+			items, _ := f.Conversations.Items(ctx, id, 0, -1)
+			if count := strings.Count(dump(items), " assistant "); count >= n {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no reply to note %d:\n%s", i, dump(items))
+			}
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !compacted() {
+		if time.Now().After(deadline) {
+			items, _ := f.Conversations.Items(ctx, id, 0, -1)
+			t.Fatalf("the thread never compacted:\n%s", dump(items))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := f.Send(ctx, id, "Where are we?"); err != nil {
+		t.Fatal(err)
+	}
+	f.waitText(t, id, "continuing from the summary", 30*time.Second)
+	h, err := infinity.LoadHistory(ctx, f.Conversations, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Summary == nil || !strings.HasPrefix(h.Summary.Text, "SUMMARY:") || h.Items[0].Kind != infinity.KindSummary {
+		t.Fatalf("history after compaction starts with %+v (summary %+v)", h.Items[0], h.Summary)
+	}
+	f.checkTree(t, id, 1) // the compaction thread, closed
+}
