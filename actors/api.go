@@ -20,11 +20,16 @@ type StartOptions struct {
 	Metadata json.RawMessage
 	// ID is the thread id to use; "" makes a new one.
 	ID infinity.ThreadID
+	// Model, when set, runs the thread (and the children that do not pick
+	// another) on this model, "provider/model": the agent's default or one
+	// of its Providers' models.
+	Model string
 }
 
 // Start creates a root thread and sends it its first message. It returns
-// ErrInvalid for empty text or a bad id, ErrNotFound for an unknown agent and
-// ErrExists for a taken id.
+// ErrInvalid for empty text, a bad id or a malformed model, ErrNotFound for
+// an unknown agent or a model the agent does not have, and ErrExists for a
+// taken id.
 func (rt *Runtime) Start(ctx context.Context, o StartOptions) (infinity.ThreadID, error) {
 	if strings.TrimSpace(o.Text) == "" {
 		return "", fmt.Errorf("start: the first message is empty: %w", infinity.ErrInvalid)
@@ -43,7 +48,12 @@ func (rt *Runtime) Start(ctx context.Context, o StartOptions) (infinity.ThreadID
 	if !infinity.ValidThreadID(id) {
 		return "", fmt.Errorf("start: thread id %q: %w", id, infinity.ErrInvalid)
 	}
-	info := infinity.ThreadInfo{ID: id, Root: id, Agent: agent, Created: rt.cfg.Clock.Now()}
+	if o.Model != "" {
+		if _, err := rt.eng.model(ctx, rt.eng.agent(agent), o.Model); err != nil {
+			return "", fmt.Errorf("start: %w", err)
+		}
+	}
+	info := infinity.ThreadInfo{ID: id, Root: id, Agent: agent, Model: o.Model, Created: rt.cfg.Clock.Now()}
 	if err := rt.cfg.Conversations.CreateThread(ctx, info); err != nil {
 		return "", fmt.Errorf("start: %w", err)
 	}
@@ -55,6 +65,26 @@ func (rt *Runtime) Start(ctx context.Context, o StartOptions) (infinity.ThreadID
 		return "", fmt.Errorf("start %s: %w", id, err)
 	}
 	return id, nil
+}
+
+// Models lists the models threads of an agent ("" is the default agent)
+// may run on, as "provider/model", the agent's default first (when its
+// provider has a name). It returns ErrNotFound for an unknown agent.
+func (rt *Runtime) Models(ctx context.Context, agent string) ([]string, error) {
+	if agent != "" && !rt.HasAgent(agent) {
+		return nil, fmt.Errorf("models of agent %q: %w", agent, infinity.ErrNotFound)
+	}
+	return rt.eng.choices(ctx, rt.eng.agent(agent)), nil
+}
+
+// Compact asks a thread to compact its history now, whatever its usage
+// (an operator's request; threads also compact on their own near their
+// model's context window). It returns the message id, ErrNotFound for an
+// unknown thread and ErrClosed for a closed one.
+func (rt *Runtime) Compact(ctx context.Context, id infinity.ThreadID) (infinity.MessageID, error) {
+	msg := infinity.InputMessage{ID: infinity.NewMessageID(), GroupID: id, Content: infinity.TextContent(""),
+		Synthetic: &infinity.Synthetic{Type: infinity.SyntheticCompaction}}
+	return msg.ID, rt.SendMessage(ctx, msg)
 }
 
 // Send sends user text to a thread and returns the message id. It returns
