@@ -675,14 +675,17 @@ func BenchmarkStream(b *testing.B) {
 	req.System = "You are helpful."
 	req.Tools = []infinity.ToolSpec{{Name: "search", Schema: json.RawMessage(`{"type":"object","properties":{"query":{"type":"string"}},"required":["query"]}`)}}
 	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		r := collect(ctx, p, req)
-		if r.err != nil || len(r.calls) != 1 || r.done == nil {
-			b.Fatalf("%+v", r)
+	b.Run("adapter", func(b *testing.B) {
+		b.ReportAllocs()
+		b.ResetTimer()
+		for b.Loop() {
+			r := collect(ctx, p, req)
+			if r.err != nil || len(r.calls) != 1 || r.done == nil {
+				b.Fatalf("%+v", r)
+			}
 		}
-	}
+	})
+	b.Run("http-floor", func(b *testing.B) { providertest.Floor(b, "application/vnd.amazon.eventstream", payload) })
 }
 
 // TestConcurrentStreams runs overlapping streams on one provider (and one

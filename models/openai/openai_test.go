@@ -19,6 +19,7 @@ import (
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/models/openai"
+	"github.com/infinity-runtime/infinity/models/providertest"
 )
 
 const testKey = "sk-test-secret-123"
@@ -734,22 +735,25 @@ func BenchmarkStream(b *testing.B) {
 		Tools:  []infinity.ToolSpec{{Name: "read", Description: "Read a file.", Schema: schema}},
 	}
 	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		calls := 0
-		for ev, err := range p.Stream(ctx, req) {
-			if err != nil {
-				b.Fatal(err)
+	b.Run("adapter", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			calls := 0
+			for ev, err := range p.Stream(ctx, req) {
+				if err != nil {
+					b.Fatal(err)
+				}
+				if ev.Kind == infinity.EventToolCall {
+					calls++
+				}
 			}
-			if ev.Kind == infinity.EventToolCall {
-				calls++
+			if calls != 2 {
+				b.Fatal(calls)
 			}
 		}
-		if calls != 2 {
-			b.Fatal(calls)
-		}
-	}
-	f.mu.Lock()
-	f.bodies = nil
-	f.mu.Unlock()
+		f.mu.Lock()
+		f.bodies = nil
+		f.mu.Unlock()
+	})
+	b.Run("http-floor", func(b *testing.B) { providertest.Floor(b, "text/event-stream", body) })
 }

@@ -5,8 +5,12 @@
 package providertest
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +97,32 @@ func EarlyBreak(t *testing.T, p infinity.ModelProvider, want string) {
 	}
 	if r := Collect(context.Background(), p, UserText("x")); r.Err != nil || r.Text != want {
 		t.Fatalf("after an early break: %+v", r)
+	}
+}
+
+// Floor measures what a provider benchmark's HTTP exchange costs without
+// any adapter: a 1 KiB JSON POST to a local server that answers with
+// payload, read to the end. A provider's own overhead is its benchmark's
+// figure less this one.
+func Floor(b *testing.B, contentType string, payload []byte) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", contentType)
+		w.Write(payload)
+	}))
+	defer srv.Close()
+	body := []byte(`{"messages":[{"role":"user","content":"` + strings.Repeat("x", 1000) + `"}]}`)
+	client := srv.Client()
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := client.Post(srv.URL, "application/json", bytes.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || n != int64(len(payload)) {
+			b.Fatalf("read %d of %d bytes: %v", n, len(payload), err)
+		}
 	}
 }
