@@ -92,7 +92,7 @@ func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
 // Provider is an infinity.ModelProvider for an OpenAI-compatible chat
 // completions endpoint. It is safe for concurrent use.
 type Provider struct {
-	chat       oai.ChatCompletionService
+	client     oai.Client
 	baseURL    string
 	models     []infinity.ModelInfo
 	completion bool // send max_completion_tokens rather than max_tokens
@@ -152,10 +152,10 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.APIKey != "" {
 		opts = append(opts, option.WithAPIKey(cfg.APIKey))
 	}
-	// The service is built directly rather than through openai.NewClient,
+	// The client is built directly rather than through openai.NewClient,
 	// which would mix in ambient OPENAI_* variables (a key, an organization,
 	// custom headers) that Config did not ask for.
-	p.chat = oai.NewChatCompletionService(opts...)
+	p.client = oai.Client{Options: opts}
 	return p, nil
 }
 
@@ -226,7 +226,12 @@ func (p *Provider) Stream(ctx context.Context, req infinity.CompletionRequest) i
 			yield(infinity.StreamEvent{}, err)
 			return
 		}
-		stream := p.chat.NewStreaming(ctx, params)
+		// The SDK builds, sends and retries the request; the stream's chunks
+		// are decoded into the few fields run reads (the SDK's own chunk
+		// type costs several times the rest of a turn to decode).
+		var raw *http.Response
+		err = p.client.Post(ctx, "chat/completions", params, &raw, option.WithJSONSet("stream", true))
+		stream := ssestream.NewStream[chunk](ssestream.NewDecoder(raw), err)
 		defer stream.Close()
 		if err := stream.Err(); err != nil {
 			yield(infinity.StreamEvent{}, p.requestError(ctx, m.ID, err))
@@ -236,14 +241,38 @@ func (p *Provider) Stream(ctx context.Context, req infinity.CompletionRequest) i
 	}
 }
 
+// chunk is what run reads of a streamed chat.completion.chunk.
+type chunk struct {
+	Choices []struct {
+		Index int64 `json:"index"`
+		Delta struct {
+			Content   string `json:"content"`
+			Refusal   string `json:"refusal"`
+			ToolCalls []struct {
+				Index    int64  `json:"index"`
+				ID       string `json:"id"`
+				Function struct {
+					Name      string `json:"name"`
+					Arguments string `json:"arguments"`
+				} `json:"function"`
+			} `json:"tool_calls"`
+		} `json:"delta"`
+		FinishReason string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage struct {
+		PromptTokens     int64 `json:"prompt_tokens"`
+		CompletionTokens int64 `json:"completion_tokens"`
+	} `json:"usage"`
+}
+
 // chunkStream is what run needs of an *ssestream.Stream.
 type chunkStream interface {
 	Next() bool
-	Current() oai.ChatCompletionChunk
+	Current() chunk
 	Err() error
 }
 
-var _ chunkStream = (*ssestream.Stream[oai.ChatCompletionChunk])(nil)
+var _ chunkStream = (*ssestream.Stream[chunk])(nil)
 
 // run turns the chunks of a started stream into events.
 func (p *Provider) run(ctx context.Context, stream chunkStream, yield func(infinity.StreamEvent, error) bool) {
