@@ -16,6 +16,7 @@ import (
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
+	"github.com/anthropics/anthropic-sdk-go/v2/packages/ssestream"
 
 	infinity "github.com/infinity-runtime/infinity"
 )
@@ -134,7 +135,12 @@ func (p *Provider) Stream(ctx context.Context, req infinity.CompletionRequest) i
 			yield(infinity.StreamEvent{}, err)
 			return
 		}
-		s := p.client.Messages.NewStreaming(ctx, params)
+		// The SDK builds, sends and retries the request; the events are
+		// decoded into the few fields handle reads (the SDK's event union
+		// costs more to decode than the rest of a turn).
+		var raw *http.Response
+		err = p.client.Post(ctx, "v1/messages", params, &raw, option.WithJSONSet("stream", true))
+		s := ssestream.NewStream[event](ssestream.NewDecoder(raw), err)
 		defer s.Close()
 		if err := s.Err(); err != nil { // the request failed, after the SDK's retries
 			yield(infinity.StreamEvent{}, requestError(ctx, err))
@@ -146,7 +152,8 @@ func (p *Provider) Stream(ctx context.Context, req infinity.CompletionRequest) i
 				yield(infinity.StreamEvent{}, err)
 				return
 			}
-			ev, err, done := st.handle(s.Current())
+			cur := s.Current()
+			ev, err, done := st.handle(&cur)
 			if err != nil {
 				yield(infinity.StreamEvent{}, err)
 				return
@@ -170,6 +177,36 @@ func (p *Provider) Stream(ctx context.Context, req infinity.CompletionRequest) i
 	}
 }
 
+// event is what handle reads of a streamed Messages event.
+type event struct {
+	Type    string `json:"type"`
+	Index   int64  `json:"index"`
+	Message struct {
+		Usage usage `json:"usage"`
+	} `json:"message"`
+	ContentBlock struct {
+		Type  string          `json:"type"`
+		ID    string          `json:"id"`
+		Name  string          `json:"name"`
+		Text  string          `json:"text"`
+		Input json.RawMessage `json:"input"`
+	} `json:"content_block"`
+	Delta struct {
+		Type        string `json:"type"`
+		Text        string `json:"text"`
+		PartialJSON string `json:"partial_json"`
+		StopReason  string `json:"stop_reason"`
+	} `json:"delta"`
+	Usage usage `json:"usage"`
+}
+
+type usage struct {
+	InputTokens              int64 `json:"input_tokens"`
+	OutputTokens             int64 `json:"output_tokens"`
+	CacheCreationInputTokens int64 `json:"cache_creation_input_tokens"`
+	CacheReadInputTokens     int64 `json:"cache_read_input_tokens"`
+}
+
 // block is a content block of the response being streamed.
 type block struct {
 	tool  bool
@@ -183,13 +220,13 @@ type block struct {
 type state struct {
 	blocks    map[int64]*block
 	usage     infinity.Usage
-	stop      anthropic.StopReason
+	stop      string
 	truncated string // a tool call whose input JSON was cut short
 }
 
 // handle turns one SSE event into at most one stream event; done reports
 // message_stop.
-func (st *state) handle(ev anthropic.MessageStreamEventUnion) (out infinity.StreamEvent, err error, done bool) {
+func (st *state) handle(ev *event) (out infinity.StreamEvent, err error, done bool) {
 	switch ev.Type {
 	case "message_start":
 		u := ev.Message.Usage
@@ -200,7 +237,7 @@ func (st *state) handle(ev anthropic.MessageStreamEventUnion) (out infinity.Stre
 		switch cb.Type {
 		case "tool_use":
 			b := &block{tool: true, id: cb.ID, name: cb.Name}
-			if raw := cb.JSON.Input.Raw(); raw != "" && raw != "{}" && raw != "null" {
+			if raw := string(bytes.TrimSpace(cb.Input)); raw != "" && raw != "{}" && raw != "null" {
 				b.start = []byte(raw)
 			}
 			st.block(ev.Index, b)
@@ -254,9 +291,9 @@ func (st *state) handle(ev anthropic.MessageStreamEventUnion) (out infinity.Stre
 	case "message_stop":
 		stop := infinity.StopEnd
 		switch st.stop {
-		case anthropic.StopReasonToolUse:
+		case string(anthropic.StopReasonToolUse):
 			stop = infinity.StopToolUse
-		case anthropic.StopReasonMaxTokens:
+		case string(anthropic.StopReasonMaxTokens):
 			stop = infinity.StopMaxTokens
 		}
 		if st.truncated != "" && stop != infinity.StopMaxTokens {
