@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -22,6 +23,9 @@ type threadModel struct {
 	info infinity.ModelInfo
 }
 
+// errUnlisted: the agent's provider could not list its models.
+var errUnlisted = errors.New("models not listed")
+
 // modelCache remembers the models resolved for an agent, by reference.
 type modelCache struct {
 	mu sync.Mutex
@@ -40,6 +44,9 @@ func (e *engine) model(ctx context.Context, a *Agent, ref string) (threadModel, 
 		return tm, nil
 	}
 	tm, err := e.resolveModel(ctx, a, ref)
+	if errors.Is(err, errUnlisted) {
+		return tm, nil // not cached: asked again next time
+	}
 	if err != nil {
 		return threadModel{}, err
 	}
@@ -57,7 +64,11 @@ func (e *engine) resolveModel(ctx context.Context, a *Agent, ref string) (thread
 		}
 		models, err := tm.provider.Models(ctx)
 		if err != nil {
-			return threadModel{}, fmt.Errorf("models of agent %q: %w", a.Name, err)
+			// The completion itself will say what is wrong with the
+			// provider; without its listing the thread runs with no
+			// context window (no compaction) and no image input.
+			e.log.Warn("model provider did not list its models", "agent", a.Name, "err", err)
+			return tm, errUnlisted
 		}
 		for _, m := range models {
 			if m.ID == a.Model || a.Model == "" {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -464,5 +465,20 @@ func TestCloudCompaction(t *testing.T) {
 	if h.Summary == nil || !strings.HasPrefix(h.Summary.Text, "SUMMARY:") || h.Items[0].Kind != infinity.KindSummary {
 		t.Fatalf("history after compaction starts with %+v (summary %+v)", h.Items[0], h.Summary)
 	}
-	f.checkTree(t, id, 1) // the compaction thread, closed
+	// One compaction thread or more (notes kept coming while the first
+	// ran), each closed once it is done.
+	tree := f.tree(t, id)
+	open := func(th infinity.ThreadInfo) bool { return !th.Closed }
+	for deadline := time.Now().Add(30 * time.Second); slices.ContainsFunc(tree[1:], open); tree = f.tree(t, id) {
+		if time.Now().After(deadline) {
+			t.Fatalf("a compaction thread never finished: %+v", tree)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, th := range tree[1:] {
+		if th.Kind != infinity.ThreadCompaction {
+			t.Errorf("thread %s of kind %d under the root, want only compaction threads", th.ID, th.Kind)
+		}
+	}
+	f.checkTree(t, id, len(tree)-1)
 }
