@@ -20,6 +20,7 @@ import (
 	"github.com/goccy/go-yaml/token"
 
 	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/pricing"
 )
 
 //go:embed schema.json
@@ -47,23 +48,29 @@ type File struct {
 	Name        string    `yaml:"name"`
 	Description string    `yaml:"description"`
 	Model       ModelSpec `yaml:"model"`
-	System      string    `yaml:"system"`
-	Tools       Tools     `yaml:"tools"`
-	Limits      Limits    `yaml:"limits"`
+	// Models are the other models threads of this agent may run on
+	// (infinity run --model, spawn_thread's model), besides Model.
+	Models []ModelSpec `yaml:"models"`
+	System string      `yaml:"system"`
+	Tools  Tools       `yaml:"tools"`
+	Limits Limits      `yaml:"limits"`
 
 	// path is the agent file's path as given to Parse.
 	path string
 }
 
-// ModelSpec is the model section; File.Provider builds the provider.
+// ModelSpec is the model section, or one entry of models; File.Registry
+// builds the providers.
 type ModelSpec struct {
 	// Provider is one of ProviderNames.
 	Provider string `yaml:"provider"`
-	// ID is the model id; required except for scripted.
+	// ID is the model id; required except for the default scripted model
+	// (its script names it).
 	ID string `yaml:"id"`
-	// Script is the scripted model's script, relative to the agent file.
+	// Script is the scripted model's script, relative to the agent file
+	// (model only: scripted entries of models share it).
 	Script string `yaml:"script"`
-	// Demo selects the built-in demo script (scripted only).
+	// Demo selects the built-in demo script (model only, scripted).
 	Demo bool `yaml:"demo"`
 	// ContextWindow and MaxOutput override the model's limits (0: default).
 	ContextWindow int `yaml:"context_window"`
@@ -71,6 +78,9 @@ type ModelSpec struct {
 	// Images says the model takes image input (default false: images in
 	// tool results reach it as text placeholders).
 	Images bool `yaml:"images"`
+	// Price, when set, is the model's price in USD per million tokens; it
+	// overrides the daemon's prices file.
+	Price *pricing.Price `yaml:"price"`
 }
 
 // Tools lists tool servers by base URL.
@@ -268,7 +278,9 @@ const (
 	kStr
 	kInt
 	kBool
-	kList // of strings
+	kList    // of strings
+	kNum     // an integer or a decimal number
+	kMapList // a list of mappings
 )
 
 func (k kind) String() string {
@@ -283,17 +295,25 @@ func (k kind) String() string {
 		return "a boolean (true or false)"
 	case kList:
 		return "a list of strings"
+	case kNum:
+		return "a number"
+	case kMapList:
+		return "a list of mappings"
 	}
 	return "a value"
 }
 
 // fields are the fields of each mapping and the kinds of their values.
+// A list's items share one entry, written "models[]".
 var fields = map[string]map[string]kind{
-	"":             {"name": kStr, "description": kStr, "model": kMap, "system": kStr, "tools": kMap, "limits": kMap},
-	"model":        {"provider": kStr, "id": kStr, "script": kStr, "demo": kBool, "context_window": kInt, "max_output": kInt, "images": kBool},
-	"tools":        {"rap": kList, "mcp": kList},
-	"limits":       {"max_depth": kInt, "max_children": kInt, "max_tokens": kInt, "slice": kMap},
-	"limits.slice": {"completions": kInt, "wall": kStr},
+	"":               {"name": kStr, "description": kStr, "model": kMap, "models": kMapList, "system": kStr, "tools": kMap, "limits": kMap},
+	"model":          {"provider": kStr, "id": kStr, "script": kStr, "demo": kBool, "context_window": kInt, "max_output": kInt, "images": kBool, "price": kMap},
+	"model.price":    {"input": kNum, "output": kNum},
+	"models[]":       {"provider": kStr, "id": kStr, "context_window": kInt, "max_output": kInt, "images": kBool, "price": kMap},
+	"models[].price": {"input": kNum, "output": kNum},
+	"tools":          {"rap": kList, "mcp": kList},
+	"limits":         {"max_depth": kInt, "max_children": kInt, "max_tokens": kInt, "slice": kMap},
+	"limits.slice":   {"completions": kInt, "wall": kStr},
 }
 
 // walk indexes the AST by field path and checks field names and value
@@ -337,11 +357,15 @@ func (p *parse) walk(n ast.Node, path string, key *token.Token, want kind) {
 			ok = true
 			p.walkPair(n, path)
 		}
-	case kList:
+	case kList, kMapList:
 		if seq, isSeq := n.(*ast.SequenceNode); isSeq {
 			ok = true
+			item := kStr
+			if want == kMapList {
+				item = kMap
+			}
 			for i, v := range seq.Values {
-				p.walk(v, path+"["+strconv.Itoa(i)+"]", nil, kStr)
+				p.walk(v, path+"["+strconv.Itoa(i)+"]", nil, item)
 			}
 		}
 	case kStr:
@@ -351,6 +375,11 @@ func (p *parse) walk(n ast.Node, path string, key *token.Token, want kind) {
 		}
 	case kInt:
 		_, ok = n.(*ast.IntegerNode)
+	case kNum:
+		switch n.(type) {
+		case *ast.IntegerNode, *ast.FloatNode:
+			ok = true
+		}
 	case kBool:
 		_, ok = n.(*ast.BoolNode)
 	}
@@ -372,7 +401,7 @@ func (p *parse) walkPair(mv *ast.MappingValueNode, parent string) {
 	child := join(parent, name)
 	p.remember(ktk, child)
 	p.remember(mv.Start, child)
-	want, ok := fields[parent][name]
+	want, ok := fields[generic(parent)][name]
 	if !ok {
 		p.errs = append(p.errs, p.errAt(ktk, child, unknownField(name, parent)))
 		return
@@ -382,11 +411,18 @@ func (p *parse) walkPair(mv *ast.MappingValueNode, parent string) {
 
 func unknownField(name, parent string) string {
 	msg := fmt.Sprintf("unknown field %q", name)
-	if s := suggest(name, known[parent]); s != "" {
+	names := known[generic(parent)]
+	if s := suggest(name, names); s != "" {
 		return msg + fmt.Sprintf(" (did you mean %q?)", s)
 	}
-	return msg + " (known fields: " + strings.Join(known[parent], ", ") + ")"
+	return msg + " (known fields: " + strings.Join(names, ", ") + ")"
 }
+
+var indexRE = regexp.MustCompile(`\[[0-9]+\]`)
+
+// generic turns a field path's list indexes into [] ("models[2].price" →
+// "models[].price"), the key of fields and known.
+func generic(path string) string { return indexRE.ReplaceAllString(path, "[]") }
 
 func describeNode(n ast.Node) string {
 	switch n := n.(type) {
@@ -469,6 +505,8 @@ func typeName(t string) string {
 		return "a string"
 	case t == "bool":
 		return "a boolean"
+	case strings.HasPrefix(t, "float"):
+		return "a number"
 	case strings.HasPrefix(t, "agentfile.") || strings.HasPrefix(t, "struct"):
 		return "a mapping"
 	}
@@ -530,11 +568,14 @@ func (e *Error) Unwrap() error { return infinity.ErrInvalid }
 
 // known lists the fields of each mapping, for suggestions.
 var known = map[string][]string{
-	"":             {"name", "description", "model", "system", "tools", "limits"},
-	"model":        {"provider", "id", "script", "demo", "context_window", "max_output", "images"},
-	"tools":        {"rap", "mcp"},
-	"limits":       {"max_depth", "max_children", "max_tokens", "slice"},
-	"limits.slice": {"completions", "wall"},
+	"":               {"name", "description", "model", "models", "system", "tools", "limits"},
+	"model":          {"provider", "id", "script", "demo", "context_window", "max_output", "images", "price"},
+	"model.price":    {"input", "output"},
+	"models[]":       {"provider", "id", "context_window", "max_output", "images", "price"},
+	"models[].price": {"input", "output"},
+	"tools":          {"rap", "mcp"},
+	"limits":         {"max_depth", "max_children", "max_tokens", "slice"},
+	"limits.slice":   {"completions", "wall"},
 }
 
 // suggest returns the known name closest to name, if it is close.
@@ -648,6 +689,8 @@ func (p *parse) validate(f *File) error {
 	}
 	p.positive("model.context_window", m.ContextWindow)
 	p.positive("model.max_output", m.MaxOutput)
+	p.price("model.price", m.Price)
+	p.models(f)
 
 	for i, u := range f.Tools.RAP {
 		p.url(fmt.Sprintf("tools.rap[%d]", i), u)
@@ -710,5 +753,65 @@ func (p *parse) url(field, s string) {
 		p.at(field, "%q: want an http or https URL", s)
 	case u.Host == "":
 		p.at(field, "%q has no host", s)
+	}
+}
+
+// models checks the models list: each entry a known provider and an id,
+// scripted ones only beside a scripted default (they share its script),
+// none listed twice or repeating the default.
+func (p *parse) models(f *File) {
+	seen := map[string]string{}
+	if f.Model.Provider != "" && f.Model.ID != "" {
+		seen[f.Model.Provider+"/"+f.Model.ID] = "model"
+	}
+	for i, m := range f.Models {
+		at := fmt.Sprintf("models[%d]", i)
+		switch {
+		case m.Provider == "":
+			p.at(at+".provider", "required: one of %s", strings.Join(ProviderNames, ", "))
+		case !slices.Contains(ProviderNames, m.Provider):
+			p.at(at+".provider", "unknown provider %q: want one of %s", m.Provider, strings.Join(ProviderNames, ", "))
+		case m.Provider == "scripted" && f.Model.Provider != "scripted":
+			p.at(at+".provider", "a scripted entry shares the file's script, and model is not scripted")
+		}
+		switch id := strings.TrimSpace(m.ID); {
+		case id == "":
+			p.at(at+".id", "required: the model id, such as claude-haiku-4-5")
+		case m.Provider != "":
+			ref := m.Provider + "/" + m.ID
+			if _, err := infinity.ParseModelRef(ref); err != nil {
+				p.at(at+".id", "%q: spaces and control characters are not allowed", m.ID)
+			} else if where, dup := seen[ref]; dup {
+				p.at(at+".id", "%s is listed twice (also in %s)", ref, where)
+			} else {
+				seen[ref] = at
+			}
+		}
+		p.positive(at+".context_window", m.ContextWindow)
+		p.positive(at+".max_output", m.MaxOutput)
+		p.price(at+".price", m.Price)
+	}
+}
+
+// price checks a model's price: both fields, non-negative.
+func (p *parse) price(field string, pr *pricing.Price) {
+	if !p.present(field) {
+		return
+	}
+	for _, name := range []string{"input", "output"} {
+		f := field + "." + name
+		var v float64
+		if pr != nil {
+			v = pr.Input
+			if name == "output" {
+				v = pr.Output
+			}
+		}
+		switch {
+		case !p.present(f):
+			p.at(f, "required: the %s price in USD per million tokens", name)
+		case v < 0:
+			p.at(f, "%v is out of range: want a non-negative number (USD per million tokens)", v)
+		}
 	}
 }

@@ -189,6 +189,32 @@ func TestErrors(t *testing.T) {
 				`:7:11: limits.slice.wall: 1ms is out of range`,
 				`:9:9: tools.rap[0]: "x": want an http or https URL`,
 			}},
+		{"price negative", ok + "  price: {input: -1, output: 2}\n",
+			[]string{`:5:18: model.price.input: -1 is out of range: want a non-negative number`}},
+		{"price missing output", ok + "  price:\n    input: 3\n",
+			[]string{`:5:3: model.price.output: required: the output price in USD per million tokens`}},
+		{"price not a number", ok + "  price: {input: cheap, output: 1}\n",
+			[]string{`:5:18: model.price.input: want a number, got "cheap"`}},
+		{"price unknown field", ok + "  price: {input: 1, output: 1, cache: 1}\n",
+			[]string{`:5:32: model.price.cache: unknown field "cache" (known fields: input, output)`}},
+		{"models not a list", ok + "models: {provider: openai}\n",
+			[]string{`:5:9: models: want a list of mappings, got a mapping`}},
+		{"models entry script", ok + "models:\n  - provider: scripted\n    id: b\n    script: x.json\n",
+			[]string{`:8:5: models[0].script: unknown field "script"`}},
+		{"models entry typo", ok + "models:\n  - provider: scripted\n    id: b\n    contxt_window: 5\n",
+			[]string{`:8:5: models[0].contxt_window: unknown field "contxt_window" (did you mean "context_window"?)`}},
+		{"models entry invalid", "name: a\nmodel:\n  provider: anthropic\n  id: x\nmodels:\n  - provider: gpt\n  - provider: openai\n    max_output: 0\n  - provider: anthropic\n    id: x\n  - provider: scripted\n    id: s\n    price: {input: 1, output: -0.5}\n",
+			[]string{
+				`:6:5: models[0].id: required`,
+				`:6:15: models[0].provider: unknown provider "gpt"`,
+				`:7:5: models[1].id: required`,
+				`:8:17: models[1].max_output: 0 is out of range`,
+				`:10:9: models[2].id: anthropic/x is listed twice (also in model)`,
+				`:11:15: models[3].provider: a scripted entry shares the file's script, and model is not scripted`,
+				`:13:31: models[3].price.output: -0.5 is out of range`,
+			}},
+		{"models entry duplicate", ok + "models:\n  - {provider: openai, id: m}\n  - {provider: openai, id: m}\n",
+			[]string{`:7:28: models[1].id: openai/m is listed twice (also in models[0])`}},
 		{"several structural", "name: 1\nmodel:\n  provider: scripted\n  demo: true\n  model: x\nlimits:\n  max_depth: x\n",
 			[]string{
 				`:1:7: name: want a string, got the integer 1`,
@@ -224,6 +250,125 @@ func TestErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+const multi = `name: multi
+model:
+  provider: anthropic
+  id: claude-sonnet-4-5
+  price: {input: 3, output: 15}
+models:
+  - provider: anthropic
+    id: claude-haiku-4-5
+    context_window: 100000
+    price: {input: 1, output: 5}
+  - provider: openai
+    id: llama3.1:8b
+    max_output: 2048
+    price:
+      input: 0
+      output: 0.5
+`
+
+func TestModels(t *testing.T) {
+	f, err := Parse("m.yaml", []byte(multi))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Models) != 2 || f.Models[1].MaxOutput != 2048 || f.Models[1].Price == nil || f.Models[1].Price.Output != 0.5 || f.Model.Price.Input != 3 {
+		t.Fatalf("models: %+v, default %+v", f.Models, f.Model)
+	}
+	t.Setenv("ANTHROPIC_API_KEY", "test-key")
+	t.Setenv("ANTHROPIC_BASE_URL", "")
+	t.Setenv("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1")
+	t.Setenv("OPENAI_API_KEY", "")
+	r, err := f.Registry(context.Background(), testProviders())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Default.String() != "anthropic/claude-sonnet-4-5" {
+		t.Errorf("Default = %s", r.Default)
+	}
+	wantModels := []string{"anthropic/claude-sonnet-4-5", "anthropic/claude-haiku-4-5", "openai/llama3.1:8b"}
+	if !reflect.DeepEqual(r.Models, wantModels) {
+		t.Errorf("Models = %q", r.Models)
+	}
+	if !r.Allows("openai/llama3.1:8b") || r.Allows("openai/gpt-4.1") {
+		t.Error("Allows")
+	}
+	ms, err := r.Providers["anthropic"].Models(context.Background())
+	wantInfos := []infinity.ModelInfo{
+		{ID: "claude-sonnet-4-5", ContextWindow: DefaultContextWindow, MaxOutput: DefaultMaxOutput},
+		{ID: "claude-haiku-4-5", ContextWindow: 100000, MaxOutput: DefaultMaxOutput},
+	}
+	if err != nil || !reflect.DeepEqual(ms, wantInfos) {
+		t.Errorf("anthropic models = %+v, %v", ms, err)
+	}
+	if ms, err := r.Providers["openai"].Models(context.Background()); err != nil || len(ms) != 1 || ms[0].MaxOutput != 2048 {
+		t.Errorf("openai models = %+v, %v", ms, err)
+	}
+	if p, ok := r.Prices.Price("anthropic/claude-haiku-4-5"); !ok || p.Output != 5 {
+		t.Errorf("haiku price = %+v, %v", p, ok)
+	}
+	if r.Prices.Len() != 3 {
+		t.Errorf("prices: %v", r.Prices.Models())
+	}
+	var a actors.Agent
+	r.Configure(&a)
+	if a.ProviderName != "anthropic" || a.Model != "claude-sonnet-4-5" || a.Provider != r.Providers["anthropic"] || len(a.Providers) != 2 {
+		t.Errorf("Configure: %+v", a)
+	}
+	providers, err := f.Providers(context.Background(), testProviders())
+	if err != nil || len(providers) != 2 {
+		t.Errorf("Providers = %v, %v", providers, err)
+	}
+	// A program built without openai cannot serve the file.
+	without := testProviders()
+	delete(without, "openai")
+	if _, err := f.Registry(context.Background(), without); !errors.Is(err, infinity.ErrNotImplemented) {
+		t.Errorf("without openai: %v", err)
+	}
+}
+
+func TestScriptedModels(t *testing.T) {
+	f, err := Parse("s.yaml", []byte("name: s\nmodel: {provider: scripted, demo: true}\nmodels:\n  - {provider: scripted, id: small, context_window: 1000, price: {input: 1, output: 2}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.Registry(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := r.Default.String()
+	if r.Default.Provider != "scripted" || r.Default.Model == "" || !reflect.DeepEqual(r.Models, []string{def, "scripted/small"}) {
+		t.Fatalf("registry: %+v", r)
+	}
+	ms, err := r.Providers["scripted"].Models(context.Background())
+	if err != nil || len(ms) != 2 || ms[1].ID != "small" || ms[1].ContextWindow != 1000 {
+		t.Fatalf("Models = %+v, %v", ms, err)
+	}
+	// Both models answer from the demo script; an unknown one is refused.
+	for _, id := range []string{"", r.Default.Model, "small"} {
+		req := infinity.CompletionRequest{Model: id, Items: []infinity.Item{{Kind: infinity.KindUser, Text: "hi"}}, Thread: "t1", Stack: []infinity.ThreadID{"t1"}}
+		for _, err := range r.Providers["scripted"].Stream(context.Background(), req) {
+			if err != nil {
+				t.Errorf("model %q: %v", id, err)
+			}
+		}
+	}
+	for _, err := range r.Providers["scripted"].Stream(context.Background(), infinity.CompletionRequest{Model: "big"}) {
+		if !errors.Is(err, infinity.ErrInvalid) {
+			t.Errorf("model big: %v", err)
+		}
+	}
+	// A listed model named like the script's own is a duplicate.
+	f, err = Parse("s.yaml", []byte("name: s\nmodel: {provider: scripted, demo: true}\nmodels:\n  - {provider: scripted, id: "+r.Default.Model+"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Registry(context.Background(), nil); !errors.Is(err, infinity.ErrInvalid) {
+		t.Errorf("duplicate scripted model: %v", err)
 	}
 }
 
@@ -337,6 +482,9 @@ func TestExamples(t *testing.T) {
 		t.Fatalf("want the example agent files, found %v", paths)
 	}
 	for _, p := range paths {
+		if filepath.Base(p) == "prices.yaml" { // a prices file, not an agent
+			continue
+		}
 		t.Run(filepath.Base(p), func(t *testing.T) {
 			f, err := Load(p)
 			if err != nil {
@@ -389,6 +537,10 @@ func TestSchema(t *testing.T) {
 	}
 	check("", props)
 	check("model", sub(props, "model"))
+	check("models[]", props["models"].(map[string]any)["items"].(map[string]any)["properties"].(map[string]any))
+	price := s["$defs"].(map[string]any)["price"].(map[string]any)["properties"].(map[string]any)
+	check("model.price", price)
+	check("models[].price", price)
 	check("tools", sub(props, "tools"))
 	check("limits", sub(props, "limits"))
 	check("limits.slice", sub(sub(props, "limits"), "slice"))

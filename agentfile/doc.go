@@ -14,6 +14,13 @@
 //	                             # (exactly one of script and demo: true)
 //	  context_window: 200000     # optional override (default 200000)
 //	  max_output: 8192           # optional (default 8192)
+//	  images: true               # optional: the model takes images
+//	  price: {input: 3, output: 15}  # optional: USD per million tokens
+//	models:                      # optional: other models threads may run on
+//	  - provider: anthropic      # same fields as model, without script/demo
+//	    id: claude-haiku-4-5     # required
+//	    context_window: 200000
+//	    price: {input: 1, output: 5}
 //	system: |                    # optional system prompt
 //	  You are ...
 //	tools:
@@ -32,6 +39,17 @@
 // same as leaving the field out. Anchors are allowed; aliases, merge keys and
 // more than one YAML document are not.
 //
+// # Models and prices
+//
+// model is the agent's default; models lists the others its threads may run
+// on, addressed as "provider/id" (infinity run --model, spawn_thread's
+// model; children inherit their parent's). Every provider id gets one
+// provider serving all of its models; API keys come from the environment
+// (or the default AWS chain), never from the file. A scripted entry shares
+// the file's script, so model must be scripted too. A price (input and
+// output, non-negative, USD per million tokens) overrides the daemon's
+// prices file for that model; without either, a model's cost is unknown.
+//
 // # Errors
 //
 // Parsing is strict: unknown fields (with a suggestion for a near miss),
@@ -39,8 +57,11 @@
 // string), a missing required field, an unknown provider, a scripted model
 // without a script (or with both script and demo), a script file that does
 // not exist (the resolved path is reported), a tool URL that is not http(s)
-// with a host, a limit out of range and a wall time that is not a Go
-// duration within range are all errors. Each is an *Error reading
+// with a host, a limit out of range, a wall time that is not a Go duration
+// within range, a models entry without a provider or id, a model listed
+// twice, a scripted entry beside a non-scripted model and a price that is
+// negative, not a number or lacks input or output are all errors. Each is
+// an *Error reading
 //
 //	path:line:col: field.path: what is wrong
 //
@@ -52,7 +73,10 @@
 // # Use
 //
 // File.Agent builds the actors.Agent (limits left out stay zero, which the
-// engine reads as its defaults); File.Provider builds the model provider:
+// engine reads as its defaults); File.Registry builds the models (Default,
+// Models, Providers by provider id and the file's Prices) and
+// Registry.Configure gives them to the agent (Provider, ProviderName,
+// Model, Providers); File.Provider is the default model's provider:
 // scripted (models/scripted, the script or the demo), anthropic
 // (models/anthropic, the key from ANTHROPIC_API_KEY), openai (models/openai:
 // OPENAI_BASE_URL for Ollama, vLLM or llama.cpp, OPENAI_API_KEY for OpenAI)

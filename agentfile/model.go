@@ -3,14 +3,19 @@ package agentfile
 import (
 	"context"
 	"fmt"
+	"iter"
+	"maps"
+	"slices"
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/models/scripted"
+	"github.com/infinity-runtime/infinity/pricing"
 )
 
 // Network builds a network model provider from the environment (API keys
-// are read there, never from the file) for the file's model.
+// are read there, never from the file) for the file's models of that
+// provider.
 type Network func(models []infinity.ModelInfo) (infinity.ModelProvider, error)
 
 // Providers are the network providers a program is built with, by the
@@ -29,7 +34,7 @@ var hints = map[string]string{
 
 // Agent returns the engine's agent configuration with the given tools.
 // Limits left out of the file are zero, which the engine reads as its
-// defaults.
+// defaults. Registry.Configure adds the model providers.
 func (f *File) Agent(tools []infinity.Tool) actors.Agent {
 	return actors.Agent{
 		Name:        f.Name,
@@ -46,46 +51,226 @@ func (f *File) Agent(tools []infinity.Tool) actors.Agent {
 	}
 }
 
-// Provider builds the file's model provider: scripted (its script, or the
-// built-in demo), or the network provider of that name in ps (anthropic,
-// openai, bedrock). A known provider this program was built without yields
-// an error wrapping infinity.ErrNotImplemented.
+// Registry is an agent's models: its default, the others its threads may
+// run on, the providers that serve them and the file's own prices.
+type Registry struct {
+	// Default is the default model as "provider/model". A scripted model
+	// without an id in the file has its script's model id.
+	Default infinity.ModelRef
+	// Models are every model the agent's threads may run on, the default
+	// first, as "provider/model".
+	Models []string
+	// Providers serve the models, by provider id (one provider per id,
+	// listing all of that id's models).
+	Providers map[string]infinity.ModelProvider
+	// Prices are the prices the file gives (model.price, models[].price).
+	Prices *pricing.Table
+}
+
+// Allows reports whether the agent's threads may run on model
+// ("provider/model").
+func (r *Registry) Allows(model string) bool { return slices.Contains(r.Models, model) }
+
+// Configure gives the agent its models: the default provider and model
+// id, its provider's name and every provider (actors.Agent.Providers).
+func (r *Registry) Configure(a *actors.Agent) {
+	a.Provider = r.Providers[r.Default.Provider]
+	a.ProviderName = r.Default.Provider
+	a.Model = r.Default.Model
+	a.Providers = r.Providers
+}
+
+// Providers builds the file's model providers by provider id: see
+// Registry.
+func (f *File) Providers(ctx context.Context, ps Providers) (map[string]infinity.ModelProvider, error) {
+	r, err := f.Registry(ctx, ps)
+	if err != nil {
+		return nil, err
+	}
+	return r.Providers, nil
+}
+
+// Provider builds the provider of the file's default model: scripted (its
+// script, or the built-in demo), or the network provider of that name in
+// ps (anthropic, openai, bedrock). A known provider this program was built
+// without yields an error wrapping infinity.ErrNotImplemented.
 func (f *File) Provider(ctx context.Context, ps Providers) (infinity.ModelProvider, error) {
-	m := f.Model
-	switch m.Provider {
-	case "scripted":
-		var s scripted.Script
-		if m.Demo {
-			s = scripted.Demo()
-		} else {
-			var err error
-			if s, err = scripted.Load(f.ScriptPath()); err != nil {
-				return nil, fmt.Errorf("%s: model.script: %w", f.path, err)
+	r, err := f.Registry(ctx, ps)
+	if err != nil {
+		return nil, err
+	}
+	return r.Providers[r.Default.Provider], nil
+}
+
+// Registry builds the file's models: one provider per provider id with
+// every model of that id (the default first), network providers from ps
+// (configured from the environment: API keys never come from the file),
+// scripted ones from the file's script. A known provider this program was
+// built without yields an error wrapping infinity.ErrNotImplemented.
+func (f *File) Registry(ctx context.Context, ps Providers) (*Registry, error) {
+	specs := append([]ModelSpec{f.Model}, f.Models...)
+	var order []string
+	byProvider := map[string][]ModelSpec{}
+	for _, m := range specs {
+		if _, ok := byProvider[m.Provider]; !ok {
+			order = append(order, m.Provider)
+		}
+		byProvider[m.Provider] = append(byProvider[m.Provider], m)
+	}
+	r := &Registry{Providers: map[string]infinity.ModelProvider{}}
+	for _, name := range order {
+		var p infinity.ModelProvider
+		var err error
+		switch name {
+		case "scripted":
+			p, err = f.scripted(byProvider[name])
+		case "anthropic", "openai", "bedrock":
+			p, err = f.network(name, byProvider[name], ps)
+		default:
+			field := "model.provider"
+			if name != f.Model.Provider {
+				field = "models.provider"
 			}
+			err = fmt.Errorf("%s: %s %q is unknown: %w", f.path, field, name, infinity.ErrInvalid)
 		}
-		if m.ID != "" {
-			s.Model = m.ID
+		if err != nil {
+			return nil, err
 		}
-		if m.ContextWindow > 0 {
-			s.ContextWindow = m.ContextWindow
+		r.Providers[name] = p
+	}
+	r.Default = infinity.ModelRef{Provider: f.Model.Provider, Model: f.Model.ID}
+	if r.Default.Model == "" {
+		ms, err := r.Providers[f.Model.Provider].Models(ctx)
+		if err != nil || len(ms) == 0 {
+			return nil, fmt.Errorf("%s: model: the model lists no models: %w", f.path, errOr(err, infinity.ErrInvalid))
 		}
-		p, err := scripted.New(s)
+		r.Default.Model = ms[0].ID
+	}
+	prices := map[string]pricing.Price{}
+	for i, m := range specs {
+		ref := m.Provider + "/" + m.ID
+		if i == 0 {
+			ref = r.Default.String()
+		}
+		if !slices.Contains(r.Models, ref) {
+			r.Models = append(r.Models, ref)
+		}
+		if m.Price != nil {
+			prices[ref] = *m.Price
+		}
+	}
+	t, err := pricing.New(prices)
+	if err != nil {
+		return nil, fmt.Errorf("%s: model price: %w", f.path, err)
+	}
+	r.Prices = t
+	return r, nil
+}
+
+func errOr(err, fallback error) error {
+	if err != nil {
+		return err
+	}
+	return fallback
+}
+
+// network builds one network provider for its models.
+func (f *File) network(name string, specs []ModelSpec, ps Providers) (infinity.ModelProvider, error) {
+	build := ps[name]
+	if build == nil {
+		return nil, fmt.Errorf("%s: model provider %s is not built into this program: %w", f.path, name, infinity.ErrNotImplemented)
+	}
+	infos := make([]infinity.ModelInfo, 0, len(specs))
+	for _, m := range specs {
+		infos = append(infos, modelInfo(m))
+	}
+	if err := infinity.ValidateModels(infos); err != nil {
+		return nil, fmt.Errorf("%s: models of provider %s: %w", f.path, name, err)
+	}
+	p, err := build(infos)
+	if err != nil {
+		return nil, fmt.Errorf("%s: model provider %s: %w (%s)", f.path, name, err, hints[name])
+	}
+	return p, nil
+}
+
+// scripted builds the scripted provider: the default model (specs[0] when
+// the default is scripted) and every scripted entry of models answer from
+// the file's one script.
+func (f *File) scripted(specs []ModelSpec) (infinity.ModelProvider, error) {
+	var s scripted.Script
+	if f.Model.Demo {
+		s = scripted.Demo()
+	} else {
+		var err error
+		if s, err = scripted.Load(f.ScriptPath()); err != nil {
+			return nil, fmt.Errorf("%s: model.script: %w", f.path, err)
+		}
+	}
+	m := &scriptedModels{byID: map[string]*scripted.Provider{}}
+	for i, spec := range specs {
+		si := s
+		if spec.ID != "" {
+			si.Model = spec.ID
+		}
+		if spec.ContextWindow > 0 {
+			si.ContextWindow = spec.ContextWindow
+		}
+		p, err := scripted.New(si)
 		if err != nil {
 			return nil, fmt.Errorf("%s: model: %w", f.path, err)
 		}
-		return p, nil
-	case "anthropic", "openai", "bedrock":
-		build := ps[m.Provider]
-		if build == nil {
-			return nil, fmt.Errorf("%s: model provider %s is not built into this program: %w", f.path, m.Provider, infinity.ErrNotImplemented)
+		if len(specs) == 1 {
+			return p, nil
 		}
-		p, err := build([]infinity.ModelInfo{modelInfo(m)})
+		infos, err := p.Models(context.Background())
 		if err != nil {
-			return nil, fmt.Errorf("%s: model provider %s: %w (%s)", f.path, m.Provider, err, hints[m.Provider])
+			return nil, fmt.Errorf("%s: model: %w", f.path, err)
 		}
-		return p, nil
+		info := infos[0]
+		if spec.MaxOutput > 0 {
+			info.MaxOutput = min(spec.MaxOutput, info.ContextWindow)
+		}
+		info.Images = spec.Images
+		if _, dup := m.byID[info.ID]; dup {
+			return nil, fmt.Errorf("%s: models[%d].id: scripted/%s is listed twice (the script's model is the default): %w", f.path, i-1, info.ID, infinity.ErrInvalid)
+		}
+		if i == 0 {
+			m.def = info.ID
+		}
+		m.byID[info.ID] = p
+		m.infos = append(m.infos, info)
 	}
-	return nil, fmt.Errorf("%s: model.provider %q is unknown: %w", f.path, m.Provider, infinity.ErrInvalid)
+	return m, nil
+}
+
+// scriptedModels serves several model ids from one script (a scripted
+// provider serves one).
+type scriptedModels struct {
+	def   string
+	byID  map[string]*scripted.Provider
+	infos []infinity.ModelInfo
+}
+
+func (m *scriptedModels) Models(ctx context.Context) ([]infinity.ModelInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return slices.Clone(m.infos), nil
+}
+
+func (m *scriptedModels) Stream(ctx context.Context, req infinity.CompletionRequest) iter.Seq2[infinity.StreamEvent, error] {
+	id := req.Model
+	if id == "" {
+		id = m.def
+	}
+	p := m.byID[id]
+	if p == nil {
+		return func(yield func(infinity.StreamEvent, error) bool) {
+			yield(infinity.StreamEvent{}, fmt.Errorf("scripted: model %q is not served (this agent's scripted models: %v): %w", req.Model, slices.Sorted(maps.Keys(m.byID)), infinity.ErrInvalid))
+		}
+	}
+	return p.Stream(ctx, req)
 }
 
 // modelInfo fills in the defaults of a network model's limits.

@@ -233,12 +233,15 @@ func loadAgent(ctx context.Context, path string, ps agentfile.Providers) (actors
 	if err != nil {
 		return actors.Agent{}, nil, fmt.Errorf("cloud: agent file: %w", err)
 	}
-	p, err := file.Provider(ctx, ps)
+	// Every model of the file (model and models), one provider per id;
+	// threads run on the default unless their ThreadInfo.Model names
+	// another.
+	reg, err := file.Registry(ctx, ps)
 	if err != nil {
 		return actors.Agent{}, nil, fmt.Errorf("cloud: agent file: %w", err)
 	}
 	a := file.Agent(nil)
-	a.Provider = p
+	reg.Configure(&a)
 	return a, file, nil
 }
 

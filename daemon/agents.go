@@ -19,6 +19,7 @@ import (
 	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/agentfile"
 	"github.com/infinity-runtime/infinity/models/network"
+	"github.com/infinity-runtime/infinity/pricing"
 	"github.com/infinity-runtime/infinity/tools/rap"
 )
 
@@ -40,6 +41,9 @@ type AgentInfo struct {
 	Description string `json:"description,omitempty"`
 	Provider    string `json:"provider"`
 	Model       string `json:"model,omitempty"`
+	// Models are the models its threads may run on ("provider/model"),
+	// the default first (infinity run --model).
+	Models []string `json:"models,omitempty"`
 }
 
 type registry struct {
@@ -47,16 +51,38 @@ type registry struct {
 	rt    *actors.Runtime
 	log   *slog.Logger
 	tools toolEnv
+	// prices are the daemon's prices file's; agent files override them.
+	prices *pricing.Table
 
 	mu      sync.Mutex
 	sources map[string]AgentSource
 	infos   map[string]AgentInfo
 	servers map[string]*agentTools // by agent key
+	models  map[string]agentModels // by agent key
 }
 
-func newRegistry(home string, log *slog.Logger, tools toolEnv) *registry {
-	return &registry{dir: filepath.Join(home, agentsDir), log: log, tools: tools,
-		sources: map[string]AgentSource{}, infos: map[string]AgentInfo{}, servers: map[string]*agentTools{}}
+func newRegistry(home string, log *slog.Logger, tools toolEnv, prices *pricing.Table) *registry {
+	return &registry{dir: filepath.Join(home, agentsDir), log: log, tools: tools, prices: prices,
+		sources: map[string]AgentSource{}, infos: map[string]AgentInfo{}, servers: map[string]*agentTools{},
+		models: map[string]agentModels{}}
+}
+
+// setModels records an agent's models (the bundled demo's, from Open).
+func (r *registry) setModels(key string, reg *agentfile.Registry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.models[key] = agentModels{Default: reg.Default.String(), Choices: reg.Models, Prices: pricing.Merge(r.prices, reg.Prices)}
+}
+
+// modelsOf returns an agent's models and prices; an agent that did not
+// load has no models, and the daemon's prices.
+func (r *registry) modelsOf(key string) agentModels {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m, ok := r.models[key]; ok {
+		return m
+	}
+	return agentModels{Prices: r.prices}
 }
 
 // notifier returns the RAP notifier of an agent's tool servers, or nil.
@@ -160,12 +186,13 @@ func (r *registry) loadLocked(ctx context.Context, key string, src AgentSource) 
 	if src.Script != "" {
 		f.Model.Script = scriptJSON
 	}
-	p, err := f.Provider(ctx, network.All())
+	reg, err := f.Registry(ctx, network.All())
 	if err != nil {
 		return AgentInfo{}, err
 	}
 	a := f.Agent(nil)
-	a.Name, a.Provider = key, p
+	reg.Configure(&a)
+	a.Name = key
 	at, err := r.tools.buildTools(ctx, f, &a)
 	if err != nil {
 		return AgentInfo{}, err
@@ -175,8 +202,9 @@ func (r *registry) loadLocked(ctx context.Context, key string, src AgentSource) 
 		return AgentInfo{}, err
 	}
 	r.servers[key] = at
-	info := AgentInfo{Key: key, Name: f.Name, Description: f.Description, Provider: f.Model.Provider, Model: f.Model.ID}
+	info := AgentInfo{Key: key, Name: f.Name, Description: f.Description, Provider: f.Model.Provider, Model: f.Model.ID, Models: reg.Models}
 	r.sources[key], r.infos[key] = src, info
+	r.models[key] = agentModels{Default: reg.Default.String(), Choices: reg.Models, Prices: pricing.Merge(r.prices, reg.Prices)}
 	return info, nil
 }
 
@@ -270,10 +298,14 @@ type unloaded struct {
 	err error
 }
 
-func (u unloaded) Models(context.Context) ([]infinity.ModelInfo, error) { return nil, u.err }
+func (u unloaded) Models(context.Context) ([]infinity.ModelInfo, error) { return nil, u.error() }
 
 func (u unloaded) Stream(context.Context, infinity.CompletionRequest) iter.Seq2[infinity.StreamEvent, error] {
 	return func(yield func(infinity.StreamEvent, error) bool) {
-		yield(infinity.StreamEvent{}, fmt.Errorf("agent %s did not load when the daemon started (fix it and restart the daemon): %w", u.key, u.err))
+		yield(infinity.StreamEvent{}, u.error())
 	}
+}
+
+func (u unloaded) error() error {
+	return fmt.Errorf("agent %s did not load when the daemon started (fix it and restart the daemon): %w", u.key, u.err)
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bufio"
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -33,17 +34,20 @@ const (
 // Error codes of the API's JSON errors ({"error":{"code","message"}}).
 // They are stable: clients branch on them.
 const (
-	CodeBadRequest     = "bad_request"
-	CodeInvalidJSON    = "invalid_json"
-	CodeTooLarge       = "too_large"
-	CodeUnauthorized   = "unauthorized"
-	CodeBadHost        = "forbidden_host"
-	CodeBadOrigin      = "forbidden_origin"
-	CodeNotFound       = "not_found"
-	CodeClosed         = "closed"
-	CodeExists         = "exists"
-	CodeConflict       = "conflict"
-	CodeNoChoice       = "no_pending_choice"
+	CodeBadRequest   = "bad_request"
+	CodeInvalidJSON  = "invalid_json"
+	CodeTooLarge     = "too_large"
+	CodeUnauthorized = "unauthorized"
+	CodeBadHost      = "forbidden_host"
+	CodeBadOrigin    = "forbidden_origin"
+	CodeNotFound     = "not_found"
+	CodeClosed       = "closed"
+	CodeExists       = "exists"
+	CodeConflict     = "conflict"
+	CodeNoChoice     = "no_pending_choice"
+	// CodeUnknownModel: the agent's threads may not run on the model asked
+	// for; Choices lists those they may run on.
+	CodeUnknownModel   = "unknown_model"
 	CodeNotImplemented = "not_implemented"
 	CodeUnavailable    = "unavailable"
 	CodeInternal       = "internal"
@@ -54,6 +58,8 @@ type APIError struct {
 	Status  int    `json:"-"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Choices are the valid values, for CodeUnknownModel.
+	Choices []string `json:"choices,omitempty"`
 }
 
 func (e *APIError) Error() string { return e.Message }
@@ -170,6 +176,7 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("GET /v1/threads/{id}/items", d.handle(MaxBody, d.getItems))
 	mux.HandleFunc("POST /v1/threads/{id}/messages", d.handle(MaxBody, d.postMessage))
 	mux.HandleFunc("POST /v1/threads/{id}/close", d.handle(MaxBody, d.postClose))
+	mux.HandleFunc("POST /v1/threads/{id}/compact", d.handle(MaxBody, d.postCompact))
 	mux.HandleFunc("POST /v1/threads/{id}/answer", d.handle(MaxBody, d.postAnswer))
 	mux.HandleFunc("GET /v1/export", d.handle(MaxBody, d.getExport))
 	mux.HandleFunc("POST /v1/import", d.handle(MaxImportBody, d.postImport))
@@ -302,7 +309,7 @@ type AgentRequest struct {
 
 func (d *Daemon) getAgents(w http.ResponseWriter, _ *http.Request) error {
 	writeJSON(w, http.StatusOK, append([]AgentInfo{{Key: "demo", Name: "demo", Provider: "scripted",
-		Description: "the bundled offline demo"}}, d.agents.List()...))
+		Description: "the bundled offline demo", Models: d.agents.modelsOf("demo").Choices}}, d.agents.List()...))
 	return nil
 }
 
@@ -330,6 +337,10 @@ type StartRequest struct {
 	ID    infinity.ThreadID `json:"id,omitempty"`
 	// Metadata is stored as the root's metadata.
 	Metadata json.RawMessage `json:"metadata,omitempty"`
+	// Model, when set, runs the thread (and its children) on another model
+	// than the agent's default, as "provider/model": the default or one of
+	// the agent file's models (else CodeUnknownModel, with the choices).
+	Model string `json:"model,omitempty"`
 }
 
 // Started is the answer to a start or a send.
@@ -354,12 +365,27 @@ func (d *Daemon) postThread(w http.ResponseWriter, r *http.Request) error {
 		}
 		agent = info.Key
 	}
-	id, err := d.rt.Start(r.Context(), actors.StartOptions{Agent: agent, Text: req.Text, ID: req.ID, Metadata: req.Metadata})
+	if req.Model != "" {
+		am := d.agents.modelsOf(agent)
+		if !slices.Contains(am.Choices, req.Model) {
+			e := apiErr(http.StatusBadRequest, CodeUnknownModel, "agent %s does not run on model %q: choose one of %s (add others to its file's models list)",
+				agent, req.Model, strings.Join(am.Choices, ", "))
+			e.Choices = am.Choices
+			return e
+		}
+	}
+	id, err := d.start(r.Context(), agent, req)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, Started{Thread: id})
 	return nil
+}
+
+// start creates the root thread, on req.Model when it is set, and sends
+// it the first message.
+func (d *Daemon) start(ctx context.Context, agent string, req StartRequest) (infinity.ThreadID, error) {
+	return d.rt.Start(ctx, actors.StartOptions{Agent: agent, Text: req.Text, ID: req.ID, Metadata: req.Metadata, Model: req.Model})
 }
 
 // MessageRequest sends user text to a thread.
@@ -406,6 +432,20 @@ func (d *Daemon) postClose(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// postCompact asks a thread to compact its history now.
+func (d *Daemon) postCompact(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	msg, err := d.rt.Compact(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, Started{Thread: id, Message: msg})
+	return nil
+}
+
 func (d *Daemon) getThreads(w http.ResponseWriter, r *http.Request) error {
 	all, err := d.store.Threads(r.Context())
 	if err != nil {
@@ -417,6 +457,7 @@ func (d *Daemon) getThreads(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := make([]ThreadView, 0, len(all))
+	own := map[infinity.ThreadID]Totals{}
 	for _, info := range all {
 		if roots && !info.IsRoot() {
 			continue
@@ -425,7 +466,15 @@ func (d *Daemon) getThreads(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		own[info.ID] = v.Subtree
 		out = append(out, v)
+	}
+	subs, err := d.subtrees(r.Context(), all, own)
+	if err != nil {
+		return err
+	}
+	for i := range out {
+		out[i].Subtree = subs[out[i].ID]
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -446,6 +495,9 @@ func (d *Daemon) getThread(w http.ResponseWriter, r *http.Request) error {
 	}
 	v, err := d.view(r.Context(), info, sn)
 	if err != nil {
+		return err
+	}
+	if v.Subtree, err = d.subtree(r.Context(), info); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, v)
@@ -474,6 +526,14 @@ func (d *Daemon) getTree(w http.ResponseWriter, r *http.Request) error {
 type ItemLine struct {
 	Index int            `json:"index"`
 	Item  *infinity.Item `json:"item,omitempty"`
+	// Cost is what the item's model response cost in USD, on an item with
+	// usage whose model has a price.
+	Cost *float64 `json:"cost,omitempty"`
+	// Slice is a slice's usage, in a followed stream (kept in memory: a
+	// stream shows the slices that end while it runs).
+	Slice *SliceLine `json:"slice,omitempty"`
+	// Compacted says the history was compacted, in a followed stream.
+	Compacted *CompactedLine `json:"compacted,omitempty"`
 	// View is a tool's view of the thread (RAP view_update), in a followed
 	// stream: every current view first, then each new one as it comes.
 	View *ViewLine `json:"view,omitempty"`
@@ -501,9 +561,13 @@ func (d *Daemon) getItems(w http.ResponseWriter, r *http.Request) error {
 	}
 	follow := q.Get("follow") == "true"
 	conv := d.store.Conversations()
-	if _, err := conv.Thread(r.Context(), id); err != nil {
+	info, err := conv.Thread(r.Context(), id)
+	if err != nil {
 		return err
 	}
+	am := d.agents.modelsOf(info.Agent)
+	model := threadModel(info, am)
+	_, liveSeq := d.live.since(id, ^uint64(0))
 	var pokes <-chan struct{}
 	if follow {
 		ch, cancel := d.hub.subscribe(id)
@@ -524,16 +588,40 @@ func (d *Daemon) getItems(w http.ResponseWriter, r *http.Request) error {
 	defer tick.Stop()
 	sentViews := map[string]string{}
 	for {
+		// Events first: the items of a slice that ended are committed.
+		var events []actors.Event
+		if follow {
+			events, liveSeq = d.live.since(id, liveSeq)
+		}
 		items, err := conv.Items(r.Context(), id, from, -1)
 		if err != nil {
 			return nil // headers are out: the stream just ends
 		}
 		for i := range items {
-			if enc.Encode(ItemLine{Index: from + i, Item: &items[i]}) != nil {
+			if enc.Encode(ItemLine{Index: from + i, Item: &items[i], Cost: itemCost(items[i], model, am.Prices)}) != nil {
 				return nil
 			}
 		}
 		from += len(items)
+		for _, ev := range events {
+			l := ItemLine{Index: from}
+			switch ev.Kind {
+			case actors.EventSlice:
+				sl := &SliceLine{Usage: ev.Usage, Items: ev.Items, Model: model}
+				if usd, ok := am.Prices.Cost(model, ev.Usage); ok {
+					sl.Cost = &usd
+				}
+				l.Slice = sl
+			case actors.EventCompacted:
+				if ev.Summary == nil {
+					continue
+				}
+				l.Compacted = &CompactedLine{Covers: ev.Summary.Covers, Position: ev.Summary.Position, Chars: len(ev.Summary.Text)}
+			}
+			if enc.Encode(l) != nil {
+				return nil
+			}
+		}
 		if follow && !d.sendViews(enc, id, from, sentViews) {
 			return nil
 		}

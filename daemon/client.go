@@ -143,6 +143,12 @@ func (c *Client) Close(ctx context.Context, id infinity.ThreadID) (Started, erro
 	return v, c.do(ctx, "POST", "/v1/threads/"+url.PathEscape(string(id))+"/close", nil, &v)
 }
 
+// Compact asks a thread to compact its history now.
+func (c *Client) Compact(ctx context.Context, id infinity.ThreadID) (Started, error) {
+	var v Started
+	return v, c.do(ctx, "POST", "/v1/threads/"+url.PathEscape(string(id))+"/compact", nil, &v)
+}
+
 // Answer answers a thread's pending user choice.
 func (c *Client) Answer(ctx context.Context, id infinity.ThreadID, req AnswerRequest) (Answered, error) {
 	var a Answered

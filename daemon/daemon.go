@@ -20,6 +20,7 @@ import (
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/actors/protohost"
+	"github.com/infinity-runtime/infinity/agentfile"
 	"github.com/infinity-runtime/infinity/examples"
 	"github.com/infinity-runtime/infinity/mailbox/local"
 	"github.com/infinity-runtime/infinity/models/network"
@@ -56,6 +57,10 @@ type Options struct {
 	Version string
 	// Idle is how long a thread stays active without input (default 2 s).
 	Idle time.Duration
+	// Prices is the prices file (package pricing); default HOME/prices.yaml
+	// when it exists. Agent files' model prices override it; a model
+	// without a price has an unknown cost.
+	Prices string
 }
 
 // Info is daemon.json: how clients find a running daemon.
@@ -89,6 +94,7 @@ type Daemon struct {
 
 	rapTokens rap.Tokens
 	views     *views
+	live      live
 
 	ln       net.Listener
 	srv      *http.Server
@@ -156,13 +162,18 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	d.rapTokens = rap.Tokens{Key: key}
 	d.views = &views{d: d}
-	d.agents = newRegistry(o.Home, o.Logger, toolEnv{
-		callbackBase: "http://" + d.ln.Addr().String(), tokens: d.rapTokens, client: httpclient.NewPlain(),
-	})
-	demo, err := bundledAgent(ctx, "demo")
+	prices, err := loadPrices(o.Home, o.Prices)
 	if err != nil {
 		return fail(err)
 	}
+	d.agents = newRegistry(o.Home, o.Logger, toolEnv{
+		callbackBase: "http://" + d.ln.Addr().String(), tokens: d.rapTokens, client: httpclient.NewPlain(),
+	}, prices)
+	demo, demoModels, err := bundledAgent(ctx, "demo")
+	if err != nil {
+		return fail(err)
+	}
+	d.agents.setModels("demo", demoModels)
 	d.rt, err = actors.New(actors.Config{
 		Conversations: store.Conversations(),
 		State:         store.State(),
@@ -214,19 +225,20 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 }
 
 // bundledAgent is the embedded demo agent, always available as "demo".
-func bundledAgent(ctx context.Context, name string) (actors.Agent, error) {
+func bundledAgent(ctx context.Context, name string) (actors.Agent, *agentfile.Registry, error) {
 	y, _ := examples.Get(name)
 	f, err := parseSource(name+".yaml", AgentSource{YAML: string(y)})
 	if err != nil {
-		return actors.Agent{}, fmt.Errorf("daemon: bundled agent: %w", err)
+		return actors.Agent{}, nil, fmt.Errorf("daemon: bundled agent: %w", err)
 	}
-	p, err := f.Provider(ctx, network.All())
+	reg, err := f.Registry(ctx, network.All())
 	if err != nil {
-		return actors.Agent{}, fmt.Errorf("daemon: bundled agent: %w", err)
+		return actors.Agent{}, nil, fmt.Errorf("daemon: bundled agent: %w", err)
 	}
 	a := f.Agent(nil)
-	a.Name, a.Provider = name, p
-	return a, nil
+	reg.Configure(&a)
+	a.Name = name
+	return a, reg, nil
 }
 
 // Addr is the address the daemon listens on.
@@ -303,6 +315,10 @@ func (d *Daemon) observe(ev actors.Event) {
 		if ev.Info.Parent != "" {
 			d.hub.poke(ev.Info.Parent)
 		}
+	case actors.EventSlice, actors.EventCompacted:
+		d.live.add(ev)
+	case actors.EventThreadClosed:
+		d.live.forget(ev.Thread)
 	}
 	d.hub.poke(ev.Thread)
 }

@@ -20,6 +20,19 @@
 // are read from history and answered through POST /v1/threads/{id}/answer;
 // OAuth URLs and view updates are kept in memory only.
 //
+// Models and cost: each agent's models (its file's model and models, one
+// provider per provider id) are registered with the runtime; a root thread
+// may start on any of them (StartRequest.Model, stored as ThreadInfo.Model;
+// others are refused with CodeUnknownModel and the choices). A thread's
+// tokens are summed from its history (Item.Usage, attributed to Item.Model,
+// else the thread's model, else the agent's default), so they survive
+// restarts; its cost uses the prices file (Options.Prices, default
+// HOME/prices.yaml) overridden by the agent file's prices, and is null when
+// a model that answered has no price. Thread views carry Subtree totals
+// (the thread and all its descendants). Followed item streams add a line
+// per slice (actors.EventSlice) and per compaction (actors.EventCompacted),
+// kept in memory only.
+//
 // Export and Import read and write sessions.json, the readable export of
 // every thread, its state and the agent files it uses.
 package daemon

@@ -24,19 +24,33 @@ const WaitingForInput = "input"
 
 // ThreadView is a thread as the API shows it.
 type ThreadView struct {
-	ID      infinity.ThreadID `json:"id"`
-	Parent  infinity.ThreadID `json:"parent,omitempty"`
-	Root    infinity.ThreadID `json:"root"`
-	Agent   string            `json:"agent"`
-	Created time.Time         `json:"created"`
-	Status  string            `json:"status"`
+	ID     infinity.ThreadID `json:"id"`
+	Parent infinity.ThreadID `json:"parent,omitempty"`
+	Root   infinity.ThreadID `json:"root"`
+	Agent  string            `json:"agent"`
+	// Model is the model the thread runs on ("provider/model"): its own
+	// (infinity run --model, inherited by children) or its agent's
+	// default.
+	Model   string    `json:"model,omitempty"`
+	Created time.Time `json:"created"`
+	Status  string    `json:"status"`
 	// Until is when a sleeping thread wakes.
 	Until *time.Time `json:"until,omitempty"`
 	// Detail says what a waiting thread waits for, or why it failed.
-	Detail   string         `json:"detail,omitempty"`
-	Items    int            `json:"items"`
-	Tokens   infinity.Usage `json:"tokens"`
-	Children int            `json:"children"`
+	Detail string `json:"detail,omitempty"`
+	Items  int    `json:"items"`
+	// Tokens are what the thread's own model responses used (from its
+	// history: they survive restarts).
+	Tokens infinity.Usage `json:"tokens"`
+	// Cost is what they cost in USD, by the prices of the models that
+	// answered; null when one of them has no price.
+	Cost *float64 `json:"cost"`
+	// Subtree adds up the thread and all its descendants.
+	Subtree  Totals `json:"subtree"`
+	Children int    `json:"children"`
+	// Compacted says the thread's history was compacted: the model sees a
+	// summary and the latest items; every item is still stored.
+	Compacted bool `json:"compacted,omitempty"`
 	// Choices are the user choices the thread's tools wait for.
 	Choices []infinity.PendingChoice `json:"choices,omitempty"`
 	// Authorize is a tool's request that the user open a URL (OAuth),
@@ -89,8 +103,11 @@ func (d *Daemon) view(ctx context.Context, info infinity.ThreadInfo, t timers) (
 	if err != nil {
 		return ThreadView{}, err
 	}
-	v := ThreadView{ID: info.ID, Parent: info.Parent, Root: info.Root, Agent: info.Agent, Created: info.Created,
-		Items: len(items), Tokens: infinity.SumUsage(items), Children: len(kids)}
+	am := d.agents.modelsOf(info.Agent)
+	model := threadModel(info, am)
+	v := ThreadView{ID: info.ID, Parent: info.Parent, Root: info.Root, Agent: info.Agent, Model: model, Created: info.Created, Compacted: info.Compacted,
+		Items: len(items), Tokens: infinity.SumUsage(items), Cost: costOf(items, model, am.Prices), Children: len(kids)}
+	v.Subtree = Totals{Threads: 1, Tokens: v.Tokens, Cost: v.Cost}
 	call := openCall(items)
 	until, timer := t[info.ID]
 	failure := d.failure(info.ID)
@@ -174,9 +191,69 @@ func (d *Daemon) tree(ctx context.Context, id infinity.ThreadID, t timers) (Tree
 		if err != nil {
 			return Tree{}, err
 		}
+		out.Subtree = out.Subtree.add(sub.Subtree)
 		out.Threads = append(out.Threads, sub)
 	}
 	return out, nil
+}
+
+// own is the usage and cost of one thread's own history.
+func (d *Daemon) own(ctx context.Context, info infinity.ThreadInfo) (Totals, error) {
+	items, err := d.store.Conversations().Items(ctx, info.ID, 0, -1)
+	if err != nil {
+		return Totals{}, err
+	}
+	am := d.agents.modelsOf(info.Agent)
+	return Totals{Threads: 1, Tokens: infinity.SumUsage(items), Cost: costOf(items, threadModel(info, am), am.Prices)}, nil
+}
+
+// subtrees adds up every thread's subtree, given all threads and the
+// totals already known (views computed anyway); the others are read.
+func (d *Daemon) subtrees(ctx context.Context, all []infinity.ThreadInfo, known map[infinity.ThreadID]Totals) (map[infinity.ThreadID]Totals, error) {
+	parent := make(map[infinity.ThreadID]infinity.ThreadID, len(all))
+	out := make(map[infinity.ThreadID]Totals, len(all))
+	for _, info := range all {
+		parent[info.ID] = info.Parent
+		own, ok := known[info.ID]
+		if !ok {
+			var err error
+			if own, err = d.own(ctx, info); err != nil {
+				return nil, err
+			}
+		}
+		known[info.ID] = own
+	}
+	for _, info := range all {
+		own := known[info.ID]
+		// Add the thread's own totals to itself and every ancestor.
+		for id, hops := info.ID, 0; id != "" && hops <= len(all); id, hops = parent[id], hops+1 {
+			if _, seen := parent[id]; !seen {
+				break
+			}
+			out[id] = out[id].add(own)
+		}
+	}
+	return out, nil
+}
+
+// subtree adds up one thread's subtree.
+func (d *Daemon) subtree(ctx context.Context, info infinity.ThreadInfo) (Totals, error) {
+	total, err := d.own(ctx, info)
+	if err != nil {
+		return Totals{}, err
+	}
+	kids, err := d.store.Conversations().Children(ctx, info.ID)
+	if err != nil {
+		return Totals{}, err
+	}
+	for _, k := range kids {
+		sub, err := d.subtree(ctx, k)
+		if err != nil {
+			return Totals{}, err
+		}
+		total = total.add(sub)
+	}
+	return total, nil
 }
 
 // authorization returns one of the thread's OAuth requests whose call

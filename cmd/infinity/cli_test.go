@@ -26,7 +26,7 @@ func cmdOut(t *testing.T, args ...string) string {
 }
 
 // The client commands against an in-process daemon: run --follow, ls,
-// tree, logs, send, close, export and import, in text and JSON.
+// tree, logs, compact, send, close, export and import, in text and JSON.
 func TestClientCommands(t *testing.T) {
 	home := t.TempDir()
 	t.Setenv("INFINITY_HOME", home)
@@ -72,6 +72,24 @@ func TestClientCommands(t *testing.T) {
 	if out := cmdOut(t, "logs", root, "--json", "--from", "1"); !strings.HasPrefix(out, `{"index":1,`) {
 		t.Errorf("logs --json --from 1 starts with %.60q", out)
 	}
+	// compact: a compaction thread summarises the root, which then runs
+	// from the summary; every item stays in its transcript.
+	before := cmdOut(t, "logs", root)
+	if out := cmdOut(t, "compact", root); !strings.Contains(out, "compacting "+root) {
+		t.Errorf("compact: %s", out)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var v []daemon.ThreadView
+		if err := json.Unmarshal([]byte(cmdOut(t, "ls", "--json")), &v); err == nil && len(v) == 1 && v[0].Compacted {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the root never compacted: %s", cmdOut(t, "ls", "--all"))
+		}
+	}
+	if after := cmdOut(t, "logs", root); !strings.HasPrefix(after, before) {
+		t.Errorf("logs after compaction do not start with the whole earlier transcript")
+	}
 	cmdOut(t, "close", root)
 	if out := cmdOut(t, "logs", "-f", root); !strings.HasSuffix(out, "-- closed\n") {
 		t.Errorf("logs -f of a closed thread ends with %q", out[max(0, len(out)-40):])
@@ -84,7 +102,7 @@ func TestClientCommands(t *testing.T) {
 	if out := cmdOut(t, "import", filepath.Join(home, "sessions.json")); !strings.Contains(out, "skipped 1") {
 		t.Errorf("import into the same daemon: %s", out)
 	}
-	if out := cmdOut(t, "daemon", "status"); !strings.Contains(out, "threads     4") {
+	if out := cmdOut(t, "daemon", "status"); !strings.Contains(out, "threads     5") {
 		t.Errorf("daemon status:\n%s", out)
 	}
 }

@@ -28,6 +28,11 @@ The daemon keeps every thread, timer and waiting message under its home
 acknowledged. It listens on 127.0.0.1 only; clients authenticate with the
 token in HOME/token.
 
+Costs come from a prices file (USD per million tokens per provider/model;
+see examples/prices.yaml): HOME/prices.yaml, or --prices FILE (default
+$INFINITY_PRICES). An agent file's model price overrides it. There are no
+built-in prices: a model without one shows its tokens and "-" for cost.
+
 Flags:
 `
 
@@ -58,6 +63,7 @@ type daemonOpts struct {
 	allowRemote bool
 	idle        time.Duration
 	logLevel    string
+	prices      string
 }
 
 func daemonFlags(name string, stderr io.Writer) (*flags, *daemonOpts) {
@@ -67,12 +73,20 @@ func daemonFlags(name string, stderr io.Writer) (*flags, *daemonOpts) {
 	f.BoolVar(&o.allowRemote, "allow-remote", false, "allow a non-loopback --addr (the token still guards every request)")
 	f.DurationVar(&o.idle, "idle", 2*time.Second, "how long a thread stays in memory without input before it hibernates")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.prices, "prices", os.Getenv("INFINITY_PRICES"), "the prices file (default $INFINITY_PRICES, else HOME/prices.yaml when it exists)")
 	return f, o
 }
 
 func (o *daemonOpts) args(home string) []string {
-	return []string{"daemon", "--home", home, "--addr", o.addr, "--idle", o.idle.String(),
+	args := []string{"daemon", "--home", home, "--addr", o.addr, "--idle", o.idle.String(),
 		"--log-level", o.logLevel, "--allow-remote=" + fmt.Sprint(o.allowRemote)}
+	if o.prices != "" {
+		if abs, err := filepath.Abs(o.prices); err == nil {
+			return append(args, "--prices", abs)
+		}
+		return append(args, "--prices", o.prices)
+	}
+	return args
 }
 
 func daemonRun(ctx context.Context, home string, o *daemonOpts, stdout, stderr io.Writer) error {
@@ -83,7 +97,7 @@ func daemonRun(ctx context.Context, home string, o *daemonOpts, stdout, stderr i
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	start := time.Now()
 	d, err := daemon.Open(ctx, daemon.Options{Home: home, Addr: o.addr, AllowRemote: o.allowRemote,
-		Logger: logger, Version: version, Idle: o.idle})
+		Logger: logger, Version: version, Idle: o.idle, Prices: o.prices})
 	if errors.Is(err, daemon.ErrLocked) {
 		return fmt.Errorf("%w (another daemon uses %s; see \"infinity daemon status\")", err, home)
 	}

@@ -35,6 +35,7 @@ Agents and threads (these talk to the daemon):
   tree [THREAD]         show thread trees
   logs [-f] THREAD      print (and follow) a thread's transcript
   close THREAD          close a thread and everything below it
+  compact THREAD        summarise a thread's history now (compaction)
   answer THREAD CHOICE  answer a thread's pending user choice
   export [-o FILE]      write every thread to sessions.json (readable JSON)
   import FILE           load threads from a sessions.json export
@@ -83,6 +84,7 @@ var commands = map[string]command{
 	"tree":        treeCmd,
 	"logs":        logsCmd,
 	"close":       closeCmd,
+	"compact":     compactCmd,
 	"answer":      answerCmd,
 	"cloud-local": cloudLocalCmd,
 	"export":      exportCmd,

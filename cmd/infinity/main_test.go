@@ -83,6 +83,7 @@ func TestCommandErrors(t *testing.T) {
 		{args: []string{"send", "t1"}, is: errUsage},
 		{args: []string{"logs"}, is: errUsage},
 		{args: []string{"close", "a", "b"}, is: errUsage},
+		{args: []string{"compact"}, is: errUsage},
 		{args: []string{"answer", "t1"}, is: errUsage},
 		{args: []string{"import"}, is: errUsage},
 	} {

@@ -26,6 +26,10 @@ examples/ and agentfile/doc.go) or the name of a bundled example (%s).
 MESSAGE is the first user message; without it, the bundled demo uses its
 own prompt and other agents read it from standard input.
 
+--model provider/model runs the thread (and the threads it spawns) on
+another model than the agent's default: one of the models its file lists
+under models (the daemon refuses others and lists the choices).
+
 Flags:
 `
 
@@ -36,6 +40,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	follow := f.Bool("follow", false, "print the transcript of the whole tree until the agent waits for input")
 	asJSON := f.Bool("json", false, "print the started thread as JSON")
 	id := f.String("id", "", "the thread id to use (makes a retried run harmless)")
+	model := f.String("model", "", "run on this model (provider/model) instead of the agent's default")
 	pos, err := f.parse(args, 1, 2)
 	if err != nil {
 		return err
@@ -43,6 +48,11 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	src, origin, bundled, err := loadAgent(pos[0])
 	if err != nil {
 		return err
+	}
+	if *model != "" {
+		if _, err := infinity.ParseModelRef(*model); err != nil {
+			return fmt.Errorf("run: --model: %w", err)
+		}
 	}
 	text := ""
 	if len(pos) == 2 {
@@ -71,7 +81,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		agent = info.Key
 	}
-	started, err := c.Start(ctx, daemon.StartRequest{Agent: agent, Text: text, ID: infinity.ThreadID(*id)})
+	started, err := c.Start(ctx, daemon.StartRequest{Agent: agent, Text: text, ID: infinity.ThreadID(*id), Model: *model})
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
@@ -81,7 +91,11 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 	default:
-		fmt.Fprintf(stdout, "started thread %s (agent %s)\n", started.Thread, agent)
+		if *model != "" {
+			fmt.Fprintf(stdout, "started thread %s (agent %s, model %s)\n", started.Thread, agent, *model)
+		} else {
+			fmt.Fprintf(stdout, "started thread %s (agent %s)\n", started.Thread, agent)
+		}
 	}
 	if *follow {
 		return followTree(ctx, c, started.Thread, stdout)
@@ -137,8 +151,36 @@ func sendCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
+const lsUsage = `Usage: infinity ls [flags]
+
+Lists root threads (--all: every thread), oldest first, with their model,
+status, tokens (in/out) and cost in USD, their own and their subtree's (the
+thread and all its descendants). The cost comes from the daemon's prices
+("infinity daemon --help"); "-" means a model that answered has no price.
+
+Flags:
+`
+
+const treeUsage = `Usage: infinity tree [flags] [THREAD]
+
+Shows the tree below THREAD, or every root's tree, with each thread's
+tokens (in/out) and cost in USD, and a parent's subtree totals ("-": cost
+unknown, a model without a price).
+
+Flags:
+`
+
+const logsUsage = `Usage: infinity logs [flags] THREAD
+
+Prints a thread's transcript, with the tokens and cost of each model
+response; with -f, follows it live until the thread closes, with a line per
+slice (its tokens and cost) and when the history is compacted.
+
+Flags:
+`
+
 func lsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("ls", "Usage: infinity ls [flags]\n\nLists root threads (--all: every thread), oldest first, with status and tokens.\n\nFlags:\n", stderr)
+	f := newFlags("ls", lsUsage, stderr)
 	all := f.Bool("all", false, "list child threads too")
 	asJSON := f.Bool("json", false, "print JSON")
 	_, c, err := f.connect(args, 0, 0)
@@ -157,14 +199,18 @@ func lsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "THREAD\tPARENT\tAGENT\tSTATUS\tITEMS\tTOKENS IN/OUT\tCREATED")
+	fmt.Fprintln(tw, "THREAD\tPARENT\tAGENT\tMODEL\tSTATUS\tITEMS\tTOKENS IN/OUT\tCOST\tSUBTREE IN/OUT\tSUBTREE COST\tCREATED")
 	for _, t := range threads {
 		parent := string(t.Parent)
 		if parent == "" {
 			parent = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d/%d\t%s\n", t.ID, parent, t.Agent, statusText(t), t.Items,
-			t.Tokens.Input, t.Tokens.Output, t.Created.Local().Format("2006-01-02 15:04:05"))
+		model := t.Model
+		if model == "" {
+			model = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", t.ID, parent, t.Agent, model, statusText(t), t.Items,
+			inOut(t.Tokens), usd(t.Cost), inOut(t.Subtree.Tokens), usd(t.Subtree.Cost), t.Created.Local().Format("2006-01-02 15:04:05"))
 	}
 	return tw.Flush()
 }
@@ -183,7 +229,7 @@ func statusText(t daemon.ThreadView) string {
 }
 
 func treeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("tree", "Usage: infinity tree [flags] [THREAD]\n\nShows the tree below THREAD, or every root's tree.\n\nFlags:\n", stderr)
+	f := newFlags("tree", treeUsage, stderr)
 	asJSON := f.Bool("json", false, "print JSON")
 	pos, c, err := f.connect(args, 0, 1)
 	if err != nil {
@@ -222,7 +268,12 @@ func treeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 func printTree(w io.Writer, t daemon.Tree, prefix, branch string) {
-	fmt.Fprintf(w, "%s%s%s  %s  (%d items, %d/%d tokens)\n", prefix, branch, t.ID, statusText(t.ThreadView), t.Items, t.Tokens.Input, t.Tokens.Output)
+	sub := ""
+	if len(t.Threads) > 0 {
+		sub = fmt.Sprintf("; subtree %s tokens, %s", inOut(t.Subtree.Tokens), usd(t.Subtree.Cost))
+	}
+	fmt.Fprintf(w, "%s%s%s  %s  (%d items, %s tokens, %s%s)\n", prefix, branch, t.ID, statusText(t.ThreadView), t.Items,
+		inOut(t.Tokens), usd(t.Cost), sub)
 	switch branch {
 	case "├── ":
 		prefix += "│   "
@@ -239,7 +290,7 @@ func printTree(w io.Writer, t daemon.Tree, prefix, branch string) {
 }
 
 func logsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("logs", "Usage: infinity logs [flags] THREAD\n\nPrints a thread's transcript; with -f, follows it live until the thread closes.\n\nFlags:\n", stderr)
+	f := newFlags("logs", logsUsage, stderr)
 	follow := f.Bool("f", false, "follow: keep printing new entries")
 	asJSON := f.Bool("json", false, "print one JSON object per line")
 	from := f.Int("from", 0, "start at this position")
@@ -274,6 +325,30 @@ func closeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("close: %w", err)
 	}
 	fmt.Fprintf(stdout, "closing %s and its subtree\n", pos[0])
+	return nil
+}
+
+const compactUsage = `Usage: infinity compact [flags] THREAD
+
+Asks a thread to compact its history now: a compaction thread summarises it,
+and the thread continues from the summary and its latest items (threads also
+compact on their own when a model call uses more than three quarters of their
+model's context window). Children spawned earlier keep their history; nothing
+is deleted: "infinity logs" still shows every item.
+
+Flags:
+`
+
+func compactCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("compact", compactUsage, stderr)
+	pos, c, err := f.connect(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if _, err := c.Compact(ctx, infinity.ThreadID(pos[0])); err != nil {
+		return fmt.Errorf("compact: %w", err)
+	}
+	fmt.Fprintf(stdout, "compacting %s (follow it with: infinity logs -f %s)\n", pos[0], pos[0])
 	return nil
 }
 

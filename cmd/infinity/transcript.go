@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	infinity "github.com/infinity-runtime/infinity"
@@ -34,6 +35,9 @@ func (t *transcript) line(who string, l daemon.ItemLine) {
 		fmt.Fprintf(t.w, "          %sview %s: %s\n", who, v.Type, clip(string(v.Content), 140))
 		return
 	}
+	if t.live(who, l) {
+		return
+	}
 	it := l.Item
 	if it == nil {
 		return
@@ -53,6 +57,68 @@ func (t *transcript) line(who string, l daemon.ItemLine) {
 	case infinity.KindToolResult:
 		fmt.Fprintf(t.w, "%s  %sresult %s: %s\n", at, who, t.calls[it.Result.CallID], clip(it.Result.Text(), 140))
 	}
+	if it.Usage != nil {
+		model := ""
+		if it.Model != "" {
+			model = " (" + it.Model + ")"
+		}
+		fmt.Fprintf(t.w, "          %susage: %s in / %s out tokens, %s%s\n", who, commas(it.Usage.Input), commas(it.Usage.Output), usd(l.Cost), model)
+	}
+}
+
+// live renders a slice's usage or a compaction (followed streams only);
+// false when l is neither.
+func (t *transcript) live(who string, l daemon.ItemLine) bool {
+	if who != "" {
+		who += "  "
+	}
+	switch {
+	case l.Slice != nil:
+		fmt.Fprintf(t.w, "          %sslice: %s in / %s out tokens, %s\n", who, commas(l.Slice.Usage.Input), commas(l.Slice.Usage.Output), usd(l.Slice.Cost))
+	case l.Compacted != nil:
+		fmt.Fprintf(t.w, "          %scompacted: a summary (%s characters) now stands for the first %d items and everything inherited\n", who, commas(l.Compacted.Chars), l.Compacted.Covers)
+	default:
+		return false
+	}
+	return true
+}
+
+// inOut writes tokens as "in/out".
+func inOut(u infinity.Usage) string { return commas(u.Input) + "/" + commas(u.Output) }
+
+// usd writes a cost in US dollars; "-" when it is unknown.
+func usd(c *float64) string {
+	switch {
+	case c == nil:
+		return "-"
+	case *c == 0:
+		return "$0"
+	case *c < 0.0001:
+		return "<$0.0001"
+	case *c < 1:
+		return fmt.Sprintf("$%.4f", *c)
+	}
+	return fmt.Sprintf("$%.2f", *c)
+}
+
+// commas writes n with thousands separators.
+func commas(n int) string {
+	s := strconv.Itoa(n)
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
 }
 
 func printCompactJSON(w io.Writer, v any) error {
