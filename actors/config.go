@@ -146,6 +146,13 @@ type Config struct {
 	// StateStore fast path; default 7 days. (The ConversationStore's applied
 	// records are the record of truth.)
 	ProcessedTTL time.Duration
+	// AppliedOnly skips the StateStore's processed marks: repeats are
+	// recognised by the ConversationStore's applied records alone. Set it
+	// when reading those costs no more than reading the marks (the memory
+	// and file stores keep them in memory): it saves a durable write per
+	// slice. A message whose slice changed nothing is then not remembered,
+	// and a redelivery of it runs again, harmlessly.
+	AppliedOnly bool
 	// ModelAttempts is how many times a retryable model failure is tried;
 	// default 4. ModelBackoff is the first backoff, doubled each time;
 	// default 200 ms.

@@ -238,9 +238,16 @@ func TestInputWhileAsyncToolPendingAndLateResult(t *testing.T) {
 
 // The same message delivered twice (at-least-once) is applied once, both
 // when the copies arrive together and when one arrives after processing.
+// With AppliedOnly the same holds from the applied records alone, and
+// no processed mark is written.
 func TestRedeliveredMessageAppliedOnce(t *testing.T) {
+	t.Run("processed marks", func(t *testing.T) { testRedelivered(t, false) })
+	t.Run("applied only", func(t *testing.T) { testRedelivered(t, true) })
+}
+
+func testRedelivered(t *testing.T, appliedOnly bool) {
 	rules := []scripted.Rule{{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Text: "ok"}}}
-	e := newEnv(t, rules)
+	e := newEnv(t, rules, func(c *actors.Config) { c.AppliedOnly = appliedOnly })
 	root := e.start("hello")
 	e.settle()
 	msg := infinity.InputMessage{ID: "dup-1", GroupID: root, Content: infinity.TextContent("again")}
@@ -259,6 +266,9 @@ func TestRedeliveredMessageAppliedOnce(t *testing.T) {
 	}
 	if n := count(e.own(root), func(it infinity.Item) bool { return it.Text == "ok" }); n != 2 {
 		t.Fatalf("model answered %d times, want 2", n)
+	}
+	if marked, err := e.state.Processed(context.Background(), root, "dup-1"); err != nil || marked == appliedOnly {
+		t.Fatalf("processed mark: %v, %v (applied only: %v)", marked, err, appliedOnly)
 	}
 }
 

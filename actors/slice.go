@@ -174,7 +174,16 @@ func (e *engine) fresh(ctx context.Context, id infinity.ThreadID, batch []infini
 		if slices.ContainsFunc(batch[:i], func(p infinity.InputMessage) bool { return p.ID == m.ID }) {
 			return false, nil
 		}
-		seen, err := e.cfg.State.Processed(ctx, id, m.ID)
+		var seen bool
+		var err error
+		if e.cfg.AppliedOnly {
+			seen, err = e.cfg.Conversations.Applied(ctx, id, m.ID)
+		} else {
+			seen, err = e.cfg.State.Processed(ctx, id, m.ID)
+		}
+		if errors.Is(err, infinity.ErrNotFound) {
+			return true, nil // the slice drops it, and says so
+		}
 		if err != nil {
 			return false, fmt.Errorf("slice %s: processed %s: %w", id, m.ID, err)
 		}
@@ -216,6 +225,9 @@ func filter(msgs []infinity.InputMessage, keep func(i int) (bool, error)) ([]inf
 }
 
 func (e *engine) markProcessed(ctx context.Context, id infinity.ThreadID, msgs []infinity.InputMessage) error {
+	if e.cfg.AppliedOnly {
+		return nil
+	}
 	ids := make([]infinity.MessageID, len(msgs))
 	for i, m := range msgs {
 		ids[i] = m.ID

@@ -187,6 +187,9 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 		Observer: d.observe,
 		Notifier: notifier{d},
 		Idle:     o.Idle,
+		// The file store keeps applied records in memory: no separate
+		// processed marks (a journal record per slice) are needed.
+		AppliedOnly: true,
 	})
 	if err != nil {
 		return fail(fmt.Errorf("daemon: %w", err))

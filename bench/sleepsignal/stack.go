@@ -122,6 +122,8 @@ func openStack(dir string, durable bool, b *bench) (*stack, error) {
 		Agents:   []actors.Agent{{Name: "sleepsignal"}},
 		Logger:   discard,
 		Observer: b.observe,
+		// As daemon.Open sets it.
+		AppliedOnly: true,
 	}
 	var inbox []local.Option
 	if durable {
