@@ -91,6 +91,20 @@ func startStack(t *testing.T, agentFile string) *stackFixture {
 	return f
 }
 
+// writeAgent writes an agent file (a.yaml) whose scripted model's script
+// (s.json) is script, and returns its path.
+func writeAgent(t *testing.T, agent, script string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "s.json"), []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(agent), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "a.yaml")
+}
+
 // tree returns the thread and its descendants.
 func (f *stackFixture) tree(t *testing.T, root infinity.ThreadID) []infinity.ThreadInfo {
 	t.Helper()
@@ -351,7 +365,6 @@ func TestAPICallsPerSlice(t *testing.T) {
 // in event threads that report back.
 func TestCloudRAPTools(t *testing.T) {
 	srv := raptest.New(t, raptest.WithDelay(time.Second), raptest.WithTicks(2))
-	dir := t.TempDir()
 	script := `{"rules": [
   {"when": {"depth": 0, "last": "user", "last_text": "echo"}, "reply": {"calls": [{"name": "slow_echo", "args": {"text": "hello from the cloud"}}]}},
   {"when": {"depth": 0, "last_tool": "slow_echo"}, "reply": {"text": "echoed"}},
@@ -362,13 +375,7 @@ func TestCloudRAPTools(t *testing.T) {
   {"when": {"depth": 0, "last_tool": "receive_event__injected"}, "reply": {"text": "noted"}}
 ]}`
 	agent := fmt.Sprintf("name: cloudtools\nmodel:\n  provider: scripted\n  script: s.json\ntools:\n  rap: [%q]\n", srv.URL)
-	if err := os.WriteFile(filepath.Join(dir, "s.json"), []byte(script), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(agent), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f := startStack(t, filepath.Join(dir, "a.yaml"))
+	f := startStack(t, writeAgent(t, agent, script))
 	ctx := t.Context()
 
 	if _, err := f.Send(ctx, "rap-echo", "echo please"); err != nil {
@@ -410,20 +417,13 @@ func TestCloudRAPTools(t *testing.T) {
 // own message group, the summary lands in DSQL) and keeps working from the
 // summary.
 func TestCloudCompaction(t *testing.T) {
-	dir := t.TempDir()
 	script := `{"context_window": 2000, "rules": [
   {"when": {"system": "You write summaries"}, "reply": {"text": "SUMMARY: the user sent long notes about the sea."}},
   {"when": {"depth": 0, "last": "user", "contains": "SUMMARY:"}, "reply": {"text": "continuing from the summary"}},
   {"when": {"depth": 0, "last": "user"}, "reply": {"text": "noted"}}
 ]}`
 	agent := "name: compacting\nmodel:\n  provider: scripted\n  script: s.json\n"
-	if err := os.WriteFile(filepath.Join(dir, "s.json"), []byte(script), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(agent), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f := startStack(t, filepath.Join(dir, "a.yaml"))
+	f := startStack(t, writeAgent(t, agent, script))
 	ctx := t.Context()
 	const id = "cmp"
 	note := strings.Repeat("a long note about the weather and the sea. ", 45)

@@ -25,10 +25,10 @@ func cmdOut(t *testing.T, args ...string) string {
 	return out.String()
 }
 
-// The client commands against an in-process daemon: run --follow, ls,
-// tree, logs, compact, send, close, export and import, in text and JSON.
-func TestClientCommands(t *testing.T) {
-	home := t.TempDir()
+// serveDaemon runs an in-process daemon in home (INFINITY_HOME for the
+// commands) until the test ends.
+func serveDaemon(t *testing.T, home string) {
+	t.Helper()
 	t.Setenv("INFINITY_HOME", home)
 	d, err := daemon.Open(t.Context(), daemon.Options{Home: home, Addr: "127.0.0.1:0",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Idle: 100 * time.Millisecond})
@@ -36,7 +36,14 @@ func TestClientCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	go d.Serve(context.Background())
-	defer d.Close()
+	t.Cleanup(func() { d.Close() })
+}
+
+// The client commands against an in-process daemon: run --follow, ls,
+// tree, logs, compact, send, close, export and import, in text and JSON.
+func TestClientCommands(t *testing.T) {
+	home := t.TempDir()
+	serveDaemon(t, home)
 
 	out := cmdOut(t, "run", "--follow", "demo")
 	for _, want := range []string{"started thread", "root  call spawn_thread", "root/1  call sleep", "All three children reported back", "is waiting for input"} {

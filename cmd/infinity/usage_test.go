@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,17 +39,10 @@ func (s *syncBuffer) String() string {
 // Tokens and cost in ls, tree and logs; run --model, accepted and refused.
 func TestUsageCommands(t *testing.T) {
 	home := t.TempDir()
-	t.Setenv("INFINITY_HOME", home)
 	if err := os.WriteFile(filepath.Join(home, "prices.yaml"), []byte("models:\n  scripted/scripted: {input: 3, output: 15}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	d, err := daemon.Open(t.Context(), daemon.Options{Home: home, Addr: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Idle: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go d.Serve(context.Background())
-	defer d.Close()
+	serveDaemon(t, home)
 
 	dir := t.TempDir()
 	agent := filepath.Join(dir, "agent.yaml")
@@ -63,7 +55,7 @@ func TestUsageCommands(t *testing.T) {
 
 	// A model the agent does not list: the error names the choices.
 	var out, errOut bytes.Buffer
-	err = run(t.Context(), []string{"run", "--model", "openai/gpt-4.1", agent, "hello"}, &out, &errOut)
+	err := run(t.Context(), []string{"run", "--model", "openai/gpt-4.1", agent, "hello"}, &out, &errOut)
 	var ae *daemon.APIError
 	if !errors.As(err, &ae) || ae.Code != daemon.CodeUnknownModel || !strings.Contains(explain(err), "scripted/scripted, scripted/small") {
 		t.Fatalf("run --model openai/gpt-4.1: %v", err)
