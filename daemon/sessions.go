@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"time"
 
@@ -56,6 +57,8 @@ type Session struct {
 type SessionThread struct {
 	Info  infinity.ThreadInfo `json:"info"`
 	Items []infinity.Item     `json:"items"`           // the thread's own items
+	// Summaries are the thread's compaction summaries, oldest first.
+	Summaries []infinity.Summary `json:"summaries,omitempty"`
 	State *infinity.State     `json:"state,omitempty"` // nil when the thread has no state record
 }
 
@@ -131,6 +134,17 @@ func exportSession(ctx context.Context, conv infinity.ConversationStore, state i
 			items = []infinity.Item{} // "items": [] reads better than null
 		}
 		st := SessionThread{Info: t, Items: items}
+		for before := math.MaxInt; ; {
+			sum, err := conv.Summary(ctx, t.ID, before)
+			if err != nil {
+				return Session{}, fmt.Errorf("session %s: summaries of %s: %w", root, t.ID, err)
+			}
+			if sum == nil {
+				break
+			}
+			st.Summaries = append([]infinity.Summary{*sum}, st.Summaries...)
+			before = sum.Position
+		}
 		rec, _, err := state.Load(ctx, t.ID)
 		switch {
 		case err == nil:
@@ -228,6 +242,14 @@ func validateSession(s *Session, items map[infinity.ThreadID]int) error {
 			if it.Kind < infinity.KindUser || it.Kind > infinity.KindToolResult {
 				return fmt.Errorf("threads[%d] (%q): items[%d] (%q): no known kind: %w", j, info.ID, k, it.ID, infinity.ErrInvalid)
 			}
+		}
+		last := -1
+		for k, sum := range s.Threads[j].Summaries {
+			if sum.Position <= last || sum.Position > len(s.Threads[j].Items) || sum.Covers < 0 || sum.Covers > sum.Position {
+				return fmt.Errorf("threads[%d] (%q): summaries[%d]: position %d, covers %d: want positions rising, up to the %d items, covers at most the position: %w",
+					j, info.ID, k, sum.Position, sum.Covers, len(s.Threads[j].Items), infinity.ErrInvalid)
+			}
+			last = sum.Position
 		}
 		inSession[info.ID] = true
 		items[info.ID] = len(s.Threads[j].Items)
@@ -410,13 +432,13 @@ func importSession(ctx context.Context, conv infinity.ConversationStore, state i
 	depth := make(map[infinity.ThreadID]int, len(s.Threads))
 	for _, t := range s.Threads[1:] {
 		info := t.Info
-		info.Closed = false
+		info.Closed, info.Compacted = false, false // the commits below set them
 		children[info.Parent] = append(children[info.Parent], info)
 		depth[info.ID] = depth[info.Parent] + 1
 	}
 
 	root := s.Threads[0].Info
-	root.Closed = false
+	root.Closed, root.Compacted = false, false
 	if err := conv.CreateThread(ctx, root); err != nil {
 		if errors.Is(err, infinity.ErrExists) {
 			return false, fmt.Errorf("%w: %w", errRootExists, err)
@@ -426,12 +448,28 @@ func importSession(ctx context.Context, conv infinity.ConversationStore, state i
 
 	for _, t := range s.Threads {
 		kids := children[t.Info.ID]
-		if len(t.Items) == 0 && len(kids) == 0 {
+		if len(t.Items) == 0 && len(kids) == 0 && len(t.Summaries) == 0 {
 			continue
 		}
-		c := infinity.Commit{Thread: t.Info.ID, Expected: 0, Items: t.Items, Create: kids}
-		if _, err := conv.Commit(ctx, c); err != nil {
-			return true, fmt.Errorf("thread %s: commit items: %w", t.Info.ID, err)
+		// The items up to each summary, then the summary, as the slices
+		// that made them committed them.
+		at := 0
+		for _, sum := range t.Summaries {
+			c := infinity.Commit{Thread: t.Info.ID, Expected: at, Items: t.Items[at:sum.Position], Create: kids}
+			if len(c.Items) > 0 || len(kids) > 0 {
+				if _, err := conv.Commit(ctx, c); err != nil {
+					return true, fmt.Errorf("thread %s: commit items: %w", t.Info.ID, err)
+				}
+				kids, at = nil, sum.Position
+			}
+			if _, err := conv.Commit(ctx, infinity.Commit{Thread: t.Info.ID, Expected: at, Summary: &sum}); err != nil {
+				return true, fmt.Errorf("thread %s: commit summary: %w", t.Info.ID, err)
+			}
+		}
+		if rest := t.Items[at:]; len(rest) > 0 || len(kids) > 0 {
+			if _, err := conv.Commit(ctx, infinity.Commit{Thread: t.Info.ID, Expected: at, Items: rest, Create: kids}); err != nil {
+				return true, fmt.Errorf("thread %s: commit items: %w", t.Info.ID, err)
+			}
 		}
 	}
 

@@ -46,11 +46,19 @@ func sessionsTree(t testing.TB, ctx context.Context, conv infinity.ConversationS
 		Create:  []infinity.ThreadInfo{childA, childB},
 	})
 	must(err)
+	// Two compaction summaries, before and after the next item.
+	_, err = conv.Commit(ctx, infinity.Commit{Thread: "troot", Expected: 2, Summary: &infinity.Summary{
+		Position: 2, Covers: 1, Text: "the first summary", Thread: "tk1", At: at(3),
+		Calls: []infinity.SummaryCall{{Call: infinity.ToolCall{ID: "call0", Name: "watch", Args: json.RawMessage(`{"x":1}`)}, Subscription: true}},
+	}})
+	must(err)
 	_, err = conv.Commit(ctx, infinity.Commit{Thread: "troot", Expected: 2, Items: []infinity.Item{
 		{ID: "r2", Kind: infinity.KindToolResult, Result: &infinity.ToolResult{CallID: "call1",
 			Parts:   []infinity.Part{{Type: "text", Text: "started"}},
 			Display: []infinity.DisplaySegment{{Type: "diff", Content: json.RawMessage(`{"a":"b"}`)}}}, At: at(4)},
 	}})
+	must(err)
+	_, err = conv.Commit(ctx, infinity.Commit{Thread: "troot", Expected: 3, Summary: &infinity.Summary{Position: 3, Covers: 2, Text: "the second summary", At: at(5)}})
 	must(err)
 	grand := infinity.ThreadInfo{ID: "tgrand", Parent: "tchild-a", Root: "troot", SpawnOrder: 1,
 		SpawnCallID: "call3", Kind: infinity.ThreadCompaction, Agent: "coder-abc", Created: at(6)}
@@ -410,6 +418,15 @@ func TestReadSessionsRejects(t *testing.T) {
 		{name: "wrong format", edit: func(s *Sessions) { s.Format = "infinity-threads" }, where: "format"},
 		{name: "no format", edit: func(s *Sessions) { s.Format = "" }, where: "format"},
 		{name: "wrong version", edit: func(s *Sessions) { s.Version = 2 }, where: "version"},
+		{name: "summary past the items", edit: func(s *Sessions) {
+			s.Sessions[0].Threads[0].Summaries = []infinity.Summary{{Position: 99, Text: "x"}}
+		}, where: "summaries[0]"},
+		{name: "summaries out of order", edit: func(s *Sessions) {
+			s.Sessions[0].Threads[0].Summaries = []infinity.Summary{{Position: 1, Text: "x"}, {Position: 1, Text: "y"}}
+		}, where: "summaries[1]"},
+		{name: "summary covering more than its position", edit: func(s *Sessions) {
+			s.Sessions[0].Threads[0].Summaries = []infinity.Summary{{Position: 0, Covers: 1, Text: "x"}}
+		}, where: "summaries[0]"},
 		{name: "child before parent", edit: func(s *Sessions) {
 			th := s.Sessions[0].Threads
 			th[1], th[2] = th[2], th[1]
