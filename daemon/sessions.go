@@ -56,10 +56,10 @@ type Session struct {
 // SessionThread is one thread of a session.
 type SessionThread struct {
 	Info  infinity.ThreadInfo `json:"info"`
-	Items []infinity.Item     `json:"items"`           // the thread's own items
+	Items []infinity.Item     `json:"items"` // the thread's own items
 	// Summaries are the thread's compaction summaries, oldest first.
 	Summaries []infinity.Summary `json:"summaries,omitempty"`
-	State *infinity.State     `json:"state,omitempty"` // nil when the thread has no state record
+	State     *infinity.State    `json:"state,omitempty"` // nil when the thread has no state record
 }
 
 // Export writes the sessions of the given roots (in the order given) as
