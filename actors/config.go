@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -269,4 +270,57 @@ type Event struct {
 type Notifier interface {
 	ThreadClosed(ctx context.Context, thread infinity.ThreadID)
 	CallCancelled(ctx context.Context, thread infinity.ThreadID, callID string)
+}
+
+// ToolSources joins tool sources into one: the tools of each, in order. A
+// tool name offered by two of them is left out of both and reported; the
+// sources' errors are joined, and what did load is returned with them. Nil
+// sources are skipped; with none left it returns nil.
+func ToolSources(srcs ...ToolSource) ToolSource {
+	var j joined
+	for _, s := range srcs {
+		if s != nil {
+			j = append(j, s)
+		}
+	}
+	switch len(j) {
+	case 0:
+		return nil
+	case 1:
+		return j[0]
+	}
+	return j
+}
+
+type joined []ToolSource
+
+func (j joined) Tools(ctx context.Context, root infinity.ThreadID) ([]infinity.Tool, error) {
+	var (
+		all  []infinity.Tool
+		errs []error
+	)
+	count := make(map[string]int)
+	for _, s := range j {
+		tools, err := s.Tools(ctx, root)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for _, t := range tools {
+			count[t.Spec().Name]++
+		}
+		all = append(all, tools...)
+	}
+	out := all[:0:0]
+	for _, t := range all {
+		switch name := t.Spec().Name; {
+		case count[name] > 1:
+			errs = append(errs, fmt.Errorf("tool %q is offered by more than one tool source; none is used: %w", name, infinity.ErrInvalid))
+			count[name] = -1 // reported once
+			continue
+		case count[name] < 0:
+			continue
+		}
+		out = append(out, t)
+	}
+	return out, errors.Join(errs...)
 }

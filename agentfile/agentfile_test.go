@@ -14,7 +14,7 @@ import (
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/models/anthropic"
-	"github.com/infinity-runtime/infinity/models/bedrock"
+	"github.com/infinity-runtime/infinity/models/bedrock/chain"
 	"github.com/infinity-runtime/infinity/models/openai"
 )
 
@@ -590,7 +590,7 @@ func testProviders() Providers {
 		"anthropic": func(models []infinity.ModelInfo) (infinity.ModelProvider, error) { return anthropic.FromEnv(models) },
 		"openai":    func(models []infinity.ModelInfo) (infinity.ModelProvider, error) { return openai.FromEnv(models) },
 		"bedrock": func(models []infinity.ModelInfo) (infinity.ModelProvider, error) {
-			return bedrock.FromConfig(context.Background(), models)
+			return chain.FromConfig(context.Background(), models)
 		},
 	}
 }

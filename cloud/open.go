@@ -50,6 +50,18 @@ type Options struct {
 	// Providers are the network model providers agent files may name
 	// (the scripted one is always there).
 	Providers agentfile.Providers
+	// MCP, when set, connects an agent file's MCP servers (tools/mcp's
+	// NewSource, which connects when a slice first needs the tools). Left
+	// nil, agent files with MCP servers are refused: the bootstrap links
+	// the MCP SDK only when built with -tags mcp.
+	MCP func(urls []string) ToolServers
+}
+
+// ToolServers are tool servers whose tools a slice asks for, and that the
+// function disconnects when it stops.
+type ToolServers interface {
+	actors.ToolSource
+	Close() error
 }
 
 // Functions is one function's handler and what it runs on.
@@ -62,6 +74,7 @@ type Functions struct {
 	// Conversations is the agent function's conversation store.
 	Conversations infinity.ConversationStore
 	pool          *pgxpool.Pool
+	mcp           ToolServers
 }
 
 // Handler returns the handler of the configured role, for lambda.Start.
@@ -76,7 +89,8 @@ func (f *Functions) Handler() any {
 	}
 }
 
-// Close stops the runtime and closes the database pool.
+// Close stops the runtime, closes the database pool and disconnects the
+// MCP servers.
 func (f *Functions) Close(ctx context.Context) error {
 	var err error
 	if f.Runtime != nil {
@@ -84,6 +98,9 @@ func (f *Functions) Close(ctx context.Context) error {
 	}
 	if f.pool != nil {
 		f.pool.Close()
+	}
+	if f.mcp != nil {
+		err = errors.Join(err, f.mcp.Close())
 	}
 	return err
 }
@@ -145,10 +162,11 @@ func Open(ctx context.Context, cfg Config, o Options) (*Functions, error) {
 	if err != nil {
 		return nil, err
 	}
-	notifier, err := rapTools(cfg, o, file, &agent)
+	notifier, mcpSource, err := tools(cfg, o, file, &agent)
 	if err != nil {
 		return nil, err
 	}
+	f.mcp = mcpSource
 	pool, dialect, err := openPool(ctx, cfg, o.AWS, o.Tracer)
 	if err != nil {
 		return nil, err
@@ -245,14 +263,33 @@ func loadAgent(ctx context.Context, path string, ps agentfile.Providers) (actors
 	return a, file, nil
 }
 
-// rapTools gives the agent its RAP toolsets (discovered per session through
-// SigV4-signed requests, so IAM-auth Function URLs work) and returns the
-// notifier of their servers. MCP servers are refused: they run in the
-// daemon only for now.
-func rapTools(cfg Config, o Options, file *agentfile.File, a *actors.Agent) (actors.Notifier, error) {
+// tools gives the agent its tool servers and returns the notifier of its
+// RAP servers (nil without any) and its MCP servers (nil without any). RAP
+// toolsets are discovered per session through SigV4-signed requests, so
+// IAM-auth Function URLs work. MCP servers are connected by o.MCP's source
+// when a slice first needs their tools, not at cold start, and kept while
+// the container lives.
+func tools(cfg Config, o Options, file *agentfile.File, a *actors.Agent) (actors.Notifier, ToolServers, error) {
+	var servers ToolServers
 	if len(file.Tools.MCP) > 0 {
-		return nil, fmt.Errorf("cloud: agent file %s: tools.mcp: MCP servers are supported in the daemon only for now: %w", file.Path(), infinity.ErrNotImplemented)
+		if o.MCP == nil {
+			return nil, nil, fmt.Errorf("cloud: agent file %s: tools.mcp: this bootstrap was built without MCP (build it with -tags mcp): %w", file.Path(), infinity.ErrNotImplemented)
+		}
+		servers = o.MCP(file.Tools.MCP)
 	}
+	notifier, err := rapTools(cfg, o, file, a)
+	if err != nil {
+		return nil, nil, err
+	}
+	if servers != nil {
+		a.Toolsets = actors.ToolSources(a.Toolsets, servers)
+	}
+	return notifier, servers, nil
+}
+
+// rapTools gives the agent its RAP toolsets and returns the notifier of
+// their servers.
+func rapTools(cfg Config, o Options, file *agentfile.File, a *actors.Agent) (actors.Notifier, error) {
 	if len(file.Tools.RAP) == 0 {
 		return nil, nil
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/cloudlocal"
 	"github.com/infinity-runtime/infinity/internal/emulators"
+	"github.com/infinity-runtime/infinity/tools/mcp/mcptest"
 	"github.com/infinity-runtime/infinity/tools/rap/raptest"
 )
 
@@ -481,4 +482,24 @@ func TestCloudCompaction(t *testing.T) {
 		}
 	}
 	f.checkTree(t, id, len(tree)-1)
+}
+
+// MCP tools in the cloud: the agent function connects the agent file's MCP
+// server when a slice first needs its tools, and the thread calls one.
+func TestCloudMCPTools(t *testing.T) {
+	srv, stop := mcptest.New()
+	defer stop()
+	script := `{"rules": [
+  {"when": {"depth": 0, "last": "user"}, "reply": {"calls": [{"name": "add", "args": {"a": 2, "b": 3}}]}},
+  {"when": {"depth": 0, "last_tool": "add"}, "reply": {"text": "added"}}
+]}`
+	agent := fmt.Sprintf("name: cloudmcp\nmodel:\n  provider: scripted\n  script: s.json\ntools:\n  mcp: [%q]\n", srv)
+	f := startStack(t, writeAgent(t, agent, script))
+	if _, err := f.Send(t.Context(), "mcp-add", "add two and three"); err != nil {
+		t.Fatal(err)
+	}
+	items := f.waitText(t, "mcp-add", "added", 60*time.Second)
+	if h := dump(items); !strings.Contains(h, "result") || !strings.Contains(h, ": 5") {
+		t.Fatalf("the MCP tool's result is missing:\n%s", h)
+	}
 }

@@ -30,6 +30,8 @@ import (
 	"github.com/infinity-runtime/infinity/mailbox/sqs/schedulerlocal"
 	"github.com/infinity-runtime/infinity/persistence/dsql"
 	"github.com/infinity-runtime/infinity/persistence/dynamodb"
+	"github.com/infinity-runtime/infinity/tools/httpclient"
+	"github.com/infinity-runtime/infinity/tools/mcp"
 	"github.com/infinity-runtime/infinity/tools/rap"
 )
 
@@ -183,7 +185,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		fnAWS.HTTPClient = &http.Client{Transport: o.Transport(http.DefaultTransport)}
 	}
 	copts := cloud.Options{AWS: fnAWS, SQSEndpoint: s.SQSEndpoint, DynamoDBEndpoint: s.DynamoDBEndpoint,
-		SchedulerEndpoint: s.SchedulerEndpoint, Logger: o.Logger, Tracer: o.Tracer}
+		SchedulerEndpoint: s.SchedulerEndpoint, Logger: o.Logger, Tracer: o.Tracer,
+		// As the bootstrap built with -tags mcp connects them.
+		MCP: func(urls []string) cloud.ToolServers {
+			return mcp.NewSource(urls, mcp.WithHTTPClient(httpclient.NewPlain()))
+		}}
 	if s.Agent, err = s.open(ctx, cloud.RoleAgent, copts); err != nil {
 		return nil, err
 	}

@@ -9,6 +9,11 @@
 //
 //	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags=-s -o bootstrap ./cmd/infinity-lambda
 //
+// It serves the scripted model and Amazon Bedrock (with the function
+// role's credentials). Add -tags mcp to connect agent files' MCP servers
+// (the MCP SDK adds about 1.5 MB); without it such agent files are refused
+// at start-up.
+//
 // The configuration is read from the environment and checked before the
 // first event; every missing or malformed variable is named (see package
 // cloud). `infinity-lambda migrate` creates or updates the conversation
@@ -56,7 +61,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fns, err := cloud.Open(ctx, cfg, cloud.Options{AWS: awsCfg, Logger: logger})
+	fns, err := cloud.Open(ctx, cfg, cloud.Options{AWS: awsCfg, Logger: logger, Providers: providers(awsCfg), MCP: mcpSource})
 	if err != nil {
 		return err
 	}

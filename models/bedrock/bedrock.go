@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
@@ -33,7 +32,7 @@ var _ ConverseStreamAPI = (*bedrockruntime.Client)(nil)
 // Config configures a Provider.
 type Config struct {
 	// Client sends the ConverseStream requests, usually a
-	// *bedrockruntime.Client (FromConfig builds one from the default AWS
+	// *bedrockruntime.Client (chain.FromConfig builds one from the default AWS
 	// configuration chain). Its retryer retries throttling, 5xx and
 	// connection errors before the response starts. Required.
 	Client ConverseStreamAPI
@@ -57,30 +56,12 @@ var _ infinity.ModelProvider = (*Provider)(nil)
 // error wrapping infinity.ErrInvalid.
 func New(cfg Config) (*Provider, error) {
 	if cfg.Client == nil {
-		return nil, invalidf("a client is required (set Config.Client, or use FromConfig)")
+		return nil, invalidf("a client is required (set Config.Client, or use models/bedrock/chain.FromConfig)")
 	}
 	if err := infinity.ValidateModels(cfg.Models); err != nil {
 		return nil, fmt.Errorf("bedrock: %w", err)
 	}
 	return &Provider{client: cfg.Client, models: append([]infinity.ModelInfo(nil), cfg.Models...)}, nil
-}
-
-// FromConfig returns a provider serving models through a client built from
-// the default AWS configuration chain (environment, shared config and
-// credentials files, SSO, web identity, container and instance roles), as
-// config.LoadDefaultConfig loads it with optFns. The region must resolve
-// (AWS_REGION, a profile's region, or config.WithRegion);
-// AWS_ENDPOINT_URL_BEDROCK_RUNTIME (or AWS_ENDPOINT_URL) overrides the
-// endpoint.
-func FromConfig(ctx context.Context, models []infinity.ModelInfo, optFns ...func(*config.LoadOptions) error) (*Provider, error) {
-	awsCfg, err := config.LoadDefaultConfig(ctx, optFns...)
-	if err != nil {
-		return nil, fmt.Errorf("bedrock: loading the AWS configuration: %w", err)
-	}
-	if awsCfg.Region == "" {
-		return nil, invalidf("no AWS region is configured (set AWS_REGION, a profile region, or pass config.WithRegion)")
-	}
-	return New(Config{Client: bedrockruntime.NewFromConfig(awsCfg), Models: models})
 }
 
 // Models returns the configured models.

@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -587,47 +585,6 @@ func TestNewValidation(t *testing.T) {
 	ms, err := p.Models(context.Background())
 	if err != nil || !reflect.DeepEqual(ms, testModels) {
 		t.Errorf("Models = %v, %v", ms, err)
-	}
-}
-
-// isolateAWSEnv points the default AWS chain at nothing on disk and at no
-// ambient credentials.
-func isolateAWSEnv(t *testing.T) {
-	dir := t.TempDir()
-	for _, k := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
-		"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
-		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
-	}
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-}
-
-func TestFromConfig(t *testing.T) {
-	s := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
-		if !strings.Contains(r.Header.Get("Authorization"), "Credential=AKIDTEST/") || !strings.Contains(r.Header.Get("Authorization"), "/eu-west-3/bedrock/") {
-			apiError(w, http.StatusForbidden, "UnrecognizedClientException", "bad signature: "+r.Header.Get("Authorization"))
-			return
-		}
-		streamHeader(w)
-		textTurn(w, "env")
-	})
-	isolateAWSEnv(t)
-	if _, err := FromConfig(context.Background(), testModels); !errors.Is(err, infinity.ErrInvalid) {
-		t.Errorf("no region: err = %v", err)
-	}
-	t.Setenv("AWS_REGION", "eu-west-3")
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-	t.Setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", s.URL)
-	p, err := FromConfig(context.Background(), testModels)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := collect(context.Background(), p, simpleReq("x")); r.err != nil || r.text != "env" {
-		t.Fatalf("%+v", r)
 	}
 }
 

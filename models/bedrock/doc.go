@@ -11,13 +11,14 @@
 // Bedrock's: foundation model IDs, inference profile IDs
 // ("us.anthropic.claude-…") or ARNs.
 //
-// FromConfig builds the client from the default AWS configuration chain,
-// config.LoadDefaultConfig with the given options: credentials from the
-// environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-// AWS_SESSION_TOKEN), the shared config and credentials files
-// (AWS_PROFILE), SSO, web identity, or container and instance roles; the
-// region from AWS_REGION, the profile, or config.WithRegion (required: an
-// empty region is an error wrapping infinity.ErrInvalid). The SDK honours
+// Package models/bedrock/chain's FromConfig builds the client from the
+// default AWS configuration chain, config.LoadDefaultConfig with the given
+// options: credentials from the environment, the shared config and
+// credentials files, SSO, web identity, or container and instance roles;
+// the region from AWS_REGION, the profile, or config.WithRegion. (It is a
+// package of its own so that the Lambda bootstrap, which has its AWS
+// configuration from the environment, does not link the config package.)
+// The SDK honours
 // AWS_ENDPOINT_URL_BEDROCK_RUNTIME (or AWS_ENDPOINT_URL, or a profile's
 // endpoint_url) to send the requests elsewhere, e.g. to a VPC endpoint or
 // a local test server. The SDK's retryer (3 attempts by default;
