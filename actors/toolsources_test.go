@@ -23,7 +23,9 @@ type source struct {
 	err   error
 }
 
-func (s source) Tools(context.Context, infinity.ThreadID) ([]infinity.Tool, error) { return s.tools, s.err }
+func (s source) Tools(context.Context, infinity.ThreadID) ([]infinity.Tool, error) {
+	return s.tools, s.err
+}
 
 // Joined sources: every tool once, a name offered twice by none, errors
 // kept beside what did load.
