@@ -2,6 +2,8 @@ package protohost
 
 import (
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -18,7 +20,17 @@ type Host struct {
 	system *actor.ActorSystem
 	props  *actor.Props
 	pool   *workerPool
+
+	// spawns feeds the spawner goroutine the actors to spawn (see Wake);
+	// done stops it.
+	spawns chan *ref
+	done   chan struct{}
+	once   sync.Once
 }
+
+// spawnQueue is how many first wake-ups may wait for the spawner before
+// Wake spawns inline.
+const spawnQueue = 1 << 14
 
 var _ actors.Host = (*Host)(nil)
 
@@ -34,33 +46,90 @@ func New(o actors.HostOptions) actors.Host {
 	if max <= 0 {
 		max = 256
 	}
-	h := &Host{pool: newWorkerPool(max, workerIdle)}
+	h := &Host{pool: newWorkerPool(max, workerIdle), spawns: make(chan *ref, spawnQueue), done: make(chan struct{})}
 	h.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return logger.With("lib", "protoactor")
 	}))
-	h.props = actor.PropsFromProducer(func() actor.Actor { return threadActor{} }, actor.WithDispatcher(h.pool))
+	// The lock-free mailbox is a few words per actor where the default
+	// ring buffer holds ten slots and a mutex (about 450 bytes less per
+	// active thread); a thread's actor gets a handful of messages per
+	// activation, so its per-message node costs less than it saves.
+	h.props = actor.PropsFromProducer(func() actor.Actor { return threadActor{} },
+		actor.WithDispatcher(h.pool), actor.WithMailbox(actor.UnboundedLockfree()))
+	go h.spawner()
 	return h
 }
 
-// Spawn starts an actor that calls run on each wake-up. The thread id is
+// spawner spawns the actors of first wake-ups, off the caller's goroutine
+// and lock.
+func (h *Host) spawner() {
+	for {
+		select {
+		case r := <-h.spawns:
+			r.spawn()
+		case <-h.done:
+			return
+		}
+	}
+}
+
+// Spawn returns the actor that calls run on each wake-up. The thread id is
 // not needed: actors are anonymous, and the Runtime maps threads to them.
+//
+// The protoactor actor is spawned on the first Wake, by the host's spawner
+// goroutine: the Runtime calls Spawn and Wake under its lock, from the
+// goroutine that delivers input (for timers, the sender's one timer
+// goroutine), and a protoactor spawn (registry entry, mailbox, context,
+// Started message) cost that goroutine about as much as the rest of a
+// delivery. The first wake-up reaches the actor's mailbox right after the
+// spawn, so it still takes one trip through the worker pool.
 func (h *Host) Spawn(_ infinity.ThreadID, run func()) actors.Actor {
-	return &ref{root: h.system.Root, pid: h.system.Root.Spawn(h.props), run: run}
+	return &ref{h: h, run: run}
 }
 
-// Shutdown stops the actor system.
-func (h *Host) Shutdown() { h.system.Shutdown() }
+// Shutdown stops the spawner and the actor system.
+func (h *Host) Shutdown() {
+	h.once.Do(func() { close(h.done) })
+	h.system.Shutdown()
+}
 
-// ref is a spawned thread actor. It is also the actor's wake-up message, so
-// a wake allocates nothing.
+// ref is a thread actor. It is also the actor's wake-up message, so a wake
+// allocates nothing.
 type ref struct {
-	root *actor.RootContext
-	pid  *actor.PID
-	run  func()
+	h   *Host
+	pid atomic.Pointer[actor.PID] // nil until spawned
+	run func()
 }
 
-func (r *ref) Wake() { r.root.Send(r.pid, r) }
-func (r *ref) Stop() { r.root.Stop(r.pid) }
+// Wake sends the wake-up; the first one hands the actor to the spawner
+// (or spawns it here if the spawner is far behind). The Runtime wakes an
+// actor again only after its run started, so after the spawn.
+func (r *ref) Wake() {
+	if pid := r.pid.Load(); pid != nil {
+		r.h.system.Root.Send(pid, r)
+		return
+	}
+	select {
+	case r.h.spawns <- r:
+	default:
+		r.spawn()
+	}
+}
+
+// spawn spawns the actor and sends it its first wake-up.
+func (r *ref) spawn() {
+	pid := r.h.system.Root.Spawn(r.h.props)
+	r.pid.Store(pid)
+	r.h.system.Root.Send(pid, r)
+}
+
+// Stop stops the actor. The Runtime stops only an idle actor with no
+// wake-up on its way, so one that was woken has been spawned.
+func (r *ref) Stop() {
+	if pid := r.pid.Load(); pid != nil {
+		r.h.system.Root.Stop(pid)
+	}
+}
 
 // threadActor runs one thread's slices. All actors share one Props; the
 // actor learns what to run from each wake-up, which is its *ref.

@@ -46,6 +46,7 @@ var (
 	flagRun      = flag.Int("run", 1, "internal: the run number of -child")
 	flagIdleRun  = flag.Bool("idle-run", false, "internal: -child runs the idle configuration")
 	flagProfile  = flag.String("cpuprofile", "", "write a CPU profile of every run to FILE.<system>.<n>.<run|idle>")
+	flagMemProf  = flag.String("memprofile", "", "write a heap profile (allocations and in use, at the end) of every run to FILE.<system>.<n>.<run|idle>")
 )
 
 func main() {
@@ -60,6 +61,7 @@ func main() {
 		stop := startProfile(cfg)
 		r := runConfig(cfg)
 		stop()
+		writeMemProfile(cfg)
 		json.NewEncoder(os.Stdout).Encode(r)
 		return
 	}
@@ -119,6 +121,26 @@ func startProfile(cfg config) (stop func()) {
 		return func() {}
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }
+}
+
+// writeMemProfile writes the -memprofile of one child run.
+func writeMemProfile(cfg config) {
+	if *flagMemProf == "" {
+		return
+	}
+	what := strconv.Itoa(cfg.run)
+	if cfg.idle {
+		what = "idle"
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%s.%d.%s", *flagMemProf, cfg.system(), cfg.n, what))
+	if err != nil {
+		logf("memprofile: %v", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		logf("memprofile: %v", err)
+	}
 }
 
 func configFor(durable bool, n, run int, idle bool) config {

@@ -61,6 +61,11 @@ func runWorkload(cfg config, dir string, r *Row) error {
 	}
 	logf("%s n=%d run %d: wall %.3f s; thread-resume lateness p50/p99/max %.2f/%.2f/%.2f ms (timer fire alone %.2f/%.2f/%.2f ms); input→answer p50/p99 %.2f/%.2f ms; store %d bytes",
 		cfg.system(), cfg.n, cfg.run, r.WallS, r.LateP50Ms, r.LateP99Ms, r.LateMaxMs, f50, f99, fmax, r.ResumeP50Ms, r.ResumeP99Ms, store)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	logf("%s n=%d run %d: heap sys %.1f MB, in use %.1f MB, stacks %.1f MB, other sys %.1f MB; %d GCs (%.1f%% of CPU), %.1f GB allocated in %d objects; CPU %s",
+		cfg.system(), cfg.n, cfg.run, float64(ms.HeapSys)/1e6, float64(ms.HeapInuse)/1e6, float64(ms.StackSys)/1e6,
+		float64(ms.Sys-ms.HeapSys-ms.StackSys)/1e6, ms.NumGC, 100*ms.GCCPUFraction, float64(ms.TotalAlloc)/1e9, ms.Mallocs, cpuTime().Round(time.Millisecond))
 	return nil
 }
 

@@ -32,23 +32,39 @@ func (s *convStore) CreateThread(ctx context.Context, info infinity.ThreadInfo) 
 	if err := model.CheckRoot(info); err != nil {
 		return err
 	}
-	payload, err := encodeRecord(record{Op: opCreate, Info: &info})
+	rb, err := encodeRecord(record{Op: opCreate, Info: &info})
 	if err != nil {
 		return fmt.Errorf("create thread %s: %w", info.ID, err)
 	}
-	return s.mutate("create thread", info.ID, payload,
+	defer rb.free()
+	return s.mutate("create thread", info.ID, nil, rb.b,
 		func() error { return s.m.CheckCreate(info) },
 		func() { s.m.ApplyCreate(info) })
 }
 
 // Thread returns a thread's info.
 func (s *convStore) Thread(ctx context.Context, id infinity.ThreadID) (infinity.ThreadInfo, error) {
-	return read(&s.guard, ctx, func() (infinity.ThreadInfo, error) { return s.m.Thread(id) })
+	return readThread(&s.guard, ctx, id, func() (infinity.ThreadInfo, error) { return s.m.Thread(id) })
 }
 
 // Lineage returns the thread's ancestors and the thread, root first.
 func (s *convStore) Lineage(ctx context.Context, id infinity.ThreadID) ([]infinity.ThreadInfo, error) {
-	return read(&s.guard, ctx, func() ([]infinity.ThreadInfo, error) { return s.m.Lineage(id) })
+	var lin []infinity.ThreadInfo
+	err := ctx.Err()
+	if err == nil {
+		s.mu.RLock()
+		lin, err = s.m.Lineage(id)
+		s.mu.RUnlock()
+	}
+	if err != nil {
+		return nil, s.barrier(err)
+	}
+	// The lineage is these threads' infos: wait for their mutations only.
+	var seq uint64
+	for _, t := range lin {
+		seq = max(seq, s.stripes[stripe(t.ID)].Load())
+	}
+	return lin, s.st.j.wait(seq)
 }
 
 // Children returns a thread's direct children in creation order.
@@ -60,28 +76,28 @@ func (s *convStore) Children(ctx context.Context, id infinity.ThreadID) ([]infin
 // negative to, or one past the end, means the end; a from past the end or a
 // to before from gives no items. A negative from is ErrInvalid.
 func (s *convStore) Items(ctx context.Context, id infinity.ThreadID, from, to int) ([]infinity.Item, error) {
-	return read(&s.guard, ctx, func() ([]infinity.Item, error) { return s.m.Items(id, from, to) })
+	return readThread(&s.guard, ctx, id, func() ([]infinity.Item, error) { return s.m.Items(id, from, to) })
 }
 
 // Len returns how many own items the thread has.
 func (s *convStore) Len(ctx context.Context, id infinity.ThreadID) (int, error) {
-	return read(&s.guard, ctx, func() (int, error) { return s.m.Len(id) })
+	return readThread(&s.guard, ctx, id, func() (int, error) { return s.m.Len(id) })
 }
 
 // Applied reports whether msg was applied by a commit of the thread.
 func (s *convStore) Applied(ctx context.Context, id infinity.ThreadID, msg infinity.MessageID) (bool, error) {
-	return read(&s.guard, ctx, func() (bool, error) { return s.m.Applied(id, msg) })
+	return readThread(&s.guard, ctx, id, func() (bool, error) { return s.m.Applied(id, msg) })
 }
 
 // Outbox returns the thread's unsent outgoing entries in commit order.
 func (s *convStore) Outbox(ctx context.Context, id infinity.ThreadID) ([]infinity.Outgoing, error) {
-	return read(&s.guard, ctx, func() ([]infinity.Outgoing, error) { return s.m.Outbox(id) })
+	return readThread(&s.guard, ctx, id, func() ([]infinity.Outgoing, error) { return s.m.Outbox(id) })
 }
 
 // Summary returns the thread's newest summary with a position below
 // before, or nil.
 func (s *convStore) Summary(ctx context.Context, id infinity.ThreadID, before int) (*infinity.Summary, error) {
-	return read(&s.guard, ctx, func() (*infinity.Summary, error) { return s.m.Summary(id, before) })
+	return readThread(&s.guard, ctx, id, func() (*infinity.Summary, error) { return s.m.Summary(id, before) })
 }
 
 // Commit applies one slice atomically, with the checks, error order and
@@ -95,12 +111,13 @@ func (s *convStore) Commit(ctx context.Context, c infinity.Commit) (int, error) 
 	// in the store, and the lock is held only to check, journal and apply.
 	items := model.CloneItems(c.Items)
 	outbox := model.CloneOutbox(c.Outbox)
-	payload, err := encodeRecord(record{Op: opCommit, Commit: &c})
+	rb, err := encodeRecord(record{Op: opCommit, Commit: &c})
 	if err != nil {
 		return 0, fmt.Errorf("commit %s: %w", c.Thread, err)
 	}
+	defer rb.free()
 	var n int
-	err = s.mutate("commit", c.Thread, payload,
+	err = s.mutate("commit", c.Thread, commitTouches(c), rb.b,
 		func() error { return s.m.CheckCommit(c) },
 		func() { n = s.m.ApplyCommit(c, items, outbox) })
 	if err != nil {
@@ -115,11 +132,12 @@ func (s *convStore) MarkSent(ctx context.Context, id infinity.ThreadID, outgoing
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	payload, err := encodeRecord(record{Op: opMarkSent, Thread: id, IDs: outgoing})
+	rb, err := encodeRecord(record{Op: opMarkSent, Thread: id, IDs: outgoing})
 	if err != nil {
 		return fmt.Errorf("mark sent %s: %w", id, err)
 	}
-	return s.mutate("mark sent", id, payload,
+	defer rb.free()
+	return s.mutate("mark sent", id, nil, rb.b,
 		func() error {
 			change, err := s.m.CheckMarkSent(id, outgoing)
 			if err == nil && !change {
@@ -139,4 +157,19 @@ func (s *Store) Unsent(ctx context.Context) ([]infinity.ThreadID, error) {
 // Threads returns every thread's info, oldest first.
 func (s *Store) Threads(ctx context.Context) ([]infinity.ThreadInfo, error) {
 	return read(&s.conv.guard, ctx, func() ([]infinity.ThreadInfo, error) { return s.conv.m.All(), nil })
+}
+
+// commitTouches names the threads whose data a commit's check reads or its
+// apply changes: the committing thread, the created threads and their
+// parents (whose children lists grow) and the closed threads.
+func commitTouches(c infinity.Commit) []infinity.ThreadID {
+	if len(c.Create) == 0 && len(c.Close) == 0 {
+		return nil // c.Thread only
+	}
+	ids := make([]infinity.ThreadID, 0, 1+2*len(c.Create)+len(c.Close))
+	ids = append(ids, c.Thread)
+	for _, info := range c.Create {
+		ids = append(ids, info.ID, info.Parent)
+	}
+	return append(ids, c.Close...)
 }

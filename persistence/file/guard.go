@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 
@@ -15,13 +16,35 @@ import (
 // record is journalled only when its apply succeeds and records are
 // journalled in the order they are applied; the caller then waits, without
 // the lock, until its record is durable.
+//
+// Readers wait, after their read, until what they may have observed is
+// durable (see barrier). A read of one thread's data needs only that
+// thread's mutations durable, not every other thread's: each mutation also
+// records its sequence number in the stripe of every thread whose data it
+// changes, and such a read waits for its thread's stripe only (threadBarrier).
+// Threads that share a stripe make each other wait a little longer, never
+// shorter.
 type guard struct {
 	st *Store
 	// lastSeq is the journal sequence number of the last applied mutation;
 	// set under mu, read by readers after their read (see barrier).
 	lastSeq atomic.Uint64
+	// stripes[stripe(id)] is the sequence number of the last applied
+	// mutation that changed thread id's data (or that of a thread sharing
+	// its stripe); set under mu, read after the read like lastSeq.
+	stripes [nStripes]atomic.Uint64
 
 	mu sync.RWMutex
+}
+
+// nStripes is how many per-thread barrier stripes a guard has (a power of
+// two; 32 KiB per guard).
+const nStripes = 4096
+
+var stripeSeed = maphash.MakeSeed()
+
+func stripe(id infinity.ThreadID) int {
+	return int(maphash.String(stripeSeed, string(id)) & (nStripes - 1))
 }
 
 // barrier waits until every mutation applied so far is durable, so that no
@@ -34,6 +57,28 @@ func (g *guard) barrier(err error) error {
 	return err
 }
 
+// threadBarrier is barrier for a read that observed only the data of the
+// threads ids: it waits until every applied mutation of those threads is
+// durable. A read that failed (err != nil) waits for the full barrier: its
+// error may come from what it did not find.
+func (g *guard) threadBarrier(err error, ids ...infinity.ThreadID) error {
+	if err != nil {
+		return g.barrier(err)
+	}
+	var seq uint64
+	for _, id := range ids {
+		seq = max(seq, g.stripes[stripe(id)].Load())
+	}
+	return g.st.j.wait(seq)
+}
+
+// touch records seq as the last mutation of the threads ids (g.mu held).
+func (g *guard) touch(seq uint64, ids []infinity.ThreadID) {
+	for _, id := range ids {
+		g.stripes[stripe(id)].Store(seq)
+	}
+}
+
 // errUnchanged is returned by a check of mutate when the mutation would
 // change nothing: then nothing is journalled or applied, and the call
 // succeeds (after the barrier).
@@ -42,13 +87,18 @@ var errUnchanged = errors.New("unchanged")
 // mutate runs check, appends payload to the journal and runs apply, all
 // under the write lock, then waits until the record is durable. A failed
 // check journals nothing; its error is returned after the barrier. Journal
-// errors are prefixed with op and id.
-func (g *guard) mutate(op string, id infinity.ThreadID, payload []byte, check func() error, apply func()) error {
+// errors are prefixed with op and id. touched names every thread whose data
+// check reads or apply changes (id itself when nil).
+func (g *guard) mutate(op string, id infinity.ThreadID, touched []infinity.ThreadID, payload []byte, check func() error, apply func()) error {
+	if touched == nil {
+		touched = []infinity.ThreadID{id}
+	}
 	g.mu.Lock()
 	if err := check(); err != nil {
 		g.mu.Unlock()
 		if err == errUnchanged {
-			err = nil
+			// The check observed only the touched threads.
+			return g.threadBarrier(nil, touched...)
 		}
 		return g.barrier(err)
 	}
@@ -59,6 +109,7 @@ func (g *guard) mutate(op string, id infinity.ThreadID, payload []byte, check fu
 	}
 	apply()
 	g.lastSeq.Store(seq)
+	g.touch(seq, touched)
 	g.mu.Unlock()
 	if err := g.st.j.wait(seq); err != nil {
 		return fmt.Errorf("%s %s: %w", op, id, err)
@@ -77,4 +128,17 @@ func read[T any](g *guard, ctx context.Context, f func() (T, error)) (T, error) 
 		g.mu.RUnlock()
 	}
 	return v, g.barrier(err)
+}
+
+// readThread is read for f that observes only thread id's data: it waits
+// for that thread's barrier only.
+func readThread[T any](g *guard, ctx context.Context, id infinity.ThreadID, f func() (T, error)) (T, error) {
+	var v T
+	err := ctx.Err()
+	if err == nil {
+		g.mu.RLock()
+		v, err = f()
+		g.mu.RUnlock()
+	}
+	return v, g.threadBarrier(err, id)
 }

@@ -26,13 +26,14 @@ func (s *stateStore) Put(ctx context.Context, msg infinity.InputMessage, at time
 		return false, err
 	}
 	q := infinity.Queued{Message: model.CloneMessage(msg), At: at}
-	payload, err := encodeRecord(record{Op: opPut, Queued: &q})
+	rb, err := encodeRecord(record{Op: opPut, Queued: &q})
 	if err != nil {
 		return false, fmt.Errorf("inbox put %s: %w", msg.GroupID, err)
 	}
+	defer rb.free()
 	now := s.clock.Now().UnixNano()
 	processed := false
-	err = s.mutate("inbox put", msg.GroupID, payload,
+	err = s.mutate("inbox put", msg.GroupID, nil, rb.b,
 		func() error {
 			if processed = s.m.Processed(msg.GroupID, msg.ID, now); processed || s.m.Waits(msg.GroupID, msg.ID) {
 				return errUnchanged
@@ -49,11 +50,12 @@ func (s *stateStore) Drop(ctx context.Context, id infinity.ThreadID, msgs ...inf
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	payload, err := encodeRecord(record{Op: opDrop, Thread: id, Msgs: msgs})
+	rb, err := encodeRecord(record{Op: opDrop, Thread: id, Msgs: msgs})
 	if err != nil {
 		return fmt.Errorf("inbox drop %s: %w", id, err)
 	}
-	return s.mutate("inbox drop", id, payload,
+	defer rb.free()
+	return s.mutate("inbox drop", id, nil, rb.b,
 		func() error {
 			for _, m := range msgs {
 				if s.m.Waits(id, m) {

@@ -2,7 +2,6 @@ package file
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -73,19 +72,42 @@ type markEntry struct {
 	Exp    int64              `json:"e"`
 }
 
-// encodeRecord encodes a record's payload. A value JSON cannot encode (a
-// json.RawMessage that is not valid JSON) is ErrInvalid.
-func encodeRecord(r record) ([]byte, error) {
-	b, err := json.Marshal(r)
+// encodeRecord encodes a record's payload into a pooled buffer; the caller
+// frees it (rb.free) once the journal has taken a copy (after append). A
+// value JSON cannot encode (a json.RawMessage that is not valid JSON) is
+// ErrInvalid.
+func encodeRecord(r record) (*recBuf, error) {
+	rb := recBufs.Get().(*recBuf)
+	b, err := appendRecord(rb.b[:0], &r)
 	if err != nil {
+		rb.free()
 		return nil, fmt.Errorf("encode record: %w: %v", infinity.ErrInvalid, err)
 	}
+	rb.b = b
 	if len(b) > maxRecord {
 		// Open would read a longer record as a damaged header: refuse it
 		// now rather than acknowledge what cannot be read back.
+		rb.free()
 		return nil, fmt.Errorf("encode record: %d bytes is over the %d-byte limit of one change: %w", len(b), maxRecord, infinity.ErrInvalid)
 	}
-	return b, nil
+	return rb, nil
+}
+
+// recBuf is a pooled record payload buffer.
+type recBuf struct{ b []byte }
+
+var recBufs = sync.Pool{New: func() any { return &recBuf{b: make([]byte, 0, 512)} }}
+
+// free returns rb to the pool (large buffers are dropped). rb may be nil.
+func (rb *recBuf) free() {
+	if rb == nil {
+		return
+	}
+	if cap(rb.b) > 64<<10 {
+		rb.b = make([]byte, 0, 512)
+	}
+	rb.b = rb.b[:0]
+	recBufs.Put(rb)
 }
 
 // Record framing: a 12-byte header, then the payload.
@@ -104,11 +126,12 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // appendFrame appends payload, framed, to buf.
 func appendFrame(buf, payload []byte) []byte {
-	var h [headerSize]byte
+	n := len(buf)
+	buf = append(buf, make([]byte, headerSize)...) // in place: a local array would escape via crc32
+	h := buf[n : n+headerSize]
 	binary.LittleEndian.PutUint32(h[0:], uint32(len(payload)))
 	binary.LittleEndian.PutUint32(h[4:], crc32.Checksum(h[0:4], castagnoli))
 	binary.LittleEndian.PutUint32(h[8:], crc32.Checksum(payload, castagnoli))
-	buf = append(buf, h[:]...)
 	return append(buf, payload...)
 }
 
@@ -192,6 +215,10 @@ type journal struct {
 
 	records, fsyncs, bytes atomic.Int64
 	exited                 chan struct{}
+
+	// beforeWrite, when set (by tests, under mu), runs on the writer
+	// before each batch is written.
+	beforeWrite func()
 }
 
 func newJournal(f *os.File, segment uint64, size int64, threshold int64, onFull func()) *journal {
@@ -265,8 +292,12 @@ func (j *journal) run() {
 		j.pending, j.npending, j.spare = j.spare[:0], 0, nil
 		j.writing, j.writingLast = true, last
 		j.writingDone, j.pendingDone = j.pendingDone, nil
+		hook := j.beforeWrite
 		j.mu.Unlock()
 
+		if hook != nil {
+			hook()
+		}
 		_, err := f.Write(buf)
 		if err == nil {
 			err = f.Sync()

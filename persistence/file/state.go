@@ -39,7 +39,7 @@ func (s *stateStore) Processed(ctx context.Context, id infinity.ThreadID, msg in
 	s.mu.RLock()
 	ok := s.m.Processed(id, msg, now)
 	s.mu.RUnlock()
-	return ok, s.barrier(nil)
+	return ok, s.threadBarrier(nil, id)
 }
 
 // MarkProcessed records msgs as processed for the thread until ttl from now,
@@ -54,11 +54,12 @@ func (s *stateStore) MarkProcessed(ctx context.Context, id infinity.ThreadID, ms
 	}
 	now := s.clock.Now().UnixNano()
 	exp := model.Expiry(now, ttl)
-	payload, err := encodeRecord(record{Op: opMark, Thread: id, Msgs: msgs, Now: now, Exp: exp})
+	rb, err := encodeRecord(record{Op: opMark, Thread: id, Msgs: msgs, Now: now, Exp: exp})
 	if err != nil {
 		return fmt.Errorf("mark processed %s: %w", id, err)
 	}
-	return s.mutate("mark processed", id, payload,
+	defer rb.free()
+	return s.mutate("mark processed", id, nil, rb.b,
 		func() error { return nil },
 		func() { s.m.ApplyMark(id, msgs, now, exp) })
 }
@@ -73,7 +74,7 @@ func (s *stateStore) Load(ctx context.Context, id infinity.ThreadID) (infinity.S
 	st, v, lerr := s.m.Load(id)
 	s.mu.RUnlock()
 	// A failed journal wins over ErrNotFound.
-	if err := s.barrier(nil); err != nil {
+	if err := s.threadBarrier(nil, id); err != nil {
 		return infinity.State{}, 0, err
 	}
 	if lerr != nil {
@@ -91,11 +92,12 @@ func (s *stateStore) Save(ctx context.Context, id infinity.ThreadID, st infinity
 		return 0, err
 	}
 	st = model.CloneState(st)
-	payload, err := encodeRecord(record{Op: opSave, Thread: id, State: &st, Version: v + 1})
+	rb, err := encodeRecord(record{Op: opSave, Thread: id, State: &st, Version: v + 1})
 	if err != nil {
 		return 0, fmt.Errorf("save state %s: %w", id, err)
 	}
-	err = s.mutate("save state", id, payload,
+	defer rb.free()
+	err = s.mutate("save state", id, nil, rb.b,
 		func() error { return s.m.CheckSave(id, v) },
 		func() { s.m.ApplySave(id, st, v+1) })
 	if err != nil {

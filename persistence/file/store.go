@@ -2,7 +2,6 @@ package file
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -530,22 +529,18 @@ func (s *Store) writeSnapshot(d snapshotData, base uint64) error {
 		return fmt.Errorf("file store: snapshot: %w", err)
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	// One encoder and buffer serve every record (json.Marshal would
-	// allocate a copy of each), and the writer yields the processor
-	// every snapshotSlice of work, so that a compaction running beside
-	// a busy journal delays timers and slices by at most that much.
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	var frame []byte
+	// One buffer serves every record, and the writer yields the processor
+	// every snapshotSlice of work, so that a compaction running beside a
+	// busy journal delays timers and slices by at most that much.
+	var buf, frame []byte
 	n := 0
 	lap := time.Now()
 	put := func(r record) error {
-		buf.Reset()
-		if err := enc.Encode(r); err != nil {
+		var err error
+		if buf, err = appendRecord(buf[:0], &r); err != nil {
 			return err
 		}
-		b := bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}) // what json.Marshal writes
-		frame = appendFrame(frame[:0], b)
+		frame = appendFrame(frame[:0], buf)
 		_, err = w.Write(frame)
 		n++
 		if n%snapshotCheck == 0 && time.Since(lap) >= snapshotSlice {

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"encoding/json"
 	"slices"
 
 	"github.com/infinity-runtime/infinity"
@@ -11,34 +12,87 @@ import (
 // immutable and shared. CloneItems, CloneOutbox and CloneState are for the
 // stores' wrappers, which copy what they are given before taking their lock.
 
-// CloneItems returns a deep copy of items (nil when empty).
+// CloneItems returns a deep copy of items (nil when empty). The copies of
+// the items' calls, results, usages, call arguments and result parts share
+// a few allocations per call (one per kind) instead of several per item;
+// every copied slice is capped at its length, so appending to one never
+// writes into another.
 func CloneItems(items []infinity.Item) []infinity.Item {
 	if len(items) == 0 {
 		return nil
 	}
+	var nCall, nResult, nUsage, nArgs, nParts int
+	for i := range items {
+		it := &items[i]
+		if it.Call != nil {
+			nCall++
+			nArgs += len(it.Call.Args)
+		}
+		if it.Result != nil {
+			nResult++
+			nParts += len(it.Result.Parts)
+		}
+		if it.Usage != nil {
+			nUsage++
+		}
+	}
 	out := make([]infinity.Item, len(items))
-	for i, it := range items {
-		out[i] = cloneItem(it)
+	copy(out, items)
+	var (
+		calls   []infinity.ToolCall
+		results []infinity.ToolResult
+		usages  []infinity.Usage
+		args    []byte
+		parts   []infinity.Part
+	)
+	if nCall > 0 {
+		calls = make([]infinity.ToolCall, 0, nCall)
+	}
+	if nResult > 0 {
+		results = make([]infinity.ToolResult, 0, nResult)
+	}
+	if nUsage > 0 {
+		usages = make([]infinity.Usage, 0, nUsage)
+	}
+	if nArgs > 0 {
+		args = make([]byte, 0, nArgs)
+	}
+	if nParts > 0 {
+		parts = make([]infinity.Part, 0, nParts)
+	}
+	for i := range out {
+		it := &out[i]
+		if it.Call != nil {
+			c := *it.Call
+			if len(c.Args) == 0 && c.Args != nil {
+				c.Args = json.RawMessage{} // empty, not nil; allocates nothing
+			} else if c.Args != nil {
+				n := len(args)
+				args = append(args, c.Args...)
+				c.Args = args[n:len(args):len(args)]
+			}
+			calls = append(calls, c)
+			it.Call = &calls[len(calls)-1]
+		}
+		if it.Result != nil {
+			r := *it.Result
+			if len(r.Parts) == 0 && r.Parts != nil {
+				r.Parts = []infinity.Part{}
+			} else if r.Parts != nil {
+				n := len(parts)
+				parts = append(parts, r.Parts...)
+				r.Parts = parts[n:len(parts):len(parts)]
+			}
+			r.Display = cloneDisplay(r.Display)
+			results = append(results, r)
+			it.Result = &results[len(results)-1]
+		}
+		if it.Usage != nil {
+			usages = append(usages, *it.Usage)
+			it.Usage = &usages[len(usages)-1]
+		}
 	}
 	return out
-}
-
-func cloneItem(it infinity.Item) infinity.Item {
-	if it.Call != nil {
-		c := cloneCall(*it.Call)
-		it.Call = &c
-	}
-	if it.Result != nil {
-		r := *it.Result
-		r.Parts = slices.Clone(r.Parts)
-		r.Display = cloneDisplay(r.Display)
-		it.Result = &r
-	}
-	if it.Usage != nil {
-		u := *it.Usage
-		it.Usage = &u
-	}
-	return it
 }
 
 func cloneCall(c infinity.ToolCall) infinity.ToolCall {

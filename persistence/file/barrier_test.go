@@ -1,0 +1,98 @@
+package file
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/infinity-runtime/infinity"
+)
+
+// TestThreadReadBarrier holds the journal writer back so that a commit of
+// thread a stays pending, and checks that reads of a return only once the
+// commit is durable, while a read of thread b (another stripe, nothing
+// pending) returns meanwhile (it would deadlock otherwise).
+func TestThreadReadBarrier(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	conv := s.Conversations()
+	now := time.Now()
+	mk := func() infinity.ThreadID {
+		id := infinity.NewThreadID()
+		if err := conv.CreateThread(ctx, infinity.ThreadInfo{ID: id, Root: id, Created: now}); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	a := mk()
+	b := mk()
+	for stripe(b) == stripe(a) {
+		b = mk()
+	}
+
+	release := make(chan struct{})
+	held := make(chan struct{}, 1)
+	s.j.mu.Lock()
+	s.j.beforeWrite = func() {
+		select {
+		case held <- struct{}{}:
+		default:
+		}
+		<-release
+	}
+	s.j.mu.Unlock()
+
+	committed := make(chan error, 1)
+	go func() {
+		_, err := conv.Commit(ctx, infinity.Commit{Thread: a, Items: []infinity.Item{{ID: "u1", Kind: infinity.KindUser, Text: "hi", At: now}}})
+		committed <- err
+	}()
+	<-held // the commit's batch is being written, not yet durable
+	s.j.mu.Lock()
+	seq := s.j.seq // the commit's record
+	s.j.mu.Unlock()
+
+	type result struct {
+		n       int
+		durable uint64
+		err     error
+	}
+	itemsA := make(chan result, 1)
+	linA := make(chan result, 1)
+	go func() {
+		items, err := conv.Items(ctx, a, 0, -1)
+		itemsA <- result{len(items), s.j.durable.Load(), err}
+	}()
+	go func() {
+		lin, err := conv.Lineage(ctx, a)
+		linA <- result{len(lin), s.j.durable.Load(), err}
+	}()
+
+	// Thread b has nothing pending: its reads do not wait for a's commit.
+	if n, err := conv.Len(ctx, b); err != nil || n != 0 {
+		t.Fatalf("Len(b) = %d, %v", n, err)
+	}
+	if _, err := conv.Thread(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.State().(*stateStore).Processed(ctx, b, "m"); err != nil {
+		t.Fatal(err)
+	}
+
+	s.j.mu.Lock()
+	s.j.beforeWrite = nil
+	s.j.mu.Unlock()
+	close(release)
+	if err := <-committed; err != nil {
+		t.Fatal(err)
+	}
+	for name, ch := range map[string]chan result{"Items(a)": itemsA, "Lineage(a)": linA} {
+		r := <-ch
+		if r.err != nil || r.n != 1 {
+			t.Fatalf("%s = %d, %v", name, r.n, r.err)
+		}
+		if r.durable < seq {
+			t.Fatalf("%s returned with the journal durable to %d, before the commit's record %d", name, r.durable, seq)
+		}
+	}
+}
