@@ -13,6 +13,7 @@ import (
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/internal/awstest"
 	"github.com/infinity-runtime/infinity/models/anthropic"
 	"github.com/infinity-runtime/infinity/models/bedrock/chain"
 	"github.com/infinity-runtime/infinity/models/openai"
@@ -456,7 +457,7 @@ func TestModel(t *testing.T) {
 		if _, err = f.Provider(context.Background(), without); !errors.Is(err, infinity.ErrNotImplemented) || !strings.Contains(err.Error(), "bedrock") {
 			t.Fatalf("want ErrNotImplemented naming bedrock, got %v", err)
 		}
-		isolateAWSEnv(t)
+		awstest.Isolate(t)
 		if _, err = f.Provider(context.Background(), testProviders()); !errors.Is(err, infinity.ErrInvalid) || !strings.Contains(err.Error(), "AWS_REGION") {
 			t.Fatalf("no region: want a configuration error naming AWS_REGION, got %v", err)
 		}
@@ -593,19 +594,4 @@ func testProviders() Providers {
 			return chain.FromConfig(context.Background(), models)
 		},
 	}
-}
-
-// isolateAWSEnv points the default AWS chain at no files and no ambient
-// credentials or region.
-func isolateAWSEnv(t *testing.T) {
-	dir := t.TempDir()
-	for _, k := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION",
-		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
-		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
-	}
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 }

@@ -205,7 +205,8 @@ func (w *jw) fail(err error) {
 	}
 }
 
-func (w *jw) strs(ss []string) {
+// strList writes a list of strings (ids), or null for a nil list.
+func strList[S ~string](w *jw, ss []S) {
 	if ss == nil {
 		w.raw("null")
 		return
@@ -215,40 +216,14 @@ func (w *jw) strs(ss []string) {
 		if i > 0 {
 			w.byte(',')
 		}
-		w.str(s)
-	}
-	w.byte(']')
-}
-
-func (w *jw) threadIDs(ids []infinity.ThreadID) {
-	if ids == nil {
-		w.raw("null")
-		return
-	}
-	w.byte('[')
-	for i, s := range ids {
-		if i > 0 {
-			w.byte(',')
-		}
 		w.str(string(s))
 	}
 	w.byte(']')
 }
 
-func (w *jw) msgIDs(ids []infinity.MessageID) {
-	if ids == nil {
-		w.raw("null")
-		return
-	}
-	w.byte('[')
-	for i, s := range ids {
-		if i > 0 {
-			w.byte(',')
-		}
-		w.str(string(s))
-	}
-	w.byte(']')
-}
+func (w *jw) strs(ss []string)                  { strList(w, ss) }
+func (w *jw) threadIDs(ids []infinity.ThreadID) { strList(w, ids) }
+func (w *jw) msgIDs(ids []infinity.MessageID)   { strList(w, ids) }
 
 // record writes a journal or snapshot record (see the record type's tags).
 func (w *jw) record(r *record) {

@@ -5,32 +5,16 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/internal/awstest"
 	"github.com/infinity-runtime/infinity/models/bedrock/chain"
 )
 
 var models = []infinity.ModelInfo{{ID: "m", ContextWindow: 1000, MaxOutput: 100}}
-
-// isolate points the default AWS chain at nothing on disk and at no
-// ambient credentials.
-func isolate(t *testing.T) {
-	dir := t.TempDir()
-	for _, k := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
-		"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
-		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
-	}
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-}
 
 // The chain's region, credentials and endpoint reach the requests.
 func TestFromConfig(t *testing.T) {
@@ -43,7 +27,7 @@ func TestFromConfig(t *testing.T) {
 		w.Write([]byte(`{"message":"checked"}`))
 	}))
 	defer s.Close()
-	isolate(t)
+	awstest.Isolate(t)
 	if _, err := chain.FromConfig(context.Background(), models); !errors.Is(err, infinity.ErrInvalid) {
 		t.Errorf("no region: err = %v", err)
 	}
