@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"iter"
+	"slices"
 	"strings"
 )
 
@@ -158,4 +159,16 @@ func ParseModelRef(s string) (ModelRef, error) {
 		return ModelRef{}, fmt.Errorf("model %q: spaces and control characters are not allowed: %w", s, ErrInvalid)
 	}
 	return ModelRef{Provider: p, Model: m}, nil
+}
+
+// Catalog is a fixed list of served models; a provider that embeds it has
+// its Models method.
+type Catalog []ModelInfo
+
+// Models returns a copy of the list, or ctx's error once it is done.
+func (c Catalog) Models(ctx context.Context) ([]ModelInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return slices.Clone([]ModelInfo(c)), nil
 }

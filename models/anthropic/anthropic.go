@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
@@ -55,7 +56,7 @@ type Config struct {
 // is safe for concurrent use.
 type Provider struct {
 	client anthropic.Client
-	models []infinity.ModelInfo
+	models infinity.Catalog
 }
 
 var _ infinity.ModelProvider = (*Provider)(nil)
@@ -100,7 +101,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 	return &Provider{
 		client: anthropic.NewClient(opts...),
-		models: append([]infinity.ModelInfo(nil), cfg.Models...),
+		models: slices.Clone(infinity.Catalog(cfg.Models)),
 	}, nil
 }
 
@@ -116,10 +117,7 @@ func FromEnv(models []infinity.ModelInfo) (*Provider, error) {
 
 // Models returns the configured models.
 func (p *Provider) Models(ctx context.Context) ([]infinity.ModelInfo, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return append([]infinity.ModelInfo(nil), p.models...), nil
+	return p.models.Models(ctx)
 }
 
 // Stream runs one streaming Messages request. See the package

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/schemas"
@@ -47,7 +48,7 @@ type Config struct {
 // ConverseStream API. It is safe for concurrent use.
 type Provider struct {
 	client ConverseStreamAPI
-	models []infinity.ModelInfo
+	models infinity.Catalog
 }
 
 var _ infinity.ModelProvider = (*Provider)(nil)
@@ -61,15 +62,12 @@ func New(cfg Config) (*Provider, error) {
 	if err := infinity.ValidateModels(cfg.Models); err != nil {
 		return nil, fmt.Errorf("bedrock: %w", err)
 	}
-	return &Provider{client: cfg.Client, models: append([]infinity.ModelInfo(nil), cfg.Models...)}, nil
+	return &Provider{client: cfg.Client, models: slices.Clone(infinity.Catalog(cfg.Models))}, nil
 }
 
 // Models returns the configured models.
 func (p *Provider) Models(ctx context.Context) ([]infinity.ModelInfo, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return append([]infinity.ModelInfo(nil), p.models...), nil
+	return p.models.Models(ctx)
 }
 
 // Stream runs one ConverseStream request. See the package documentation

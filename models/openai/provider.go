@@ -94,7 +94,7 @@ func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
 type Provider struct {
 	client     oai.Client
 	baseURL    string
-	models     []infinity.ModelInfo
+	models     infinity.Catalog
 	completion bool // send max_completion_tokens rather than max_tokens
 	retries    int
 }
@@ -122,7 +122,7 @@ func New(cfg Config) (*Provider, error) {
 	if err := infinity.ValidateModels(cfg.Models); err != nil {
 		return nil, fmt.Errorf("openai: %w", err)
 	}
-	p := &Provider{baseURL: u.Redacted(), models: slices.Clone(cfg.Models)}
+	p := &Provider{baseURL: u.Redacted(), models: slices.Clone(infinity.Catalog(cfg.Models))}
 	switch cfg.MaxTokensParam {
 	case "":
 		p.completion = official
@@ -181,10 +181,7 @@ func defaultHTTPClient() *http.Client {
 
 // Models returns the configured models.
 func (p *Provider) Models(ctx context.Context) ([]infinity.ModelInfo, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return slices.Clone(p.models), nil
+	return p.models.Models(ctx)
 }
 
 func (p *Provider) model(id string) (infinity.ModelInfo, error) {
