@@ -20,6 +20,7 @@ import (
 	"github.com/goccy/go-yaml/token"
 
 	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/internal/yamlnode"
 	"github.com/infinity-runtime/infinity/pricing"
 )
 
@@ -319,17 +320,7 @@ var fields = map[string]map[string]kind{
 // walk indexes the AST by field path and checks field names and value
 // kinds, collecting every problem.
 func (p *parse) walk(n ast.Node, path string, key *token.Token, want kind) {
-	for {
-		switch v := n.(type) {
-		case *ast.AnchorNode:
-			n = v.Value
-			continue
-		case *ast.TagNode:
-			n = v.Value
-			continue
-		}
-		break
-	}
+	n = yamlnode.Unwrap(n)
 	if n == nil {
 		return
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/goccy/go-yaml/parser"
 
 	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/internal/yamlnode"
 )
 
 // MaxSize is the largest prices file Parse accepts.
@@ -265,21 +266,13 @@ func scan(data []byte) map[string]written {
 
 // pairs returns a mapping's key-value pairs (none for other nodes).
 func pairs(n ast.Node) []*ast.MappingValueNode {
-	for {
-		switch v := n.(type) {
-		case *ast.AnchorNode:
-			n = v.Value
-			continue
-		case *ast.TagNode:
-			n = v.Value
-			continue
-		case *ast.MappingNode:
-			return v.Values
-		case *ast.MappingValueNode:
-			return []*ast.MappingValueNode{v}
-		}
-		return nil
+	switch v := yamlnode.Unwrap(n).(type) {
+	case *ast.MappingNode:
+		return v.Values
+	case *ast.MappingValueNode:
+		return []*ast.MappingValueNode{v}
 	}
+	return nil
 }
 
 func mappingValue(n ast.Node, key string) ast.Node {
