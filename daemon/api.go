@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"bufio"
-	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -374,18 +373,12 @@ func (d *Daemon) postThread(w http.ResponseWriter, r *http.Request) error {
 			return e
 		}
 	}
-	id, err := d.start(r.Context(), agent, req)
+	id, err := d.rt.Start(r.Context(), actors.StartOptions{Agent: agent, Text: req.Text, ID: req.ID, Metadata: req.Metadata, Model: req.Model})
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, Started{Thread: id})
 	return nil
-}
-
-// start creates the root thread, on req.Model when it is set, and sends
-// it the first message.
-func (d *Daemon) start(ctx context.Context, agent string, req StartRequest) (infinity.ThreadID, error) {
-	return d.rt.Start(ctx, actors.StartOptions{Agent: agent, Text: req.Text, ID: req.ID, Metadata: req.Metadata, Model: req.Model})
 }
 
 // MessageRequest sends user text to a thread.
