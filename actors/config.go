@@ -147,12 +147,14 @@ type Config struct {
 	// StateStore fast path; default 7 days. (The ConversationStore's applied
 	// records are the record of truth.)
 	ProcessedTTL time.Duration
-	// AppliedOnly skips the StateStore's processed marks: repeats are
-	// recognised by the ConversationStore's applied records alone. Set it
-	// when reading those costs no more than reading the marks (the memory
-	// and file stores keep them in memory): it saves a durable write per
-	// slice. A message whose slice changed nothing is then not remembered,
-	// and a redelivery of it runs again, harmlessly.
+	// AppliedOnly skips the StateStore's processed mark for the messages a
+	// slice's commit applied: repeats of them are recognised by the
+	// ConversationStore's applied records alone. Set it when reading those
+	// costs no more than reading the marks and the store's commit consumes
+	// the applied messages from its durable inbox, as persistence/file's
+	// does: it saves a durable write per slice. The other messages of a
+	// batch (repeats, input for a closed or unknown thread, a wake-up that
+	// changed nothing) are still marked, which takes them out of the inbox.
 	AppliedOnly bool
 	// ModelAttempts is how many times a retryable model failure is tried;
 	// default 4. ModelBackoff is the first backoff, doubled each time;

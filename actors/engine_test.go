@@ -182,6 +182,36 @@ func TestSleepInterruptedByInput(t *testing.T) {
 	noErrors(t, e)
 }
 
+// A thread that goes to sleep passivates at once (its actor stops, nothing
+// of it stays in memory) without waiting for Config.Idle; its wake-up
+// activates it again. A thread that only answered waits Idle for more input.
+func TestSleepingThreadPassivatesAtOnce(t *testing.T) {
+	rules := []scripted.Rule{
+		{When: scripted.Match{Last: "user", LastText: "nap"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep", `{"seconds":60}`)}}},
+		{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Text: "hello"}},
+		{When: scripted.Match{LastTool: "sleep"}, Reply: scripted.Reply{Text: "slept well"}},
+	}
+	e := newEnv(t, rules, func(c *actors.Config) { c.Idle = time.Hour })
+	sleeper := e.start("take a nap")
+	e.settle()
+	e.waitFor("the sleeper's passivation", func() bool { return e.rt.Active() == 0 })
+	talker := e.start("hi")
+	e.settle()
+	time.Sleep(20 * time.Millisecond)
+	if n := e.rt.Active(); n != 1 {
+		t.Fatalf("Active = %d after a thread answered, want 1 (it waits Idle for more input)", n)
+	}
+	e.clock.Advance(time.Minute)
+	e.waitFor("the wake-up", func() bool {
+		own := e.own(sleeper)
+		return len(own) > 0 && own[len(own)-1].Text == "slept well"
+	})
+	if own := e.own(talker); own[len(own)-1].Text != "hello" {
+		t.Fatalf("talker:\n%s", transcript(own))
+	}
+	noErrors(t, e)
+}
+
 // asyncTool answers later: the test plays the tool server.
 type asyncTool struct{ started chan infinity.ToolCall }
 
@@ -238,8 +268,9 @@ func TestInputWhileAsyncToolPendingAndLateResult(t *testing.T) {
 
 // The same message delivered twice (at-least-once) is applied once, both
 // when the copies arrive together and when one arrives after processing.
-// With AppliedOnly the same holds from the applied records alone, and
-// no processed mark is written.
+// With AppliedOnly the same holds from the applied records alone: the
+// slice that applies the message writes no processed mark, and the late
+// repeat is marked (so that a durable inbox lets it go).
 func TestRedeliveredMessageAppliedOnce(t *testing.T) {
 	t.Run("processed marks", func(t *testing.T) { testRedelivered(t, false) })
 	t.Run("applied only", func(t *testing.T) { testRedelivered(t, true) })
@@ -257,6 +288,9 @@ func testRedelivered(t *testing.T, appliedOnly bool) {
 		}
 	}
 	e.settle()
+	if marked, err := e.state.Processed(context.Background(), root, "dup-1"); err != nil || marked == appliedOnly {
+		t.Fatalf("processed mark after the applying slice: %v, %v (applied only: %v)", marked, err, appliedOnly)
+	}
 	if err := e.rt.Deliver(msg); err != nil {
 		t.Fatal(err)
 	}
@@ -267,8 +301,8 @@ func testRedelivered(t *testing.T, appliedOnly bool) {
 	if n := count(e.own(root), func(it infinity.Item) bool { return it.Text == "ok" }); n != 2 {
 		t.Fatalf("model answered %d times, want 2", n)
 	}
-	if marked, err := e.state.Processed(context.Background(), root, "dup-1"); err != nil || marked == appliedOnly {
-		t.Fatalf("processed mark: %v, %v (applied only: %v)", marked, err, appliedOnly)
+	if marked, err := e.state.Processed(context.Background(), root, "dup-1"); err != nil || !marked {
+		t.Fatalf("processed mark after the repeat: %v, %v", marked, err)
 	}
 }
 

@@ -74,56 +74,65 @@ var errCommitRetries = errors.New("commit kept conflicting")
 // batch again later; re-running is safe. drainFirst asks to send what an
 // earlier, interrupted slice left in the outbox.
 func (e *engine) slice(ctx context.Context, id infinity.ThreadID, batch []infinity.InputMessage, drainFirst bool) error {
+	_, err := e.sliceAsleep(ctx, id, batch, drainFirst)
+	return err
+}
+
+// sliceAsleep is slice that also reports whether the slice left the thread
+// asleep: waiting on open calls that are all passive (sleep, sleep_until,
+// sleep_until_event_or_input), so that only a timer or an outside message
+// can wake it and its actor can stop at once.
+func (e *engine) sliceAsleep(ctx context.Context, id infinity.ThreadID, batch []infinity.InputMessage, drainFirst bool) (asleep bool, err error) {
 	conv := e.cfg.Conversations
 	if drainFirst {
 		err := e.drainStored(ctx, id)
 		if errors.Is(err, infinity.ErrNotFound) {
 			e.log.Warn("input for an unknown thread dropped", "thread", id, "messages", len(batch))
-			return nil
+			return false, nil
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 	}
 	fresh, err := e.fresh(ctx, id, batch)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if drainFirst && len(fresh) > 0 {
 		// After a crash or a failure past the commit, inputs may be applied
 		// already: filter them before the model and tools run again.
 		if fresh, err = e.unapplied(ctx, id, fresh); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if len(fresh) == 0 {
-		return e.markProcessed(ctx, id, batch)
+		return false, e.markProcessed(ctx, id, batch)
 	}
 	var done *run
 	for attempt := 0; done == nil; attempt++ {
 		if attempt == 4 {
-			return fmt.Errorf("slice %s: %w", id, errCommitRetries)
+			return false, fmt.Errorf("slice %s: %w", id, errCommitRetries)
 		}
 		r, err := e.newRun(ctx, id)
 		if errors.Is(err, infinity.ErrNotFound) {
 			e.log.Warn("input for an unknown thread dropped", "thread", id, "messages", len(batch))
-			return nil
+			return false, nil
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 		if closed := r.closed(); closed != "" {
 			e.log.Debug("input for a closed thread dropped", "thread", id, "closed", closed, "messages", len(fresh))
-			return e.markProcessed(ctx, id, batch)
+			return false, e.markProcessed(ctx, id, batch)
 		}
 		if err := r.execute(ctx, fresh); err != nil {
-			return err
+			return false, err
 		}
 		if r.metadata != nil {
 			// Before the commit: an idempotent overwrite that a failure
 			// past the commit must not lose.
 			if err := e.saveMetadata(ctx, r.hist.Lineage[0].ID, r.metadata); err != nil {
-				return err
+				return false, err
 			}
 		}
 		if r.empty() {
@@ -138,32 +147,32 @@ func (e *engine) slice(ctx context.Context, id infinity.ThreadID, batch []infini
 			// An earlier run of this batch committed, then died before
 			// finishing: replay its outbox and keep only what is new.
 			if err := e.drainStored(ctx, id); err != nil {
-				return err
+				return false, err
 			}
 			if fresh, err = e.unapplied(ctx, id, fresh); err != nil {
-				return err
+				return false, err
 			}
 			if len(fresh) == 0 {
-				return e.markProcessed(ctx, id, batch)
+				return false, e.markProcessed(ctx, id, batch)
 			}
 			continue
 		case errors.Is(err, infinity.ErrConflict):
 			e.log.Info("slice lost a commit race; re-running", "thread", id)
 		case errors.Is(err, infinity.ErrClosed):
-			return e.markProcessed(ctx, id, batch)
+			return false, e.markProcessed(ctx, id, batch)
 		default:
-			return fmt.Errorf("slice %s: commit: %w", id, err)
+			return false, fmt.Errorf("slice %s: commit: %w", id, err)
 		}
 	}
 	e.emit(done)
 	e.notify(done)
 	if err := e.drain(ctx, done.hist.Lineage, done.commit.Outbox); err != nil {
-		return err
+		return false, err
 	}
 	if done.modelErr != nil {
 		e.emitErr(id, done.modelErr)
 	}
-	return e.markProcessed(ctx, id, batch)
+	return done.asleep(), e.markProcessed(ctx, id, batch, done.commit.Applied...)
 }
 
 // fresh drops repeats within the batch and ids the StateStore fast path
@@ -224,13 +233,25 @@ func filter(msgs []infinity.InputMessage, keep func(i int) (bool, error)) ([]inf
 	return out, nil
 }
 
-func (e *engine) markProcessed(ctx context.Context, id infinity.ThreadID, msgs []infinity.InputMessage) error {
-	if e.cfg.AppliedOnly {
-		return nil
+// markProcessed records msgs as processed in the StateStore (the fast path
+// for repeats; a durable inbox lets them go in the same write). With
+// AppliedOnly the ids in applied are skipped: the slice's commit recorded
+// them.
+func (e *engine) markProcessed(ctx context.Context, id infinity.ThreadID, msgs []infinity.InputMessage, applied ...infinity.MessageID) error {
+	ids := make([]infinity.MessageID, 0, len(msgs))
+	for _, m := range msgs {
+		// With AppliedOnly, the messages this slice's commit applied are
+		// recorded (and consumed from a durable inbox) by the commit
+		// itself; the others (repeats, input for a closed or unknown
+		// thread, a wake-up that changed nothing) are marked so that a
+		// durable inbox lets them go.
+		if e.cfg.AppliedOnly && slices.Contains(applied, m.ID) {
+			continue
+		}
+		ids = append(ids, m.ID)
 	}
-	ids := make([]infinity.MessageID, len(msgs))
-	for i, m := range msgs {
-		ids[i] = m.ID
+	if len(ids) == 0 {
+		return nil
 	}
 	if err := e.cfg.State.MarkProcessed(ctx, id, ids, e.cfg.ProcessedTTL); err != nil {
 		return fmt.Errorf("slice %s: mark processed: %w", id, err)

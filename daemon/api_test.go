@@ -213,7 +213,7 @@ func TestDemoThroughAPIAndRestart(t *testing.T) {
 
 	// Restart: everything is still there, and the thread takes new input.
 	d.Close()
-	_, c = startDaemon(t, home)
+	d, c = startDaemon(t, home)
 	v2, err := c.Thread(ctx, root)
 	if err != nil || v2.Items != v.Items {
 		t.Fatalf("after a restart: %+v, %v; want %d items", v2, err, v.Items)
@@ -257,6 +257,18 @@ func TestDemoThroughAPIAndRestart(t *testing.T) {
 	}
 	_, err = c.Answer(ctx, root, daemon.AnswerRequest{Choice: "x"})
 	wantCode(t, err, 409, daemon.CodeNoChoice)
+
+	// Every input and timer was consumed: the durable inbox keeps nothing
+	// (a leftover would be redelivered at every restart).
+	d.Close()
+	store, err := file.Open(filepath.Join(home, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if q, err := store.Inbox().Waiting(ctx); err != nil || len(q) != 0 {
+		t.Fatalf("the inbox still holds %d messages (%v): %+v", len(q), err, q)
+	}
 }
 
 // Export and import through the API: a second daemon gets the threads and

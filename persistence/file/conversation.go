@@ -117,9 +117,12 @@ func (s *convStore) Commit(ctx context.Context, c infinity.Commit) (int, error) 
 	}
 	defer rb.free()
 	var n int
-	err = s.mutate("commit", c.Thread, commitTouches(c), rb.b,
+	err = s.mutateSeq("commit", c.Thread, commitTouches(c), rb.b,
 		func() error { return s.m.CheckCommit(c) },
-		func() { n = s.m.ApplyCommit(c, items, outbox) })
+		func(seq uint64) {
+			n = s.m.ApplyCommit(c, items, outbox)
+			s.st.state.consume(seq, c.Thread, c.Applied)
+		})
 	if err != nil {
 		return 0, err
 	}

@@ -574,3 +574,43 @@ func TestUnsentAndThreads(t *testing.T) {
 		t.Fatalf("Threads = %v, want b then a (creation order)", all)
 	}
 }
+
+// A commit consumes the messages it applied from the durable inbox, in its
+// own journal record: at once, after a replay of the journal, and in a
+// snapshot. Messages it did not apply stay.
+func TestCommitConsumesInbox(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir)
+	cs, in := s.Conversations(), s.Inbox()
+	id := tid("consume")
+	must(t, cs.CreateThread(ctx, infinity.ThreadInfo{ID: id, Root: id, Agent: "a", Created: epoch}))
+	for _, m := range []string{"in1", "in2", "timer"} {
+		fresh, err := in.Put(ctx, infinity.InputMessage{ID: infinity.MessageID(m), GroupID: id, Content: infinity.TextContent(m)}, time.Time{})
+		must(t, err)
+		if !fresh {
+			t.Fatalf("Put %s: not fresh", m)
+		}
+	}
+	_, err := cs.Commit(ctx, infinity.Commit{Thread: id, Items: []infinity.Item{item("i1", 1)}, Applied: []infinity.MessageID{"in1", "in2"}})
+	must(t, err)
+	waiting := func(what string, s *Store) {
+		t.Helper()
+		q, err := s.Inbox().Waiting(ctx)
+		must(t, err)
+		if len(q) != 1 || q[0].Message.ID != "timer" {
+			t.Fatalf("%s: waiting %+v, want only the timer", what, q)
+		}
+	}
+	waiting("after the commit", s)
+	must(t, s.Close())
+
+	s = open(t, dir) // replays the journal
+	waiting("after a replay", s)
+	must(t, s.Compact())
+	must(t, s.Close())
+
+	s = open(t, dir) // loads the snapshot
+	defer s.Close()
+	waiting("after a compaction", s)
+}

@@ -79,6 +79,18 @@ func (g *guard) touch(seq uint64, ids []infinity.ThreadID) {
 	}
 }
 
+// touchFrom records, under g.mu, a change another guard's mutation (journal
+// sequence number seq) made to thread id's data here. Unlike g's own
+// mutations, seq may be older than g's last: the barriers keep the newest.
+func (g *guard) touchFrom(seq uint64, id infinity.ThreadID) {
+	if seq > g.lastSeq.Load() {
+		g.lastSeq.Store(seq)
+	}
+	if st := &g.stripes[stripe(id)]; seq > st.Load() {
+		st.Store(seq)
+	}
+}
+
 // errUnchanged is returned by a check of mutate when the mutation would
 // change nothing: then nothing is journalled or applied, and the call
 // succeeds (after the barrier).
@@ -90,6 +102,12 @@ var errUnchanged = errors.New("unchanged")
 // errors are prefixed with op and id. touched names every thread whose data
 // check reads or apply changes (id itself when nil).
 func (g *guard) mutate(op string, id infinity.ThreadID, touched []infinity.ThreadID, payload []byte, check func() error, apply func()) error {
+	return g.mutateSeq(op, id, touched, payload, check, func(uint64) { apply() })
+}
+
+// mutateSeq is mutate whose apply learns the record's journal sequence
+// number.
+func (g *guard) mutateSeq(op string, id infinity.ThreadID, touched []infinity.ThreadID, payload []byte, check func() error, apply func(seq uint64)) error {
 	if touched == nil {
 		touched = []infinity.ThreadID{id}
 	}
@@ -107,7 +125,7 @@ func (g *guard) mutate(op string, id infinity.ThreadID, touched []infinity.Threa
 		g.mu.Unlock()
 		return fmt.Errorf("%s %s: %w", op, id, err)
 	}
-	apply()
+	apply(seq)
 	g.lastSeq.Store(seq)
 	g.touch(seq, touched)
 	g.mu.Unlock()

@@ -67,6 +67,22 @@ func (s *stateStore) Drop(ctx context.Context, id infinity.ThreadID, msgs ...inf
 		func() { s.m.ApplyDrop(id, msgs) })
 }
 
+// consume takes the messages a commit (journal sequence number seq) applied
+// out of the inbox: the commit's record is their drop, in the journal and
+// at replay. It runs under the conversation guard's lock, which is taken
+// before the state guard's (as Compact does).
+func (s *stateStore) consume(seq uint64, id infinity.ThreadID, msgs []infinity.MessageID) {
+	if len(msgs) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m.WaitsAny(id, msgs) {
+		s.m.ApplyDrop(id, msgs)
+		s.touchFrom(seq, id)
+	}
+}
+
 // Waiting returns every waiting message in the order they were put.
 func (s *stateStore) Waiting(ctx context.Context) ([]infinity.Queued, error) {
 	return read(&s.guard, ctx, func() ([]infinity.Queued, error) { return s.m.Waiting(), nil })

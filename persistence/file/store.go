@@ -329,6 +329,7 @@ func (s *Store) replay(r record) error {
 			return err
 		}
 		c.m.ApplyCommit(*r.Commit, r.Commit.Items, r.Commit.Outbox)
+		st.m.ApplyDrop(r.Commit.Thread, r.Commit.Applied) // the commit consumed them
 	case opMarkSent:
 		if _, err := c.m.CheckMarkSent(r.Thread, r.IDs); err != nil {
 			return err

@@ -3,6 +3,7 @@ package model
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -39,6 +40,7 @@ func (s *State) ApplyPut(msg infinity.InputMessage, at time.Time) {
 	}
 	s.seq++
 	s.inbox[k] = &queued{msg: msg, at: at, seq: s.seq}
+	s.inboxPeak = max(s.inboxPeak, len(s.inbox))
 }
 
 // ApplyDrop removes msgs from the thread's inbox; absent ids are ignored.
@@ -46,6 +48,32 @@ func (s *State) ApplyDrop(id infinity.ThreadID, msgs []infinity.MessageID) {
 	for _, m := range msgs {
 		delete(s.inbox, appliedKey{id, m})
 	}
+	s.shrinkInbox()
+}
+
+// WaitsAny reports whether the inbox holds any of msgs for the thread.
+func (s *State) WaitsAny(id infinity.ThreadID, msgs []infinity.MessageID) bool {
+	for _, m := range msgs {
+		if s.Waits(id, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// inboxShrinkMin is the peak below which the inbox map is never copied.
+const inboxShrinkMin = 1024
+
+// shrinkInbox copies the inbox into a map of its live size once it holds
+// under a quarter of its peak: a burst of waiting messages (10,000 timers
+// armed at once) does not keep its table for good. The copy costs the
+// live entries, paid for by the three quarters dropped since the peak.
+func (s *State) shrinkInbox() {
+	if s.inboxPeak < inboxShrinkMin || len(s.inbox)*4 > s.inboxPeak {
+		return
+	}
+	s.inbox = maps.Clone(s.inbox)
+	s.inboxPeak = len(s.inbox)
 }
 
 // Waiting returns a copy of the inbox in the order it was filled.

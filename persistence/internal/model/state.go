@@ -23,6 +23,10 @@ type State struct {
 	// seq numbers them in the order they were put.
 	inbox map[appliedKey]*queued
 	seq   uint64
+	// inboxPeak is the most entries inbox held since it was allocated: a
+	// Go map keeps its size, so an inbox that fell to a quarter of its
+	// peak is copied into a smaller one (see shrinkInbox).
+	inboxPeak int
 	// marks counts marks since the last sweep and live how many entries
 	// the last sweep left: sweeping again after max(SweepMin, live) marks
 	// keeps the map under about twice its live size at an amortised
@@ -81,6 +85,7 @@ func (s *State) ApplyMark(id infinity.ThreadID, msgs []infinity.MessageID, now, 
 		s.processed[k] = exp
 		delete(s.inbox, k)
 	}
+	s.shrinkInbox()
 	s.marks += len(msgs)
 	s.peak = max(s.peak, len(s.processed))
 	if s.marks >= max(SweepMin, s.live) {
