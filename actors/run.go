@@ -398,6 +398,21 @@ func (r *run) answerOpen(active bool) {
 	}
 }
 
+// asleep reports whether the thread waits on open calls that are all
+// passive: nothing of its own is running, only a timer or an outside
+// message wakes it.
+func (r *run) asleep() bool {
+	if len(r.open) == 0 {
+		return false
+	}
+	for _, id := range r.open {
+		if !r.passive(r.calls[id].call.Name) {
+			return false
+		}
+	}
+	return true
+}
+
 func (r *run) passive(name string) bool {
 	if b, ok := builtins[name]; ok {
 		return b.spec.Passive

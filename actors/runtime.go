@@ -140,6 +140,7 @@ func (rt *Runtime) work(mb *mailbox) {
 	id := mb.id
 	rt.mu.Lock()
 	mb.signaled = false
+	asleep := false
 	for len(mb.queue) > 0 || mb.drain {
 		if rt.stopped {
 			break
@@ -149,7 +150,8 @@ func (rt *Runtime) work(mb *mailbox) {
 		rt.busy++
 		rt.mu.Unlock()
 
-		err := rt.runSlice(id, batch, drain)
+		var err error
+		asleep, err = rt.runSlice(id, batch, drain)
 
 		rt.mu.Lock()
 		rt.busy--
@@ -168,7 +170,7 @@ func (rt *Runtime) work(mb *mailbox) {
 		mb.failures = 0
 	}
 	if !mb.running && len(mb.queue) == 0 {
-		rt.armIdle(mb)
+		rt.rest(mb, asleep)
 	}
 	// Broadcast on every slice end: WaitIdle waits for busy == 0, Step for
 	// the thread's own slice.
@@ -226,13 +228,13 @@ func (rt *Runtime) Step(ctx context.Context, batch []infinity.InputMessage) erro
 	rt.busy++
 	rt.mu.Unlock()
 
-	err := func() (err error) {
+	asleep, err := func() (asleep bool, err error) {
 		defer func() {
 			if p := recover(); p != nil {
 				err = fmt.Errorf("slice %s: %w: %v", id, errSlicePanic, p)
 			}
 		}()
-		return rt.eng.slice(ctx, id, batch, true)
+		return rt.eng.sliceAsleep(ctx, id, batch, true)
 	}()
 
 	rt.mu.Lock()
@@ -244,11 +246,26 @@ func (rt *Runtime) Step(ctx context.Context, batch []infinity.InputMessage) erro
 	if len(mb.queue) > 0 {
 		rt.signal(mb)
 	} else {
-		rt.armIdle(mb)
+		rt.rest(mb, asleep && err == nil)
 	}
 	rt.idle.Broadcast()
 	rt.mu.Unlock()
 	return err
+}
+
+// rest is what a thread's mailbox does when its last slice ended and no
+// input waits (rt.mu held): a thread that slept (asleep: waiting on passive
+// calls only, so only a timer or an outside message wakes it) passivates at
+// once; any other waits Config.Idle for more input.
+func (rt *Runtime) rest(mb *mailbox, asleep bool) {
+	if asleep && !mb.drain && !mb.signaled {
+		if mb.timer != nil {
+			mb.timer.Stop()
+		}
+		rt.passivateLocked(mb)
+		return
+	}
+	rt.armIdle(mb)
 }
 
 // armIdle (re)starts the thread's idle timer. Passivation uses this timer
@@ -265,13 +282,13 @@ func (rt *Runtime) armIdle(mb *mailbox) {
 
 // runSlice runs one slice; a panic (in a tool, a provider, an observer)
 // becomes an error, so the batch is retried and the mailbox stays usable.
-func (rt *Runtime) runSlice(id infinity.ThreadID, batch []infinity.InputMessage, drain bool) (err error) {
+func (rt *Runtime) runSlice(id infinity.ThreadID, batch []infinity.InputMessage, drain bool) (asleep bool, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("slice %s: %w: %v", id, errSlicePanic, p)
 		}
 	}()
-	return rt.eng.slice(rt.ctx, id, batch, drain)
+	return rt.eng.sliceAsleep(rt.ctx, id, batch, drain)
 }
 
 var errSlicePanic = errors.New("panic in slice")
@@ -291,6 +308,11 @@ func (rt *Runtime) poke(id infinity.ThreadID) {
 func (rt *Runtime) passivate(mb *mailbox) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
+	rt.passivateLocked(mb)
+}
+
+// passivateLocked is passivate with rt.mu held.
+func (rt *Runtime) passivateLocked(mb *mailbox) {
 	if len(mb.queue) > 0 || mb.signaled || mb.running || rt.active[mb.id] != mb {
 		return // busy again: work re-arms the timer when it is done
 	}
