@@ -140,8 +140,11 @@ type Config struct {
 	// MaxConcurrentSlices bounds how many threads the host runs a slice for
 	// at once (others wait their turn); default 256.
 	MaxConcurrentSlices int
-	// Idle is how long an active thread waits for more input before
-	// passivating; default 2 s.
+	// Idle is how long an active thread that is not asleep keeps its actor
+	// after a slice, for input that follows in a burst (tool results,
+	// children's reports); default 100 ms. The actor holds nothing the
+	// stores do not, so a later message only spawns it again. A thread
+	// left asleep (waiting on passive calls only) passivates at once.
 	Idle time.Duration
 	// ProcessedTTL is how long processed message ids are remembered by the
 	// StateStore fast path; default 7 days. (The ConversationStore's applied
@@ -205,7 +208,7 @@ func (c Config) validate() (Config, error) {
 		c.MaxConcurrentSlices = 256
 	}
 	if c.Idle <= 0 {
-		c.Idle = 2 * time.Second
+		c.Idle = 100 * time.Millisecond
 	}
 	if c.ProcessedTTL <= 0 {
 		c.ProcessedTTL = 7 * 24 * time.Hour

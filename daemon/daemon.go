@@ -55,7 +55,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Version is reported by the status route.
 	Version string
-	// Idle is how long a thread stays active without input (default 2 s).
+	// Idle is how long a thread that is not asleep stays active without
+	// input (default 100 ms; see actors.Config.Idle).
 	Idle time.Duration
 	// Prices is the prices file (package pricing); default HOME/prices.yaml
 	// when it exists. Agent files' model prices override it; a model
