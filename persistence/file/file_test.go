@@ -614,3 +614,44 @@ func TestCommitConsumesInbox(t *testing.T) {
 	defer s.Close()
 	waiting("after a compaction", s)
 }
+
+// A replay decodes records in parallel batches and applies them in order:
+// a journal of several batches comes back whole, and a record that does not
+// decode in a later batch is reported at its own offset.
+func TestReplayBatches(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir)
+	const n = 2*replayBatch + 300
+	for i := range n {
+		id := tid(fmt.Sprintf("batch%d", i))
+		must(t, s.Conversations().CreateThread(ctx, infinity.ThreadInfo{ID: id, Root: id, Agent: "a", Created: epoch}))
+	}
+	must(t, s.Close())
+	s = open(t, dir)
+	all, err := s.Threads(ctx)
+	must(t, err)
+	if len(all) != n {
+		t.Fatalf("after a replay: %d threads, want %d", len(all), n)
+	}
+	must(t, s.Close())
+
+	path := segmentPath(t, dir)
+	data, err := os.ReadFile(path)
+	must(t, err)
+	off := 0
+	for range replayBatch + 500 { // into the second batch
+		_, next, r := parseFrame(data, off)
+		if r != frameOK {
+			t.Fatalf("frame at %d: %v", off, r)
+		}
+		off = next
+	}
+	bad := appendFrame(slices.Clone(data[:off]), []byte(`{"op":"create","info":`))
+	bad = append(bad, data[off:]...)
+	must(t, os.WriteFile(path, bad, 0o644))
+	_, err = Open(dir)
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("offset %d", off)) {
+		t.Fatalf("Open: %v, want ErrCorrupt at offset %d", err, off)
+	}
+}

@@ -277,9 +277,23 @@ func (s *Store) load() error {
 // whose checksum fails, or a damaged header after which no valid record
 // follows. Anything else is ErrCorrupt.
 func (s *Store) replaySegment(path string, data []byte, last bool) (int, error) {
+	var b batch
+	apply := func(f frame, rec *record) error {
+		if err := s.replay(*rec); err != nil {
+			return corrupt(path, f.off, "replay %s record: %v", rec.Op, err)
+		}
+		return nil
+	}
 	off := 0
 	for off < len(data) {
 		payload, next, r := parseFrame(data, off)
+		if r != frameOK {
+			// Everything before a damaged record is applied first: a torn
+			// tail keeps the records before it.
+			if err := b.flush(path, apply); err != nil {
+				return 0, err
+			}
+		}
 		switch r {
 		case frameShort:
 			if last {
@@ -297,16 +311,83 @@ func (s *Store) replaySegment(path string, data []byte, last bool) (int, error) 
 			}
 			return 0, corrupt(path, off, "record header checksum mismatch")
 		}
-		var rec record
-		if err := json.Unmarshal(payload, &rec); err != nil {
-			return 0, corrupt(path, off, "decode record: %v", err)
-		}
-		if err := s.replay(rec); err != nil {
-			return 0, corrupt(path, off, "replay %s record: %v", rec.Op, err)
+		if err := b.add(frame{off: off, next: next, payload: payload}, path, apply); err != nil {
+			return 0, err
 		}
 		off = next
 	}
+	if err := b.flush(path, apply); err != nil {
+		return 0, err
+	}
 	return off, nil
+}
+
+// frame is one whole record of a journal segment or a snapshot.
+type frame struct {
+	off, next int
+	payload   []byte
+}
+
+// replayBatch is how many records a batch decodes at once.
+const replayBatch = 1024
+
+// batch decodes records in parallel and applies them in order. Decoding
+// (encoding/json) is most of the time a restart takes; applying them to
+// the in-memory model stays sequential.
+type batch struct {
+	frames []frame
+	recs   []record
+}
+
+// add queues f and, once the batch is full, decodes and applies it.
+func (b *batch) add(f frame, path string, apply func(frame, *record) error) error {
+	b.frames = append(b.frames, f)
+	if len(b.frames) < replayBatch {
+		return nil
+	}
+	return b.flush(path, apply)
+}
+
+// flush decodes the queued records on up to GOMAXPROCS goroutines, then
+// applies them in order; a record that does not decode is reported at its
+// offset (the records before it are applied first).
+func (b *batch) flush(path string, apply func(frame, *record) error) error {
+	n := len(b.frames)
+	if n == 0 {
+		return nil
+	}
+	if cap(b.recs) < n {
+		b.recs = make([]record, n)
+	}
+	recs := b.recs[:n]
+	clear(recs)
+	errs := make([]error, n)
+	workers := min(runtime.GOMAXPROCS(0), (n+63)/64)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				errs[i] = json.Unmarshal(b.frames[i].payload, &recs[i])
+			}
+		})
+	}
+	wg.Wait()
+	for i, f := range b.frames {
+		if errs[i] != nil {
+			return corrupt(path, f.off, "decode record: %v", errs[i])
+		}
+		if err := apply(f, &recs[i]); err != nil {
+			return err
+		}
+	}
+	b.frames = b.frames[:0]
+	clear(recs) // the model keeps what it needs; drop the rest
+	return nil
 }
 
 // replay applies one journal record to the in-memory state.
@@ -363,33 +444,30 @@ func (s *Store) replay(r record) error {
 // any damage is ErrCorrupt.
 func (s *Store) loadSnapshot(path string, data []byte) (uint64, error) {
 	var base uint64
-	n, off := 0, 0
-	for off < len(data) {
-		payload, next, r := parseFrame(data, off)
-		if r != frameOK {
-			return 0, corrupt(path, off, "damaged snapshot record")
-		}
-		var rec record
-		if err := json.Unmarshal(payload, &rec); err != nil {
-			return 0, corrupt(path, off, "decode snapshot record: %v", err)
+	n := 0
+	done := false
+	apply := func(f frame, rec *record) error {
+		off, next := f.off, f.next
+		if done {
+			return corrupt(path, off, "record after the snapshot trailer")
 		}
 		if n == 0 && rec.Op != opSnapHeader {
-			return 0, corrupt(path, off, "snapshot does not start with a header")
+			return corrupt(path, off, "snapshot does not start with a header")
 		}
 		switch rec.Op {
 		case opSnapHeader:
 			if n != 0 || rec.Base == 0 {
-				return 0, corrupt(path, off, "bad snapshot header")
+				return corrupt(path, off, "bad snapshot header")
 			}
 			base = rec.Base
 		case opSnapThread:
 			if rec.Snap == nil {
-				return 0, corrupt(path, off, "empty thread record")
+				return corrupt(path, off, "empty thread record")
 			}
 			s.conv.m.Restore(model.ThreadData(*rec.Snap))
 		case opSnapState:
 			if rec.State == nil {
-				return 0, corrupt(path, off, "empty state record")
+				return corrupt(path, off, "empty state record")
 			}
 			s.state.m.ApplySave(rec.Thread, *rec.State, rec.Version)
 		case opSnapMarks:
@@ -402,17 +480,39 @@ func (s *Store) loadSnapshot(path string, data []byte) (uint64, error) {
 			}
 		case opSnapTrailer:
 			if rec.Count != n || next != len(data) {
-				return 0, corrupt(path, off, "bad snapshot trailer")
+				return corrupt(path, off, "bad snapshot trailer")
 			}
 			s.state.m.RestoreDone()
-			return base, nil
+			done = true
+			return nil
 		default:
-			return 0, corrupt(path, off, "unknown snapshot record %q", rec.Op)
+			return corrupt(path, off, "unknown snapshot record %q", rec.Op)
 		}
 		n++
+		return nil
+	}
+	var b batch
+	off := 0
+	for off < len(data) {
+		payload, next, r := parseFrame(data, off)
+		if r != frameOK {
+			if err := b.flush(path, apply); err != nil {
+				return 0, err
+			}
+			return 0, corrupt(path, off, "damaged snapshot record")
+		}
+		if err := b.add(frame{off: off, next: next, payload: payload}, path, apply); err != nil {
+			return 0, err
+		}
 		off = next
 	}
-	return 0, corrupt(path, off, "snapshot has no trailer")
+	if err := b.flush(path, apply); err != nil {
+		return 0, err
+	}
+	if !done {
+		return 0, corrupt(path, off, "snapshot has no trailer")
+	}
+	return base, nil
 }
 
 // maybeCompact is the journal's size trigger: it compacts in the
