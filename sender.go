@@ -46,8 +46,9 @@ func (SystemClock) AfterFunc(d time.Duration, f func()) func() bool {
 // message here before it delivers it, so that a message a caller saw
 // accepted, or a timer a slice set, survives a crash. A message leaves the
 // inbox when its thread marks it processed (StateStore.MarkProcessed of the
-// same store) or when it is dropped. The cloud needs none: SQS holds its
-// messages.
+// same store), when it is dropped, or, in a store that keeps both (the file
+// store), when a commit of its thread applies it (Commit.Applied, in the
+// commit's own record). The cloud needs none: SQS holds its messages.
 type Inbox interface {
 	// Put records msg as due at at (zero: now) and returns once it is
 	// durable. It reports false, recording nothing, when the thread already

@@ -19,7 +19,12 @@
 // succeeds and records are journalled in the order they are applied. The
 // call then waits, without the lock, until its record is durable. A
 // failed check writes nothing. Writing a change costs O(the change),
-// whatever the number of threads.
+// whatever the number of threads. A commit also takes the messages it
+// applied (Commit.Applied) out of the durable inbox (Store.Inbox), in the
+// same record, so a runtime that records repeats by the applied records
+// alone (actors.Config.AppliedOnly) needs no second write to let them go.
+// A restart decodes the snapshot's and journal's records in parallel
+// batches and applies them in order.
 //
 // One writer goroutine per Store does group commit: it takes every record
 // queued so far, writes them with one write, fsyncs once and wakes all their
