@@ -277,39 +277,45 @@ func (s *Store) load() error {
 // whose checksum fails, or a damaged header after which no valid record
 // follows. Anything else is ErrCorrupt.
 func (s *Store) replaySegment(path string, data []byte, last bool) (int, error) {
-	var b batch
 	apply := func(f frame, rec *record) error {
 		if err := s.replay(*rec); err != nil {
 			return corrupt(path, f.off, "replay %s record: %v", rec.Op, err)
 		}
 		return nil
 	}
+	// A torn tail keeps the records before it.
+	return replayFrames(path, data, apply, func(off, next int, r frameResult) (int, error) {
+		switch {
+		case r == frameShort && last:
+			return off, nil
+		case r == frameShort:
+			return 0, corrupt(path, off, "record cut short in a closed segment")
+		case r == frameBadBody && last && next == len(data):
+			return off, nil
+		case r == frameBadBody:
+			return 0, corrupt(path, off, "record checksum mismatch")
+		case last && !validFrameAfter(data, off):
+			return off, nil
+		default:
+			return 0, corrupt(path, off, "record header checksum mismatch")
+		}
+	})
+}
+
+// replayFrames decodes and applies data's records in order (see batch). At
+// a damaged frame it applies the records before it and returns what bad
+// says (the end of the good records, or an error); otherwise the end of
+// data.
+func replayFrames(path string, data []byte, apply func(frame, *record) error, bad func(off, next int, r frameResult) (int, error)) (int, error) {
+	var b batch
 	off := 0
 	for off < len(data) {
 		payload, next, r := parseFrame(data, off)
 		if r != frameOK {
-			// Everything before a damaged record is applied first: a torn
-			// tail keeps the records before it.
 			if err := b.flush(path, apply); err != nil {
 				return 0, err
 			}
-		}
-		switch r {
-		case frameShort:
-			if last {
-				return off, nil
-			}
-			return 0, corrupt(path, off, "record cut short in a closed segment")
-		case frameBadBody:
-			if last && next == len(data) {
-				return off, nil
-			}
-			return 0, corrupt(path, off, "record checksum mismatch")
-		case frameBadHead:
-			if last && !validFrameAfter(data, off) {
-				return off, nil
-			}
-			return 0, corrupt(path, off, "record header checksum mismatch")
+			return bad(off, next, r)
 		}
 		if err := b.add(frame{off: off, next: next, payload: payload}, path, apply); err != nil {
 			return 0, err
@@ -491,22 +497,10 @@ func (s *Store) loadSnapshot(path string, data []byte) (uint64, error) {
 		n++
 		return nil
 	}
-	var b batch
-	off := 0
-	for off < len(data) {
-		payload, next, r := parseFrame(data, off)
-		if r != frameOK {
-			if err := b.flush(path, apply); err != nil {
-				return 0, err
-			}
-			return 0, corrupt(path, off, "damaged snapshot record")
-		}
-		if err := b.add(frame{off: off, next: next, payload: payload}, path, apply); err != nil {
-			return 0, err
-		}
-		off = next
-	}
-	if err := b.flush(path, apply); err != nil {
+	off, err := replayFrames(path, data, apply, func(off, _ int, _ frameResult) (int, error) {
+		return 0, corrupt(path, off, "damaged snapshot record")
+	})
+	if err != nil {
 		return 0, err
 	}
 	if !done {
