@@ -388,7 +388,7 @@ func (p *parse) walkPair(mv *ast.MappingValueNode, parent string) {
 		p.errs = append(p.errs, p.errAt(ktk, parent, "merge keys (<<) are not supported in agent files"))
 		return
 	}
-	name := keyName(mv.Key)
+	name := yamlnode.KeyName(mv.Key)
 	child := join(parent, name)
 	p.remember(ktk, child)
 	p.remember(mv.Start, child)
@@ -437,16 +437,6 @@ func describeNode(n ast.Node) string {
 		return "the boolean " + n.GetToken().Value
 	}
 	return n.Type().String()
-}
-
-func keyName(k ast.MapKeyNode) string {
-	if s, ok := k.(*ast.StringNode); ok {
-		return s.Value
-	}
-	if tk := k.GetToken(); tk != nil {
-		return tk.Value
-	}
-	return k.String()
 }
 
 // yamlError turns a go-yaml error into a positioned error.

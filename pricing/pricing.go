@@ -257,9 +257,9 @@ func scan(data []byte) map[string]written {
 			w.line, w.col = tk.Position.Line, tk.Position.Column
 		}
 		for _, f := range pairs(mv.Value) {
-			w.fields[keyName(f.Key)] = true
+			w.fields[yamlnode.KeyName(f.Key)] = true
 		}
-		out[keyName(mv.Key)] = w
+		out[yamlnode.KeyName(mv.Key)] = w
 	}
 	return out
 }
@@ -277,19 +277,9 @@ func pairs(n ast.Node) []*ast.MappingValueNode {
 
 func mappingValue(n ast.Node, key string) ast.Node {
 	for _, mv := range pairs(n) {
-		if keyName(mv.Key) == key {
+		if yamlnode.KeyName(mv.Key) == key {
 			return mv.Value
 		}
 	}
 	return nil
-}
-
-func keyName(k ast.MapKeyNode) string {
-	if s, ok := k.(*ast.StringNode); ok {
-		return s.Value
-	}
-	if tk := k.GetToken(); tk != nil {
-		return tk.Value
-	}
-	return k.String()
 }

@@ -18,3 +18,15 @@ func Unwrap(n ast.Node) ast.Node {
 		}
 	}
 }
+
+// KeyName is a mapping key's text: the string of a string key, else its
+// token's value.
+func KeyName(k ast.MapKeyNode) string {
+	if s, ok := k.(*ast.StringNode); ok {
+		return s.Value
+	}
+	if tk := k.GetToken(); tk != nil {
+		return tk.Value
+	}
+	return k.String()
+}
