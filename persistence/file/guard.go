@@ -138,25 +138,24 @@ func (g *guard) mutateSeq(op string, id infinity.ThreadID, touched []infinity.Th
 // read runs f under g's read lock (unless ctx is done) and then waits for
 // the barrier.
 func read[T any](g *guard, ctx context.Context, f func() (T, error)) (T, error) {
-	var v T
-	err := ctx.Err()
-	if err == nil {
-		g.mu.RLock()
-		v, err = f()
-		g.mu.RUnlock()
-	}
+	v, err := locked(g, ctx, f)
 	return v, g.barrier(err)
 }
 
 // readThread is read for f that observes only thread id's data: it waits
 // for that thread's barrier only.
 func readThread[T any](g *guard, ctx context.Context, id infinity.ThreadID, f func() (T, error)) (T, error) {
-	var v T
-	err := ctx.Err()
-	if err == nil {
-		g.mu.RLock()
-		v, err = f()
-		g.mu.RUnlock()
-	}
+	v, err := locked(g, ctx, f)
 	return v, g.threadBarrier(err, id)
+}
+
+// locked runs f under g's read lock unless ctx is done.
+func locked[T any](g *guard, ctx context.Context, f func() (T, error)) (T, error) {
+	if err := ctx.Err(); err != nil {
+		var zero T
+		return zero, err
+	}
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return f()
 }
