@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bufio"
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -174,8 +175,8 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("GET /v1/threads/{id}/tree", d.handle(MaxBody, d.getTree))
 	mux.HandleFunc("GET /v1/threads/{id}/items", d.handle(MaxBody, d.getItems))
 	mux.HandleFunc("POST /v1/threads/{id}/messages", d.handle(MaxBody, d.postMessage))
-	mux.HandleFunc("POST /v1/threads/{id}/close", d.handle(MaxBody, d.postClose))
-	mux.HandleFunc("POST /v1/threads/{id}/compact", d.handle(MaxBody, d.postCompact))
+	mux.HandleFunc("POST /v1/threads/{id}/close", d.handle(MaxBody, d.threadAction(d.rt.CloseThread)))
+	mux.HandleFunc("POST /v1/threads/{id}/compact", d.handle(MaxBody, d.threadAction(d.rt.Compact)))
 	mux.HandleFunc("POST /v1/threads/{id}/answer", d.handle(MaxBody, d.postAnswer))
 	mux.HandleFunc("GET /v1/export", d.handle(MaxBody, d.getExport))
 	mux.HandleFunc("POST /v1/import", d.handle(MaxImportBody, d.postImport))
@@ -412,31 +413,21 @@ func (d *Daemon) postMessage(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (d *Daemon) postClose(w http.ResponseWriter, r *http.Request) error {
-	id, err := threadID(r)
-	if err != nil {
-		return err
+// threadAction is a POST that asks the runtime to do something to a
+// thread (close it, compact it) and answers with the message that asks.
+func (d *Daemon) threadAction(act func(context.Context, infinity.ThreadID) (infinity.MessageID, error)) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		id, err := threadID(r)
+		if err != nil {
+			return err
+		}
+		msg, err := act(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusAccepted, Started{Thread: id, Message: msg})
+		return nil
 	}
-	msg, err := d.rt.CloseThread(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusAccepted, Started{Thread: id, Message: msg})
-	return nil
-}
-
-// postCompact asks a thread to compact its history now.
-func (d *Daemon) postCompact(w http.ResponseWriter, r *http.Request) error {
-	id, err := threadID(r)
-	if err != nil {
-		return err
-	}
-	msg, err := d.rt.Compact(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusAccepted, Started{Thread: id, Message: msg})
-	return nil
 }
 
 func (d *Daemon) getThreads(w http.ResponseWriter, r *http.Request) error {
