@@ -200,17 +200,6 @@ func call(name, args string) scripted.CallSpec {
 	return scripted.CallSpec{Name: name, Args: json.RawMessage(args)}
 }
 
-func lastItem(req infinity.CompletionRequest) infinity.Item { return req.Items[len(req.Items)-1] }
-
-// lastText is the text of the request's last item.
-func lastText(req infinity.CompletionRequest) string {
-	it := lastItem(req)
-	if it.Kind == infinity.KindToolResult {
-		return it.Result.Text()
-	}
-	return it.Text
-}
-
 func noErrors(t *testing.T, e *env) {
 	t.Helper()
 	if errs := e.sliceErrors(); len(errs) > 0 {

@@ -234,7 +234,7 @@ func (rt *Runtime) Step(ctx context.Context, batch []infinity.InputMessage) erro
 				err = fmt.Errorf("slice %s: %w: %v", id, errSlicePanic, p)
 			}
 		}()
-		return rt.eng.sliceAsleep(ctx, id, batch, true)
+		return rt.eng.slice(ctx, id, batch, true)
 	}()
 
 	rt.mu.Lock()
@@ -288,7 +288,7 @@ func (rt *Runtime) runSlice(id infinity.ThreadID, batch []infinity.InputMessage,
 			err = fmt.Errorf("slice %s: %w: %v", id, errSlicePanic, p)
 		}
 	}()
-	return rt.eng.sliceAsleep(rt.ctx, id, batch, drain)
+	return rt.eng.slice(rt.ctx, id, batch, drain)
 }
 
 var errSlicePanic = errors.New("panic in slice")

@@ -72,17 +72,11 @@ var errCommitRetries = errors.New("commit kept conflicting")
 // batch is durably handled (applied, recorded as a no-op, or dropped for a
 // closed or unknown thread). An error means the caller must deliver the
 // batch again later; re-running is safe. drainFirst asks to send what an
-// earlier, interrupted slice left in the outbox.
-func (e *engine) slice(ctx context.Context, id infinity.ThreadID, batch []infinity.InputMessage, drainFirst bool) error {
-	_, err := e.sliceAsleep(ctx, id, batch, drainFirst)
-	return err
-}
-
-// sliceAsleep is slice that also reports whether the slice left the thread
-// asleep: waiting on open calls that are all passive (sleep, sleep_until,
-// sleep_until_event_or_input), so that only a timer or an outside message
-// can wake it and its actor can stop at once.
-func (e *engine) sliceAsleep(ctx context.Context, id infinity.ThreadID, batch []infinity.InputMessage, drainFirst bool) (asleep bool, err error) {
+// earlier, interrupted slice left in the outbox. asleep reports whether the
+// slice left the thread waiting on open calls that are all passive (sleep,
+// sleep_until, sleep_until_event_or_input): only a timer or an outside
+// message can wake it, so its actor can stop at once.
+func (e *engine) slice(ctx context.Context, id infinity.ThreadID, batch []infinity.InputMessage, drainFirst bool) (asleep bool, err error) {
 	conv := e.cfg.Conversations
 	if drainFirst {
 		err := e.drainStored(ctx, id)
