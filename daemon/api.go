@@ -551,13 +551,20 @@ func (d *Daemon) getItems(w http.ResponseWriter, r *http.Request) error {
 	}
 	am := d.agents.modelsOf(info.Agent)
 	model := threadModel(info, am)
-	_, liveSeq := d.live.since(id, ^uint64(0))
 	var pokes <-chan struct{}
 	if follow {
+		// Subscribed first: the thread's slice events are kept while a
+		// view follows it, and dropped when the last one leaves.
 		ch, cancel := d.hub.subscribe(id)
-		defer cancel()
+		defer func() {
+			cancel()
+			if !d.hub.followed(id) {
+				d.live.forget(id)
+			}
+		}()
 		pokes = ch
 	}
+	_, liveSeq := d.live.since(id, ^uint64(0))
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriter(w)

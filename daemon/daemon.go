@@ -320,7 +320,9 @@ func (d *Daemon) observe(ev actors.Event) {
 			d.hub.poke(ev.Info.Parent)
 		}
 	case actors.EventSlice, actors.EventCompacted:
-		d.live.add(ev)
+		if d.hub.followed(ev.Thread) { // only a live view shows them
+			d.live.add(ev)
+		}
 	case actors.EventThreadClosed:
 		d.live.forget(ev.Thread)
 	}

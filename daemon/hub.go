@@ -40,6 +40,13 @@ func (h *hub) subscribe(id infinity.ThreadID) (<-chan struct{}, func()) {
 	}
 }
 
+// followed reports whether a live view follows the thread.
+func (h *hub) followed(id infinity.ThreadID) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs[id]) > 0
+}
+
 func (h *hub) poke(id infinity.ThreadID) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -94,11 +94,11 @@ func costOf(items []infinity.Item, thread string, prices *pricing.Table) *float6
 		if it.Usage == nil {
 			continue
 		}
-		usd, ok := prices.Cost(itemModel(it, thread), *it.Usage)
-		if !ok {
+		usd := itemCost(it, thread, prices)
+		if usd == nil {
 			return nil
 		}
-		total += usd
+		total += *usd
 	}
 	return &total
 }
@@ -137,8 +137,9 @@ type CompactedLine struct {
 	Chars int `json:"chars"`
 }
 
-// live keeps the last slice and compaction events of each thread in
-// memory, for followed item streams.
+// live keeps the last slice and compaction events of each followed thread
+// in memory, for followed item streams (the daemon adds a thread's events
+// only while a view follows it).
 type live struct {
 	mu     sync.Mutex
 	seq    uint64
