@@ -298,10 +298,6 @@ func (s *Sender) isClosed() bool {
 
 // send delivers msg now or arms its timer.
 func (s *Sender) send(msg infinity.InputMessage, at time.Time) error {
-	var delay time.Duration
-	if !at.IsZero() {
-		delay = at.Sub(s.clock.Now())
-	}
 	k := key{msg.GroupID, msg.ID}
 
 	s.mu.Lock()
@@ -309,14 +305,18 @@ func (s *Sender) send(msg infinity.InputMessage, at time.Time) error {
 		s.mu.Unlock()
 		return fmt.Errorf("local: send %s to %s: %w", msg.ID, msg.GroupID, ErrStopped)
 	}
-	if _, ok := s.pending[k]; ok && delay > 0 {
+	// Whether the message is due is decided under s.mu, and the timer is
+	// set for at itself: a delay measured before a wait for the lock would
+	// move the wake-up later by that wait.
+	timed := !at.IsZero() && at.After(s.clock.Now())
+	if _, ok := s.pending[k]; ok && timed {
 		// The same message is already waiting: it will be delivered. (An
 		// immediate send still goes now; a duplicate is harmless.)
 		s.mu.Unlock()
 		return nil
 	}
-	if delay > 0 {
-		s.arm(k, &entry{msg: msg, index: -1}, delay)
+	if timed {
+		s.arm(k, &entry{msg: msg, index: -1}, at)
 		s.mu.Unlock()
 		return nil
 	}
@@ -334,7 +334,7 @@ func (s *Sender) send(msg infinity.InputMessage, at time.Time) error {
 		if _, ok := s.pending[k]; !ok && !s.closed {
 			e := &entry{msg: msg, index: -1}
 			e.backoff = s.nextBackoff(0)
-			s.arm(k, e, e.backoff)
+			s.arm(k, e, s.clock.Now().Add(e.backoff))
 		}
 		s.mu.Unlock()
 		return nil
@@ -343,18 +343,18 @@ func (s *Sender) send(msg infinity.InputMessage, at time.Time) error {
 }
 
 // arm links e and puts it in the due heap (s.mu held).
-func (s *Sender) arm(k key, e *entry, delay time.Duration) {
+func (s *Sender) arm(k key, e *entry, at time.Time) {
 	s.link(k, e)
-	s.schedule(e, delay)
+	s.schedule(e, at)
 }
 
-// schedule puts an armed entry into the due heap, delay from now, and moves
+// schedule puts an armed entry into the due heap, due at at, and moves
 // the clock timer earlier if e is now the first due (s.mu held). Setting
 // the timer under s.mu is safe: AfterFunc never runs f synchronously, and
 // tick takes s.mu.
-func (s *Sender) schedule(e *entry, delay time.Duration) {
+func (s *Sender) schedule(e *entry, at time.Time) {
 	e.state = armed
-	e.at = s.clock.Now().Add(delay)
+	e.at = at
 	s.seq++
 	e.seq = s.seq
 	s.due.push(e)
@@ -463,7 +463,7 @@ func (s *Sender) fire(e *entry) {
 	}
 	e.backoff = s.nextBackoff(e.backoff)
 	retry := e.backoff
-	s.schedule(e, retry)
+	s.schedule(e, s.clock.Now().Add(retry))
 	s.mu.Unlock()
 
 	s.log.Warn("local sender: delivery failed, will retry",

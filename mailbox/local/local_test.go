@@ -634,3 +634,49 @@ func TestPermanentRefusalIsDropped(t *testing.T) {
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// creepingClock moves forward by step at every reading while creep is
+// set: time that passes while Send works (a wait for the sender's lock,
+// a descheduled goroutine).
+type creepingClock struct {
+	*clocktest.Clock
+	step  time.Duration
+	creep atomic.Bool
+}
+
+func (c *creepingClock) Now() time.Time {
+	if c.creep.Load() {
+		c.Advance(c.step)
+	}
+	return c.Clock.Now()
+}
+
+// TestTimerFiresAtItsDueTime: a timed message is due at the time its
+// sender asked for, however long Send itself took. (The sender used to
+// turn at into a delay before it took its lock, and back into a time
+// after: every wait for the lock moved the wake-up later by as much.)
+func TestTimerFiresAtItsDueTime(t *testing.T) {
+	d := newChanDeliverer()
+	c := &creepingClock{Clock: clocktest.New(epoch), step: time.Second}
+	s := local.New(d, local.WithClock(c))
+	defer s.Close()
+	at := epoch.Add(10 * time.Second)
+	c.creep.Store(true)
+	if err := s.Send(context.Background(), msg("t1", "m1"), at); err != nil {
+		t.Fatal(err)
+	}
+	c.creep.Store(false)
+	if now := c.Now(); !now.Before(at) {
+		t.Fatalf("the clock passed the due time during Send (%s); the test needs a smaller step", now)
+	}
+	c.Set(at)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m, err := d.Received(ctx)
+	if err != nil {
+		t.Fatalf("nothing delivered when the clock reached the due time: %v", err)
+	}
+	if m.ID != "m1" {
+		t.Fatalf("delivered %s", m.ID)
+	}
+}
