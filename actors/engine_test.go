@@ -13,6 +13,8 @@ import (
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/clocktest"
+	"github.com/infinity-runtime/infinity/mailbox/local"
 	"github.com/infinity-runtime/infinity/models/scripted"
 )
 
@@ -822,4 +824,40 @@ func TestDeadlineDefersTheCompletion(t *testing.T) {
 	if n := count(e.own(root), func(it infinity.Item) bool { return it.Text == "hello" }); n != 1 {
 		t.Fatalf("input applied %d times", n)
 	}
+}
+
+// deafClock is a clock whose timers never fire: only Poll can deliver
+// what is due.
+type deafClock struct{ *clocktest.Clock }
+
+func (deafClock) AfterFunc(time.Duration, func()) func() bool { return func() bool { return true } }
+
+// TestSlicesPollTheSendersTimers: a wake-up that is due goes out after
+// any slice of the runtime even if the sender's own timer has not fired
+// (Go runs a timer late on a busy process; actors.Poller).
+func TestSlicesPollTheSendersTimers(t *testing.T) {
+	rules := []scripted.Rule{
+		{When: scripted.Match{Last: "user", LastText: "nap"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep", `{"seconds":60}`)}}},
+		{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Text: "hello"}},
+		{When: scripted.Match{LastTool: "sleep"}, Reply: scripted.Reply{Text: "slept well"}},
+	}
+	e := newEnv(t, rules, func(c *actors.Config) {
+		clock := c.Clock.(*clocktest.Clock)
+		c.Sender = func(d actors.Deliverer) infinity.InputSender {
+			return local.New(d, local.WithClock(deafClock{clock}))
+		}
+	})
+	sleeper := e.start("take a nap")
+	e.settle()
+	e.clock.Advance(time.Minute)
+	time.Sleep(20 * time.Millisecond)
+	if own := e.own(sleeper); own[len(own)-1].Text == "slept well" {
+		t.Fatal("woke with no timer and no slice to poll")
+	}
+	e.start("hi")
+	e.waitFor("the wake-up, polled after the other thread's slice", func() bool {
+		own := e.own(sleeper)
+		return len(own) > 0 && own[len(own)-1].Text == "slept well"
+	})
+	noErrors(t, e)
 }

@@ -27,7 +27,8 @@ type Runtime struct {
 	cfg    Config
 	eng    *engine
 	sender infinity.InputSender
-	host   Host // nil: no actors, only Step
+	poller Poller // the sender, if it is one
+	host   Host   // nil: no actors, only Step
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -64,6 +65,7 @@ func New(cfg Config) (*Runtime, error) {
 	}
 	rt.idle = sync.NewCond(&rt.mu)
 	rt.sender = cfg.Sender(rt)
+	rt.poller, _ = rt.sender.(Poller)
 	rt.eng = newEngine(cfg, rt.sender)
 	if cfg.Host != nil {
 		rt.host = cfg.Host(HostOptions{Logger: cfg.Logger, MaxConcurrentSlices: cfg.MaxConcurrentSlices})
@@ -176,6 +178,20 @@ func (rt *Runtime) work(mb *mailbox) {
 	// the thread's own slice.
 	rt.idle.Broadcast()
 	rt.mu.Unlock()
+	if rt.poller != nil {
+		rt.poller.Poll()
+	}
+}
+
+// Poller is a sender whose timers run in this process
+// (mailbox/local.Sender). A Runtime whose sender is one calls Poll after
+// each actor run of slices, so that wake-ups that are due go out from the
+// runtime's own busy goroutines even when Go runs the sender's timer late
+// (it runs timers only when a processor schedules).
+type Poller interface {
+	// Poll delivers the messages that are due, and returns at once when
+	// none is.
+	Poll()
 }
 
 // Step runs one slice for a batch of one thread's messages in the caller's

@@ -87,7 +87,7 @@ var (
 	flagDir       = flag.String("dir", os.TempDir(), "root for the rows' temporary directories")
 	flagChild     = flag.Bool("child", false, "internal: run one row in this process and print it as JSON")
 	flagProfile   = flag.String("cpuprofile", "", "rows 2 and 3: write a CPU profile of the wake-up window (row 2) or the idle window (row 3) to this file")
-	flagMemProf   = flag.String("memprofile", "", "row 2: write a heap profile (after a GC) to this file just before the first wake-up")
+	flagMemProf   = flag.String("memprofile", "", "row 2: write a heap profile (after a GC) to this file just before the first wake-up, and another to this file + \".after\" once every sleeper woke")
 	flagTrace     = flag.String("trace", "", "row 2: write an execution trace (runtime/trace) of the wake-up window (-trace-for long) to this file")
 	flagTraceFor  = flag.Duration("trace-for", 3*time.Second, "row 2: how long -trace records, from 0.5 s before the first due time")
 )
@@ -503,6 +503,10 @@ func (s latencySender) Send(ctx context.Context, msg infinity.InputMessage, at t
 // Close lets the runtime close the wrapped sender.
 func (s latencySender) Close() { s.inner.Close() }
 
+// Poll lets the runtime drive the wrapped sender's timers, as it drives
+// the daemon's (actors.Poller).
+func (s latencySender) Poll() { s.inner.Poll() }
+
 // latencyDeliverer records when each message was delivered; the row
 // joins these with the due times afterwards, so that the measurement adds
 // only a slice append (no lookup in a map of every pending timer) to the
@@ -642,6 +646,8 @@ func rowLateness(dir string, r *Row) error {
 		return err
 	}
 	defer pprof.StopCPUProfile()
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	deadline := time.Now().Add(base + spread + 2*time.Minute)
 	for {
 		got := int(sl.woken.Load())
@@ -656,6 +662,10 @@ func rowLateness(dir string, r *Row) error {
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	if err := sl.rt.WaitIdle(wctx); err != nil {
+		return err
+	}
+	runtime.ReadMemStats(&ms1)
+	if err := writeHeapProfile(*flagMemProf, ".after", false); err != nil {
 		return err
 	}
 	// The first delivery of each timed message counts (as before, when
@@ -687,8 +697,9 @@ func rowLateness(dir string, r *Row) error {
 	p50, p99, mx := percentile(late, 0.50), percentile(late, 0.99), late[len(late)-1]
 	r.Value = fmt.Sprintf("p50 %s, p99 %s", ms(p50), ms(p99))
 	r.Pass = p99 <= 5*time.Millisecond
-	r.Notes = fmt.Sprintf("%d timers; p99.9 %s, max %s, min %s; the runtime's Deliver took p99 %s, max %s; starting all took %s (before the first due time: %v); %d threads woke and answered",
-		len(late), ms(percentile(late, 0.999)), ms(mx), ms(late[0]), ms(percentile(took, 0.99)), ms(took[len(took)-1]), startDur.Round(time.Millisecond), startDur < base, sl.woken.Load())
+	r.Notes = fmt.Sprintf("%d timers; p99.9 %s, max %s, min %s; the runtime's Deliver took p99 %s, max %s; starting all took %s (before the first due time: %v); %d threads woke and answered; during the wake-ups %d GC cycles, %.1f KiB allocated per wake-up, heap %s after",
+		len(late), ms(percentile(late, 0.999)), ms(mx), ms(late[0]), ms(percentile(took, 0.99)), ms(took[len(took)-1]), startDur.Round(time.Millisecond), startDur < base, sl.woken.Load(),
+		ms1.NumGC-ms0.NumGC, float64(ms1.TotalAlloc-ms0.TotalAlloc)/1024/float64(n), mib(int64(ms1.HeapAlloc)))
 	logf("row 2: %s (%s)", r.Value, r.Notes)
 	return nil
 }
@@ -702,19 +713,8 @@ func profileWakeups(wait time.Duration) error {
 		return nil
 	}
 	time.Sleep(max(wait, 0))
-	if *flagMemProf != "" {
-		f, err := os.Create(*flagMemProf)
-		if err != nil {
-			return err
-		}
-		runtime.GC()
-		err = pprof.Lookup("heap").WriteTo(f, 0)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
+	if err := writeHeapProfile(*flagMemProf, "", true); err != nil {
+		return err
 	}
 	if *flagProfile != "" {
 		f, err := os.Create(*flagProfile)
@@ -736,6 +736,29 @@ func profileWakeups(wait time.Duration) error {
 		time.AfterFunc(*flagTraceFor, func() { trace.Stop(); f.Close() })
 	}
 	return nil
+}
+
+// writeHeapProfile writes the heap profile to path+suffix (nothing when
+// path is empty), after a collection when gc is set. Row 2 writes one
+// before the wake-ups (after a GC: what the sleepers hold) and one after
+// (".after", no GC: compare the two with pprof -diff_base and
+// -sample_index=alloc_space for what the wake-ups allocated).
+func writeHeapProfile(path, suffix string, gc bool) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path + suffix)
+	if err != nil {
+		return err
+	}
+	if gc {
+		runtime.GC()
+	}
+	err = pprof.Lookup("heap").WriteTo(f, 0)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func rowIdleCPU(dir string, r *Row) error {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/infinity-runtime/infinity"
@@ -97,6 +99,18 @@ type Sender struct {
 	stop  func() bool
 	dueAt time.Time
 	gen   uint64 // the current timer's; a tick of an older one does nothing
+
+	// next is dueAt in Unix nanoseconds (math.MaxInt64 with no timer
+	// set), for Poll's check without the lock; polling makes concurrent
+	// Polls give way to the one running.
+	next    atomic.Int64
+	polling atomic.Bool
+
+	// fdt is the clock timer on Linux with the system clock (see
+	// fdTimer); fdStop is its disarm, the stop of a timer it set.
+	fdt     *fdTimer
+	fdStop  func() bool
+	fdTried bool
 }
 
 var _ infinity.InputSender = (*Sender)(nil)
@@ -221,6 +235,7 @@ func New(d Deliverer, opts ...Option) *Sender {
 		pending:    make(map[key]*entry),
 		threads:    make(map[infinity.ThreadID]*entry),
 	}
+	s.next.Store(math.MaxInt64)
 	for _, o := range opts {
 		o(s)
 	}
@@ -371,11 +386,44 @@ func (s *Sender) setTimer() {
 	}
 	s.stopTimer()
 	if len(s.due) == 0 {
+		s.next.Store(math.MaxInt64)
 		return
 	}
 	s.dueAt = s.due[0].at
+	s.next.Store(s.dueAt.UnixNano())
+	delay := max(s.dueAt.Sub(s.clock.Now()), 0)
+	if t := s.timerfd(); t != nil {
+		err := t.arm(delay)
+		if err == nil {
+			s.stop = s.fdStop
+			return
+		}
+		s.log.Error("local sender: could not set the timerfd; using a runtime timer", slog.Any("error", err))
+		s.fdt.close()
+		s.fdt = nil
+	}
 	gen := s.gen
-	s.stop = s.clock.AfterFunc(max(s.dueAt.Sub(s.clock.Now()), 0), func() { s.tick(gen) })
+	s.stop = s.clock.AfterFunc(delay, func() { s.tick(gen) })
+}
+
+// timerfd returns the sender's timerfd, creating it with the first timer
+// when the clock is the system clock; nil where there is none (other
+// clocks, other systems, or creating it failed). s.mu held.
+func (s *Sender) timerfd() *fdTimer {
+	if s.fdt != nil || s.fdTried {
+		return s.fdt
+	}
+	s.fdTried = true
+	if _, ok := s.clock.(infinity.SystemClock); !ok {
+		return nil
+	}
+	t, err := newFDTimer(s.fdExpired)
+	if err != nil {
+		s.log.Debug("local sender: no timerfd; using runtime timers", slog.Any("error", err))
+		return nil
+	}
+	s.fdt, s.fdStop = t, t.disarm
+	return t
 }
 
 // stopTimer stops the clock timer; if it fired already, its tick will find
@@ -388,14 +436,46 @@ func (s *Sender) stopTimer() {
 	s.gen++
 }
 
-// tick runs on the clock timer: it takes every due entry out of the heap,
-// sets the timer for the next one and delivers them in order.
+// tick runs on the clock timer (AfterFunc): it takes every due entry out
+// of the heap, sets the timer for the next one and delivers them in order.
 func (s *Sender) tick(gen uint64) {
 	s.mu.Lock()
 	if s.closed || gen != s.gen {
 		s.mu.Unlock()
 		return
 	}
+	s.deliverDue(true)
+}
+
+// fdExpired is tick for the timerfd (which has no generations: an expiry
+// that raced a re-arm finds nothing due and re-arms).
+func (s *Sender) fdExpired() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.deliverDue(true)
+}
+
+// deliverDue takes every due entry out of the heap, sets the clock timer
+// for the next one (the current one has expired when expired is set),
+// releases s.mu (held on entry) and delivers the entries in due order.
+func (s *Sender) deliverDue(expired bool) {
+	batch := s.takeDue()
+	if expired {
+		s.stop = nil
+		s.gen++
+	}
+	s.setTimer()
+	s.mu.Unlock()
+	for _, e := range batch {
+		s.fire(e)
+	}
+}
+
+// takeDue takes every due entry out of the heap, in due order (s.mu held).
+func (s *Sender) takeDue() []*entry {
 	now := s.clock.Now()
 	var batch []*entry
 	for len(s.due) > 0 && !s.due[0].at.After(now) {
@@ -403,13 +483,31 @@ func (s *Sender) tick(gen uint64) {
 		e.state = delivering
 		batch = append(batch, e)
 	}
-	s.stop = nil
-	s.gen++
-	s.setTimer()
-	s.mu.Unlock()
-	for _, e := range batch {
-		s.fire(e)
+	return batch
+}
+
+// Poll delivers, in the caller's goroutine, the messages that are due if
+// the sender's timer has not delivered them yet; when none is due it costs
+// an atomic load and a clock reading. A host that runs work on a pool of
+// goroutines calls it between pieces of work (actors.Runtime does, after
+// each slice): Go runs a timer only when a processor schedules, so on a
+// busy process (both processors of a small machine running slices, or
+// one lent to the garbage collector's mark worker for 10-20 ms) the timer
+// alone can fire many milliseconds late, while the pool keeps finishing
+// work. Concurrent Polls do not wait for each other: one delivers, the
+// others return.
+func (s *Sender) Poll() {
+	next := s.next.Load()
+	if next == math.MaxInt64 || s.clock.Now().UnixNano() < next || !s.polling.CompareAndSwap(false, true) {
+		return
 	}
+	defer s.polling.Store(false)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.deliverDue(false)
 }
 
 // refused reports whether a Deliverer error is final: retrying cannot help.
@@ -555,6 +653,10 @@ func (s *Sender) Close() {
 	}
 	s.closed = true
 	s.stopTimer()
+	s.next.Store(math.MaxInt64)
+	if s.fdt != nil {
+		s.fdt.close()
+	}
 	for _, e := range s.pending {
 		e.state = gone
 		e.index = -1

@@ -680,3 +680,40 @@ func TestTimerFiresAtItsDueTime(t *testing.T) {
 		t.Fatalf("delivered %s", m.ID)
 	}
 }
+
+// deafClock is a clock whose timers never fire: only Poll delivers.
+type deafClock struct{ *clocktest.Clock }
+
+func (deafClock) AfterFunc(time.Duration, func()) func() bool { return func() bool { return true } }
+
+// TestPollDeliversWhatIsDue: Poll delivers the due messages in due order
+// (and nothing early) when the sender's own timer does not fire.
+func TestPollDeliversWhatIsDue(t *testing.T) {
+	d := newChanDeliverer()
+	c := clocktest.New(epoch)
+	s := local.New(d, local.WithClock(deafClock{c}))
+	defer s.Close()
+	s.Poll() // nothing armed
+	mustSend(t, s, msg("a", "late"), epoch.Add(2*time.Second))
+	mustSend(t, s, msg("b", "early"), epoch.Add(time.Second))
+	s.Poll()
+	expectNone(t, d)
+	c.Advance(time.Second)
+	s.Poll()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if m, err := d.Received(ctx); err != nil || m.ID != "early" {
+		t.Fatalf("first Poll delivered %v, %v; want early", m.ID, err)
+	}
+	expectNone(t, d)
+	c.Advance(time.Hour)
+	s.Poll()
+	if m, err := d.Received(ctx); err != nil || m.ID != "late" {
+		t.Fatalf("second Poll delivered %v, %v; want late", m.ID, err)
+	}
+	if n := s.Pending(); n != 0 {
+		t.Fatalf("Pending = %d after both were delivered", n)
+	}
+	s.Close()
+	s.Poll() // after Close: nothing, no panic
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -327,6 +328,14 @@ func (j *journal) run() {
 		if j.err == nil && j.threshold > 0 && j.size >= j.threshold && j.onFull != nil {
 			go j.onFull()
 		}
+		// The writers just woken wait in this goroutine's processor's run
+		// queue; the next write's fsync would hold that processor (a
+		// goroutine in a system call keeps it until Go's monitor takes it
+		// away, up to 10 ms later) and with it them, and any timer
+		// goroutine queued behind them. Let them run first.
+		j.mu.Unlock()
+		runtime.Gosched()
+		j.mu.Lock()
 	}
 }
 
