@@ -111,6 +111,7 @@ func logf(format string, args ...any) {
 
 func main() {
 	flag.Parse()
+	procs := actors.RaiseProcs() // as the infinity daemon command does
 	rows := []int{2, 3, 4, 5, 1} // row 1 last: it is the biggest
 	if *flagOnly != "" {
 		rows = nil
@@ -137,6 +138,7 @@ func main() {
 		results = append(results, runChild(n))
 	}
 	slices.SortFunc(results, func(a, b Row) int { return a.N - b.N })
+	fmt.Printf("Machine: %d cores; GOMAXPROCS %d (actors.RaiseProcs, as the daemon runs).\n\n", runtime.NumCPU(), procs)
 	printTable(os.Stdout, results)
 }
 

@@ -23,6 +23,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/infinity-runtime/infinity/actors"
 )
 
 var (
@@ -51,6 +53,7 @@ var (
 
 func main() {
 	flag.Parse()
+	procs := actors.RaiseProcs() // Infinity's side runs as the daemon does
 	ns, err := parseNs(*flagN)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -90,7 +93,7 @@ func main() {
 		rows = append(rows, prow...)
 		notes = append(notes, note...)
 	}
-	fmt.Printf("Machine: %d cores; load average %s before, %s after.\n\n", numCPU(), load0, loadAvg())
+	fmt.Printf("Machine: %d cores; load average %s before, %s after; Infinity runs with GOMAXPROCS %d (actors.RaiseProcs, as the daemon does).\n\n", numCPU(), load0, loadAvg(), procs)
 	printTable(os.Stdout, rows)
 	for _, n := range notes {
 		fmt.Println(n)

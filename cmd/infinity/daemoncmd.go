@@ -11,9 +11,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
+	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/daemon"
 )
 
@@ -71,7 +73,7 @@ func daemonFlags(name string, stderr io.Writer) (*flags, *daemonOpts) {
 	o := &daemonOpts{}
 	f.StringVar(&o.addr, "addr", daemon.DefaultAddr, "the address to listen on (loopback only, unless --allow-remote; port 0 picks one)")
 	f.BoolVar(&o.allowRemote, "allow-remote", false, "allow a non-loopback --addr (the token still guards every request)")
-	f.DurationVar(&o.idle, "idle", 2*time.Second, "how long a thread stays in memory without input before it hibernates")
+	f.DurationVar(&o.idle, "idle", 100*time.Millisecond, "how long a thread that is not asleep stays in memory without input before it hibernates (a sleeping thread hibernates at once)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.prices, "prices", os.Getenv("INFINITY_PRICES"), "the prices file (default $INFINITY_PRICES, else HOME/prices.yaml when it exists)")
 	return f, o
@@ -95,6 +97,8 @@ func daemonRun(ctx context.Context, home string, o *daemonOpts, stdout, stderr i
 		return fmt.Errorf("daemon: --log-level %q: use debug, info, warn or error", o.logLevel)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	procs := actors.RaiseProcs()
+	logger.Debug("go processors", "gomaxprocs", procs, "cpus", runtime.NumCPU())
 	start := time.Now()
 	d, err := daemon.Open(ctx, daemon.Options{Home: home, Addr: o.addr, AllowRemote: o.allowRemote,
 		Logger: logger, Version: version, Idle: o.idle, Prices: o.prices})

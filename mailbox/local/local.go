@@ -379,9 +379,14 @@ func (s *Sender) schedule(e *entry, at time.Time) {
 }
 
 // setTimer sets the clock timer for the first due entry, or stops it when
-// none is left (s.mu held).
+// none is left (s.mu held). A timer already set for that time or earlier
+// stays: when it fires early it finds nothing due and sets the timer
+// again, which costs less than re-arming at every delivery of a busy
+// stretch (a Poll that takes the first entries moves the first due time
+// later each time).
 func (s *Sender) setTimer() {
-	if s.stop != nil && len(s.due) > 0 && s.dueAt.Equal(s.due[0].at) {
+	if s.stop != nil && len(s.due) > 0 && !s.dueAt.After(s.due[0].at) {
+		s.next.Store(s.due[0].at.UnixNano())
 		return
 	}
 	s.stopTimer()

@@ -103,6 +103,9 @@ func (s *convStore) Summary(ctx context.Context, id infinity.ThreadID, before in
 // Commit applies one slice atomically, with the checks, error order and
 // outbox deduplication of the memory package (see model.CheckCommit);
 // nothing changes on error. Commit returns once the commit is durable.
+// The same record consumes the messages the slice applied from the inbox
+// (Commit.Applied) and puts the outbox's messages into it (see
+// stateStore.putOutbox).
 func (s *convStore) Commit(ctx context.Context, c infinity.Commit) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -122,6 +125,7 @@ func (s *convStore) Commit(ctx context.Context, c infinity.Commit) (int, error) 
 		func(seq uint64) {
 			n = s.m.ApplyCommit(c, items, outbox)
 			s.st.state.consume(seq, c.Thread, c.Applied)
+			s.st.state.putOutbox(seq, outbox)
 		})
 	if err != nil {
 		return 0, err
@@ -130,7 +134,11 @@ func (s *convStore) Commit(ctx context.Context, c infinity.Commit) (int, error) 
 }
 
 // MarkSent removes the named entries from the thread's outbox; ids that are
-// not there are ignored. Only a call that removes something is journalled.
+// not there are ignored. Only a call that removes something is journalled,
+// and MarkSent does not wait for that record's fsync: a crash that loses it
+// leaves the entries in the outbox, and the restart sends them again under
+// their stable ids, which the receivers treat as repeats. (A slice that
+// sleeps waits for one fsync less.)
 func (s *convStore) MarkSent(ctx context.Context, id infinity.ThreadID, outgoing ...string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -140,7 +148,7 @@ func (s *convStore) MarkSent(ctx context.Context, id infinity.ThreadID, outgoing
 		return fmt.Errorf("mark sent %s: %w", id, err)
 	}
 	defer rb.free()
-	return s.mutate("mark sent", id, nil, rb.b,
+	return s.mutateLazy("mark sent", id, rb.b,
 		func() error {
 			change, err := s.m.CheckMarkSent(id, outgoing)
 			if err == nil && !change {

@@ -615,6 +615,59 @@ func TestCommitConsumesInbox(t *testing.T) {
 	waiting("after a compaction", s)
 }
 
+// A commit puts its outbox's messages into the inbox in its own record: the
+// sender's Put that follows finds them waiting, reports true and journals
+// nothing; replay, compaction and MarkSent keep them waiting until their
+// thread consumes them.
+func TestCommitPutsOutboxIntoInbox(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir)
+	cs, in := s.Conversations(), s.Inbox()
+	id := tid("outbox")
+	must(t, cs.CreateThread(ctx, infinity.ThreadInfo{ID: id, Root: id, Agent: "a", Created: epoch}))
+	wake := infinity.InputMessage{ID: "wake", GroupID: id, Content: infinity.TextContent("wake up")}
+	due := epoch.Add(time.Hour)
+	_, err := cs.Commit(ctx, infinity.Commit{Thread: id, Items: []infinity.Item{item("i1", 1)},
+		Outbox: []infinity.Outgoing{{ID: "o1", Message: &wake, At: due}}})
+	must(t, err)
+	waiting := func(what string, s *Store) {
+		t.Helper()
+		q, err := s.Inbox().Waiting(ctx)
+		must(t, err)
+		if len(q) != 1 || q[0].Message.ID != "wake" || !q[0].At.Equal(due) {
+			t.Fatalf("%s: waiting %+v, want the wake-up due at %s", what, q, due)
+		}
+	}
+	waiting("after the commit", s)
+	before := s.Stats().Records
+	fresh, err := in.Put(ctx, wake, due)
+	must(t, err)
+	if !fresh {
+		t.Fatal("the sender's Put of a message the commit put: not fresh (the sender would not arm it)")
+	}
+	if got := s.Stats().Records; got != before {
+		t.Fatalf("the sender's Put journalled %d records, want none", got-before)
+	}
+	must(t, cs.MarkSent(ctx, id, "o1"))
+	waiting("after MarkSent", s)
+	must(t, s.Close())
+
+	s = open(t, dir) // replays the journal
+	waiting("after a replay", s)
+	must(t, s.Compact())
+	must(t, s.Close())
+
+	s = open(t, dir) // loads the snapshot
+	defer s.Close()
+	waiting("after a compaction", s)
+	_, err = s.Conversations().Commit(ctx, infinity.Commit{Thread: id, Expected: 1, Items: []infinity.Item{item("i2", 2)}, Applied: []infinity.MessageID{"wake"}})
+	must(t, err)
+	if q, err := s.Inbox().Waiting(ctx); err != nil || len(q) != 0 {
+		t.Fatalf("after the thread applied it: waiting %+v, %v", q, err)
+	}
+}
+
 // A replay decodes records in parallel batches and applies them in order:
 // a journal of several batches comes back whole, and a record that does not
 // decode in a later batch is reported at its own offset.

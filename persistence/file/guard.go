@@ -105,6 +105,33 @@ func (g *guard) mutate(op string, id infinity.ThreadID, touched []infinity.Threa
 	return g.mutateSeq(op, id, touched, payload, check, func(uint64) { apply() })
 }
 
+// mutateLazy is mutate that returns once the record is journalled, before
+// it is durable: for changes a crash may lose without harm (a lost
+// MarkSent only repeats sends whose stable ids make them no-ops). Readers
+// of the touched threads still wait for the record's fsync (the barrier),
+// and Close makes it durable.
+func (g *guard) mutateLazy(op string, id infinity.ThreadID, payload []byte, check func() error, apply func()) error {
+	touched := []infinity.ThreadID{id}
+	g.mu.Lock()
+	if err := check(); err != nil {
+		g.mu.Unlock()
+		if err == errUnchanged {
+			return g.threadBarrier(nil, touched...)
+		}
+		return g.barrier(err)
+	}
+	seq, err := g.st.j.append(payload)
+	if err != nil {
+		g.mu.Unlock()
+		return fmt.Errorf("%s %s: %w", op, id, err)
+	}
+	apply()
+	g.lastSeq.Store(seq)
+	g.touch(seq, touched)
+	g.mu.Unlock()
+	return nil
+}
+
 // mutateSeq is mutate whose apply learns the record's journal sequence
 // number.
 func (g *guard) mutateSeq(op string, id infinity.ThreadID, touched []infinity.ThreadID, payload []byte, check func() error, apply func(seq uint64)) error {

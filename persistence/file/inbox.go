@@ -83,6 +83,36 @@ func (s *stateStore) consume(seq uint64, id infinity.ThreadID, msgs []infinity.M
 	}
 }
 
+// putOutbox puts the messages of a commit's outbox (journal sequence
+// number seq) into the inbox: the commit's record is their Put, in the
+// journal and at replay, so the durable sender that drains the outbox
+// finds them waiting (Put reports true and journals nothing) and a slice
+// that arms a timer waits for one fsync instead of two. Messages are
+// shared with the conversation's outbox; neither side changes them. It
+// runs under the conversation guard's lock, like consume.
+func (s *stateStore) putOutbox(seq uint64, outbox []infinity.Outgoing) {
+	if !hasMessage(outbox) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, o := range outbox {
+		if o.Message != nil && !s.m.Waits(o.Message.GroupID, o.Message.ID) {
+			s.m.ApplyPut(*o.Message, o.At)
+			s.touchFrom(seq, o.Message.GroupID)
+		}
+	}
+}
+
+func hasMessage(outbox []infinity.Outgoing) bool {
+	for _, o := range outbox {
+		if o.Message != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // Waiting returns every waiting message in the order they were put.
 func (s *stateStore) Waiting(ctx context.Context) ([]infinity.Queued, error) {
 	return read(&s.guard, ctx, func() ([]infinity.Queued, error) { return s.m.Waiting(), nil })
