@@ -102,7 +102,11 @@ func LoadHistory(ctx context.Context, s ConversationStore, id ThreadID) (History
 		if i == last {
 			h.Inherited, h.Start = len(h.Items), start
 		}
-		h.Items = append(h.Items, items...)
+		if h.Items == nil {
+			h.Items = items // a fresh slice (ConversationStore.Items): no copy
+		} else {
+			h.Items = append(h.Items, items...)
+		}
 	}
 	return h, nil
 }

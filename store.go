@@ -24,7 +24,8 @@ type ConversationStore interface {
 	Children(ctx context.Context, id ThreadID) ([]ThreadInfo, error)
 	// Items returns the thread's own items with positions in [from, to); a
 	// negative to means "to the end". It returns ErrNotFound for an unknown
-	// thread.
+	// thread. The caller owns the returned slice and what it points to
+	// (LoadHistory hands it on, and a slice appends to it).
 	Items(ctx context.Context, id ThreadID, from, to int) ([]Item, error)
 	// Len returns how many own items the thread has (ErrNotFound).
 	Len(ctx context.Context, id ThreadID) (int, error)

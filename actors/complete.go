@@ -94,12 +94,26 @@ func (r *run) stream(ctx context.Context, req infinity.CompletionRequest) (respo
 
 func (r *run) systemPrompt() string {
 	var b strings.Builder
+	stack := r.hist.Stack()
+	b.Grow(len(r.agent.System) + 160 + len(stack)*32)
 	if r.agent.System != "" {
 		b.WriteString(r.agent.System)
 		b.WriteString("\n\n")
 	}
-	fmt.Fprintf(&b, "Your thread ID is %s. The root thread ID is %s. Your thread stack (root first) is %s.",
-		r.self.ID, r.hist.Lineage[0].ID, stackString(r.hist.Stack()))
+	b.WriteString("Your thread ID is ")
+	b.WriteString(string(r.self.ID))
+	b.WriteString(". The root thread ID is ")
+	b.WriteString(string(r.hist.Lineage[0].ID))
+	b.WriteString(". Your thread stack (root first) is [")
+	for i, id := range stack {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('"')
+		b.WriteString(string(id))
+		b.WriteByte('"')
+	}
+	b.WriteString("].")
 	if !r.self.IsRoot() {
 		b.WriteString(" You are a child thread: do the task you were given, send what you find with report_to_parent, and end with close_thread.")
 	}

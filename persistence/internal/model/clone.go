@@ -17,7 +17,11 @@ import (
 // a few allocations per call (one per kind) instead of several per item;
 // every copied slice is capped at its length, so appending to one never
 // writes into another.
-func CloneItems(items []infinity.Item) []infinity.Item {
+func CloneItems(items []infinity.Item) []infinity.Item { return cloneItems(items, 0) }
+
+// cloneItems is CloneItems with room for spare more items in the returned
+// slice.
+func cloneItems(items []infinity.Item, spare int) []infinity.Item {
 	if len(items) == 0 {
 		return nil
 	}
@@ -36,7 +40,7 @@ func CloneItems(items []infinity.Item) []infinity.Item {
 			nUsage++
 		}
 	}
-	out := make([]infinity.Item, len(items))
+	out := make([]infinity.Item, len(items), len(items)+spare)
 	copy(out, items)
 	var (
 		calls   []infinity.ToolCall

@@ -176,7 +176,8 @@ func (s *Conversations) Items(id infinity.ThreadID, from, to int) ([]infinity.It
 	if from >= to {
 		return nil, nil
 	}
-	return CloneItems(t.items[from:to]), nil
+	// Room for what a slice appends to the history it loaded.
+	return cloneItems(t.items[from:to], 3), nil
 }
 
 // Len returns how many own items the thread has.
