@@ -88,13 +88,17 @@ func (rt *Runtime) Deliver(msg infinity.InputMessage) error {
 		return fmt.Errorf("deliver to %s: %w", msg.GroupID, ErrNoHost)
 	}
 	rt.mu.Lock()
-	defer rt.mu.Unlock()
 	if rt.stopped {
+		rt.mu.Unlock()
 		return fmt.Errorf("deliver to %s: %w", msg.GroupID, ErrStopped)
 	}
 	mb := rt.activate(msg.GroupID)
 	mb.queue = append(mb.queue, msg)
-	rt.signal(mb)
+	wake := rt.signalLater(mb)
+	rt.mu.Unlock()
+	if wake != nil {
+		wake.Wake()
+	}
 	return nil
 }
 
@@ -129,10 +133,22 @@ func supported(msg infinity.InputMessage) error {
 // host there is no actor to wake (nor, as Deliver refuses input, anything
 // queued for one). rt.mu is held.
 func (rt *Runtime) signal(mb *mailbox) {
+	if a := rt.signalLater(mb); a != nil {
+		a.Wake()
+	}
+}
+
+// signalLater is signal for a caller that wakes the actor it returns (nil:
+// none to wake) after it releases rt.mu, which the busiest paths (Deliver,
+// the end of a run) do to keep the lock short. Marking the mailbox
+// signaled under the lock is what matters: no other wake is sent, and the
+// mailbox is not passivated, until the actor runs.
+func (rt *Runtime) signalLater(mb *mailbox) Actor {
 	if !mb.signaled && !mb.running && mb.actor != nil {
 		mb.signaled = true
-		mb.actor.Wake()
+		return mb.actor
 	}
+	return nil
 }
 
 // work is the actor's run function: it runs slices until the mailbox is
@@ -171,13 +187,17 @@ func (rt *Runtime) work(mb *mailbox) {
 		}
 		mb.failures = 0
 	}
+	var stop Actor
 	if !mb.running && len(mb.queue) == 0 {
-		rt.rest(mb, asleep)
+		stop = rt.rest(mb, asleep)
 	}
 	// Broadcast on every slice end: WaitIdle waits for busy == 0, Step for
 	// the thread's own slice.
 	rt.idle.Broadcast()
 	rt.mu.Unlock()
+	if stop != nil {
+		stop.Stop()
+	}
 	if rt.poller != nil {
 		rt.poller.Poll()
 	}
@@ -259,13 +279,17 @@ func (rt *Runtime) Step(ctx context.Context, batch []infinity.InputMessage) erro
 	if err != nil {
 		mb.drain = true // the next slice re-sends what the outbox holds
 	}
+	var idle Actor
 	if len(mb.queue) > 0 {
 		rt.signal(mb)
 	} else {
-		rt.rest(mb, asleep && err == nil)
+		idle = rt.rest(mb, asleep && err == nil)
 	}
 	rt.idle.Broadcast()
 	rt.mu.Unlock()
+	if idle != nil {
+		idle.Stop()
+	}
 	return err
 }
 
@@ -273,15 +297,16 @@ func (rt *Runtime) Step(ctx context.Context, batch []infinity.InputMessage) erro
 // input waits (rt.mu held): a thread that slept (asleep: waiting on passive
 // calls only, so only a timer or an outside message wakes it) passivates at
 // once; any other waits Config.Idle for more input.
-func (rt *Runtime) rest(mb *mailbox, asleep bool) {
+// It returns the actor to stop once rt.mu is released (nil: none).
+func (rt *Runtime) rest(mb *mailbox, asleep bool) (stop Actor) {
 	if asleep && !mb.drain && !mb.signaled {
 		if mb.timer != nil {
 			mb.timer.Stop()
 		}
-		rt.passivateLocked(mb)
-		return
+		return rt.passivateLocked(mb)
 	}
 	rt.armIdle(mb)
+	return nil
 }
 
 // armIdle (re)starts the thread's idle timer. Passivation uses this timer
@@ -323,19 +348,23 @@ func (rt *Runtime) poke(id infinity.ThreadID) {
 // forgets the mailbox.
 func (rt *Runtime) passivate(mb *mailbox) {
 	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	rt.passivateLocked(mb)
+	stop := rt.passivateLocked(mb)
+	rt.mu.Unlock()
+	if stop != nil {
+		stop.Stop()
+	}
 }
 
-// passivateLocked is passivate with rt.mu held.
-func (rt *Runtime) passivateLocked(mb *mailbox) {
+// passivateLocked is passivate with rt.mu held; the caller stops the
+// actor it returns (nil: none) once it released rt.mu. The thread is gone
+// from rt.active already, so a message that comes meanwhile activates a
+// new mailbox and actor; the old actor is idle with no wake-up on its way.
+func (rt *Runtime) passivateLocked(mb *mailbox) (stop Actor) {
 	if len(mb.queue) > 0 || mb.signaled || mb.running || rt.active[mb.id] != mb {
-		return // busy again: work re-arms the timer when it is done
+		return nil // busy again: work re-arms the timer when it is done
 	}
 	delete(rt.active, mb.id)
-	if mb.actor != nil {
-		mb.actor.Stop()
-	}
+	return mb.actor
 }
 
 // Active returns how many threads are active: have a live actor or, without
