@@ -277,18 +277,14 @@ type StatusView struct {
 }
 
 func (d *Daemon) getStatus(w http.ResponseWriter, r *http.Request) error {
-	all, err := d.store.Threads(r.Context())
-	if err != nil {
-		return err
-	}
-	waiting, err := d.store.Inbox().Waiting(r.Context())
+	threads, waiting, err := d.store.Counts(r.Context())
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, StatusView{
 		Info:    Info{PID: os.Getpid(), Addr: d.Addr(), Home: d.opts.Home, Version: d.opts.Version, Started: d.started},
 		Uptime:  time.Since(d.started).Round(time.Second).String(),
-		Threads: len(all), Active: d.rt.Active(), Waiting: len(waiting), Agents: len(d.agents.List()) + 1,
+		Threads: threads, Active: d.rt.Active(), Waiting: waiting, Agents: len(d.agents.List()) + 1,
 		StoreDir: d.store.Dir(),
 	})
 	return nil

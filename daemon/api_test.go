@@ -188,6 +188,9 @@ func TestDemoThroughAPIAndRestart(t *testing.T) {
 	if kid.Until == nil || time.Until(*kid.Until) <= 0 {
 		t.Fatalf("a sleeping child has no future wake-up: %+v", kid)
 	}
+	if sv, err := c.Status(ctx); err != nil || sv.Threads != 4 || sv.Waiting < 1 {
+		t.Fatalf("status while a child sleeps: %+v, %v; want 4 threads and its timer waiting", sv, err)
+	}
 	// Follow the root live until it answers.
 	fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()

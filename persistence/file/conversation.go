@@ -165,6 +165,17 @@ func (s *Store) Unsent(ctx context.Context) ([]infinity.ThreadID, error) {
 	return read(&s.conv.guard, ctx, func() ([]infinity.ThreadID, error) { return s.conv.m.Unsent(), nil })
 }
 
+// Counts returns how many threads the store holds and how many messages
+// wait in its inbox, without copying either (the daemon's status).
+func (s *Store) Counts(ctx context.Context) (threads, waiting int, err error) {
+	threads, err = read(&s.conv.guard, ctx, func() (int, error) { return s.conv.m.Count(), nil })
+	if err != nil {
+		return 0, 0, err
+	}
+	waiting, err = read(&s.state.guard, ctx, func() (int, error) { return s.state.m.WaitingCount(), nil })
+	return threads, waiting, err
+}
+
 // Threads returns every thread's info, oldest first.
 func (s *Store) Threads(ctx context.Context) ([]infinity.ThreadInfo, error) {
 	return read(&s.conv.guard, ctx, func() ([]infinity.ThreadInfo, error) { return s.conv.m.All(), nil })

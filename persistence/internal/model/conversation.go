@@ -517,6 +517,9 @@ func (s *Conversations) Unsent() []infinity.ThreadID {
 	return out
 }
 
+// Count returns how many threads there are.
+func (s *Conversations) Count() int { return len(s.threads) }
+
 // All returns every thread's info, oldest first (ties by id).
 func (s *Conversations) All() []infinity.ThreadInfo {
 	out := make([]infinity.ThreadInfo, 0, len(s.threads))

@@ -76,6 +76,9 @@ func (s *State) shrinkInbox() {
 	s.inboxPeak = len(s.inbox)
 }
 
+// WaitingCount returns how many messages the inbox holds.
+func (s *State) WaitingCount() int { return len(s.inbox) }
+
 // Waiting returns a copy of the inbox in the order it was filled.
 func (s *State) Waiting() []infinity.Queued {
 	all := make([]*queued, 0, len(s.inbox))
