@@ -22,6 +22,10 @@ type Host struct {
 	// free holds the actors of passivated threads, for the next
 	// activations to take instead of spawning (see ref.Stop).
 	free chan *actor.PID
+	// down is set by Shutdown: the Runtime wakes and stops actors after
+	// releasing its lock, so a late call may come after it; it does
+	// nothing.
+	down atomic.Bool
 }
 
 // freeActors is how many actors of passivated threads the host keeps for
@@ -71,8 +75,11 @@ func (h *Host) Spawn(_ infinity.ThreadID, run func()) actors.Actor {
 	return &ref{h: h, run: run}
 }
 
-// Shutdown stops the actor system.
-func (h *Host) Shutdown() { h.system.Shutdown() }
+// Shutdown stops the actor system; later wakes and stops do nothing.
+func (h *Host) Shutdown() {
+	h.down.Store(true)
+	h.system.Shutdown()
+}
 
 // ref is a thread actor. It is also the actor's wake-up message, so a wake
 // allocates nothing.
@@ -86,6 +93,9 @@ type ref struct {
 // thread left, or has a pool worker spawn one. The Runtime wakes an actor
 // again only after its run started, so after the spawn.
 func (r *ref) Wake() {
+	if r.h.down.Load() {
+		return
+	}
 	if pid := r.pid.Load(); pid != nil {
 		r.h.system.Root.Send(pid, r)
 		return
@@ -118,7 +128,7 @@ func (r *ref) spawn() {
 // returns.
 func (r *ref) Stop() {
 	pid := r.pid.Swap(nil)
-	if pid == nil {
+	if pid == nil || r.h.down.Load() {
 		return
 	}
 	select {

@@ -17,12 +17,18 @@
 // appended as one record to an append-only journal and applied to memory,
 // all under the store's lock, so a record is journalled only when its apply
 // succeeds and records are journalled in the order they are applied. The
-// call then waits, without the lock, until its record is durable. A
-// failed check writes nothing. Writing a change costs O(the change),
+// call then waits, without the lock, until its record is durable (MarkSent
+// excepted: it returns once journalled, since losing it in a crash only
+// repeats sends under stable ids, which their receivers treat as
+// repeats). A failed check writes nothing. Writing a change costs O(the change),
 // whatever the number of threads. A commit also takes the messages it
 // applied (Commit.Applied) out of the durable inbox (Store.Inbox), in the
 // same record, so a runtime that records repeats by the applied records
-// alone (actors.Config.AppliedOnly) needs no second write to let them go.
+// alone (actors.Config.AppliedOnly) needs no second write to let them go;
+// and it puts the messages of its outbox (a timer, a report to the parent)
+// into that inbox, so the durable sender that then sends them finds them
+// waiting and writes nothing: a slice that sleeps costs one record and one
+// fsync wait.
 // A restart decodes the snapshot's and journal's records in parallel
 // batches and applies them in order.
 //
@@ -62,8 +68,8 @@
 //
 // # Durability
 //
-// A mutation returns nil only after its record was written and fsynced;
-// everything that returned survives a crash of the process or the machine
+// A mutation (other than MarkSent, above) returns nil only after its
+// record was written and fsynced; everything that returned survives a crash of the process or the machine
 // (as far as fsync holds on the file system). A new segment, the snapshot's
 // rename and segment removals are made durable by fsyncing the directory.
 // If a write or fsync fails the Store is poisoned: the failing call and
