@@ -603,16 +603,22 @@ func TestCommitConsumesInbox(t *testing.T) {
 		}
 	}
 	waiting("after the commit", s)
-	must(t, s.Close())
+	defer reopenTwice(t, dir, s, waiting).Close()
+}
 
+// reopenTwice closes s, reopens dir (a journal replay) and runs check,
+// compacts and reopens again (a snapshot load) and runs check; it returns
+// the open store.
+func reopenTwice(t *testing.T, dir string, s *Store, check func(what string, s *Store)) *Store {
+	t.Helper()
+	must(t, s.Close())
 	s = open(t, dir) // replays the journal
-	waiting("after a replay", s)
+	check("after a replay", s)
 	must(t, s.Compact())
 	must(t, s.Close())
-
 	s = open(t, dir) // loads the snapshot
-	defer s.Close()
-	waiting("after a compaction", s)
+	check("after a compaction", s)
+	return s
 }
 
 // A commit puts its outbox's messages into the inbox in its own record: the
@@ -651,16 +657,8 @@ func TestCommitPutsOutboxIntoInbox(t *testing.T) {
 	}
 	must(t, cs.MarkSent(ctx, id, "o1"))
 	waiting("after MarkSent", s)
-	must(t, s.Close())
-
-	s = open(t, dir) // replays the journal
-	waiting("after a replay", s)
-	must(t, s.Compact())
-	must(t, s.Close())
-
-	s = open(t, dir) // loads the snapshot
+	s = reopenTwice(t, dir, s, waiting)
 	defer s.Close()
-	waiting("after a compaction", s)
 	_, err = s.Conversations().Commit(ctx, infinity.Commit{Thread: id, Expected: 1, Items: []infinity.Item{item("i2", 2)}, Applied: []infinity.MessageID{"wake"}})
 	must(t, err)
 	if q, err := s.Inbox().Waiting(ctx); err != nil || len(q) != 0 {

@@ -105,36 +105,33 @@ func (g *guard) mutate(op string, id infinity.ThreadID, touched []infinity.Threa
 	return g.mutateSeq(op, id, touched, payload, check, func(uint64) { apply() })
 }
 
-// mutateLazy is mutate that returns once the record is journalled, before
-// it is durable: for changes a crash may lose without harm (a lost
-// MarkSent only repeats sends whose stable ids make them no-ops). Readers
-// of the touched threads still wait for the record's fsync (the barrier),
-// and Close makes it durable.
-func (g *guard) mutateLazy(op string, id infinity.ThreadID, payload []byte, check func() error, apply func()) error {
-	touched := []infinity.ThreadID{id}
-	g.mu.Lock()
-	if err := check(); err != nil {
-		g.mu.Unlock()
-		if err == errUnchanged {
-			return g.threadBarrier(nil, touched...)
-		}
-		return g.barrier(err)
-	}
-	seq, err := g.st.j.append(payload)
-	if err != nil {
-		g.mu.Unlock()
-		return fmt.Errorf("%s %s: %w", op, id, err)
-	}
-	apply()
-	g.lastSeq.Store(seq)
-	g.touch(seq, touched)
-	g.mu.Unlock()
-	return nil
-}
-
 // mutateSeq is mutate whose apply learns the record's journal sequence
 // number.
 func (g *guard) mutateSeq(op string, id infinity.ThreadID, touched []infinity.ThreadID, payload []byte, check func() error, apply func(seq uint64)) error {
+	seq, err := g.record(op, id, touched, payload, check, apply)
+	if err != nil || seq == 0 {
+		return err
+	}
+	if err := g.st.j.wait(seq); err != nil {
+		return fmt.Errorf("%s %s: %w", op, id, err)
+	}
+	return nil
+}
+
+// mutateLazy is mutate that returns once the record is journalled, before
+// it is durable: for changes a crash may lose without harm (a lost
+// MarkSent only repeats sends whose stable ids make them no-ops). Readers
+// of the thread still wait for the record's fsync (the barrier), and Close
+// makes it durable.
+func (g *guard) mutateLazy(op string, id infinity.ThreadID, payload []byte, check func() error, apply func()) error {
+	_, err := g.record(op, id, nil, payload, check, func(uint64) { apply() })
+	return err
+}
+
+// record checks, journals and applies a mutation under g.mu and returns
+// its journal sequence number; 0 when the check found nothing to change
+// (after waiting for the touched threads' barrier).
+func (g *guard) record(op string, id infinity.ThreadID, touched []infinity.ThreadID, payload []byte, check func() error, apply func(seq uint64)) (uint64, error) {
 	if touched == nil {
 		touched = []infinity.ThreadID{id}
 	}
@@ -143,23 +140,20 @@ func (g *guard) mutateSeq(op string, id infinity.ThreadID, touched []infinity.Th
 		g.mu.Unlock()
 		if err == errUnchanged {
 			// The check observed only the touched threads.
-			return g.threadBarrier(nil, touched...)
+			return 0, g.threadBarrier(nil, touched...)
 		}
-		return g.barrier(err)
+		return 0, g.barrier(err)
 	}
 	seq, err := g.st.j.append(payload)
 	if err != nil {
 		g.mu.Unlock()
-		return fmt.Errorf("%s %s: %w", op, id, err)
+		return 0, fmt.Errorf("%s %s: %w", op, id, err)
 	}
 	apply(seq)
 	g.lastSeq.Store(seq)
 	g.touch(seq, touched)
 	g.mu.Unlock()
-	if err := g.st.j.wait(seq); err != nil {
-		return fmt.Errorf("%s %s: %w", op, id, err)
-	}
-	return nil
+	return seq, nil
 }
 
 // read runs f under g's read lock (unless ctx is done) and then waits for
