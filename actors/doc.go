@@ -4,7 +4,10 @@
 //
 // In the daemon each active thread is an actor of a Host (package
 // actors/protohost, on protoactor-go) which passivates when idle and is
-// re-activated from the stores when a message arrives. On Lambda the
+// re-activated from the stores when a message arrives. A sender that keeps
+// its timers in the process (mailbox/local) is polled after each run of
+// slices (Poller), and RaiseProcs gives the process the Go processors the
+// garbage collector needs to leave timers alone. On Lambda the
 // Runtime has no Host: the handler calls Runtime.Step, which runs a slice in
 // its own goroutine, and SQS FIFO's message-group locking serialises each
 // thread.
