@@ -185,13 +185,15 @@ func (rt *Runtime) Wake(id infinity.ThreadID) error {
 		return fmt.Errorf("wake %s: %w", id, ErrNoHost)
 	}
 	rt.mu.Lock()
-	defer rt.mu.Unlock()
 	if rt.stopped {
+		rt.mu.Unlock()
 		return fmt.Errorf("wake %s: %w", id, ErrStopped)
 	}
 	mb := rt.activate(id)
 	mb.drain = true
-	rt.signal(mb)
+	a := rt.signal(mb)
+	rt.mu.Unlock()
+	wake(a)
 	return nil
 }
 

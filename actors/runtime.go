@@ -94,11 +94,9 @@ func (rt *Runtime) Deliver(msg infinity.InputMessage) error {
 	}
 	mb := rt.activate(msg.GroupID)
 	mb.queue = append(mb.queue, msg)
-	wake := rt.signalLater(mb)
+	a := rt.signal(mb)
 	rt.mu.Unlock()
-	if wake != nil {
-		wake.Wake()
-	}
+	wake(a)
 	return nil
 }
 
@@ -129,26 +127,26 @@ func supported(msg infinity.InputMessage) error {
 	return msg.Validate()
 }
 
-// signal wakes the actor unless a wake is already on its way. Without a
-// host there is no actor to wake (nor, as Deliver refuses input, anything
-// queued for one). rt.mu is held.
-func (rt *Runtime) signal(mb *mailbox) {
-	if a := rt.signalLater(mb); a != nil {
-		a.Wake()
-	}
-}
-
-// signalLater is signal for a caller that wakes the actor it returns (nil:
-// none to wake) after it releases rt.mu, which the busiest paths (Deliver,
-// the end of a run) do to keep the lock short. Marking the mailbox
-// signaled under the lock is what matters: no other wake is sent, and the
-// mailbox is not passivated, until the actor runs.
-func (rt *Runtime) signalLater(mb *mailbox) Actor {
+// signal marks the mailbox signaled and returns its actor for the caller
+// to wake once it has released rt.mu (nil: a wake is already on its way,
+// the actor runs, or there is no host, which has no actor to wake nor, as
+// Deliver refuses input, anything queued for one). Waking outside the lock
+// keeps it short: every delivery, slice start and slice end takes it.
+// Marking under the lock is what matters: no other wake is sent, and the
+// mailbox is not passivated, until the actor runs. rt.mu is held.
+func (rt *Runtime) signal(mb *mailbox) Actor {
 	if !mb.signaled && !mb.running && mb.actor != nil {
 		mb.signaled = true
 		return mb.actor
 	}
 	return nil
+}
+
+// wake wakes a, as signal returned it (nil: nothing to do).
+func wake(a Actor) {
+	if a != nil {
+		a.Wake()
+	}
 }
 
 // work is the actor's run function: it runs slices until the mailbox is
@@ -279,14 +277,15 @@ func (rt *Runtime) Step(ctx context.Context, batch []infinity.InputMessage) erro
 	if err != nil {
 		mb.drain = true // the next slice re-sends what the outbox holds
 	}
-	var idle Actor
+	var next, idle Actor
 	if len(mb.queue) > 0 {
-		rt.signal(mb)
+		next = rt.signal(mb)
 	} else {
 		idle = rt.rest(mb, asleep && err == nil)
 	}
 	rt.idle.Broadcast()
 	rt.mu.Unlock()
+	wake(next)
 	if idle != nil {
 		idle.Stop()
 	}
@@ -335,11 +334,13 @@ func (rt *Runtime) runSlice(id infinity.ThreadID, batch []infinity.InputMessage,
 var errSlicePanic = errors.New("panic in slice")
 
 func (rt *Runtime) poke(id infinity.ThreadID) {
+	var a Actor
 	rt.mu.Lock()
-	defer rt.mu.Unlock()
 	if mb := rt.active[id]; mb != nil && !rt.stopped {
-		rt.signal(mb)
+		a = rt.signal(mb)
 	}
+	rt.mu.Unlock()
+	wake(a)
 }
 
 // passivate stops an idle thread's actor if nothing waits for it. Delivery
