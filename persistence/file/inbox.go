@@ -3,6 +3,7 @@ package file
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/infinity-runtime/infinity"
@@ -91,26 +92,14 @@ func (s *stateStore) consume(seq uint64, id infinity.ThreadID, msgs []infinity.M
 // shared with the conversation's outbox; neither side changes them. It
 // runs under the conversation guard's lock, like consume.
 func (s *stateStore) putOutbox(seq uint64, outbox []infinity.Outgoing) {
-	if !hasMessage(outbox) {
-		return
+	if !slices.ContainsFunc(outbox, func(o infinity.Outgoing) bool { return o.Message != nil }) {
+		return // no lock for the common commit
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, o := range outbox {
-		if o.Message != nil && !s.m.Waits(o.Message.GroupID, o.Message.ID) {
-			s.m.ApplyPut(*o.Message, o.At)
-			s.touchFrom(seq, o.Message.GroupID)
-		}
+	for _, id := range s.m.ApplyOutbox(outbox) {
+		s.touchFrom(seq, id)
 	}
-}
-
-func hasMessage(outbox []infinity.Outgoing) bool {
-	for _, o := range outbox {
-		if o.Message != nil {
-			return true
-		}
-	}
-	return false
 }
 
 // Waiting returns every waiting message in the order they were put.

@@ -417,11 +417,7 @@ func (s *Store) replay(r record) error {
 		}
 		c.m.ApplyCommit(*r.Commit, r.Commit.Items, r.Commit.Outbox)
 		st.m.ApplyDrop(r.Commit.Thread, r.Commit.Applied) // the commit consumed them
-		for _, o := range r.Commit.Outbox {               // and put its messages (putOutbox)
-			if o.Message != nil {
-				st.m.ApplyPut(*o.Message, o.At)
-			}
-		}
+		st.m.ApplyOutbox(r.Commit.Outbox)                 // and put its outbox's messages
 	case opMarkSent:
 		if _, err := c.m.CheckMarkSent(r.Thread, r.IDs); err != nil {
 			return err

@@ -43,6 +43,20 @@ func (s *State) ApplyPut(msg infinity.InputMessage, at time.Time) {
 	s.inboxPeak = max(s.inboxPeak, len(s.inbox))
 }
 
+// ApplyOutbox puts the messages of a commit's outbox into the inbox (those
+// whose ids wait there already excepted) and returns the threads it put
+// messages for.
+func (s *State) ApplyOutbox(outbox []infinity.Outgoing) []infinity.ThreadID {
+	var to []infinity.ThreadID
+	for _, o := range outbox {
+		if o.Message != nil && !s.Waits(o.Message.GroupID, o.Message.ID) {
+			s.ApplyPut(*o.Message, o.At)
+			to = append(to, o.Message.GroupID)
+		}
+	}
+	return to
+}
+
 // ApplyDrop removes msgs from the thread's inbox; absent ids are ignored.
 func (s *State) ApplyDrop(id infinity.ThreadID, msgs []infinity.MessageID) {
 	for _, m := range msgs {
