@@ -100,9 +100,10 @@ type Sender struct {
 	dueAt time.Time
 	gen   uint64 // the current timer's; a tick of an older one does nothing
 
-	// next is dueAt in Unix nanoseconds (math.MaxInt64 with no timer
-	// set), for Poll's check without the lock; polling makes concurrent
-	// Polls give way to the one running.
+	// next is the first due entry's time in Unix nanoseconds
+	// (math.MaxInt64 with none), for Poll's check without the lock (the
+	// clock timer may be set earlier: see setTimer); polling makes
+	// concurrent Polls give way to the one running.
 	next    atomic.Int64
 	polling atomic.Bool
 

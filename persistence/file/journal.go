@@ -332,10 +332,13 @@ func (j *journal) run() {
 		// queue; the next write's fsync would hold that processor (a
 		// goroutine in a system call keeps it until Go's monitor takes it
 		// away, up to 10 ms later) and with it them, and any timer
-		// goroutine queued behind them. Let them run first.
-		j.mu.Unlock()
-		runtime.Gosched()
-		j.mu.Lock()
+		// goroutine queued behind them. Let them run first (with nothing
+		// pending, the wait for work below parks this goroutine anyway).
+		if j.npending > 0 {
+			j.mu.Unlock()
+			runtime.Gosched()
+			j.mu.Lock()
+		}
 	}
 }
 
