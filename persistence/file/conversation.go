@@ -52,8 +52,9 @@ func (s *convStore) Lineage(ctx context.Context, id infinity.ThreadID) ([]infini
 	var lin []infinity.ThreadInfo
 	err := ctx.Err()
 	if err == nil {
+		dst := make([]infinity.ThreadInfo, 0, model.LineageRoom)
 		s.mu.RLock()
-		lin, err = s.m.Lineage(id)
+		lin, err = s.m.Lineage(dst, id)
 		s.mu.RUnlock()
 	}
 	if err != nil {
@@ -76,7 +77,12 @@ func (s *convStore) Children(ctx context.Context, id infinity.ThreadID) ([]infin
 // negative to, or one past the end, means the end; a from past the end or a
 // to before from gives no items. A negative from is ErrInvalid.
 func (s *convStore) Items(ctx context.Context, id infinity.ThreadID, from, to int) ([]infinity.Item, error) {
-	return readThread(&s.guard, ctx, id, func() ([]infinity.Item, error) { return s.m.Items(id, from, to) })
+	items, err := readThread(&s.guard, ctx, id, func() ([]infinity.Item, error) { return s.m.Items(id, from, to) })
+	if err != nil {
+		return nil, err
+	}
+	// Copied after the lock (see model.Conversations.Items).
+	return model.CloneItemsRoom(items), nil
 }
 
 // Len returns how many own items the thread has.
@@ -97,7 +103,12 @@ func (s *convStore) Outbox(ctx context.Context, id infinity.ThreadID) ([]infinit
 // Summary returns the thread's newest summary with a position below
 // before, or nil.
 func (s *convStore) Summary(ctx context.Context, id infinity.ThreadID, before int) (*infinity.Summary, error) {
-	return readThread(&s.guard, ctx, id, func() (*infinity.Summary, error) { return s.m.Summary(id, before) })
+	sum, err := readThread(&s.guard, ctx, id, func() (*infinity.Summary, error) { return s.m.Summary(id, before) })
+	if sum == nil || err != nil {
+		return nil, err
+	}
+	c := model.CloneSummary(*sum)
+	return &c, nil
 }
 
 // Commit applies one slice atomically, with the checks, error order and

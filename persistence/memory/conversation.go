@@ -55,9 +55,10 @@ func (s *ConversationStore) Lineage(ctx context.Context, id infinity.ThreadID) (
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	dst := make([]infinity.ThreadInfo, 0, model.LineageRoom)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.m.Lineage(id)
+	return s.m.Lineage(dst, id)
 }
 
 // Children returns a thread's direct children in creation order.
@@ -78,8 +79,9 @@ func (s *ConversationStore) Items(ctx context.Context, id infinity.ThreadID, fro
 		return nil, err
 	}
 	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.m.Items(id, from, to)
+	items, err := s.m.Items(id, from, to)
+	s.mu.RUnlock()
+	return model.CloneItemsRoom(items), err
 }
 
 // Len returns how many own items the thread has.
@@ -134,8 +136,13 @@ func (s *ConversationStore) Summary(ctx context.Context, id infinity.ThreadID, b
 		return nil, err
 	}
 	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.m.Summary(id, before)
+	sum, err := s.m.Summary(id, before)
+	s.mu.RUnlock()
+	if sum == nil {
+		return nil, err
+	}
+	c := model.CloneSummary(*sum)
+	return &c, nil
 }
 
 // Applied reports whether msg was applied by a commit of the thread.

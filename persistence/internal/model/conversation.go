@@ -119,15 +119,17 @@ func (s *Conversations) Thread(id infinity.ThreadID) (infinity.ThreadInfo, error
 	return t.info, nil
 }
 
-// Lineage returns the thread's ancestors and the thread, root first.
-func (s *Conversations) Lineage(id infinity.ThreadID) ([]infinity.ThreadInfo, error) {
+// Lineage appends the thread's ancestors and the thread, root first, to
+// dst and returns it. A caller that holds a lock passes a dst with room
+// (LineageRoom) so that nothing is allocated while it holds it.
+func (s *Conversations) Lineage(dst []infinity.ThreadInfo, id infinity.ThreadID) ([]infinity.ThreadInfo, error) {
 	t, err := s.get("lineage", id)
 	if err != nil {
 		return nil, err
 	}
-	var out []infinity.ThreadInfo
+	start := len(dst)
 	for {
-		out = append(out, t.info)
+		dst = append(dst, t.info)
 		if t.info.Parent == "" {
 			break
 		}
@@ -137,9 +139,13 @@ func (s *Conversations) Lineage(id infinity.ThreadID) ([]infinity.ThreadInfo, er
 			return nil, fmt.Errorf("lineage %s: missing ancestor: %w", id, infinity.ErrNotFound)
 		}
 	}
-	slices.Reverse(out)
-	return out, nil
+	slices.Reverse(dst[start:])
+	return dst, nil
 }
+
+// LineageRoom is the capacity of a Lineage dst that holds most lineages (a
+// root and three generations).
+const LineageRoom = 4
 
 // Children returns a thread's direct children in creation order.
 func (s *Conversations) Children(id infinity.ThreadID) ([]infinity.ThreadInfo, error) {
@@ -157,10 +163,15 @@ func (s *Conversations) Children(id infinity.ThreadID) ([]infinity.ThreadInfo, e
 	return out, nil
 }
 
-// Items returns a copy of the thread's own items with positions in
-// [from, to). A negative to, or one past the end, means the end; a from
-// past the end or a to before from gives no items. A negative from is
-// ErrInvalid.
+// Items returns the thread's own items with positions in [from, to),
+// shared with the model: the caller may read them after releasing its lock
+// (items are append-only and never change once stored; the result's
+// capacity ends at its length) but must not change them, and copies them
+// (CloneItemsRoom) before handing them out. Copying after the lock keeps
+// allocation, and the garbage collector's assists it may trigger, out of
+// the critical section. A negative to, or one past the end, means the end;
+// a from past the end or a to before from gives no items. A negative from
+// is ErrInvalid.
 func (s *Conversations) Items(id infinity.ThreadID, from, to int) ([]infinity.Item, error) {
 	t, err := s.get("items", id)
 	if err != nil {
@@ -176,9 +187,12 @@ func (s *Conversations) Items(id infinity.ThreadID, from, to int) ([]infinity.It
 	if from >= to {
 		return nil, nil
 	}
-	// Room for what a slice appends to the history it loaded.
-	return cloneItems(t.items[from:to], 3), nil
+	return t.items[from:to:to], nil
 }
+
+// CloneItemsRoom copies items from Items with room for what a slice
+// appends to the history it loaded.
+func CloneItemsRoom(items []infinity.Item) []infinity.Item { return cloneItems(items, 3) }
 
 // Len returns how many own items the thread has.
 func (s *Conversations) Len(id infinity.ThreadID) (int, error) {
@@ -341,7 +355,9 @@ func (s *Conversations) ApplyCommit(c infinity.Commit, items []infinity.Item, ou
 }
 
 // Summary returns the newest summary of the thread with a position below
-// before, or nil.
+// before, or nil; shared with the model like Items' result (summaries never
+// change once stored): the caller copies it (CloneSummary) after releasing
+// its lock.
 func (s *Conversations) Summary(id infinity.ThreadID, before int) (*infinity.Summary, error) {
 	t, err := s.get("summary", id)
 	if err != nil {
@@ -349,8 +365,7 @@ func (s *Conversations) Summary(id infinity.ThreadID, before int) (*infinity.Sum
 	}
 	for i := len(t.summaries) - 1; i >= 0; i-- {
 		if t.summaries[i].Position < before {
-			sum := CloneSummary(t.summaries[i])
-			return &sum, nil
+			return &t.summaries[i], nil
 		}
 	}
 	return nil, nil
