@@ -52,7 +52,7 @@ func (s *convStore) Lineage(ctx context.Context, id infinity.ThreadID) ([]infini
 	var lin []infinity.ThreadInfo
 	err := ctx.Err()
 	if err == nil {
-		dst := make([]infinity.ThreadInfo, 0, model.LineageRoom)
+		dst := make([]infinity.ThreadInfo, 0, 1) // a root's; deeper ones grow
 		s.mu.RLock()
 		lin, err = s.m.Lineage(dst, id)
 		s.mu.RUnlock()

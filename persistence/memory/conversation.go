@@ -55,7 +55,7 @@ func (s *ConversationStore) Lineage(ctx context.Context, id infinity.ThreadID) (
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	dst := make([]infinity.ThreadInfo, 0, model.LineageRoom)
+	dst := make([]infinity.ThreadInfo, 0, 1) // a root's; deeper ones grow
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.m.Lineage(dst, id)

@@ -120,8 +120,9 @@ func (s *Conversations) Thread(id infinity.ThreadID) (infinity.ThreadInfo, error
 }
 
 // Lineage appends the thread's ancestors and the thread, root first, to
-// dst and returns it. A caller that holds a lock passes a dst with room
-// (LineageRoom) so that nothing is allocated while it holds it.
+// dst and returns it. A caller that holds a lock passes a dst allocated
+// before it (room for a root's lineage covers most calls), so that little
+// is allocated while it holds the lock.
 func (s *Conversations) Lineage(dst []infinity.ThreadInfo, id infinity.ThreadID) ([]infinity.ThreadInfo, error) {
 	t, err := s.get("lineage", id)
 	if err != nil {
@@ -142,10 +143,6 @@ func (s *Conversations) Lineage(dst []infinity.ThreadInfo, id infinity.ThreadID)
 	slices.Reverse(dst[start:])
 	return dst, nil
 }
-
-// LineageRoom is the capacity of a Lineage dst that holds most lineages (a
-// root and three generations).
-const LineageRoom = 4
 
 // Children returns a thread's direct children in creation order.
 func (s *Conversations) Children(id infinity.ThreadID) ([]infinity.ThreadInfo, error) {
