@@ -152,6 +152,14 @@ func wake(a Actor) {
 // work is the actor's run function: it runs slices until the mailbox is
 // empty. A failed slice puts its batch back and is retried with backoff:
 // nothing acknowledged is dropped.
+//
+// A slice whose commit is still on its way to disk (see
+// engine.sliceDeferred) ends the run: the rest of it runs on a goroutine of
+// its own (finish) and this worker goes back to the host's pool, so that a
+// pool sized for the processors is not held by slices waiting for fsync
+// while other threads' wake-ups queue behind them. The thread stays running
+// (and counted busy) until finish is done; finish then wakes the actor
+// again if more input came meanwhile.
 func (rt *Runtime) work(mb *mailbox) {
 	id := mb.id
 	rt.mu.Lock()
@@ -167,24 +175,63 @@ func (rt *Runtime) work(mb *mailbox) {
 		rt.mu.Unlock()
 
 		var err error
-		asleep, err = rt.runSlice(id, batch, drain)
+		var finish func() (bool, error)
+		asleep, finish, err = rt.runSlice(id, batch, drain)
+		if finish != nil {
+			go rt.finish(mb, batch, finish)
+			rt.poll()
+			return
+		}
 
 		rt.mu.Lock()
-		rt.busy--
-		mb.running = false
-		if err != nil {
-			mb.queue = append(batch, mb.queue...)
-			mb.drain = true
-			mb.failures++
-			wait := min(50*time.Millisecond<<min(mb.failures, 10), 30*time.Second)
-			rt.mu.Unlock()
-			rt.eng.emitErr(id, fmt.Errorf("%w (retrying in %s)", err, wait))
-			time.AfterFunc(wait, func() { rt.poke(id) })
-			rt.mu.Lock()
+		if !rt.ended(mb, batch, err) {
 			break
 		}
-		mb.failures = 0
 	}
+	rt.park(mb, asleep)
+}
+
+// finish completes a slice that work left to it and wakes the actor again
+// if input is waiting.
+func (rt *Runtime) finish(mb *mailbox, batch []infinity.InputMessage, finish func() (bool, error)) {
+	asleep, err := rt.guard(mb.id, finish)
+	rt.mu.Lock()
+	if rt.ended(mb, batch, err) && (len(mb.queue) > 0 || mb.drain) && !rt.stopped {
+		a := rt.signal(mb)
+		rt.idle.Broadcast()
+		rt.mu.Unlock()
+		wake(a)
+		rt.poll()
+		return
+	}
+	rt.park(mb, asleep)
+}
+
+// ended books the end of a slice of mb (rt.mu held): a failed one puts its
+// batch back and schedules a retry. It reports whether the thread may run
+// its next batch now (false after a failure: the retry waits).
+func (rt *Runtime) ended(mb *mailbox, batch []infinity.InputMessage, err error) bool {
+	rt.busy--
+	mb.running = false
+	if err == nil {
+		mb.failures = 0
+		return true
+	}
+	id := mb.id
+	mb.queue = append(batch, mb.queue...)
+	mb.drain = true
+	mb.failures++
+	wait := min(50*time.Millisecond<<min(mb.failures, 10), 30*time.Second)
+	rt.mu.Unlock()
+	rt.eng.emitErr(id, fmt.Errorf("%w (retrying in %s)", err, wait))
+	time.AfterFunc(wait, func() { rt.poke(id) })
+	rt.mu.Lock()
+	return false
+}
+
+// park ends an actor run (rt.mu held; released): an idle thread rests
+// (passivates at once if asleep), and waiters learn that a slice ended.
+func (rt *Runtime) park(mb *mailbox, asleep bool) {
 	var stop Actor
 	if !mb.running && len(mb.queue) == 0 {
 		stop = rt.rest(mb, asleep)
@@ -196,6 +243,10 @@ func (rt *Runtime) work(mb *mailbox) {
 	if stop != nil {
 		stop.Stop()
 	}
+	rt.poll()
+}
+
+func (rt *Runtime) poll() {
 	if rt.poller != nil {
 		rt.poller.Poll()
 	}
@@ -320,15 +371,27 @@ func (rt *Runtime) armIdle(mb *mailbox) {
 	mb.timer.Reset(rt.cfg.Idle)
 }
 
-// runSlice runs one slice; a panic (in a tool, a provider, an observer)
-// becomes an error, so the batch is retried and the mailbox stays usable.
-func (rt *Runtime) runSlice(id infinity.ThreadID, batch []infinity.InputMessage, drain bool) (asleep bool, err error) {
+// runSlice runs one slice, deferring its end when the store allows (see
+// work); a panic (in a tool, a provider, an observer) becomes an error, so
+// the batch is retried and the mailbox stays usable.
+func (rt *Runtime) runSlice(id infinity.ThreadID, batch []infinity.InputMessage, drain bool) (asleep bool, finish func() (bool, error), err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			finish, err = nil, fmt.Errorf("slice %s: %w: %v", id, errSlicePanic, p)
+		}
+	}()
+	return rt.eng.sliceDeferred(rt.ctx, id, batch, drain, true)
+}
+
+// guard runs the end of a deferred slice, turning a panic into an error
+// like runSlice.
+func (rt *Runtime) guard(id infinity.ThreadID, finish func() (bool, error)) (asleep bool, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("slice %s: %w: %v", id, errSlicePanic, p)
 		}
 	}()
-	return rt.eng.slice(rt.ctx, id, batch, drain)
+	return finish()
 }
 
 var errSlicePanic = errors.New("panic in slice")

@@ -77,63 +77,94 @@ var errCommitRetries = errors.New("commit kept conflicting")
 // sleep_until, sleep_until_event_or_input): only a timer or an outside
 // message can wake it, so its actor can stop at once.
 func (e *engine) slice(ctx context.Context, id infinity.ThreadID, batch []infinity.InputMessage, drainFirst bool) (asleep bool, err error) {
+	asleep, _, err = e.sliceDeferred(ctx, id, batch, drainFirst, false)
+	return asleep, err
+}
+
+// DeferredCommitter is a ConversationStore whose commit can return once the
+// commit is checked, journalled and applied, before it is durable
+// (persistence/file). durable waits until it is, and returns the error that
+// kept it from being. Until then the commit's effects must not be seen
+// outside the store: the slice emits, sends and acknowledges nothing before
+// durable returns (the store's reads already wait for it).
+type DeferredCommitter interface {
+	CommitDeferred(ctx context.Context, c infinity.Commit) (n int, durable func() error, err error)
+}
+
+// sliceDeferred is slice that, when deferOK and the ConversationStore is a
+// DeferredCommitter, returns as soon as the commit is applied: finish,
+// non-nil then, waits for the commit to be durable and does the rest of the
+// slice (events, sends, acknowledgements), returning what slice would. The
+// runtime runs finish on a goroutine of its own so that its worker takes
+// other threads' slices while the disk syncs; the thread runs nothing else
+// until finish returns.
+func (e *engine) sliceDeferred(ctx context.Context, id infinity.ThreadID, batch []infinity.InputMessage, drainFirst, deferOK bool) (asleep bool, finish func() (bool, error), err error) {
 	conv := e.cfg.Conversations
+	deferred, _ := conv.(DeferredCommitter)
+	if !deferOK {
+		deferred = nil
+	}
+	var durable func() error
 	if drainFirst {
 		err := e.drainStored(ctx, id)
 		if errors.Is(err, infinity.ErrNotFound) {
 			e.log.Warn("input for an unknown thread dropped", "thread", id, "messages", len(batch))
-			return false, nil
+			return false, nil, nil
 		}
 		if err != nil {
-			return false, err
+			return false, nil, err
 		}
 	}
 	fresh, err := e.fresh(ctx, id, batch)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	if drainFirst && len(fresh) > 0 {
 		// After a crash or a failure past the commit, inputs may be applied
 		// already: filter them before the model and tools run again.
 		if fresh, err = e.unapplied(ctx, id, fresh); err != nil {
-			return false, err
+			return false, nil, err
 		}
 	}
 	if len(fresh) == 0 {
-		return false, e.markProcessed(ctx, id, batch)
+		return false, nil, e.markProcessed(ctx, id, batch)
 	}
 	var done *run
 	for attempt := 0; done == nil; attempt++ {
 		if attempt == 4 {
-			return false, fmt.Errorf("slice %s: %w", id, errCommitRetries)
+			return false, nil, fmt.Errorf("slice %s: %w", id, errCommitRetries)
 		}
 		r, err := e.newRun(ctx, id)
 		if errors.Is(err, infinity.ErrNotFound) {
 			e.log.Warn("input for an unknown thread dropped", "thread", id, "messages", len(batch))
-			return false, nil
+			return false, nil, nil
 		}
 		if err != nil {
-			return false, err
+			return false, nil, err
 		}
 		if closed := r.closed(); closed != "" {
 			e.log.Debug("input for a closed thread dropped", "thread", id, "closed", closed, "messages", len(fresh))
-			return false, e.markProcessed(ctx, id, batch)
+			return false, nil, e.markProcessed(ctx, id, batch)
 		}
 		if err := r.execute(ctx, fresh); err != nil {
-			return false, err
+			return false, nil, err
 		}
 		if r.metadata != nil {
 			// Before the commit: an idempotent overwrite that a failure
 			// past the commit must not lose.
 			if err := e.saveMetadata(ctx, r.hist.Lineage[0].ID, r.metadata); err != nil {
-				return false, err
+				return false, nil, err
 			}
 		}
 		if r.empty() {
 			done = r
 			break
 		}
-		_, err = conv.Commit(ctx, r.commit)
+		if deferred != nil {
+			_, durable, err = deferred.CommitDeferred(ctx, r.commit)
+		} else {
+			_, err = conv.Commit(ctx, r.commit)
+		}
 		switch {
 		case err == nil:
 			done = r
@@ -141,32 +172,44 @@ func (e *engine) slice(ctx context.Context, id infinity.ThreadID, batch []infini
 			// An earlier run of this batch committed, then died before
 			// finishing: replay its outbox and keep only what is new.
 			if err := e.drainStored(ctx, id); err != nil {
-				return false, err
+				return false, nil, err
 			}
 			if fresh, err = e.unapplied(ctx, id, fresh); err != nil {
-				return false, err
+				return false, nil, err
 			}
 			if len(fresh) == 0 {
-				return false, e.markProcessed(ctx, id, batch)
+				return false, nil, e.markProcessed(ctx, id, batch)
 			}
 			continue
 		case errors.Is(err, infinity.ErrConflict):
 			e.log.Info("slice lost a commit race; re-running", "thread", id)
 		case errors.Is(err, infinity.ErrClosed):
-			return false, e.markProcessed(ctx, id, batch)
+			return false, nil, e.markProcessed(ctx, id, batch)
 		default:
-			return false, fmt.Errorf("slice %s: commit: %w", id, err)
+			return false, nil, fmt.Errorf("slice %s: commit: %w", id, err)
 		}
 	}
-	e.emit(done)
-	e.notify(done)
-	if err := e.drain(ctx, done.hist.Lineage, done.commit.Outbox); err != nil {
-		return false, err
+	finish = func() (bool, error) {
+		if durable != nil {
+			if err := durable(); err != nil {
+				return false, fmt.Errorf("slice %s: commit: %w", id, err)
+			}
+		}
+		e.emit(done)
+		e.notify(done)
+		if err := e.drain(ctx, done.hist.Lineage, done.commit.Outbox); err != nil {
+			return false, err
+		}
+		if done.modelErr != nil {
+			e.emitErr(id, done.modelErr)
+		}
+		return done.asleep(), e.markProcessed(ctx, id, batch, done.commit.Applied...)
 	}
-	if done.modelErr != nil {
-		e.emitErr(id, done.modelErr)
+	if durable != nil {
+		return false, finish, nil
 	}
-	return done.asleep(), e.markProcessed(ctx, id, batch, done.commit.Applied...)
+	asleep, err = finish()
+	return asleep, nil, err
 }
 
 // fresh drops repeats within the batch and ids the StateStore fast path

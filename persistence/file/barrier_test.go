@@ -96,3 +96,51 @@ func TestThreadReadBarrier(t *testing.T) {
 		}
 	}
 }
+
+// TestCommitDeferredReturnsBeforeTheFsync: CommitDeferred returns with the
+// commit applied while the journal's write is held; its durable waits for
+// the write, and a reader of the thread waits with it.
+func TestCommitDeferredReturnsBeforeTheFsync(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	defer s.Close()
+	conv := s.Conversations().(*convStore)
+	id := tid("deferred")
+	must(t, conv.CreateThread(ctx, infinity.ThreadInfo{ID: id, Root: id, Created: epoch}))
+
+	release := make(chan struct{})
+	s.j.mu.Lock()
+	s.j.beforeWrite = func() { <-release }
+	s.j.mu.Unlock()
+
+	n, durable, err := conv.CommitDeferred(ctx, infinity.Commit{Thread: id, Items: []infinity.Item{item("i1", 1)}})
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("length %d after the commit, want 1", n)
+	}
+	if got, seq := s.j.durable.Load(), s.j.seq; got >= seq {
+		t.Fatalf("journal durable up to %d of %d before the write was released", got, seq)
+	}
+	done := make(chan error, 1)
+	go func() { done <- durable() }()
+	read := make(chan int, 1)
+	go func() {
+		n, _ := conv.Len(ctx, id)
+		read <- n
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("durable returned (%v) while the write was held", err)
+	case n := <-read:
+		t.Fatalf("a read of the thread returned (length %d) while its commit was not durable", n)
+	case <-time.After(50 * time.Millisecond):
+	}
+	s.j.mu.Lock()
+	s.j.beforeWrite = nil
+	s.j.mu.Unlock()
+	close(release)
+	must(t, <-done)
+	if n := <-read; n != 1 {
+		t.Fatalf("read length %d once durable, want 1", n)
+	}
+}

@@ -118,8 +118,25 @@ func (s *convStore) Summary(ctx context.Context, id infinity.ThreadID, before in
 // (Commit.Applied) and puts the outbox's messages into it (see
 // stateStore.putOutbox).
 func (s *convStore) Commit(ctx context.Context, c infinity.Commit) (int, error) {
-	if err := ctx.Err(); err != nil {
+	n, durable, err := s.CommitDeferred(ctx, c)
+	if err != nil {
 		return 0, err
+	}
+	if err := durable(); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// CommitDeferred is Commit that returns once the commit is checked,
+// journalled and applied, before it is durable: durable waits until it is
+// (group commit), and returns the journal's error if it never will be.
+// Reads of the thread wait for it meanwhile, as they wait for every record
+// of the thread. The engine uses it so that a slice's goroutine does not
+// sit idle through the fsync (actors.DeferredCommitter).
+func (s *convStore) CommitDeferred(ctx context.Context, c infinity.Commit) (n int, durable func() error, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, nil, err
 	}
 	// Copy and encode before locking: nothing the caller holds may end up
 	// in the store, and the lock is held only to check, journal and apply.
@@ -127,11 +144,10 @@ func (s *convStore) Commit(ctx context.Context, c infinity.Commit) (int, error) 
 	outbox := model.CloneOutbox(c.Outbox)
 	rb, err := encodeRecord(record{Op: opCommit, Commit: &c})
 	if err != nil {
-		return 0, fmt.Errorf("commit %s: %w", c.Thread, err)
+		return 0, nil, fmt.Errorf("commit %s: %w", c.Thread, err)
 	}
 	defer rb.free()
-	var n int
-	err = s.mutateSeq("commit", c.Thread, commitTouches(c), rb.b,
+	seq, err := s.record("commit", c.Thread, commitTouches(c), rb.b,
 		func() error { return s.m.CheckCommit(c) },
 		func(seq uint64) {
 			n = s.m.ApplyCommit(c, items, outbox)
@@ -139,9 +155,15 @@ func (s *convStore) Commit(ctx context.Context, c infinity.Commit) (int, error) 
 			s.st.state.putOutbox(seq, outbox)
 		})
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return n, nil
+	j, id := s.st.j, c.Thread
+	return n, func() error {
+		if err := j.wait(seq); err != nil {
+			return fmt.Errorf("commit %s: %w", id, err)
+		}
+		return nil
+	}, nil
 }
 
 // MarkSent removes the named entries from the thread's outbox; ids that are
