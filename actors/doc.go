@@ -7,7 +7,12 @@
 // re-activated from the stores when a message arrives. A sender that keeps
 // its timers in the process (mailbox/local) is polled after each run of
 // slices (Poller), and RaiseProcs gives the process the Go processors the
-// garbage collector needs to leave timers alone. On Lambda the
+// garbage collector needs to leave timers alone. A slice holds one of the
+// Host's workers until its commit is applied; with a store that can return
+// before the commit is durable (DeferredCommitter: persistence/file), the
+// wait for the fsync and what follows it (events, sends, acknowledgements)
+// run on a goroutine of their own, so that the workers go on with other
+// threads' slices. On Lambda the
 // Runtime has no Host: the handler calls Runtime.Step, which runs a slice in
 // its own goroutine, and SQS FIFO's message-group locking serialises each
 // thread.

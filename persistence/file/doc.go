@@ -35,11 +35,20 @@
 // One writer goroutine per Store does group commit: it takes every record
 // queued so far, writes them with one write, fsyncs once and wakes all their
 // callers, while new records queue for the next batch. Stats reports
-// records and fsyncs, so Records/Fsyncs is the batching factor.
+// records and fsyncs, so Records/Fsyncs is the batching factor. The
+// conversation store's CommitDeferred returns before the fsync, with a
+// function that waits for it (the engine's slices give their worker back
+// meanwhile: actors.DeferredCommitter); Commit is CommitDeferred and that
+// wait.
 //
 // Reads never observe a change that is not yet durable: a read (and a
 // mutation that fails its check) waits until every mutation applied before
 // it has been fsynced, which is at most the fsync already in progress.
+// Reads copy what they return after releasing the store's lock (the items
+// and summaries they return are shared, append-only data until then): an
+// allocation can make a goroutine assist the garbage collector, and a
+// reader that does so under the lock holds up every writer and, behind the
+// waiting writer, every other reader.
 //
 // # Files
 //
