@@ -849,6 +849,9 @@ func TestSlicesPollTheSendersTimers(t *testing.T) {
 	})
 	sleeper := e.start("take a nap")
 	e.settle()
+	// The sleeper's own run polls once more after it counts as idle; let
+	// that poll pass before the wake-up is due.
+	time.Sleep(20 * time.Millisecond)
 	e.clock.Advance(time.Minute)
 	time.Sleep(20 * time.Millisecond)
 	if own := e.own(sleeper); own[len(own)-1].Text == "slept well" {
