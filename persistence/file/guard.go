@@ -102,13 +102,7 @@ var errUnchanged = errors.New("unchanged")
 // errors are prefixed with op and id. touched names every thread whose data
 // check reads or apply changes (id itself when nil).
 func (g *guard) mutate(op string, id infinity.ThreadID, touched []infinity.ThreadID, payload []byte, check func() error, apply func()) error {
-	return g.mutateSeq(op, id, touched, payload, check, func(uint64) { apply() })
-}
-
-// mutateSeq is mutate whose apply learns the record's journal sequence
-// number.
-func (g *guard) mutateSeq(op string, id infinity.ThreadID, touched []infinity.ThreadID, payload []byte, check func() error, apply func(seq uint64)) error {
-	seq, err := g.record(op, id, touched, payload, check, apply)
+	seq, err := g.record(op, id, touched, payload, check, func(uint64) { apply() })
 	if err != nil || seq == 0 {
 		return err
 	}
