@@ -104,16 +104,9 @@ func (r *run) systemPrompt() string {
 	b.WriteString(string(r.self.ID))
 	b.WriteString(". The root thread ID is ")
 	b.WriteString(string(r.hist.Lineage[0].ID))
-	b.WriteString(". Your thread stack (root first) is [")
-	for i, id := range stack {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('"')
-		b.WriteString(string(id))
-		b.WriteByte('"')
-	}
-	b.WriteString("].")
+	b.WriteString(". Your thread stack (root first) is ")
+	writeStack(&b, stack)
+	b.WriteString(".")
 	if !r.self.IsRoot() {
 		b.WriteString(" You are a child thread: do the task you were given, send what you find with report_to_parent, and end with close_thread.")
 	}
@@ -121,11 +114,23 @@ func (r *run) systemPrompt() string {
 }
 
 func stackString(s []infinity.ThreadID) string {
-	parts := make([]string, len(s))
-	for i, id := range s {
-		parts[i] = `"` + string(id) + `"`
+	var b strings.Builder
+	writeStack(&b, s)
+	return b.String()
+}
+
+// writeStack writes ids as a list of quoted ids: ["a", "b"].
+func writeStack(b *strings.Builder, ids []infinity.ThreadID) {
+	b.WriteByte('[')
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('"')
+		b.WriteString(string(id))
+		b.WriteByte('"')
 	}
-	return "[" + strings.Join(parts, ", ") + "]"
+	b.WriteByte(']')
 }
 
 // modelView returns the history as a model may see it: every call answered

@@ -105,8 +105,7 @@ func TestCommitDeferredReturnsBeforeTheFsync(t *testing.T) {
 	s := open(t, t.TempDir())
 	defer s.Close()
 	conv := s.Conversations().(*convStore)
-	id := tid("deferred")
-	must(t, conv.CreateThread(ctx, infinity.ThreadInfo{ID: id, Root: id, Created: epoch}))
+	id := mkRoot(t, conv, "deferred")
 
 	release := make(chan struct{})
 	s.j.mu.Lock()

@@ -104,11 +104,10 @@ func (s *convStore) Outbox(ctx context.Context, id infinity.ThreadID) ([]infinit
 // before, or nil.
 func (s *convStore) Summary(ctx context.Context, id infinity.ThreadID, before int) (*infinity.Summary, error) {
 	sum, err := readThread(&s.guard, ctx, id, func() (*infinity.Summary, error) { return s.m.Summary(id, before) })
-	if sum == nil || err != nil {
+	if err != nil {
 		return nil, err
 	}
-	c := model.CloneSummary(*sum)
-	return &c, nil
+	return model.CloneSummaryOf(sum), nil // after the lock
 }
 
 // Commit applies one slice atomically, with the checks, error order and

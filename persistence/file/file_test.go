@@ -82,6 +82,14 @@ var epoch = time.Unix(1_700_000_000, 0).UTC()
 
 func tid(name string) infinity.ThreadID { return infinity.ThreadID("t-" + name) }
 
+// mkRoot creates the root thread tid(name) of agent "a" in cs.
+func mkRoot(t testing.TB, cs infinity.ConversationStore, name string) infinity.ThreadID {
+	t.Helper()
+	id := tid(name)
+	must(t, cs.CreateThread(context.Background(), infinity.ThreadInfo{ID: id, Root: id, Agent: "a", Created: epoch}))
+	return id
+}
+
 func item(id string, n int) infinity.Item {
 	return infinity.Item{ID: id, Kind: infinity.KindUser, Text: "text " + id, At: epoch.Add(time.Duration(n) * time.Second)}
 }
@@ -101,9 +109,8 @@ func populate(t testing.TB, s *Store, clock *clocktest.Clock, tag string) []infi
 	cs, ss := s.Conversations(), s.State()
 	var roots []infinity.ThreadID
 	for r := range 3 {
-		id := tid(fmt.Sprintf("%s-root%d", tag, r))
+		id := mkRoot(t, cs, fmt.Sprintf("%s-root%d", tag, r))
 		roots = append(roots, id)
-		must(t, cs.CreateThread(ctx, infinity.ThreadInfo{ID: id, Root: id, Agent: "a", Created: epoch}))
 		n := 0
 		for i := range 12 { // more than appliedInline applied ids
 			var out []infinity.Outgoing
@@ -583,8 +590,7 @@ func TestCommitConsumesInbox(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
 	cs, in := s.Conversations(), s.Inbox()
-	id := tid("consume")
-	must(t, cs.CreateThread(ctx, infinity.ThreadInfo{ID: id, Root: id, Agent: "a", Created: epoch}))
+	id := mkRoot(t, cs, "consume")
 	for _, m := range []string{"in1", "in2", "timer"} {
 		fresh, err := in.Put(ctx, infinity.InputMessage{ID: infinity.MessageID(m), GroupID: id, Content: infinity.TextContent(m)}, time.Time{})
 		must(t, err)
@@ -630,8 +636,7 @@ func TestCommitPutsOutboxIntoInbox(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
 	cs, in := s.Conversations(), s.Inbox()
-	id := tid("outbox")
-	must(t, cs.CreateThread(ctx, infinity.ThreadInfo{ID: id, Root: id, Agent: "a", Created: epoch}))
+	id := mkRoot(t, cs, "outbox")
 	wake := infinity.InputMessage{ID: "wake", GroupID: id, Content: infinity.TextContent("wake up")}
 	due := epoch.Add(time.Hour)
 	_, err := cs.Commit(ctx, infinity.Commit{Thread: id, Items: []infinity.Item{item("i1", 1)},
@@ -675,8 +680,7 @@ func TestReplayBatches(t *testing.T) {
 	s := open(t, dir)
 	const n = 2*replayBatch + 300
 	for i := range n {
-		id := tid(fmt.Sprintf("batch%d", i))
-		must(t, s.Conversations().CreateThread(ctx, infinity.ThreadInfo{ID: id, Root: id, Agent: "a", Created: epoch}))
+		mkRoot(t, s.Conversations(), fmt.Sprintf("batch%d", i))
 	}
 	must(t, s.Close())
 	s = open(t, dir)

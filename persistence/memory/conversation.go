@@ -138,11 +138,7 @@ func (s *ConversationStore) Summary(ctx context.Context, id infinity.ThreadID, b
 	s.mu.RLock()
 	sum, err := s.m.Summary(id, before)
 	s.mu.RUnlock()
-	if sum == nil {
-		return nil, err
-	}
-	c := model.CloneSummary(*sum)
-	return &c, nil
+	return model.CloneSummaryOf(sum), err // after the lock
 }
 
 // Applied reports whether msg was applied by a commit of the thread.

@@ -166,6 +166,16 @@ func CloneState(s infinity.State) infinity.State {
 	return s
 }
 
+// CloneSummaryOf returns a copy of *s, or nil for nil (a Summary read's
+// result, copied after the lock).
+func CloneSummaryOf(s *infinity.Summary) *infinity.Summary {
+	if s == nil {
+		return nil
+	}
+	c := CloneSummary(*s)
+	return &c
+}
+
 // CloneSummary deep-copies a summary.
 func CloneSummary(s infinity.Summary) infinity.Summary {
 	if s.Calls != nil {
