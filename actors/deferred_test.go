@@ -3,6 +3,7 @@ package actors_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -102,6 +103,42 @@ func TestDeferredCommitThatNeverBecomesDurableIsRetried(t *testing.T) {
 	e.settle()
 	if errs := e.sliceErrors(); !errors.Is(errs[0], errLostDisk) {
 		t.Errorf("slice error %v, want the disk's", errs[0])
+	}
+	answers := 0
+	for _, it := range e.own(id) {
+		if it.Kind == infinity.KindAssistant {
+			answers++
+		}
+	}
+	if answers != 1 {
+		t.Errorf("%d answers, want 1:\n%s", answers, transcript(e.own(id)))
+	}
+}
+
+// TestPanicAfterADeferredCommitIsRetried: a panic in the part of a slice
+// that runs after its commit (here an observer's) is an error like one
+// before it: the batch is retried, the thread answers once, and the
+// runtime goes idle.
+func TestPanicAfterADeferredCommitIsRetried(t *testing.T) {
+	var panicked atomic.Bool
+	e := newEnv(t, []scripted.Rule{{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Text: "hello"}}},
+		func(c *actors.Config) {
+			held := &heldStore{ConversationStore: c.Conversations, gate: make(chan struct{})}
+			close(held.gate)
+			c.Conversations = held
+			observe := c.Observer
+			c.Observer = func(ev actors.Event) {
+				if ev.Kind == actors.EventItem && panicked.CompareAndSwap(false, true) {
+					panic("observer bug")
+				}
+				observe(ev)
+			}
+		})
+	id := e.start("hi")
+	e.waitFor("the retry", func() bool { return len(e.sliceErrors()) > 0 && e.last(id) == "hello" })
+	e.settle()
+	if errs := e.sliceErrors(); !strings.Contains(errs[0].Error(), "observer bug") {
+		t.Errorf("slice error %v, want the panic", errs[0])
 	}
 	answers := 0
 	for _, it := range e.own(id) {

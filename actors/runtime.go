@@ -188,7 +188,7 @@ func (rt *Runtime) work(mb *mailbox) {
 			break
 		}
 	}
-	rt.park(mb, asleep)
+	rt.park(mb, asleep, nil)
 }
 
 // finish completes a slice that work left to it and wakes the actor again
@@ -196,15 +196,11 @@ func (rt *Runtime) work(mb *mailbox) {
 func (rt *Runtime) finish(mb *mailbox, batch []infinity.InputMessage, finish func() (bool, error)) {
 	asleep, err := rt.guard(mb.id, finish)
 	rt.mu.Lock()
+	var next Actor
 	if rt.ended(mb, batch, err) && (len(mb.queue) > 0 || mb.drain) && !rt.stopped {
-		a := rt.signal(mb)
-		rt.idle.Broadcast()
-		rt.mu.Unlock()
-		wake(a)
-		rt.poll()
-		return
+		next = rt.signal(mb)
 	}
-	rt.park(mb, asleep)
+	rt.park(mb, asleep, next)
 }
 
 // ended books the end of a slice of mb (rt.mu held): a failed one puts its
@@ -229,17 +225,19 @@ func (rt *Runtime) ended(mb *mailbox, batch []infinity.InputMessage, err error) 
 	return false
 }
 
-// park ends an actor run (rt.mu held; released): an idle thread rests
-// (passivates at once if asleep), and waiters learn that a slice ended.
-func (rt *Runtime) park(mb *mailbox, asleep bool) {
+// park ends an actor run (rt.mu held; released): the actor next, if
+// any, is woken for the input that waits; otherwise an idle thread rests
+// (passivates at once if asleep). Waiters learn that a slice ended.
+func (rt *Runtime) park(mb *mailbox, asleep bool, next Actor) {
 	var stop Actor
-	if !mb.running && len(mb.queue) == 0 {
+	if next == nil && !mb.running && len(mb.queue) == 0 {
 		stop = rt.rest(mb, asleep)
 	}
 	// Broadcast on every slice end: WaitIdle waits for busy == 0, Step for
 	// the thread's own slice.
 	rt.idle.Broadcast()
 	rt.mu.Unlock()
+	wake(next)
 	if stop != nil {
 		stop.Stop()
 	}
@@ -375,23 +373,22 @@ func (rt *Runtime) armIdle(mb *mailbox) {
 // work); a panic (in a tool, a provider, an observer) becomes an error, so
 // the batch is retried and the mailbox stays usable.
 func (rt *Runtime) runSlice(id infinity.ThreadID, batch []infinity.InputMessage, drain bool) (asleep bool, finish func() (bool, error), err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			finish, err = nil, fmt.Errorf("slice %s: %w: %v", id, errSlicePanic, p)
-		}
-	}()
+	defer recoverSlice(id, &err) // a panic leaves finish nil
 	return rt.eng.sliceDeferred(rt.ctx, id, batch, drain, true)
 }
 
 // guard runs the end of a deferred slice, turning a panic into an error
 // like runSlice.
 func (rt *Runtime) guard(id infinity.ThreadID, finish func() (bool, error)) (asleep bool, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("slice %s: %w: %v", id, errSlicePanic, p)
-		}
-	}()
+	defer recoverSlice(id, &err)
 	return finish()
+}
+
+// recoverSlice, deferred, turns a panic of thread id's slice into *err.
+func recoverSlice(id infinity.ThreadID, err *error) {
+	if p := recover(); p != nil {
+		*err = fmt.Errorf("slice %s: %w: %v", id, errSlicePanic, p)
+	}
 }
 
 var errSlicePanic = errors.New("panic in slice")
