@@ -446,18 +446,21 @@ func (s *Sender) stopTimer() {
 // of the heap, sets the timer for the next one and delivers them in order.
 func (s *Sender) tick(gen uint64) {
 	s.mu.Lock()
-	if s.closed || gen != s.gen {
-		s.mu.Unlock()
-		return
-	}
-	s.deliverDue(true)
+	s.expired(gen != s.gen)
 }
 
 // fdExpired is tick for the timerfd (which has no generations: an expiry
 // that raced a re-arm finds nothing due and re-arms).
 func (s *Sender) fdExpired() {
 	s.mu.Lock()
-	if s.closed {
+	s.expired(false)
+}
+
+// expired delivers what is due when the clock timer fires, unless the
+// sender is closed or the timer was stale (replaced or stopped). s.mu is
+// held on entry and released.
+func (s *Sender) expired(stale bool) {
+	if s.closed || stale {
 		s.mu.Unlock()
 		return
 	}
