@@ -2,9 +2,11 @@ package cloud
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +21,10 @@ const (
 	RoleAgent    Role = "agent"
 	RoleRelay    Role = "relay"
 	RoleReceiver Role = "receiver"
+	// RoleMigrate is the CloudFormation custom resource that creates the
+	// conversation store's schema on deploy; it needs only the database
+	// settings.
+	RoleMigrate Role = "migrate"
 )
 
 // Environment variables the functions read.
@@ -40,7 +46,15 @@ const (
 	EnvSliceMargin      = "INFINITY_SLICE_MARGIN"
 	EnvRAPKey           = "INFINITY_RAP_KEY"
 	EnvRAPCallbackURL   = "INFINITY_RAP_CALLBACK_URL"
+	EnvRAPKeySecretARN  = "INFINITY_RAP_KEY_SECRET_ARN"
+	EnvMaxReceiveCount  = "INFINITY_MAX_RECEIVE_COUNT"
+	EnvModel            = "INFINITY_MODEL"
+	EnvTools            = "INFINITY_TOOLS"
 )
+
+// DefaultMaxReceiveCount is the input queue's redrive maxReceiveCount when
+// INFINITY_MAX_RECEIVE_COUNT is not set (the CDK construct's default).
+const DefaultMaxReceiveCount = 5
 
 // Config is a function's configuration.
 type Config struct {
@@ -75,6 +89,32 @@ type Config struct {
 	// the receiver's Function URL, under which tool servers call back.
 	RAPKey         []byte
 	RAPCallbackURL string
+	// RAPKeySecretARN names a Secrets Manager secret holding the RAP key
+	// as hex; Open reads it (through Options.Secrets) when RAPKey is not
+	// set. The key never appears in the function's configuration.
+	RAPKeySecretARN string
+	// MaxReceiveCount is the input queue's redrive maxReceiveCount: a
+	// record whose slice fails on its last receive is dead-lettered by the
+	// agent function itself, with the reason attached.
+	MaxReceiveCount int
+	// Model, "provider/id", replaces the agent file's default model.
+	Model string
+	// Tools are tool servers added to the agent file's.
+	Tools Tools
+}
+
+// Tools are tool servers the deployment adds to the agent file's
+// (INFINITY_TOOLS, JSON).
+type Tools struct {
+	RAP []string    `json:"rap,omitempty"`
+	MCP []MCPServer `json:"mcp,omitempty"`
+}
+
+// MCPServer is a remote MCP server; its request headers (credentials) come
+// from a Secrets Manager secret holding a JSON object of name to value.
+type MCPServer struct {
+	URL              string `json:"url"`
+	HeadersSecretARN string `json:"headers_secret_arn,omitempty"`
 }
 
 // LoadConfig reads the configuration of role from getenv (os.Getenv) and
@@ -96,6 +136,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		DatabaseURL:      getenv(EnvDatabaseURL),
 		AgentFile:        getenv(EnvAgentFile),
 		SliceMargin:      10 * time.Second,
+		RAPKeySecretARN:  strings.TrimSpace(getenv(EnvRAPKeySecretARN)),
+		MaxReceiveCount:  DefaultMaxReceiveCount,
+		Model:            strings.TrimSpace(getenv(EnvModel)),
 	}
 	if v := getenv(EnvRAPKey); v != "" {
 		if key, err := hex.DecodeString(strings.TrimSpace(v)); err == nil && len(key) >= 16 {
@@ -122,7 +165,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		if v == "" {
 			return
 		}
-		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		if !absoluteURL(v) {
 			bad(name, "%q is not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)", v)
 		}
 	}
@@ -131,12 +174,44 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			bad(name, "%q is not an ARN", v)
 		}
 	}
+	databaseSettings := func() {
+		switch {
+		case c.DSQLEndpoint == "" && c.DatabaseURL == "":
+			bad(EnvDSQLEndpoint, "required for the %s function (or %s for a plain PostgreSQL)", c.Role, EnvDatabaseURL)
+		case c.DSQLEndpoint != "" && c.DatabaseURL != "":
+			bad(EnvDatabaseURL, "set either it or %s, not both", EnvDSQLEndpoint)
+		}
+		if strings.Contains(c.DSQLEndpoint, "/") {
+			bad(EnvDSQLEndpoint, "%q should be a host name, such as abc123.dsql.us-east-1.on.aws", c.DSQLEndpoint)
+		}
+	}
 	if v := getenv(EnvRAPKey); v != "" && c.RAPKey == nil {
 		bad(EnvRAPKey, "not hex of 16 bytes or more (make one with: openssl rand -hex 32)")
 	}
 	if v := c.RAPCallbackURL; v != "" {
-		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		if !absoluteURL(v) {
 			bad(EnvRAPCallbackURL, "%q is not a URL (the receiver function's Function URL)", v)
+		}
+	}
+	if getenv(EnvRAPKey) != "" && c.RAPKeySecretARN != "" {
+		bad(EnvRAPKeySecretARN, "set either it or %s, not both", EnvRAPKey)
+	}
+	arn(EnvRAPKeySecretARN, c.RAPKeySecretARN)
+	if v := getenv(EnvMaxReceiveCount); v != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 1 || n > 1000 {
+			bad(EnvMaxReceiveCount, "%q is not a whole number from 1 to 1000 (the input queue's maxReceiveCount)", v)
+		}
+		c.MaxReceiveCount = n
+	}
+	if v := c.Model; v != "" {
+		if p, id, ok := strings.Cut(v, "/"); !ok || p == "" || id == "" {
+			bad(EnvModel, "%q is not provider/id, such as bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0", v)
+		}
+	}
+	if v := getenv(EnvTools); strings.TrimSpace(v) != "" {
+		if err := c.Tools.parse(v); err != nil {
+			bad(EnvTools, "%v", err)
 		}
 	}
 	if v := getenv(EnvSliceMargin); v != "" {
@@ -154,28 +229,23 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		need(EnvRelayQueueURL, c.RelayQueueURL)
 		need(EnvSchedulerRoleARN, c.SchedulerRoleARN)
 		need(EnvStateTable, c.StateTable)
-		switch {
-		case c.DSQLEndpoint == "" && c.DatabaseURL == "":
-			bad(EnvDSQLEndpoint, "required for the agent function (or %s for a plain PostgreSQL)", EnvDatabaseURL)
-		case c.DSQLEndpoint != "" && c.DatabaseURL != "":
-			bad(EnvDatabaseURL, "set either it or %s, not both", EnvDSQLEndpoint)
-		}
-		if strings.Contains(c.DSQLEndpoint, "/") {
-			bad(EnvDSQLEndpoint, "%q should be a host name, such as abc123.dsql.us-east-1.on.aws", c.DSQLEndpoint)
-		}
+		databaseSettings()
 	case RoleRelay:
 		need(EnvRegion, c.Region)
 		need(EnvInputQueueURL, c.InputQueueURL)
 	case RoleReceiver:
 		need(EnvRegion, c.Region)
 		need(EnvInputQueueURL, c.InputQueueURL)
-		if getenv(EnvRAPKey) == "" {
-			bad(EnvRAPKey, "required for the receiver function (the same key as the agent function's)")
+		if getenv(EnvRAPKey) == "" && c.RAPKeySecretARN == "" {
+			bad(EnvRAPKey, "required for the receiver function (the same key as the agent function's), or %s", EnvRAPKeySecretARN)
 		}
+	case RoleMigrate:
+		need(EnvRegion, c.Region)
+		databaseSettings()
 	case "":
-		bad(EnvRole, "required: agent, relay or receiver")
+		bad(EnvRole, "required: agent, relay, receiver or migrate")
 	default:
-		bad(EnvRole, "%q is not agent, relay or receiver", c.Role)
+		bad(EnvRole, "%q is not agent, relay, receiver or migrate", c.Role)
 	}
 	for _, q := range []struct{ name, v string }{
 		{EnvInputQueueURL, c.InputQueueURL}, {EnvRelayQueueURL, c.RelayQueueURL},
@@ -189,4 +259,34 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("configuration: %w: %w", infinity.ErrInvalid, errors.Join(errs...))
 	}
 	return c, nil
+}
+
+// parse reads INFINITY_TOOLS: JSON with the RAP servers' base URLs and the
+// MCP servers, each URL absolute (http or https).
+func (t *Tools) parse(v string) error {
+	dec := json.NewDecoder(strings.NewReader(v))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(t); err != nil {
+		return fmt.Errorf(`not {"rap":["URL"],"mcp":[{"url":"URL","headers_secret_arn":"ARN"}]}: %v`, err)
+	}
+	var errs []error
+	for i, u := range t.RAP {
+		if !absoluteURL(u) {
+			errs = append(errs, fmt.Errorf("rap[%d]: %q is not an http(s) URL", i, u))
+		}
+	}
+	for i, m := range t.MCP {
+		if !absoluteURL(m.URL) {
+			errs = append(errs, fmt.Errorf("mcp[%d].url: %q is not an http(s) URL", i, m.URL))
+		}
+		if m.HeadersSecretARN != "" && !strings.HasPrefix(m.HeadersSecretARN, "arn:") {
+			errs = append(errs, fmt.Errorf("mcp[%d].headers_secret_arn: %q is not an ARN", i, m.HeadersSecretARN))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func absoluteURL(v string) bool {
+	u, err := url.Parse(v)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }

@@ -39,7 +39,7 @@ func TestLoadConfig(t *testing.T) {
 		wants []string
 	}{
 		{"no role", func(m map[string]string) { delete(m, cloud.EnvRole) }, []string{"INFINITY_ROLE: required"}},
-		{"bad role", func(m map[string]string) { m[cloud.EnvRole] = "leader" }, []string{`"leader" is not agent, relay or receiver`}},
+		{"bad role", func(m map[string]string) { m[cloud.EnvRole] = "leader" }, []string{`"leader" is not agent, relay, receiver or migrate`}},
 		{"everything missing", func(m map[string]string) {
 			for k := range m {
 				if k != cloud.EnvRole {
@@ -75,5 +75,58 @@ func TestLoadConfig(t *testing.T) {
 				t.Errorf("the relay does not need a table: %v", err)
 			}
 		})
+	}
+}
+
+// The variables the CDK construct sets besides the originals: each is
+// checked, and every problem is named.
+func TestLoadConfigDeploymentSettings(t *testing.T) {
+	m := agentEnv()
+	m[cloud.EnvRAPKeySecretARN] = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rap-AbCdEf"
+	m[cloud.EnvMaxReceiveCount] = "7"
+	m[cloud.EnvModel] = "bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+	m[cloud.EnvTools] = `{"rap":["https://tools.example.com"],"mcp":[{"url":"https://mcp.example.com/mcp","headers_secret_arn":"arn:aws:secretsmanager:us-east-1:1:secret:h"}]}`
+	c, err := cloud.LoadConfig(env(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxReceiveCount != 7 || c.RAPKeySecretARN == "" || c.Model == "" || len(c.Tools.RAP) != 1 || c.Tools.MCP[0].HeadersSecretARN == "" {
+		t.Fatalf("config %+v", c)
+	}
+	if c, _ := cloud.LoadConfig(env(agentEnv())); c.MaxReceiveCount != cloud.DefaultMaxReceiveCount {
+		t.Fatalf("default max receive count %d", c.MaxReceiveCount)
+	}
+
+	m = agentEnv()
+	m[cloud.EnvRAPKey] = strings.Repeat("ab", 16)
+	m[cloud.EnvRAPKeySecretARN] = "secret"
+	m[cloud.EnvMaxReceiveCount] = "0"
+	m[cloud.EnvModel] = "claude"
+	m[cloud.EnvTools] = `{"rap":["tools"],"mcp":[{"url":"https://x","headers_secret_arn":"h"}],"other":1}`
+	_, err = cloud.LoadConfig(env(m))
+	for _, want := range []string{"INFINITY_RAP_KEY_SECRET_ARN: set either it or INFINITY_RAP_KEY", `INFINITY_RAP_KEY_SECRET_ARN: "secret" is not an ARN`,
+		`INFINITY_MAX_RECEIVE_COUNT: "0"`, `INFINITY_MODEL: "claude" is not provider/id`, `INFINITY_TOOLS: not {`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
+	}
+	m[cloud.EnvTools] = `{"rap":["tools"],"mcp":[{"url":"https://x","headers_secret_arn":"h"}]}`
+	_, err = cloud.LoadConfig(env(m))
+	for _, want := range []string{`rap[0]: "tools" is not an http(s) URL`, `mcp[0].headers_secret_arn: "h" is not an ARN`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
+	}
+}
+
+// The migrate function needs the database settings and the region only.
+func TestLoadConfigMigrate(t *testing.T) {
+	c, err := cloud.LoadConfig(env(map[string]string{cloud.EnvRole: "migrate", cloud.EnvRegion: "us-east-1", cloud.EnvDSQLEndpoint: "abc.dsql.us-east-1.on.aws"}))
+	if err != nil || c.Role != cloud.RoleMigrate {
+		t.Fatalf("%+v, %v", c, err)
+	}
+	_, err = cloud.LoadConfig(env(map[string]string{cloud.EnvRole: "migrate"}))
+	if !errors.Is(err, infinity.ErrInvalid) || !strings.Contains(err.Error(), "INFINITY_DSQL_ENDPOINT: required for the migrate function") {
+		t.Fatalf("err = %v", err)
 	}
 }

@@ -2,15 +2,16 @@ package cloud
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -54,7 +55,23 @@ type Options struct {
 	// NewSource, which connects when a slice first needs the tools). Left
 	// nil, agent files with MCP servers are refused: the bootstrap links
 	// the MCP SDK only when built with -tags mcp.
-	MCP func(urls []string) ToolServers
+	MCP func(servers []MCPEndpoint) ToolServers
+	// Secrets reads Secrets Manager secrets (the RAP key and MCP servers'
+	// headers named by the configuration); required only when the
+	// configuration names one.
+	Secrets SecretReader
+}
+
+// SecretReader reads a secret's string value by ARN.
+type SecretReader interface {
+	SecretString(ctx context.Context, arn string) (string, error)
+}
+
+// MCPEndpoint is an MCP server to connect to, with the request headers
+// (credentials) its secret gave.
+type MCPEndpoint struct {
+	URL     string
+	Headers map[string]string
 }
 
 // ToolServers are tool servers whose tools a slice asks for, and that the
@@ -121,12 +138,14 @@ func Open(ctx context.Context, cfg Config, o Options) (*Functions, error) {
 	if cfg.Region != "" {
 		o.AWS.Region = cfg.Region
 	}
+	if err := resolveRAPKey(ctx, &cfg, o.Secrets); err != nil {
+		return nil, err
+	}
 	f := &Functions{Config: cfg}
-	sqsClient := awssqs.NewFromConfig(o.AWS, func(so *awssqs.Options) {
-		if o.SQSEndpoint != "" {
-			so.BaseEndpoint = aws.String(o.SQSEndpoint)
-		}
-	})
+	sqsClient, err := sendClient(o)
+	if err != nil {
+		return nil, err
+	}
 	var deadLetter, output lambda.Forwarder
 	if cfg.DeadLetterURL != "" {
 		deadLetter = queue{sqsClient, cfg.DeadLetterURL}
@@ -158,11 +177,11 @@ func Open(ctx context.Context, cfg Config, o Options) (*Functions, error) {
 		return nil, fmt.Errorf("cloud: role %q: %w", cfg.Role, infinity.ErrInvalid)
 	}
 
-	agent, file, err := loadAgent(ctx, cfg.AgentFile, o.Providers)
+	agent, file, err := loadAgent(ctx, cfg, o.Providers)
 	if err != nil {
 		return nil, err
 	}
-	notifier, mcpSource, err := tools(cfg, o, file, &agent)
+	notifier, mcpSource, err := tools(ctx, cfg, o, file, &agent)
 	if err != nil {
 		return nil, err
 	}
@@ -179,15 +198,16 @@ func Open(ctx context.Context, cfg Config, o Options) (*Functions, error) {
 			do.BaseEndpoint = aws.String(o.DynamoDBEndpoint)
 		}
 	}), cfg.StateTable, dynamodb.WithClock(o.Clock))
+	sched, err := schedulerClient(o)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
 	sender, err := sqs.New(sqs.Config{
-		SQS:           sqsClient,
-		InputQueueURL: cfg.InputQueueURL,
-		RelayQueueURL: cfg.RelayQueueURL,
-		Scheduler: scheduler.NewFromConfig(o.AWS, func(so *scheduler.Options) {
-			if o.SchedulerEndpoint != "" {
-				so.BaseEndpoint = aws.String(o.SchedulerEndpoint)
-			}
-		}),
+		SQS:              sqsClient,
+		InputQueueURL:    cfg.InputQueueURL,
+		RelayQueueURL:    cfg.RelayQueueURL,
+		Scheduler:        sched,
 		InputQueueARN:    cfg.InputQueueARN,
 		SchedulerRoleARN: cfg.SchedulerRoleARN,
 		ScheduleGroup:    cfg.ScheduleGroup,
@@ -237,11 +257,48 @@ func Open(ctx context.Context, cfg Config, o Options) (*Functions, error) {
 	return f, nil
 }
 
+// sendClient is the functions' SQS client: SendMessage, signed with the
+// function's credentials.
+func sendClient(o Options) (*sqs.SendClient, error) {
+	signer, err := signedClient(o.AWS, "sqs")
+	if err != nil {
+		return nil, fmt.Errorf("cloud: sqs: %w", err)
+	}
+	endpoint := o.SQSEndpoint
+	if endpoint == "" {
+		endpoint = serviceEndpoint(o.AWS, "SQS", "sqs")
+	}
+	c, err := sqs.NewSendClient(signer, endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("cloud: %w", err)
+	}
+	return c, nil
+}
+
+// schedulerClient is the Scheduler client of the agent function's sender:
+// CreateSchedule, signed with the function's credentials.
+func schedulerClient(o Options) (*sqs.SchedulerClient, error) {
+	signer, err := signedClient(o.AWS, "scheduler")
+	if err != nil {
+		return nil, fmt.Errorf("cloud: scheduler: %w", err)
+	}
+	endpoint := o.SchedulerEndpoint
+	if endpoint == "" {
+		endpoint = serviceEndpoint(o.AWS, "Scheduler", "scheduler")
+	}
+	c, err := sqs.NewSchedulerClient(signer, endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("cloud: %w", err)
+	}
+	return c, nil
+}
+
 // loadAgent reads the agent file, or the bundled demo agent when none is
-// configured.
-func loadAgent(ctx context.Context, path string, ps agentfile.Providers) (actors.Agent, *agentfile.File, error) {
+// configured, adds the configuration's tool servers and picks its model.
+func loadAgent(ctx context.Context, cfg Config, ps agentfile.Providers) (actors.Agent, *agentfile.File, error) {
 	var file *agentfile.File
 	var err error
+	path := cfg.AgentFile
 	if path == "" {
 		y, _ := examples.Get("demo")
 		file, err = agentfile.ParseDetached("demo.yaml", y)
@@ -258,6 +315,15 @@ func loadAgent(ctx context.Context, path string, ps agentfile.Providers) (actors
 	if err != nil {
 		return actors.Agent{}, nil, fmt.Errorf("cloud: agent file: %w", err)
 	}
+	if cfg.Model != "" {
+		if !reg.Allows(cfg.Model) {
+			return actors.Agent{}, nil, fmt.Errorf("cloud: %s %q is not one of the agent file's models (%s): %w",
+				EnvModel, cfg.Model, strings.Join(reg.Models, ", "), infinity.ErrInvalid)
+		}
+		provider, id, _ := strings.Cut(cfg.Model, "/")
+		reg.Default = infinity.ModelRef{Provider: provider, Model: id}
+	}
+	file.Tools.RAP = append(file.Tools.RAP, cfg.Tools.RAP...)
 	a := file.Agent(nil)
 	reg.Configure(&a)
 	return a, file, nil
@@ -269,13 +335,17 @@ func loadAgent(ctx context.Context, path string, ps agentfile.Providers) (actors
 // IAM-auth Function URLs work. MCP servers are connected by o.MCP's source
 // when a slice first needs their tools, not at cold start, and kept while
 // the container lives.
-func tools(cfg Config, o Options, file *agentfile.File, a *actors.Agent) (actors.Notifier, ToolServers, error) {
+func tools(ctx context.Context, cfg Config, o Options, file *agentfile.File, a *actors.Agent) (actors.Notifier, ToolServers, error) {
 	var servers ToolServers
-	if len(file.Tools.MCP) > 0 {
+	if len(file.Tools.MCP)+len(cfg.Tools.MCP) > 0 {
 		if o.MCP == nil {
-			return nil, nil, fmt.Errorf("cloud: agent file %s: tools.mcp: this bootstrap was built without MCP (build it with -tags mcp): %w", file.Path(), infinity.ErrNotImplemented)
+			return nil, nil, fmt.Errorf("cloud: agent file %s or %s: MCP servers: this bootstrap was built without MCP (build it with -tags mcp): %w", file.Path(), EnvTools, infinity.ErrNotImplemented)
 		}
-		servers = o.MCP(file.Tools.MCP)
+		endpoints, err := mcpEndpoints(ctx, file.Tools.MCP, cfg.Tools.MCP, o.Secrets)
+		if err != nil {
+			return nil, nil, err
+		}
+		servers = o.MCP(endpoints)
 	}
 	notifier, err := rapTools(cfg, o, file, a)
 	if err != nil {
@@ -352,7 +422,7 @@ func openPool(ctx context.Context, cfg Config, awsCfg aws.Config, tracer pgx.Que
 // queue forwards bodies to one SQS queue (the output and dead-letter
 // queues, both standard).
 type queue struct {
-	client *awssqs.Client
+	client sqs.SQSAPI
 	url    string
 }
 
@@ -363,19 +433,29 @@ func (q queue) Forward(ctx context.Context, body string) error {
 	return nil
 }
 
-// MigrateFromEnv creates or updates the conversation store's schema, with
-// the database settings of the agent function's environment.
+// MigrateFromEnv creates or updates the conversation store's schema with
+// the database settings of the environment (AWS_REGION and
+// INFINITY_DSQL_ENDPOINT, or INFINITY_DATABASE_URL): nothing else of a
+// function's configuration is needed.
 func MigrateFromEnv(ctx context.Context, getenv func(string) string, awsCfg aws.Config) error {
 	cfg, err := LoadConfig(func(k string) string {
 		if k == EnvRole {
-			return string(RoleAgent)
+			return string(RoleMigrate)
 		}
 		return getenv(k)
 	})
 	if err != nil {
 		return err
 	}
-	awsCfg.Region = cfg.Region
+	return Migrate(ctx, cfg, awsCfg)
+}
+
+// Migrate creates or updates the conversation store's schema in cfg's
+// database; it is idempotent.
+func Migrate(ctx context.Context, cfg Config, awsCfg aws.Config) error {
+	if cfg.Region != "" {
+		awsCfg.Region = cfg.Region
+	}
 	pool, dialect, err := openPool(ctx, cfg, awsCfg, nil)
 	if err != nil {
 		return err
@@ -385,4 +465,57 @@ func MigrateFromEnv(ctx context.Context, getenv func(string) string, awsCfg aws.
 		return fmt.Errorf("cloud: %w", err)
 	}
 	return nil
+}
+
+// resolveRAPKey reads the RAP key from its secret when the configuration
+// names one instead of the key.
+func resolveRAPKey(ctx context.Context, cfg *Config, secrets SecretReader) error {
+	if cfg.RAPKey != nil || cfg.RAPKeySecretARN == "" {
+		return nil
+	}
+	v, err := readSecret(ctx, secrets, cfg.RAPKeySecretARN, EnvRAPKeySecretARN)
+	if err != nil {
+		return err
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(v))
+	if err != nil || len(key) < 16 {
+		return fmt.Errorf("cloud: %s: the secret %s is not hex of 16 bytes or more: %w", EnvRAPKeySecretARN, cfg.RAPKeySecretARN, infinity.ErrInvalid)
+	}
+	cfg.RAPKey = key
+	return nil
+}
+
+// mcpEndpoints lists the agent file's MCP servers and the configuration's,
+// the latter with the headers their secrets hold.
+func mcpEndpoints(ctx context.Context, fromFile []string, fromEnv []MCPServer, secrets SecretReader) ([]MCPEndpoint, error) {
+	out := make([]MCPEndpoint, 0, len(fromFile)+len(fromEnv))
+	for _, u := range fromFile {
+		out = append(out, MCPEndpoint{URL: u})
+	}
+	for _, m := range fromEnv {
+		e := MCPEndpoint{URL: m.URL}
+		if m.HeadersSecretARN != "" {
+			v, err := readSecret(ctx, secrets, m.HeadersSecretARN, EnvTools)
+			if err != nil {
+				return nil, err
+			}
+			if err := json.Unmarshal([]byte(v), &e.Headers); err != nil {
+				// The secret's value is never quoted: it holds credentials.
+				return nil, fmt.Errorf("cloud: %s: the headers secret %s of MCP server %s is not a JSON object of strings: %w", EnvTools, m.HeadersSecretARN, m.URL, infinity.ErrInvalid)
+			}
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func readSecret(ctx context.Context, secrets SecretReader, arn, setting string) (string, error) {
+	if secrets == nil {
+		return "", fmt.Errorf("cloud: %s names the secret %s, but this program reads no secrets: %w", setting, arn, infinity.ErrNotImplemented)
+	}
+	v, err := secrets.SecretString(ctx, arn)
+	if err != nil {
+		return "", fmt.Errorf("cloud: %s: %w", setting, err)
+	}
+	return v, nil
 }

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-
 	"github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/cloud"
 )
@@ -34,7 +32,7 @@ func TestOpenRefusesWhatIsNotBuiltIn(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = cloud.Open(t.Context(), cfg, cloud.Options{AWS: aws.Config{Region: "us-east-1"}})
+		_, err = cloud.Open(t.Context(), cfg, cloud.Options{AWS: testAWS})
 		if !errors.Is(err, infinity.ErrNotImplemented) || !strings.Contains(err.Error(), want) {
 			t.Errorf("Open with %s: %v, want ErrNotImplemented naming %q", file, err, want)
 		}

@@ -25,13 +25,12 @@ import (
 
 	"github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/cloud"
+	"github.com/infinity-runtime/infinity/cloud/cloudmcp"
 	"github.com/infinity-runtime/infinity/internal/emulators"
 	"github.com/infinity-runtime/infinity/mailbox/sqs"
 	"github.com/infinity-runtime/infinity/mailbox/sqs/schedulerlocal"
 	"github.com/infinity-runtime/infinity/persistence/dsql"
 	"github.com/infinity-runtime/infinity/persistence/dynamodb"
-	"github.com/infinity-runtime/infinity/tools/httpclient"
-	"github.com/infinity-runtime/infinity/tools/mcp"
 	"github.com/infinity-runtime/infinity/tools/rap"
 )
 
@@ -187,9 +186,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	copts := cloud.Options{AWS: fnAWS, SQSEndpoint: s.SQSEndpoint, DynamoDBEndpoint: s.DynamoDBEndpoint,
 		SchedulerEndpoint: s.SchedulerEndpoint, Logger: o.Logger, Tracer: o.Tracer,
 		// As the bootstrap built with -tags mcp connects them.
-		MCP: func(urls []string) cloud.ToolServers {
-			return mcp.NewSource(urls, mcp.WithHTTPClient(httpclient.NewPlain()))
-		}}
+		MCP: cloudmcp.Source}
 	if s.Agent, err = s.open(ctx, cloud.RoleAgent, copts); err != nil {
 		return nil, err
 	}

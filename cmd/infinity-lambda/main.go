@@ -1,9 +1,10 @@
 // Command infinity-lambda is the bootstrap of Infinity's Lambda functions,
-// one binary for the three roles chosen by INFINITY_ROLE:
+// one binary for the four roles chosen by INFINITY_ROLE:
 //
 //	agent     SQS FIFO input queue → one slice per thread → batch item failures
 //	relay     relay (delay) queue → FIFO input queue
 //	receiver  RAP callbacks on a Function URL → the thread's message group
+//	migrate   CloudFormation custom resource → the database schema
 //
 // Build it for the provided.al2023 runtime on arm64:
 //
@@ -16,8 +17,9 @@
 //
 // The configuration is read from the environment and checked before the
 // first event; every missing or malformed variable is named (see package
-// cloud). `infinity-lambda migrate` creates or updates the conversation
-// store's schema (run it once per deployment, not per invocation).
+// cloud). INFINITY_ROLE=migrate serves the CloudFormation custom resource
+// that creates or updates the conversation store's schema on deploy;
+// `infinity-lambda migrate` does the same from a shell.
 package main
 
 import (
@@ -27,9 +29,9 @@ import (
 	"os"
 
 	awslambda "github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/infinity-runtime/infinity/cloud"
+	"github.com/infinity-runtime/infinity/lambda"
 )
 
 func main() {
@@ -42,16 +44,16 @@ func main() {
 func run() error {
 	ctx := context.Background()
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	awsCfg, err := awsConfig(os.Getenv)
-	if err != nil {
-		return err
-	}
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "migrate":
+			awsCfg, err := awsConfig(os.Getenv)
+			if err != nil {
+				return err
+			}
 			return cloud.MigrateFromEnv(ctx, os.Getenv, awsCfg)
 		case "-h", "--help", "help":
-			fmt.Println("usage: infinity-lambda [migrate]\n\nRuns the Lambda function named by INFINITY_ROLE (agent, relay or receiver);\n`migrate` creates the conversation store's schema. See package cloud for the\nenvironment variables.")
+			fmt.Print(usage)
 			return nil
 		default:
 			return fmt.Errorf("unknown argument %q (want no argument, or migrate)", os.Args[1])
@@ -61,7 +63,19 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fns, err := cloud.Open(ctx, cfg, cloud.Options{AWS: awsCfg, Logger: logger, Providers: providers(awsCfg), MCP: mcpSource})
+	awsCfg, err := awsConfig(os.Getenv)
+	if err != nil {
+		return err
+	}
+	if cfg.Role == cloud.RoleMigrate {
+		awslambda.Start(lambda.Migrator(func(ctx context.Context) error { return cloud.Migrate(ctx, cfg, awsCfg) }, logger))
+		return nil
+	}
+	secrets, err := cloud.NewSecretsManager(awsCfg, "")
+	if err != nil {
+		return err
+	}
+	fns, err := cloud.Open(ctx, cfg, cloud.Options{AWS: awsCfg, Logger: logger, Providers: providers(awsCfg), MCP: mcpSource, Secrets: secrets})
 	if err != nil {
 		return err
 	}
@@ -69,25 +83,14 @@ func run() error {
 	return nil
 }
 
-// awsConfig takes the region and credentials from the environment, where
-// Lambda puts the function role's (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-// AWS_SESSION_TOKEN). The SDK's config package, with its shared-file and
-// SSO providers, is left out: it adds about 0.7 MB and a few milliseconds
-// of start-up that a function never uses.
-func awsConfig(getenv func(string) string) (aws.Config, error) {
-	region := getenv("AWS_REGION")
-	if region == "" {
-		region = getenv("AWS_DEFAULT_REGION")
-	}
-	key, secret := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY")
-	if key == "" || secret == "" {
-		return aws.Config{}, fmt.Errorf("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: required (Lambda sets them from the function's role)")
-	}
-	creds := aws.Credentials{AccessKeyID: key, SecretAccessKey: secret, SessionToken: getenv("AWS_SESSION_TOKEN"), Source: "environment"}
-	return aws.Config{
-		Region: region,
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return creds, nil
-		}),
-	}, nil
-}
+const usage = `usage: infinity-lambda [migrate]
+
+Runs the Lambda function named by INFINITY_ROLE: agent, relay, receiver, or
+migrate (the CloudFormation custom resource that creates the schema on
+deploy). "infinity-lambda migrate" creates or updates the conversation
+store's schema from a shell: it needs AWS_REGION, INFINITY_DSQL_ENDPOINT (or
+INFINITY_DATABASE_URL) and credentials in AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY; "infinity cloud migrate" does the same with any
+credential source the AWS SDK supports. See package cloud for the
+environment variables.
+`

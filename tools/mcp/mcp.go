@@ -36,6 +36,7 @@ type options struct {
 	timeout    time.Duration
 	name       string
 	version    string
+	headers    map[string]string
 }
 
 // WithHTTPClient sends every request through c: an *http.Client is used as
@@ -63,6 +64,30 @@ func WithTimeout(d time.Duration) Option {
 // (default "infinity", "dev").
 func WithClientInfo(name, version string) Option {
 	return func(o *options) { o.name, o.version = name, version }
+}
+
+// WithHeaders adds headers (credentials, such as Authorization) to every
+// request sent to the server. They are never logged or stored.
+func WithHeaders(h map[string]string) Option {
+	return func(o *options) {
+		if len(h) > 0 {
+			o.headers = h
+		}
+	}
+}
+
+// headerTransport adds fixed headers to each request.
+type headerTransport struct {
+	base    http.RoundTripper
+	headers map[string]string
+}
+
+func (t headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	for k, v := range t.headers {
+		req.Header.Set(k, v)
+	}
+	return t.base.RoundTrip(req)
 }
 
 // doer adapts an infinity.HTTPClient to an http.RoundTripper.
@@ -93,6 +118,18 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Server, error) {
 	o := options{timeout: DefaultTimeout, name: "infinity", version: "dev"}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if len(o.headers) > 0 {
+		hc := http.Client{}
+		if o.httpClient != nil {
+			hc = *o.httpClient
+		}
+		base := hc.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		hc.Transport = headerTransport{base: base, headers: o.headers}
+		o.httpClient = &hc
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc

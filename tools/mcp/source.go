@@ -3,6 +3,7 @@ package mcp
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,8 +21,8 @@ const RetryAfter = 30 * time.Second
 // that could not be reached is left out, reported, and tried again after
 // RetryAfter.
 type Source struct {
-	urls []string
-	opts []Option
+	endpoints []Endpoint
+	opts      []Option
 	now  func() time.Time
 
 	mu      sync.Mutex
@@ -31,10 +32,27 @@ type Source struct {
 	closed  bool
 }
 
+// Endpoint is one MCP server and the options of its own (WithHeaders).
+type Endpoint struct {
+	URL     string
+	Options []Option
+}
+
 // NewSource returns a source for the MCP servers at urls.
 func NewSource(urls []string, opts ...Option) *Source {
-	return &Source{urls: urls, opts: opts, now: time.Now,
-		servers: make([]*Server, len(urls)), failed: make([]time.Time, len(urls)), errs: make([]error, len(urls))}
+	endpoints := make([]Endpoint, len(urls))
+	for i, u := range urls {
+		endpoints[i] = Endpoint{URL: u}
+	}
+	return NewEndpointSource(endpoints, opts...)
+}
+
+// NewEndpointSource returns a source for the MCP servers of endpoints; opts
+// apply to every one, before its own.
+func NewEndpointSource(endpoints []Endpoint, opts ...Option) *Source {
+	n := len(endpoints)
+	return &Source{endpoints: endpoints, opts: opts, now: time.Now,
+		servers: make([]*Server, n), failed: make([]time.Time, n), errs: make([]error, n)}
 }
 
 // Tools returns the tools of every server it could connect to, connecting
@@ -49,9 +67,9 @@ func (s *Source) Tools(ctx context.Context, _ infinity.ThreadID) ([]infinity.Too
 	}
 	var errs []error
 	var connected []*Server
-	for i, u := range s.urls {
+	for i, e := range s.endpoints {
 		if s.servers[i] == nil && (s.errs[i] == nil || s.now().Sub(s.failed[i]) >= RetryAfter) {
-			srv, err := Connect(ctx, u, s.opts...)
+			srv, err := Connect(ctx, e.URL, append(slices.Clone(s.opts), e.Options...)...)
 			if err != nil {
 				s.failed[i], s.errs[i] = s.now(), err
 			} else {
