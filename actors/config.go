@@ -269,9 +269,10 @@ type Event struct {
 }
 
 // Notifier tells tool servers what became of threads and calls, best
-// effort: the engine calls it after the commit, does not wait for it
-// (beyond handing it the work) and never depends on it (RAP's /close_thread
-// and /cancel_tool_call; tools/rap provides one).
+// effort: the engine calls it after the commit, on a goroutine of its own,
+// does not wait for it and never depends on it (RAP's /close_thread and
+// /cancel_tool_call; tools/rap provides one). Runtime.WaitNotifications
+// waits for the calls in flight.
 type Notifier interface {
 	ThreadClosed(ctx context.Context, thread infinity.ThreadID)
 	CallCancelled(ctx context.Context, thread infinity.ThreadID, callID string)

@@ -185,7 +185,9 @@ func TestRAPNotificationsDoNotBlock(t *testing.T) {
 		c.Notifier = n
 		c.Model = rewriteModel(c.Model, "SUB", func() string { mu.Lock(); defer mu.Unlock(); return sub })
 	})
-	t.Cleanup(func() { close(n.release) }) // runs before the runtime closes
+	var once sync.Once
+	release := func() { once.Do(func() { close(n.release) }) }
+	t.Cleanup(release) // runs before the runtime closes
 	root := e.start("spawn a child")
 	e.waitFor("parent heard", func() bool { return e.last(root) == "child closed" })
 	if kids := e.children(root); len(kids) != 1 || !e.info(kids[0].ID).Closed {
@@ -201,6 +203,18 @@ func TestRAPNotificationsDoNotBlock(t *testing.T) {
 	e.send(other, "are you there?")
 	e.waitFor("still going", func() bool { return e.last(other) == "still here" })
 	noErrors(t, e)
+
+	// WaitNotifications (what the Lambda handler calls before returning)
+	// waits for them, within its context.
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if err := e.rt.WaitNotifications(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitNotifications with a notifier stuck: %v", err)
+	}
+	release()
+	if err := e.rt.WaitNotifications(t.Context()); err != nil {
+		t.Fatalf("WaitNotifications after the notifier returned: %v", err)
+	}
 }
 
 // lineageFails fails every Lineage read (how a slice loads its history)

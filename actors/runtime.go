@@ -341,6 +341,24 @@ func (rt *Runtime) Step(ctx context.Context, batch []infinity.InputMessage) erro
 	return err
 }
 
+// WaitNotifications waits until the tool-server notifications that slices
+// made (Config.Notifier) have returned, or ctx ends. Call it when no slice
+// is running, as the Lambda handler does after a batch: work left on a
+// goroutine when an invocation returns is frozen with the container.
+func (rt *Runtime) WaitNotifications(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		rt.eng.notifying.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for notifications: %w", ctx.Err())
+	}
+}
+
 // rest is what a thread's mailbox does when its last slice ended and no
 // input waits (rt.mu held): a thread that slept (asleep: waiting on passive
 // calls only, so only a timer or an outside message wakes it) passivates at

@@ -24,6 +24,8 @@ type engine struct {
 	agents map[string]*Agent
 	def    *Agent
 	log    *slog.Logger
+	// notifying counts the Notifier calls in flight.
+	notifying sync.WaitGroup
 }
 
 func newEngine(cfg Config, sender infinity.InputSender) *engine {
@@ -441,14 +443,17 @@ func (e *engine) emit(r *run) {
 }
 
 // notify tells the tool servers about closed threads and cancelled
-// subscriptions, in the background: nothing waits for it.
+// subscriptions, on a goroutine of its own: the slice does not wait for
+// it. Runtime.WaitNotifications waits for those in flight (the Lambda
+// handler does, before it returns: a frozen container would cut them
+// short).
 func (e *engine) notify(r *run) {
 	n := e.cfg.Notifier
 	if n == nil || (len(r.commit.Close) == 0 && len(r.cancelled) == 0) {
 		return
 	}
 	closed, cancelled, self := slices.Clone(r.commit.Close), slices.Clone(r.cancelled), r.self.ID
-	go func() {
+	e.notifying.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.ToolTimeout)
 		defer cancel()
 		for _, id := range closed {
@@ -457,7 +462,7 @@ func (e *engine) notify(r *run) {
 		for _, c := range cancelled {
 			n.CallCancelled(ctx, self, c)
 		}
-	}()
+	})
 }
 
 func (e *engine) emitErr(id infinity.ThreadID, err error) {

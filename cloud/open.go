@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -125,7 +126,7 @@ func (f *Functions) Close(ctx context.Context) error {
 // Open builds the configured function. It does no network I/O (pools
 // connect on first use), so a cold start reaches its first event quickly;
 // the database schema must already exist (run Migrate at deploy time).
-func Open(ctx context.Context, cfg Config, o Options) (*Functions, error) {
+func Open(ctx context.Context, cfg Config, o Options) (_ *Functions, err error) {
 	if o.Clock == nil {
 		o.Clock = infinity.SystemClock{}
 	}
@@ -146,7 +147,8 @@ func Open(ctx context.Context, cfg Config, o Options) (*Functions, error) {
 	if err != nil {
 		return nil, err
 	}
-	var deadLetter, output lambda.Forwarder
+	var deadLetter lambda.DeadLetterer
+	var output lambda.Forwarder
 	if cfg.DeadLetterURL != "" {
 		deadLetter = queue{sqsClient, cfg.DeadLetterURL}
 	}
@@ -176,6 +178,13 @@ func Open(ctx context.Context, cfg Config, o Options) (*Functions, error) {
 	default:
 		return nil, fmt.Errorf("cloud: role %q: %w", cfg.Role, infinity.ErrInvalid)
 	}
+	// Whatever fails from here releases what was made (the pool, the MCP
+	// servers' connections, the runtime).
+	defer func() {
+		if err != nil {
+			f.Close(ctx)
+		}
+	}()
 
 	agent, file, err := loadAgent(ctx, cfg, o.Providers)
 	if err != nil {
@@ -200,7 +209,6 @@ func Open(ctx context.Context, cfg Config, o Options) (*Functions, error) {
 	}), cfg.StateTable, dynamodb.WithClock(o.Clock))
 	sched, err := schedulerClient(o)
 	if err != nil {
-		pool.Close()
 		return nil, err
 	}
 	sender, err := sqs.New(sqs.Config{
@@ -214,7 +222,6 @@ func Open(ctx context.Context, cfg Config, o Options) (*Functions, error) {
 		Clock:            o.Clock,
 	})
 	if err != nil {
-		pool.Close()
 		return nil, fmt.Errorf("cloud: %w", err)
 	}
 	var handler *lambda.Agent
@@ -242,15 +249,13 @@ func Open(ctx context.Context, cfg Config, o Options) (*Functions, error) {
 		},
 	})
 	if err != nil {
-		pool.Close()
 		return nil, fmt.Errorf("cloud: %w", err)
 	}
 	handler, err = lambda.NewAgent(lambda.AgentOptions{
 		Runtime: f.Runtime, Conversations: conv, Agent: agent.Name,
-		DeadLetter: deadLetter, Output: output, Clock: o.Clock, Logger: o.Logger,
+		DeadLetter: deadLetter, MaxReceiveCount: cfg.MaxReceiveCount, Output: output, Clock: o.Clock, Logger: o.Logger,
 	})
 	if err != nil {
-		f.Close(ctx)
 		return nil, fmt.Errorf("cloud: %w", err)
 	}
 	f.Agent = handler
@@ -375,7 +380,9 @@ func rapTools(cfg Config, o Options, file *agentfile.File, a *actors.Agent) (act
 		Tokens: rap.Tokens{Key: cfg.RAPKey}, Reserved: actors.ReservedToolNames(), Log: o.Logger,
 	})
 	a.Toolsets = loader
-	return &rap.Notifier{Loader: loader, Client: client, Log: o.Logger}, nil
+	// Synchronous: nothing may be left on a goroutine when the handler
+	// returns (Lambda freezes the container).
+	return &rap.Notifier{Loader: loader, Client: client, Log: o.Logger, Synchronous: true}, nil
 }
 
 // outputViews sends RAP view updates to the output queue (no client is
@@ -419,11 +426,32 @@ func openPool(ctx context.Context, cfg Config, awsCfg aws.Config, tracer pgx.Que
 	return pool, dsql.DSQL, nil
 }
 
-// queue forwards bodies to one SQS queue (the output and dead-letter
-// queues, both standard).
+// queue sends to one SQS queue: display events to the output queue, and
+// records that cannot succeed to a dead-letter queue, with why as message
+// attributes (lambda.DeadRecord.Attributes); on a FIFO dead-letter queue a
+// record keeps its message group, deduplicated by its SQS message id.
 type queue struct {
 	client sqs.SQSAPI
 	url    string
+}
+
+func (q queue) DeadLetter(ctx context.Context, r lambda.DeadRecord) error {
+	in := &awssqs.SendMessageInput{QueueUrl: aws.String(q.url), MessageBody: aws.String(r.Body),
+		MessageAttributes: map[string]sqstypes.MessageAttributeValue{}}
+	for k, v := range r.Attributes() {
+		in.MessageAttributes[k] = sqstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+	}
+	if strings.HasSuffix(q.url, ".fifo") {
+		group := string(r.Thread)
+		if group == "" {
+			group = "unknown"
+		}
+		in.MessageGroupId, in.MessageDeduplicationId = aws.String(group), aws.String("dead-"+r.MessageID)
+	}
+	if _, err := q.client.SendMessage(ctx, in); err != nil {
+		return fmt.Errorf("dead-letter %s to %s: %w", r.MessageID, q.url, err)
+	}
+	return nil
 }
 
 func (q queue) Forward(ctx context.Context, body string) error {

@@ -18,10 +18,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/cloudlocal"
 	"github.com/infinity-runtime/infinity/internal/emulators"
+	"github.com/infinity-runtime/infinity/lambda"
 	"github.com/infinity-runtime/infinity/tools/mcp/mcptest"
 	"github.com/infinity-runtime/infinity/tools/rap/raptest"
 )
@@ -54,7 +56,7 @@ type stackFixture struct {
 	invoked atomic.Int64
 }
 
-func startStack(t *testing.T, agentFile string) *stackFixture {
+func startStack(t *testing.T, agentFile string, opts ...func(*cloudlocal.Options)) *stackFixture {
 	t.Helper()
 	emulators.AWSEnv(t)
 	f := &stackFixture{counter: cloudlocal.NewCounter(), faults: &faults{}}
@@ -62,7 +64,7 @@ func startStack(t *testing.T, agentFile string) *stackFixture {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	s, err := cloudlocal.Start(t.Context(), cloudlocal.Options{
+	o := cloudlocal.Options{
 		PostgresURL:      emulators.Postgres(t),
 		DynamoDBEndpoint: emulators.DynamoDB(t),
 		SQSEndpoint:      emulators.SQS(t),
@@ -83,7 +85,11 @@ func startStack(t *testing.T, agentFile string) *stackFixture {
 				f.failed.Add(1)
 			}
 		},
-	})
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	s, err := cloudlocal.Start(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,5 +507,55 @@ func TestCloudMCPTools(t *testing.T) {
 	items := f.waitText(t, "mcp-add", "added", 60*time.Second)
 	if h := dump(items); !strings.Contains(h, "result") || !strings.Contains(h, ": 5") {
 		t.Fatalf("the MCP tool's result is missing:\n%s", h)
+	}
+}
+
+// A record whose slice keeps failing (here the model is down for it) is
+// received MaxReceiveCount times, then moved to the input queue's FIFO
+// dead-letter queue with why; the thread's next message runs. Without the
+// move the group would stay blocked behind it for ever.
+func TestCloudPoisonRecordIsDeadLettered(t *testing.T) {
+	script := `{"rules": [
+  {"when": {"last_text": "poison"}, "reply": {"error": "the model is down for this one", "retryable": true}},
+  {"when": {"last": "user"}, "reply": {"text": "fine"}}
+]}`
+	f := startStack(t, writeAgent(t, "name: poison\nmodel:\n  provider: scripted\n  script: s.json\n", script),
+		func(o *cloudlocal.Options) { o.MaxReceiveCount, o.Visibility = 2, 2*time.Second })
+	ctx := t.Context()
+	if _, err := f.Send(ctx, "poisoned", "hello"); err != nil {
+		t.Fatal(err)
+	}
+	f.waitText(t, "poisoned", "fine", 30*time.Second)
+	if _, err := f.Send(ctx, "poisoned", "poison pill"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Send(ctx, "poisoned", "after the pill"); err != nil {
+		t.Fatal(err)
+	}
+	items := f.waitText(t, "poisoned", "fine", 60*time.Second)
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		items, _ = f.Conversations.Items(ctx, "poisoned", 0, -1)
+		if len(items) >= 4 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(items) != 4 || items[2].Text != "after the pill" || items[3].Text != "fine" {
+		t.Fatalf("the group did not move on past the poison record:\n%s", dump(items))
+	}
+	out, err := f.SQS.ReceiveMessage(ctx, &awssqs.ReceiveMessageInput{QueueUrl: aws.String(f.Queues.DeadLetter.URL),
+		MessageAttributeNames: []string{"All"}, MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+		WaitTimeSeconds: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 1 {
+		t.Fatalf("dead-letter queue holds %d messages", len(out.Messages))
+	}
+	m := out.Messages[0]
+	attr := func(k string) string { return aws.ToString(m.MessageAttributes[k].StringValue) }
+	if !strings.Contains(aws.ToString(m.Body), "poison pill") || attr(lambda.AttrThread) != "poisoned" || attr(lambda.AttrReceiveCount) != "2" ||
+		attr(lambda.AttrMessageID) == "" || !strings.Contains(attr(lambda.AttrError), "the model is down for this one") ||
+		m.Attributes[string(types.MessageSystemAttributeNameMessageGroupId)] != "poisoned" {
+		t.Fatalf("dead-lettered %s with attributes %v and %v", aws.ToString(m.Body), m.MessageAttributes, m.Attributes)
 	}
 }

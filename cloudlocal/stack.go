@@ -57,6 +57,9 @@ type Options struct {
 	// function run at once (default 2).
 	Visibility      time.Duration
 	FunctionTimeout time.Duration
+	// MaxReceiveCount is the input and relay queues' redrive
+	// maxReceiveCount (default sqs.DefaultMaxReceiveCount, as deployed).
+	MaxReceiveCount int
 	Concurrency     int
 	// SliceMargin is the functions' INFINITY_SLICE_MARGIN (default 2 s).
 	SliceMargin time.Duration
@@ -132,7 +135,10 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 
 	plain := aws.Config{Region: Region, Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
 	s.SQS = awssqs.NewFromConfig(plain, func(so *awssqs.Options) { so.BaseEndpoint = aws.String(s.SQSEndpoint) })
-	if s.Queues, err = sqs.CreateQueues(ctx, s.SQS, o.Prefix, sqs.WithVisibilityTimeout(o.Visibility)); err != nil {
+	if o.MaxReceiveCount <= 0 {
+		o.MaxReceiveCount = sqs.DefaultMaxReceiveCount
+	}
+	if s.Queues, err = sqs.CreateQueues(ctx, s.SQS, o.Prefix, sqs.WithVisibilityTimeout(o.Visibility), sqs.WithMaxReceiveCount(o.MaxReceiveCount)); err != nil {
 		return nil, fmt.Errorf("cloudlocal: %w", err)
 	}
 	ddb := awsdynamodb.NewFromConfig(plain, func(do *awsdynamodb.Options) {
@@ -170,6 +176,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		cloud.EnvRelayQueueURL:    s.Queues.Relay.URL,
 		cloud.EnvOutputQueueURL:   s.Queues.Output.URL,
 		cloud.EnvDeadLetterURL:    s.Queues.DeadLetter.URL,
+		cloud.EnvMaxReceiveCount:  strconv.Itoa(s.Queues.MaxReceiveCount),
 		cloud.EnvSchedulerRoleARN: "arn:aws:iam::000000000000:role/" + o.Prefix + "-scheduler",
 		cloud.EnvScheduleGroup:    o.Prefix,
 		cloud.EnvStateTable:       s.Table,
@@ -227,6 +234,10 @@ func (s *Stack) open(ctx context.Context, role cloud.Role, o cloud.Options) (*cl
 	env := map[string]string{cloud.EnvRole: string(role)}
 	for k, v := range s.Env {
 		env[k] = v
+	}
+	if role == cloud.RoleRelay {
+		// As the construct deploys it: the relay queue has its own.
+		env[cloud.EnvDeadLetterURL] = s.Queues.RelayDeadLetter.URL
 	}
 	cfg, err := cloud.LoadConfig(func(k string) string { return env[k] })
 	if err != nil {

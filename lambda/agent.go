@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,11 +17,63 @@ import (
 	"github.com/infinity-runtime/infinity/actors"
 )
 
-// Forwarder sends a message body to a queue: the dead-letter queue for
-// bodies that can never be decoded, and the output queue for display
-// events. The SQS adapter provides one.
+// Forwarder sends a message body to a queue: the output queue, for
+// display events. The SQS adapter provides one.
 type Forwarder interface {
 	Forward(ctx context.Context, body string) error
+}
+
+// DeadLetterer moves a record that cannot succeed to a dead-letter queue,
+// saying why. The SQS adapter provides one; on a FIFO dead-letter queue the
+// record keeps its message group.
+type DeadLetterer interface {
+	DeadLetter(ctx context.Context, r DeadRecord) error
+}
+
+// DeadRecord is a record on its way to the dead-letter queue, with why.
+// The SQS adapter sends Body unchanged, with the rest as the message
+// attributes named Attr*.
+type DeadRecord struct {
+	Body string
+	// Thread is the record's message group ("" on the relay queue).
+	Thread infinity.ThreadID
+	// MessageID is the record's SQS message id, ReceiveCount its
+	// ApproximateReceiveCount.
+	MessageID    string
+	ReceiveCount string
+	Err          error
+}
+
+// The message attributes a dead-lettered record carries.
+const (
+	AttrError        = "infinity.error"
+	AttrThread       = "infinity.thread"
+	AttrMessageID    = "infinity.message_id"
+	AttrReceiveCount = "infinity.receive_count"
+)
+
+// Attributes returns the record's message attributes: why (cut to 1,000
+// bytes), which thread, which message, which receive.
+func (r DeadRecord) Attributes() map[string]string {
+	why := "unknown"
+	if r.Err != nil {
+		why = r.Err.Error()
+	}
+	if len(why) > 1000 {
+		why = strings.ToValidUTF8(why[:1000], "") + "…"
+	}
+	a := map[string]string{AttrError: why}
+	for k, v := range map[string]string{AttrThread: string(r.Thread), AttrMessageID: r.MessageID, AttrReceiveCount: r.ReceiveCount} {
+		if v != "" {
+			a[k] = v
+		}
+	}
+	return a
+}
+
+func deadRecord(r events.SQSMessage, why error) DeadRecord {
+	return DeadRecord{Body: r.Body, Thread: infinity.ThreadID(r.Attributes["MessageGroupId"]), MessageID: r.MessageId,
+		ReceiveCount: r.Attributes["ApproximateReceiveCount"], Err: why}
 }
 
 // AgentOptions configure the agent handler.
@@ -34,10 +88,16 @@ type AgentOptions struct {
 	// Agent names the agent configuration new root threads run with (""
 	// is the runtime's default).
 	Agent string
-	// DeadLetter, when set, receives bodies that can never be decoded, so
-	// they neither block their message group nor vanish. Without it such a
-	// record is reported failed and SQS's redrive policy moves it.
-	DeadLetter Forwarder
+	// DeadLetter, when set, receives records that can never succeed
+	// (undecodable, or refused by the engine), so they neither block their
+	// message group nor vanish, and records whose slice failed on their
+	// last receive (MaxReceiveCount), with the failure attached. Without it
+	// such records are reported failed and SQS's redrive policy moves them,
+	// without a reason.
+	DeadLetter DeadLetterer
+	// MaxReceiveCount is the input queue's redrive maxReceiveCount (0: do
+	// not dead-letter failed slices, leave them to the redrive policy).
+	MaxReceiveCount int
 	// Output, when set, receives what each slice committed, as display
 	// events (see OutputEvent).
 	Output Forwarder
@@ -143,21 +203,50 @@ func (a *Agent) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEvent
 			defer func() { <-sem }()
 			if err := a.step(ctx, g); err != nil {
 				a.o.Logger.Error("slice failed; its records come back", "thread", g.id, "records", len(g.records), "err", err)
+				back := a.lastReceives(ctx, g, err)
 				mu.Lock()
 				for _, r := range g.records {
-					failed[r.MessageId] = true
+					if !back[r.MessageId] {
+						failed[r.MessageId] = true
+					}
 				}
 				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
+	// Notifications to tool servers (closed threads, cancelled calls) are
+	// sent before the invocation ends: a frozen container would cut them
+	// short. The tool notifier retries within its own bound.
+	if err := a.o.Runtime.WaitNotifications(ctx); err != nil {
+		a.o.Logger.Warn("tool-server notifications still in flight at the deadline", "err", err)
+	}
 	for _, r := range ev.Records {
 		if failed[r.MessageId] {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.MessageId})
 		}
 	}
 	return resp, nil
+}
+
+// lastReceives dead-letters the records of a failed group that were on
+// their last receive, with the failure, and returns their ids (done: SQS
+// deletes them). The group's other records come back and run without them.
+func (a *Agent) lastReceives(ctx context.Context, g *group, why error) map[string]bool {
+	done := map[string]bool{}
+	if a.o.MaxReceiveCount <= 0 {
+		return done
+	}
+	for _, r := range g.records {
+		n, err := strconv.Atoi(r.Attributes["ApproximateReceiveCount"])
+		if err != nil || n < a.o.MaxReceiveCount {
+			continue
+		}
+		if a.deadLetter(ctx, r, fmt.Errorf("slice failed on receive %d of %d: %w", n, a.o.MaxReceiveCount, why)) {
+			done[r.MessageId] = true
+		}
+	}
+	return done
 }
 
 // failFrom drops from g the record r's successors (r itself was never in
@@ -191,6 +280,10 @@ func sequenceLess(a, b string) bool {
 // rest of the batch runs; without a dead-letter queue (or if forwarding
 // fails) the group fails, for the redrive policy.
 func (a *Agent) step(ctx context.Context, g *group) error {
+	// Whatever the outcome, what the slice committed is sent and released
+	// now: a slice can fail after its commit (sending its outbox, say), and
+	// its retry finds the items applied and shows nothing again.
+	defer a.output(ctx, g.id)
 	msgs := g.msgs[:0:0]
 	for i, m := range g.msgs {
 		if err := actors.Supported(m); err != nil {
@@ -209,11 +302,7 @@ func (a *Agent) step(ctx context.Context, g *group) error {
 	if err := a.ensureRoot(ctx, g); err != nil {
 		return err
 	}
-	if err := a.o.Runtime.Step(ctx, msgs); err != nil {
-		return err
-	}
-	a.output(ctx, g.id)
-	return nil
+	return a.o.Runtime.Step(ctx, msgs)
 }
 
 // ensureRoot creates a root thread for a batch that starts with user text
@@ -247,11 +336,11 @@ func (a *Agent) deadLetter(ctx context.Context, r events.SQSMessage, why error) 
 		a.o.Logger.Error("unusable record left to the redrive policy", "message_id", r.MessageId, "err", why)
 		return false
 	}
-	if err := a.o.DeadLetter.Forward(ctx, r.Body); err != nil {
+	if err := a.o.DeadLetter.DeadLetter(ctx, deadRecord(r, why)); err != nil {
 		a.o.Logger.Error("dead-letter forward failed", "message_id", r.MessageId, "err", err, "why", why)
 		return false
 	}
-	a.o.Logger.Error("unusable record moved to the dead-letter queue", "message_id", r.MessageId, "err", why)
+	a.o.Logger.Error("record moved to the dead-letter queue", "message_id", r.MessageId, "err", why)
 	return true
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,6 +30,15 @@ type recorder struct {
 	mu     sync.Mutex
 	sent   []infinity.InputMessage
 	bodies []string
+	dead   []lambda.DeadRecord
+}
+
+func (r *recorder) DeadLetter(_ context.Context, d lambda.DeadRecord) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.bodies = append(r.bodies, d.Body)
+	r.dead = append(r.dead, d)
+	return nil
 }
 
 func (r *recorder) Send(_ context.Context, msg infinity.InputMessage, _ time.Time) error {
@@ -75,7 +85,7 @@ type fixture struct {
 	handler awslambda.Handler
 }
 
-func newFixture(t *testing.T, withDeadLetter bool) *fixture {
+func newFixture(t *testing.T, withDeadLetter bool, opts ...func(*lambda.AgentOptions)) *fixture {
 	t.Helper()
 	model, err := scripted.New(scripted.Script{Rules: []scripted.Rule{
 		{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Text: "Noted: $THREAD."}},
@@ -107,6 +117,9 @@ func newFixture(t *testing.T, withDeadLetter bool) *fixture {
 	o := lambda.AgentOptions{Runtime: f.rt, Conversations: f.conv, Output: f.out, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if withDeadLetter {
 		o.DeadLetter = f.dead
+	}
+	for _, opt := range opts {
+		opt(&o)
 	}
 	agent, err = lambda.NewAgent(o)
 	if err != nil {
@@ -386,5 +399,41 @@ func TestAgentCompactionRequest(t *testing.T) {
 	}
 	if items := f.items(t, "ta"); len(items) != 2 || items[0].Text != "hello" {
 		t.Fatalf("history %+v", items)
+	}
+}
+
+// A record whose slice fails on its last receive goes to the dead-letter
+// queue with why (the error, its thread, its message id and receive
+// count) and is reported done, so its group moves on; the group's other
+// records come back. Before the last receive, it comes back too.
+func TestAgentDeadLettersTheLastReceiveWithWhy(t *testing.T) {
+	f := newFixture(t, true, func(o *lambda.AgentOptions) { o.MaxReceiveCount = 3 })
+	f.conv.thread = "tb"
+	f.conv.fail.Store(true)
+	last := record("b1", "tb", "101", text("tb", "poison"))
+	last.Attributes["ApproximateReceiveCount"] = "3"
+	payload := eventJSON(t, last, record("b2", "tb", "102", text("tb", "next")), record("a1", "ta", "100", text("ta", "hello")))
+	resp := f.invoke(t, payload)
+	if got, want := failures(resp), []string{"b2"}; !slices.Equal(got, want) {
+		t.Fatalf("failures = %v, want %v", got, want)
+	}
+	f.dead.mu.Lock()
+	dead := slices.Clone(f.dead.dead)
+	f.dead.mu.Unlock()
+	if len(dead) != 1 {
+		t.Fatalf("dead-lettered %+v", dead)
+	}
+	attrs := dead[0].Attributes()
+	if dead[0].Body != last.Body || attrs[lambda.AttrThread] != "tb" || attrs[lambda.AttrMessageID] != "b1" || attrs[lambda.AttrReceiveCount] != "3" ||
+		!strings.Contains(attrs[lambda.AttrError], "slice failed on receive 3 of 3") || !strings.Contains(attrs[lambda.AttrError], "store unreachable") {
+		t.Fatalf("dead record %+v, attributes %v", dead[0], attrs)
+	}
+	// The store recovers: the next record runs without the poison one.
+	f.conv.fail.Store(false)
+	if resp := f.invoke(t, eventJSON(t, record("b2", "tb", "102", text("tb", "next")))); len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("failures: %v", failures(resp))
+	}
+	if got := f.items(t, "tb"); len(got) != 2 || got[0].Text != "next" {
+		t.Fatalf("tb: %+v", got)
 	}
 }

@@ -21,9 +21,9 @@ type Relay struct {
 	// infinity.ErrInvalid means the body can never be forwarded. The SQS
 	// adapter's Relay provides it.
 	Forward Forwarder
-	// DeadLetter, when set, receives bodies that can never be forwarded;
-	// without it they are reported failed, for the redrive policy.
-	DeadLetter Forwarder
+	// DeadLetter, when set, receives bodies that can never be forwarded,
+	// with why; without it they are reported failed, for the redrive policy.
+	DeadLetter DeadLetterer
 	Logger     *slog.Logger
 }
 
@@ -43,7 +43,7 @@ func (r *Relay) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEvent
 			continue
 		}
 		if errors.Is(err, infinity.ErrInvalid) && r.DeadLetter != nil {
-			if derr := r.DeadLetter.Forward(ctx, rec.Body); derr == nil {
+			if derr := r.DeadLetter.DeadLetter(ctx, deadRecord(rec, err)); derr == nil {
 				log.Error("unusable relay record moved to the dead-letter queue", "message_id", rec.MessageId, "err", err)
 				continue
 			}

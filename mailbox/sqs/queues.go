@@ -27,26 +27,38 @@ type Queue struct {
 
 // Queues are the queues of one deployment.
 type Queues struct {
-	// Input is the FIFO input queue, "<prefix>-input.fifo".
+	// Input is the FIFO input queue, "<prefix>-input.fifo"; after
+	// MaxReceiveCount receives a record moves to DeadLetter.
 	Input Queue
-	// Relay is the standard delay queue, "<prefix>-relay".
+	// Relay is the standard delay queue, "<prefix>-relay"; after
+	// MaxReceiveCount receives a record moves to RelayDeadLetter.
 	Relay Queue
 	// Output is the standard queue of display events, "<prefix>-output".
 	Output Queue
-	// DeadLetter is the standard queue of records that can never be
-	// applied, "<prefix>-dead".
+	// DeadLetter is the input queue's dead-letter queue, FIFO as SQS
+	// requires of a FIFO queue's, "<prefix>-dead.fifo".
 	DeadLetter Queue
+	// RelayDeadLetter is the relay queue's, standard,
+	// "<prefix>-relay-dead".
+	RelayDeadLetter Queue
+	// MaxReceiveCount is the redrive policies' maxReceiveCount.
+	MaxReceiveCount int
 }
 
 // DefaultVisibilityTimeout is the input queue's visibility timeout unless
 // CreateQueues is told otherwise.
 const DefaultVisibilityTimeout = 15 * time.Minute
 
+// DefaultMaxReceiveCount is the redrive policies' maxReceiveCount unless
+// CreateQueues is told otherwise (the CDK construct's default too).
+const DefaultMaxReceiveCount = 5
+
 // QueueOption configures CreateQueues.
 type QueueOption func(*queueOptions)
 
 type queueOptions struct {
 	visibility time.Duration
+	maxReceive int
 }
 
 // WithVisibilityTimeout sets the input and relay queues' visibility timeout
@@ -55,48 +67,73 @@ func WithVisibilityTimeout(d time.Duration) QueueOption {
 	return func(o *queueOptions) { o.visibility = d }
 }
 
+// WithMaxReceiveCount sets the redrive policies' maxReceiveCount (1 to
+// 1000; default DefaultMaxReceiveCount).
+func WithMaxReceiveCount(n int) QueueOption {
+	return func(o *queueOptions) { o.maxReceive = n }
+}
+
 // CreateQueues creates (or finds, CreateQueue being idempotent for equal
 // attributes) the queues named after prefix for tests and the local
-// harness: the FIFO input queue with content-based dedup (Scheduler targets
-// need it) and dedup scoped to the message group, and the standard relay
-// queue, the output queue and the dead-letter queue (all three standard:
-// display events carry their thread and items, so they need no order). A
-// prefix must leave the names within SQS's 80 characters of [A-Za-z0-9-_].
+// harness, as the CDK construct deploys them: the FIFO input queue with
+// content-based dedup (Scheduler targets need it), dedup scoped to the
+// message group and throughput per group, and a redrive policy to its FIFO
+// dead-letter queue; the standard relay queue with its own standard
+// dead-letter queue; the standard output queue (display events carry their
+// thread and items, so they need no order). A prefix must leave the names
+// within SQS's 80 characters of [A-Za-z0-9-_].
 func CreateQueues(ctx context.Context, client QueueAPI, prefix string, opts ...QueueOption) (Queues, error) {
-	o := queueOptions{visibility: DefaultVisibilityTimeout}
+	o := queueOptions{visibility: DefaultVisibilityTimeout, maxReceive: DefaultMaxReceiveCount}
 	for _, f := range opts {
 		f(&o)
 	}
 	if o.visibility < 0 || o.visibility > 12*time.Hour {
 		return Queues{}, fmt.Errorf("sqs: create queues: visibility timeout %v: %w", o.visibility, infinity.ErrInvalid)
 	}
+	if o.maxReceive < 1 || o.maxReceive > 1000 {
+		return Queues{}, fmt.Errorf("sqs: create queues: max receive count %d: %w", o.maxReceive, infinity.ErrInvalid)
+	}
 	vis := strconv.Itoa(int(o.visibility / time.Second))
-	var q Queues
+	q := Queues{MaxReceiveCount: o.maxReceive}
 	var err error
-	q.Input, err = createQueue(ctx, client, prefix+"-input.fifo", map[string]string{
+	fifo := map[string]string{
 		string(sqstypes.QueueAttributeNameFifoQueue):                 "true",
 		string(sqstypes.QueueAttributeNameContentBasedDeduplication): "true",
 		string(sqstypes.QueueAttributeNameDeduplicationScope):        "messageGroup",
 		string(sqstypes.QueueAttributeNameFifoThroughputLimit):       "perMessageGroupId",
-		string(sqstypes.QueueAttributeNameVisibilityTimeout):         vis,
-	})
-	if err != nil {
+	}
+	if q.DeadLetter, err = createQueue(ctx, client, prefix+"-dead.fifo", fifo); err != nil {
 		return Queues{}, err
 	}
-	for _, c := range []struct {
-		q    *Queue
-		name string
-	}{{&q.Relay, "-relay"}, {&q.Output, "-output"}, {&q.DeadLetter, "-dead"}} {
-		*c.q, err = createQueue(ctx, client, prefix+c.name, map[string]string{
-			string(sqstypes.QueueAttributeNameVisibilityTimeout): vis,
-		})
-		if err != nil {
-			return Queues{}, err
-		}
+	if q.RelayDeadLetter, err = createQueue(ctx, client, prefix+"-relay-dead", nil); err != nil {
+		return Queues{}, err
+	}
+	redrive := func(dead Queue) string {
+		return fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":%d}`, dead.ARN, o.maxReceive)
+	}
+	input := map[string]string{
+		string(sqstypes.QueueAttributeNameVisibilityTimeout): vis,
+		string(sqstypes.QueueAttributeNameRedrivePolicy):     redrive(q.DeadLetter),
+	}
+	for k, v := range fifo {
+		input[k] = v
+	}
+	if q.Input, err = createQueue(ctx, client, prefix+"-input.fifo", input); err != nil {
+		return Queues{}, err
+	}
+	if q.Relay, err = createQueue(ctx, client, prefix+"-relay", map[string]string{
+		string(sqstypes.QueueAttributeNameVisibilityTimeout): vis,
+		string(sqstypes.QueueAttributeNameRedrivePolicy):     redrive(q.RelayDeadLetter),
+	}); err != nil {
+		return Queues{}, err
+	}
+	if q.Output, err = createQueue(ctx, client, prefix+"-output", map[string]string{
+		string(sqstypes.QueueAttributeNameVisibilityTimeout): vis,
+	}); err != nil {
+		return Queues{}, err
 	}
 	return q, nil
 }
-
 func createQueue(ctx context.Context, client QueueAPI, name string, attrs map[string]string) (Queue, error) {
 	out, err := client.CreateQueue(ctx, &awssqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
 	if err != nil {

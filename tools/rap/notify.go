@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/internal/backoff"
 )
 
 // ErrMigration: a /migrate request failed; the migration must be aborted.
@@ -31,14 +32,21 @@ type Notifier struct {
 	// Timeout bounds each close/cancel request; 0 means
 	// DefaultNotifyTimeout.
 	Timeout time.Duration
-	Log     *slog.Logger
-	wg      sync.WaitGroup
+	// Synchronous makes ThreadClosed and CallCancelled return only when
+	// every server has acknowledged, or failed twice (a failed request is
+	// tried once more after a short wait, within Timeout). The Lambda
+	// functions set it: a request left on a goroutine when the handler
+	// returns is frozen with the container and may never be sent.
+	Synchronous bool
+	Log         *slog.Logger
+	wg          sync.WaitGroup
 }
 
-// ThreadClosed tells every server that thread closed (RAP.md §6). It
-// returns at once: each server gets one concurrent POST, bounded by
-// Timeout, never retried, and its outcome is only logged, so one server's
-// failure affects no other and nothing depends on delivery.
+// ThreadClosed tells every server that thread closed (the protocol's
+// /close_thread). It returns at once unless Synchronous: each server gets
+// one concurrent POST, bounded by Timeout (retried once when Synchronous),
+// and its outcome is only logged, so one server's failure affects no other
+// and nothing depends on delivery.
 // When thread is a session's root, the loader forgets the session's
 // toolsets (a no-op for other threads).
 func (n *Notifier) ThreadClosed(ctx context.Context, thread infinity.ThreadID) {
@@ -71,15 +79,31 @@ func (n *Notifier) broadcast(ctx context.Context, path string, msg any, thread i
 	// The caller's cancellation must not cut the notifications short: the
 	// thread is closing, and that is exactly when they matter.
 	base := context.WithoutCancel(ctx)
+	attempts := 1
+	if n.Synchronous {
+		attempts = 2
+	}
+	var wg sync.WaitGroup
 	for _, server := range n.Loader.Servers() {
+		wg.Add(1)
 		n.wg.Go(func() {
+			defer wg.Done()
 			rctx, cancel := context.WithTimeout(base, timeout)
 			defer cancel()
-			status, _, err := postJSON(rctx, n.client(), server+path, body)
-			if err != nil || status != http.StatusOK {
-				log.Info("rap notification not acknowledged", "server", server, "path", path, "thread", thread, "status", status, "err", err)
+			for attempt := 1; ; attempt++ {
+				status, _, err := postJSON(rctx, n.client(), server+path, body)
+				if err == nil && status == http.StatusOK {
+					return
+				}
+				if attempt == attempts || backoff.Sleep(rctx, backoff.Delay(200*time.Millisecond, time.Second, attempt)) != nil {
+					log.Info("rap notification not acknowledged", "server", server, "path", path, "thread", thread, "status", status, "err", err, "attempts", attempt)
+					return
+				}
 			}
 		})
+	}
+	if n.Synchronous {
+		wg.Wait()
 	}
 }
 

@@ -67,6 +67,23 @@ func TestNotifications(t *testing.T) {
 			t.Fatalf("%d requests, want 2", hits.Load())
 		}
 	})
+	t.Run("a synchronous notifier returns when the servers have answered, retrying a failure once", func(t *testing.T) {
+		var hits atomic.Int32
+		flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if hits.Add(1) == 1 {
+				w.WriteHeader(503)
+			}
+		}))
+		defer flaky.Close()
+		rt := newRuntime(t, flaky.URL, b.URL)
+		before := len(b.Closes())
+		n := &Notifier{Log: quiet, Loader: NewLoader(rt.cfg), Client: http.DefaultClient, Synchronous: true}
+		n.ThreadClosed(context.Background(), "t2")
+		// No waiting: everything was sent before ThreadClosed returned.
+		if hits.Load() != 2 || len(b.Closes()) != before+1 {
+			t.Fatalf("%d requests to the flaky server, %d closes at the other", hits.Load(), len(b.Closes())-before)
+		}
+	})
 	t.Run("92 a hanging server is bounded by Timeout", func(t *testing.T) {
 		rt := newRuntime(t, hanging)
 		n := &Notifier{Log: quiet, Loader: NewLoader(rt.cfg), Client: http.DefaultClient, Timeout: 50 * time.Millisecond}
