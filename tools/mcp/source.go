@@ -23,7 +23,7 @@ const RetryAfter = 30 * time.Second
 type Source struct {
 	endpoints []Endpoint
 	opts      []Option
-	now  func() time.Time
+	now       func() time.Time
 
 	mu      sync.Mutex
 	servers []*Server   // by url, nil until connected
