@@ -106,8 +106,10 @@ func cloudLocalCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return followOutput(ctx, s, root, *timeout, stdout)
 }
 
-// printStackEnv prints what the functions run with, as export lines.
+// printStackEnv prints what the functions run with, as export lines
+// ("infinity cloud" reads the same).
 func printStackEnv(w io.Writer, s *cloudlocal.Stack) {
+	fmt.Fprintln(w, "# The emulators check no signatures: without AWS credentials, export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test too.")
 	fmt.Fprintf(w, "export AWS_ENDPOINT_URL_SQS=%s\n", s.SQSEndpoint)
 	fmt.Fprintf(w, "export AWS_ENDPOINT_URL_DYNAMODB=%s\n", s.DynamoDBEndpoint)
 	fmt.Fprintf(w, "export AWS_ENDPOINT_URL_SCHEDULER=%s\n", s.SchedulerEndpoint)

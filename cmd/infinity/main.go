@@ -40,7 +40,9 @@ Agents and threads (these talk to the daemon):
   export [-o FILE]      write every thread to sessions.json (readable JSON)
   import FILE           load threads from a sessions.json export
 
-The cloud mode on this machine:
+The cloud mode:
+  cloud <command>        talk to a deployed stack (or cloud-local's): start, send,
+                         logs, ls, tree, dlq, migrate ("infinity cloud --help")
   cloud-local [MESSAGE]  run the Lambda handlers on local stand-ins for SQS,
                          DynamoDB, Aurora DSQL and EventBridge Scheduler
 
@@ -87,6 +89,7 @@ var commands = map[string]command{
 	"compact":     compactCmd,
 	"answer":      answerCmd,
 	"cloud-local": cloudLocalCmd,
+	"cloud":       cloudCmd,
 	"export":      exportCmd,
 	"import":      importCmd,
 }

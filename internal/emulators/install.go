@@ -164,3 +164,37 @@ func run(ctx context.Context, env []string, dir string, args ...string) error {
 	}
 	return nil
 }
+
+// RIEModule is the Lambda Runtime Interface Emulator, built from the Go
+// module proxy (no Docker): it runs a bootstrap binary as Lambda's
+// provided.al2023 runtime would and takes invocations over HTTP.
+const RIEModule = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d"
+
+// InstallRIE builds the Runtime Interface Emulator into Dir's bin folder,
+// once, and returns the binary's path.
+func InstallRIE(ctx context.Context) (string, error) {
+	dir, err := Dir()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "bin")
+	path := filepath.Join(bin, "aws-lambda-rie")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		return "", fmt.Errorf("emulators: %w", err)
+	}
+	unlock, err := lockFile(filepath.Join(dir, ".lock"))
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if err := run(ctx, append(os.Environ(), "GOBIN="+bin, "CGO_ENABLED=0"), dir, "go", "install", RIEModule); err != nil {
+		return "", fmt.Errorf("%w: go install %s: %v", ErrUnavailable, RIEModule, err)
+	}
+	return path, nil
+}

@@ -1,0 +1,278 @@
+package cloudctl
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/actors"
+)
+
+// Thread statuses, read from the store (the daemon's names; in the cloud
+// nothing says whether a slice runs right now, so there is no "running"
+// from memory: a thread whose last input has no answer yet is "running").
+const (
+	StatusNew      = "new"      // created, its first input not applied yet
+	StatusRunning  = "running"  // its last input has no answer yet
+	StatusSleeping = "sleeping" // a timer will wake it (Until)
+	StatusWaiting  = "waiting"  // for input, a child, an event or a tool (Detail)
+	StatusClosed   = "closed"
+)
+
+// WaitingForInput is the Detail of a thread that waits for user input.
+const WaitingForInput = "input"
+
+// Thread is a thread as the listings show it.
+type Thread struct {
+	ID     infinity.ThreadID `json:"id"`
+	Parent infinity.ThreadID `json:"parent,omitempty"`
+	Root   infinity.ThreadID `json:"root"`
+	// Name is the thread's place in its tree, in spawn order: "root",
+	// "root/2", "root/2/1" (trees only).
+	Name    string    `json:"name,omitempty"`
+	Kind    string    `json:"kind"`
+	Agent   string    `json:"agent,omitempty"`
+	Model   string    `json:"model,omitempty"`
+	Created time.Time `json:"created"`
+	Status  string    `json:"status"`
+	// Until is when a sleeping thread wakes.
+	Until *time.Time `json:"until,omitempty"`
+	// Detail says what a waiting thread waits for.
+	Detail string `json:"detail,omitempty"`
+	Items  int    `json:"items"`
+	// Tokens are what its own model responses used.
+	Tokens    infinity.Usage `json:"tokens"`
+	Children  int            `json:"children"`
+	Compacted bool           `json:"compacted,omitempty"`
+	// Last is the time of its newest item.
+	Last *time.Time `json:"last,omitempty"`
+	// Choices are user choices its tools wait for.
+	Choices []infinity.PendingChoice `json:"choices,omitempty"`
+}
+
+// Tree is a thread and its subtree, children in spawn order.
+type Tree struct {
+	Thread
+	// Subtree adds up the tokens of the thread and every descendant.
+	Subtree infinity.Usage `json:"subtree_tokens"`
+	Threads []Tree         `json:"threads,omitempty"`
+}
+
+// Threads lists root threads, or with all every thread, oldest first, with
+// their status.
+func (c *Client) Threads(ctx context.Context, all bool) ([]Thread, error) {
+	if err := c.needStore(); err != nil {
+		return nil, err
+	}
+	infos, err := c.List(ctx, all)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Thread, 0, len(infos))
+	for _, info := range infos {
+		t, _, err := c.view(ctx, info)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// Trees reads every root's tree, oldest root first.
+func (c *Client) Trees(ctx context.Context) ([]Tree, error) {
+	if err := c.needStore(); err != nil {
+		return nil, err
+	}
+	roots, err := c.List(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Tree, 0, len(roots))
+	for _, r := range roots {
+		t, err := c.tree(ctx, r, "root")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// Tree reads the tree below id (a root or any other thread).
+func (c *Client) Tree(ctx context.Context, id infinity.ThreadID) (Tree, error) {
+	if err := c.needStore(); err != nil {
+		return Tree{}, err
+	}
+	info, err := c.Conversations.Thread(ctx, id)
+	if err != nil {
+		return Tree{}, err
+	}
+	name, err := c.name(ctx, id)
+	if err != nil {
+		return Tree{}, err
+	}
+	return c.tree(ctx, info, name)
+}
+
+func (c *Client) tree(ctx context.Context, info infinity.ThreadInfo, name string) (Tree, error) {
+	t, kids, err := c.view(ctx, info)
+	if err != nil {
+		return Tree{}, err
+	}
+	t.Name = name
+	out := Tree{Thread: t, Subtree: t.Tokens}
+	for i, k := range kids {
+		sub, err := c.tree(ctx, k, name+"/"+strconv.Itoa(i+1))
+		if err != nil {
+			return Tree{}, err
+		}
+		out.Subtree = out.Subtree.Add(sub.Subtree)
+		out.Threads = append(out.Threads, sub)
+	}
+	return out, nil
+}
+
+// view reads a thread's history and children and says what it does.
+func (c *Client) view(ctx context.Context, info infinity.ThreadInfo) (Thread, []infinity.ThreadInfo, error) {
+	items, err := c.Conversations.Items(ctx, info.ID, 0, -1)
+	if err != nil {
+		return Thread{}, nil, err
+	}
+	kids, err := c.Conversations.Children(ctx, info.ID)
+	if err != nil {
+		return Thread{}, nil, err
+	}
+	t := Thread{ID: info.ID, Parent: info.Parent, Root: info.Root, Kind: kindName(info.Kind), Agent: info.Agent, Model: info.Model,
+		Created: info.Created, Items: len(items), Tokens: infinity.SumUsage(items), Children: len(kids), Compacted: info.Compacted,
+		Choices: actors.PendingChoices(items)}
+	if len(items) > 0 {
+		at := items[len(items)-1].At
+		t.Last = &at
+	}
+	t.Status, t.Detail, t.Until = status(info, items)
+	return t, kids, nil
+}
+
+// name is a thread's place in its tree: "root", then the position of each
+// descendant among its parent's children (spawn order), from 1.
+func (c *Client) name(ctx context.Context, id infinity.ThreadID) (string, error) {
+	line, err := c.Conversations.Lineage(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	name := "root"
+	for i := 1; i < len(line); i++ {
+		kids, err := c.Conversations.Children(ctx, line[i-1].ID)
+		if err != nil {
+			return "", err
+		}
+		n := 0
+		for j, k := range kids {
+			if k.ID == line[i].ID {
+				n = j + 1
+				break
+			}
+		}
+		name += "/" + strconv.Itoa(n)
+	}
+	return name, nil
+}
+
+func kindName(k infinity.ThreadKind) string {
+	switch k {
+	case infinity.ThreadEvent:
+		return "event"
+	case infinity.ThreadCompaction:
+		return "compaction"
+	}
+	return "thread"
+}
+
+// status says what a thread does, from its info and history.
+func status(info infinity.ThreadInfo, items []infinity.Item) (string, string, *time.Time) {
+	if info.Closed {
+		return StatusClosed, "", nil
+	}
+	if len(items) == 0 {
+		return StatusNew, "its first input is queued", nil
+	}
+	if ch := actors.PendingChoices(items); len(ch) > 0 {
+		return StatusWaiting, "your choice: " + ch[0].Prompt, nil
+	}
+	call := openCall(items)
+	if call == nil {
+		if items[len(items)-1].Kind == infinity.KindAssistant {
+			return StatusWaiting, WaitingForInput, nil
+		}
+		return StatusRunning, "no answer to its last input yet", nil
+	}
+	switch c := call.Call; c.Name {
+	case "spawn_thread":
+		return StatusWaiting, "a child's report", nil
+	case "sleep_until_event_or_input":
+		return StatusWaiting, "input or an event", nil
+	case "sleep":
+		var a struct {
+			Seconds float64 `json:"seconds"`
+		}
+		if json.Unmarshal(c.Args, &a) == nil && a.Seconds > 0 {
+			until := call.At.Add(time.Duration(a.Seconds * float64(time.Second))).UTC()
+			return StatusSleeping, "", &until
+		}
+		return StatusSleeping, "", nil
+	case "sleep_until":
+		var a struct {
+			Date, Time, Timezone string
+		}
+		if json.Unmarshal(c.Args, &a) == nil {
+			loc, err := time.LoadLocation(a.Timezone)
+			if err == nil {
+				if t, err := time.ParseInLocation("2006-01-02 15:04:05", a.Date+" "+a.Time, loc); err == nil {
+					t = t.UTC()
+					return StatusSleeping, "", &t
+				}
+				if t, err := time.ParseInLocation("2006-01-02 15:04", a.Date+" "+a.Time, loc); err == nil {
+					t = t.UTC()
+					return StatusSleeping, "", &t
+				}
+			}
+			return StatusSleeping, fmt.Sprintf("until %s %s %s", a.Date, a.Time, a.Timezone), nil
+		}
+		return StatusSleeping, "", nil
+	default:
+		return StatusWaiting, "the tool " + c.Name, nil
+	}
+}
+
+// openCall returns the item of the last own tool call that nothing has
+// answered yet (a pending result does not answer it), or nil.
+func openCall(items []infinity.Item) *infinity.Item {
+	answered := map[string]bool{}
+	for i := len(items) - 1; i >= 0; i-- {
+		it := items[i]
+		switch it.Kind {
+		case infinity.KindToolResult:
+			if it.Result.State != infinity.ResultPending {
+				answered[it.Result.CallID] = true
+			}
+		case infinity.KindToolCall:
+			if !answered[it.Call.ID] {
+				return &items[i]
+			}
+		case infinity.KindUser, infinity.KindAssistant:
+			return nil
+		}
+	}
+	return nil
+}
+
+// settled reports whether a thread has nothing to do until someone acts:
+// it is closed, or it answered and waits for input.
+func settled(info infinity.ThreadInfo, items []infinity.Item) bool {
+	s, d, _ := status(info, items)
+	return s == StatusClosed || s == StatusWaiting && d == WaitingForInput
+}
