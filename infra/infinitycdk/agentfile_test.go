@@ -1,0 +1,98 @@
+package infinitycdk
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+
+	"github.com/infinity-runtime/infinity/agentfile"
+)
+
+const script = `{"model": "echo", "rules": [{"when": {}, "reply": {"text": "hi"}}]}`
+
+// TestAgentFileIsStaged: the agent file and its script, in a sibling
+// directory, reach the asset in the same relative layout, and the agent
+// function is pointed at the file under /var/task.
+func TestAgentFileIsStaged(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "scripts/echo.json", script)
+	path := writeFile(t, dir, "agents/echo.yaml", "name: echo\nmodel:\n  provider: scripted\n  script: ../scripts/echo.json\n")
+	s := synth(t, testEnv, func(_ awscdk.Stack, p *InfinityAgentProps) {
+		p.AgentFile = path
+		p.Model = "scripted/echo"
+	})
+	env := s.functionEnv(t, "agent")
+	if env[envAgentFile] != "/var/task/agent/agents/echo.yaml" || env[envModel] != "scripted/echo" {
+		t.Errorf("agent env %s = %v, %s = %v", envAgentFile, env[envAgentFile], envModel, env[envModel])
+	}
+	staged := s.agent.asset.dir
+	st, err := os.Stat(filepath.Join(staged, "bootstrap"))
+	if err != nil || st.Mode().Perm()&0o111 == 0 {
+		t.Fatalf("staged bootstrap: %v, mode %v; want an executable", err, st)
+	}
+	// The staged file loads as the function will load it: its script
+	// resolves next to it.
+	f, err := agentfile.Load(filepath.Join(staged, "agent", "agents", "echo.yaml"))
+	if err != nil {
+		t.Fatalf("the staged agent file does not load: %v", err)
+	}
+	if got, err := os.ReadFile(f.ScriptPath()); err != nil || string(got) != script {
+		t.Errorf("staged script %s: %q, %v", f.ScriptPath(), got, err)
+	}
+	for _, role := range []string{"relay", "receiver", "migrate"} {
+		if v, ok := s.functionEnv(t, role)[envAgentFile]; ok {
+			t.Errorf("%s function has %s = %v; only the agent runs the agent file", role, envAgentFile, v)
+		}
+	}
+}
+
+func TestReadAgent(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "echo.json", script)
+	abs := writeFile(t, dir, "abs.yaml", "name: abs\nmodel:\n  provider: scripted\n  script: "+filepath.Join(dir, "echo.json")+"\n")
+	anthropic := writeFile(t, dir, "anthropic.yaml", "name: a\nmodel:\n  provider: anthropic\n  id: claude-sonnet-4-5\n")
+	bedrock := writeFile(t, dir, "bedrock.yaml", bedrockAgentFile)
+	for _, c := range []struct {
+		name, path, model, want string
+	}{
+		{"missing file", filepath.Join(dir, "nope.yaml"), "", "AgentFile: agentfile: open"},
+		{"provider the bootstrap lacks", anthropic, "", "model provider anthropic: the Lambda bootstrap serves scripted and bedrock models only"},
+		{"model not in the file", bedrock, "bedrock/other", `Model: "bedrock/other" is not one of the agent file's models`},
+		{"model without an agent file", "", "bedrock/" + haikuModel, "the bundled demo agent's (set AgentFile)"},
+	} {
+		_, err := readAgent(c.path, c.model)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: readAgent = %v, want an error containing %q", c.name, err, c.want)
+		}
+	}
+	spec, err := readAgent(bedrock, "bedrock/"+opusGlobal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{sonnetProfile, haikuModel, opusGlobal}; !same(spec.bedrock, want) || !spec.rap || spec.mcp {
+		t.Errorf("spec = %+v, want bedrock %v, RAP servers and no MCP", spec, want)
+	}
+	// An absolute script path does not exist in the function.
+	f, err := agentfile.Load(abs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stage(t.TempDir(), fakeBootstrap(t), f); err == nil || !strings.Contains(err.Error(), "an absolute path") {
+		t.Errorf("stage with an absolute script path = %v, want an error", err)
+	}
+	if _, err := stage(t.TempDir(), filepath.Join(dir, "no-bootstrap"), nil); err == nil || !strings.Contains(err.Error(), "BootstrapPath") {
+		t.Errorf("stage without a bootstrap = %v, want an error naming BootstrapPath", err)
+	}
+}
+
+// TestAgentFileErrorStopsSynth: a bad agent file is reported by cdk synth.
+func TestAgentFileErrorStopsSynth(t *testing.T) {
+	path := writeFile(t, t.TempDir(), "bad.yaml", "name: Bad Name\nmodel:\n  provider: scripted\n  demo: true\n")
+	msg := synthError(t, &InfinityAgentProps{BootstrapPath: fakeBootstrap(t), AgentFile: path})
+	if !strings.Contains(msg, "AgentFile:") || !strings.Contains(msg, "bad.yaml") {
+		t.Errorf("synth error %q does not name the agent file", msg)
+	}
+}
