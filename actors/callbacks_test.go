@@ -299,7 +299,7 @@ func (m imageModel) Models(ctx context.Context) ([]infinity.ModelInfo, error) {
 }
 
 // A model without image input never receives image data: images in tool
-// results reach it as a text placeholder (RAP.md §12 lines 51, 52); a
+// results reach it as a text placeholder (RAP §12 lines 51, 52); a
 // model that takes images gets them.
 func TestImagesOnlyForModelsThatTakeThem(t *testing.T) {
 	seen := func(req infinity.CompletionRequest) string {

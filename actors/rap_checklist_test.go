@@ -15,7 +15,7 @@ import (
 	"github.com/infinity-runtime/infinity/models/scripted"
 )
 
-// Tests for lines of RAP.md §12 that no other engine test checks; the
+// Tests for lines of RAP §12 that no other engine test checks; the
 // checklist table is in tools/rap/checklist_test.go.
 
 // 46 47 48: a tool_result is applied only when group_id and id name a call

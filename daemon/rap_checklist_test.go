@@ -116,7 +116,7 @@ const checklistScript = `{"rules": [
   {"when": {"depth": 0, "last_tool": "login"}, "reply": {"text": "logged in"}}
 ]}`
 
-// RAP.md §12 lines checked through the daemon: OAuth (74-78), a dismissed
+// RAP §12 lines checked through the daemon: OAuth (74-78), a dismissed
 // user choice (82-84), view updates (85-88) and closure notifications to
 // every server (90).
 func TestRAPChecklistDaemon(t *testing.T) {
@@ -155,7 +155,7 @@ func TestRAPChecklistDaemon(t *testing.T) {
 		}
 	})
 
-	// RAP.md §12 line 78 forbids keeping auth_url beyond showing it: the
+	// RAP §12 line 78 forbids keeping auth_url beyond showing it: the
 	// callback's message goes through the durable inbox without it.
 	t.Run("78 the store's files do not keep the auth URL", func(t *testing.T) {
 		var found []string

@@ -126,7 +126,7 @@ func (n notifier) CallCancelled(ctx context.Context, id infinity.ThreadID, call 
 }
 
 // views keeps the newest view_update per (thread, view type), in memory:
-// a client that connects gets them all (RAP.md §5.5).
+// a client that connects gets them all (RAP §5.5).
 type views struct {
 	d  *Daemon
 	mu sync.Mutex

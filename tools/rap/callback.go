@@ -57,7 +57,7 @@ func (c Callback) CallID() string {
 }
 
 // DecodeCallback parses body and validates it against its type's schema
-// (RAP.md §5). Unknown fields are tolerated; an unknown type, a missing
+// (RAP §5). Unknown fields are tolerated; an unknown type, a missing
 // required field or a field of the wrong type is an error wrapping
 // infinity.ErrInvalid that names the field.
 func DecodeCallback(body []byte) (Callback, error) {

@@ -1,5 +1,5 @@
 // Package rap is the runtime side of RAP, the Reactive Agent Protocol
-// (/work/shared/RAP.md): tool servers expose toolsets over HTTP, the runtime
+// (section numbers in comments, "RAP §5", are its specification's): tool servers expose toolsets over HTTP, the runtime
 // invokes their tools asynchronously and receives the results later by
 // callback.
 //

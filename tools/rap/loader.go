@@ -32,7 +32,7 @@ const maxManifest = 4 << 20
 // Config configures the RAP side of a runtime.
 type Config struct {
 	// Servers are the tool servers' base URLs, the only source of tool
-	// definitions (RAP.md §3.1).
+	// definitions (RAP §3.1).
 	Servers []string
 	// Client reaches the tool servers (signing requests if needed); nil
 	// means http.DefaultClient.
@@ -109,7 +109,7 @@ func (s *Set) Manifest(base string) (Manifest, bool) {
 }
 
 // Load returns the toolsets of the session rooted at root. A session's
-// first Load fetches every server's manifest fresh (RAP.md §3.7) and later
+// first Load fetches every server's manifest fresh (RAP §3.7) and later
 // Loads reuse the result without fetching. The returned Set is always
 // usable and holds every tool that can be offered; the error joins what
 // must be reported: invalid toolsets (infinity.ErrInvalid; none of their

@@ -6,10 +6,10 @@ import (
 	"unicode/utf8"
 )
 
-// maxNameLen bounds toolset and tool names (RAP.md §3.2–3.3).
+// maxNameLen bounds toolset and tool names (RAP §3.2–3.3).
 const maxNameLen = 128
 
-// DecodeManifest parses and validates a toolset manifest (RAP.md §3.8): a
+// DecodeManifest parses and validates a toolset manifest (RAP §3.8): a
 // name of 1–128 characters, an absolute http(s) endpoint, at least one tool,
 // and for each tool a name matching ^[A-Za-z0-9_-]{1,128}$ that is unique in
 // the toolset, a non-empty description and an inputSchema that is a JSON

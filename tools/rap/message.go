@@ -38,7 +38,7 @@ const maxMessageID = 128
 //   - user_choice → ContentUserChoice. Id rap-user-choice-{id}.
 //
 // Subscription events carry no identity of their own and two identical
-// events may legitimately follow each other (RAP.md §10.4), so a hash of
+// events may legitimately follow each other (RAP §10.4), so a hash of
 // the body would silently drop real events. Their id is therefore derived
 // from DeliveryKey when the tool supplied one (an Idempotency-Key header:
 // retries of that delivery collapse), and is random otherwise, as in the

@@ -55,7 +55,7 @@ func (n *Notifier) ThreadClosed(ctx context.Context, thread infinity.ThreadID) {
 }
 
 // CallCancelled tells every server that call callID of thread was cancelled
-// or interrupted (RAP.md §7), like ThreadClosed. A result may still arrive
+// or interrupted (RAP §7), like ThreadClosed. A result may still arrive
 // for the call afterwards.
 func (n *Notifier) CallCancelled(ctx context.Context, thread infinity.ThreadID, callID string) {
 	n.broadcast(ctx, "/cancel_tool_call", CancelToolCall{ThreadID: string(thread), ToolCallID: callID}, thread)
@@ -108,7 +108,7 @@ func (n *Notifier) broadcast(ctx context.Context, path string, msg any, thread i
 }
 
 // Migrate POSTs /migrate for the session rooted at root to every server
-// whose manifest has needsMigration: true, and to no other (RAP.md §8). The
+// whose manifest has needsMigration: true, and to no other (RAP §8). The
 // requests run concurrently and Migrate waits for all of them; only ctx
 // bounds them, as a migration may take long. It returns an error wrapping
 // ErrMigration when any server did not answer 200 or its manifest could not

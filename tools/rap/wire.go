@@ -2,7 +2,7 @@ package rap
 
 import "encoding/json"
 
-// Callback types, the values of a callback's "type" field (RAP.md §5).
+// Callback types, the values of a callback's "type" field (RAP §5).
 const (
 	TypeToolResult        = "tool_result"
 	TypeSubscriptionEvent = "subscription_event"
@@ -11,7 +11,7 @@ const (
 	TypeViewUpdate        = "view_update"
 )
 
-// Invocation is the body POSTed to a toolset's endpoint (RAP.md §4.1).
+// Invocation is the body POSTed to a toolset's endpoint (RAP §4.1).
 type Invocation struct {
 	Operation   string          `json:"operation"`
 	Arguments   json.RawMessage `json:"arguments"`
@@ -25,7 +25,7 @@ type Invocation struct {
 	UserID          *string  `json:"user_id,omitempty"`
 }
 
-// ToolResult is the terminal answer to a call (RAP.md §5.1).
+// ToolResult is the terminal answer to a call (RAP §5.1).
 type ToolResult struct {
 	GroupID      string        `json:"group_id"`
 	ID           string        `json:"id"`
@@ -50,7 +50,7 @@ type Segment struct {
 	Content json.RawMessage `json:"content"` // passed through untouched
 }
 
-// SubscriptionEvent is one event of an active subscription (RAP.md §5.2).
+// SubscriptionEvent is one event of an active subscription (RAP §5.2).
 type SubscriptionEvent struct {
 	GroupID     string `json:"group_id"`
 	ToolCallID  string `json:"tool_call_id"`
@@ -59,7 +59,7 @@ type SubscriptionEvent struct {
 	Final       bool   `json:"final,omitempty"`
 }
 
-// OAuth asks the user to authorize before the call can finish (RAP.md §5.3).
+// OAuth asks the user to authorize before the call can finish (RAP §5.3).
 type OAuth struct {
 	GroupID string  `json:"group_id"`
 	ID      string  `json:"id"`
@@ -67,7 +67,7 @@ type OAuth struct {
 	AuthURL string  `json:"auth_url"`
 }
 
-// UserChoice asks the user to pick one of Choices (RAP.md §5.4).
+// UserChoice asks the user to pick one of Choices (RAP §5.4).
 type UserChoice struct {
 	GroupID     string   `json:"group_id"`
 	ID          string   `json:"id"`
@@ -78,7 +78,7 @@ type UserChoice struct {
 	ResponseURL string   `json:"response_url"`
 }
 
-// ViewUpdate replaces the thread's view of kind ViewType (RAP.md §5.5).
+// ViewUpdate replaces the thread's view of kind ViewType (RAP §5.5).
 type ViewUpdate struct {
 	GroupID  string          `json:"group_id"`
 	ViewType string          `json:"view_type"`
@@ -91,24 +91,24 @@ type UserChoiceAnswer struct {
 	Selected int    `json:"selected"`
 }
 
-// CloseThread is the body of POST {base}/close_thread (RAP.md §6).
+// CloseThread is the body of POST {base}/close_thread (RAP §6).
 type CloseThread struct {
 	ThreadID string `json:"thread_id"`
 }
 
-// CancelToolCall is the body of POST {base}/cancel_tool_call (RAP.md §7).
+// CancelToolCall is the body of POST {base}/cancel_tool_call (RAP §7).
 type CancelToolCall struct {
 	ThreadID   string `json:"thread_id"`
 	ToolCallID string `json:"tool_call_id"`
 }
 
-// MigrateRequest is the body of POST {base}/migrate (RAP.md §8).
+// MigrateRequest is the body of POST {base}/migrate (RAP §8).
 type MigrateRequest struct {
 	SessionID      string `json:"session_id"`
 	DestinationURL string `json:"destination_url"`
 }
 
-// Manifest is a toolset, served at {base}/.well-known/rap-toolset (RAP.md
+// Manifest is a toolset, served at {base}/.well-known/rap-toolset (the RAP specification
 // §3.2).
 type Manifest struct {
 	Name           string    `json:"name"`
@@ -118,7 +118,7 @@ type Manifest struct {
 	NeedsMigration bool      `json:"needsMigration,omitempty"`
 }
 
-// ToolDef is one tool of a manifest (RAP.md §3.3). Description, Annotations
+// ToolDef is one tool of a manifest (RAP §3.3). Description, Annotations
 // and DisplayScript come from the tool author and are untrusted: they are
 // shown to the model or the UI, never executed or acted on here.
 type ToolDef struct {
