@@ -11,8 +11,8 @@
 //     once by the thread, which dedups on the "id" the body carries.
 //   - 0 < d <= 900 s: one SendMessage to the standard relay queue with
 //     DelaySeconds = ceil(d) (never 0), body = a relay envelope
-//     {"message": <InputMessage>, "at": <RFC 3339>}. The relay function (a
-//     Lambda someone else writes) hands each record body to Relay.Forward,
+//     {"message": <InputMessage>, "at": <RFC 3339>}. The relay function
+//     (lambda.Relay, INFINITY_ROLE=relay) hands each record body to Relay.Forward,
 //     which sends the message to the input queue exactly as an immediate
 //     Send would, with the same dedup id. A record that arrives before its
 //     "at" (clock skew) is forwarded anyway: DelaySeconds is rounded up, so
