@@ -342,17 +342,13 @@ func (rt *Runtime) Step(ctx context.Context, batch []infinity.InputMessage) erro
 }
 
 // WaitNotifications waits until the tool-server notifications that slices
-// made (Config.Notifier) have returned, or ctx ends. Call it when no slice
-// is running, as the Lambda handler does after a batch: work left on a
-// goroutine when an invocation returns is frozen with the container.
+// made (Config.Notifier) have returned, or ctx ends. The Lambda handler
+// calls it after a batch: work left on a goroutine when an invocation
+// returns is frozen with the container. It returns as soon as none is in
+// flight.
 func (rt *Runtime) WaitNotifications(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		rt.eng.notifying.Wait()
-		close(done)
-	}()
 	select {
-	case <-done:
+	case <-rt.eng.notified():
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("wait for notifications: %w", ctx.Err())

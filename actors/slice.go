@@ -24,8 +24,14 @@ type engine struct {
 	agents map[string]*Agent
 	def    *Agent
 	log    *slog.Logger
-	// notifying counts the Notifier calls in flight.
-	notifying sync.WaitGroup
+	// notes counts the Notifier calls in flight; idle is closed while
+	// there are none (a WaitGroup would not do: a wait that gave up may
+	// still be blocked when the next call starts).
+	notes struct {
+		sync.Mutex
+		n    int
+		idle chan struct{}
+	}
 }
 
 func newEngine(cfg Config, sender infinity.InputSender) *engine {
@@ -453,16 +459,44 @@ func (e *engine) notify(r *run) {
 		return
 	}
 	closed, cancelled, self := slices.Clone(r.commit.Close), slices.Clone(r.cancelled), r.self.ID
-	e.notifying.Go(func() {
+	e.notes.Lock()
+	if e.notes.n == 0 {
+		e.notes.idle = make(chan struct{})
+	}
+	e.notes.n++
+	e.notes.Unlock()
+	go func() {
+		defer func() {
+			e.notes.Lock()
+			if e.notes.n--; e.notes.n == 0 {
+				close(e.notes.idle)
+			}
+			e.notes.Unlock()
+		}()
+		// One bound for them all; each notification goes out on its own.
 		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.ToolTimeout)
 		defer cancel()
+		var wg sync.WaitGroup
 		for _, id := range closed {
-			n.ThreadClosed(ctx, id)
+			wg.Go(func() { n.ThreadClosed(ctx, id) })
 		}
 		for _, c := range cancelled {
-			n.CallCancelled(ctx, self, c)
+			wg.Go(func() { n.CallCancelled(ctx, self, c) })
 		}
-	})
+		wg.Wait()
+	}()
+}
+
+// notified returns a channel closed when no Notifier call is in flight.
+func (e *engine) notified() <-chan struct{} {
+	e.notes.Lock()
+	defer e.notes.Unlock()
+	if e.notes.n == 0 {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	return e.notes.idle
 }
 
 func (e *engine) emitErr(id infinity.ThreadID, err error) {

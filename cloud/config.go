@@ -93,8 +93,9 @@ type Config struct {
 	// as hex; Open reads it (through Options.Secrets) when RAPKey is not
 	// set. The key never appears in the function's configuration.
 	RAPKeySecretARN string
-	// MaxReceiveCount is the input queue's redrive maxReceiveCount: a
-	// record whose slice fails on its last receive is dead-lettered by the
+	// MaxReceiveCount must be the input queue's redrive maxReceiveCount
+	// (INFINITY_MAX_RECEIVE_COUNT, default DefaultMaxReceiveCount): a
+	// record whose slice fails on that receive is dead-lettered by the
 	// agent function itself, with the reason attached.
 	MaxReceiveCount int
 	// Model, "provider/id", replaces the agent file's default model.

@@ -2,6 +2,7 @@ package cloud
 
 import (
 	"context"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 )
@@ -12,7 +13,8 @@ import (
 // ignore configured endpoints, AWS_ENDPOINT_URL_<SERVICE> (as a source
 // reports it), then cfg.BaseEndpoint (AWS_ENDPOINT_URL); otherwise the
 // public endpoint of cfg's region, its FIPS variant when a source asks for
-// FIPS endpoints. host is the service's endpoint prefix.
+// FIPS endpoints (dual-stack endpoints are not used by these calls). host
+// is the service's endpoint prefix.
 func serviceEndpoint(cfg aws.Config, sdkID, host string) string {
 	ctx := context.Background()
 	ignore, fips := false, false
@@ -49,5 +51,9 @@ func serviceEndpoint(cfg aws.Config, sdkID, host string) string {
 	if fips {
 		host += "-fips"
 	}
-	return "https://" + host + "." + cfg.Region + ".amazonaws.com"
+	suffix := ".amazonaws.com"
+	if strings.HasPrefix(cfg.Region, "cn-") {
+		suffix = ".amazonaws.com.cn"
+	}
+	return "https://" + host + "." + cfg.Region + suffix
 }

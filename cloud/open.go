@@ -262,40 +262,15 @@ func Open(ctx context.Context, cfg Config, o Options) (_ *Functions, err error) 
 	return f, nil
 }
 
-// sendClient is the functions' SQS client: SendMessage, signed with the
-// function's credentials.
+// sendClient is the functions' SQS client (SendMessage) and
+// schedulerClient the agent function's Scheduler client (CreateSchedule),
+// both signed with the function's credentials.
 func sendClient(o Options) (*sqs.SendClient, error) {
-	signer, err := signedClient(o.AWS, "sqs")
-	if err != nil {
-		return nil, fmt.Errorf("cloud: sqs: %w", err)
-	}
-	endpoint := o.SQSEndpoint
-	if endpoint == "" {
-		endpoint = serviceEndpoint(o.AWS, "SQS", "sqs")
-	}
-	c, err := sqs.NewSendClient(signer, endpoint)
-	if err != nil {
-		return nil, fmt.Errorf("cloud: %w", err)
-	}
-	return c, nil
+	return awsClient(o.AWS, "sqs", "SQS", o.SQSEndpoint, sqs.NewSendClient)
 }
 
-// schedulerClient is the Scheduler client of the agent function's sender:
-// CreateSchedule, signed with the function's credentials.
 func schedulerClient(o Options) (*sqs.SchedulerClient, error) {
-	signer, err := signedClient(o.AWS, "scheduler")
-	if err != nil {
-		return nil, fmt.Errorf("cloud: scheduler: %w", err)
-	}
-	endpoint := o.SchedulerEndpoint
-	if endpoint == "" {
-		endpoint = serviceEndpoint(o.AWS, "Scheduler", "scheduler")
-	}
-	c, err := sqs.NewSchedulerClient(signer, endpoint)
-	if err != nil {
-		return nil, fmt.Errorf("cloud: %w", err)
-	}
-	return c, nil
+	return awsClient(o.AWS, "scheduler", "Scheduler", o.SchedulerEndpoint, sqs.NewSchedulerClient)
 }
 
 // loadAgent reads the agent file, or the bundled demo agent when none is

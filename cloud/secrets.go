@@ -29,14 +29,10 @@ type SecretsManager struct {
 // configures (AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL), else the
 // region's public endpoint.
 func NewSecretsManager(cfg aws.Config, endpoint string) (*SecretsManager, error) {
-	client, err := signedClient(cfg, "secretsmanager")
-	if err != nil {
-		return nil, fmt.Errorf("secrets manager: %w", err)
-	}
-	if endpoint == "" {
-		endpoint = serviceEndpoint(cfg, "Secrets Manager", "secretsmanager")
-	}
-	return &SecretsManager{client: client, endpoint: strings.TrimRight(endpoint, "/") + "/"}, nil
+	return awsClient(cfg, "secretsmanager", "Secrets Manager", endpoint,
+		func(c infinity.HTTPClient, endpoint string) (*SecretsManager, error) {
+			return &SecretsManager{client: c, endpoint: strings.TrimRight(endpoint, "/") + "/"}, nil
+		})
 }
 
 // SecretString returns the secret's current string value. A secret that
@@ -66,12 +62,27 @@ func (s *SecretsManager) SecretString(ctx context.Context, arn string) (string, 
 	return *out.SecretString, nil
 }
 
-// signedClient signs for service with cfg's region and credentials and
-// sends through cfg's HTTP client, if it has one.
-func signedClient(cfg aws.Config, service string) (*httpclient.SigV4, error) {
+// awsClient makes the client of a service called without the SDK's
+// client: requests signed for service (its signing name and endpoint
+// prefix) with cfg's region and credentials, sent through cfg's HTTP
+// client if it has one, to endpoint, or where cfg configures the service
+// whose SDK id is sdkID.
+func awsClient[C any](cfg aws.Config, service, sdkID, endpoint string, mk func(infinity.HTTPClient, string) (C, error)) (C, error) {
+	var zero C
 	opts := []httpclient.SigV4Option{httpclient.WithService(service)}
 	if cfg.HTTPClient != nil {
 		opts = append(opts, httpclient.WithClient(cfg.HTTPClient))
 	}
-	return httpclient.NewSigV4(cfg.Region, cfg.Credentials, opts...)
+	signer, err := httpclient.NewSigV4(cfg.Region, cfg.Credentials, opts...)
+	if err != nil {
+		return zero, fmt.Errorf("cloud: %s: %w", service, err)
+	}
+	if endpoint == "" {
+		endpoint = serviceEndpoint(cfg, sdkID, service)
+	}
+	c, err := mk(signer, endpoint)
+	if err != nil {
+		return zero, fmt.Errorf("cloud: %s: %w", service, err)
+	}
+	return c, nil
 }

@@ -262,3 +262,24 @@ func TestDedupID(t *testing.T) {
 		}
 	}
 }
+
+// A redriven body without an id keeps the id the agent function gave it
+// ("sqs-" and the original SQS message id), so the thread applies it once.
+func TestRedriveKeepsTheMessageID(t *testing.T) {
+	for _, tc := range []struct {
+		d    DeadLetter
+		want string
+	}{
+		{DeadLetter{Body: `{"content":{"type":"text","text":"hi"}}`, OriginalID: "orig-1", MessageID: "dlq-1"}, "sqs-orig-1"},
+		{DeadLetter{Body: `{"content":{"type":"text","text":"hi"}}`, MessageID: "dlq-1"}, "sqs-dlq-1"},
+		{DeadLetter{Body: `{"id":"m7","content":{"type":"text","text":"hi"}}`, OriginalID: "orig-1"}, "m7"},
+	} {
+		var got struct{ ID string }
+		if err := json.Unmarshal([]byte(withID(tc.d)), &got); err != nil || got.ID != tc.want {
+			t.Errorf("%s: id %q, %v; want %q", tc.d.Body, got.ID, err, tc.want)
+		}
+	}
+	if got := withID(DeadLetter{Body: "not json"}); got != "not json" {
+		t.Errorf("a body that is not JSON became %q", got)
+	}
+}

@@ -155,7 +155,9 @@ func (c *Client) Redrive(ctx context.Context, ids []string) ([]Moved, error) {
 		return all || len(found) < len(want), nil
 	})
 	c.release(ctx, q, kept)
-	if err != nil {
+	if errors.Is(err, errTimeUp) {
+		problems = append(problems, "more records may be left: the redrive stops after "+(holdFor/2).String()+" so as to release what it holds; run it again")
+	} else if err != nil {
 		return moved, err
 	}
 	var missing []string
@@ -189,7 +191,7 @@ func (c *Client) move(ctx context.Context, d DeadLetter) (Moved, error) {
 	if !infinity.ValidThreadID(d.Thread) {
 		return Moved{}, fmt.Errorf("thread %q is not a valid thread id", d.Thread)
 	}
-	in := &awssqs.SendMessageInput{QueueUrl: aws.String(c.Config.InputQueueURL), MessageBody: aws.String(d.Body)}
+	in := &awssqs.SendMessageInput{QueueUrl: aws.String(c.Config.InputQueueURL), MessageBody: aws.String(withID(d))}
 	if isFIFO(c.Config.InputQueueURL) {
 		in.MessageGroupId = aws.String(string(d.Thread))
 		in.MessageDeduplicationId = aws.String(dedupID(d.MessageID))
@@ -207,7 +209,9 @@ func (c *Client) move(ctx context.Context, d DeadLetter) (Moved, error) {
 	if err != nil {
 		return Moved{}, fmt.Errorf("send to the input queue: %w", err)
 	}
-	del, err := c.SQS.DeleteMessageBatch(context.WithoutCancel(ctx), &awssqs.DeleteMessageBatchInput{
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	del, err := c.SQS.DeleteMessageBatch(dctx, &awssqs.DeleteMessageBatchInput{
 		QueueUrl: aws.String(c.Config.DeadLetterQueueURL),
 		Entries:  []sqstypes.DeleteMessageBatchRequestEntry{{Id: aws.String("0"), ReceiptHandle: d.receipt}},
 	})
@@ -221,6 +225,34 @@ func (c *Client) move(ctx context.Context, d DeadLetter) (Moved, error) {
 		return m, fmt.Errorf("sent to the input queue as %s, but not deleted from the dead-letter queue: %w", m.NewMessageID, err)
 	}
 	return m, nil
+}
+
+// withID returns the record's body with the message id the agent function
+// gave it: a body sent without an "id" (the aws sqs send-message recipe)
+// was known as "sqs-" and its SQS message id, and a redrive sends it with a
+// new SQS message id, so without this the thread would apply it again. The
+// original id is the infinity.message_id attribute, else the record's own
+// (SQS keeps a message's id when its redrive policy moves it). A body that
+// is not a JSON object goes back as it is.
+func withID(d DeadLetter) string {
+	var body map[string]json.RawMessage
+	if json.Unmarshal([]byte(d.Body), &body) != nil || body == nil {
+		return d.Body
+	}
+	var id string
+	if raw, ok := body["id"]; ok && json.Unmarshal(raw, &id) == nil && id != "" {
+		return d.Body
+	}
+	orig := d.OriginalID
+	if orig == "" {
+		orig = d.MessageID
+	}
+	body["id"], _ = json.Marshal("sqs-" + orig)
+	b, err := json.Marshal(body)
+	if err != nil {
+		return d.Body
+	}
+	return string(b)
 }
 
 // dedupID makes a deduplication id from a dead-letter message id (SQS's
@@ -238,6 +270,9 @@ func dedupID(id string) string {
 	return s
 }
 
+// errTimeUp: receive stopped at its time limit, with records perhaps left.
+var errTimeUp = errors.New("stopped at the time limit")
+
 // receiveAll receives up to limit records (default 1000), stopping at an
 // empty receive.
 func (c *Client) receiveAll(ctx context.Context, q string, limit int) ([]DeadLetter, error) {
@@ -249,6 +284,9 @@ func (c *Client) receiveAll(ctx context.Context, q string, limit int) ([]DeadLet
 		out = append(out, d)
 		return len(out) < limit, nil
 	})
+	if errors.Is(err, errTimeUp) {
+		err = nil // the listing says how many it did not show
+	}
 	return out, err
 }
 
@@ -260,7 +298,12 @@ func (c *Client) receiveAll(ctx context.Context, q string, limit int) ([]DeadLet
 func (c *Client) receive(ctx context.Context, q string, visit func(DeadLetter) (bool, error)) error {
 	seen := map[string]bool{}
 	deadline := time.Now().Add(holdFor / 2)
-	for time.Now().Before(deadline) {
+	for {
+		if !time.Now().Before(deadline) {
+			// What was received is held for holdFor: stop in time to
+			// release it, and say that more may wait.
+			return errTimeUp
+		}
 		out, err := c.SQS.ReceiveMessage(ctx, &awssqs.ReceiveMessageInput{
 			QueueUrl: aws.String(q), MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: int32(holdFor / time.Second),
 			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
@@ -294,13 +337,13 @@ func (c *Client) receive(ctx context.Context, q string, visit func(DeadLetter) (
 			return nil
 		}
 	}
-	return nil
 }
 
 // release makes records visible again (best effort: SQS does it anyway
 // when their visibility timeout ends).
 func (c *Client) release(ctx context.Context, q string, recs []DeadLetter) {
-	bg := context.WithoutCancel(ctx)
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	for chunk := range slices.Chunk(recs, 10) {
 		entries := make([]sqstypes.ChangeMessageVisibilityBatchRequestEntry, len(chunk))
 		for i, d := range chunk {

@@ -371,7 +371,8 @@ func (f *follower) wait(ctx context.Context) error {
 	}
 	// Best effort both: an event left behind comes back after its
 	// visibility timeout, and the store is read anyway.
-	bg := context.WithoutCancel(ctx)
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	if len(own) > 0 {
 		f.c.SQS.DeleteMessageBatch(bg, &awssqs.DeleteMessageBatchInput{QueueUrl: aws.String(q), Entries: own})
 	}

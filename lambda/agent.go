@@ -53,7 +53,8 @@ const (
 )
 
 // Attributes returns the record's message attributes: why (cut to 1,000
-// bytes), which thread, which message, which receive.
+// bytes, with the characters SQS refuses in a value replaced), which
+// thread, which message, which receive.
 func (r DeadRecord) Attributes() map[string]string {
 	why := "unknown"
 	if r.Err != nil {
@@ -62,6 +63,13 @@ func (r DeadRecord) Attributes() map[string]string {
 	if len(why) > 1000 {
 		why = strings.ToValidUTF8(why[:1000], "") + "…"
 	}
+	why = strings.Map(func(c rune) rune {
+		// SQS takes #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF.
+		if c == '\t' || c == '\n' || c == '\r' || (c >= 0x20 && c <= 0xD7FF) || (c >= 0xE000 && c <= 0xFFFD) || c >= 0x10000 {
+			return c
+		}
+		return '?'
+	}, why)
 	a := map[string]string{AttrError: why}
 	for k, v := range map[string]string{AttrThread: string(r.Thread), AttrMessageID: r.MessageID, AttrReceiveCount: r.ReceiveCount} {
 		if v != "" {
@@ -95,8 +103,10 @@ type AgentOptions struct {
 	// such records are reported failed and SQS's redrive policy moves them,
 	// without a reason.
 	DeadLetter DeadLetterer
-	// MaxReceiveCount is the input queue's redrive maxReceiveCount (0: do
-	// not dead-letter failed slices, leave them to the redrive policy).
+	// MaxReceiveCount must be the input queue's redrive maxReceiveCount
+	// (the CDK construct sets both from one prop): a failed slice's record
+	// on that receive is dead-lettered here. 0 leaves every failed record
+	// to the redrive policy.
 	MaxReceiveCount int
 	// Output, when set, receives what each slice committed, as display
 	// events (see OutputEvent).
@@ -145,6 +155,10 @@ func (a *Agent) Observe(ev actors.Event) {
 	a.events[ev.Thread] = append(a.events[ev.Thread], ev)
 	a.mu.Unlock()
 }
+
+// notifyMargin is kept free before the invocation's deadline when waiting
+// for tool-server notifications.
+const notifyMargin = 2 * time.Second
 
 // group is one message group's records in arrival order.
 type group struct {
@@ -216,10 +230,17 @@ func (a *Agent) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEvent
 	}
 	wg.Wait()
 	// Notifications to tool servers (closed threads, cancelled calls) are
-	// sent before the invocation ends: a frozen container would cut them
-	// short. The tool notifier retries within its own bound.
-	if err := a.o.Runtime.WaitNotifications(ctx); err != nil {
-		a.o.Logger.Warn("tool-server notifications still in flight at the deadline", "err", err)
+	// sent before the invocation ends (a frozen container would cut them
+	// short), but never past the deadline less a margin: an invocation
+	// that times out brings its whole batch back.
+	wctx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithDeadline(ctx, dl.Add(-notifyMargin))
+		defer cancel()
+	}
+	if err := a.o.Runtime.WaitNotifications(wctx); err != nil {
+		a.o.Logger.Warn("tool-server notifications still in flight near the deadline; they are given up", "err", err)
 	}
 	for _, r := range ev.Records {
 		if failed[r.MessageId] {
@@ -229,9 +250,12 @@ func (a *Agent) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEvent
 	return resp, nil
 }
 
-// lastReceives dead-letters the records of a failed group that were on
-// their last receive, with the failure, and returns their ids (done: SQS
-// deletes them). The group's other records come back and run without them.
+// lastReceives dead-letters the leading records of a failed group that
+// were on their last receive, with the failure, and returns their ids
+// (done: SQS deletes them). It stops at the first record that was not, or
+// that could not be moved: a later record must never leave before an
+// earlier one of its thread, in the input queue or the dead-letter queue.
+// The group's other records come back and run without the moved ones.
 func (a *Agent) lastReceives(ctx context.Context, g *group, why error) map[string]bool {
 	done := map[string]bool{}
 	if a.o.MaxReceiveCount <= 0 {
@@ -240,11 +264,12 @@ func (a *Agent) lastReceives(ctx context.Context, g *group, why error) map[strin
 	for _, r := range g.records {
 		n, err := strconv.Atoi(r.Attributes["ApproximateReceiveCount"])
 		if err != nil || n < a.o.MaxReceiveCount {
-			continue
+			break
 		}
-		if a.deadLetter(ctx, r, fmt.Errorf("slice failed on receive %d of %d: %w", n, a.o.MaxReceiveCount, why)) {
-			done[r.MessageId] = true
+		if !a.deadLetter(ctx, r, fmt.Errorf("slice failed on receive %d of %d: %w", n, a.o.MaxReceiveCount, why)) {
+			break
 		}
+		done[r.MessageId] = true
 	}
 	return done
 }
@@ -337,8 +362,13 @@ func (a *Agent) deadLetter(ctx context.Context, r events.SQSMessage, why error) 
 		return false
 	}
 	if err := a.o.DeadLetter.DeadLetter(ctx, deadRecord(r, why)); err != nil {
-		a.o.Logger.Error("dead-letter forward failed", "message_id", r.MessageId, "err", err, "why", why)
-		return false
+		// Once more with a short reason, in case the full one made the
+		// message too large: the record must move, the log keeps why.
+		short := deadRecord(r, errors.New("the full reason made the message too large or was refused; see the agent function's log"))
+		if err2 := a.o.DeadLetter.DeadLetter(ctx, short); err2 != nil {
+			a.o.Logger.Error("dead-letter forward failed", "message_id", r.MessageId, "err", errors.Join(err, err2), "why", why)
+			return false
+		}
 	}
 	a.o.Logger.Error("record moved to the dead-letter queue", "message_id", r.MessageId, "err", why)
 	return true

@@ -31,11 +31,15 @@ type recorder struct {
 	sent   []infinity.InputMessage
 	bodies []string
 	dead   []lambda.DeadRecord
+	refuse string // DeadLetter refuses this message id
 }
 
 func (r *recorder) DeadLetter(_ context.Context, d lambda.DeadRecord) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if d.MessageID == r.refuse && r.refuse != "" {
+		return errors.New("refused")
+	}
 	r.bodies = append(r.bodies, d.Body)
 	r.dead = append(r.dead, d)
 	return nil
@@ -428,6 +432,23 @@ func TestAgentDeadLettersTheLastReceiveWithWhy(t *testing.T) {
 		!strings.Contains(attrs[lambda.AttrError], "slice failed on receive 3 of 3") || !strings.Contains(attrs[lambda.AttrError], "store unreachable") {
 		t.Fatalf("dead record %+v, attributes %v", dead[0], attrs)
 	}
+	// Two records on their last receive, the first of which cannot be
+	// moved: neither leaves (a later record never leaves before an
+	// earlier one of its thread).
+	first, second := record("b3", "tb", "103", text("tb", "x")), record("b4", "tb", "104", text("tb", "y"))
+	first.Attributes["ApproximateReceiveCount"], second.Attributes["ApproximateReceiveCount"] = "3", "3"
+	f.dead.mu.Lock()
+	f.dead.refuse = "b3"
+	f.dead.mu.Unlock()
+	if got, want := failures(f.invoke(t, eventJSON(t, first, second))), []string{"b3", "b4"}; !slices.Equal(got, want) {
+		t.Fatalf("failures = %v, want %v", got, want)
+	}
+	f.dead.mu.Lock()
+	moved := len(f.dead.dead)
+	f.dead.mu.Unlock()
+	if moved != 1 {
+		t.Fatalf("%d records dead-lettered in all, want the first test's one", moved)
+	}
 	// The store recovers: the next record runs without the poison one.
 	f.conv.fail.Store(false)
 	if resp := f.invoke(t, eventJSON(t, record("b2", "tb", "102", text("tb", "next")))); len(resp.BatchItemFailures) != 0 {
@@ -435,5 +456,16 @@ func TestAgentDeadLettersTheLastReceiveWithWhy(t *testing.T) {
 	}
 	if got := f.items(t, "tb"); len(got) != 2 || got[0].Text != "next" {
 		t.Fatalf("tb: %+v", got)
+	}
+}
+
+// A reason SQS would refuse as an attribute value is made acceptable.
+func TestDeadRecordAttributesAreValidForSQS(t *testing.T) {
+	a := lambda.DeadRecord{Err: errors.New("bad\x00byte\x1b[31m and\ttab"), Thread: "t", MessageID: "m"}.Attributes()
+	if a[lambda.AttrError] != "bad?byte?[31m and\ttab" || a[lambda.AttrThread] != "t" || a[lambda.AttrMessageID] != "m" {
+		t.Fatalf("attributes %q", a)
+	}
+	if _, ok := a[lambda.AttrReceiveCount]; ok {
+		t.Fatal("an empty receive count is not an attribute")
 	}
 }

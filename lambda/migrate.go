@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/cfn"
@@ -41,7 +42,13 @@ func Migrator(migrate func(context.Context) error, log *slog.Logger) cfn.CustomR
 		}
 		if err := migrate(ctx); err != nil {
 			log.Error("schema migration failed", "request", ev.RequestType, "stack", ev.StackID, "err", err)
-			return SchemaResourceID, nil, fmt.Errorf("infinity schema migration: %w", err)
+			// CloudFormation takes a response of 4 KB at most: the reason
+			// is cut, the log keeps it whole.
+			why := err.Error()
+			if len(why) > 1000 {
+				why = strings.ToValidUTF8(why[:1000], "") + "… (see the migrate function's log)"
+			}
+			return SchemaResourceID, nil, fmt.Errorf("infinity schema migration: %s", why)
 		}
 		log.Info("schema migrated", "request", ev.RequestType, "stack", ev.StackID)
 		return SchemaResourceID, nil, nil

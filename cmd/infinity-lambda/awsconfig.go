@@ -16,8 +16,10 @@ import (
 // uses. What of its environment settings a function can use is read here,
 // as the SDK documents them: AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>
 // (VPC endpoints, emulators), AWS_IGNORE_CONFIGURED_ENDPOINT_URLS,
-// AWS_USE_FIPS_ENDPOINT and AWS_USE_DUALSTACK_ENDPOINT. The test compares
-// the clients this makes with those config.LoadDefaultConfig makes.
+// AWS_USE_FIPS_ENDPOINT and AWS_USE_DUALSTACK_ENDPOINT (the last for the
+// SDK's clients only: the few calls made without one use the regional or
+// FIPS endpoint). The test compares the clients this makes with those
+// config.LoadDefaultConfig makes.
 func awsConfig(getenv func(string) string) (aws.Config, error) {
 	region := getenv("AWS_REGION")
 	if region == "" {

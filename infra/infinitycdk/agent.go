@@ -138,9 +138,11 @@ func (a *InfinityAgent) stores() {
 		AssumedBy: awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), &awsiam.ServicePrincipalOpts{
 			Conditions: &map[string]interface{}{
 				"StringEquals": map[string]interface{}{"aws:SourceAccount": awscdk.Stack_Of(a.Construct).Account()},
-				// Only this agent's schedules (the confused-deputy guard
-				// Scheduler's documentation gives).
-				"ArnLike": map[string]interface{}{"aws:SourceArn": a.scheduleARNs()},
+				// Only this agent's schedule group (the confused-deputy
+				// guard Scheduler's documentation gives: it has named the
+				// group's ARN and, earlier, its schedules' ARNs; both are
+				// accepted, both are this group only).
+				"ArnLike": map[string]interface{}{"aws:SourceArn": []*string{a.scheduleGroupARN(), a.scheduleARNs()}},
 			},
 		}),
 	})

@@ -160,9 +160,14 @@ func TestSchedulerRole(t *testing.T) {
 		"Principal": map[string]any{"Service": "scheduler.amazonaws.com"},
 		"Condition": map[string]any{
 			"StringEquals": map[string]any{"aws:SourceAccount": ref("AWS::AccountId")},
-			"ArnLike": map[string]any{"aws:SourceArn": map[string]any{"Fn::Join": []any{"", []any{
-				"arn:", ref("AWS::Partition"), ":scheduler:", ref("AWS::Region"), ":", ref("AWS::AccountId"),
-				":schedule/" + *s.agent.ScheduleGroup.ScheduleGroupName() + "/*"}}}},
+			"ArnLike": map[string]any{"aws:SourceArn": []any{
+				map[string]any{"Fn::Join": []any{"", []any{
+					"arn:", ref("AWS::Partition"), ":scheduler:", ref("AWS::Region"), ":", ref("AWS::AccountId"),
+					":schedule-group/" + *s.agent.ScheduleGroup.ScheduleGroupName()}}},
+				map[string]any{"Fn::Join": []any{"", []any{
+					"arn:", ref("AWS::Partition"), ":scheduler:", ref("AWS::Region"), ":", ref("AWS::AccountId"),
+					":schedule/" + *s.agent.ScheduleGroup.ScheduleGroupName() + "/*"}}},
+			}},
 		},
 	}}
 	if !same(trust, want) {
@@ -224,6 +229,8 @@ func TestSchemaCustomResource(t *testing.T) {
 		s.tpl.HasResourceProperties(jsii.String("Custom::InfinitySchema"), map[string]any{
 			"ServiceToken":    getAtt(migrate, "Arn"),
 			"BootstrapSha256": assertions.Match_StringLikeRegexp(jsii.String("^[0-9a-f]{64}$")),
+			// A replaced cluster gets its schema too.
+			"Cluster": getAtt(s.lid(t, s.agent.Cluster), "ResourceArn"),
 		})
 	})
 	schema := s.lid(t, s.agent.Schema)

@@ -68,6 +68,16 @@ func (a *InfinityAgent) scheduleARNs() *string {
 	})
 }
 
+// scheduleGroupARN is the ARN of the agent's schedule group.
+func (a *InfinityAgent) scheduleGroupARN() *string {
+	return awscdk.Stack_Of(a.Construct).FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("scheduler"),
+		Resource:     jsii.String("schedule-group"),
+		ResourceName: a.ScheduleGroup.ScheduleGroupName(),
+		ArnFormat:    awscdk.ArnFormat_SLASH_RESOURCE_NAME,
+	})
+}
+
 // allow is a statement allowing actions on resources.
 func allow(actions []string, resources ...*string) awsiam.PolicyStatement {
 	return awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{

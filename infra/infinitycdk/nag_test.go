@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/jsii-runtime-go"
 )
 
@@ -19,6 +20,10 @@ func TestAwsSolutionsChecks(t *testing.T) {
 		"full":    full(t),
 		"iam receiver": func(_ awscdk.Stack, p *InfinityAgentProps) {
 			p.ReceiverAuth = awslambda.FunctionUrlAuthType_AWS_IAM
+		},
+		"mcp headers secret imported by name": func(stack awscdk.Stack, p *InfinityAgentProps) {
+			p.Tools = []ToolSet{NewMcpToolSet("https://mcp.example.com/mcp",
+				awssecretsmanager.Secret_FromSecretNameV2(stack, jsii.String("Imported"), jsii.String("mcp-headers")))}
 		},
 	} {
 		s := synth(t, nil, edit)

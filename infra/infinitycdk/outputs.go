@@ -12,10 +12,12 @@ func (a *InfinityAgent) schema() {
 	a.Schema = awscdk.NewCustomResource(a.Construct, jsii.String("Schema"), &awscdk.CustomResourceProps{
 		ServiceToken: a.MigrateFunction.FunctionArn(),
 		ResourceType: jsii.String("Custom::InfinitySchema"),
-		// A new bootstrap may bring migrations: its digest changing makes
-		// CloudFormation send Update, which runs them (they are
-		// idempotent); deploying the same bootstrap again sends nothing.
-		Properties:     &map[string]interface{}{"BootstrapSha256": a.asset.bootstrapSHA256},
+		// A new bootstrap may bring migrations, and a replaced cluster
+		// starts empty: either changing makes CloudFormation send Update,
+		// which runs them (they are idempotent); deploying the same
+		// bootstrap to the same cluster again sends nothing.
+		Properties: &map[string]interface{}{"BootstrapSha256": a.asset.bootstrapSHA256,
+			"Cluster": a.Cluster.AttrResourceArn()},
 		ServiceTimeout: awscdk.Duration_Seconds(jsii.Number(migrateTimeoutSeconds + 60)),
 	})
 	// The agent function is created once its store has the schema, so a

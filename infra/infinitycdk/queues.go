@@ -19,8 +19,8 @@ func (a *InfinityAgent) queues() {
 	a.InputDeadLetterQueue = a.queue("InputDeadLetterQueue", awssqs.QueueProps{
 		// SQS requires a FIFO queue's dead-letter queue to be FIFO. The
 		// agent function also sends records it gives up on itself, with
-		// the thread as message group: content-based deduplication saves
-		// it a deduplication id.
+		// the thread as message group and a deduplication id of its own;
+		// content-based deduplication covers any other sender.
 		Fifo:                      jsii.Bool(true),
 		ContentBasedDeduplication: jsii.Bool(true),
 		RetentionPeriod:           deadLetterRetention(),

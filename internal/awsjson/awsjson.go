@@ -27,6 +27,13 @@ import (
 // Attempts is how many times a request is sent at most.
 const Attempts = 3
 
+// retryStatus are the answers tried again whatever their code, as the
+// SDK's standard retryer does (throttling codes are tried again too).
+var retryStatus = map[int]bool{
+	http.StatusTooManyRequests: true, http.StatusInternalServerError: true, http.StatusBadGateway: true,
+	http.StatusServiceUnavailable: true, http.StatusGatewayTimeout: true,
+}
+
 // maxAnswer bounds an answer's body.
 const maxAnswer = 4 << 20
 
@@ -86,8 +93,7 @@ func once(ctx context.Context, c infinity.HTTPClient, r Request) ([]byte, bool, 
 		return raw, false, nil
 	}
 	e := parseError(resp, raw)
-	retry := resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || throttle(e.Code)
-	return nil, retry, e
+	return nil, retryStatus[resp.StatusCode] || throttle(e.Code), e
 }
 
 // parseError reads an AWS JSON error answer as the SDK does: the code from

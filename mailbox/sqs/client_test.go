@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,12 +25,18 @@ import (
 	"github.com/infinity-runtime/infinity/tools/httpclient"
 )
 
-// captured is what a client sent.
+// captured is what a client sent: every header but those of signing,
+// retries and transport.
 type captured struct {
-	Method, Path, ContentType, Target string
-	Body                              map[string]any
-	Signed                            bool
+	Method, Path string
+	Headers      map[string]string
+	Body         map[string]any
+	Signed       bool
 }
+
+// unchecked are the headers a capture leaves out.
+var unchecked = map[string]bool{"Authorization": true, "X-Amz-Date": true, "X-Amz-Content-Sha256": true, "User-Agent": true,
+	"Amz-Sdk-Invocation-Id": true, "Amz-Sdk-Request": true, "Accept-Encoding": true, "Content-Length": true}
 
 // capture records requests and answers each with answer(n), n counting
 // from 1.
@@ -44,8 +51,14 @@ func (c *capture) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var body map[string]any
 	json.Unmarshal(raw, &body)
 	c.mu.Lock()
-	c.got = append(c.got, captured{Method: r.Method, Path: r.URL.EscapedPath(), ContentType: r.Header.Get("Content-Type"),
-		Target: r.Header.Get("X-Amz-Target"), Body: body, Signed: r.Header.Get("Authorization") != ""})
+	headers := map[string]string{}
+	for k, v := range r.Header {
+		if !unchecked[k] {
+			headers[k] = strings.Join(v, ",")
+		}
+	}
+	c.got = append(c.got, captured{Method: r.Method, Path: r.URL.EscapedPath(), Headers: headers, Body: body,
+		Signed: r.Header.Get("Authorization") != ""})
 	n := len(c.got)
 	c.mu.Unlock()
 	c.answer(n, w, raw)

@@ -96,13 +96,10 @@ func CreateQueues(ctx context.Context, client QueueAPI, prefix string, opts ...Q
 	vis := strconv.Itoa(int(o.visibility / time.Second))
 	q := Queues{MaxReceiveCount: o.maxReceive}
 	var err error
-	fifo := map[string]string{
+	if q.DeadLetter, err = createQueue(ctx, client, prefix+"-dead.fifo", map[string]string{
 		string(sqstypes.QueueAttributeNameFifoQueue):                 "true",
 		string(sqstypes.QueueAttributeNameContentBasedDeduplication): "true",
-		string(sqstypes.QueueAttributeNameDeduplicationScope):        "messageGroup",
-		string(sqstypes.QueueAttributeNameFifoThroughputLimit):       "perMessageGroupId",
-	}
-	if q.DeadLetter, err = createQueue(ctx, client, prefix+"-dead.fifo", fifo); err != nil {
+	}); err != nil {
 		return Queues{}, err
 	}
 	if q.RelayDeadLetter, err = createQueue(ctx, client, prefix+"-relay-dead", nil); err != nil {
@@ -111,14 +108,14 @@ func CreateQueues(ctx context.Context, client QueueAPI, prefix string, opts ...Q
 	redrive := func(dead Queue) string {
 		return fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":%d}`, dead.ARN, o.maxReceive)
 	}
-	input := map[string]string{
-		string(sqstypes.QueueAttributeNameVisibilityTimeout): vis,
-		string(sqstypes.QueueAttributeNameRedrivePolicy):     redrive(q.DeadLetter),
-	}
-	for k, v := range fifo {
-		input[k] = v
-	}
-	if q.Input, err = createQueue(ctx, client, prefix+"-input.fifo", input); err != nil {
+	if q.Input, err = createQueue(ctx, client, prefix+"-input.fifo", map[string]string{
+		string(sqstypes.QueueAttributeNameFifoQueue):                 "true",
+		string(sqstypes.QueueAttributeNameContentBasedDeduplication): "true",
+		string(sqstypes.QueueAttributeNameDeduplicationScope):        "messageGroup",
+		string(sqstypes.QueueAttributeNameFifoThroughputLimit):       "perMessageGroupId",
+		string(sqstypes.QueueAttributeNameVisibilityTimeout):         vis,
+		string(sqstypes.QueueAttributeNameRedrivePolicy):             redrive(q.DeadLetter),
+	}); err != nil {
 		return Queues{}, err
 	}
 	if q.Relay, err = createQueue(ctx, client, prefix+"-relay", map[string]string{

@@ -90,7 +90,13 @@ func (c *SchedulerClient) CreateSchedule(ctx context.Context, in *scheduler.Crea
 		in.Target.EventBridgeParameters != nil || in.Target.KinesisParameters != nil || in.Target.SageMakerPipelineParameters != nil)) {
 		return nil, fmt.Errorf("create schedule %s: only SQS targets without start, end or KMS key are sent by this client: %w", aws.ToString(in.Name), infinity.ErrNotImplemented)
 	}
-	w := wireSchedule{ActionAfterCompletion: string(in.ActionAfterCompletion), ClientToken: in.ClientToken, Description: in.Description,
+	token := in.ClientToken
+	if token == nil {
+		// As the SDK does: a token per call, so its own retries are one
+		// request to the service.
+		token = aws.String(string(infinity.NewThreadID()))
+	}
+	w := wireSchedule{ActionAfterCompletion: string(in.ActionAfterCompletion), ClientToken: token, Description: in.Description,
 		GroupName: in.GroupName, ScheduleExpression: in.ScheduleExpression, ScheduleExpressionTimezone: in.ScheduleExpressionTimezone, State: string(in.State)}
 	if f := in.FlexibleTimeWindow; f != nil {
 		w.FlexibleTimeWindow = &wireFlexibleWindow{MaximumWindowInMinutes: f.MaximumWindowInMinutes, Mode: string(f.Mode)}

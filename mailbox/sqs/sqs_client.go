@@ -79,7 +79,9 @@ func (c *SendClient) SendMessage(ctx context.Context, in *awssqs.SendMessageInpu
 		return nil, fmt.Errorf("send message: %w", err)
 	}
 	raw, err := awsjson.Do(ctx, c.http, awsjson.Request{Method: http.MethodPost, URL: c.endpoint, Body: body,
-		Headers: map[string]string{"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "AmazonSQS.SendMessage"}})
+		// Query mode: SQS answers errors with their query-protocol codes
+		// too (AWS.SimpleQueueService.NonExistentQueue), as the SDK asks.
+		Headers: map[string]string{"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "AmazonSQS.SendMessage", "X-Amzn-Query-Mode": "true"}})
 	if err != nil {
 		return nil, fmt.Errorf("send message to %s: %w", aws.ToString(in.QueueUrl), sqsError(err))
 	}

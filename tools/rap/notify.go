@@ -76,9 +76,13 @@ func (n *Notifier) broadcast(ctx context.Context, path string, msg any, thread i
 	if timeout <= 0 {
 		timeout = DefaultNotifyTimeout
 	}
-	// The caller's cancellation must not cut the notifications short: the
-	// thread is closing, and that is exactly when they matter.
-	base := context.WithoutCancel(ctx)
+	// The caller's cancellation must not cut background notifications
+	// short: the thread is closing, and that is exactly when they matter.
+	// A synchronous caller waits, so its deadline bounds them.
+	base := ctx
+	if !n.Synchronous {
+		base = context.WithoutCancel(ctx)
+	}
 	attempts := 1
 	if n.Synchronous {
 		attempts = 2
