@@ -2,8 +2,6 @@ package cloudctl
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -203,7 +201,7 @@ func status(info infinity.ThreadInfo, items []infinity.Item) (string, string, *t
 	if ch := actors.PendingChoices(items); len(ch) > 0 {
 		return StatusWaiting, "your choice: " + ch[0].Prompt, nil
 	}
-	call := openCall(items)
+	call := actors.OpenCall(items)
 	if call == nil {
 		if items[len(items)-1].Kind == infinity.KindAssistant {
 			return StatusWaiting, WaitingForInput, nil
@@ -215,59 +213,14 @@ func status(info infinity.ThreadInfo, items []infinity.Item) (string, string, *t
 		return StatusWaiting, "a child's report", nil
 	case "sleep_until_event_or_input":
 		return StatusWaiting, "input or an event", nil
-	case "sleep":
-		var a struct {
-			Seconds float64 `json:"seconds"`
-		}
-		if json.Unmarshal(c.Args, &a) == nil && a.Seconds > 0 {
-			until := call.At.Add(time.Duration(a.Seconds * float64(time.Second))).UTC()
+	case "sleep", "sleep_until":
+		if until, ok := actors.WakeTime(call); ok {
 			return StatusSleeping, "", &until
-		}
-		return StatusSleeping, "", nil
-	case "sleep_until":
-		var a struct {
-			Date, Time, Timezone string
-		}
-		if json.Unmarshal(c.Args, &a) == nil {
-			loc, err := time.LoadLocation(a.Timezone)
-			if err == nil {
-				if t, err := time.ParseInLocation("2006-01-02 15:04:05", a.Date+" "+a.Time, loc); err == nil {
-					t = t.UTC()
-					return StatusSleeping, "", &t
-				}
-				if t, err := time.ParseInLocation("2006-01-02 15:04", a.Date+" "+a.Time, loc); err == nil {
-					t = t.UTC()
-					return StatusSleeping, "", &t
-				}
-			}
-			return StatusSleeping, fmt.Sprintf("until %s %s %s", a.Date, a.Time, a.Timezone), nil
 		}
 		return StatusSleeping, "", nil
 	default:
 		return StatusWaiting, "the tool " + c.Name, nil
 	}
-}
-
-// openCall returns the item of the last own tool call that nothing has
-// answered yet (a pending result does not answer it), or nil.
-func openCall(items []infinity.Item) *infinity.Item {
-	answered := map[string]bool{}
-	for i := len(items) - 1; i >= 0; i-- {
-		it := items[i]
-		switch it.Kind {
-		case infinity.KindToolResult:
-			if it.Result.State != infinity.ResultPending {
-				answered[it.Result.CallID] = true
-			}
-		case infinity.KindToolCall:
-			if !answered[it.Call.ID] {
-				return &items[i]
-			}
-		case infinity.KindUser, infinity.KindAssistant:
-			return nil
-		}
-	}
-	return nil
 }
 
 // settled reports whether a thread has nothing to do until someone acts:

@@ -108,7 +108,10 @@ func (d *Daemon) view(ctx context.Context, info infinity.ThreadInfo, t timers) (
 	v := ThreadView{ID: info.ID, Parent: info.Parent, Root: info.Root, Agent: info.Agent, Model: model, Created: info.Created, Compacted: info.Compacted,
 		Items: len(items), Tokens: infinity.SumUsage(items), Cost: costOf(items, model, am.Prices), Children: len(kids)}
 	v.Subtree = Totals{Threads: 1, Tokens: v.Tokens, Cost: v.Cost}
-	call := openCall(items)
+	var call *infinity.ToolCall
+	if it := actors.OpenCall(items); it != nil {
+		call = it.Call
+	}
 	until, timer := t[info.ID]
 	failure := d.failure(info.ID)
 	v.Choices = actors.PendingChoices(items)
@@ -130,27 +133,6 @@ func (d *Daemon) view(ctx context.Context, info infinity.ThreadInfo, t timers) (
 		v.Status, v.Detail = StatusWaiting, waitingFor(call)
 	}
 	return v, nil
-}
-
-// openCall returns the last own tool call if nothing answered it yet.
-func openCall(items []infinity.Item) *infinity.ToolCall {
-	answered := map[string]bool{}
-	for i := len(items) - 1; i >= 0; i-- {
-		it := items[i]
-		switch it.Kind {
-		case infinity.KindToolResult:
-			if it.Result.State != infinity.ResultPending {
-				answered[it.Result.CallID] = true
-			}
-		case infinity.KindToolCall:
-			if !answered[it.Call.ID] {
-				return it.Call
-			}
-		case infinity.KindUser, infinity.KindAssistant:
-			return nil
-		}
-	}
-	return nil
 }
 
 func isWaitCall(c *infinity.ToolCall) bool { return c.Name == "sleep_until_event_or_input" }
