@@ -43,14 +43,14 @@ type CompletionRequest struct {
 	Stack  []ThreadID
 }
 
-// EventKind tells stream events apart.
-type EventKind uint8
+// StreamEventKind tells stream events apart.
+type StreamEventKind uint8
 
 // Stream event kinds.
 const (
-	EventText     EventKind = iota + 1 // a text delta
-	EventToolCall                      // a whole tool call
-	EventDone                          // the end of the response
+	StreamText     StreamEventKind = iota + 1 // a text delta
+	StreamToolCall                            // a whole tool call
+	StreamDone                                // the end of the response
 )
 
 // StopReason says why a response ended.
@@ -65,7 +65,7 @@ const (
 
 // StreamEvent is one event of a completion stream.
 type StreamEvent struct {
-	Kind  EventKind
+	Kind  StreamEventKind
 	Text  string
 	Call  *ToolCall
 	Usage Usage

@@ -78,13 +78,13 @@ func (r *run) stream(ctx context.Context, req infinity.CompletionRequest) (respo
 			return response{}, err
 		}
 		switch ev.Kind {
-		case infinity.EventText:
+		case infinity.StreamText:
 			buf.WriteString(ev.Text)
-		case infinity.EventToolCall:
+		case infinity.StreamToolCall:
 			if ev.Call != nil {
 				resp.calls = append(resp.calls, *ev.Call)
 			}
-		case infinity.EventDone:
+		case infinity.StreamDone:
 			resp.text, resp.usage, resp.stop = buf.String(), ev.Usage, ev.Stop
 			return resp, nil
 		}

@@ -241,14 +241,14 @@ func (st *state) handle(ev *event) (out infinity.StreamEvent, err error, done bo
 			st.block(ev.Index, b)
 		case "text":
 			if cb.Text != "" {
-				return infinity.StreamEvent{Kind: infinity.EventText, Text: cb.Text}, nil, false
+				return infinity.StreamEvent{Kind: infinity.StreamText, Text: cb.Text}, nil, false
 			}
 		}
 	case "content_block_delta":
 		switch ev.Delta.Type {
 		case "text_delta":
 			if ev.Delta.Text != "" {
-				return infinity.StreamEvent{Kind: infinity.EventText, Text: ev.Delta.Text}, nil, false
+				return infinity.StreamEvent{Kind: infinity.StreamText, Text: ev.Delta.Text}, nil, false
 			}
 		case "input_json_delta":
 			b := st.blocks[ev.Index]
@@ -276,7 +276,7 @@ func (st *state) handle(ev *event) (out infinity.StreamEvent, err error, done bo
 			st.truncated = b.name
 			return out, nil, false
 		}
-		return infinity.StreamEvent{Kind: infinity.EventToolCall, Call: &infinity.ToolCall{ID: b.id, Name: b.name, Args: args}}, nil, false
+		return infinity.StreamEvent{Kind: infinity.StreamToolCall, Call: &infinity.ToolCall{ID: b.id, Name: b.name, Args: args}}, nil, false
 	case "message_delta":
 		if ev.Delta.StopReason != "" {
 			st.stop = ev.Delta.StopReason
@@ -297,7 +297,7 @@ func (st *state) handle(ev *event) (out infinity.StreamEvent, err error, done bo
 		if st.truncated != "" && stop != infinity.StopMaxTokens {
 			return out, fmt.Errorf("anthropic: the input of a %q tool call is not a JSON object: %w", st.truncated, infinity.ErrRetryable), false
 		}
-		return infinity.StreamEvent{Kind: infinity.EventDone, Usage: st.usage, Stop: stop}, nil, true
+		return infinity.StreamEvent{Kind: infinity.StreamDone, Usage: st.usage, Stop: stop}, nil, true
 	}
 	return out, nil, false
 }

@@ -28,9 +28,9 @@
 //
 // # Streams
 //
-// text_delta events become EventText; a tool_use block's input arrives as
-// input_json_delta fragments and becomes one EventToolCall (arguments "{}"
-// when empty) at its content_block_stop; message_stop becomes EventDone
+// text_delta events become StreamText; a tool_use block's input arrives as
+// input_json_delta fragments and becomes one StreamToolCall (arguments "{}"
+// when empty) at its content_block_stop; message_stop becomes StreamDone
 // with the usage (input from message_start, output from message_delta;
 // input counts cache reads and writes) and the stop reason (tool_use,
 // max_tokens, else end_turn). A tool call whose input was cut short by

@@ -202,7 +202,7 @@ func (st *state) handle(e types.ConverseStreamOutput) (out infinity.StreamEvent,
 		switch d := v.Value.Delta.(type) {
 		case *types.ContentBlockDeltaMemberText:
 			if d.Value != "" {
-				return infinity.StreamEvent{Kind: infinity.EventText, Text: d.Value}, nil
+				return infinity.StreamEvent{Kind: infinity.StreamText, Text: d.Value}, nil
 			}
 		case *types.ContentBlockDeltaMemberToolUse:
 			i := index(v.Value.ContentBlockIndex)
@@ -231,7 +231,7 @@ func (st *state) handle(e types.ConverseStreamOutput) (out infinity.StreamEvent,
 			st.truncated = b.name
 			return out, nil
 		}
-		return infinity.StreamEvent{Kind: infinity.EventToolCall, Call: &infinity.ToolCall{ID: b.id, Name: b.name, Args: args}}, nil
+		return infinity.StreamEvent{Kind: infinity.StreamToolCall, Call: &infinity.ToolCall{ID: b.id, Name: b.name, Args: args}}, nil
 	case *types.ConverseStreamOutputMemberMessageStop:
 		st.stop, st.stopped = v.Value.StopReason, true
 	case *types.ConverseStreamOutputMemberMetadata:
@@ -246,7 +246,7 @@ func (st *state) handle(e types.ConverseStreamOutput) (out infinity.StreamEvent,
 	return out, nil
 }
 
-// done returns the EventDone of a stream that ended cleanly.
+// done returns the StreamDone of a stream that ended cleanly.
 func (st *state) done() (infinity.StreamEvent, error) {
 	if !st.stopped {
 		return infinity.StreamEvent{}, fmt.Errorf("bedrock: the stream ended before messageStop: %w", infinity.ErrRetryable)
@@ -264,7 +264,7 @@ func (st *state) done() (infinity.StreamEvent, error) {
 	if st.truncated != "" && stop != infinity.StopMaxTokens {
 		return infinity.StreamEvent{}, fmt.Errorf("bedrock: the input of a %q tool call is not a JSON object: %w", st.truncated, infinity.ErrRetryable)
 	}
-	return infinity.StreamEvent{Kind: infinity.EventDone, Usage: st.usage, Stop: stop}, nil
+	return infinity.StreamEvent{Kind: infinity.StreamDone, Usage: st.usage, Stop: stop}, nil
 }
 
 func index(p *int32) int32 {

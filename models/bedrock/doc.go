@@ -47,14 +47,14 @@
 //
 // # Streams
 //
-// contentBlockDelta text becomes EventText. A toolUse block starts with
+// contentBlockDelta text becomes StreamText. A toolUse block starts with
 // contentBlockStart (toolUseId and name) and its input arrives as JSON
 // fragments in contentBlockDelta events, collected per content block
 // index, so that parallel calls come through whole; each becomes one
-// EventToolCall (arguments "{}" when empty) at its contentBlockStop.
+// StreamToolCall (arguments "{}" when empty) at its contentBlockStop.
 // messageStop gives the stop reason (tool_use → StopToolUse, max_tokens →
 // StopMaxTokens, anything else → StopEnd) and the metadata event the usage
-// (input counts cache reads and writes); EventDone comes when the stream
+// (input counts cache reads and writes); StreamDone comes when the stream
 // has ended with both. A tool call whose input was cut short by
 // max_tokens is dropped; anywhere else an input that is not a JSON object
 // is a broken stream.

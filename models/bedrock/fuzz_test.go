@@ -48,7 +48,7 @@ func FuzzToolInput(f *testing.F) {
 			if err != nil {
 				t.Fatalf("%q: %v", input, err)
 			}
-			if ev.Kind == infinity.EventToolCall {
+			if ev.Kind == infinity.StreamToolCall {
 				calls = append(calls, ev.Call)
 			}
 		}

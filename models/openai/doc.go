@@ -43,10 +43,10 @@
 // sent. Tools become function tools with the spec's JSON schema as
 // parameters. Usage is requested with stream_options.include_usage.
 //
-// The stream yields an EventText per content (or refusal) delta as it
+// The stream yields an StreamText per content (or refusal) delta as it
 // arrives; tool-call fragments are gathered by index and yielded as whole
-// EventToolCall events, in index order, when finish_reason arrives; then
-// EventDone with the usage and the stop: "length" is StopMaxTokens,
+// StreamToolCall events, in index order, when finish_reason arrives; then
+// StreamDone with the usage and the stop: "length" is StopMaxTokens,
 // "tool_calls" (or any response with calls) StopToolUse, anything else
 // StopEnd. Arguments that are not valid JSON (a call cut by the limit) are
 // passed as a JSON string so the history stays valid JSON.

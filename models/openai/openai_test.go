@@ -176,11 +176,11 @@ func collect(seq func(func(infinity.StreamEvent, error) bool)) result {
 		}
 		r.events = append(r.events, ev)
 		switch ev.Kind {
-		case infinity.EventText:
+		case infinity.StreamText:
 			r.text += ev.Text
-		case infinity.EventToolCall:
+		case infinity.StreamToolCall:
 			r.calls = append(r.calls, *ev.Call)
-		case infinity.EventDone:
+		case infinity.StreamDone:
 			r.done = &ev
 		}
 	}
@@ -211,7 +211,7 @@ func TestTextTurn(t *testing.T) {
 	if r.done == nil || r.done.Stop != infinity.StopEnd || r.done.Usage != (infinity.Usage{Input: 12, Output: 3}) {
 		t.Errorf("done %+v", r.done)
 	}
-	if r.events[len(r.events)-1].Kind != infinity.EventDone {
+	if r.events[len(r.events)-1].Kind != infinity.StreamDone {
 		t.Error("done is not last")
 	}
 
@@ -277,11 +277,11 @@ func TestParallelToolCalls(t *testing.T) {
 	if r.done == nil || r.done.Stop != infinity.StopToolUse || r.done.Usage != (infinity.Usage{Input: 40, Output: 25}) {
 		t.Errorf("done %+v", r.done)
 	}
-	kinds := make([]infinity.EventKind, len(r.events))
+	kinds := make([]infinity.StreamEventKind, len(r.events))
 	for i, ev := range r.events {
 		kinds[i] = ev.Kind
 	}
-	if !reflect.DeepEqual(kinds, []infinity.EventKind{infinity.EventText, infinity.EventToolCall, infinity.EventToolCall, infinity.EventDone}) {
+	if !reflect.DeepEqual(kinds, []infinity.StreamEventKind{infinity.StreamText, infinity.StreamToolCall, infinity.StreamToolCall, infinity.StreamDone}) {
 		t.Errorf("kinds %v", kinds)
 	}
 	// No limit asked: the model's output limit is sent.
@@ -743,7 +743,7 @@ func BenchmarkStream(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if ev.Kind == infinity.EventToolCall {
+				if ev.Kind == infinity.StreamToolCall {
 					calls++
 				}
 			}

@@ -196,10 +196,10 @@ func (p *Provider) model(id string) (infinity.ModelInfo, error) {
 	return infinity.ModelInfo{}, invalidf("model %q is not configured for %s", id, p.baseURL)
 }
 
-// Stream runs one chat completion with streaming. It yields an EventText per
-// content delta as it arrives, then one EventToolCall per tool call (in the
+// Stream runs one chat completion with streaming. It yields an StreamText per
+// content delta as it arrives, then one StreamToolCall per tool call (in the
 // order of their index, once the response's finish_reason arrives), then
-// EventDone with the usage and the stop reason.
+// StreamDone with the usage and the stop reason.
 //
 // Errors: throttling (429), 408, 409, 5xx, connection failures and a stream
 // that breaks or ends without a finish_reason wrap infinity.ErrRetryable
@@ -282,7 +282,7 @@ func (p *Provider) run(ctx context.Context, stream chunkStream, yield func(infin
 	emitCalls := func() bool {
 		emitted = true
 		for _, c := range acc.finish() {
-			if !yield(infinity.StreamEvent{Kind: infinity.EventToolCall, Call: c}, nil) {
+			if !yield(infinity.StreamEvent{Kind: infinity.StreamToolCall, Call: c}, nil) {
 				return false
 			}
 		}
@@ -303,12 +303,12 @@ func (p *Provider) run(ctx context.Context, stream chunkStream, yield func(infin
 				continue
 			}
 			if d := ch.Delta.Content; d != "" {
-				if !yield(infinity.StreamEvent{Kind: infinity.EventText, Text: d}, nil) {
+				if !yield(infinity.StreamEvent{Kind: infinity.StreamText, Text: d}, nil) {
 					return
 				}
 			}
 			if d := ch.Delta.Refusal; d != "" {
-				if !yield(infinity.StreamEvent{Kind: infinity.EventText, Text: d}, nil) {
+				if !yield(infinity.StreamEvent{Kind: infinity.StreamText, Text: d}, nil) {
 					return
 				}
 			}
@@ -350,7 +350,7 @@ func (p *Provider) run(ctx context.Context, stream chunkStream, yield func(infin
 		// Some servers (Ollama) report "stop" for a response with calls.
 		stop = infinity.StopToolUse
 	}
-	yield(infinity.StreamEvent{Kind: infinity.EventDone, Usage: usage, Stop: stop}, nil)
+	yield(infinity.StreamEvent{Kind: infinity.StreamDone, Usage: usage, Stop: stop}, nil)
 }
 
 // callAcc gathers tool-call fragments by index.

@@ -39,11 +39,11 @@ func Collect(ctx context.Context, p infinity.ModelProvider, req infinity.Complet
 		}
 		r.Events++
 		switch ev.Kind {
-		case infinity.EventText:
+		case infinity.StreamText:
 			b.WriteString(ev.Text)
-		case infinity.EventToolCall:
+		case infinity.StreamToolCall:
 			r.Calls = append(r.Calls, *ev.Call)
-		case infinity.EventDone:
+		case infinity.StreamDone:
 			r.Done = &ev
 		}
 	}
@@ -64,7 +64,7 @@ func CancelWhileStalled(t *testing.T, p infinity.ModelProvider) {
 	t.Helper()
 	for i := 1; i <= 2; i++ {
 		ctx, cancel := context.WithCancel(context.Background())
-		var got []infinity.EventKind
+		var got []infinity.StreamEventKind
 		var gotErr error
 		start := time.Now()
 		time.AfterFunc(100*time.Millisecond, cancel)

@@ -54,7 +54,7 @@
 //	delay       wait this long before the first event, a Go duration ("150ms");
 //	            cancelling the request's context cuts the wait short
 //
-// A response ends with an EventDone whose Stop is StopToolUse when it made
+// A response ends with an StreamDone whose Stop is StopToolUse when it made
 // calls and StopEnd otherwise, and whose Usage is estimated from the
 // characters of the request (system prompt and items) and of the reply, four
 // to a token. Tool call ids are "call_" and 16 hex digits of a SHA-256 over

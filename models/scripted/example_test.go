@@ -29,11 +29,11 @@ func ExampleNew() {
 		switch {
 		case err != nil:
 			fmt.Println("error:", err)
-		case ev.Kind == infinity.EventText:
+		case ev.Kind == infinity.StreamText:
 			fmt.Printf("text %q\n", ev.Text)
-		case ev.Kind == infinity.EventToolCall:
+		case ev.Kind == infinity.StreamToolCall:
 			fmt.Println("call", ev.Call.ID, ev.Call.Name, string(ev.Call.Args))
-		case ev.Kind == infinity.EventDone:
+		case ev.Kind == infinity.StreamDone:
 			fmt.Println("done", ev.Stop, ev.Usage.Input, ev.Usage.Output)
 		}
 	}

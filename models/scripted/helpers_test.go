@@ -48,22 +48,22 @@ func collect(t testing.TB, seq func(func(infinity.StreamEvent, error) bool)) res
 		}
 		r.events = append(r.events, ev)
 		switch ev.Kind {
-		case infinity.EventText:
+		case infinity.StreamText:
 			if len(r.calls) > 0 {
 				t.Fatalf("text delta %q after a tool call", ev.Text)
 			}
 			r.deltas = append(r.deltas, ev.Text)
 			r.text += ev.Text
-		case infinity.EventToolCall:
+		case infinity.StreamToolCall:
 			r.calls = append(r.calls, ev.Call)
-		case infinity.EventDone:
+		case infinity.StreamDone:
 			r.done = &ev
 		default:
 			t.Fatalf("unknown event kind %d", ev.Kind)
 		}
 	}
 	if r.err == nil && r.done == nil {
-		t.Fatalf("stream ended without EventDone or error")
+		t.Fatalf("stream ended without StreamDone or error")
 	}
 	return r
 }

@@ -98,8 +98,8 @@ func (p *Provider) Models(ctx context.Context) ([]infinity.ModelInfo, error) {
 // budget is not used up. The rule is chosen (and its budget consumed) when
 // the sequence is ranged over; ranging again runs another completion.
 //
-// A reply streams its text as word-sized EventText deltas, then one
-// EventToolCall per call, then EventDone with StopToolUse (calls) or
+// A reply streams its text as word-sized StreamText deltas, then one
+// StreamToolCall per call, then StreamDone with StopToolUse (calls) or
 // StopEnd (none) and an estimated Usage. An Error reply yields its error
 // first, or after the text with MidStream. A request no rule answers yields
 // an error wrapping ErrNoMatch; a request for another model yields one
@@ -149,7 +149,7 @@ func (p *Provider) Stream(ctx context.Context, req infinity.CompletionRequest) i
 		}
 		text := v.vars.expand(r.Reply.Text)
 		for chunk := range chunks(text) {
-			if !emit(infinity.StreamEvent{Kind: infinity.EventText, Text: chunk}, nil) {
+			if !emit(infinity.StreamEvent{Kind: infinity.StreamText, Text: chunk}, nil) {
 				return
 			}
 		}
@@ -161,7 +161,7 @@ func (p *Provider) Stream(ctx context.Context, req infinity.CompletionRequest) i
 		for i, c := range r.calls {
 			call := &infinity.ToolCall{ID: CallID(req.Thread, len(req.Items), i), Name: c.name, Args: c.args.render(&v.vars)}
 			out += utf8.RuneCountInString(call.Name) + utf8.RuneCount(call.Args)
-			if !emit(infinity.StreamEvent{Kind: infinity.EventToolCall, Call: call}, nil) {
+			if !emit(infinity.StreamEvent{Kind: infinity.StreamToolCall, Call: call}, nil) {
 				return
 			}
 		}
@@ -169,7 +169,7 @@ func (p *Provider) Stream(ctx context.Context, req infinity.CompletionRequest) i
 		if len(r.calls) > 0 {
 			stop = infinity.StopToolUse
 		}
-		emit(infinity.StreamEvent{Kind: infinity.EventDone, Stop: stop, Usage: infinity.Usage{Input: tokens(inputChars(&req)), Output: tokens(out)}}, nil)
+		emit(infinity.StreamEvent{Kind: infinity.StreamDone, Stop: stop, Usage: infinity.Usage{Input: tokens(inputChars(&req)), Output: tokens(out)}}, nil)
 	}
 }
 
