@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -28,11 +29,22 @@ type StartOptions struct {
 
 // Start creates a root thread and sends it its first message. It returns
 // ErrInvalid for empty text, a bad id or a malformed model, ErrNotFound for
-// an unknown agent or a model the agent does not have, and ErrExists for a
-// taken id.
+// an unknown agent or a model the agent does not have, ErrNoHost for a
+// step-only runtime and ErrStopped after Close; none of these leaves a
+// thread behind.
+//
+// With a caller-given id a retried Start is harmless: when the thread
+// exists with the same agent and model (and, once applied, the same first
+// message), Start sends the first message again under the same stable id,
+// which the thread applies once, and returns the id. So a Start cut short
+// (a crash between creating the thread and queuing its message) is
+// completed by its retry. A different request for a taken id is ErrExists.
 func (rt *Runtime) Start(ctx context.Context, o StartOptions) (infinity.ThreadID, error) {
 	if strings.TrimSpace(o.Text) == "" {
 		return "", fmt.Errorf("start: the first message is empty: %w", infinity.ErrInvalid)
+	}
+	if err := rt.usable("start"); err != nil {
+		return "", err
 	}
 	agent := rt.cfg.Agents[0].Name
 	if o.Agent != "" {
@@ -53,18 +65,63 @@ func (rt *Runtime) Start(ctx context.Context, o StartOptions) (infinity.ThreadID
 			return "", fmt.Errorf("start: %w", err)
 		}
 	}
+	msg := infinity.InputMessage{ID: infinity.MessageID(infinity.DeriveID("start_", string(id))), GroupID: id,
+		Content: infinity.TextContent(o.Text), Metadata: o.Metadata}
 	info := infinity.ThreadInfo{ID: id, Root: id, Agent: agent, Model: o.Model, Created: rt.cfg.Clock.Now()}
-	if err := rt.cfg.Conversations.CreateThread(ctx, info); err != nil {
+	err := rt.cfg.Conversations.CreateThread(ctx, info)
+	switch {
+	case err == nil:
+		if obs := rt.cfg.Observer; obs != nil {
+			obs(Event{Kind: EventThreadCreated, Thread: id, Info: info, At: info.Created})
+		}
+	case errors.Is(err, infinity.ErrExists) && o.ID != "":
+		if err := rt.sameStart(ctx, info, msg); err != nil {
+			return "", err
+		}
+	default:
 		return "", fmt.Errorf("start: %w", err)
 	}
-	if obs := rt.cfg.Observer; obs != nil {
-		obs(Event{Kind: EventThreadCreated, Thread: id, Info: info, At: info.Created})
-	}
-	msg := infinity.InputMessage{ID: infinity.NewMessageID(), GroupID: id, Content: infinity.TextContent(o.Text), Metadata: o.Metadata}
 	if err := rt.sender.Send(ctx, msg, time.Time{}); err != nil {
-		return "", fmt.Errorf("start %s: %w", id, err)
+		if stopped := rt.usable("start"); stopped != nil {
+			return "", stopped
+		}
+		return "", fmt.Errorf("start %s: the thread exists but its first message was not queued (start it again with this id to finish): %w", id, err)
 	}
 	return id, nil
+}
+
+// sameStart reports (ErrExists) whether an existing thread was started by
+// another request than info and msg.
+func (rt *Runtime) sameStart(ctx context.Context, info infinity.ThreadInfo, msg infinity.InputMessage) error {
+	have, err := rt.cfg.Conversations.Thread(ctx, info.ID)
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	if !have.IsRoot() || have.Agent != info.Agent || have.Model != info.Model {
+		return fmt.Errorf("start: thread %s exists, started otherwise (agent %q, model %q): %w", info.ID, have.Agent, have.Model, infinity.ErrExists)
+	}
+	items, err := rt.cfg.Conversations.Items(ctx, info.ID, 0, 1)
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	if len(items) > 0 && (items[0].ID != string(msg.ID) || items[0].Text != msg.Content.Text) {
+		return fmt.Errorf("start: thread %s exists, started with another message: %w", info.ID, infinity.ErrExists)
+	}
+	return nil
+}
+
+// usable returns ErrNoHost for a step-only runtime and ErrStopped after
+// Close, for the calls that need the host.
+func (rt *Runtime) usable(op string) error {
+	if rt.host == nil {
+		return fmt.Errorf("%s: %w", op, ErrNoHost)
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.stopped {
+		return fmt.Errorf("%s: %w", op, ErrStopped)
+	}
+	return nil
 }
 
 // Models lists the models threads of an agent ("" is the default agent)

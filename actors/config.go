@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 // Agent is the configuration a thread runs with: its model, prompt, tools and
 // limits. Threads name their agent in ThreadInfo.Agent; children inherit it.
 type Agent struct {
+	// Name names the agent in ThreadInfo.Agent and StartOptions.Agent; it
+	// is unique within Config.Agents (ErrInvalid otherwise).
 	Name string
 	// Model is the model id passed to the provider ("" lets the provider pick).
 	Model string
@@ -59,6 +62,8 @@ type Agent struct {
 // ToolSource supplies the tools of one session (root thread). Calls for
 // one root should be cheap after the first (cache them).
 type ToolSource interface {
+	// Tools returns the tools of the session rooted at root. With an
+	// error, the tools it does return are still used.
 	Tools(ctx context.Context, root infinity.ThreadID) ([]infinity.Tool, error)
 }
 
@@ -112,13 +117,18 @@ func checkAgent(a Agent, model infinity.ModelProvider) error {
 // Deliverer puts a message into a thread's mailbox. The Runtime is one; a
 // local InputSender delivers through it.
 type Deliverer interface {
+	// Deliver queues msg for the thread msg.GroupID and returns without
+	// waiting for it to be handled (Runtime.Deliver lists its errors).
 	Deliver(msg infinity.InputMessage) error
 }
 
 // Config is everything the engine runs on.
 type Config struct {
+	// Conversations keeps thread trees and history; required (ErrInvalid).
 	Conversations infinity.ConversationStore
-	State         infinity.StateStore
+	// State keeps processed message ids and each root's metadata;
+	// required (ErrInvalid).
+	State infinity.StateStore
 	// Model serves agents without a Provider of their own.
 	Model infinity.ModelProvider
 	// Sender builds the InputSender the engine sends with, given the
@@ -127,16 +137,22 @@ type Config struct {
 	Sender func(Deliverer) infinity.InputSender
 	// Agents are the agent configurations; the first is the default.
 	Agents []Agent
-	Clock  infinity.Clock
+	// Clock tells the engine's time (item and event times, budgets,
+	// backoff timers aside); default infinity.SystemClock.
+	Clock infinity.Clock
+	// Logger receives the engine's logs; default slog.Default().
 	Logger *slog.Logger
 	// Observer, when set, receives every committed change, in commit order
 	// per thread. It must not block for long.
 	Observer func(Event)
-	// Host, when set, builds the actor host that runs threads on their own
-	// (protohost.New in the daemon). Without one the Runtime runs slices
-	// only through Step, in the caller's goroutine (the Lambda handler),
-	// and Deliver and Wake return ErrNoHost.
+	// Host builds the actor host that runs threads on their own:
+	// protohost.New (package actors/protohost, on protoactor-go). It is
+	// required unless StepOnly is set.
 	Host func(HostOptions) Host
+	// StepOnly makes a Runtime without a Host: it runs slices only through
+	// Step, in the caller's goroutine (the Lambda handler), and Start,
+	// Send, Deliver and Wake return ErrNoHost.
+	StepOnly bool
 	// MaxConcurrentSlices bounds how many threads the host runs a slice for
 	// at once (others wait their turn); default 256.
 	MaxConcurrentSlices int
@@ -159,11 +175,12 @@ type Config struct {
 	// batch (repeats, input for a closed or unknown thread, a wake-up that
 	// changed nothing) are still marked, which takes them out of the inbox.
 	AppliedOnly bool
-	// ModelAttempts is how many times a retryable model failure is tried;
-	// default 4. ModelBackoff is the first backoff, doubled each time;
-	// default 200 ms.
+	// ModelAttempts is how many times a completion is tried when it fails
+	// with an error wrapping ErrRetryable; default 4.
 	ModelAttempts int
-	ModelBackoff  time.Duration
+	// ModelBackoff is the wait before the first retry (jittered between
+	// half and all of it), doubled each retry; default 200 ms.
+	ModelBackoff time.Duration
 	// ToolTimeout bounds a synchronous tool call and an asynchronous tool's
 	// dispatch; default 30 s.
 	ToolTimeout time.Duration
@@ -183,6 +200,10 @@ func (c Config) validate() (Config, error) {
 		return c, fmt.Errorf("actors config: State is required: %w", infinity.ErrInvalid)
 	case c.Sender == nil:
 		return c, fmt.Errorf("actors config: Sender is required: %w", infinity.ErrInvalid)
+	case c.Host == nil && !c.StepOnly:
+		return c, fmt.Errorf("actors config: Host is required: pass protohost.New (package actors/protohost) for threads that run on their own, or set StepOnly for a runtime driven by Step alone (Lambda): %w", infinity.ErrInvalid)
+	case c.Host != nil && c.StepOnly:
+		return c, fmt.Errorf("actors config: StepOnly with a Host: a step-only runtime has none: %w", infinity.ErrInvalid)
 	}
 	if len(c.Agents) == 0 {
 		c.Agents = []Agent{{Name: "default"}}
@@ -251,18 +272,43 @@ const (
 	EventCompacted
 )
 
+var eventKindNames = [...]string{
+	EventItem: "item", EventThreadCreated: "thread_created", EventThreadClosed: "thread_closed",
+	EventSliceError: "slice_error", EventOAuth: "oauth", EventSlice: "slice", EventCompacted: "compacted",
+}
+
+// String returns the kind's lowercase name ("item", "thread_created",
+// "thread_closed", "slice_error", "oauth", "slice", "compacted"), or
+// "EventKind(N)" for a value outside the constants.
+func (k EventKind) String() string {
+	if int(k) < len(eventKindNames) && eventKindNames[k] != "" {
+		return eventKindNames[k]
+	}
+	return "EventKind(" + strconv.Itoa(int(k)) + ")"
+}
+
 // Event is a committed change, for transcripts and UIs.
 type Event struct {
-	Kind   EventKind
+	// Kind says what happened, and so which other fields are set.
+	Kind EventKind
+	// Thread is the thread concerned: the one whose slice it was, or the
+	// thread created or closed.
 	Thread infinity.ThreadID
-	Item   infinity.Item
-	Info   infinity.ThreadInfo
-	Err    error
-	At     time.Time
+	// Item is the committed item, on EventItem.
+	Item infinity.Item
+	// Info is the new thread's info, on EventThreadCreated.
+	Info infinity.ThreadInfo
+	// Err is why the slice failed, on EventSliceError.
+	Err error
+	// At is when the event was emitted, on Config.Clock (a root's
+	// EventThreadCreated from Start: its Created time).
+	At time.Time
 	// Call, Tool and URL describe an EventOAuth.
 	Call, Tool, URL string
-	// Usage and Items describe an EventSlice.
+	// Usage is the tokens the slice's model responses used, on
+	// EventSlice.
 	Usage infinity.Usage
+	// Items is how many items the slice added, on EventSlice.
 	Items int
 	// Summary is set on EventCompacted.
 	Summary *infinity.Summary
@@ -274,7 +320,10 @@ type Event struct {
 // /cancel_tool_call; tools/rap provides one). Runtime.WaitNotifications
 // waits for the calls in flight.
 type Notifier interface {
+	// ThreadClosed says thread was closed (and takes no more input).
 	ThreadClosed(ctx context.Context, thread infinity.ThreadID)
+	// CallCancelled says call callID of thread was cancelled: a
+	// cancel_subscription, or a subscription refused for the cap.
 	CallCancelled(ctx context.Context, thread infinity.ThreadID, callID string)
 }
 

@@ -24,6 +24,7 @@ func TestNoHost(t *testing.T) {
 	}
 	conv := memory.NewConversationStore()
 	rt, err := actors.New(actors.Config{
+		StepOnly:      true,
 		Conversations: conv,
 		State:         memory.NewStateStore(nil),
 		Model:         model,

@@ -37,6 +37,10 @@ type Runtime struct {
 	busy    int
 	stopped bool
 	idle    *sync.Cond
+	// closeOnce makes Close's teardown happen once, however often it is
+	// called.
+	closeOnce sync.Once
+	watchers  watchers // Follow's and Wait's
 }
 
 type mailbox struct {
@@ -50,11 +54,23 @@ type mailbox struct {
 	timer    *time.Timer // the idle timer
 }
 
-// New builds a runtime. Call Close to stop it.
+// AppliedKeeper is a ConversationStore that keeps the applied records of
+// its commits where reading them costs no more than the StateStore's
+// processed marks, and whose commit consumes the applied messages from its
+// durable inbox (persistence/file): New then sets Config.AppliedOnly.
+type AppliedKeeper interface {
+	KeepsApplied() bool
+}
+
+// New builds a runtime. Call Close to stop it. Abilities of the stores are
+// detected (AppliedKeeper); the rest is Config's.
 func New(cfg Config) (*Runtime, error) {
 	cfg, err := cfg.validate()
 	if err != nil {
 		return nil, err
+	}
+	if k, ok := cfg.Conversations.(AppliedKeeper); ok && k.KeepsApplied() {
+		cfg.AppliedOnly = true
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	rt := &Runtime{
@@ -64,6 +80,15 @@ func New(cfg Config) (*Runtime, error) {
 		active: make(map[infinity.ThreadID]*mailbox),
 	}
 	rt.idle = sync.NewCond(&rt.mu)
+	// Follow and Wait see every event after the configured Observer.
+	observe := cfg.Observer
+	cfg.Observer = func(ev Event) {
+		if observe != nil {
+			observe(ev)
+		}
+		rt.watchers.publish(ev, ctx.Done())
+	}
+	rt.cfg = cfg
 	rt.sender = cfg.Sender(rt)
 	rt.poller, _ = rt.sender.(Poller)
 	rt.eng = newEngine(cfg, rt.sender)
@@ -216,6 +241,12 @@ func (rt *Runtime) ended(mb *mailbox, batch []infinity.InputMessage, err error) 
 	id := mb.id
 	mb.queue = append(batch, mb.queue...)
 	mb.drain = true
+	if rt.stopped && errors.Is(err, context.Canceled) {
+		// Close cut the slice short: nothing failed. Its input is still
+		// queued (durably, in a durable runtime) for the next start.
+		rt.cfg.Logger.Info("slice cut short by Close; its input runs at the next start", "thread", id)
+		return false
+	}
 	mb.failures++
 	wait := min(50*time.Millisecond<<min(mb.failures, 10), 30*time.Second)
 	rt.mu.Unlock()
@@ -507,11 +538,13 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	rt.mu.Unlock()
 	stop()
 	rt.cancel()
-	if c, ok := rt.sender.(interface{ Close() }); ok {
-		c.Close()
-	}
-	if rt.host != nil {
-		rt.host.Shutdown()
-	}
+	rt.closeOnce.Do(func() {
+		if c, ok := rt.sender.(interface{ Close() }); ok {
+			c.Close()
+		}
+		if rt.host != nil {
+			rt.host.Shutdown()
+		}
+	})
 	return ctx.Err()
 }

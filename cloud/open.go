@@ -227,6 +227,7 @@ func Open(ctx context.Context, cfg Config, o Options) (_ *Functions, err error) 
 	var handler *lambda.Agent
 	margin := cfg.SliceMargin
 	f.Runtime, err = actors.New(actors.Config{
+		StepOnly:      true,
 		Conversations: conv,
 		State:         state,
 		Sender:        func(actors.Deliverer) infinity.InputSender { return sender },

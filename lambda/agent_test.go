@@ -101,6 +101,7 @@ func newFixture(t *testing.T, withDeadLetter bool, opts ...func(*lambda.AgentOpt
 	sender := f.sender
 	var agent *lambda.Agent
 	f.rt, err = actors.New(actors.Config{
+		StepOnly:      true,
 		Conversations: f.conv,
 		State:         memory.NewStateStore(nil),
 		Model:         model,

@@ -1,6 +1,7 @@
 package protohost
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -10,35 +11,71 @@ import (
 // a goroutine per run, whose stack must grow again through the whole slice
 // each time; a warm worker keeps its grown stack. It also bounds how many
 // slices run at once. A worker idle for idle exits, so an idle process holds
-// no workers.
+// no workers. stop ends every goroutine of the pool (Shutdown).
 type workerPool struct {
 	work    chan func()
 	max     int32
 	workers atomic.Int32
 	waiting atomic.Int32
 	idle    time.Duration
+
+	mu      sync.Mutex // guards closed and the Adds of running
+	closed  bool
+	running sync.WaitGroup // every goroutine the pool started
+	stop    chan struct{}
 }
 
 func newWorkerPool(max int, idle time.Duration) *workerPool {
-	return &workerPool{work: make(chan func(), 1<<14), max: int32(max), idle: idle}
+	return &workerPool{work: make(chan func(), 1<<14), max: int32(max), idle: idle, stop: make(chan struct{})}
 }
 
 // Schedule queues fn for a worker and starts one if none is free. It never
-// blocks: with the queue full, fn runs on a goroutine of its own.
+// blocks: with the queue full, fn runs on a goroutine of its own. After
+// close it drops fn: the host is down.
 func (p *workerPool) Schedule(fn func()) {
 	select {
 	case p.work <- fn:
 	default:
-		go fn()
+		p.spawn(fn)
 		return
 	}
 	if p.waiting.Load() == 0 {
 		if n := p.workers.Add(1); n <= p.max {
-			go p.worker()
+			if !p.spawn(p.worker) {
+				p.workers.Add(-1)
+			}
 		} else {
 			p.workers.Add(-1)
 		}
 	}
+}
+
+// spawn starts fn on a goroutine the pool waits for at close, unless it is
+// closed.
+func (p *workerPool) spawn(fn func()) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.running.Add(1)
+	go func() {
+		defer p.running.Done()
+		fn()
+	}()
+	return true
+}
+
+// close stops the workers and waits until every goroutine the pool started
+// has returned (a job running now finishes first).
+func (p *workerPool) close() {
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		close(p.stop)
+	}
+	p.mu.Unlock()
+	p.running.Wait()
 }
 
 // Throughput is how many messages one mailbox run may process.
@@ -59,10 +96,16 @@ func (p *workerPool) worker() {
 			p.workers.Add(-1)
 			// A job queued while this worker was leaving still gets a worker.
 			if len(p.work) > 0 && p.workers.Add(1) <= p.max {
-				go p.worker()
+				if !p.spawn(p.worker) {
+					p.workers.Add(-1)
+				}
 			} else if len(p.work) > 0 {
 				p.workers.Add(-1)
 			}
+			return
+		case <-p.stop:
+			p.waiting.Add(-1)
+			p.workers.Add(-1)
 			return
 		}
 	}

@@ -76,9 +76,11 @@ func (h *Host) Spawn(_ infinity.ThreadID, run func()) actors.Actor {
 }
 
 // Shutdown stops the actor system; later wakes and stops do nothing.
+// It returns once every goroutine the host started has returned.
 func (h *Host) Shutdown() {
 	h.down.Store(true)
 	h.system.Shutdown()
+	h.pool.close()
 }
 
 // ref is a thread actor. It is also the actor's wake-up message, so a wake

@@ -191,6 +191,12 @@ func (s *convStore) MarkSent(ctx context.Context, id infinity.ThreadID, outgoing
 		func() { s.m.ApplyMarkSent(id, outgoing) })
 }
 
+// KeepsApplied says that the store's applied records are read as cheaply
+// as processed marks and that a commit consumes the messages it applied
+// from the inbox (actors.AppliedKeeper): the runtime then writes no
+// processed marks for them.
+func (c *convStore) KeepsApplied() bool { return true }
+
 // Unsent returns the threads whose outbox still holds entries: after a
 // crash between a commit and its sends, the daemon wakes them.
 func (s *Store) Unsent(ctx context.Context) ([]infinity.ThreadID, error) {
@@ -209,8 +215,11 @@ func (s *Store) Counts(ctx context.Context) (threads, waiting int, err error) {
 }
 
 // Threads returns every thread's info, oldest first.
-func (s *Store) Threads(ctx context.Context) ([]infinity.ThreadInfo, error) {
-	return read(&s.conv.guard, ctx, func() ([]infinity.ThreadInfo, error) { return s.conv.m.All(), nil })
+func (s *Store) Threads(ctx context.Context) ([]infinity.ThreadInfo, error) { return s.conv.Threads(ctx) }
+
+// Threads returns every thread's info, oldest first (actors.ThreadLister).
+func (c *convStore) Threads(ctx context.Context) ([]infinity.ThreadInfo, error) {
+	return read(&c.guard, ctx, func() ([]infinity.ThreadInfo, error) { return c.m.All(), nil })
 }
 
 // commitTouches names the threads whose data a commit's check reads or its

@@ -1,0 +1,137 @@
+// Package embedded runs Infinity inside a Go program: one call makes a
+// ready runtime, in memory (NewInMemory) or durable in a directory (Open),
+// with the protoactor host, the in-process mailbox and timers, and, for a
+// durable one, everything a restart needs done: queued input and timers
+// delivered again (overdue timers at once), threads whose sends a crash
+// interrupted woken. What it links is the engine, the stores, the local
+// sender and protoactor-go: no AWS SDK, database driver, model SDK or MCP
+// SDK.
+//
+// The runtime is an *actors.Runtime (Start, Send, History, Threads, Wait,
+// Follow, ...); Close stops it and closes the store.
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/actors/protohost"
+	"github.com/infinity-runtime/infinity/mailbox/local"
+	"github.com/infinity-runtime/infinity/persistence/file"
+	"github.com/infinity-runtime/infinity/persistence/memory"
+)
+
+// Runtime is a running embedded runtime.
+type Runtime struct {
+	*actors.Runtime
+	close func() error // the store's
+}
+
+// Options are what Open and NewInMemory add to the runtime's
+// configuration.
+type Options struct {
+	// Config is the runtime's configuration: agents, model, observer,
+	// limits. Its Conversations, State, Sender and Host are made by Open or
+	// NewInMemory and must be left unset.
+	Config actors.Config
+	// BeforeRestore, when set, runs once the runtime is built and before
+	// queued input is delivered again: the place to add agents
+	// (Runtime.AddAgent) that stored threads run on.
+	BeforeRestore func(*actors.Runtime) error
+}
+
+// NewInMemory makes a runtime whose threads live in memory: nothing
+// survives Close.
+func NewInMemory(o Options) (*Runtime, error) {
+	conv := memory.NewConversationStore()
+	state := memory.NewStateStore(o.Config.Clock)
+	rt, err := build(o, conv, state, nil)
+	if err != nil {
+		return nil, err
+	}
+	if o.BeforeRestore != nil {
+		if err := o.BeforeRestore(rt); err != nil {
+			rt.Close(context.Background())
+			return nil, fmt.Errorf("embedded: %w", err)
+		}
+	}
+	return &Runtime{Runtime: rt, close: func() error { return nil }}, nil
+}
+
+// Open makes a durable runtime on the store in dir (created if needed,
+// persistence/file): every message accepted and every timer set is on disk
+// before the call that made it returns, and after a restart (this same
+// call) sleeping threads wake on time and queued input runs. Only one
+// process may have dir open.
+func Open(ctx context.Context, dir string, o Options) (_ *Runtime, err error) {
+	store, err := file.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: %w", err)
+	}
+	var sender *local.Sender
+	rt, err := build(o, store.Conversations(), store.State(), func(d actors.Deliverer) infinity.InputSender {
+		sender = local.New(d, local.WithInbox(store.Inbox()), local.WithLogger(o.Config.Logger))
+		return sender
+	})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	r := &Runtime{Runtime: rt, close: store.Close}
+	defer func() {
+		if err != nil {
+			r.Close(context.Background())
+		}
+	}()
+	if o.BeforeRestore != nil {
+		if err := o.BeforeRestore(rt); err != nil {
+			return nil, fmt.Errorf("embedded: %w", err)
+		}
+	}
+	if _, err := sender.Restore(ctx); err != nil {
+		return nil, fmt.Errorf("embedded: restore %s: %w", dir, err)
+	}
+	unsent, err := store.Unsent(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: restore %s: %w", dir, err)
+	}
+	for _, id := range unsent {
+		if err := rt.Wake(id); err != nil {
+			return nil, fmt.Errorf("embedded: restore %s: %w", dir, err)
+		}
+	}
+	return r, nil
+}
+
+// build makes the runtime on the stores, with the protoactor host and the
+// local sender (mk; nil: one without an inbox).
+func build(o Options, conv infinity.ConversationStore, state infinity.StateStore, mk func(actors.Deliverer) infinity.InputSender) (*actors.Runtime, error) {
+	cfg := o.Config
+	if cfg.Conversations != nil || cfg.State != nil || cfg.Sender != nil || cfg.Host != nil || cfg.StepOnly {
+		return nil, fmt.Errorf("embedded: Config.Conversations, State, Sender, Host and StepOnly are set by Open and NewInMemory; leave them unset (use package actors directly for other parts): %w", infinity.ErrInvalid)
+	}
+	if mk == nil {
+		mk = func(d actors.Deliverer) infinity.InputSender { return local.New(d, local.WithLogger(cfg.Logger)) }
+	}
+	cfg.Conversations, cfg.State, cfg.Sender, cfg.Host = conv, state, mk, protohost.New
+	rt, err := actors.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: %w", err)
+	}
+	return rt, nil
+}
+
+// Close stops the runtime (running slices get until ctx ends, then are
+// cancelled; their input runs again after the next Open), every goroutine
+// it started, and closes the store. It may be called more than once.
+func (r *Runtime) Close(ctx context.Context) error {
+	err := r.Runtime.Close(ctx)
+	if r.close != nil {
+		err = errors.Join(err, r.close())
+		r.close = nil
+	}
+	return err
+}

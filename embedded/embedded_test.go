@@ -1,0 +1,144 @@
+package embedded_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/embedded"
+	"github.com/infinity-runtime/infinity/models/scripted"
+)
+
+// sleeper sleeps the seconds its user asks for, then answers.
+func sleeper(t *testing.T) actors.Config {
+	t.Helper()
+	model, err := scripted.New(scripted.Script{Rules: []scripted.Rule{
+		{When: scripted.Match{Last: "user", LastText: "sleep"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{
+			{Name: "sleep", Args: json.RawMessage(`{"seconds": 1}`)}}}},
+		{When: scripted.Match{LastTool: "sleep"}, Reply: scripted.Reply{Text: "Rested."}},
+		{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Text: "Hello."}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return actors.Config{Model: model, Agents: []actors.Agent{{Name: "sleeper"}}}
+}
+
+func closeRuntime(t *testing.T, rt *embedded.Runtime) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := rt.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+// Open, start threads, wait, follow, list, close: nothing is left running.
+func TestInMemory(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	rt, err := embedded.NewInMemory(embedded.Options{Config: sleeper(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	id, err := rt.Start(ctx, actors.StartOptions{Text: "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := rt.Wait(ctx, id, actors.UntilAnswered)
+	if err != nil || last.Text != "Hello." {
+		t.Fatalf("Wait = %+v, %v", last, err)
+	}
+
+	// Follow sees what a message makes, in commit order.
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := make(chan actors.Event, 16)
+	followed := rt.Follow(fctx, id, false) // from here on
+	go func() {
+		defer close(events)
+		for ev := range followed {
+			events <- ev
+			if ev.Kind == actors.EventSlice {
+				return
+			}
+		}
+	}()
+	if _, err := rt.Send(ctx, id, "again"); err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for ev := range events {
+		if ev.Kind == actors.EventItem {
+			texts = append(texts, ev.Item.Text)
+		}
+	}
+	if len(texts) != 2 || texts[0] != "again" || texts[1] != "Hello." {
+		t.Fatalf("followed items %q", texts)
+	}
+
+	threads, err := rt.Threads(ctx, false)
+	if err != nil || len(threads) != 1 || threads[0].Info.ID != id || threads[0].Items != 4 || threads[0].Busy {
+		t.Fatalf("Threads = %+v, %v", threads, err)
+	}
+	closeRuntime(t, rt)
+	if _, err := rt.Start(ctx, actors.StartOptions{Text: "late"}); !errors.Is(err, actors.ErrStopped) {
+		t.Fatalf("Start after Close: %v, want ErrStopped", err)
+	}
+	closeRuntime(t, rt) // twice is fine
+}
+
+// A durable runtime closed while a thread sleeps wakes it after the next
+// Open, with no call beyond Open.
+func TestDurableRestartWakesASleeper(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	dir := t.TempDir()
+	ctx := t.Context()
+	rt, err := embedded.Open(ctx, dir, embedded.Options{Config: sleeper(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := rt.Start(ctx, actors.StartOptions{ID: "nap", Text: "sleep please"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.Wait(ctx, id, actors.UntilIdle); err != nil {
+		t.Fatal(err)
+	}
+	threads, err := rt.Threads(ctx, true)
+	if err != nil || len(threads) != 1 || threads[0].Waiting == nil || threads[0].Waiting.Name != "sleep" || threads[0].Wakes.IsZero() {
+		t.Fatalf("before the restart: %+v, %v", threads, err)
+	}
+	closeRuntime(t, rt)
+
+	rt, err = embedded.Open(ctx, dir, embedded.Options{Config: sleeper(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeRuntime(t, rt)
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	last, err := rt.Wait(wctx, id, actors.UntilAnswered)
+	if err != nil || last.Text != "Rested." {
+		t.Fatalf("after the restart: %+v, %v", last, err)
+	}
+	// A repeated Start of the same thread is harmless.
+	if got, err := rt.Start(ctx, actors.StartOptions{ID: "nap", Text: "sleep please"}); err != nil || got != id {
+		t.Fatalf("repeated Start = %q, %v", got, err)
+	}
+}
+
+// What Open and NewInMemory set themselves is refused when given.
+func TestOptionsRefuseWhatTheyMake(t *testing.T) {
+	cfg := sleeper(t)
+	cfg.StepOnly = true
+	if _, err := embedded.NewInMemory(embedded.Options{Config: cfg}); !errors.Is(err, infinity.ErrInvalid) {
+		t.Fatalf("StepOnly: %v", err)
+	}
+}
