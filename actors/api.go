@@ -116,12 +116,16 @@ func (rt *Runtime) usable(op string) error {
 	if rt.host == nil {
 		return fmt.Errorf("%s: %w", op, ErrNoHost)
 	}
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	if rt.stopped {
+	if rt.isStopped() {
 		return fmt.Errorf("%s: %w", op, ErrStopped)
 	}
 	return nil
+}
+
+func (rt *Runtime) isStopped() bool {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.stopped
 }
 
 // Models lists the models threads of an agent ("" is the default agent)
@@ -159,6 +163,9 @@ func (rt *Runtime) Send(ctx context.Context, id infinity.ThreadID, text string) 
 // existing, open thread. msg.ID is filled in when empty; keep it stable to
 // make resends harmless.
 func (rt *Runtime) SendMessage(ctx context.Context, msg infinity.InputMessage) error {
+	if rt.isStopped() {
+		return fmt.Errorf("send to %s: %w", msg.GroupID, ErrStopped)
+	}
 	info, err := rt.cfg.Conversations.Thread(ctx, msg.GroupID)
 	if err != nil {
 		return fmt.Errorf("send to %s: %w", msg.GroupID, err)

@@ -62,3 +62,52 @@ func Example() {
 	// tool_result
 	// assistant
 }
+
+// outbox records what a step-only runtime's slices send (on Lambda, the SQS
+// sender puts it on the input queue).
+type outbox struct{ sent []infinity.InputMessage }
+
+func (o *outbox) Send(_ context.Context, msg infinity.InputMessage, _ time.Time) error {
+	o.sent = append(o.sent, msg)
+	return nil
+}
+
+// Step as the Lambda handler uses it: a runtime without a host runs one
+// slice per call, in the caller's goroutine, for a batch of one thread's
+// messages, and returns when it is committed. What the slice sends goes to
+// the sender (here a recorder); redelivering the same batch changes nothing.
+func ExampleRuntime_Step() {
+	ctx := context.Background()
+	model, _ := scripted.New(scripted.Script{Rules: []scripted.Rule{
+		{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Text: "Noted."}},
+	}})
+	conv, sent := memory.NewConversationStore(), &outbox{}
+	rt, err := actors.New(actors.Config{
+		Conversations: conv,
+		State:         memory.NewStateStore(nil),
+		Model:         model,
+		Sender:        func(actors.Deliverer) infinity.InputSender { return sent },
+		StepOnly:      true,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer rt.Close(ctx)
+	// The handler creates a root for user text to an unknown thread.
+	conv.CreateThread(ctx, infinity.ThreadInfo{ID: "t1", Root: "t1", Agent: "default", Created: time.Now()})
+	batch := []infinity.InputMessage{{ID: "sqs-1", GroupID: "t1", Content: infinity.TextContent("Remember the milk.")}}
+	for range 2 { // at-least-once delivery: the second run is a no-op
+		if err := rt.Step(ctx, batch); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	items, _ := conv.Items(ctx, "t1", 0, -1)
+	for _, it := range items {
+		fmt.Println(it.Kind, it.Text)
+	}
+	// Output:
+	// user Remember the milk.
+	// assistant Noted.
+}

@@ -52,4 +52,7 @@ func TestStartLeavesNothingWhenItFails(t *testing.T) {
 	if _, err := e.conv.Thread(t.Context(), "late"); !errors.Is(err, infinity.ErrNotFound) {
 		t.Fatalf("a failed Start left thread late behind: %v", err)
 	}
+	if _, err := e.rt.Send(t.Context(), "late", "hi"); !errors.Is(err, actors.ErrStopped) {
+		t.Fatalf("Send after Close: %v, want ErrStopped", err)
+	}
 }
