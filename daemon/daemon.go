@@ -19,8 +19,8 @@ import (
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
-	"github.com/infinity-runtime/infinity/actors/protohost"
 	"github.com/infinity-runtime/infinity/agentfile"
+	"github.com/infinity-runtime/infinity/embedded"
 	"github.com/infinity-runtime/infinity/examples"
 	"github.com/infinity-runtime/infinity/mailbox/local"
 	"github.com/infinity-runtime/infinity/models/network"
@@ -175,44 +175,25 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 		return fail(err)
 	}
 	d.agents.setModels("demo", demoModels)
-	d.rt, err = actors.New(actors.Config{
-		Conversations: store.Conversations(),
-		State:         store.State(),
-		Sender: func(dl actors.Deliverer) infinity.InputSender {
-			d.sender = local.New(dl, local.WithInbox(store.Inbox()), local.WithLogger(o.Logger))
-			return d.sender
+	er, err := embedded.OpenStore(ctx, store, embedded.Options{
+		Config: actors.Config{
+			Agents:   []actors.Agent{demo},
+			Logger:   o.Logger,
+			Observer: d.observe,
+			Notifier: notifier{d},
+			Idle:     o.Idle,
 		},
-		Host:     protohost.New,
-		Agents:   []actors.Agent{demo},
-		Logger:   o.Logger,
-		Observer: d.observe,
-		Notifier: notifier{d},
-		Idle:     o.Idle,
-		// The file store keeps applied records in memory: no separate
-		// processed marks (a journal record per slice) are needed.
-		AppliedOnly: true,
+		// The registered agents are loaded before queued input runs.
+		BeforeRestore: func(rt *actors.Runtime) error {
+			d.rt, d.sender = rt, rt.Sender().(*local.Sender)
+			d.agents.rt = rt
+			return d.agents.LoadAll(ctx)
+		},
 	})
 	if err != nil {
 		return fail(fmt.Errorf("daemon: %w", err))
 	}
-	d.agents.rt = d.rt
-	if err := d.agents.LoadAll(ctx); err != nil {
-		return fail(fmt.Errorf("daemon: %w", err))
-	}
-	n, err := d.sender.Restore(ctx)
-	if err != nil {
-		return fail(fmt.Errorf("daemon: %w", err))
-	}
-	unsent, err := store.Unsent(ctx)
-	if err != nil {
-		return fail(fmt.Errorf("daemon: %w", err))
-	}
-	for _, id := range unsent {
-		if err := d.rt.Wake(id); err != nil {
-			return fail(fmt.Errorf("daemon: %w", err))
-		}
-	}
-	d.log.Info("daemon restored", "home", o.Home, "waiting_messages", n, "unsent_outboxes", len(unsent))
+	d.log.Info("daemon restored", "home", o.Home, "waiting_messages", er.Restored.Waiting, "unsent_outboxes", er.Restored.Unsent)
 
 	d.srv = &http.Server{
 		Handler:           d.handler(),

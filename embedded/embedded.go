@@ -27,7 +27,11 @@ import (
 // Runtime is a running embedded runtime.
 type Runtime struct {
 	*actors.Runtime
-	close func() error // the store's
+	// Restored says what a durable runtime found to do when it opened:
+	// messages and timers waiting (delivered, or re-armed), and threads
+	// woken to send what a crash left in their outbox.
+	Restored struct{ Waiting, Unsent int }
+	close    func() error // the store's, when the runtime owns it
 }
 
 // Options are what Open and NewInMemory add to the runtime's
@@ -58,7 +62,7 @@ func NewInMemory(o Options) (*Runtime, error) {
 			return nil, fmt.Errorf("embedded: %w", err)
 		}
 	}
-	return &Runtime{Runtime: rt, close: func() error { return nil }}, nil
+	return &Runtime{Runtime: rt}, nil
 }
 
 // Open makes a durable runtime on the store in dir (created if needed,
@@ -66,21 +70,32 @@ func NewInMemory(o Options) (*Runtime, error) {
 // before the call that made it returns, and after a restart (this same
 // call) sleeping threads wake on time and queued input runs. Only one
 // process may have dir open.
-func Open(ctx context.Context, dir string, o Options) (_ *Runtime, err error) {
+func Open(ctx context.Context, dir string, o Options) (*Runtime, error) {
 	store, err := file.Open(dir)
 	if err != nil {
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
+	r, err := OpenStore(ctx, store, o)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	r.close = store.Close
+	return r, nil
+}
+
+// OpenStore is Open on a store the caller opened and closes (the daemon,
+// which reads it for its API): Close leaves it open.
+func OpenStore(ctx context.Context, store *file.Store, o Options) (_ *Runtime, err error) {
 	var sender *local.Sender
 	rt, err := build(o, store.Conversations(), store.State(), func(d actors.Deliverer) infinity.InputSender {
 		sender = local.New(d, local.WithInbox(store.Inbox()), local.WithLogger(o.Config.Logger))
 		return sender
 	})
 	if err != nil {
-		store.Close()
 		return nil, err
 	}
-	r := &Runtime{Runtime: rt, close: store.Close}
+	r := &Runtime{Runtime: rt}
 	defer func() {
 		if err != nil {
 			r.Close(context.Background())
@@ -91,18 +106,19 @@ func Open(ctx context.Context, dir string, o Options) (_ *Runtime, err error) {
 			return nil, fmt.Errorf("embedded: %w", err)
 		}
 	}
-	if _, err := sender.Restore(ctx); err != nil {
-		return nil, fmt.Errorf("embedded: restore %s: %w", dir, err)
+	if r.Restored.Waiting, err = sender.Restore(ctx); err != nil {
+		return nil, fmt.Errorf("embedded: restore: %w", err)
 	}
 	unsent, err := store.Unsent(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("embedded: restore %s: %w", dir, err)
+		return nil, fmt.Errorf("embedded: restore: %w", err)
 	}
 	for _, id := range unsent {
 		if err := rt.Wake(id); err != nil {
-			return nil, fmt.Errorf("embedded: restore %s: %w", dir, err)
+			return nil, fmt.Errorf("embedded: restore: %w", err)
 		}
 	}
+	r.Restored.Unsent = len(unsent)
 	return r, nil
 }
 

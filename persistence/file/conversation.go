@@ -215,7 +215,9 @@ func (s *Store) Counts(ctx context.Context) (threads, waiting int, err error) {
 }
 
 // Threads returns every thread's info, oldest first.
-func (s *Store) Threads(ctx context.Context) ([]infinity.ThreadInfo, error) { return s.conv.Threads(ctx) }
+func (s *Store) Threads(ctx context.Context) ([]infinity.ThreadInfo, error) {
+	return s.conv.Threads(ctx)
+}
 
 // Threads returns every thread's info, oldest first (actors.ThreadLister).
 func (c *convStore) Threads(ctx context.Context) ([]infinity.ThreadInfo, error) {
