@@ -13,16 +13,20 @@ import (
 // what the summary covers.
 type History struct {
 	Lineage []ThreadInfo // root first, the thread last
-	Items   []Item
+	// Items is the history in order: the summary item (if any) and the
+	// inherited items, Inherited in all, then the thread's own items from
+	// own position Start on.
+	Items []Item
 	// Inherited is how many leading Items are not the thread's own items
 	// (ancestors' items, and a summary).
 	Inherited int
 	// Start is the own position of Items[Inherited]: own items before it
 	// are covered by the summary.
 	Start int
-	// Summary is the summary the history starts with, and SummaryOf the
-	// thread that owns it (the thread itself or an ancestor).
-	Summary   *Summary
+	// Summary is the summary the history starts with; nil when none.
+	Summary *Summary
+	// SummaryOf is the thread that owns Summary (the thread itself or an
+	// ancestor); empty when Summary is nil.
 	SummaryOf ThreadID
 }
 

@@ -11,19 +11,22 @@ type InputSender interface {
 	// Send delivers msg to the thread msg.GroupID, not before at (a zero or
 	// past at means now). msg.ID must be set. Delivery is at least once: a
 	// repeat is harmless because the thread applies each id once. Immediate
-	// sends to one thread arrive in order. It returns ErrInvalid for a message without an
-	// id or thread, and a wrapped transport error otherwise.
+	// sends to one thread arrive in order. It returns ErrInvalid for a
+	// message without an id or thread, and a wrapped transport error
+	// otherwise.
 	Send(ctx context.Context, msg InputMessage, at time.Time) error
 }
 
 // HTTPClient is what tools use to reach tool servers: plain HTTP locally,
 // SigV4-signed requests in the cloud.
 type HTTPClient interface {
+	// Do sends req and returns the response, as http.Client.Do does.
 	Do(req *http.Request) (*http.Response, error)
 }
 
 // Clock tells time and runs functions later; tests inject a fake one.
 type Clock interface {
+	// Now returns the current time.
 	Now() time.Time
 	// AfterFunc runs f in its own goroutine after d; stop cancels it and
 	// reports whether it did.
@@ -63,6 +66,7 @@ type Inbox interface {
 
 // Queued is a message waiting in an Inbox.
 type Queued struct {
+	// Message is the message as it was put (ID and GroupID set).
 	Message InputMessage `json:"message"`
 	// At is when it is due; zero means now.
 	At time.Time `json:"at,omitzero"`

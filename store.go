@@ -60,11 +60,17 @@ type ConversationStore interface {
 
 // Commit is the durable result of one slice.
 type Commit struct {
+	// Thread is the thread the slice ran for (ErrNotFound if unknown,
+	// ErrClosed if closed).
 	Thread ThreadID
-	// Expected is the thread's own length when the slice loaded it.
+	// Expected is the thread's own length when the slice loaded it; a
+	// different length at commit time is ErrConflict.
 	Expected int
-	Items    []Item
-	// Applied are the input messages this slice consumed.
+	// Items are appended to the thread's own history, in order, from
+	// position Expected.
+	Items []Item
+	// Applied are the input messages this slice consumed; one applied
+	// before is ErrApplied, so a message takes effect once.
 	Applied []MessageID
 	// Outbox holds what must be sent once the commit is durable.
 	Outbox []Outgoing
@@ -89,22 +95,29 @@ type Summary struct {
 	// inherited history.
 	Position int `json:"position"`
 	// Covers is how many of the thread's own items the summary replaces.
-	Covers int    `json:"covers"`
-	Text   string `json:"text"`
+	Covers int `json:"covers"`
+	// Text is the summary, as the compaction thread's model wrote it.
+	Text string `json:"text"`
 	// Calls are summarised calls that may still be answered: asynchronous
 	// calls answered with a placeholder and active subscriptions. Keeping
 	// them lets late results, events and reports for them be recognised.
 	Calls []SummaryCall `json:"calls,omitempty"`
 	// Thread is the compaction thread that wrote the summary.
-	Thread ThreadID  `json:"thread,omitempty"`
-	At     time.Time `json:"at"`
+	Thread ThreadID `json:"thread,omitempty"`
+	// At is when the thread applied the summary, on the runtime's clock.
+	At time.Time `json:"at"`
 }
 
 // SummaryCall is a summarised call still waiting for something.
 type SummaryCall struct {
-	Call         ToolCall    `json:"call"`
-	State        ResultState `json:"state,omitempty"`
-	Subscription bool        `json:"subscription,omitempty"`
+	// Call is the call as the history had it.
+	Call ToolCall `json:"call"`
+	// State is ResultPending for an asynchronous call answered with a
+	// placeholder, whose real result is still to come; ResultFinal
+	// otherwise.
+	State ResultState `json:"state,omitempty"`
+	// Subscription says the call is an active subscription.
+	Subscription bool `json:"subscription,omitempty"`
 }
 
 // CheckSummary checks a commit's summary against the commit (ErrInvalid).
@@ -130,14 +143,18 @@ type Outgoing struct {
 	ID string `json:"id"`
 	// Message is sent to Message.GroupID, not before At.
 	Message *InputMessage `json:"message,omitempty"`
-	At      time.Time     `json:"at,omitzero"`
+	// At is when Message is due; zero means now.
+	At time.Time `json:"at,omitzero"`
 	// Invoke starts an asynchronous tool call.
 	Invoke *Invocation `json:"invoke,omitempty"`
 }
 
 // Invocation is an asynchronous tool call to start.
 type Invocation struct {
-	Tool string   `json:"tool"`
+	// Tool is the tool's name, looked up again when the call starts; a
+	// tool no longer configured gets the call an error result.
+	Tool string `json:"tool"`
+	// Call is the call as the model made it (its id is stable).
 	Call ToolCall `json:"call"`
 }
 
@@ -174,9 +191,15 @@ type State struct {
 
 // PendingChoice is a user_choice request waiting for an answer.
 type PendingChoice struct {
-	ID          string   `json:"id"`
-	Prompt      string   `json:"prompt"`
-	Choices     []string `json:"choices"`
-	Default     int      `json:"default"`
-	ResponseURL string   `json:"response_url"`
+	// ID is the tool call that asked (Content.ID of the request).
+	ID string `json:"id"`
+	// Prompt is the question.
+	Prompt string `json:"prompt"`
+	// Choices are the answers offered, as labels.
+	Choices []string `json:"choices"`
+	// Default is the index in Choices of the answer taken when the user
+	// dismisses the question.
+	Default int `json:"default"`
+	// ResponseURL is where the answer is posted ({"id","selected"}).
+	ResponseURL string `json:"response_url"`
 }

@@ -137,8 +137,9 @@ type Config struct {
 	Sender func(Deliverer) infinity.InputSender
 	// Agents are the agent configurations; the first is the default.
 	Agents []Agent
-	// Clock tells the engine's time (item and event times, budgets,
-	// backoff timers aside); default infinity.SystemClock.
+	// Clock is the engine's time: when items, threads, summaries and
+	// events are stamped, when sleeps end, and the slice's wall budget;
+	// default infinity.SystemClock.
 	Clock infinity.Clock
 	// Logger receives the engine's logs; default slog.Default().
 	Logger *slog.Logger
@@ -303,7 +304,8 @@ type Event struct {
 	// At is when the event was emitted, on Config.Clock (a root's
 	// EventThreadCreated from Start: its Created time).
 	At time.Time
-	// Call, Tool and URL describe an EventOAuth.
+	// Call (the call's id), Tool (its tool's name) and URL (where the user
+	// authorizes it) describe an EventOAuth.
 	Call, Tool, URL string
 	// Usage is the tokens the slice's model responses used, on
 	// EventSlice.
