@@ -40,6 +40,8 @@ type Actor interface {
 // HostOptions is what a Host is built with, taken from the Runtime's
 // validated Config.
 type HostOptions struct {
+	// Logger is the Runtime's (Config.Logger): the host and its actor
+	// system log there.
 	Logger *slog.Logger
 	// MaxConcurrentSlices bounds how many actors run at once
 	// (Config.MaxConcurrentSlices).
