@@ -45,12 +45,15 @@ func DeriveID(prefix string, parts ...string) string {
 	return prefix + idEncoding.EncodeToString(h.Sum(nil))[:20]
 }
 
+// ThreadIDRule says what ValidThreadID accepts, for error messages.
+const ThreadIDRule = `1 to 128 letters, digits, '-', '_' or '.', other than "." and ".."`
+
 // ValidThreadID reports whether id is usable as a thread id: 1 to 128
 // characters of letters, digits, '-', '_' and '.' (a subset of what SQS
-// accepts as a message group id).
+// accepts as a message group id), other than "." and "..".
 func ValidThreadID(id ThreadID) bool {
-	if len(id) == 0 || len(id) > 128 {
-		return false
+	if len(id) == 0 || len(id) > 128 || id == "." || id == ".." {
+		return false // a path would rewrite "." and ".."
 	}
 	return strings.IndexFunc(string(id), func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')

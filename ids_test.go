@@ -27,6 +27,8 @@ func TestValidThreadID(t *testing.T) {
 	}
 	invalid := []infinity.ThreadID{
 		"",
+		".", // a path would rewrite these two
+		"..",
 		" ",
 		"t 1",
 		" t1",

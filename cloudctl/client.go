@@ -168,7 +168,7 @@ func (c *Client) Send(ctx context.Context, thread infinity.ThreadID, text string
 		return Sent{}, err
 	}
 	if !infinity.ValidThreadID(thread) {
-		return Sent{}, fmt.Errorf("thread %q: 1 to 128 letters, digits, '-', '_' or '.': %w", thread, infinity.ErrInvalid)
+		return Sent{}, fmt.Errorf("thread %q: %s: %w", thread, infinity.ThreadIDRule, infinity.ErrInvalid)
 	}
 	if strings.TrimSpace(text) == "" {
 		return Sent{}, fmt.Errorf("send to %s: empty message: %w", thread, infinity.ErrInvalid)

@@ -175,7 +175,7 @@ func cloudStart(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if root == "" {
 		root = infinity.NewThreadID()
 	} else if !infinity.ValidThreadID(root) {
-		return fmt.Errorf("cloud start: --thread %q: 1 to 128 letters, digits, '-', '_' or '.': %w", root, errUsage)
+		return fmt.Errorf("cloud start: --thread %q: %s: %w", root, infinity.ThreadIDRule, errUsage)
 	}
 	if strings.TrimSpace(text) == "" {
 		return fmt.Errorf("cloud start: empty MESSAGE: %w", errUsage)
@@ -237,7 +237,7 @@ func cloudSend(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	thread := infinity.ThreadID(pos[0])
 	if !infinity.ValidThreadID(thread) {
-		return fmt.Errorf("cloud send: thread %q: 1 to 128 letters, digits, '-', '_' or '.': %w", thread, errUsage)
+		return fmt.Errorf("cloud send: thread %q: %s: %w", thread, infinity.ThreadIDRule, errUsage)
 	}
 	text := strings.Join(pos[1:], " ")
 	if strings.TrimSpace(text) == "" {
@@ -292,7 +292,7 @@ func cloudLogs(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	thread := infinity.ThreadID(pos[0])
 	if !infinity.ValidThreadID(thread) {
-		return fmt.Errorf("cloud logs: thread %q: 1 to 128 letters, digits, '-', '_' or '.': %w", thread, errUsage)
+		return fmt.Errorf("cloud logs: thread %q: %s: %w", thread, infinity.ThreadIDRule, errUsage)
 	}
 	c, err := f.client(ctx, cloudctl.NeedDatabase)
 	if err != nil {
@@ -426,7 +426,7 @@ func cloudTree(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if len(pos) == 1 && !infinity.ValidThreadID(infinity.ThreadID(pos[0])) {
-		return fmt.Errorf("cloud tree: thread %q: 1 to 128 letters, digits, '-', '_' or '.': %w", pos[0], errUsage)
+		return fmt.Errorf("cloud tree: thread %q: %s: %w", pos[0], infinity.ThreadIDRule, errUsage)
 	}
 	c, err := f.client(ctx, cloudctl.NeedDatabase)
 	if err != nil {
