@@ -116,8 +116,7 @@ func (e *engine) sliceDeferred(ctx context.Context, id infinity.ThreadID, batch 
 	if drainFirst {
 		err := e.drainStored(ctx, id)
 		if errors.Is(err, infinity.ErrNotFound) {
-			e.log.Warn("input for an unknown thread dropped", "thread", id, "messages", len(batch))
-			return false, nil, nil
+			return false, nil, e.dropUnknown(ctx, id, batch)
 		}
 		if err != nil {
 			return false, nil, err
@@ -144,8 +143,7 @@ func (e *engine) sliceDeferred(ctx context.Context, id infinity.ThreadID, batch 
 		}
 		r, err := e.newRun(ctx, id)
 		if errors.Is(err, infinity.ErrNotFound) {
-			e.log.Warn("input for an unknown thread dropped", "thread", id, "messages", len(batch))
-			return false, nil, nil
+			return false, nil, e.dropUnknown(ctx, id, batch)
 		}
 		if err != nil {
 			return false, nil, err
@@ -282,6 +280,13 @@ func filter(msgs []infinity.InputMessage, keep func(i int) (bool, error)) ([]inf
 // for repeats; a durable inbox lets them go in the same write). With
 // AppliedOnly the ids in applied are skipped: the slice's commit recorded
 // them.
+// dropUnknown drops input for a thread that does not exist, marking it
+// processed so that a durable inbox lets it go (it can never apply).
+func (e *engine) dropUnknown(ctx context.Context, id infinity.ThreadID, batch []infinity.InputMessage) error {
+	e.log.Warn("input for an unknown thread dropped", "thread", id, "messages", len(batch))
+	return e.markProcessed(ctx, id, batch)
+}
+
 func (e *engine) markProcessed(ctx context.Context, id infinity.ThreadID, msgs []infinity.InputMessage, applied ...infinity.MessageID) error {
 	ids := make([]infinity.MessageID, 0, len(msgs))
 	for _, m := range msgs {

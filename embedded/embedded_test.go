@@ -13,6 +13,7 @@ import (
 	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/embedded"
 	"github.com/infinity-runtime/infinity/models/scripted"
+	"github.com/infinity-runtime/infinity/persistence/file"
 )
 
 // sleeper sleeps the seconds its user asks for, then answers.
@@ -140,5 +141,37 @@ func TestOptionsRefuseWhatTheyMake(t *testing.T) {
 	cfg.StepOnly = true
 	if _, err := embedded.NewInMemory(embedded.Options{Config: cfg}); !errors.Is(err, infinity.ErrInvalid) {
 		t.Fatalf("StepOnly: %v", err)
+	}
+}
+
+// Input for a thread that does not exist (a late tool callback, say) is
+// dropped and leaves the durable inbox: nothing waits for ever.
+func TestInputForAnUnknownThreadLeavesTheInbox(t *testing.T) {
+	ctx := t.Context()
+	store, err := file.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	rt, err := embedded.OpenStore(ctx, store, embedded.Options{Config: sleeper(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeRuntime(t, rt)
+	msg := infinity.InputMessage{ID: "late-result", GroupID: "nobody", Content: infinity.ResultContent("call_1", "done")}
+	if err := rt.Sender().Send(ctx, msg, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, waiting, err := store.Counts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waiting == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages still wait in the inbox", waiting)
+		}
 	}
 }
