@@ -22,13 +22,13 @@ import (
 
 	"github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/cloudlocal"
-	"github.com/infinity-runtime/infinity/internal/emulators"
+	"github.com/infinity-runtime/infinity/internal/emulators/emutest"
 	"github.com/infinity-runtime/infinity/lambda"
 	"github.com/infinity-runtime/infinity/tools/mcp/mcptest"
 	"github.com/infinity-runtime/infinity/tools/rap/raptest"
 )
 
-func TestMain(m *testing.M) { os.Exit(emulators.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(emutest.Main(m)) }
 
 // faults fails the agent function's SendMessage calls while armed: the
 // function dies, as far as the thread can tell, between its history write
@@ -58,16 +58,16 @@ type stackFixture struct {
 
 func startStack(t *testing.T, agentFile string, opts ...func(*cloudlocal.Options)) *stackFixture {
 	t.Helper()
-	emulators.AWSEnv(t)
+	emutest.AWSEnv(t)
 	f := &stackFixture{counter: cloudlocal.NewCounter(), faults: &faults{}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	o := cloudlocal.Options{
-		PostgresURL:      emulators.Postgres(t),
-		DynamoDBEndpoint: emulators.DynamoDB(t),
-		SQSEndpoint:      emulators.SQS(t),
+		PostgresURL:      emutest.Postgres(t),
+		DynamoDBEndpoint: emutest.DynamoDB(t),
+		SQSEndpoint:      emutest.SQS(t),
 		AgentFile:        agentFile,
 		TimeScale:        0.001,
 		Visibility:       4 * time.Second,

@@ -3,8 +3,8 @@ package cloudlocal
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -42,6 +42,15 @@ type Options struct {
 	// Endpoints of servers already running; each one left empty is started
 	// (and stopped by Close).
 	PostgresURL, DynamoDBEndpoint, SQSEndpoint string
+	// Install lets Start install what the emulators it starts need and is
+	// missing (apt-get as root or through sudo, npm). Without it Start
+	// installs nothing and, when something is missing, fails with an error
+	// matching emulators.ErrNotInstalled that lists it, ending with
+	// InstallHint. Progress, when set, is told what is installed before it
+	// is.
+	Install     bool
+	InstallHint string
+	Progress    io.Writer
 	// AgentFile is the agent new root threads run (empty: the bundled demo).
 	AgentFile string
 	// Prefix names the queues, the table and the database schema (default
@@ -253,41 +262,26 @@ func (s *Stack) open(ctx context.Context, role cloud.Role, o cloud.Options) (*cl
 // startEmulators starts the servers Options did not name.
 func (s *Stack) startEmulators(ctx context.Context, o *Options) error {
 	s.PostgresURL, s.DynamoDBEndpoint, s.SQSEndpoint = o.PostgresURL, o.DynamoDBEndpoint, o.SQSEndpoint
-	type job struct {
-		dst   *string
-		start func(context.Context) (*emulators.Server, error)
-	}
-	var jobs []job
-	if s.PostgresURL == "" {
-		jobs = append(jobs, job{&s.PostgresURL, emulators.StartPostgres})
-	}
-	if s.DynamoDBEndpoint == "" {
-		jobs = append(jobs, job{&s.DynamoDBEndpoint, emulators.StartDynamoDB})
-	}
-	if s.SQSEndpoint == "" {
-		jobs = append(jobs, job{&s.SQSEndpoint, emulators.StartSQS})
-	}
-	if len(jobs) == 0 {
-		return nil
-	}
-	if _, err := emulators.InstallNode(ctx); err != nil {
-		return fmt.Errorf("cloudlocal: %w", err)
-	}
-	servers := make([]*emulators.Server, len(jobs))
-	errs := make([]error, len(jobs))
-	var wg sync.WaitGroup
-	for i, j := range jobs {
-		wg.Go(func() { servers[i], errs[i] = j.start(ctx) })
-	}
-	wg.Wait()
-	for i, srv := range servers {
-		if srv != nil {
-			s.servers = append(s.servers, srv)
-			*jobs[i].dst = srv.Endpoint
+	var kinds []emulators.Kind
+	var dsts []*string
+	for _, e := range []struct {
+		kind emulators.Kind
+		dst  *string
+	}{{emulators.Postgres, &s.PostgresURL}, {emulators.DynamoDB, &s.DynamoDBEndpoint}, {emulators.SQS, &s.SQSEndpoint}} {
+		if *e.dst == "" {
+			kinds, dsts = append(kinds, e.kind), append(dsts, e.dst)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if len(kinds) == 0 {
+		return nil
+	}
+	servers, err := emulators.Start(ctx, emulators.Options{Install: o.Install, Progress: o.Progress, InstallHint: o.InstallHint}, kinds...)
+	if err != nil {
 		return fmt.Errorf("cloudlocal: %w", err)
+	}
+	s.servers = servers
+	for i, srv := range servers {
+		*dsts[i] = srv.Endpoint
 	}
 	return nil
 }

@@ -29,7 +29,7 @@ import (
 
 	"github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/cloud"
-	"github.com/infinity-runtime/infinity/internal/emulators"
+	"github.com/infinity-runtime/infinity/internal/emulators/emutest"
 	"github.com/infinity-runtime/infinity/internal/secretslocal"
 	"github.com/infinity-runtime/infinity/lambda"
 	"github.com/infinity-runtime/infinity/mailbox/sqs"
@@ -38,7 +38,7 @@ import (
 	"github.com/infinity-runtime/infinity/tools/rap"
 )
 
-func TestMain(m *testing.M) { os.Exit(emulators.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(emutest.Main(m)) }
 
 // rieFunction is the real bootstrap binary running under the Lambda
 // Runtime Interface Emulator, as the provided.al2023 runtime runs it.
@@ -128,11 +128,8 @@ func TestBootstrapUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 		t.Skip("builds the bootstrap and the Runtime Interface Emulator, and starts the emulators")
 	}
 	ctx := t.Context()
-	emulators.AWSEnv(t)
-	rie, err := emulators.InstallRIE(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	emutest.AWSEnv(t)
+	rie := emutest.RIE(t)
 	dir := t.TempDir()
 	bootstrap := filepath.Join(dir, "bootstrap")
 	build := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", bootstrap, ".")
@@ -142,7 +139,7 @@ func TestBootstrapUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 	}
 
 	// The deployment's resources, as the CDK construct makes them.
-	sqsEndpoint, ddbEndpoint := emulators.SQS(t), emulators.DynamoDB(t)
+	sqsEndpoint, ddbEndpoint := emutest.SQS(t), emutest.DynamoDB(t)
 	prefix := fmt.Sprintf("rie%08x", rand.Uint32())
 	static := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
 	sqsClient := awssqs.NewFromConfig(static, func(o *awssqs.Options) { o.BaseEndpoint = aws.String(sqsEndpoint) })
@@ -156,7 +153,7 @@ func TestBootstrapUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 	if err := dynamodb.CreateTable(ctx, ddb, prefix+"-state"); err != nil {
 		t.Fatal(err)
 	}
-	dbURL := newSchema(t, emulators.Postgres(t), prefix)
+	dbURL := newSchema(t, emutest.Postgres(t), prefix)
 	key := rap.NewKey()
 	const keyARN = "arn:aws:secretsmanager:us-east-1:000000000000:secret:rap-key-AbCdEf"
 	secrets := httptest.NewServer(secretslocal.New(map[string]string{keyARN: hex.EncodeToString(key)}))

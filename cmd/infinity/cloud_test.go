@@ -29,12 +29,13 @@ import (
 	"github.com/infinity-runtime/infinity/cloud"
 	"github.com/infinity-runtime/infinity/cloudctl"
 	"github.com/infinity-runtime/infinity/cloudlocal"
-	"github.com/infinity-runtime/infinity/internal/emulators"
+	"github.com/infinity-runtime/infinity/internal/emulators/emutest"
 )
 
 // The cloud tests share the suite's emulators (scripts/test names them in
-// the environment) or start their own, stopped here.
-func TestMain(m *testing.M) { os.Exit(emulators.Main(m)) }
+// the environment); with INFINITY_REQUIRE_EMULATORS=1 and none named they
+// start their own, stopped here, and with neither they skip.
+func TestMain(m *testing.M) { os.Exit(emutest.Main(m)) }
 
 // reverseScript spawns three children that finish in the reverse of
 // their spawn order: A sleeps 2 s, B 1 s, C reports at once. Numbering by
@@ -65,7 +66,7 @@ const reverseScript = `{"rules": [
 // with the emulators' dummy credentials.
 func startCloudStack(t *testing.T) *cloudlocal.Stack {
 	t.Helper()
-	emulators.AWSEnv(t)
+	emutest.AWSEnv(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "s.json"), []byte(reverseScript), 0o644); err != nil {
 		t.Fatal(err)
@@ -79,7 +80,7 @@ func startCloudStack(t *testing.T) *cloudlocal.Stack {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	s, err := cloudlocal.Start(t.Context(), cloudlocal.Options{
-		PostgresURL: emulators.Postgres(t), DynamoDBEndpoint: emulators.DynamoDB(t), SQSEndpoint: emulators.SQS(t),
+		PostgresURL: emutest.Postgres(t), DynamoDBEndpoint: emutest.DynamoDB(t), SQSEndpoint: emutest.SQS(t),
 		AgentFile: agent, TimeScale: 0.001, Visibility: 4 * time.Second, FunctionTimeout: 3 * time.Second,
 		SliceMargin: 500 * time.Millisecond, Concurrency: 4, Logger: log,
 	})

@@ -29,9 +29,14 @@ PostgreSQL (standing in for Aurora DSQL), DynamoDB Local, fauxqs (SQS) and a
 Scheduler stand-in, creates the queues, the table and the schema, and runs
 the agent and relay Lambda handlers against them, fed the way the Lambda
 event source mapping feeds them (batches per message group, visibility
-timeout, partial batch failures). The emulators are installed on first use
-(apt-get for PostgreSQL and Java, npm for the rest) and cached under
-~/.cache/infinity/emulators.
+timeout, partial batch failures).
+
+The emulators need PostgreSQL 15 and Java 17 (Debian packages), Node.js,
+and two npm packages cached under ~/.cache/infinity/emulators
+($INFINITY_EMULATORS_DIR). When something is missing, cloud-local lists it
+with the command that installs it and stops; with --install it installs it
+(apt-get as root or through passwordless sudo, npm into the cache), saying
+what it runs on stderr first. Node.js it does not install.
 
 With MESSAGE, it starts a root thread with it, prints the thread tree's
 display events from the output queue as they arrive, and stops once every
@@ -50,6 +55,7 @@ func cloudLocalCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	scale := fs.Float64("time-scale", 1, "run the Scheduler stand-in's clock this much slower (0.001: a 20-minute sleep fires in 1.2 s)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "with MESSAGE, give up if the tree has not settled by then")
 	verbose := fs.Bool("verbose", false, "log the handlers' warnings and errors to stderr")
+	install := fs.Bool("install", false, "install what the emulators need and is missing: postgresql-15 and openjdk-17-jre-headless with apt-get (as root or through sudo), DynamoDB Local and fauxqs with npm")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,7 +67,7 @@ func cloudLocalCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return fmt.Errorf("cloud-local: --time-scale %v: want a number in (0, 1]: %w", *scale, errUsage)
 	}
 	if *thread != "" && !infinity.ValidThreadID(infinity.ThreadID(*thread)) {
-		return fmt.Errorf("cloud-local: --thread %q: 1 to 128 letters, digits, '-', '_' or '.': %w", *thread, errUsage)
+		return fmt.Errorf("cloud-local: --thread %q: %s: %w", *thread, infinity.ThreadIDRule, errUsage)
 	}
 	if *agent != "" {
 		if _, err := os.Stat(*agent); err != nil {
@@ -79,6 +85,9 @@ func cloudLocalCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		PostgresURL:      os.Getenv(emulators.EnvPostgres),
 		DynamoDBEndpoint: os.Getenv(emulators.EnvDynamoDB),
 		SQSEndpoint:      os.Getenv(emulators.EnvSQS),
+		Install:          *install,
+		InstallHint:      `run "infinity cloud-local --install" to install them (it says what it runs first)`,
+		Progress:         stderr,
 		AgentFile:        *agent,
 		TimeScale:        *scale,
 		Logger:           logger,

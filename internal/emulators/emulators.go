@@ -7,20 +7,24 @@
 //     amplify-dynamodb-simulator@2.9.30, run on Java 17) for DynamoDB;
 //   - fauxqs 1.9.2 (npm, run on Node.js) for SQS.
 //
-// Installs are cached under Dir and done once (idempotently, under a file
-// lock, so parallel test processes share them). Every server binds loopback
-// on a free port, is a child of the calling process (it dies with it on
-// Linux) and is removed by Stop.
+// Start installs nothing unless its caller asks (Options.Install): without
+// it, anything missing fails it with an error matching ErrNotInstalled
+// that lists what is missing and how to install it. Installs are cached
+// under Dir and done once (idempotently, under a file lock, so parallel
+// test processes share them). Every server binds loopback on a free port,
+// is a child of the calling process (it dies with it on Linux) and is
+// removed by Stop.
 //
-// Tests reach them through Postgres, DynamoDB and SQS, which reuse the
-// server named by an environment variable (scripts/test starts one of each
-// for the whole suite) or start one per test process, stopped by Main.
+// Tests reach the emulators through package emutest, which uses the
+// servers the environment names (scripts/test starts one of each for the
+// whole suite) and skips without them; this package links no test code.
 package emulators
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -31,6 +35,39 @@ import (
 // here (a missing system package that cannot be installed, no network for
 // npm, ...). The wrapped message says what to do.
 var ErrUnavailable = errors.New("emulator unavailable")
+
+// ErrNotInstalled reports that an emulator needs something that is not
+// installed, and Options.Install did not allow installing it. The error's
+// message lists each missing piece with how to install it.
+var ErrNotInstalled = errors.New("emulator not installed")
+
+// Kind names an emulator.
+type Kind string
+
+// The emulators.
+const (
+	// Postgres is PostgreSQL 15, standing in for Aurora DSQL.
+	Postgres Kind = "postgres"
+	// DynamoDB is DynamoDB Local.
+	DynamoDB Kind = "dynamodb"
+	// SQS is fauxqs.
+	SQS Kind = "sqs"
+)
+
+// Options say what Start may do besides starting servers.
+type Options struct {
+	// Install lets Start install what the emulators need and is missing:
+	// Debian packages with apt-get (as root, or through passwordless
+	// sudo) and npm packages under Dir. Without it Start installs nothing.
+	Install bool
+	// Progress, when set, is told what is installed before it is, that a
+	// slow step still runs, and how long each took.
+	Progress io.Writer
+	// InstallHint, when set, ends the ErrNotInstalled error: the command
+	// that installs what is missing (such as "infinity cloud-local
+	// --install").
+	InstallHint string
+}
 
 // Versions of what Install fetches.
 const (
@@ -43,8 +80,9 @@ const (
 	dynamoDBStartupTimeout = 90 * time.Second
 )
 
-// Environment variables naming servers that are already running; the
-// test helpers use them instead of starting their own.
+// Environment variables naming servers that are already running: the
+// tests (package emutest) and "infinity cloud-local" use them instead of
+// starting their own.
 const (
 	EnvPostgres = "INFINITY_TEST_POSTGRES_URL"
 	EnvDynamoDB = "INFINITY_TEST_DYNAMODB_ENDPOINT"
@@ -68,8 +106,7 @@ func Dir() (string, error) {
 
 // Server is a running emulator.
 type Server struct {
-	// Name is "postgres", "dynamodb" or "sqs".
-	Name string
+	Kind Kind
 	// Endpoint is an http:// URL for DynamoDB and SQS, and a postgres:// URL
 	// for PostgreSQL.
 	Endpoint string

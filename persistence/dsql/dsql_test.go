@@ -8,19 +8,19 @@ import (
 	"testing"
 
 	"github.com/infinity-runtime/infinity"
-	"github.com/infinity-runtime/infinity/internal/emulators"
+	"github.com/infinity-runtime/infinity/internal/emulators/emutest"
 	"github.com/infinity-runtime/infinity/persistence/storetest"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-func TestMain(m *testing.M) { os.Exit(emulators.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(emutest.Main(m)) }
 
 // newDB returns a pool whose connections use a fresh schema, migrated.
 func newDB(t *testing.T, conns int) *pgxpool.Pool {
 	t.Helper()
 	ctx := context.Background()
-	pc, err := pgxpool.ParseConfig(emulators.Postgres(t))
+	pc, err := pgxpool.ParseConfig(emutest.Postgres(t))
 	if err != nil {
 		t.Fatal(err)
 	}

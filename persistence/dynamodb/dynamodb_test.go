@@ -20,12 +20,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/clocktest"
-	"github.com/infinity-runtime/infinity/internal/emulators"
+	"github.com/infinity-runtime/infinity/internal/emulators/emutest"
 	store "github.com/infinity-runtime/infinity/persistence/dynamodb"
 	"github.com/infinity-runtime/infinity/persistence/storetest"
 )
 
-func TestMain(m *testing.M) { os.Exit(emulators.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(emutest.Main(m)) }
 
 // One table per test process, shared by every case: cases use thread ids
 // of their own.
@@ -39,8 +39,8 @@ var shared struct {
 // first use.
 func client(t *testing.T) (*ddb.Client, string) {
 	t.Helper()
-	endpoint := emulators.DynamoDB(t)
-	emulators.AWSEnv(t)
+	endpoint := emutest.DynamoDB(t)
+	emutest.AWSEnv(t)
 	cfg, err := config.LoadDefaultConfig(t.Context())
 	if err != nil {
 		t.Fatal(err)

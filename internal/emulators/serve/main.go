@@ -1,5 +1,6 @@
 // Command serve starts one PostgreSQL, one DynamoDB Local and one fauxqs
-// server for a whole test run, writes the environment variables that point
+// server for a whole test run (installing what they need and is missing,
+// as it says on stderr), writes the environment variables that point
 // the tests at them to the file named by -env (as "export NAME=value"
 // lines, written last, so a non-empty file means ready), and stops them all
 // on SIGINT or SIGTERM. scripts/test runs it.
@@ -12,7 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/infinity-runtime/infinity/internal/emulators"
@@ -28,39 +28,23 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	starts := []struct {
-		env   string
-		start func(context.Context) (*emulators.Server, error)
-	}{
-		{emulators.EnvPostgres, emulators.StartPostgres},
-		{emulators.EnvDynamoDB, emulators.StartDynamoDB},
-		{emulators.EnvSQS, emulators.StartSQS},
-	}
-	// The npm installs share a lock; do them once before starting in
-	// parallel.
-	if _, err := emulators.InstallNode(ctx); err != nil {
+	kinds := []emulators.Kind{emulators.Postgres, emulators.DynamoDB, emulators.SQS}
+	names := []string{emulators.EnvPostgres, emulators.EnvDynamoDB, emulators.EnvSQS}
+	// The test suite installs what is missing (its README says so), and
+	// this log says what.
+	servers, err := emulators.Start(ctx, emulators.Options{Install: true, Progress: os.Stderr}, kinds...)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "serve:", err)
 		os.Exit(1)
 	}
-	servers := make([]*emulators.Server, len(starts))
-	errs := make([]error, len(starts))
-	var wg sync.WaitGroup
-	for i, s := range starts {
-		wg.Go(func() { servers[i], errs[i] = s.start(ctx) })
-	}
-	wg.Wait()
 	defer func() {
 		for _, s := range servers {
 			s.Stop()
 		}
 	}()
 	var env strings.Builder
-	for i, err := range errs {
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "serve:", err)
-			return
-		}
-		fmt.Fprintf(&env, "export %s=%q\n", starts[i].env, servers[i].Endpoint)
+	for i, s := range servers {
+		fmt.Fprintf(&env, "export %s=%q\n", names[i], s.Endpoint)
 	}
 	if err := os.WriteFile(*envFile, []byte(env.String()), 0o600); err != nil {
 		fmt.Fprintln(os.Stderr, "serve:", err)

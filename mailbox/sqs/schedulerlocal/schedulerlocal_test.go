@@ -17,12 +17,12 @@ import (
 
 	"github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/clocktest"
-	"github.com/infinity-runtime/infinity/internal/emulators"
+	"github.com/infinity-runtime/infinity/internal/emulators/emutest"
 	"github.com/infinity-runtime/infinity/mailbox/sqs"
 	"github.com/infinity-runtime/infinity/mailbox/sqs/schedulerlocal"
 )
 
-func TestMain(m *testing.M) { os.Exit(emulators.Main(m)) }
+func TestMain(m *testing.M) { os.Exit(emutest.Main(m)) }
 
 var start = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 
@@ -30,7 +30,7 @@ var start = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 // client pointed at it. client may be nil when nothing fires.
 func setup(t *testing.T, client schedulerlocal.SQSAPI) (*scheduler.Client, *schedulerlocal.Server, *clocktest.Clock) {
 	t.Helper()
-	emulators.AWSEnv(t)
+	emutest.AWSEnv(t)
 	clock := clocktest.New(start)
 	standin := schedulerlocal.New(client, schedulerlocal.WithClock(clock))
 	srv := httptest.NewServer(standin)
@@ -138,8 +138,8 @@ func TestValidation(t *testing.T) {
 }
 
 func TestFiresAndDeletes(t *testing.T) {
-	emulators.AWSEnv(t)
-	endpoint := emulators.SQS(t)
+	emutest.AWSEnv(t)
+	endpoint := emutest.SQS(t)
 	ctx := context.Background()
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
