@@ -41,6 +41,7 @@ type Runtime struct {
 	// called.
 	closeOnce sync.Once
 	watchers  watchers // Follow's and Wait's
+	failures  failures // Wait's
 }
 
 type mailbox struct {
@@ -86,6 +87,7 @@ func New(cfg Config) (*Runtime, error) {
 		if observe != nil {
 			observe(ev)
 		}
+		rt.failures.observe(ev)
 		rt.watchers.publish(ev, ctx.Done())
 	}
 	rt.cfg = cfg
@@ -241,9 +243,10 @@ func (rt *Runtime) ended(mb *mailbox, batch []infinity.InputMessage, err error) 
 	id := mb.id
 	mb.queue = append(batch, mb.queue...)
 	mb.drain = true
-	if rt.stopped && errors.Is(err, context.Canceled) {
-		// Close cut the slice short: nothing failed. Its input is still
-		// queued (durably, in a durable runtime) for the next start.
+	if rt.stopped {
+		// Close cut the slice short (its context, the sender or the store
+		// went first): nothing to retry now. Its input is still queued
+		// (durably, in a durable runtime) for the next start.
 		rt.cfg.Logger.Info("slice cut short by Close; its input runs at the next start", "thread", id)
 		return false
 	}
@@ -539,11 +542,12 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	stop()
 	rt.cancel()
 	rt.closeOnce.Do(func() {
-		if c, ok := rt.sender.(interface{ Close() }); ok {
-			c.Close()
-		}
+		// The host first: slices still on its workers may yet send.
 		if rt.host != nil {
 			rt.host.Shutdown()
+		}
+		if c, ok := rt.sender.(interface{ Close() }); ok {
+			c.Close()
 		}
 	})
 	return ctx.Err()

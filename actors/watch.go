@@ -12,8 +12,8 @@ import (
 )
 
 // watchers fan the runtime's events out to Follow and Wait, with
-// back-pressure: a slice's events wait for a slow follower (never past the
-// follower's end or Close).
+// back-pressure: an event waits for a slow watcher that it is for (never
+// past the watcher's end or Close); other watchers and threads go on.
 type watchers struct {
 	n    atomic.Int32 // len(subs), read without the lock
 	mu   sync.Mutex
@@ -23,8 +23,9 @@ type watchers struct {
 type watcher struct {
 	ch   chan Event
 	done <-chan struct{}
-	// match says whether an event is the watcher's; it runs in publish,
-	// one event at a time, so it may keep state.
+	// mu orders the watcher's events and guards match, which may keep
+	// state (the threads of a subtree).
+	mu    sync.Mutex
 	match func(Event) bool
 }
 
@@ -45,30 +46,34 @@ func (w *watchers) remove(x *watcher) {
 	w.mu.Unlock()
 }
 
-// publish hands ev to every watcher it matches. It holds the lock while it
-// waits, so events reach each watcher in commit order.
+// publish hands ev to every watcher it is for. A thread's events come from
+// its slices one at a time, so each watcher gets them in commit order.
 func (w *watchers) publish(ev Event, stopped <-chan struct{}) {
 	if w.n.Load() == 0 {
 		return
 	}
 	w.mu.Lock()
-	defer w.mu.Unlock()
+	subs := make([]*watcher, 0, len(w.subs))
 	for x := range w.subs {
-		if !x.match(ev) {
-			continue
+		subs = append(subs, x)
+	}
+	w.mu.Unlock()
+	for _, x := range subs {
+		x.mu.Lock()
+		if x.match(ev) {
+			select {
+			case x.ch <- ev:
+			case <-x.done:
+			case <-stopped:
+			}
 		}
-		select {
-		case x.ch <- ev:
-		case <-x.done:
-		case <-stopped:
-		}
+		x.mu.Unlock()
 	}
 }
 
-// subtree returns a match for the events of thread id and, with all, of
-// every thread created below it from now on.
-func subtree(id infinity.ThreadID, all bool) func(Event) bool {
-	ids := map[infinity.ThreadID]bool{id: true}
+// subtree returns a match for the events of the threads in ids and, with
+// all, of every thread created below one of them (added to ids).
+func subtree(ids map[infinity.ThreadID]bool, all bool) func(Event) bool {
 	return func(ev Event) bool {
 		if all && ev.Kind == EventThreadCreated && ids[ev.Info.Parent] {
 			ids[ev.Info.ID] = true
@@ -77,9 +82,9 @@ func subtree(id infinity.ThreadID, all bool) func(Event) bool {
 	}
 }
 
-// Follow returns the events of thread id (and, with subtree, of the
-// threads spawned below it from now on) as they are committed, from the
-// call on, until ctx ends, the loop over them stops or the runtime closes.
+// Follow returns the events of thread id (and, with subtree, of every
+// thread below it, those spawned later included) as they are committed,
+// from the call on, until ctx ends, the loop over them stops or the runtime closes.
 // A slow consumer slows the slices it follows (back-pressure): nothing is
 // dropped, so range over the result or cancel ctx. Events committed before
 // the call are in the thread's history (History). The result is for one
@@ -90,9 +95,9 @@ func (rt *Runtime) Follow(ctx context.Context, id infinity.ThreadID, subtree boo
 	stop := context.AfterFunc(ctx, func() { rt.watchers.remove(x) })
 	return func(yield func(Event) bool) {
 		defer func() {
+			cancel() // first: a publish waiting on x gives up
 			stop()
 			rt.watchers.remove(x)
-			cancel()
 		}()
 		for {
 			select {
@@ -110,8 +115,25 @@ func (rt *Runtime) Follow(ctx context.Context, id infinity.ThreadID, subtree boo
 }
 
 func (rt *Runtime) watch(ctx context.Context, id infinity.ThreadID, all bool) *watcher {
-	x := &watcher{ch: make(chan Event, 64), done: ctx.Done(), match: subtree(id, all)}
+	ids := map[infinity.ThreadID]bool{id: true}
+	x := &watcher{ch: make(chan Event, 64), done: ctx.Done(), match: subtree(ids, all)}
 	rt.watchers.add(x)
+	if all {
+		// The threads already below it, found after add so that none
+		// created meanwhile is missed.
+		for queue := []infinity.ThreadID{id}; len(queue) > 0; queue = queue[1:] {
+			kids, err := rt.cfg.Conversations.Children(ctx, queue[0])
+			if err != nil {
+				break // an unknown thread has none
+			}
+			x.mu.Lock()
+			for _, k := range kids {
+				ids[k.ID] = true
+				queue = append(queue, k.ID)
+			}
+			x.mu.Unlock()
+		}
+	}
 	return x
 }
 
@@ -152,9 +174,12 @@ func (rt *Runtime) Wait(ctx context.Context, id infinity.ThreadID, until Until) 
 		return infinity.Item{}, fmt.Errorf("wait for %s: %v: %w", id, until, infinity.ErrInvalid)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	x := rt.watch(ctx, id, false)
-	defer rt.watchers.remove(x)
+	defer func() {
+		cancel() // first: a publish waiting on x gives up
+		rt.watchers.remove(x)
+	}()
+	var failed error // the thread's last slice error, if its input is not retried
 	// A slice's end is its last event; the mailbox is idle only a moment
 	// later, so state is checked again shortly after each event too.
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -164,8 +189,21 @@ func (rt *Runtime) Wait(ctx context.Context, id infinity.ThreadID, until Until) 
 		if err != nil || ok {
 			return last, err
 		}
+		if failed == nil {
+			failed = rt.failure(id) // an event before this Wait began
+		}
+		if until == UntilAnswered && failed != nil && !rt.Busy(id) {
+			// Its model failed for good: no answer is coming until new input.
+			return last, fmt.Errorf("wait for %s: its last slice failed: %w", id, failed)
+		}
 		select {
-		case <-x.ch:
+		case ev := <-x.ch:
+			switch ev.Kind {
+			case EventSliceError:
+				failed = ev.Err
+			case EventItem:
+				failed = nil
+			}
 		case <-tick.C:
 		case <-ctx.Done():
 			return infinity.Item{}, fmt.Errorf("wait for %s to be %v: %w", id, until, ctx.Err())
@@ -173,6 +211,37 @@ func (rt *Runtime) Wait(ctx context.Context, id infinity.ThreadID, until Until) 
 			return infinity.Item{}, fmt.Errorf("wait for %s: %w", id, ErrStopped)
 		}
 	}
+}
+
+// failures remembers each thread's last slice error until its next
+// committed item, for Wait.
+type failures struct {
+	mu   sync.Mutex
+	last map[infinity.ThreadID]error
+}
+
+func (f *failures) observe(ev Event) {
+	switch ev.Kind {
+	case EventSliceError, EventItem:
+	default:
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ev.Kind == EventItem {
+		delete(f.last, ev.Thread)
+		return
+	}
+	if f.last == nil {
+		f.last = map[infinity.ThreadID]error{}
+	}
+	f.last[ev.Thread] = ev.Err
+}
+
+func (rt *Runtime) failure(id infinity.ThreadID) error {
+	rt.failures.mu.Lock()
+	defer rt.failures.mu.Unlock()
+	return rt.failures.last[id]
 }
 
 // reached reports whether thread id is in the state until names.

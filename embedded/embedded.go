@@ -15,6 +15,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
@@ -32,6 +34,7 @@ type Runtime struct {
 	// woken to send what a crash left in their outbox.
 	Restored struct{ Waiting, Unsent int }
 	close    func() error // the store's, when the runtime owns it
+	once     sync.Once
 }
 
 // Options are what Open and NewInMemory add to the runtime's
@@ -71,7 +74,7 @@ func NewInMemory(o Options) (*Runtime, error) {
 // call) sleeping threads wake on time and queued input runs. Only one
 // process may have dir open.
 func Open(ctx context.Context, dir string, o Options) (*Runtime, error) {
-	store, err := file.Open(dir)
+	store, err := file.Open(dir, file.WithLogger(o.Config.Logger))
 	if err != nil {
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
@@ -98,7 +101,11 @@ func OpenStore(ctx context.Context, store *file.Store, o Options) (_ *Runtime, e
 	r := &Runtime{Runtime: rt}
 	defer func() {
 		if err != nil {
-			r.Close(context.Background())
+			// Bounded: what already runs is cut short; its input runs
+			// again at the next open.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			r.Close(ctx)
 		}
 	}()
 	if o.BeforeRestore != nil {
@@ -145,9 +152,10 @@ func build(o Options, conv infinity.ConversationStore, state infinity.StateStore
 // it started, and closes the store. It may be called more than once.
 func (r *Runtime) Close(ctx context.Context) error {
 	err := r.Runtime.Close(ctx)
-	if r.close != nil {
-		err = errors.Join(err, r.close())
-		r.close = nil
-	}
+	r.once.Do(func() {
+		if r.close != nil {
+			err = errors.Join(err, r.close())
+		}
+	})
 	return err
 }

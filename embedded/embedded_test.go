@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"iter"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,5 +175,76 @@ func TestInputForAnUnknownThreadLeavesTheInbox(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d messages still wait in the inbox", waiting)
 		}
+	}
+}
+
+// A follower that stops reading holds up only the thread it follows, and
+// leaving a Follow loop early blocks nothing.
+func TestFollowersDoNotHoldUpOthers(t *testing.T) {
+	rt, err := embedded.NewInMemory(embedded.Options{Config: sleeper(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeRuntime(t, rt)
+	ctx := t.Context()
+	a, _ := rt.Start(ctx, actors.StartOptions{ID: "a", Text: "hi"})
+	if _, err := rt.Wait(ctx, a, actors.UntilAnswered); err != nil {
+		t.Fatal(err)
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	_ = rt.Follow(fctx, a, true) // never read
+	once := rt.Follow(ctx, a, false)
+	if _, err := rt.Send(ctx, a, "once"); err != nil {
+		t.Fatal(err)
+	}
+	for range once {
+		break // leaves at the first event
+	}
+	b, _ := rt.Start(ctx, actors.StartOptions{ID: "b", Text: "hi"})
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if last, err := rt.Wait(wctx, b, actors.UntilAnswered); err != nil || last.Text != "Hello." {
+		t.Fatalf("another thread: %+v, %v", last, err)
+	}
+	if _, err := rt.Send(ctx, a, "again"); err != nil {
+		t.Fatal(err)
+	}
+	cancel() // the unread follower goes: a's slices go on
+	if last, err := rt.Wait(wctx, a, actors.UntilAnswered); err != nil || last.Text != "Hello." {
+		t.Fatalf("the followed thread after its follower left: %+v, %v", last, err)
+	}
+}
+
+// failing is a model whose every call fails for good (not retryable).
+type failing struct{}
+
+func (failing) Models(context.Context) ([]infinity.ModelInfo, error) {
+	return []infinity.ModelInfo{{ID: "broken", ContextWindow: 1000, MaxOutput: 100}}, nil
+}
+
+func (failing) Stream(context.Context, infinity.CompletionRequest) iter.Seq2[infinity.StreamEvent, error] {
+	return func(yield func(infinity.StreamEvent, error) bool) {
+		yield(infinity.StreamEvent{}, errors.New("the model refuses"))
+	}
+}
+
+// Wait for an answer that cannot come (the model failed for good) returns
+// that failure instead of waiting until its context ends.
+func TestWaitReportsAModelFailure(t *testing.T) {
+	rt, err := embedded.NewInMemory(embedded.Options{Config: actors.Config{Model: failing{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeRuntime(t, rt)
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	id, err := rt.Start(ctx, actors.StartOptions{Text: "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = rt.Wait(ctx, id, actors.UntilAnswered)
+	if err == nil || errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "the model refuses") {
+		t.Fatalf("Wait = %v, want the model's failure", err)
 	}
 }

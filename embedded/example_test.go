@@ -191,10 +191,12 @@ func Example_follow() {
 		panic(err)
 	}
 	defer rt.Close(context.Background())
+	// Following before the start sees everything the tree commits.
+	events := rt.Follow(ctx, "counter", true)
 	root, _ := rt.Start(ctx, actors.StartOptions{ID: "counter", Text: "Have a child count to two."})
-	for ev := range rt.Follow(ctx, root, true) {
+	for ev := range events {
 		switch {
-		case ev.Kind == actors.EventThreadCreated:
+		case ev.Kind == actors.EventThreadCreated && ev.Info.Parent != "":
 			fmt.Println("spawned a child")
 		case ev.Kind == actors.EventThreadClosed:
 			fmt.Println("the child closed")

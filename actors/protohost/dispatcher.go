@@ -67,15 +67,29 @@ func (p *workerPool) spawn(fn func()) bool {
 }
 
 // close stops the workers and waits until every goroutine the pool started
-// has returned (a job running now finishes first).
-func (p *workerPool) close() {
+// has returned (a job running now finishes first), for grace at most: a
+// job that ignores its cancelled context, or a close called from a job,
+// must not hang the caller. It reports whether they all returned.
+func (p *workerPool) close(grace time.Duration) bool {
 	p.mu.Lock()
 	if !p.closed {
 		p.closed = true
 		close(p.stop)
 	}
 	p.mu.Unlock()
-	p.running.Wait()
+	done := make(chan struct{})
+	go func() {
+		p.running.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // Throughput is how many messages one mailbox run may process.

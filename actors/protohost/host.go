@@ -11,6 +11,9 @@ import (
 	"github.com/infinity-runtime/infinity/actors"
 )
 
+// shutdownGrace bounds how long Shutdown waits for the workers' jobs.
+const shutdownGrace = 5 * time.Second
+
 // workerIdle is how long a pool worker waits for work before it exits.
 const workerIdle = 10 * time.Second
 
@@ -26,6 +29,7 @@ type Host struct {
 	// releasing its lock, so a late call may come after it; it does
 	// nothing.
 	down atomic.Bool
+	log  *slog.Logger
 }
 
 // freeActors is how many actors of passivated threads the host keeps for
@@ -46,7 +50,7 @@ func New(o actors.HostOptions) actors.Host {
 	if max <= 0 {
 		max = 256
 	}
-	h := &Host{pool: newWorkerPool(max, workerIdle), free: make(chan *actor.PID, freeActors)}
+	h := &Host{pool: newWorkerPool(max, workerIdle), free: make(chan *actor.PID, freeActors), log: logger}
 	h.system = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return logger.With("lib", "protoactor")
 	}))
@@ -76,11 +80,15 @@ func (h *Host) Spawn(_ infinity.ThreadID, run func()) actors.Actor {
 }
 
 // Shutdown stops the actor system; later wakes and stops do nothing.
-// It returns once every goroutine the host started has returned.
+// It returns once every goroutine the host started has returned, or after
+// a grace period (a job that ignores its cancelled context, or a Shutdown
+// called from a job), saying so in the log.
 func (h *Host) Shutdown() {
 	h.down.Store(true)
 	h.system.Shutdown()
-	h.pool.close()
+	if !h.pool.close(shutdownGrace) {
+		h.log.Warn("actor host: jobs still running after shutdown; left behind", "grace", shutdownGrace)
+	}
 }
 
 // ref is a thread actor. It is also the actor's wake-up message, so a wake
