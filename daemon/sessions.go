@@ -352,9 +352,13 @@ type ImportReport struct {
 // order and call, kind, agent, creation time). No input is marked applied
 // or processed and no outbox entry is written (see Sessions).
 //
-// The stores have no transaction spanning several commits: an error partway
-// leaves the session being written partly imported (its root exists, so a
-// later import skips it). The report lists what was done until then.
+// The stores have no transaction spanning several commits: an error (or a
+// crash) partway leaves the session partly imported. A later import of the
+// same document completes it: a session whose root exists with the
+// document's root info, and whose stored threads hold prefixes of the
+// document's items, is resumed where it stopped; one whose root holds
+// something else is skipped, as is a complete one. The report lists what
+// was done until then.
 func Import(ctx context.Context, conv infinity.ConversationStore, state infinity.StateStore, s *Sessions) (ImportReport, error) {
 	rep := ImportReport{Imported: []infinity.ThreadID{}, Skipped: []infinity.ThreadID{}}
 	if s == nil {
@@ -364,10 +368,17 @@ func Import(ctx context.Context, conv infinity.ConversationStore, state infinity
 		return rep, fmt.Errorf("import sessions: %w", err)
 	}
 	skip := make([]bool, len(s.Sessions))
+	resume := make([]bool, len(s.Sessions))
 	for i := range s.Sessions {
-		var err error
-		if skip[i], err = checkNew(ctx, conv, state, &s.Sessions[i]); err != nil {
+		exists, err := checkNew(ctx, conv, state, &s.Sessions[i])
+		if err != nil {
 			return rep, fmt.Errorf("import sessions: session %s: %w", s.Sessions[i].Root, err)
+		}
+		if exists {
+			if resume[i], err = partlyImported(ctx, conv, state, &s.Sessions[i]); err != nil {
+				return rep, fmt.Errorf("import sessions: session %s: %w", s.Sessions[i].Root, err)
+			}
+			skip[i] = !resume[i]
 		}
 	}
 	for i := range s.Sessions {
@@ -376,7 +387,7 @@ func Import(ctx context.Context, conv infinity.ConversationStore, state infinity
 			rep.Skipped = append(rep.Skipped, sess.Root)
 			continue
 		}
-		created, err := importSession(ctx, conv, state, sess)
+		created, err := importSession(ctx, conv, state, sess, resume[i])
 		if err != nil {
 			if errors.Is(err, errRootExists) {
 				// Created by someone else since checkNew: leave it alone.
@@ -391,6 +402,31 @@ func Import(ctx context.Context, conv infinity.ConversationStore, state infinity
 		rep.Imported = append(rep.Imported, sess.Root)
 	}
 	return rep, nil
+}
+
+// progress returns how many items a thread's own history holds and the
+// position its latest summary covers up to (0 without one).
+func progress(ctx context.Context, conv infinity.ConversationStore, id infinity.ThreadID) (stored, covered int, err error) {
+	stored, err = conv.Len(ctx, id)
+	if errors.Is(err, infinity.ErrNotFound) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("thread %s: %w", id, err)
+	}
+	sum, err := conv.Summary(ctx, id, stored+1)
+	if err != nil && !errors.Is(err, infinity.ErrNotFound) {
+		return 0, 0, fmt.Errorf("thread %s: %w", id, err)
+	}
+	if sum != nil {
+		covered = sum.Position
+	}
+	return stored, covered, nil
+}
+
+func exists(ctx context.Context, conv infinity.ConversationStore, id infinity.ThreadID) bool {
+	_, err := conv.Thread(ctx, id)
+	return err == nil
 }
 
 // errRootExists reports that CreateThread found the root taken.
@@ -424,10 +460,62 @@ func checkNew(ctx context.Context, conv infinity.ConversationStore, state infini
 	return false, nil
 }
 
-// importSession writes one validated session whose threads are new. It
-// reports whether the root was created; errRootExists (wrapping the
-// store's error) means the root was taken and nothing was written.
-func importSession(ctx context.Context, conv infinity.ConversationStore, state infinity.StateStore, s *Session) (created bool, err error) {
+// partlyImported reports whether an existing session root is this
+// document's session cut short by an earlier import: the root's info is
+// the document's, every stored thread of the session holds a prefix of its
+// document items, and something is missing. A foreign or complete session
+// is false (skipped).
+func partlyImported(ctx context.Context, conv infinity.ConversationStore, state infinity.StateStore, s *Session) (bool, error) {
+	root := s.Threads[0].Info
+	have, err := conv.Thread(ctx, root.ID)
+	if err != nil {
+		return false, fmt.Errorf("thread %s: %w", root.ID, err)
+	}
+	if have.Agent != root.Agent || !have.Created.Equal(root.Created) || !have.IsRoot() {
+		return false, nil // another session under the same id
+	}
+	complete := true
+	for _, t := range s.Threads {
+		info, err := conv.Thread(ctx, t.Info.ID)
+		if errors.Is(err, infinity.ErrNotFound) {
+			complete = false
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("thread %s: %w", t.Info.ID, err)
+		}
+		items, err := conv.Items(ctx, t.Info.ID, 0, -1)
+		if err != nil {
+			return false, fmt.Errorf("thread %s: %w", t.Info.ID, err)
+		}
+		if len(items) > len(t.Items) {
+			return false, nil
+		}
+		for k := range items {
+			if items[k].ID != t.Items[k].ID {
+				return false, nil
+			}
+		}
+		if len(items) < len(t.Items) || info.Closed != t.Info.Closed {
+			complete = false
+		}
+		if t.State != nil {
+			if _, _, err := state.Load(ctx, t.Info.ID); errors.Is(err, infinity.ErrNotFound) {
+				complete = false
+			} else if err != nil {
+				return false, fmt.Errorf("state of %s: %w", t.Info.ID, err)
+			}
+		}
+	}
+	return !complete, nil
+}
+
+// importSession writes one validated session whose threads are new, or,
+// with resume, the part of it an earlier import did not write (each step
+// is skipped when the stores show it done). It reports whether the root
+// was created (or, resuming, exists); errRootExists (wrapping the store's
+// error) means the root was taken and nothing was written.
+func importSession(ctx context.Context, conv infinity.ConversationStore, state infinity.StateStore, s *Session, resume bool) (created bool, err error) {
 	children := make(map[infinity.ThreadID][]infinity.ThreadInfo, len(s.Threads))
 	depth := make(map[infinity.ThreadID]int, len(s.Threads))
 	for _, t := range s.Threads[1:] {
@@ -440,10 +528,12 @@ func importSession(ctx context.Context, conv infinity.ConversationStore, state i
 	root := s.Threads[0].Info
 	root.Closed, root.Compacted = false, false
 	if err := conv.CreateThread(ctx, root); err != nil {
-		if errors.Is(err, infinity.ErrExists) {
+		switch {
+		case errors.Is(err, infinity.ErrExists) && !resume:
 			return false, fmt.Errorf("%w: %w", errRootExists, err)
+		case !errors.Is(err, infinity.ErrExists):
+			return false, fmt.Errorf("create root: %w", err)
 		}
-		return false, fmt.Errorf("create root: %w", err)
 	}
 
 	for _, t := range s.Threads {
@@ -451,24 +541,44 @@ func importSession(ctx context.Context, conv infinity.ConversationStore, state i
 		if len(t.Items) == 0 && len(kids) == 0 && len(t.Summaries) == 0 {
 			continue
 		}
+		// What an earlier import wrote of this thread: commits that end
+		// within it are done.
+		stored, covered := 0, 0
+		if resume {
+			if stored, covered, err = progress(ctx, conv, t.Info.ID); err != nil {
+				return true, err
+			}
+		}
+		commit := func(c infinity.Commit, end int, what string) error {
+			if resume && end <= stored && (len(c.Create) == 0 || exists(ctx, conv, c.Create[0].ID)) {
+				return nil
+			}
+			if _, err := conv.Commit(ctx, c); err != nil {
+				return fmt.Errorf("thread %s: %s: %w", t.Info.ID, what, err)
+			}
+			return nil
+		}
 		// The items up to each summary, then the summary, as the slices
 		// that made them committed them.
 		at := 0
 		for _, sum := range t.Summaries {
 			c := infinity.Commit{Thread: t.Info.ID, Expected: at, Items: t.Items[at:sum.Position], Create: kids}
 			if len(c.Items) > 0 || len(kids) > 0 {
-				if _, err := conv.Commit(ctx, c); err != nil {
-					return true, fmt.Errorf("thread %s: commit items: %w", t.Info.ID, err)
+				if err := commit(c, sum.Position, "commit items"); err != nil {
+					return true, err
 				}
 				kids, at = nil, sum.Position
+			}
+			if resume && covered >= sum.Position && stored >= at {
+				continue // the summary is there
 			}
 			if _, err := conv.Commit(ctx, infinity.Commit{Thread: t.Info.ID, Expected: at, Summary: &sum}); err != nil {
 				return true, fmt.Errorf("thread %s: commit summary: %w", t.Info.ID, err)
 			}
 		}
 		if rest := t.Items[at:]; len(rest) > 0 || len(kids) > 0 {
-			if _, err := conv.Commit(ctx, infinity.Commit{Thread: t.Info.ID, Expected: at, Items: rest, Create: kids}); err != nil {
-				return true, fmt.Errorf("thread %s: commit items: %w", t.Info.ID, err)
+			if err := commit(infinity.Commit{Thread: t.Info.ID, Expected: at, Items: rest, Create: kids}, len(t.Items), "commit items"); err != nil {
+				return true, err
 			}
 		}
 	}
@@ -483,6 +593,11 @@ func importSession(ctx context.Context, conv infinity.ConversationStore, state i
 		return depth[b.Info.ID] - depth[a.Info.ID]
 	})
 	for _, t := range closed {
+		if resume {
+			if info, err := conv.Thread(ctx, t.Info.ID); err == nil && info.Closed {
+				continue
+			}
+		}
 		c := infinity.Commit{Thread: t.Info.ID, Expected: len(t.Items), Close: []infinity.ThreadID{t.Info.ID}}
 		if _, err := conv.Commit(ctx, c); err != nil {
 			return true, fmt.Errorf("thread %s: close: %w", t.Info.ID, err)
@@ -492,6 +607,11 @@ func importSession(ctx context.Context, conv infinity.ConversationStore, state i
 	for _, t := range s.Threads {
 		if t.State == nil {
 			continue
+		}
+		if resume {
+			if _, _, err := state.Load(ctx, t.Info.ID); err == nil {
+				continue
+			}
 		}
 		if _, err := state.Save(ctx, t.Info.ID, *t.State, 0); err != nil {
 			return true, fmt.Errorf("thread %s: save state: %w", t.Info.ID, err)

@@ -568,3 +568,51 @@ func FuzzReadSessions(f *testing.F) {
 		}
 	})
 }
+
+// failAfter fails every commit after the first n (an import killed
+// part-way, as far as the stores can tell).
+type failAfter struct {
+	infinity.ConversationStore
+	n int
+}
+
+func (f *failAfter) Commit(ctx context.Context, c infinity.Commit) (int, error) {
+	if f.n == 0 {
+		return 0, errors.New("injected: the import died here")
+	}
+	f.n--
+	return f.ConversationStore.Commit(ctx, c)
+}
+
+// An import cut short at any commit is completed by the next import of the
+// same document, which leaves the stores as one uninterrupted import does.
+func TestImportCutShortIsCompletedByARerun(t *testing.T) {
+	ctx := context.Background()
+	conv, st := memory.NewConversationStore(), memory.NewStateStore(nil)
+	roots, all := sessionsTree(t, ctx, conv, st)
+	doc, err := ReadSessions(strings.NewReader(exportString(t, ctx, conv, st, roots, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cut := 0; ; cut++ {
+		conv2, st2 := memory.NewConversationStore(), memory.NewStateStore(nil)
+		_, err := Import(ctx, &failAfter{ConversationStore: conv2, n: cut}, st2, doc)
+		if err == nil {
+			if cut < 2 {
+				t.Fatalf("an import with %d commits succeeded: the cut never bit", cut)
+			}
+			break // every commit fit: all cuts were tried
+		}
+		rep, err := Import(ctx, conv2, st2, doc)
+		if err != nil {
+			t.Fatalf("cut after %d commits: rerun: %v", cut, err)
+		}
+		if len(rep.Imported)+len(rep.Skipped) != len(roots) {
+			t.Errorf("cut after %d commits: report %+v", cut, rep)
+		}
+		compareStores(t, ctx, all, conv, st, conv2, st2)
+		if t.Failed() {
+			t.Fatalf("cut after %d commits: the rerun left other stores", cut)
+		}
+	}
+}
