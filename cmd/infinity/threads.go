@@ -440,7 +440,7 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("import", "Usage: infinity import [flags] FILE\n\nLoads threads from an \"infinity export\" file; roots that exist are skipped.\n\nFlags:\n", stderr)
+	f := newFlags("import", "Usage: infinity import [flags] FILE\n\nLoads threads from an \"infinity export\" file. A session whose root exists\nwith other content is skipped; one an earlier import left half written (it\nwas killed part-way) is completed.\n\nFlags:\n", stderr)
 	pos, c, err := f.connect(args, 1, 1)
 	if err != nil {
 		return err
