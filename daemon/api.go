@@ -7,10 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/infinity-runtime/infinity/tools/rap"
 	"net"
 	"net/http"
 	"os"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +19,7 @@ import (
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/mailbox/local"
+	"github.com/infinity-runtime/infinity/tools/rap"
 )
 
 // Request size limits.
@@ -51,6 +52,10 @@ const (
 	CodeNotImplemented = "not_implemented"
 	CodeUnavailable    = "unavailable"
 	CodeInternal       = "internal"
+	// CodeHeadersTooLarge: the headers pass MaxHeaderBytes (431).
+	CodeHeadersTooLarge = "headers_too_large"
+	// CodeMethodNotAllowed: the route takes another method (405).
+	CodeMethodNotAllowed = "method_not_allowed"
 )
 
 // APIError is the API's error body; the client returns it as an error.
@@ -183,17 +188,55 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("GET /v1/threads/{id}/views", d.handle(MaxBody, d.getViews))
 	// Tool servers call back here with the per-call token in the URL (they
 	// have no bearer token); the handler verifies it.
-	mux.Handle(rapPrefix, &rap.Handler{Tokens: d.rapTokens, Sender: oauthSender{d, d.sender}, Views: d.views, Log: d.log})
+	mux.Handle(rapPrefix, &rap.Handler{Tokens: d.rapTokens, Sender: oauthSender{d, d.sender}, Views: d.views, Log: d.log,
+		Reply: func(w http.ResponseWriter, status int, msg string) {
+			writeError(w, apiErr(status, codeOf(status), "%s", msg))
+		}})
 	mux.HandleFunc("/", d.handle(MaxBody, func(_ http.ResponseWriter, r *http.Request) error {
 		return apiErr(http.StatusNotFound, CodeNotFound, "no route %s %s (the API lives under /v1/)", r.Method, r.URL.Path)
 	}))
 	return d.guard(mux)
 }
 
-// guard checks Host (against DNS rebinding), Origin and the bearer token
-// before any route runs.
+// codeOf is the error code of an HTTP status, for answers whose maker
+// knows only the status (the RAP callback handler).
+func codeOf(status int) string {
+	switch status {
+	case http.StatusNotFound:
+		return CodeNotFound
+	case http.StatusUnauthorized:
+		return CodeUnauthorized
+	case http.StatusRequestEntityTooLarge:
+		return CodeTooLarge
+	case http.StatusMethodNotAllowed:
+		return CodeMethodNotAllowed
+	case http.StatusInternalServerError:
+		return CodeInternal
+	}
+	return CodeBadRequest
+}
+
+// MaxHeaderBytes bounds a request's headers; the server reads up to
+// serverHeaderBytes so that a larger one still gets the API's error form.
+const (
+	MaxHeaderBytes    = 64 << 10
+	serverHeaderBytes = 1 << 20
+)
+
+// guard checks the request's shape (a clean path, headers within
+// MaxHeaderBytes), then Host (against DNS rebinding), Origin and the bearer
+// token, before any route runs.
 func (d *Daemon) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if clean := path.Clean(r.URL.Path); clean != r.URL.Path && clean+"/" != r.URL.Path {
+			// The mux would answer with a redirect, in no API form.
+			writeError(w, apiErr(http.StatusBadRequest, CodeBadRequest, "path %q is not clean (it would be %q)", r.URL.Path, clean))
+			return
+		}
+		if n := headerBytes(r.Header); n > MaxHeaderBytes {
+			writeError(w, apiErr(http.StatusRequestHeaderFieldsTooLarge, CodeHeadersTooLarge, "the headers are %d bytes, more than %d", n, MaxHeaderBytes))
+			return
+		}
 		if !d.opts.AllowRemote && !d.loopbackHost(r.Host) {
 			writeError(w, apiErr(http.StatusForbidden, CodeBadHost, "Host %q is not this daemon's loopback address", r.Host))
 			return
@@ -677,4 +720,15 @@ func (d *Daemon) postImport(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, rep)
 	return nil
+}
+
+// headerBytes is the size of the header lines of h.
+func headerBytes(h http.Header) int {
+	n := 0
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4 // ": " and CRLF
+		}
+	}
+	return n
 }

@@ -103,6 +103,14 @@ func TestSecurityAndBadInput(t *testing.T) {
 		{"unknown route", "GET", "/v2/nothing", "", map[string]string{"Authorization": auth}, 404, daemon.CodeNotFound},
 		{"unknown agent", "POST", "/v1/threads", `{"agent":"ghost","text":"hi"}`, map[string]string{"Authorization": auth}, 404, daemon.CodeNotFound},
 		{"empty text", "POST", "/v1/threads", `{"text":"  "}`, map[string]string{"Authorization": auth}, 400, daemon.CodeBadRequest},
+		// Answers that the mux, the server or the RAP handler would give in
+		// their own forms come in the API's.
+		{"unclean path", "GET", "/v1/threads/../status", "", map[string]string{"Authorization": auth}, 400, daemon.CodeBadRequest},
+		{"doubled slash", "GET", "/v1//threads", "", map[string]string{"Authorization": auth}, 400, daemon.CodeBadRequest},
+		{"oversized headers", "GET", "/v1/status", "", map[string]string{"Authorization": auth, "X-Big": strings.Repeat("x", daemon.MaxHeaderBytes)}, 431, daemon.CodeHeadersTooLarge},
+		{"callback with a forged token", "POST", "/rap/callback/forged?call=c1", `{"type":"tool_result","group_id":"t1","id":"c1","text":"done"}`, nil, 401, daemon.CodeUnauthorized},
+		{"callback without a token", "POST", "/rap/callback/", `{}`, nil, 404, daemon.CodeNotFound},
+		{"callback by GET", "GET", "/rap/callback/forged", "", nil, 405, daemon.CodeMethodNotAllowed},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -198,6 +198,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	d.srv = &http.Server{
 		Handler:           d.handler(),
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    serverHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 	}
 	info := Info{PID: os.Getpid(), Addr: d.ln.Addr().String(), Home: o.Home, Version: o.Version, Started: d.started}

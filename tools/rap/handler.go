@@ -40,6 +40,9 @@ type Handler struct {
 	Log    *slog.Logger
 	// MaxBody bounds a callback body; 0 means DefaultMaxBody.
 	MaxBody int64
+	// Reply, when set, writes the handler's error answers (the daemon's
+	// API has its own error form); nil writes {"error": message}.
+	Reply func(w http.ResponseWriter, status int, message string)
 }
 
 // ServeHTTP handles one callback.
@@ -50,7 +53,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		reply(w, http.StatusMethodNotAllowed, "POST only")
+		h.reply(w, http.StatusMethodNotAllowed, "POST only")
 		return
 	}
 	i := strings.LastIndex(r.URL.Path, callbackPath)
@@ -59,7 +62,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		token = r.URL.Path[i+len(callbackPath):]
 	}
 	if token == "" || strings.Contains(token, "/") {
-		reply(w, http.StatusNotFound, "not found")
+		h.reply(w, http.StatusNotFound, "not found")
 		return
 	}
 	limit := h.MaxBody
@@ -69,16 +72,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		if mb := (*http.MaxBytesError)(nil); errors.As(err, &mb) {
-			reply(w, http.StatusRequestEntityTooLarge, "body too large")
+			h.reply(w, http.StatusRequestEntityTooLarge, "body too large")
 			return
 		}
-		reply(w, http.StatusBadRequest, "unreadable body")
+		h.reply(w, http.StatusBadRequest, "unreadable body")
 		return
 	}
 	cb, err := DecodeCallback(body)
 	if err != nil {
 		log.Warn("rap callback rejected: malformed", "err", err)
-		reply(w, http.StatusBadRequest, err.Error())
+		h.reply(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	group := cb.Group()
@@ -89,7 +92,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if call == "" || (q != "" && q != call) || !h.Tokens.Verify(group, call, token) {
 		log.Warn("rap callback discarded: bad token", "thread", group, "type", cb.Type, "call", call)
-		reply(w, http.StatusUnauthorized, "unauthorized")
+		h.reply(w, http.StatusUnauthorized, "unauthorized")
 		return
 	}
 	cb.DeliveryKey = r.Header.Get("Idempotency-Key")
@@ -97,11 +100,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, infinity.ErrNotFound) || errors.Is(err, infinity.ErrInvalid) {
 			// No retry can help: an unknown thread, a message refused.
 			log.Warn("rap callback refused", "thread", group, "type", cb.Type, "call", call, "err", err)
-			reply(w, http.StatusNotFound, "no such thread or call")
+			h.reply(w, http.StatusNotFound, "no such thread or call")
 			return
 		}
 		log.Error("rap callback not delivered", "thread", group, "type", cb.Type, "call", call, "err", err)
-		reply(w, http.StatusInternalServerError, "internal error")
+		h.reply(w, http.StatusInternalServerError, "internal error")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -126,7 +129,11 @@ func (h *Handler) deliver(ctx context.Context, cb Callback) error {
 	return h.Sender.Send(ctx, msg, time.Time{})
 }
 
-func reply(w http.ResponseWriter, status int, msg string) {
+func (h *Handler) reply(w http.ResponseWriter, status int, msg string) {
+	if h.Reply != nil {
+		h.Reply(w, status, msg)
+		return
+	}
 	b, _ := json.Marshal(map[string]string{"error": msg})
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
