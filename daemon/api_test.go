@@ -422,3 +422,18 @@ func TestUnloadableAgentFailsItsThreads(t *testing.T) {
 		t.Fatalf("failed thread's detail: %q", v.Detail)
 	}
 }
+
+// A home that exists with looser modes is made private at start, store
+// included.
+func TestHomeIsMadePrivate(t *testing.T) {
+	home := t.TempDir()
+	if err := os.Chmod(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	startDaemon(t, home)
+	for _, dir := range []string{home, filepath.Join(home, "store")} {
+		if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("%s: mode %v (%v), want 0700", dir, fi.Mode().Perm(), err)
+		}
+	}
+}

@@ -127,6 +127,11 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	if err := os.MkdirAll(o.Home, 0o700); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
+	// An existing home may have looser modes: the token, keys and
+	// histories in it are the user's alone.
+	if err := os.Chmod(o.Home, 0o700); err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
 	d := &Daemon{opts: o, log: o.Logger, hub: newHub(), failed: map[infinity.ThreadID]string{}, oauth: map[string]actors.Event{}, oauthURLs: map[string]string{},
 		shutdown: make(chan struct{}), started: time.Now()}
 	store, err := file.Open(filepath.Join(o.Home, storeDir), file.WithLogger(o.Logger))

@@ -710,3 +710,39 @@ func TestReplayBatches(t *testing.T) {
 		t.Fatalf("Open: %v, want ErrCorrupt at offset %d", err, off)
 	}
 }
+
+// A store opened in a directory with looser modes (an older version's, or
+// the user's) makes it private: the directory 0700, its files 0600.
+func TestOpenMakesTheStorePrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		os.Chmod(filepath.Join(dir, e.Name()), 0o644)
+	}
+	s, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o700 {
+		t.Errorf("directory mode %v, want 0700", fi.Mode().Perm())
+	}
+	entries, _ = os.ReadDir(dir)
+	if len(entries) == 0 {
+		t.Fatal("the store wrote no files")
+	}
+	for _, e := range entries {
+		fi, _ := e.Info()
+		if e.Type().IsRegular() && fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", e.Name(), fi.Mode().Perm())
+		}
+	}
+}

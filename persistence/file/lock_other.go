@@ -13,7 +13,7 @@ import (
 // lockDir creates DIR/LOCK exclusively. Without flock the lock outlives a
 // crashed process: remove DIR/LOCK by hand once no Store has it open.
 func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return nil, fmt.Errorf("file store: %s is open in another Store (or %s is stale): %w", dir, lockName, ErrLocked)

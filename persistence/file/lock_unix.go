@@ -14,7 +14,7 @@ import (
 // file description, so a second Open of the same directory fails in this
 // process as in any other; the kernel drops the lock when the process dies.
 func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("file store: %w", err)
 	}

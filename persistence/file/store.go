@@ -102,8 +102,11 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	if o.logger == nil {
 		o.logger = slog.Default()
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("file store: %w", err)
+	}
+	if err := private(dir); err != nil {
+		return nil, err
 	}
 	lock, err := lockDir(dir)
 	if err != nil {
@@ -117,6 +120,28 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// private makes the store's directory 0700 and its files 0600, whatever
+// modes an older version or the user left: the histories are the user's
+// alone.
+func private(dir string) error {
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("file store: %w", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("file store: %w", err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if err := os.Chmod(filepath.Join(dir, e.Name()), 0o600); err != nil {
+			return fmt.Errorf("file store: %w", err)
+		}
+	}
+	return nil
 }
 
 // Conversations returns the store's infinity.ConversationStore.
@@ -242,7 +267,7 @@ func (s *Store) load() error {
 	if err := os.Remove(s.path(snapshotTmp)); err == nil {
 		s.opts.logger.Info("file store: removed unfinished snapshot", "file", s.path(snapshotTmp))
 	}
-	f, err := os.OpenFile(s.path(segmentName(cur)), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(s.path(segmentName(cur)), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("file store: %w", err)
 	}
@@ -584,7 +609,7 @@ func (s *Store) rotate() (uint64, error) {
 		return 0, err
 	}
 	n := j.segment + 1
-	f, err := os.OpenFile(s.path(segmentName(n)), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(s.path(segmentName(n)), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
 	if err != nil {
 		return 0, fmt.Errorf("file store: new journal segment: %w", err)
 	}
@@ -615,7 +640,7 @@ func (s *Store) capture() snapshotData {
 func (s *Store) writeSnapshot(d snapshotData, base uint64) error {
 	d.conv.MergeOverflow()
 	tmp := s.path(snapshotTmp)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("file store: snapshot: %w", err)
 	}
