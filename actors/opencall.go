@@ -30,6 +30,26 @@ func OpenCall(items []infinity.Item) *infinity.Item {
 	return nil
 }
 
+// WaitingForInput is what WaitingFor says of a thread that waits for user
+// input (and nothing else).
+const WaitingForInput = "input"
+
+// WaitingFor says, for people, what a thread that is neither running nor
+// sleeping waits for, given its open call (nil: none, so user input).
+func WaitingFor(c *infinity.ToolCall) string {
+	switch {
+	case c == nil:
+		return WaitingForInput
+	case c.Name == "spawn_thread":
+		return "a child's report"
+	case c.Name == "sleep_until_event_or_input":
+		return "input or an event"
+	case c.Name == "sleep" || c.Name == "sleep_until":
+		return "a timer"
+	}
+	return "the tool " + c.Name
+}
+
 // WakeTime returns when an open sleep or sleep_until call wakes its
 // thread, reading its arguments as the tools do (a sleep counts from the
 // call's time), and false when call is neither or its arguments say

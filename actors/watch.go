@@ -250,13 +250,21 @@ func (rt *Runtime) reached(ctx context.Context, id infinity.ThreadID, until Unti
 	if err != nil {
 		return infinity.Item{}, false, fmt.Errorf("wait for %s: %w", id, err)
 	}
-	items, err := rt.cfg.Conversations.Items(ctx, id, 0, -1)
+	// Only the last item matters (a thread whose last item is the model's
+	// text has no open call), so that is all that is read.
+	n, err := rt.cfg.Conversations.Len(ctx, id)
 	if err != nil {
 		return infinity.Item{}, false, fmt.Errorf("wait for %s: %w", id, err)
 	}
 	var last infinity.Item
-	if len(items) > 0 {
-		last = items[len(items)-1]
+	if n > 0 {
+		items, err := rt.cfg.Conversations.Items(ctx, id, n-1, n)
+		if err != nil {
+			return infinity.Item{}, false, fmt.Errorf("wait for %s: %w", id, err)
+		}
+		if len(items) > 0 {
+			last = items[len(items)-1]
+		}
 	}
 	switch until {
 	case UntilClosed:
@@ -264,8 +272,7 @@ func (rt *Runtime) reached(ctx context.Context, id infinity.ThreadID, until Unti
 	case UntilIdle:
 		return last, info.Closed || !rt.Busy(id), nil
 	}
-	answered := last.Kind == infinity.KindAssistant && OpenCall(items) == nil && !rt.Busy(id)
-	return last, info.Closed || answered, nil
+	return last, info.Closed || last.Kind == infinity.KindAssistant && !rt.Busy(id), nil
 }
 
 // ThreadLister is a ConversationStore that lists its threads (the memory

@@ -21,7 +21,7 @@ const (
 )
 
 // WaitingForInput is the Detail of a thread that waits for user input.
-const WaitingForInput = "input"
+const WaitingForInput = actors.WaitingForInput
 
 // Thread is a thread as the listings show it.
 type Thread struct {
@@ -208,19 +208,13 @@ func status(info infinity.ThreadInfo, items []infinity.Item) (string, string, *t
 		}
 		return StatusRunning, "no answer to its last input yet", nil
 	}
-	switch c := call.Call; c.Name {
-	case "spawn_thread":
-		return StatusWaiting, "a child's report", nil
-	case "sleep_until_event_or_input":
-		return StatusWaiting, "input or an event", nil
-	case "sleep", "sleep_until":
+	if c := call.Call.Name; c == "sleep" || c == "sleep_until" {
 		if until, ok := actors.WakeTime(call); ok {
 			return StatusSleeping, "", &until
 		}
 		return StatusSleeping, "", nil
-	default:
-		return StatusWaiting, "the tool " + c.Name, nil
 	}
+	return StatusWaiting, actors.WaitingFor(call.Call), nil
 }
 
 // settled reports whether a thread has nothing to do until someone acts:

@@ -20,7 +20,7 @@ const (
 
 // WaitingForInput is the Detail of a thread that waits for user input (and
 // nothing else).
-const WaitingForInput = "input"
+const WaitingForInput = actors.WaitingForInput
 
 // ThreadView is a thread as the API shows it.
 type ThreadView struct {
@@ -130,28 +130,13 @@ func (d *Daemon) view(ctx context.Context, info infinity.ThreadInfo, t timers) (
 	case timer && call != nil && !isWaitCall(call):
 		v.Status, v.Until = StatusSleeping, &until
 	default:
-		v.Status, v.Detail = StatusWaiting, waitingFor(call)
+		v.Status, v.Detail = StatusWaiting, actors.WaitingFor(call)
 	}
 	return v, nil
 }
 
 func isWaitCall(c *infinity.ToolCall) bool { return c.Name == "sleep_until_event_or_input" }
 
-// waitingFor describes what a thread that is neither running nor sleeping
-// waits for, given its open call (nil: none).
-func waitingFor(c *infinity.ToolCall) string {
-	switch {
-	case c == nil:
-		return WaitingForInput
-	case c.Name == "spawn_thread":
-		return "a child's report"
-	case isWaitCall(c):
-		return "input or an event"
-	case c.Name == "sleep" || c.Name == "sleep_until":
-		return "a timer"
-	}
-	return "the tool " + c.Name
-}
 
 func (d *Daemon) tree(ctx context.Context, id infinity.ThreadID, t timers) (Tree, error) {
 	conv := d.store.Conversations()

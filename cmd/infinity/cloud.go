@@ -397,17 +397,7 @@ func orDash(s string) string {
 }
 
 // cloudStatusText is a thread's status for people.
-func cloudStatusText(t cloudctl.Thread) string {
-	switch {
-	case t.Status == cloudctl.StatusSleeping && t.Until != nil:
-		return "sleeping until " + t.Until.Local().Format("2006-01-02 15:04:05")
-	case t.Status == cloudctl.StatusWaiting:
-		return "waiting for " + t.Detail
-	case t.Detail != "":
-		return t.Status + ": " + t.Detail
-	}
-	return t.Status
-}
+func cloudStatusText(t cloudctl.Thread) string { return describeStatus(t.Status, t.Detail, t.Until) }
 
 const cloudTreeUsage = `Usage: infinity cloud tree [flags] [ROOT]
 

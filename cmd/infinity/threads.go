@@ -216,16 +216,21 @@ func lsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // statusText is a thread's status for people.
-func statusText(t daemon.ThreadView) string {
-	switch t.Status {
-	case daemon.StatusSleeping:
-		return "sleeping until " + t.Until.Local().Format("2006-01-02 15:04:05")
-	case daemon.StatusWaiting:
-		return "waiting for " + t.Detail
-	case daemon.StatusFailed:
-		return "failed: " + clip(t.Detail, 80)
+func statusText(t daemon.ThreadView) string { return describeStatus(t.Status, t.Detail, t.Until) }
+
+// describeStatus says a status (the daemon's or the cloud's, which share
+// their words) for people: when a sleeper wakes, what a waiter waits for,
+// the detail of any other.
+func describeStatus(status, detail string, until *time.Time) string {
+	switch {
+	case status == daemon.StatusSleeping && until != nil:
+		return "sleeping until " + until.Local().Format("2006-01-02 15:04:05")
+	case status == daemon.StatusWaiting:
+		return "waiting for " + detail
+	case detail != "":
+		return status + ": " + clip(detail, 80)
 	}
-	return t.Status
+	return status
 }
 
 func treeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
