@@ -166,7 +166,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		if v == "" {
 			return
 		}
-		if !absoluteURL(v) {
+		if !IsHTTPURL(v) {
 			bad(name, "%q is not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)", v)
 		}
 	}
@@ -190,7 +190,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		bad(EnvRAPKey, "not hex of 16 bytes or more (make one with: openssl rand -hex 32)")
 	}
 	if v := c.RAPCallbackURL; v != "" {
-		if !absoluteURL(v) {
+		if !IsHTTPURL(v) {
 			bad(EnvRAPCallbackURL, "%q is not a URL (the receiver function's Function URL)", v)
 		}
 	}
@@ -272,12 +272,12 @@ func (t *Tools) parse(v string) error {
 	}
 	var errs []error
 	for i, u := range t.RAP {
-		if !absoluteURL(u) {
+		if !IsHTTPURL(u) {
 			errs = append(errs, fmt.Errorf("rap[%d]: %q is not an http(s) URL", i, u))
 		}
 	}
 	for i, m := range t.MCP {
-		if !absoluteURL(m.URL) {
+		if !IsHTTPURL(m.URL) {
 			errs = append(errs, fmt.Errorf("mcp[%d].url: %q is not an http(s) URL", i, m.URL))
 		}
 		if m.HeadersSecretARN != "" && !strings.HasPrefix(m.HeadersSecretARN, "arn:") {
@@ -287,7 +287,9 @@ func (t *Tools) parse(v string) error {
 	return errors.Join(errs...)
 }
 
-func absoluteURL(v string) bool {
+// IsHTTPURL reports whether v is an absolute http or https URL with a
+// host, as every URL setting of the functions must be.
+func IsHTTPURL(v string) bool {
 	u, err := url.Parse(v)
 	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }

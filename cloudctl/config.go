@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -231,7 +230,7 @@ func (c Config) Require(need Need) error {
 			missing(env, output)
 			return
 		}
-		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		if !cloud.IsHTTPURL(v) {
 			problems = append(problems, fmt.Sprintf("%s %q is not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)", c.name(env, output), v))
 		}
 	}
