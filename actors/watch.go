@@ -216,29 +216,33 @@ func (rt *Runtime) Wait(ctx context.Context, id infinity.ThreadID, until Until) 
 // failures remembers each thread's last slice error until its next
 // committed item, for Wait.
 type failures struct {
+	n    atomic.Int32 // len(last), so that committed items skip the lock
 	mu   sync.Mutex
 	last map[infinity.ThreadID]error
 }
 
 func (f *failures) observe(ev Event) {
-	switch ev.Kind {
-	case EventSliceError, EventItem:
-	default:
-		return
+	switch {
+	case ev.Kind == EventItem && f.n.Load() == 0, ev.Kind != EventItem && ev.Kind != EventSliceError:
+		return // the common case: nothing failed, nothing to forget
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if ev.Kind == EventItem {
 		delete(f.last, ev.Thread)
-		return
+	} else {
+		if f.last == nil {
+			f.last = map[infinity.ThreadID]error{}
+		}
+		f.last[ev.Thread] = ev.Err
 	}
-	if f.last == nil {
-		f.last = map[infinity.ThreadID]error{}
-	}
-	f.last[ev.Thread] = ev.Err
+	f.n.Store(int32(len(f.last)))
 }
 
 func (rt *Runtime) failure(id infinity.ThreadID) error {
+	if rt.failures.n.Load() == 0 {
+		return nil
+	}
 	rt.failures.mu.Lock()
 	defer rt.failures.mu.Unlock()
 	return rt.failures.last[id]
