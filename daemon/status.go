@@ -137,7 +137,6 @@ func (d *Daemon) view(ctx context.Context, info infinity.ThreadInfo, t timers) (
 
 func isWaitCall(c *infinity.ToolCall) bool { return c.Name == "sleep_until_event_or_input" }
 
-
 func (d *Daemon) tree(ctx context.Context, id infinity.ThreadID, t timers) (Tree, error) {
 	conv := d.store.Conversations()
 	info, err := conv.Thread(ctx, id)
