@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/persistence/internal/jsonw"
 )
 
 // TestFastEncoderCoversTypes fails when a type the hand-written encoder
@@ -108,9 +109,9 @@ func TestFastEncoderMatchesJSON(t *testing.T) {
 		want, werr := json.Marshal(&rec)
 		got, gerr := appendRecord([]byte("prefix"), &rec)
 		if i%2 == 1 { // the fallback for changed types
-			w := jw{buf: []byte("prefix"), slow: true}
-			w.record(&rec)
-			got, gerr = w.buf, w.err
+			w := jsonw.W{Buf: []byte("prefix"), Slow: true}
+			writeRecord(&w, &rec)
+			got, gerr = w.Buf, w.Err
 		}
 		if (werr != nil) != (gerr != nil) {
 			t.Fatalf("record %d: json.Marshal error %v, fast encoder error %v", i, werr, gerr)
