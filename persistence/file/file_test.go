@@ -18,6 +18,7 @@ import (
 
 	"github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/clocktest"
+	"github.com/infinity-runtime/infinity/persistence/internal/dirlock"
 	"github.com/infinity-runtime/infinity/persistence/storetest"
 )
 
@@ -75,7 +76,7 @@ func (s *Store) crash() {
 	j.mu.Unlock()
 	<-j.exited
 	j.f.Close()
-	unlockDir(s.lock)
+	dirlock.Unlock(s.lock)
 }
 
 var epoch = time.Unix(1_700_000_000, 0).UTC()

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/persistence/internal/dirlock"
 	"github.com/infinity-runtime/infinity/persistence/internal/model"
 )
 
@@ -28,7 +29,7 @@ var ErrCorrupt = errors.New("file store: corrupt data")
 
 // ErrLocked is wrapped by the error Open returns when the directory is
 // already open (in this process or another).
-var ErrLocked = errors.New("file store: directory in use")
+var ErrLocked = dirlock.ErrLocked
 
 // DefaultCompactThreshold is the journal size past which a Store compacts
 // in the background unless WithCompactThreshold says otherwise.
@@ -108,7 +109,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	if err := private(dir); err != nil {
 		return nil, err
 	}
-	lock, err := lockDir(dir)
+	lock, err := dirlock.Lock(dir, lockName)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +117,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	s.conv = newConvStore(s)
 	s.state = newStateStore(s, o.clock)
 	if err := s.load(); err != nil {
-		unlockDir(lock)
+		dirlock.Unlock(lock)
 		return nil, err
 	}
 	return s, nil
@@ -166,7 +167,7 @@ func (s *Store) Close() error {
 	s.compactMu.Lock()
 	defer s.compactMu.Unlock()
 	err := s.j.close()
-	if uerr := unlockDir(s.lock); err == nil {
+	if uerr := dirlock.Unlock(s.lock); err == nil {
 		err = uerr
 	}
 	return err
@@ -748,3 +749,30 @@ func syncDir(dir string) error {
 
 // Dir returns the store's directory.
 func (s *Store) Dir() string { return s.dir }
+
+// Dump is the whole content of a store, for converting it into another
+// kind of store (the daemon's upgrade from this journal to its disk store).
+type Dump struct {
+	// Threads holds every thread with its items, outbox, children, applied
+	// ids and summaries.
+	Threads []model.ThreadData
+	// States are the saved thread states.
+	States []model.Saved
+	// Marks are the processed marks that have not expired.
+	Marks []model.Mark
+	// Inbox holds the waiting messages in the order they were put.
+	Inbox []infinity.Queued
+}
+
+// Dump captures the store's content. Writers are held back while it is
+// captured (a shallow copy); the result shares history with the store and
+// must not be changed.
+func (s *Store) Dump() Dump {
+	s.conv.mu.Lock()
+	s.state.mu.Lock()
+	d := s.capture()
+	s.state.mu.Unlock()
+	s.conv.mu.Unlock()
+	d.conv.MergeOverflow()
+	return Dump{Threads: d.conv.Threads, States: d.states, Marks: d.marks, Inbox: d.inbox}
+}

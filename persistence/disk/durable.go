@@ -1,0 +1,187 @@
+package disk
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// durability tracks which applied batches are durable. A mutation applies
+// its batch under the store's lock without waiting for the log's fsync
+// (the engine's commit pipeline groups the fsyncs of concurrent batches)
+// and gets a ticket; one goroutine waits for each batch's fsync in ticket
+// order, and the log is synced in order, so "ticket t is durable" means
+// every ticket up to t is. Reads wait until every batch applied before
+// them is durable: no read returns what a crash could still take back.
+type durability struct {
+	ch      chan pendingBatch
+	applied atomic.Uint64 // last ticket handed out
+	records atomic.Int64
+	done    chan struct{}
+
+	mu     sync.Mutex
+	cond   sync.Cond
+	synced uint64 // every ticket up to synced is durable (or failed)
+	// err is the first failed fsync; every ticket from failedAt on fails
+	// with it, and no more writes are taken.
+	err      error
+	failedAt uint64
+}
+
+type pendingBatch struct {
+	b      *pebble.Batch
+	ticket uint64
+}
+
+func (d *durability) start(s *Store) {
+	d.ch = make(chan pendingBatch, 4096)
+	d.done = make(chan struct{})
+	d.cond.L = &d.mu
+	go d.run()
+}
+
+func (d *durability) run() {
+	defer close(d.done)
+	for p := range d.ch {
+		err := p.b.SyncWait()
+		p.b.Close()
+		d.records.Add(1)
+		d.mu.Lock()
+		if err != nil && d.err == nil {
+			d.err, d.failedAt = err, p.ticket
+		}
+		d.synced = p.ticket
+		d.cond.Broadcast()
+		d.mu.Unlock()
+	}
+}
+
+// failed returns the error that stops writes, if any.
+func (d *durability) failed() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.err != nil {
+		return fmt.Errorf("disk store: an earlier write failed, close and reopen the store: %w", d.err)
+	}
+	return nil
+}
+
+// apply applies b, to be made durable, and returns its ticket. The caller
+// holds the store's lock (tickets follow the engine's order) and no longer
+// owns b.
+func (d *durability) apply(db *pebble.DB, b *pebble.Batch) (uint64, error) {
+	if err := db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
+		b.Close()
+		return 0, fmt.Errorf("disk store: write: %w", err)
+	}
+	t := d.applied.Add(1)
+	d.ch <- pendingBatch{b: b, ticket: t}
+	return t, nil
+}
+
+// wait returns once ticket t is durable, with its error if it never will
+// be.
+func (d *durability) wait(t uint64) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for d.synced < t {
+		d.cond.Wait()
+	}
+	if d.err != nil && t >= d.failedAt {
+		return fmt.Errorf("disk store: write not durable: %w", d.err)
+	}
+	return nil
+}
+
+// barrier waits until every batch applied so far is durable.
+func (d *durability) barrier() error {
+	if t := d.applied.Load(); t > 0 {
+		return d.wait(t)
+	}
+	return nil
+}
+
+// close waits for the pending batches; no more may be applied.
+func (d *durability) close() {
+	close(d.ch)
+	<-d.done
+}
+
+// space refuses writes while the file system is nearly full, so that the
+// engine never meets a full disk in the middle of a write (its log cannot
+// go on after a failed write): a refused write changed nothing, and
+// writes go on by themselves once space is freed.
+type space struct {
+	dir  string
+	min  uint64
+	read func(dir string) (uint64, error)
+
+	mu      sync.Mutex
+	checked time.Time
+	free    uint64
+}
+
+func (sp *space) init(dir string, min uint64, read func(string) (uint64, error)) {
+	sp.dir, sp.min, sp.read = dir, min, read
+}
+
+// spaceRecheck is how long a reading of plenty of space (over twice the
+// reserve) is trusted.
+const spaceRecheck = 100 * time.Millisecond
+
+// check fails with ErrNoSpace while free space is under the reserve.
+func (sp *space) check() error {
+	if sp.min == 0 {
+		return nil
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	now := time.Now()
+	if sp.free >= 2*sp.min && now.Sub(sp.checked) < spaceRecheck {
+		return nil
+	}
+	free, err := sp.read(sp.dir)
+	if err != nil {
+		return nil // an unreadable reading does not stop writes; the write reports real errors
+	}
+	sp.free, sp.checked = free, now
+	if free < sp.min {
+		return fmt.Errorf("disk store %s: %d MiB free, under the %d MiB the store keeps in reserve; free space to go on: %w",
+			sp.dir, free>>20, sp.min>>20, ErrNoSpace)
+	}
+	return nil
+}
+
+// freeSpace reads the space available to the store's directory.
+func freeSpace(dir string) (uint64, error) {
+	u, err := vfs.Default.GetDiskUsage(dir)
+	if err != nil {
+		return 0, err
+	}
+	return u.AvailBytes, nil
+}
+
+// engineLogger routes the engine's messages to slog: its routine reports
+// at debug level, its errors at error level. Fatalf is for broken
+// invariants of the engine: it logs and exits, as the engine's own logger
+// does.
+type engineLogger struct{ l *slog.Logger }
+
+func (e engineLogger) Infof(format string, args ...any) {
+	e.l.Debug("disk store: " + fmt.Sprintf(format, args...))
+}
+
+func (e engineLogger) Errorf(format string, args ...any) {
+	e.l.Error("disk store: " + fmt.Sprintf(format, args...))
+}
+
+func (e engineLogger) Fatalf(format string, args ...any) {
+	e.l.Error("disk store: fatal: " + fmt.Sprintf(format, args...))
+	os.Exit(70)
+}

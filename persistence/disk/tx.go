@@ -1,0 +1,284 @@
+package disk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/infinity-runtime/infinity"
+)
+
+// errUnchanged is returned by a mutation's build when there is nothing to
+// write: the mutation succeeds without a write.
+var errUnchanged = errors.New("unchanged")
+
+// tx is one mutation being built: an indexed batch (reads see its own
+// writes) and the counters' changes.
+type tx struct {
+	s       *Store
+	b       *pebble.Batch
+	threads int64 // change of the thread count
+	waiting int64 // change of the inbox size
+	headers map[infinity.ThreadID]*header
+	dirty   map[infinity.ThreadID]bool
+	err     error // first read error of a CommitView call
+}
+
+// enter starts an operation: false after Close. Every operation holds the
+// lifecycle read lock until it returns, so Close waits for them.
+func (s *Store) enter() bool {
+	s.life.RLock()
+	if s.closed.Load() {
+		s.life.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (s *Store) exit() { s.life.RUnlock() }
+
+// read runs f after every write applied so far is durable.
+func read[T any](s *Store, ctx context.Context, f func() (T, error)) (T, error) {
+	var zero T
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	if !s.enter() {
+		return zero, ErrStoreClosed
+	}
+	defer s.exit()
+	if err := s.dur.barrier(); err != nil {
+		return zero, err
+	}
+	return f()
+}
+
+// mutate builds a batch with build under the store's lock and applies it
+// to be made durable: the ticket to wait for (0 when build wrote
+// nothing). sync false applies without making it durable (lost in a crash:
+// only for changes a crash may take back).
+func (s *Store) mutate(ctx context.Context, sync bool, build func(t *tx) error) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if !s.enter() {
+		return 0, ErrStoreClosed
+	}
+	defer s.exit()
+	if err := s.space.check(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.dur.failed(); err != nil {
+		return 0, err
+	}
+	t := &tx{s: s, b: s.db.NewIndexedBatch()}
+	err := build(t)
+	if err == nil {
+		err = t.err
+	}
+	if err == nil {
+		err = t.flush()
+	}
+	if err != nil || t.b.Empty() {
+		t.b.Close()
+		if errors.Is(err, errUnchanged) {
+			err = nil
+		}
+		return 0, err
+	}
+	if !sync {
+		err := s.db.Apply(t.b, pebble.NoSync)
+		t.b.Close()
+		if err != nil {
+			return 0, fmt.Errorf("disk store: write: %w", err)
+		}
+		t.commitCounters()
+		return 0, nil
+	}
+	ticket, err := s.dur.apply(s.db, t.b)
+	if err != nil {
+		return 0, err
+	}
+	t.commitCounters()
+	return ticket, nil
+}
+
+// mutateWait is mutate that waits until the change is durable.
+func (s *Store) mutateWait(ctx context.Context, build func(t *tx) error) error {
+	ticket, err := s.mutate(ctx, true, build)
+	if err != nil || ticket == 0 {
+		return err
+	}
+	return s.dur.wait(ticket)
+}
+
+// flush writes the changed headers and counters into the batch.
+func (t *tx) flush() error {
+	for id := range t.dirty {
+		v, err := encode(t.headers[id])
+		if err != nil {
+			return err
+		}
+		t.set(threadKey(tagThread, string(id), 0), v)
+	}
+	if t.threads != 0 {
+		t.set(keyThreads, strconv.AppendInt(nil, t.s.threads.Load()+t.threads, 10))
+	}
+	return nil
+}
+
+func (t *tx) commitCounters() {
+	t.s.threads.Add(t.threads)
+	t.s.waiting.Add(t.waiting)
+}
+
+func (t *tx) set(k, v []byte) {
+	if err := t.b.Set(k, v, nil); err != nil && t.err == nil {
+		t.err = err
+	}
+}
+
+func (t *tx) del(k []byte) {
+	if err := t.b.Delete(k, nil); err != nil && t.err == nil {
+		t.err = err
+	}
+}
+
+// header returns a thread's header as this transaction sees it (nil for
+// an unknown thread); a changed header must be marked with touch.
+func (t *tx) header(id infinity.ThreadID) (*header, error) {
+	if h, ok := t.headers[id]; ok {
+		return h, nil
+	}
+	h, err := readHeader(t.b, id)
+	if err != nil {
+		return nil, err
+	}
+	if t.headers == nil {
+		t.headers = make(map[infinity.ThreadID]*header)
+	}
+	t.headers[id] = h
+	return h, nil
+}
+
+// create adds a new thread's header.
+func (t *tx) create(info infinity.ThreadInfo) {
+	if t.headers == nil {
+		t.headers = make(map[infinity.ThreadID]*header)
+	}
+	t.headers[info.ID] = &header{Info: info}
+	t.touch(info.ID)
+	t.threads++
+}
+
+func (t *tx) touch(id infinity.ThreadID) {
+	if t.dirty == nil {
+		t.dirty = make(map[infinity.ThreadID]bool)
+	}
+	t.dirty[id] = true
+}
+
+// readHeader reads a thread's header from r: nil for an unknown thread.
+func readHeader(r pebble.Reader, id infinity.ThreadID) (*header, error) {
+	k := threadKey(tagThread, string(id), 0)
+	var h header
+	ok, err := getJSON(r, k, &h)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &h, nil
+}
+
+// getJSON reads and decodes a value; false when the key is absent.
+func getJSON(r pebble.Reader, k []byte, v any) (bool, error) {
+	b, closer, err := r.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, engineErr(err)
+	}
+	defer closer.Close()
+	return true, decode(k, b, v)
+}
+
+// has reports whether a key exists.
+func has(r pebble.Reader, k []byte) (bool, error) {
+	_, closer, err := r.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, engineErr(err)
+	}
+	closer.Close()
+	return true, nil
+}
+
+// getU64 reads an 8-byte number; false when the key is absent.
+func getU64(r pebble.Reader, k []byte) (uint64, bool, error) {
+	b, closer, err := r.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, engineErr(err)
+	}
+	defer closer.Close()
+	n, ok := u64(b)
+	if !ok {
+		return 0, false, fmt.Errorf("disk store: key %q: %d-byte number: %w", k, len(b), ErrCorrupt)
+	}
+	return n, true, nil
+}
+
+// engineErr wraps an engine error: corruption as ErrCorrupt.
+func engineErr(err error) error {
+	if pebble.IsCorruptionError(err) {
+		return fmt.Errorf("disk store: %w: %v", ErrCorrupt, err)
+	}
+	return fmt.Errorf("disk store: %w", err)
+}
+
+// scan calls f with each key and value under prefix, in key order, until f
+// returns false or an error. The key and value are valid only during the
+// call.
+func scan(r pebble.Reader, lower, upper []byte, f func(k, v []byte) (bool, error)) error {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return engineErr(err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return engineErr(err)
+		}
+		more, err := f(it.Key(), v)
+		if err != nil {
+			it.Close()
+			return err
+		}
+		if !more {
+			break
+		}
+	}
+	err = it.Error()
+	if cerr := it.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return engineErr(err)
+	}
+	return nil
+}
+
+// scanPrefix is scan over every key starting with prefix.
+func scanPrefix(r pebble.Reader, prefix []byte, f func(k, v []byte) (bool, error)) error {
+	return scan(r, prefix, prefixEnd(prefix), f)
+}
