@@ -1,9 +1,24 @@
 package disk
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/clocktest"
+	"github.com/infinity-runtime/infinity/persistence/file"
 	"github.com/infinity-runtime/infinity/persistence/storetest"
 )
 
@@ -39,4 +54,359 @@ func TestInbox(t *testing.T) {
 	storetest.RunInbox(t, func(t *testing.T, clock infinity.Clock) storetest.InboxStore {
 		return openTemp(t, WithClock(clock)).state
 	})
+}
+
+func ctxT(t *testing.T) context.Context { return t.Context() }
+
+var at0 = time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+
+func root(id string) infinity.ThreadInfo {
+	return infinity.ThreadInfo{ID: infinity.ThreadID(id), Root: infinity.ThreadID(id), Created: at0}
+}
+
+func item(id, text string) infinity.Item {
+	return infinity.Item{ID: id, Kind: infinity.KindUser, Text: text, At: at0}
+}
+
+// fill writes a tree, history, an outbox, a summary, state, marks and
+// inbox messages: something of every table.
+func fill(t *testing.T, conv infinity.ConversationStore, state infinity.StateStore, inbox infinity.Inbox) {
+	t.Helper()
+	ctx := ctxT(t)
+	if err := conv.CreateThread(ctx, root("r")); err != nil {
+		t.Fatal(err)
+	}
+	wake := infinity.InputMessage{ID: "wake", GroupID: "r", Content: infinity.TextContent("wake up")}
+	child := infinity.ThreadInfo{ID: "c", Parent: "r", Root: "r", SpawnOrder: 1, Created: at0}
+	if _, err := conv.Commit(ctx, infinity.Commit{Thread: "r", Items: []infinity.Item{item("i0", "hello"), item("i1", "world")},
+		Applied: []infinity.MessageID{"in-1"}, Create: []infinity.ThreadInfo{child},
+		Outbox: []infinity.Outgoing{{ID: "o1", Message: &wake, At: at0.Add(time.Hour)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conv.Commit(ctx, infinity.Commit{Thread: "r", Expected: 2, Items: []infinity.Item{item("i2", "again")},
+		Summary: &infinity.Summary{Position: 2, Covers: 1, Text: "sum", At: at0}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := state.Save(ctx, "r", infinity.State{Subscriptions: []string{"s1"}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := state.MarkProcessed(ctx, "c", []infinity.MessageID{"m1"}, 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inbox.Put(ctx, infinity.InputMessage{ID: "later", GroupID: "c", Content: infinity.TextContent("x")}, at0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// check reads back what fill wrote.
+func check(t *testing.T, conv infinity.ConversationStore, state infinity.StateStore, inbox infinity.Inbox) {
+	t.Helper()
+	ctx := ctxT(t)
+	items, err := conv.Items(ctx, "r", 0, -1)
+	if err != nil || len(items) != 3 || items[2].Text != "again" {
+		t.Fatalf("items %+v, %v", items, err)
+	}
+	kids, err := conv.Children(ctx, "r")
+	if err != nil || len(kids) != 1 || kids[0].ID != "c" {
+		t.Fatalf("children %+v, %v", kids, err)
+	}
+	if ok, err := conv.Applied(ctx, "r", "in-1"); !ok || err != nil {
+		t.Fatalf("applied %v, %v", ok, err)
+	}
+	if out, err := conv.Outbox(ctx, "r"); err != nil || len(out) != 1 || out[0].Message.ID != "wake" {
+		t.Fatalf("outbox %+v, %v", out, err)
+	}
+	if sum, err := conv.Summary(ctx, "r", 4); err != nil || sum == nil || sum.Text != "sum" {
+		t.Fatalf("summary %+v, %v", sum, err)
+	}
+	if info, err := conv.Thread(ctx, "r"); err != nil || !info.Compacted {
+		t.Fatalf("thread %+v, %v", info, err)
+	}
+	if st, v, err := state.Load(ctx, "r"); err != nil || v != 1 || len(st.Subscriptions) != 1 {
+		t.Fatalf("state %+v %d %v", st, v, err)
+	}
+	if ok, err := state.Processed(ctx, "c", "m1"); !ok || err != nil {
+		t.Fatalf("processed %v, %v", ok, err)
+	}
+	w, err := inbox.Waiting(ctx)
+	if err != nil || len(w) != 2 || w[0].Message.ID != "wake" || w[1].Message.ID != "later" {
+		t.Fatalf("waiting %+v, %v", w, err)
+	}
+}
+
+func TestReopen(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, s.Conversations(), s.State(), s.Inbox())
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check(t, s.Conversations(), s.State(), s.Inbox())
+	if n, w, err := s.Counts(ctxT(t)); n != 2 || w != 2 || err != nil {
+		t.Fatalf("counts %d %d %v", n, w, err)
+	}
+	if u, err := s.Unsent(ctxT(t)); err != nil || len(u) != 1 || u[0] != "r" {
+		t.Fatalf("unsent %v %v", u, err)
+	}
+	if all, err := s.Threads(ctxT(t)); err != nil || len(all) != 2 {
+		t.Fatalf("threads %v %v", all, err)
+	}
+}
+
+func TestLocked(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := Open(dir); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+}
+
+func TestClosed(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := s.Conversations().Thread(ctxT(t), "x"); !errors.Is(err, ErrStoreClosed) {
+		t.Fatalf("read after Close: %v", err)
+	}
+	if err := s.Conversations().CreateThread(ctxT(t), root("x")); !errors.Is(err, ErrStoreClosed) {
+		t.Fatalf("write after Close: %v", err)
+	}
+}
+
+// TestUpgradeFromJournal converts a home the journal store wrote, once,
+// keeping the journal beside it.
+func TestUpgradeFromJournal(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	old, err := file.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, old.Conversations(), old.State(), old.Inbox())
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, s.Conversations(), s.State(), s.Inbox())
+	// The converted store takes commits where the journal left off.
+	if _, err := s.Conversations().Commit(ctxT(t), infinity.Commit{Thread: "r", Expected: 3, Items: []infinity.Item{item("i3", "more")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !isJournalStore(dir + journalSuffix) {
+		t.Fatal("the journal was not kept")
+	}
+	s, err = Open(dir) // no second conversion
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n, err := s.Conversations().Len(ctxT(t), "r"); n != 4 || err != nil {
+		t.Fatalf("len %d %v", n, err)
+	}
+}
+
+// TestUpgradeCrash: a conversion cut short before it completed is done
+// again; one cut short between its renames is finished.
+func TestUpgradeCrash(t *testing.T) {
+	for _, stage := range []string{"incomplete", "between renames", "before renames"} {
+		t.Run(stage, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "store")
+			old, err := file.Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fill(t, old.Conversations(), old.State(), old.Inbox())
+			d := old.Dump()
+			old.Close()
+			o := options{clock: infinity.SystemClock{}, logger: slog.New(slog.DiscardHandler), cache: 1 << 20, memtable: 1 << 20, freeFn: freeSpace, fs: vfs.Default}
+			if _, err := convert(dir+convertingSuffix, d, o); err != nil {
+				t.Fatal(err)
+			}
+			switch stage {
+			case "incomplete": // no CONVERTED: converted again from the journal
+			case "before renames", "between renames":
+				if err := os.WriteFile(filepath.Join(dir+convertingSuffix, convertedName), nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if stage == "between renames" {
+					if err := os.Rename(dir, dir+journalSuffix); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			s, err := Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			check(t, s.Conversations(), s.State(), s.Inbox())
+			if _, err := os.Stat(dir + convertingSuffix); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("%s left: %v", dir+convertingSuffix, err)
+			}
+		})
+	}
+}
+
+// TestMissingFiles: a store that lost a file is named at Open, never
+// started empty.
+func TestMissingFiles(t *testing.T) {
+	mk := func(t *testing.T) string {
+		dir := t.TempDir()
+		s, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fill(t, s.Conversations(), s.State(), s.Inbox())
+		if err := s.db.Flush(); err != nil { // make a table file
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	remove := func(t *testing.T, dir, pattern string) string {
+		names, _ := filepath.Glob(filepath.Join(dir, pattern))
+		if len(names) == 0 {
+			t.Fatalf("no %s in %s", pattern, dir)
+		}
+		for _, n := range names {
+			if err := os.Remove(n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return filepath.Base(names[0])
+	}
+	for _, c := range []struct{ pattern, want string }{
+		{"MANIFEST-*", "MANIFEST"},
+		{"marker.manifest.*", "MANIFEST"},
+		{"*.sst", ".sst"},
+		{formatName, formatName},
+	} {
+		t.Run(c.pattern, func(t *testing.T) {
+			dir := mk(t)
+			name := remove(t, dir, c.pattern)
+			_, err := Open(dir)
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Open without %s: %v, want ErrCorrupt naming %s", name, err, c.want)
+			}
+		})
+	}
+	t.Run("damaged FORMAT", func(t *testing.T) {
+		dir := mk(t)
+		if err := os.WriteFile(filepath.Join(dir, formatName), []byte("something else\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(dir); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "something else") {
+			t.Fatalf("Open: %v", err)
+		}
+	})
+}
+
+// TestNoSpace: writes are refused while the disk is short of the reserve,
+// reads go on, and writes go on once space is freed, without a reopen.
+func TestNoSpace(t *testing.T) {
+	var free atomic.Uint64
+	free.Store(1 << 40)
+	s := openTemp(t, WithMinFree(64<<20), withFreeSpace(func(string) (uint64, error) { return free.Load(), nil }))
+	ctx := ctxT(t)
+	conv := s.Conversations()
+	if err := conv.CreateThread(ctx, root("r")); err != nil {
+		t.Fatal(err)
+	}
+	free.Store(10 << 20)
+	time.Sleep(2 * spaceRecheck)
+	_, err := conv.Commit(ctx, infinity.Commit{Thread: "r", Items: []infinity.Item{item("a", "x")}})
+	if !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("commit on a full disk: %v, want ErrNoSpace", err)
+	}
+	if _, err := s.Inbox().Put(ctx, infinity.InputMessage{ID: "m", GroupID: "r"}, time.Time{}); !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("put on a full disk: %v", err)
+	}
+	if n, err := conv.Len(ctx, "r"); n != 0 || err != nil {
+		t.Fatalf("read on a full disk: %d %v", n, err)
+	}
+	free.Store(1 << 40)
+	if _, err := conv.Commit(ctx, infinity.Commit{Thread: "r", Items: []infinity.Item{item("a", "x")}}); err != nil {
+		t.Fatalf("commit once space is back: %v", err)
+	}
+}
+
+// TestSweep: expired processed marks are deleted from the disk.
+func TestSweep(t *testing.T) {
+	clock := clocktest.New(at0)
+	s := openTemp(t, WithClock(clock))
+	ctx := ctxT(t)
+	if err := s.State().MarkProcessed(ctx, "t", []infinity.MessageID{"a", "b"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.State().MarkProcessed(ctx, "t", []infinity.MessageID{"b"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Minute)
+	if err := s.sweep(); err != nil {
+		t.Fatal(err)
+	}
+	count := func(tag byte) int {
+		n := 0
+		scanPrefix(s.db, []byte{tag}, func(k, v []byte) (bool, error) { n++; return true, nil })
+		return n
+	}
+	if p, x := count(tagMark), count(tagExpiry); p != 1 || x != 1 {
+		t.Fatalf("after the sweep: %d marks, %d expiry keys; want 1 and 1", p, x)
+	}
+	if ok, _ := s.State().Processed(ctx, "t", "b"); !ok {
+		t.Fatal("the unexpired mark went")
+	}
+}
+
+// TestGroupCommit: concurrent commits share fsyncs, and Stats counts them.
+func TestGroupCommit(t *testing.T) {
+	s := openTemp(t)
+	ctx := ctxT(t)
+	const n = 64
+	var wg sync.WaitGroup
+	for i := range n {
+		id := fmt.Sprintf("t%d", i)
+		if err := s.Conversations().CreateThread(ctx, root(id)); err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			for j := range 10 {
+				if _, err := s.Conversations().Commit(ctx, infinity.Commit{Thread: infinity.ThreadID(id), Expected: j, Items: []infinity.Item{item(fmt.Sprint(j), "x")}}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st := s.Stats()
+	if st.Records < n*11 || st.Fsyncs == 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	t.Logf("%d records, %d fsyncs", st.Records, st.Fsyncs)
 }

@@ -54,11 +54,11 @@ func (s *Store) open() error {
 	if err != nil {
 		cache.Unref()
 		if errors.Is(err, pebble.ErrDBDoesNotExist) {
-			return fmt.Errorf("disk store %s: %s is there but the engine's CURRENT or MANIFEST file is missing: %w",
+			return fmt.Errorf("disk store %s: %s is there but the engine's MANIFEST (or its marker file) is missing: %w",
 				dir, formatName, ErrCorrupt)
 		}
-		if pebble.IsCorruptionError(err) {
-			return fmt.Errorf("disk store %s: %w: %v", dir, ErrCorrupt, err)
+		if pebble.IsCorruptionError(err) || exists && errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("disk store %s: a file of the store is missing or damaged (%v): %w", dir, err, ErrCorrupt)
 		}
 		return fmt.Errorf("disk store %s: %w", dir, err)
 	}
@@ -88,7 +88,7 @@ func engineFiles(dir string) []string {
 	var out []string
 	for _, e := range entries {
 		n := e.Name()
-		if n == "CURRENT" || strings.HasPrefix(n, "MANIFEST-") || strings.HasSuffix(n, ".sst") || strings.HasSuffix(n, ".log") {
+		if n == "CURRENT" || strings.HasPrefix(n, "marker.") || strings.HasPrefix(n, "MANIFEST-") || strings.HasSuffix(n, ".sst") || strings.HasSuffix(n, ".log") {
 			out = append(out, n)
 		}
 	}

@@ -3,6 +3,7 @@ package disk
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -202,7 +203,7 @@ func (s *Store) janitor() {
 	tick := time.NewTicker(sweepEvery)
 	defer tick.Stop()
 	for {
-		if err := s.sweep(); err != nil {
+		if err := s.sweep(); err != nil && !errors.Is(err, ErrStoreClosed) {
 			s.opts.logger.Warn("disk store: sweeping expired processed marks", "dir", s.dir, "err", err)
 		}
 		select {

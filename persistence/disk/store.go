@@ -123,9 +123,11 @@ type Store struct {
 	stop   chan struct{}
 }
 
-// Open opens (creating if needed) the store in dir. Data that cannot be
-// read fails with an error wrapping ErrCorrupt that names what is wrong;
-// a directory open in another Store fails with ErrLocked.
+// Open opens (creating if needed) the store in dir. A directory that
+// holds the journal store of earlier versions (package file) is converted
+// once, first (see the package documentation). Data that cannot be read
+// fails with an error wrapping ErrCorrupt that names what is wrong; a
+// directory open in another Store fails with ErrLocked.
 func Open(dir string, opts ...Option) (*Store, error) {
 	o := options{
 		clock: infinity.SystemClock{}, logger: slog.Default(),
@@ -135,6 +137,14 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if _, err := upgrade(dir, o); err != nil {
+		return nil, err
+	}
+	return openStore(dir, o)
+}
+
+// openStore opens the store in dir with the options set.
+func openStore(dir string, o options) (*Store, error) {
 	if err := private(dir); err != nil {
 		return nil, err
 	}
