@@ -68,7 +68,14 @@ func (rt *Runtime) Start(ctx context.Context, o StartOptions) (infinity.ThreadID
 	msg := infinity.InputMessage{ID: infinity.MessageID(infinity.DeriveID("start_", string(id))), GroupID: id,
 		Content: infinity.TextContent(o.Text), Metadata: o.Metadata}
 	info := infinity.ThreadInfo{ID: id, Root: id, Agent: agent, Model: o.Model, Created: rt.cfg.Clock.Now()}
-	err := rt.cfg.Conversations.CreateThread(ctx, info)
+	var err error
+	if rs, ok := rt.cfg.Conversations.(RootStarter); ok && rt.cfg.AppliedOnly {
+		// The thread and its first message in one write; the Send below
+		// finds the message waiting, writes nothing and delivers it.
+		err = rs.CreateRoot(ctx, info, msg)
+	} else {
+		err = rt.cfg.Conversations.CreateThread(ctx, info)
+	}
 	switch {
 	case err == nil:
 		if obs := rt.cfg.Observer; obs != nil {
@@ -88,6 +95,18 @@ func (rt *Runtime) Start(ctx context.Context, o StartOptions) (infinity.ThreadID
 		return "", fmt.Errorf("start %s: the thread exists but its first message was not queued (start it again with this id to finish): %w", id, err)
 	}
 	return id, nil
+}
+
+// RootStarter is a ConversationStore that keeps the runtime's durable
+// inbox too (an AppliedKeeper whose commits consume from it) and creates a
+// root thread and queues its first message in one write
+// (persistence/disk): a crash between the two cannot leave a root that
+// waits for ever for the message that starts it. Start uses it when the
+// store is an AppliedKeeper.
+type RootStarter interface {
+	// CreateRoot is CreateThread that also puts first (due now) into the
+	// inbox, in the same write.
+	CreateRoot(ctx context.Context, info infinity.ThreadInfo, first infinity.InputMessage) error
 }
 
 // sameStart reports (ErrExists) whether an existing thread was started by

@@ -171,7 +171,7 @@ type Config struct {
 	// slice's commit applied: repeats of them are recognised by the
 	// ConversationStore's applied records alone. Set it when reading those
 	// costs no more than reading the marks and the store's commit consumes
-	// the applied messages from its durable inbox, as persistence/file's
+	// the applied messages from its durable inbox, as persistence/disk's
 	// does: it saves a durable write per slice. The other messages of a
 	// batch (repeats, input for a closed or unknown thread, a wake-up that
 	// changed nothing) are still marked, which takes them out of the inbox.

@@ -9,7 +9,7 @@
 // slices (Poller), and RaiseProcs gives the process the Go processors the
 // garbage collector needs to leave timers alone. A slice holds one of the
 // Host's workers until its commit is applied; with a store that can return
-// before the commit is durable (DeferredCommitter: persistence/file), the
+// before the commit is durable (DeferredCommitter: persistence/disk), the
 // wait for the fsync and what follows it (events, sends, acknowledgements)
 // run on a goroutine of their own, so that the workers go on with other
 // threads' slices. On Lambda the

@@ -58,7 +58,7 @@ type mailbox struct {
 // AppliedKeeper is a ConversationStore that keeps the applied records of
 // its commits where reading them costs no more than the StateStore's
 // processed marks, and whose commit consumes the applied messages from its
-// durable inbox (persistence/file): New then sets Config.AppliedOnly.
+// durable inbox (persistence/disk): New then sets Config.AppliedOnly.
 type AppliedKeeper interface {
 	KeepsApplied() bool
 }

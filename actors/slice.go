@@ -91,7 +91,7 @@ func (e *engine) slice(ctx context.Context, id infinity.ThreadID, batch []infini
 
 // DeferredCommitter is a ConversationStore whose commit can return once the
 // commit is checked, journalled and applied, before it is durable
-// (persistence/file). durable waits until it is, and returns the error that
+// (persistence/disk). durable waits until it is, and returns the error that
 // kept it from being. Until then the commit's effects must not be seen
 // outside the store: the slice emits, sends and acknowledges nothing before
 // durable returns (the store's reads already wait for it).

@@ -280,7 +280,7 @@ func (rt *Runtime) reached(ctx context.Context, id infinity.ThreadID, until Unti
 }
 
 // ThreadLister is a ConversationStore that lists its threads (the memory
-// and file stores): Runtime.Threads needs one.
+// and disk stores): Runtime.Threads needs one.
 type ThreadLister interface {
 	// Threads returns every thread's info, oldest first.
 	Threads(ctx context.Context) ([]infinity.ThreadInfo, error)

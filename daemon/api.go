@@ -19,6 +19,7 @@ import (
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/mailbox/local"
+	"github.com/infinity-runtime/infinity/persistence/disk"
 	"github.com/infinity-runtime/infinity/tools/rap"
 )
 
@@ -56,6 +57,10 @@ const (
 	CodeHeadersTooLarge = "headers_too_large"
 	// CodeMethodNotAllowed: the route takes another method (405).
 	CodeMethodNotAllowed = "method_not_allowed"
+	// CodeInsufficientStorage: the disk holding the store is nearly full;
+	// nothing was written (507). Reads go on, and writes succeed again
+	// once space is freed.
+	CodeInsufficientStorage = "insufficient_storage"
 )
 
 // APIError is the API's error body; the client returns it as an error.
@@ -94,6 +99,8 @@ func toAPIError(err error) *APIError {
 		return apiErr(http.StatusBadRequest, CodeBadRequest, "%v", err)
 	case errors.Is(err, infinity.ErrNotImplemented):
 		return apiErr(http.StatusNotImplemented, CodeNotImplemented, "%v", err)
+	case errors.Is(err, disk.ErrNoSpace):
+		return apiErr(http.StatusInsufficientStorage, CodeInsufficientStorage, "%v", err)
 	case errors.Is(err, actors.ErrStopped), errors.Is(err, local.ErrStopped):
 		return apiErr(http.StatusServiceUnavailable, CodeUnavailable, "the daemon is stopping")
 	}

@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -10,20 +9,22 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/daemon"
+	"github.com/infinity-runtime/infinity/persistence/disk"
 	"github.com/infinity-runtime/infinity/persistence/file"
 )
 
 // startDaemon opens a daemon on a free port in home and serves it until the
 // test ends.
-func startDaemon(t *testing.T, home string) (*daemon.Daemon, *daemon.Client) {
+func startDaemon(t *testing.T, home string, store ...disk.Option) (*daemon.Daemon, *daemon.Client) {
 	t.Helper()
 	d, err := daemon.Open(t.Context(), daemon.Options{Home: home, Addr: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Idle: 100 * time.Millisecond})
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Idle: 100 * time.Millisecond, Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +273,7 @@ func TestDemoThroughAPIAndRestart(t *testing.T) {
 	// Every input and timer was consumed: the durable inbox keeps nothing
 	// (a leftover would be redelivered at every restart).
 	d.Close()
-	store, err := file.Open(filepath.Join(home, "store"))
+	store, err := disk.Open(filepath.Join(home, "store"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,20 +341,88 @@ func TestBadAgentFile(t *testing.T) {
 	wantCode(t, err, 502, daemon.CodeToolUnreachable)
 }
 
-// journalOf returns the daemon home's journal segment.
-func journalOf(t *testing.T, home string) string {
-	t.Helper()
-	m, err := filepath.Glob(filepath.Join(home, "store", "journal-*.log"))
-	if err != nil || len(m) != 1 {
-		t.Fatalf("journal segments: %v, %v", m, err)
+// A home the journal store of earlier versions wrote is converted at the
+// first start: its threads are there, and they take input.
+func TestUpgradeJournalHome(t *testing.T) {
+	home := t.TempDir()
+	old, err := file.Open(filepath.Join(home, "store"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return m[0]
+	at := time.Now().UTC()
+	info := infinity.ThreadInfo{ID: "t-old", Root: "t-old", Created: at}
+	if err := old.Conversations().CreateThread(t.Context(), info); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.Conversations().Commit(t.Context(), infinity.Commit{Thread: "t-old", Items: []infinity.Item{
+		{ID: "u1", Kind: infinity.KindUser, Text: "from the journal", At: at},
+		{ID: "a1", Kind: infinity.KindAssistant, Text: "noted", At: at},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+
+	d, c := startDaemon(t, home)
+	defer d.Close()
+	var texts []string
+	err = c.Items(t.Context(), "t-old", 0, false, func(l daemon.ItemLine) error {
+		if l.Item != nil {
+			texts = append(texts, l.Item.Text)
+		}
+		return nil
+	})
+	if err != nil || len(texts) != 2 || texts[0] != "from the journal" {
+		t.Fatalf("history after the upgrade: %q, %v", texts, err)
+	}
+	if _, err := os.Stat(filepath.Join(home, "store.journal")); err != nil {
+		t.Fatalf("the journal was not kept: %v", err)
+	}
 }
 
-// A torn tail (a crash mid-write) is cut off and the daemon starts; a
-// damaged record in the middle stops it with the file and offset named, and
-// the file is left as it was.
-func TestTornAndCorruptJournal(t *testing.T) {
+// A full disk: writes answer 507 insufficient_storage, reads go on, and
+// once space is freed the daemon carries on without a restart.
+func TestDiskFull(t *testing.T) {
+	var free atomic.Uint64
+	free.Store(1 << 40)
+	_, c := startDaemon(t, t.TempDir(), disk.WithMinFree(64<<20),
+		disk.WithFreeSpace(func(string) (uint64, error) { return free.Load(), nil }))
+	ctx := t.Context()
+	st, err := c.Start(ctx, daemon.StartRequest{Text: "hello"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c, st.Thread, daemon.StatusWaiting, "")
+
+	free.Store(1 << 20)
+	time.Sleep(200 * time.Millisecond) // past the store's trust in its last reading
+	_, err = c.Start(ctx, daemon.StartRequest{Text: "another"})
+	wantCode(t, err, 507, daemon.CodeInsufficientStorage)
+	var ae *daemon.APIError
+	if !errors.As(err, &ae) || !strings.Contains(ae.Message, "free space") {
+		t.Fatalf("the message does not say what to do: %v", err)
+	}
+	_, err = c.Send(ctx, st.Thread, daemon.MessageRequest{Text: "more"})
+	wantCode(t, err, 507, daemon.CodeInsufficientStorage)
+	if _, err := c.Status(ctx); err != nil {
+		t.Fatalf("status on a full disk: %v", err)
+	}
+	if _, err := c.Threads(ctx, false); err != nil {
+		t.Fatalf("ls on a full disk: %v", err)
+	}
+	if err := c.Items(ctx, st.Thread, 0, false, func(daemon.ItemLine) error { return nil }); err != nil {
+		t.Fatalf("logs on a full disk: %v", err)
+	}
+
+	free.Store(1 << 40)
+	if _, err := c.Send(ctx, st.Thread, daemon.MessageRequest{Text: "more"}); err != nil {
+		t.Fatalf("send once space is back: %v", err)
+	}
+	waitItems(t, c, st.Thread, "the message sent once space was back", func(h string) bool { return strings.Contains(h, "user more") })
+}
+
+// A store that lost a file stops the daemon at start with the file named;
+// nothing is started around it.
+func TestDamagedStore(t *testing.T) {
 	home := t.TempDir()
 	d, c := startDaemon(t, home)
 	st, err := c.Start(t.Context(), daemon.StartRequest{Text: "hello"})
@@ -363,34 +432,18 @@ func TestTornAndCorruptJournal(t *testing.T) {
 	waitStatus(t, c, st.Thread, daemon.StatusWaiting, "")
 	d.Close()
 
-	path := journalOf(t, home)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		t.Fatal(err)
+	m, err := filepath.Glob(filepath.Join(home, "store", "MANIFEST-*"))
+	if err != nil || len(m) == 0 {
+		t.Fatalf("manifest: %v %v", m, err)
 	}
-	f.Write([]byte{0x20, 0, 0, 0, 1, 2}) // half a record header
-	f.Close()
-	d, c = startDaemon(t, home)
-	if _, err := c.Thread(t.Context(), st.Thread); err != nil {
-		t.Fatalf("after a torn tail: %v", err)
-	}
-	d.Close()
-
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[len(b)/3] ^= 0xff
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
+	for _, f := range m {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
 	}
 	_, err = daemon.Open(t.Context(), daemon.Options{Home: home, Addr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if !errors.Is(err, file.ErrCorrupt) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "offset") {
-		t.Fatalf("Open on a corrupt journal: %v; want ErrCorrupt naming %s and the offset", err, path)
-	}
-	after, _ := os.ReadFile(path)
-	if !bytes.Equal(after, b) {
-		t.Fatal("the corrupt journal was changed")
+	if !errors.Is(err, disk.ErrCorrupt) || !strings.Contains(err.Error(), "MANIFEST") {
+		t.Fatalf("Open without the MANIFEST: %v; want ErrCorrupt naming it", err)
 	}
 }
 

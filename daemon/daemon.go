@@ -24,7 +24,7 @@ import (
 	"github.com/infinity-runtime/infinity/examples"
 	"github.com/infinity-runtime/infinity/mailbox/local"
 	"github.com/infinity-runtime/infinity/models/network"
-	"github.com/infinity-runtime/infinity/persistence/file"
+	"github.com/infinity-runtime/infinity/persistence/disk"
 	"github.com/infinity-runtime/infinity/tools/httpclient"
 	"github.com/infinity-runtime/infinity/tools/rap"
 )
@@ -62,6 +62,10 @@ type Options struct {
 	// when it exists. Agent files' model prices override it; a model
 	// without a price has an unknown cost.
 	Prices string
+	// Store adds options to the disk store's (persistence/disk): its
+	// cache and memtable sizes, the free-space reserve under which writes
+	// are refused (507 insufficient_storage).
+	Store []disk.Option
 }
 
 // Info is daemon.json: how clients find a running daemon.
@@ -73,12 +77,12 @@ type Info struct {
 	Started time.Time `json:"started"`
 }
 
-// Daemon is the local runtime: the file store, the durable local sender,
+// Daemon is the local runtime: the disk store, the durable local sender,
 // the actor runtime, the agent registry and the HTTP API.
 type Daemon struct {
 	opts    Options
 	log     *slog.Logger
-	store   *file.Store
+	store   *disk.Store
 	sender  *local.Sender
 	rt      *actors.Runtime
 	agents  *registry
@@ -106,7 +110,7 @@ type Daemon struct {
 }
 
 // ErrLocked is returned by Open when another daemon holds the home.
-var ErrLocked = file.ErrLocked
+var ErrLocked = disk.ErrLocked
 
 // Open opens the home, restores every waiting message and timer, and
 // listens; Serve then answers requests. Threads are activated lazily: only
@@ -134,7 +138,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	d := &Daemon{opts: o, log: o.Logger, hub: newHub(), failed: map[infinity.ThreadID]string{}, oauth: map[string]actors.Event{}, oauthURLs: map[string]string{},
 		shutdown: make(chan struct{}), started: time.Now()}
-	store, err := file.Open(filepath.Join(o.Home, storeDir), file.WithLogger(o.Logger))
+	store, err := disk.Open(filepath.Join(o.Home, storeDir), append([]disk.Option{disk.WithLogger(o.Logger)}, o.Store...)...)
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}

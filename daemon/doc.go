@@ -1,8 +1,8 @@
 // Package daemon is Infinity's local runtime: what "infinity daemon" runs.
 //
 // A Daemon keeps everything under one home directory (see the README's
-// table): the file store (persistence/file) holds threads, history, state
-// and the durable inbox; a local sender with that inbox (mailbox/local)
+// table): the disk store (persistence/disk) holds threads, history, state
+// and the durable inbox, with history read from disk when a thread runs; a local sender with that inbox (mailbox/local)
 // delivers messages and timers through the actor runtime (actors); agent
 // files are registered by content under agents/; and an HTTP API on
 // loopback, guarded by a bearer token, Host and Origin checks and size

@@ -22,7 +22,7 @@ import (
 	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/actors/protohost"
 	"github.com/infinity-runtime/infinity/mailbox/local"
-	"github.com/infinity-runtime/infinity/persistence/file"
+	"github.com/infinity-runtime/infinity/persistence/disk"
 	"github.com/infinity-runtime/infinity/persistence/memory"
 )
 
@@ -69,12 +69,12 @@ func NewInMemory(o Options) (*Runtime, error) {
 }
 
 // Open makes a durable runtime on the store in dir (created if needed,
-// persistence/file): every message accepted and every timer set is on disk
+// persistence/disk; a journal store of earlier versions is converted): every message accepted and every timer set is on disk
 // before the call that made it returns, and after a restart (this same
 // call) sleeping threads wake on time and queued input runs. Only one
 // process may have dir open.
 func Open(ctx context.Context, dir string, o Options) (*Runtime, error) {
-	store, err := file.Open(dir, file.WithLogger(o.Config.Logger))
+	store, err := disk.Open(dir, disk.WithLogger(o.Config.Logger))
 	if err != nil {
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
@@ -89,7 +89,7 @@ func Open(ctx context.Context, dir string, o Options) (*Runtime, error) {
 
 // OpenStore is Open on a store the caller opened and closes (the daemon,
 // which reads it for its API): Close leaves it open.
-func OpenStore(ctx context.Context, store *file.Store, o Options) (_ *Runtime, err error) {
+func OpenStore(ctx context.Context, store *disk.Store, o Options) (_ *Runtime, err error) {
 	var sender *local.Sender
 	rt, err := build(o, store.Conversations(), store.State(), func(d actors.Deliverer) infinity.InputSender {
 		sender = local.New(d, local.WithInbox(store.Inbox()), local.WithLogger(o.Config.Logger))

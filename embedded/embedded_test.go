@@ -15,7 +15,7 @@ import (
 	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/embedded"
 	"github.com/infinity-runtime/infinity/models/scripted"
-	"github.com/infinity-runtime/infinity/persistence/file"
+	"github.com/infinity-runtime/infinity/persistence/disk"
 )
 
 // sleeper sleeps the seconds its user asks for, then answers.
@@ -150,7 +150,7 @@ func TestOptionsRefuseWhatTheyMake(t *testing.T) {
 // dropped and leaves the durable inbox: nothing waits for ever.
 func TestInputForAnUnknownThreadLeavesTheInbox(t *testing.T) {
 	ctx := t.Context()
-	store, err := file.Open(t.TempDir())
+	store, err := disk.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

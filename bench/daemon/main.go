@@ -69,12 +69,12 @@ import (
 	"github.com/infinity-runtime/infinity/daemon"
 	"github.com/infinity-runtime/infinity/mailbox/local"
 	"github.com/infinity-runtime/infinity/models/scripted"
-	"github.com/infinity-runtime/infinity/persistence/file"
+	"github.com/infinity-runtime/infinity/persistence/disk"
 )
 
 var (
 	flagThreads   = flag.Int("threads", 1_000_000, "row 1: passivated threads")
-	flagCompact   = flag.Int64("compact-threshold", 0, "journal bytes that trigger a background compaction (0: the store's default)")
+	flagCache     = flag.Int64("cache", 0, "the store's block cache in bytes (0: the store's default)")
 	flagSlices    = flag.Int("max-slices", 0, "actors.Config.MaxConcurrentSlices (0: the runtime default, 256)")
 	flagSleepers  = flag.Int("sleepers", 100_000, "rows 2 and 3: concurrent sleepers")
 	flagPersisted = flag.Int("persisted", 100_000, "row 4: persisted threads (each with one armed timer)")
@@ -240,18 +240,18 @@ func runRow(n int) (r Row) {
 // stack is the daemon's stack without the HTTP API: the file store, the
 // durable local sender and the actors runtime.
 type stack struct {
-	store  *file.Store
+	store  *disk.Store
 	sender *local.Sender
 	rt     *actors.Runtime
 }
 
 func openStack(dir string, model infinity.ModelProvider, wrap func(actors.Deliverer) actors.Deliverer,
 	wrapSender func(*local.Sender) infinity.InputSender, obs func(actors.Event)) (*stack, error) {
-	opts := []file.Option{file.WithLogger(discard)}
-	if *flagCompact > 0 {
-		opts = append(opts, file.WithCompactThreshold(*flagCompact))
+	opts := []disk.Option{disk.WithLogger(discard)}
+	if *flagCache > 0 {
+		opts = append(opts, disk.WithCacheSize(*flagCache))
 	}
-	store, err := file.Open(filepath.Join(dir, "store"), opts...)
+	store, err := disk.Open(filepath.Join(dir, "store"), opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -458,12 +458,10 @@ func rowRSS(dir string, r *Row) error {
 	if err := waitPassive(ctx, s.rt); err != nil {
 		return err
 	}
-	// Measure at rest: a background compaction that the build started
-	// holds a shallow copy of every thread and the snapshot's encoding
-	// buffers until it ends (about 200 MiB at 1M threads). Compact waits
-	// for it and leaves the journal short, as a long-running daemon's is.
+	// Measure at rest: Flush writes the memtables to tables, as a
+	// long-running daemon's store has done.
 	cstart := time.Now()
-	if err := s.store.Compact(); err != nil {
+	if err := s.store.Flush(); err != nil {
 		return err
 	}
 	compact := time.Since(cstart)
@@ -822,7 +820,7 @@ func rowRestart(dir string, r *Row) error {
 	r.Goal = "≤ 2 s"
 	home := filepath.Join(dir, "home")
 	ctx := context.Background()
-	store, err := file.Open(filepath.Join(home, "store"), file.WithLogger(discard))
+	store, err := disk.Open(filepath.Join(home, "store"), disk.WithLogger(discard))
 	if err != nil {
 		return err
 	}
@@ -863,7 +861,7 @@ func rowRestart(dir string, r *Row) error {
 
 	// The same replay alone, for the breakdown.
 	t := time.Now()
-	st, err := file.Open(filepath.Join(home, "store"), file.WithLogger(discard))
+	st, err := disk.Open(filepath.Join(home, "store"), disk.WithLogger(discard))
 	if err != nil {
 		return err
 	}

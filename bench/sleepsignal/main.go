@@ -30,7 +30,7 @@ import (
 var (
 	flagN        = flag.String("n", "1000,10000", "comma list of entity counts")
 	flagRuns     = flag.Int("runs", 3, "runs per configuration (medians are reported)")
-	flagVariants = flag.String("variants", "durable,memory", "Infinity variants: durable (file store + durable local sender), memory (memory stores, no inbox)")
+	flagVariants = flag.String("variants", "durable,memory", "Infinity variants: durable (disk store + durable local sender), memory (memory stores, no inbox)")
 	flagJSON     = flag.String("json", "", "write every row as a JSON line to this file")
 	flagCSV      = flag.String("csv", "", "write every row to this CSV file")
 	flagOnly     = flag.String("only", "", "comma list of systems to run (infinity-durable, infinity-memory, goworkflows, temporal); default all selected by -variants and -systems")

@@ -15,7 +15,7 @@ import (
 	"github.com/infinity-runtime/infinity/actors/protohost"
 	"github.com/infinity-runtime/infinity/mailbox/local"
 	"github.com/infinity-runtime/infinity/models/scripted"
-	"github.com/infinity-runtime/infinity/persistence/file"
+	"github.com/infinity-runtime/infinity/persistence/disk"
 	"github.com/infinity-runtime/infinity/persistence/memory"
 )
 
@@ -101,11 +101,11 @@ func (d deliverHook) Deliver(msg infinity.InputMessage) error {
 }
 
 // stack is the daemon's engine without its HTTP API: for the durable
-// variant the file store and the durable local sender (inbox in the store),
+// variant the disk store and the durable local sender (inbox in the store),
 // as daemon.Open builds them; for the memory variant memory stores and a
 // local sender without an inbox.
 type stack struct {
-	store  *file.Store // nil for the memory variant
+	store  *disk.Store // nil for the memory variant
 	sender *local.Sender
 	rt     *actors.Runtime
 }
@@ -127,7 +127,7 @@ func openStack(dir string, durable bool, b *bench) (*stack, error) {
 	}
 	var inbox []local.Option
 	if durable {
-		s.store, err = file.Open(filepath.Join(dir, "store"), file.WithLogger(discard))
+		s.store, err = disk.Open(filepath.Join(dir, "store"), disk.WithLogger(discard))
 		if err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/daemon"
+	"github.com/infinity-runtime/infinity/persistence/disk"
 )
 
 const daemonUsage = `Usage:
@@ -66,6 +67,8 @@ type daemonOpts struct {
 	idle        time.Duration
 	logLevel    string
 	prices      string
+	cacheMiB    int64
+	minFreeMiB  int64
 }
 
 func daemonFlags(name string, stderr io.Writer) (*flags, *daemonOpts) {
@@ -76,12 +79,15 @@ func daemonFlags(name string, stderr io.Writer) (*flags, *daemonOpts) {
 	f.DurationVar(&o.idle, "idle", 100*time.Millisecond, "how long a thread that is not asleep stays in memory without input before it hibernates (a sleeping thread hibernates at once)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.prices, "prices", os.Getenv("INFINITY_PRICES"), "the prices file (default $INFINITY_PRICES, else HOME/prices.yaml when it exists)")
+	f.Int64Var(&o.cacheMiB, "cache-mib", disk.DefaultCacheSize>>20, "the store's block cache in MiB: with the memtables, what the store keeps in memory whatever the size of the history")
+	f.Int64Var(&o.minFreeMiB, "min-free-mib", disk.DefaultMinFree>>20, "free disk space in MiB under which writes are refused (507 insufficient_storage) while reads go on; 0 turns the check off")
 	return f, o
 }
 
 func (o *daemonOpts) args(home string) []string {
 	args := []string{"daemon", "--home", home, "--addr", o.addr, "--idle", o.idle.String(),
-		"--log-level", o.logLevel, "--allow-remote=" + fmt.Sprint(o.allowRemote)}
+		"--log-level", o.logLevel, "--allow-remote=" + fmt.Sprint(o.allowRemote),
+		"--cache-mib", fmt.Sprint(o.cacheMiB), "--min-free-mib", fmt.Sprint(o.minFreeMiB)}
 	if o.prices != "" {
 		if abs, err := filepath.Abs(o.prices); err == nil {
 			return append(args, "--prices", abs)
@@ -92,6 +98,10 @@ func (o *daemonOpts) args(home string) []string {
 }
 
 func daemonRun(ctx context.Context, home string, o *daemonOpts, stdout, stderr io.Writer) error {
+	if o.cacheMiB < 1 || o.minFreeMiB < 0 {
+		return fmt.Errorf("daemon: --cache-mib %d, --min-free-mib %d: the cache takes at least 1 MiB and the reserve is not negative: %w",
+			o.cacheMiB, o.minFreeMiB, errUsage)
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return fmt.Errorf("daemon: --log-level %q: use debug, info, warn or error", o.logLevel)
@@ -101,7 +111,8 @@ func daemonRun(ctx context.Context, home string, o *daemonOpts, stdout, stderr i
 	logger.Debug("go processors", "gomaxprocs", procs, "cpus", runtime.NumCPU())
 	start := time.Now()
 	d, err := daemon.Open(ctx, daemon.Options{Home: home, Addr: o.addr, AllowRemote: o.allowRemote,
-		Logger: logger, Version: version, Idle: o.idle, Prices: o.prices})
+		Logger: logger, Version: version, Idle: o.idle, Prices: o.prices,
+		Store: []disk.Option{disk.WithCacheSize(o.cacheMiB << 20), disk.WithMinFree(uint64(o.minFreeMiB) << 20)}})
 	if errors.Is(err, daemon.ErrLocked) {
 		return fmt.Errorf("%w (another daemon uses %s; see \"infinity daemon status\")", err, home)
 	}

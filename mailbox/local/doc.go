@@ -28,7 +28,7 @@
 //
 // Durability: without an inbox, pending timers live only in this
 // process's memory and a restart loses them. With WithInbox (the daemon
-// uses the file store's), Send makes a message durable before it returns,
+// uses the disk store's), Send makes a message durable before it returns,
 // and Restore re-arms (or delivers, when overdue) everything the inbox
 // holds after a restart.
 //

@@ -9,27 +9,27 @@ import (
 	"github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/clocktest"
 	"github.com/infinity-runtime/infinity/mailbox/local"
-	"github.com/infinity-runtime/infinity/persistence/file"
+	"github.com/infinity-runtime/infinity/persistence/disk"
 	"github.com/infinity-runtime/infinity/persistence/memory"
 )
 
 // The conformance suite again, with the sender durable: on a memory inbox
-// and on the file store's.
+// and on the disk store's.
 func TestConformanceDurable(t *testing.T) {
 	runConformance(t, func(_ *testing.T, c *clocktest.Clock) []local.Option {
 		return []local.Option{local.WithInbox(memory.NewStateStore(c))}
 	})
 }
 
-func TestConformanceDurableFile(t *testing.T) {
+func TestConformanceDurableDisk(t *testing.T) {
 	runConformance(t, func(t *testing.T, c *clocktest.Clock) []local.Option {
-		return []local.Option{local.WithInbox(openFile(t, t.TempDir(), c).Inbox())}
+		return []local.Option{local.WithInbox(openDisk(t, t.TempDir(), c).Inbox())}
 	})
 }
 
-func openFile(t *testing.T, dir string, c infinity.Clock) *file.Store {
+func openDisk(t *testing.T, dir string, c infinity.Clock) *disk.Store {
 	t.Helper()
-	st, err := file.Open(dir, file.WithClock(c))
+	st, err := disk.Open(dir, disk.WithClock(c))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestRestoreAfterRestart(t *testing.T) {
 	c := clocktest.New(epoch)
 	down := newChanDeliverer()
 	down.fail = func() bool { return true } // the host is going down
-	st := openFile(t, dir, c)
+	st := openDisk(t, dir, c)
 	s := local.New(down, local.WithClock(c), local.WithInbox(st.Inbox()), local.WithLogger(quiet()))
 	// Accepted although the host refused it for now: it is durable.
 	mustSend(t, s, msg("a", "now"), time.Time{})
@@ -60,7 +60,7 @@ func TestRestoreAfterRestart(t *testing.T) {
 	}
 
 	c.Advance(2 * time.Minute)
-	st = openFile(t, dir, c)
+	st = openDisk(t, dir, c)
 	up := newChanDeliverer()
 	s = local.New(up, local.WithClock(c), local.WithInbox(st.Inbox()))
 	defer s.Close()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/persistence/internal/model"
@@ -20,6 +21,28 @@ func (c *convStore) CreateThread(ctx context.Context, info infinity.ThreadInfo) 
 		return err
 	}
 	return c.s.mutateWait(ctx, func(t *tx) error { return t.createRoot(info) })
+}
+
+// CreateRoot is CreateThread that also puts first into the inbox, due
+// now, in the same write (actors.RootStarter): a crash leaves both or
+// neither.
+func (c *convStore) CreateRoot(ctx context.Context, info infinity.ThreadInfo, first infinity.InputMessage) error {
+	if err := model.CheckRoot(info); err != nil {
+		return err
+	}
+	if err := model.CheckPut(first); err != nil {
+		return err
+	}
+	if first.GroupID != info.ID {
+		return fmt.Errorf("create thread %s: first message for %s: %w", info.ID, first.GroupID, infinity.ErrInvalid)
+	}
+	return c.s.mutateWait(ctx, func(t *tx) error {
+		if err := t.createRoot(info); err != nil {
+			return err
+		}
+		_, err := t.queue(first, time.Time{})
+		return err
+	})
 }
 
 // createRoot adds a root thread (ErrExists when its id is taken).

@@ -332,7 +332,7 @@ func TestMissingFiles(t *testing.T) {
 func TestNoSpace(t *testing.T) {
 	var free atomic.Uint64
 	free.Store(1 << 40)
-	s := openTemp(t, WithMinFree(64<<20), withFreeSpace(func(string) (uint64, error) { return free.Load(), nil }))
+	s := openTemp(t, WithMinFree(64<<20), WithFreeSpace(func(string) (uint64, error) { return free.Load(), nil }))
 	ctx := ctxT(t)
 	conv := s.Conversations()
 	if err := conv.CreateThread(ctx, root("r")); err != nil {
@@ -409,4 +409,40 @@ func TestGroupCommit(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	t.Logf("%d records, %d fsyncs", st.Records, st.Fsyncs)
+}
+
+// TestCreateRoot: a root and its first message are one write; a crash
+// after it (a reopen without the send that would follow) finds both.
+func TestCreateRoot(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := infinity.InputMessage{ID: "start_r", GroupID: "r", Content: infinity.TextContent("hello")}
+	if err := s.conv.CreateRoot(ctxT(t), root("r"), first); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.conv.CreateRoot(ctxT(t), root("r"), first); !errors.Is(err, infinity.ErrExists) {
+		t.Fatalf("again: %v, want ErrExists", err)
+	}
+	if err := s.conv.CreateRoot(ctxT(t), root("x"), first); !errors.Is(err, infinity.ErrInvalid) {
+		t.Fatalf("message for another thread: %v, want ErrInvalid", err)
+	}
+	s.Close()
+	s, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w, err := s.Inbox().Waiting(ctxT(t))
+	if err != nil || len(w) != 1 || w[0].Message.ID != "start_r" {
+		t.Fatalf("waiting after a reopen: %+v, %v", w, err)
+	}
+	if _, err := s.Conversations().Thread(ctxT(t), "r"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Conversations().Thread(ctxT(t), "x"); !errors.Is(err, infinity.ErrNotFound) {
+		t.Fatalf("refused root stored: %v", err)
+	}
 }

@@ -56,12 +56,12 @@ type options struct {
 	fs       vfs.FS
 }
 
-// WithClock sets the clock that processed marks expire on (default the
-// system clock).
+// WithClock sets the clock that processed marks expire on (default, and
+// nil: the system clock).
 func WithClock(c infinity.Clock) Option { return func(o *options) { o.clock = c } }
 
 // WithLogger sets the logger for the engine's messages and background
-// failures (default slog.Default()).
+// failures (default, and nil: slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // WithCacheSize sets the block cache's size in bytes (default
@@ -77,8 +77,10 @@ func WithMemTableSize(bytes uint64) Option { return func(o *options) { o.memtabl
 // with ErrNoSpace (default DefaultMinFree; 0 turns the check off).
 func WithMinFree(bytes uint64) Option { return func(o *options) { o.minFree = bytes } }
 
-// withFreeSpace replaces the free-space reading (tests).
-func withFreeSpace(f func(dir string) (uint64, error)) Option {
+// WithFreeSpace replaces how the free space of the store's file system is
+// read (default: statfs of the directory): for tests that fill a disk, and
+// for quotas the file system does not report.
+func WithFreeSpace(f func(dir string) (uint64, error)) Option {
 	return func(o *options) { o.freeFn = f }
 }
 
@@ -89,6 +91,8 @@ type Stats struct {
 	// Fsyncs is how many write-ahead-log fsyncs made them durable;
 	// Records/Fsyncs is the group-commit factor.
 	Fsyncs int64
+	// Bytes is how many bytes the write-ahead log took.
+	Bytes int64
 }
 
 // Store keeps a ConversationStore, a StateStore and an Inbox durable in one
@@ -136,6 +140,12 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.logger == nil {
+		o.logger = slog.Default()
+	}
+	if o.clock == nil {
+		o.clock = infinity.SystemClock{}
 	}
 	if _, err := upgrade(dir, o); err != nil {
 		return nil, err
@@ -203,7 +213,26 @@ func (s *Store) Dir() string { return s.dir }
 
 // Stats returns the store's write counters.
 func (s *Store) Stats() Stats {
-	return Stats{Records: s.dur.records.Load(), Fsyncs: s.fsyncs.Load()}
+	st := Stats{Records: s.dur.records.Load(), Fsyncs: s.fsyncs.Load()}
+	if s.enter() {
+		st.Bytes = int64(s.db.Metrics().WAL.BytesWritten)
+		s.exit()
+	}
+	return st
+}
+
+// Flush writes the engine's memtables to table files: what the store
+// holds in memory for writes drops to an empty memtable (benchmarks
+// measure at rest with it; the engine flushes by itself as memtables fill).
+func (s *Store) Flush() error {
+	if !s.enter() {
+		return ErrStoreClosed
+	}
+	defer s.exit()
+	if err := s.db.Flush(); err != nil {
+		return fmt.Errorf("disk store: flush: %w", err)
+	}
+	return nil
 }
 
 // Close waits for the writes in flight, closes the engine and releases the
