@@ -203,3 +203,22 @@ type PendingChoice struct {
 	// ResponseURL is where the answer is posted ({"id","selected"}).
 	ResponseURL string `json:"response_url"`
 }
+
+// TreeDeleter is a ConversationStore that deletes closed trees: every
+// thread of the tree with its items, outbox, applied ids, children and
+// summaries. Deleting is final; an id may be used again afterwards.
+type TreeDeleter interface {
+	// DeleteTree deletes the tree whose root is root and returns the ids
+	// of the threads it deleted, root first. It returns ErrNotFound for an
+	// unknown id, ErrInvalid for a thread that is not a root and
+	// ErrConflict for a root that is not closed (close it first); then
+	// nothing is deleted.
+	DeleteTree(ctx context.Context, root ThreadID) ([]ThreadID, error)
+}
+
+// StateDeleter is a StateStore that forgets threads: their saved state,
+// their processed marks and, in a store that keeps an Inbox, their
+// waiting messages. Ids it does not know are ignored.
+type StateDeleter interface {
+	DeleteThreads(ctx context.Context, ids []ThreadID) error
+}

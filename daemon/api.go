@@ -187,6 +187,7 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("GET /v1/threads/{id}/tree", d.handle(MaxBody, d.getTree))
 	mux.HandleFunc("GET /v1/threads/{id}/items", d.handle(MaxBody, d.getItems))
 	mux.HandleFunc("POST /v1/threads/{id}/messages", d.handle(MaxBody, d.postMessage))
+	mux.HandleFunc("DELETE /v1/threads/{id}", d.handle(MaxBody, d.deleteThread))
 	mux.HandleFunc("POST /v1/threads/{id}/close", d.handle(MaxBody, d.threadAction(d.rt.CloseThread)))
 	mux.HandleFunc("POST /v1/threads/{id}/compact", d.handle(MaxBody, d.threadAction(d.rt.Compact)))
 	mux.HandleFunc("POST /v1/threads/{id}/answer", d.handle(MaxBody, d.postAnswer))
@@ -493,6 +494,9 @@ func (d *Daemon) getThreads(w http.ResponseWriter, r *http.Request) error {
 			continue
 		}
 		v, err := d.view(r.Context(), info, sn)
+		if errors.Is(err, infinity.ErrNotFound) {
+			continue // deleted since the listing was read
+		}
 		if err != nil {
 			return err
 		}

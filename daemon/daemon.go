@@ -62,6 +62,10 @@ type Options struct {
 	// when it exists. Agent files' model prices override it; a model
 	// without a price has an unknown cost.
 	Prices string
+	// RetainClosed, when positive, deletes closed trees whose root's last
+	// item is older than this (checked at start, then every tenth of it,
+	// between a minute and an hour apart). Zero keeps everything.
+	RetainClosed time.Duration
 	// Store adds options to the disk store's (persistence/disk): its
 	// cache and memtable sizes, the free-space reserve under which writes
 	// are refused (507 insufficient_storage).
@@ -104,6 +108,11 @@ type Daemon struct {
 	ln       net.Listener
 	srv      *http.Server
 	shutdown chan struct{}
+	// bgCtx is cancelled by Close; bg waits for the background work
+	// (retention) before the store closes.
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
 	stopOnce sync.Once
 	once     sync.Once
 	closeErr error
@@ -216,6 +225,10 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 		d.ln.Close()
 		return fail(err)
 	}
+	d.bgCtx, d.bgCancel = context.WithCancel(context.Background())
+	if o.RetainClosed > 0 {
+		d.bg.Go(d.retain)
+	}
 	return d, nil
 }
 
@@ -268,6 +281,8 @@ func (d *Daemon) Close() error {
 		defer cancel()
 		d.hub.close()
 		_ = d.srv.Shutdown(ctx)
+		d.bgCancel()
+		d.bg.Wait()
 		rerr := d.rt.Close(ctx)
 		d.agents.close()
 		serr := d.store.Close()

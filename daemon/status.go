@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/infinity-runtime/infinity/actors"
@@ -183,7 +184,9 @@ func (d *Daemon) subtrees(ctx context.Context, all []infinity.ThreadInfo, known 
 		own, ok := known[info.ID]
 		if !ok {
 			var err error
-			if own, err = d.own(ctx, info); err != nil {
+			if own, err = d.own(ctx, info); errors.Is(err, infinity.ErrNotFound) {
+				own = Totals{} // deleted since the listing was read
+			} else if err != nil {
 				return nil, err
 			}
 		}

@@ -112,13 +112,20 @@ func logf(format string, args ...any) {
 func main() {
 	flag.Parse()
 	procs := actors.RaiseProcs() // as the infinity daemon command does
-	rows := []int{2, 3, 4, 5, 1} // row 1 last: it is the biggest
+	if *flagMeasureHome != "" {
+		if err := measureHistory(*flagMeasureHome); err != nil {
+			fmt.Fprintln(os.Stderr, "measure:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	rows := []int{2, 3, 4, 5, 7, 6, 1} // row 1 last: it is the biggest
 	if *flagOnly != "" {
 		rows = nil
 		for _, s := range strings.Split(*flagOnly, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(s))
-			if err != nil || n < 1 || n > 5 {
-				fmt.Fprintf(os.Stderr, "-only: %q is not a row number 1-5\n", s)
+			if err != nil || n < 1 || n > 7 {
+				fmt.Fprintf(os.Stderr, "-only: %q is not a row number 1-7\n", s)
 				os.Exit(2)
 			}
 			rows = append(rows, n)
@@ -184,7 +191,9 @@ var rowNames = map[int]string{
 	2: "Timer lateness, concurrent sleepers",
 	3: "Idle CPU, sleepers armed (1 h), threads passivated",
 	4: "Restart to ready (daemon.Open + first Status)",
-	5: "Durable slices/s, file store",
+	5: "Durable slices/s, disk store",
+	6: "History on disk: restart and RSS (about 2 GB of text)",
+	7: "History on disk: restart and RSS (a tenth of row 6)",
 }
 
 func printTable(w io.Writer, rows []Row) {
@@ -228,6 +237,10 @@ func runRow(n int) (r Row) {
 		err = rowRestart(dir, &r)
 	case 5:
 		err = rowSlices(dir, &r)
+	case 6:
+		err = rowHistory(dir, &r, *flagHistThreads)
+	case 7:
+		err = rowHistory(dir, &r, max(*flagHistThreads/10, 1))
 	}
 	if err != nil {
 		r.Err = err.Error()

@@ -97,6 +97,10 @@ func TestClientCommands(t *testing.T) {
 	if after := cmdOut(t, "logs", root); !strings.HasPrefix(after, before) {
 		t.Errorf("logs after compaction do not start with the whole earlier transcript")
 	}
+	var rmOut, rmErr bytes.Buffer
+	if err := run(context.Background(), []string{"rm", root}, &rmOut, &rmErr); err == nil || !strings.Contains(err.Error(), "close it first") {
+		t.Errorf("rm of an open tree: %v", err)
+	}
 	cmdOut(t, "close", root)
 	if out := cmdOut(t, "logs", "-f", root); !strings.HasSuffix(out, "-- closed\n") {
 		t.Errorf("logs -f of a closed thread ends with %q", out[max(0, len(out)-40):])
@@ -111,5 +115,11 @@ func TestClientCommands(t *testing.T) {
 	}
 	if out := cmdOut(t, "daemon", "status"); !strings.Contains(out, "threads     5") {
 		t.Errorf("daemon status:\n%s", out)
+	}
+	if out := cmdOut(t, "rm", root); !strings.Contains(out, "deleted "+root+" and 4 thread(s) below it") {
+		t.Errorf("rm: %s", out)
+	}
+	if out := cmdOut(t, "daemon", "status"); !strings.Contains(out, "threads     0") {
+		t.Errorf("daemon status after rm:\n%s", out)
 	}
 }

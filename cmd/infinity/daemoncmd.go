@@ -69,6 +69,7 @@ type daemonOpts struct {
 	prices      string
 	cacheMiB    int64
 	minFreeMiB  int64
+	retain      time.Duration
 }
 
 func daemonFlags(name string, stderr io.Writer) (*flags, *daemonOpts) {
@@ -81,13 +82,14 @@ func daemonFlags(name string, stderr io.Writer) (*flags, *daemonOpts) {
 	f.StringVar(&o.prices, "prices", os.Getenv("INFINITY_PRICES"), "the prices file (default $INFINITY_PRICES, else HOME/prices.yaml when it exists)")
 	f.Int64Var(&o.cacheMiB, "cache-mib", disk.DefaultCacheSize>>20, "the store's block cache in MiB: with the memtables, what the store keeps in memory whatever the size of the history")
 	f.Int64Var(&o.minFreeMiB, "min-free-mib", disk.DefaultMinFree>>20, "free disk space in MiB under which writes are refused (507 insufficient_storage) while reads go on; 0 turns the check off")
+	f.DurationVar(&o.retain, "retain-closed", 0, "delete closed trees whose root's last item is older than this (e.g. 720h); 0 keeps everything")
 	return f, o
 }
 
 func (o *daemonOpts) args(home string) []string {
 	args := []string{"daemon", "--home", home, "--addr", o.addr, "--idle", o.idle.String(),
 		"--log-level", o.logLevel, "--allow-remote=" + fmt.Sprint(o.allowRemote),
-		"--cache-mib", fmt.Sprint(o.cacheMiB), "--min-free-mib", fmt.Sprint(o.minFreeMiB)}
+		"--cache-mib", fmt.Sprint(o.cacheMiB), "--min-free-mib", fmt.Sprint(o.minFreeMiB), "--retain-closed", o.retain.String()}
 	if o.prices != "" {
 		if abs, err := filepath.Abs(o.prices); err == nil {
 			return append(args, "--prices", abs)
@@ -98,6 +100,9 @@ func (o *daemonOpts) args(home string) []string {
 }
 
 func daemonRun(ctx context.Context, home string, o *daemonOpts, stdout, stderr io.Writer) error {
+	if o.retain < 0 {
+		return fmt.Errorf("daemon: --retain-closed %s: use a positive duration, or 0 to keep everything: %w", o.retain, errUsage)
+	}
 	if o.cacheMiB < 1 || o.minFreeMiB < 0 {
 		return fmt.Errorf("daemon: --cache-mib %d, --min-free-mib %d: the cache takes at least 1 MiB and the reserve is not negative: %w",
 			o.cacheMiB, o.minFreeMiB, errUsage)
@@ -111,7 +116,7 @@ func daemonRun(ctx context.Context, home string, o *daemonOpts, stdout, stderr i
 	logger.Debug("go processors", "gomaxprocs", procs, "cpus", runtime.NumCPU())
 	start := time.Now()
 	d, err := daemon.Open(ctx, daemon.Options{Home: home, Addr: o.addr, AllowRemote: o.allowRemote,
-		Logger: logger, Version: version, Idle: o.idle, Prices: o.prices,
+		Logger: logger, Version: version, Idle: o.idle, Prices: o.prices, RetainClosed: o.retain,
 		Store: []disk.Option{disk.WithCacheSize(o.cacheMiB << 20), disk.WithMinFree(uint64(o.minFreeMiB) << 20)}})
 	if errors.Is(err, daemon.ErrLocked) {
 		return fmt.Errorf("%w (another daemon uses %s; see \"infinity daemon status\")", err, home)

@@ -35,6 +35,7 @@ Agents and threads (these talk to the daemon):
   tree [THREAD]         show thread trees
   logs [-f] THREAD      print (and follow) a thread's transcript
   close THREAD          close a thread and everything below it
+  rm THREAD             delete a closed tree for good (history, state, timers)
   compact THREAD        summarise a thread's history now (compaction)
   answer THREAD CHOICE  answer a thread's pending user choice
   export [-o FILE]      write every thread to sessions.json (readable JSON)
@@ -86,6 +87,7 @@ var commands = map[string]command{
 	"tree":        treeCmd,
 	"logs":        logsCmd,
 	"close":       closeCmd,
+	"rm":          rmCmd,
 	"compact":     compactCmd,
 	"answer":      answerCmd,
 	"cloud-local": cloudLocalCmd,

@@ -333,6 +333,35 @@ func closeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
+const rmUsage = `Usage: infinity rm [flags] THREAD
+
+Deletes a closed tree for good: the root THREAD and every thread below it,
+with their history, state, timers and waiting messages. Only a closed root
+can be deleted (close it first: infinity close THREAD); export first if
+you may want it back (infinity export). The daemon can also delete closed
+trees by age: infinity daemon --retain-closed DURATION.
+
+Flags:
+`
+
+func rmCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("rm", rmUsage, stderr)
+	asJSON := f.Bool("json", false, "print the deleted threads as JSON")
+	pos, c, err := f.connect(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	del, err := c.Delete(ctx, infinity.ThreadID(pos[0]))
+	if err != nil {
+		return fmt.Errorf("rm: %w", err)
+	}
+	if *asJSON {
+		return printJSON(stdout, del)
+	}
+	fmt.Fprintf(stdout, "deleted %s and %d thread(s) below it\n", pos[0], len(del.Threads)-1)
+	return nil
+}
+
 const compactUsage = `Usage: infinity compact [flags] THREAD
 
 Asks a thread to compact its history now: a compaction thread summarises it,

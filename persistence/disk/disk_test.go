@@ -446,3 +446,35 @@ func TestCreateRoot(t *testing.T) {
 		t.Fatalf("refused root stored: %v", err)
 	}
 }
+
+func TestTreeDeletion(t *testing.T) {
+	storetest.RunTreeDeletion(t, func(t *testing.T) infinity.ConversationStore { return openTemp(t).Conversations() })
+}
+
+func TestStateDeletion(t *testing.T) {
+	storetest.RunStateDeletion(t, func(t *testing.T, c infinity.Clock) infinity.StateStore {
+		return openTemp(t, WithClock(c)).State()
+	})
+}
+
+// TestDeleteThreadsEmptiesTheInbox: a deleted thread's waiting messages go
+// too, and the count follows.
+func TestDeleteThreadsEmptiesTheInbox(t *testing.T) {
+	s := openTemp(t)
+	ctx := ctxT(t)
+	for _, m := range []infinity.InputMessage{{ID: "a", GroupID: "x"}, {ID: "b", GroupID: "x"}, {ID: "c", GroupID: "y"}} {
+		if _, err := s.Inbox().Put(ctx, m, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.state.DeleteThreads(ctx, []infinity.ThreadID{"x"}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.Inbox().Waiting(ctx)
+	if err != nil || len(w) != 1 || w[0].Message.ID != "c" {
+		t.Fatalf("waiting %+v, %v", w, err)
+	}
+	if _, n, _ := s.Counts(ctx); n != 1 {
+		t.Fatalf("waiting count %d", n)
+	}
+}

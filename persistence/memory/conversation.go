@@ -185,3 +185,16 @@ func (s *ConversationStore) Threads(ctx context.Context) ([]infinity.ThreadInfo,
 	defer s.mu.RUnlock()
 	return s.m.All(), nil
 }
+
+// DeleteTree deletes a closed tree (infinity.TreeDeleter).
+func (s *ConversationStore) DeleteTree(ctx context.Context, root infinity.ThreadID) ([]infinity.ThreadID, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.m.CheckDeleteTree(root); err != nil {
+		return nil, err
+	}
+	return s.m.ApplyDeleteTree(root), nil
+}

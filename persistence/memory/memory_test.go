@@ -221,3 +221,11 @@ func BenchmarkMemoryPerThread(b *testing.B) {
 	b.ReportMetric(conv, "conv-bytes/thread")
 	b.ReportMetric(state, "state-bytes/thread")
 }
+
+func TestTreeDeletion(t *testing.T) {
+	storetest.RunTreeDeletion(t, func(*testing.T) infinity.ConversationStore { return NewConversationStore() })
+}
+
+func TestStateDeletion(t *testing.T) {
+	storetest.RunStateDeletion(t, func(_ *testing.T, c infinity.Clock) infinity.StateStore { return NewStateStore(c) })
+}

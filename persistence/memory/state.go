@@ -88,3 +88,15 @@ func (s *StateStore) Save(ctx context.Context, id infinity.ThreadID, st infinity
 	s.m.ApplySave(id, st, v+1)
 	return v + 1, nil
 }
+
+// DeleteThreads forgets the threads' states, processed marks and waiting
+// messages (infinity.StateDeleter).
+func (s *StateStore) DeleteThreads(ctx context.Context, ids []infinity.ThreadID) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m.DeleteThreads(ids)
+	return nil
+}

@@ -546,3 +546,56 @@ func (s *Conversations) All() []infinity.ThreadInfo {
 	})
 	return out
 }
+
+// CheckDeleteTree runs DeleteTree's checks: ErrNotFound for an unknown id,
+// ErrInvalid for a child, ErrConflict for a root that is not closed.
+func (s *Conversations) CheckDeleteTree(root infinity.ThreadID) error {
+	t, err := s.get("delete tree", root)
+	if err != nil {
+		return err
+	}
+	return CheckDeletable(t.info)
+}
+
+// CheckDeletable checks that info is a closed root (DeleteTree's checks
+// after the lookup), for every store.
+func CheckDeletable(info infinity.ThreadInfo) error {
+	if !info.IsRoot() {
+		return fmt.Errorf("delete tree %s: not a root (its root is %s): %w", info.ID, info.Root, infinity.ErrInvalid)
+	}
+	if !info.Closed {
+		return fmt.Errorf("delete tree %s: the tree is open; close it first: %w", info.ID, infinity.ErrConflict)
+	}
+	return nil
+}
+
+// ApplyDeleteTree deletes the tree of a root that passed CheckDeleteTree
+// and returns its thread ids, root first, then depth first in creation
+// order.
+func (s *Conversations) ApplyDeleteTree(root infinity.ThreadID) []infinity.ThreadID {
+	var ids []infinity.ThreadID
+	var walk func(id infinity.ThreadID)
+	walk = func(id infinity.ThreadID) {
+		t := s.threads[id]
+		if t == nil {
+			return
+		}
+		ids = append(ids, id)
+		for _, c := range t.children {
+			walk(c)
+		}
+	}
+	walk(root)
+	for _, id := range ids {
+		t := s.threads[id]
+		if len(t.applied) >= AppliedInline {
+			for k := range s.overflow {
+				if k.thread == id {
+					delete(s.overflow, k)
+				}
+			}
+		}
+		delete(s.threads, id)
+	}
+	return ids
+}

@@ -203,3 +203,27 @@ func (s *State) Marks() int { return len(s.processed) }
 // Peak returns the most marks the map held since it was allocated (for
 // tests).
 func (s *State) Peak() int { return s.peak }
+
+// DeleteThreads forgets the threads' saved states, processed marks and
+// waiting messages.
+func (s *State) DeleteThreads(ids []infinity.ThreadID) {
+	if len(ids) == 0 {
+		return
+	}
+	gone := make(map[infinity.ThreadID]bool, len(ids))
+	for _, id := range ids {
+		gone[id] = true
+		delete(s.records, id)
+	}
+	for k := range s.processed {
+		if gone[k.thread] {
+			delete(s.processed, k)
+		}
+	}
+	for k := range s.inbox {
+		if gone[k.thread] {
+			delete(s.inbox, k)
+		}
+	}
+	s.shrinkInbox()
+}
