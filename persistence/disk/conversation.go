@@ -20,7 +20,7 @@ func (c *convStore) CreateThread(ctx context.Context, info infinity.ThreadInfo) 
 	if err := model.CheckRoot(info); err != nil {
 		return err
 	}
-	return c.s.mutateWait(ctx, func(t *tx) error { return t.createRoot(info) })
+	return c.s.mutateWait(ctx, locks{ids: []infinity.ThreadID{info.ID}, count: true}, func(t *tx) error { return t.createRoot(info) })
 }
 
 // CreateRoot is CreateThread that also puts first into the inbox, due
@@ -36,7 +36,7 @@ func (c *convStore) CreateRoot(ctx context.Context, info infinity.ThreadInfo, fi
 	if first.GroupID != info.ID {
 		return fmt.Errorf("create thread %s: first message for %s: %w", info.ID, first.GroupID, infinity.ErrInvalid)
 	}
-	return c.s.mutateWait(ctx, func(t *tx) error {
+	return c.s.mutateWait(ctx, locks{ids: []infinity.ThreadID{info.ID}, count: true}, func(t *tx) error {
 		if err := t.createRoot(info); err != nil {
 			return err
 		}
@@ -72,7 +72,7 @@ func (c *convStore) thread(op string, id infinity.ThreadID) (*header, error) {
 
 // Thread returns a thread's info.
 func (c *convStore) Thread(ctx context.Context, id infinity.ThreadID) (infinity.ThreadInfo, error) {
-	return read(c.s, ctx, func() (infinity.ThreadInfo, error) {
+	return readOf(c.s, ctx, id, func() (infinity.ThreadInfo, error) {
 		h, err := c.thread("thread", id)
 		if err != nil {
 			return infinity.ThreadInfo{}, err
@@ -83,9 +83,14 @@ func (c *convStore) Thread(ctx context.Context, id infinity.ThreadID) (infinity.
 
 // Lineage returns the thread and its ancestors, root first.
 func (c *convStore) Lineage(ctx context.Context, id infinity.ThreadID) ([]infinity.ThreadInfo, error) {
-	return read(c.s, ctx, func() ([]infinity.ThreadInfo, error) {
+	return readOf(c.s, ctx, id, func() ([]infinity.ThreadInfo, error) {
 		var out []infinity.ThreadInfo
 		for next := id; ; {
+			if next != id {
+				if err := c.s.dur.wait(c.s.stripes.ticket(next)); err != nil {
+					return nil, err
+				}
+			}
 			h, err := c.thread("lineage", next)
 			if err != nil {
 				if next != id {
@@ -128,7 +133,7 @@ func (c *convStore) Children(ctx context.Context, id infinity.ThreadID) ([]infin
 
 // Items returns the thread's own items with positions in [from, to).
 func (c *convStore) Items(ctx context.Context, id infinity.ThreadID, from, to int) ([]infinity.Item, error) {
-	return read(c.s, ctx, func() ([]infinity.Item, error) {
+	return readOf(c.s, ctx, id, func() ([]infinity.Item, error) {
 		h, err := c.thread("items", id)
 		if err != nil {
 			return nil, err
@@ -164,7 +169,7 @@ func (c *convStore) Items(ctx context.Context, id infinity.ThreadID, from, to in
 
 // Len returns how many own items the thread has.
 func (c *convStore) Len(ctx context.Context, id infinity.ThreadID) (int, error) {
-	return read(c.s, ctx, func() (int, error) {
+	return readOf(c.s, ctx, id, func() (int, error) {
 		h, err := c.thread("len", id)
 		if err != nil {
 			return 0, err
@@ -175,7 +180,7 @@ func (c *convStore) Len(ctx context.Context, id infinity.ThreadID) (int, error) 
 
 // Applied reports whether msg was applied by a commit of the thread.
 func (c *convStore) Applied(ctx context.Context, id infinity.ThreadID, msg infinity.MessageID) (bool, error) {
-	return read(c.s, ctx, func() (bool, error) {
+	return readOf(c.s, ctx, id, func() (bool, error) {
 		if _, err := c.thread("applied", id); err != nil {
 			return false, err
 		}
@@ -185,7 +190,7 @@ func (c *convStore) Applied(ctx context.Context, id infinity.ThreadID, msg infin
 
 // Outbox returns the thread's unsent outgoing entries in commit order.
 func (c *convStore) Outbox(ctx context.Context, id infinity.ThreadID) ([]infinity.Outgoing, error) {
-	return read(c.s, ctx, func() ([]infinity.Outgoing, error) {
+	return readOf(c.s, ctx, id, func() ([]infinity.Outgoing, error) {
 		if _, err := c.thread("outbox", id); err != nil {
 			return nil, err
 		}
@@ -202,7 +207,7 @@ func (c *convStore) Outbox(ctx context.Context, id infinity.ThreadID) ([]infinit
 // Summary returns the thread's newest summary with a position below
 // before, or nil.
 func (c *convStore) Summary(ctx context.Context, id infinity.ThreadID, before int) (*infinity.Summary, error) {
-	return read(c.s, ctx, func() (*infinity.Summary, error) {
+	return readOf(c.s, ctx, id, func() (*infinity.Summary, error) {
 		if _, err := c.thread("summary", id); err != nil {
 			return nil, err
 		}
@@ -269,7 +274,7 @@ func (c *convStore) CommitDeferred(ctx context.Context, cm infinity.Commit) (int
 		items[i] = v
 	}
 	var n int
-	ticket, err := c.s.mutate(ctx, true, func(t *tx) error {
+	ticket, err := c.s.mutate(ctx, true, commitLocks(cm), func(t *tx) error {
 		if err := model.CheckCommit(cm, commitView{t, cm.Thread}); err != nil {
 			return err
 		}
@@ -290,6 +295,22 @@ func (c *convStore) CommitDeferred(ctx context.Context, cm infinity.Commit) (int
 		}
 		return nil
 	}, nil
+}
+
+// commitLocks are the threads a commit reads and changes: the thread and
+// the threads its outbox messages go to (their inbox entries), or every
+// thread for a commit that creates or closes threads.
+func commitLocks(cm infinity.Commit) locks {
+	if len(cm.Create) > 0 || len(cm.Close) > 0 {
+		return everything
+	}
+	ids := []infinity.ThreadID{cm.Thread}
+	for _, o := range cm.Outbox {
+		if o.Message != nil {
+			ids = append(ids, o.Message.GroupID)
+		}
+	}
+	return only(ids...)
 }
 
 // commitView is a transaction as model.CheckCommit reads it.
@@ -407,7 +428,7 @@ func (t *tx) appendOutbox(id infinity.ThreadID, h *header, add []infinity.Outgoi
 // loses it leaves the entries in the outbox, and the restart sends them
 // again under their stable ids, which receivers treat as repeats.
 func (c *convStore) MarkSent(ctx context.Context, id infinity.ThreadID, outgoing ...string) error {
-	_, err := c.s.mutate(ctx, false, func(t *tx) error {
+	_, err := c.s.mutate(ctx, false, only(id), func(t *tx) error {
 		h, err := t.header(id)
 		if err != nil {
 			return err

@@ -22,7 +22,7 @@ var threadTables = []byte{tagItem, tagApplied, tagChild, tagOutbox, tagSummary}
 // space comes back as the engine compacts).
 func (c *convStore) DeleteTree(ctx context.Context, root infinity.ThreadID) ([]infinity.ThreadID, error) {
 	var ids []infinity.ThreadID
-	err := c.s.mutateWait(ctx, func(t *tx) error {
+	err := c.s.mutateWait(ctx, everything, func(t *tx) error {
 		h, err := t.header(root)
 		if err != nil {
 			return err
@@ -83,7 +83,7 @@ func (st *stateStore) DeleteThreads(ctx context.Context, ids []infinity.ThreadID
 	if len(ids) == 0 {
 		return ctx.Err()
 	}
-	return st.s.mutateWait(ctx, func(t *tx) error {
+	return st.s.mutateWait(ctx, only(ids...), func(t *tx) error {
 		for _, id := range ids {
 			t.del(threadKey(tagState, string(id), 0))
 			marks := threadKey(tagMark, string(id), 0)

@@ -73,14 +73,25 @@ func (d *durability) failed() error {
 }
 
 // apply applies b, to be made durable, and returns its ticket. The caller
-// holds the store's lock (tickets follow the engine's order) and no longer
-// owns b.
-func (d *durability) apply(db *pebble.DB, b *pebble.Batch) (uint64, error) {
+// holds applyMu (tickets follow the engine's order) and no longer owns b.
+// before runs with the ticket before the batch is applied (and so
+// visible): the readers it tells wait for the ticket. A failed apply stops
+// every later write and fails the waits for its ticket.
+func (d *durability) apply(db *pebble.DB, b *pebble.Batch, before func(uint64)) (uint64, error) {
+	t := d.applied.Load() + 1
+	before(t)
 	if err := db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
 		b.Close()
+		d.mu.Lock()
+		if d.err == nil {
+			d.err, d.failedAt = err, t
+		}
+		d.synced = max(d.synced, t)
+		d.cond.Broadcast()
+		d.mu.Unlock()
 		return 0, fmt.Errorf("disk store: write: %w", err)
 	}
-	t := d.applied.Add(1)
+	d.applied.Store(t)
 	d.ch <- pendingBatch{b: b, ticket: t}
 	return t, nil
 }
@@ -95,14 +106,6 @@ func (d *durability) wait(t uint64) error {
 	}
 	if d.err != nil && t >= d.failedAt {
 		return fmt.Errorf("disk store: write not durable: %w", d.err)
-	}
-	return nil
-}
-
-// barrier waits until every batch applied so far is durable.
-func (d *durability) barrier() error {
-	if t := d.applied.Load(); t > 0 {
-		return d.wait(t)
 	}
 	return nil
 }

@@ -170,7 +170,7 @@ func (s *Store) loadCounters() error {
 		if !ok {
 			return fmt.Errorf("disk store: key %q: malformed inbox key: %w", it.Key(), ErrCorrupt)
 		}
-		s.inSeq = seq
+		s.inSeq.Store(seq)
 	}
 	if err := it.Error(); err != nil {
 		return s.readErr(err)

@@ -23,7 +23,7 @@ var (
 // the mark has not expired.
 func (st *stateStore) Processed(ctx context.Context, id infinity.ThreadID, msg infinity.MessageID) (bool, error) {
 	now := st.s.opts.clock.Now().UnixNano()
-	return read(st.s, ctx, func() (bool, error) {
+	return readOf(st.s, ctx, id, func() (bool, error) {
 		exp, ok, err := getU64(st.s.db, msgKey(tagMark, id, msg))
 		return ok && now < int64(exp), err
 	})
@@ -37,7 +37,7 @@ func (st *stateStore) MarkProcessed(ctx context.Context, id infinity.ThreadID, m
 		return err
 	}
 	exp := model.Expiry(st.s.opts.clock.Now().UnixNano(), ttl)
-	return st.s.mutateWait(ctx, func(t *tx) error {
+	return st.s.mutateWait(ctx, only(id), func(t *tx) error {
 		for _, m := range msgs {
 			k := msgKey(tagMark, id, m)
 			old, ok, err := getU64(t.b, k)
@@ -63,7 +63,7 @@ func (st *stateStore) Load(ctx context.Context, id infinity.ThreadID) (infinity.
 		s infinity.State
 		v infinity.Version
 	}
-	l, err := read(st.s, ctx, func() (loaded, error) {
+	l, err := readOf(st.s, ctx, id, func() (loaded, error) {
 		var sv saved
 		ok, err := getJSON(st.s.db, threadKey(tagState, string(id), 0), &sv)
 		if err != nil {
@@ -80,7 +80,7 @@ func (st *stateStore) Load(ctx context.Context, id infinity.ThreadID) (infinity.
 // Save stores s if the stored version is still v and returns the new
 // version; otherwise ErrConflict.
 func (st *stateStore) Save(ctx context.Context, id infinity.ThreadID, s infinity.State, v infinity.Version) (infinity.Version, error) {
-	err := st.s.mutateWait(ctx, func(t *tx) error {
+	err := st.s.mutateWait(ctx, only(id), func(t *tx) error {
 		k := threadKey(tagState, string(id), 0)
 		var sv saved
 		if _, err := getJSON(t.b, k, &sv); err != nil {
@@ -111,7 +111,7 @@ func (st *stateStore) Put(ctx context.Context, msg infinity.InputMessage, at tim
 	}
 	now := st.s.opts.clock.Now().UnixNano()
 	processed := false
-	err := st.s.mutateWait(ctx, func(t *tx) error {
+	err := st.s.mutateWait(ctx, only(msg.GroupID), func(t *tx) error {
 		exp, ok, err := getU64(t.b, msgKey(tagMark, msg.GroupID, msg.ID))
 		if err != nil {
 			return err
@@ -130,7 +130,7 @@ func (st *stateStore) Put(ctx context.Context, msg infinity.InputMessage, at tim
 
 // Drop removes waiting messages; absent ids are ignored.
 func (st *stateStore) Drop(ctx context.Context, id infinity.ThreadID, msgs ...infinity.MessageID) error {
-	return st.s.mutateWait(ctx, func(t *tx) error {
+	return st.s.mutateWait(ctx, only(id), func(t *tx) error {
 		for _, m := range msgs {
 			if err := t.unqueue(id, m); err != nil {
 				return err
@@ -169,8 +169,7 @@ func (t *tx) queue(msg infinity.InputMessage, at time.Time) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("inbox put %s: %w", msg.GroupID, err)
 	}
-	t.s.inSeq++
-	seq := t.s.inSeq
+	seq := t.s.inSeq.Add(1)
 	t.set(queuedKey(seq), v)
 	t.set(w, binary.BigEndian.AppendUint64(nil, seq))
 	t.waiting++
@@ -225,7 +224,7 @@ func (s *Store) sweep() error {
 	upper := binary.BigEndian.AppendUint64([]byte{tagExpiry}, uint64(now)+1)
 	for {
 		n := 0
-		_, err := s.mutate(context.Background(), false, func(t *tx) error {
+		_, err := s.mutate(context.Background(), false, everything, func(t *tx) error {
 			return scan(t.b, []byte{tagExpiry}, upper, func(k, _ []byte) (bool, error) {
 				x := slices.Clone(k)
 				t.del(x)

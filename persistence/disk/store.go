@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"hash/maphash"
 	"log/slog"
 	"os"
 	"sync"
@@ -107,14 +108,20 @@ type Store struct {
 	conv  *convStore
 	state *stateStore
 
-	// mu serialises mutations: each reads what its checks need, builds
-	// one batch and applies it, under mu; it waits for durability after.
-	mu sync.Mutex
-	// threads and waiting are the stored counters (under mu; read with
-	// atomics by Counts).
+	// stripes are the thread locks: a mutation reads what its checks need
+	// and builds one batch under the locks of the threads it touches;
+	// applyMu orders the batches' apply with their durability tickets.
+	// It waits for durability after.
+	stripes stripes
+	applyMu sync.Mutex
+	// countMu serialises the mutations that change the thread count
+	// without locking every thread (root creation).
+	countMu sync.Mutex
+	// threads and waiting are the stored counters (threads changes under
+	// every stripe; both are read with atomics by Counts).
 	threads, waiting atomic.Int64
-	// inSeq is the last inbox sequence number used (under mu).
-	inSeq uint64
+	// inSeq is the last inbox sequence number used.
+	inSeq atomic.Uint64
 
 	dur    durability
 	space  space
@@ -163,6 +170,7 @@ func openStore(dir string, o options) (*Store, error) {
 		return nil, fmt.Errorf("disk store: %w", err)
 	}
 	s := &Store{dir: dir, opts: o, lock: lock, stop: make(chan struct{})}
+	s.stripes.seed = maphash.MakeSeed()
 	s.space.init(dir, o.minFree, o.freeFn)
 	if err := s.open(); err != nil {
 		dirlock.Unlock(lock)

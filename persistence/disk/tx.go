@@ -4,12 +4,103 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/infinity-runtime/infinity"
 )
+
+// locks names what a mutation locks: every thread (all), or the threads
+// it reads and changes. Mutations of different threads build their
+// batches in parallel; a mutation that creates or deletes threads (it
+// reads other threads and changes the thread count) locks them all.
+type locks struct {
+	all bool
+	ids []infinity.ThreadID
+	// count says the mutation changes the thread count: it holds countMu
+	// from reading the count until its batch is applied, so that the
+	// stored counts are applied in order.
+	count bool
+}
+
+var everything = locks{all: true}
+
+func only(ids ...infinity.ThreadID) locks { return locks{ids: ids} }
+
+// nStripes is the number of thread lock stripes.
+const nStripes = 256
+
+// stripes are the thread locks: a thread's lock is stripe hash(id) mod
+// nStripes. A mutation takes its stripes in ascending order.
+type stripes struct {
+	mu   [nStripes]sync.Mutex
+	seed maphash.Seed
+	// last is the ticket of the last durable batch built under each
+	// stripe, lastAll that of the last one built under every stripe: a
+	// read of a thread waits for those only.
+	last    [nStripes]atomic.Uint64
+	lastAll atomic.Uint64
+}
+
+func (st *stripes) index(id infinity.ThreadID) int {
+	return int(maphash.String(st.seed, string(id)) % nStripes)
+}
+
+// ticket returns the last durable batch that touched one of the threads.
+func (st *stripes) ticket(ids ...infinity.ThreadID) uint64 {
+	t := st.lastAll.Load()
+	for _, id := range ids {
+		t = max(t, st.last[st.index(id)].Load())
+	}
+	return t
+}
+
+// applied records ticket t for lk's stripes (their locks held).
+func (st *stripes) applied(lk locks, t uint64) {
+	if lk.all {
+		st.lastAll.Store(t)
+		return
+	}
+	for _, id := range lk.ids {
+		st.last[st.index(id)].Store(t)
+	}
+}
+
+// lock takes lk's stripes and returns the function that releases them.
+func (st *stripes) lock(lk locks) func() {
+	if lk.all {
+		for i := range st.mu {
+			st.mu[i].Lock()
+		}
+		return func() {
+			for i := range st.mu {
+				st.mu[i].Unlock()
+			}
+		}
+	}
+	var buf [8]int
+	idx := buf[:0]
+	for _, id := range lk.ids {
+		i := st.index(id)
+		if !slices.Contains(idx, i) {
+			idx = append(idx, i)
+		}
+	}
+	slices.Sort(idx)
+	for _, i := range idx {
+		st.mu[i].Lock()
+	}
+	return func() {
+		for _, i := range idx {
+			st.mu[i].Unlock()
+		}
+	}
+}
 
 // errUnchanged is returned by a mutation's build when there is nothing to
 // write: the mutation succeeds without a write.
@@ -40,8 +131,20 @@ func (s *Store) enter() bool {
 
 func (s *Store) exit() { s.life.RUnlock() }
 
-// read runs f after every write applied so far is durable.
+// read runs f after every write applied so far is durable (reads that
+// span threads).
 func read[T any](s *Store, ctx context.Context, f func() (T, error)) (T, error) {
+	return readAfter(s, ctx, s.dur.applied.Load(), f)
+}
+
+// readOf runs f after every write applied so far to the thread id is
+// durable.
+func readOf[T any](s *Store, ctx context.Context, id infinity.ThreadID, f func() (T, error)) (T, error) {
+	return readAfter(s, ctx, s.stripes.ticket(id), f)
+}
+
+// readAfter runs f once ticket t is durable.
+func readAfter[T any](s *Store, ctx context.Context, t uint64, f func() (T, error)) (T, error) {
 	var zero T
 	if err := ctx.Err(); err != nil {
 		return zero, err
@@ -50,17 +153,20 @@ func read[T any](s *Store, ctx context.Context, f func() (T, error)) (T, error) 
 		return zero, ErrStoreClosed
 	}
 	defer s.exit()
-	if err := s.dur.barrier(); err != nil {
-		return zero, err
+	if t > 0 {
+		if err := s.dur.wait(t); err != nil {
+			return zero, err
+		}
 	}
 	return f()
 }
 
-// mutate builds a batch with build under the store's lock and applies it
-// to be made durable: the ticket to wait for (0 when build wrote
-// nothing). sync false applies without making it durable (lost in a crash:
-// only for changes a crash may take back).
-func (s *Store) mutate(ctx context.Context, sync bool, build func(t *tx) error) (uint64, error) {
+// mutate builds a batch with build under the locks of the threads it
+// reads and changes (lk) and applies it to be made durable: the ticket to
+// wait for (0 when build wrote nothing). sync false applies without
+// making it durable (lost in a crash: only for changes a crash may take
+// back).
+func (s *Store) mutate(ctx context.Context, sync bool, lk locks, build func(t *tx) error) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -71,8 +177,12 @@ func (s *Store) mutate(ctx context.Context, sync bool, build func(t *tx) error) 
 	if err := s.space.check(); err != nil {
 		return 0, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	unlock := s.stripes.lock(lk)
+	defer unlock()
+	if lk.count && !lk.all {
+		s.countMu.Lock()
+		defer s.countMu.Unlock()
+	}
 	if err := s.dur.failed(); err != nil {
 		return 0, err
 	}
@@ -100,7 +210,9 @@ func (s *Store) mutate(ctx context.Context, sync bool, build func(t *tx) error) 
 		t.commitCounters()
 		return 0, nil
 	}
-	ticket, err := s.dur.apply(s.db, t.b)
+	s.applyMu.Lock()
+	ticket, err := s.dur.apply(s.db, t.b, func(ticket uint64) { s.stripes.applied(lk, ticket) })
+	s.applyMu.Unlock()
 	if err != nil {
 		return 0, err
 	}
@@ -109,8 +221,8 @@ func (s *Store) mutate(ctx context.Context, sync bool, build func(t *tx) error) 
 }
 
 // mutateWait is mutate that waits until the change is durable.
-func (s *Store) mutateWait(ctx context.Context, build func(t *tx) error) error {
-	ticket, err := s.mutate(ctx, true, build)
+func (s *Store) mutateWait(ctx context.Context, lk locks, build func(t *tx) error) error {
+	ticket, err := s.mutate(ctx, true, lk, build)
 	if err != nil || ticket == 0 {
 		return err
 	}

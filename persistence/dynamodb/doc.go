@@ -1,6 +1,7 @@
 // Package dynamodb is the Amazon DynamoDB implementation of
-// infinity.StateStore: the per-thread dedup marks and versioned state record
-// of the runtime, for deployments that run on AWS.
+// infinity.StateStore (and infinity.StateDeleter): the per-thread dedup
+// marks and versioned state record of the runtime, for deployments that run
+// on AWS.
 //
 // It imports the AWS SDK for Go v2 (DynamoDB client and types) and the root
 // package only; callers pass a *dynamodb.Client or anything with the methods
@@ -34,6 +35,9 @@
 // Load detects a Query that saw half of a concurrent transaction).
 //
 // Save is one TransactWriteItems guarded by a condition on the state item's
-// version; MarkProcessed is BatchWriteItem in chunks of 25. CreateTable makes
-// the table for tests and local harnesses.
+// version; MarkProcessed is BatchWriteItem in chunks of 25. The store is an
+// infinity.StateDeleter too: DeleteThreads deletes a thread's state items
+// in one TransactWriteItems guarded the same way, then its processed marks,
+// found by a Query of the "done#" prefix, with BatchWriteItem. CreateTable
+// makes the table for tests and local harnesses.
 package dynamodb

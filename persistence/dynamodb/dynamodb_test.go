@@ -72,6 +72,156 @@ func TestStateStore(t *testing.T) {
 	})
 }
 
+func TestStateDeletion(t *testing.T) {
+	c, table := client(t)
+	storetest.RunStateDeletion(t, func(t *testing.T, clock infinity.Clock) infinity.StateStore {
+		return store.New(c, table, store.WithClock(clock))
+	})
+}
+
+// partition returns the sort keys of every item of the thread.
+func partition(t *testing.T, c *ddb.Client, table string, id infinity.ThreadID) []string {
+	t.Helper()
+	in := &ddb.QueryInput{
+		TableName:                 aws.String(table),
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: "thread#" + string(id)}},
+		ConsistentRead:            aws.Bool(true),
+	}
+	var sks []string
+	for {
+		out, err := c.Query(t.Context(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, item := range out.Items {
+			sks = append(sks, item["sk"].(*types.AttributeValueMemberS).Value)
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return sks
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+// TestDeleteManyMarks deletes a thread with more marks than one batch takes,
+// and a state with subscriptions and choices: nothing of it is left.
+func TestDeleteManyMarks(t *testing.T) {
+	c, table := client(t)
+	sp := newSpy(c)
+	s := store.New(sp, table)
+	ctx := t.Context()
+	id, other := threadID("delmany"), threadID("delother")
+	for _, th := range []infinity.ThreadID{id, other} {
+		if _, err := s.Save(ctx, th, sample("a", 3, 2), 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.MarkProcessed(ctx, th, msgIDs("m", 60), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(partition(t, c, table, id)); n != 66 {
+		t.Fatalf("the thread has %d items before DeleteThreads, want 66", n)
+	}
+	sp.took()
+	// An empty id and a repeated one are ignored.
+	if err := s.DeleteThreads(ctx, []infinity.ThreadID{"", id, id}); err != nil {
+		t.Fatal(err)
+	}
+	wantCalls(t, "DeleteThreads of 60 marks", sp.took(), map[string]int{"BatchWriteItem": 3, "GetItem": 1, "Query": 1, "TransactWriteItems": 1})
+	if left := partition(t, c, table, id); len(left) != 0 {
+		t.Fatalf("DeleteThreads left %d items: %v", len(left), left)
+	}
+	if n := len(partition(t, c, table, other)); n != 66 {
+		t.Fatalf("another thread has %d items after DeleteThreads, want 66", n)
+	}
+	if _, v, err := s.Load(ctx, other); err != nil || v != 1 {
+		t.Fatalf("Load of another thread = version %d, %v", v, err)
+	}
+	// Deleting it again finds nothing to delete.
+	sp.took()
+	if err := s.DeleteThreads(ctx, []infinity.ThreadID{id}); err != nil {
+		t.Fatal(err)
+	}
+	wantCalls(t, "DeleteThreads of a deleted thread", sp.took(), map[string]int{"GetItem": 1, "Query": 1})
+}
+
+// TestDeleteBatchesAcrossThreads: marks of several threads share batches.
+func TestDeleteBatchesAcrossThreads(t *testing.T) {
+	c, table := client(t)
+	sp := newSpy(c)
+	s := store.New(sp, table)
+	ctx := t.Context()
+	var ids []infinity.ThreadID
+	for i := range 4 {
+		th := threadID("delacross" + strconv.Itoa(i))
+		ids = append(ids, th)
+		if err := s.MarkProcessed(ctx, th, msgIDs("m", 10), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sp.took()
+	if err := s.DeleteThreads(ctx, ids); err != nil {
+		t.Fatal(err)
+	}
+	wantCalls(t, "DeleteThreads of 4 threads of 10 marks", sp.took(), map[string]int{"BatchWriteItem": 2, "GetItem": 4, "Query": 4})
+	for _, th := range ids {
+		if left := partition(t, c, table, th); len(left) != 0 {
+			t.Fatalf("DeleteThreads left %v of %s", left, th)
+		}
+	}
+}
+
+// TestDeleteRacesSave: a Save that lands between DeleteThreads' read of the
+// state and its transaction makes it read again and delete the new state,
+// whole.
+func TestDeleteRacesSave(t *testing.T) {
+	c, table := client(t)
+	ctx := t.Context()
+	id := threadID("delrace")
+	plain := store.New(c, table)
+	if _, err := plain.Save(ctx, id, sample("a", 2, 2), 0); err != nil {
+		t.Fatal(err)
+	}
+	sp := newSpy(c)
+	s := store.New(sp, table, store.WithRetry(3, time.Millisecond))
+	var once sync.Once
+	sp.beforeTransact = func() error {
+		once.Do(func() {
+			if _, err := plain.Save(ctx, id, sample("b", 3, 1), 1); err != nil {
+				t.Errorf("competing Save: %v", err)
+			}
+		})
+		return nil
+	}
+	if err := s.DeleteThreads(ctx, []infinity.ThreadID{id}); err != nil {
+		t.Fatal(err)
+	}
+	wantCalls(t, "DeleteThreads that lost a race", sp.took(), map[string]int{"GetItem": 2, "Query": 1, "TransactWriteItems": 2})
+	if left := partition(t, c, table, id); len(left) != 0 {
+		t.Fatalf("DeleteThreads left %v", left)
+	}
+
+	// A thread saved again at every attempt: bounded, then ErrRetryable.
+	v, err := plain.Save(ctx, id, sample("c", 1, 1), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp.beforeTransact = func() error {
+		var err error
+		v, err = plain.Save(ctx, id, sample("c", 1, 1), v)
+		return err
+	}
+	if err := s.DeleteThreads(ctx, []infinity.ThreadID{id}); !errors.Is(err, infinity.ErrRetryable) {
+		t.Fatalf("DeleteThreads of a thread always saved in between: %v, want ErrRetryable", err)
+	} else if errors.Is(err, infinity.ErrConflict) {
+		t.Fatalf("DeleteThreads took no version, yet returned ErrConflict: %v", err)
+	}
+	if _, gv, err := plain.Load(ctx, id); err != nil || gv != v {
+		t.Fatalf("Load after a refused delete = version %d, %v; want %d", gv, err, v)
+	}
+}
+
 // spy counts calls and lets a test change what the table answers.
 type spy struct {
 	store.Client

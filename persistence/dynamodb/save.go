@@ -33,16 +33,16 @@ func (s *StateStore) Save(ctx context.Context, id infinity.ThreadID, st infinity
 	if err != nil {
 		return 0, err
 	}
-	old, err := s.readIndex(ctx, id, pk)
+	old, err := s.readIndex(ctx, pk)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("save %s: %w", id, err)
 	}
 	if old.version != v {
 		return 0, fmt.Errorf("save %s: version %d, stored %d: %w", id, v, old.version, infinity.ErrConflict)
 	}
 	in := &dynamodb.TransactWriteItemsInput{TransactItems: p.writes(s.table, pk, old, v)}
-	if err := s.transact(ctx, id, in); err != nil {
-		return 0, err
+	if err := s.transact(ctx, in); err != nil {
+		return 0, fmt.Errorf("save %s: %w", id, err)
 	}
 	return v + 1, nil
 }
@@ -167,7 +167,7 @@ func (p *plan) writes(table string, pk types.AttributeValue, old index, v infini
 
 // readIndex returns the stored version and entry ids of a thread (version
 // 0 when there is no state item).
-func (s *StateStore) readIndex(ctx context.Context, id infinity.ThreadID, pk types.AttributeValue) (index, error) {
+func (s *StateStore) readIndex(ctx context.Context, pk types.AttributeValue) (index, error) {
 	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:                aws.String(s.table),
 		Key:                      key(pk, skState),
@@ -176,14 +176,14 @@ func (s *StateStore) readIndex(ctx context.Context, id infinity.ThreadID, pk typ
 		ExpressionAttributeNames: map[string]string{"#v": attrVersion, "#subs": attrSubs, "#choices": attrChoices},
 	})
 	if err != nil {
-		return index{}, fmt.Errorf("save %s: read state: %w", id, err)
+		return index{}, fmt.Errorf("read state: %w", err)
 	}
 	if out.Item == nil {
 		return index{}, nil
 	}
 	ix, err := parseIndex(out.Item)
 	if err != nil {
-		return index{}, fmt.Errorf("save %s: state item: %w", id, err)
+		return index{}, fmt.Errorf("state item: %w", err)
 	}
 	return ix, nil
 }
@@ -199,8 +199,9 @@ const (
 
 // transact runs the transaction, retrying it (bounded) while another
 // transaction holds one of its items. A failed version condition on the
-// state item (element 0) is ErrConflict.
-func (s *StateStore) transact(ctx context.Context, id infinity.ThreadID, in *dynamodb.TransactWriteItemsInput) error {
+// state item (element 0) is ErrConflict. The caller adds what the
+// transaction was for to the error.
+func (s *StateStore) transact(ctx context.Context, in *dynamodb.TransactWriteItemsInput) error {
 	for i := 0; ; i++ {
 		_, err := s.client.TransactWriteItems(ctx, in)
 		if err == nil {
@@ -208,11 +209,11 @@ func (s *StateStore) transact(ctx context.Context, id infinity.ThreadID, in *dyn
 		}
 		var tce *types.TransactionCanceledException
 		if !errors.As(err, &tce) {
-			return fmt.Errorf("save %s: %w", id, err)
+			return err
 		}
 		reasons := tce.CancellationReasons
 		if len(reasons) > 0 && aws.ToString(reasons[0].Code) == codeConditionFailed {
-			return fmt.Errorf("save %s: version changed: %w", id, infinity.ErrConflict)
+			return fmt.Errorf("version changed: %w", infinity.ErrConflict)
 		}
 		transient := false
 		for _, r := range reasons {
@@ -222,13 +223,13 @@ func (s *StateStore) transact(ctx context.Context, id infinity.ThreadID, in *dyn
 			}
 		}
 		if !transient {
-			return fmt.Errorf("save %s: transaction cancelled (%s): %w", id, reasonCodes(reasons), err)
+			return fmt.Errorf("transaction cancelled (%s): %w", reasonCodes(reasons), err)
 		}
 		if i+1 >= s.retry.attempts {
-			return fmt.Errorf("save %s: transaction cancelled %d times (%s): %w: %w", id, i+1, reasonCodes(reasons), infinity.ErrRetryable, err)
+			return fmt.Errorf("transaction cancelled %d times (%s): %w: %w", i+1, reasonCodes(reasons), infinity.ErrRetryable, err)
 		}
 		if err := s.retry.wait(ctx, i); err != nil {
-			return fmt.Errorf("save %s: %w", id, err)
+			return err
 		}
 	}
 }
