@@ -60,7 +60,7 @@ func (t *tx) createRoot(info infinity.ThreadInfo) error {
 
 // thread reads a thread's header after the read barrier (ErrNotFound).
 func (c *convStore) thread(op string, id infinity.ThreadID) (*header, error) {
-	h, err := readHeader(c.s.db, id)
+	h, err := c.s.header(c.s.db, id)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", op, id, err)
 	}

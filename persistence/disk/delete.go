@@ -47,6 +47,7 @@ func (c *convStore) DeleteTree(ctx context.Context, root infinity.ThreadID) ([]i
 			delete(t.headers, id)
 			delete(t.dirty, id)
 		}
+		t.deleted = ids
 		t.threads -= int64(len(ids))
 		return nil
 	})

@@ -113,6 +113,7 @@ type Store struct {
 	// applyMu orders the batches' apply with their durability tickets.
 	// It waits for durability after.
 	stripes stripes
+	headers headerCache
 	applyMu sync.Mutex
 	// countMu serialises the mutations that change the thread count
 	// without locking every thread (root creation).
@@ -171,6 +172,7 @@ func openStore(dir string, o options) (*Store, error) {
 	}
 	s := &Store{dir: dir, opts: o, lock: lock, stop: make(chan struct{})}
 	s.stripes.seed = maphash.MakeSeed()
+	s.headers.init(DefaultHeaderCache)
 	s.space.init(dir, o.minFree, o.freeFn)
 	if err := s.open(); err != nil {
 		dirlock.Unlock(lock)

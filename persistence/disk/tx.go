@@ -116,6 +116,8 @@ type tx struct {
 	headers map[infinity.ThreadID]*header
 	dirty   map[infinity.ThreadID]bool
 	err     error // first read error of a CommitView call
+	deleted []infinity.ThreadID
+	applied bool
 }
 
 // enter starts an operation: false after Close. Every operation holds the
@@ -194,6 +196,7 @@ func (s *Store) mutate(ctx context.Context, sync bool, lk locks, build func(t *t
 	if err == nil {
 		err = t.flush()
 	}
+	defer t.publish(err)
 	if err != nil || t.b.Empty() {
 		t.b.Close()
 		if errors.Is(err, errUnchanged) {
@@ -244,7 +247,23 @@ func (t *tx) flush() error {
 	return nil
 }
 
+// publish tells the header cache what the mutation changed: its headers
+// once applied (applied is set by commitCounters), and that its deleted
+// threads are gone.
+func (t *tx) publish(err error) {
+	if !t.applied {
+		return
+	}
+	for id := range t.dirty {
+		t.s.headers.set(t.s.stripes.index(id), id, t.headers[id])
+	}
+	for _, id := range t.deleted {
+		t.s.headers.set(t.s.stripes.index(id), id, nil)
+	}
+}
+
 func (t *tx) commitCounters() {
+	t.applied = true
 	t.s.threads.Add(t.threads)
 	t.s.waiting.Add(t.waiting)
 }
@@ -267,7 +286,7 @@ func (t *tx) header(id infinity.ThreadID) (*header, error) {
 	if h, ok := t.headers[id]; ok {
 		return h, nil
 	}
-	h, err := readHeader(t.b, id)
+	h, err := t.s.header(t.b, id)
 	if err != nil {
 		return nil, err
 	}
@@ -293,6 +312,23 @@ func (t *tx) touch(id infinity.ThreadID) {
 		t.dirty = make(map[infinity.ThreadID]bool)
 	}
 	t.dirty[id] = true
+}
+
+// header reads a thread's header through the cache: nil for an unknown
+// thread. r is the store (a reader) or a mutation's batch (whose locks
+// keep the thread's cached header current).
+func (s *Store) header(r pebble.Reader, id infinity.ThreadID) (*header, error) {
+	i := s.stripes.index(id)
+	cached, ok, gen := s.headers.get(i, id)
+	if ok {
+		return &cached, nil
+	}
+	h, err := readHeader(r, id)
+	if err != nil || h == nil {
+		return nil, err
+	}
+	s.headers.fill(i, id, *h, gen)
+	return h, nil
 }
 
 // readHeader reads a thread's header from r: nil for an unknown thread.

@@ -11,6 +11,7 @@
 //	threads(id PK, parent, root, ancestors, spawn_order, spawn_call_id,
 //	        kind, agent, closed, created, child_idx, children, length,
 //	        outbox_seq, model, compacted)   index threads_parent(parent, child_idx)
+//	                                        index threads_root(root)
 //	items(thread_id, idx, chunk, chunks, payload)   PK (thread_id, idx, chunk)
 //	applied(thread_id, msg_id)                     PK (thread_id, msg_id)
 //	outbox(thread_id, id, chunk, seq, chunks, payload) PK (thread_id, id, chunk)
@@ -34,6 +35,13 @@
 // commit after another) replaces it. A commit without a summary costs no
 // extra statement. Summary reads the newest one below a bound in one query.
 //
+// The store is an infinity.TreeDeleter: DeleteTree deletes a closed tree
+// (found through threads_root) with all its rows in one transaction. A tree
+// with more rows than one DSQL transaction may delete goes in several,
+// data rows first and the root's row last, so that a DeleteTree that
+// fails midway leaves a closed, still deletable tree and another call
+// finishes it.
+//
 // Payloads (JSON of infinity.Item, infinity.Outgoing and infinity.Summary)
 // are split into chunks below DSQL's 1 MiB per-column limit and put back
 // together on read.
@@ -45,6 +53,6 @@
 // before it expires; its BeforeConnect method plugs into
 // pgxpool.Config.BeforeConnect.
 //
-// The package imports the root package, persistence/internal/model (id
-// checks), pgx/v5 and the AWS SDK's v4 signer, aws and config packages.
+// The package imports the root package, persistence/internal/model (id,
+// commit and deletion checks), pgx/v5 and the AWS SDK's v4 signer, aws and config packages.
 package dsql

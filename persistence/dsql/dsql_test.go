@@ -62,3 +62,7 @@ func newStore(t *testing.T, opts ...Option) *Store {
 func TestConversationStore(t *testing.T) {
 	storetest.RunConversation(t, func(t *testing.T) infinity.ConversationStore { return newStore(t) })
 }
+
+func TestTreeDeletion(t *testing.T) {
+	storetest.RunTreeDeletion(t, func(t *testing.T) infinity.ConversationStore { return newStore(t) })
+}

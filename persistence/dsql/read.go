@@ -119,7 +119,8 @@ func (s *Store) Lineage(ctx context.Context, id infinity.ThreadID) ([]infinity.T
 	for _, a := range chain {
 		j := slices.IndexFunc(rows, func(r infoRow) bool { return string(r.info.ID) == a })
 		if j < 0 {
-			// Unreachable: threads are never deleted.
+			// Unreachable: DeleteTree deletes descendants before (or
+			// with) their ancestors.
 			return nil, fmt.Errorf("%s: ancestor %s missing: %w", op, a, infinity.ErrNotFound)
 		}
 		out = append(out, rows[j].info)

@@ -96,6 +96,8 @@ var migrations = []migration{
 	payload   BYTEA NOT NULL,
 	PRIMARY KEY (thread_id, pos, chunk)
 )`)},
+	// DeleteTree finds a tree's threads by their root.
+	{9, "threads_root", indexDDL("threads_root", "threads (root)")},
 }
 
 const createMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -110,7 +112,7 @@ const createMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
 // two DDL statements). Every statement is idempotent, so running Migrate
 // again, or after a crash between a DDL and its record, is harmless.
 //
-// On DSQL the index is built asynchronously: queries work before it is
+// On DSQL indexes are built asynchronously: queries work before they are
 // ready, only slower.
 func Migrate(ctx context.Context, db DB, d Dialect) error {
 	if _, err := db.Exec(ctx, createMigrations); err != nil {
