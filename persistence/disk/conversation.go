@@ -147,6 +147,9 @@ func (c *convStore) Items(ctx context.Context, id infinity.ThreadID, from, to in
 		if from >= to {
 			return nil, nil
 		}
+		if items, ok := c.s.hist.get(id, h.Len, from, to); ok {
+			return items, nil
+		}
 		// Room for what a slice appends to the history it loaded.
 		out := make([]infinity.Item, 0, to-from+3)
 		err = scan(c.s.db, seqKey(tagItem, id, uint64(from)), seqKey(tagItem, id, uint64(to)), func(k, v []byte) (bool, error) {
@@ -162,6 +165,15 @@ func (c *convStore) Items(ctx context.Context, id infinity.ThreadID, from, to in
 		}
 		if len(out) != to-from {
 			return nil, fmt.Errorf("items %s: %d of the %d items in [%d, %d) are stored: %w", id, len(out), to-from, from, to, ErrCorrupt)
+		}
+		if from == 0 && to == h.Len {
+			c.s.hist.fill(id, out, func() int {
+				cur, ok, _ := c.s.headers.get(c.s.stripes.index(id), id)
+				if !ok {
+					return -1
+				}
+				return cur.Len
+			})
 		}
 		return out, nil
 	})
@@ -208,10 +220,11 @@ func (c *convStore) Outbox(ctx context.Context, id infinity.ThreadID) ([]infinit
 // before, or nil.
 func (c *convStore) Summary(ctx context.Context, id infinity.ThreadID, before int) (*infinity.Summary, error) {
 	return readOf(c.s, ctx, id, func() (*infinity.Summary, error) {
-		if _, err := c.thread("summary", id); err != nil {
+		h, err := c.thread("summary", id)
+		if err != nil {
 			return nil, err
 		}
-		if before <= 0 {
+		if before <= 0 || !h.Info.Compacted { // no summary was ever committed
 			return nil, nil
 		}
 		it, err := c.s.db.NewIter(nil)
@@ -346,6 +359,9 @@ func (t *tx) applyCommit(cm infinity.Commit, items [][]byte) (int, error) {
 	}
 	for i, v := range items {
 		t.set(seqKey(tagItem, cm.Thread, uint64(h.Len+i)), v)
+	}
+	if len(cm.Items) > 0 {
+		t.appends = append(t.appends, appendedItems{id: cm.Thread, from: h.Len, items: cm.Items})
 	}
 	h.Len += len(items)
 	t.touch(cm.Thread)

@@ -84,6 +84,7 @@ func (st *stateStore) DeleteThreads(ctx context.Context, ids []infinity.ThreadID
 	if len(ids) == 0 {
 		return ctx.Err()
 	}
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
 	return st.s.mutateWait(ctx, only(ids...), func(t *tx) error {
 		for _, id := range ids {
 			t.del(threadKey(tagState, string(id), 0))

@@ -478,3 +478,89 @@ func TestDeleteThreadsEmptiesTheInbox(t *testing.T) {
 		t.Fatalf("waiting count %d", n)
 	}
 }
+
+// TestHistoryCache: reads served from the cache of decoded history match
+// the store, follow commits and deletions, and hand out copies.
+func TestHistoryCache(t *testing.T) {
+	s := openTemp(t)
+	ctx := ctxT(t)
+	conv := s.Conversations()
+	if err := conv.CreateThread(ctx, root("r")); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for round := range 5 {
+		if _, err := conv.Commit(ctx, infinity.Commit{Thread: "r", Expected: n, Items: []infinity.Item{item(fmt.Sprint(n), "a"), item(fmt.Sprint(n+1), "b")}}); err != nil {
+			t.Fatal(err)
+		}
+		n += 2
+		got, err := conv.Items(ctx, "r", 0, -1) // fills, then hits
+		if err != nil || len(got) != n {
+			t.Fatalf("round %d: %d items, %v", round, len(got), err)
+		}
+		got[0].Text = "changed by the caller"
+		again, err := conv.Items(ctx, "r", 1, 3)
+		if err != nil || len(again) != 2 || again[0].ID != "1" {
+			t.Fatalf("round %d: range: %+v, %v", round, again, err)
+		}
+		first, _ := conv.Items(ctx, "r", 0, 1)
+		if first[0].Text != "a" {
+			t.Fatalf("a caller's change reached the cache: %q", first[0].Text)
+		}
+	}
+	if s.hist.used == 0 {
+		t.Fatal("nothing was cached")
+	}
+	if _, err := conv.Commit(ctx, infinity.Commit{Thread: "r", Expected: n, Close: []infinity.ThreadID{"r"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.conv.DeleteTree(ctx, "r"); err != nil {
+		t.Fatal(err)
+	}
+	if err := conv.CreateThread(ctx, root("r")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := conv.Items(ctx, "r", 0, -1); err != nil || len(got) != 0 {
+		t.Fatalf("a new thread under a deleted id reads %d items, %v", len(got), err)
+	}
+}
+
+// TestConcurrentCommitsAndReads: readers of a thread that commits all the
+// time see a prefix of what was committed, never a stale or torn history.
+func TestConcurrentCommitsAndReads(t *testing.T) {
+	s := openTemp(t, WithHistoryCache(4<<10))
+	ctx := ctxT(t)
+	conv := s.Conversations()
+	const threads, commits = 4, 50
+	var wg sync.WaitGroup
+	for i := range threads {
+		id := infinity.ThreadID(fmt.Sprintf("t%d", i))
+		if err := conv.CreateThread(ctx, root(string(id))); err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			for j := range commits {
+				if _, err := conv.Commit(ctx, infinity.Commit{Thread: id, Expected: j, Items: []infinity.Item{item(fmt.Sprint(j), fmt.Sprint(j))}}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+		wg.Go(func() {
+			for range commits {
+				items, err := conv.Items(ctx, id, 0, -1)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for k, it := range items {
+					if it.ID != fmt.Sprint(k) {
+						t.Errorf("%s: item %d is %q", id, k, it.ID)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -49,6 +50,12 @@ func (s *Store) open() error {
 		Logger:           engineLogger{s.opts.logger},
 		ErrorIfNotExists: exists,
 		MaxOpenFiles:     256,
+	}
+	// Bloom filters in every level: most point reads ask for a key that
+	// is not there (is this input applied? is it waiting?), and a filter
+	// answers those without reading the table's blocks.
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	db, err := pebble.Open(dir, po)
 	if err != nil {

@@ -52,6 +52,7 @@ type options struct {
 	logger   *slog.Logger
 	cache    int64
 	memtable uint64
+	history  int
 	minFree  uint64
 	freeFn   func(dir string) (uint64, error)
 	fs       vfs.FS
@@ -69,6 +70,11 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // DefaultCacheSize): with the memtables, it bounds what the store keeps in
 // memory, whatever the size of the stored history.
 func WithCacheSize(bytes int64) Option { return func(o *options) { o.cache = bytes } }
+
+// WithHistoryCache sets how many bytes of decoded history the store
+// keeps for recently active threads (default DefaultHistoryCache; 0 keeps
+// none: every read decodes from the engine).
+func WithHistoryCache(bytes int) Option { return func(o *options) { o.history = bytes } }
 
 // WithMemTableSize sets the memtable size in bytes (default
 // DefaultMemTableSize).
@@ -114,6 +120,7 @@ type Store struct {
 	// It waits for durability after.
 	stripes stripes
 	headers headerCache
+	hist    historyCache
 	applyMu sync.Mutex
 	// countMu serialises the mutations that change the thread count
 	// without locking every thread (root creation).
@@ -144,7 +151,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	o := options{
 		clock: infinity.SystemClock{}, logger: slog.Default(),
 		cache: DefaultCacheSize, memtable: DefaultMemTableSize, minFree: DefaultMinFree,
-		freeFn: freeSpace, fs: vfs.Default,
+		history: DefaultHistoryCache, freeFn: freeSpace, fs: vfs.Default,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -173,6 +180,7 @@ func openStore(dir string, o options) (*Store, error) {
 	s := &Store{dir: dir, opts: o, lock: lock, stop: make(chan struct{})}
 	s.stripes.seed = maphash.MakeSeed()
 	s.headers.init(DefaultHeaderCache)
+	s.hist.init(o.history)
 	s.space.init(dir, o.minFree, o.freeFn)
 	if err := s.open(); err != nil {
 		dirlock.Unlock(lock)

@@ -118,6 +118,14 @@ type tx struct {
 	err     error // first read error of a CommitView call
 	deleted []infinity.ThreadID
 	applied bool
+	// appends are the commits' new items, for the history cache.
+	appends []appendedItems
+}
+
+type appendedItems struct {
+	id    infinity.ThreadID
+	from  int
+	items []infinity.Item
 }
 
 // enter starts an operation: false after Close. Every operation holds the
@@ -259,6 +267,10 @@ func (t *tx) publish(err error) {
 	}
 	for _, id := range t.deleted {
 		t.s.headers.set(t.s.stripes.index(id), id, nil)
+		t.s.hist.drop(id)
+	}
+	for _, a := range t.appends {
+		t.s.hist.appended(a.id, a.from, a.items)
 	}
 }
 
