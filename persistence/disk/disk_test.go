@@ -499,8 +499,8 @@ func TestHistoryCache(t *testing.T) {
 			t.Fatalf("round %d: %d items, %v", round, len(got), err)
 		}
 		got[0].Text = "changed by the caller"
-		again, err := conv.Items(ctx, "r", 1, 3)
-		if err != nil || len(again) != 2 || again[0].ID != "1" {
+		again, err := conv.Items(ctx, "r", 1, n)
+		if err != nil || len(again) != n-1 || again[0].ID != "1" {
 			t.Fatalf("round %d: range: %+v, %v", round, again, err)
 		}
 		first, _ := conv.Items(ctx, "r", 0, 1)
