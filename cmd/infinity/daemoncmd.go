@@ -68,6 +68,7 @@ type daemonOpts struct {
 	logLevel    string
 	prices      string
 	cacheMiB    int64
+	memtableMiB int64
 	minFreeMiB  int64
 	retain      time.Duration
 }
@@ -81,6 +82,7 @@ func daemonFlags(name string, stderr io.Writer) (*flags, *daemonOpts) {
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.prices, "prices", os.Getenv("INFINITY_PRICES"), "the prices file (default $INFINITY_PRICES, else HOME/prices.yaml when it exists)")
 	f.Int64Var(&o.cacheMiB, "cache-mib", disk.DefaultCacheSize>>20, "the store's block cache in MiB: with the memtables, what the store keeps in memory whatever the size of the history")
+	f.Int64Var(&o.memtableMiB, "memtable-mib", disk.DefaultMemTableSize>>20, "the store's memtable in MiB (up to two are held while one is written out)")
 	f.Int64Var(&o.minFreeMiB, "min-free-mib", disk.DefaultMinFree>>20, "free disk space in MiB under which writes are refused (507 insufficient_storage) while reads go on; 0 turns the check off")
 	f.DurationVar(&o.retain, "retain-closed", 0, "delete closed trees whose root's last item is older than this (e.g. 720h); 0 keeps everything")
 	return f, o
@@ -89,7 +91,7 @@ func daemonFlags(name string, stderr io.Writer) (*flags, *daemonOpts) {
 func (o *daemonOpts) args(home string) []string {
 	args := []string{"daemon", "--home", home, "--addr", o.addr, "--idle", o.idle.String(),
 		"--log-level", o.logLevel, "--allow-remote=" + fmt.Sprint(o.allowRemote),
-		"--cache-mib", fmt.Sprint(o.cacheMiB), "--min-free-mib", fmt.Sprint(o.minFreeMiB), "--retain-closed", o.retain.String()}
+		"--cache-mib", fmt.Sprint(o.cacheMiB), "--memtable-mib", fmt.Sprint(o.memtableMiB), "--min-free-mib", fmt.Sprint(o.minFreeMiB), "--retain-closed", o.retain.String()}
 	if o.prices != "" {
 		if abs, err := filepath.Abs(o.prices); err == nil {
 			return append(args, "--prices", abs)
@@ -103,9 +105,9 @@ func daemonRun(ctx context.Context, home string, o *daemonOpts, stdout, stderr i
 	if o.retain < 0 {
 		return fmt.Errorf("daemon: --retain-closed %s: use a positive duration, or 0 to keep everything: %w", o.retain, errUsage)
 	}
-	if o.cacheMiB < 1 || o.minFreeMiB < 0 {
-		return fmt.Errorf("daemon: --cache-mib %d, --min-free-mib %d: the cache takes at least 1 MiB and the reserve is not negative: %w",
-			o.cacheMiB, o.minFreeMiB, errUsage)
+	if o.cacheMiB < 1 || o.memtableMiB < 1 || o.minFreeMiB < 0 {
+		return fmt.Errorf("daemon: --cache-mib %d, --memtable-mib %d, --min-free-mib %d: the cache and the memtable take at least 1 MiB and the reserve is not negative: %w",
+			o.cacheMiB, o.memtableMiB, o.minFreeMiB, errUsage)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
@@ -117,7 +119,7 @@ func daemonRun(ctx context.Context, home string, o *daemonOpts, stdout, stderr i
 	start := time.Now()
 	d, err := daemon.Open(ctx, daemon.Options{Home: home, Addr: o.addr, AllowRemote: o.allowRemote,
 		Logger: logger, Version: version, Idle: o.idle, Prices: o.prices, RetainClosed: o.retain,
-		Store: []disk.Option{disk.WithCacheSize(o.cacheMiB << 20), disk.WithMinFree(uint64(o.minFreeMiB) << 20)}})
+		Store: []disk.Option{disk.WithCacheSize(o.cacheMiB << 20), disk.WithMemTableSize(uint64(o.memtableMiB) << 20), disk.WithMinFree(uint64(o.minFreeMiB) << 20)}})
 	if errors.Is(err, daemon.ErrLocked) {
 		return fmt.Errorf("%w (another daemon uses %s; see \"infinity daemon status\")", err, home)
 	}

@@ -20,7 +20,7 @@ func (c *convStore) CreateThread(ctx context.Context, info infinity.ThreadInfo) 
 	if err := model.CheckRoot(info); err != nil {
 		return err
 	}
-	return c.s.mutateWait(ctx, locks{ids: []infinity.ThreadID{info.ID}, count: true}, func(t *tx) error { return t.createRoot(info) })
+	return c.s.mutateWait(ctx, only(info.ID), func(t *tx) error { return t.createRoot(info) })
 }
 
 // CreateRoot is CreateThread that also puts first into the inbox, due
@@ -36,7 +36,7 @@ func (c *convStore) CreateRoot(ctx context.Context, info infinity.ThreadInfo, fi
 	if first.GroupID != info.ID {
 		return fmt.Errorf("create thread %s: first message for %s: %w", info.ID, first.GroupID, infinity.ErrInvalid)
 	}
-	return c.s.mutateWait(ctx, locks{ids: []infinity.ThreadID{info.ID}, count: true}, func(t *tx) error {
+	return c.s.mutateWait(ctx, only(info.ID), func(t *tx) error {
 		if err := t.createRoot(info); err != nil {
 			return err
 		}

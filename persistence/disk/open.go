@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -50,6 +49,7 @@ func (s *Store) open() error {
 		Logger:           engineLogger{s.opts.logger},
 		ErrorIfNotExists: exists,
 		MaxOpenFiles:     256,
+		Merger:           counterMerger,
 	}
 	// Bloom filters in every level: most point reads ask for a key that
 	// is not there (is this input applied? is it waiting?), and a filter
@@ -196,11 +196,7 @@ func (s *Store) getCounter(key []byte) (int64, error) {
 		return 0, s.readErr(err)
 	}
 	defer closer.Close()
-	n, err := strconv.ParseInt(string(v), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("disk store: key %q: %w: %v", key, ErrCorrupt, err)
-	}
-	return n, nil
+	return counterValue(v)
 }
 
 // readErr wraps an engine read error: corruption as ErrCorrupt.

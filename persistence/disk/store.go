@@ -3,8 +3,8 @@ package disk
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"hash/maphash"
+	"io/fs"
 	"log/slog"
 	"os"
 	"sync"
@@ -122,11 +122,8 @@ type Store struct {
 	headers headerCache
 	hist    historyCache
 	applyMu sync.Mutex
-	// countMu serialises the mutations that change the thread count
-	// without locking every thread (root creation).
-	countMu sync.Mutex
-	// threads and waiting are the stored counters (threads changes under
-	// every stripe; both are read with atomics by Counts).
+	// threads and waiting are the counters (threads is stored as a merge
+	// key; waiting is counted at Open), read with atomics by Counts.
 	threads, waiting atomic.Int64
 	// inSeq is the last inbox sequence number used.
 	inSeq atomic.Uint64

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -22,10 +21,6 @@ import (
 type locks struct {
 	all bool
 	ids []infinity.ThreadID
-	// count says the mutation changes the thread count: it holds countMu
-	// from reading the count until its batch is applied, so that the
-	// stored counts are applied in order.
-	count bool
 }
 
 var everything = locks{all: true}
@@ -189,10 +184,6 @@ func (s *Store) mutate(ctx context.Context, sync bool, lk locks, build func(t *t
 	}
 	unlock := s.stripes.lock(lk)
 	defer unlock()
-	if lk.count && !lk.all {
-		s.countMu.Lock()
-		defer s.countMu.Unlock()
-	}
 	if err := s.dur.failed(); err != nil {
 		return 0, err
 	}
@@ -250,7 +241,9 @@ func (t *tx) flush() error {
 		t.set(threadKey(tagThread, string(id), 0), v)
 	}
 	if t.threads != 0 {
-		t.set(keyThreads, strconv.AppendInt(nil, t.s.threads.Load()+t.threads, 10))
+		if err := t.b.Merge(keyThreads, counterBytes(t.threads), nil); err != nil {
+			return err
+		}
 	}
 	return nil
 }

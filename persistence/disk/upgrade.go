@@ -229,7 +229,7 @@ func convert(dir string, d file.Dump, o options) (int, error) {
 			return fail(err)
 		}
 	}
-	if err := b.Set(keyThreads, strconv.AppendInt(nil, int64(len(d.Threads)), 10), nil); err != nil {
+	if err := b.Merge(keyThreads, counterBytes(int64(len(d.Threads))), nil); err != nil {
 		return fail(err)
 	}
 	if err := flush(true); err != nil {
