@@ -10,7 +10,7 @@ import (
 
 // DefaultHistoryCache is the size, in bytes of item text (roughly), of the
 // history the store keeps decoded for recently active threads.
-const DefaultHistoryCache = 16 << 20
+const DefaultHistoryCache = 8 << 20
 
 // historyCache keeps the decoded history of recently active threads: a
 // slice reads its thread's whole history, and decoding it again on every
