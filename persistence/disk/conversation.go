@@ -196,7 +196,8 @@ func (c *convStore) Applied(ctx context.Context, id infinity.ThreadID, msg infin
 		if _, err := c.thread("applied", id); err != nil {
 			return false, err
 		}
-		return has(c.s.db, msgKey(tagApplied, id, msg))
+		_, ok, err := c.s.member(tagApplied, id, string(msg))
+		return ok, err
 	})
 }
 
@@ -344,7 +345,7 @@ func (v commitView) Thread(id infinity.ThreadID) (infinity.ThreadID, bool, int, 
 }
 
 func (v commitView) Applied(m infinity.MessageID) bool {
-	ok, err := has(v.t.b, msgKey(tagApplied, v.self, m))
+	_, ok, err := v.t.member(tagApplied, v.self, string(m))
 	if err != nil && v.t.err == nil {
 		v.t.err = err
 	}
@@ -366,7 +367,7 @@ func (t *tx) applyCommit(cm infinity.Commit, items [][]byte) (int, error) {
 	h.Len += len(items)
 	t.touch(cm.Thread)
 	for _, m := range cm.Applied {
-		t.set(msgKey(tagApplied, cm.Thread, m), nil)
+		t.setMember(tagApplied, cm.Thread, string(m), 0)
 		if err := t.unqueue(cm.Thread, m); err != nil {
 			return 0, err
 		}

@@ -39,8 +39,7 @@ func (c *convStore) DeleteTree(ctx context.Context, root infinity.ThreadID) ([]i
 		for _, id := range ids {
 			t.del(threadKey(tagThread, string(id), 0))
 			for _, tag := range threadTables {
-				p := threadKey(tag, string(id), 0)
-				if err := t.b.DeleteRange(p, prefixEnd(p), nil); err != nil {
+				if err := t.dropSet(tag, id); err != nil {
 					return err
 				}
 			}
@@ -100,7 +99,7 @@ func (st *stateStore) DeleteThreads(ctx context.Context, ids []infinity.ThreadID
 			if err != nil {
 				return err
 			}
-			if err := t.b.DeleteRange(marks, prefixEnd(marks), nil); err != nil {
+			if err := t.dropSet(tagMark, id); err != nil {
 				return err
 			}
 			waits := threadKey(tagWaitsFor, string(id), 0)
@@ -116,7 +115,7 @@ func (st *stateStore) DeleteThreads(ctx context.Context, ids []infinity.ThreadID
 			if err != nil {
 				return err
 			}
-			if err := t.b.DeleteRange(waits, prefixEnd(waits), nil); err != nil {
+			if err := t.dropSet(tagWaitsFor, id); err != nil {
 				return err
 			}
 		}

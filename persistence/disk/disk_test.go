@@ -564,3 +564,90 @@ func TestConcurrentCommitsAndReads(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestSetCache: applied ids, waiting messages and processed marks answer
+// the same from the cache as from the engine, past the size the cache
+// keeps, across deletes and sweeps.
+func TestSetCache(t *testing.T) {
+	clock := clocktest.New(at0)
+	s := openTemp(t, WithClock(clock))
+	ctx := ctxT(t)
+	conv := s.Conversations()
+	if err := conv.CreateThread(ctx, root("r")); err != nil {
+		t.Fatal(err)
+	}
+	applied := func(m string) bool {
+		ok, err := conv.Applied(ctx, "r", infinity.MessageID(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	for i := range maxSet + 20 {
+		if applied(fmt.Sprint("m", i)) {
+			t.Fatalf("m%d applied before its commit", i)
+		}
+		if _, err := conv.Commit(ctx, infinity.Commit{Thread: "r", Expected: i, Applied: []infinity.MessageID{infinity.MessageID(fmt.Sprint("m", i))},
+			Items: []infinity.Item{item(fmt.Sprint(i), "x")}}); err != nil {
+			t.Fatal(err)
+		}
+		if !applied(fmt.Sprint("m", i)) || !applied("m0") {
+			t.Fatalf("m%d (or m0) not applied after its commit", i)
+		}
+	}
+	if _, err := conv.Commit(ctx, infinity.Commit{Thread: "r", Expected: maxSet + 20, Applied: []infinity.MessageID{"m3"}}); !errors.Is(err, infinity.ErrApplied) {
+		t.Fatalf("a repeat past the cached size: %v", err)
+	}
+
+	// Waiting messages: put, repeat, consume.
+	in := s.Inbox()
+	msg := infinity.InputMessage{ID: "w1", GroupID: "r"}
+	for range 2 {
+		if ok, err := in.Put(ctx, msg, time.Time{}); !ok || err != nil {
+			t.Fatalf("put: %v %v", ok, err)
+		}
+	}
+	if _, n, _ := s.Counts(ctx); n != 1 {
+		t.Fatalf("%d waiting, want 1", n)
+	}
+	if _, err := conv.Commit(ctx, infinity.Commit{Thread: "r", Expected: maxSet + 20, Applied: []infinity.MessageID{"w1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, n, _ := s.Counts(ctx); n != 0 {
+		t.Fatalf("%d waiting after the commit consumed it", n)
+	}
+
+	// Marks: in force, swept, then absent.
+	st := s.State()
+	if err := st.MarkProcessed(ctx, "r", []infinity.MessageID{"p1"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := st.Processed(ctx, "r", "p1"); !ok {
+		t.Fatal("mark not in force")
+	}
+	if ok, _ := in.Put(ctx, infinity.InputMessage{ID: "p1", GroupID: "r"}, time.Time{}); ok {
+		t.Fatal("a processed message was put")
+	}
+	clock.Advance(time.Hour)
+	if err := s.sweep(); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(-time.Hour + time.Second) // back before the expiry: only a swept mark reads absent
+	if ok, _ := st.Processed(ctx, "r", "p1"); ok {
+		t.Fatal("a swept mark still reads processed")
+	}
+
+	// Deleting the tree empties its sets.
+	if _, err := conv.Commit(ctx, infinity.Commit{Thread: "r", Expected: maxSet + 20, Close: []infinity.ThreadID{"r"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.conv.DeleteTree(ctx, "r"); err != nil {
+		t.Fatal(err)
+	}
+	if err := conv.CreateThread(ctx, root("r")); err != nil {
+		t.Fatal(err)
+	}
+	if applied("m0") || applied(fmt.Sprint("m", maxSet+5)) {
+		t.Fatal("a deleted thread's applied ids came back")
+	}
+}

@@ -24,7 +24,7 @@ var (
 func (st *stateStore) Processed(ctx context.Context, id infinity.ThreadID, msg infinity.MessageID) (bool, error) {
 	now := st.s.opts.clock.Now().UnixNano()
 	return readOf(st.s, ctx, id, func() (bool, error) {
-		exp, ok, err := getU64(st.s.db, msgKey(tagMark, id, msg))
+		exp, ok, err := st.s.member(tagMark, id, string(msg))
 		return ok && now < int64(exp), err
 	})
 }
@@ -40,14 +40,14 @@ func (st *stateStore) MarkProcessed(ctx context.Context, id infinity.ThreadID, m
 	return st.s.mutateWait(ctx, only(id), func(t *tx) error {
 		for _, m := range msgs {
 			k := msgKey(tagMark, id, m)
-			old, ok, err := getU64(t.b, k)
+			old, ok, err := t.member(tagMark, id, string(m))
 			if err != nil {
 				return err
 			}
 			if ok {
 				t.del(expiryKey(int64(old), k))
 			}
-			t.set(k, binary.BigEndian.AppendUint64(nil, uint64(exp)))
+			t.setMember(tagMark, id, string(m), uint64(exp))
 			t.set(expiryKey(exp, k), nil)
 			if err := t.unqueue(id, m); err != nil {
 				return err
@@ -112,7 +112,7 @@ func (st *stateStore) Put(ctx context.Context, msg infinity.InputMessage, at tim
 	now := st.s.opts.clock.Now().UnixNano()
 	processed := false
 	err := st.s.mutateWait(ctx, only(msg.GroupID), func(t *tx) error {
-		exp, ok, err := getU64(t.b, msgKey(tagMark, msg.GroupID, msg.ID))
+		exp, ok, err := t.member(tagMark, msg.GroupID, string(msg.ID))
 		if err != nil {
 			return err
 		}
@@ -159,8 +159,7 @@ func (st *stateStore) Waiting(ctx context.Context) ([]infinity.Queued, error) {
 // queue puts msg into the inbox unless its id waits there already
 // (false).
 func (t *tx) queue(msg infinity.InputMessage, at time.Time) (bool, error) {
-	w := msgKey(tagWaitsFor, msg.GroupID, msg.ID)
-	waits, err := has(t.b, w)
+	_, waits, err := t.member(tagWaitsFor, msg.GroupID, string(msg.ID))
 	if err != nil || waits {
 		return false, err
 	}
@@ -171,20 +170,19 @@ func (t *tx) queue(msg infinity.InputMessage, at time.Time) (bool, error) {
 	}
 	seq := t.s.inSeq.Add(1)
 	t.set(queuedKey(seq), v)
-	t.set(w, binary.BigEndian.AppendUint64(nil, seq))
+	t.setMember(tagWaitsFor, msg.GroupID, string(msg.ID), seq)
 	t.waiting++
 	return true, nil
 }
 
 // unqueue takes a message out of the inbox, if it waits there.
 func (t *tx) unqueue(id infinity.ThreadID, msg infinity.MessageID) error {
-	w := msgKey(tagWaitsFor, id, msg)
-	seq, ok, err := getU64(t.b, w)
+	seq, ok, err := t.member(tagWaitsFor, id, string(msg))
 	if err != nil || !ok {
 		return err
 	}
 	t.del(queuedKey(seq))
-	t.del(w)
+	t.delMember(tagWaitsFor, id, string(msg))
 	t.waiting--
 	return nil
 }
@@ -228,7 +226,12 @@ func (s *Store) sweep() error {
 			return scan(t.b, []byte{tagExpiry}, upper, func(k, _ []byte) (bool, error) {
 				x := slices.Clone(k)
 				t.del(x)
-				t.del(markFromExpiry(x))
+				mark := markFromExpiry(x)
+				id, msg, ok := splitThreadKey(mark)
+				if !ok {
+					return false, fmt.Errorf("disk store: key %q: malformed expiry key: %w", x, ErrCorrupt)
+				}
+				t.delMember(tagMark, infinity.ThreadID(id), string(msg))
 				n++
 				return n < sweepBatch, nil
 			})

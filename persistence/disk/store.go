@@ -121,6 +121,7 @@ type Store struct {
 	stripes stripes
 	headers headerCache
 	hist    historyCache
+	sets    setCache
 	applyMu sync.Mutex
 	// threads and waiting are the counters (threads is stored as a merge
 	// key; waiting is counted at Open), read with atomics by Counts.

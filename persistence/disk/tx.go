@@ -115,6 +115,10 @@ type tx struct {
 	applied bool
 	// appends are the commits' new items, for the history cache.
 	appends []appendedItems
+	// members and droppedSets are the changes to the per-thread sets, for
+	// the set cache (and the transaction's own reads of them).
+	members     map[memberKey]pendingMember
+	droppedSets []setID
 }
 
 type appendedItems struct {
@@ -265,6 +269,7 @@ func (t *tx) publish(err error) {
 	for _, a := range t.appends {
 		t.s.hist.appended(a.id, a.from, a.items)
 	}
+	t.publishSets()
 }
 
 func (t *tx) commitCounters() {
@@ -358,36 +363,6 @@ func getJSON(r pebble.Reader, k []byte, v any) (bool, error) {
 	}
 	defer closer.Close()
 	return true, decode(k, b, v)
-}
-
-// has reports whether a key exists.
-func has(r pebble.Reader, k []byte) (bool, error) {
-	_, closer, err := r.Get(k)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, engineErr(err)
-	}
-	closer.Close()
-	return true, nil
-}
-
-// getU64 reads an 8-byte number; false when the key is absent.
-func getU64(r pebble.Reader, k []byte) (uint64, bool, error) {
-	b, closer, err := r.Get(k)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, engineErr(err)
-	}
-	defer closer.Close()
-	n, ok := u64(b)
-	if !ok {
-		return 0, false, fmt.Errorf("disk store: key %q: %d-byte number: %w", k, len(b), ErrCorrupt)
-	}
-	return n, true, nil
 }
 
 // engineErr wraps an engine error: corruption as ErrCorrupt.

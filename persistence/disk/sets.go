@@ -1,0 +1,251 @@
+package disk
+
+import (
+	"encoding/binary"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/infinity-runtime/infinity"
+)
+
+// setCache keeps, for recently used threads, the whole of small per-thread
+// tables whose point reads dominate a slice: the applied ids ('A'), the
+// waiting messages ('W', with their inbox numbers) and the processed marks
+// ('P', with their expiry). Most of those reads ask for a key that is not
+// there (a new message id), which only a complete set answers without
+// asking the engine; one prefix scan loads a thread's set, and the
+// thread's next checks are map lookups. Writers keep cached sets current
+// under the threads' locks once their batch is applied; a reader fills a
+// set only if no writer changed the shard meanwhile (gen). A set over
+// maxSet entries is not kept (a marker says so, and reads of it go to the
+// engine). The cache is bounded by entries (setCacheEntries), evicting
+// whole sets at random.
+type setCache struct {
+	shards [nStripes]setShard
+}
+
+type setID struct {
+	tag byte
+	id  infinity.ThreadID
+}
+
+type setShard struct {
+	mu   sync.Mutex
+	sets map[setID]map[string]uint64 // nil map: the set is too big to keep
+	n    int                         // entries held
+	gen  uint64
+}
+
+const (
+	// maxSet is the largest set kept.
+	maxSet = 256
+	// setCacheEntries bounds the entries held, over every shard.
+	setCacheEntries = 1 << 17
+	perSetShard     = setCacheEntries / nStripes
+)
+
+// lookup answers from a cached set: cached is false when the set is not
+// held (or too big), and gen is the shard's generation for fill.
+func (c *setCache) lookup(i int, sid setID, key string) (v uint64, found, cached bool, gen uint64) {
+	sh := &c.shards[i]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	m, ok := sh.sets[sid]
+	if !ok || m == nil {
+		return 0, false, false, sh.gen
+	}
+	v, found = m[key]
+	return v, found, true, sh.gen
+}
+
+// big reports whether the set is known to be too big to keep.
+func (c *setCache) big(i int, sid setID) bool {
+	sh := &c.shards[i]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	m, ok := sh.sets[sid]
+	return ok && m == nil
+}
+
+// fill keeps a set read from the engine (nil: too big), unless a writer
+// changed the shard since gen.
+func (c *setCache) fill(i int, sid setID, m map[string]uint64, gen uint64) {
+	sh := &c.shards[i]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.gen != gen {
+		return
+	}
+	if sh.sets == nil {
+		sh.sets = make(map[setID]map[string]uint64)
+	}
+	if old, ok := sh.sets[sid]; ok {
+		sh.n -= len(old)
+	}
+	for sh.n+len(m) > perSetShard && len(sh.sets) > 0 {
+		for k, old := range sh.sets { // a random set
+			sh.n -= len(old)
+			delete(sh.sets, k)
+			break
+		}
+	}
+	sh.sets[sid] = m
+	sh.n += len(m)
+}
+
+// update records a member a writer applied (or deleted).
+func (c *setCache) update(i int, sid setID, key string, v uint64, deleted bool) {
+	sh := &c.shards[i]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.gen++
+	m, ok := sh.sets[sid]
+	if !ok || m == nil {
+		return
+	}
+	_, had := m[key]
+	switch {
+	case deleted && had:
+		delete(m, key)
+		sh.n--
+	case !deleted && !had && len(m) >= maxSet:
+		sh.n -= len(m)
+		sh.sets[sid] = nil // now too big to keep
+	case !deleted:
+		m[key] = v
+		if !had {
+			sh.n++
+		}
+	}
+}
+
+// drop forgets a set (its keys were range-deleted).
+func (c *setCache) drop(i int, sid setID) {
+	sh := &c.shards[i]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.gen++
+	if m, ok := sh.sets[sid]; ok {
+		sh.n -= len(m)
+		delete(sh.sets, sid)
+	}
+}
+
+// member reads one member of a thread's set from what is applied: the
+// cache, else a scan of the set that fills it, else (a set too big to
+// keep) a point read.
+func (s *Store) member(tag byte, id infinity.ThreadID, key string) (uint64, bool, error) {
+	i := s.stripes.index(id)
+	sid := setID{tag, id}
+	v, found, cached, gen := s.sets.lookup(i, sid, key)
+	if cached {
+		return v, found, nil
+	}
+	k := append(threadKey(tag, string(id), len(key)), key...)
+	if !s.sets.big(i, sid) {
+		m := make(map[string]uint64)
+		prefix := threadKey(tag, string(id), 0)
+		tooBig := false
+		err := scanPrefix(s.db, prefix, func(mk, mv []byte) (bool, error) {
+			if len(m) == maxSet {
+				tooBig = true
+				return false, nil
+			}
+			m[string(mk[len(prefix):])] = memberValue(mv)
+			return true, nil
+		})
+		if err != nil {
+			return 0, false, err
+		}
+		if tooBig {
+			s.sets.fill(i, sid, nil, gen)
+		} else {
+			s.sets.fill(i, sid, m, gen)
+			v, found = m[key]
+			return v, found, nil
+		}
+	}
+	b, closer, err := s.db.Get(k)
+	if err == pebble.ErrNotFound {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, engineErr(err)
+	}
+	defer closer.Close()
+	return memberValue(b), true, nil
+}
+
+// memberValue reads a member's 8-byte value (0 for the applied table's
+// empty values).
+func memberValue(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+// pendingMember is a member a transaction wrote or deleted.
+type pendingMember struct {
+	v       uint64
+	deleted bool
+}
+
+type memberKey struct {
+	sid setID
+	key string
+}
+
+// member reads a member as the transaction sees it: its own writes, else
+// what is applied (the thread's lock keeps that current).
+func (t *tx) member(tag byte, id infinity.ThreadID, key string) (uint64, bool, error) {
+	if p, ok := t.members[memberKey{setID{tag, id}, key}]; ok {
+		return p.v, !p.deleted, nil
+	}
+	return t.s.member(tag, id, key)
+}
+
+// setMember writes a member (value: 8 bytes, or empty for 'A').
+func (t *tx) setMember(tag byte, id infinity.ThreadID, key string, v uint64) {
+	k := append(threadKey(tag, string(id), len(key)), key...)
+	if tag == tagApplied {
+		t.set(k, nil)
+	} else {
+		t.set(k, binary.BigEndian.AppendUint64(nil, v))
+	}
+	t.noteMember(tag, id, key, v, false)
+}
+
+// delMember deletes a member.
+func (t *tx) delMember(tag byte, id infinity.ThreadID, key string) {
+	t.del(append(threadKey(tag, string(id), len(key)), key...))
+	t.noteMember(tag, id, key, 0, true)
+}
+
+func (t *tx) noteMember(tag byte, id infinity.ThreadID, key string, v uint64, deleted bool) {
+	if t.members == nil {
+		t.members = make(map[memberKey]pendingMember)
+	}
+	t.members[memberKey{setID{tag, id}, key}] = pendingMember{v: v, deleted: deleted}
+}
+
+// dropSet range-deletes a thread's set.
+func (t *tx) dropSet(tag byte, id infinity.ThreadID) error {
+	p := threadKey(tag, string(id), 0)
+	if err := t.b.DeleteRange(p, prefixEnd(p), nil); err != nil {
+		return err
+	}
+	t.droppedSets = append(t.droppedSets, setID{tag, id})
+	return nil
+}
+
+// publishSets tells the set cache what an applied transaction changed.
+func (t *tx) publishSets() {
+	for _, sid := range t.droppedSets {
+		t.s.sets.drop(t.s.stripes.index(sid.id), sid)
+	}
+	for mk, p := range t.members {
+		t.s.sets.update(t.s.stripes.index(mk.sid.id), mk.sid, mk.key, p.v, p.deleted)
+	}
+}
