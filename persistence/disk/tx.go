@@ -35,34 +35,52 @@ const nStripes = 256
 type stripes struct {
 	mu   [nStripes]sync.Mutex
 	seed maphash.Seed
-	// last is the ticket of the last durable batch built under each
-	// stripe, lastAll that of the last one built under every stripe: a
-	// read of a thread waits for those only.
-	last    [nStripes]atomic.Uint64
+	// last is the ticket of the last durable batch that touched a thread
+	// of each slot (many more slots than stripes, so that a read seldom
+	// waits for another thread's write), lastAll that of the last one
+	// built under every stripe: a read of a thread waits for those only.
+	last    [nTicketSlots]atomic.Uint64
 	lastAll atomic.Uint64
 }
 
+// nTicketSlots is the number of read-barrier slots (8 bytes each).
+const nTicketSlots = 1 << 14
+
 func (st *stripes) index(id infinity.ThreadID) int {
 	return int(maphash.String(st.seed, string(id)) % nStripes)
+}
+
+func (st *stripes) slot(id infinity.ThreadID) int {
+	return int(maphash.String(st.seed, string(id)) % nTicketSlots)
 }
 
 // ticket returns the last durable batch that touched one of the threads.
 func (st *stripes) ticket(ids ...infinity.ThreadID) uint64 {
 	t := st.lastAll.Load()
 	for _, id := range ids {
-		t = max(t, st.last[st.index(id)].Load())
+		t = max(t, st.last[st.slot(id)].Load())
 	}
 	return t
 }
 
-// applied records ticket t for lk's stripes (their locks held).
+// applied records ticket t for lk's threads. A slot is shared by threads
+// of different stripes: it only ever grows.
 func (st *stripes) applied(lk locks, t uint64) {
 	if lk.all {
-		st.lastAll.Store(t)
+		storeMax(&st.lastAll, t)
 		return
 	}
 	for _, id := range lk.ids {
-		st.last[st.index(id)].Store(t)
+		storeMax(&st.last[st.slot(id)], t)
+	}
+}
+
+func storeMax(a *atomic.Uint64, t uint64) {
+	for {
+		old := a.Load()
+		if old >= t || a.CompareAndSwap(old, t) {
+			return
+		}
 	}
 }
 
