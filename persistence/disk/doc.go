@@ -11,11 +11,18 @@
 // # Memory
 //
 // History lives on disk. A thread's items are read when something asks for
-// them (the runtime, when the thread runs); nothing per thread stays in
-// memory. What the store holds in memory is bounded by the engine's block
-// cache (WithCacheSize) and memtables (WithMemTableSize), whatever the size
-// of the stored history: the daemon's memory follows its active threads,
-// not its months of history.
+// them (the runtime, when the thread runs); nothing per passivated thread
+// needs to stay in memory. What the store holds in memory is bounded,
+// whatever the size of the stored history: the engine's block cache
+// (WithCacheSize) and memtables (WithMemTableSize), and three caches of
+// recently used threads, each kept current by the writers under the
+// threads' locks: thread headers (DefaultHeaderCache entries), decoded
+// history (WithHistoryCache bytes, least recently used out) and the
+// complete small per-thread sets a slice checks new message ids against
+// (applied ids, waiting messages, processed marks; most such checks are
+// for ids that are not there, which only a complete set answers without
+// the engine). The daemon's memory follows its active threads, not its
+// months of history.
 //
 // # Keys
 //

@@ -19,8 +19,9 @@ import (
 // under the threads' locks once their batch is applied; a reader fills a
 // set only if no writer changed the shard meanwhile (gen). A set over
 // maxSet entries is not kept (a marker says so, and reads of it go to the
-// engine). The cache is bounded by entries (setCacheEntries), evicting
-// whole sets at random.
+// engine). The cache is bounded by entries (setCacheEntries; a set costs
+// its members plus one, so empty sets count too), evicting whole sets at
+// random.
 type setCache struct {
 	shards [nStripes]setShard
 }
@@ -32,10 +33,19 @@ type setID struct {
 
 type setShard struct {
 	mu   sync.Mutex
-	sets map[setID]map[string]uint64 // nil map: the set is too big to keep
-	n    int                         // entries held
+	sets map[setID]*memberSet
+	n    int // cost held: a set counts its members plus one
 	gen  uint64
 }
+
+// memberSet is a cached set: its members (nil when empty), or big when it
+// is too big to keep.
+type memberSet struct {
+	m   map[string]uint64
+	big bool
+}
+
+func (ms *memberSet) cost() int { return len(ms.m) + 1 }
 
 const (
 	// maxSet is the largest set kept.
@@ -51,11 +61,11 @@ func (c *setCache) lookup(i int, sid setID, key string) (v uint64, found, cached
 	sh := &c.shards[i]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	m, ok := sh.sets[sid]
-	if !ok || m == nil {
+	ms, ok := sh.sets[sid]
+	if !ok || ms.big {
 		return 0, false, false, sh.gen
 	}
-	v, found = m[key]
+	v, found = ms.m[key]
 	return v, found, true, sh.gen
 }
 
@@ -64,8 +74,8 @@ func (c *setCache) big(i int, sid setID) bool {
 	sh := &c.shards[i]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	m, ok := sh.sets[sid]
-	return ok && m == nil
+	ms, ok := sh.sets[sid]
+	return ok && ms.big
 }
 
 // fill keeps a set read from the engine (nil: too big), unless a writer
@@ -78,20 +88,25 @@ func (c *setCache) fill(i int, sid setID, m map[string]uint64, gen uint64) {
 		return
 	}
 	if sh.sets == nil {
-		sh.sets = make(map[setID]map[string]uint64)
+		sh.sets = make(map[setID]*memberSet)
 	}
 	if old, ok := sh.sets[sid]; ok {
-		sh.n -= len(old)
+		sh.n -= old.cost()
+		delete(sh.sets, sid)
 	}
-	for sh.n+len(m) > perSetShard && len(sh.sets) > 0 {
+	ms := &memberSet{big: m == nil}
+	if len(m) > 0 {
+		ms.m = m
+	}
+	for sh.n+ms.cost() > perSetShard && len(sh.sets) > 0 {
 		for k, old := range sh.sets { // a random set
-			sh.n -= len(old)
+			sh.n -= old.cost()
 			delete(sh.sets, k)
 			break
 		}
 	}
-	sh.sets[sid] = m
-	sh.n += len(m)
+	sh.sets[sid] = ms
+	sh.n += ms.cost()
 }
 
 // update records a member a writer applied (or deleted).
@@ -100,20 +115,24 @@ func (c *setCache) update(i int, sid setID, key string, v uint64, deleted bool) 
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sh.gen++
-	m, ok := sh.sets[sid]
-	if !ok || m == nil {
+	ms, ok := sh.sets[sid]
+	if !ok || ms.big {
 		return
 	}
-	_, had := m[key]
+	_, had := ms.m[key]
 	switch {
 	case deleted && had:
-		delete(m, key)
+		delete(ms.m, key)
 		sh.n--
-	case !deleted && !had && len(m) >= maxSet:
-		sh.n -= len(m)
-		sh.sets[sid] = nil // now too big to keep
+	case !deleted && !had && len(ms.m) >= maxSet:
+		sh.n -= ms.cost()
+		sh.sets[sid] = &memberSet{big: true} // now too big to keep
+		sh.n++
 	case !deleted:
-		m[key] = v
+		if ms.m == nil {
+			ms.m = make(map[string]uint64, 1)
+		}
+		ms.m[key] = v
 		if !had {
 			sh.n++
 		}
@@ -126,8 +145,8 @@ func (c *setCache) drop(i int, sid setID) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sh.gen++
-	if m, ok := sh.sets[sid]; ok {
-		sh.n -= len(m)
+	if ms, ok := sh.sets[sid]; ok {
+		sh.n -= ms.cost()
 		delete(sh.sets, sid)
 	}
 }
