@@ -31,18 +31,30 @@ func (d *Daemon) deleteThread(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// deleteTree deletes a closed tree from the stores, and what the daemon
-// keeps of it in memory: pending timers, failures, views.
+// deleteTree deletes a closed tree from the store (its history and state,
+// in one write: the disk store's DeleteTree), and what the daemon keeps
+// of it in memory: pending timers, failures, views. The timers go first:
+// a closed tree takes no input (its timers would be dropped anyway), and
+// once the tree is deleted its ids may be started again, whose timers
+// must stay.
 func (d *Daemon) deleteTree(ctx context.Context, root infinity.ThreadID) ([]infinity.ThreadID, error) {
-	ids, err := d.store.Conversations().(infinity.TreeDeleter).DeleteTree(ctx, root)
+	conv := d.store.Conversations()
+	info, err := conv.Thread(ctx, root)
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range ids {
-		d.sender.CancelThread(id)
+	if info.IsRoot() && info.Closed {
+		tree, err := subtree(ctx, conv, root)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range tree {
+			d.sender.CancelThread(id)
+		}
 	}
-	if err := d.store.State().(infinity.StateDeleter).DeleteThreads(ctx, ids); err != nil {
-		return nil, fmt.Errorf("delete tree %s: its state: %w", root, err)
+	ids, err := conv.(infinity.TreeDeleter).DeleteTree(ctx, root)
+	if err != nil {
+		return nil, err
 	}
 	d.failMu.Lock()
 	for _, id := range ids {
@@ -53,6 +65,21 @@ func (d *Daemon) deleteTree(ctx context.Context, root infinity.ThreadID) ([]infi
 	for _, id := range ids {
 		d.live.forget(id)
 		d.hub.poke(id)
+	}
+	return ids, nil
+}
+
+// subtree returns root and every thread below it.
+func subtree(ctx context.Context, conv infinity.ConversationStore, root infinity.ThreadID) ([]infinity.ThreadID, error) {
+	ids := []infinity.ThreadID{root}
+	for i := 0; i < len(ids); i++ {
+		kids, err := conv.Children(ctx, ids[i])
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range kids {
+			ids = append(ids, k.ID)
+		}
 	}
 	return ids, nil
 }

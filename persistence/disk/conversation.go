@@ -83,14 +83,11 @@ func (c *convStore) Thread(ctx context.Context, id infinity.ThreadID) (infinity.
 
 // Lineage returns the thread and its ancestors, root first.
 func (c *convStore) Lineage(ctx context.Context, id infinity.ThreadID) ([]infinity.ThreadInfo, error) {
-	return readOf(c.s, ctx, id, func() ([]infinity.ThreadInfo, error) {
+	var seen []infinity.ThreadID
+	return readThen(c.s, ctx, func() ([]infinity.ThreadInfo, error) {
 		var out []infinity.ThreadInfo
 		for next := id; ; {
-			if next != id {
-				if err := c.s.dur.wait(c.s.stripes.ticket(next)); err != nil {
-					return nil, err
-				}
-			}
+			seen = append(seen, next)
 			h, err := c.thread("lineage", next)
 			if err != nil {
 				if next != id {
@@ -109,7 +106,7 @@ func (c *convStore) Lineage(ctx context.Context, id infinity.ThreadID) ([]infini
 		}
 		slices.Reverse(out)
 		return out, nil
-	})
+	}, func() uint64 { return c.s.stripes.ticket(seen...) })
 }
 
 // Children returns a thread's direct children in creation order.
@@ -150,6 +147,7 @@ func (c *convStore) Items(ctx context.Context, id infinity.ThreadID, from, to in
 		if items, ok := c.s.hist.get(id, h.Len, from, to); ok {
 			return items, nil
 		}
+		gen := c.s.hist.generation()
 		// Room for what a slice appends to the history it loaded.
 		out := make([]infinity.Item, 0, to-from+3)
 		err = scan(c.s.db, seqKey(tagItem, id, uint64(from)), seqKey(tagItem, id, uint64(to)), func(k, v []byte) (bool, error) {
@@ -167,7 +165,7 @@ func (c *convStore) Items(ctx context.Context, id infinity.ThreadID, from, to in
 			return nil, fmt.Errorf("items %s: %d of the %d items in [%d, %d) are stored: %w", id, len(out), to-from, from, to, ErrCorrupt)
 		}
 		if from == 0 && to == h.Len {
-			c.s.hist.fill(id, out, func() int {
+			c.s.hist.fill(id, out, gen, func() int {
 				cur, ok, _ := c.s.headers.get(c.s.stripes.index(id), id)
 				if !ok {
 					return -1
@@ -289,13 +287,13 @@ func (c *convStore) CommitDeferred(ctx context.Context, cm infinity.Commit) (int
 	}
 	var n int
 	ticket, err := c.s.mutate(ctx, true, commitLocks(cm), func(t *tx) error {
-		if err := model.CheckCommit(cm, commitView{t, cm.Thread}); err != nil {
-			return err
-		}
-		if t.err != nil {
+		err := model.CheckCommit(cm, commitView{t, cm.Thread})
+		if t.err != nil { // a read failed: the check's verdict means nothing
 			return t.err
 		}
-		var err error
+		if err != nil {
+			return err
+		}
 		n, err = t.applyCommit(cm, items)
 		return err
 	})
@@ -485,7 +483,7 @@ func (c *convStore) Threads(ctx context.Context) ([]infinity.ThreadInfo, error) 
 // every header: the daemon's listing, not a path slices take.
 func (s *Store) Threads(ctx context.Context) ([]infinity.ThreadInfo, error) {
 	return read(s, ctx, func() ([]infinity.ThreadInfo, error) {
-		out := make([]infinity.ThreadInfo, 0, s.threads.Load())
+		out := make([]infinity.ThreadInfo, 0, max(s.threads.Load(), 0))
 		err := scanPrefix(s.db, []byte{tagThread}, func(k, v []byte) (bool, error) {
 			var h header
 			if err := decode(k, v, &h); err != nil {

@@ -19,10 +19,15 @@ var (
 var threadTables = []byte{tagItem, tagApplied, tagChild, tagOutbox, tagSummary}
 
 // DeleteTree deletes a closed tree, in one write (range deletions: the
-// space comes back as the engine compacts).
+// space comes back as the engine compacts). The disk store keeps the
+// threads' state too: the same write deletes their saved states,
+// processed marks and waiting messages (what StateDeleter does), so that
+// nothing of the tree is left behind by a crash between two writes, and a
+// root started again under the same id afterwards keeps what it queued.
+// Deleting is allowed under the free-space reserve.
 func (c *convStore) DeleteTree(ctx context.Context, root infinity.ThreadID) ([]infinity.ThreadID, error) {
 	var ids []infinity.ThreadID
-	err := c.s.mutateWait(ctx, everything, func(t *tx) error {
+	err := c.s.mutateWait(ctx, locks{all: true, deletes: true}, func(t *tx) error {
 		h, err := t.header(root)
 		if err != nil {
 			return err
@@ -45,6 +50,9 @@ func (c *convStore) DeleteTree(ctx context.Context, root infinity.ThreadID) ([]i
 			}
 			delete(t.headers, id)
 			delete(t.dirty, id)
+			if err := t.deleteState(id); err != nil {
+				return err
+			}
 		}
 		t.deleted = ids
 		t.threads -= int64(len(ids))
@@ -84,41 +92,47 @@ func (st *stateStore) DeleteThreads(ctx context.Context, ids []infinity.ThreadID
 		return ctx.Err()
 	}
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
-	return st.s.mutateWait(ctx, only(ids...), func(t *tx) error {
+	return st.s.mutateWait(ctx, locks{ids: ids, deletes: true}, func(t *tx) error {
 		for _, id := range ids {
-			t.del(threadKey(tagState, string(id), 0))
-			marks := threadKey(tagMark, string(id), 0)
-			err := scanPrefix(t.b, marks, func(k, v []byte) (bool, error) {
-				exp, ok := u64(v)
-				if !ok {
-					return false, fmt.Errorf("disk store: key %q: %d-byte expiry: %w", k, len(v), ErrCorrupt)
-				}
-				t.del(expiryKey(int64(exp), slices.Clone(k)))
-				return true, nil
-			})
-			if err != nil {
-				return err
-			}
-			if err := t.dropSet(tagMark, id); err != nil {
-				return err
-			}
-			waits := threadKey(tagWaitsFor, string(id), 0)
-			err = scanPrefix(t.b, waits, func(k, v []byte) (bool, error) {
-				seq, ok := u64(v)
-				if !ok {
-					return false, fmt.Errorf("disk store: key %q: %d-byte sequence number: %w", k, len(v), ErrCorrupt)
-				}
-				t.del(queuedKey(seq))
-				t.waiting--
-				return true, nil
-			})
-			if err != nil {
-				return err
-			}
-			if err := t.dropSet(tagWaitsFor, id); err != nil {
+			if err := t.deleteState(id); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// deleteState deletes a thread's saved state, processed marks and waiting
+// messages.
+func (t *tx) deleteState(id infinity.ThreadID) error {
+	t.del(threadKey(tagState, string(id), 0))
+	marks := threadKey(tagMark, string(id), 0)
+	err := scanPrefix(t.b, marks, func(k, v []byte) (bool, error) {
+		exp, ok := u64(v)
+		if !ok {
+			return false, fmt.Errorf("disk store: key %q: %d-byte expiry: %w", k, len(v), ErrCorrupt)
+		}
+		t.del(expiryKey(int64(exp), slices.Clone(k)))
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := t.dropSet(tagMark, id); err != nil {
+		return err
+	}
+	waits := threadKey(tagWaitsFor, string(id), 0)
+	err = scanPrefix(t.b, waits, func(k, v []byte) (bool, error) {
+		seq, ok := u64(v)
+		if !ok {
+			return false, fmt.Errorf("disk store: key %q: %d-byte sequence number: %w", k, len(v), ErrCorrupt)
+		}
+		t.del(queuedKey(seq))
+		t.waiting--
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	return t.dropSet(tagWaitsFor, id)
 }

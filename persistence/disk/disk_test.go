@@ -651,3 +651,90 @@ func TestSetCache(t *testing.T) {
 		t.Fatal("a deleted thread's applied ids came back")
 	}
 }
+
+// TestDeleteTreeTakesItsState: the disk store's DeleteTree deletes the
+// tree's state, marks and waiting messages in the same write, and is
+// allowed under the free-space reserve.
+func TestDeleteTreeTakesItsState(t *testing.T) {
+	var free atomic.Uint64
+	free.Store(1 << 40)
+	s := openTemp(t, WithMinFree(64<<20), WithFreeSpace(func(string) (uint64, error) { return free.Load(), nil }))
+	ctx := ctxT(t)
+	conv, st, in := s.Conversations(), s.State(), s.Inbox()
+	if err := conv.CreateThread(ctx, root("r")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Save(ctx, "r", infinity.State{Subscriptions: []string{"s"}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MarkProcessed(ctx, "r", []infinity.MessageID{"p"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Put(ctx, infinity.InputMessage{ID: "w", GroupID: "r"}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conv.Commit(ctx, infinity.Commit{Thread: "r", Close: []infinity.ThreadID{"r"}}); err != nil {
+		t.Fatal(err)
+	}
+	free.Store(1 << 20)
+	time.Sleep(2 * spaceRecheck)
+	if _, err := s.conv.DeleteTree(ctx, "r"); err != nil {
+		t.Fatalf("delete on a full disk: %v", err)
+	}
+	free.Store(1 << 40)
+	if _, _, err := st.Load(ctx, "r"); !errors.Is(err, infinity.ErrNotFound) {
+		t.Fatalf("state after DeleteTree: %v", err)
+	}
+	if ok, _ := st.Processed(ctx, "r", "p"); ok {
+		t.Fatal("a mark survived DeleteTree")
+	}
+	if w, _ := in.Waiting(ctx); len(w) != 0 {
+		t.Fatalf("waiting after DeleteTree: %+v", w)
+	}
+	if th, w, _ := s.Counts(ctx); th != 0 || w != 0 {
+		t.Fatalf("counts after DeleteTree: %d threads, %d waiting", th, w)
+	}
+}
+
+// TestOutboxSkipsProcessed: a commit's outbox message that its thread
+// already marked processed is not queued (as Put would not).
+func TestOutboxSkipsProcessed(t *testing.T) {
+	s := openTemp(t)
+	ctx := ctxT(t)
+	conv := s.Conversations()
+	for _, id := range []string{"a", "b"} {
+		if err := conv.CreateThread(ctx, root(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.State().MarkProcessed(ctx, "b", []infinity.MessageID{"done"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	msg := infinity.InputMessage{ID: "done", GroupID: "b"}
+	if _, err := conv.Commit(ctx, infinity.Commit{Thread: "a", Outbox: []infinity.Outgoing{{ID: "o", Message: &msg}}}); err != nil {
+		t.Fatal(err)
+	}
+	if w, _ := s.Inbox().Waiting(ctx); len(w) != 0 {
+		t.Fatalf("a processed message was queued: %+v", w)
+	}
+}
+
+// TestTrailingSlash: a directory given with a trailing slash converts and
+// reopens like the clean path.
+func TestTrailingSlash(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	old, err := file.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, old.Conversations(), old.State(), old.Inbox())
+	old.Close()
+	for range 2 {
+		s, err := Open(dir + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, s.Conversations(), s.State(), s.Inbox())
+		s.Close()
+	}
+}

@@ -21,7 +21,10 @@ import (
 // them is durable: no read returns what a crash could still take back.
 type durability struct {
 	ch      chan pendingBatch
-	applied atomic.Uint64 // last ticket handed out
+	applied atomic.Uint64 // last ticket applied
+	// visible is the last ticket handed out, set before its batch is
+	// applied (and so before it can be read).
+	visible atomic.Uint64
 	records atomic.Int64
 	done    chan struct{}
 
@@ -56,7 +59,7 @@ func (d *durability) run() {
 		if err != nil && d.err == nil {
 			d.err, d.failedAt = err, p.ticket
 		}
-		d.synced = p.ticket
+		d.synced = max(d.synced, p.ticket)
 		d.cond.Broadcast()
 		d.mu.Unlock()
 	}
@@ -78,15 +81,22 @@ func (d *durability) failed() error {
 // visible): the readers it tells wait for the ticket. A failed apply stops
 // every later write and fails the waits for its ticket.
 func (d *durability) apply(db *pebble.DB, b *pebble.Batch, before func(uint64)) (uint64, error) {
+	if err := d.failed(); err != nil {
+		b.Close()
+		return 0, err
+	}
 	t := d.applied.Load() + 1
+	d.visible.Store(t)
 	before(t)
 	if err := db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
 		b.Close()
+		// The ticket is taken (readers may wait for it): fail every wait
+		// from it on, and every later write.
+		d.applied.Store(t)
 		d.mu.Lock()
 		if d.err == nil {
 			d.err, d.failedAt = err, t
 		}
-		d.synced = max(d.synced, t)
 		d.cond.Broadcast()
 		d.mu.Unlock()
 		return 0, fmt.Errorf("disk store: write: %w", err)
@@ -101,7 +111,7 @@ func (d *durability) apply(db *pebble.DB, b *pebble.Batch, before func(uint64)) 
 func (d *durability) wait(t uint64) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for d.synced < t {
+	for d.synced < t && (d.err == nil || t < d.failedAt) {
 		d.cond.Wait()
 	}
 	if d.err != nil && t >= d.failedAt {

@@ -21,7 +21,11 @@ const DefaultHistoryCache = 8 << 20
 // once its batch is applied; a reader fills the cache only with a history
 // as long as the thread's current header says.
 type historyCache struct {
-	mu     sync.Mutex
+	mu sync.Mutex
+	// gen counts the changes writers made (appends, drops): a reader
+	// fills only if none happened since it started reading, so a history
+	// read before a tree was deleted and its id reused cannot come back.
+	gen    uint64
 	budget int
 	used   int
 	lru    *list.List // of *histEntry, most recent first
@@ -65,9 +69,17 @@ func (c *historyCache) get(id infinity.ThreadID, n, from, to int) ([]infinity.It
 	return model.CloneItemsRoom(items), true // after the lock: items are never changed in place
 }
 
-// fill caches a thread's whole history read from the store, if its
-// length is still current (current reports the thread's length now).
-func (c *historyCache) fill(id infinity.ThreadID, items []infinity.Item, current func() int) {
+// generation returns the writers' change count, for fill.
+func (c *historyCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// fill caches a thread's whole history read from the store, if no writer
+// changed the cache since gen and its length is still current (current
+// reports the thread's length now).
+func (c *historyCache) fill(id infinity.ThreadID, items []infinity.Item, gen uint64, current func() int) {
 	if c.budget <= 0 {
 		return
 	}
@@ -78,7 +90,7 @@ func (c *historyCache) fill(id infinity.ThreadID, items []infinity.Item, current
 	own := model.CloneItems(items)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.m[id]; ok || current() != len(items) {
+	if _, ok := c.m[id]; ok || c.gen != gen || current() != len(items) {
 		return
 	}
 	c.m[id] = c.lru.PushFront(&histEntry{id: id, items: own, size: size})
@@ -94,6 +106,7 @@ func (c *historyCache) appended(id infinity.ThreadID, n int, items []infinity.It
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	e, ok := c.m[id]
 	if !ok {
 		return
@@ -120,6 +133,7 @@ func (c *historyCache) drop(id infinity.ThreadID) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	if e, ok := c.m[id]; ok {
 		c.remove(e)
 	}

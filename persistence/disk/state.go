@@ -143,7 +143,7 @@ func (st *stateStore) Drop(ctx context.Context, id infinity.ThreadID, msgs ...in
 // Waiting returns every waiting message in the order they were put.
 func (st *stateStore) Waiting(ctx context.Context) ([]infinity.Queued, error) {
 	return read(st.s, ctx, func() ([]infinity.Queued, error) {
-		out := make([]infinity.Queued, 0, st.s.waiting.Load())
+		out := make([]infinity.Queued, 0, max(st.s.waiting.Load(), 0))
 		err := scanPrefix(st.s.db, []byte{tagQueued}, func(k, v []byte) (bool, error) {
 			var q infinity.Queued
 			if err := decode(k, v, &q); err != nil {
@@ -161,6 +161,11 @@ func (st *stateStore) Waiting(ctx context.Context) ([]infinity.Queued, error) {
 func (t *tx) queue(msg infinity.InputMessage, at time.Time) (bool, error) {
 	_, waits, err := t.member(tagWaitsFor, msg.GroupID, string(msg.ID))
 	if err != nil || waits {
+		return false, err
+	}
+	// A message its thread marked processed is not queued (as Put).
+	exp, marked, err := t.member(tagMark, msg.GroupID, string(msg.ID))
+	if err != nil || marked && t.s.opts.clock.Now().UnixNano() < int64(exp) {
 		return false, err
 	}
 	q := infinity.Queued{Message: msg, At: at}

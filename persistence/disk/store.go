@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -160,6 +161,7 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	if o.clock == nil {
 		o.clock = infinity.SystemClock{}
 	}
+	dir = filepath.Clean(dir)
 	if _, err := upgrade(dir, o); err != nil {
 		return nil, err
 	}

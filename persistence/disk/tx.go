@@ -21,6 +21,10 @@ import (
 type locks struct {
 	all bool
 	ids []infinity.ThreadID
+	// deletes says the mutation only deletes: it is not refused when
+	// free space runs under the reserve (deleting is how space comes
+	// back).
+	deletes bool
 }
 
 var everything = locks{all: true}
@@ -129,8 +133,9 @@ type tx struct {
 	headers map[infinity.ThreadID]*header
 	dirty   map[infinity.ThreadID]bool
 	err     error // first read error of a CommitView call
-	deleted []infinity.ThreadID
-	applied bool
+	deleted   []infinity.ThreadID
+	applied   bool
+	published bool
 	// appends are the commits' new items, for the history cache.
 	appends []appendedItems
 	// members and droppedSets are the changes to the per-thread sets, for
@@ -158,20 +163,24 @@ func (s *Store) enter() bool {
 
 func (s *Store) exit() { s.life.RUnlock() }
 
-// read runs f after every write applied so far is durable (reads that
-// span threads).
+// read runs f, then waits until every write that f may have seen is
+// durable (reads that span threads): a batch's ticket is published before
+// the batch becomes visible, so the newest ticket read after f covers
+// everything f read.
 func read[T any](s *Store, ctx context.Context, f func() (T, error)) (T, error) {
-	return readAfter(s, ctx, s.dur.applied.Load(), f)
+	return readThen(s, ctx, f, s.dur.visible.Load)
 }
 
-// readOf runs f after every write applied so far to the thread id is
-// durable.
+// readOf is read for a read of the thread id (and what it leads to, such
+// as the ancestors of Lineage, which name their own tickets with
+// ids): it waits for the writes to those threads only.
 func readOf[T any](s *Store, ctx context.Context, id infinity.ThreadID, f func() (T, error)) (T, error) {
-	return readAfter(s, ctx, s.stripes.ticket(id), f)
+	return readThen(s, ctx, f, func() uint64 { return s.stripes.ticket(id) })
 }
 
-// readAfter runs f once ticket t is durable.
-func readAfter[T any](s *Store, ctx context.Context, t uint64, f func() (T, error)) (T, error) {
+// readThen runs f and waits until the ticket ticket returns after it is
+// durable, before returning f's result.
+func readThen[T any](s *Store, ctx context.Context, f func() (T, error), ticket func() uint64) (T, error) {
 	var zero T
 	if err := ctx.Err(); err != nil {
 		return zero, err
@@ -180,12 +189,13 @@ func readAfter[T any](s *Store, ctx context.Context, t uint64, f func() (T, erro
 		return zero, ErrStoreClosed
 	}
 	defer s.exit()
-	if t > 0 {
-		if err := s.dur.wait(t); err != nil {
-			return zero, err
+	v, err := f()
+	if t := ticket(); t > 0 {
+		if werr := s.dur.wait(t); werr != nil {
+			return zero, werr
 		}
 	}
-	return f()
+	return v, err
 }
 
 // mutate builds a batch with build under the locks of the threads it
@@ -201,11 +211,18 @@ func (s *Store) mutate(ctx context.Context, sync bool, lk locks, build func(t *t
 		return 0, ErrStoreClosed
 	}
 	defer s.exit()
-	if err := s.space.check(); err != nil {
-		return 0, err
+	if !lk.deletes {
+		if err := s.space.check(); err != nil {
+			return 0, err
+		}
 	}
 	unlock := s.stripes.lock(lk)
-	defer unlock()
+	locked := true
+	defer func() {
+		if locked {
+			unlock()
+		}
+	}()
 	if err := s.dur.failed(); err != nil {
 		return 0, err
 	}
@@ -222,6 +239,24 @@ func (s *Store) mutate(ctx context.Context, sync bool, lk locks, build func(t *t
 		t.b.Close()
 		if errors.Is(err, errUnchanged) {
 			err = nil
+		}
+		// Nothing written: what the checks read (a message already
+		// waiting, a taken id, an applied input) may still be on its way
+		// to the disk; answer once it is there.
+		var seen uint64
+		if lk.all {
+			seen = s.dur.visible.Load()
+		} else {
+			seen = s.stripes.ticket(lk.ids...)
+		}
+		t.publish(err)
+		t.published = true
+		unlock()
+		locked = false
+		if seen > 0 {
+			if werr := s.dur.wait(seen); werr != nil && err == nil {
+				err = werr
+			}
 		}
 		return 0, err
 	}
@@ -274,9 +309,10 @@ func (t *tx) flush() error {
 // once applied (applied is set by commitCounters), and that its deleted
 // threads are gone.
 func (t *tx) publish(err error) {
-	if !t.applied {
+	if !t.applied || t.published {
 		return
 	}
+	t.published = true
 	for id := range t.dirty {
 		t.s.headers.set(t.s.stripes.index(id), id, t.headers[id])
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/infinity-runtime/infinity/persistence/file"
+	"github.com/infinity-runtime/infinity/persistence/internal/dirlock"
 )
 
 // The upgrade from the journal store (package file), which earlier
@@ -48,8 +49,26 @@ func isJournalStore(dir string) bool {
 }
 
 // upgrade converts a journal store in dir, or finishes a conversion a
-// crash cut short. It returns whether it converted anything.
+// crash cut short. It returns whether it converted anything. Two
+// processes opening the same directory at once take turns: the second
+// finds the conversion done.
 func upgrade(dir string, o options) (bool, error) {
+	if _, err := os.Stat(dir + convertingSuffix); err != nil && !isJournalStore(dir) {
+		return false, nil // the common case: nothing to convert, no lock
+	}
+	lockName := filepath.Base(dir) + ".upgrade-lock"
+	lock, err := dirlock.Lock(filepath.Dir(dir), lockName)
+	if err != nil {
+		return false, fmt.Errorf("disk store: upgrade %s: %w", dir, err)
+	}
+	defer func() {
+		dirlock.Unlock(lock)
+		os.Remove(filepath.Join(filepath.Dir(dir), lockName))
+	}()
+	return upgradeLocked(dir, o)
+}
+
+func upgradeLocked(dir string, o options) (bool, error) {
 	conv := dir + convertingSuffix
 	if _, err := os.Stat(filepath.Join(conv, convertedName)); err == nil {
 		return true, finishUpgrade(dir, o)
