@@ -126,13 +126,13 @@ var errUnchanged = errors.New("unchanged")
 // tx is one mutation being built: an indexed batch (reads see its own
 // writes) and the counters' changes.
 type tx struct {
-	s       *Store
-	b       *pebble.Batch
-	threads int64 // change of the thread count
-	waiting int64 // change of the inbox size
-	headers map[infinity.ThreadID]*header
-	dirty   map[infinity.ThreadID]bool
-	err     error // first read error of a CommitView call
+	s         *Store
+	b         *pebble.Batch
+	threads   int64 // change of the thread count
+	waiting   int64 // change of the inbox size
+	headers   map[infinity.ThreadID]*header
+	dirty     map[infinity.ThreadID]bool
+	err       error // first read error of a CommitView call
 	deleted   []infinity.ThreadID
 	applied   bool
 	published bool
