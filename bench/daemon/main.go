@@ -736,11 +736,7 @@ func profileWakeups(wait time.Duration) error {
 		return err
 	}
 	if *flagProfile != "" {
-		f, err := os.Create(*flagProfile)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
+		if err := startCPUProfile(*flagProfile); err != nil {
 			return err
 		}
 	}
@@ -755,6 +751,16 @@ func profileWakeups(wait time.Duration) error {
 		time.AfterFunc(*flagTraceFor, func() { trace.Stop(); f.Close() })
 	}
 	return nil
+}
+
+// startCPUProfile starts a CPU profile into path (pprof.StopCPUProfile
+// ends it; the file is closed with the process).
+func startCPUProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	return pprof.StartCPUProfile(f)
 }
 
 // writeHeapProfile writes the heap profile to path+suffix (nothing when
@@ -868,13 +874,7 @@ func rowRestart(dir string, r *Row) error {
 	if err != nil {
 		return err
 	}
-	var size int64
-	filepath.Walk(filepath.Join(home, "store"), func(_ string, fi os.FileInfo, err error) error {
-		if err == nil && !fi.IsDir() {
-			size += fi.Size()
-		}
-		return nil
-	})
+	size := dirSize(filepath.Join(home, "store"))
 	logf("row 4: written in %s (store %s); restarting", time.Since(t0).Round(time.Millisecond), mib(size))
 	runtime.GC()
 
@@ -950,17 +950,10 @@ func rowSlices(dir string, r *Row) error {
 	ids := make([]infinity.ThreadID, k)
 	logf("row 5: %d threads × %d messages", k, m)
 	if *flagProfile != "" {
-		f, err := os.Create(*flagProfile)
-		if err != nil {
+		if err := startCPUProfile(*flagProfile); err != nil {
 			return err
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer func() {
-			pprof.StopCPUProfile()
-			f.Close()
-		}()
+		defer pprof.StopCPUProfile()
 	}
 	if err := parallel(k, *flagWorkers, func(i int) error {
 		id, err := s.rt.Start(ctx, actors.StartOptions{Text: "hello 0"})
