@@ -28,6 +28,9 @@ type header struct {
 	Children uint64 `json:"children,omitempty"`
 	// Out is the next outbox entry's number.
 	Out uint64 `json:"out,omitempty"`
+	// Unsent is how many entries the outbox holds: most threads' is
+	// empty, and reading that from the header spares a scan.
+	Unsent int `json:"unsent,omitempty"`
 }
 
 // saved is a thread's saved state ('V' key).

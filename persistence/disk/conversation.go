@@ -202,11 +202,12 @@ func (c *convStore) Applied(ctx context.Context, id infinity.ThreadID, msg infin
 // Outbox returns the thread's unsent outgoing entries in commit order.
 func (c *convStore) Outbox(ctx context.Context, id infinity.ThreadID) ([]infinity.Outgoing, error) {
 	return readOf(c.s, ctx, id, func() ([]infinity.Outgoing, error) {
-		if _, err := c.thread("outbox", id); err != nil {
+		h, err := c.thread("outbox", id)
+		if err != nil || h.Unsent == 0 {
 			return nil, err
 		}
 		var out []infinity.Outgoing
-		err := scanPrefix(c.s.db, threadKey(tagOutbox, string(id), 0), func(k, v []byte) (bool, error) {
+		err = scanPrefix(c.s.db, threadKey(tagOutbox, string(id), 0), func(k, v []byte) (bool, error) {
 			o, err := decodeOutgoing(k, v)
 			out = append(out, o)
 			return err == nil, err
@@ -409,13 +410,15 @@ func (t *tx) appendOutbox(id infinity.ThreadID, h *header, add []infinity.Outgoi
 		return nil
 	}
 	seen := make(map[string]bool)
-	err := scanPrefix(t.b, threadKey(tagOutbox, string(id), 0), func(k, v []byte) (bool, error) {
-		o, err := decodeOutgoing(k, v)
-		seen[o.ID] = true
-		return err == nil, err
-	})
-	if err != nil {
-		return err
+	if h.Unsent > 0 {
+		err := scanPrefix(t.b, threadKey(tagOutbox, string(id), 0), func(k, v []byte) (bool, error) {
+			o, err := decodeOutgoing(k, v)
+			seen[o.ID] = true
+			return err == nil, err
+		})
+		if err != nil {
+			return err
+		}
 	}
 	for i := range add {
 		o := &add[i]
@@ -429,6 +432,7 @@ func (t *tx) appendOutbox(id infinity.ThreadID, h *header, add []infinity.Outgoi
 		}
 		t.set(seqKey(tagOutbox, id, h.Out), v)
 		h.Out++
+		h.Unsent++
 		if o.Message != nil {
 			if _, err := t.queue(*o.Message, o.At); err != nil {
 				return err
@@ -451,7 +455,7 @@ func (c *convStore) MarkSent(ctx context.Context, id infinity.ThreadID, outgoing
 		if h == nil {
 			return fmt.Errorf("mark sent %s: %w", id, infinity.ErrNotFound)
 		}
-		if len(outgoing) == 0 {
+		if len(outgoing) == 0 || h.Unsent == 0 {
 			return errUnchanged
 		}
 		return scanPrefix(t.b, threadKey(tagOutbox, string(id), 0), func(k, v []byte) (bool, error) {
@@ -461,6 +465,8 @@ func (c *convStore) MarkSent(ctx context.Context, id infinity.ThreadID, outgoing
 			}
 			if slices.Contains(outgoing, o.ID) {
 				t.del(slices.Clone(k))
+				h.Unsent = max(h.Unsent-1, 0)
+				t.touch(id)
 			}
 			return true, nil
 		})

@@ -170,7 +170,7 @@ func convert(dir string, d file.Dump, o options) (int, error) {
 	for i := range d.Threads {
 		t := &d.Threads[i]
 		id := t.Info.ID
-		h := header{Info: t.Info, Len: len(t.Items), Children: uint64(len(t.Children)), Out: uint64(len(t.Outbox))}
+		h := header{Info: t.Info, Len: len(t.Items), Children: uint64(len(t.Children)), Out: uint64(len(t.Outbox)), Unsent: len(t.Outbox)}
 		v, err := encode(&h)
 		if err != nil {
 			return fail(err)
