@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"container/heap"
 	"fmt"
 	"log/slog"
 	"os"
@@ -28,9 +29,12 @@ type durability struct {
 	records atomic.Int64
 	done    chan struct{}
 
-	mu     sync.Mutex
-	cond   sync.Cond
-	synced uint64 // every ticket up to synced is durable (or failed)
+	mu sync.Mutex
+	// waiters wait for tickets not yet durable, by ticket: a sync wakes
+	// only those it covers (a broadcast to every waiter on every fsync
+	// kept the scheduler busy with goroutines that went back to sleep).
+	waiters waiterHeap
+	synced  uint64 // every ticket up to synced is durable (or failed)
 	// err is the first failed fsync; every ticket from failedAt on fails
 	// with it, and no more writes are taken.
 	err      error
@@ -45,7 +49,6 @@ type pendingBatch struct {
 func (d *durability) start(s *Store) {
 	d.ch = make(chan pendingBatch, 4096)
 	d.done = make(chan struct{})
-	d.cond.L = &d.mu
 	go d.run()
 }
 
@@ -60,9 +63,45 @@ func (d *durability) run() {
 			d.err, d.failedAt = err, p.ticket
 		}
 		d.synced = max(d.synced, p.ticket)
-		d.cond.Broadcast()
+		d.wakeLocked()
 		d.mu.Unlock()
 	}
+}
+
+// wakeLocked wakes the waiters whose ticket is durable; after a failure,
+// every waiter (each finds out whether its ticket failed).
+func (d *durability) wakeLocked() {
+	if d.err != nil {
+		for _, w := range d.waiters {
+			close(w.ch)
+		}
+		d.waiters = d.waiters[:0]
+		return
+	}
+	for len(d.waiters) > 0 && d.waiters[0].t <= d.synced {
+		w := heap.Pop(&d.waiters).(waiter)
+		close(w.ch)
+	}
+}
+
+// waiter is a wait for ticket t.
+type waiter struct {
+	t  uint64
+	ch chan struct{}
+}
+
+// waiterHeap orders waiters by ticket (container/heap).
+type waiterHeap []waiter
+
+func (h waiterHeap) Len() int           { return len(h) }
+func (h waiterHeap) Less(i, j int) bool { return h[i].t < h[j].t }
+func (h waiterHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *waiterHeap) Push(x any)        { *h = append(*h, x.(waiter)) }
+func (h *waiterHeap) Pop() any {
+	old := *h
+	w := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return w
 }
 
 // failed returns the error that stops writes, if any.
@@ -97,7 +136,7 @@ func (d *durability) apply(db *pebble.DB, b *pebble.Batch, before func(uint64)) 
 		if d.err == nil {
 			d.err, d.failedAt = err, t
 		}
-		d.cond.Broadcast()
+		d.wakeLocked()
 		d.mu.Unlock()
 		return 0, fmt.Errorf("disk store: write: %w", err)
 	}
@@ -110,10 +149,14 @@ func (d *durability) apply(db *pebble.DB, b *pebble.Batch, before func(uint64)) 
 // be.
 func (d *durability) wait(t uint64) error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	for d.synced < t && (d.err == nil || t < d.failedAt) {
-		d.cond.Wait()
+		ch := make(chan struct{})
+		heap.Push(&d.waiters, waiter{t: t, ch: ch})
+		d.mu.Unlock()
+		<-ch
+		d.mu.Lock()
 	}
+	defer d.mu.Unlock()
 	if d.err != nil && t >= d.failedAt {
 		return fmt.Errorf("disk store: write not durable: %w", d.err)
 	}
