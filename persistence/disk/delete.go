@@ -113,6 +113,7 @@ func (t *tx) deleteState(id infinity.ThreadID) error {
 			return false, fmt.Errorf("disk store: key %q: %d-byte expiry: %w", k, len(v), ErrCorrupt)
 		}
 		t.del(expiryKey(int64(exp), slices.Clone(k)))
+		t.occRemove(tagMark, id, 1)
 		return true, nil
 	})
 	if err != nil {
@@ -129,6 +130,7 @@ func (t *tx) deleteState(id infinity.ThreadID) error {
 		}
 		t.del(queuedKey(seq))
 		t.waiting--
+		t.occRemove(tagWaitsFor, id, 1)
 		return true, nil
 	})
 	if err != nil {

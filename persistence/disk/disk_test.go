@@ -159,6 +159,18 @@ func TestReopen(t *testing.T) {
 	if all, err := s.Threads(ctxT(t)); err != nil || len(all) != 2 {
 		t.Fatalf("threads %v %v", all, err)
 	}
+	// What waits and what was processed is known after a reopen (the
+	// occupancy counts are loaded): a repeat is kept once, a processed id
+	// is refused.
+	if ok, err := s.Inbox().Put(ctxT(t), infinity.InputMessage{ID: "later", GroupID: "c"}, at0); !ok || err != nil {
+		t.Fatalf("repeat put: %v %v", ok, err)
+	}
+	if ok, err := s.Inbox().Put(ctxT(t), infinity.InputMessage{ID: "m1", GroupID: "c"}, at0); ok || err != nil {
+		t.Fatalf("put of a processed id: %v %v", ok, err)
+	}
+	if _, w, _ := s.Counts(ctxT(t)); w != 2 {
+		t.Fatalf("%d waiting after the repeats, want 2", w)
+	}
 }
 
 func TestLocked(t *testing.T) {

@@ -183,7 +183,7 @@ func (s *Store) loadCounters() error {
 		return s.readErr(err)
 	}
 	s.waiting.Store(waiting)
-	return nil
+	return s.loadOccupancy()
 }
 
 // getCounter reads a metadata counter (0 when absent).

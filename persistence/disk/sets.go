@@ -2,7 +2,10 @@ package disk
 
 import (
 	"encoding/binary"
+	"fmt"
+	"hash/maphash"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -157,6 +160,9 @@ func (c *setCache) drop(i int, sid setID) {
 func (s *Store) member(tag byte, id infinity.ThreadID, key string) (uint64, bool, error) {
 	i := s.stripes.index(id)
 	sid := setID{tag, id}
+	if s.empty(tag, id) {
+		return 0, false, nil
+	}
 	v, found, cached, gen := s.sets.lookup(i, sid, key)
 	if cached {
 		return v, found, nil
@@ -261,10 +267,91 @@ func (t *tx) dropSet(tag byte, id infinity.ThreadID) error {
 
 // publishSets tells the set cache what an applied transaction changed.
 func (t *tx) publishSets() {
+	t.publishOcc()
 	for _, sid := range t.droppedSets {
 		t.s.sets.drop(t.s.stripes.index(sid.id), sid)
 	}
 	for mk, p := range t.members {
 		t.s.sets.update(t.s.stripes.index(mk.sid.id), mk.sid, mk.key, p.v, p.deleted)
+	}
+}
+
+// occupancy counts, per slot of threads, the waiting messages ('W') and
+// processed marks ('P') stored: a thread whose slot counts none has none,
+// and its checks need neither the cache nor the engine. Most threads have
+// no processed marks and, between their slices, nothing waiting. The
+// counts are loaded at Open, raised while a mutation builds its batch and
+// lowered once a batch that removed entries is applied, so they never
+// count fewer entries than are stored.
+type occupancy struct {
+	w, p [nOccSlots]atomic.Int32
+}
+
+// nOccSlots is the number of occupancy slots per table (4 bytes each).
+const nOccSlots = 1 << 16
+
+func (o *occupancy) counts(tag byte) *[nOccSlots]atomic.Int32 {
+	if tag == tagWaitsFor {
+		return &o.w
+	}
+	if tag == tagMark {
+		return &o.p
+	}
+	return nil
+}
+
+func (s *Store) occSlot(id infinity.ThreadID) int {
+	return int(maphash.String(s.stripes.seed, string(id)) >> 16 % nOccSlots)
+}
+
+// empty reports whether the thread certainly has no entry in the table.
+func (s *Store) empty(tag byte, id infinity.ThreadID) bool {
+	c := s.occ.counts(tag)
+	return c != nil && c[s.occSlot(id)].Load() <= 0
+}
+
+// loadOccupancy counts the stored waiting messages and marks.
+func (s *Store) loadOccupancy() error {
+	for _, tag := range []byte{tagWaitsFor, tagMark} {
+		c := s.occ.counts(tag)
+		err := scanPrefix(s.db, []byte{tag}, func(k, _ []byte) (bool, error) {
+			id, _, ok := splitThreadKey(k)
+			if !ok {
+				return false, fmt.Errorf("disk store: key %q: malformed: %w", k, ErrCorrupt)
+			}
+			c[s.occSlot(infinity.ThreadID(id))].Add(1)
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// occAdd raises a count now (before the batch is applied).
+func (t *tx) occAdd(tag byte, id infinity.ThreadID) {
+	if c := t.s.occ.counts(tag); c != nil {
+		c[t.s.occSlot(id)].Add(1)
+	}
+}
+
+// occRemove lowers a count once the batch is applied.
+func (t *tx) occRemove(tag byte, id infinity.ThreadID, n int) {
+	if t.s.occ.counts(tag) != nil && n > 0 {
+		t.occGone = append(t.occGone, occChange{tag, id, n})
+	}
+}
+
+type occChange struct {
+	tag byte
+	id  infinity.ThreadID
+	n   int
+}
+
+// publishOcc applies the removals of an applied batch.
+func (t *tx) publishOcc() {
+	for _, g := range t.occGone {
+		t.s.occ.counts(g.tag)[t.s.occSlot(g.id)].Add(-int32(g.n))
 	}
 }

@@ -46,6 +46,8 @@ func (st *stateStore) MarkProcessed(ctx context.Context, id infinity.ThreadID, m
 			}
 			if ok {
 				t.del(expiryKey(int64(old), k))
+			} else {
+				t.occAdd(tagMark, id)
 			}
 			t.setMember(tagMark, id, string(m), uint64(exp))
 			t.set(expiryKey(exp, k), nil)
@@ -174,6 +176,7 @@ func (t *tx) queue(msg infinity.InputMessage, at time.Time) (bool, error) {
 		return false, fmt.Errorf("inbox put %s: %w", msg.GroupID, err)
 	}
 	seq := t.s.inSeq.Add(1)
+	t.occAdd(tagWaitsFor, msg.GroupID)
 	t.set(queuedKey(seq), v)
 	t.setMember(tagWaitsFor, msg.GroupID, string(msg.ID), seq)
 	t.waiting++
@@ -188,6 +191,7 @@ func (t *tx) unqueue(id infinity.ThreadID, msg infinity.MessageID) error {
 	}
 	t.del(queuedKey(seq))
 	t.delMember(tagWaitsFor, id, string(msg))
+	t.occRemove(tagWaitsFor, id, 1)
 	t.waiting--
 	return nil
 }
@@ -237,6 +241,7 @@ func (s *Store) sweep() error {
 					return false, fmt.Errorf("disk store: key %q: malformed expiry key: %w", x, ErrCorrupt)
 				}
 				t.delMember(tagMark, infinity.ThreadID(id), string(msg))
+				t.occRemove(tagMark, infinity.ThreadID(id), 1)
 				n++
 				return n < sweepBatch, nil
 			})

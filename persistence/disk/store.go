@@ -123,6 +123,7 @@ type Store struct {
 	headers headerCache
 	hist    historyCache
 	sets    setCache
+	occ     occupancy
 	applyMu sync.Mutex
 	// threads and waiting are the counters (threads is stored as a merge
 	// key; waiting is counted at Open), read with atomics by Counts.

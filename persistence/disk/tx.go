@@ -142,6 +142,7 @@ type tx struct {
 	// the set cache (and the transaction's own reads of them).
 	members     map[memberKey]pendingMember
 	droppedSets []setID
+	occGone     []occChange
 }
 
 type appendedItems struct {
