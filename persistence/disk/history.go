@@ -10,12 +10,12 @@ import (
 
 // DefaultHistoryCache is the size, in bytes of item text (roughly), of the
 // history the store keeps decoded for recently active threads.
-const DefaultHistoryCache = 8 << 20
+const DefaultHistoryCache = 16 << 20
 
 // historyCache keeps the decoded history of recently active threads: a
 // slice reads its thread's whole history, and decoding it again on every
 // slice would cost more than the slice. It is bounded by bytes (least
-// recently used first out; a history over a quarter of the budget is not
+// recently used first out; a history over a 256th of the budget is not
 // kept) and kept coherent by the writers: a commit appends its items to a
 // cached history of the length it started from, under the thread's lock,
 // once its batch is applied; a reader fills the cache only with a history
@@ -84,7 +84,7 @@ func (c *historyCache) fill(id infinity.ThreadID, items []infinity.Item, gen uin
 		return
 	}
 	size := itemsSize(items)
-	if size > c.budget/4 {
+	if size > c.maxEntry() {
 		return
 	}
 	own := model.CloneItems(items)
@@ -112,7 +112,7 @@ func (c *historyCache) appended(id infinity.ThreadID, n int, items []infinity.It
 		return
 	}
 	he := e.Value.(*histEntry)
-	if len(he.items) != n || he.size+itemsSize(items) > c.budget/4 {
+	if len(he.items) != n || he.size+itemsSize(items) > c.maxEntry() {
 		c.remove(e)
 		return
 	}
@@ -151,6 +151,12 @@ func (c *historyCache) evict() {
 		c.remove(c.lru.Back())
 	}
 }
+
+// maxEntry is the largest history kept: a 256th of the budget, so that
+// the cache holds many threads' histories rather than a few long ones
+// (a long history is read from the engine each time; the many short
+// ones of threads that sleep and wake are what the cache is for).
+func (c *historyCache) maxEntry() int { return c.budget / 256 }
 
 // itemsSize estimates what items take in memory.
 func itemsSize(items []infinity.Item) int {
