@@ -13,19 +13,20 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-// durability tracks which applied batches are durable. A mutation applies
-// its batch under the store's lock without waiting for the log's fsync
-// (the engine's commit pipeline groups the fsyncs of concurrent batches)
-// and gets a ticket; one goroutine waits for each batch's fsync in ticket
-// order, and the log is synced in order, so "ticket t is durable" means
-// every ticket up to t is. Reads wait until every batch applied before
-// them is durable: no read returns what a crash could still take back.
+// durability tracks which applied batches are durable. A mutation takes a
+// ticket, tells the readers of its threads to wait for it, and applies its
+// batch without waiting for the log's fsync (the engine's commit pipeline
+// applies concurrent batches in parallel and groups their fsyncs); one
+// goroutine waits for each batch's fsync and records it done. Tickets are
+// not in the log's order, so "synced" is the highest ticket below which
+// every ticket is done: waiting for ticket t means waiting until t and
+// every ticket before it is durable. Reads wait for the tickets of what
+// they read: no read returns what a crash could still take back.
 type durability struct {
-	ch      chan pendingBatch
-	applied atomic.Uint64 // last ticket applied
-	// visible is the last ticket handed out, set before its batch is
-	// applied (and so before it can be read).
-	visible atomic.Uint64
+	ch chan pendingBatch
+	// next is the last ticket handed out (taken before its batch is
+	// applied, and so before it can be read).
+	next    atomic.Uint64
 	records atomic.Int64
 	done    chan struct{}
 
@@ -34,35 +35,53 @@ type durability struct {
 	// only those it covers (a broadcast to every waiter on every fsync
 	// kept the scheduler busy with goroutines that went back to sleep).
 	waiters waiterHeap
-	synced  uint64 // every ticket up to synced is durable (or failed)
-	// err is the first failed fsync; every ticket from failedAt on fails
-	// with it, and no more writes are taken.
+	// synced: every ticket up to it is durable (or failed); finished
+	// holds the tickets above it that are.
+	synced   uint64
+	finished map[uint64]struct{}
+	// err is the first failure (an fsync, or an apply); every ticket from
+	// failedAt on fails with it, and no more writes are taken.
 	err      error
 	failedAt uint64
 }
 
 type pendingBatch struct {
-	b      *pebble.Batch
+	b      *pebble.Batch // nil: the apply failed with err
+	err    error
 	ticket uint64
 }
 
 func (d *durability) start(s *Store) {
 	d.ch = make(chan pendingBatch, 4096)
 	d.done = make(chan struct{})
+	d.finished = make(map[uint64]struct{})
 	go d.run()
 }
 
 func (d *durability) run() {
 	defer close(d.done)
 	for p := range d.ch {
-		err := p.b.SyncWait()
-		p.b.Close()
-		d.records.Add(1)
-		d.mu.Lock()
-		if err != nil && d.err == nil {
-			d.err, d.failedAt = err, p.ticket
+		err := p.err
+		if p.b != nil {
+			err = p.b.SyncWait()
+			p.b.Close()
+			d.records.Add(1)
 		}
-		d.synced = max(d.synced, p.ticket)
+		d.mu.Lock()
+		if err != nil && (d.err == nil || p.ticket < d.failedAt) {
+			if d.err == nil {
+				d.err = err
+			}
+			d.failedAt = p.ticket
+		}
+		d.finished[p.ticket] = struct{}{}
+		for {
+			if _, ok := d.finished[d.synced+1]; !ok {
+				break
+			}
+			delete(d.finished, d.synced+1)
+			d.synced++
+		}
 		d.wakeLocked()
 		d.mu.Unlock()
 	}
@@ -114,33 +133,23 @@ func (d *durability) failed() error {
 	return nil
 }
 
-// apply applies b, to be made durable, and returns its ticket. The caller
-// holds applyMu (tickets follow the engine's order) and no longer owns b.
-// before runs with the ticket before the batch is applied (and so
-// visible): the readers it tells wait for the ticket. A failed apply stops
-// every later write and fails the waits for its ticket.
+// apply applies b, to be made durable, and returns its ticket; the
+// caller no longer owns b. before runs with the ticket before the batch
+// is applied (and so visible): the readers it tells wait for the ticket.
+// A failed apply stops every later write and fails the waits for its
+// ticket and after.
 func (d *durability) apply(db *pebble.DB, b *pebble.Batch, before func(uint64)) (uint64, error) {
 	if err := d.failed(); err != nil {
 		b.Close()
 		return 0, err
 	}
-	t := d.applied.Load() + 1
-	d.visible.Store(t)
+	t := d.next.Add(1)
 	before(t)
 	if err := db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
 		b.Close()
-		// The ticket is taken (readers may wait for it): fail every wait
-		// from it on, and every later write.
-		d.applied.Store(t)
-		d.mu.Lock()
-		if d.err == nil {
-			d.err, d.failedAt = err, t
-		}
-		d.wakeLocked()
-		d.mu.Unlock()
+		d.ch <- pendingBatch{err: err, ticket: t}
 		return 0, fmt.Errorf("disk store: write: %w", err)
 	}
-	d.applied.Store(t)
 	d.ch <- pendingBatch{b: b, ticket: t}
 	return t, nil
 }

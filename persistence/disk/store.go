@@ -115,16 +115,14 @@ type Store struct {
 	conv  *convStore
 	state *stateStore
 
-	// stripes are the thread locks: a mutation reads what its checks need
-	// and builds one batch under the locks of the threads it touches;
-	// applyMu orders the batches' apply with their durability tickets.
-	// It waits for durability after.
+	// stripes are the thread locks: a mutation reads what its checks need,
+	// builds one batch and applies it under the locks of the threads it
+	// touches, and waits for durability after.
 	stripes stripes
 	headers headerCache
 	hist    historyCache
 	sets    setCache
 	occ     occupancy
-	applyMu sync.Mutex
 	// threads and waiting are the counters (threads is stored as a merge
 	// key; waiting is counted at Open), read with atomics by Counts.
 	threads, waiting atomic.Int64

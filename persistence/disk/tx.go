@@ -169,7 +169,7 @@ func (s *Store) exit() { s.life.RUnlock() }
 // the batch becomes visible, so the newest ticket read after f covers
 // everything f read.
 func read[T any](s *Store, ctx context.Context, f func() (T, error)) (T, error) {
-	return readThen(s, ctx, f, s.dur.visible.Load)
+	return readThen(s, ctx, f, s.dur.next.Load)
 }
 
 // readOf is read for a read of the thread id (and what it leads to, such
@@ -246,7 +246,7 @@ func (s *Store) mutate(ctx context.Context, sync bool, lk locks, build func(t *t
 		// to the disk; answer once it is there.
 		var seen uint64
 		if lk.all {
-			seen = s.dur.visible.Load()
+			seen = s.dur.next.Load()
 		} else {
 			seen = s.stripes.ticket(lk.ids...)
 		}
@@ -270,9 +270,7 @@ func (s *Store) mutate(ctx context.Context, sync bool, lk locks, build func(t *t
 		t.commitCounters()
 		return 0, nil
 	}
-	s.applyMu.Lock()
 	ticket, err := s.dur.apply(s.db, t.b, func(ticket uint64) { s.stripes.applied(lk, ticket) })
-	s.applyMu.Unlock()
 	if err != nil {
 		return 0, err
 	}
