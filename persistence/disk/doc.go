@@ -40,18 +40,23 @@
 // # Writes
 //
 // Each mutation (a slice's commit, a created thread, an inbox put, a
-// processed mark, a saved state) is one batch, checked and built under the
-// locks of the threads it touches (a stripe of 256 locks; a commit that
-// creates or closes threads takes them all), then applied without waiting
-// for the write-ahead log's fsync; the call then waits for it. The
-// engine's commit pipeline syncs the log for every batch applied meanwhile
-// at once (group commit; Stats reports batches and fsyncs). The runtime's
+// processed mark, a saved state) is one batch, checked, built and applied
+// under the locks of the threads it touches (a stripe of 256 locks; a
+// commit that creates or closes threads takes them all). Batches of
+// different threads apply in parallel, without waiting for the
+// write-ahead log's fsync; the call then waits for it, and the engine's
+// commit pipeline syncs the log for every batch applied meanwhile at once
+// (group commit; Stats reports batches and fsyncs). Each batch has a
+// ticket, taken before it is applied and recorded for its threads; "ticket
+// t is durable" means t and every ticket before it are. The runtime's
 // deferred commit (CommitDeferred, actors.DeferredCommitter) returns after
-// the apply with a function that waits for the fsync. Reads wait until
-// every batch applied before them is durable: no read returns what a crash
-// could take back. MarkSent and the sweep of expired marks are not waited
-// for: losing them in a crash only repeats sends under stable ids, or
-// keeps expired marks until the next sweep.
+// the apply with a function that waits for its ticket. A read waits, after
+// reading, for the tickets of the threads it read (a read across threads:
+// every ticket taken), and a mutation that wrote nothing waits for the
+// tickets of what its checks read: nothing returned can be taken back by
+// a crash. MarkSent and the sweep of expired marks are not waited for:
+// losing them in a crash only repeats sends under stable ids, or keeps
+// expired marks until the next sweep.
 //
 // A commit consumes the messages it applied from the inbox and puts its
 // outbox's messages into it in the same batch (the runtime then writes no
