@@ -147,6 +147,15 @@ func (d *durability) apply(db *pebble.DB, b *pebble.Batch, before func(uint64)) 
 	before(t)
 	if err := db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
 		b.Close()
+		// Stop later writes now, not once the syncer reaches this ticket.
+		d.mu.Lock()
+		if d.err == nil || t < d.failedAt {
+			if d.err == nil {
+				d.err = err
+			}
+			d.failedAt = t
+		}
+		d.mu.Unlock()
 		d.ch <- pendingBatch{err: err, ticket: t}
 		return 0, fmt.Errorf("disk store: write: %w", err)
 	}

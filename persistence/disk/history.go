@@ -152,11 +152,12 @@ func (c *historyCache) evict() {
 	}
 }
 
-// maxEntry is the largest history kept: a 256th of the budget, so that
+// maxEntry is the largest history kept: a 256th of the budget (at least
+// 64 KiB, or the whole of a smaller budget), so that
 // the cache holds many threads' histories rather than a few long ones
 // (a long history is read from the engine each time; the many short
 // ones of threads that sleep and wake are what the cache is for).
-func (c *historyCache) maxEntry() int { return c.budget / 256 }
+func (c *historyCache) maxEntry() int { return max(c.budget/256, min(c.budget, 64<<10)) }
 
 // itemsSize estimates what items take in memory.
 func itemsSize(items []infinity.Item) int {

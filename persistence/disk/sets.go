@@ -140,6 +140,17 @@ func (c *setCache) update(i int, sid setID, key string, v uint64, deleted bool) 
 			sh.n++
 		}
 	}
+	// Writers grow sets too: keep the bound, evicting other sets.
+	for sh.n > perSetShard && len(sh.sets) > 1 {
+		for k, old := range sh.sets {
+			if k == sid {
+				continue
+			}
+			sh.n -= old.cost()
+			delete(sh.sets, k)
+			break
+		}
+	}
 }
 
 // drop forgets a set (its keys were range-deleted).
