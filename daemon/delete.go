@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -142,10 +143,19 @@ func (d *Daemon) sweepClosed(ctx context.Context, cutoff time.Time) (int, error)
 			continue
 		}
 		last := info.Created
-		if l, err := conv.Len(ctx, info.ID); err == nil && l > 0 {
-			if items, err := conv.Items(ctx, info.ID, l-1, l); err == nil && len(items) == 1 {
-				last = items[0].At
+		l, err := conv.Len(ctx, info.ID)
+		if errors.Is(err, infinity.ErrNotFound) {
+			continue // deleted since the listing was read
+		}
+		if err != nil {
+			return n, err
+		}
+		if l > 0 {
+			items, err := conv.Items(ctx, info.ID, l-1, l)
+			if err != nil {
+				return n, err
 			}
+			last = items[0].At
 		}
 		if !last.Before(cutoff) {
 			continue

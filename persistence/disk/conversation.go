@@ -299,6 +299,9 @@ func (c *convStore) CommitDeferred(ctx context.Context, cm infinity.Commit) (int
 		return err
 	})
 	if err != nil {
+		if ticket > 0 {
+			c.s.dur.wait(ticket) // what the refused commit's checks read; err says why
+		}
 		return 0, nil, err
 	}
 	d, id := &c.s.dur, cm.Thread

@@ -11,7 +11,7 @@ import (
 // the next part, and a thread's keys of one table are contiguous. Numbers
 // are 8-byte big-endian, so they sort numerically.
 //
-//	'M' name                          store metadata (format, counters)
+//	'M' name                          store metadata (the thread count)
 //	'T' thread                        thread header: info, length, counters
 //	'I' thread seq                    one history item (seq = position)
 //	'A' thread msg                    an input applied by a commit
@@ -39,10 +39,7 @@ const (
 )
 
 // Metadata keys.
-var (
-	keyFormat  = []byte{tagMeta, 'f'}
-	keyThreads = []byte{tagMeta, 't'}
-)
+var keyThreads = []byte{tagMeta, 't'}
 
 // threadKey returns tag + uvarint(len(id)) + id, with room for more.
 func threadKey(tag byte, id string, extra int) []byte {

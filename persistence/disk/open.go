@@ -155,8 +155,9 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// loadCounters reads the thread count and counts the inbox, whose last
-// sequence number it also finds.
+// loadCounters reads the thread count, finds the inbox's last sequence
+// number and counts the waiting messages and marks (loadOccupancy): one
+// pass over the inbox index, whose keys are small, not over the messages.
 func (s *Store) loadCounters() error {
 	n, err := s.getCounter(keyThreads)
 	if err != nil {
@@ -168,10 +169,6 @@ func (s *Store) loadCounters() error {
 		return fmt.Errorf("disk store: %w", err)
 	}
 	defer it.Close()
-	var waiting int64
-	for ok := it.First(); ok; ok = it.Next() {
-		waiting++
-	}
 	if it.Last() {
 		seq, ok := u64(it.Key()[1:])
 		if !ok {
@@ -182,7 +179,6 @@ func (s *Store) loadCounters() error {
 	if err := it.Error(); err != nil {
 		return s.readErr(err)
 	}
-	s.waiting.Store(waiting)
 	return s.loadOccupancy()
 }
 

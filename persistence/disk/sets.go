@@ -321,20 +321,26 @@ func (s *Store) empty(tag byte, id infinity.ThreadID) bool {
 	return c != nil && c[s.occSlot(id)].Load() <= 0
 }
 
-// loadOccupancy counts the stored waiting messages and marks.
+// loadOccupancy counts the stored waiting messages (also the store's
+// waiting count: one index entry per waiting message) and marks.
 func (s *Store) loadOccupancy() error {
 	for _, tag := range []byte{tagWaitsFor, tagMark} {
 		c := s.occ.counts(tag)
+		n := int64(0)
 		err := scanPrefix(s.db, []byte{tag}, func(k, _ []byte) (bool, error) {
 			id, _, ok := splitThreadKey(k)
 			if !ok {
 				return false, fmt.Errorf("disk store: key %q: malformed: %w", k, ErrCorrupt)
 			}
 			c[s.occSlot(infinity.ThreadID(id))].Add(1)
+			n++
 			return true, nil
 		})
 		if err != nil {
 			return err
+		}
+		if tag == tagWaitsFor {
+			s.waiting.Store(n)
 		}
 	}
 	return nil

@@ -135,7 +135,6 @@ type tx struct {
 	err       error // first read error of a CommitView call
 	deleted   []infinity.ThreadID
 	applied   bool
-	published bool
 	// appends are the commits' new items, for the history cache.
 	appends []appendedItems
 	// members and droppedSets are the changes to the per-thread sets, for
@@ -200,8 +199,9 @@ func readThen[T any](s *Store, ctx context.Context, f func() (T, error), ticket 
 }
 
 // mutate builds a batch with build under the locks of the threads it
-// reads and changes (lk) and applies it to be made durable: the ticket to
-// wait for (0 when build wrote nothing). sync false applies without
+// reads and changes (lk) and applies it to be made durable. It returns
+// the ticket to wait for: the batch's or, when build wrote nothing or
+// failed, that of the last write of what its checks read. sync false applies without
 // making it durable (lost in a crash: only for changes a crash may take
 // back).
 func (s *Store) mutate(ctx context.Context, sync bool, lk locks, build func(t *tx) error) (uint64, error) {
@@ -217,13 +217,7 @@ func (s *Store) mutate(ctx context.Context, sync bool, lk locks, build func(t *t
 			return 0, err
 		}
 	}
-	unlock := s.stripes.lock(lk)
-	locked := true
-	defer func() {
-		if locked {
-			unlock()
-		}
-	}()
+	defer s.stripes.lock(lk)()
 	if err := s.dur.failed(); err != nil {
 		return 0, err
 	}
@@ -235,7 +229,7 @@ func (s *Store) mutate(ctx context.Context, sync bool, lk locks, build func(t *t
 	if err == nil {
 		err = t.flush()
 	}
-	defer t.publish(err)
+	defer t.publish()
 	if err != nil || t.b.Empty() {
 		t.b.Close()
 		if errors.Is(err, errUnchanged) {
@@ -243,23 +237,11 @@ func (s *Store) mutate(ctx context.Context, sync bool, lk locks, build func(t *t
 		}
 		// Nothing written: what the checks read (a message already
 		// waiting, a taken id, an applied input) may still be on its way
-		// to the disk; answer once it is there.
-		var seen uint64
+		// to the disk; the caller answers once it is there.
 		if lk.all {
-			seen = s.dur.next.Load()
-		} else {
-			seen = s.stripes.ticket(lk.ids...)
+			return s.dur.next.Load(), err
 		}
-		t.publish(err)
-		t.published = true
-		unlock()
-		locked = false
-		if seen > 0 {
-			if werr := s.dur.wait(seen); werr != nil && err == nil {
-				err = werr
-			}
-		}
-		return 0, err
+		return s.stripes.ticket(lk.ids...), err
 	}
 	if !sync {
 		err := s.db.Apply(t.b, pebble.NoSync)
@@ -278,13 +260,16 @@ func (s *Store) mutate(ctx context.Context, sync bool, lk locks, build func(t *t
 	return ticket, nil
 }
 
-// mutateWait is mutate that waits until the change is durable.
+// mutateWait is mutate that waits until the change, or what its checks
+// read, is durable.
 func (s *Store) mutateWait(ctx context.Context, lk locks, build func(t *tx) error) error {
 	ticket, err := s.mutate(ctx, true, lk, build)
-	if err != nil || ticket == 0 {
-		return err
+	if ticket > 0 {
+		if werr := s.dur.wait(ticket); werr != nil && err == nil {
+			err = werr
+		}
 	}
-	return s.dur.wait(ticket)
+	return err
 }
 
 // flush writes the changed headers and counters into the batch.
@@ -307,11 +292,10 @@ func (t *tx) flush() error {
 // publish tells the header cache what the mutation changed: its headers
 // once applied (applied is set by commitCounters), and that its deleted
 // threads are gone.
-func (t *tx) publish(err error) {
-	if !t.applied || t.published {
+func (t *tx) publish() {
+	if !t.applied {
 		return
 	}
-	t.published = true
 	for id := range t.dirty {
 		t.s.headers.set(t.s.stripes.index(id), id, t.headers[id])
 	}
