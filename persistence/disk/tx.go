@@ -126,15 +126,15 @@ var errUnchanged = errors.New("unchanged")
 // tx is one mutation being built: an indexed batch (reads see its own
 // writes) and the counters' changes.
 type tx struct {
-	s         *Store
-	b         *pebble.Batch
-	threads   int64 // change of the thread count
-	waiting   int64 // change of the inbox size
-	headers   map[infinity.ThreadID]*header
-	dirty     map[infinity.ThreadID]bool
-	err       error // first read error of a CommitView call
-	deleted   []infinity.ThreadID
-	applied   bool
+	s       *Store
+	b       *pebble.Batch
+	threads int64 // change of the thread count
+	waiting int64 // change of the inbox size
+	headers map[infinity.ThreadID]*header
+	dirty   map[infinity.ThreadID]bool
+	err     error // first read error of a CommitView call
+	deleted []infinity.ThreadID
+	applied bool
 	// appends are the commits' new items, for the history cache.
 	appends []appendedItems
 	// members and droppedSets are the changes to the per-thread sets, for
