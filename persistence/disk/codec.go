@@ -31,6 +31,17 @@ type header struct {
 	// Unsent is how many entries the outbox holds: most threads' is
 	// empty, and reading that from the header spares a scan.
 	Unsent int `json:"unsent,omitempty"`
+	// Pending names the unsent outbox entries (Unsent of them), so that
+	// marking entries sent and checking a commit's new entries need no
+	// scan. A header written before it existed has Unsent entries and no
+	// Pending: the outbox is scanned then.
+	Pending []outRef `json:"pending,omitempty"`
+}
+
+// outRef is an unsent outbox entry: its id and its number in the outbox.
+type outRef struct {
+	ID string `json:"id"`
+	N  uint64 `json:"n"`
 }
 
 // saved is a thread's saved state ('V' key).

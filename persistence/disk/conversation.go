@@ -412,17 +412,15 @@ func (t *tx) appendOutbox(id infinity.ThreadID, h *header, add []infinity.Outgoi
 	if len(add) == 0 {
 		return nil
 	}
-	seen := make(map[string]bool)
-	if h.Unsent > 0 {
-		err := scanPrefix(t.b, threadKey(tagOutbox, string(id), 0), func(k, v []byte) (bool, error) {
-			o, err := decodeOutgoing(k, v)
-			seen[o.ID] = true
-			return err == nil, err
-		})
-		if err != nil {
-			return err
-		}
+	refs, err := t.outRefs(id, h)
+	if err != nil {
+		return err
 	}
+	seen := make(map[string]bool, len(refs)+len(add))
+	for _, r := range refs {
+		seen[r.ID] = true
+	}
+	refs = slices.Clip(refs) // the header may be the cache's: never append in place
 	for i := range add {
 		o := &add[i]
 		if seen[o.ID] {
@@ -434,8 +432,9 @@ func (t *tx) appendOutbox(id infinity.ThreadID, h *header, add []infinity.Outgoi
 			return fmt.Errorf("commit %s: %w", id, err)
 		}
 		t.set(seqKey(tagOutbox, id, h.Out), v)
+		refs = append(refs, outRef{ID: o.ID, N: h.Out})
 		h.Out++
-		h.Unsent++
+		h.Pending, h.Unsent = refs, len(refs)
 		if o.Message != nil {
 			if _, err := t.queue(*o.Message, o.At); err != nil {
 				return err
@@ -461,20 +460,49 @@ func (c *convStore) MarkSent(ctx context.Context, id infinity.ThreadID, outgoing
 		if len(outgoing) == 0 || h.Unsent == 0 {
 			return errUnchanged
 		}
-		return scanPrefix(t.b, threadKey(tagOutbox, string(id), 0), func(k, v []byte) (bool, error) {
-			o, err := decodeOutgoing(k, v)
-			if err != nil {
-				return false, err
+		refs, err := t.outRefs(id, h)
+		if err != nil {
+			return err
+		}
+		keep := make([]outRef, 0, len(refs))
+		for _, r := range refs {
+			if slices.Contains(outgoing, r.ID) {
+				t.del(seqKey(tagOutbox, id, r.N))
+			} else {
+				keep = append(keep, r)
 			}
-			if slices.Contains(outgoing, o.ID) {
-				t.del(slices.Clone(k))
-				h.Unsent = max(h.Unsent-1, 0)
-				t.touch(id)
-			}
-			return true, nil
-		})
+		}
+		if len(keep) == len(refs) {
+			return errUnchanged
+		}
+		h.Pending, h.Unsent = keep, len(keep)
+		t.touch(id)
+		return nil
 	})
 	return err
+}
+
+// outRefs returns the thread's unsent outbox entries: from its header, or
+// (a header written before it listed them) from a scan of its outbox.
+func (t *tx) outRefs(id infinity.ThreadID, h *header) ([]outRef, error) {
+	if len(h.Pending) == h.Unsent {
+		return h.Pending, nil
+	}
+	prefix := threadKey(tagOutbox, string(id), 0)
+	var refs []outRef
+	err := scanPrefix(t.b, prefix, func(k, v []byte) (bool, error) {
+		o, err := decodeOutgoing(k, v)
+		if err != nil {
+			return false, err
+		}
+		n, ok := u64(k[len(prefix):])
+		if !ok {
+			return false, fmt.Errorf("disk store: key %q: malformed outbox key: %w", k, ErrCorrupt)
+		}
+		refs = append(refs, outRef{ID: o.ID, N: n})
+		return true, nil
+	})
+	return refs, err
 }
 
 // KeepsApplied says that applied records are read as cheaply as processed

@@ -750,3 +750,67 @@ func TestTrailingSlash(t *testing.T) {
 		s.Close()
 	}
 }
+
+// TestOutboxWithoutPending: a thread header written before headers named
+// their unsent outbox entries (Unsent counted, Pending absent) still has
+// its entries marked sent and its repeats skipped, from a scan, and is
+// rewritten with the list.
+func TestOutboxWithoutPending(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	conv := s.Conversations()
+	if err := conv.CreateThread(ctx, root("a")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conv.Commit(ctx, infinity.Commit{Thread: "a", Outbox: []infinity.Outgoing{{ID: "o1", Invoke: &infinity.Invocation{Tool: "t"}}, {ID: "o2", Invoke: &infinity.Invocation{Tool: "t"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	// Rewrite the header as an older version of the store wrote it.
+	h, err := readHeader(s.db, "a")
+	if err != nil || h == nil || len(h.Pending) != 2 || h.Unsent != 2 {
+		t.Fatalf("header %+v %v", h, err)
+	}
+	h.Pending = nil
+	v, err := encode(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Set(threadKey(tagThread, "a", 0), v, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	conv = s.Conversations()
+	if err := conv.MarkSent(ctx, "a", "o1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conv.Commit(ctx, infinity.Commit{Thread: "a", Expected: 0, Outbox: []infinity.Outgoing{{ID: "o2", Invoke: &infinity.Invocation{Tool: "t"}}, {ID: "o3", Invoke: &infinity.Invocation{Tool: "t"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := conv.Outbox(ctx, "a")
+	if err != nil || len(out) != 2 || out[0].ID != "o2" || out[1].ID != "o3" {
+		t.Fatalf("outbox %+v %v, want o2 o3", out, err)
+	}
+	h, err = readHeader(s.db, "a")
+	if err != nil || h.Unsent != 2 || len(h.Pending) != 2 || h.Pending[0] != (outRef{"o2", 1}) || h.Pending[1] != (outRef{"o3", 2}) {
+		t.Fatalf("header %+v %v", h, err)
+	}
+	if err := conv.MarkSent(ctx, "a", "o2", "o3", "unknown"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := conv.Outbox(ctx, "a"); err != nil || len(out) != 0 {
+		t.Fatalf("outbox %+v %v, want empty", out, err)
+	}
+	if u, err := s.Unsent(ctx); err != nil || len(u) != 0 {
+		t.Fatalf("unsent %v %v", u, err)
+	}
+}

@@ -126,6 +126,23 @@ func (c *historyCache) appended(id infinity.ThreadID, n int, items []infinity.It
 	c.evict()
 }
 
+// fresh caches the empty history of a thread just created (its creator
+// holds its lock and its batch is applied), so that its first commit
+// appends to it and its next slice finds it.
+func (c *historyCache) fresh(id infinity.ThreadID) {
+	if c.budget <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	if e, ok := c.m[id]; ok {
+		c.remove(e)
+	}
+	c.m[id] = c.lru.PushFront(&histEntry{id: id})
+	c.evict()
+}
+
 // drop forgets a thread's history.
 func (c *historyCache) drop(id infinity.ThreadID) {
 	if c.budget <= 0 {

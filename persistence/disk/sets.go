@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -17,14 +18,15 @@ import (
 // waiting messages ('W', with their inbox numbers) and the processed marks
 // ('P', with their expiry). Most of those reads ask for a key that is not
 // there (a new message id), which only a complete set answers without
-// asking the engine; one prefix scan loads a thread's set, and the
-// thread's next checks are map lookups. Writers keep cached sets current
-// under the threads' locks once their batch is applied; a reader fills a
-// set only if no writer changed the shard meanwhile (gen). A set over
-// maxSet entries is not kept (a marker says so, and reads of it go to the
-// engine). The cache is bounded by entries (setCacheEntries; a set costs
-// its members plus one, so empty sets count too), evicting whole sets at
-// random.
+// asking the engine. A thread created by this process starts with its
+// three sets known to be empty; otherwise one prefix scan loads a set, and
+// the thread's next checks are lookups in memory. Writers keep cached sets
+// current under the threads' locks once their batch is applied; a reader
+// fills a set only if no writer changed the shard meanwhile (gen). A set
+// over maxSet entries is not kept (a marker says so, and reads of it go to
+// the engine). The cache is bounded by entries (setCacheEntries; a set
+// costs its members plus one, so empty sets count too), evicting whole
+// sets at random.
 type setCache struct {
 	shards [nStripes]setShard
 }
@@ -36,27 +38,46 @@ type setID struct {
 
 type setShard struct {
 	mu   sync.Mutex
-	sets map[setID]*memberSet
+	sets map[setID]memberSet
 	n    int // cost held: a set counts its members plus one
 	gen  uint64
 }
 
-// memberSet is a cached set: its members (nil when empty), or big when it
-// is too big to keep.
+// memberSet is a cached set: its members, or big when it is too big to
+// keep. Sets are small (most hold none or one member), so a slice
+// searched in order costs less memory than a map and no more time.
 type memberSet struct {
-	m   map[string]uint64
-	big bool
+	members []member
+	big     bool
 }
 
-func (ms *memberSet) cost() int { return len(ms.m) + 1 }
+type member struct {
+	key string
+	v   uint64
+}
+
+func (ms memberSet) cost() int { return len(ms.members) + 1 }
+
+func (ms memberSet) find(key string) int {
+	for i := range ms.members {
+		if ms.members[i].key == key {
+			return i
+		}
+	}
+	return -1
+}
 
 const (
 	// maxSet is the largest set kept.
 	maxSet = 256
-	// setCacheEntries bounds the entries held, over every shard.
-	setCacheEntries = 1 << 17
+	// setCacheEntries bounds the entries held, over every shard: about
+	// 60 bytes each, empty sets included.
+	setCacheEntries = 1 << 19
 	perSetShard     = setCacheEntries / nStripes
 )
+
+// setTags are the tables the set cache holds.
+var setTags = [...]byte{tagApplied, tagWaitsFor, tagMark}
 
 // lookup answers from a cached set: cached is false when the set is not
 // held (or too big), and gen is the shard's generation for fill.
@@ -68,8 +89,10 @@ func (c *setCache) lookup(i int, sid setID, key string) (v uint64, found, cached
 	if !ok || ms.big {
 		return 0, false, false, sh.gen
 	}
-	v, found = ms.m[key]
-	return v, found, true, sh.gen
+	if j := ms.find(key); j >= 0 {
+		return ms.members[j].v, true, true, sh.gen
+	}
+	return 0, false, true, sh.gen
 }
 
 // big reports whether the set is known to be too big to keep.
@@ -81,35 +104,59 @@ func (c *setCache) big(i int, sid setID) bool {
 	return ok && ms.big
 }
 
-// fill keeps a set read from the engine (nil: too big), unless a writer
+// fill keeps a set read from the engine (big: too big), unless a writer
 // changed the shard since gen.
-func (c *setCache) fill(i int, sid setID, m map[string]uint64, gen uint64) {
+func (c *setCache) fill(i int, sid setID, ms memberSet, gen uint64) {
 	sh := &c.shards[i]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.gen != gen {
 		return
 	}
+	sh.put(sid, ms)
+}
+
+// fresh records that a thread just created has its sets empty; its
+// creator holds its lock and its batch is applied.
+func (c *setCache) fresh(i int, id infinity.ThreadID) {
+	sh := &c.shards[i]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.gen++
+	for _, tag := range setTags {
+		sh.put(setID{tag, id}, memberSet{})
+	}
+}
+
+// put keeps a set, evicting others to stay within the bound.
+func (sh *setShard) put(sid setID, ms memberSet) {
 	if sh.sets == nil {
-		sh.sets = make(map[setID]*memberSet)
+		sh.sets = make(map[setID]memberSet)
 	}
 	if old, ok := sh.sets[sid]; ok {
 		sh.n -= old.cost()
 		delete(sh.sets, sid)
 	}
-	ms := &memberSet{big: m == nil}
-	if len(m) > 0 {
-		ms.m = m
-	}
-	for sh.n+ms.cost() > perSetShard && len(sh.sets) > 0 {
+	sh.evict(ms.cost(), sid)
+	sh.sets[sid] = ms
+	sh.n += ms.cost()
+}
+
+// evict drops sets other than keep, at random, until room more fit.
+func (sh *setShard) evict(room int, keep setID) {
+	for sh.n+room > perSetShard && len(sh.sets) > 0 {
 		for k, old := range sh.sets { // a random set
+			if k == keep {
+				if len(sh.sets) == 1 {
+					return
+				}
+				continue
+			}
 			sh.n -= old.cost()
 			delete(sh.sets, k)
 			break
 		}
 	}
-	sh.sets[sid] = ms
-	sh.n += ms.cost()
 }
 
 // update records a member a writer applied (or deleted).
@@ -122,34 +169,28 @@ func (c *setCache) update(i int, sid setID, key string, v uint64, deleted bool) 
 	if !ok || ms.big {
 		return
 	}
-	_, had := ms.m[key]
+	j := ms.find(key)
 	switch {
-	case deleted && had:
-		delete(ms.m, key)
+	case deleted && j >= 0:
+		// A new slice: a reader may hold none of the old one, but the
+		// map holds the set by value, so copy rather than shift.
+		ms.members = slices.Delete(slices.Clone(ms.members), j, j+1)
+		sh.sets[sid] = ms
 		sh.n--
-	case !deleted && !had && len(ms.m) >= maxSet:
+	case deleted:
+	case j >= 0:
+		ms.members = slices.Clone(ms.members)
+		ms.members[j].v = v
+		sh.sets[sid] = ms
+	case len(ms.members) >= maxSet:
 		sh.n -= ms.cost()
-		sh.sets[sid] = &memberSet{big: true} // now too big to keep
+		sh.sets[sid] = memberSet{big: true} // now too big to keep
 		sh.n++
-	case !deleted:
-		if ms.m == nil {
-			ms.m = make(map[string]uint64, 1)
-		}
-		ms.m[key] = v
-		if !had {
-			sh.n++
-		}
-	}
-	// Writers grow sets too: keep the bound, evicting other sets.
-	for sh.n > perSetShard && len(sh.sets) > 1 {
-		for k, old := range sh.sets {
-			if k == sid {
-				continue
-			}
-			sh.n -= old.cost()
-			delete(sh.sets, k)
-			break
-		}
+	default:
+		ms.members = append(slices.Clip(ms.members), member{key, v})
+		sh.sets[sid] = ms
+		sh.n++
+		sh.evict(0, sid) // writers grow sets too: keep the bound
 	}
 }
 
@@ -180,26 +221,25 @@ func (s *Store) member(tag byte, id infinity.ThreadID, key string) (uint64, bool
 	}
 	k := append(threadKey(tag, string(id), len(key)), key...)
 	if !s.sets.big(i, sid) {
-		m := make(map[string]uint64)
+		var ms memberSet
 		prefix := threadKey(tag, string(id), 0)
-		tooBig := false
 		err := scanPrefix(s.db, prefix, func(mk, mv []byte) (bool, error) {
-			if len(m) == maxSet {
-				tooBig = true
+			if len(ms.members) == maxSet {
+				ms = memberSet{big: true}
 				return false, nil
 			}
-			m[string(mk[len(prefix):])] = memberValue(mv)
+			ms.members = append(ms.members, member{string(mk[len(prefix):]), memberValue(mv)})
 			return true, nil
 		})
 		if err != nil {
 			return 0, false, err
 		}
-		if tooBig {
-			s.sets.fill(i, sid, nil, gen)
-		} else {
-			s.sets.fill(i, sid, m, gen)
-			v, found = m[key]
-			return v, found, nil
+		s.sets.fill(i, sid, ms, gen)
+		if !ms.big {
+			if j := ms.find(key); j >= 0 {
+				return ms.members[j].v, true, nil
+			}
+			return 0, false, nil
 		}
 	}
 	b, closer, err := s.db.Get(k)
@@ -279,6 +319,9 @@ func (t *tx) dropSet(tag byte, id infinity.ThreadID) error {
 // publishSets tells the set cache what an applied transaction changed.
 func (t *tx) publishSets() {
 	t.publishOcc()
+	for _, id := range t.created {
+		t.s.sets.fresh(t.s.stripes.index(id), id)
+	}
 	for _, sid := range t.droppedSets {
 		t.s.sets.drop(t.s.stripes.index(sid.id), sid)
 	}

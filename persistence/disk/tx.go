@@ -134,6 +134,9 @@ type tx struct {
 	dirty   map[infinity.ThreadID]bool
 	err     error // first read error of a CommitView call
 	deleted []infinity.ThreadID
+	// created are the threads the mutation creates: their sets and
+	// history start empty in the caches.
+	created []infinity.ThreadID
 	applied bool
 	// appends are the commits' new items, for the history cache.
 	appends []appendedItems
@@ -303,6 +306,9 @@ func (t *tx) publish() {
 		t.s.headers.set(t.s.stripes.index(id), id, nil)
 		t.s.hist.drop(id)
 	}
+	for _, id := range t.created {
+		t.s.hist.fresh(id)
+	}
 	for _, a := range t.appends {
 		t.s.hist.appended(a.id, a.from, a.items)
 	}
@@ -352,6 +358,7 @@ func (t *tx) create(info infinity.ThreadInfo) {
 	t.headers[info.ID] = &header{Info: info}
 	t.touch(info.ID)
 	t.threads++
+	t.created = append(t.created, info.ID)
 }
 
 func (t *tx) touch(id infinity.ThreadID) {

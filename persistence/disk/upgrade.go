@@ -171,6 +171,9 @@ func convert(dir string, d file.Dump, o options) (int, error) {
 		t := &d.Threads[i]
 		id := t.Info.ID
 		h := header{Info: t.Info, Len: len(t.Items), Children: uint64(len(t.Children)), Out: uint64(len(t.Outbox)), Unsent: len(t.Outbox)}
+		for j := range t.Outbox {
+			h.Pending = append(h.Pending, outRef{ID: t.Outbox[j].ID, N: uint64(j)})
+		}
 		v, err := encode(&h)
 		if err != nil {
 			return fail(err)
