@@ -48,9 +48,10 @@ The cloud mode:
                          DynamoDB, Aurora DSQL and EventBridge Scheduler
 
 Other:
-  demo       run the offline demo in-process (no daemon, no API key, no network)
-  version    print the version
-  help       show this help, or "infinity help <command>"
+  demo         run the offline demo in-process (no daemon, no API key, no network)
+  tools serve  run the example RAP tool server (time, webhooks, timers, approvals, progress)
+  version      print the version
+  help         show this help, or "infinity help <command>"
 
 State lives in ~/.infinity (override with --home or INFINITY_HOME).
 Run "infinity <command> --help" for a command's flags.
@@ -94,6 +95,7 @@ var commands = map[string]command{
 	"cloud":       cloudCmd,
 	"export":      exportCmd,
 	"import":      importCmd,
+	"tools":       toolsCmd,
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -75,6 +75,11 @@
 //	$DEPTH   the depth, a decimal number
 //	$STACK   in arguments, a string value that is exactly "$STACK" becomes the
 //	         JSON array of req.Stack; elsewhere the ids joined with "/"
+//	$CALL_ID(tool)     the id of the newest call of tool in the request's
+//	                   history (to cancel a subscription it started, say)
+//	$DATE(+dur,zone)   the date (YYYY-MM-DD) and time (HH:MM:SS) in the IANA
+//	$TIME(+dur,zone)   zone, dur (a Go duration such as 90s) from now: the
+//	                   arguments of sleep_until
 //
 // Templates are replaced inside string values only; object keys, numbers and
 // the order of keys are kept as written. A request without a Stack is taken

@@ -723,3 +723,28 @@ func TestWriteString(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplateFunctions: $CALL_ID names the newest call of a tool in the
+// history; $DATE and $TIME give a wall clock some time from now in a zone;
+// an argument they cannot read stays as written.
+func TestTemplateFunctions(t *testing.T) {
+	at := time.Date(2026, 12, 6, 23, 59, 30, 0, time.UTC)
+	v := vars{now: func() time.Time { return at }, items: []infinity.Item{
+		{Kind: infinity.KindToolCall, Call: &infinity.ToolCall{ID: "c1", Name: "watch_webhook"}},
+		{Kind: infinity.KindToolCall, Call: &infinity.ToolCall{ID: "c2", Name: "watch_webhook"}},
+		{Kind: infinity.KindToolCall, Call: &infinity.ToolCall{ID: "c3", Name: "sleep"}},
+	}}
+	for in, want := range map[string]string{
+		"$CALL_ID(watch_webhook)":                           "c2",
+		"$CALL_ID(nothing)":                                 "$CALL_ID(nothing)",
+		"$DATE(+45s,Europe/Paris) $TIME(+45s,Europe/Paris)": "2026-12-07 01:00:15",
+		"$TIME(+1h, UTC)":                                   "00:59:30",
+		"$TIME(soon,UTC)":                                   "$TIME(soon,UTC)",
+		"$DATE(+1s,Nowhere/Land)":                           "$DATE(+1s,Nowhere/Land)",
+		"$TIME(+1s":                                         "$TIME(+1s",
+	} {
+		if got := v.expand(in); got != want {
+			t.Errorf("%s: %q, want %q", in, got, want)
+		}
+	}
+}

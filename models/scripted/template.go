@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/infinity-runtime/infinity"
@@ -18,6 +19,8 @@ type vars struct {
 	thread, parent, root string
 	depth                int
 	stack                []infinity.ThreadID
+	items                []infinity.Item
+	now                  func() time.Time
 }
 
 func newVars(req infinity.CompletionRequest) vars {
@@ -25,7 +28,7 @@ func newVars(req infinity.CompletionRequest) vars {
 	if len(stack) == 0 && req.Thread != "" {
 		stack = []infinity.ThreadID{req.Thread}
 	}
-	v := vars{thread: string(req.Thread), stack: stack}
+	v := vars{thread: string(req.Thread), stack: stack, items: req.Items, now: time.Now}
 	if n := len(stack); n > 0 {
 		v.root = string(stack[0])
 		v.depth = n - 1
@@ -60,6 +63,16 @@ func (v *vars) expand(s string) string {
 		case strings.HasPrefix(s, "$DEPTH"):
 			b.WriteString(strconv.Itoa(v.depth))
 			s = s[len("$DEPTH"):]
+		case strings.HasPrefix(s, "$CALL_ID("), strings.HasPrefix(s, "$DATE("), strings.HasPrefix(s, "$TIME("):
+			name, arg, _ := strings.Cut(s[1:], "(")
+			end := strings.IndexByte(arg, ')')
+			if end < 0 {
+				b.WriteByte('$')
+				s = s[1:]
+				continue
+			}
+			b.WriteString(v.function(name, arg[:end]))
+			s = arg[end+1:]
 		case strings.HasPrefix(s, "$STACK"):
 			for k, id := range v.stack {
 				if k > 0 {
@@ -75,6 +88,35 @@ func (v *vars) expand(s string) string {
 	}
 	b.WriteString(s)
 	return b.String()
+}
+
+// function expands $CALL_ID(tool), $DATE(+dur,zone) and $TIME(+dur,zone);
+// an argument it cannot read leaves the word as written, so that the tool
+// that gets it says what is wrong.
+func (v *vars) function(name, arg string) string {
+	literal := "$" + name + "(" + arg + ")"
+	if name == "CALL_ID" {
+		for i := len(v.items) - 1; i >= 0; i-- {
+			if c := v.items[i].Call; c != nil && c.Name == arg {
+				return c.ID
+			}
+		}
+		return literal
+	}
+	offset, zone, _ := strings.Cut(arg, ",")
+	d, err := time.ParseDuration(strings.TrimPrefix(strings.TrimSpace(offset), "+"))
+	if err != nil {
+		return literal
+	}
+	loc, err := time.LoadLocation(strings.TrimSpace(zone))
+	if err != nil {
+		return literal
+	}
+	t := v.now().Add(d).In(loc)
+	if name == "DATE" {
+		return t.Format(time.DateOnly)
+	}
+	return t.Format(time.TimeOnly)
 }
 
 // node is a parsed JSON value that keeps object keys in order.
