@@ -479,14 +479,19 @@ func TestExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(paths) < 2 {
+	folders, err := filepath.Glob(filepath.Join("..", "examples", "*", "agent.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths = append(paths, folders...)
+	if len(paths) < 6 {
 		t.Fatalf("want the example agent files, found %v", paths)
 	}
 	for _, p := range paths {
 		if filepath.Base(p) == "prices.yaml" { // a prices file, not an agent
 			continue
 		}
-		t.Run(filepath.Base(p), func(t *testing.T) {
+		t.Run(filepath.Base(filepath.Dir(p))+"/"+filepath.Base(p), func(t *testing.T) {
 			f, err := Load(p)
 			if err != nil {
 				t.Fatal(err)
@@ -494,6 +499,25 @@ func TestExamples(t *testing.T) {
 			if f.Model.Provider == "scripted" {
 				if _, err := f.Provider(context.Background(), testProviders()); err != nil {
 					t.Error(err)
+				}
+				// Its other models need keys only when a thread uses them.
+				noKey := func([]infinity.ModelInfo) (infinity.ModelProvider, error) { return nil, errors.New("no API key") }
+				r, err := f.Registry(context.Background(), Providers{"anthropic": noKey, "openai": noKey, "bedrock": noKey})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, m := range f.Models {
+					if r.Unavailable[m.Provider] == nil {
+						t.Errorf("%s: not marked unavailable", m.Provider)
+					}
+					if _, err := r.Providers[m.Provider].Models(context.Background()); err != nil {
+						t.Errorf("%s: %v", m.Provider, err)
+					}
+					for _, err := range r.Providers[m.Provider].Stream(context.Background(), infinity.CompletionRequest{}) {
+						if err == nil || !strings.Contains(err.Error(), "no API key") {
+							t.Errorf("%s: a completion on a provider without its key: %v", m.Provider, err)
+						}
+					}
 				}
 			}
 		})

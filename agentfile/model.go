@@ -2,6 +2,7 @@ package agentfile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"maps"
@@ -65,6 +66,25 @@ type Registry struct {
 	Providers map[string]infinity.ModelProvider
 	// Prices are the prices the file gives (model.price, models[].price).
 	Prices *pricing.Table
+	// Unavailable names the providers of the other models (models:) that
+	// could not be built, by provider id, with why: most often an API key
+	// missing from the environment. The agent runs on its default model;
+	// a thread asking for one of these models gets the error (their
+	// Providers entry answers every call with it).
+	Unavailable map[string]error
+}
+
+// unavailable stands for a provider of the file's other models that could
+// not be built: it lists its models and fails every completion with why.
+type unavailable struct {
+	err   error
+	infos []infinity.ModelInfo
+}
+
+func (u unavailable) Models(context.Context) ([]infinity.ModelInfo, error) { return u.infos, nil }
+
+func (u unavailable) Stream(context.Context, infinity.CompletionRequest) iter.Seq2[infinity.StreamEvent, error] {
+	return func(yield func(infinity.StreamEvent, error) bool) { yield(infinity.StreamEvent{}, u.err) }
 }
 
 // Allows reports whether the agent's threads may run on model
@@ -133,6 +153,19 @@ func (f *File) Registry(ctx context.Context, ps Providers) (*Registry, error) {
 			}
 			err = fmt.Errorf("%s: %s %q is unknown: %w", f.path, field, name, infinity.ErrInvalid)
 		}
+		if err != nil && name != f.Model.Provider && errors.As(err, new(buildError)) {
+			// Only the default model must be usable now: a missing key
+			// of another provider fails the threads that ask for it.
+			if r.Unavailable == nil {
+				r.Unavailable = map[string]error{}
+			}
+			r.Unavailable[name] = err
+			infos := make([]infinity.ModelInfo, 0, len(byProvider[name]))
+			for _, m := range byProvider[name] {
+				infos = append(infos, modelInfo(m))
+			}
+			p, err = unavailable{err: err, infos: infos}, nil
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -167,6 +200,14 @@ func (f *File) Registry(ctx context.Context, ps Providers) (*Registry, error) {
 	return r, nil
 }
 
+// buildError marks a provider that could not be built from the
+// environment (its key, region or endpoint), as opposed to a file that is
+// wrong.
+type buildError struct{ err error }
+
+func (e buildError) Error() string { return e.err.Error() }
+func (e buildError) Unwrap() error { return e.err }
+
 func errOr(err, fallback error) error {
 	if err != nil {
 		return err
@@ -189,7 +230,7 @@ func (f *File) network(name string, specs []ModelSpec, ps Providers) (infinity.M
 	}
 	p, err := build(infos)
 	if err != nil {
-		return nil, fmt.Errorf("%s: model provider %s: %w (%s)", f.path, name, err, hints[name])
+		return nil, buildError{fmt.Errorf("%s: model provider %s: %w (%s)", f.path, name, err, hints[name])}
 	}
 	return p, nil
 }

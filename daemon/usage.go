@@ -66,6 +66,9 @@ type agentModels struct {
 	Choices []string
 	// Prices are the daemon's prices overridden by the agent file's.
 	Prices *pricing.Table
+	// Unavailable are the providers among Choices that could not be set
+	// up (agentfile.Registry.Unavailable): their models cannot run.
+	Unavailable map[string]error
 }
 
 // threadModel is the model a thread runs on: its own, else its agent's

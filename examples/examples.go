@@ -12,18 +12,32 @@ import (
 	"strings"
 )
 
-//go:embed *.yaml
+//go:embed *.yaml */agent.yaml */script.json
 var files embed.FS
 
 // PricesFile is the example prices file, which is not an agent file.
 const PricesFile = "prices.yaml"
 
-// Get returns the bundled agent file named name ("demo" for demo.yaml).
+// Get returns the bundled agent file named name: "demo" for demo.yaml,
+// "approval" for approval/agent.yaml.
 func Get(name string) ([]byte, bool) {
-	if name+".yaml" == PricesFile {
+	if name+".yaml" == PricesFile || strings.ContainsAny(name, "/.") {
 		return nil, false
 	}
-	b, err := files.ReadFile(name + ".yaml")
+	if b, err := files.ReadFile(name + ".yaml"); err == nil {
+		return b, true
+	}
+	b, err := files.ReadFile(name + "/agent.yaml")
+	return b, err == nil
+}
+
+// Script returns a bundled example's scripted-model script (its folder's
+// script.json), if it has one.
+func Script(name string) ([]byte, bool) {
+	if strings.ContainsAny(name, "/.") {
+		return nil, false
+	}
+	b, err := files.ReadFile(name + "/script.json")
 	return b, err == nil
 }
 
@@ -32,11 +46,29 @@ func Names() []string {
 	entries, _ := fs.ReadDir(files, ".") // an embedded FS always reads
 	var out []string
 	for _, e := range entries {
-		if e.Name() == PricesFile {
-			continue
+		switch {
+		case e.Name() == PricesFile:
+		case e.IsDir():
+			out = append(out, e.Name())
+		default:
+			out = append(out, strings.TrimSuffix(e.Name(), path.Ext(e.Name())))
 		}
-		out = append(out, strings.TrimSuffix(e.Name(), path.Ext(e.Name())))
 	}
 	slices.Sort(out)
 	return out
+}
+
+// Describe returns an example's one-line description (its agent file's
+// description: line).
+func Describe(name string) string {
+	b, ok := Get(name)
+	if !ok {
+		return ""
+	}
+	for line := range strings.Lines(string(b)) {
+		if d, ok := strings.CutPrefix(line, "description:"); ok {
+			return strings.TrimSpace(d)
+		}
+	}
+	return ""
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -22,9 +23,10 @@ import (
 const runUsage = `Usage: infinity run [flags] AGENT [MESSAGE]
 
 Starts a root thread on the daemon. AGENT is an agent file (YAML; see
-examples/ and agentfile/doc.go) or the name of a bundled example (%s).
-MESSAGE is the first user message; without it, the bundled demo uses its
-own prompt and other agents read it from standard input.
+examples/ and agentfile/doc.go) or the name of a bundled example (%s;
+"infinity run --list" describes them). MESSAGE is the first user message;
+without it, the bundled demo uses its own prompt and other agents read it
+from standard input.
 
 --model provider/model runs the thread (and the threads it spawns) on
 another model than the agent's default: one of the models its file lists
@@ -41,9 +43,23 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	asJSON := f.Bool("json", false, "print the started thread as JSON")
 	id := f.String("id", "", "the thread id to use (makes a retried run harmless)")
 	model := f.String("model", "", "run on this model (provider/model) instead of the agent's default")
-	pos, err := f.parse(args, 1, 2)
+	list := f.Bool("list", false, "list the bundled examples, one line each, and exit")
+	minArgs := 1
+	if slices.Contains(args, "--list") || slices.Contains(args, "-list") {
+		minArgs = 0
+	}
+	pos, err := f.parse(args, minArgs, 2)
 	if err != nil {
 		return err
+	}
+	if *list {
+		if len(pos) > 0 {
+			return fmt.Errorf("run: --list takes no arguments: %w", errUsage)
+		}
+		for _, n := range examples.Names() {
+			fmt.Fprintf(stdout, "%-10s  %s\n", n, examples.Describe(n))
+		}
+		return nil
 	}
 	src, origin, bundled, err := loadAgent(pos[0])
 	if err != nil {
@@ -109,7 +125,8 @@ func loadAgent(arg string) (src daemon.AgentSource, origin, bundled string, err 
 	b, rerr := os.ReadFile(arg)
 	if errors.Is(rerr, fs.ErrNotExist) || errors.Is(rerr, fs.ErrInvalid) {
 		if eb, ok := examples.Get(arg); ok {
-			return daemon.AgentSource{YAML: string(eb)}, arg + ".yaml", arg, nil
+			script, _ := examples.Script(arg)
+			return daemon.AgentSource{YAML: string(eb), Script: string(script)}, arg + ".yaml", arg, nil
 		}
 		return src, "", "", fmt.Errorf("run: %q is neither an agent file nor a bundled example (%s)", arg, strings.Join(examples.Names(), ", "))
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/daemon"
 )
 
@@ -21,6 +22,24 @@ type transcript struct {
 
 func newTranscript(w io.Writer) *transcript {
 	return &transcript{w: w, calls: map[string]string{}, stamp: func(it infinity.Item) string { return it.At.Local().Format("15:04:05") }}
+}
+
+// segment prints a tool result's rendering for people (RAP display_as):
+// text as it is, other types (a diff, an image) as their JSON, clipped.
+// A pending user choice's segment is the runtime's own and the status
+// column already shows it.
+func (t *transcript) segment(who string, d infinity.DisplaySegment) {
+	switch d.Type {
+	case actors.ChoiceSegment:
+	case "text":
+		var text string
+		if json.Unmarshal(d.Content, &text) != nil {
+			text = string(d.Content)
+		}
+		fmt.Fprintf(t.w, "          %sshown: %s\n", who, clip(text, 140))
+	default:
+		fmt.Fprintf(t.w, "          %sshown %s: %s\n", who, d.Type, clip(string(d.Content), 140))
+	}
 }
 
 func (t *transcript) line(who string, l daemon.ItemLine) {
@@ -56,6 +75,9 @@ func (t *transcript) line(who string, l daemon.ItemLine) {
 		fmt.Fprintf(t.w, "%s  %scall %s %s\n", at, who, it.Call.Name, clip(string(it.Call.Args), 100))
 	case infinity.KindToolResult:
 		fmt.Fprintf(t.w, "%s  %sresult %s: %s\n", at, who, t.calls[it.Result.CallID], clip(it.Result.Text(), 140))
+		for _, d := range it.Result.Display {
+			t.segment(who, d)
+		}
 	}
 	if it.Usage != nil {
 		model := ""

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/daemon"
+	"github.com/infinity-runtime/infinity/tools/toolbox"
+)
+
+// The examples under examples/, run as their READMEs say: through the CLI
+// and a daemon, with the example tool server over real HTTP. Each test
+// fails if the example's outcome changes.
+
+// toolboxURL is the URL the examples' agent files name for the tool server
+// (`infinity tools serve`'s default port).
+const toolboxURL = "http://127.0.0.1:9300"
+
+// startToolbox serves the example tool server on a free port.
+func startToolbox(t *testing.T) (string, *toolbox.Box) {
+	t.Helper()
+	box := toolbox.New(nil)
+	box.Log = slog.New(slog.DiscardHandler)
+	srv := httptest.NewServer(box)
+	t.Cleanup(srv.Close)
+	t.Cleanup(box.Close)
+	return srv.URL, box
+}
+
+// example copies examples/NAME into a temporary directory with the
+// replacements made (the tool server's URL, say) and returns its agent
+// file's path.
+func example(t *testing.T, name string, replace ...string) string {
+	t.Helper()
+	src := filepath.Join("..", "..", "examples", name)
+	dst := filepath.Join(t.TempDir(), name)
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"agent.yaml", "script.json"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		for i := 0; i+1 < len(replace); i += 2 {
+			if !strings.Contains(s, replace[i]) && f == "agent.yaml" && strings.HasPrefix(replace[i], "http") {
+				t.Fatalf("%s/%s does not name %s", name, f, replace[i])
+			}
+			s = strings.ReplaceAll(s, replace[i], replace[i+1])
+		}
+		if err := os.WriteFile(filepath.Join(dst, f), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dst, "agent.yaml")
+}
+
+// startExample runs `infinity run --json AGENT TEXT` and returns the root.
+func startExample(t *testing.T, agent, text string) infinity.ThreadID {
+	t.Helper()
+	var started daemon.Started
+	if err := json.Unmarshal([]byte(cmdOut(t, "run", "--json", agent, text)), &started); err != nil {
+		t.Fatal(err)
+	}
+	return started.Thread
+}
+
+// waitLogs waits until `infinity logs THREAD` shows want, and returns it.
+func waitLogs(t *testing.T, thread infinity.ThreadID, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out := cmdOut(t, "logs", string(thread))
+		if strings.Contains(out, want) {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the logs of %s never showed %q:\n%s", thread, want, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// tree returns the thread tree below root.
+func tree(t *testing.T, root infinity.ThreadID) daemon.Tree {
+	t.Helper()
+	var tr daemon.Tree
+	if err := json.Unmarshal([]byte(cmdOut(t, "tree", "--json", string(root))), &tr); err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// closedChildren counts the closed threads below a tree's root.
+func closedChildren(tr daemon.Tree) int {
+	n := 0
+	for _, th := range tr.Threads {
+		if th.Status == "closed" {
+			n++
+		}
+		n += closedChildren(th)
+	}
+	return n
+}
+
+func TestExampleResearch(t *testing.T) {
+	serveDaemon(t, t.TempDir())
+	root := startExample(t, example(t, "research"), "Should we move the office?")
+	waitLogs(t, root, "Answer: all three parts are in.")
+	tr := tree(t, root)
+	if len(tr.Threads) != 3 || closedChildren(tr) != 3 {
+		t.Fatalf("want the root and three closed children, have %+v", tr.Threads)
+	}
+}
+
+func TestExampleApproval(t *testing.T) {
+	url, _ := startToolbox(t)
+	serveDaemon(t, t.TempDir())
+	root := startExample(t, example(t, "approval", toolboxURL, url), "Ship v2")
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(cmdOut(t, "ls"), "waiting for your choice: Deploy v2 to production?") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the thread never waited for the choice:\n%s", cmdOut(t, "logs", string(root)))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if out := cmdOut(t, "answer", string(root), "deploy"); !strings.Contains(out, `"deploy"`) {
+		t.Fatalf("answer: %s", out)
+	}
+	out := waitLogs(t, root, "Approved: deploying v2 to production now.")
+	if !strings.Contains(out, `The user chose "deploy".`) {
+		t.Fatalf("the tool's result is not in the transcript:\n%s", out)
+	}
+}
+
+func TestExampleProgress(t *testing.T) {
+	url, _ := startToolbox(t)
+	home := t.TempDir()
+	serveDaemon(t, home)
+	root := startExample(t, example(t, "progress", toolboxURL, url), "Build it")
+	out := waitLogs(t, root, "The build finished")
+	if !strings.Contains(out, "shown: build: 5 of 5 steps done") {
+		t.Fatalf("the result's display segment is not shown:\n%s", out)
+	}
+	c, _, err := daemon.Dial(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	views, err := c.Views(t.Context(), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ Done, Total int }
+	if err := json.Unmarshal(views["progress"], &got); err != nil || got.Done != 5 || got.Total != 5 {
+		t.Fatalf("progress view %s: %v", views["progress"], err)
+	}
+}
+
+func TestExampleWatcher(t *testing.T) {
+	url, _ := startToolbox(t)
+	serveDaemon(t, t.TempDir())
+	root := startExample(t, example(t, "watcher", toolboxURL, url), "Watch the alerts")
+	waitLogs(t, root, "call sleep_until_event_or_input")
+	hook := func(body string) int {
+		resp, err := http.Post(url+"/hooks/alerts", "text/plain", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := hook("cpu at 40%"); s != 200 {
+		t.Fatalf("hook: %d", s)
+	}
+	waitLogs(t, root, "has closed.")
+	if s := hook("disk 97% full"); s != 200 {
+		t.Fatalf("hook: %d", s)
+	}
+	out := waitLogs(t, root, "I stopped watching the webhook.")
+	if strings.Count(out, "Final report: URGENT") != 1 || !strings.Contains(out, "call cancel_subscription") {
+		t.Fatalf("transcript:\n%s", out)
+	}
+	if tr := tree(t, root); len(tr.Threads) != 2 || closedChildren(tr) != 2 {
+		t.Fatalf("want two closed event threads, have %+v", tr.Threads)
+	}
+	// cancel_subscription reached the tool server: nobody watches now.
+	deadline := time.Now().Add(10 * time.Second)
+	for hook("after") != 404 {
+		if time.Now().After(deadline) {
+			t.Fatal("the webhook still has a watcher after cancel_subscription")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The reminder survives the daemon stopping and starting again while it
+// sleeps.
+func TestExampleReminder(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("INFINITY_HOME", home)
+	open := func() *daemon.Daemon {
+		d, err := daemon.Open(t.Context(), daemon.Options{Home: home, Addr: "127.0.0.1:0",
+			Logger: slog.New(slog.DiscardHandler), Idle: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go d.Serve(context.Background())
+		return d
+	}
+	d := open()
+	root := startExample(t, example(t, "reminder", "+8s", "+3s"), "Remind me to stretch")
+	waitLogs(t, root, "call sleep_until")
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d = open()
+	t.Cleanup(func() { d.Close() })
+	out := waitLogs(t, root, "Reminder: time to stretch!")
+	if !strings.Contains(out, "Woke at the target time") || !strings.Contains(out, "(Europe/Paris)") {
+		t.Fatalf("transcript:\n%s", out)
+	}
+}
