@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -230,5 +231,27 @@ func TestExampleReminder(t *testing.T) {
 	out := waitLogs(t, root, "Reminder: time to stretch!")
 	if !strings.Contains(out, "Woke at the target time") || !strings.Contains(out, "(Europe/Paris)") {
 		t.Fatalf("transcript:\n%s", out)
+	}
+}
+
+// The conversation outgrows its context window, compacts and carries on;
+// the transcript keeps every item.
+func TestExampleLongChat(t *testing.T) {
+	serveDaemon(t, t.TempDir())
+	root := startExample(t, example(t, "longchat"), "note 1: water the roses every morning before nine")
+	for i := 2; i <= 12; i++ {
+		waitLogs(t, root, fmt.Sprintf("note %d:", i-1))
+		cmdOut(t, "send", string(root), fmt.Sprintf("note %d: the tomatoes need stakes and the hedge needs trimming soon", i))
+		if strings.Contains(cmdOut(t, "logs", string(root)), "carrying on from the summary") {
+			break
+		}
+	}
+	out := waitLogs(t, root, "Noted, carrying on from the summary of our earlier conversation.")
+	if !strings.Contains(out, "user> note 1: water the roses") {
+		t.Fatalf("the transcript lost its first items:\n%s", out)
+	}
+	var roots []daemon.ThreadView
+	if err := json.Unmarshal([]byte(cmdOut(t, "ls", "--json")), &roots); err != nil || len(roots) != 1 || !roots[0].Compacted {
+		t.Fatalf("ls --json: %v %+v", err, roots)
 	}
 }
