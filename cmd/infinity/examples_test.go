@@ -255,3 +255,57 @@ func TestExampleLongChat(t *testing.T) {
 		t.Fatalf("ls --json: %v %+v", err, roots)
 	}
 }
+
+// The agent calls the toolbox's MCP server's two tools, synchronously.
+func TestExampleMCP(t *testing.T) {
+	url, _ := startToolbox(t)
+	serveDaemon(t, t.TempDir())
+	root := startExample(t, example(t, "mcp", toolboxURL, url), "Count and convert")
+	out := waitLogs(t, root, "The sentence has 9 words, and 21 °C is 69.8 °F.")
+	for _, want := range []string{"result word_count: 9 words, 1 lines, 43 characters", "result convert_temperature: 21 °C is 69.8 °F"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("transcript lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// `infinity tools serve --port 0` prints {"port":N} once it listens, serves
+// the manifest and MCP there, and stops cleanly when interrupted.
+func TestToolsServe(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"tools", "serve", "--port", "0"}, pw, io.Discard) }()
+	var ready struct{ Port int }
+	if err := json.NewDecoder(pr).Decode(&ready); err != nil || ready.Port == 0 {
+		t.Fatalf("ready line: %v %+v", err, ready)
+	}
+	go io.Copy(io.Discard, pr)
+	base := fmt.Sprintf("http://127.0.0.1:%d", ready.Port)
+	resp, err := http.Get(base + "/.well-known/rap-toolset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct{ Endpoint string }
+	err = json.NewDecoder(resp.Body).Decode(&m)
+	resp.Body.Close()
+	if err != nil || m.Endpoint != base+"/invoke" {
+		t.Fatalf("manifest endpoint %q: %v", m.Endpoint, err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("tools serve after an interrupt: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("tools serve did not stop")
+	}
+	var out, errOut strings.Builder
+	if err := run(t.Context(), []string{"tools", "serve", "--port", "70000"}, &out, &errOut); err == nil {
+		t.Fatal("--port 70000 was accepted")
+	}
+	if err := run(t.Context(), []string{"tools", "nope"}, &out, &errOut); err == nil {
+		t.Fatal("an unknown subcommand was accepted")
+	}
+}

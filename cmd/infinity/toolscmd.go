@@ -26,12 +26,16 @@ until Ctrl-C. Its tools:
   request_approval   asks the user (answer with "infinity answer")
   run_task           a long task that shows its progress as a view
 
+It also serves an MCP server at /mcp with two synchronous tools,
+word_count and convert_temperature.
+
 Once it listens it prints one line on stdout, {"port":N}, so a script can
 start it with --port 0 and read the port; logs go to stderr. An agent file
 uses it with
 
   tools:
     rap: [http://127.0.0.1:N]
+    mcp: [http://127.0.0.1:N/mcp]
 
 Trigger a webhook subscription with
   curl -d 'disk 91% full' http://127.0.0.1:N/hooks/NAME

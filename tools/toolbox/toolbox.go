@@ -15,6 +15,9 @@
 //   - run_task {title, steps, step_ms}: a long task that shows its progress
 //     (a "progress" view updated after every step) and returns a summary
 //     with display segments for people.
+//
+// MCP serves two synchronous tools over MCP's streamable HTTP, word_count
+// and convert_temperature, for agents that use MCP servers.
 package toolbox
 
 import (
@@ -42,7 +45,7 @@ func New(now func() time.Time) *Box {
 		Name:        "toolbox",
 		Description: "Example tools of Infinity: time, webhooks, timers, approvals and a long task with progress",
 		Tools:       []rapserver.Tool{b.currentTime(), b.watchWebhook(), b.timerEvents(), b.requestApproval(), b.runTask()},
-		Extra:       http.HandlerFunc(b.serveHook),
+		Extra:       b.extra(),
 	}
 	return b
 }
@@ -144,6 +147,18 @@ func validHook(name string) bool {
 		}
 	}
 	return true
+}
+
+// extra serves what is not RAP: the webhooks, and the MCP server at /mcp.
+func (b *Box) extra() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/hooks/", b.serveHook)
+	mcpServer := MCP()
+	mux.Handle("/mcp", mcpServer)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "not found: this is a RAP tool server (manifest at /.well-known/rap-toolset), with webhooks at POST /hooks/{name} and an MCP server at /mcp", http.StatusNotFound)
+	})
+	return mux
 }
 
 // serveHook is POST /hooks/{name}: the body (up to 64 KiB of text) goes to
