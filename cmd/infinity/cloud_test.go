@@ -66,7 +66,6 @@ const reverseScript = `{"rules": [
 // with the emulators' dummy credentials.
 func startCloudStack(t *testing.T) *cloudlocal.Stack {
 	t.Helper()
-	emutest.AWSEnv(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "s.json"), []byte(reverseScript), 0o644); err != nil {
 		t.Fatal(err)
@@ -75,6 +74,13 @@ func startCloudStack(t *testing.T) *cloudlocal.Stack {
 	if err := os.WriteFile(agent, []byte("name: reverse\nmodel:\n  provider: scripted\n  script: s.json\nlimits:\n  max_depth: 2\n  max_children: 4\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return startCloudStackWith(t, agent)
+}
+
+// startCloudStackWith is startCloudStack with the agent file agent.
+func startCloudStackWith(t *testing.T, agent string) *cloudlocal.Stack {
+	t.Helper()
+	emutest.AWSEnv(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -102,6 +102,13 @@ type Server struct {
 	// Extra, when set, serves requests for paths the protocol does not use
 	// (a tool's webhook, say).
 	Extra http.Handler
+	// Inline runs each call's Run before answering its invocation, so
+	// that its callbacks are sent while the request lasts: for hosts that
+	// freeze the process between requests, such as AWS Lambda. Calls that
+	// outlive a request cannot work there: AskUser fails with
+	// ErrNotInline, and a subscription's events must all be sent by the
+	// Run that subscribed.
+	Inline bool
 
 	once    sync.Once
 	mux     *http.ServeMux
@@ -134,6 +141,11 @@ type Call struct {
 // ErrCallEnded is returned by AskUser when the call's context ends before
 // the user answers.
 var ErrCallEnded = errors.New("rapserver: the call ended")
+
+// ErrNotInline is returned by AskUser on an Inline server: the answer
+// comes in another request, which a host such as AWS Lambda may serve from
+// another process.
+var ErrNotInline = errors.New("rapserver: asking the user needs a server that keeps running between requests, not one that runs calls inline")
 
 func (s *Server) init() {
 	s.once.Do(func() {
@@ -197,7 +209,7 @@ func (s *Server) base(r *http.Request) string {
 		return strings.TrimSuffix(s.BaseURL, "/")
 	}
 	scheme := "http"
-	if r.TLS != nil {
+	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" { // behind a proxy, or a Lambda Function URL
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host
@@ -243,15 +255,21 @@ func (s *Server) serveInvoke(w http.ResponseWriter, r *http.Request) {
 	s.byGroup[inv.GroupID] = append(s.byGroup[inv.GroupID], c)
 	s.wg.Add(1)
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]bool{"accepted": true})
-	go func() {
+	work := func() {
 		defer s.wg.Done()
 		defer s.forget(c)
 		defer cancel()
 		if err := tool.Run(ctx, c); err != nil && !c.answered() && !errors.Is(err, context.Canceled) {
 			_ = c.Result(s.ctx, "Error: "+err.Error())
 		}
-	}()
+	}
+	if s.Inline {
+		work()
+		writeJSON(w, http.StatusOK, map[string]bool{"accepted": true})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"accepted": true})
+	go work()
 }
 
 // forget drops a call whose Run returned.
@@ -414,6 +432,9 @@ func (c *Call) AskUser(ctx context.Context, prompt string, choices []string, def
 	}
 	if c.answer != nil {
 		return 0, errors.New("ask user: this call asked already (a call asks once)")
+	}
+	if c.srv.Inline {
+		return 0, ErrNotInline
 	}
 	s, inv := c.srv, c.Invocation
 	id := inv.ID // the protocol ties a question to its call by the call's id

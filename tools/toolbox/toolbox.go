@@ -50,6 +50,22 @@ func New(now func() time.Time) *Box {
 	return b
 }
 
+// NewInline returns the toolbox for hosts that freeze the process between
+// requests, such as AWS Lambda (cmd/infinity-toolbox-lambda): only the
+// tools that finish within their invocation's request, current_time and
+// run_task, with calls run inline (rapserver.Server.Inline). No webhooks
+// and no MCP.
+func NewInline(now func() time.Time) *Box {
+	b := New(now)
+	b.Server = &rapserver.Server{
+		Name:        "toolbox",
+		Description: "Example tools of Infinity, for AWS Lambda: time in a zone and a task with progress",
+		Tools:       []rapserver.Tool{b.currentTime(), b.runTask()},
+		Inline:      true,
+	}
+	return b
+}
+
 // Box is the toolbox: a rapserver.Server plus the webhook route.
 type Box struct {
 	*rapserver.Server
@@ -283,6 +299,9 @@ func (b *Box) runTask() rapserver.Tool {
 			}
 			if a.Steps < 1 || a.Steps > 100 || a.StepMS < 0 || a.StepMS > 60000 {
 				return fmt.Errorf("steps must be in [1, 100] and step_ms in [0, 60000]; got %d and %d", a.Steps, a.StepMS)
+			}
+			if b.Inline && a.Steps*a.StepMS > 60000 {
+				return fmt.Errorf("here a task must finish within its request: steps × step_ms at most 60000, got %d", a.Steps*a.StepMS)
 			}
 			start := b.now()
 			for i := 1; i <= a.Steps; i++ {
