@@ -129,22 +129,14 @@ func (c *historyCache) appended(id infinity.ThreadID, n int, items []infinity.It
 // fresh caches the empty history of a thread just created (its creator
 // holds its lock and its batch is applied), so that its first commit
 // appends to it and its next slice finds it.
-func (c *historyCache) fresh(id infinity.ThreadID) {
-	if c.budget <= 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	if e, ok := c.m[id]; ok {
-		c.remove(e)
-	}
-	c.m[id] = c.lru.PushFront(&histEntry{id: id})
-	c.evict()
-}
+func (c *historyCache) fresh(id infinity.ThreadID) { c.reset(id, true) }
 
 // drop forgets a thread's history.
-func (c *historyCache) drop(id infinity.ThreadID) {
+func (c *historyCache) drop(id infinity.ThreadID) { c.reset(id, false) }
+
+// reset forgets a thread's cached history, and with empty caches an empty
+// one in its place.
+func (c *historyCache) reset(id infinity.ThreadID, empty bool) {
 	if c.budget <= 0 {
 		return
 	}
@@ -153,6 +145,10 @@ func (c *historyCache) drop(id infinity.ThreadID) {
 	c.gen++
 	if e, ok := c.m[id]; ok {
 		c.remove(e)
+	}
+	if empty {
+		c.m[id] = c.lru.PushFront(&histEntry{id: id})
+		c.evict()
 	}
 }
 
