@@ -324,11 +324,23 @@ func TestModels(t *testing.T) {
 	if err != nil || len(providers) != 2 {
 		t.Errorf("Providers = %v, %v", providers, err)
 	}
-	// A program built without openai cannot serve the file.
+	// A program built without openai serves the file's other models; the
+	// openai one is unavailable, and says why when a thread asks for it.
 	without := testProviders()
 	delete(without, "openai")
+	r, err = f.Registry(context.Background(), without)
+	if err != nil || !errors.Is(r.Unavailable["openai"], infinity.ErrNotImplemented) {
+		t.Errorf("without openai: %v, %v", err, r.Unavailable)
+	}
+	for _, err := range r.Providers["openai"].Stream(context.Background(), infinity.CompletionRequest{}) {
+		if !errors.Is(err, infinity.ErrNotImplemented) {
+			t.Errorf("a completion on a provider not built in: %v", err)
+		}
+	}
+	// Without the default model's provider, the file cannot run at all.
+	delete(without, "anthropic")
 	if _, err := f.Registry(context.Background(), without); !errors.Is(err, infinity.ErrNotImplemented) {
-		t.Errorf("without openai: %v", err)
+		t.Errorf("without anthropic: %v", err)
 	}
 }
 

@@ -68,7 +68,8 @@ type Registry struct {
 	Prices *pricing.Table
 	// Unavailable names the providers of the other models (models:) that
 	// could not be built, by provider id, with why: most often an API key
-	// missing from the environment. The agent runs on its default model;
+	// missing from the environment, or a provider this program was built
+	// without (the Lambda bootstrap links only some). The agent runs on its default model;
 	// a thread asking for one of these models gets the error (their
 	// Providers entry answers every call with it).
 	Unavailable map[string]error
@@ -200,9 +201,9 @@ func (f *File) Registry(ctx context.Context, ps Providers) (*Registry, error) {
 	return r, nil
 }
 
-// buildError marks a provider that could not be built from the
-// environment (its key, region or endpoint), as opposed to a file that is
-// wrong.
+// buildError marks a provider that could not be built here: not built
+// into this program, or not configured by the environment (its key, region
+// or endpoint), as opposed to a file that is wrong.
 type buildError struct{ err error }
 
 func (e buildError) Error() string { return e.err.Error() }
@@ -219,7 +220,7 @@ func errOr(err, fallback error) error {
 func (f *File) network(name string, specs []ModelSpec, ps Providers) (infinity.ModelProvider, error) {
 	build := ps[name]
 	if build == nil {
-		return nil, fmt.Errorf("%s: model provider %s is not built into this program: %w", f.path, name, infinity.ErrNotImplemented)
+		return nil, buildError{fmt.Errorf("%s: model provider %s is not built into this program: %w", f.path, name, infinity.ErrNotImplemented)}
 	}
 	infos := make([]infinity.ModelInfo, 0, len(specs))
 	for _, m := range specs {
