@@ -814,3 +814,41 @@ func TestOutboxWithoutPending(t *testing.T) {
 		t.Fatalf("unsent %v %v", u, err)
 	}
 }
+
+// TestQueuedBeforeCreate: a message queued for a thread id before the
+// thread exists is seen by the thread's checks once it is created (the
+// caches do not take a new thread's sets for empty when the store holds
+// entries for its id).
+func TestQueuedBeforeCreate(t *testing.T) {
+	s := openTemp(t)
+	ctx := ctxT(t)
+	in, conv := s.Inbox(), s.Conversations()
+	m := infinity.InputMessage{ID: "m1", GroupID: "x"}
+	if ok, err := in.Put(ctx, m, time.Time{}); !ok || err != nil {
+		t.Fatalf("put: %v %v", ok, err)
+	}
+	if err := s.State().MarkProcessed(ctx, "x", []infinity.MessageID{"p1"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := conv.CreateThread(ctx, root("x")); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := in.Put(ctx, m, time.Time{}); !ok || err != nil {
+		t.Fatalf("repeat put: %v %v", ok, err)
+	}
+	if ok, err := in.Put(ctx, infinity.InputMessage{ID: "p1", GroupID: "x"}, time.Time{}); ok || err != nil {
+		t.Fatalf("put of a processed id: %v %v", ok, err)
+	}
+	if w, _ := in.Waiting(ctx); len(w) != 1 {
+		t.Fatalf("%d waiting, want 1: %+v", len(w), w)
+	}
+	if _, err := conv.Commit(ctx, infinity.Commit{Thread: "x", Applied: []infinity.MessageID{"m1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if w, _ := in.Waiting(ctx); len(w) != 0 {
+		t.Fatalf("%d waiting after the commit consumed it: %+v", len(w), w)
+	}
+	if _, n, _ := s.Counts(ctx); n != 0 {
+		t.Fatalf("waiting count %d", n)
+	}
+}

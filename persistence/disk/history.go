@@ -147,7 +147,10 @@ func (c *historyCache) reset(id infinity.ThreadID, empty bool) {
 		c.remove(e)
 	}
 	if empty {
-		c.m[id] = c.lru.PushFront(&histEntry{id: id})
+		// An empty history still costs its entry: count it, so that
+		// threads that never commit items stay bounded too.
+		c.m[id] = c.lru.PushFront(&histEntry{id: id, size: emptyHistory})
+		c.used += emptyHistory
 		c.evict()
 	}
 }
@@ -171,6 +174,9 @@ func (c *historyCache) evict() {
 // (a long history is read from the engine each time; the many short
 // ones of threads that sleep and wake are what the cache is for).
 func (c *historyCache) maxEntry() int { return max(c.budget/256, min(c.budget, 64<<10)) }
+
+// emptyHistory is what the cache counts for an empty history's entry.
+const emptyHistory = 128
 
 // itemsSize estimates what items take in memory.
 func itemsSize(items []infinity.Item) int {

@@ -19,7 +19,7 @@ import (
 // ('P', with their expiry). Most of those reads ask for a key that is not
 // there (a new message id), which only a complete set answers without
 // asking the engine. A thread created by this process starts with its
-// three sets known to be empty; otherwise one prefix scan loads a set, and
+// sets known to be empty (those the store holds nothing of); otherwise one prefix scan loads a set, and
 // the thread's next checks are lookups in memory. Writers keep cached sets
 // current under the threads' locks once their batch is applied; a reader
 // fills a set only if no writer changed the shard meanwhile (gen). A set
@@ -76,9 +76,6 @@ const (
 	perSetShard     = setCacheEntries / nStripes
 )
 
-// setTags are the tables the set cache holds.
-var setTags = [...]byte{tagApplied, tagWaitsFor, tagMark}
-
 // lookup answers from a cached set: cached is false when the set is not
 // held (or too big), and gen is the shard's generation for fill.
 func (c *setCache) lookup(i int, sid setID, key string) (v uint64, found, cached bool, gen uint64) {
@@ -116,15 +113,20 @@ func (c *setCache) fill(i int, sid setID, ms memberSet, gen uint64) {
 	sh.put(sid, ms)
 }
 
-// fresh records that a thread just created has its sets empty; its
+// fresh records that a thread just created has its applied set empty,
+// and its waiting and mark sets when its creator found none stored; the
 // creator holds its lock and its batch is applied.
-func (c *setCache) fresh(i int, id infinity.ThreadID) {
+func (c *setCache) fresh(i int, ct createdThread) {
 	sh := &c.shards[i]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sh.gen++
-	for _, tag := range setTags {
-		sh.put(setID{tag, id}, memberSet{})
+	sh.put(setID{tagApplied, ct.id}, memberSet{})
+	if ct.noneWaiting {
+		sh.put(setID{tagWaitsFor, ct.id}, memberSet{})
+	}
+	if ct.noMarks {
+		sh.put(setID{tagMark, ct.id}, memberSet{})
 	}
 }
 
@@ -319,8 +321,8 @@ func (t *tx) dropSet(tag byte, id infinity.ThreadID) error {
 // publishSets tells the set cache what an applied transaction changed.
 func (t *tx) publishSets() {
 	t.publishOcc()
-	for _, id := range t.created {
-		t.s.sets.fresh(t.s.stripes.index(id), id)
+	for _, c := range t.created {
+		t.s.sets.fresh(t.s.stripes.index(c.id), c)
 	}
 	for _, sid := range t.droppedSets {
 		t.s.sets.drop(t.s.stripes.index(sid.id), sid)

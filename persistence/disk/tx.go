@@ -134,9 +134,11 @@ type tx struct {
 	dirty   map[infinity.ThreadID]bool
 	err     error // first read error of a CommitView call
 	deleted []infinity.ThreadID
-	// created are the threads the mutation creates: their sets and
-	// history start empty in the caches.
-	created []infinity.ThreadID
+	// created are the threads the mutation creates: their history and
+	// applied set start empty in the caches, and so do their waiting and
+	// mark sets when nothing was stored for the id before (the inbox and
+	// the state store take entries for threads not created yet).
+	created []createdThread
 	applied bool
 	// appends are the commits' new items, for the history cache.
 	appends []appendedItems
@@ -145,6 +147,11 @@ type tx struct {
 	members     map[memberKey]pendingMember
 	droppedSets []setID
 	occGone     []occChange
+}
+
+type createdThread struct {
+	id                   infinity.ThreadID
+	noneWaiting, noMarks bool
 }
 
 type appendedItems struct {
@@ -306,8 +313,8 @@ func (t *tx) publish() {
 		t.s.headers.set(t.s.stripes.index(id), id, nil)
 		t.s.hist.drop(id)
 	}
-	for _, id := range t.created {
-		t.s.hist.fresh(id)
+	for _, c := range t.created {
+		t.s.hist.fresh(c.id)
 	}
 	for _, a := range t.appends {
 		t.s.hist.appended(a.id, a.from, a.items)
@@ -358,7 +365,7 @@ func (t *tx) create(info infinity.ThreadInfo) {
 	t.headers[info.ID] = &header{Info: info}
 	t.touch(info.ID)
 	t.threads++
-	t.created = append(t.created, info.ID)
+	t.created = append(t.created, createdThread{info.ID, t.s.empty(tagWaitsFor, info.ID), t.s.empty(tagMark, info.ID)})
 }
 
 func (t *tx) touch(id infinity.ThreadID) {
