@@ -8,7 +8,8 @@
 // call inline: the invocation is answered once the call's result has been
 // sent back. That leaves out the tools that outlive a request (webhook
 // and timer subscriptions, approvals): this build serves current_time and
-// run_task; `infinity tools serve` serves them all.
+// run_task (at most 4 s of steps: the runtime waits 5 s for an invocation's
+// answer); `infinity tools serve` serves them all.
 //
 // Build it for the arm64 runtime (provided.al2023) as the bootstrap:
 //

@@ -326,3 +326,24 @@ func TestExampleCloud(t *testing.T) {
 		t.Fatalf("cloud tree: want three closed children:\n%s", tr)
 	}
 }
+
+// run --list describes the bundled examples; a bundled folder example runs
+// by name (its script travels with it), and a folder path runs its
+// agent.yaml.
+func TestRunBundledAndFolders(t *testing.T) {
+	out := cmdOut(t, "run", "--list")
+	for _, want := range []string{"research    Splits a question three ways", "approval", "watcher", "longchat", "mcp", "demo"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("run --list lacks %q:\n%s", want, out)
+		}
+	}
+	serveDaemon(t, t.TempDir())
+	root := startExample(t, "research", "By name")
+	waitLogs(t, root, "Answer: all three parts are in.")
+	root = startExample(t, filepath.Dir(example(t, "research")), "By folder")
+	waitLogs(t, root, "Answer: all three parts are in.")
+	var o, e strings.Builder
+	if err := run(t.Context(), []string{"run", t.TempDir(), "x"}, &o, &e); err == nil || !strings.Contains(err.Error(), "without an agent.yaml") {
+		t.Errorf("a folder without an agent file: %v", err)
+	}
+}

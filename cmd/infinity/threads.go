@@ -45,7 +45,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	model := f.String("model", "", "run on this model (provider/model) instead of the agent's default")
 	list := f.Bool("list", false, "list the bundled examples, one line each, and exit")
 	minArgs := 1
-	if slices.Contains(args, "--list") || slices.Contains(args, "-list") {
+	if slices.ContainsFunc(args, func(a string) bool {
+		return strings.HasPrefix(strings.TrimLeft(a, "-"), "list") && strings.HasPrefix(a, "-")
+	}) {
 		minArgs = 0
 	}
 	pos, err := f.parse(args, minArgs, 2)
@@ -122,8 +124,17 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // loadAgent reads an agent file, or a bundled example by name. A scripted
 // model's script travels with the file.
 func loadAgent(arg string) (src daemon.AgentSource, origin, bundled string, err error) {
+	if st, err := os.Stat(arg); err == nil && st.IsDir() {
+		// A folder: its agent.yaml (examples/approval), else a bundled
+		// example of that name (run from inside examples/).
+		if _, err := os.Stat(filepath.Join(arg, "agent.yaml")); err == nil {
+			arg = filepath.Join(arg, "agent.yaml")
+		} else if _, ok := examples.Get(arg); !ok {
+			return src, "", "", fmt.Errorf("run: %s is a folder without an agent.yaml", arg)
+		}
+	}
 	b, rerr := os.ReadFile(arg)
-	if errors.Is(rerr, fs.ErrNotExist) || errors.Is(rerr, fs.ErrInvalid) {
+	if errors.Is(rerr, fs.ErrNotExist) || errors.Is(rerr, fs.ErrInvalid) || rerr != nil && isDir(arg) {
 		if eb, ok := examples.Get(arg); ok {
 			script, _ := examples.Script(arg)
 			return daemon.AgentSource{YAML: string(eb), Script: string(script)}, arg + ".yaml", arg, nil
@@ -147,6 +158,11 @@ func loadAgent(arg string) (src daemon.AgentSource, origin, bundled string, err 
 		src.Script = string(s)
 	}
 	return src, arg, "", nil
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
 }
 
 func sendCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {

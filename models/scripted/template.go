@@ -21,6 +21,7 @@ type vars struct {
 	stack                []infinity.ThreadID
 	items                []infinity.Item
 	now                  func() time.Time
+	at                   time.Time // now(), read once per request
 }
 
 func newVars(req infinity.CompletionRequest) vars {
@@ -112,7 +113,10 @@ func (v *vars) function(name, arg string) string {
 	if err != nil {
 		return literal
 	}
-	t := v.now().Add(d).In(loc)
+	if v.at.IsZero() {
+		v.at = v.now() // $DATE and $TIME of one request agree
+	}
+	t := v.at.Add(d).In(loc)
 	if name == "DATE" {
 		return t.Format(time.DateOnly)
 	}

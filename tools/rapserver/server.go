@@ -54,6 +54,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -130,17 +131,18 @@ type Call struct {
 	// arguments, the call's id, the thread (GroupID) and its ancestors.
 	Invocation rap.Invocation
 
-	srv    *Server
-	base   string
-	cancel context.CancelFunc
-	answer chan int // the user's choice, when AskUser waits
-	mu     sync.Mutex
-	done   bool // the result was sent
+	srv     *Server
+	base    string
+	cancel  context.CancelFunc
+	answer  chan int // the user's choice, when AskUser waits
+	choices []string // what AskUser offered
+	mu      sync.Mutex
+	done    bool // the result was sent
 }
 
 // ErrCallEnded is returned by AskUser when the call's context ends before
 // the user answers.
-var ErrCallEnded = errors.New("rapserver: the call ended")
+var ErrCallEnded = fmt.Errorf("rapserver: the call ended: %w", context.Canceled)
 
 // ErrNotInline is returned by AskUser on an Inline server: the answer
 // comes in another request, which a host such as AWS Lambda may serve from
@@ -338,6 +340,11 @@ func (s *Server) serveAnswer(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	c, ok := s.answers[id]
+	if ok && (ans.Selected < 0 || ans.Selected >= len(c.choices)) {
+		s.mu.Unlock()
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("selected %d: the question has %d choices", ans.Selected, len(c.choices)))
+		return
+	}
 	if ok {
 		delete(s.answers, id)
 	}
@@ -388,8 +395,14 @@ func (c *Call) result(ctx context.Context, text string, subscription bool, displ
 	c.done = true
 	c.mu.Unlock()
 	inv := c.Invocation
-	return c.post(ctx, rap.TypeToolResult, rap.ToolResult{GroupID: inv.GroupID, ID: inv.ID, CallID: inv.CallID,
+	err := c.post(ctx, rap.TypeToolResult, rap.ToolResult{GroupID: inv.GroupID, ID: inv.ID, CallID: inv.CallID,
 		Text: &text, DisplayAs: display, Subscription: subscription}, "")
+	if err != nil {
+		c.mu.Lock()
+		c.done = false // not delivered: a later Result may try again
+		c.mu.Unlock()
+	}
+	return err
 }
 
 func (c *Call) answered() bool {
@@ -404,6 +417,10 @@ func (c *Call) answered() bool {
 func (c *Call) Event(ctx context.Context, text string, final bool) error {
 	s := c.srv
 	s.mu.Lock()
+	if s.calls[c.Invocation.ID] != c {
+		s.mu.Unlock()
+		return fmt.Errorf("event for call %s: its Run has returned: %w", c.Invocation.ID, ErrCallEnded)
+	}
 	s.seq[c.Invocation.ID]++
 	n := s.seq[c.Invocation.ID]
 	s.mu.Unlock()
@@ -412,11 +429,15 @@ func (c *Call) Event(ctx context.Context, text string, final bool) error {
 }
 
 // View replaces what the user sees of kind viewType for the call's thread
-// with content (any JSON value: the UI decides how to show it).
+// with content, which must encode as a JSON object (the UI decides how to
+// show it).
 func (c *Call) View(ctx context.Context, viewType string, content any) error {
 	raw, err := json.Marshal(content)
 	if err != nil {
 		return fmt.Errorf("view %s: %w", viewType, err)
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return fmt.Errorf("view %s: the content must be a JSON object, not %.40s", viewType, raw)
 	}
 	return c.post(ctx, rap.TypeViewUpdate, rap.ViewUpdate{GroupID: c.Invocation.GroupID, ViewType: viewType, Content: raw}, "")
 }
@@ -430,20 +451,22 @@ func (c *Call) AskUser(ctx context.Context, prompt string, choices []string, def
 	if len(choices) == 0 || def < 0 || def >= len(choices) {
 		return 0, fmt.Errorf("ask user: %d choices, default %d", len(choices), def)
 	}
-	if c.answer != nil {
-		return 0, errors.New("ask user: this call asked already (a call asks once)")
-	}
 	if c.srv.Inline {
 		return 0, ErrNotInline
 	}
 	s, inv := c.srv, c.Invocation
 	id := inv.ID // the protocol ties a question to its call by the call's id
-	c.answer = make(chan int, 1)
 	s.mu.Lock()
+	if c.answer != nil {
+		s.mu.Unlock()
+		return 0, errors.New("ask user: this call asked already (a call asks once)")
+	}
+	c.answer = make(chan int, 1)
+	c.choices = choices
 	s.answers[id] = c
 	s.mu.Unlock()
 	err := c.post(ctx, rap.TypeUserChoice, rap.UserChoice{GroupID: inv.GroupID, ID: id, CallID: inv.CallID,
-		Prompt: prompt, Choices: choices, Default: def, ResponseURL: c.base + "/answer/" + id}, "")
+		Prompt: prompt, Choices: choices, Default: def, ResponseURL: c.base + "/answer/" + url.PathEscape(id)}, "")
 	if err != nil {
 		return 0, err
 	}

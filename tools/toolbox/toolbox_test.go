@@ -257,6 +257,9 @@ func TestApproval(t *testing.T) {
 	if s := answer("someone-else", 0); s != 400 {
 		t.Fatalf("an answer naming another choice: %d", s)
 	}
+	if s := answer(q.Content.ID, 7); s != 400 {
+		t.Fatalf("an answer out of range: %d, want 400", s)
+	}
 	if s := answer(q.Content.ID, 1); s != 200 {
 		t.Fatalf("answer: %d", s)
 	}
