@@ -59,6 +59,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/infinity-runtime/infinity/internal/backoff"
 	"github.com/infinity-runtime/infinity/tools/rap"
 )
 
@@ -111,19 +112,20 @@ type Server struct {
 	// Run that subscribed.
 	Inline bool
 
-	once    sync.Once
-	mux     *http.ServeMux
-	ctx     context.Context
-	stop    context.CancelFunc
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	closed  bool
-	calls   map[string]*Call   // running calls by call id
-	answers map[string]*Call   // calls waiting for a user's answer, by choice id
-	tools   map[string]*Tool   // by name
-	seq     map[string]int     // events sent per call, for Idempotency-Key
-	byGroup map[string][]*Call // running calls by thread
+	once  sync.Once
+	mux   *http.ServeMux
+	ctx   context.Context
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+	tools map[string]*Tool // by name
+	// mu guards closed, calls and the Calls' state.
+	mu     sync.Mutex
+	closed bool
+	calls  map[callKey]*Call // the calls whose Run runs
 }
+
+// callKey names a call: call ids are unique within a thread.
+type callKey struct{ group, id string }
 
 // Call is one call of a tool, as Run sees it.
 type Call struct {
@@ -131,14 +133,18 @@ type Call struct {
 	// arguments, the call's id, the thread (GroupID) and its ancestors.
 	Invocation rap.Invocation
 
-	srv     *Server
-	base    string
-	cancel  context.CancelFunc
-	answer  chan int // the user's choice, when AskUser waits
-	choices []string // what AskUser offered
-	mu      sync.Mutex
-	done    bool // the result was sent
+	srv    *Server
+	base   string
+	cancel context.CancelFunc
+	// Guarded by srv.mu:
+	done    bool     // the result was sent
+	events  int      // events sent, for their Idempotency-Keys
+	asked   bool     // AskUser asked (a call asks once)
+	choices []string // what AskUser offers while it waits for the answer
+	answer  chan int // the answer, to AskUser
 }
+
+func (c *Call) key() callKey { return callKey{c.Invocation.GroupID, c.Invocation.ID} }
 
 // ErrCallEnded is returned by AskUser when the call's context ends before
 // the user answers.
@@ -152,10 +158,7 @@ var ErrNotInline = errors.New("rapserver: asking the user needs a server that ke
 func (s *Server) init() {
 	s.once.Do(func() {
 		s.ctx, s.stop = context.WithCancel(context.Background())
-		s.calls = map[string]*Call{}
-		s.answers = map[string]*Call{}
-		s.seq = map[string]int{}
-		s.byGroup = map[string][]*Call{}
+		s.calls = map[callKey]*Call{}
 		s.tools = map[string]*Tool{}
 		for i := range s.Tools {
 			s.tools[s.Tools[i].Name] = &s.Tools[i]
@@ -163,7 +166,7 @@ func (s *Server) init() {
 		s.mux = http.NewServeMux()
 		s.mux.HandleFunc("GET /.well-known/rap-toolset", s.serveManifest)
 		s.mux.HandleFunc("POST /invoke", s.serveInvoke)
-		s.mux.HandleFunc("POST /answer/{id}", s.serveAnswer)
+		s.mux.HandleFunc("POST /answer/{group}/{id}", s.serveAnswer)
 		s.mux.HandleFunc("POST /cancel_tool_call", s.serveCancel)
 		s.mux.HandleFunc("POST /close_thread", s.serveClose)
 		s.mux.HandleFunc("POST /migrate", func(w http.ResponseWriter, _ *http.Request) {
@@ -245,7 +248,7 @@ func (s *Server) serveInvoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "the server is closing")
 		return
 	}
-	if _, dup := s.calls[inv.ID]; dup {
+	if _, dup := s.calls[c.key()]; dup {
 		// The runtime retried an invocation that got through: the call
 		// runs already.
 		s.mu.Unlock()
@@ -253,13 +256,16 @@ func (s *Server) serveInvoke(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]bool{"accepted": true})
 		return
 	}
-	s.calls[inv.ID] = c
-	s.byGroup[inv.GroupID] = append(s.byGroup[inv.GroupID], c)
+	s.calls[c.key()] = c
 	s.wg.Add(1)
 	s.mu.Unlock()
 	work := func() {
 		defer s.wg.Done()
-		defer s.forget(c)
+		defer func() {
+			s.mu.Lock()
+			delete(s.calls, c.key())
+			s.mu.Unlock()
+		}()
 		defer cancel()
 		if err := tool.Run(ctx, c); err != nil && !c.answered() && !errors.Is(err, context.Canceled) {
 			_ = c.Result(s.ctx, "Error: "+err.Error())
@@ -267,36 +273,10 @@ func (s *Server) serveInvoke(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.Inline {
 		work()
-		writeJSON(w, http.StatusOK, map[string]bool{"accepted": true})
-		return
+	} else {
+		go work()
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"accepted": true})
-	go work()
-}
-
-// forget drops a call whose Run returned.
-func (s *Server) forget(c *Call) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	id, group := c.Invocation.ID, c.Invocation.GroupID
-	delete(s.calls, id)
-	delete(s.seq, id)
-	for k, w := range s.answers {
-		if w == c {
-			delete(s.answers, k)
-		}
-	}
-	rest := s.byGroup[group][:0]
-	for _, o := range s.byGroup[group] {
-		if o != c {
-			rest = append(rest, o)
-		}
-	}
-	if len(rest) == 0 {
-		delete(s.byGroup, group)
-	} else {
-		s.byGroup[group] = rest
-	}
 }
 
 func (s *Server) serveCancel(w http.ResponseWriter, r *http.Request) {
@@ -306,7 +286,7 @@ func (s *Server) serveCancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	if c, ok := s.calls[req.ToolCallID]; ok && c.Invocation.GroupID == req.ThreadID {
+	if c, ok := s.calls[callKey{req.ThreadID, req.ToolCallID}]; ok {
 		c.cancel()
 	}
 	s.mu.Unlock()
@@ -320,8 +300,10 @@ func (s *Server) serveClose(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	for _, c := range s.byGroup[req.ThreadID] {
-		c.cancel()
+	for k, c := range s.calls {
+		if k.group == req.ThreadID {
+			c.cancel()
+		}
 	}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
@@ -339,22 +321,18 @@ func (s *Server) serveAnswer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	c, ok := s.answers[id]
-	if ok && (ans.Selected < 0 || ans.Selected >= len(c.choices)) {
-		s.mu.Unlock()
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("selected %d: the question has %d choices", ans.Selected, len(c.choices)))
-		return
-	}
-	if ok {
-		delete(s.answers, id)
-	}
-	s.mu.Unlock()
-	if !ok {
+	defer s.mu.Unlock()
+	c := s.calls[callKey{r.PathValue("group"), id}]
+	switch {
+	case c == nil || c.choices == nil:
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no question %q waits for an answer", id))
-		return
+	case ans.Selected < 0 || ans.Selected >= len(c.choices):
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("selected %d: the question has %d choices", ans.Selected, len(c.choices)))
+	default:
+		c.choices = nil          // answered: a second answer finds no question
+		c.answer <- ans.Selected // buffered: AskUser takes it or has gone
+		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	}
-	c.answer <- ans.Selected // buffered: AskUser takes it or has gone
-	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 }
 
 // Args decodes the call's arguments into v; unknown fields are an error.
@@ -387,27 +365,28 @@ func (c *Call) Subscribed(ctx context.Context, text string) error {
 }
 
 func (c *Call) result(ctx context.Context, text string, subscription bool, display []rap.Segment) error {
-	c.mu.Lock()
+	s := c.srv
+	s.mu.Lock()
 	if c.done {
-		c.mu.Unlock()
+		s.mu.Unlock()
 		return nil
 	}
 	c.done = true
-	c.mu.Unlock()
+	s.mu.Unlock()
 	inv := c.Invocation
 	err := c.post(ctx, rap.TypeToolResult, rap.ToolResult{GroupID: inv.GroupID, ID: inv.ID, CallID: inv.CallID,
 		Text: &text, DisplayAs: display, Subscription: subscription}, "")
 	if err != nil {
-		c.mu.Lock()
+		s.mu.Lock()
 		c.done = false // not delivered: a later Result may try again
-		c.mu.Unlock()
+		s.mu.Unlock()
 	}
 	return err
 }
 
 func (c *Call) answered() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.srv.mu.Lock()
+	defer c.srv.mu.Unlock()
 	return c.done
 }
 
@@ -417,12 +396,12 @@ func (c *Call) answered() bool {
 func (c *Call) Event(ctx context.Context, text string, final bool) error {
 	s := c.srv
 	s.mu.Lock()
-	if s.calls[c.Invocation.ID] != c {
+	if s.calls[c.key()] != c {
 		s.mu.Unlock()
 		return fmt.Errorf("event for call %s: its Run has returned: %w", c.Invocation.ID, ErrCallEnded)
 	}
-	s.seq[c.Invocation.ID]++
-	n := s.seq[c.Invocation.ID]
+	c.events++
+	n := c.events
 	s.mu.Unlock()
 	return c.post(ctx, rap.TypeSubscriptionEvent, rap.SubscriptionEvent{GroupID: c.Invocation.GroupID,
 		ToolCallID: c.Invocation.ID, Text: text, Final: final}, fmt.Sprintf("%s-event-%d", c.Invocation.ID, n))
@@ -457,34 +436,27 @@ func (c *Call) AskUser(ctx context.Context, prompt string, choices []string, def
 	s, inv := c.srv, c.Invocation
 	id := inv.ID // the protocol ties a question to its call by the call's id
 	s.mu.Lock()
-	if c.answer != nil {
+	if c.asked {
 		s.mu.Unlock()
 		return 0, errors.New("ask user: this call asked already (a call asks once)")
 	}
-	c.answer = make(chan int, 1)
-	c.choices = choices
-	s.answers[id] = c
+	c.asked, c.choices, c.answer = true, choices, make(chan int, 1)
 	s.mu.Unlock()
-	err := c.post(ctx, rap.TypeUserChoice, rap.UserChoice{GroupID: inv.GroupID, ID: id, CallID: inv.CallID,
-		Prompt: prompt, Choices: choices, Default: def, ResponseURL: c.base + "/answer/" + url.PathEscape(id)}, "")
+	err := c.post(ctx, rap.TypeUserChoice, rap.UserChoice{GroupID: inv.GroupID, ID: id, CallID: inv.CallID, Prompt: prompt, Choices: choices,
+		Default: def, ResponseURL: c.base + "/answer/" + url.PathEscape(inv.GroupID) + "/" + url.PathEscape(id)}, "")
 	if err != nil {
 		return 0, err
 	}
-	for {
-		select {
-		case n := <-c.answer:
-			if n < 0 || n >= len(choices) {
-				return 0, fmt.Errorf("the answer %d is not one of the %d choices", n, len(choices))
-			}
-			return n, nil
-		case <-ctx.Done():
-			return 0, ErrCallEnded
-		}
+	select {
+	case n := <-c.answer: // serveAnswer checked it is one of the choices
+		return n, nil
+	case <-ctx.Done():
+		return 0, ErrCallEnded
 	}
 }
 
 // post delivers one callback, retrying connection errors and 5xx answers
-// with backoff (0.2 s, doubling); a 4xx answer is final.
+// with backoff (from 0.2 s, doubling, jittered); a 4xx answer is final.
 func (c *Call) post(ctx context.Context, typ string, body any, idemKey string) error {
 	s := c.srv
 	payload, err := json.Marshal(body)
@@ -502,7 +474,6 @@ func (c *Call) post(ctx context.Context, typ string, body any, idemKey string) e
 	if retries <= 0 {
 		retries = 4
 	}
-	wait := 200 * time.Millisecond
 	for try := 0; ; try++ {
 		status, err := send(ctx, client, c.Invocation.CallbackURL, payload, idemKey)
 		switch {
@@ -515,14 +486,8 @@ func (c *Call) post(ctx context.Context, typ string, body any, idemKey string) e
 		case err == nil:
 			err = fmt.Errorf("%s callback for call %s: the runtime answered %d", typ, c.Invocation.ID, status)
 		}
-		if try >= retries || ctx.Err() != nil {
+		if try >= retries || backoff.Sleep(ctx, backoff.Delay(200*time.Millisecond, 5*time.Second, try+1)) != nil {
 			s.log().Warn("rapserver: callback not delivered", "err", err, "tries", try+1)
-			return err
-		}
-		select {
-		case <-time.After(wait):
-			wait *= 2
-		case <-ctx.Done():
 			return err
 		}
 	}
