@@ -150,6 +150,11 @@ func (c *Call) key() callKey { return callKey{c.Invocation.GroupID, c.Invocation
 // the user answers.
 var ErrCallEnded = fmt.Errorf("rapserver: the call ended: %w", context.Canceled)
 
+// ErrRefused is returned by a callback the runtime refused (a 4xx
+// answer: a bad token, a malformed body). It is not retried, and a
+// refused result counts as sent.
+var ErrRefused = errors.New("rapserver: the runtime refused the callback")
+
 // ErrNotInline is returned by AskUser on an Inline server: the answer
 // comes in another request, which a host such as AWS Lambda may serve from
 // another process.
@@ -376,7 +381,7 @@ func (c *Call) result(ctx context.Context, text string, subscription bool, displ
 	inv := c.Invocation
 	err := c.post(ctx, rap.TypeToolResult, rap.ToolResult{GroupID: inv.GroupID, ID: inv.ID, CallID: inv.CallID,
 		Text: &text, DisplayAs: display, Subscription: subscription}, "")
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrRefused) {
 		s.mu.Lock()
 		c.done = false // not delivered: a later Result may try again
 		s.mu.Unlock()
@@ -480,7 +485,7 @@ func (c *Call) post(ctx context.Context, typ string, body any, idemKey string) e
 		case err == nil && status < 300:
 			return nil
 		case err == nil && status < 500:
-			err = fmt.Errorf("%s callback for call %s: the runtime answered %d", typ, c.Invocation.ID, status)
+			err = fmt.Errorf("%s callback for call %s: the runtime answered %d: %w", typ, c.Invocation.ID, status, ErrRefused)
 			s.log().Warn("rapserver: callback refused", "err", err)
 			return err
 		case err == nil:

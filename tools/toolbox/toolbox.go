@@ -37,10 +37,7 @@ import (
 
 // New returns the toolbox server. now is its clock (nil: time.Now).
 func New(now func() time.Time) *Box {
-	if now == nil {
-		now = time.Now
-	}
-	b := &Box{now: now, hooks: map[string]map[*hookSub]bool{}}
+	b := newBox(now)
 	b.Server = &rapserver.Server{
 		Name:        "toolbox",
 		Description: "Example tools of Infinity: time, webhooks, timers, approvals and a long task with progress",
@@ -56,7 +53,7 @@ func New(now func() time.Time) *Box {
 // run_task, with calls run inline (rapserver.Server.Inline). No webhooks
 // and no MCP.
 func NewInline(now func() time.Time) *Box {
-	b := New(now)
+	b := newBox(now)
 	b.Server = &rapserver.Server{
 		Name:        "toolbox",
 		Description: "Example tools of Infinity, for AWS Lambda: time in a zone and a task with progress",
@@ -64,6 +61,13 @@ func NewInline(now func() time.Time) *Box {
 		Inline:      true,
 	}
 	return b
+}
+
+func newBox(now func() time.Time) *Box {
+	if now == nil {
+		now = time.Now
+	}
+	return &Box{now: now, hooks: map[string]map[*hookSub]bool{}}
 }
 
 // Box is the toolbox: a rapserver.Server plus the webhook route.
@@ -168,9 +172,8 @@ func validHook(name string) bool {
 // extra serves what is not RAP: the webhooks, and the MCP server at /mcp.
 func (b *Box) extra() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/hooks/", b.serveHook)
-	mcpServer := MCP()
-	mux.Handle("/mcp", mcpServer)
+	mux.HandleFunc("POST /hooks/{name}", b.serveHook)
+	mux.Handle("/mcp", MCP())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not found: this is a RAP tool server (manifest at /.well-known/rap-toolset), with webhooks at POST /hooks/{name} and an MCP server at /mcp", http.StatusNotFound)
 	})
@@ -180,14 +183,9 @@ func (b *Box) extra() http.Handler {
 // serveHook is POST /hooks/{name}: the body (up to 64 KiB of text) goes to
 // every subscription of the webhook.
 func (b *Box) serveHook(w http.ResponseWriter, r *http.Request) {
-	name, ok := strings.CutPrefix(r.URL.Path, "/hooks/")
-	if !ok || !validHook(name) {
-		http.Error(w, "not found: webhooks are POST /hooks/{name}", http.StatusNotFound)
-		return
-	}
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+	name := r.PathValue("name")
+	if !validHook(name) {
+		http.Error(w, fmt.Sprintf("webhook name %q: use 1-64 letters, digits, _ or -", name), http.StatusNotFound)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10+1))
