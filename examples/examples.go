@@ -57,18 +57,3 @@ func Names() []string {
 	slices.Sort(out)
 	return out
 }
-
-// Describe returns an example's one-line description (its agent file's
-// description: line).
-func Describe(name string) string {
-	b, ok := Get(name)
-	if !ok {
-		return ""
-	}
-	for line := range strings.Lines(string(b)) {
-		if d, ok := strings.CutPrefix(line, "description:"); ok {
-			return strings.TrimSpace(d)
-		}
-	}
-	return ""
-}

@@ -9,10 +9,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/goccy/go-yaml"
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/agentfile"
@@ -44,24 +45,18 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	id := f.String("id", "", "the thread id to use (makes a retried run harmless)")
 	model := f.String("model", "", "run on this model (provider/model) instead of the agent's default")
 	list := f.Bool("list", false, "list the bundled examples, one line each, and exit")
-	minArgs := 1
-	if slices.ContainsFunc(args, func(a string) bool {
-		return strings.HasPrefix(strings.TrimLeft(a, "-"), "list") && strings.HasPrefix(a, "-")
-	}) {
-		minArgs = 0
-	}
-	pos, err := f.parse(args, minArgs, 2)
+	pos, err := f.parse(args, 0, 2)
 	if err != nil {
 		return err
 	}
-	if *list {
-		if len(pos) > 0 {
-			return fmt.Errorf("run: --list takes no arguments: %w", errUsage)
-		}
-		for _, n := range examples.Names() {
-			fmt.Fprintf(stdout, "%-10s  %s\n", n, examples.Describe(n))
-		}
-		return nil
+	switch {
+	case *list && len(pos) > 0:
+		return fmt.Errorf("run: --list takes no arguments: %w", errUsage)
+	case *list:
+		return listExamples(stdout)
+	case len(pos) == 0:
+		f.Usage()
+		return fmt.Errorf("run: missing arguments: %w", errUsage)
 	}
 	src, origin, bundled, err := loadAgent(pos[0])
 	if err != nil {
@@ -123,24 +118,25 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // loadAgent reads an agent file, or a bundled example by name. A scripted
 // model's script travels with the file.
+// A folder stands for its agent.yaml (examples/approval); a name that is
+// no file (or a folder without one) may be a bundled example.
 func loadAgent(arg string) (src daemon.AgentSource, origin, bundled string, err error) {
+	file := arg
 	if st, err := os.Stat(arg); err == nil && st.IsDir() {
-		// A folder: its agent.yaml (examples/approval), else a bundled
-		// example of that name (run from inside examples/).
-		if _, err := os.Stat(filepath.Join(arg, "agent.yaml")); err == nil {
-			arg = filepath.Join(arg, "agent.yaml")
-		} else if _, ok := examples.Get(arg); !ok {
-			return src, "", "", fmt.Errorf("run: %s is a folder without an agent.yaml", arg)
-		}
+		file = filepath.Join(arg, "agent.yaml")
 	}
-	b, rerr := os.ReadFile(arg)
-	if errors.Is(rerr, fs.ErrNotExist) || errors.Is(rerr, fs.ErrInvalid) || rerr != nil && isDir(arg) {
+	b, rerr := os.ReadFile(file)
+	if errors.Is(rerr, fs.ErrNotExist) || errors.Is(rerr, fs.ErrInvalid) {
 		if eb, ok := examples.Get(arg); ok {
 			script, _ := examples.Script(arg)
 			return daemon.AgentSource{YAML: string(eb), Script: string(script)}, arg + ".yaml", arg, nil
 		}
+		if file != arg {
+			return src, "", "", fmt.Errorf("run: %s is a folder without an agent.yaml", arg)
+		}
 		return src, "", "", fmt.Errorf("run: %q is neither an agent file nor a bundled example (%s)", arg, strings.Join(examples.Names(), ", "))
 	}
+	arg = file
 	if rerr != nil {
 		return src, "", "", fmt.Errorf("run: %w", rerr)
 	}
@@ -160,9 +156,19 @@ func loadAgent(arg string) (src daemon.AgentSource, origin, bundled string, err 
 	return src, arg, "", nil
 }
 
-func isDir(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.IsDir()
+// listExamples prints each bundled example with its description.
+func listExamples(w io.Writer) error {
+	for _, n := range examples.Names() {
+		b, _ := examples.Get(n)
+		var a struct {
+			Description string `yaml:"description"`
+		}
+		if err := yaml.Unmarshal(b, &a); err != nil {
+			return fmt.Errorf("run --list: bundled example %s: %w", n, err)
+		}
+		fmt.Fprintf(w, "%-10s  %s\n", n, a.Description)
+	}
+	return nil
 }
 
 func sendCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
