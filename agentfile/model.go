@@ -69,9 +69,9 @@ type Registry struct {
 	// Unavailable names the providers of the other models (models:) that
 	// could not be built, by provider id, with why: most often an API key
 	// missing from the environment, or a provider this program was built
-	// without (the Lambda bootstrap links only some). The agent runs on its default model;
-	// a thread asking for one of these models gets the error (their
-	// Providers entry answers every call with it).
+	// without (the Lambda bootstrap links only some). The agent runs on
+	// its default model; a thread asking for one of these models gets the
+	// error (their Providers entry answers every call with it).
 	Unavailable map[string]error
 }
 
@@ -161,11 +161,7 @@ func (f *File) Registry(ctx context.Context, ps Providers) (*Registry, error) {
 				r.Unavailable = map[string]error{}
 			}
 			r.Unavailable[name] = err
-			infos := make([]infinity.ModelInfo, 0, len(byProvider[name]))
-			for _, m := range byProvider[name] {
-				infos = append(infos, modelInfo(m))
-			}
-			p, err = unavailable{err: err, infos: infos}, nil
+			p, err = unavailable{err: err, infos: modelInfos(byProvider[name])}, nil
 		}
 		if err != nil {
 			return nil, err
@@ -201,6 +197,14 @@ func (f *File) Registry(ctx context.Context, ps Providers) (*Registry, error) {
 	return r, nil
 }
 
+func modelInfos(specs []ModelSpec) []infinity.ModelInfo {
+	infos := make([]infinity.ModelInfo, 0, len(specs))
+	for _, m := range specs {
+		infos = append(infos, modelInfo(m))
+	}
+	return infos
+}
+
 // buildError marks a provider that could not be built here: not built
 // into this program, or not configured by the environment (its key, region
 // or endpoint), as opposed to a file that is wrong.
@@ -222,10 +226,7 @@ func (f *File) network(name string, specs []ModelSpec, ps Providers) (infinity.M
 	if build == nil {
 		return nil, buildError{fmt.Errorf("%s: model provider %s is not built into this program: %w", f.path, name, infinity.ErrNotImplemented)}
 	}
-	infos := make([]infinity.ModelInfo, 0, len(specs))
-	for _, m := range specs {
-		infos = append(infos, modelInfo(m))
-	}
+	infos := modelInfos(specs)
 	if err := infinity.ValidateModels(infos); err != nil {
 		return nil, fmt.Errorf("%s: models of provider %s: %w", f.path, name, err)
 	}

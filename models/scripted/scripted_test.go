@@ -729,7 +729,7 @@ func TestWriteString(t *testing.T) {
 // an argument they cannot read stays as written.
 func TestTemplateFunctions(t *testing.T) {
 	at := time.Date(2026, 12, 6, 23, 59, 30, 0, time.UTC)
-	v := vars{now: func() time.Time { return at }, items: []infinity.Item{
+	v := vars{now: at, items: []infinity.Item{
 		{Kind: infinity.KindToolCall, Call: &infinity.ToolCall{ID: "c1", Name: "watch_webhook"}},
 		{Kind: infinity.KindToolCall, Call: &infinity.ToolCall{ID: "c2", Name: "watch_webhook"}},
 		{Kind: infinity.KindToolCall, Call: &infinity.ToolCall{ID: "c3", Name: "sleep"}},

@@ -20,8 +20,7 @@ type vars struct {
 	depth                int
 	stack                []infinity.ThreadID
 	items                []infinity.Item
-	now                  func() time.Time
-	at                   time.Time // now(), read once per request
+	now                  time.Time // the request's time, for $DATE and $TIME
 }
 
 func newVars(req infinity.CompletionRequest) vars {
@@ -29,7 +28,7 @@ func newVars(req infinity.CompletionRequest) vars {
 	if len(stack) == 0 && req.Thread != "" {
 		stack = []infinity.ThreadID{req.Thread}
 	}
-	v := vars{thread: string(req.Thread), stack: stack, items: req.Items, now: time.Now}
+	v := vars{thread: string(req.Thread), stack: stack, items: req.Items, now: time.Now()}
 	if n := len(stack); n > 0 {
 		v.root = string(stack[0])
 		v.depth = n - 1
@@ -113,10 +112,7 @@ func (v *vars) function(name, arg string) string {
 	if err != nil {
 		return literal
 	}
-	if v.at.IsZero() {
-		v.at = v.now() // $DATE and $TIME of one request agree
-	}
-	t := v.at.Add(d).In(loc)
+	t := v.now.Add(d).In(loc)
 	if name == "DATE" {
 		return t.Format(time.DateOnly)
 	}
