@@ -39,8 +39,8 @@ func startToolbox(t *testing.T) (string, *toolbox.Box) {
 }
 
 // example copies examples/NAME into a temporary directory with the
-// replacements made (the tool server's URL, say) and returns its agent
-// file's path.
+// replacements made (old, new, ...: the tool server's URL, say; each must
+// occur) and returns its agent file's path.
 func example(t *testing.T, name string, replace ...string) string {
 	t.Helper()
 	src := filepath.Join("..", "..", "examples", name)
@@ -48,20 +48,24 @@ func example(t *testing.T, name string, replace ...string) string {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	found := make([]bool, len(replace)/2)
 	for _, f := range []string{"agent.yaml", "script.json"} {
 		b, err := os.ReadFile(filepath.Join(src, f))
 		if err != nil {
 			t.Fatal(err)
 		}
 		s := string(b)
-		for i := 0; i+1 < len(replace); i += 2 {
-			if !strings.Contains(s, replace[i]) && f == "agent.yaml" && strings.HasPrefix(replace[i], "http") {
-				t.Fatalf("%s/%s does not name %s", name, f, replace[i])
-			}
-			s = strings.ReplaceAll(s, replace[i], replace[i+1])
+		for i := range found {
+			found[i] = found[i] || strings.Contains(s, replace[2*i])
+			s = strings.ReplaceAll(s, replace[2*i], replace[2*i+1])
 		}
 		if err := os.WriteFile(filepath.Join(dst, f), []byte(s), 0o644); err != nil {
 			t.Fatal(err)
+		}
+	}
+	for i, ok := range found {
+		if !ok {
+			t.Fatalf("examples/%s no longer contains %q", name, replace[2*i])
 		}
 	}
 	return filepath.Join(dst, "agent.yaml")
@@ -80,17 +84,7 @@ func startExample(t *testing.T, agent, text string) infinity.ThreadID {
 // waitLogs waits until `infinity logs THREAD` shows want, and returns it.
 func waitLogs(t *testing.T, thread infinity.ThreadID, want string) string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		out := cmdOut(t, "logs", string(thread))
-		if strings.Contains(out, want) {
-			return out
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the logs of %s never showed %q:\n%s", thread, want, out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return waitFor(t, want, "logs", string(thread))
 }
 
 // tree returns the thread tree below root.
@@ -129,13 +123,7 @@ func TestExampleApproval(t *testing.T) {
 	url, _ := startToolbox(t)
 	serveDaemon(t, t.TempDir())
 	root := startExample(t, example(t, "approval", toolboxURL, url), "Ship v2")
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(cmdOut(t, "ls"), "waiting for your choice: Deploy v2 to production?") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the thread never waited for the choice:\n%s", cmdOut(t, "logs", string(root)))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitFor(t, "waiting for your choice: Deploy v2 to production?", "ls")
 	if out := cmdOut(t, "answer", string(root), "deploy"); !strings.Contains(out, `"deploy"`) {
 		t.Fatalf("answer: %s", out)
 	}
@@ -304,6 +292,9 @@ func TestToolsServe(t *testing.T) {
 	var out, errOut strings.Builder
 	if err := run(t.Context(), []string{"tools", "serve", "--port", "70000"}, &out, &errOut); err == nil {
 		t.Fatal("--port 70000 was accepted")
+	}
+	if err := run(t.Context(), []string{"tools", "serve", "--base-url", "ftp://x"}, &out, &errOut); err == nil {
+		t.Fatal("--base-url ftp://x was accepted")
 	}
 	if err := run(t.Context(), []string{"tools", "nope"}, &out, &errOut); err == nil {
 		t.Fatal("an unknown subcommand was accepted")

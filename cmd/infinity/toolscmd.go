@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -64,6 +65,11 @@ func toolsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *port < 0 || *port > 65535 {
 		return fmt.Errorf("tools serve: --port %d: want 0..65535: %w", *port, errUsage)
+	}
+	if *base != "" {
+		if u, err := url.Parse(*base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("tools serve: --base-url %q: want an http or https URL with a host: %w", *base, errUsage)
+		}
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*port)))
 	if err != nil {
