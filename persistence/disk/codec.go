@@ -38,6 +38,9 @@ type header struct {
 	Pending []outRef `json:"pending,omitempty"`
 }
 
+// setPending records the unsent outbox entries (and so their count).
+func (h *header) setPending(refs []outRef) { h.Pending, h.Unsent = refs, len(refs) }
+
 // outRef is an unsent outbox entry: its id and its number in the outbox.
 type outRef struct {
 	ID string `json:"id"`

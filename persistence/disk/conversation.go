@@ -434,7 +434,7 @@ func (t *tx) appendOutbox(id infinity.ThreadID, h *header, add []infinity.Outgoi
 		t.set(seqKey(tagOutbox, id, h.Out), v)
 		refs = append(refs, outRef{ID: o.ID, N: h.Out})
 		h.Out++
-		h.Pending, h.Unsent = refs, len(refs)
+		h.setPending(refs)
 		if o.Message != nil {
 			if _, err := t.queue(*o.Message, o.At); err != nil {
 				return err
@@ -475,7 +475,7 @@ func (c *convStore) MarkSent(ctx context.Context, id infinity.ThreadID, outgoing
 		if len(keep) == len(refs) {
 			return errUnchanged
 		}
-		h.Pending, h.Unsent = keep, len(keep)
+		h.setPending(keep)
 		t.touch(id)
 		return nil
 	})

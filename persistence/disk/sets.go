@@ -19,14 +19,15 @@ import (
 // ('P', with their expiry). Most of those reads ask for a key that is not
 // there (a new message id), which only a complete set answers without
 // asking the engine. A thread created by this process starts with its
-// sets known to be empty (those the store holds nothing of); otherwise one prefix scan loads a set, and
-// the thread's next checks are lookups in memory. Writers keep cached sets
-// current under the threads' locks once their batch is applied; a reader
-// fills a set only if no writer changed the shard meanwhile (gen). A set
-// over maxSet entries is not kept (a marker says so, and reads of it go to
-// the engine). The cache is bounded by entries (setCacheEntries; a set
-// costs its members plus one, so empty sets count too), evicting whole
-// sets at random.
+// sets known to be empty (those the store holds nothing of); otherwise one
+// prefix scan loads a set, and the thread's next checks are lookups in
+// memory. Writers keep cached sets current under the threads' locks once
+// their batch is applied; a reader fills a set only if no writer changed
+// the shard meanwhile (gen). A set over maxSet entries is not kept (a
+// marker says so, and reads of it go to the engine). The cache is bounded
+// by entries (setCacheEntries; a set costs its members plus one, so empty
+// sets count too), evicting whole sets at random. A set's array is never
+// changed in place: the reader that filled it may still be searching it.
 type setCache struct {
 	shards [nStripes]setShard
 }
@@ -174,8 +175,6 @@ func (c *setCache) update(i int, sid setID, key string, v uint64, deleted bool) 
 	j := ms.find(key)
 	switch {
 	case deleted && j >= 0:
-		// A new slice: a reader may hold none of the old one, but the
-		// map holds the set by value, so copy rather than shift.
 		ms.members = slices.Delete(slices.Clone(ms.members), j, j+1)
 		sh.sets[sid] = ms
 		sh.n--

@@ -211,9 +211,9 @@ func readThen[T any](s *Store, ctx context.Context, f func() (T, error), ticket 
 // mutate builds a batch with build under the locks of the threads it
 // reads and changes (lk) and applies it to be made durable. It returns
 // the ticket to wait for: the batch's or, when build wrote nothing or
-// failed, that of the last write of what its checks read. sync false applies without
-// making it durable (lost in a crash: only for changes a crash may take
-// back).
+// failed, that of the last write of what its checks read. sync false
+// applies without making it durable (lost in a crash: only for changes a
+// crash may take back).
 func (s *Store) mutate(ctx context.Context, sync bool, lk locks, build func(t *tx) error) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
