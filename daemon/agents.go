@@ -67,11 +67,16 @@ func newRegistry(home string, log *slog.Logger, tools toolEnv, prices *pricing.T
 		models: map[string]agentModels{}}
 }
 
+// agentModels are the models and prices of an agent whose file built reg.
+func (r *registry) agentModels(reg *agentfile.Registry) agentModels {
+	return agentModels{Default: reg.Default.String(), Choices: reg.Models, Prices: pricing.Merge(r.prices, reg.Prices), Unavailable: reg.Unavailable}
+}
+
 // setModels records an agent's models (the bundled demo's, from Open).
 func (r *registry) setModels(key string, reg *agentfile.Registry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.models[key] = agentModels{Default: reg.Default.String(), Choices: reg.Models, Prices: pricing.Merge(r.prices, reg.Prices), Unavailable: reg.Unavailable}
+	r.models[key] = r.agentModels(reg)
 }
 
 // modelsOf returns an agent's models and prices; an agent that did not
@@ -204,7 +209,7 @@ func (r *registry) loadLocked(ctx context.Context, key string, src AgentSource) 
 	r.servers[key] = at
 	info := AgentInfo{Key: key, Name: f.Name, Description: f.Description, Provider: f.Model.Provider, Model: f.Model.ID, Models: reg.Models}
 	r.sources[key], r.infos[key] = src, info
-	r.models[key] = agentModels{Default: reg.Default.String(), Choices: reg.Models, Prices: pricing.Merge(r.prices, reg.Prices), Unavailable: reg.Unavailable}
+	r.models[key] = r.agentModels(reg)
 	return info, nil
 }
 

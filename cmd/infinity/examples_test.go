@@ -322,6 +322,7 @@ func TestExampleCloud(t *testing.T) {
 // by name (its script travels with it), and a folder path runs its
 // agent.yaml.
 func TestRunBundledAndFolders(t *testing.T) {
+	t.Setenv("ANTHROPIC_API_KEY", "") // the agents register without it
 	out := cmdOut(t, "run", "--list")
 	for _, want := range []string{"research    Splits a question three ways", "approval", "watcher", "longchat", "mcp", "demo"} {
 		if !strings.Contains(out, want) {
@@ -336,5 +337,10 @@ func TestRunBundledAndFolders(t *testing.T) {
 	var o, e strings.Builder
 	if err := run(t.Context(), []string{"run", t.TempDir(), "x"}, &o, &e); err == nil || !strings.Contains(err.Error(), "without an agent.yaml") {
 		t.Errorf("a folder without an agent file: %v", err)
+	}
+	// A model the file lists but whose key the daemon lacks is refused
+	// up front, saying where the key must be.
+	if err := run(t.Context(), []string{"run", "--model", "anthropic/claude-sonnet-4-5", "research", "x"}, &o, &e); err == nil || !strings.Contains(err.Error(), "from its own environment") {
+		t.Errorf("run --model without its key: %v", err)
 	}
 }
