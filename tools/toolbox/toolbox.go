@@ -67,7 +67,7 @@ func newBox(now func() time.Time) *Box {
 	if now == nil {
 		now = time.Now
 	}
-	return &Box{now: now, hooks: map[string]map[*hookSub]bool{}}
+	return &Box{now: now, hooks: map[string]map[chan string]bool{}}
 }
 
 // Box is the toolbox: a rapserver.Server plus the webhook route.
@@ -75,10 +75,8 @@ type Box struct {
 	*rapserver.Server
 	now   func() time.Time
 	mu    sync.Mutex
-	hooks map[string]map[*hookSub]bool // webhook subscriptions by name
+	hooks map[string]map[chan string]bool // webhook subscriptions (their event channels) by name
 }
-
-type hookSub struct{ events chan string }
 
 func schema(s string) json.RawMessage { return json.RawMessage(s) }
 
@@ -125,10 +123,10 @@ func (b *Box) watchWebhook() rapserver.Tool {
 			if !validHook(a.Name) {
 				return fmt.Errorf("webhook name %q: use 1-64 letters, digits, _ or -", a.Name)
 			}
-			sub := &hookSub{events: make(chan string, 64)}
+			sub := make(chan string, 64)
 			b.mu.Lock()
 			if b.hooks[a.Name] == nil {
-				b.hooks[a.Name] = map[*hookSub]bool{}
+				b.hooks[a.Name] = map[chan string]bool{}
 			}
 			b.hooks[a.Name][sub] = true
 			b.mu.Unlock()
@@ -145,7 +143,7 @@ func (b *Box) watchWebhook() rapserver.Tool {
 			}
 			for {
 				select {
-				case text := <-sub.events:
+				case text := <-sub:
 					if err := c.Event(ctx, text, false); err != nil {
 						return err
 					}
@@ -201,7 +199,7 @@ func (b *Box) serveHook(w http.ResponseWriter, r *http.Request) {
 	n := 0
 	for sub := range b.hooks[name] {
 		select {
-		case sub.events <- text:
+		case sub <- text:
 			n++
 		default: // a subscription 64 events behind drops this one
 		}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -308,5 +307,4 @@ func TestBadInvocations(t *testing.T) {
 	if err == nil {
 		t.Fatal("an invocation without an id was accepted")
 	}
-	_ = errors.Unwrap(err)
 }
