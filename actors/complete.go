@@ -68,7 +68,15 @@ func (r *run) complete(ctx context.Context) (response, error) {
 	return response{}, fmt.Errorf("model: %w", err)
 }
 
+// stream runs one model stream, as a StepModel of the Probe.
 func (r *run) stream(ctx context.Context, req infinity.CompletionRequest) (response, error) {
+	ctx, end := r.e.cfg.Probe.Begin(ctx, Step{Kind: StepModel, Thread: r.self.ID, Agent: r.agent.Name, Model: r.model.name})
+	resp, err := r.streamOnce(ctx, req)
+	end(StepEnd{Err: err, Usage: resp.usage})
+	return resp, err
+}
+
+func (r *run) streamOnce(ctx context.Context, req infinity.CompletionRequest) (response, error) {
 	var (
 		buf  strings.Builder
 		resp response

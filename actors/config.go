@@ -146,6 +146,9 @@ type Config struct {
 	// Observer, when set, receives every committed change, in commit order
 	// per thread. It must not block for long.
 	Observer func(Event)
+	// Probe, when set, sees every step of every slice as it begins and
+	// ends (for metrics and traces; package telemetry has one).
+	Probe Probe
 	// Host builds the actor host that runs threads on their own:
 	// protohost.New (package actors/protohost, on protoactor-go). It is
 	// required unless StepOnly is set.
@@ -243,6 +246,9 @@ func (c Config) validate() (Config, error) {
 	}
 	if c.ToolTimeout <= 0 {
 		c.ToolTimeout = 30 * time.Second
+	}
+	if c.Probe == nil {
+		c.Probe = noProbe{}
 	}
 	return c, nil
 }

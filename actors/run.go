@@ -563,7 +563,10 @@ func (r *run) runCalls(ctx context.Context, calls []*infinity.ToolCall) {
 			continue
 		}
 		if b, ok := builtins[c.Name]; ok {
-			b.run(ctx, r, c)
+			bctx, end := r.e.cfg.Probe.Begin(ctx, Step{Kind: StepTool, Thread: r.self.ID, Tool: c.Name, ToolKind: ToolBuiltin, Call: c.ID})
+			n := len(r.commit.Items)
+			b.run(bctx, r, c)
+			end(StepEnd{Err: r.answeredError(n, c.ID)})
 			continue
 		}
 		t := r.tool(c.Name)
@@ -576,9 +579,18 @@ func (r *run) runCalls(ctx context.Context, calls []*infinity.ToolCall) {
 			r.commit.Outbox = append(r.commit.Outbox, infinity.Outgoing{ID: "invoke-" + c.ID, Invoke: &infinity.Invocation{Tool: c.Name, Call: *c}})
 			continue
 		}
-		tctx, cancel := context.WithTimeout(ctx, r.e.cfg.ToolTimeout)
+		tctx, end := r.e.cfg.Probe.Begin(ctx, Step{Kind: StepTool, Thread: r.self.ID, Tool: c.Name, ToolKind: ToolSync, Call: c.ID})
+		tctx, cancel := context.WithTimeout(tctx, r.e.cfg.ToolTimeout)
 		res, err := t.Invoke(tctx, r.e.toolEnv(r.hist.Lineage), *c)
 		cancel()
+		switch {
+		case err != nil:
+			end(StepEnd{Err: err})
+		case res == nil || res.IsError:
+			end(StepEnd{Err: errToolError})
+		default:
+			end(StepEnd{})
+		}
 		switch {
 		case err != nil:
 			r.answer(c, err.Error(), true)
@@ -590,6 +602,21 @@ func (r *run) runCalls(ctx context.Context, calls []*infinity.ToolCall) {
 			r.append(infinity.Item{ID: c.ID + "/result", Kind: infinity.KindToolResult, Result: &out})
 		}
 	}
+}
+
+// errToolError is a probe step's error for a tool call answered with an
+// error result.
+var errToolError = errors.New("the tool answered with an error")
+
+// answeredError is errToolError when the items the slice added from n on
+// answer call with an error result.
+func (r *run) answeredError(n int, call string) error {
+	for _, it := range r.commit.Items[min(n, len(r.commit.Items)):] {
+		if it.Kind == infinity.KindToolResult && it.Result != nil && it.Result.CallID == call && it.Result.IsError {
+			return errToolError
+		}
+	}
+	return nil
 }
 
 func (r *run) tool(name string) infinity.Tool {

@@ -107,6 +107,42 @@ type DeferredCommitter interface {
 // other threads' slices while the disk syncs; the thread runs nothing else
 // until finish returns.
 func (e *engine) sliceDeferred(ctx context.Context, id infinity.ThreadID, batch []infinity.InputMessage, drainFirst, deferOK bool) (asleep bool, finish func() (bool, error), err error) {
+	ctx, end := e.cfg.Probe.Begin(ctx, Step{Kind: StepSlice, Thread: id, Messages: len(batch)})
+	var out sliceOutcome
+	asleep, rest, err := e.runSteps(ctx, id, batch, drainFirst, deferOK, &out)
+	if rest == nil {
+		end(out.end(err))
+		return asleep, nil, err
+	}
+	return false, func() (bool, error) {
+		asleep, err := rest()
+		end(out.end(err))
+		return asleep, err
+	}, nil
+}
+
+// sliceOutcome is what a slice did, for its Probe step.
+type sliceOutcome struct {
+	outcome string // OutcomeNoop or OutcomeDropped; "" for a commit
+	done    *run
+}
+
+func (o *sliceOutcome) end(err error) StepEnd {
+	switch {
+	case err != nil:
+		return StepEnd{Outcome: OutcomeFailed, Err: err}
+	case o.outcome != "":
+		return StepEnd{Outcome: o.outcome}
+	case o.done == nil || o.done.empty():
+		return StepEnd{Outcome: OutcomeNoop}
+	case o.done.modelErr != nil:
+		return StepEnd{Outcome: OutcomeModelError, Err: o.done.modelErr, Items: len(o.done.commit.Items)}
+	}
+	return StepEnd{Outcome: OutcomeCommitted, Items: len(o.done.commit.Items)}
+}
+
+// runSteps is sliceDeferred without its Probe step; out says what it did.
+func (e *engine) runSteps(ctx context.Context, id infinity.ThreadID, batch []infinity.InputMessage, drainFirst, deferOK bool, out *sliceOutcome) (asleep bool, finish func() (bool, error), err error) {
 	conv := e.cfg.Conversations
 	deferred, _ := conv.(DeferredCommitter)
 	if !deferOK {
@@ -116,6 +152,7 @@ func (e *engine) sliceDeferred(ctx context.Context, id infinity.ThreadID, batch 
 	if drainFirst {
 		err := e.drainStored(ctx, id)
 		if errors.Is(err, infinity.ErrNotFound) {
+			out.outcome = OutcomeDropped
 			return false, nil, e.dropUnknown(ctx, id, batch)
 		}
 		if err != nil {
@@ -134,15 +171,22 @@ func (e *engine) sliceDeferred(ctx context.Context, id infinity.ThreadID, batch 
 		}
 	}
 	if len(fresh) == 0 {
+		out.outcome = OutcomeNoop
 		return false, nil, e.markProcessed(ctx, id, batch)
 	}
-	var done *run
+	var (
+		done      *run
+		commitEnd func(StepEnd)
+	)
 	for attempt := 0; done == nil; attempt++ {
 		if attempt == 4 {
 			return false, nil, fmt.Errorf("slice %s: %w", id, errCommitRetries)
 		}
-		r, err := e.newRun(ctx, id)
+		lctx, lend := e.cfg.Probe.Begin(ctx, Step{Kind: StepLoad, Thread: id})
+		r, err := e.newRun(lctx, id)
+		lend(StepEnd{Err: err})
 		if errors.Is(err, infinity.ErrNotFound) {
+			out.outcome = OutcomeDropped
 			return false, nil, e.dropUnknown(ctx, id, batch)
 		}
 		if err != nil {
@@ -150,6 +194,7 @@ func (e *engine) sliceDeferred(ctx context.Context, id infinity.ThreadID, batch 
 		}
 		if closed := r.closed(); closed != "" {
 			e.log.Debug("input for a closed thread dropped", "thread", id, "closed", closed, "messages", len(fresh))
+			out.outcome = OutcomeDropped
 			return false, nil, e.markProcessed(ctx, id, batch)
 		}
 		if err := r.execute(ctx, fresh); err != nil {
@@ -163,17 +208,22 @@ func (e *engine) sliceDeferred(ctx context.Context, id infinity.ThreadID, batch 
 			}
 		}
 		if r.empty() {
-			done = r
+			done, out.done = r, r
 			break
 		}
+		var cctx context.Context
+		cctx, commitEnd = e.cfg.Probe.Begin(ctx, Step{Kind: StepCommit, Thread: id})
 		if deferred != nil {
-			_, durable, err = deferred.CommitDeferred(ctx, r.commit)
+			_, durable, err = deferred.CommitDeferred(cctx, r.commit)
 		} else {
-			_, err = conv.Commit(ctx, r.commit)
+			_, err = conv.Commit(cctx, r.commit)
+		}
+		if err != nil || durable == nil {
+			commitEnd(StepEnd{Err: err})
 		}
 		switch {
 		case err == nil:
-			done = r
+			done, out.done = r, r
 		case errors.Is(err, infinity.ErrApplied):
 			// An earlier run of this batch committed, then died before
 			// finishing: replay its outbox and keep only what is new.
@@ -184,12 +234,14 @@ func (e *engine) sliceDeferred(ctx context.Context, id infinity.ThreadID, batch 
 				return false, nil, err
 			}
 			if len(fresh) == 0 {
+				out.outcome = OutcomeNoop
 				return false, nil, e.markProcessed(ctx, id, batch)
 			}
 			continue
 		case errors.Is(err, infinity.ErrConflict):
 			e.log.Info("slice lost a commit race; re-running", "thread", id)
 		case errors.Is(err, infinity.ErrClosed):
+			out.outcome = OutcomeDropped
 			return false, nil, e.markProcessed(ctx, id, batch)
 		default:
 			return false, nil, fmt.Errorf("slice %s: commit: %w", id, err)
@@ -197,7 +249,9 @@ func (e *engine) sliceDeferred(ctx context.Context, id infinity.ThreadID, batch 
 	}
 	finish = func() (bool, error) {
 		if durable != nil {
-			if err := durable(); err != nil {
+			err := durable()
+			commitEnd(StepEnd{Err: err})
+			if err != nil {
 				return false, fmt.Errorf("slice %s: commit: %w", id, err)
 			}
 		}
@@ -388,9 +442,11 @@ func (e *engine) invokeAsync(ctx context.Context, lin []infinity.ThreadInfo, inv
 	} else {
 		env := e.toolEnv(lin)
 		env.UserID = e.userID(ctx, lin[0].ID)
-		tctx, cancel := context.WithTimeout(ctx, e.cfg.ToolTimeout)
+		tctx, end := e.cfg.Probe.Begin(ctx, Step{Kind: StepTool, Thread: self.ID, Tool: inv.Tool, ToolKind: ToolAsync, Call: inv.Call.ID})
+		tctx, cancel := context.WithTimeout(tctx, e.cfg.ToolTimeout)
 		_, ierr = tool.Invoke(tctx, env, inv.Call)
 		cancel()
+		end(StepEnd{Err: ierr})
 	}
 	if ierr == nil {
 		return nil

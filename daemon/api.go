@@ -196,10 +196,12 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("GET /v1/threads/{id}/views", d.handle(MaxBody, d.getViews))
 	// Tool servers call back here with the per-call token in the URL (they
 	// have no bearer token); the handler verifies it.
-	mux.Handle(rapPrefix, &rap.Handler{Tokens: d.rapTokens, Sender: oauthSender{d, d.sender}, Views: d.views, Log: d.log,
+	mux.Handle(rapPrefix, d.countCallbacks(&rap.Handler{Tokens: d.rapTokens, Sender: oauthSender{d, d.sender}, Views: d.views, Log: d.log,
 		Reply: func(w http.ResponseWriter, status int, msg string) {
 			writeError(w, apiErr(status, codeOf(status), "%s", msg))
-		}})
+		}}))
+	mux.Handle("GET /metrics", d.metrics.Handler())
+	mux.HandleFunc("GET /healthz", d.getHealth)
 	mux.HandleFunc("/", d.handle(MaxBody, func(_ http.ResponseWriter, r *http.Request) error {
 		return apiErr(http.StatusNotFound, CodeNotFound, "no route %s %s (the API lives under /v1/)", r.Method, r.URL.Path)
 	}))
@@ -243,6 +245,10 @@ func (d *Daemon) guard(next http.Handler) http.Handler {
 		}
 		if n := headerBytes(r.Header); n > MaxHeaderBytes {
 			writeError(w, apiErr(http.StatusRequestHeaderFieldsTooLarge, CodeHeadersTooLarge, "the headers are %d bytes, more than %d", n, MaxHeaderBytes))
+			return
+		}
+		if r.URL.Path == healthPath {
+			next.ServeHTTP(w, r) // says only whether the daemon is up: no token, any Host
 			return
 		}
 		if !d.opts.AllowRemote && !d.loopbackHost(r.Host) {

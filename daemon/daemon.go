@@ -15,7 +15,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
@@ -25,6 +28,7 @@ import (
 	"github.com/infinity-runtime/infinity/mailbox/local"
 	"github.com/infinity-runtime/infinity/models/network"
 	"github.com/infinity-runtime/infinity/persistence/disk"
+	"github.com/infinity-runtime/infinity/telemetry"
 	"github.com/infinity-runtime/infinity/tools/httpclient"
 	"github.com/infinity-runtime/infinity/tools/rap"
 )
@@ -70,6 +74,13 @@ type Options struct {
 	// cache and memtable sizes, the free-space reserve under which writes
 	// are refused (507 insufficient_storage).
 	Store []disk.Option
+	// MetricsAddr, when set, serves /metrics on a listener of its own at
+	// this address, without the bearer token (for a Prometheus scraper);
+	// /metrics on the API's address always needs the token.
+	MetricsAddr string
+	// Tracer, when set, traces every slice (telemetry.TracerFromEnv makes
+	// one from the OTEL_* environment).
+	Tracer trace.TracerProvider
 }
 
 // Info is daemon.json: how clients find a running daemon.
@@ -104,10 +115,18 @@ type Daemon struct {
 	rapTokens rap.Tokens
 	views     *views
 	live      live
+	metrics   *telemetry.Metrics
+	// ready is set once Open is done, and cleared when Close begins
+	// (GET /healthz).
+	ready atomic.Bool
 
-	ln       net.Listener
-	srv      *http.Server
-	shutdown chan struct{}
+	ln  net.Listener
+	srv *http.Server
+	// metricsLn and metricsSrv serve /metrics without the token
+	// (Options.MetricsAddr), or are nil.
+	metricsLn  net.Listener
+	metricsSrv *http.Server
+	shutdown   chan struct{}
 	// bgCtx is cancelled by Close; bg waits for the background work
 	// (retention) before the store closes.
 	bgCtx    context.Context
@@ -156,6 +175,9 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 		if d.ln != nil {
 			d.ln.Close()
 		}
+		if d.metricsLn != nil {
+			d.metricsLn.Close()
+		}
 		if d.agents != nil {
 			d.agents.close()
 		}
@@ -193,6 +215,15 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 		return fail(err)
 	}
 	d.agents.setModels("demo", demoModels)
+	d.metrics = telemetry.NewMetrics(telemetry.Gauges{
+		Active: func() int { return d.rt.Active() },
+		Stored: func() (int, int, error) { return store.Counts(context.Background()) },
+		Timers: func() int { return d.sender.Pending() },
+		Store:  func() (uint64, uint64) { st := store.Stats(); return uint64(st.Records), uint64(st.Fsyncs) },
+	}, d.agents.cost)
+	if err := d.listenMetrics(); err != nil {
+		return fail(err)
+	}
 	er, err := embedded.OpenStore(ctx, store, embedded.Options{
 		Config: actors.Config{
 			Agents:   []actors.Agent{demo},
@@ -200,7 +231,9 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 			Observer: d.observe,
 			Notifier: notifier{d},
 			Idle:     o.Idle,
+			Probe:    actors.Probes(d.metrics.Probe(), telemetry.NewTracer(o.Tracer)),
 		},
+		Sender: []local.Option{local.WithLateness(d.metrics.ObserveTimer)},
 		// The registered agents are loaded before queued input runs.
 		BeforeRestore: func(rt *actors.Runtime) error {
 			d.rt, d.sender = rt, rt.Sender().(*local.Sender)
@@ -229,6 +262,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	if o.RetainClosed > 0 {
 		d.bg.Go(d.retain)
 	}
+	d.ready.Store(true)
 	return d, nil
 }
 
@@ -260,6 +294,7 @@ func (d *Daemon) Runtime() *actors.Runtime { return d.rt }
 func (d *Daemon) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- d.srv.Serve(d.ln) }()
+	go d.serveMetrics()
 	select {
 	case <-ctx.Done():
 	case <-d.shutdown:
@@ -279,8 +314,10 @@ func (d *Daemon) Close() error {
 	d.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
+		d.ready.Store(false)
 		d.hub.close()
 		_ = d.srv.Shutdown(ctx)
+		d.closeMetrics(ctx)
 		d.bgCancel()
 		d.bg.Wait()
 		rerr := d.rt.Close(ctx)

@@ -190,3 +190,8 @@ func (l *live) forget(id infinity.ThreadID) {
 	defer l.mu.Unlock()
 	delete(l.events, id)
 }
+
+// cost prices a model call of an agent's thread, for the metrics.
+func (r *registry) cost(agent, model string, u infinity.Usage) (float64, bool) {
+	return r.modelsOf(agent).Prices.Cost(model, u)
+}

@@ -48,6 +48,9 @@ type Options struct {
 	// queued input is delivered again: the place to add agents
 	// (Runtime.AddAgent) that stored threads run on.
 	BeforeRestore func(*actors.Runtime) error
+	// Sender adds options to the local sender's (mailbox/local): a
+	// lateness observer for metrics, say.
+	Sender []local.Option
 }
 
 // NewInMemory makes a runtime whose threads live in memory: nothing
@@ -92,7 +95,7 @@ func Open(ctx context.Context, dir string, o Options) (*Runtime, error) {
 func OpenStore(ctx context.Context, store *disk.Store, o Options) (_ *Runtime, err error) {
 	var sender *local.Sender
 	rt, err := build(o, store.Conversations(), store.State(), func(d actors.Deliverer) infinity.InputSender {
-		sender = local.New(d, local.WithInbox(store.Inbox()), local.WithLogger(o.Config.Logger))
+		sender = local.New(d, append([]local.Option{local.WithInbox(store.Inbox()), local.WithLogger(o.Config.Logger)}, o.Sender...)...)
 		return sender
 	})
 	if err != nil {
@@ -137,7 +140,9 @@ func build(o Options, conv infinity.ConversationStore, state infinity.StateStore
 		return nil, fmt.Errorf("embedded: Config.Conversations, State, Sender, Host and StepOnly are set by Open and NewInMemory; leave them unset (use package actors directly for other parts): %w", infinity.ErrInvalid)
 	}
 	if mk == nil {
-		mk = func(d actors.Deliverer) infinity.InputSender { return local.New(d, local.WithLogger(cfg.Logger)) }
+		mk = func(d actors.Deliverer) infinity.InputSender {
+			return local.New(d, append([]local.Option{local.WithLogger(cfg.Logger)}, o.Sender...)...)
+		}
 	}
 	cfg.Conversations, cfg.State, cfg.Sender, cfg.Host = conv, state, mk, protohost.New
 	rt, err := actors.New(cfg)

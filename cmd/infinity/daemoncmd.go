@@ -18,6 +18,7 @@ import (
 	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/daemon"
 	"github.com/infinity-runtime/infinity/persistence/disk"
+	"github.com/infinity-runtime/infinity/telemetry"
 )
 
 const daemonUsage = `Usage:
@@ -35,6 +36,12 @@ Costs come from a prices file (USD per million tokens per provider/model;
 see examples/prices.yaml): HOME/prices.yaml, or --prices FILE (default
 $INFINITY_PRICES). An agent file's model price overrides it. There are no
 built-in prices: a model without one shows its tokens and "-" for cost.
+
+Observability: GET /healthz answers without the token ({"status":"ok"});
+GET /metrics serves Prometheus metrics (with the token, or without it on
+--metrics-addr). Traces (a span per slice, with its model calls, tool calls
+and commit) are sent over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set
+in the daemon's environment, and cost nothing otherwise.
 
 Flags:
 `
@@ -66,6 +73,8 @@ type daemonOpts struct {
 	allowRemote bool
 	idle        time.Duration
 	logLevel    string
+	logFormat   string
+	metricsAddr string
 	prices      string
 	cacheMiB    int64
 	memtableMiB int64
@@ -80,6 +89,8 @@ func daemonFlags(name string, stderr io.Writer) (*flags, *daemonOpts) {
 	f.BoolVar(&o.allowRemote, "allow-remote", false, "allow a non-loopback --addr (the token still guards every request)")
 	f.DurationVar(&o.idle, "idle", 100*time.Millisecond, "how long a thread that is not asleep stays in memory without input before it hibernates (a sleeping thread hibernates at once)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.logFormat, "log-format", "text", "text (key=value lines) or json (one JSON object per line); lines about a thread carry its id as \"thread\"")
+	f.StringVar(&o.metricsAddr, "metrics-addr", "", "also serve /metrics (Prometheus) and /healthz here without the token, e.g. 127.0.0.1:9464 (on the API's address /metrics needs the token)")
 	f.StringVar(&o.prices, "prices", os.Getenv("INFINITY_PRICES"), "the prices file (default $INFINITY_PRICES, else HOME/prices.yaml when it exists)")
 	f.Int64Var(&o.cacheMiB, "cache-mib", disk.DefaultCacheSize>>20, "the store's block cache in MiB: with the memtables, what the store keeps in memory whatever the size of the history")
 	f.Int64Var(&o.memtableMiB, "memtable-mib", disk.DefaultMemTableSize>>20, "the store's memtable in MiB (up to two are held while one is written out)")
@@ -90,7 +101,7 @@ func daemonFlags(name string, stderr io.Writer) (*flags, *daemonOpts) {
 
 func (o *daemonOpts) args(home string) []string {
 	args := []string{"daemon", "--home", home, "--addr", o.addr, "--idle", o.idle.String(),
-		"--log-level", o.logLevel, "--allow-remote=" + fmt.Sprint(o.allowRemote),
+		"--log-level", o.logLevel, "--log-format", o.logFormat, "--metrics-addr", o.metricsAddr, "--allow-remote=" + fmt.Sprint(o.allowRemote),
 		"--cache-mib", fmt.Sprint(o.cacheMiB), "--memtable-mib", fmt.Sprint(o.memtableMiB), "--min-free-mib", fmt.Sprint(o.minFreeMiB), "--retain-closed", o.retain.String()}
 	if o.prices != "" {
 		if abs, err := filepath.Abs(o.prices); err == nil {
@@ -113,12 +124,33 @@ func daemonRun(ctx context.Context, home string, o *daemonOpts, stdout, stderr i
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return fmt.Errorf("daemon: --log-level %q: use debug, info, warn or error", o.logLevel)
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var handler slog.Handler
+	switch o.logFormat {
+	case "text":
+		handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
+	case "json":
+		handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})
+	default:
+		return fmt.Errorf("daemon: --log-format %q: use text or json: %w", o.logFormat, errUsage)
+	}
+	logger := slog.New(handler)
+	tp, stopTracing, err := telemetry.TracerFromEnv(ctx, "infinity-daemon")
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(sctx); err != nil {
+			logger.Warn("traces not all exported", "err", err)
+		}
+	}()
 	procs := actors.RaiseProcs()
 	logger.Debug("go processors", "gomaxprocs", procs, "cpus", runtime.NumCPU())
 	start := time.Now()
 	d, err := daemon.Open(ctx, daemon.Options{Home: home, Addr: o.addr, AllowRemote: o.allowRemote,
 		Logger: logger, Version: version, Idle: o.idle, Prices: o.prices, RetainClosed: o.retain,
+		MetricsAddr: o.metricsAddr, Tracer: tp,
 		Store: []disk.Option{disk.WithCacheSize(o.cacheMiB << 20), disk.WithMemTableSize(uint64(o.memtableMiB) << 20), disk.WithMinFree(uint64(o.minFreeMiB) << 20)}})
 	if errors.Is(err, daemon.ErrLocked) {
 		return fmt.Errorf("%w (another daemon uses %s; see \"infinity daemon status\")", err, home)

@@ -75,6 +75,13 @@ func WithInbox(inbox infinity.Inbox) Option {
 	return func(s *Sender) { s.inbox = inbox }
 }
 
+// WithLateness calls f with how late each timed message (one sent for a
+// later time; not a retry) was taken for delivery after its time. f runs
+// under the sender's lock: it must be quick (a histogram's Observe).
+func WithLateness(f func(late time.Duration)) Option {
+	return func(s *Sender) { s.lateness = f }
+}
+
 // Sender is the local infinity.InputSender. It is safe for concurrent use.
 type Sender struct {
 	d          Deliverer
@@ -83,6 +90,7 @@ type Sender struct {
 	minBackoff time.Duration
 	maxBackoff time.Duration
 	inbox      infinity.Inbox
+	lateness   func(time.Duration)
 
 	mu     sync.Mutex
 	closed bool
@@ -490,6 +498,9 @@ func (s *Sender) takeDue() []*entry {
 	for len(s.due) > 0 && !s.due[0].at.After(now) {
 		e := s.due.remove(0)
 		e.state = delivering
+		if s.lateness != nil && e.backoff == 0 {
+			s.lateness(now.Sub(e.at))
+		}
 		batch = append(batch, e)
 	}
 	return batch

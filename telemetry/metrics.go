@@ -1,0 +1,218 @@
+package telemetry
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/actors"
+)
+
+// Gauges read the runtime's state when /metrics is scraped (never on the
+// engine's hot path). A nil function leaves its series out.
+type Gauges struct {
+	// Active is the number of threads with a live actor.
+	Active func() int
+	// Stored is the number of threads stored and Waiting the number of
+	// messages in the inbox (waiting for their time or their slice).
+	Stored func() (threads, waiting int, err error)
+	// Timers is the number of messages the sender holds for a later time.
+	Timers func() int
+	// Store is the store's commit pipeline: batches written and fsyncs.
+	Store func() (batches, fsyncs uint64)
+}
+
+// CostFunc prices a model call's usage for the agent's model ("provider/
+// model"); ok is false when the model has no price.
+type CostFunc func(agent, model string, u infinity.Usage) (usd float64, ok bool)
+
+// Metrics is a Prometheus registry of the runtime's series, fed by its
+// Probe (slices, model and tool calls, commits), by ObserveTimer (timer
+// lateness), by RAPCallback, and by the Gauges at scrape time.
+type Metrics struct {
+	reg *prometheus.Registry
+	// Cost, when set, adds each priced model call's cost to
+	// infinity_model_cost_usd_total.
+	cost CostFunc
+
+	slices        *prometheus.CounterVec
+	sliceSeconds  *prometheus.HistogramVec
+	sliceItems    prometheus.Counter
+	loadSeconds   prometheus.Histogram
+	commitSeconds prometheus.Histogram
+	commits       *prometheus.CounterVec
+	modelCalls    *prometheus.CounterVec
+	modelSeconds  *prometheus.HistogramVec
+	modelTokens   *prometheus.CounterVec
+	modelCost     *prometheus.CounterVec
+	toolCalls     *prometheus.CounterVec
+	toolSeconds   *prometheus.HistogramVec
+	timerLateness prometheus.Histogram
+	rapCallbacks  *prometheus.CounterVec
+}
+
+// Outcomes of model and tool calls and commits, in their "outcome" label.
+const (
+	OK    = "ok"
+	Error = "error"
+)
+
+// NewMetrics makes the registry: the runtime's series, the gauges g reads
+// at scrape time, and the Go and process collectors. cost may be nil.
+func NewMetrics(g Gauges, cost CostFunc) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry(), cost: cost}
+	fast := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
+	slow := []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
+	m.slices = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "infinity_slices_total",
+		Help: "Slices run, by outcome: committed, noop, dropped, model_error, failed."}, []string{"outcome"})
+	m.sliceSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "infinity_slice_duration_seconds",
+		Help: "How long a slice took, from taking its messages to its acknowledgement.", Buckets: slow}, []string{"outcome"})
+	m.sliceItems = prometheus.NewCounter(prometheus.CounterOpts{Name: "infinity_items_committed_total",
+		Help: "History items committed by slices."})
+	m.loadSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "infinity_load_duration_seconds",
+		Help: "How long loading a thread's history took, per slice.", Buckets: fast})
+	m.commitSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "infinity_commit_duration_seconds",
+		Help: "How long a slice's commit took, until durable.", Buckets: fast})
+	m.commits = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "infinity_commits_total",
+		Help: "Slice commits, by outcome (ok, error)."}, []string{"outcome"})
+	m.modelCalls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "infinity_model_calls_total",
+		Help: "Model streams, by model and outcome (ok, error)."}, []string{"model", "outcome"})
+	m.modelSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "infinity_model_call_duration_seconds",
+		Help: "How long a model stream took.", Buckets: slow}, []string{"model"})
+	m.modelTokens = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "infinity_model_tokens_total",
+		Help: "Tokens used by model calls, by model and direction (input, output)."}, []string{"model", "direction"})
+	m.modelCost = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "infinity_model_cost_usd_total",
+		Help: "The cost of model calls in USD, by model (models with a price only)."}, []string{"model"})
+	m.toolCalls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "infinity_tool_calls_total",
+		Help: "Tool calls, by kind (builtin, sync, async: an async call counts when started), tool and outcome (ok, error)."},
+		[]string{"kind", "tool", "outcome"})
+	m.toolSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "infinity_tool_call_duration_seconds",
+		Help: "How long a tool call took inside its slice (an async call: its start).", Buckets: fast}, []string{"kind"})
+	m.timerLateness = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "infinity_timer_lateness_seconds",
+		Help:    "How late a timer (a sleep's wake-up, a delayed message) was taken for delivery after its time.",
+		Buckets: []float64{.0001, .0005, .001, .002, .005, .01, .02, .05, .1, .5, 1}})
+	m.rapCallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "infinity_rap_callbacks_total",
+		Help: "Callbacks from RAP tool servers, by outcome (accepted, or the reason for refusing)."}, []string{"outcome"})
+	m.reg.MustRegister(m.slices, m.sliceSeconds, m.sliceItems, m.loadSeconds, m.commitSeconds, m.commits,
+		m.modelCalls, m.modelSeconds, m.modelTokens, m.modelCost, m.toolCalls, m.toolSeconds, m.timerLateness, m.rapCallbacks,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.gauges(g)
+	return m
+}
+
+func (m *Metrics) gauges(g Gauges) {
+	if g.Active != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "infinity_threads_active",
+			Help: "Threads with a live actor (running a slice or recently)."}, func() float64 { return float64(g.Active()) }))
+	}
+	if g.Stored != nil {
+		m.reg.MustRegister(storedCollector{g: g})
+	}
+	if g.Timers != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "infinity_timers_pending",
+			Help: "Messages held for a later time (sleeps, delayed messages, retries)."}, func() float64 { return float64(g.Timers()) }))
+	}
+	if g.Store != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "infinity_store_batches_total",
+			Help: "Batches written by the store (slices, sends, acknowledgements)."}, func() float64 { b, _ := g.Store(); return float64(b) }))
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "infinity_store_fsyncs_total",
+			Help: "fsyncs of the store's log (batches share them: group commit)."}, func() float64 { _, f := g.Store(); return float64(f) }))
+	}
+}
+
+// storedCollector reads the stored thread and inbox counts once per scrape,
+// and the active count beside them for the passivated one.
+type storedCollector struct{ g Gauges }
+
+var (
+	storedDesc     = prometheus.NewDesc("infinity_threads_stored", "Threads stored (open and closed).", nil, nil)
+	passivatedDesc = prometheus.NewDesc("infinity_threads_passivated", "Stored threads with no live actor (waiting, asleep or closed): they cost only their stored rows.", nil, nil)
+	inboxDesc      = prometheus.NewDesc("infinity_inbox_messages", "Messages in the inbox: waiting for their time or their slice.", nil, nil)
+)
+
+func (c storedCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- storedDesc
+	ch <- passivatedDesc
+	ch <- inboxDesc
+}
+
+func (c storedCollector) Collect(ch chan<- prometheus.Metric) {
+	threads, waiting, err := c.g.Stored()
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(storedDesc, err)
+		return
+	}
+	active := 0
+	if c.g.Active != nil {
+		active = c.g.Active()
+	}
+	ch <- prometheus.MustNewConstMetric(storedDesc, prometheus.GaugeValue, float64(threads))
+	ch <- prometheus.MustNewConstMetric(passivatedDesc, prometheus.GaugeValue, float64(max(threads-active, 0)))
+	ch <- prometheus.MustNewConstMetric(inboxDesc, prometheus.GaugeValue, float64(waiting))
+}
+
+// Handler serves the registry in Prometheus' text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Registry is the registry, for tests and to add series.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// ObserveTimer records how late a timer was taken for delivery.
+func (m *Metrics) ObserveTimer(late time.Duration) {
+	m.timerLateness.Observe(max(late, 0).Seconds())
+}
+
+// RAPCallback counts a tool server's callback by outcome.
+func (m *Metrics) RAPCallback(outcome string) {
+	m.rapCallbacks.WithLabelValues(outcome).Inc()
+}
+
+// Probe feeds the step series: pass it as actors.Config.Probe (joined with
+// a tracing probe by actors.Probes).
+func (m *Metrics) Probe() actors.Probe { return actors.TimedProbe(m.end) }
+
+func outcome(err error) string {
+	if err != nil {
+		return Error
+	}
+	return OK
+}
+
+func (m *Metrics) end(s actors.Step, e actors.StepEnd, took time.Duration) {
+	sec := took.Seconds()
+	switch s.Kind {
+	case actors.StepSlice:
+		m.slices.WithLabelValues(e.Outcome).Inc()
+		m.sliceSeconds.WithLabelValues(e.Outcome).Observe(sec)
+		m.sliceItems.Add(float64(e.Items))
+	case actors.StepLoad:
+		m.loadSeconds.Observe(sec)
+	case actors.StepCommit:
+		m.commits.WithLabelValues(outcome(e.Err)).Inc()
+		if e.Err == nil {
+			m.commitSeconds.Observe(sec)
+		}
+	case actors.StepModel:
+		m.modelCalls.WithLabelValues(s.Model, outcome(e.Err)).Inc()
+		m.modelSeconds.WithLabelValues(s.Model).Observe(sec)
+		if e.Err != nil {
+			return
+		}
+		m.modelTokens.WithLabelValues(s.Model, "input").Add(float64(e.Usage.Input))
+		m.modelTokens.WithLabelValues(s.Model, "output").Add(float64(e.Usage.Output))
+		if m.cost != nil {
+			if usd, ok := m.cost(s.Agent, s.Model, e.Usage); ok {
+				m.modelCost.WithLabelValues(s.Model).Add(usd)
+			}
+		}
+	case actors.StepTool:
+		m.toolCalls.WithLabelValues(s.ToolKind, s.Tool, outcome(e.Err)).Inc()
+		m.toolSeconds.WithLabelValues(s.ToolKind).Observe(sec)
+	}
+}
