@@ -23,8 +23,23 @@ import (
 // test ends.
 func startDaemon(t *testing.T, home string, store ...disk.Option) (*daemon.Daemon, *daemon.Client) {
 	t.Helper()
-	d, err := daemon.Open(t.Context(), daemon.Options{Home: home, Addr: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Idle: 100 * time.Millisecond, Store: store})
+	return startDaemonWith(t, daemon.Options{Home: home, Store: store})
+}
+
+// startDaemonWith is startDaemon with more options: a free port, no log
+// and a 100 ms idle unless o says otherwise.
+func startDaemonWith(t *testing.T, o daemon.Options) (*daemon.Daemon, *daemon.Client) {
+	t.Helper()
+	if o.Addr == "" {
+		o.Addr = "127.0.0.1:0"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Idle == 0 {
+		o.Idle = 100 * time.Millisecond
+	}
+	d, err := daemon.Open(t.Context(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +49,7 @@ func startDaemon(t *testing.T, home string, store ...disk.Option) (*daemon.Daemo
 		d.Close()
 		<-done
 	})
-	c, _, err := daemon.Dial(home)
+	c, _, err := daemon.Dial(o.Home)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,10 @@
 package daemon_test
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -80,21 +77,7 @@ next:
 // their tokens, tool calls by kind, timers, threads, commits, callbacks.
 func TestMetricsAfterWorkload(t *testing.T) {
 	home := t.TempDir()
-	d, err := daemon.Open(t.Context(), daemon.Options{Home: home, Addr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Idle: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- d.Serve(context.Background()) }()
-	t.Cleanup(func() {
-		d.Close()
-		<-done
-	})
-	c, _, err := daemon.Dial(home)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, c := startDaemonWith(t, daemon.Options{Home: home, MetricsAddr: "127.0.0.1:0"})
 	ctx := t.Context()
 	tok, err := daemon.ReadToken(home)
 	if err != nil {
