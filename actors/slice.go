@@ -109,16 +109,36 @@ type DeferredCommitter interface {
 func (e *engine) sliceDeferred(ctx context.Context, id infinity.ThreadID, batch []infinity.InputMessage, drainFirst, deferOK bool) (asleep bool, finish func() (bool, error), err error) {
 	ctx, end := e.cfg.Probe.Begin(ctx, Step{Kind: StepSlice, Thread: id, Messages: len(batch)})
 	var out sliceOutcome
+	ended := false
+	defer endOnPanic(id, end, &ended)
 	asleep, rest, err := e.runSteps(ctx, id, batch, drainFirst, deferOK, &out)
 	if rest == nil {
+		ended = true
 		end(out.end(err))
 		return asleep, nil, err
 	}
+	ended = true // from here the step ends in finish
 	return false, func() (bool, error) {
+		ended := false
+		defer endOnPanic(id, end, &ended)
 		asleep, err := rest()
+		ended = true
 		end(out.end(err))
 		return asleep, err
 	}, nil
+}
+
+// endOnPanic, deferred, ends a slice's probe step as failed when the slice
+// panics before ending it, and lets the panic go on (the runtime turns it
+// into the slice's error).
+func endOnPanic(id infinity.ThreadID, end func(StepEnd), ended *bool) {
+	if *ended {
+		return
+	}
+	if p := recover(); p != nil {
+		end(StepEnd{Outcome: OutcomeFailed, Err: fmt.Errorf("slice %s: %w: %v", id, errSlicePanic, p)})
+		panic(p)
+	}
 }
 
 // sliceOutcome is what a slice did, for its Probe step.
@@ -218,7 +238,10 @@ func (e *engine) runSteps(ctx context.Context, id infinity.ThreadID, batch []inf
 		} else {
 			_, err = conv.Commit(cctx, r.commit)
 		}
-		if err != nil || durable == nil {
+		if err != nil {
+			durable = nil // a failed commit has nothing to wait for
+		}
+		if durable == nil {
 			commitEnd(StepEnd{Err: err})
 		}
 		switch {

@@ -275,11 +275,22 @@ func (d *Daemon) guard(next http.Handler) http.Handler {
 // loopbackHost accepts the Host header of a request made to the daemon's
 // own port by a loopback name.
 func (d *Daemon) loopbackHost(host string) bool {
+	return loopbackHostPort(host, portOf(d.Addr()))
+}
+
+// portOf is the port of a listener's address.
+func portOf(addr string) string {
+	_, port, _ := net.SplitHostPort(addr)
+	return port
+}
+
+// loopbackHostPort accepts a Host header naming a loopback address with
+// the given port.
+func loopbackHostPort(host, myPort string) bool {
 	h, port, err := net.SplitHostPort(host)
 	if err != nil {
 		return false
 	}
-	_, myPort, _ := net.SplitHostPort(d.Addr())
 	if port != myPort {
 		return false
 	}

@@ -156,6 +156,11 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	if err := checkAddr(o.Addr, o.AllowRemote); err != nil {
 		return nil, err
 	}
+	if o.MetricsAddr != "" {
+		if err := checkAddr(o.MetricsAddr, o.AllowRemote); err != nil {
+			return nil, fmt.Errorf("daemon: metrics address: %w", err)
+		}
+	}
 	if err := os.MkdirAll(o.Home, 0o700); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}

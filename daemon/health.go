@@ -87,7 +87,18 @@ func (d *Daemon) listenMetrics() error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", d.metrics.Handler())
 	mux.HandleFunc("GET /healthz", d.getHealth)
-	d.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	port := portOf(ln.Addr().String())
+	guarded := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// No token here, so at least no DNS rebinding: a loopback Host
+		// with this listener's port, unless remote access was allowed.
+		if !d.opts.AllowRemote && !loopbackHostPort(r.Host, port) {
+			writeError(w, apiErr(http.StatusForbidden, CodeBadHost, "Host %q is not this listener's loopback address", r.Host))
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	d.metricsSrv = &http.Server{Handler: guarded, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	d.metricsLn = ln
 	return nil
 }

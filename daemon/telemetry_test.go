@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -175,6 +176,19 @@ func TestMetricsAfterWorkload(t *testing.T) {
 	fams = scrape(t, "http://"+d.MetricsAddr()+"/metrics", "")
 	if _, ok := value(fams, "infinity_slices_total", map[string]string{"outcome": "committed"}); !ok {
 		t.Error("the metrics listener has no infinity_slices_total")
+	}
+	// It has no token, so it takes only its own loopback Host (no DNS
+	// rebinding), and only a loopback address unless remote is allowed.
+	req, _ := http.NewRequest(http.MethodGet, "http://"+d.MetricsAddr()+"/metrics", nil)
+	req.Host = "attacker.example:80"
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the metrics listener with a foreign Host: %v, %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	_, err = daemon.Open(ctx, daemon.Options{Home: t.TempDir(), Addr: "127.0.0.1:0", MetricsAddr: "0.0.0.0:0"})
+	if !errors.Is(err, infinity.ErrInvalid) {
+		t.Errorf("a non-loopback metrics address: %v, want ErrInvalid", err)
 	}
 }
 

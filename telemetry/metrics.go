@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -78,7 +79,7 @@ func NewMetrics(g Gauges, cost CostFunc) *Metrics {
 	m.commitSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "infinity_commit_duration_seconds",
 		Help: "How long a slice's commit took, until durable.", Buckets: fast})
 	m.commits = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "infinity_commits_total",
-		Help: "Slice commits, by outcome (ok, error)."}, []string{"outcome"})
+		Help: "Slice commits, by outcome: ok, error, or a race the slice re-runs after (conflict, applied)."}, []string{"outcome"})
 	m.modelCalls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "infinity_model_calls_total",
 		Help: "Model streams, by model and outcome (ok, error)."}, []string{"model", "outcome"})
 	m.modelSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "infinity_model_call_duration_seconds",
@@ -157,7 +158,9 @@ func (c storedCollector) Collect(ch chan<- prometheus.Metric) {
 
 // Handler serves the registry in Prometheus' text format.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	// A series that cannot be read (the store closing) leaves it out
+	// instead of failing the whole scrape.
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
 // Registry is the registry, for tests and to add series.
@@ -177,6 +180,18 @@ func (m *Metrics) RAPCallback(outcome string) {
 // a tracing probe by actors.Probes).
 func (m *Metrics) Probe() actors.Probe { return actors.TimedProbe(m.end) }
 
+// commitOutcome tells a commit's normal races (another run committed
+// first, or this batch was committed before) from its failures.
+func commitOutcome(err error) string {
+	switch {
+	case errors.Is(err, infinity.ErrConflict):
+		return "conflict"
+	case errors.Is(err, infinity.ErrApplied):
+		return "applied"
+	}
+	return outcome(err)
+}
+
 func outcome(err error) string {
 	if err != nil {
 		return Error
@@ -194,7 +209,7 @@ func (m *Metrics) end(s actors.Step, e actors.StepEnd, took time.Duration) {
 	case actors.StepLoad:
 		m.loadSeconds.Observe(sec)
 	case actors.StepCommit:
-		m.commits.WithLabelValues(outcome(e.Err)).Inc()
+		m.commits.WithLabelValues(commitOutcome(e.Err)).Inc()
 		if e.Err == nil {
 			m.commitSeconds.Observe(sec)
 		}

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -57,7 +58,10 @@ func TracerFromEnv(ctx context.Context, service string) (tp trace.TracerProvider
 	res, err := resource.New(ctx,
 		resource.WithAttributes(attribute.String("service.name", service)),
 		resource.WithFromEnv(), resource.WithTelemetrySDK())
-	if err != nil {
+	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
+		// A malformed OTEL_RESOURCE_ATTRIBUTES still gives a usable
+		// (partial) resource; anything else does not.
+		_ = exp.Shutdown(ctx)
 		return nil, nil, fmt.Errorf("telemetry: resource: %w", err)
 	}
 	p := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))

@@ -151,3 +151,54 @@ func TestTracingOffWithoutEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// boom is a synchronous tool that panics.
+type boom struct{}
+
+func (boom) Spec() infinity.ToolSpec {
+	return infinity.ToolSpec{Name: "boom", Description: "Panics.", Schema: json.RawMessage(`{"type":"object"}`)}
+}
+
+func (boom) Invoke(context.Context, infinity.ToolEnv, infinity.ToolCall) (*infinity.ToolResult, error) {
+	panic("boom")
+}
+
+// TestPanickingSliceEndsItsSpan: a slice that panics (here in a tool) still
+// ends its slice span, as failed.
+func TestPanickingSliceEndsItsSpan(t *testing.T) {
+	ctx := context.Background()
+	rec := tracetest.NewSpanRecorder()
+	model, err := scripted.New(scripted.Script{Rules: []scripted.Rule{
+		{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{{Name: "boom"}}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := memory.NewConversationStore()
+	rt, err := actors.New(actors.Config{
+		Conversations: conv, State: memory.NewStateStore(nil), Model: model,
+		Sender:   func(actors.Deliverer) infinity.InputSender { return discard{} },
+		StepOnly: true,
+		Agents:   []actors.Agent{{Name: "a", Tools: []infinity.Tool{boom{}}}},
+		Probe:    telemetry.NewTracer(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	if err := conv.CreateThread(ctx, infinity.ThreadInfo{ID: "t1", Root: "t1", Agent: "a", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Step(ctx, []infinity.InputMessage{{ID: "m1", GroupID: "t1", Content: infinity.TextContent("Go.")}}); err == nil {
+		t.Fatal("a slice whose tool panics succeeded")
+	}
+	for _, s := range rec.Ended() {
+		if s.Name() == "slice" {
+			if v, _ := attr(s, telemetry.AttrOutcome); v.AsString() != actors.OutcomeFailed || s.Status().Code != codes.Error {
+				t.Fatalf("the slice span ended with outcome %q, status %v", v.AsString(), s.Status())
+			}
+			return
+		}
+	}
+	t.Fatalf("no slice span ended: %v", names(rec.Ended()))
+}

@@ -90,7 +90,7 @@ func daemonFlags(name string, stderr io.Writer) (*flags, *daemonOpts) {
 	f.DurationVar(&o.idle, "idle", 100*time.Millisecond, "how long a thread that is not asleep stays in memory without input before it hibernates (a sleeping thread hibernates at once)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.logFormat, "log-format", "text", "text (key=value lines) or json (one JSON object per line); lines about a thread carry its id as \"thread\"")
-	f.StringVar(&o.metricsAddr, "metrics-addr", "", "also serve /metrics (Prometheus) and /healthz here without the token, e.g. 127.0.0.1:9464 (on the API's address /metrics needs the token)")
+	f.StringVar(&o.metricsAddr, "metrics-addr", "", "also serve /metrics (Prometheus) and /healthz here without the token, e.g. 127.0.0.1:9464 (loopback only unless --allow-remote; on the API's address /metrics needs the token)")
 	f.StringVar(&o.prices, "prices", os.Getenv("INFINITY_PRICES"), "the prices file (default $INFINITY_PRICES, else HOME/prices.yaml when it exists)")
 	f.Int64Var(&o.cacheMiB, "cache-mib", disk.DefaultCacheSize>>20, "the store's block cache in MiB: with the memtables, what the store keeps in memory whatever the size of the history")
 	f.Int64Var(&o.memtableMiB, "memtable-mib", disk.DefaultMemTableSize>>20, "the store's memtable in MiB (up to two are held while one is written out)")
