@@ -33,6 +33,11 @@
 // per slice (actors.EventSlice) and per compaction (actors.EventCompacted),
 // kept in memory only.
 //
+// Observability: GET /healthz answers without the token; GET /metrics
+// serves the runtime's Prometheus series (package telemetry), with the
+// token, or without it on Options.MetricsAddr (a loopback listener of its
+// own); Options.Tracer traces every slice (OpenTelemetry).
+//
 // Export and Import read and write sessions.json, the readable export of
 // every thread, its state and the agent files it uses.
 package daemon
