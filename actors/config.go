@@ -340,19 +340,26 @@ type Notifier interface {
 // sources' errors are joined, and what did load is returned with them. Nil
 // sources are skipped; with none left it returns nil.
 func ToolSources(srcs ...ToolSource) ToolSource {
-	var j joined
-	for _, s := range srcs {
-		if s != nil {
-			j = append(j, s)
+	return join(srcs, func(j []ToolSource) ToolSource { return joined(j) })
+}
+
+// join is the joined form of the non-nil values of xs: nil with none, the
+// value itself with one, else many of them.
+func join[T comparable](xs []T, many func([]T) T) T {
+	var zero T
+	var j []T
+	for _, x := range xs {
+		if x != zero {
+			j = append(j, x)
 		}
 	}
 	switch len(j) {
 	case 0:
-		return nil
+		return zero
 	case 1:
 		return j[0]
 	}
-	return j
+	return many(j)
 }
 
 type joined []ToolSource

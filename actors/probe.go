@@ -110,19 +110,7 @@ func (noProbe) Begin(ctx context.Context, _ Step) (context.Context, func(StepEnd
 // Probes joins probes into one: each sees every step, in order, and the
 // context is passed from one to the next. Nil probes are skipped.
 func Probes(ps ...Probe) Probe {
-	var j joinedProbes
-	for _, p := range ps {
-		if p != nil {
-			j = append(j, p)
-		}
-	}
-	switch len(j) {
-	case 0:
-		return nil
-	case 1:
-		return j[0]
-	}
-	return j
+	return join(ps, func(j []Probe) Probe { return joinedProbes(j) })
 }
 
 type joinedProbes []Probe
