@@ -586,17 +586,16 @@ func (r *run) runCalls(ctx context.Context, calls []*infinity.ToolCall) {
 		switch {
 		case err != nil:
 			end(StepEnd{Err: err})
-		case res == nil || res.IsError:
-			end(StepEnd{Err: errToolError})
-		default:
-			end(StepEnd{})
-		}
-		switch {
-		case err != nil:
 			r.answer(c, err.Error(), true)
 		case res == nil:
+			end(StepEnd{Err: errToolError})
 			r.answer(c, "the tool returned no result", true)
 		default:
+			var serr error
+			if res.IsError {
+				serr = errToolError
+			}
+			end(StepEnd{Err: serr})
 			out := *res
 			out.CallID, out.State = c.ID, infinity.ResultFinal
 			r.append(infinity.Item{ID: c.ID + "/result", Kind: infinity.KindToolResult, Result: &out})

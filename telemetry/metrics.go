@@ -101,59 +101,56 @@ func NewMetrics(g Gauges, cost CostFunc) *Metrics {
 	m.reg.MustRegister(m.slices, m.sliceSeconds, m.sliceItems, m.loadSeconds, m.commitSeconds, m.commits,
 		m.modelCalls, m.modelSeconds, m.modelTokens, m.modelCost, m.toolCalls, m.toolSeconds, m.timerLateness, m.rapCallbacks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m.gauges(g)
+	m.reg.MustRegister(gaugeCollector{g: g})
 	return m
 }
 
-func (m *Metrics) gauges(g Gauges) {
-	if g.Active != nil {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "infinity_threads_active",
-			Help: "Threads with a live actor (running a slice or recently)."}, func() float64 { return float64(g.Active()) }))
-	}
-	if g.Stored != nil {
-		m.reg.MustRegister(storedCollector{g: g})
-	}
-	if g.Timers != nil {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "infinity_timers_pending",
-			Help: "Messages held for a later time (sleeps, delayed messages, retries)."}, func() float64 { return float64(g.Timers()) }))
-	}
-	if g.Store != nil {
-		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "infinity_store_batches_total",
-			Help: "Batches written by the store (slices, sends, acknowledgements)."}, func() float64 { b, _ := g.Store(); return float64(b) }))
-		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "infinity_store_fsyncs_total",
-			Help: "fsyncs of the store's log (batches share them: group commit)."}, func() float64 { _, f := g.Store(); return float64(f) }))
-	}
-}
-
-// storedCollector reads the stored thread and inbox counts once per scrape,
-// and the active count beside them for the passivated one.
-type storedCollector struct{ g Gauges }
+// gaugeCollector reads the Gauges once per scrape each (the stored counts
+// and the store's counters are one call for their series).
+type gaugeCollector struct{ g Gauges }
 
 var (
+	activeDesc     = prometheus.NewDesc("infinity_threads_active", "Threads with a live actor (running a slice or recently).", nil, nil)
 	storedDesc     = prometheus.NewDesc("infinity_threads_stored", "Threads stored (open and closed).", nil, nil)
 	passivatedDesc = prometheus.NewDesc("infinity_threads_passivated", "Stored threads with no live actor (waiting, asleep or closed): they cost only their stored rows.", nil, nil)
 	inboxDesc      = prometheus.NewDesc("infinity_inbox_messages", "Messages in the inbox: waiting for their time or their slice.", nil, nil)
+	timersDesc     = prometheus.NewDesc("infinity_timers_pending", "Messages held for a later time (sleeps, delayed messages, retries).", nil, nil)
+	batchesDesc    = prometheus.NewDesc("infinity_store_batches_total", "Batches written by the store (slices, sends, acknowledgements).", nil, nil)
+	fsyncsDesc     = prometheus.NewDesc("infinity_store_fsyncs_total", "fsyncs of the store's log (batches share them: group commit).", nil, nil)
 )
 
-func (c storedCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- storedDesc
-	ch <- passivatedDesc
-	ch <- inboxDesc
+func (c gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{activeDesc, storedDesc, passivatedDesc, inboxDesc, timersDesc, batchesDesc, fsyncsDesc} {
+		ch <- d
+	}
 }
 
-func (c storedCollector) Collect(ch chan<- prometheus.Metric) {
-	threads, waiting, err := c.g.Stored()
-	if err != nil {
-		ch <- prometheus.NewInvalidMetric(storedDesc, err)
-		return
+func (c gaugeCollector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v int) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v))
 	}
 	active := 0
 	if c.g.Active != nil {
 		active = c.g.Active()
+		gauge(activeDesc, active)
 	}
-	ch <- prometheus.MustNewConstMetric(storedDesc, prometheus.GaugeValue, float64(threads))
-	ch <- prometheus.MustNewConstMetric(passivatedDesc, prometheus.GaugeValue, float64(max(threads-active, 0)))
-	ch <- prometheus.MustNewConstMetric(inboxDesc, prometheus.GaugeValue, float64(waiting))
+	if c.g.Stored != nil {
+		if threads, waiting, err := c.g.Stored(); err != nil {
+			ch <- prometheus.NewInvalidMetric(storedDesc, err)
+		} else {
+			gauge(storedDesc, threads)
+			gauge(passivatedDesc, max(threads-active, 0))
+			gauge(inboxDesc, waiting)
+		}
+	}
+	if c.g.Timers != nil {
+		gauge(timersDesc, c.g.Timers())
+	}
+	if c.g.Store != nil {
+		batches, fsyncs := c.g.Store()
+		ch <- prometheus.MustNewConstMetric(batchesDesc, prometheus.CounterValue, float64(batches))
+		ch <- prometheus.MustNewConstMetric(fsyncsDesc, prometheus.CounterValue, float64(fsyncs))
+	}
 }
 
 // Handler serves the registry in Prometheus' text format.
