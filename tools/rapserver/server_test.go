@@ -127,8 +127,12 @@ func TestCallLifecycle(t *testing.T) {
 	}
 	post(srv, "/cancel_tool_call", `{"thread_id":"g","tool_call_id":"c1"}`)
 	c := <-ended
+	// Probe with a cancelled context: until Run has returned, Event would
+	// really send (the call is still running), and this one sends nothing.
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
 	waitFor(t, "the call to be forgotten", func() bool {
-		return errors.Is(c.Event(context.Background(), "late", false), rapserver.ErrCallEnded)
+		return errors.Is(c.Event(gone, "late", false), rapserver.ErrCallEnded)
 	})
 	if got := cb.all(); len(got) != 0 {
 		t.Fatalf("a cancelled call sent %q", got)
