@@ -1,14 +1,15 @@
 package daemon
 
 import (
-	"bufio"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"slices"
@@ -141,7 +142,7 @@ const rapPrefix = "/rap/callback/"
 
 // sendViews writes the thread's views that changed since the last call
 // (all of them the first time), in type order; false means the client went.
-func (d *Daemon) sendViews(enc *json.Encoder, id infinity.ThreadID, at int, sent map[string]string) bool {
+func (d *Daemon) sendViews(enc encoder, id infinity.ThreadID, at int, sent map[string]string) bool {
 	views := d.views.of(id)
 	types := make([]string, 0, len(views))
 	for t := range views {
@@ -194,6 +195,8 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("GET /v1/export", d.handle(MaxBody, d.getExport))
 	mux.HandleFunc("POST /v1/import", d.handle(MaxImportBody, d.postImport))
 	mux.HandleFunc("GET /v1/threads/{id}/views", d.handle(MaxBody, d.getViews))
+	mux.HandleFunc("GET /v1/events", d.handle(MaxBody, d.getEvents))
+	mux.HandleFunc("GET /v1/threads/{id}/timeline", d.handle(MaxBody, d.getTimeline))
 	// Tool servers call back here with the per-call token in the URL (they
 	// have no bearer token); the handler verifies it.
 	mux.Handle(rapPrefix, d.countCallbacks(&rap.Handler{Tokens: d.rapTokens, Sender: oauthSender{d, d.sender}, Views: d.views, Log: d.log,
@@ -202,6 +205,12 @@ func (d *Daemon) handler() http.Handler {
 		}}))
 	mux.Handle("GET /metrics", d.metrics.Handler())
 	mux.HandleFunc("GET /healthz", d.getHealth)
+	mux.HandleFunc("POST /v1/ui/codes", d.handle(MaxBody, d.postUICode))
+	mux.HandleFunc("GET /v1/ui/session", d.handle(MaxBody, d.getUISession))
+	mux.HandleFunc("POST /v1/ui/logout", d.handle(MaxBody, d.uiLogout))
+	mux.HandleFunc("GET "+uiLoginPath, d.uiLogin)
+	mux.Handle("GET "+uiPrefix, uiStatic())
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, uiPrefix, http.StatusSeeOther) })
 	mux.HandleFunc("/", d.handle(MaxBody, func(_ http.ResponseWriter, r *http.Request) error {
 		return apiErr(http.StatusNotFound, CodeNotFound, "no route %s %s (the API lives under /v1/)", r.Method, r.URL.Path)
 	}))
@@ -259,9 +268,22 @@ func (d *Daemon) guard(next http.Handler) http.Handler {
 			writeError(w, apiErr(http.StatusForbidden, CodeBadOrigin, "Origin %q may not call this daemon", o))
 			return
 		}
+		if strings.HasPrefix(r.URL.Path, uiPrefix) || r.URL.Path == "/" {
+			next.ServeHTTP(w, r) // the UI's files and its login: no data without a session
+			return
+		}
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if strings.HasPrefix(r.URL.Path, rapPrefix) {
 			ok, tok = true, d.token // authenticated by the callback's own token
+		}
+		if !ok && r.Header.Get("Authorization") == "" {
+			if session, err := d.cookieAuth(r); err != nil {
+				writeError(w, err)
+				return
+			} else if session {
+				next.ServeHTTP(w, r)
+				return
+			}
 		}
 		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(d.token)) != 1 {
 			writeError(w, apiErr(http.StatusUnauthorized, CodeUnauthorized,
@@ -498,20 +520,113 @@ func (d *Daemon) threadAction(act func(context.Context, infinity.ThreadID) (infi
 	}
 }
 
+// ListQuery is the query of GET /v1/threads. Without Limit the answer
+// holds every thread that matches; the header X-Total-Count says how many
+// match in all.
+type ListQuery struct {
+	// Roots keeps root threads only (roots=true).
+	Roots bool
+	// Search keeps threads whose id or agent contains it, case-insensitively
+	// (q=).
+	Search string
+	// Status keeps threads with this status (status=running, sleeping,
+	// waiting, failed, closed).
+	Status string
+	// Newest lists the newest first (order=newest; default oldest first).
+	Newest bool
+	// Offset skips that many matches; Limit (> 0) bounds the answer.
+	Offset, Limit int
+}
+
+// maxListLimit bounds limit= (a page, not the whole store).
+const maxListLimit = 1000
+
+var listStatuses = []string{StatusRunning, StatusSleeping, StatusWaiting, StatusFailed, StatusClosed}
+
+func parseListQuery(q url.Values) (ListQuery, error) {
+	var lq ListQuery
+	for k := range q {
+		if !slices.Contains([]string{"roots", "q", "status", "order", "offset", "limit"}, k) {
+			return lq, apiErr(http.StatusBadRequest, CodeBadRequest, "unknown query parameter %q (roots, q, status, order, offset, limit)", k)
+		}
+	}
+	switch v := q.Get("roots"); v {
+	case "", "false":
+	case "true":
+		lq.Roots = true
+	default:
+		return lq, apiErr(http.StatusBadRequest, CodeBadRequest, "roots=%q: want true or false", v)
+	}
+	switch v := q.Get("order"); v {
+	case "", "oldest":
+	case "newest":
+		lq.Newest = true
+	default:
+		return lq, apiErr(http.StatusBadRequest, CodeBadRequest, "order=%q: want oldest or newest", v)
+	}
+	lq.Search = strings.ToLower(q.Get("q"))
+	if lq.Status = q.Get("status"); lq.Status != "" && !slices.Contains(listStatuses, lq.Status) {
+		return lq, apiErr(http.StatusBadRequest, CodeBadRequest, "status=%q: want one of %s", lq.Status, strings.Join(listStatuses, ", "))
+	}
+	num := func(name string, max int) (int, error) {
+		s := q.Get(name)
+		if s == "" {
+			return 0, nil
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > max {
+			return 0, apiErr(http.StatusBadRequest, CodeBadRequest, "%s=%q: want a whole number from 0 to %d", name, s, max)
+		}
+		return n, nil
+	}
+	var err error
+	if lq.Offset, err = num("offset", math.MaxInt32); err != nil {
+		return lq, err
+	}
+	if lq.Limit, err = num("limit", maxListLimit); err != nil {
+		return lq, err
+	}
+	return lq, nil
+}
+
+// matches applies the filters that need no history.
+func (lq ListQuery) matches(info infinity.ThreadInfo) bool {
+	if lq.Roots && !info.IsRoot() {
+		return false
+	}
+	return lq.Search == "" || strings.Contains(strings.ToLower(string(info.ID)), lq.Search) ||
+		strings.Contains(strings.ToLower(info.Agent), lq.Search)
+}
+
+// getThreads lists threads. A page (limit=) reads the history of the
+// threads on it only, unless status= asks for every candidate's status.
 func (d *Daemon) getThreads(w http.ResponseWriter, r *http.Request) error {
+	lq, err := parseListQuery(r.URL.Query())
+	if err != nil {
+		return err
+	}
 	all, err := d.store.Threads(r.Context())
 	if err != nil {
 		return err
 	}
-	roots := r.URL.Query().Get("roots") == "true"
+	if lq.Newest {
+		slices.Reverse(all)
+	}
 	sn, err := d.snapshot(r.Context())
 	if err != nil {
 		return err
 	}
-	out := make([]ThreadView, 0, len(all))
+	out := []ThreadView{}
+	var infos []infinity.ThreadInfo // of out
 	own := map[infinity.ThreadID]Totals{}
+	total := 0
 	for _, info := range all {
-		if roots && !info.IsRoot() {
+		if !lq.matches(info) {
+			continue
+		}
+		page := total >= lq.Offset && (lq.Limit == 0 || len(out) < lq.Limit)
+		if !page && lq.Status == "" {
+			total++ // counted without reading its history
 			continue
 		}
 		v, err := d.view(r.Context(), info, sn)
@@ -521,16 +636,32 @@ func (d *Daemon) getThreads(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		own[info.ID] = v.Subtree
-		out = append(out, v)
+		if lq.Status != "" && v.Status != lq.Status {
+			continue
+		}
+		total++
+		if page {
+			own[info.ID] = v.Subtree
+			out = append(out, v)
+			infos = append(infos, info)
+		}
 	}
-	subs, err := d.subtrees(r.Context(), all, own)
-	if err != nil {
-		return err
+	if lq.Limit == 0 {
+		subs, err := d.subtrees(r.Context(), all, own)
+		if err != nil {
+			return err
+		}
+		for i := range out {
+			out[i].Subtree = subs[out[i].ID]
+		}
+	} else {
+		for i := range out {
+			if out[i].Subtree, err = d.subtree(r.Context(), infos[i]); err != nil && !errors.Is(err, infinity.ErrNotFound) {
+				return err
+			}
+		}
 	}
-	for i := range out {
-		out[i].Subtree = subs[out[i].ID]
-	}
+	w.Header().Set("X-Total-Count", strconv.Itoa(total))
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -636,16 +767,8 @@ func (d *Daemon) getItems(w http.ResponseWriter, r *http.Request) error {
 		pokes = ch
 	}
 	_, liveSeq := d.live.since(id, ^uint64(0))
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
-	flush := func() {
-		bw.Flush()
-		if f, ok := w.(http.Flusher); ok {
-			f.Flush()
-		}
-	}
+	s := startStream(w, wantsSSE(r))
+	enc, flush := s.enc, s.flush
 	tick := time.NewTicker(time.Second) // a safety net under the pokes
 	defer tick.Stop()
 	sentViews := map[string]string{}

@@ -143,6 +143,12 @@ func (c *Client) Close(ctx context.Context, id infinity.ThreadID) (Started, erro
 	return v, c.do(ctx, "POST", "/v1/threads/"+url.PathEscape(string(id))+"/close", nil, &v)
 }
 
+// UICode asks for a one-time link that opens the web UI.
+func (c *Client) UICode(ctx context.Context) (UICode, error) {
+	var v UICode
+	return v, c.do(ctx, "POST", "/v1/ui/codes", nil, &v)
+}
+
 // Compact asks a thread to compact its history now.
 func (c *Client) Compact(ctx context.Context, id infinity.ThreadID) (Started, error) {
 	var v Started

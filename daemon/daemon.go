@@ -103,6 +103,7 @@ type Daemon struct {
 	agents  *registry
 	hub     *hub
 	token   string
+	ui      *uiAuth
 	started time.Time
 
 	failMu sync.Mutex
@@ -197,6 +198,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	if d.token, err = loadToken(filepath.Join(o.Home, tokenFile)); err != nil {
 		return fail(err)
 	}
+	d.ui = newUIAuth(d.token)
 	// Listen first: tool servers get callback URLs under this address.
 	d.ln, err = net.Listen("tcp", o.Addr)
 	if err != nil {

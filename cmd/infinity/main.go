@@ -40,6 +40,7 @@ Agents and threads (these talk to the daemon):
   answer THREAD CHOICE  answer a thread's pending user choice
   export [-o FILE]      write every thread to sessions.json (readable JSON)
   import FILE           load threads from a sessions.json export
+  ui                    open the daemon's web UI in the browser
 
 The cloud mode:
   cloud <command>        talk to a deployed stack (or cloud-local's): start, send,
@@ -96,6 +97,7 @@ var commands = map[string]command{
 	"export":      exportCmd,
 	"import":      importCmd,
 	"tools":       toolsCmd,
+	"ui":          uiCmd,
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -5,7 +5,9 @@
 //   - PostgreSQL 15 (Debian's package) for Aurora DSQL;
 //   - DynamoDB Local 1.25.1 (the JAR shipped in the npm package
 //     amplify-dynamodb-simulator@2.9.30, run on Java 17) for DynamoDB;
-//   - fauxqs 1.9.2 (npm, run on Node.js) for SQS.
+//   - fauxqs 1.9.2 (npm, run on Node.js) for SQS;
+//   - Debian's Chromium, headless, for the web UI's browser tests (not a
+//     server: its Endpoint is the program's path, started by each test).
 //
 // Start installs nothing unless its caller asks (Options.Install): without
 // it, anything missing fails it with an error matching ErrNotInstalled
@@ -52,6 +54,8 @@ const (
 	DynamoDB Kind = "dynamodb"
 	// SQS is fauxqs.
 	SQS Kind = "sqs"
+	// Chromium is the browser the web UI's tests drive headless.
+	Chromium Kind = "chromium"
 )
 
 // Options say what Start may do besides starting servers.
@@ -74,6 +78,7 @@ const (
 	FauxqsVersion          = "1.9.2"
 	DynamoDBPackage        = "amplify-dynamodb-simulator@2.9.30"
 	PostgresMajor          = "15"
+	chromiumPackage        = "chromium"
 	postgresPackage        = "postgresql-15"
 	javaPackage            = "openjdk-17-jre-headless"
 	startTimeout           = 60 * time.Second
@@ -87,6 +92,8 @@ const (
 	EnvPostgres = "INFINITY_TEST_POSTGRES_URL"
 	EnvDynamoDB = "INFINITY_TEST_DYNAMODB_ENDPOINT"
 	EnvSQS      = "INFINITY_TEST_SQS_ENDPOINT"
+	// EnvChromium names the Chromium program.
+	EnvChromium = "INFINITY_TEST_CHROMIUM"
 	// EnvDir overrides Dir.
 	EnvDir = "INFINITY_EMULATORS_DIR"
 )

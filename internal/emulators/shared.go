@@ -24,6 +24,8 @@ func Start(ctx context.Context, o Options, kinds ...Kind) ([]*Server, error) {
 			starts[i] = startDynamoDB
 		case SQS:
 			starts[i] = startSQS
+		case Chromium:
+			starts[i] = func(context.Context) (*Server, error) { return &Server{Kind: Chromium, Endpoint: chromiumBin}, nil }
 		default:
 			return nil, fmt.Errorf("emulators: unknown emulator %q", k)
 		}

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -56,6 +57,14 @@ func DynamoDB(tb testing.TB) string {
 func SQS(tb testing.TB) string {
 	tb.Helper()
 	return get(tb, emulators.SQS, "fauxqs (SQS)", emulators.EnvSQS)
+}
+
+// Chromium returns the path of a Chromium program for browser tests: the
+// one $INFINITY_TEST_CHROMIUM names or, when emulators are required,
+// Debian's (installed on first use); otherwise the test skips.
+func Chromium(tb testing.TB) string {
+	tb.Helper()
+	return get(tb, emulators.Chromium, "Chromium", emulators.EnvChromium)
 }
 
 // RIE returns the path of the Lambda Runtime Interface Emulator, built
@@ -145,7 +154,9 @@ func answers(endpoint string) error {
 		return err
 	}
 	var err error
-	if u, perr := url.Parse(endpoint); perr == nil && u.Port() != "" {
+	if strings.HasPrefix(endpoint, "/") { // a program (Chromium)
+		_, err = os.Stat(endpoint)
+	} else if u, perr := url.Parse(endpoint); perr == nil && u.Port() != "" {
 		var c net.Conn
 		if c, err = net.DialTimeout("tcp", u.Host, 5*time.Second); err == nil {
 			c.Close()

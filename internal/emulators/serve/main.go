@@ -1,5 +1,6 @@
 // Command serve starts one PostgreSQL, one DynamoDB Local and one fauxqs
-// server for a whole test run (installing what they need and is missing,
+// server for a whole test run, and names Debian's Chromium for the browser
+// tests (installing what they need and is missing,
 // as it says on stderr), writes the environment variables that point
 // the tests at them to the file named by -env (as "export NAME=value"
 // lines, written last, so a non-empty file means ready), and stops them all
@@ -28,8 +29,8 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	kinds := []emulators.Kind{emulators.Postgres, emulators.DynamoDB, emulators.SQS}
-	names := []string{emulators.EnvPostgres, emulators.EnvDynamoDB, emulators.EnvSQS}
+	kinds := []emulators.Kind{emulators.Postgres, emulators.DynamoDB, emulators.SQS, emulators.Chromium}
+	names := []string{emulators.EnvPostgres, emulators.EnvDynamoDB, emulators.EnvSQS, emulators.EnvChromium}
 	// The test suite installs what is missing (its README says so), and
 	// this log says what.
 	servers, err := emulators.Start(ctx, emulators.Options{Install: true, Progress: os.Stderr}, kinds...)
