@@ -46,6 +46,9 @@ type Options struct {
 	// Observer, when set, sees every committed change (after the handler's
 	// own collection of output events).
 	Observer func(actors.Event)
+	// Probe, when set, is the agent function's runtime's probe: its
+	// metrics and traces (lambda.Telemetry's).
+	Probe actors.Probe
 	// Tracer, when set, traces the database statements (counting them in
 	// the laptop harness).
 	Tracer pgx.QueryTracer
@@ -236,6 +239,7 @@ func Open(ctx context.Context, cfg Config, o Options) (_ *Functions, err error) 
 		Logger:        o.Logger,
 		Idle:          o.Idle,
 		Notifier:      notifier,
+		Probe:         o.Probe,
 		Observer: func(ev actors.Event) {
 			handler.Observe(ev)
 			if o.Observer != nil {

@@ -17,9 +17,14 @@
 //
 // The configuration is read from the environment and checked before the
 // first event; every missing or malformed variable is named (see package
-// cloud). INFINITY_ROLE=migrate serves the CloudFormation custom resource
-// that creates or updates the conversation store's schema on deploy;
-// `infinity-lambda migrate` does the same from a shell.
+// cloud). The agent function writes a CloudWatch embedded-metric-format
+// line per slice to stdout (INFINITY_EMF=off turns them off) and, when
+// OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set,
+// sends each slice's spans over OTLP/HTTP (JSON) before its invocation
+// returns (see lambda.Telemetry). INFINITY_ROLE=migrate serves the
+// CloudFormation custom resource that creates or updates the conversation
+// store's schema on deploy; `infinity-lambda migrate` does the same from a
+// shell.
 package main
 
 import (
@@ -75,11 +80,25 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fns, err := cloud.Open(ctx, cfg, cloud.Options{AWS: awsCfg, Logger: logger, Providers: providers(awsCfg), MCP: mcpSource, Secrets: secrets})
+	opts := cloud.Options{AWS: awsCfg, Logger: logger, Providers: providers(awsCfg), MCP: mcpSource, Secrets: secrets}
+	var tel *lambda.Telemetry
+	if cfg.Role == cloud.RoleAgent {
+		// Slices run in the agent function only: EMF lines on stdout and,
+		// with an OTLP endpoint, spans sent before each invocation returns.
+		if tel, err = lambda.TelemetryFromEnv(os.Getenv, os.Stdout, logger); err != nil {
+			return err
+		}
+		opts.Probe = tel.Probe()
+	}
+	fns, err := cloud.Open(ctx, cfg, opts)
 	if err != nil {
 		return err
 	}
-	awslambda.StartWithOptions(fns.Handler(), awslambda.WithEnableSIGTERM(func() { fns.Close(context.Background()) }))
+	handler := fns.Handler()
+	if tel != nil {
+		handler = tel.Handler(fns.Agent.Handle)
+	}
+	awslambda.StartWithOptions(handler, awslambda.WithEnableSIGTERM(func() { fns.Close(context.Background()) }))
 	return nil
 }
 

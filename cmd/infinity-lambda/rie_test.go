@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -14,7 +15,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -35,6 +38,7 @@ import (
 	"github.com/infinity-runtime/infinity/mailbox/sqs"
 	"github.com/infinity-runtime/infinity/persistence/dsql"
 	"github.com/infinity-runtime/infinity/persistence/dynamodb"
+	"github.com/infinity-runtime/infinity/telemetry/otlpjson"
 	"github.com/infinity-runtime/infinity/tools/rap"
 )
 
@@ -45,6 +49,26 @@ func TestMain(m *testing.M) { os.Exit(emutest.Main(m)) }
 type rieFunction struct {
 	addr string
 	cmd  *exec.Cmd
+	logs *syncBuffer // the function's stdout and stderr
+}
+
+// syncBuffer is a bytes.Buffer the emulator's output is copied into while
+// the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // startRIE starts the bootstrap under the emulator with env as its whole
@@ -58,8 +82,8 @@ func startRIE(t *testing.T, rie, bootstrap string, env map[string]string) *rieFu
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -71,7 +95,7 @@ func startRIE(t *testing.T, rie, bootstrap string, env map[string]string) *rieFu
 			t.Logf("%s function's log:\n%s", env[cloud.EnvRole], logs.String())
 		}
 	})
-	f := &rieFunction{addr: "127.0.0.1:" + apiPort, cmd: cmd}
+	f := &rieFunction{addr: "127.0.0.1:" + apiPort, cmd: cmd, logs: logs}
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if c, err := net.Dial("tcp", f.addr); err == nil {
 			c.Close()
@@ -204,6 +228,22 @@ func TestBootstrapUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 	})
 	conv := dsql.New(pool(t, dbURL), dsql.WithDialect(dsql.PostgreSQL))
 	t.Run("agent", func(t *testing.T) {
+		// An OTLP/HTTP collector: the function sends it the slice's spans
+		// before its invocation answers.
+		var mu sync.Mutex
+		var traces []otlpjson.ExportRequest
+		collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var req otlpjson.ExportRequest
+			if err := json.NewDecoder(r.Body).Decode(&req); err != nil || r.URL.Path != "/v1/traces" {
+				t.Errorf("collector: %s: %v", r.URL.Path, err)
+			}
+			mu.Lock()
+			traces = append(traces, req)
+			mu.Unlock()
+		}))
+		defer collector.Close()
+		agentEnv := maps.Clone(agentEnv)
+		agentEnv["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.URL
 		f := startRIE(t, rie, bootstrap, agentEnv)
 		body, _ := json.Marshal(infinity.InputMessage{ID: "m1", GroupID: "rie-root", Content: infinity.TextContent("hello")})
 		out := f.invoke(t, events.SQSEvent{Records: []events.SQSMessage{sqsRecord("r1", "rie-root", string(body), queues.Input.ARN)}})
@@ -217,6 +257,29 @@ func TestBootstrapUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 		}
 		if got := receive(t, sqsClient, queues.Output.URL); !strings.Contains(got, "Hello from the bootstrap.") {
 			t.Fatalf("output queue: %s", got)
+		}
+		mu.Lock()
+		var names []string
+		for _, req := range traces {
+			for _, s := range req.ResourceSpans[0].ScopeSpans[0].Spans {
+				names = append(names, s.Name)
+			}
+		}
+		mu.Unlock()
+		slices.Sort(names)
+		if want := []string{"commit", "load", "model scripted/scripted", "slice"}; !slices.Equal(names, want) {
+			t.Errorf("spans at the collector when the invocation answered: %v, want %v", names, want)
+		}
+		// The slice's embedded-metric-format line, in the function's log.
+		var emf map[string]any
+		for line := range strings.Lines(f.logs.String()) {
+			if strings.Contains(line, `"_aws"`) && json.Unmarshal([]byte(line), &emf) == nil && emf["ThreadId"] == "rie-root" {
+				break
+			}
+			emf = nil
+		}
+		if emf == nil || emf["Outcome"] != "committed" || emf["ModelCalls"] != 1.0 || emf["Function"] == "" {
+			t.Errorf("EMF line %v in the log:\n%s", emf, f.logs.String())
 		}
 	})
 
