@@ -110,6 +110,15 @@ func rowHistory(dir string, r *Row, threads int) error {
 	const mb = 1e6
 	r.Value = fmt.Sprintf("ready %.3f s; RSS %.1f MB after the restart, %.1f MB after %d slices", f.Ready, float64(f.RSSRestart)/mb, float64(f.RSSActive)/mb, active)
 	r.Pass = f.Ready <= 1 && f.RSSRestart <= 200*mb && f.RSSActive <= 200*mb
+	r.metric(mThreads, float64(threads))
+	r.metric(mReady, f.Ready)
+	r.metric(mOpen, f.Opened)
+	r.metric(mRSS, float64(f.RSSRestart)/(1<<20))
+	r.metric(mRSSActive, float64(f.RSSActive)/(1<<20))
+	r.metric(mSlices, float64(active))
+	if f.Slices > 0 {
+		r.metric(mSlicesPerS, float64(active)/f.Slices)
+	}
 	r.Notes = fmt.Sprintf("store %s on disk (%.2f GB of item text before compression); daemon.Open %.3f s; the %d slices took %.2f s; status saw %d threads",
 		mib(onDisk), float64(logical)/1e9, f.Opened, active, f.Slices, f.Threads)
 	logf("row %d: %s (%s)", r.N, r.Value, r.Notes)

@@ -7,6 +7,8 @@
 //	go run ./bench/daemon                       # every row, default sizes
 //	go run ./bench/daemon -threads 20000 -sleepers 5000 -persisted 5000
 //	go run ./bench/daemon -only 2,3             # some rows
+//	go run ./bench/daemon -json rows.json -charts DIR   # also the rows as JSON and SVG charts in DIR
+//	go run ./bench/daemon -from rows.json -charts DIR   # table and charts of a saved -json file, no run
 //
 // Each row runs in a child process of its own (the program re-executes
 // itself with -only=N), in a fresh temporary directory under -dir that is
@@ -96,6 +98,9 @@ var (
 	flagMemProf   = flag.String("memprofile", "", "row 2: write a heap profile (after a GC) to this file just before the first wake-up, and another to this file + \".after\" once every sleeper woke")
 	flagTrace     = flag.String("trace", "", "row 2: write an execution trace (runtime/trace) of the wake-up window (-trace-for long) to this file")
 	flagTraceFor  = flag.Duration("trace-for", 3*time.Second, "row 2: how long -trace records, from 0.5 s before the first due time")
+	flagJSON      = flag.String("json", "", "write every row as a JSON line to this file")
+	flagCharts    = flag.String("charts", "", "write SVG charts of the rows (wall.svg, throughput.svg, lateness.svg, rss.svg) into this directory; empty: no charts")
+	flagFrom      = flag.String("from", "", "do not run: read the rows from this -json file, print their table and write -charts")
 )
 
 // Row is one line of the table.
@@ -107,6 +112,17 @@ type Row struct {
 	Pass  bool   `json:"pass"`
 	Notes string `json:"notes"`
 	Err   string `json:"err,omitempty"`
+	// Metrics are the row's figures as numbers, for the charts (keys in
+	// charts.go).
+	Metrics map[string]float64 `json:"metrics,omitempty"`
+}
+
+// metric records one of the row's figures for the charts.
+func (r *Row) metric(key string, v float64) {
+	if r.Metrics == nil {
+		r.Metrics = map[string]float64{}
+	}
+	r.Metrics[key] = v
 }
 
 var discard = slog.New(slog.DiscardHandler)
@@ -121,6 +137,19 @@ func main() {
 	if *flagMeasureHome != "" {
 		if err := measureHistory(*flagMeasureHome); err != nil {
 			fmt.Fprintln(os.Stderr, "measure:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *flagFrom != "" {
+		results, err := readRows(*flagFrom)
+		if err == nil {
+			fmt.Printf("Rows from %s.\n\n", *flagFrom)
+			printTable(os.Stdout, results)
+			err = writeOutputs(results)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
 		return
@@ -153,6 +182,10 @@ func main() {
 	slices.SortFunc(results, func(a, b Row) int { return a.N - b.N })
 	fmt.Printf("Machine: %d cores; GOMAXPROCS %d (actors.RaiseProcs, as the daemon runs).\n\n", runtime.NumCPU(), procs)
 	printTable(os.Stdout, results)
+	if err := writeOutputs(results); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 }
 
 // runChild runs one row in a fresh process of this program.
@@ -491,6 +524,8 @@ func rowRSS(dir string, r *Row) error {
 	var mem runtime.MemStats
 	runtime.ReadMemStats(&mem)
 	r.Value = fmt.Sprintf("%s (%.0f B/thread)", mib(rss), float64(rss)/float64(n))
+	r.metric(mThreads, float64(n))
+	r.metric(mRSS, float64(rss)/(1<<20))
 	r.Pass = rss <= 1<<30
 	r.Notes = fmt.Sprintf("measured after a compaction (%s); build %s (%.0f threads/s, %d workers, %.1f records/fsync); heap in use %s; RSS of the empty stack %s; active actors %d, goroutines %d",
 		compact.Round(time.Millisecond), build.Round(time.Millisecond), float64(n)/build.Seconds(), *flagWorkers,
@@ -715,6 +750,14 @@ func rowLateness(dir string, r *Row) error {
 	slices.Sort(late)
 	p50, p99, mx := percentile(late, 0.50), percentile(late, 0.99), late[len(late)-1]
 	r.Value = fmt.Sprintf("p50 %s, p99 %s", ms(p50), ms(p99))
+	r.metric(mThreads, float64(n))
+	for _, q := range lateQuantiles {
+		d := mx
+		if q.q < 1 {
+			d = percentile(late, q.q)
+		}
+		r.metric(q.key, float64(d)/float64(time.Millisecond))
+	}
 	r.Pass = p99 <= 5*time.Millisecond
 	r.Notes = fmt.Sprintf("%d timers; p99.9 %s, max %s, min %s; the runtime's Deliver took p99 %s, max %s; starting all took %s (before the first due time: %v); %d threads woke and answered; during the wake-ups %d GC cycles, %.1f KiB allocated per wake-up, heap %s after",
 		len(late), ms(percentile(late, 0.999)), ms(mx), ms(late[0]), ms(percentile(took, 0.99)), ms(took[len(took)-1]), startDur.Round(time.Millisecond), startDur < base, sl.woken.Load(),
@@ -832,6 +875,8 @@ func rowIdleCPU(dir string, r *Row) error {
 	pct := 100 * float64(c1-c0) / float64(t1.Sub(t0))
 	r.Value = fmt.Sprintf("%.3f%% (%s CPU in %s)", pct, (c1 - c0).Round(time.Microsecond), t1.Sub(t0).Round(time.Millisecond))
 	r.Pass = pct < 0.5
+	r.metric(mThreads, float64(n))
+	r.metric(mIdle, pct)
 	r.Notes = fmt.Sprintf("measured after runtime.GC + debug.FreeOSMemory + 1 s; %d timers armed, %d active actors, %d goroutines; starting took %s", sl.sender.Pending(), sl.rt.Active(), runtime.NumGoroutine(), startDur.Round(time.Millisecond))
 	logf("row 3: %s", r.Value)
 	return nil
@@ -917,6 +962,9 @@ func rowRestart(dir string, r *Row) error {
 		return fmt.Errorf("status after restart: %d threads, %d waiting; want %d and %d", sv.Threads, sv.Waiting, n, n)
 	}
 	r.Value = fmt.Sprintf("%.3f s", ready.Seconds())
+	r.metric(mThreads, float64(n))
+	r.metric(mReady, ready.Seconds())
+	r.metric(mOpen, opened.Seconds())
 	r.Pass = ready <= 2*time.Second
 	r.Notes = fmt.Sprintf("daemon.Open %.3f s (of which a bare disk.Open takes ≈%.3f s), first Status %.3f s; store %s on disk; status saw %d threads, %d waiting, %d active",
 		opened.Seconds(), replay.Seconds(), (ready - opened).Seconds(), mib(size), sv.Threads, sv.Waiting, sv.Active)
@@ -986,6 +1034,10 @@ func rowSlices(dir string, r *Row) error {
 	fs := st.Fsyncs - st0.Fsyncs
 	perSlice := float64(fs) / float64(max(sl, 1))
 	r.Value = fmt.Sprintf("%.0f slices/s; %.3f fsyncs/slice", float64(sl)/el.Seconds(), perSlice)
+	r.metric(mThreads, float64(k))
+	r.metric(mSlices, float64(sl))
+	r.metric(mSlicesPerS, float64(sl)/el.Seconds())
+	r.metric(mFsyncsPerSlice, perSlice)
 	r.Goal = "≥ 25000 slices/s; ≤ 1 fsync per slice"
 	r.Pass = perSlice <= 1 && float64(sl)/el.Seconds() >= 25000
 	r.Notes = fmt.Sprintf("%d slices in %s; %d fsyncs, %d durable batches (%.1f batches/fsync, %.1f batches/slice), %s of write-ahead log written; fsyncs include the inbox Put of every input (CreateThread and Send)",

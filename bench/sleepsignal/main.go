@@ -5,6 +5,8 @@
 //	go run ./bench/sleepsignal                      # N=1000,10000, 3 runs, durable + memory + idle CPU
 //	go run ./bench/sleepsignal -n 1000 -runs 1 -idle=false
 //	go run ./bench/sleepsignal -peers bench/peers   # also the peers' rows
+//	go run ./bench/sleepsignal -json rows.json -charts DIR   # also DIR/wall.svg, lateness.svg, rss.svg, idle.svg
+//	go run ./bench/sleepsignal -from rows.json -charts DIR   # table and charts of a saved -json file, no run
 //
 // Every run of every configuration runs in a child process of its own (the
 // program re-executes itself with -child), so peak RSS is per run. The
@@ -33,6 +35,8 @@ var (
 	flagVariants = flag.String("variants", "durable,memory", "Infinity variants: durable (disk store + durable local sender), memory (memory stores, no inbox)")
 	flagJSON     = flag.String("json", "", "write every row as a JSON line to this file")
 	flagCSV      = flag.String("csv", "", "write every row to this CSV file")
+	flagCharts   = flag.String("charts", "", "write SVG charts of the table (wall.svg, lateness.svg, rss.svg, idle.svg) into this directory; empty: no charts")
+	flagFrom     = flag.String("from", "", "do not run: read the rows from this -json file, print their table and write -charts/-csv")
 	flagOnly     = flag.String("only", "", "comma list of systems to run (infinity-durable, infinity-memory, goworkflows, temporal); default all selected by -variants and -systems")
 	flagIdle     = flag.Bool("idle", true, "also run the idle-CPU configuration (one run per variant and N)")
 	flagPeers    = flag.String("peers", "", "directory of the peers program (bench/peers); empty skips the peers")
@@ -68,6 +72,19 @@ func main() {
 		json.NewEncoder(os.Stdout).Encode(r)
 		return
 	}
+	if *flagFrom != "" {
+		rows, err := readRows(*flagFrom)
+		if err == nil {
+			fmt.Printf("Rows from %s.\n\n", *flagFrom)
+			printTable(os.Stdout, rows)
+			err = writeOutputs(rows)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	load0 := loadAvg()
 	var rows []Row
 	for _, v := range split(*flagVariants) {
@@ -98,10 +115,18 @@ func main() {
 	for _, n := range notes {
 		fmt.Println(n)
 	}
-	if err := writeFiles(rows); err != nil {
+	if err := writeOutputs(rows); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// writeOutputs writes the -json and -csv files and the -charts.
+func writeOutputs(rows []Row) error {
+	if err := writeFiles(rows); err != nil {
+		return err
+	}
+	return writeCharts(*flagCharts, rows)
 }
 
 // startProfile starts the -cpuprofile of one child run; stop ends it.

@@ -20,6 +20,7 @@ type Row struct {
 	Idle        bool               `json:"idle,omitempty"`
 	WallS       float64            `json:"wall_s"`
 	LateP50Ms   float64            `json:"late_p50_ms"`
+	LateP90Ms   *float64           `json:"late_p90_ms,omitempty"` // Infinity's rows only (bench/peers does not report it)
 	LateP99Ms   float64            `json:"late_p99_ms"`
 	LateMaxMs   float64            `json:"late_max_ms"`
 	ResumeP50Ms float64            `json:"resume_p50_ms"`

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -72,3 +76,64 @@ func TestTable(t *testing.T) {
 type stringsBuilder struct{ strings.Builder }
 
 func (b *stringsBuilder) contains(s string) bool { return strings.Contains(b.String(), s) }
+
+// TestCharts saves rows with -json's writer, reads them back as -from
+// does and draws their charts.
+func TestCharts(t *testing.T) {
+	pct, p90 := 0.02, 3.5
+	rows := []Row{
+		{System: sysDurable, N: 1_000, Run: 1, WallS: 2.1, LateP50Ms: 0.2, LateP90Ms: &p90, LateP99Ms: 5, LateMaxMs: 9, PeakRSSMB: map[string]float64{"bench": 38}},
+		{System: sysDurable, N: 10_000, Run: 1, WallS: 2.6, LateP50Ms: 0.3, LateP90Ms: &p90, LateP99Ms: 22, LateMaxMs: 48, PeakRSSMB: map[string]float64{"bench": 91}},
+		{System: sysDurable, N: 10_000, Run: 1, Idle: true, IdleCPUPct: &pct},
+		{System: "temporal", N: 1_000, Run: 1, WallS: 47, LateP50Ms: 349, LateP99Ms: 825, LateMaxMs: 1076, PeakRSSMB: map[string]float64{"server": 232, "worker": 42}},
+		{System: "temporal", N: 10_000, Run: 1, Error: "timed out"},
+	}
+	dir := t.TempDir()
+	saved := filepath.Join(dir, "rows.json")
+	f, err := os.Create(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeJSON(f, rows); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	got, err := readRows(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(rows) || got[0].LateP90Ms == nil || *got[0].LateP90Ms != p90 || got[3].LateP90Ms != nil {
+		t.Fatalf("read back %+v", got)
+	}
+	files := chartFiles(got)
+	var names []string
+	for _, f := range files {
+		names = append(names, f.Name)
+	}
+	if !slices.Equal(names, []string{"wall.svg", "lateness.svg", "rss.svg", "idle.svg"}) {
+		t.Fatalf("charts %v", names)
+	}
+	wall := files[0].Table
+	if !slices.Equal(wall.Categories, []string{sysDurable, "temporal"}) || wall.Series[1].Name != "N = 10,000" ||
+		wall.Series[1].Values[0] != 2.6 || !math.IsNaN(wall.Series[1].Values[1]) {
+		t.Errorf("wall chart %+v", wall)
+	}
+	if late := files[1].Table.Series; len(late) != 3 || !math.IsNaN(late[2].Values[1]) || late[0].Values[1] != p90 {
+		t.Errorf("lateness series %+v", late)
+	}
+	if err := writeCharts(filepath.Join(dir, "charts"), got); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "charts", "lateness.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<svg", "p90", "temporal, N = 1,000", "infinity-durable, N = 10,000"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("lateness.svg lacks %q", want)
+		}
+	}
+	if _, err := readRows(filepath.Join(dir, "missing.json")); err == nil {
+		t.Error("readRows of a missing file: no error")
+	}
+}

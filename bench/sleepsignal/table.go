@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"runtime"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ type summary struct {
 	system              string
 	n, runs, failed     int
 	wall, p50, p99, mx  float64
+	p90                 float64 // NaN when no run reported it
 	r50, r99, rss, disk float64
 	rssBy               map[string]float64
 	idle                float64
@@ -52,7 +54,7 @@ func summarize(rows []Row) []summary {
 	var out []summary
 	for _, k := range order {
 		s := summary{system: k.sys, n: k.n, rssBy: map[string]float64{}}
-		var wall, p50, p99, mx, r50, r99, rss, disk []float64
+		var wall, p50, p90, p99, mx, r50, r99, rss, disk []float64
 		by := map[string][]float64{}
 		for _, r := range groups[k] {
 			if r.Error != "" {
@@ -72,6 +74,9 @@ func summarize(rows []Row) []summary {
 			}
 			s.runs++
 			wall, p50, p99, mx = append(wall, r.WallS), append(p50, r.LateP50Ms), append(p99, r.LateP99Ms), append(mx, r.LateMaxMs)
+			if r.LateP90Ms != nil {
+				p90 = append(p90, *r.LateP90Ms)
+			}
 			r50, r99, rss = append(r50, r.ResumeP50Ms), append(r99, r.ResumeP99Ms), append(rss, r.rssTotal())
 			disk = append(disk, float64(r.DiskBytes))
 			for p, v := range r.PeakRSSMB {
@@ -79,6 +84,10 @@ func summarize(rows []Row) []summary {
 			}
 		}
 		s.wall, s.p50, s.p99, s.mx = median(wall), median(p50), median(p99), median(mx)
+		s.p90 = math.NaN()
+		if len(p90) > 0 {
+			s.p90 = median(p90)
+		}
 		s.r50, s.r99, s.rss, s.disk = median(r50), median(r99), median(rss), median(disk)
 		for p, v := range by {
 			s.rssBy[p] = median(v)

@@ -53,6 +53,8 @@ func runWorkload(cfg config, dir string, r *Row) error {
 	}
 	r.WallS = last.Sub(t0).Seconds()
 	r.LateP50Ms, r.LateP99Ms, r.LateMaxMs = stats(late)
+	p90 := quantile(late, 0.9) // late is sorted now
+	r.LateP90Ms = &p90
 	r.ResumeP50Ms, r.ResumeP99Ms, _ = stats(resume)
 	f50, f99, fmax := stats(fired)
 	var store int64
