@@ -38,6 +38,15 @@
 // token, or without it on Options.MetricsAddr (a loopback listener of its
 // own); Options.Tracer traces every slice (OpenTelemetry).
 //
+// The web UI (daemon/ui, embedded) is served under /ui/ and reads the same
+// API; a one-time code from POST /v1/ui/codes (made with the bearer token:
+// "infinity ui") becomes an HttpOnly, SameSite=Strict session cookie at
+// /ui/login, and a cookie request that changes something needs the
+// session's CSRF token (ui.go). GET /v1/events streams which threads
+// change and item streams speak server-sent events when asked, both woken
+// by the hub; GET /v1/threads/{id}/timeline reads a tree's lanes from the
+// histories' timestamps (timeline.go).
+//
 // Export and Import read and write sessions.json, the readable export of
 // every thread, its state and the agent files it uses.
 package daemon
