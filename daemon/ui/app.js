@@ -513,6 +513,7 @@ async function main() {
   watch();
   route();
   document.body.dataset.ready = "true";
+  document.body.dataset.readyMs = String(Math.round(performance.now()));
 }
 
 main();
