@@ -91,7 +91,7 @@ func (e *engine) sessionTools(ctx context.Context, a *Agent, root infinity.Threa
 	for _, t := range tools {
 		name := t.Spec().Name
 		if builtinNames[name] || builtins[name].run != nil || slices.ContainsFunc(a.Tools, func(o infinity.Tool) bool { return o.Spec().Name == name }) {
-			e.log.Warn("session tool shadows another tool; left out", "root", root, "tool", name)
+			e.log.Warn("session tool shadows another tool; left out", "thread", root, "tool", name)
 			continue
 		}
 		out = append(out, t)

@@ -358,7 +358,7 @@ func (a *Agent) ensureRoot(ctx context.Context, g *group) error {
 // reports whether it did.
 func (a *Agent) deadLetter(ctx context.Context, r events.SQSMessage, why error) bool {
 	if a.o.DeadLetter == nil {
-		a.o.Logger.Error("unusable record left to the redrive policy", "message_id", r.MessageId, "err", why)
+		a.o.Logger.Error("unusable record left to the redrive policy", "thread", r.Attributes["MessageGroupId"], "message_id", r.MessageId, "err", why)
 		return false
 	}
 	if err := a.o.DeadLetter.DeadLetter(ctx, deadRecord(r, why)); err != nil {
@@ -366,11 +366,11 @@ func (a *Agent) deadLetter(ctx context.Context, r events.SQSMessage, why error) 
 		// message too large: the record must move, the log keeps why.
 		short := deadRecord(r, errors.New("the full reason made the message too large or was refused; see the agent function's log"))
 		if err2 := a.o.DeadLetter.DeadLetter(ctx, short); err2 != nil {
-			a.o.Logger.Error("dead-letter forward failed", "message_id", r.MessageId, "err", errors.Join(err, err2), "why", why)
+			a.o.Logger.Error("dead-letter forward failed", "thread", r.Attributes["MessageGroupId"], "message_id", r.MessageId, "err", errors.Join(err, err2), "why", why)
 			return false
 		}
 	}
-	a.o.Logger.Error("record moved to the dead-letter queue", "message_id", r.MessageId, "err", why)
+	a.o.Logger.Error("record moved to the dead-letter queue", "thread", r.Attributes["MessageGroupId"], "message_id", r.MessageId, "err", why)
 	return true
 }
 

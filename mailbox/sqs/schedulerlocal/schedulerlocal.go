@@ -398,7 +398,7 @@ func (s *Server) fire(k key, e *entry) {
 			break
 		}
 		if attempt >= s.attempts || !s.sleep(s.scaled(backoff)) {
-			s.log.Error("scheduler stand-in: schedule dropped", "group", k.group, "name", k.name, "attempts", attempt, "err", err)
+			s.log.Error("scheduler stand-in: schedule dropped", "thread", k.group, "name", k.name, "attempts", attempt, "err", err)
 			s.remove(k, e)
 			return
 		}
