@@ -18,8 +18,10 @@ import (
 // The web UI in headless Chromium, driven as a person would: open it with
 // the link "infinity ui --print" gives, start the fan-out example from the
 // UI, watch its tree grow and finish, open its timeline, send it input,
-// answer a user_choice, and follow a transcript live. Screenshots go to
-// $INFINITY_TEST_ARTIFACTS (else the test's temporary directory).
+// answer a user_choice, watch a tool's progress view, and follow a
+// transcript live. Screenshots go to $INFINITY_TEST_ARTIFACTS
+// (./scripts/test sets it to .artifacts; else the test's temporary
+// directory).
 
 // browser starts headless Chromium for one test.
 func browser(t *testing.T) context.Context {
@@ -116,6 +118,7 @@ func TestWebUI(t *testing.T) {
 	}
 	research := reg("research")
 	approval := reg("approval", toolboxURL, toolURL)
+	progress := reg("progress", toolboxURL, toolURL)
 
 	link := strings.TrimSpace(cmdOut(t, "ui", "--print"))
 	if !strings.Contains(link, "/ui/login?code=") {
@@ -178,8 +181,21 @@ func TestWebUI(t *testing.T) {
 		until(`document.querySelector("#choices .choice") === null`))
 	shot(t, ctx, "approved")
 
-	// The list pages and searches; the timeline of the approval thread has
-	// its one lane.
+	// A long tool's progress view, live, and its result's display segment.
+	uiStep(t, ctx, "watch a progress view",
+		chromedp.Click(chromedp.CSS("#new-thread")),
+		chromedp.WaitVisible(chromedp.CSS("#start-dialog")),
+		chromedp.SetValue(chromedp.CSS("#start-agent"), progress),
+		chromedp.SendKeys(chromedp.CSS("#start-text"), "Build it"),
+		chromedp.Click(chromedp.CSS("#start-go")),
+		until(`document.querySelector('#views [data-view="progress"]') !== null`),
+		until(`document.querySelector("#transcript").innerText.includes("The build finished")`),
+		until(`document.querySelector("#transcript .shown") !== null && document.querySelector("#transcript").innerText.includes("build: 5 of 5 steps done")`),
+		until(`document.querySelector('#views [data-view="progress"]').innerText.includes('"done": 5')`),
+		until(`document.querySelector("#thread-status").textContent === "waiting for input"`))
+	shot(t, ctx, "progress")
+
+	// The list searches by a piece of an agent's key.
 	uiStep(t, ctx, "search the list",
 		chromedp.SendKeys(chromedp.CSS("#search"), approval[:8]),
 		until(`document.querySelectorAll("#rows tr").length === 1`),

@@ -294,6 +294,9 @@ function addLine(l) {
   const it = l.item;
   if (!it) return;
   state.nextIndex = l.index + 1;
+  // The thread's status moves with its history.
+  dirtyTree = true;
+  if (!pending) pending = setTimeout(refresh, 300);
   const at = el("time", { datetime: it.at, title: it.at }, new Date(it.at).toLocaleTimeString());
   let li;
   switch (it.kind) {
