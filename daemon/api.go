@@ -206,7 +206,6 @@ func (d *Daemon) handler() http.Handler {
 	mux.Handle("GET /metrics", d.metrics.Handler())
 	mux.HandleFunc("GET /healthz", d.getHealth)
 	mux.HandleFunc("POST /v1/ui/codes", d.handle(MaxBody, d.postUICode))
-	mux.HandleFunc("GET /v1/ui/session", d.handle(MaxBody, d.getUISession))
 	mux.HandleFunc("POST /v1/ui/logout", d.handle(MaxBody, d.uiLogout))
 	mux.HandleFunc("GET "+uiLoginPath, d.uiLogin)
 	mux.Handle("GET "+uiPrefix, uiStatic())
@@ -546,7 +545,7 @@ var listStatuses = []string{StatusRunning, StatusSleeping, StatusWaiting, Status
 func parseListQuery(q url.Values) (ListQuery, error) {
 	var lq ListQuery
 	for k := range q {
-		if !slices.Contains([]string{"roots", "q", "status", "order", "offset", "limit"}, k) {
+		if !slices.Contains([]string{"roots", "q", "status", "order", "offset", "limit", "csrf"}, k) { // csrf: the web UI's key
 			return lq, apiErr(http.StatusBadRequest, CodeBadRequest, "unknown query parameter %q (roots, q, status, order, offset, limit)", k)
 		}
 	}
@@ -598,8 +597,9 @@ func (lq ListQuery) matches(info infinity.ThreadInfo) bool {
 		strings.Contains(strings.ToLower(info.Agent), lq.Search)
 }
 
-// getThreads lists threads. A page (limit=) reads the history of the
-// threads on it only, unless status= asks for every candidate's status.
+// getThreads lists threads. A page (limit=) reads the histories of the
+// threads on it and of their subtrees only, unless status= asks for every
+// candidate's status.
 func (d *Daemon) getThreads(w http.ResponseWriter, r *http.Request) error {
 	lq, err := parseListQuery(r.URL.Query())
 	if err != nil {
@@ -656,8 +656,13 @@ func (d *Daemon) getThreads(w http.ResponseWriter, r *http.Request) error {
 		}
 	} else {
 		for i := range out {
-			if out[i].Subtree, err = d.subtree(r.Context(), infos[i]); err != nil && !errors.Is(err, infinity.ErrNotFound) {
+			sub, err := d.subtree(r.Context(), infos[i])
+			switch {
+			case errors.Is(err, infinity.ErrNotFound): // deleted meanwhile: its own totals stay
+			case err != nil:
 				return err
+			default:
+				out[i].Subtree = sub
 			}
 		}
 	}

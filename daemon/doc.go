@@ -41,8 +41,8 @@
 // The web UI (daemon/ui, embedded) is served under /ui/ and reads the same
 // API; a one-time code from POST /v1/ui/codes (made with the bearer token:
 // "infinity ui") becomes an HttpOnly, SameSite=Strict session cookie at
-// /ui/login, and a cookie request that changes something needs the
-// session's CSRF token (ui.go). GET /v1/events streams which threads
+// /ui/login, and a cookie request also needs the session's key, which the
+// page keeps in its origin's storage (ui.go). GET /v1/events streams which threads
 // change and item streams speak server-sent events when asked, both woken
 // by the hub; GET /v1/threads/{id}/timeline reads a tree's lanes from the
 // histories' timestamps (timeline.go).

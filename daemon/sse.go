@@ -81,8 +81,8 @@ const eventGap = 200 * time.Millisecond
 
 // getEvents streams which threads change, as server-sent events (or
 // NDJSON), for views of many threads such as the web UI's list: each
-// event names the threads to read again. A comment every 15 s keeps
-// proxies from closing an idle stream.
+// event names the threads to read again. As server-sent events, a comment
+// every 15 s keeps proxies from closing an idle stream.
 func (d *Daemon) getEvents(w http.ResponseWriter, r *http.Request) error {
 	wt, cancel := d.hub.watch()
 	defer cancel()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -39,12 +40,12 @@ type Lane struct {
 
 // Span states.
 const (
-	SpanRunning  = "running"  // a slice ran: the model answered, tools ran
+	SpanRunning  = "running"  // a slice ran up to the model's answer
 	SpanSleeping = "sleeping" // a sleep or sleep_until call
 	SpanInput    = "input"    // waiting for user input
 	SpanEvent    = "event"    // sleep_until_event_or_input
 	SpanChild    = "child"    // waiting for a child's report
-	SpanTool     = "tool"     // waiting for a tool's result
+	SpanTool     = "tool"     // waiting for a tool's result (a synchronous tool's run too)
 )
 
 // Span is a stretch of time in one state.
@@ -153,13 +154,9 @@ func laneOf(info infinity.ThreadInfo, items []infinity.Item, status string, now 
 		l.Agent = "demo"
 	}
 	names := map[string]string{} // call id → tool name
-	var open []infinity.ToolCall // calls since the last text, unanswered
-	answered := map[string]bool{}
+	var open []infinity.ToolCall // calls without a final result, oldest first
 	waiting := func() string {
 		for i := len(open) - 1; i >= 0; i-- {
-			if answered[open[i].ID] {
-				continue
-			}
 			switch open[i].Name {
 			case "sleep", "sleep_until":
 				return SpanSleeping
@@ -198,17 +195,15 @@ func laneOf(info infinity.ThreadInfo, items []infinity.Item, status string, now 
 		switch it.Kind {
 		case infinity.KindUser:
 			m.Kind, m.Label, m.Detail = MarkInput, "input", clip(it.Text)
-			open = nil
 		case infinity.KindAssistant:
 			m.Kind, m.Label, m.Detail = MarkModel, "model", clip(it.Text)
-			open = nil
 		case infinity.KindToolCall:
 			names[it.Call.ID] = it.Call.Name
 			open = append(open, *it.Call)
 			m.Kind, m.Label, m.Detail = MarkTool, it.Call.Name, clip(string(it.Call.Args))
 		case infinity.KindToolResult:
-			if it.Result.State != infinity.ResultPending {
-				answered[it.Result.CallID] = true
+			if it.Result.State != infinity.ResultPending { // answered: no longer waited on
+				open = slices.DeleteFunc(open, func(c infinity.ToolCall) bool { return c.ID == it.Result.CallID })
 			}
 			m.Kind, m.Label, m.Detail = MarkResult, names[it.Result.CallID], clip(it.Result.Text())
 			if m.Label == "" {

@@ -21,14 +21,19 @@ import (
 //
 // Auth keeps the API's guarantees without putting the bearer token in a
 // URL: "infinity ui" asks the daemon (with the token) for a one-time code
-// and opens /ui/login?code=...; the daemon spends the code and sets an
-// HttpOnly, SameSite=Strict session cookie, then redirects to /ui/. A
-// request with the cookie is as good as one with the token, except that a
-// request that changes anything must also carry the session's CSRF token
-// in the X-Infinity-CSRF header (the page reads it from GET
-// /v1/ui/session). The Host and Origin checks apply as to every request.
-// Sessions are signed with a key made from the daemon's token: they hold
-// across daemon restarts, and a new token ends them all.
+// and opens /ui/login?code=...; the daemon spends the code, sets an
+// HttpOnly, SameSite=Strict session cookie, and redirects to /ui/ with the
+// session's key in the URL's fragment (never sent to a server), which the
+// page moves into its origin's storage and removes from the address bar.
+// A cookie request is let through only with that key in the
+// X-Infinity-CSRF header (or, for an EventSource, which cannot set one,
+// the csrf query parameter): browsers send a host's cookies to every port
+// of it, so the cookie alone must not be enough, and the key, kept per
+// origin (port included), is what a page of another origin cannot read.
+// Requests a browser marks as coming from another site (Sec-Fetch-Site)
+// are refused. Sessions live in the daemon's memory: signing out ends one
+// for good, and a restart ends them all. The Host and Origin checks apply
+// as to every request.
 
 //go:embed ui
 var uiFiles embed.FS
@@ -39,25 +44,29 @@ const (
 	uiLoginPath  = "/ui/login"
 	csrfHeader   = "X-Infinity-CSRF"
 	uiCodeTTL    = 2 * time.Minute
-	uiSessionTTL = 7 * 24 * time.Hour
+	uiSessionTTL = 12 * time.Hour
+	// uiMaxSessions bounds the sessions kept (the oldest go first).
+	uiMaxSessions = 256
 	// uiMaxCodes bounds the codes waiting to be spent.
 	uiMaxCodes = 64
 	// CodeCSRF is the API error code of a cookie-authenticated request
-	// that changes something without the session's CSRF token (403).
+	// without the session's key, or one a browser marks as sent by another
+	// site (403).
 	CodeCSRF = "forbidden_csrf"
 )
 
-// uiAuth makes and checks one-time codes and session cookies.
+// uiAuth makes and checks one-time codes and sessions.
 type uiAuth struct {
-	key   []byte
-	now   func() time.Time
-	mu    sync.Mutex
-	codes map[string]time.Time // sha256(code) → when it expires
+	key      []byte
+	now      func() time.Time
+	mu       sync.Mutex
+	codes    map[string]time.Time // sha256(code) → when it expires
+	sessions map[string]time.Time // nonce → when it expires
 }
 
 func newUIAuth(token string) *uiAuth {
 	k := sha256.Sum256([]byte("infinity web ui\x00" + token))
-	return &uiAuth{key: k[:], now: time.Now, codes: map[string]time.Time{}}
+	return &uiAuth{key: k[:], now: time.Now, codes: map[string]time.Time{}, sessions: map[string]time.Time{}}
 }
 
 func randomHex(n int) string {
@@ -103,14 +112,34 @@ func (a *uiAuth) redeem(code string) bool {
 	return ok && a.now().Before(exp)
 }
 
-// newSession is a signed cookie value: expiry, nonce, MAC.
+// newSession starts a session and returns its cookie value: expiry,
+// nonce, MAC.
 func (a *uiAuth) newSession() (string, time.Time) {
-	exp := a.now().Add(uiSessionTTL)
+	now := a.now()
+	exp := now.Add(uiSessionTTL)
 	e, n := strconv.FormatInt(exp.Unix(), 10), randomHex(16)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, x := range a.sessions {
+		if !now.Before(x) {
+			delete(a.sessions, k)
+		}
+	}
+	if len(a.sessions) >= uiMaxSessions {
+		oldest := ""
+		for k, x := range a.sessions {
+			if oldest == "" || x.Before(a.sessions[oldest]) {
+				oldest = k
+			}
+		}
+		delete(a.sessions, oldest)
+	}
+	a.sessions[n] = exp
 	return e + "." + n + "." + a.mac("session", e, n), exp
 }
 
-// session checks a cookie value and returns its nonce.
+// session checks a cookie value and returns its nonce: signed here, not
+// expired, not ended.
 func (a *uiAuth) session(v string) (string, bool) {
 	e, rest, ok1 := strings.Cut(v, ".")
 	n, mac, ok2 := strings.Cut(rest, ".")
@@ -120,11 +149,20 @@ func (a *uiAuth) session(v string) (string, bool) {
 	if !hmac.Equal([]byte(mac), []byte(a.mac("session", e, n))) {
 		return "", false
 	}
-	exp, err := strconv.ParseInt(e, 10, 64)
-	if err != nil || !a.now().Before(time.Unix(exp, 0)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	exp, ok := a.sessions[n]
+	if !ok || !a.now().Before(exp) {
 		return "", false
 	}
 	return n, true
+}
+
+// end ends a session.
+func (a *uiAuth) end(nonce string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.sessions, nonce)
 }
 
 // csrf is a session's CSRF token.
@@ -144,19 +182,24 @@ func (d *Daemon) uiSession(r *http.Request) (string, bool) {
 }
 
 // cookieAuth authenticates a request by its session cookie: ok when it
-// has a valid one; err when it may change something and lacks the
-// session's CSRF token.
+// has a valid one; err when it does but lacks the session's key, or a
+// browser says another site sent it.
 func (d *Daemon) cookieAuth(r *http.Request) (ok bool, err error) {
 	nonce, ok := d.uiSession(r)
 	if !ok {
 		return false, nil
 	}
-	switch r.Method {
-	case http.MethodGet, http.MethodHead:
-		return true, nil
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+	default:
+		return true, apiErr(http.StatusForbidden, CodeCSRF, "a request another site made with the web UI's cookie")
 	}
-	if subtle.ConstantTimeCompare([]byte(r.Header.Get(csrfHeader)), []byte(d.ui.csrf(nonce))) != 1 {
-		return true, apiErr(http.StatusForbidden, CodeCSRF, "a request from the web UI that changes something needs the %s header", csrfHeader)
+	key := r.Header.Get(csrfHeader)
+	if key == "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		key = r.URL.Query().Get("csrf") // an EventSource sets no headers
+	}
+	if subtle.ConstantTimeCompare([]byte(key), []byte(d.ui.csrf(nonce))) != 1 {
+		return true, apiErr(http.StatusForbidden, CodeCSRF, "a request with the web UI's cookie needs the session's key in the %s header", csrfHeader)
 	}
 	return true, nil
 }
@@ -177,21 +220,6 @@ func (d *Daemon) postUICode(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// UISession is GET /v1/ui/session.
-type UISession struct {
-	CSRF    string `json:"csrf"`
-	Version string `json:"version"`
-}
-
-func (d *Daemon) getUISession(w http.ResponseWriter, r *http.Request) error {
-	nonce, ok := d.uiSession(r)
-	if !ok {
-		return apiErr(http.StatusBadRequest, CodeBadRequest, "no UI session: this route is for the web UI (open it with infinity ui)")
-	}
-	writeJSON(w, http.StatusOK, UISession{CSRF: d.ui.csrf(nonce), Version: d.opts.Version})
-	return nil
-}
-
 // uiLogin spends a one-time code and sets the session cookie.
 func (d *Daemon) uiLogin(w http.ResponseWriter, r *http.Request) {
 	uiHeaders(w)
@@ -203,14 +231,21 @@ func (d *Daemon) uiLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, exp := d.ui.newSession()
+	nonce, _ := d.ui.session(v) // just made
 	http.SetCookie(w, &http.Cookie{Name: d.cookieName(), Value: v, Path: "/", Expires: exp,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode})
-	http.Redirect(w, r, uiPrefix, http.StatusSeeOther)
+	// The key rides in the fragment, which the browser keeps across the
+	// redirect and never sends; the page stores it and clears the address.
+	http.Redirect(w, r, uiPrefix+"#key="+d.ui.csrf(nonce), http.StatusSeeOther)
 }
 
-// uiLogout ends the browser's session (the cookie; a copy of it stays
-// valid until it expires, as the session is not stored).
-func (d *Daemon) uiLogout(w http.ResponseWriter, _ *http.Request) error {
+// uiLogout ends the request's session for good and drops the cookie.
+func (d *Daemon) uiLogout(w http.ResponseWriter, r *http.Request) error {
+	nonce, ok := d.uiSession(r)
+	if !ok {
+		return apiErr(http.StatusBadRequest, CodeBadRequest, "no web UI session to end (sign-out is for the web UI)")
+	}
+	d.ui.end(nonce)
 	http.SetCookie(w, &http.Cookie{Name: d.cookieName(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	writeJSON(w, http.StatusOK, map[string]string{"status": "signed out"})
 	return nil

@@ -41,6 +41,19 @@ func TestUIAuthExpiry(t *testing.T) {
 	if _, ok := newUIAuth("token-two").session(s); ok {
 		t.Fatal("a session signed with another token was accepted")
 	}
+	a.end(nonce)
+	if _, ok := a.session(s); ok {
+		t.Fatal("an ended session was accepted")
+	}
+	s, _ = a.newSession()
+	for range uiMaxSessions { // the oldest session goes when too many start
+		now = now.Add(time.Millisecond)
+		a.newSession()
+	}
+	if _, ok := a.session(s); ok || len(a.sessions) > uiMaxSessions {
+		t.Fatalf("%d sessions kept, the oldest still valid: %v", len(a.sessions), ok)
+	}
+	s, _ = a.newSession()
 	now = now.Add(uiSessionTTL)
 	if _, ok := a.session(s); ok {
 		t.Fatal("an expired session was accepted")
@@ -56,6 +69,7 @@ func FuzzUISession(f *testing.F) {
 	// workers must agree on it.
 	e, n := "1800000100", "00112233445566778899aabbccddeeff"
 	good := e + "." + n + "." + a.mac("session", e, n)
+	a.sessions[n] = time.Unix(1_800_000_100, 0)
 	if _, ok := a.session(good); !ok {
 		f.Fatal("the seed session is refused")
 	}

@@ -31,6 +31,9 @@ func (u *uiClient) do(method, path, body string, hdr map[string]string) (*http.R
 	if err != nil {
 		u.t.Fatal(err)
 	}
+	if u.csrf != "" {
+		req.Header.Set("X-Infinity-CSRF", u.csrf)
+	}
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
@@ -56,7 +59,8 @@ func signIn(t *testing.T, d *daemon.Daemon, c *daemon.Client) *uiClient {
 	jar, _ := cookiejar.New(nil)
 	u := &uiClient{t: t, base: "http://" + d.Addr(), hc: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	resp, _ := u.do("GET", strings.TrimPrefix(code.URL, u.base), "", nil)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/" {
+	key, ok := strings.CutPrefix(resp.Header.Get("Location"), "/ui/#key=")
+	if resp.StatusCode != http.StatusSeeOther || !ok || len(key) != 32 {
 		t.Fatalf("login: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	sc := resp.Header.Get("Set-Cookie")
@@ -69,12 +73,15 @@ func signIn(t *testing.T, d *daemon.Daemon, c *daemon.Client) *uiClient {
 	if resp, body := u.do("GET", strings.TrimPrefix(code.URL, u.base), "", nil); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "infinity ui") {
 		t.Fatalf("a spent code: %d %s", resp.StatusCode, body)
 	}
-	resp, body := u.do("GET", "/v1/ui/session", "", nil)
-	var s daemon.UISession
-	if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &s) != nil || s.CSRF == "" {
-		t.Fatalf("session: %d %s", resp.StatusCode, body)
+	// The cookie alone reads nothing: a page of another port of this host
+	// gets it too, but not the key.
+	if resp, body := u.do("GET", "/v1/status", "", nil); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, daemon.CodeCSRF) {
+		t.Fatalf("the cookie without the key: %d %s", resp.StatusCode, body)
 	}
-	u.csrf = s.CSRF
+	u.csrf = key
+	if resp, body := u.do("GET", "/v1/status", "", nil); resp.StatusCode != 200 {
+		t.Fatalf("the cookie with the key: %d %s", resp.StatusCode, body)
+	}
 	return u
 }
 
@@ -99,7 +106,7 @@ func TestUIAuth(t *testing.T) {
 	if resp, _ := anon.do("GET", "/", "", nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/" {
 		t.Errorf("GET /: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	for _, p := range []string{"/v1/threads", "/v1/ui/session", "/v1/events"} {
+	for _, p := range []string{"/v1/threads", "/v1/status", "/v1/events"} {
 		if resp, _ := anon.do("GET", p, "", nil); resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("GET %s without a session: %d", p, resp.StatusCode)
 		}
@@ -118,20 +125,33 @@ func TestUIAuth(t *testing.T) {
 		t.Fatalf("list with the cookie: %d %s", resp.StatusCode, body)
 	}
 	start := `{"agent":"demo","text":"hi"}`
-	jsonHdr := map[string]string{"Content-Type": "application/json"}
-	if resp, body := u.do("POST", "/v1/threads", start, jsonHdr); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, daemon.CodeCSRF) {
+	key := u.csrf
+	u.csrf = ""
+	if resp, body := u.do("POST", "/v1/threads", start, nil); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, daemon.CodeCSRF) {
 		t.Errorf("POST without the CSRF token: %d %s", resp.StatusCode, body)
 	}
-	if resp, body := u.do("POST", "/v1/threads", start, map[string]string{"X-Infinity-CSRF": "0123456789abcdef0123456789abcdef"}); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, daemon.CodeCSRF) {
+	if resp, body := u.do("GET", "/v1/threads?csrf="+key, "", nil); resp.StatusCode != 200 {
+		t.Errorf("GET with the key as a parameter (EventSource): %d %s", resp.StatusCode, body)
+	}
+	if resp, body := u.do("POST", "/v1/threads?csrf="+key, start, nil); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("POST with the key as a parameter only: %d %s", resp.StatusCode, body)
+	}
+	u.csrf = key
+	for _, site := range []string{"same-site", "cross-site"} {
+		if resp, body := u.do("GET", "/v1/threads", "", map[string]string{"Sec-Fetch-Site": site}); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, daemon.CodeCSRF) {
+			t.Errorf("Sec-Fetch-Site %s: %d %s", site, resp.StatusCode, body)
+		}
+	}
+	if resp, body := u.do("POST", "/v1/threads", start, map[string]string{"X-Infinity-CSRF": "0123456789abcdef0123456789abcdef", "Sec-Fetch-Site": "same-origin"}); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, daemon.CodeCSRF) {
 		t.Errorf("POST with a wrong CSRF token: %d %s", resp.StatusCode, body)
 	}
-	if resp, body := u.do("POST", "/v1/threads", start, map[string]string{"X-Infinity-CSRF": u.csrf, "Origin": "http://evil.example"}); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, daemon.CodeBadOrigin) {
+	if resp, body := u.do("POST", "/v1/threads", start, map[string]string{"Origin": "http://evil.example"}); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, daemon.CodeBadOrigin) {
 		t.Errorf("POST from another origin: %d %s", resp.StatusCode, body)
 	}
-	if resp, body := u.do("POST", "/v1/threads", start, map[string]string{"X-Infinity-CSRF": u.csrf, "Origin": base}); resp.StatusCode != http.StatusCreated {
+	if resp, body := u.do("POST", "/v1/threads", start, map[string]string{"Origin": base, "Sec-Fetch-Site": "same-origin"}); resp.StatusCode != http.StatusCreated {
 		t.Errorf("POST with the CSRF token: %d %s", resp.StatusCode, body)
 	}
-	if resp, body := u.do("POST", "/v1/ui/codes", "", map[string]string{"X-Infinity-CSRF": u.csrf}); resp.StatusCode != http.StatusForbidden {
+	if resp, body := u.do("POST", "/v1/ui/codes", "", nil); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("a code made from a UI session: %d %s", resp.StatusCode, body)
 	}
 	// A cookie that was tampered with is no session.
@@ -142,12 +162,14 @@ func TestUIAuth(t *testing.T) {
 			t.Errorf("cookie %q: %d", v, resp.StatusCode)
 		}
 	}
-	// Signing out drops the cookie.
-	if resp, _ := u.do("POST", "/v1/ui/logout", "", map[string]string{"X-Infinity-CSRF": u.csrf}); resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Set-Cookie"), "Max-Age=0") {
+	// Signing out ends the session for good: a copy of the cookie is no
+	// use afterwards.
+	cookie := u.hc.Jar.Cookies(mustURL(t, base))[0]
+	if resp, _ := u.do("POST", "/v1/ui/logout", "", nil); resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Set-Cookie"), "Max-Age=0") {
 		t.Errorf("logout: %d %s", resp.StatusCode, resp.Header.Get("Set-Cookie"))
 	}
-	if resp, _ := u.do("GET", "/v1/threads", "", nil); resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("after logout: %d", resp.StatusCode)
+	if resp, _ := u.do("GET", "/v1/threads", "", map[string]string{"Cookie": cookie.Name + "=" + cookie.Value}); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a copy of the cookie after logout: %d", resp.StatusCode)
 	}
 }
 
@@ -214,6 +236,15 @@ func TestThreadListPaging(t *testing.T) {
 	}
 }
 
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
 func ids(vs []daemon.ThreadView) []infinity.ThreadID {
 	var out []infinity.ThreadID
 	for _, v := range vs {
@@ -238,7 +269,7 @@ func TestEventsStream(t *testing.T) {
 	u := signIn(t, d, c)
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", u.base+"/v1/events", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", u.base+"/v1/events?csrf="+u.csrf, nil)
 	req.Header.Set("Accept", "text/event-stream")
 	resp, err := u.hc.Do(req)
 	if err != nil {

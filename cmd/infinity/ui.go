@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"html"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -18,13 +20,19 @@ transcripts, input, user choices, authorization links, tools' views, costs,
 and a timeline of each tree.
 
 The link holds a one-time code (never the daemon's token) that works once,
-within two minutes; the browser then keeps a session cookie for seven days.
-With --print the link is printed instead of opened, for a browser that
-reaches the daemon some other way (such as an SSH tunnel to the same port).
-The browser is $BROWSER when set, else the system's opener (xdg-open, open).
+within two minutes; the browser then keeps a session for twelve hours or
+until it signs out or the daemon stops. The browser is handed a file in the
+home (HOME/ui-open.html, readable by you only) that leads to the link, so
+the code never shows in the process list. With --print the link is printed
+instead, for a browser that reaches the daemon some other way (such as an
+SSH tunnel to the same port). The browser is $BROWSER when set, else the
+system's opener (xdg-open, open).
 
 Flags:
 `
+
+// uiOpenFile is the page, in the home, that leads the browser to the link.
+const uiOpenFile = "ui-open.html"
 
 func uiCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("ui", uiUsage, stderr)
@@ -41,28 +49,43 @@ func uiCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, code.URL)
 		return nil
 	}
-	if err := openBrowser(code.URL); err != nil {
-		fmt.Fprintf(stderr, "infinity: could not open a browser (%v); open this link within two minutes:\n", err)
-		fmt.Fprintln(stdout, code.URL)
-		return nil
+	home, err := f.homeDir()
+	if err != nil {
+		return err
+	}
+	page := filepath.Join(home, uiOpenFile)
+	body := `<!doctype html><meta charset="utf-8"><meta name="referrer" content="no-referrer"><title>Infinity</title>` +
+		`<meta http-equiv="refresh" content="0; url=` + html.EscapeString(code.URL) + `">` +
+		`<p>Opening the Infinity web UI…</p>`
+	if err := os.WriteFile(page, []byte(body), 0o600); err != nil {
+		return fmt.Errorf("ui: %w", err)
+	}
+	if err := openBrowser(page); err != nil {
+		// The browser may have spent the code before failing: a fresh one.
+		if code, err2 := c.UICode(ctx); err2 == nil {
+			fmt.Fprintf(stderr, "infinity: could not open a browser (%v); open this link within two minutes:\n", err)
+			fmt.Fprintln(stdout, code.URL)
+			return nil
+		}
+		return fmt.Errorf("ui: could not open a browser: %w (infinity ui --print prints a link)", err)
 	}
 	fmt.Fprintln(stdout, "opened the web UI in the browser (the link works once, within two minutes)")
 	return nil
 }
 
-// openBrowser opens url with $BROWSER or the system's opener.
-func openBrowser(url string) error {
+// openBrowser opens target (a file or URL) with $BROWSER or the system's
+// opener.
+func openBrowser(target string) error {
 	var cmd *exec.Cmd
-	switch b := os.Getenv("BROWSER"); {
-	case b != "":
-		parts := strings.Fields(b)
-		cmd = exec.Command(parts[0], append(parts[1:], url)...)
+	switch b := strings.Fields(os.Getenv("BROWSER")); {
+	case len(b) > 0:
+		cmd = exec.Command(b[0], append(b[1:], target)...)
 	case runtime.GOOS == "darwin":
-		cmd = exec.Command("open", url)
+		cmd = exec.Command("open", target)
 	case runtime.GOOS == "windows":
-		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", url)
+		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", target)
 	default:
-		cmd = exec.Command("xdg-open", url)
+		cmd = exec.Command("xdg-open", target)
 	}
 	if err := cmd.Start(); err != nil {
 		return err
@@ -70,7 +93,7 @@ func openBrowser(url string) error {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
-	case err := <-done: // openers hand the link over and exit
+	case err := <-done: // openers hand the target over and exit
 		if err != nil {
 			return fmt.Errorf("%s: %w", cmd.Path, err)
 		}

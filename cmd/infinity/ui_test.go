@@ -129,8 +129,8 @@ func TestWebUI(t *testing.T) {
 		chromedp.Navigate(link),
 		until(`document.body.dataset.ready === "true"`),
 		until(`document.getElementById("page-info").textContent.includes("of 0")`))
-	if loc, _ := chromedp.Run(ctx, chromedp.Location()); strings.Contains(loc, "code=") {
-		t.Errorf("the login code stays in the address bar: %s", loc)
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); strings.Contains(loc, "code=") || strings.Contains(loc, "key=") {
+		t.Errorf("the login code or the session's key stays in the address bar: %s", loc)
 	}
 	shot(t, ctx, "empty")
 
@@ -205,5 +205,47 @@ func TestWebUI(t *testing.T) {
 	status, err := chromedp.Run(ctx, chromedp.Evaluate[int](`fetch("/v1/threads", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({text: "x"})}).then(r => r.status)`, chromedp.EvalAwaitPromise))
 	if err != nil || status != 403 {
 		t.Errorf("a POST without the CSRF header: status %d, %v; want 403", status, err)
+	}
+}
+
+// "infinity ui" hands the browser a private page in the home that leads to
+// the one-time link, so the code is in no process's arguments; when the
+// browser cannot be started it prints a fresh link instead.
+func TestUICommand(t *testing.T) {
+	home := t.TempDir()
+	serveDaemon(t, home)
+	seen := filepath.Join(t.TempDir(), "args")
+	browserScript := filepath.Join(t.TempDir(), "browser")
+	if err := os.WriteFile(browserScript, []byte("#!/bin/sh\necho \"$@\" > "+seen+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("BROWSER", browserScript)
+	if out := cmdOut(t, "ui"); !strings.Contains(out, "opened the web UI") {
+		t.Fatalf("ui: %q", out)
+	}
+	arg, err := os.ReadFile(seen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := filepath.Join(home, "ui-open.html")
+	if strings.TrimSpace(string(arg)) != page {
+		t.Fatalf("the browser was given %q, want %s", arg, page)
+	}
+	fi, err := os.Stat(page)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the page: %v, %v", fi, err)
+	}
+	if b, _ := os.ReadFile(page); !strings.Contains(string(b), "/ui/login?code=") {
+		t.Fatalf("the page does not lead to the link: %s", b)
+	}
+
+	t.Setenv("BROWSER", "false")
+	if out := cmdOut(t, "ui"); !strings.Contains(out, "/ui/login?code=") {
+		t.Fatalf("ui without a browser: %q", out)
+	}
+	t.Setenv("BROWSER", "  ")
+	t.Setenv("PATH", t.TempDir()) // no xdg-open either
+	if out := cmdOut(t, "ui"); !strings.Contains(out, "/ui/login?code=") {
+		t.Fatalf("ui with a blank $BROWSER: %q", out)
 	}
 }

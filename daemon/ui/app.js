@@ -49,7 +49,7 @@ function toast(msg) {
 // api calls the daemon; errors carry the API's code and message.
 async function api(method, path, body) {
   const headers = {};
-  if (method !== "GET") headers["X-Infinity-CSRF"] = state.csrf;
+  headers["X-Infinity-CSRF"] = state.csrf;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const res = await fetch(path, {
     method, headers, credentials: "same-origin",
@@ -111,8 +111,11 @@ function listQuery() {
   return q;
 }
 
+let listSeq = 0;
 async function loadList() {
+  const seq = ++listSeq;
   const { data, res } = await api("GET", "/v1/threads?" + listQuery());
+  if (seq !== listSeq) return; // a newer query answers instead
   state.rows = data;
   state.total = Number(res.headers.get("X-Total-Count") || data.length);
   renderList();
@@ -154,6 +157,7 @@ async function showThread(id) {
     toast(e.message);
     return;
   }
+  if (location.hash !== "#/t/" + id) return; // another thread was picked meanwhile
   const changed = id !== state.selected;
   state.selected = id;
   state.root = v.root;
@@ -166,8 +170,10 @@ async function showThread(id) {
 }
 
 async function loadTree() {
-  if (!state.root) return;
-  const { data } = await api("GET", "/v1/threads/" + encodeURIComponent(state.root) + "/tree");
+  const root = state.root;
+  if (!root) return;
+  const { data } = await api("GET", "/v1/threads/" + encodeURIComponent(root) + "/tree");
+  if (root !== state.root) return; // another tree is shown now
   state.tree = data;
   state.treeIDs = new Set();
   const walk = (t) => { state.treeIDs.add(t.id); (t.threads || []).forEach(walk); };
@@ -235,14 +241,20 @@ function follow(id) {
   state.views = {};
   $("transcript").replaceChildren();
   $("views").replaceChildren();
-  openItems(id);
+  openItems(id, 0);
 }
 
-function openItems(id) {
-  const es = new EventSource(`/v1/threads/${encodeURIComponent(id)}/items?follow=true&from=${state.nextIndex}`);
+function streamURL(path) {
+  return path + (path.includes("?") ? "&" : "?") + "csrf=" + encodeURIComponent(state.csrf);
+}
+
+function openItems(id, delay) {
+  const es = new EventSource(streamURL(`/v1/threads/${encodeURIComponent(id)}/items?follow=true&from=${state.nextIndex}`));
   state.items = es;
+  es.onopen = () => { delay = 0; };
   es.onmessage = (m) => {
     if (state.selected !== id) return;
+    delay = 0;
     const line = JSON.parse(m.data);
     if (line.end) {
       es.close();
@@ -252,9 +264,21 @@ function openItems(id) {
     }
     addLine(line);
   };
-  es.onerror = () => {
+  // A dropped stream is opened again from the next item, backing off; a
+  // thread that is gone, or a session that ended, stops it.
+  es.onerror = async () => {
     es.close();
-    if (state.items === es) setTimeout(() => { if (state.items === es && state.selected === id) openItems(id); }, 1000);
+    if (state.items !== es) return;
+    try {
+      await api("GET", "/v1/threads/" + encodeURIComponent(id));
+    } catch (e) {
+      if (e.status === 404 || e.status === 401 || e.status === 403) {
+        addNote(`— the stream stopped: ${e.message}`);
+        return;
+      }
+    }
+    const wait = Math.min(30000, Math.max(1000, (delay || 0) * 2));
+    setTimeout(() => { if (state.items === es && state.selected === id) openItems(id, wait); }, wait);
   };
 }
 
@@ -404,7 +428,7 @@ function setTab(tab) {
 
 // refresh reads again what the changed threads touch, at most every
 // 300 ms.
-let pending = null, dirtyList = false, dirtyTree = false;
+let pending = null, running = false, dirtyList = false, dirtyTree = false;
 function changed(ev) {
   const ids = ev.threads || [];
   if (ev.many || state.offset === 0 || ids.some((id) => state.rows.some((r) => r.id === id))) dirtyList = true;
@@ -415,6 +439,11 @@ function changed(ev) {
 
 async function refresh() {
   pending = null;
+  if (running) { // one refresh at a time; this one runs again after
+    pending = setTimeout(refresh, 300);
+    return;
+  }
+  running = true;
   const list = dirtyList, tree = dirtyTree;
   dirtyList = dirtyTree = false;
   try {
@@ -423,11 +452,13 @@ async function refresh() {
       await loadTree();
       if (state.tab === "timeline") await loadTimeline();
     }
-  } catch (e) { toast(e.message); }
+  } catch (e) { toast(e.message); } finally { running = false; }
 }
 
 function watch() {
-  const es = new EventSource("/v1/events");
+  const es = new EventSource(streamURL("/v1/events"));
+  // A new connection may have missed changes: read everything shown again.
+  es.onopen = () => changed({ many: true });
   es.onmessage = (m) => changed(JSON.parse(m.data));
   es.onerror = () => { es.close(); setTimeout(watch, 2000); };
 }
@@ -478,10 +509,22 @@ function route() {
   if (m) showThread(decodeURIComponent(m[1]));
 }
 
+// signIn takes the session's key from the address (the sign-in redirect
+// puts it in the fragment) into this origin's storage, and clears the
+// address.
+function signIn() {
+  const m = /^#key=([0-9a-f]+)$/.exec(location.hash);
+  if (m) {
+    localStorage.setItem("infinity.key", m[1]);
+    history.replaceState(null, "", location.pathname);
+  }
+  state.csrf = localStorage.getItem("infinity.key") || "";
+}
+
 async function main() {
+  signIn();
   try {
-    const { data } = await api("GET", "/v1/ui/session");
-    state.csrf = data.csrf;
+    await api("GET", "/v1/status");
   } catch (e) {
     $("signin").hidden = false;
     $("new-thread").hidden = true;
@@ -507,6 +550,7 @@ async function main() {
   $("tab-timeline").addEventListener("click", () => setTab("timeline"));
   $("sign-out").addEventListener("click", async () => {
     try { await api("POST", "/v1/ui/logout"); } catch (_) { /* signed out anyway */ }
+    localStorage.removeItem("infinity.key");
     location.reload();
   });
   window.addEventListener("hashchange", route);
