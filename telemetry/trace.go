@@ -14,21 +14,23 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/telemetry/otlpjson"
 )
 
-// Span attribute keys.
+// Span attribute keys (shared with package otlpjson, the Lambda
+// functions' exporter).
 const (
-	AttrThread   = "infinity.thread"
-	AttrMessages = "infinity.messages"
-	AttrOutcome  = "infinity.outcome"
-	AttrItems    = "infinity.items"
-	AttrAgent    = "infinity.agent"
-	AttrModel    = "infinity.model"
-	AttrTool     = "infinity.tool"
-	AttrToolKind = "infinity.tool_kind"
-	AttrCall     = "infinity.call"
-	AttrTokensIn = "infinity.tokens.input"
-	AttrTokensOu = "infinity.tokens.output"
+	AttrThread   = otlpjson.AttrThread
+	AttrMessages = otlpjson.AttrMessages
+	AttrOutcome  = otlpjson.AttrOutcome
+	AttrItems    = otlpjson.AttrItems
+	AttrAgent    = otlpjson.AttrAgent
+	AttrModel    = otlpjson.AttrModel
+	AttrTool     = otlpjson.AttrTool
+	AttrToolKind = otlpjson.AttrToolKind
+	AttrCall     = otlpjson.AttrCall
+	AttrTokensIn = otlpjson.AttrTokensIn
+	AttrTokensOu = otlpjson.AttrTokensOu
 )
 
 // TracingConfigured reports whether the environment asks for traces:

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"slices"
 
 	"github.com/infinity-runtime/infinity/bench/internal/charts"
@@ -110,30 +106,4 @@ func writeCharts(dir string, rows []Row) error {
 }
 
 // readRows reads the JSON lines of a -json file.
-func readRows(path string) ([]Row, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read rows: %w", err)
-	}
-	var rows []Row
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for line := 1; sc.Scan(); line++ {
-		l := bytes.TrimSpace(sc.Bytes())
-		if len(l) == 0 {
-			continue
-		}
-		var r Row
-		if err := json.Unmarshal(l, &r); err != nil {
-			return nil, fmt.Errorf("read rows: %s:%d: %w", path, line, err)
-		}
-		rows = append(rows, r)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read rows: %s: %w", path, err)
-	}
-	if len(rows) == 0 {
-		return nil, fmt.Errorf("read rows: %s holds no rows", path)
-	}
-	return rows, nil
-}
+func readRows(path string) ([]Row, error) { return charts.ReadRows[Row](path) }

@@ -45,7 +45,8 @@ import (
 	"github.com/infinity-runtime/infinity/actors"
 )
 
-// Span attribute keys: package telemetry's (its tests check they agree).
+// Span attribute keys, the same in both exporters (package telemetry
+// uses these).
 const (
 	AttrThread   = "infinity.thread"
 	AttrMessages = "infinity.messages"

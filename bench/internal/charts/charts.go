@@ -5,7 +5,9 @@
 package charts
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -417,4 +419,34 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 		}
 	}
 	return ticks
+}
+
+// ReadRows reads a file of JSON lines (a bench program's -json output),
+// one T per non-blank line; a file with none is an error.
+func ReadRows[T any](path string) ([]T, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read rows: %w", err)
+	}
+	var rows []T
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		l := bytes.TrimSpace(sc.Bytes())
+		if len(l) == 0 {
+			continue
+		}
+		var r T
+		if err := json.Unmarshal(l, &r); err != nil {
+			return nil, fmt.Errorf("read rows: %s:%d: %w", path, line, err)
+		}
+		rows = append(rows, r)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read rows: %s: %w", path, err)
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("read rows: %s holds no rows", path)
+	}
+	return rows, nil
 }
