@@ -70,6 +70,16 @@ func until(expr string) chromedp.Action[chromedp.Void] {
 	}
 }
 
+// startFromUI starts a thread from the "New thread" dialog.
+func startFromUI(agent, text string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.Click(chromedp.CSS("#new-thread")),
+		chromedp.WaitVisible(chromedp.CSS("#start-dialog")),
+		chromedp.SetValue(chromedp.CSS("#start-agent"), agent),
+		chromedp.SendKeys(chromedp.CSS("#start-text"), text),
+		chromedp.Click(chromedp.CSS("#start-go")))
+}
+
 // shot keeps a screenshot of the page as a test artefact.
 func shot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
@@ -136,11 +146,7 @@ func TestWebUI(t *testing.T) {
 
 	// Start the fan-out example from the UI and watch its tree grow.
 	uiStep(t, ctx, "start the research example",
-		chromedp.Click(chromedp.CSS("#new-thread")),
-		chromedp.WaitVisible(chromedp.CSS("#start-dialog")),
-		chromedp.SetValue(chromedp.CSS("#start-agent"), research),
-		chromedp.SendKeys(chromedp.CSS("#start-text"), "Should we move the office?"),
-		chromedp.Click(chromedp.CSS("#start-go")),
+		startFromUI(research, "Should we move the office?"),
 		until(`document.querySelectorAll("#tree .node").length === 4`),
 		until(`document.querySelector("#transcript").innerText.includes("Answer: all three parts are in.")`),
 		until(`document.querySelectorAll('#tree [data-status="closed"]').length === 3`),
@@ -167,11 +173,7 @@ func TestWebUI(t *testing.T) {
 
 	// A user_choice: the approval example asks before it deploys.
 	uiStep(t, ctx, "answer a choice",
-		chromedp.Click(chromedp.CSS("#new-thread")),
-		chromedp.WaitVisible(chromedp.CSS("#start-dialog")),
-		chromedp.SetValue(chromedp.CSS("#start-agent"), approval),
-		chromedp.SendKeys(chromedp.CSS("#start-text"), "Ship v2"),
-		chromedp.Click(chromedp.CSS("#start-go")),
+		startFromUI(approval, "Ship v2"),
 		until(`document.querySelector("#choices .choice") !== null`),
 		until(`document.querySelector("#choices").innerText.includes("Deploy v2 to production?")`))
 	shot(t, ctx, "choice")
@@ -183,11 +185,7 @@ func TestWebUI(t *testing.T) {
 
 	// A long tool's progress view, live, and its result's display segment.
 	uiStep(t, ctx, "watch a progress view",
-		chromedp.Click(chromedp.CSS("#new-thread")),
-		chromedp.WaitVisible(chromedp.CSS("#start-dialog")),
-		chromedp.SetValue(chromedp.CSS("#start-agent"), progress),
-		chromedp.SendKeys(chromedp.CSS("#start-text"), "Build it"),
-		chromedp.Click(chromedp.CSS("#start-go")),
+		startFromUI(progress, "Build it"),
 		until(`document.querySelector('#views [data-view="progress"]') !== null`),
 		until(`document.querySelector("#transcript").innerText.includes("The build finished")`),
 		until(`document.querySelector("#transcript .shown") !== null && document.querySelector("#transcript").innerText.includes("build: 5 of 5 steps done")`),
