@@ -193,6 +193,13 @@ func TestWebUI(t *testing.T) {
 		until(`document.querySelector("#thread-status").textContent === "waiting for input"`))
 	shot(t, ctx, "progress")
 
+	// Close it from the UI: the status follows, and the input box and the
+	// buttons go grey.
+	uiStep(t, ctx, "close a thread",
+		chromedp.Click(chromedp.CSS("#close")),
+		until(`document.querySelector("#thread-status").dataset.status === "closed"`),
+		until(`document.getElementById("input").disabled && document.getElementById("close").disabled`))
+
 	// The list searches by a piece of an agent's key.
 	uiStep(t, ctx, "search the list",
 		chromedp.SendKeys(chromedp.CSS("#search"), approval[:8]),
