@@ -475,7 +475,7 @@ func (d *Daemon) postThread(w http.ResponseWriter, r *http.Request) error {
 type MessageRequest struct {
 	Text string `json:"text"`
 	// ID makes a resend harmless: a message id the thread saw is applied
-	// once.
+	// once. The same id with other text is refused (409 conflict).
 	ID infinity.MessageID `json:"id,omitempty"`
 }
 
@@ -494,11 +494,39 @@ func (d *Daemon) postMessage(w http.ResponseWriter, r *http.Request) error {
 	msg := infinity.InputMessage{ID: req.ID, GroupID: id, Content: infinity.TextContent(req.Text)}
 	if msg.ID == "" {
 		msg.ID = infinity.NewMessageID()
+	} else if err := d.sameMessage(r.Context(), msg); err != nil {
+		return err
 	}
 	if err := d.rt.SendMessage(r.Context(), msg); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, Started{Thread: id, Message: msg.ID})
+	return nil
+}
+
+// sameMessage refuses a message whose id the thread already has, in its
+// history or its queue, with other text (ErrConflict): a resend is harmless
+// only when it is the same message. (A message delivered but not yet
+// applied is not seen; the engine then keeps the first.)
+func (d *Daemon) sameMessage(ctx context.Context, msg infinity.InputMessage) error {
+	text := ""
+	if q, ok := d.sender.Queued(msg.GroupID, msg.ID); ok {
+		text = q.Content.Text
+	} else {
+		items, err := d.store.Conversations().Items(ctx, msg.GroupID, 0, -1)
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(items, func(it infinity.Item) bool { return it.ID == string(msg.ID) && it.Kind == infinity.KindUser })
+		if i < 0 {
+			return nil
+		}
+		text = items[i].Text
+	}
+	if text != msg.Content.Text {
+		return fmt.Errorf("message %s was sent to %s before with other text; a message id names one message (send this one with another id, or none): %w",
+			msg.ID, msg.GroupID, infinity.ErrConflict)
+	}
 	return nil
 }
 

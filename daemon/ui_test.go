@@ -375,3 +375,41 @@ func TestTimeline(t *testing.T) {
 		t.Errorf("timeline of an unknown thread: %d", code)
 	}
 }
+
+// A message id names one message: resending it is harmless, reusing it for
+// other text is refused.
+func TestMessageIDConflict(t *testing.T) {
+	_, c := startDaemon(t, t.TempDir())
+	ctx := t.Context()
+	st, err := c.Start(ctx, daemon.StartRequest{Agent: "demo", Text: "go"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c, st.Thread, daemon.StatusWaiting, daemon.WaitingForInput)
+	if _, err := c.Send(ctx, st.Thread, daemon.MessageRequest{ID: "m1", Text: "one more thing"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var seen bool
+		err := c.Items(ctx, st.Thread, 0, false, func(l daemon.ItemLine) error {
+			seen = seen || (l.Item != nil && l.Item.ID == "m1")
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("m1 never reached the history")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := c.Send(ctx, st.Thread, daemon.MessageRequest{ID: "m1", Text: "one more thing"}); err != nil {
+		t.Fatalf("the same message again: %v", err)
+	}
+	_, err = c.Send(ctx, st.Thread, daemon.MessageRequest{ID: "m1", Text: "something else"})
+	wantCode(t, err, http.StatusConflict, daemon.CodeConflict)
+}

@@ -646,6 +646,18 @@ func (s *Sender) Pending() int {
 	return len(s.pending)
 }
 
+// Queued returns the message of thread with id id while it waits for its
+// time or a retry (or is being delivered), and whether there is one.
+func (s *Sender) Queued(thread infinity.ThreadID, id infinity.MessageID) (infinity.InputMessage, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.pending[key{thread, id}]
+	if !ok {
+		return infinity.InputMessage{}, false
+	}
+	return e.msg, true
+}
+
 // CancelThread stops the pending timers of thread id and forgets their
 // messages; it returns how many there were. The host calls it when the thread
 // closes. A delivery already running is not interrupted, but is not retried.

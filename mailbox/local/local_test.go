@@ -156,8 +156,17 @@ func TestCancelThread(t *testing.T) {
 	expectIDs(t, d, "a0")
 	eventually(t, "a0 to leave the registry", func() bool { return s.Pending() == 4 })
 
+	if m, ok := s.Queued("a", "a2"); !ok || m.ID != "a2" {
+		t.Fatalf("Queued(a, a2) = %v, %v", m, ok)
+	}
+	if _, ok := s.Queued("a", "a0"); ok {
+		t.Fatal("a delivered message is still queued")
+	}
 	if n := s.CancelThread("a"); n != 3 {
 		t.Fatalf("CancelThread(a) = %d, want 3", n)
+	}
+	if _, ok := s.Queued("a", "a2"); ok {
+		t.Fatal("a cancelled message is still queued")
 	}
 	if n := s.CancelThread("a"); n != 0 {
 		t.Fatalf("second CancelThread(a) = %d, want 0", n)
