@@ -53,6 +53,7 @@ type registry struct {
 	tools toolEnv
 	// prices are the daemon's prices file's; agent files override them.
 	prices *pricing.Table
+	home   string
 
 	mu      sync.Mutex
 	sources map[string]AgentSource
@@ -62,7 +63,7 @@ type registry struct {
 }
 
 func newRegistry(home string, log *slog.Logger, tools toolEnv, prices *pricing.Table) *registry {
-	return &registry{dir: filepath.Join(home, agentsDir), log: log, tools: tools, prices: prices,
+	return &registry{dir: filepath.Join(home, agentsDir), home: home, log: log, tools: tools, prices: prices,
 		sources: map[string]AgentSource{}, infos: map[string]AgentInfo{}, servers: map[string]*agentTools{},
 		models: map[string]agentModels{}}
 }
@@ -193,7 +194,7 @@ func (r *registry) loadLocked(ctx context.Context, key string, src AgentSource) 
 	}
 	reg, err := f.Registry(ctx, network.All())
 	if err != nil {
-		return AgentInfo{}, err
+		return AgentInfo{}, fmt.Errorf("%w. %s", err, envHint(r.home))
 	}
 	a := f.Agent(nil)
 	reg.Configure(&a)
@@ -313,4 +314,11 @@ func (u unloaded) Stream(context.Context, infinity.CompletionRequest) iter.Seq2[
 
 func (u unloaded) error() error {
 	return fmt.Errorf("agent %s did not load when the daemon started (fix it and restart the daemon): %w", u.key, u.err)
+}
+
+// envHint says where the daemon's model providers find their keys: its
+// own environment, not the CLI's.
+func envHint(home string) string {
+	return fmt.Sprintf("The daemon (pid %d) reads API keys and provider settings from its own environment when it starts, and from %s: add NAME=value there (or export it where the daemon starts), then restart it (infinity daemon stop, then infinity daemon start)",
+		os.Getpid(), filepath.Join(home, EnvFile))
 }

@@ -459,8 +459,8 @@ func (d *Daemon) postThread(w http.ResponseWriter, r *http.Request) error {
 			return e
 		}
 		if ref, err := infinity.ParseModelRef(req.Model); err == nil && am.Unavailable[ref.Provider] != nil {
-			return apiErr(http.StatusBadRequest, CodeBadRequest, "model %s cannot run: %v. The daemon reads API keys and credentials from its own environment when it starts: stop it (infinity daemon stop), set them, and start it again",
-				req.Model, am.Unavailable[ref.Provider])
+			return apiErr(http.StatusBadRequest, CodeBadRequest, "model %s cannot run: %v. %s",
+				req.Model, am.Unavailable[ref.Provider], envHint(d.opts.Home))
 		}
 	}
 	id, err := d.rt.Start(r.Context(), actors.StartOptions{Agent: agent, Text: req.Text, ID: req.ID, Metadata: req.Metadata, Model: req.Model})

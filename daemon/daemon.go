@@ -170,6 +170,13 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	if err := os.Chmod(o.Home, 0o700); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
+	envSet, err := loadEnvFile(filepath.Join(o.Home, EnvFile))
+	if err != nil {
+		return nil, err
+	}
+	if len(envSet) > 0 {
+		o.Logger.Info("daemon environment: variables from the home's env file", "file", filepath.Join(o.Home, EnvFile), "names", envSet)
+	}
 	d := &Daemon{opts: o, log: o.Logger, hub: newHub(), failed: map[infinity.ThreadID]string{}, oauth: map[string]actors.Event{}, oauthURLs: map[string]string{},
 		shutdown: make(chan struct{}), started: time.Now()}
 	store, err := disk.Open(filepath.Join(o.Home, storeDir), append([]disk.Option{disk.WithLogger(o.Logger)}, o.Store...)...)

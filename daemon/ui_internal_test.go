@@ -104,3 +104,22 @@ func FuzzListQuery(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseEnv: any env file is read or refused, never a panic, and what
+// is read has valid names and no NUL.
+func FuzzParseEnv(f *testing.F) {
+	f.Add([]byte("A=1\nexport B=\"two\\n\"\n# c\nC='x'\n"))
+	f.Add([]byte("=x\n"))
+	f.Add([]byte("A=\"unclosed\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		vars, err := parseEnv(b)
+		if err != nil {
+			return
+		}
+		for _, kv := range vars {
+			if !validEnvName(kv[0]) || strings.ContainsRune(kv[1], 0) {
+				t.Fatalf("read %q", kv)
+			}
+		}
+	})
+}
