@@ -416,8 +416,8 @@ func loadToken(path string) (string, error) {
 	switch {
 	case err == nil:
 		tok := strings.TrimSpace(string(b))
-		if len(tok) < 32 {
-			return "", fmt.Errorf("daemon: token file %s is damaged (too short); delete it to make a new one", path)
+		if !validToken(tok) {
+			return "", fmt.Errorf("daemon: token file %s is damaged (%w); delete it to make a new one", path, ErrBadToken)
 		}
 		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
 			if err := os.Chmod(path, 0o600); err != nil {
@@ -454,11 +454,34 @@ func ReadInfo(home string) (Info, error) {
 
 // ReadToken reads the bearer token from home.
 func ReadToken(home string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(home, tokenFile))
+	path := filepath.Join(home, tokenFile)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", err
 	}
-	return strings.TrimSpace(string(b)), nil
+	tok := strings.TrimSpace(string(b))
+	if !validToken(tok) {
+		return "", fmt.Errorf("token file %s is damaged (%w): the daemon of this home wrote it when it started; stop that daemon (infinity daemon stop), delete the file and start the daemon again to make a new one", path, ErrBadToken)
+	}
+	return tok, nil
+}
+
+// ErrBadToken reports a token file that is not a token: too short, or
+// with bytes no token has.
+var ErrBadToken = errors.New("not a token of at least 32 printable characters")
+
+// validToken accepts what the daemon writes (hex) and any token of at
+// least 32 printable ASCII characters without spaces.
+func validToken(tok string) bool {
+	if len(tok) < 32 {
+		return false
+	}
+	for i := 0; i < len(tok); i++ {
+		if tok[i] <= ' ' || tok[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 func writeFileSync(path string, data []byte, perm os.FileMode) error {

@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,5 +63,24 @@ func TestEnvFileMalformed(t *testing.T) {
 	_, err := daemon.Open(t.Context(), daemon.Options{Home: home, Addr: "127.0.0.1:0"})
 	if err == nil || !strings.Contains(err.Error(), "line 2") || !strings.Contains(err.Error(), infinity.ErrInvalid.Error()) {
 		t.Fatalf("Open with a malformed env file: %v", err)
+	}
+}
+
+// A damaged token file is named as such, by the client and by a daemon
+// starting on it, never mistaken for a missing daemon.
+func TestDamagedTokenFile(t *testing.T) {
+	home := t.TempDir()
+	d, _ := startDaemon(t, home)
+	path := filepath.Join(home, "token")
+	if err := os.WriteFile(path, []byte("\x00\x01\xffgarbage-garbage-garbage-garbage-garbage\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := daemon.Dial(home)
+	if !errors.Is(err, daemon.ErrBadToken) || errors.Is(err, daemon.ErrNoDaemon) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("Dial with a damaged token file: %v", err)
+	}
+	d.Close()
+	if _, err := daemon.Open(t.Context(), daemon.Options{Home: home, Addr: "127.0.0.1:0"}); !errors.Is(err, daemon.ErrBadToken) {
+		t.Fatalf("Open with a damaged token file: %v", err)
 	}
 }
