@@ -164,7 +164,7 @@ func (rt *Runtime) Models(ctx context.Context, agent string) ([]string, error) {
 func (rt *Runtime) Compact(ctx context.Context, id infinity.ThreadID) (infinity.MessageID, error) {
 	msg := infinity.InputMessage{ID: infinity.NewMessageID(), GroupID: id, Content: infinity.TextContent(""),
 		Synthetic: &infinity.Synthetic{Type: infinity.SyntheticCompaction}}
-	return msg.ID, rt.SendMessage(ctx, msg)
+	return msg.ID, rt.send(ctx, "compact", msg)
 }
 
 // Send sends user text to a thread and returns the message id. It returns
@@ -182,15 +182,21 @@ func (rt *Runtime) Send(ctx context.Context, id infinity.ThreadID, text string) 
 // existing, open thread. msg.ID is filled in when empty; keep it stable to
 // make resends harmless.
 func (rt *Runtime) SendMessage(ctx context.Context, msg infinity.InputMessage) error {
+	return rt.send(ctx, "send to", msg)
+}
+
+// send is SendMessage with the operation its errors name ("send to",
+// "close", "compact").
+func (rt *Runtime) send(ctx context.Context, op string, msg infinity.InputMessage) error {
 	if rt.isStopped() {
-		return fmt.Errorf("send to %s: %w", msg.GroupID, ErrStopped)
+		return fmt.Errorf("%s %s: %w", op, msg.GroupID, ErrStopped)
 	}
 	info, err := rt.cfg.Conversations.Thread(ctx, msg.GroupID)
 	if err != nil {
-		return fmt.Errorf("send to %s: %w", msg.GroupID, err)
+		return fmt.Errorf("%s %s: %w", op, msg.GroupID, err)
 	}
 	if info.Closed {
-		return fmt.Errorf("send to %s: %w", msg.GroupID, infinity.ErrClosed)
+		return fmt.Errorf("%s %s: %w", op, msg.GroupID, infinity.ErrClosed)
 	}
 	if msg.ID == "" {
 		msg.ID = infinity.NewMessageID()
@@ -199,7 +205,7 @@ func (rt *Runtime) SendMessage(ctx context.Context, msg infinity.InputMessage) e
 		return err
 	}
 	if err := rt.sender.Send(ctx, msg, time.Time{}); err != nil {
-		return fmt.Errorf("send to %s: %w", msg.GroupID, err)
+		return fmt.Errorf("%s %s: %w", op, msg.GroupID, err)
 	}
 	return nil
 }
@@ -290,7 +296,7 @@ func (rt *Runtime) CloseThread(ctx context.Context, id infinity.ThreadID) (infin
 		ID: infinity.NewMessageID(), GroupID: id, Content: infinity.TextContent(""),
 		Synthetic: &infinity.Synthetic{Type: infinity.SyntheticClose},
 	}
-	return msg.ID, rt.SendMessage(ctx, msg)
+	return msg.ID, rt.send(ctx, "close", msg)
 }
 
 // Busy reports whether the thread has input waiting in its mailbox or a

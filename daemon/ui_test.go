@@ -413,3 +413,27 @@ func TestMessageIDConflict(t *testing.T) {
 	_, err = c.Send(ctx, st.Thread, daemon.MessageRequest{ID: "m1", Text: "something else"})
 	wantCode(t, err, http.StatusConflict, daemon.CodeConflict)
 }
+
+// Closing or compacting a closed thread says which, not "send to".
+func TestCloseErrorsNameTheAction(t *testing.T) {
+	_, c := startDaemon(t, t.TempDir())
+	ctx := t.Context()
+	st, err := c.Start(ctx, daemon.StartRequest{Agent: "demo", Text: "go"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Close(ctx, st.Thread); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c, st.Thread, daemon.StatusClosed, "")
+	_, err = c.Close(ctx, st.Thread)
+	wantCode(t, err, http.StatusConflict, daemon.CodeClosed)
+	if !strings.HasPrefix(err.Error(), "close "+string(st.Thread)) {
+		t.Errorf("close: %v", err)
+	}
+	_, err = c.Compact(ctx, st.Thread)
+	wantCode(t, err, http.StatusConflict, daemon.CodeClosed)
+	if !strings.HasPrefix(err.Error(), "compact "+string(st.Thread)) {
+		t.Errorf("compact: %v", err)
+	}
+}
