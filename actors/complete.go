@@ -44,6 +44,7 @@ func (r *run) complete(ctx context.Context) (response, error) {
 	if tm.info.MaxOutput > 0 {
 		req.MaxTokens = min(req.MaxTokens, tm.info.MaxOutput)
 	}
+	defer r.e.yield(ctx, tm.provider)()
 	backoff := r.e.cfg.ModelBackoff
 	for attempt := 1; ; attempt++ {
 		var resp response
@@ -68,12 +69,70 @@ func (r *run) complete(ctx context.Context) (response, error) {
 	return response{}, fmt.Errorf("model: %w", err)
 }
 
-// stream runs one model stream, as a StepModel of the Probe.
+// stream runs one model stream, as a StepModel of the Probe, once the
+// engine's bound of streams in flight (MaxModelCalls) lets it.
 func (r *run) stream(ctx context.Context, req infinity.CompletionRequest) (response, error) {
+	done, err := r.e.modelTurn(ctx)
+	if err != nil {
+		return response{}, err
+	}
+	defer done()
 	ctx, end := r.e.cfg.Probe.Begin(ctx, Step{Kind: StepModel, Thread: r.self.ID, Agent: r.agent.Name, Model: r.model.name})
 	resp, err := r.streamOnce(ctx, req)
 	end(StepEnd{Err: err, Usage: resp.usage})
 	return resp, err
+}
+
+// modelTurn waits for a place among the model streams in flight and
+// returns the function that gives it back.
+func (e *engine) modelTurn(ctx context.Context) (func(), error) {
+	select {
+	case e.models <- struct{}{}:
+	default:
+		e.waiting.Add(1)
+		select {
+		case e.models <- struct{}{}:
+			e.waiting.Add(-1)
+		case <-ctx.Done():
+			e.waiting.Add(-1)
+			return nil, ctx.Err()
+		}
+	}
+	return func() { <-e.models }, nil
+}
+
+// ModelCalls says how many model streams are in flight and how many slices
+// wait for a place among them (Config.MaxModelCalls).
+type ModelCalls struct {
+	InFlight int `json:"in_flight"`
+	Waiting  int `json:"waiting"`
+	Max      int `json:"max"`
+}
+
+// instant is a ModelProvider that answers without waiting (the scripted
+// model): its slices keep their worker.
+type instant interface{ Instant() bool }
+
+type yielderKey struct{}
+
+// withYielder marks ctx as a slice's that runs on y's workers.
+func withYielder(ctx context.Context, y Yielder) context.Context {
+	return context.WithValue(ctx, yielderKey{}, y)
+}
+
+// yield steps the slice out of the host's workers while it waits for p
+// (a host that is a Yielder, a provider that is not instant), and returns
+// the function that steps it back in.
+func (e *engine) yield(ctx context.Context, p infinity.ModelProvider) func() {
+	y, _ := ctx.Value(yielderKey{}).(Yielder)
+	if y == nil {
+		return func() {}
+	}
+	if i, ok := p.(instant); ok && i.Instant() {
+		return func() {}
+	}
+	y.Detach()
+	return y.Attach
 }
 
 func (r *run) streamOnce(ctx context.Context, req infinity.CompletionRequest) (response, error) {

@@ -179,6 +179,12 @@ type Config struct {
 	// batch (repeats, input for a closed or unknown thread, a wake-up that
 	// changed nothing) are still marked, which takes them out of the inbox.
 	AppliedOnly bool
+	// MaxModelCalls bounds the model streams in flight at once across every
+	// thread (default 1024). With a host that is a Yielder, a slice waits
+	// for its model without holding one of the MaxConcurrentSlices
+	// workers, so many slow model calls do not stop other threads' work;
+	// slices beyond the bound wait for a turn, holding no worker either.
+	MaxModelCalls int
 	// ModelAttempts is how many times a completion is tried when it fails
 	// with an error wrapping ErrRetryable; default 4.
 	ModelAttempts int
@@ -237,6 +243,9 @@ func (c Config) validate() (Config, error) {
 	}
 	if c.ProcessedTTL <= 0 {
 		c.ProcessedTTL = 7 * 24 * time.Hour
+	}
+	if c.MaxModelCalls <= 0 {
+		c.MaxModelCalls = 1024
 	}
 	if c.ModelAttempts <= 0 {
 		c.ModelAttempts = 4

@@ -28,6 +28,27 @@ type Host interface {
 	Shutdown()
 }
 
+// Yielder is a Host whose slices may step out of its bound of concurrent
+// slices while they wait for a model's answer: Detach, called from a
+// slice the host runs, lets another of the host's goroutines take the
+// slice's place; Attach, called by the same slice once the answer is in,
+// waits until it may run again. The Runtime pairs them.
+type Yielder interface {
+	Detach()
+	Attach()
+}
+
+// HostStats says how busy a host is (a Host may implement
+// interface{ Stats() HostStats }).
+type HostStats struct {
+	// Queued is how many actor runs wait for a worker.
+	Queued int `json:"queued"`
+	// Working is how many workers run, at most Config.MaxConcurrentSlices.
+	Working int `json:"working"`
+	// Detached is how many slices wait for a model without a worker.
+	Detached int `json:"detached"`
+}
+
 // Actor is one thread's actor in a Host.
 type Actor interface {
 	// Wake asks the actor to call its run function; it does not block.

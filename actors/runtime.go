@@ -31,6 +31,9 @@ type Runtime struct {
 	host   Host   // nil: no actors, only Step
 	ctx    context.Context
 	cancel context.CancelFunc
+	// sliceCtx is ctx for the slices the host runs: it carries the host
+	// when it is a Yielder.
+	sliceCtx context.Context
 
 	mu      sync.Mutex
 	active  map[infinity.ThreadID]*mailbox
@@ -94,10 +97,29 @@ func New(cfg Config) (*Runtime, error) {
 	rt.sender = cfg.Sender(rt)
 	rt.poller, _ = rt.sender.(Poller)
 	rt.eng = newEngine(cfg, rt.sender)
+	rt.sliceCtx = rt.ctx
 	if cfg.Host != nil {
 		rt.host = cfg.Host(HostOptions{Logger: cfg.Logger, MaxConcurrentSlices: cfg.MaxConcurrentSlices})
+		if y, ok := rt.host.(Yielder); ok {
+			rt.sliceCtx = withYielder(rt.ctx, y)
+		}
 	}
 	return rt, nil
+}
+
+// ModelCalls says how many model streams are in flight and how many
+// slices wait for a place among them.
+func (rt *Runtime) ModelCalls() ModelCalls {
+	return ModelCalls{InFlight: len(rt.eng.models), Waiting: int(rt.eng.waiting.Load()), Max: cap(rt.eng.models)}
+}
+
+// HostStats says how busy the host is: zero when it does not say
+// (it has no Stats method) or there is none.
+func (rt *Runtime) HostStats() HostStats {
+	if s, ok := rt.host.(interface{ Stats() HostStats }); ok {
+		return s.Stats()
+	}
+	return HostStats{}
 }
 
 // Sender returns the InputSender the runtime's threads send with.
@@ -422,7 +444,7 @@ func (rt *Runtime) armIdle(mb *mailbox) {
 // the batch is retried and the mailbox stays usable.
 func (rt *Runtime) runSlice(id infinity.ThreadID, batch []infinity.InputMessage, drain bool) (asleep bool, finish func() (bool, error), err error) {
 	defer recoverSlice(id, &err) // a panic leaves finish nil
-	return rt.eng.sliceDeferred(rt.ctx, id, batch, drain, true)
+	return rt.eng.sliceDeferred(rt.sliceCtx, id, batch, drain, true)
 }
 
 // guard runs the end of a deferred slice, turning a panic into an error

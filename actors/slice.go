@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	infinity "github.com/infinity-runtime/infinity"
@@ -32,10 +33,14 @@ type engine struct {
 		n    int
 		idle chan struct{}
 	}
+	// models holds a value per model stream in flight (MaxModelCalls);
+	// waiting counts the slices that wait for a place in it.
+	models  chan struct{}
+	waiting atomic.Int64
 }
 
 func newEngine(cfg Config, sender infinity.InputSender) *engine {
-	e := &engine{cfg: cfg, sender: sender, agents: map[string]*Agent{}, log: cfg.Logger}
+	e := &engine{cfg: cfg, sender: sender, agents: map[string]*Agent{}, log: cfg.Logger, models: make(chan struct{}, cfg.MaxModelCalls)}
 	for i := range cfg.Agents {
 		a := &cfg.Agents[i]
 		e.agents[a.Name] = a

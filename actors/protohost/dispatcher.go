@@ -2,68 +2,157 @@ package protohost
 
 import (
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
 // workerPool is the actors' dispatcher: up to max goroutines that outlive
 // one mailbox run, fed from a queue. protoactor's default dispatcher starts
 // a goroutine per run, whose stack must grow again through the whole slice
-// each time; a warm worker keeps its grown stack. It also bounds how many
-// slices run at once. A worker idle for idle exits, so an idle process holds
-// no workers. stop ends every goroutine of the pool (Shutdown).
+// each time; a warm worker keeps its grown stack. It bounds how many
+// mailbox runs (slices) do work at once: never more than max workers, with
+// the excess queued (Queued), however many runs are scheduled. A worker
+// idle for idle exits, so an idle process holds no workers. close ends
+// every goroutine of the pool (Shutdown).
+//
+// A job that is about to wait for a long time (a model's answer) leaves
+// the count of workers with detach, so that another worker may start on
+// the queue, and comes back with attach, which waits while max others
+// work: the waiting costs a goroutine, not a worker.
 type workerPool struct {
-	work    chan func()
-	max     int32
-	workers atomic.Int32
-	waiting atomic.Int32
-	idle    time.Duration
+	max  int
+	idle time.Duration
 
-	mu      sync.Mutex // guards closed and the Adds of running
+	mu sync.Mutex
+	// queue holds the jobs no worker took yet, oldest at head.
+	queue []func()
+	head  int
+	// working counts the workers counted against max; detached, the jobs
+	// that left the count while they wait (their goroutines are in a
+	// worker's loop, and count again once attach returns).
+	working, detached int
+	// attaching counts jobs waiting in attach: they go before the queue
+	// (a worker that finishes a job gives them its place).
+	attaching int
+	// sleeping counts workers waiting for a job; wake has a value for
+	// each job queued while one slept.
+	sleeping int
+	wake     chan struct{}
+	// freed is signalled when a worker leaves the count.
+	freed   *sync.Cond
 	closed  bool
 	running sync.WaitGroup // every goroutine the pool started
 	stop    chan struct{}
 }
 
 func newWorkerPool(max int, idle time.Duration) *workerPool {
-	return &workerPool{work: make(chan func(), 1<<14), max: int32(max), idle: idle, stop: make(chan struct{})}
+	p := &workerPool{max: max, idle: idle, wake: make(chan struct{}, max), stop: make(chan struct{})}
+	p.freed = sync.NewCond(&p.mu)
+	return p
 }
 
-// Schedule queues fn for a worker and starts one if none is free. It never
-// blocks: with the queue full, fn runs on a goroutine of its own. After
+// Schedule queues fn for a worker and starts one if none is free and fewer
+// than max work. It never blocks and never starts more than max. After
 // close it drops fn: the host is down.
 func (p *workerPool) Schedule(fn func()) {
-	select {
-	case p.work <- fn:
-	default:
-		p.spawn(fn)
-		return
-	}
-	if p.waiting.Load() == 0 {
-		if n := p.workers.Add(1); n <= p.max {
-			if !p.spawn(p.worker) {
-				p.workers.Add(-1)
-			}
-		} else {
-			p.workers.Add(-1)
-		}
-	}
-}
-
-// spawn starts fn on a goroutine the pool waits for at close, unless it is
-// closed.
-func (p *workerPool) spawn(fn func()) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return false
+		return
 	}
-	p.running.Add(1)
-	go func() {
-		defer p.running.Done()
-		fn()
-	}()
-	return true
+	p.queue = append(p.queue, fn)
+	p.serveLocked()
+}
+
+// serveLocked gets the queue's head a worker: a sleeping one, or a new
+// one while fewer than max work and no detached job waits to come back.
+func (p *workerPool) serveLocked() {
+	switch {
+	case p.head == len(p.queue):
+	case p.sleeping > 0:
+		select {
+		case p.wake <- struct{}{}:
+		default: // as many wake-ups wait as workers sleep: one will take it
+		}
+	case p.working < p.max && p.attaching == 0:
+		p.working++
+		p.running.Add(1)
+		go p.worker()
+	}
+}
+
+// Queued is how many scheduled jobs wait for a worker.
+func (p *workerPool) Queued() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.queue) - p.head
+}
+
+// Workers is how many workers are counted against max, and how many jobs
+// are detached.
+func (p *workerPool) Workers() (working, detached int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.working, p.detached
+}
+
+// detach takes the calling job out of the count of workers (it is about to
+// wait), and starts a worker for the queue if one may start now.
+func (p *workerPool) detach() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.working--
+	p.detached++
+	if p.attaching > 0 {
+		p.freed.Signal()
+		return
+	}
+	if !p.closed {
+		p.serveLocked()
+	}
+}
+
+// attach brings a detached job back into the count, waiting while max
+// workers are counted. After close it returns at once.
+func (p *workerPool) attach() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.attaching++
+	for !p.closed && p.working >= p.max {
+		if p.sleeping > 0 { // a worker with nothing to do leaves for this job
+			select {
+			case p.wake <- struct{}{}:
+			default:
+			}
+		}
+		p.freed.Wait()
+	}
+	p.attaching--
+	p.detached--
+	p.working++
+}
+
+// leaveLocked takes an exiting worker out of the count.
+func (p *workerPool) leaveLocked() {
+	p.working--
+	if p.attaching > 0 {
+		p.freed.Signal()
+	}
+}
+
+// pop takes the oldest job (p.mu held).
+func (p *workerPool) pop() (func(), bool) {
+	if p.head == len(p.queue) {
+		return nil, false
+	}
+	fn := p.queue[p.head]
+	p.queue[p.head] = nil
+	p.head++
+	if p.head == len(p.queue) {
+		p.queue, p.head = p.queue[:0], 0
+	} else if p.head > 1024 && p.head*2 > len(p.queue) {
+		p.queue, p.head = append(p.queue[:0], p.queue[p.head:]...), 0
+	}
+	return fn, true
 }
 
 // close stops the workers and waits until every goroutine the pool started
@@ -74,7 +163,9 @@ func (p *workerPool) close(grace time.Duration) bool {
 	p.mu.Lock()
 	if !p.closed {
 		p.closed = true
+		p.queue, p.head = nil, 0
 		close(p.stop)
+		p.freed.Broadcast()
 	}
 	p.mu.Unlock()
 	done := make(chan struct{})
@@ -96,31 +187,46 @@ func (p *workerPool) close(grace time.Duration) bool {
 func (p *workerPool) Throughput() int { return 300 }
 
 func (p *workerPool) worker() {
+	defer p.running.Done()
 	t := time.NewTimer(p.idle)
 	defer t.Stop()
+	p.mu.Lock()
 	for {
-		p.waiting.Add(1)
-		select {
-		case fn := <-p.work:
-			p.waiting.Add(-1)
+		if p.attaching > 0 && p.working >= p.max { // a detached job takes this place
+			p.leaveLocked()
+			p.mu.Unlock()
+			return
+		}
+		if fn, ok := p.pop(); ok {
+			p.mu.Unlock()
 			fn()
 			t.Reset(p.idle)
+			p.mu.Lock()
+			continue
+		}
+		if p.closed {
+			p.leaveLocked()
+			p.mu.Unlock()
+			return
+		}
+		p.sleeping++
+		p.mu.Unlock()
+		select {
+		case <-p.wake:
+			p.mu.Lock()
+			p.sleeping--
 		case <-t.C:
-			p.waiting.Add(-1)
-			p.workers.Add(-1)
-			// A job queued while this worker was leaving still gets a worker.
-			if len(p.work) > 0 && p.workers.Add(1) <= p.max {
-				if !p.spawn(p.worker) {
-					p.workers.Add(-1)
-				}
-			} else if len(p.work) > 0 {
-				p.workers.Add(-1)
+			p.mu.Lock()
+			p.sleeping--
+			if p.head == len(p.queue) { // a job queued meanwhile still gets this worker
+				p.leaveLocked()
+				p.mu.Unlock()
+				return
 			}
-			return
+			t.Reset(p.idle)
 		case <-p.stop:
-			p.waiting.Add(-1)
-			p.workers.Add(-1)
-			return
+			p.mu.Lock()
+			p.sleeping--
 		}
 	}
 }

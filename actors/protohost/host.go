@@ -79,6 +79,19 @@ func (h *Host) Spawn(_ infinity.ThreadID, run func()) actors.Actor {
 	return &ref{h: h, run: run}
 }
 
+// Detach and Attach let a slice wait for its model without holding a
+// worker (actors.Yielder).
+func (h *Host) Detach() { h.pool.detach() }
+
+// Attach: see Detach.
+func (h *Host) Attach() { h.pool.attach() }
+
+// Stats says how busy the worker pool is.
+func (h *Host) Stats() actors.HostStats {
+	working, detached := h.pool.Workers()
+	return actors.HostStats{Queued: h.pool.Queued(), Working: working, Detached: detached}
+}
+
 // Shutdown stops the actor system; later wakes and stops do nothing.
 // It returns once every goroutine the host started has returned, or after
 // a grace period (a job that ignores its cancelled context, or a Shutdown

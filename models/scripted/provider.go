@@ -33,6 +33,18 @@ type Provider struct {
 
 var _ infinity.ModelProvider = (*Provider)(nil)
 
+// Instant reports whether every reply comes at once (no rule has a Delay):
+// the runtime then keeps the slice on its worker instead of letting it wait
+// for the answer without one.
+func (p *Provider) Instant() bool {
+	for _, r := range p.rules {
+		if r.Reply.Delay > 0 {
+			return false
+		}
+	}
+	return true
+}
+
 type compiled struct {
 	Rule
 	calls []compiledCall

@@ -1,0 +1,105 @@
+package protohost
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// A flood of jobs never runs more than max at once, and none is lost: the
+// excess waits in the queue.
+func TestPoolNeverExceedsItsBound(t *testing.T) {
+	const max, jobs = 4, 20000
+	p := newWorkerPool(max, time.Second)
+	defer p.close(time.Second)
+	var now, peak atomic.Int32
+	var wg sync.WaitGroup
+	wg.Add(jobs)
+	for range jobs {
+		p.Schedule(func() {
+			defer wg.Done()
+			n := now.Add(1)
+			for {
+				m := peak.Load()
+				if n <= m || peak.CompareAndSwap(m, n) {
+					break
+				}
+			}
+			time.Sleep(time.Microsecond)
+			now.Add(-1)
+		})
+	}
+	if q := p.Queued(); q == 0 {
+		t.Log("the queue drained before it was read") // fine, but unusual
+	}
+	wg.Wait()
+	if got := peak.Load(); got > max {
+		t.Fatalf("%d jobs ran at once, bound %d", got, max)
+	}
+	if w, d := p.Workers(); w > max || d != 0 {
+		t.Fatalf("workers %d, detached %d", w, d)
+	}
+}
+
+// A job that detaches lets the others run in its place; it comes back
+// within the bound, before jobs still queued.
+func TestPoolDetachAttach(t *testing.T) {
+	const max = 2
+	p := newWorkerPool(max, time.Second)
+	defer p.close(time.Second)
+	var attached, peak atomic.Int32
+	track := func(d int32) {
+		n := attached.Add(d)
+		for {
+			m := peak.Load()
+			if n <= m || peak.CompareAndSwap(m, n) {
+				return
+			}
+		}
+	}
+	release := make(chan struct{})
+	var waiting, done sync.WaitGroup
+	waiting.Add(max)
+	done.Add(max + 50)
+	for range max { // they hold every worker, then detach and wait
+		p.Schedule(func() {
+			defer done.Done()
+			track(1)
+			track(-1)
+			p.detach()
+			waiting.Done()
+			<-release
+			p.attach()
+			track(1)
+			time.Sleep(time.Millisecond)
+			track(-1)
+		})
+	}
+	waiting.Wait()
+	var others atomic.Int32
+	for range 50 { // run while the first ones wait, without them
+		p.Schedule(func() {
+			defer done.Done()
+			track(1)
+			others.Add(1)
+			time.Sleep(100 * time.Microsecond)
+			track(-1)
+		})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for others.Load() < 50 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of 50 jobs ran while two detached jobs waited", others.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	done.Wait()
+	if got := peak.Load(); got > max {
+		t.Fatalf("%d attached jobs at once, bound %d", got, max)
+	}
+	if w, d := p.Workers(); w > max || d != 0 {
+		t.Fatalf("workers %d, detached %d after all returned", w, d)
+	}
+}

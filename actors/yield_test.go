@@ -1,0 +1,92 @@
+package actors_test
+
+import (
+	"context"
+	"iter"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/models/scripted"
+)
+
+// gauge wraps a provider and records how many streams run at once.
+type gauge struct {
+	infinity.ModelProvider
+	now, peak atomic.Int32
+}
+
+func (g *gauge) Stream(ctx context.Context, req infinity.CompletionRequest) iter.Seq2[infinity.StreamEvent, error] {
+	return func(yield func(infinity.StreamEvent, error) bool) {
+		n := g.now.Add(1)
+		defer g.now.Add(-1)
+		for {
+			m := g.peak.Load()
+			if n <= m || g.peak.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		for ev, err := range g.ModelProvider.Stream(ctx, req) {
+			if !yield(ev, err) {
+				return
+			}
+		}
+	}
+}
+
+// Slow model calls do not hold the runtime's workers: with two workers, as
+// many calls as MaxModelCalls allows are in flight at once, never more,
+// and every thread is answered.
+func TestSlowModelCallsDoNotHoldWorkers(t *testing.T) {
+	const threads, maxCalls = 40, 8
+	rules := []scripted.Rule{{Name: "answer", Reply: scripted.Reply{Text: "done", Delay: scripted.Duration(50 * time.Millisecond)}}}
+	model, err := scripted.New(scripted.Script{Rules: rules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gauge{ModelProvider: model}
+	e := newEnv(t, rules, func(c *actors.Config) {
+		c.Model = g
+		c.MaxConcurrentSlices = 2
+		c.MaxModelCalls = maxCalls
+	})
+	var ids []infinity.ThreadID
+	for range threads {
+		ids = append(ids, e.start("go"))
+	}
+	sawWaiting := false
+	e.waitFor("every thread answered", func() bool {
+		if mc := e.rt.ModelCalls(); mc.InFlight > maxCalls || mc.Max != maxCalls {
+			t.Fatalf("model calls %+v, bound %d", mc, maxCalls)
+		} else if mc.Waiting > 0 {
+			sawWaiting = true
+		}
+		if hs := e.rt.HostStats(); hs.Working > 2 {
+			t.Fatalf("host %+v: more workers than MaxConcurrentSlices", hs)
+		}
+		for _, id := range ids {
+			if e.last(id) != "done" {
+				if testing.Verbose() {
+					t.Logf("%s: %q; %+v %+v %v", id, e.last(id), e.rt.ModelCalls(), e.rt.HostStats(), e.sliceErrors())
+				}
+				return false
+			}
+		}
+		return true
+	})
+	if got := g.peak.Load(); got != maxCalls {
+		t.Errorf("%d model calls at most at once; want %d (two workers, %d calls allowed)", got, maxCalls, maxCalls)
+	}
+	if !sawWaiting {
+		t.Log("no slice was seen waiting for a model call (sampling missed it)")
+	}
+	e.settle()
+	if mc := e.rt.ModelCalls(); mc.InFlight != 0 || mc.Waiting != 0 {
+		t.Errorf("after the run: %+v", mc)
+	}
+	if hs := e.rt.HostStats(); hs.Detached != 0 || hs.Queued != 0 {
+		t.Errorf("after the run: %+v", hs)
+	}
+}
