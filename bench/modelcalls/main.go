@@ -1,0 +1,348 @@
+// Command modelcalls measures many threads waiting on a slow model at once,
+// on the daemon's stack (embedded.Open: the disk store, the durable local
+// sender, the actor host): N threads each make one model call to a local
+// OpenAI-compatible server that answers after a delay (streamed), while
+// unrelated threads sleep on durable timers due during the run.
+//
+// Run it from the module root:
+//
+//	go run ./bench/modelcalls                       # 10,000 calls of 2 s, 1,000 sleepers
+//	go run ./bench/modelcalls -threads 2000 -max-calls 500
+//
+// The model server runs in a child process (this program with -serve), so
+// the 2 × N connections are split between two processes' file limits. It
+// counts the requests it has open at once and answers 429 to none. The
+// runtime bounds model calls in flight with -max-calls
+// (actors.Config.MaxConcurrentSlices workers stay at -workers). Progress
+// goes to stderr; a markdown table goes to stdout.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/embedded"
+	"github.com/infinity-runtime/infinity/mailbox/local"
+	"github.com/infinity-runtime/infinity/models/openai"
+	"github.com/infinity-runtime/infinity/models/scripted"
+)
+
+func main() {
+	serve := flag.Bool("serve", false, "run the slow model server (the child process)")
+	delay := flag.Duration("delay", 2*time.Second, "how long the model takes to answer")
+	threads := flag.Int("threads", 10000, "threads that each make one model call")
+	maxCalls := flag.Int("max-calls", 10000, "model calls in flight at most (actors.Config.MaxModelCalls)")
+	workers := flag.Int("workers", 256, "the host's workers (actors.Config.MaxConcurrentSlices)")
+	sleepers := flag.Int("sleepers", 1000, "unrelated threads sleeping on timers due during the run")
+	starters := flag.Int("starters", 256, "goroutines starting the threads (their durable writes share fsyncs)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	flag.Parse()
+	if *cpuProfile != "" && !*serve {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench/modelcalls:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "bench/modelcalls:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	var err error
+	if *serve {
+		err = serveModel(*delay)
+	} else {
+		err = run(*threads, *maxCalls, *workers, *sleepers, *starters, *delay)
+	}
+	if err != nil {
+		pprof.StopCPUProfile()
+		fmt.Fprintln(os.Stderr, "bench/modelcalls:", err)
+		os.Exit(1)
+	}
+}
+
+// serveModel answers /v1/chat/completions after delay with a streamed
+// reply, prints its address, and serves /stats (peak open requests,
+// requests, 429s) until stdin closes.
+func serveModel(delay time.Duration) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	var open, peak, total atomic.Int64
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/chat/completions", func(w http.ResponseWriter, r *http.Request) {
+		n := open.Add(1)
+		defer open.Add(-1)
+		total.Add(1)
+		for {
+			m := peak.Load()
+			if n <= m || peak.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		chunk := func(delta, finish, usage string) {
+			fmt.Fprintf(w, `data: {"id":"c","object":"chat.completion.chunk","created":1700000000,"model":"slow","choices":[%s],"usage":%s}`+"\n\n", choice(delta, finish), usage)
+			w.(http.Flusher).Flush()
+		}
+		chunk(`{"role":"assistant","content":"Done."}`, "null", "null")
+		chunk(`{}`, `"stop"`, "null")
+		fmt.Fprint(w, `data: {"id":"c","object":"chat.completion.chunk","created":1700000000,"model":"slow","choices":[],"usage":{"prompt_tokens":20,"completion_tokens":2,"total_tokens":22}}`+"\n\n")
+		fmt.Fprint(w, "data: [DONE]\n\n")
+	})
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]int64{"peak": peak.Load(), "total": total.Load(), "throttled": 0})
+	})
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	fmt.Println(ln.Addr().String())
+	_, _ = io.Copy(io.Discard, os.Stdin) // the parent closes it to stop this
+	return srv.Close()
+}
+
+func choice(delta, finish string) string {
+	return `{"index":0,"delta":` + delta + `,"finish_reason":` + finish + `}`
+}
+
+// serverStats reads the model server's counters.
+func serverStats(addr string) (map[string]int64, error) {
+	resp, err := http.Get("http://" + addr + "/stats")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var m map[string]int64
+	return m, json.NewDecoder(resp.Body).Decode(&m)
+}
+
+func run(threads, maxCalls, workers, sleepers, starters int, delay time.Duration) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	child := exec.Command(self, "-serve", "-delay", delay.String())
+	stdin, err := child.StdinPipe()
+	if err != nil {
+		return err
+	}
+	out, err := child.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		return err
+	}
+	defer func() { stdin.Close(); _ = child.Wait() }()
+	addr, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("the model server: %w", err)
+	}
+	addr = strings.TrimSpace(addr)
+
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = threads, threads
+	model, err := openai.New(openai.Config{BaseURL: "http://" + addr + "/v1", APIKey: "bench",
+		Models: []infinity.ModelInfo{{ID: "slow", ContextWindow: 100000, MaxOutput: 1024}}, HTTPClient: &http.Client{Transport: tr}, MaxRetries: -1})
+	if err != nil {
+		return err
+	}
+	sleeperModel, err := scripted.New(scripted.Script{Rules: []scripted.Rule{
+		{Name: "woke", When: scripted.Match{Last: "tool_result"}, Reply: scripted.Reply{Text: "Woke."}},
+		{Name: "sleep", When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{{Name: "sleep", Args: json.RawMessage(`{"seconds": 3}`)}}}},
+	}})
+	if err != nil {
+		return err
+	}
+
+	dir, err := os.MkdirTemp("", "infinity-bench-modelcalls-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	var (
+		answered atomic.Int64
+		allDone  = make(chan struct{})
+		mu       sync.Mutex
+		late     []time.Duration
+	)
+	callers := make(map[infinity.ThreadID]bool, threads)
+	var callersMu sync.RWMutex
+	cfg := actors.Config{
+		Agents: []actors.Agent{
+			{Name: "caller", Provider: model, ProviderName: "openai", Model: "slow"},
+			{Name: "sleeper", Provider: sleeperModel, ProviderName: "scripted"},
+		},
+		Model:               model,
+		MaxModelCalls:       maxCalls,
+		MaxConcurrentSlices: workers,
+		Logger:              slog.New(slog.DiscardHandler),
+		Observer: func(ev actors.Event) {
+			if ev.Kind != actors.EventItem || ev.Item.Kind != infinity.KindAssistant {
+				return
+			}
+			callersMu.RLock()
+			ok := callers[ev.Thread]
+			callersMu.RUnlock()
+			if ok && answered.Add(1) == int64(threads) {
+				close(allDone)
+			}
+		},
+	}
+	ctx := context.Background()
+	rt, err := embedded.Open(ctx, dir, embedded.Options{Config: cfg, Sender: []local.Option{local.WithLateness(func(d time.Duration) {
+		mu.Lock()
+		late = append(late, d)
+		mu.Unlock()
+	})}})
+	if err != nil {
+		return err
+	}
+	defer rt.Close(ctx)
+
+	fmt.Fprintf(os.Stderr, "starting %d sleepers (3 s timers)\n", sleepers)
+	for i := range sleepers {
+		if _, err := rt.Start(ctx, actors.StartOptions{Agent: "sleeper", Text: "Sleep.", ID: infinity.ThreadID("s" + strconv.Itoa(i))}); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(os.Stderr, "starting %d threads that each call the model (%s per answer)\n", threads, delay)
+	ids := make([]infinity.ThreadID, threads)
+	callersMu.Lock()
+	for i := range ids {
+		ids[i] = infinity.ThreadID("c" + strconv.Itoa(i))
+		callers[ids[i]] = true
+	}
+	callersMu.Unlock()
+	start := time.Now()
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	errc := make(chan error, 1)
+	for range starters {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(threads) {
+					return
+				}
+				if _, err := rt.Start(ctx, actors.StartOptions{Agent: "caller", Text: "Answer.", ID: ids[i]}); err != nil {
+					select {
+					case errc <- err:
+					default:
+					}
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	started := time.Since(start)
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	fmt.Fprintf(os.Stderr, "all started in %s\n", started.Round(time.Millisecond))
+	var peakHost actors.HostStats
+	var peakCalls actors.ModelCalls
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(10*delay + time.Minute)
+wait:
+	for {
+		select {
+		case <-allDone:
+			break wait
+		case <-tick.C:
+			hs, mc := rt.HostStats(), rt.ModelCalls()
+			peakHost.Queued = max(peakHost.Queued, hs.Queued)
+			peakHost.Working = max(peakHost.Working, hs.Working)
+			peakHost.Detached = max(peakHost.Detached, hs.Detached)
+			peakCalls.InFlight = max(peakCalls.InFlight, mc.InFlight)
+			peakCalls.Waiting = max(peakCalls.Waiting, mc.Waiting)
+		case <-timeout:
+			return fmt.Errorf("only %d of %d threads answered", answered.Load(), threads)
+		}
+	}
+	wall := time.Since(start)
+	fmt.Fprintf(os.Stderr, "all %d answered in %s\n", threads, wall.Round(time.Millisecond))
+	// The sleepers' timers are due 3 s after they started.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := len(late)
+		mu.Unlock()
+		if n >= sleepers || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	st, err := serverStats(addr)
+	if err != nil {
+		return err
+	}
+	mu.Lock()
+	slices.Sort(late)
+	pct := func(q float64) string {
+		if len(late) == 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.2f ms", float64(late[min(len(late)-1, int(q*float64(len(late))))])/1e6)
+	}
+	lat := fmt.Sprintf("p50 %s, p99 %s, max %s (%d timers)", pct(0.5), pct(0.99), pct(1), len(late))
+	mu.Unlock()
+	fmt.Printf("\nMachine: %d cores. %d threads × 1 model call answering after %s; %d sleepers; MaxModelCalls %d, MaxConcurrentSlices %d.\n\n",
+		runtime.NumCPU(), threads, delay, sleepers, maxCalls, workers)
+	fmt.Println("| what | measured |")
+	fmt.Println("|---|---|")
+	fmt.Printf("| wall, first start to last answer | %.2f s (starting took %.2f s) |\n", wall.Seconds(), started.Seconds())
+	fmt.Printf("| model requests open at once (server) | %d (limit %d); %d requests, %d answered 429 |\n", st["peak"], maxCalls, st["total"], st["throttled"])
+	fmt.Printf("| runtime: model calls in flight / waiting, peak | %d / %d |\n", peakCalls.InFlight, peakCalls.Waiting)
+	fmt.Printf("| host: workers / detached slices / queued runs, peak | %d / %d / %d |\n", peakHost.Working, peakHost.Detached, peakHost.Queued)
+	fmt.Printf("| timer lateness of the sleepers | %s |\n", lat)
+	fmt.Printf("| peak RSS | %s |\n", peakRSS())
+	return nil
+}
+
+// peakRSS is VmHWM from /proc/self/status.
+func peakRSS() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "n/a"
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return fmt.Sprintf("%.0f MB", float64(kb)/1024)
+		}
+	}
+	return "n/a"
+}
