@@ -81,6 +81,10 @@ type Options struct {
 	// Tracer, when set, traces every slice (telemetry.TracerFromEnv makes
 	// one from the OTEL_* environment).
 	Tracer trace.TracerProvider
+	// MaxModelCalls bounds the model calls in flight at once, across every
+	// thread (actors.Config.MaxModelCalls; default 1024). Slices waiting for
+	// a model hold no worker.
+	MaxModelCalls int
 }
 
 // Info is daemon.json: how clients find a running daemon.
@@ -230,22 +234,25 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	d.agents.setModels("demo", demoModels)
 	d.metrics = telemetry.NewMetrics(telemetry.Gauges{
-		Active: func() int { return d.rt.Active() },
-		Stored: func() (int, int, error) { return store.Counts(context.Background()) },
-		Timers: func() int { return d.sender.Pending() },
-		Store:  func() (uint64, uint64) { st := store.Stats(); return uint64(st.Records), uint64(st.Fsyncs) },
+		Active:     func() int { return d.rt.Active() },
+		Stored:     func() (int, int, error) { return store.Counts(context.Background()) },
+		Timers:     func() int { return d.sender.Pending() },
+		Store:      func() (uint64, uint64) { st := store.Stats(); return uint64(st.Records), uint64(st.Fsyncs) },
+		ModelCalls: func() actors.ModelCalls { return d.rt.ModelCalls() },
+		Host:       func() actors.HostStats { return d.rt.HostStats() },
 	}, d.agents.cost)
 	if err := d.listenMetrics(); err != nil {
 		return fail(err)
 	}
 	er, err := embedded.OpenStore(ctx, store, embedded.Options{
 		Config: actors.Config{
-			Agents:   []actors.Agent{demo},
-			Logger:   o.Logger,
-			Observer: d.observe,
-			Notifier: notifier{d},
-			Idle:     o.Idle,
-			Probe:    actors.Probes(d.metrics.Probe(), telemetry.NewTracer(o.Tracer)),
+			Agents:        []actors.Agent{demo},
+			Logger:        o.Logger,
+			Observer:      d.observe,
+			Notifier:      notifier{d},
+			Idle:          o.Idle,
+			Probe:         actors.Probes(d.metrics.Probe(), telemetry.NewTracer(o.Tracer)),
+			MaxModelCalls: o.MaxModelCalls,
 		},
 		Sender: []local.Option{local.WithLateness(d.metrics.ObserveTimer)},
 		// The registered agents are loaded before queued input runs.

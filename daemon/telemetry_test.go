@@ -170,6 +170,10 @@ func TestMetricsAfterWorkload(t *testing.T) {
 	want("infinity_store_fsyncs_total", nil, atLeast(1), "fsyncs")
 	want("infinity_store_batches_total", nil, atLeast(1), "batches")
 	want("infinity_rap_callbacks_total", map[string]string{"outcome": "bad_token"}, eq(1), "the forged callback")
+	want("infinity_model_calls_in_flight", nil, eq(0), "no model call once the tree is done")
+	want("infinity_model_calls_waiting", nil, eq(0), "no slice waiting for one")
+	want("infinity_host_queued_runs", nil, eq(0), "no actor run waiting for a worker")
+	want("infinity_host_detached_slices", nil, eq(0), "no slice detached")
 	want("go_goroutines", nil, atLeast(1), "the Go collector")
 
 	// The separate listener serves the same without the token.

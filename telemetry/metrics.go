@@ -25,6 +25,11 @@ type Gauges struct {
 	Timers func() int
 	// Store is the store's commit pipeline: batches written and fsyncs.
 	Store func() (batches, fsyncs uint64)
+	// ModelCalls are the model streams in flight and the slices waiting
+	// for a place among them (actors.Runtime.ModelCalls).
+	ModelCalls func() actors.ModelCalls
+	// Host is how busy the actor host is (actors.Runtime.HostStats).
+	Host func() actors.HostStats
 }
 
 // CostFunc prices a model call's usage for the agent's model ("provider/
@@ -117,10 +122,16 @@ var (
 	timersDesc     = prometheus.NewDesc("infinity_timers_pending", "Messages held for a later time (sleeps, delayed messages, retries).", nil, nil)
 	batchesDesc    = prometheus.NewDesc("infinity_store_batches_total", "Batches written by the store (slices, sends, acknowledgements).", nil, nil)
 	fsyncsDesc     = prometheus.NewDesc("infinity_store_fsyncs_total", "fsyncs of the store's log (batches share them: group commit).", nil, nil)
+	inFlightDesc   = prometheus.NewDesc("infinity_model_calls_in_flight", "Model streams open now (at most the runtime's MaxModelCalls).", nil, nil)
+	modelWaitDesc  = prometheus.NewDesc("infinity_model_calls_waiting", "Slices waiting for a place among the model streams in flight.", nil, nil)
+	queuedDesc     = prometheus.NewDesc("infinity_host_queued_runs", "Actor runs waiting for one of the host's workers.", nil, nil)
+	workingDesc    = prometheus.NewDesc("infinity_host_workers", "The host's workers at work (at most MaxConcurrentSlices).", nil, nil)
+	detachedDesc   = prometheus.NewDesc("infinity_host_detached_slices", "Slices waiting for their model without holding a worker.", nil, nil)
 )
 
 func (c gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{activeDesc, storedDesc, passivatedDesc, inboxDesc, timersDesc, batchesDesc, fsyncsDesc} {
+	for _, d := range []*prometheus.Desc{activeDesc, storedDesc, passivatedDesc, inboxDesc, timersDesc, batchesDesc, fsyncsDesc,
+		inFlightDesc, modelWaitDesc, queuedDesc, workingDesc, detachedDesc} {
 		ch <- d
 	}
 }
@@ -150,6 +161,17 @@ func (c gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 		batches, fsyncs := c.g.Store()
 		ch <- prometheus.MustNewConstMetric(batchesDesc, prometheus.CounterValue, float64(batches))
 		ch <- prometheus.MustNewConstMetric(fsyncsDesc, prometheus.CounterValue, float64(fsyncs))
+	}
+	if c.g.ModelCalls != nil {
+		mc := c.g.ModelCalls()
+		gauge(inFlightDesc, mc.InFlight)
+		gauge(modelWaitDesc, mc.Waiting)
+	}
+	if c.g.Host != nil {
+		hs := c.g.Host()
+		gauge(queuedDesc, hs.Queued)
+		gauge(workingDesc, hs.Working)
+		gauge(detachedDesc, hs.Detached)
 	}
 }
 
