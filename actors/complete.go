@@ -72,14 +72,20 @@ func (r *run) complete(ctx context.Context) (response, error) {
 // stream runs one model stream, as a StepModel of the Probe, once the
 // engine's bound of streams in flight (MaxModelCalls) lets it.
 func (r *run) stream(ctx context.Context, req infinity.CompletionRequest) (response, error) {
+	release, err := r.e.limits.acquire(ctx, r.model.name, r.self.ID, r.self.Root, estimate(&req))
+	if err != nil {
+		return response{}, err
+	}
 	done, err := r.e.modelTurn(ctx)
 	if err != nil {
+		release(infinity.Usage{})
 		return response{}, err
 	}
 	defer done()
 	ctx, end := r.e.cfg.Probe.Begin(ctx, Step{Kind: StepModel, Thread: r.self.ID, Agent: r.agent.Name, Model: r.model.name})
 	resp, err := r.streamOnce(ctx, req)
 	end(StepEnd{Err: err, Usage: resp.usage})
+	release(resp.usage)
 	return resp, err
 }
 

@@ -185,6 +185,10 @@ type Config struct {
 	// workers, so many slow model calls do not stop other threads' work;
 	// slices beyond the bound wait for a turn, holding no worker either.
 	MaxModelCalls int
+	// ModelLimits bound the calls to providers ("openai") and models
+	// ("openai/gpt-4.1"), shared by every thread; Runtime.SetModelLimit
+	// changes them later.
+	ModelLimits map[string]ModelLimit
 	// ModelAttempts is how many times a completion is tried when it fails
 	// with an error wrapping ErrRetryable; default 4.
 	ModelAttempts int

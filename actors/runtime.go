@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -111,6 +112,24 @@ func New(cfg Config) (*Runtime, error) {
 // slices wait for a place among them.
 func (rt *Runtime) ModelCalls() ModelCalls {
 	return ModelCalls{InFlight: len(rt.eng.models), Waiting: int(rt.eng.waiting.Load()), Max: cap(rt.eng.models)}
+}
+
+// SetModelLimit sets the limit of a provider ("openai") or a model
+// ("openai/gpt-4.1"); a zero limit removes it. Calls already waiting are
+// granted under the new limit. It returns ErrInvalid for an empty key or a
+// negative bound.
+func (rt *Runtime) SetModelLimit(key string, lim ModelLimit) error {
+	if key == "" || strings.HasPrefix(key, "/") || strings.HasSuffix(key, "/") || lim.Concurrent < 0 || lim.RPM < 0 || lim.TPM < 0 {
+		return fmt.Errorf("model limit %q (%s): want provider or provider/model and bounds of zero or more: %w", key, lim, infinity.ErrInvalid)
+	}
+	rt.eng.limits.set(key, lim)
+	return nil
+}
+
+// WaitingForModel returns the limit (a provider or model) a call of the
+// thread waits for its turn at, if one does.
+func (rt *Runtime) WaitingForModel(id infinity.ThreadID) (string, bool) {
+	return rt.eng.limits.waitingFor(id)
 }
 
 // HostStats says how busy the host is: zero when it does not say

@@ -37,10 +37,13 @@ type engine struct {
 	// waiting counts the slices that wait for a place in it.
 	models  chan struct{}
 	waiting atomic.Int64
+	// limits are the per-provider and per-model limits (ModelLimit).
+	limits *limiter
 }
 
 func newEngine(cfg Config, sender infinity.InputSender) *engine {
-	e := &engine{cfg: cfg, sender: sender, agents: map[string]*Agent{}, log: cfg.Logger, models: make(chan struct{}, cfg.MaxModelCalls)}
+	e := &engine{cfg: cfg, sender: sender, agents: map[string]*Agent{}, log: cfg.Logger, models: make(chan struct{}, cfg.MaxModelCalls),
+		limits: newLimiter(time.Now, cfg.ModelLimits)}
 	for i := range cfg.Agents {
 		a := &cfg.Agents[i]
 		e.agents[a.Name] = a

@@ -2,6 +2,7 @@ package actors_test
 
 import (
 	"context"
+	"errors"
 	"iter"
 	"sync/atomic"
 	"testing"
@@ -88,5 +89,51 @@ func TestSlowModelCallsDoNotHoldWorkers(t *testing.T) {
 	}
 	if hs := e.rt.HostStats(); hs.Detached != 0 || hs.Queued != 0 {
 		t.Errorf("after the run: %+v", hs)
+	}
+}
+
+// A provider's limit holds across threads, and a thread waiting for its
+// turn says so.
+func TestModelLimitAcrossThreads(t *testing.T) {
+	rules := []scripted.Rule{{Name: "answer", Reply: scripted.Reply{Text: "done", Delay: scripted.Duration(30 * time.Millisecond)}}}
+	model, err := scripted.New(scripted.Script{Rules: rules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gauge{ModelProvider: model}
+	e := newEnv(t, rules, func(c *actors.Config) {
+		c.Model = nil
+		c.Agents = []actors.Agent{{Name: "limited", Provider: g, ProviderName: "slow", Model: "scripted"}}
+		c.ModelLimits = map[string]actors.ModelLimit{"slow": {Concurrent: 2}}
+	})
+	var ids []infinity.ThreadID
+	for range 8 {
+		ids = append(ids, e.start("go"))
+	}
+	sawTurn := false
+	e.waitFor("every thread answered", func() bool {
+		for _, id := range ids {
+			if k, ok := e.rt.WaitingForModel(id); ok && k == "slow" {
+				sawTurn = true
+			}
+		}
+		for _, id := range ids {
+			if e.last(id) != "done" {
+				return false
+			}
+		}
+		return true
+	})
+	if got := g.peak.Load(); got != 2 {
+		t.Errorf("%d calls at once under a limit of 2", got)
+	}
+	if !sawTurn {
+		t.Error("no thread was seen waiting for its turn")
+	}
+	if err := e.rt.SetModelLimit("", actors.ModelLimit{RPM: 1}); !errors.Is(err, infinity.ErrInvalid) {
+		t.Errorf("an empty key: %v", err)
+	}
+	if err := e.rt.SetModelLimit("slow", actors.ModelLimit{RPM: -1}); !errors.Is(err, infinity.ErrInvalid) {
+		t.Errorf("a negative bound: %v", err)
 	}
 }
