@@ -162,7 +162,7 @@ func TestLimiterRates(t *testing.T) {
 	}
 	g2 := make(chan func(infinity.Usage), 1)
 	granted(l2, ctx, "p/m", "y", "R", 800, g2)
-	expectNone(t, g2) // 200 tokens left, 800 asked
+	expectNone(t, g2)                           // 200 tokens left, 800 asked
 	rel(infinity.Usage{Input: 100, Output: 50}) // it used 150: 650 come back
 	(<-g2)(infinity.Usage{})
 }
