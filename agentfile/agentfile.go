@@ -82,6 +82,17 @@ type ModelSpec struct {
 	// Price, when set, is the model's price in USD per million tokens; it
 	// overrides the daemon's prices file.
 	Price *pricing.Price `yaml:"price"`
+	// RateLimit, when set, bounds the calls to this model across every
+	// thread of the runtime (actors.ModelLimit): calls in flight, requests
+	// and tokens per minute.
+	RateLimit *RateLimit `yaml:"rate_limit"`
+}
+
+// RateLimit is a model's rate_limit.
+type RateLimit struct {
+	Concurrent int `yaml:"concurrent"`
+	RPM        int `yaml:"rpm"`
+	TPM        int `yaml:"tpm"`
 }
 
 // Tools lists tool servers by base URL.
@@ -307,14 +318,16 @@ func (k kind) String() string {
 // fields are the fields of each mapping and the kinds of their values.
 // A list's items share one entry, written "models[]".
 var fields = map[string]map[string]kind{
-	"":               {"name": kStr, "description": kStr, "model": kMap, "models": kMapList, "system": kStr, "tools": kMap, "limits": kMap},
-	"model":          {"provider": kStr, "id": kStr, "script": kStr, "demo": kBool, "context_window": kInt, "max_output": kInt, "images": kBool, "price": kMap},
-	"model.price":    {"input": kNum, "output": kNum},
-	"models[]":       {"provider": kStr, "id": kStr, "context_window": kInt, "max_output": kInt, "images": kBool, "price": kMap},
-	"models[].price": {"input": kNum, "output": kNum},
-	"tools":          {"rap": kList, "mcp": kList},
-	"limits":         {"max_depth": kInt, "max_children": kInt, "max_tokens": kInt, "slice": kMap},
-	"limits.slice":   {"completions": kInt, "wall": kStr},
+	"":                    {"name": kStr, "description": kStr, "model": kMap, "models": kMapList, "system": kStr, "tools": kMap, "limits": kMap},
+	"model":               {"provider": kStr, "id": kStr, "script": kStr, "demo": kBool, "context_window": kInt, "max_output": kInt, "images": kBool, "price": kMap, "rate_limit": kMap},
+	"model.price":         {"input": kNum, "output": kNum},
+	"model.rate_limit":    {"concurrent": kInt, "rpm": kInt, "tpm": kInt},
+	"models[]":            {"provider": kStr, "id": kStr, "context_window": kInt, "max_output": kInt, "images": kBool, "price": kMap, "rate_limit": kMap},
+	"models[].price":      {"input": kNum, "output": kNum},
+	"models[].rate_limit": {"concurrent": kInt, "rpm": kInt, "tpm": kInt},
+	"tools":               {"rap": kList, "mcp": kList},
+	"limits":              {"max_depth": kInt, "max_children": kInt, "max_tokens": kInt, "slice": kMap},
+	"limits.slice":        {"completions": kInt, "wall": kStr},
 }
 
 // walk indexes the AST by field path and checks field names and value
@@ -549,14 +562,16 @@ func (e *Error) Unwrap() error { return infinity.ErrInvalid }
 
 // known lists the fields of each mapping, for suggestions.
 var known = map[string][]string{
-	"":               {"name", "description", "model", "models", "system", "tools", "limits"},
-	"model":          {"provider", "id", "script", "demo", "context_window", "max_output", "images", "price"},
-	"model.price":    {"input", "output"},
-	"models[]":       {"provider", "id", "context_window", "max_output", "images", "price"},
-	"models[].price": {"input", "output"},
-	"tools":          {"rap", "mcp"},
-	"limits":         {"max_depth", "max_children", "max_tokens", "slice"},
-	"limits.slice":   {"completions", "wall"},
+	"":                    {"name", "description", "model", "models", "system", "tools", "limits"},
+	"model":               {"provider", "id", "script", "demo", "context_window", "max_output", "images", "price", "rate_limit"},
+	"model.price":         {"input", "output"},
+	"model.rate_limit":    {"concurrent", "rpm", "tpm"},
+	"models[]":            {"provider", "id", "context_window", "max_output", "images", "price", "rate_limit"},
+	"models[].price":      {"input", "output"},
+	"models[].rate_limit": {"concurrent", "rpm", "tpm"},
+	"tools":               {"rap", "mcp"},
+	"limits":              {"max_depth", "max_children", "max_tokens", "slice"},
+	"limits.slice":        {"completions", "wall"},
 }
 
 // suggest returns the known name closest to name, if it is close.
@@ -671,6 +686,7 @@ func (p *parse) validate(f *File) error {
 	p.positive("model.context_window", m.ContextWindow)
 	p.positive("model.max_output", m.MaxOutput)
 	p.price("model.price", m.Price)
+	p.rateLimit("model.rate_limit", m.RateLimit)
 	p.models(f)
 
 	for i, u := range f.Tools.RAP {
@@ -771,7 +787,22 @@ func (p *parse) models(f *File) {
 		p.positive(at+".context_window", m.ContextWindow)
 		p.positive(at+".max_output", m.MaxOutput)
 		p.price(at+".price", m.Price)
+		p.rateLimit(at+".rate_limit", m.RateLimit)
 	}
+}
+
+// rateLimit checks a model's rate limit: positive bounds, at least one.
+func (p *parse) rateLimit(field string, r *RateLimit) {
+	if !p.present(field) {
+		return
+	}
+	if r == nil || *r == (RateLimit{}) {
+		p.at(field, "set at least one of concurrent, rpm and tpm")
+		return
+	}
+	p.positive(field+".concurrent", r.Concurrent)
+	p.positive(field+".rpm", r.RPM)
+	p.positive(field+".tpm", r.TPM)
 }
 
 // price checks a model's price: both fields, non-negative.

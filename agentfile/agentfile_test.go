@@ -198,6 +198,12 @@ func TestErrors(t *testing.T) {
 			[]string{`:5:18: model.price.input: want a number, got "cheap"`}},
 		{"price unknown field", ok + "  price: {input: 1, output: 1, cache: 1}\n",
 			[]string{`:5:32: model.price.cache: unknown field "cache" (known fields: input, output)`}},
+		{"rate limit empty", ok + "  rate_limit: {}\n",
+			[]string{`:5:3: model.rate_limit: set at least one of concurrent, rpm and tpm`}},
+		{"rate limit zero", ok + "  rate_limit: {rpm: 0, tpm: 10}\n",
+			[]string{`:5:21: model.rate_limit.rpm: 0 is out of range: want a positive number`}},
+		{"rate limit typo", ok + "  rate_limit: {rps: 3}\n",
+			[]string{`:5:16: model.rate_limit.rps: unknown field "rps" (did you mean "rpm"?)`}},
 		{"models not a list", ok + "models: {provider: openai}\n",
 			[]string{`:5:9: models: want a list of mappings, got a mapping`}},
 		{"models entry script", ok + "models:\n  - provider: scripted\n    id: b\n    script: x.json\n",
@@ -264,6 +270,7 @@ models:
     id: claude-haiku-4-5
     context_window: 100000
     price: {input: 1, output: 5}
+    rate_limit: {concurrent: 10, rpm: 600}
   - provider: openai
     id: llama3.1:8b
     max_output: 2048
@@ -294,6 +301,9 @@ func TestModels(t *testing.T) {
 	wantModels := []string{"anthropic/claude-sonnet-4-5", "anthropic/claude-haiku-4-5", "openai/llama3.1:8b"}
 	if !reflect.DeepEqual(r.Models, wantModels) {
 		t.Errorf("Models = %q", r.Models)
+	}
+	if want := map[string]actors.ModelLimit{"anthropic/claude-haiku-4-5": {Concurrent: 10, RPM: 600}}; !reflect.DeepEqual(r.Limits, want) {
+		t.Errorf("Limits = %v", r.Limits)
 	}
 	if !r.Allows("openai/llama3.1:8b") || r.Allows("openai/gpt-4.1") {
 		t.Error("Allows")

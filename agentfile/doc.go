@@ -16,6 +16,8 @@
 //	  max_output: 8192           # optional (default 8192)
 //	  images: true               # optional: the model takes images
 //	  price: {input: 3, output: 15}  # optional: USD per million tokens
+//	  rate_limit: {concurrent: 50, rpm: 600, tpm: 400000}  # optional: across every
+//	                             # thread of the daemon; at least one, each positive
 //	models:                      # optional: other models threads may run on
 //	  - provider: anthropic      # same fields as model, without script/demo
 //	    id: claude-haiku-4-5     # required
@@ -49,6 +51,9 @@
 // the file's script, so model must be scripted too. A price (input and
 // output, non-negative, USD per million tokens) overrides the daemon's
 // prices file for that model; without either, a model's cost is unknown.
+// A rate_limit bounds the calls to that model across every thread of the
+// daemon (calls in flight, requests and tokens per minute); calls beyond it
+// wait, root threads taking turns (actors.ModelLimit).
 //
 // # Errors
 //

@@ -66,6 +66,9 @@ type Registry struct {
 	Providers map[string]infinity.ModelProvider
 	// Prices are the prices the file gives (model.price, models[].price).
 	Prices *pricing.Table
+	// Limits are the rate limits the file gives (model.rate_limit,
+	// models[].rate_limit), by "provider/model".
+	Limits map[string]actors.ModelLimit
 	// Unavailable names the providers of the other models (models:) that
 	// could not be built, by provider id, with why: most often an API key
 	// missing from the environment, or a provider this program was built
@@ -187,6 +190,12 @@ func (f *File) Registry(ctx context.Context, ps Providers) (*Registry, error) {
 		}
 		if m.Price != nil {
 			prices[ref] = *m.Price
+		}
+		if rl := m.RateLimit; rl != nil {
+			if r.Limits == nil {
+				r.Limits = map[string]actors.ModelLimit{}
+			}
+			r.Limits[ref] = actors.ModelLimit{Concurrent: rl.Concurrent, RPM: rl.RPM, TPM: rl.TPM}
 		}
 	}
 	t, err := pricing.New(prices)

@@ -207,6 +207,13 @@ func (r *registry) loadLocked(ctx context.Context, key string, src AgentSource) 
 		at.close()
 		return AgentInfo{}, err
 	}
+	// Rate limits are the daemon's, shared by every agent that runs on the
+	// model: the file loaded last sets them.
+	for model, lim := range reg.Limits {
+		if err := r.rt.SetModelLimit(model, lim); err != nil {
+			return AgentInfo{}, err
+		}
+	}
 	r.servers[key] = at
 	info := AgentInfo{Key: key, Name: f.Name, Description: f.Description, Provider: f.Model.Provider, Model: f.Model.ID, Models: reg.Models}
 	r.sources[key], r.infos[key] = src, info

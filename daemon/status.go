@@ -122,6 +122,9 @@ func (d *Daemon) view(ctx context.Context, info infinity.ThreadInfo, t timers) (
 		v.Status = StatusClosed
 	case d.rt.Busy(info.ID):
 		v.Status = StatusRunning
+		if key, ok := d.rt.WaitingForModel(info.ID); ok {
+			v.Detail = "waiting for its turn at " + key + " (a rate limit)"
+		}
 	case failure != "":
 		v.Status, v.Detail = StatusFailed, failure
 	case v.Authorize != nil:

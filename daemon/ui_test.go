@@ -437,3 +437,44 @@ func TestCloseErrorsNameTheAction(t *testing.T) {
 		t.Errorf("compact: %v", err)
 	}
 }
+
+// An agent file's rate limit holds across its threads, and a thread
+// waiting for its turn says so.
+func TestRateLimitFromAgentFile(t *testing.T) {
+	_, c := startDaemon(t, t.TempDir())
+	ctx := t.Context()
+	yaml := "name: limited\nmodel:\n  provider: scripted\n  script: ./script.json\n  rate_limit: {concurrent: 1}\n"
+	script := `{"rules": [{"name": "slow", "reply": {"text": "done", "delay": "300ms"}}]}`
+	info, err := c.RegisterAgent(ctx, daemon.AgentRequest{Origin: "limited.yaml", AgentSource: daemon.AgentSource{YAML: yaml, Script: script}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []infinity.ThreadID
+	for range 3 {
+		st, err := c.Start(ctx, daemon.StartRequest{Agent: info.Key, Text: "go"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, st.Thread)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	seen := false
+	for !seen && time.Now().Before(deadline) {
+		for _, id := range ids {
+			v, err := c.Thread(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Status == daemon.StatusRunning && strings.Contains(v.Detail, "waiting for its turn at scripted/") {
+				seen = true
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !seen {
+		t.Fatal("no thread showed that it waits for its turn")
+	}
+	for _, id := range ids {
+		waitStatus(t, c, id, daemon.StatusWaiting, daemon.WaitingForInput)
+	}
+}
