@@ -12,6 +12,10 @@ import (
 	infinity "github.com/infinity-runtime/infinity"
 )
 
+// maxThrottled bounds how often one completion waits out a provider's
+// throttling before it fails.
+const maxThrottled = 20
+
 // response is one whole model turn, buffered until the stream ended well.
 type response struct {
 	text  string
@@ -46,11 +50,27 @@ func (r *run) complete(ctx context.Context) (response, error) {
 	}
 	defer r.e.yield(ctx, tm.provider)()
 	backoff := r.e.cfg.ModelBackoff
+	throttled := 0
 	for attempt := 1; ; attempt++ {
 		var resp response
 		resp, err = r.stream(ctx, req)
 		if err == nil {
 			return resp, nil
+		}
+		var rl *infinity.RateLimitedError
+		if errors.As(err, &rl) && throttled < maxThrottled && ctx.Err() == nil {
+			// The provider is throttling: every call to it waits (the
+			// limiter holds them), this one included, and it does not
+			// count as an attempt.
+			throttled++
+			wait := rl.RetryAfter
+			if wait <= 0 {
+				wait = min(r.e.cfg.ModelBackoff<<min(throttled, 10), time.Minute)
+			}
+			r.e.limits.pause(providerOf(r.model.name), wait)
+			r.e.log.Info("model provider is throttling; its calls wait", "thread", r.self.ID, "provider", providerOf(r.model.name), "wait", wait)
+			attempt--
+			continue
 		}
 		if !errors.Is(err, infinity.ErrRetryable) || attempt >= r.e.cfg.ModelAttempts || ctx.Err() != nil {
 			break

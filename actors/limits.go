@@ -68,7 +68,7 @@ func (l *limiter) set(key string, lim ModelLimit) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	g := l.gates[key]
-	if lim.zero() {
+	if lim.zero() && (g == nil || !g.paused.After(l.now())) {
 		if g != nil {
 			g.lim = lim
 			l.grantLocked(g) // let its waiters go
@@ -77,13 +77,44 @@ func (l *limiter) set(key string, lim ModelLimit) {
 		return
 	}
 	if g == nil {
-		now := l.now()
-		g = &gate{key: key, queues: map[infinity.ThreadID][]*waiter{}, reqAt: now, tokAt: now}
-		g.req, g.tok = burst(lim.RPM), float64(lim.TPM)
-		l.gates[key] = g
+		g = l.newGateLocked(key, lim)
 	}
 	g.lim = lim
 	l.grantLocked(g)
+}
+
+func (l *limiter) newGateLocked(key string, lim ModelLimit) *gate {
+	now := l.now()
+	g := &gate{key: key, queues: map[infinity.ThreadID][]*waiter{}, reqAt: now, tokAt: now, lim: lim}
+	g.req, g.tok = burst(lim.RPM), float64(lim.TPM)
+	l.gates[key] = g
+	return g
+}
+
+// pause holds every call to a provider, and to each of its limited
+// models, for d: the provider is throttling.
+func (l *limiter) pause(provider string, d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	until := l.now().Add(d)
+	if l.gates[provider] == nil {
+		l.newGateLocked(provider, ModelLimit{})
+	}
+	for key, g := range l.gates {
+		if key == provider || strings.HasPrefix(key, provider+"/") {
+			if until.After(g.paused) {
+				g.paused = until
+			}
+			l.grantLocked(g)
+		}
+	}
+}
+
+// providerOf is the provider part of a model name ("openai/gpt-4.1" →
+// "openai"); a bare model id is its own.
+func providerOf(model string) string {
+	p, _, _ := strings.Cut(model, "/")
+	return p
 }
 
 // burst is how many calls of an RPM limit may start at once: a second's
@@ -103,6 +134,9 @@ type gate struct {
 	queues map[infinity.ThreadID][]*waiter
 	order  []infinity.ThreadID
 	timer  *time.Timer
+	// paused holds every call until then: the provider said it is
+	// throttling (HTTP 429).
+	paused time.Time
 }
 
 type waiter struct {
@@ -213,6 +247,10 @@ func (g *gate) refill(now time.Time) {
 func (l *limiter) grantLocked(g *gate) {
 	now := l.now()
 	g.refill(now)
+	if len(g.order) > 0 && now.Before(g.paused) {
+		l.retryLocked(g, g.paused.Sub(now))
+		return
+	}
 	for len(g.order) > 0 {
 		root := g.order[0]
 		w := g.queues[root][0]

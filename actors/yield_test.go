@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -135,5 +136,57 @@ func TestModelLimitAcrossThreads(t *testing.T) {
 	}
 	if err := e.rt.SetModelLimit("slow", actors.ModelLimit{RPM: -1}); !errors.Is(err, infinity.ErrInvalid) {
 		t.Errorf("a negative bound: %v", err)
+	}
+}
+
+// throttler answers its first call with HTTP 429's error, then passes
+// calls on, recording when each started.
+type throttler struct {
+	infinity.ModelProvider
+	mu     sync.Mutex
+	starts []time.Time
+}
+
+func (p *throttler) Stream(ctx context.Context, req infinity.CompletionRequest) iter.Seq2[infinity.StreamEvent, error] {
+	p.mu.Lock()
+	first := len(p.starts) == 0
+	p.starts = append(p.starts, time.Now())
+	p.mu.Unlock()
+	if first {
+		return func(yield func(infinity.StreamEvent, error) bool) {
+			yield(infinity.StreamEvent{}, &infinity.RateLimitedError{RetryAfter: 300 * time.Millisecond, Err: errors.New("HTTP 429")})
+		}
+	}
+	return p.ModelProvider.Stream(ctx, req)
+}
+
+// A provider that throttles is backed off as a whole: no call to it starts
+// before its retry-after, and the throttled call is not counted as an
+// attempt.
+func TestThrottledProviderBacksOff(t *testing.T) {
+	rules := []scripted.Rule{{Name: "answer", Reply: scripted.Reply{Text: "done"}}}
+	model, err := scripted.New(scripted.Script{Rules: rules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &throttler{ModelProvider: model}
+	e := newEnv(t, rules, func(c *actors.Config) {
+		c.Model = nil
+		c.Agents = []actors.Agent{{Name: "a", Provider: p, ProviderName: "busy", Model: "scripted"}}
+		c.ModelAttempts = 1
+	})
+	first := e.start("go")
+	e.waitFor("the first call", func() bool { p.mu.Lock(); defer p.mu.Unlock(); return len(p.starts) > 0 })
+	second := e.start("go too")
+	e.waitFor("both answered", func() bool { return e.last(first) == "done" && e.last(second) == "done" })
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, at := range p.starts[1:] {
+		if d := at.Sub(p.starts[0]); d < 290*time.Millisecond {
+			t.Errorf("a call started %s after the 429, before its retry-after of 300ms", d)
+		}
+	}
+	if len(p.starts) != 3 {
+		t.Errorf("%d calls, want 3 (the throttled one, its retry, the other thread's)", len(p.starts))
 	}
 }

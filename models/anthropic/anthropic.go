@@ -14,6 +14,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
@@ -359,7 +360,13 @@ func streamError(ctx context.Context, err error) error {
 func statusError(e *anthropic.Error) error {
 	code := e.StatusCode
 	switch {
-	case code == http.StatusRequestTimeout, code == http.StatusConflict, code == http.StatusTooManyRequests, code >= 500:
+	case code == http.StatusTooManyRequests:
+		var after time.Duration
+		if e.Response != nil {
+			after = infinity.RetryAfter(e.Response.Header, time.Now())
+		}
+		return &infinity.RateLimitedError{RetryAfter: after, Err: fmt.Errorf("anthropic: HTTP 429 (%s) after the SDK's retries: %w", e.Type(), e)}
+	case code == http.StatusRequestTimeout, code == http.StatusConflict, code >= 500:
 		return fmt.Errorf("anthropic: HTTP %d (%s) after the SDK's retries: %w: %w", code, e.Type(), e, infinity.ErrRetryable)
 	case code == http.StatusUnauthorized:
 		return fmt.Errorf("anthropic: HTTP 401: the API key was rejected; check Config.APIKey (ANTHROPIC_API_KEY): %w", e)

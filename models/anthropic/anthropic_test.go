@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/models/providertest"
@@ -603,4 +604,20 @@ func BenchmarkStream(b *testing.B) {
 		}
 	})
 	b.Run("http-floor", func(b *testing.B) { providertest.Floor(b, "text/event-stream", payload) })
+}
+
+// A 429 after the retries is a RateLimitedError carrying the server's
+// retry-after.
+func TestRateLimitedCarriesRetryAfter(t *testing.T) {
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "3")
+		w.WriteHeader(http.StatusTooManyRequests)
+		fmt.Fprint(w, `{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}`)
+	})
+	r := collect(context.Background(), newProvider(t, s, -1), simpleReq("x"))
+	var rl *infinity.RateLimitedError
+	if !errors.As(r.err, &rl) || rl.RetryAfter != 3*time.Second || !errors.Is(r.err, infinity.ErrRetryable) {
+		t.Fatalf("err %v, want a RateLimitedError with retry after 3s", r.err)
+	}
 }

@@ -325,7 +325,7 @@ func classify(ctx context.Context, err error, model string, inStream bool) error
 	)
 	switch {
 	case errors.As(err, &throttling):
-		return fmt.Errorf("bedrock: %s: throttled: %w: %w", where, err, infinity.ErrRetryable)
+		return &infinity.RateLimitedError{Err: fmt.Errorf("bedrock: %s: throttled: %w", where, err)}
 	case errors.As(err, &unavailable), errors.As(err, &internal), errors.As(err, &notReady),
 		errors.As(err, &streamErr), errors.As(err, &timeout), errors.As(err, &modelErr):
 		return fmt.Errorf("bedrock: %s: %w: %w", where, err, infinity.ErrRetryable)

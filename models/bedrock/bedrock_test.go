@@ -411,8 +411,8 @@ func TestThrottledEveryTime(t *testing.T) {
 		apiError(w, http.StatusTooManyRequests, "ThrottlingException", "Too many requests")
 	})
 	r := collect(context.Background(), newProvider(t, s, 3), simpleReq("x"))
-	if !errors.Is(r.err, infinity.ErrRetryable) || !strings.Contains(r.err.Error(), "throttled") {
-		t.Fatalf("err = %v, want ErrRetryable", r.err)
+	if !errors.Is(r.err, infinity.ErrRetryable) || !errors.Is(r.err, infinity.ErrRateLimited) || !strings.Contains(r.err.Error(), "throttled") {
+		t.Fatalf("err = %v, want ErrRetryable and ErrRateLimited", r.err)
 	}
 	if s.count() != 3 {
 		t.Errorf("hits = %d, want 3", s.count())

@@ -757,3 +757,19 @@ func BenchmarkStream(b *testing.B) {
 	})
 	b.Run("http-floor", func(b *testing.B) { providertest.Floor(b, "text/event-stream", body) })
 }
+
+// A 429 after the retries is a RateLimitedError carrying the server's
+// retry-after, so the runtime backs off the whole provider.
+func TestRateLimitedCarriesRetryAfter(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "7")
+		w.WriteHeader(http.StatusTooManyRequests)
+		w.Write([]byte(`{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded","param":null}}`))
+	})
+	r := collect(f.provider(t, func(c *openai.Config) { c.MaxRetries = -1 }).Stream(t.Context(), infinity.CompletionRequest{}))
+	var rl *infinity.RateLimitedError
+	if !errors.As(r.err, &rl) || rl.RetryAfter != 7*time.Second || !errors.Is(r.err, infinity.ErrRateLimited) || !errors.Is(r.err, infinity.ErrRetryable) {
+		t.Fatalf("err %v, want a RateLimitedError with retry after 7s", r.err)
+	}
+}

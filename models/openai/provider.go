@@ -551,6 +551,10 @@ func (p *Provider) requestError(ctx context.Context, model string, err error) er
 		return fmt.Errorf("openai: request failed: %w", err)
 	}
 	code := apiErr.StatusCode
+	if code == http.StatusTooManyRequests {
+		return &infinity.RateLimitedError{RetryAfter: retryAfter(apiErr.Response),
+			Err: fmt.Errorf("openai: %s is throttling (HTTP 429) after %d retries: %w", p.baseURL, p.retries, err)}
+	}
 	if retryableStatus(code) {
 		return fmt.Errorf("openai: %s still failing after %d retries: %w: %w", p.baseURL, p.retries, err, infinity.ErrRetryable)
 	}
@@ -578,6 +582,14 @@ func serverMessage(e *oai.Error) string {
 		msg = string(r[:300]) + "…"
 	}
 	return fmt.Sprintf(": server says %q", msg)
+}
+
+// retryAfter is how long a response asks callers to wait.
+func retryAfter(resp *http.Response) time.Duration {
+	if resp == nil {
+		return 0
+	}
+	return infinity.RetryAfter(resp.Header, time.Now())
 }
 
 func retryableStatus(code int) bool {
