@@ -54,6 +54,7 @@ func main() {
 	workers := flag.Int("workers", 256, "the host's workers (actors.Config.MaxConcurrentSlices)")
 	sleepers := flag.Int("sleepers", 1000, "unrelated threads sleeping on timers due during the run")
 	starters := flag.Int("starters", 256, "goroutines starting the threads (their durable writes share fsyncs)")
+	rpm := flag.Int("rpm", 0, "a rate limit on the model (requests per minute; 0: none); the server then answers 429 beyond it (with two seconds of burst)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
 	if *cpuProfile != "" && !*serve {
@@ -70,9 +71,9 @@ func main() {
 	}
 	var err error
 	if *serve {
-		err = serveModel(*delay)
+		err = serveModel(*delay, *rpm)
 	} else {
-		err = run(*threads, *maxCalls, *workers, *sleepers, *starters, *delay)
+		err = run(*threads, *maxCalls, *workers, *sleepers, *starters, *rpm, *delay)
 	}
 	if err != nil {
 		pprof.StopCPUProfile()
@@ -84,14 +85,48 @@ func main() {
 // serveModel answers /v1/chat/completions after delay with a streamed
 // reply, prints its address, and serves /stats (peak open requests,
 // requests, 429s) until stdin closes.
-func serveModel(delay time.Duration) error {
+func serveModel(delay time.Duration, rpm int) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	var open, peak, total atomic.Int64
+	var open, peak, total, throttled atomic.Int64
+	var (
+		bucketMu sync.Mutex
+		bucket   = float64(rpm) / 30 // two seconds' worth
+		filled   = time.Now()
+		first    time.Time
+		last     time.Time
+	)
+	admit := func() bool {
+		bucketMu.Lock()
+		defer bucketMu.Unlock()
+		now := time.Now()
+		if first.IsZero() {
+			first = now
+		}
+		last = now
+		if rpm == 0 {
+			return true
+		}
+		bucket = min(float64(rpm)/30, bucket+now.Sub(filled).Minutes()*float64(rpm))
+		filled = now
+		if bucket < 1 {
+			return false
+		}
+		bucket--
+		return true
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", func(w http.ResponseWriter, r *http.Request) {
+		if !admit() {
+			throttled.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			fmt.Fprint(w, `{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded","param":null}}`)
+			return
+		}
 		n := open.Add(1)
 		defer open.Add(-1)
 		total.Add(1)
@@ -119,7 +154,10 @@ func serveModel(delay time.Duration) error {
 		fmt.Fprint(w, "data: [DONE]\n\n")
 	})
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
-		_ = json.NewEncoder(w).Encode(map[string]int64{"peak": peak.Load(), "total": total.Load(), "throttled": 0})
+		bucketMu.Lock()
+		span := last.Sub(first)
+		bucketMu.Unlock()
+		_ = json.NewEncoder(w).Encode(map[string]int64{"peak": peak.Load(), "total": total.Load(), "throttled": throttled.Load(), "span_ms": span.Milliseconds()})
 	})
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(ln)
@@ -143,12 +181,12 @@ func serverStats(addr string) (map[string]int64, error) {
 	return m, json.NewDecoder(resp.Body).Decode(&m)
 }
 
-func run(threads, maxCalls, workers, sleepers, starters int, delay time.Duration) error {
+func run(threads, maxCalls, workers, sleepers, starters, rpm int, delay time.Duration) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	child := exec.Command(self, "-serve", "-delay", delay.String())
+	child := exec.Command(self, "-serve", "-delay", delay.String(), "-rpm", strconv.Itoa(rpm))
 	stdin, err := child.StdinPipe()
 	if err != nil {
 		return err
@@ -203,6 +241,7 @@ func run(threads, maxCalls, workers, sleepers, starters int, delay time.Duration
 		},
 		Model:               model,
 		MaxModelCalls:       maxCalls,
+		ModelLimits:         limits(rpm),
 		MaxConcurrentSlices: workers,
 		Logger:              slog.New(slog.DiscardHandler),
 		Observer: func(ev actors.Event) {
@@ -325,11 +364,23 @@ wait:
 	fmt.Println("|---|---|")
 	fmt.Printf("| wall, first start to last answer | %.2f s (starting took %.2f s) |\n", wall.Seconds(), started.Seconds())
 	fmt.Printf("| model requests open at once (server) | %d (limit %d); %d requests, %d answered 429 |\n", st["peak"], maxCalls, st["total"], st["throttled"])
+	if rpm > 0 && st["total"] > 1 {
+		got := float64(st["total"]-1) / (float64(st["span_ms"]) / 60000)
+		fmt.Printf("| requests per minute, first to last (limit %d) | %.0f (%+.1f %%) |\n", rpm, got, (got/float64(rpm)-1)*100)
+	}
 	fmt.Printf("| runtime: model calls in flight / waiting, peak | %d / %d |\n", peakCalls.InFlight, peakCalls.Waiting)
 	fmt.Printf("| host: workers / detached slices / queued runs, peak | %d / %d / %d |\n", peakHost.Working, peakHost.Detached, peakHost.Queued)
 	fmt.Printf("| timer lateness of the sleepers | %s |\n", lat)
 	fmt.Printf("| peak RSS | %s |\n", peakRSS())
 	return nil
+}
+
+// limits is the runtime's rate limit on the bench's model.
+func limits(rpm int) map[string]actors.ModelLimit {
+	if rpm == 0 {
+		return nil
+	}
+	return map[string]actors.ModelLimit{"openai/slow": {RPM: rpm}}
 }
 
 // peakRSS is VmHWM from /proc/self/status.
