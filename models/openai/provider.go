@@ -218,7 +218,7 @@ func (p *Provider) Stream(ctx context.Context, req infinity.CompletionRequest) i
 			yield(infinity.StreamEvent{}, err)
 			return
 		}
-		params, err := p.params(m, &req)
+		body, err := p.params(m, &req)
 		if err != nil {
 			yield(infinity.StreamEvent{}, err)
 			return
@@ -227,7 +227,7 @@ func (p *Provider) Stream(ctx context.Context, req infinity.CompletionRequest) i
 		// are decoded into the few fields run reads (the SDK's own chunk
 		// type costs several times the rest of a turn to decode).
 		var raw *http.Response
-		err = p.client.Post(ctx, "chat/completions", params, &raw, option.WithJSONSet("stream", true))
+		err = p.client.Post(ctx, "chat/completions", nil, &raw, option.WithRequestBody("application/json", body))
 		stream := ssestream.NewStream[chunk](ssestream.NewDecoder(raw), err)
 		defer stream.Close()
 		if err := stream.Err(); err != nil {
@@ -438,37 +438,80 @@ func newCallID() string {
 }
 
 // params converts req to the chat request.
-func (p *Provider) params(m infinity.ModelInfo, req *infinity.CompletionRequest) (oai.ChatCompletionNewParams, error) {
-	params := oai.ChatCompletionNewParams{
-		Model:         m.ID,
-		Messages:      messages(req.System, req.Items),
-		StreamOptions: oai.ChatCompletionStreamOptionsParam{IncludeUsage: oai.Bool(true)},
-	}
+func (p *Provider) params(m infinity.ModelInfo, req *infinity.CompletionRequest) ([]byte, error) {
+	body := chatRequest{Model: m.ID, Messages: messages(req.System, req.Items), Stream: true}
+	body.StreamOptions.IncludeUsage = true
 	limit := req.MaxTokens
 	if limit <= 0 || limit > m.MaxOutput {
 		limit = m.MaxOutput
 	}
 	if p.completion {
-		params.MaxCompletionTokens = oai.Int(int64(limit))
+		body.MaxCompletionTokens = limit
 	} else {
-		params.MaxTokens = oai.Int(int64(limit))
+		body.MaxTokens = limit
 	}
 	if len(req.Tools) > 0 {
 		tools, err := tools(req.Tools)
 		if err != nil {
-			return params, err
+			return nil, err
 		}
-		params.Tools = tools
+		body.Tools = tools
 	}
-	return params, nil
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, invalidf("the request does not encode: %v", err)
+	}
+	return b, nil
 }
 
+// chatRequest is the body of POST /chat/completions, written by this
+// package rather than the SDK's parameter types: their encoder cost more
+// CPU than the rest of a model call (bench/modelcalls).
+type chatRequest struct {
+	Model               string        `json:"model"`
+	Messages            []chatMessage `json:"messages"`
+	MaxTokens           int           `json:"max_tokens,omitempty"`
+	MaxCompletionTokens int           `json:"max_completion_tokens,omitempty"`
+	Tools               []chatTool    `json:"tools,omitempty"`
+	Stream              bool          `json:"stream"`
+	StreamOptions       struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+}
+
+type chatMessage struct {
+	Role       string         `json:"role"`
+	Content    *string        `json:"content,omitempty"`
+	ToolCalls  []chatToolCall `json:"tool_calls,omitempty"`
+	ToolCallID string         `json:"tool_call_id,omitempty"`
+}
+
+type chatToolCall struct {
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+type chatTool struct {
+	Type     string `json:"type"`
+	Function struct {
+		Name        string          `json:"name"`
+		Description string          `json:"description,omitempty"`
+		Parameters  json.RawMessage `json:"parameters"`
+	} `json:"function"`
+}
+
+func text(s string) *string { return &s }
+
 // messages converts the system prompt and the history.
-func messages(system string, items []infinity.Item) []oai.ChatCompletionMessageParamUnion {
+func messages(system string, items []infinity.Item) []chatMessage {
 	groups := turns.Group(items)
-	out := make([]oai.ChatCompletionMessageParamUnion, 0, len(groups)+1)
+	out := make([]chatMessage, 0, len(groups)+1)
 	if system != "" {
-		out = append(out, oai.SystemMessage(system))
+		out = append(out, chatMessage{Role: "system", Content: text(system)})
 	}
 	for i := range groups {
 		t := &groups[i]
@@ -476,31 +519,25 @@ func messages(system string, items []infinity.Item) []oai.ChatCompletionMessageP
 		case turns.User:
 			for j := range t.Results {
 				r := &t.Results[j]
-				out = append(out, oai.ToolMessage(resultText(r), r.CallID))
+				out = append(out, chatMessage{Role: "tool", Content: text(resultText(r)), ToolCallID: r.CallID})
 			}
 			if t.Text != "" {
-				out = append(out, oai.UserMessage(t.Text))
+				out = append(out, chatMessage{Role: "user", Content: text(t.Text)})
 			}
 		case turns.Assistant:
 			if t.Text == "" && len(t.Calls) == 0 {
 				continue
 			}
-			var a oai.ChatCompletionAssistantMessageParam
+			a := chatMessage{Role: "assistant"}
 			if t.Text != "" {
-				a.Content.OfString = oai.String(t.Text)
+				a.Content = text(t.Text)
 			}
 			for _, c := range t.Calls {
-				a.ToolCalls = append(a.ToolCalls, oai.ChatCompletionMessageToolCallUnionParam{
-					OfFunction: &oai.ChatCompletionMessageFunctionToolCallParam{
-						ID: c.ID,
-						Function: oai.ChatCompletionMessageFunctionToolCallFunctionParam{
-							Name:      c.Name,
-							Arguments: string(turns.Args(c)),
-						},
-					},
-				})
+				tc := chatToolCall{ID: c.ID, Type: "function"}
+				tc.Function.Name, tc.Function.Arguments = c.Name, string(turns.Args(c))
+				a.ToolCalls = append(a.ToolCalls, tc)
 			}
-			out = append(out, oai.ChatCompletionMessageParamUnion{OfAssistant: &a})
+			out = append(out, a)
 		}
 	}
 	return out
@@ -515,24 +552,23 @@ func resultText(r *infinity.ToolResult) string {
 	return s
 }
 
-// tools converts the tool specs.
-func tools(specs []infinity.ToolSpec) ([]oai.ChatCompletionToolUnionParam, error) {
-	out := make([]oai.ChatCompletionToolUnionParam, 0, len(specs))
+// tools converts the tool specs; a schema must be a JSON object.
+func tools(specs []infinity.ToolSpec) ([]chatTool, error) {
+	out := make([]chatTool, 0, len(specs))
 	for _, s := range specs {
-		var schema map[string]any
-		if len(s.Schema) > 0 {
-			if err := json.Unmarshal(s.Schema, &schema); err != nil {
+		schema := s.Schema
+		if len(schema) == 0 || string(schema) == "null" {
+			schema = json.RawMessage(`{"type":"object","properties":{}}`)
+		} else {
+			var obj map[string]json.RawMessage
+			if err := json.Unmarshal(schema, &obj); err != nil || obj == nil {
 				return nil, invalidf("tool %q: the input schema is not a JSON object: %v", s.Name, err)
 			}
 		}
-		if schema == nil {
-			schema = map[string]any{"type": "object", "properties": map[string]any{}}
-		}
-		fn := oai.FunctionDefinitionParam{Name: s.Name, Parameters: schema}
-		if s.Description != "" {
-			fn.Description = oai.String(s.Description)
-		}
-		out = append(out, oai.ChatCompletionFunctionTool(fn))
+		var t chatTool
+		t.Type = "function"
+		t.Function.Name, t.Function.Description, t.Function.Parameters = s.Name, s.Description, schema
+		out = append(out, t)
 	}
 	return out, nil
 }
