@@ -223,7 +223,7 @@ func (p *Provider) Stream(ctx context.Context, req infinity.CompletionRequest) i
 			yield(infinity.StreamEvent{}, err)
 			return
 		}
-		// The SDK builds, sends and retries the request; the stream's chunks
+		// The SDK sends and retries the request (its body written here); the stream's chunks
 		// are decoded into the few fields run reads (the SDK's own chunk
 		// type costs several times the rest of a turn to decode).
 		var raw *http.Response
