@@ -33,10 +33,10 @@ type workerPool struct {
 	// attaching counts jobs waiting in attach: they go before the queue
 	// (a worker that finishes a job gives them its place).
 	attaching int
-	// sleeping counts workers waiting for a job; wake has a value for
-	// each job queued while one slept.
-	sleeping int
-	wake     chan struct{}
+	// sleeping counts workers waiting for a job; woken counts the
+	// wake-ups sent to them and not yet taken (each wakes one).
+	sleeping, woken int
+	wake            chan struct{}
 	// freed is signalled when a worker leaves the count.
 	freed   *sync.Cond
 	closed  bool
@@ -63,21 +63,24 @@ func (p *workerPool) Schedule(fn func()) {
 	p.serveLocked()
 }
 
-// serveLocked gets the queue's head a worker: a sleeping one, or a new
-// one while fewer than max work and no detached job waits to come back.
+// serveLocked gets the queued jobs workers: sleeping ones first, then new
+// ones while fewer than max work and no detached job waits to come back.
 func (p *workerPool) serveLocked() {
-	switch {
-	case p.head == len(p.queue):
-	case p.sleeping > 0:
-		select {
-		case p.wake <- struct{}{}:
-		default: // as many wake-ups wait as workers sleep: one will take it
-		}
-	case p.working < p.max && p.attaching == 0:
+	queued := len(p.queue) - p.head
+	for ; queued > 0 && p.sleeping > p.woken; queued-- {
+		p.wakeOneLocked()
+	}
+	for ; queued > 0 && p.working < p.max && p.attaching == 0; queued-- {
 		p.working++
 		p.running.Add(1)
 		go p.worker()
 	}
+}
+
+// wakeOneLocked wakes one sleeping worker (p.sleeping > p.woken).
+func (p *workerPool) wakeOneLocked() {
+	p.woken++
+	p.wake <- struct{}{} // never blocks: woken <= sleeping <= max, its capacity
 }
 
 // Queued is how many scheduled jobs wait for a worker.
@@ -118,17 +121,17 @@ func (p *workerPool) attach() {
 	defer p.mu.Unlock()
 	p.attaching++
 	for !p.closed && p.working >= p.max {
-		if p.sleeping > 0 { // a worker with nothing to do leaves for this job
-			select {
-			case p.wake <- struct{}{}:
-			default:
-			}
+		if p.sleeping > p.woken { // a worker with nothing to do leaves for this job
+			p.wakeOneLocked()
 		}
 		p.freed.Wait()
 	}
 	p.attaching--
 	p.detached--
 	p.working++
+	if p.attaching == 0 && !p.closed {
+		p.serveLocked() // places freed while jobs came back may be unused
+	}
 }
 
 // leaveLocked takes an exiting worker out of the count.
@@ -215,9 +218,19 @@ func (p *workerPool) worker() {
 		case <-p.wake:
 			p.mu.Lock()
 			p.sleeping--
+			p.woken--
 		case <-t.C:
 			p.mu.Lock()
 			p.sleeping--
+			if p.woken > p.sleeping { // a wake-up was sent for this worker: take it
+				select {
+				case <-p.wake:
+					p.woken--
+					t.Reset(p.idle)
+					continue
+				default:
+				}
+			}
 			if p.head == len(p.queue) { // a job queued meanwhile still gets this worker
 				p.leaveLocked()
 				p.mu.Unlock()

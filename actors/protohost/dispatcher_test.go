@@ -103,3 +103,45 @@ func TestPoolDetachAttach(t *testing.T) {
 		t.Fatalf("workers %d, detached %d after all returned", w, d)
 	}
 }
+
+// A burst after a quiet spell gets every place at once, not only the one
+// worker that was idle.
+func TestPoolBurstAfterIdle(t *testing.T) {
+	const max = 8
+	p := newWorkerPool(max, time.Minute)
+	defer p.close(time.Second)
+	warm := make(chan struct{})
+	p.Schedule(func() { close(warm) })
+	<-warm
+	deadline := time.Now().Add(5 * time.Second)
+	for { // the worker has gone back to sleep
+		p.mu.Lock()
+		s := p.sleeping
+		p.mu.Unlock()
+		if s == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the warm worker never slept")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	var running sync.WaitGroup
+	running.Add(max)
+	release := make(chan struct{})
+	for range max {
+		p.Schedule(func() {
+			running.Done()
+			<-release
+		})
+	}
+	done := make(chan struct{})
+	go func() { running.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		w, _ := p.Workers()
+		t.Fatalf("%d workers for %d blocking jobs (max %d), %d queued", w, max, max, p.Queued())
+	}
+	close(release)
+}
