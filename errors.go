@@ -60,10 +60,8 @@ func (e *RateLimitedError) Unwrap() []error { return []error{e.Err, ErrRateLimit
 // something unreadable or over a day.
 func RetryAfter(h http.Header, now time.Time) time.Duration {
 	var d time.Duration
-	if v := h.Get("Retry-After-Ms"); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms > 0 {
-			d = time.Duration(ms * float64(time.Millisecond))
-		}
+	if ms, err := strconv.ParseFloat(h.Get("Retry-After-Ms"), 64); err == nil && ms > 0 {
+		d = time.Duration(ms * float64(time.Millisecond))
 	} else if v := h.Get("Retry-After"); v != "" {
 		if s, err := strconv.ParseFloat(v, 64); err == nil {
 			d = time.Duration(s * float64(time.Second))

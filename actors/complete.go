@@ -91,31 +91,54 @@ func (r *run) complete(ctx context.Context) (response, error) {
 
 // stream runs one model stream, as a StepModel of the Probe, once the
 // engine's bound of streams in flight (MaxModelCalls) lets it.
-func (r *run) stream(ctx context.Context, req infinity.CompletionRequest) (response, error) {
-	release, err := r.e.limits.acquire(ctx, r.model.name, r.self.ID, r.self.Root, estimate(&req))
+//
+// A slice that still holds its worker (an instant provider's) steps out of
+// the host's workers while it waits for a limit or a place.
+func (r *run) stream(ctx context.Context, req infinity.CompletionRequest) (resp response, err error) {
+	block := r.e.blocker(ctx, r.model.provider)
+	release, err := r.e.limits.acquire(ctx, r.model.name, r.self.ID, r.self.Root, estimate(&req), block)
 	if err != nil {
 		return response{}, err
 	}
-	done, err := r.e.modelTurn(ctx)
+	defer func() { release(resp.usage) }() // a panicking provider too
+	done, err := r.e.modelTurn(ctx, block)
 	if err != nil {
-		release(infinity.Usage{})
 		return response{}, err
 	}
 	defer done()
 	ctx, end := r.e.cfg.Probe.Begin(ctx, Step{Kind: StepModel, Thread: r.self.ID, Agent: r.agent.Name, Model: r.model.name})
-	resp, err := r.streamOnce(ctx, req)
-	end(StepEnd{Err: err, Usage: resp.usage})
-	release(resp.usage)
-	return resp, err
+	defer func() { end(StepEnd{Err: err, Usage: resp.usage}) }()
+	return r.streamOnce(ctx, req)
+}
+
+// blocker returns what steps a slice that still holds its host worker out
+// of the workers before it blocks, and back in after (nil: nothing to do,
+// as yield did it already or there is no host).
+func (e *engine) blocker(ctx context.Context, p infinity.ModelProvider) func() func() {
+	y, _ := ctx.Value(yielderKey{}).(Yielder)
+	if y == nil {
+		return nil
+	}
+	if i, ok := p.(instant); !ok || !i.Instant() {
+		return nil // detached for the whole completion (yield)
+	}
+	return func() func() {
+		y.Detach()
+		return y.Attach
+	}
 }
 
 // modelTurn waits for a place among the model streams in flight and
-// returns the function that gives it back.
-func (e *engine) modelTurn(ctx context.Context) (func(), error) {
+// returns the function that gives it back; block (when set) is called
+// before it waits.
+func (e *engine) modelTurn(ctx context.Context, block func() func()) (func(), error) {
 	select {
 	case e.models <- struct{}{}:
 	default:
 		e.waiting.Add(1)
+		if block != nil {
+			defer block()()
+		}
 		select {
 		case e.models <- struct{}{}:
 			e.waiting.Add(-1)

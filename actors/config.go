@@ -157,8 +157,10 @@ type Config struct {
 	// Step, in the caller's goroutine (the Lambda handler), and Start,
 	// Send, Deliver and Wake return ErrNoHost.
 	StepOnly bool
-	// MaxConcurrentSlices bounds how many threads the host runs a slice for
-	// at once (others wait their turn); default 256.
+	// MaxConcurrentSlices bounds how many slices do work on the host at
+	// once (others wait their turn); default 256. A slice waiting for a
+	// model, a rate limit or a place under MaxModelCalls is not counted:
+	// it keeps only its goroutine and its loaded history.
 	MaxConcurrentSlices int
 	// Idle is how long an active thread that is not asleep keeps its actor
 	// after a slice, for input that follows in a burst (tool results,

@@ -43,7 +43,9 @@ type Yielder interface {
 type HostStats struct {
 	// Queued is how many actor runs wait for a worker.
 	Queued int `json:"queued"`
-	// Working is how many workers run, at most Config.MaxConcurrentSlices.
+	// Working is how many workers the host has, busy or idle for a while
+	// (idle ones leave after some seconds); at most
+	// Config.MaxConcurrentSlices.
 	Working int `json:"working"`
 	// Detached is how many slices wait for a model without a worker.
 	Detached int `json:"detached"`

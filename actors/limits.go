@@ -12,9 +12,13 @@ import (
 
 // ModelLimit bounds the calls to one provider ("openai") or one model
 // ("openai/gpt-4.1"), shared by every thread of the runtime. A zero field
-// sets no bound. When calls queue for a limit, root threads take turns:
-// the next call to go is the oldest waiting one of the tree after the one
-// that went last, so a busy tree cannot starve the others.
+// sets no bound. A model with a limit of its own is bound by it instead of
+// its provider's (the two are not added up). When calls queue for a
+// limit, root threads take turns: the next call to go is the oldest
+// waiting one of the tree after the one that went last, so a busy tree
+// cannot starve the others. A call is charged against the rates when the
+// limit lets it go, before it waits for a place under
+// Config.MaxModelCalls.
 type ModelLimit struct {
 	// Concurrent bounds the calls in flight at once.
 	Concurrent int `json:"concurrent,omitempty"`
@@ -161,7 +165,7 @@ func (l *limiter) gateFor(model string) *gate {
 // acquire waits for model's limit to let a call of an estimated est tokens
 // start, the roots taking turns, and returns the function that ends the
 // call with its usage.
-func (l *limiter) acquire(ctx context.Context, model string, thread, root infinity.ThreadID, est int) (func(infinity.Usage), error) {
+func (l *limiter) acquire(ctx context.Context, model string, thread, root infinity.ThreadID, est int, block func() func()) (func(infinity.Usage), error) {
 	l.mu.Lock()
 	g := l.gateFor(model)
 	if g == nil {
@@ -176,6 +180,13 @@ func (l *limiter) acquire(ctx context.Context, model string, thread, root infini
 	l.waiting[thread] = g.key
 	l.grantLocked(g)
 	l.mu.Unlock()
+	if block != nil {
+		select {
+		case <-w.ready: // granted at once: no wait
+		default:
+			defer block()()
+		}
+	}
 	select {
 	case <-w.ready:
 	case <-ctx.Done():
@@ -228,6 +239,7 @@ func (l *limiter) dropLocked(g *gate, w *waiter) {
 		g.queues[w.root] = q
 	}
 	delete(l.waiting, w.thread)
+	l.grantLocked(g) // the one behind may go now
 }
 
 // refill adds what the buckets earned since they were last read.
@@ -249,6 +261,10 @@ func (l *limiter) grantLocked(g *gate) {
 	g.refill(now)
 	if len(g.order) > 0 && now.Before(g.paused) {
 		l.retryLocked(g, g.paused.Sub(now))
+		return
+	}
+	if g.lim.zero() && len(g.order) == 0 && !now.Before(g.paused) && l.gates[g.key] == g {
+		delete(l.gates, g.key) // a pause that is over, with no limit: calls need not queue here
 		return
 	}
 	for len(g.order) > 0 {
@@ -297,6 +313,19 @@ func (l *limiter) retryLocked(g *gate, wait time.Duration) {
 		defer l.mu.Unlock()
 		l.grantLocked(g)
 	})
+}
+
+// current returns the limits set, by key.
+func (l *limiter) current() map[string]ModelLimit {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]ModelLimit{}
+	for k, g := range l.gates {
+		if !g.lim.zero() {
+			out[k] = g.lim
+		}
+	}
+	return out
 }
 
 // waitingFor returns the limit key a thread's call waits for, if it does.

@@ -27,7 +27,7 @@ func (f *fakeNow) add(d time.Duration) {
 // granted, with its release.
 func granted(l *limiter, ctx context.Context, model string, thread, root infinity.ThreadID, est int, ch chan<- func(infinity.Usage)) {
 	go func() {
-		rel, err := l.acquire(ctx, model, thread, root, est)
+		rel, err := l.acquire(ctx, model, thread, root, est, nil)
 		if err == nil {
 			ch <- rel
 		}
@@ -66,7 +66,7 @@ func expectNone(t *testing.T, ch <-chan func(infinity.Usage)) {
 func TestLimiterConcurrentAndTurns(t *testing.T) {
 	l := newLimiter(time.Now, map[string]ModelLimit{"p": {Concurrent: 1}})
 	ctx := t.Context()
-	first, err := l.acquire(ctx, "p/m", "a0", "A", 1)
+	first, err := l.acquire(ctx, "p/m", "a0", "A", 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestLimiterConcurrentAndTurns(t *testing.T) {
 	order := make(chan named, 10)
 	for i, th := range []infinity.ThreadID{"a1", "a2", "a3"} {
 		go func() {
-			rel, err := l.acquire(ctx, "p/m", th, "A", 1)
+			rel, err := l.acquire(ctx, "p/m", th, "A", 1, nil)
 			if err == nil {
 				order <- named{th, rel}
 			}
@@ -86,7 +86,7 @@ func TestLimiterConcurrentAndTurns(t *testing.T) {
 		waitWaiting(t, l, i+1)
 	}
 	go func() {
-		rel, err := l.acquire(ctx, "p/x", "b1", "B", 1)
+		rel, err := l.acquire(ctx, "p/x", "b1", "B", 1, nil)
 		if err == nil {
 			order <- named{"b1", rel}
 		}
@@ -107,15 +107,15 @@ func TestLimiterConcurrentAndTurns(t *testing.T) {
 	if want := []infinity.ThreadID{"a1", "b1", "a2", "a3"}; !equalIDs(got, want) {
 		t.Fatalf("granted in order %v, want %v", got, want)
 	}
-	if rel, err := l.acquire(ctx, "q/m", "c", "C", 1); err != nil {
+	if rel, err := l.acquire(ctx, "q/m", "c", "C", 1, nil); err != nil {
 		t.Fatal(err)
 	} else {
 		rel(infinity.Usage{}) // not limited: no wait
 	}
 	// A model's own limit goes before its provider's.
 	l.set("p/m", ModelLimit{Concurrent: 2})
-	r1, _ := l.acquire(ctx, "p/m", "d1", "D", 1)
-	r2, _ := l.acquire(ctx, "p/m", "d2", "D", 1)
+	r1, _ := l.acquire(ctx, "p/m", "d1", "D", 1, nil)
+	r2, _ := l.acquire(ctx, "p/m", "d2", "D", 1, nil)
 	r1(infinity.Usage{})
 	r2(infinity.Usage{})
 }
@@ -156,7 +156,7 @@ func TestLimiterRates(t *testing.T) {
 	expectNone(t, grants)
 
 	l2 := newLimiter(clock.now, map[string]ModelLimit{"p": {TPM: 1000}})
-	rel, err := l2.acquire(ctx, "p/m", "x", "R", 800)
+	rel, err := l2.acquire(ctx, "p/m", "x", "R", 800, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,11 +170,11 @@ func TestLimiterRates(t *testing.T) {
 // A call that gives up leaves the line.
 func TestLimiterCancel(t *testing.T) {
 	l := newLimiter(time.Now, map[string]ModelLimit{"p": {Concurrent: 1}})
-	hold, _ := l.acquire(t.Context(), "p/m", "a", "A", 1)
+	hold, _ := l.acquire(t.Context(), "p/m", "a", "A", 1, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() {
-		_, err := l.acquire(ctx, "p/m", "b", "B", 1)
+		_, err := l.acquire(ctx, "p/m", "b", "B", 1, nil)
 		errc <- err
 	}()
 	waitWaiting(t, l, 1)
@@ -186,7 +186,7 @@ func TestLimiterCancel(t *testing.T) {
 		t.Fatal("a cancelled call still waits")
 	}
 	hold(infinity.Usage{})
-	rel, err := l.acquire(t.Context(), "p/m", "c", "C", 1)
+	rel, err := l.acquire(t.Context(), "p/m", "c", "C", 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

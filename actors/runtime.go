@@ -126,6 +126,9 @@ func (rt *Runtime) SetModelLimit(key string, lim ModelLimit) error {
 	return nil
 }
 
+// ModelLimits returns the limits set, by provider or model.
+func (rt *Runtime) ModelLimits() map[string]ModelLimit { return rt.eng.limits.current() }
+
 // WaitingForModel returns the limit (a provider or model) a call of the
 // thread waits for its turn at, if one does.
 func (rt *Runtime) WaitingForModel(id infinity.ThreadID) (string, bool) {

@@ -190,3 +190,70 @@ func TestThrottledProviderBacksOff(t *testing.T) {
 		t.Errorf("%d calls, want 3 (the throttled one, its retry, the other thread's)", len(p.starts))
 	}
 }
+
+// A slice of an instant model that waits for a rate limit holds no worker
+// meanwhile: another agent's thread runs while it waits.
+func TestInstantModelWaitsWithoutWorker(t *testing.T) {
+	rules := []scripted.Rule{{Name: "answer", Reply: scripted.Reply{Text: "done"}}}
+	limited, err := scripted.New(scripted.Script{Rules: rules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	free, err := scripted.New(scripted.Script{Rules: rules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var order []infinity.ThreadID
+	e := newEnv(t, rules, func(c *actors.Config) {
+		c.Model = nil
+		c.Agents = []actors.Agent{
+			{Name: "limited", Provider: limited, ProviderName: "lim", Model: "scripted"},
+			{Name: "free", Provider: free, ProviderName: "free", Model: "scripted"},
+		}
+		c.MaxConcurrentSlices = 1
+		c.ModelLimits = map[string]actors.ModelLimit{"lim": {RPM: 120}} // one call each half second
+		obs := c.Observer
+		c.Observer = func(ev actors.Event) {
+			obs(ev)
+			if ev.Kind == actors.EventItem && ev.Item.Kind == infinity.KindAssistant {
+				mu.Lock()
+				order = append(order, ev.Thread)
+				mu.Unlock()
+			}
+		}
+	})
+	var ids []infinity.ThreadID
+	for range 3 {
+		id, err := e.rt.Start(t.Context(), actors.StartOptions{Agent: "limited", Text: "go"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	e.waitFor("a limited thread waiting for its turn", func() bool {
+		for _, id := range ids {
+			if _, ok := e.rt.WaitingForModel(id); ok {
+				return true
+			}
+		}
+		return false
+	})
+	other, err := e.rt.Start(t.Context(), actors.StartOptions{Agent: "free", Text: "go"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("every thread answered", func() bool {
+		for _, id := range append(ids, other) {
+			if e.last(id) != "done" {
+				return false
+			}
+		}
+		return true
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(order) != 4 || order[3] == other {
+		t.Fatalf("answers in order %v: the free agent's thread waited behind the rate limit", order)
+	}
+}

@@ -9,11 +9,13 @@ import (
 	"io/fs"
 	"iter"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
@@ -60,12 +62,23 @@ type registry struct {
 	infos   map[string]AgentInfo
 	servers map[string]*agentTools // by agent key
 	models  map[string]agentModels // by agent key
+	// limits are each loaded agent's rate limits, and applied the
+	// limits set on the runtime from them (see applyLimitsLocked).
+	limits  map[string]agentLimits
+	applied map[string]actors.ModelLimit
+}
+
+// agentLimits are the models an agent file names and its rate limits.
+type agentLimits struct {
+	name   string    // the agent's name: its newest file counts
+	at     time.Time // when the file was registered
+	limits map[string]actors.ModelLimit
 }
 
 func newRegistry(home string, log *slog.Logger, tools toolEnv, prices *pricing.Table) *registry {
 	return &registry{dir: filepath.Join(home, agentsDir), home: home, log: log, tools: tools, prices: prices,
 		sources: map[string]AgentSource{}, infos: map[string]AgentInfo{}, servers: map[string]*agentTools{},
-		models: map[string]agentModels{}}
+		models: map[string]agentModels{}, limits: map[string]agentLimits{}, applied: map[string]actors.ModelLimit{}}
 }
 
 // agentModels are the models and prices of an agent whose file built reg.
@@ -207,12 +220,14 @@ func (r *registry) loadLocked(ctx context.Context, key string, src AgentSource) 
 		at.close()
 		return AgentInfo{}, err
 	}
-	// Rate limits are the daemon's, shared by every agent that runs on the
-	// model: the file loaded last sets them.
-	for model, lim := range reg.Limits {
-		if err := r.rt.SetModelLimit(model, lim); err != nil {
-			return AgentInfo{}, err
-		}
+	registered := time.Time{}
+	if fi, err := os.Stat(dir); err == nil {
+		registered = fi.ModTime()
+	}
+	r.limits[key] = agentLimits{name: f.Name, at: registered, limits: reg.Limits}
+	if err := r.applyLimitsLocked(); err != nil {
+		at.close()
+		return AgentInfo{}, err
 	}
 	r.servers[key] = at
 	info := AgentInfo{Key: key, Name: f.Name, Description: f.Description, Provider: f.Model.Provider, Model: f.Model.ID, Models: reg.Models}
@@ -328,4 +343,48 @@ func (u unloaded) error() error {
 func envHint(home string) string {
 	return fmt.Sprintf("The daemon (pid %d) reads API keys and provider settings from its own environment when it starts, and from %s: add NAME=value there (or export it where the daemon starts), then restart it (infinity daemon stop, then infinity daemon start)",
 		os.Getpid(), filepath.Join(home, EnvFile))
+}
+
+// applyLimitsLocked sets the runtime's rate limits from the loaded agent
+// files: only each agent's newest file counts (an older version's limits
+// are gone once a newer one is registered), and a model's limit is the
+// one of the file registered last among those that set one. Limits are
+// the daemon's, shared by every agent that runs on the model.
+func (r *registry) applyLimitsLocked() error {
+	newest := map[string]agentLimits{}
+	for _, al := range r.limits {
+		if have, ok := newest[al.name]; !ok || al.at.After(have.at) {
+			newest[al.name] = al
+		}
+	}
+	files := slices.Collect(maps.Values(newest))
+	slices.SortFunc(files, func(a, b agentLimits) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	eff := map[string]actors.ModelLimit{}
+	for _, al := range files {
+		maps.Copy(eff, al.limits)
+	}
+	for m := range r.applied {
+		if _, ok := eff[m]; !ok {
+			eff[m] = actors.ModelLimit{}
+		}
+	}
+	for m, lim := range eff {
+		if r.applied[m] == lim {
+			continue
+		}
+		if err := r.rt.SetModelLimit(m, lim); err != nil {
+			return fmt.Errorf("agent rate limits: %w", err)
+		}
+		if lim == (actors.ModelLimit{}) {
+			delete(r.applied, m)
+		} else {
+			r.applied[m] = lim
+		}
+	}
+	return nil
 }

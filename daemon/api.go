@@ -363,6 +363,11 @@ type StatusView struct {
 	Waiting  int    `json:"waiting_messages"`
 	Agents   int    `json:"agents"`
 	StoreDir string `json:"store_dir"`
+	// ModelLimits are the rate limits in force, by provider or model
+	// (agent files' rate_limit).
+	ModelLimits map[string]actors.ModelLimit `json:"model_limits,omitempty"`
+	// ModelCalls are the model calls in flight and waiting.
+	ModelCalls actors.ModelCalls `json:"model_calls"`
 }
 
 func (d *Daemon) getStatus(w http.ResponseWriter, r *http.Request) error {
@@ -374,7 +379,7 @@ func (d *Daemon) getStatus(w http.ResponseWriter, r *http.Request) error {
 		Info:    Info{PID: os.Getpid(), Addr: d.Addr(), Home: d.opts.Home, Version: d.opts.Version, Started: d.started},
 		Uptime:  time.Since(d.started).Round(time.Second).String(),
 		Threads: threads, Active: d.rt.Active(), Waiting: waiting, Agents: len(d.agents.List()) + 1,
-		StoreDir: d.store.Dir(),
+		StoreDir: d.store.Dir(), ModelLimits: d.rt.ModelLimits(), ModelCalls: d.rt.ModelCalls(),
 	})
 	return nil
 }

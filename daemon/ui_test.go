@@ -477,4 +477,17 @@ func TestRateLimitFromAgentFile(t *testing.T) {
 	for _, id := range ids {
 		waitStatus(t, c, id, daemon.StatusWaiting, daemon.WaitingForInput)
 	}
+	st, err := c.Status(ctx)
+	if err != nil || len(st.ModelLimits) != 1 {
+		t.Fatalf("status: %+v, %v", st.ModelLimits, err)
+	}
+	// A newer file for the same model without a rate limit lifts it.
+	yaml2 := "name: limited\ndescription: unlimited now\nmodel:\n  provider: scripted\n  script: ./script.json\n"
+	time.Sleep(20 * time.Millisecond) // a later registration time
+	if _, err := c.RegisterAgent(ctx, daemon.AgentRequest{Origin: "limited.yaml", AgentSource: daemon.AgentSource{YAML: yaml2, Script: script}}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.Status(ctx); err != nil || len(st.ModelLimits) != 0 {
+		t.Fatalf("status after the newer file: %+v, %v", st.ModelLimits, err)
+	}
 }

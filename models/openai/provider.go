@@ -556,7 +556,7 @@ func resultText(r *infinity.ToolResult) string {
 func tools(specs []infinity.ToolSpec) ([]chatTool, error) {
 	out := make([]chatTool, 0, len(specs))
 	for _, s := range specs {
-		schema := s.Schema
+		schema := json.RawMessage(bytes.TrimSpace(s.Schema))
 		if len(schema) == 0 || string(schema) == "null" {
 			schema = json.RawMessage(`{"type":"object","properties":{}}`)
 		} else {
