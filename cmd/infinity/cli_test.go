@@ -25,6 +25,21 @@ func cmdOut(t *testing.T, args ...string) string {
 	return out.String()
 }
 
+// cmdCode runs one CLI command in-process as main does and returns its
+// output, with the error as main prints it, and its exit status.
+func cmdCode(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	return cmdCodeCtx(t.Context(), args...)
+}
+
+// cmdCodeCtx is cmdCode with the context run gets (a test cancels it as
+// Ctrl-C does).
+func cmdCodeCtx(ctx context.Context, args ...string) (stdout, stderr string, code int) {
+	var out, errOut syncBuffer
+	code = report(run(ctx, args, &out, &errOut), &errOut)
+	return out.String(), errOut.String(), code
+}
+
 // serveDaemon runs an in-process daemon in home (INFINITY_HOME for the
 // commands) until the test ends.
 func serveDaemon(t *testing.T, home string) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awssqs "github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/spf13/cobra"
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/cloudlocal"
@@ -22,9 +23,7 @@ import (
 	"github.com/infinity-runtime/infinity/lambda"
 )
 
-const cloudLocalUsage = `Usage: infinity cloud-local [flags] [MESSAGE]
-
-Runs the cloud mode on this machine, with no AWS account: it starts
+const cloudLocalLong = `Runs the cloud mode on this machine, with no AWS account: it starts
 PostgreSQL (standing in for Aurora DSQL), DynamoDB Local, fauxqs (SQS) and a
 Scheduler stand-in, creates the queues, the table and the schema, and runs
 the agent and relay Lambda handlers against them, fed the way the Lambda
@@ -43,76 +42,90 @@ display events from the output queue as they arrive, and stops once every
 child has closed and the root has answered (or at --timeout). Without
 MESSAGE, it prints the environment the functions run with (queue URLs,
 endpoints) and runs until interrupted, so that anything that can send to
-SQS (aws sqs send-message with AWS_ENDPOINT_URL_SQS) can drive it.
+SQS (aws sqs send-message with AWS_ENDPOINT_URL_SQS) can drive it.`
 
-Flags:
-`
+func (a *app) cloudLocalCommand() *cobra.Command {
+	var (
+		agent, thread    string
+		scale            float64
+		timeout          time.Duration
+		verbose, install bool
+	)
+	cmd := &cobra.Command{
+		Use:               "cloud-local [flags] [MESSAGE]",
+		Short:             "run the cloud mode here, on stand-ins for SQS, DynamoDB, DSQL and Scheduler",
+		Long:              cloudLocalLong,
+		Args:              argsBetween(0, 1),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, pos []string) error {
+			ctx, stdout, stderr := cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+			if scale <= 0 || scale > 1 {
+				return usagef("cloud-local: --time-scale %v: want a number in (0, 1]", scale)
+			}
+			if thread != "" && !infinity.ValidThreadID(infinity.ThreadID(thread)) {
+				return usagef("cloud-local: --thread %q: %s", thread, infinity.ThreadIDRule)
+			}
+			if agent != "" {
+				if _, err := os.Stat(agent); err != nil {
+					return fmt.Errorf("cloud-local: --agent: %w", missing(err))
+				}
+			}
+			level := slog.LevelError + 4 // quiet
+			if verbose {
+				level = slog.LevelWarn
+			}
+			logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+			fmt.Fprintln(stderr, "starting PostgreSQL, DynamoDB Local, fauxqs and the Scheduler stand-in…")
+			started := time.Now()
+			s, err := cloudlocal.Start(ctx, cloudlocal.Options{
+				PostgresURL:      os.Getenv(emulators.EnvPostgres),
+				DynamoDBEndpoint: os.Getenv(emulators.EnvDynamoDB),
+				SQSEndpoint:      os.Getenv(emulators.EnvSQS),
+				Install:          install,
+				InstallHint:      `run "infinity cloud-local --install" to install them (it says what it runs first)`,
+				Progress:         stderr,
+				AgentFile:        agent,
+				TimeScale:        scale,
+				Logger:           logger,
+			})
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			fmt.Fprintf(stderr, "ready in %.1fs\n", time.Since(started).Seconds())
 
-func cloudLocalCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("cloud-local", cloudLocalUsage, stderr)
-	agent := fs.String("agent", "", "the agent file new root threads run (default: the bundled demo agent)")
-	thread := fs.String("thread", "", "the root thread's id (default: a random one)")
-	scale := fs.Float64("time-scale", 1, "run the Scheduler stand-in's clock this much slower (0.001: a 20-minute sleep fires in 1.2 s)")
-	timeout := fs.Duration("timeout", 5*time.Minute, "with MESSAGE, give up if the tree has not settled by then")
-	verbose := fs.Bool("verbose", false, "log the handlers' warnings and errors to stderr")
-	install := fs.Bool("install", false, "install what the emulators need and is missing: postgresql-15 and openjdk-17-jre-headless with apt-get (as root or through sudo), DynamoDB Local and fauxqs with npm")
-	if err := fs.Parse(args); err != nil {
-		return err
+			if len(pos) == 0 {
+				printStackEnv(stdout, s)
+				fmt.Fprintln(stderr, "running; press Ctrl-C to stop (everything is removed then)")
+				a.serving = true
+				<-ctx.Done()
+				return nil
+			}
+			root := infinity.ThreadID(thread)
+			if root == "" {
+				root = infinity.ThreadID(fmt.Sprintf("cloud-%08x", rand.Uint32()))
+			}
+			if _, err := s.Send(ctx, root, pos[0]); err != nil {
+				return fmt.Errorf("cloud-local: send: %w", err)
+			}
+			fmt.Fprintf(stderr, "sent to thread %s through the input queue\n", root)
+			return followOutput(ctx, s, root, timeout, stdout)
+		},
 	}
-	if fs.NArg() > 1 {
-		fs.Usage()
-		return fmt.Errorf("cloud-local: one MESSAGE at most (quote it): %w", errUsage)
-	}
-	if *scale <= 0 || *scale > 1 {
-		return fmt.Errorf("cloud-local: --time-scale %v: want a number in (0, 1]: %w", *scale, errUsage)
-	}
-	if *thread != "" && !infinity.ValidThreadID(infinity.ThreadID(*thread)) {
-		return fmt.Errorf("cloud-local: --thread %q: %s: %w", *thread, infinity.ThreadIDRule, errUsage)
-	}
-	if *agent != "" {
-		if _, err := os.Stat(*agent); err != nil {
-			return fmt.Errorf("cloud-local: --agent: %w", err)
-		}
-	}
-	level := slog.LevelError + 4 // quiet
-	if *verbose {
-		level = slog.LevelWarn
-	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	fmt.Fprintln(stderr, "starting PostgreSQL, DynamoDB Local, fauxqs and the Scheduler stand-in…")
-	started := time.Now()
-	s, err := cloudlocal.Start(ctx, cloudlocal.Options{
-		PostgresURL:      os.Getenv(emulators.EnvPostgres),
-		DynamoDBEndpoint: os.Getenv(emulators.EnvDynamoDB),
-		SQSEndpoint:      os.Getenv(emulators.EnvSQS),
-		Install:          *install,
-		InstallHint:      `run "infinity cloud-local --install" to install them (it says what it runs first)`,
-		Progress:         stderr,
-		AgentFile:        *agent,
-		TimeScale:        *scale,
-		Logger:           logger,
+	f := cmd.Flags()
+	f.StringVar(&agent, "agent", "", "the agent file new root threads run (default: the bundled demo agent)")
+	f.StringVar(&thread, "thread", "", "the root thread's id (default: a random one)")
+	f.Float64Var(&scale, "time-scale", 1, "run the Scheduler stand-in's clock this much slower (0.001: a 20-minute sleep fires in 1.2 s)")
+	f.DurationVar(&timeout, "timeout", 5*time.Minute, "with MESSAGE, give up if the tree has not settled by then")
+	f.BoolVarP(&verbose, "verbose", "v", false, "log the handlers' warnings and errors to stderr")
+	f.BoolVar(&install, "install", false, "install what the emulators need and is missing: postgresql-15 and openjdk-17-jre-headless with apt-get (as root or through sudo), DynamoDB Local and fauxqs with npm")
+	_ = cmd.RegisterFlagCompletionFunc("agent", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return []cobra.Completion{"yaml", "yml"}, cobra.ShellCompDirectiveFilterFileExt
 	})
-	if err != nil {
-		return err
+	for _, name := range []string{"thread", "time-scale", "timeout"} {
+		_ = cmd.RegisterFlagCompletionFunc(name, cobra.NoFileCompletions)
 	}
-	defer s.Close()
-	fmt.Fprintf(stderr, "ready in %.1fs\n", time.Since(started).Seconds())
-
-	if fs.NArg() == 0 {
-		printStackEnv(stdout, s)
-		fmt.Fprintln(stderr, "running; press Ctrl-C to stop (everything is removed then)")
-		<-ctx.Done()
-		return nil
-	}
-	root := infinity.ThreadID(*thread)
-	if root == "" {
-		root = infinity.ThreadID(fmt.Sprintf("cloud-%08x", rand.Uint32()))
-	}
-	if _, err := s.Send(ctx, root, fs.Arg(0)); err != nil {
-		return fmt.Errorf("cloud-local: send: %w", err)
-	}
-	fmt.Fprintf(stderr, "sent to thread %s through the input queue\n", root)
-	return followOutput(ctx, s, root, *timeout, stdout)
+	return cmd
 }
 
 // printStackEnv prints what the functions run with, as export lines

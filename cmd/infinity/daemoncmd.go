@@ -15,17 +15,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/daemon"
 	"github.com/infinity-runtime/infinity/persistence/disk"
 	"github.com/infinity-runtime/infinity/telemetry"
 )
 
-const daemonUsage = `Usage:
-  infinity daemon [flags]          run in the foreground (Ctrl-C stops it)
-  infinity daemon start [flags]    start in the background (log: HOME/daemon.log)
-  infinity daemon stop [--home]    stop the background daemon
-  infinity daemon status [--json]  show whether a daemon runs, and what it holds
+const daemonLong = `Runs the daemon in the foreground until Ctrl-C or SIGTERM stops it. "daemon
+start" runs it in the background (log: HOME/daemon.log), "daemon stop" stops
+that one, and "daemon status" shows whether one runs and what it holds.
 
 The daemon keeps every thread, timer and waiting message under its home
 (default ~/.infinity): a restart, or a crash, loses nothing that the API
@@ -41,31 +41,31 @@ Observability: GET /healthz answers without the token ({"status":"ok"});
 GET /metrics serves Prometheus metrics (with the token, or without it on
 --metrics-addr). Traces (a span per slice, with its model calls, tool calls
 and commit) are sent over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set
-in the daemon's environment, and cost nothing otherwise.
+in the daemon's environment, and cost nothing otherwise.`
 
-Flags:
-`
-
-func daemonCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "start":
-			return daemonStart(ctx, args[1:], stdout, stderr)
-		case "stop":
-			return daemonStop(ctx, args[1:], stdout, stderr)
-		case "status":
-			return daemonStatus(ctx, args[1:], stdout, stderr)
-		}
+func (a *app) daemonCommand() *cobra.Command {
+	o := &daemonOpts{}
+	cmd := &cobra.Command{
+		Use:               "daemon [flags]",
+		Short:             "run the daemon in the foreground, or start, stop or query it",
+		Long:              daemonLong,
+		Args:              subcommandArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return helpOf(cmd, args[1:])
+			}
+			home, err := a.homeDir()
+			if err != nil {
+				return err
+			}
+			a.serving = true
+			return daemonRun(cmd.Context(), home, o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
 	}
-	f, o := daemonFlags("daemon", stderr)
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
-	}
-	home, err := f.homeDir()
-	if err != nil {
-		return err
-	}
-	return daemonRun(ctx, home, o, stdout, stderr)
+	o.flags(cmd)
+	cmd.AddCommand(a.daemonStartCommand(), a.daemonStopCommand(), a.daemonStatusCommand())
+	return cmd
 }
 
 type daemonOpts struct {
@@ -82,9 +82,9 @@ type daemonOpts struct {
 	retain      time.Duration
 }
 
-func daemonFlags(name string, stderr io.Writer) (*flags, *daemonOpts) {
-	f := newFlags(name, daemonUsage, stderr)
-	o := &daemonOpts{}
+// flags declares the daemon's flags on cmd.
+func (o *daemonOpts) flags(cmd *cobra.Command) {
+	f := cmd.Flags()
 	f.StringVar(&o.addr, "addr", daemon.DefaultAddr, "the address to listen on (loopback only, unless --allow-remote; port 0 picks one)")
 	f.BoolVar(&o.allowRemote, "allow-remote", false, "allow a non-loopback --addr (the token still guards every request)")
 	f.DurationVar(&o.idle, "idle", 100*time.Millisecond, "how long a thread that is not asleep stays in memory without input before it hibernates (a sleeping thread hibernates at once)")
@@ -96,7 +96,14 @@ func daemonFlags(name string, stderr io.Writer) (*flags, *daemonOpts) {
 	f.Int64Var(&o.memtableMiB, "memtable-mib", disk.DefaultMemTableSize>>20, "the store's memtable in MiB (up to two are held while one is written out)")
 	f.Int64Var(&o.minFreeMiB, "min-free-mib", disk.DefaultMinFree>>20, "free disk space in MiB under which writes are refused (507 insufficient_storage) while reads go on; 0 turns the check off")
 	f.DurationVar(&o.retain, "retain-closed", 0, "delete closed trees whose root's last item is older than this (e.g. 720h); 0 keeps everything")
-	return f, o
+	_ = cmd.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]cobra.Completion{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]cobra.Completion{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("prices", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return []cobra.Completion{"yaml", "yml"}, cobra.ShellCompDirectiveFilterFileExt
+	})
+	for _, name := range []string{"addr", "metrics-addr", "idle", "cache-mib", "memtable-mib", "min-free-mib", "retain-closed"} {
+		_ = cmd.RegisterFlagCompletionFunc(name, cobra.NoFileCompletions)
+	}
 }
 
 func (o *daemonOpts) args(home string) []string {
@@ -113,25 +120,14 @@ func (o *daemonOpts) args(home string) []string {
 }
 
 func daemonRun(ctx context.Context, home string, o *daemonOpts, stdout, stderr io.Writer) error {
-	if o.retain < 0 {
-		return fmt.Errorf("daemon: --retain-closed %s: use a positive duration, or 0 to keep everything: %w", o.retain, errUsage)
-	}
-	if o.cacheMiB < 1 || o.memtableMiB < 1 || o.minFreeMiB < 0 {
-		return fmt.Errorf("daemon: --cache-mib %d, --memtable-mib %d, --min-free-mib %d: the cache and the memtable take at least 1 MiB and the reserve is not negative: %w",
-			o.cacheMiB, o.memtableMiB, o.minFreeMiB, errUsage)
+	if err := o.check(); err != nil {
+		return err
 	}
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return fmt.Errorf("daemon: --log-level %q: use debug, info, warn or error", o.logLevel)
-	}
-	var handler slog.Handler
-	switch o.logFormat {
-	case "text":
-		handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
-	case "json":
+	_ = level.UnmarshalText([]byte(o.logLevel)) // checked
+	var handler slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
+	if o.logFormat == "json" {
 		handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})
-	default:
-		return fmt.Errorf("daemon: --log-format %q: use text or json: %w", o.logFormat, errUsage)
 	}
 	logger := slog.New(handler)
 	tp, stopTracing, err := telemetry.TracerFromEnv(ctx, "infinity-daemon")
@@ -149,7 +145,7 @@ func daemonRun(ctx context.Context, home string, o *daemonOpts, stdout, stderr i
 	logger.Debug("go processors", "gomaxprocs", procs, "cpus", runtime.NumCPU())
 	start := time.Now()
 	d, err := daemon.Open(ctx, daemon.Options{Home: home, Addr: o.addr, AllowRemote: o.allowRemote,
-		Logger: logger, Version: version, Idle: o.idle, Prices: o.prices, RetainClosed: o.retain,
+		Logger: logger, Version: buildVersion().Version, Idle: o.idle, Prices: o.prices, RetainClosed: o.retain,
 		MetricsAddr: o.metricsAddr, Tracer: tp,
 		Store: []disk.Option{disk.WithCacheSize(o.cacheMiB << 20), disk.WithMemTableSize(uint64(o.memtableMiB) << 20), disk.WithMinFree(uint64(o.minFreeMiB) << 20)}})
 	if errors.Is(err, daemon.ErrLocked) {
@@ -165,39 +161,104 @@ func daemonRun(ctx context.Context, home string, o *daemonOpts, stdout, stderr i
 	return err
 }
 
-func daemonStart(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f, o := daemonFlags("daemon start", stderr)
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
+// check checks the flags' values.
+func (o *daemonOpts) check() error {
+	if o.retain < 0 {
+		return usagef("daemon: --retain-closed %s: use a positive duration, or 0 to keep everything", o.retain)
 	}
-	home, err := f.homeDir()
-	if err != nil {
-		return err
+	if o.cacheMiB < 1 || o.memtableMiB < 1 || o.minFreeMiB < 0 {
+		return usagef("daemon: --cache-mib %d, --memtable-mib %d, --min-free-mib %d: the cache and the memtable take at least 1 MiB and the reserve is not negative",
+			o.cacheMiB, o.memtableMiB, o.minFreeMiB)
 	}
+	switch o.logFormat {
+	case "text", "json":
+	default:
+		return usagef("daemon: --log-format %q: use text or json", o.logFormat)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return usagef("daemon: --log-level %q: use debug, info, warn or error", o.logLevel)
+	}
+	return nil
+}
+
+// daemonStarted is what "daemon start --json" prints.
+type daemonStarted struct {
+	Addr string `json:"addr"`
+	PID  int    `json:"pid"`
+	Home string `json:"home"`
+	Log  string `json:"log,omitempty"`
+	// AlreadyRunning says a daemon ran for the home already: none was
+	// started.
+	AlreadyRunning bool `json:"already_running"`
+}
+
+func (a *app) daemonStartCommand() *cobra.Command {
+	o := &daemonOpts{}
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "start [flags]",
+		Short: "start the daemon in the background",
+		Long: `Starts the daemon in the background, detached from the terminal, and waits
+until it answers. Its log goes to HOME/daemon.log. It takes the flags of
+"infinity daemon" (see "infinity daemon --help"). When a daemon runs for the
+home already, it says so and starts none.`,
+		Args:              argsBetween(0, 0),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.check(); err != nil {
+				return err
+			}
+			home, err := a.homeDir()
+			if err != nil {
+				return err
+			}
+			st, err := daemonStart(cmd.Context(), home, o)
+			if err != nil {
+				return err
+			}
+			switch {
+			case asJSON:
+				return printJSON(cmd.OutOrStdout(), st)
+			case st.AlreadyRunning:
+				fmt.Fprintf(cmd.OutOrStdout(), "a daemon already runs on http://%s (pid %d)\n", st.Addr, st.PID)
+			default:
+				fmt.Fprintf(cmd.OutOrStdout(), "infinity daemon started on http://%s (pid %d, home %s, log %s)\n", st.Addr, st.PID, st.Home, st.Log)
+			}
+			return nil
+		},
+	}
+	o.flags(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the daemon's address, pid, home and log as JSON")
+	return cmd
+}
+
+func daemonStart(ctx context.Context, home string, o *daemonOpts) (daemonStarted, error) {
+	st := daemonStarted{Home: home}
 	if c, info, err := daemon.Dial(home); err == nil {
 		if _, err := c.Status(ctx); err == nil {
-			fmt.Fprintf(stdout, "a daemon already runs on http://%s (pid %d)\n", info.Addr, info.PID)
-			return nil
+			st.Addr, st.PID, st.AlreadyRunning = info.Addr, info.PID, true
+			return st, nil
 		}
 	}
 	if err := os.MkdirAll(home, 0o700); err != nil {
-		return fmt.Errorf("daemon start: %w", err)
+		return st, fmt.Errorf("daemon start: %w", err)
 	}
-	logPath := filepath.Join(home, daemon.LogFile)
-	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	st.Log = filepath.Join(home, daemon.LogFile)
+	logf, err := os.OpenFile(st.Log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return fmt.Errorf("daemon start: %w", err)
+		return st, fmt.Errorf("daemon start: %w", err)
 	}
 	defer logf.Close()
 	self, err := os.Executable()
 	if err != nil {
-		return fmt.Errorf("daemon start: %w", err)
+		return st, fmt.Errorf("daemon start: %w", err)
 	}
 	cmd := exec.Command(self, o.args(home)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	detach(cmd)
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("daemon start: %w", err)
+		return st, fmt.Errorf("daemon start: %w", err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -205,11 +266,11 @@ func daemonStart(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	for {
 		select {
 		case err := <-exited:
-			return fmt.Errorf("daemon start: the daemon exited (%v); the end of %s says:\n%s", err, logPath, tail(logPath, 10))
+			return st, fmt.Errorf("daemon start: the daemon exited (%v); the end of %s says:\n%s", err, st.Log, tail(st.Log, 10))
 		case <-deadline:
-			return fmt.Errorf("daemon start: not ready after 30 s; see %s", logPath)
+			return st, fmt.Errorf("daemon start: not ready after 30 s; see %s", st.Log)
 		case <-ctx.Done():
-			return ctx.Err()
+			return st, ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 		c, info, err := daemon.Dial(home)
@@ -217,62 +278,83 @@ func daemonStart(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			continue
 		}
 		if _, err := c.Status(ctx); err == nil {
-			fmt.Fprintf(stdout, "infinity daemon started on http://%s (pid %d, home %s, log %s)\n", info.Addr, info.PID, home, logPath)
-			return nil
+			st.Addr, st.PID = info.Addr, info.PID
+			return st, nil
 		}
 	}
 }
 
-func daemonStop(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("daemon stop", daemonUsage, stderr)
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
+func (a *app) daemonStopCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "stop [flags]",
+		Short: "stop the background daemon",
+		Long: `Asks the daemon of the home to stop, and waits until it has (at most 15 s).
+The exit status is 4 when none runs.`,
+		Args:              argsBetween(0, 0),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			home, err := a.homeDir()
+			if err != nil {
+				return err
+			}
+			c, info, err := daemon.Dial(home)
+			if err != nil {
+				return err
+			}
+			if err := c.Shutdown(cmd.Context()); err != nil {
+				return fmt.Errorf("daemon stop: %w", err)
+			}
+			for range 300 {
+				if _, err := daemon.ReadInfo(home); errors.Is(err, fs.ErrNotExist) {
+					if asJSON {
+						return printJSON(cmd.OutOrStdout(), map[string]any{"stopped": true, "pid": info.PID})
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "infinity daemon stopped (pid %d)\n", info.PID)
+					return nil
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			return fmt.Errorf("daemon stop: pid %d did not stop within 15 s", info.PID)
+		},
 	}
-	home, err := f.homeDir()
-	if err != nil {
-		return err
-	}
-	c, info, err := daemon.Dial(home)
-	if err != nil {
-		return err
-	}
-	if err := c.Shutdown(ctx); err != nil {
-		return err
-	}
-	for range 300 {
-		if _, err := daemon.ReadInfo(home); errors.Is(err, fs.ErrNotExist) {
-			fmt.Fprintf(stdout, "infinity daemon stopped (pid %d)\n", info.PID)
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("daemon stop: pid %d did not stop within 15 s", info.PID)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the stopped daemon's pid as JSON")
+	return cmd
 }
 
-func daemonStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("daemon status", daemonUsage, stderr)
-	asJSON := f.Bool("json", false, "print JSON")
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
+func (a *app) daemonStatusCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status [flags]",
+		Short: "show whether a daemon runs, and what it holds",
+		Long: `Shows whether a daemon runs for the home: its address, pid, version and
+uptime, and how many threads, waiting messages and timers, and agents it
+holds. The exit status is 4 when none runs.`,
+		Args:              argsBetween(0, 0),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			home, err := a.homeDir()
+			if err != nil {
+				return err
+			}
+			c, _, err := daemon.Dial(home)
+			if err != nil {
+				return err
+			}
+			st, err := c.Status(cmd.Context())
+			if err != nil {
+				return fmt.Errorf("daemon status: %w", err)
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), st)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "running     http://%s (pid %d, version %s, up %s)\nhome        %s\nthreads     %d (%d in memory)\nwaiting     %d messages and timers\nagents      %d\n",
+				st.Addr, st.PID, st.Version, st.Uptime, st.Home, st.Threads, st.Active, st.Waiting, st.Agents)
+			return nil
+		},
 	}
-	home, err := f.homeDir()
-	if err != nil {
-		return err
-	}
-	c, _, err := daemon.Dial(home)
-	if err != nil {
-		return err
-	}
-	st, err := c.Status(ctx)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return printJSON(stdout, st)
-	}
-	fmt.Fprintf(stdout, "running     http://%s (pid %d, version %s, up %s)\nhome        %s\nthreads     %d (%d in memory)\nwaiting     %d messages and timers\nagents      %d\n",
-		st.Addr, st.PID, st.Version, st.Uptime, st.Home, st.Threads, st.Active, st.Waiting, st.Agents)
-	return nil
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
 }
 
 func printJSON(w io.Writer, v any) error {

@@ -3,13 +3,14 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
@@ -20,36 +21,48 @@ import (
 	"github.com/infinity-runtime/infinity/persistence/memory"
 )
 
-const demoUsage = `Usage: infinity demo [flags]
-
-Runs an offline agent to completion on the scripted model and in-memory
+const demoLong = `Runs an offline agent to completion on the scripted model and in-memory
 stores: a root thread spawns three child threads, each sleeps a few seconds,
 reports and closes, and the root writes a final answer. The transcript is
-printed as it happens, then the thread tree.
+printed as it happens, then the thread tree. No daemon, API key or network
+is needed.`
 
-Flags:
-`
+func (a *app) demoCommand() *cobra.Command {
+	var (
+		scriptPath, prompt string
+		timeout            time.Duration
+		verbose            bool
+	)
+	cmd := &cobra.Command{
+		Use:               "demo [flags]",
+		Short:             "run the offline demo in-process (no daemon, no API key, no network)",
+		Long:              demoLong,
+		Args:              argsBetween(0, 0),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return demo(cmd.Context(), scriptPath, prompt, timeout, verbose, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&scriptPath, "script", "", "a scripted-model JSON file to run instead of the built-in demo script")
+	f.StringVar(&prompt, "prompt", demoPrompt, "the first user message")
+	f.DurationVar(&timeout, "timeout", 2*time.Minute, "give up if the agent has not finished by then")
+	f.BoolVarP(&verbose, "verbose", "v", false, "also log the runtime's own messages to stderr")
+	_ = cmd.RegisterFlagCompletionFunc("script", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return []cobra.Completion{"json"}, cobra.ShellCompDirectiveFilterFileExt
+	})
+	for _, name := range []string{"prompt", "timeout"} {
+		_ = cmd.RegisterFlagCompletionFunc(name, cobra.NoFileCompletions)
+	}
+	return cmd
+}
 
-func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	scriptPath := fs.String("script", "", "a scripted-model JSON file to run instead of the built-in demo script")
-	prompt := fs.String("prompt", "Run the offline demo: split the work across three child threads and summarise their reports.", "the first user message")
-	timeout := fs.Duration("timeout", 2*time.Minute, "give up if the agent has not finished by then")
-	verbose := fs.Bool("verbose", false, "also log the runtime's own messages to stderr")
-	fs.Usage = func() { fmt.Fprint(stderr, demoUsage); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("demo: unexpected argument %q: %w", fs.Arg(0), errUsage)
-	}
+func demo(ctx context.Context, scriptPath, prompt string, timeout time.Duration, verbose bool, stdout, stderr io.Writer) error {
 	script := scripted.Demo()
-	if *scriptPath != "" {
-		s, err := scripted.Load(*scriptPath)
+	if scriptPath != "" {
+		s, err := scripted.Load(scriptPath)
 		if err != nil {
-			return fmt.Errorf("demo: %w", err)
+			return fmt.Errorf("demo: %w", missing(err))
 		}
 		script = s
 	}
@@ -58,7 +71,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("demo: %w", err)
 	}
 	level := slog.LevelError
-	if *verbose {
+	if verbose {
 		level = slog.LevelInfo
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
@@ -87,9 +100,9 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		_ = rt.Close(cctx)
 	}()
 
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	root, err := rt.Start(ctx, actors.StartOptions{Agent: "demo", Text: *prompt})
+	root, err := rt.Start(ctx, actors.StartOptions{Agent: "demo", Text: prompt})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -115,7 +128,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		case <-p.changed:
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("demo: the agent did not finish within %s (raise --timeout, or check the script)", *timeout)
+				return fmt.Errorf("demo: the agent did not finish within %s (raise --timeout, or check the script)", timeout)
 			}
 			return fmt.Errorf("demo: interrupted")
 		}

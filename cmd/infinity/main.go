@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,171 +13,259 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/spf13/cobra"
+
 	"github.com/infinity-runtime/infinity/daemon"
 )
 
-const usage = `infinity: a runtime for long-lived LLM agents
+const rootLong = `infinity: a runtime for long-lived LLM agents
 
-Usage:
-  infinity <command> [flags] [arguments]
+The daemon keeps threads, timers and waiting messages under its home; the
+agent and thread commands talk to it. State lives in ~/.infinity (override
+with --home or INFINITY_HOME). Flags go anywhere among the arguments, in
+GNU style (--flag, --flag=value, -f). "infinity completion --help" shows how
+to set up shell completion.
 
-The daemon:
-  daemon          run the daemon in the foreground (Ctrl-C stops it)
-  daemon start    start the daemon in the background
-  daemon stop     stop the background daemon
-  daemon status   show whether a daemon runs, and what it holds
+` + exitCodes
 
-Agents and threads (these talk to the daemon):
-  run AGENT [MESSAGE]   start a root thread from an agent file or a bundled example
-  send THREAD MESSAGE   send user input to a thread
-  ls                    list threads with their status and tokens
-  tree [THREAD]         show thread trees
-  logs [-f] THREAD      print (and follow) a thread's transcript
-  close THREAD          close a thread and everything below it
-  rm THREAD             delete a closed tree for good (history, state, timers)
-  compact THREAD        summarise a thread's history now (compaction)
-  answer THREAD CHOICE  answer a thread's pending user choice
-  export [-o FILE]      write every thread to sessions.json (readable JSON)
-  import FILE           load threads from a sessions.json export
-  ui                    open the daemon's web UI in the browser
+// Command groups of the root's help.
+const (
+	groupDaemon  = "daemon"
+	groupThreads = "threads"
+	groupCloud   = "cloud"
+	groupOther   = "other"
+)
 
-The cloud mode:
-  cloud <command>        talk to a deployed stack (or cloud-local's): start, send,
-                         logs, ls, tree, dlq, migrate ("infinity cloud --help")
-  cloud-local [MESSAGE]  run the Lambda handlers on local stand-ins for SQS,
-                         DynamoDB, Aurora DSQL and EventBridge Scheduler
-
-Other:
-  demo         run the offline demo in-process (no daemon, no API key, no network)
-  tools serve  run the example RAP tool server (time, webhooks, timers, approvals, progress)
-  version      print the version
-  help         show this help, or "infinity help <command>"
-
-State lives in ~/.infinity (override with --home or INFINITY_HOME).
-Run "infinity <command> --help" for a command's flags.
-`
-
-var version = "dev"
+// The commands show in the order they are added (the help's groups
+// follow the old usage text), not sorted.
+func init() { cobra.EnableCommandSorting = false }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	ctx, stop := interruptible()
+	code := report(run(ctx, os.Args[1:], os.Stdout, os.Stderr), os.Stderr)
 	stop()
-	switch {
-	case err == nil:
-	case errors.Is(err, flag.ErrHelp):
-	case errors.Is(err, errUsage):
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "infinity:", explain(err))
-		os.Exit(1)
+	os.Exit(code)
+}
+
+// interruptible returns a context cancelled on SIGINT or SIGTERM with a
+// cause that is errInterrupted.
+func interruptible() (context.Context, context.CancelFunc) {
+	sig, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	unhook := context.AfterFunc(sig, func() { cancel(fmt.Errorf("%w (%w)", errInterrupted, context.Cause(sig))) })
+	return ctx, func() {
+		unhook()
+		stopSignals()
+		cancel(nil)
 	}
 }
 
-var errUsage = errors.New("usage")
-
-// command is one subcommand.
-type command func(ctx context.Context, args []string, stdout, stderr io.Writer) error
-
-var commands = map[string]command{
-	"demo":        demo,
-	"daemon":      daemonCmd,
-	"run":         runCmd,
-	"send":        sendCmd,
-	"ls":          lsCmd,
-	"tree":        treeCmd,
-	"logs":        logsCmd,
-	"close":       closeCmd,
-	"rm":          rmCmd,
-	"compact":     compactCmd,
-	"answer":      answerCmd,
-	"cloud-local": cloudLocalCmd,
-	"cloud":       cloudCmd,
-	"export":      exportCmd,
-	"import":      importCmd,
-	"tools":       toolsCmd,
-	"ui":          uiCmd,
+// app is one invocation's state shared by its commands.
+type app struct {
+	home string // --home
+	// serving is set by a command that runs until it is interrupted: an
+	// interrupt ends it cleanly.
+	serving bool
 }
 
+// run runs the command line args with a fresh command tree. A ctx
+// cancelled with the cause errInterrupted (as main's is on Ctrl-C) makes
+// it return an error that is errInterrupted.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return errUsage
+	a := &app{}
+	root := a.newRoot(stdout, stderr)
+	if args == nil {
+		args = []string{} // not nil: cobra would read os.Args
 	}
-	cmd, rest := args[0], args[1:]
-	switch cmd {
-	case "version", "--version":
-		fmt.Fprintln(stdout, "infinity", version)
-		return nil
-	case "help", "-h", "--help":
-		if len(rest) > 0 {
-			if c, ok := commands[rest[0]]; ok {
-				return c(ctx, append(rest[1:], "--help"), stdout, stdout)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if cause := context.Cause(ctx); ctx.Err() != nil && errors.Is(cause, errInterrupted) && (err != nil || !a.serving) {
+		return cause
+	}
+	if ue, ok := errors.AsType[*usageError](err); ok && ue.cmd == "" && cmd != nil {
+		ue.cmd = cmd.CommandPath()
+	}
+	return err
+}
+
+// newRoot builds the command tree.
+func (a *app) newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:                        "infinity",
+		Short:                      "a runtime for long-lived LLM agents",
+		Long:                       rootLong,
+		Version:                    buildVersion().String(),
+		SilenceErrors:              true,
+		SilenceUsage:               true,
+		SuggestionsMinimumDistance: 2,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return unknownCommand(cmd, args[0])
 			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			helpTo(cmd, cmd.ErrOrStderr())
+			return &usageError{err: errors.New("name a command"), shown: true}
+		},
+		ValidArgsFunction: cobra.NoFileCompletions,
+		Annotations:       group,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetVersionTemplate("infinity {{.Version}}\n")
+	// A command that only holds subcommands shows no usage line of its own.
+	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "Usage:{{if .Runnable}}", "Usage:{{if and .Runnable (not .Annotations.group)}}", 1))
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &usageError{err: fmt.Errorf("%s%w", prefix(c), err), cmd: c.CommandPath()}
+	})
+	root.PersistentFlags().StringVar(&a.home, "home", "", "the state directory (default $INFINITY_HOME, else ~/.infinity)")
+	root.AddGroup(
+		&cobra.Group{ID: groupDaemon, Title: "The daemon:"},
+		&cobra.Group{ID: groupThreads, Title: "Agents and threads (these talk to the daemon):"},
+		&cobra.Group{ID: groupCloud, Title: "The cloud mode:"},
+		&cobra.Group{ID: groupOther, Title: "Other:"},
+	)
+	add := func(id string, cmds ...*cobra.Command) {
+		for _, c := range cmds {
+			c.GroupID = id
+			root.AddCommand(c)
 		}
-		fmt.Fprint(stdout, usage)
+	}
+	add(groupDaemon, a.daemonCommand())
+	add(groupThreads, a.runCommand(), a.sendCommand(), a.lsCommand(), a.treeCommand(), a.logsCommand(),
+		a.closeCommand(), a.rmCommand(), a.compactCommand(), a.answerCommand(), a.exportCommand(),
+		a.importCommand(), a.uiCommand())
+	add(groupCloud, a.cloudCommand(), a.cloudLocalCommand())
+	add(groupOther, a.demoCommand(), a.toolsCommand(), a.versionCommand())
+	root.SetHelpCommand(helpCommand())
+	root.SetHelpCommandGroupID(groupOther)
+	root.SetCompletionCommandGroupID(groupOther)
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			c.Short = "print the shell completion script (bash, zsh, fish, powershell)"
+			c.Args, c.RunE, c.Annotations = subcommandArgs, groupRun, group
+		}
+	}
+	return root
+}
+
+// helpCommand is "infinity help [command]".
+func helpCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: `show this help, or a command's ("infinity help logs")`,
+		Long:  `Shows the help of the command named (a path such as "cloud logs"), or infinity's.`,
+		Args:  cobra.ArbitraryArgs,
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			cmd, rest, err := c.Root().Find(args)
+			if err != nil || len(rest) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var out []cobra.Completion
+			for _, sub := range cmd.Commands() {
+				if (sub.IsAvailableCommand() || sub == c) && strings.HasPrefix(sub.Name(), toComplete) {
+					out = append(out, cobra.CompletionWithDesc(sub.Name(), sub.Short))
+				}
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error { return helpOf(c.Root(), args) },
+	}
+}
+
+// helpOf prints the help of the command args name below cmd.
+func helpOf(cmd *cobra.Command, args []string) error {
+	target, rest, err := cmd.Find(args)
+	if err != nil {
+		return usagef("%w", err)
+	}
+	if len(rest) > 0 {
+		return unknownCommand(target, rest[0])
+	}
+	return target.Help()
+}
+
+// helpTo prints cmd's help on w.
+func helpTo(cmd *cobra.Command, w io.Writer) {
+	out := cmd.OutOrStdout()
+	cmd.SetOut(w)
+	_ = cmd.Help()
+	cmd.SetOut(out)
+}
+
+// unknownCommand is the usage error of a name that is no subcommand of
+// cmd, with the names it may be a typo of.
+func unknownCommand(cmd *cobra.Command, name string) error {
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", name, cmd.CommandPath())
+	if s := cmd.SuggestionsFor(name); len(s) > 0 {
+		msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+	}
+	return &usageError{err: errors.New(msg), cmd: cmd.CommandPath()}
+}
+
+// group annotates a command that only holds subcommands (its RunE is
+// groupRun).
+var group = map[string]string{"group": "true"}
+
+// subcommandArgs checks the arguments of a command with subcommands: none,
+// or "help" and a subcommand.
+func subcommandArgs(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 || args[0] == "help" {
 		return nil
 	}
-	c, ok := commands[cmd]
-	if !ok {
-		fmt.Fprintf(stderr, "infinity: unknown command %q\n\n%s", cmd, usage)
-		return errUsage
-	}
-	return c(ctx, rest, stdout, stderr)
+	return unknownCommand(cmd, args[0])
 }
 
-// flags is a subcommand's flag set with the shared --home flag.
-type flags struct {
-	*flag.FlagSet
-	home string
+// groupRun runs a command that only holds subcommands: "help [command]"
+// shows a help, and nothing is a usage error after the group's help.
+func groupRun(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return helpOf(cmd, args[1:])
+	}
+	helpTo(cmd, cmd.ErrOrStderr())
+	return &usageError{err: fmt.Errorf("%s: name a command", cmdName(cmd)), shown: true}
 }
 
-func newFlags(name, help string, stderr io.Writer) *flags {
-	f := &flags{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError)}
-	f.SetOutput(stderr)
-	f.StringVar(&f.home, "home", "", "the state directory (default $INFINITY_HOME, else ~/.infinity)")
-	f.Usage = func() {
-		fmt.Fprint(stderr, help)
-		if strings.Contains(help, "Flags:") {
-			f.PrintDefaults()
-		}
+// cmdName is the command's path without the program's name ("daemon
+// start").
+func cmdName(c *cobra.Command) string {
+	if !c.HasParent() {
+		return c.Name()
 	}
-	return f
+	return strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ")
 }
 
-// parse parses flags anywhere among the arguments ("logs THREAD -f" as
-// well as "logs -f THREAD") and checks the number of positional ones.
-func (f *flags) parse(args []string, minArgs, maxArgs int) ([]string, error) {
-	var pos []string
-	for {
-		if err := f.Parse(args); err != nil {
-			return nil, err
-		}
-		args = f.Args()
-		if len(args) == 0 {
-			break
-		}
-		if args[0] == "--" {
-			pos = append(pos, args[1:]...)
-			break
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
+// prefix is what a command's error messages start with ("logs: ").
+func prefix(c *cobra.Command) string {
+	if !c.HasParent() {
+		return ""
 	}
-	switch {
-	case len(pos) < minArgs:
-		f.Usage()
-		return nil, fmt.Errorf("%s: missing arguments: %w", f.Name(), errUsage)
-	case maxArgs >= 0 && len(pos) > maxArgs:
-		f.Usage()
-		return nil, fmt.Errorf("%s: unexpected argument %q: %w", f.Name(), pos[maxArgs], errUsage)
+	return cmdName(c) + ": "
+}
+
+// argsBetween checks the number of positional arguments: at least min (the
+// first min of names name them) and at most max (max < 0: any number).
+func argsBetween(min, max int, names ...string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		switch {
+		case len(args) < min:
+			return usagef("%smissing %s", prefix(cmd), strings.Join(names[len(args):min], " and "))
+		case max >= 0 && len(args) > max:
+			return usagef("%sunexpected argument %q", prefix(cmd), args[max])
+		}
+		return nil
 	}
-	return pos, nil
 }
 
 // homeDir resolves the state directory.
-func (f *flags) homeDir() (string, error) {
-	h := f.home
+func (a *app) homeDir() (string, error) {
+	h := a.home
 	if h == "" {
 		h = os.Getenv("INFINITY_HOME")
 	}
@@ -193,39 +280,11 @@ func (f *flags) homeDir() (string, error) {
 }
 
 // client dials the daemon of the resolved home.
-func (f *flags) client() (*daemon.Client, error) {
-	home, err := f.homeDir()
+func (a *app) client() (*daemon.Client, error) {
+	home, err := a.homeDir()
 	if err != nil {
 		return nil, err
 	}
 	c, _, err := daemon.Dial(home)
 	return c, err
-}
-
-// connect parses the arguments and dials the daemon.
-func (f *flags) connect(args []string, minArgs, maxArgs int) ([]string, *daemon.Client, error) {
-	pos, err := f.parse(args, minArgs, maxArgs)
-	if err != nil {
-		return nil, nil, err
-	}
-	c, err := f.client()
-	return pos, c, err
-}
-
-// explain adds the next step to an API error.
-func explain(err error) string {
-	var ae *daemon.APIError
-	if !errors.As(err, &ae) {
-		return err.Error()
-	}
-	hint := map[string]string{
-		daemon.CodeNotFound:     "list threads with \"infinity ls --all\"",
-		daemon.CodeClosed:       "closed threads take no input; start a new one with \"infinity run\"",
-		daemon.CodeUnauthorized: "the token in the home does not match the daemon's; check --home / INFINITY_HOME",
-		daemon.CodeUnavailable:  "start it again with \"infinity daemon start\"",
-	}[ae.Code]
-	if hint == "" {
-		return ae.Message
-	}
-	return ae.Message + " (" + hint + ")"
 }

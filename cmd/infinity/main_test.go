@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 // The README's first command: the built-in demo runs to completion offline.
@@ -64,13 +68,14 @@ func TestCommandErrors(t *testing.T) {
 	}{
 		{args: nil, is: errUsage},
 		{args: []string{"frobnicate"}, is: errUsage},
-		{args: []string{"demo", "--help"}, is: flag.ErrHelp},
 		{args: []string{"demo", "extra"}, is: errUsage},
-		{args: []string{"demo", "--nope"}, message: "flag provided but not defined"},
+		{args: []string{"demo", "--nope"}, is: errUsage, message: "unknown flag: --nope"},
+		{args: []string{"demo", "-json"}, is: errUsage, message: "unknown shorthand flag: 'j' in -json"},
+		{args: []string{"logs", "--from", "x", "t1"}, is: errUsage, message: `invalid argument "x" for "--from"`},
 		{args: []string{"demo", "--script", bad}, message: `unknown field "whenn"`},
 		{args: []string{"demo", "--script", "/does/not/exist.json"}, message: "no such file"},
 		{args: []string{"daemon", "--addr", "0.0.0.0:7711"}, message: "not a loopback address"},
-		{args: []string{"daemon", "--log-level", "loud", "--addr", "127.0.0.1:0"}, message: "--log-level"},
+		{args: []string{"daemon", "--log-level", "loud", "--addr", "127.0.0.1:0"}, is: errUsage, message: "--log-level"},
 		{args: []string{"daemon", "extra"}, is: errUsage},
 		{args: []string{"cloud-local", "--time-scale", "2", "hi"}, is: errUsage},
 		{args: []string{"cloud-local", "--thread", "no spaces", "hi"}, is: errUsage},
@@ -80,9 +85,9 @@ func TestCommandErrors(t *testing.T) {
 		{args: []string{"daemon", "status"}, message: "infinity daemon start"},
 		{args: []string{"run", "no-such-agent", "hi"}, message: "neither an agent file nor a bundled example"},
 		{args: []string{"run"}, is: errUsage},
-		{args: []string{"send", "t1"}, is: errUsage},
+		{args: []string{"send", "t1"}, is: errUsage, message: "send: missing MESSAGE"},
 		{args: []string{"logs"}, is: errUsage},
-		{args: []string{"close", "a", "b"}, is: errUsage},
+		{args: []string{"close", "a", "b"}, is: errUsage, message: `close: unexpected argument "b"`},
 		{args: []string{"compact"}, is: errUsage},
 		{args: []string{"answer", "t1"}, is: errUsage},
 		{args: []string{"import"}, is: errUsage},
@@ -107,24 +112,39 @@ func TestCommandErrors(t *testing.T) {
 	}
 }
 
-// Every command has --help.
+// Every command has --help, through "help" too, with its usage line and
+// a description that names flags GNU-style.
 func TestEveryCommandHasHelp(t *testing.T) {
-	for name := range commands {
-		for _, args := range [][]string{{name, "--help"}, {"help", name}} {
-			var out, errOut bytes.Buffer
-			err := run(context.Background(), args, &out, &errOut)
-			if err != nil && !errors.Is(err, flag.ErrHelp) {
-				t.Errorf("%v: %v", args, err)
+	singleDash := regexp.MustCompile(`(^|[\s("'])-[a-z]{2,}`)
+	var walk func(c *cobra.Command)
+	n := 0
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			if sub.Hidden {
+				continue
 			}
-			if !strings.Contains(out.String()+errOut.String(), "Usage") {
-				t.Errorf("%v printed no usage:\n%s%s", args, out.String(), errOut.String())
+			n++
+			path := strings.Fields(sub.CommandPath())[1:]
+			for _, args := range [][]string{append(slices.Clone(path), "--help"), append([]string{"help"}, path...)} {
+				out, errOut, code := cmdCode(t, args...)
+				if code != 0 || errOut != "" {
+					t.Errorf("%v: exit %d\n%s", args, code, errOut)
+				}
+				if !strings.Contains(out, "Usage:") || !strings.Contains(out, sub.Short) && !strings.Contains(out, strings.TrimSpace(sub.Long)[:20]) {
+					t.Errorf("%v printed no usage:\n%s", args, out)
+				}
 			}
+			if sub.Long == "" || strings.Contains(sub.Long, "Flags:") || singleDash.MatchString(sub.Long) {
+				t.Errorf("%s: a Long description without a flags tail and with --flags wanted:\n%s", sub.CommandPath(), sub.Long)
+			}
+			if sub.Args == nil {
+				t.Errorf("%s checks no arguments", sub.CommandPath())
+			}
+			walk(sub)
 		}
 	}
-	for _, sub := range []string{"start", "stop", "status"} {
-		var out bytes.Buffer
-		if err := run(context.Background(), []string{"daemon", sub, "--help"}, &out, &out); !errors.Is(err, flag.ErrHelp) {
-			t.Errorf("daemon %s --help: %v", sub, err)
-		}
+	walk((&app{}).newRoot(io.Discard, io.Discard))
+	if n < 30 {
+		t.Errorf("walked %d commands", n)
 	}
 }

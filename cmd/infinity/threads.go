@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+	"github.com/spf13/cobra"
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/agentfile"
@@ -21,99 +22,114 @@ import (
 	"github.com/infinity-runtime/infinity/examples"
 )
 
-const runUsage = `Usage: infinity run [flags] AGENT [MESSAGE]
-
-Starts a root thread on the daemon. AGENT is an agent file (YAML; see
-examples/ and agentfile/doc.go) or the name of a bundled example (%s;
-"infinity run --list" describes them). MESSAGE is the first user message;
-without it, the bundled demo uses its own prompt and other agents read it
-from standard input.
+const runLong = `Starts a root thread on the daemon. AGENT is an agent file (YAML; see
+examples/ and agentfile/doc.go), a folder holding an agent.yaml, or the name
+of a bundled example ("infinity run --list" describes them):
+  %s
+MESSAGE is the first user message; without it, the bundled demo uses its own
+prompt and other agents read it from standard input.
 
 --model provider/model runs the thread (and the threads it spawns) on
 another model than the agent's default: one of the models its file lists
 under models (the daemon refuses others and lists the choices).
 
-Flags:
-`
+With --follow (-f), prints the transcript of the whole tree until every
+thread of it is closed, failed or waiting for input; the exit status is 5
+when a thread of it failed.`
 
 const demoPrompt = "Run the offline demo: split the work across three child threads and summarise their reports."
 
-func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("run", fmt.Sprintf(runUsage, strings.Join(examples.Names(), ", ")), stderr)
-	follow := f.Bool("follow", false, "print the transcript of the whole tree until the agent waits for input")
-	asJSON := f.Bool("json", false, "print the started thread as JSON")
-	id := f.String("id", "", "the thread id to use (makes a retried run harmless)")
-	model := f.String("model", "", "run on this model (provider/model) instead of the agent's default")
-	list := f.Bool("list", false, "list the bundled examples, one line each, and exit")
-	pos, err := f.parse(args, 0, 2)
-	if err != nil {
-		return err
+func (a *app) runCommand() *cobra.Command {
+	var (
+		follow, asJSON, list bool
+		id, model            string
+	)
+	cmd := &cobra.Command{
+		Use:   "run [flags] AGENT [MESSAGE]",
+		Short: "start a root thread from an agent file or a bundled example",
+		Long:  fmt.Sprintf(runLong, strings.Join(examples.Names(), ", ")),
+		Args:  argsBetween(0, 2),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) > 0 || list {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return exampleNames(toComplete), cobra.ShellCompDirectiveDefault
+		},
+		RunE: func(cmd *cobra.Command, pos []string) error {
+			ctx, stdout := cmd.Context(), cmd.OutOrStdout()
+			switch {
+			case list && len(pos) > 0:
+				return usagef("run: --list takes no arguments")
+			case list:
+				return listExamples(stdout)
+			case len(pos) == 0:
+				return usagef("run: missing AGENT")
+			}
+			src, origin, bundled, err := loadAgent(pos[0])
+			if err != nil {
+				return err
+			}
+			if model != "" {
+				if _, err := infinity.ParseModelRef(model); err != nil {
+					return usagef("run: --model: %w", err)
+				}
+			}
+			text := ""
+			if len(pos) == 2 {
+				text = pos[1]
+			} else if bundled == "demo" {
+				text = demoPrompt
+			} else {
+				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), daemon.MaxBody))
+				if err != nil {
+					return fmt.Errorf("run: read the first message from standard input: %w", err)
+				}
+				text = strings.TrimSpace(string(b))
+				if text == "" {
+					return usagef("run: no first message: give it after the agent (infinity run %s \"...\")", pos[0])
+				}
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			agent := "demo"
+			if bundled != "demo" {
+				info, err := c.RegisterAgent(ctx, daemon.AgentRequest{Origin: origin, AgentSource: src})
+				if err != nil {
+					return fmt.Errorf("run: %w", err)
+				}
+				agent = info.Key
+			}
+			started, err := c.Start(ctx, daemon.StartRequest{Agent: agent, Text: text, ID: infinity.ThreadID(id), Model: model})
+			if err != nil {
+				return fmt.Errorf("run: %w", err)
+			}
+			switch {
+			case asJSON:
+				if err := printJSON(stdout, started); err != nil {
+					return err
+				}
+			case model != "":
+				fmt.Fprintf(stdout, "started thread %s (agent %s, model %s)\n", started.Thread, agent, model)
+			default:
+				fmt.Fprintf(stdout, "started thread %s (agent %s)\n", started.Thread, agent)
+			}
+			if follow {
+				return followTree(ctx, c, started.Thread, stdout)
+			}
+			return nil
+		},
 	}
-	switch {
-	case *list && len(pos) > 0:
-		return fmt.Errorf("run: --list takes no arguments: %w", errUsage)
-	case *list:
-		return listExamples(stdout)
-	case len(pos) == 0:
-		f.Usage()
-		return fmt.Errorf("run: missing arguments: %w", errUsage)
-	}
-	src, origin, bundled, err := loadAgent(pos[0])
-	if err != nil {
-		return err
-	}
-	if *model != "" {
-		if _, err := infinity.ParseModelRef(*model); err != nil {
-			return fmt.Errorf("run: --model: %w", err)
-		}
-	}
-	text := ""
-	if len(pos) == 2 {
-		text = pos[1]
-	} else if bundled == "demo" {
-		text = demoPrompt
-	} else {
-		b, err := io.ReadAll(io.LimitReader(os.Stdin, daemon.MaxBody))
-		if err != nil {
-			return fmt.Errorf("run: read the first message from standard input: %w", err)
-		}
-		text = strings.TrimSpace(string(b))
-		if text == "" {
-			return fmt.Errorf("run: no first message: give it after the agent (infinity run %s \"...\")", pos[0])
-		}
-	}
-	c, err := f.client()
-	if err != nil {
-		return err
-	}
-	agent := "demo"
-	if bundled != "demo" {
-		info, err := c.RegisterAgent(ctx, daemon.AgentRequest{Origin: origin, AgentSource: src})
-		if err != nil {
-			return fmt.Errorf("run: %w", err)
-		}
-		agent = info.Key
-	}
-	started, err := c.Start(ctx, daemon.StartRequest{Agent: agent, Text: text, ID: infinity.ThreadID(*id), Model: *model})
-	if err != nil {
-		return fmt.Errorf("run: %w", err)
-	}
-	switch {
-	case *asJSON:
-		if err := printJSON(stdout, started); err != nil {
-			return err
-		}
-	default:
-		if *model != "" {
-			fmt.Fprintf(stdout, "started thread %s (agent %s, model %s)\n", started.Thread, agent, *model)
-		} else {
-			fmt.Fprintf(stdout, "started thread %s (agent %s)\n", started.Thread, agent)
-		}
-	}
-	if *follow {
-		return followTree(ctx, c, started.Thread, stdout)
-	}
-	return nil
+	f := cmd.Flags()
+	f.BoolVarP(&follow, "follow", "f", false, "print the tree's transcript until every thread of it is closed, failed or waiting for input")
+	f.BoolVar(&asJSON, "json", false, "print the started thread as JSON")
+	f.StringVar(&id, "id", "", "the thread id to use (makes a retried run harmless)")
+	f.StringVar(&model, "model", "", "run on this model (provider/model) instead of the agent's default")
+	f.BoolVar(&list, "list", false, "list the bundled examples, one line each, and exit")
+	_ = cmd.RegisterFlagCompletionFunc("id", cobra.NoFileCompletions)
+	_ = cmd.RegisterFlagCompletionFunc("model", cobra.NoFileCompletions)
+	return cmd
 }
 
 // loadAgent reads an agent file, or a bundled example by name. A scripted
@@ -132,9 +148,9 @@ func loadAgent(arg string) (src daemon.AgentSource, origin, bundled string, err 
 			return daemon.AgentSource{YAML: string(eb), Script: string(script)}, arg + ".yaml", arg, nil
 		}
 		if file != arg {
-			return src, "", "", fmt.Errorf("run: %s is a folder without an agent.yaml", arg)
+			return src, "", "", &notFoundError{fmt.Errorf("run: %s is a folder without an agent.yaml", arg)}
 		}
-		return src, "", "", fmt.Errorf("run: %q is neither an agent file nor a bundled example (%s)", arg, strings.Join(examples.Names(), ", "))
+		return src, "", "", &notFoundError{fmt.Errorf("run: %q is neither an agent file nor a bundled example (%s)", arg, strings.Join(examples.Names(), ", "))}
 	}
 	arg = file
 	if rerr != nil {
@@ -149,7 +165,7 @@ func loadAgent(arg string) (src daemon.AgentSource, origin, bundled string, err 
 	if p := af.ScriptPath(); p != "" {
 		s, err := os.ReadFile(p)
 		if err != nil {
-			return src, "", "", fmt.Errorf("run: %s: model.script: %w", arg, err)
+			return src, "", "", fmt.Errorf("run: %s: model.script: %w", arg, missing(err))
 		}
 		src.Script = string(s)
 	}
@@ -159,99 +175,129 @@ func loadAgent(arg string) (src daemon.AgentSource, origin, bundled string, err 
 // listExamples prints each bundled example with its description.
 func listExamples(w io.Writer) error {
 	for _, n := range examples.Names() {
-		b, _ := examples.Get(n)
-		var a struct {
-			Description string `yaml:"description"`
+		d, err := readDescription(n)
+		if err != nil {
+			return fmt.Errorf("run --list: %w", err)
 		}
-		if err := yaml.Unmarshal(b, &a); err != nil {
-			return fmt.Errorf("run --list: bundled example %s: %w", n, err)
-		}
-		fmt.Fprintf(w, "%-10s  %s\n", n, a.Description)
+		fmt.Fprintf(w, "%-10s  %s\n", n, d)
 	}
 	return nil
 }
 
-func sendCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("send", "Usage: infinity send [flags] THREAD MESSAGE\n\nSends user input to a thread; it is durable once this command returns.\n\nFlags:\n", stderr)
-	id := f.String("id", "", "the message id (makes a resend harmless)")
-	asJSON := f.Bool("json", false, "print the result as JSON")
-	pos, c, err := f.connect(args, 2, -1)
-	if err != nil {
-		return err
+// readDescription reads a bundled example's description.
+func readDescription(name string) (string, error) {
+	b, _ := examples.Get(name)
+	var a struct {
+		Description string `yaml:"description"`
 	}
-	res, err := c.Send(ctx, infinity.ThreadID(pos[0]), daemon.MessageRequest{Text: strings.Join(pos[1:], " "), ID: infinity.MessageID(*id)})
-	if err != nil {
-		return fmt.Errorf("send: %w", err)
+	if err := yaml.Unmarshal(b, &a); err != nil {
+		return "", fmt.Errorf("bundled example %s: %w", name, err)
 	}
-	if *asJSON {
-		return printJSON(stdout, res)
-	}
-	fmt.Fprintf(stdout, "sent message %s to %s\n", res.Message, res.Thread)
-	return nil
+	return a.Description, nil
 }
 
-const lsUsage = `Usage: infinity ls [flags]
+// exampleDescription is a bundled example's description, or "bundled
+// example" when it has none.
+func exampleDescription(name string) string {
+	if d, err := readDescription(name); err == nil && d != "" {
+		return d
+	}
+	return "bundled example"
+}
 
-Lists root threads (--all: every thread), oldest first, with their model,
+func (a *app) sendCommand() *cobra.Command {
+	var (
+		id     string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:               "send [flags] THREAD MESSAGE...",
+		Short:             "send user input to a thread",
+		Long:              "Sends user input to a thread; it is durable once this command returns. The\nwords of MESSAGE are joined with spaces.",
+		Args:              argsBetween(2, -1, "THREAD", "MESSAGE"),
+		ValidArgsFunction: a.completeThreads(isOpen),
+		RunE: func(cmd *cobra.Command, pos []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			res, err := c.Send(cmd.Context(), infinity.ThreadID(pos[0]), daemon.MessageRequest{Text: strings.Join(pos[1:], " "), ID: infinity.MessageID(id)})
+			if err != nil {
+				return fmt.Errorf("send: %w", err)
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), res)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "sent message %s to %s\n", res.Message, res.Thread)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&id, "id", "", "the message id (makes a resend harmless)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	_ = cmd.RegisterFlagCompletionFunc("id", cobra.NoFileCompletions)
+	return cmd
+}
+
+const lsLong = `Lists root threads (--all: every thread), oldest first, with their model,
 status, tokens (in/out) and cost in USD, their own and their subtree's (the
 thread and all its descendants). The cost comes from the daemon's prices
-("infinity daemon --help"); "-" means a model that answered has no price.
+("infinity daemon --help"); "-" means a model that answered has no price.`
 
-Flags:
-`
-
-const treeUsage = `Usage: infinity tree [flags] [THREAD]
-
-Shows the tree below THREAD, or every root's tree, with each thread's
+const treeLong = `Shows the tree below THREAD, or every root's tree, with each thread's
 tokens (in/out) and cost in USD, and a parent's subtree totals ("-": cost
-unknown, a model without a price).
+unknown, a model without a price).`
 
-Flags:
-`
+const logsLong = `Prints a thread's transcript, with the tokens and cost of each model
+response; with -f (--follow), follows it live until the thread closes, with
+a line per slice (its tokens and cost) and when the history is compacted.
+A followed thread that fails ends it with the exit status 5; a daemon that
+goes away, with 4.`
 
-const logsUsage = `Usage: infinity logs [flags] THREAD
-
-Prints a thread's transcript, with the tokens and cost of each model
-response; with -f, follows it live until the thread closes, with a line per
-slice (its tokens and cost) and when the history is compacted.
-
-Flags:
-`
-
-func lsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("ls", lsUsage, stderr)
-	all := f.Bool("all", false, "list child threads too")
-	asJSON := f.Bool("json", false, "print JSON")
-	_, c, err := f.connect(args, 0, 0)
-	if err != nil {
-		return err
+func (a *app) lsCommand() *cobra.Command {
+	var all, asJSON bool
+	cmd := &cobra.Command{
+		Use:               "ls [flags]",
+		Short:             "list threads with their status and tokens",
+		Long:              lsLong,
+		Args:              argsBetween(0, 0),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			stdout := cmd.OutOrStdout()
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			threads, err := c.Threads(cmd.Context(), !all)
+			if err != nil {
+				return fmt.Errorf("ls: %w", err)
+			}
+			if asJSON {
+				return printJSON(stdout, threads)
+			}
+			if len(threads) == 0 {
+				fmt.Fprintln(stdout, "no threads yet (start one with \"infinity run demo\")")
+				return nil
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "THREAD\tPARENT\tAGENT\tMODEL\tSTATUS\tITEMS\tTOKENS IN/OUT\tCOST\tSUBTREE IN/OUT\tSUBTREE COST\tCREATED")
+			for _, t := range threads {
+				parent := string(t.Parent)
+				if parent == "" {
+					parent = "-"
+				}
+				model := t.Model
+				if model == "" {
+					model = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", t.ID, parent, t.Agent, model, statusText(t), t.Items,
+					inOut(t.Tokens), usd(t.Cost), inOut(t.Subtree.Tokens), usd(t.Subtree.Cost), t.Created.Local().Format("2006-01-02 15:04:05"))
+			}
+			return tw.Flush()
+		},
 	}
-	threads, err := c.Threads(ctx, !*all)
-	if err != nil {
-		return fmt.Errorf("ls: %w", err)
-	}
-	if *asJSON {
-		return printJSON(stdout, threads)
-	}
-	if len(threads) == 0 {
-		fmt.Fprintln(stdout, "no threads yet (start one with \"infinity run demo\")")
-		return nil
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "THREAD\tPARENT\tAGENT\tMODEL\tSTATUS\tITEMS\tTOKENS IN/OUT\tCOST\tSUBTREE IN/OUT\tSUBTREE COST\tCREATED")
-	for _, t := range threads {
-		parent := string(t.Parent)
-		if parent == "" {
-			parent = "-"
-		}
-		model := t.Model
-		if model == "" {
-			model = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", t.ID, parent, t.Agent, model, statusText(t), t.Items,
-			inOut(t.Tokens), usd(t.Cost), inOut(t.Subtree.Tokens), usd(t.Subtree.Cost), t.Created.Local().Format("2006-01-02 15:04:05"))
-	}
-	return tw.Flush()
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "list child threads too")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
 }
 
 // statusText is a thread's status for people.
@@ -272,43 +318,54 @@ func describeStatus(status, detail string, until *time.Time) string {
 	return status
 }
 
-func treeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("tree", treeUsage, stderr)
-	asJSON := f.Bool("json", false, "print JSON")
-	pos, c, err := f.connect(args, 0, 1)
-	if err != nil {
-		return err
+func (a *app) treeCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:               "tree [flags] [THREAD]",
+		Short:             "show thread trees",
+		Long:              treeLong,
+		Args:              argsBetween(0, 1),
+		ValidArgsFunction: a.completeThreads(nil),
+		RunE: func(cmd *cobra.Command, pos []string) error {
+			ctx, stdout := cmd.Context(), cmd.OutOrStdout()
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var roots []infinity.ThreadID
+			if len(pos) == 1 {
+				roots = []infinity.ThreadID{infinity.ThreadID(pos[0])}
+			} else {
+				ts, err := c.Threads(ctx, true)
+				if err != nil {
+					return fmt.Errorf("tree: %w", err)
+				}
+				for _, t := range ts {
+					roots = append(roots, t.ID)
+				}
+			}
+			var trees []daemon.Tree
+			for _, r := range roots {
+				t, err := c.Tree(ctx, r)
+				if err != nil {
+					return fmt.Errorf("tree: %w", err)
+				}
+				trees = append(trees, t)
+			}
+			if asJSON {
+				if len(pos) == 1 {
+					return printJSON(stdout, trees[0])
+				}
+				return printJSON(stdout, trees)
+			}
+			for _, t := range trees {
+				printTree(stdout, t, "", "")
+			}
+			return nil
+		},
 	}
-	var roots []infinity.ThreadID
-	if len(pos) == 1 {
-		roots = []infinity.ThreadID{infinity.ThreadID(pos[0])}
-	} else {
-		ts, err := c.Threads(ctx, true)
-		if err != nil {
-			return fmt.Errorf("tree: %w", err)
-		}
-		for _, t := range ts {
-			roots = append(roots, t.ID)
-		}
-	}
-	var trees []daemon.Tree
-	for _, r := range roots {
-		t, err := c.Tree(ctx, r)
-		if err != nil {
-			return fmt.Errorf("tree: %w", err)
-		}
-		trees = append(trees, t)
-	}
-	if *asJSON {
-		if len(pos) == 1 {
-			return printJSON(stdout, trees[0])
-		}
-		return printJSON(stdout, trees)
-	}
-	for _, t := range trees {
-		printTree(stdout, t, "", "")
-	}
-	return nil
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
 }
 
 func printTree(w io.Writer, t daemon.Tree, prefix, branch string) {
@@ -333,162 +390,311 @@ func printTree(w io.Writer, t daemon.Tree, prefix, branch string) {
 	}
 }
 
-func logsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("logs", logsUsage, stderr)
-	follow := f.Bool("f", false, "follow: keep printing new entries")
-	asJSON := f.Bool("json", false, "print one JSON object per line")
-	from := f.Int("from", 0, "start at this position")
-	pos, c, err := f.connect(args, 1, 1)
-	if err != nil {
-		return err
+func (a *app) logsCommand() *cobra.Command {
+	var (
+		follow, asJSON bool
+		from           int
+	)
+	cmd := &cobra.Command{
+		Use:               "logs [flags] THREAD",
+		Short:             "print (and follow) a thread's transcript",
+		Long:              logsLong,
+		Args:              argsBetween(1, 1, "THREAD"),
+		ValidArgsFunction: a.completeThreads(nil),
+		RunE: func(cmd *cobra.Command, pos []string) error {
+			if from < 0 {
+				return usagef("logs: --from %d: want a position, 0 or more", from)
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			return printLogs(cmd.Context(), c, infinity.ThreadID(pos[0]), from, follow, asJSON, cmd.OutOrStdout())
+		},
 	}
-	tr := newTranscript(stdout)
-	err = c.Items(ctx, infinity.ThreadID(pos[0]), *from, *follow, func(l daemon.ItemLine) error {
-		if *asJSON {
-			return printCompactJSON(stdout, l)
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow: keep printing new entries until the thread closes or fails")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
+	cmd.Flags().IntVar(&from, "from", 0, "start at this position")
+	_ = cmd.RegisterFlagCompletionFunc("from", cobra.NoFileCompletions)
+	return cmd
+}
+
+// failPoll is how often a followed thread's status is read, to end when
+// it fails.
+const failPoll = 250 * time.Millisecond
+
+// printLogs prints a thread's transcript from position from; with follow,
+// until the thread closes (nil), fails (errThreadFailed), the daemon goes
+// away (errDaemonGone) or ctx ends (nil).
+func printLogs(ctx context.Context, c *daemon.Client, id infinity.ThreadID, from int, follow, asJSON bool, w io.Writer) error {
+	tr := newTranscript(w)
+	next, ended := from, false
+	show := func(l daemon.ItemLine) error {
+		if l.Item != nil {
+			next = l.Index + 1
+		}
+		if l.End != "" {
+			ended = true
+		}
+		if asJSON {
+			return printCompactJSON(w, l)
 		}
 		tr.line("", l)
 		return nil
-	})
-	if errors.Is(err, context.Canceled) {
+	}
+	if !follow {
+		if err := c.Items(ctx, id, from, false, show); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("logs: %w", err)
+		}
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("logs: %w", err)
+	// The stream ends when the thread closes; a failed thread waits for
+	// new input, so its status is read beside the stream.
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	failed := make(chan daemon.ThreadView, 1)
+	go func() {
+		tick := time.NewTicker(failPoll)
+		defer tick.Stop()
+		for {
+			if v, err := c.Thread(sctx, id); err == nil && v.Status == daemon.StatusFailed {
+				failed <- v
+				stop()
+				return
+			}
+			select {
+			case <-sctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	err := c.Items(sctx, id, from, true, show)
+	select {
+	case v := <-failed:
+		// What the stream had not shown yet, then the failure.
+		if err := c.Items(ctx, id, next, false, show); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("logs: %w", err)
+		}
+		if asJSON {
+			if err := printCompactJSON(w, daemon.ItemLine{Index: next, End: daemon.StatusFailed}); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintf(w, "-- failed: %s\n", v.Detail)
+		}
+		return fmt.Errorf("logs: thread %s failed: %s: %w", id, v.Detail, errThreadFailed)
+	default:
 	}
-	return nil
-}
-
-func closeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("close", "Usage: infinity close [flags] THREAD\n\nCloses a thread and every thread below it; a child's parent is told.\n\nFlags:\n", stderr)
-	pos, c, err := f.connect(args, 1, 1)
-	if err != nil {
+	switch {
+	case ctx.Err() != nil:
+		return nil
+	case err == nil && !ended:
+		return daemonGone("logs", nil)
+	case err == nil:
+		return nil
+	case errors.Is(err, daemon.ErrNoDaemon):
 		return err
+	case streamBroke(err):
+		return daemonGone("logs", err)
 	}
-	if _, err := c.Close(ctx, infinity.ThreadID(pos[0])); err != nil {
-		return fmt.Errorf("close: %w", err)
-	}
-	fmt.Fprintf(stdout, "closing %s and its subtree\n", pos[0])
-	return nil
+	return fmt.Errorf("logs: %w", err)
 }
 
-const rmUsage = `Usage: infinity rm [flags] THREAD
+func (a *app) closeCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:               "close [flags] THREAD",
+		Short:             "close a thread and everything below it",
+		Long:              "Closes a thread and every thread below it; a child's parent is told.",
+		Args:              argsBetween(1, 1, "THREAD"),
+		ValidArgsFunction: a.completeThreads(isOpen),
+		RunE: func(cmd *cobra.Command, pos []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			res, err := c.Close(cmd.Context(), infinity.ThreadID(pos[0]))
+			if err != nil {
+				return fmt.Errorf("close: %w", err)
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), res)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "closing %s and its subtree\n", pos[0])
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
 
-Deletes a closed tree for good: the root THREAD and every thread below it,
+const rmLong = `Deletes a closed tree for good: the root THREAD and every thread below it,
 with their history, state, timers and waiting messages. Only a closed root
 can be deleted (close it first: infinity close THREAD); export first if
 you may want it back (infinity export). The daemon can also delete closed
-trees by age: infinity daemon --retain-closed DURATION.
+trees by age: infinity daemon --retain-closed DURATION.`
 
-Flags:
-`
-
-func rmCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("rm", rmUsage, stderr)
-	asJSON := f.Bool("json", false, "print the deleted threads as JSON")
-	pos, c, err := f.connect(args, 1, 1)
-	if err != nil {
-		return err
+func (a *app) rmCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:               "rm [flags] THREAD",
+		Short:             "delete a closed tree for good (history, state, timers)",
+		Long:              rmLong,
+		Args:              argsBetween(1, 1, "THREAD"),
+		ValidArgsFunction: a.completeThreads(isClosedRoot),
+		RunE: func(cmd *cobra.Command, pos []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			del, err := c.Delete(cmd.Context(), infinity.ThreadID(pos[0]))
+			if err != nil {
+				return fmt.Errorf("rm: %w", err)
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), del)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s and %d thread(s) below it\n", pos[0], len(del.Threads)-1)
+			return nil
+		},
 	}
-	del, err := c.Delete(ctx, infinity.ThreadID(pos[0]))
-	if err != nil {
-		return fmt.Errorf("rm: %w", err)
-	}
-	if *asJSON {
-		return printJSON(stdout, del)
-	}
-	fmt.Fprintf(stdout, "deleted %s and %d thread(s) below it\n", pos[0], len(del.Threads)-1)
-	return nil
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the deleted threads as JSON")
+	return cmd
 }
 
-const compactUsage = `Usage: infinity compact [flags] THREAD
-
-Asks a thread to compact its history now: a compaction thread summarises it,
+const compactLong = `Asks a thread to compact its history now: a compaction thread summarises it,
 and the thread continues from the summary and its latest items (threads also
 compact on their own when a model call uses more than three quarters of their
 model's context window). Children spawned earlier keep their history; nothing
-is deleted: "infinity logs" still shows every item.
+is deleted: "infinity logs" still shows every item.`
 
-Flags:
-`
-
-func compactCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("compact", compactUsage, stderr)
-	pos, c, err := f.connect(args, 1, 1)
-	if err != nil {
-		return err
+func (a *app) compactCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:               "compact [flags] THREAD",
+		Short:             "summarise a thread's history now (compaction)",
+		Long:              compactLong,
+		Args:              argsBetween(1, 1, "THREAD"),
+		ValidArgsFunction: a.completeThreads(isOpen),
+		RunE: func(cmd *cobra.Command, pos []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			res, err := c.Compact(cmd.Context(), infinity.ThreadID(pos[0]))
+			if err != nil {
+				return fmt.Errorf("compact: %w", err)
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), res)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "compacting %s (follow it with: infinity logs -f %s)\n", pos[0], pos[0])
+			return nil
+		},
 	}
-	if _, err := c.Compact(ctx, infinity.ThreadID(pos[0])); err != nil {
-		return fmt.Errorf("compact: %w", err)
-	}
-	fmt.Fprintf(stdout, "compacting %s (follow it with: infinity logs -f %s)\n", pos[0], pos[0])
-	return nil
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
 }
 
-const answerUsage = `Usage: infinity answer [flags] THREAD [CHOICE]
-
-Answers the user choice a tool of the thread asked for (shown by "infinity ls"
+const answerLong = `Answers the user choice a tool of the thread asked for (shown by "infinity ls"
 and "infinity logs"): CHOICE is one of its labels or a zero-based index. With
 --dismiss, the choice's default is sent instead. The answer goes to the tool,
-which then sends its result to the thread.
+which then sends its result to the thread.`
 
-Flags:
-`
-
-func answerCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("answer", answerUsage, stderr)
-	id := f.String("id", "", "the choice to answer, when the thread waits for several")
-	dismiss := f.Bool("dismiss", false, "dismiss the choice: send its default")
-	pos, err := f.parse(args, 1, 2)
-	if err != nil {
-		return err
+func (a *app) answerCommand() *cobra.Command {
+	var (
+		id              string
+		dismiss, asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:               "answer [flags] THREAD [CHOICE]",
+		Short:             "answer a thread's pending user choice",
+		Long:              answerLong,
+		Args:              argsBetween(1, 2, "THREAD"),
+		ValidArgsFunction: a.completeAnswer(),
+		RunE: func(cmd *cobra.Command, pos []string) error {
+			req := daemon.AnswerRequest{ID: id, Dismiss: dismiss}
+			switch {
+			case dismiss && len(pos) == 2:
+				return usagef("answer: give a CHOICE or --dismiss, not both")
+			case !dismiss && len(pos) == 1:
+				return usagef("answer: give a CHOICE (a label or an index) or --dismiss")
+			case len(pos) == 2:
+				req.Choice = pos[1]
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ans, err := c.Answer(cmd.Context(), infinity.ThreadID(pos[0]), req)
+			if err != nil {
+				return fmt.Errorf("answer: %w", err)
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), ans)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "answered %s: %q (choice %d)\n", ans.Thread, ans.Label, ans.Selected)
+			return nil
+		},
 	}
-	req := daemon.AnswerRequest{ID: *id, Dismiss: *dismiss}
-	switch {
-	case *dismiss && len(pos) == 2:
-		return fmt.Errorf("answer: give a CHOICE or --dismiss, not both: %w", errUsage)
-	case !*dismiss && len(pos) == 1:
-		return fmt.Errorf("answer: give a CHOICE (a label or an index) or --dismiss: %w", errUsage)
-	case len(pos) == 2:
-		req.Choice = pos[1]
-	}
-	c, err := f.client()
-	if err != nil {
-		return err
-	}
-	a, err := c.Answer(ctx, infinity.ThreadID(pos[0]), req)
-	if err != nil {
-		return fmt.Errorf("answer: %w", err)
-	}
-	fmt.Fprintf(stdout, "answered %s: %q (choice %d)\n", a.Thread, a.Label, a.Selected)
-	return nil
+	cmd.Flags().StringVar(&id, "id", "", "the choice to answer, when the thread waits for several")
+	cmd.Flags().BoolVar(&dismiss, "dismiss", false, "dismiss the choice: send its default")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the answer as JSON")
+	_ = cmd.RegisterFlagCompletionFunc("id", cobra.NoFileCompletions)
+	return cmd
 }
 
-func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("export", "Usage: infinity export [flags]\n\nWrites every thread, its history and state, and the agents they use, as\nindented JSON (default HOME/sessions.json; -o - for standard output).\n\nFlags:\n", stderr)
-	out := f.String("o", "", "the file to write (- for standard output)")
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
+func (a *app) exportCommand() *cobra.Command {
+	var (
+		out    string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "export [flags]",
+		Short: "write every thread to sessions.json (readable JSON)",
+		Long: "Writes every thread, its history and state, and the agents they use, as\n" +
+			"indented JSON (default HOME/sessions.json; -o - for standard output).",
+		Args:              argsBetween(0, 0),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stdout := cmd.Context(), cmd.OutOrStdout()
+			home, err := a.homeDir()
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			if out == "-" {
+				return c.Export(ctx, stdout)
+			}
+			path := out
+			if path == "" {
+				path = filepath.Join(home, daemon.SessionsFile)
+			}
+			if err := exportTo(ctx, c, path); err != nil {
+				return fmt.Errorf("export: %w", err)
+			}
+			if asJSON {
+				return printJSON(stdout, map[string]string{"path": path})
+			}
+			fmt.Fprintf(stdout, "exported to %s\n", path)
+			return nil
+		},
 	}
-	home, err := f.homeDir()
-	if err != nil {
-		return err
-	}
-	c, err := f.client()
-	if err != nil {
-		return err
-	}
-	if *out == "-" {
-		return c.Export(ctx, stdout)
-	}
-	path := *out
-	if path == "" {
-		path = filepath.Join(home, daemon.SessionsFile)
-	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "the file to write (- for standard output)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the file written as JSON")
+	return cmd
+}
+
+// exportTo writes the export to path atomically.
+func exportTo(ctx context.Context, c *daemon.Client, path string) error {
 	tmp := path + ".tmp"
 	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return fmt.Errorf("export: %w", err)
+		return err
 	}
 	bw := bufio.NewWriterSize(fh, 1<<20)
 	err = c.Export(ctx, bw)
@@ -506,29 +712,48 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("export: %w", err)
 	}
-	fmt.Fprintf(stdout, "exported to %s\n", path)
-	return nil
+	return err
 }
 
-func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newFlags("import", "Usage: infinity import [flags] FILE\n\nLoads threads from an \"infinity export\" file. A session whose root exists\nwith other content is skipped; one an earlier import left half written (it\nwas killed part-way) is completed.\n\nFlags:\n", stderr)
-	pos, c, err := f.connect(args, 1, 1)
-	if err != nil {
-		return err
+func (a *app) importCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "import [flags] FILE",
+		Short: "load threads from a sessions.json export",
+		Long: "Loads threads from an \"infinity export\" file. A session whose root exists\n" +
+			"with other content is skipped; one an earlier import left half written (it\n" +
+			"was killed part-way) is completed.",
+		Args: argsBetween(1, 1, "FILE"),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return []cobra.Completion{"json"}, cobra.ShellCompDirectiveFilterFileExt
+		},
+		RunE: func(cmd *cobra.Command, pos []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			fh, err := os.Open(pos[0])
+			if err != nil {
+				return fmt.Errorf("import: %w", missing(err))
+			}
+			defer fh.Close()
+			rep, err := c.Import(cmd.Context(), bufio.NewReader(fh))
+			if err != nil {
+				return fmt.Errorf("import: %w", err)
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), rep)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "imported %d sessions, skipped %d that exist\n", len(rep.Imported), len(rep.Skipped))
+			return nil
+		},
 	}
-	fh, err := os.Open(pos[0])
-	if err != nil {
-		return fmt.Errorf("import: %w", err)
-	}
-	defer fh.Close()
-	rep, err := c.Import(ctx, bufio.NewReader(fh))
-	if err != nil {
-		return fmt.Errorf("import: %w", err)
-	}
-	fmt.Fprintf(stdout, "imported %d sessions, skipped %d that exist\n", len(rep.Imported), len(rep.Skipped))
-	return nil
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the imported and skipped roots as JSON")
+	return cmd
 }
 
 // settled reports whether a thread has nothing more to do until someone
@@ -538,16 +763,41 @@ func settled(v daemon.ThreadView) bool {
 		v.Status == daemon.StatusWaiting && v.Detail == daemon.WaitingForInput
 }
 
+// firstFailed returns the first failed thread of a tree, depth first.
+func firstFailed(t daemon.Tree) (daemon.ThreadView, bool) {
+	if t.Status == daemon.StatusFailed {
+		return t.ThreadView, true
+	}
+	for _, k := range t.Threads {
+		if v, ok := firstFailed(k); ok {
+			return v, true
+		}
+	}
+	return daemon.ThreadView{}, false
+}
+
+// followError is the error of a followed tree's request: the daemon went
+// away when it cannot be reached any more.
+func followError(err error) error {
+	if streamBroke(err) {
+		return daemonGone("run", err)
+	}
+	return fmt.Errorf("run: %w", err)
+}
+
 // followTree prints the transcript of every thread of root's tree until
-// every thread in it is settled.
+// every thread in it is settled; a failed thread makes it errThreadFailed.
 func followTree(ctx context.Context, c *daemon.Client, root infinity.ThreadID, w io.Writer) error {
 	tr := newTranscript(w)
 	next := map[infinity.ThreadID]int{}
 	names := map[infinity.ThreadID]string{root: "root"}
 	for {
 		t, err := c.Tree(ctx, root)
+		if ctx.Err() != nil {
+			return nil
+		}
 		if err != nil {
-			return fmt.Errorf("follow: %w", err)
+			return followError(err)
 		}
 		busy := false
 		var walk func(t daemon.Tree) error
@@ -575,11 +825,18 @@ func followTree(ctx context.Context, c *daemon.Client, root infinity.ThreadID, w
 			}
 			return nil
 		}
-		if err := walk(t); err != nil {
-			return fmt.Errorf("follow: %w", err)
+		err = walk(t)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return followError(err)
 		}
 		if !busy {
 			fmt.Fprintf(w, "-- %s is %s\n", root, statusText(t.ThreadView))
+			if f, ok := firstFailed(t); ok {
+				return fmt.Errorf("run: thread %s (%s) failed: %s: %w", f.ID, names[f.ID], f.Detail, errThreadFailed)
+			}
 			return nil
 		}
 		select {

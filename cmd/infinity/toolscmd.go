@@ -13,12 +13,12 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/infinity-runtime/infinity/tools/toolbox"
 )
 
-const toolsHelp = `Usage: infinity tools serve [--port N] [--host ADDR] [--base-url URL]
-
-Run the example RAP tool server (package tools/toolbox) in the foreground
+const toolsServeLong = `Runs the example RAP tool server (package tools/toolbox) in the foreground
 until Ctrl-C. Its tools:
 
   current_time       the time now in an IANA zone
@@ -39,44 +39,61 @@ uses it with
     mcp: [http://127.0.0.1:N/mcp]
 
 Trigger a webhook subscription with
-  curl -d 'disk 91% full' http://127.0.0.1:N/hooks/NAME
+  curl -d 'disk 91% full' http://127.0.0.1:N/hooks/NAME`
 
-Flags:
-`
+func (a *app) toolsCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:               "tools",
+		Short:             "run the example RAP tool server (tools serve)",
+		Long:              `Tool servers for agents: "infinity tools serve" runs the example RAP tool server (time, webhooks, timers, approvals, progress) and an MCP server.`,
+		Args:              subcommandArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE:              groupRun,
+		Annotations:       group,
+	}
+	cmd.AddCommand(a.toolsServeCommand())
+	return cmd
+}
 
-func toolsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, toolsHelp)
-		if len(args) == 0 {
-			return fmt.Errorf("tools: missing subcommand (serve): %w", errUsage)
+func (a *app) toolsServeCommand() *cobra.Command {
+	var (
+		port       int
+		host, base string
+	)
+	cmd := &cobra.Command{
+		Use:               "serve [flags]",
+		Short:             "run the example RAP tool server (time, webhooks, timers, approvals, progress)",
+		Long:              toolsServeLong,
+		Args:              argsBetween(0, 0),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.toolsServe(cmd.Context(), port, host, base, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().IntVar(&port, "port", 9300, "the port to listen on (0: any free port)")
+	cmd.Flags().StringVar(&host, "host", "127.0.0.1", "the address to listen on")
+	cmd.Flags().StringVar(&base, "base-url", "", "the URL the runtime reaches the server at, if not the address it dials (behind a proxy)")
+	for _, name := range []string{"port", "host", "base-url"} {
+		_ = cmd.RegisterFlagCompletionFunc(name, cobra.NoFileCompletions)
+	}
+	return cmd
+}
+
+func (a *app) toolsServe(ctx context.Context, port int, host, base string, stdout, stderr io.Writer) error {
+	if port < 0 || port > 65535 {
+		return usagef("tools serve: --port %d: want 0..65535", port)
+	}
+	if base != "" {
+		if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return usagef("tools serve: --base-url %q: want an http or https URL with a host", base)
 		}
-		return nil
 	}
-	if args[0] != "serve" {
-		fmt.Fprint(stderr, toolsHelp)
-		return fmt.Errorf("tools: unknown subcommand %q (want serve): %w", args[0], errUsage)
-	}
-	f := newFlags("tools serve", toolsHelp, stderr)
-	port := f.Int("port", 9300, "the port to listen on (0: any free port)")
-	host := f.String("host", "127.0.0.1", "the address to listen on")
-	base := f.String("base-url", "", "the URL the runtime reaches the server at, if not the address it dials (behind a proxy)")
-	if _, err := f.parse(args[1:], 0, 0); err != nil {
-		return err
-	}
-	if *port < 0 || *port > 65535 {
-		return fmt.Errorf("tools serve: --port %d: want 0..65535: %w", *port, errUsage)
-	}
-	if *base != "" {
-		if u, err := url.Parse(*base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("tools serve: --base-url %q: want an http or https URL with a host: %w", *base, errUsage)
-		}
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*port)))
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
 		return fmt.Errorf("tools serve: %w", err)
 	}
 	box := toolbox.New(nil)
-	box.BaseURL = *base
+	box.BaseURL = base
 	box.Log = slog.New(slog.NewTextHandler(stderr, nil))
 	srv := &http.Server{Handler: box, ReadHeaderTimeout: 10 * time.Second}
 	ready, _ := json.Marshal(map[string]int{"port": ln.Addr().(*net.TCPAddr).Port})
@@ -84,6 +101,7 @@ func toolsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	box.Log.Info("tool server listening", "addr", ln.Addr().String(), "manifest", "http://"+ln.Addr().String()+"/.well-known/rap-toolset")
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
+	a.serving = true
 	select {
 	case err := <-done:
 		box.Close()

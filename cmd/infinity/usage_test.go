@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -157,7 +156,7 @@ func TestUsageHelp(t *testing.T) {
 		"daemon": {"--prices", "INFINITY_PRICES", "prices.yaml"},
 	} {
 		var b bytes.Buffer
-		if err := run(t.Context(), []string{cmd, "--help"}, &b, &b); !errors.Is(err, flag.ErrHelp) {
+		if err := run(t.Context(), []string{cmd, "--help"}, &b, &b); err != nil {
 			t.Errorf("%s --help: %v", cmd, err)
 		}
 		out := b.String()
