@@ -259,7 +259,9 @@ func (d *Daemon) guard(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r) // says only whether the daemon is up: no token, any Host
 			return
 		}
-		if !d.opts.AllowRemote && !d.loopbackHost(r.Host) {
+		// RAP callbacks are authenticated by their per-call token alone: a
+		// tool server behind a tunnel or proxy keeps its own Host header.
+		if !d.opts.AllowRemote && !d.loopbackHost(r.Host) && !strings.HasPrefix(r.URL.Path, rapPrefix) {
 			writeError(w, apiErr(http.StatusForbidden, CodeBadHost, "Host %q is not this daemon's loopback address", r.Host))
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -258,4 +259,64 @@ func compact(raw json.RawMessage) string {
 		return string(raw)
 	}
 	return b.String()
+}
+
+// A tool server behind a tunnel or reverse proxy keeps its own Host
+// header: its callback is authenticated by the per-call token alone.
+// Refused callbacks are logged at most once per interval.
+func TestCallbackThroughProxy(t *testing.T) {
+	home := t.TempDir()
+	var logs syncBuffer
+	d, c := startDaemonWith(t, daemon.Options{Home: home, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	st, err := c.Start(t.Context(), daemon.StartRequest{Agent: "demo", Text: "go"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := os.ReadFile(filepath.Join(home, "rap.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := hex.DecodeString(strings.TrimSpace(string(key)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := rap.Tokens{Key: k}.CallbackURL("http://"+d.Addr(), st.Thread, "c1")
+	post := func(url, body string) (int, string) {
+		return raw(t, d, "POST", strings.TrimPrefix(url, "http://"+d.Addr()), body, map[string]string{"Host": "tools.tunnel.example:443", "Content-Type": "application/json"})
+	}
+	body := fmt.Sprintf(`{"type":"tool_result","group_id":%q,"id":"c1","text":"late"}`, st.Thread)
+	if code, out := post(url, body); code != http.StatusOK {
+		t.Fatalf("a callback with a foreign Host and a good token: %d %s", code, out)
+	}
+	bad := rap.Tokens{Key: []byte("not the daemon's key, not at all")}.CallbackURL("http://"+d.Addr(), st.Thread, "c1")
+	for range 50 {
+		if code, out := post(bad, body); code != http.StatusUnauthorized {
+			t.Fatalf("a forged token: %d %s", code, out)
+		}
+	}
+	if n := strings.Count(logs.String(), "bad token"); n != 1 {
+		t.Errorf("%d log lines for 50 forged callbacks, want 1 (rate-limited)", n)
+	}
+	// The rest of the API keeps its Host check.
+	if code, _ := raw(t, d, "GET", "/v1/status", "", map[string]string{"Host": "tools.tunnel.example:443", "Authorization": "Bearer " + token(t, home)}); code != http.StatusForbidden {
+		t.Errorf("the API with a foreign Host: %d", code)
+	}
+}
+
+// syncBuffer is a bytes.Buffer for a logger written from many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/infinity-runtime/infinity"
@@ -43,6 +44,38 @@ type Handler struct {
 	// Reply, when set, writes the handler's error answers (the daemon's
 	// API has its own error form); nil writes {"error": message}.
 	Reply func(w http.ResponseWriter, status int, message string)
+
+	// rejected rate-limits the log lines of callbacks refused before their
+	// token was checked good: anyone who reaches the route can send them.
+	rejected rejectLog
+}
+
+// rejectEvery is how often a refused callback may be logged; the next
+// line says how many were not.
+const rejectEvery = 10 * time.Second
+
+// rejectLog logs refused callbacks at most once per rejectEvery.
+type rejectLog struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+func (l *rejectLog) warn(log *slog.Logger, msg string, args ...any) {
+	l.mu.Lock()
+	now := time.Now()
+	if !l.last.IsZero() && now.Sub(l.last) < rejectEvery {
+		l.suppressed++
+		l.mu.Unlock()
+		return
+	}
+	n := l.suppressed
+	l.last, l.suppressed = now, 0
+	l.mu.Unlock()
+	if n > 0 {
+		args = append(args, "suppressed_since_last", n)
+	}
+	log.Warn(msg, args...)
 }
 
 // ServeHTTP handles one callback.
@@ -80,7 +113,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	cb, err := DecodeCallback(body)
 	if err != nil {
-		log.Warn("rap callback rejected: malformed", "err", err)
+		h.rejected.warn(log, "rap callback rejected: malformed", "err", err)
 		h.reply(w, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -91,7 +124,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		call = q
 	}
 	if call == "" || (q != "" && q != call) || !h.Tokens.Verify(group, call, token) {
-		log.Warn("rap callback discarded: bad token", "thread", group, "type", cb.Type, "call", call)
+		h.rejected.warn(log, "rap callback discarded: bad token", "thread", group, "type", cb.Type, "call", call)
 		h.reply(w, http.StatusUnauthorized, "unauthorized")
 		return
 	}
