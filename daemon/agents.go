@@ -66,6 +66,8 @@ type registry struct {
 	// limits set on the runtime from them (see applyLimitsLocked).
 	limits  map[string]agentLimits
 	applied map[string]actors.ModelLimit
+	// fixed are the daemon's own limits (Options.ModelLimits): they win.
+	fixed map[string]actors.ModelLimit
 }
 
 // agentLimits are the models an agent file names and its rate limits.
@@ -368,6 +370,7 @@ func (r *registry) applyLimitsLocked() error {
 	for _, al := range files {
 		maps.Copy(eff, al.limits)
 	}
+	maps.Copy(eff, r.fixed)
 	for m := range r.applied {
 		if _, ok := eff[m]; !ok {
 			eff[m] = actors.ModelLimit{}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -85,6 +86,10 @@ type Options struct {
 	// thread (actors.Config.MaxModelCalls; default 1024). Slices waiting for
 	// a model hold no worker.
 	MaxModelCalls int
+	// ModelLimits are rate limits by provider or model
+	// (actors.ModelLimit). They win over the agent files' rate_limit for
+	// the same key.
+	ModelLimits map[string]actors.ModelLimit
 }
 
 // Info is daemon.json: how clients find a running daemon.
@@ -228,6 +233,11 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	d.agents = newRegistry(o.Home, o.Logger, toolEnv{
 		callbackBase: "http://" + d.ln.Addr().String(), tokens: d.rapTokens, client: httpclient.NewPlain(),
 	}, prices)
+	d.agents.fixed = maps.Clone(o.ModelLimits)
+	d.agents.applied = maps.Clone(o.ModelLimits)
+	if d.agents.applied == nil {
+		d.agents.applied = map[string]actors.ModelLimit{}
+	}
 	demo, demoModels, err := bundledAgent(ctx, "demo")
 	if err != nil {
 		return fail(err)
@@ -253,6 +263,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 			Idle:          o.Idle,
 			Probe:         actors.Probes(d.metrics.Probe(), telemetry.NewTracer(o.Tracer)),
 			MaxModelCalls: o.MaxModelCalls,
+			ModelLimits:   o.ModelLimits,
 		},
 		Sender: []local.Option{local.WithLateness(d.metrics.ObserveTimer)},
 		// The registered agents are loaded before queued input runs.

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,7 +42,17 @@ Observability: GET /healthz answers without the token ({"status":"ok"});
 GET /metrics serves Prometheus metrics (with the token, or without it on
 --metrics-addr). Traces (a span per slice, with its model calls, tool calls
 and commit) are sent over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set
-in the daemon's environment, and cost nothing otherwise.`
+in the daemon's environment, and cost nothing otherwise.
+
+Slow and rate-limited models: a slice waiting for its model holds none of
+the daemon's workers; --max-model-calls bounds the calls in flight, and
+--model-limit PROVIDER[/MODEL]=concurrent=N,rpm=N,tpm=N bounds the calls to
+a provider or model across every thread (agent files may set rate_limit
+too; the flag wins). Calls beyond a limit wait, root threads taking turns;
+"daemon status --json" shows the limits in force.
+
+API keys: model providers run in the daemon, so their keys must be in its
+environment when it starts, or in HOME/env (NAME=value lines).`
 
 func (a *app) daemonCommand() *cobra.Command {
 	o := &daemonOpts{}
@@ -80,6 +91,10 @@ type daemonOpts struct {
 	memtableMiB int64
 	minFreeMiB  int64
 	retain      time.Duration
+	maxCalls    int
+	limits      []string
+	// parsedLimits is limits, read by check.
+	parsedLimits map[string]actors.ModelLimit
 }
 
 // flags declares the daemon's flags on cmd.
@@ -96,12 +111,14 @@ func (o *daemonOpts) flags(cmd *cobra.Command) {
 	f.Int64Var(&o.memtableMiB, "memtable-mib", disk.DefaultMemTableSize>>20, "the store's memtable in MiB (up to two are held while one is written out)")
 	f.Int64Var(&o.minFreeMiB, "min-free-mib", disk.DefaultMinFree>>20, "free disk space in MiB under which writes are refused (507 insufficient_storage) while reads go on; 0 turns the check off")
 	f.DurationVar(&o.retain, "retain-closed", 0, "delete closed trees whose root's last item is older than this (e.g. 720h); 0 keeps everything")
+	f.IntVar(&o.maxCalls, "max-model-calls", 1024, "model calls in flight at once across every thread (a slice waiting for its model holds no worker)")
+	f.StringArrayVar(&o.limits, "model-limit", nil, "a rate limit shared by every thread: PROVIDER[/MODEL]=concurrent=N,rpm=N,tpm=N (any of the three; repeat the flag for more); it wins over agent files' rate_limit")
 	_ = cmd.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]cobra.Completion{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]cobra.Completion{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("prices", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		return []cobra.Completion{"yaml", "yml"}, cobra.ShellCompDirectiveFilterFileExt
 	})
-	for _, name := range []string{"addr", "metrics-addr", "idle", "cache-mib", "memtable-mib", "min-free-mib", "retain-closed"} {
+	for _, name := range []string{"addr", "metrics-addr", "idle", "cache-mib", "memtable-mib", "min-free-mib", "retain-closed", "max-model-calls", "model-limit"} {
 		_ = cmd.RegisterFlagCompletionFunc(name, cobra.NoFileCompletions)
 	}
 }
@@ -109,7 +126,11 @@ func (o *daemonOpts) flags(cmd *cobra.Command) {
 func (o *daemonOpts) args(home string) []string {
 	args := []string{"daemon", "--home", home, "--addr", o.addr, "--idle", o.idle.String(),
 		"--log-level", o.logLevel, "--log-format", o.logFormat, "--metrics-addr", o.metricsAddr, "--allow-remote=" + fmt.Sprint(o.allowRemote),
-		"--cache-mib", fmt.Sprint(o.cacheMiB), "--memtable-mib", fmt.Sprint(o.memtableMiB), "--min-free-mib", fmt.Sprint(o.minFreeMiB), "--retain-closed", o.retain.String()}
+		"--cache-mib", fmt.Sprint(o.cacheMiB), "--memtable-mib", fmt.Sprint(o.memtableMiB), "--min-free-mib", fmt.Sprint(o.minFreeMiB), "--retain-closed", o.retain.String(),
+		"--max-model-calls", fmt.Sprint(o.maxCalls)}
+	for _, l := range o.limits {
+		args = append(args, "--model-limit", l)
+	}
 	if o.prices != "" {
 		if abs, err := filepath.Abs(o.prices); err == nil {
 			return append(args, "--prices", abs)
@@ -146,7 +167,7 @@ func daemonRun(ctx context.Context, home string, o *daemonOpts, stdout, stderr i
 	start := time.Now()
 	d, err := daemon.Open(ctx, daemon.Options{Home: home, Addr: o.addr, AllowRemote: o.allowRemote,
 		Logger: logger, Version: buildVersion().Version, Idle: o.idle, Prices: o.prices, RetainClosed: o.retain,
-		MetricsAddr: o.metricsAddr, Tracer: tp,
+		MetricsAddr: o.metricsAddr, Tracer: tp, MaxModelCalls: o.maxCalls, ModelLimits: o.parsedLimits,
 		Store: []disk.Option{disk.WithCacheSize(o.cacheMiB << 20), disk.WithMemTableSize(uint64(o.memtableMiB) << 20), disk.WithMinFree(uint64(o.minFreeMiB) << 20)}})
 	if errors.Is(err, daemon.ErrLocked) {
 		return fmt.Errorf("%w (another daemon uses %s; see \"infinity daemon status\")", err, home)
@@ -165,6 +186,20 @@ func daemonRun(ctx context.Context, home string, o *daemonOpts, stdout, stderr i
 func (o *daemonOpts) check() error {
 	if o.retain < 0 {
 		return usagef("daemon: --retain-closed %s: use a positive duration, or 0 to keep everything", o.retain)
+	}
+	if o.maxCalls < 1 {
+		return usagef("daemon: --max-model-calls %d: use a positive number", o.maxCalls)
+	}
+	o.parsedLimits = nil
+	for _, s := range o.limits {
+		key, lim, err := parseModelLimit(s)
+		if err != nil {
+			return usagef("daemon: --model-limit %q: %v", s, err)
+		}
+		if o.parsedLimits == nil {
+			o.parsedLimits = map[string]actors.ModelLimit{}
+		}
+		o.parsedLimits[key] = lim
 	}
 	if o.cacheMiB < 1 || o.memtableMiB < 1 || o.minFreeMiB < 0 {
 		return usagef("daemon: --cache-mib %d, --memtable-mib %d, --min-free-mib %d: the cache and the memtable take at least 1 MiB and the reserve is not negative",
@@ -374,4 +409,31 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// parseModelLimit reads PROVIDER[/MODEL]=concurrent=N,rpm=N,tpm=N.
+func parseModelLimit(s string) (string, actors.ModelLimit, error) {
+	var lim actors.ModelLimit
+	key, spec, ok := strings.Cut(s, "=")
+	if !ok || key == "" || strings.HasPrefix(key, "/") || strings.HasSuffix(key, "/") {
+		return "", lim, errors.New("want PROVIDER[/MODEL]=concurrent=N,rpm=N,tpm=N, such as openai/gpt-4.1=rpm=600,tpm=400000")
+	}
+	for _, part := range strings.Split(spec, ",") {
+		name, val, ok := strings.Cut(strings.TrimSpace(part), "=")
+		n, err := strconv.Atoi(val)
+		if !ok || err != nil || n < 1 {
+			return "", lim, fmt.Errorf("%q: want concurrent=N, rpm=N or tpm=N with N a positive number", part)
+		}
+		switch name {
+		case "concurrent":
+			lim.Concurrent = n
+		case "rpm":
+			lim.RPM = n
+		case "tpm":
+			lim.TPM = n
+		default:
+			return "", lim, fmt.Errorf("%q: the bounds are concurrent, rpm and tpm", name)
+		}
+	}
+	return key, lim, nil
 }
