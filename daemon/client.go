@@ -167,6 +167,49 @@ func (c *Client) Threads(ctx context.Context, roots bool) ([]ThreadView, error) 
 	return v, c.do(ctx, "GET", "/v1/threads?roots="+strconv.FormatBool(roots), nil, &v)
 }
 
+// ListThreads lists the threads that match q (GET /v1/threads with roots=,
+// q=, status=, order=, offset= and limit=) and says how many match in all
+// (X-Total-Count).
+func (c *Client) ListThreads(ctx context.Context, q ListQuery) ([]ThreadView, int, error) {
+	v := url.Values{}
+	if q.Roots {
+		v.Set("roots", "true")
+	}
+	if q.Search != "" {
+		v.Set("q", q.Search)
+	}
+	if q.Status != "" {
+		v.Set("status", q.Status)
+	}
+	if q.Newest {
+		v.Set("order", "newest")
+	}
+	if q.Offset > 0 {
+		v.Set("offset", strconv.Itoa(q.Offset))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	path := "/v1/threads"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	resp, err := c.send(ctx, "GET", path, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	var out []ThreadView
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, 0, fmt.Errorf("GET %s: bad answer: %w", path, err)
+	}
+	total, err := strconv.Atoi(resp.Header.Get("X-Total-Count"))
+	if err != nil {
+		total = len(out)
+	}
+	return out, total, nil
+}
+
 // Thread returns one thread.
 func (c *Client) Thread(ctx context.Context, id infinity.ThreadID) (ThreadView, error) {
 	var v ThreadView

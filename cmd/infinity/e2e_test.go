@@ -202,7 +202,7 @@ func waitFinished(t *testing.T, home string, roots []infinity.ThreadID, acked ma
 		if time.Now().After(deadline) {
 			for _, r := range roots {
 				var b strings.Builder
-				printTree(&b, mustTree(t, c, r), "", "")
+				printTree(&b, style{}, mustTree(t, c, r), "", "")
 				t.Log(b.String())
 			}
 			t.Fatal("the trees did not finish within 60 s of the last restart")

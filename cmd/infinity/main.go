@@ -24,7 +24,9 @@ The daemon keeps threads, timers and waiting messages under its home; the
 agent and thread commands talk to it. State lives in ~/.infinity (override
 with --home or INFINITY_HOME). Flags go anywhere among the arguments, in
 GNU style (--flag, --flag=value, -f). "infinity completion --help" shows how
-to set up shell completion.
+to set up shell completion. On a terminal, statuses are coloured and
+tables fit its width; --color=never (--no-color, or NO_COLOR set to
+anything) turns the colour off, --color=always on.
 
 ` + exitCodes
 
@@ -63,6 +65,9 @@ func interruptible() (context.Context, context.CancelFunc) {
 // app is one invocation's state shared by its commands.
 type app struct {
 	home string // --home
+	// color and noColor are --color and --no-color (styleOf).
+	color   colorMode
+	noColor bool
 	// serving is set by a command that runs until it is interrupted: an
 	// interrupt ends it cleanly.
 	serving bool
@@ -120,6 +125,13 @@ func (a *app) newRoot(stdout, stderr io.Writer) *cobra.Command {
 		return &usageError{err: fmt.Errorf("%s%w", prefix(c), err), cmd: c.CommandPath()}
 	})
 	root.PersistentFlags().StringVar(&a.home, "home", "", "the state directory (default $INFINITY_HOME, else ~/.infinity)")
+	if a.color == "" {
+		a.color = colorAuto
+	}
+	root.PersistentFlags().Var(&a.color, "color", "colour the statuses: auto (on a terminal, unless NO_COLOR is set or TERM=dumb), always or never")
+	root.PersistentFlags().Lookup("color").NoOptDefVal = string(colorAlways)
+	root.PersistentFlags().BoolVar(&a.noColor, "no-color", false, "no colour (--color=never)")
+	_ = root.RegisterFlagCompletionFunc("color", cobra.FixedCompletions([]cobra.Completion{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	root.AddGroup(
 		&cobra.Group{ID: groupDaemon, Title: "The daemon:"},
 		&cobra.Group{ID: groupThreads, Title: "Agents and threads (these talk to the daemon):"},

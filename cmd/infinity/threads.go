@@ -9,8 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/goccy/go-yaml"
@@ -35,7 +36,10 @@ under models (the daemon refuses others and lists the choices).
 
 With --follow (-f), prints the transcript of the whole tree until every
 thread of it is closed, failed or waiting for input; the exit status is 5
-when a thread of it failed.`
+when a thread of it failed. Children are named by their parent and the
+order they were spawned in (root/1 is the root's first child, root/1/2 its
+second); a parent's line that brings in a child's report comes after the
+child's own lines.`
 
 const demoPrompt = "Run the offline demo: split the work across three child threads and summarise their reports."
 
@@ -116,7 +120,7 @@ func (a *app) runCommand() *cobra.Command {
 				fmt.Fprintf(stdout, "started thread %s (agent %s)\n", started.Thread, agent)
 			}
 			if follow {
-				return followTree(ctx, c, started.Thread, stdout)
+				return followTree(ctx, c, started.Thread, stdout, a.styleOf(stdout))
 			}
 			return nil
 		},
@@ -241,7 +245,18 @@ func (a *app) sendCommand() *cobra.Command {
 const lsLong = `Lists root threads (--all: every thread), oldest first, with their model,
 status, tokens (in/out) and cost in USD, their own and their subtree's (the
 thread and all its descendants). The cost comes from the daemon's prices
-("infinity daemon --help"); "-" means a model that answered has no price.`
+("infinity daemon --help"); "-" means a model that answered has no price.
+
+On a terminal the table fits its width (else $COLUMNS, when set): long
+statuses and agents are cut with "…", then the less needed columns go
+(subtree cost and tokens, parent, created, items, cost, model, tokens);
+thread ids are never cut. --wide prints every column in full.
+
+--status keeps the threads with one of the statuses named (running,
+sleeping, waiting, failed, closed; repeat it or separate them with commas),
+--agent those of one agent (its name, or its key as "ls" shows it), --root
+the threads of one tree (THREAD and everything below it). -q (--quiet)
+prints only the thread ids, one a line.`
 
 const treeLong = `Shows the tree below THREAD, or every root's tree, with each thread's
 tokens (in/out) and cost in USD, and a parent's subtree totals ("-": cost
@@ -251,10 +266,23 @@ const logsLong = `Prints a thread's transcript, with the tokens and cost of each
 response; with -f (--follow), follows it live until the thread closes, with
 a line per slice (its tokens and cost) and when the history is compacted.
 A followed thread that fails ends it with the exit status 5; a daemon that
-goes away, with 4.`
+goes away, with 4.
+
+Every result names its tool, also when its call is not shown (before
+--from, or in the parent's history for a child's first item; "(earlier
+call)" when it cannot be found). What a tool shows people (display_as) is
+printed under its result: text and diffs as their lines, an image as
+"[image …]".`
+
+// lsStatuses are the statuses --status takes.
+var lsStatuses = []string{daemon.StatusRunning, daemon.StatusSleeping, daemon.StatusWaiting, daemon.StatusFailed, daemon.StatusClosed}
 
 func (a *app) lsCommand() *cobra.Command {
-	var all, asJSON bool
+	var (
+		all, asJSON, wide, quiet bool
+		statuses                 []string
+		agent, root              string
+	)
 	cmd := &cobra.Command{
 		Use:               "ls [flags]",
 		Short:             "list threads with their status and tokens",
@@ -263,41 +291,171 @@ func (a *app) lsCommand() *cobra.Command {
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			stdout := cmd.OutOrStdout()
+			if asJSON && quiet {
+				return usagef("ls: give --json or --quiet, not both")
+			}
+			want := map[string]bool{}
+			for _, st := range statuses {
+				st = strings.ToLower(strings.TrimSpace(st))
+				if !slices.Contains(lsStatuses, st) {
+					return usagef("ls: --status %q: want %s", st, strings.Join(lsStatuses, ", "))
+				}
+				want[st] = true
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
-			threads, err := c.Threads(cmd.Context(), !all)
+			threads, err := listThreads(cmd.Context(), c, all, root, agent, want)
 			if err != nil {
 				return fmt.Errorf("ls: %w", err)
 			}
-			if asJSON {
+			switch {
+			case asJSON:
 				return printJSON(stdout, threads)
-			}
-			if len(threads) == 0 {
+			case quiet:
+				for _, t := range threads {
+					fmt.Fprintln(stdout, t.ID)
+				}
+				return nil
+			case len(threads) == 0 && (len(want) > 0 || agent != "" || root != ""):
+				fmt.Fprintln(stdout, "no thread matches")
+				return nil
+			case len(threads) == 0:
 				fmt.Fprintln(stdout, "no threads yet (start one with \"infinity run demo\")")
 				return nil
 			}
-			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "THREAD\tPARENT\tAGENT\tMODEL\tSTATUS\tITEMS\tTOKENS IN/OUT\tCOST\tSUBTREE IN/OUT\tSUBTREE COST\tCREATED")
-			for _, t := range threads {
-				parent := string(t.Parent)
-				if parent == "" {
-					parent = "-"
-				}
-				model := t.Model
-				if model == "" {
-					model = "-"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", t.ID, parent, t.Agent, model, statusText(t), t.Items,
-					inOut(t.Tokens), usd(t.Cost), inOut(t.Subtree.Tokens), usd(t.Subtree.Cost), t.Created.Local().Format("2006-01-02 15:04:05"))
+			st := a.styleOf(stdout)
+			if wide {
+				st.width = 0
 			}
-			return tw.Flush()
+			return printThreads(stdout, st, threads, wide)
 		},
 	}
-	cmd.Flags().BoolVarP(&all, "all", "a", false, "list child threads too")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	f := cmd.Flags()
+	f.BoolVarP(&all, "all", "a", false, "list child threads too")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	f.BoolVarP(&wide, "wide", "w", false, "print every column in full, whatever the width")
+	f.BoolVarP(&quiet, "quiet", "q", false, "print only the thread ids, one a line")
+	f.StringSliceVar(&statuses, "status", nil, "only threads with this status: running, sleeping, waiting, failed or closed (repeat it, or separate with commas)")
+	f.StringVar(&agent, "agent", "", "only the threads of this agent (its name or key)")
+	f.StringVar(&root, "root", "", "only the threads of this tree: THREAD and everything below it")
+	_ = cmd.RegisterFlagCompletionFunc("status", cobra.FixedCompletions(lsStatuses, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("agent", cobra.NoFileCompletions)
+	_ = cmd.RegisterFlagCompletionFunc("root", func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return a.threadIDs(cmd.Context(), toComplete, nil), cobra.ShellCompDirectiveNoFileComp
+	})
 	return cmd
+}
+
+// listThreads lists the threads ls shows: the tree below root (when set)
+// or the roots (every thread with all), of the agent named (its name or
+// key; "" any) and with a status of want (none: any). The daemon filters
+// what its query can (roots=, status= when one status is wanted, q= for the
+// agent); the rest is filtered here.
+func listThreads(ctx context.Context, c *daemon.Client, all bool, root, agent string, want map[string]bool) ([]daemon.ThreadView, error) {
+	var threads []daemon.ThreadView
+	if root != "" {
+		t, err := c.Tree(ctx, infinity.ThreadID(root))
+		if err != nil {
+			return nil, err
+		}
+		var flatten func(t daemon.Tree)
+		flatten = func(t daemon.Tree) {
+			threads = append(threads, t.ThreadView)
+			for _, k := range t.Threads {
+				flatten(k)
+			}
+		}
+		flatten(t)
+	} else {
+		q := daemon.ListQuery{Roots: !all, Search: agent}
+		if len(want) == 1 {
+			for st := range want {
+				q.Status = st
+			}
+		}
+		var err error
+		if threads, _, err = c.ListThreads(ctx, q); err != nil {
+			return nil, err
+		}
+	}
+	out := threads[:0]
+	for _, t := range threads {
+		if (len(want) == 0 || want[t.Status]) && (agent == "" || agentIs(t.Agent, agent)) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// agentIs reports whether an agent key ("name-0123456789", or a bundled
+// example's bare name) is the agent named: the key itself or its name.
+func agentIs(key, name string) bool {
+	if key == name {
+		return true
+	}
+	base, hash, ok := cutLast(key, "-")
+	return ok && base == name && len(hash) == 10 && strings.Trim(hash, "0123456789abcdef") == ""
+}
+
+// cutLast slices s around the last sep.
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return s, "", false
+}
+
+// printThreads writes ls's table. Unless wide, a status's detail is cut
+// at 80 characters.
+func printThreads(w io.Writer, st style, threads []daemon.ThreadView, wide bool) error {
+	parents := false
+	for _, t := range threads {
+		parents = parents || t.Parent != ""
+	}
+	parentDrop := 3
+	if !parents {
+		parentDrop = 1 // all "-": the first to go
+	}
+	cols := []column{
+		{title: "THREAD"},
+		{title: "PARENT", drop: parentDrop},
+		{title: "AGENT", soft: 20, min: 8},
+		{title: "MODEL", drop: 7},
+		{title: "STATUS", soft: 34, min: 12},
+		{title: "ITEMS", drop: 5},
+		{title: "TOKENS IN/OUT", drop: 8},
+		{title: "COST", drop: 6},
+		{title: "SUBTREE IN/OUT", drop: 2},
+		{title: "SUBTREE COST", drop: 1},
+		{title: "CREATED", drop: 4},
+	}
+	if !parents {
+		cols[8].drop, cols[9].drop = 3, 2
+	}
+	rows := make([][]cell, 0, len(threads))
+	for _, t := range threads {
+		parent := string(t.Parent)
+		if parent == "" {
+			parent = "-"
+		}
+		model := t.Model
+		if model == "" {
+			model = "-"
+		}
+		status := statusText(t)
+		if wide {
+			status = describeStatusFull(t.Status, t.Detail, t.Until)
+		}
+		rows = append(rows, []cell{
+			{text: string(t.ID)}, {text: parent}, {text: t.Agent}, {text: model},
+			{text: status, color: statusColor(t.Status)}, {text: strconv.Itoa(t.Items)},
+			{text: inOut(t.Tokens)}, {text: usd(t.Cost)}, {text: inOut(t.Subtree.Tokens)}, {text: usd(t.Subtree.Cost)},
+			{text: t.Created.Local().Format("2006-01-02 15:04:05")},
+		})
+	}
+	return printTable(w, st, cols, rows)
 }
 
 // statusText is a thread's status for people.
@@ -307,13 +465,21 @@ func statusText(t daemon.ThreadView) string { return describeStatus(t.Status, t.
 // their words) for people: when a sleeper wakes, what a waiter waits for,
 // the detail of any other.
 func describeStatus(status, detail string, until *time.Time) string {
+	if status != daemon.StatusSleeping && status != daemon.StatusWaiting {
+		detail = clip(detail, 80)
+	}
+	return describeStatusFull(status, detail, until)
+}
+
+// describeStatusFull is describeStatus with the whole detail.
+func describeStatusFull(status, detail string, until *time.Time) string {
 	switch {
 	case status == daemon.StatusSleeping && until != nil:
 		return "sleeping until " + until.Local().Format("2006-01-02 15:04:05")
 	case status == daemon.StatusWaiting:
 		return "waiting for " + detail
 	case detail != "":
-		return status + ": " + clip(detail, 80)
+		return status + ": " + strings.ReplaceAll(detail, "\n", " ")
 	}
 	return status
 }
@@ -358,8 +524,9 @@ func (a *app) treeCommand() *cobra.Command {
 				}
 				return printJSON(stdout, trees)
 			}
+			st := a.styleOf(stdout)
 			for _, t := range trees {
-				printTree(stdout, t, "", "")
+				printTree(stdout, st, t, "", "")
 			}
 			return nil
 		},
@@ -368,12 +535,14 @@ func (a *app) treeCommand() *cobra.Command {
 	return cmd
 }
 
-func printTree(w io.Writer, t daemon.Tree, prefix, branch string) {
+// printTree writes t below prefix, its line starting with branch; children
+// come in the order the daemon lists them, the order they were spawned in.
+func printTree(w io.Writer, st style, t daemon.Tree, prefix, branch string) {
 	sub := ""
 	if len(t.Threads) > 0 {
 		sub = fmt.Sprintf("; subtree %s tokens, %s", inOut(t.Subtree.Tokens), usd(t.Subtree.Cost))
 	}
-	fmt.Fprintf(w, "%s%s%s  %s  (%d items, %s tokens, %s%s)\n", prefix, branch, t.ID, statusText(t.ThreadView), t.Items,
+	fmt.Fprintf(w, "%s%s%s  %s  (%d items, %s tokens, %s%s)\n", prefix, branch, t.ID, st.paint(statusColor(t.Status), statusText(t.ThreadView)), t.Items,
 		inOut(t.Tokens), usd(t.Cost), sub)
 	switch branch {
 	case "├── ":
@@ -386,7 +555,7 @@ func printTree(w io.Writer, t daemon.Tree, prefix, branch string) {
 		if i == len(t.Threads)-1 {
 			b = "└── "
 		}
-		printTree(w, k, prefix, b)
+		printTree(w, st, k, prefix, b)
 	}
 }
 
@@ -409,7 +578,7 @@ func (a *app) logsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printLogs(cmd.Context(), c, infinity.ThreadID(pos[0]), from, follow, asJSON, cmd.OutOrStdout())
+			return printLogs(cmd.Context(), c, infinity.ThreadID(pos[0]), from, follow, asJSON, cmd.OutOrStdout(), a.styleOf(cmd.OutOrStdout()))
 		},
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow: keep printing new entries until the thread closes or fails")
@@ -426,8 +595,9 @@ const failPoll = 250 * time.Millisecond
 // printLogs prints a thread's transcript from position from; with follow,
 // until the thread closes (nil), fails (errThreadFailed), the daemon goes
 // away (errDaemonGone) or ctx ends (nil).
-func printLogs(ctx context.Context, c *daemon.Client, id infinity.ThreadID, from int, follow, asJSON bool, w io.Writer) error {
+func printLogs(ctx context.Context, c *daemon.Client, id infinity.ThreadID, from int, follow, asJSON bool, w io.Writer, st style) error {
 	tr := newTranscript(w)
+	tr.st, tr.lookup = st, historyLookup(ctx, c, id, from)
 	next, ended := from, false
 	show := func(l daemon.ItemLine) error {
 		if l.Item != nil {
@@ -481,7 +651,7 @@ func printLogs(ctx context.Context, c *daemon.Client, id infinity.ThreadID, from
 				return err
 			}
 		} else {
-			fmt.Fprintf(w, "-- failed: %s\n", v.Detail)
+			fmt.Fprintln(w, st.paint(statusColor(daemon.StatusFailed), "-- failed: "+v.Detail))
 		}
 		return fmt.Errorf("logs: thread %s failed: %s: %w", id, v.Detail, errThreadFailed)
 	default:
@@ -783,66 +953,4 @@ func followError(err error) error {
 		return daemonGone("run", err)
 	}
 	return fmt.Errorf("run: %w", err)
-}
-
-// followTree prints the transcript of every thread of root's tree until
-// every thread in it is settled; a failed thread makes it errThreadFailed.
-func followTree(ctx context.Context, c *daemon.Client, root infinity.ThreadID, w io.Writer) error {
-	tr := newTranscript(w)
-	next := map[infinity.ThreadID]int{}
-	names := map[infinity.ThreadID]string{root: "root"}
-	for {
-		t, err := c.Tree(ctx, root)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			return followError(err)
-		}
-		busy := false
-		var walk func(t daemon.Tree) error
-		walk = func(t daemon.Tree) error {
-			for i, k := range t.Threads {
-				if _, ok := names[k.ID]; !ok {
-					names[k.ID] = fmt.Sprintf("%s/%d", names[t.ID], i+1)
-				}
-			}
-			if !settled(t.ThreadView) {
-				busy = true
-			}
-			err := c.Items(ctx, t.ID, next[t.ID], false, func(l daemon.ItemLine) error {
-				tr.line(names[t.ID], l)
-				next[t.ID] = l.Index + 1
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			for _, k := range t.Threads {
-				if err := walk(k); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		err = walk(t)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			return followError(err)
-		}
-		if !busy {
-			fmt.Fprintf(w, "-- %s is %s\n", root, statusText(t.ThreadView))
-			if f, ok := firstFailed(t); ok {
-				return fmt.Errorf("run: thread %s (%s) failed: %s: %w", f.ID, names[f.ID], f.Detail, errThreadFailed)
-			}
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }
