@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/infinity-runtime/infinity/internal/syncbuf"
+
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/daemon"
 	"github.com/infinity-runtime/infinity/tools/rap"
@@ -303,20 +305,5 @@ func TestCallbackThroughProxy(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer for a logger written from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects output written from many goroutines.
+type syncBuffer = syncbuf.Buffer

@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/infinity-runtime/infinity/internal/syncbuf"
+
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -52,24 +54,8 @@ type rieFunction struct {
 	logs *syncBuffer // the function's stdout and stderr
 }
 
-// syncBuffer is a bytes.Buffer the emulator's output is copied into while
-// the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects output written from many goroutines.
+type syncBuffer = syncbuf.Buffer
 
 // startRIE starts the bootstrap under the emulator with env as its whole
 // environment.

@@ -672,31 +672,12 @@ func printLogs(ctx context.Context, c *daemon.Client, id infinity.ThreadID, from
 }
 
 func (a *app) closeCommand() *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:               "close [flags] THREAD",
-		Short:             "close a thread and everything below it",
-		Long:              "Closes a thread and every thread below it; a child's parent is told.",
-		Args:              argsBetween(1, 1, "THREAD"),
-		ValidArgsFunction: a.completeThreads(isOpen),
-		RunE: func(cmd *cobra.Command, pos []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			res, err := c.Close(cmd.Context(), infinity.ThreadID(pos[0]))
-			if err != nil {
-				return fmt.Errorf("close: %w", err)
-			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), res)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "closing %s and its subtree\n", pos[0])
-			return nil
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
-	return cmd
+	return a.threadCommand(threadAction{name: "close", short: "close a thread and everything below it",
+		long: "Closes a thread and every thread below it; a child's parent is told.", complete: isOpen, jsonHelp: "print the result as JSON",
+		do: func(ctx context.Context, c *daemon.Client, id infinity.ThreadID) (any, string, error) {
+			res, err := c.Close(ctx, id)
+			return res, fmt.Sprintf("closing %s and its subtree", id), err
+		}})
 }
 
 const rmLong = `Deletes a closed tree for good: the root THREAD and every thread below it,
@@ -706,31 +687,12 @@ you may want it back (infinity export). The daemon can also delete closed
 trees by age: infinity daemon --retain-closed DURATION.`
 
 func (a *app) rmCommand() *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:               "rm [flags] THREAD",
-		Short:             "delete a closed tree for good (history, state, timers)",
-		Long:              rmLong,
-		Args:              argsBetween(1, 1, "THREAD"),
-		ValidArgsFunction: a.completeThreads(isClosedRoot),
-		RunE: func(cmd *cobra.Command, pos []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			del, err := c.Delete(cmd.Context(), infinity.ThreadID(pos[0]))
-			if err != nil {
-				return fmt.Errorf("rm: %w", err)
-			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), del)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s and %d thread(s) below it\n", pos[0], len(del.Threads)-1)
-			return nil
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the deleted threads as JSON")
-	return cmd
+	return a.threadCommand(threadAction{name: "rm", short: "delete a closed tree for good (history, state, timers)",
+		long: rmLong, complete: isClosedRoot, jsonHelp: "print the deleted threads as JSON",
+		do: func(ctx context.Context, c *daemon.Client, id infinity.ThreadID) (any, string, error) {
+			del, err := c.Delete(ctx, id)
+			return del, fmt.Sprintf("deleted %s and %d thread(s) below it", id, len(del.Threads)-1), err
+		}})
 }
 
 const compactLong = `Asks a thread to compact its history now: a compaction thread summarises it,
@@ -740,30 +702,49 @@ model's context window). Children spawned earlier keep their history; nothing
 is deleted: "infinity logs" still shows every item.`
 
 func (a *app) compactCommand() *cobra.Command {
+	return a.threadCommand(threadAction{name: "compact", short: "summarise a thread's history now (compaction)",
+		long: compactLong, complete: isOpen, jsonHelp: "print the result as JSON",
+		do: func(ctx context.Context, c *daemon.Client, id infinity.ThreadID) (any, string, error) {
+			res, err := c.Compact(ctx, id)
+			return res, fmt.Sprintf("compacting %s (follow it with: infinity logs -f %s)", id, id), err
+		}})
+}
+
+// threadAction is a command that does one thing to one thread and says
+// what it did (as text, or the API's answer with --json).
+type threadAction struct {
+	name, short, long, jsonHelp string
+	// complete filters the thread ids completion offers.
+	complete func(daemon.ThreadView) bool
+	// do calls the daemon: the answer for --json, the line for people.
+	do func(ctx context.Context, c *daemon.Client, id infinity.ThreadID) (any, string, error)
+}
+
+func (a *app) threadCommand(t threadAction) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:               "compact [flags] THREAD",
-		Short:             "summarise a thread's history now (compaction)",
-		Long:              compactLong,
+		Use:               t.name + " [flags] THREAD",
+		Short:             t.short,
+		Long:              t.long,
 		Args:              argsBetween(1, 1, "THREAD"),
-		ValidArgsFunction: a.completeThreads(isOpen),
+		ValidArgsFunction: a.completeThreads(t.complete),
 		RunE: func(cmd *cobra.Command, pos []string) error {
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
-			res, err := c.Compact(cmd.Context(), infinity.ThreadID(pos[0]))
+			res, line, err := t.do(cmd.Context(), c, infinity.ThreadID(pos[0]))
 			if err != nil {
-				return fmt.Errorf("compact: %w", err)
+				return fmt.Errorf("%s: %w", t.name, err)
 			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), res)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "compacting %s (follow it with: infinity logs -f %s)\n", pos[0], pos[0])
+			fmt.Fprintln(cmd.OutOrStdout(), line)
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, t.jsonHelp)
 	return cmd
 }
 
