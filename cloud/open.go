@@ -285,8 +285,7 @@ func loadAgent(ctx context.Context, cfg Config, ps agentfile.Providers) (actors.
 	var err error
 	path := cfg.AgentFile
 	if path == "" {
-		y, _ := examples.Get("demo")
-		file, err = agentfile.ParseDetached("demo.yaml", y)
+		file, err = agentfile.ParseDetached("demo.yaml", examples.Demo())
 	} else {
 		file, err = agentfile.Load(path)
 	}

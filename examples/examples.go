@@ -15,6 +15,15 @@ import (
 //go:embed *.yaml */agent.yaml */script.json
 var files embed.FS
 
+// demo is demo.yaml on its own: a program that needs only the demo (the
+// Lambda bootstrap, which has a size budget) links it without the others.
+//
+//go:embed demo.yaml
+var demo []byte
+
+// Demo returns the bundled demo agent's file (Get("demo")).
+func Demo() []byte { return demo }
+
 // PricesFile is the example prices file, which is not an agent file.
 const PricesFile = "prices.yaml"
 

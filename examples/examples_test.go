@@ -19,3 +19,9 @@ func TestBundled(t *testing.T) {
 		t.Fatal("Get found an example that does not exist")
 	}
 }
+
+func TestDemoIsGetDemo(t *testing.T) {
+	if b, ok := Get("demo"); !ok || string(b) != string(Demo()) {
+		t.Fatal("Demo() differs from Get(\"demo\")")
+	}
+}
