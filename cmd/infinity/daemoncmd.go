@@ -348,7 +348,11 @@ The exit status is 4 when none runs.`,
 					fmt.Fprintf(cmd.OutOrStdout(), "infinity daemon stopped (pid %d)\n", info.PID)
 					return nil
 				}
-				time.Sleep(50 * time.Millisecond)
+				select {
+				case <-time.After(50 * time.Millisecond):
+				case <-cmd.Context().Done():
+					return context.Cause(cmd.Context())
+				}
 			}
 			return fmt.Errorf("daemon stop: pid %d did not stop within 15 s", info.PID)
 		},

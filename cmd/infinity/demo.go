@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"unicode/utf8"
 	"sync"
 	"time"
 
@@ -267,7 +268,11 @@ func (p *printer) tree(ctx context.Context, conv infinity.ConversationStore, id 
 func clip(s string, n int) string {
 	s = strings.ReplaceAll(s, "\n", " ")
 	if len(s) > n {
-		return s[:n] + "…"
+		cut := n
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut-- // never split a character
+		}
+		return s[:cut] + "…"
 	}
 	return s
 }

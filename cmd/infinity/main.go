@@ -84,8 +84,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
-	if cause := context.Cause(ctx); ctx.Err() != nil && errors.Is(cause, errInterrupted) && (err != nil || !a.serving) {
-		return cause
+	// An interrupted command exits 130, unless it runs until interrupted
+	// (it stops cleanly with 0) or failed for a reason of its own while
+	// stopping (that error is shown).
+	if cause := context.Cause(ctx); ctx.Err() != nil && errors.Is(cause, errInterrupted) {
+		if err != nil && a.serving && !errors.Is(err, context.Canceled) && !errors.Is(err, errInterrupted) {
+			return err // a command that runs until interrupted failed while it stopped
+		}
+		if err != nil || !a.serving {
+			return cause
+		}
 	}
 	if ue, ok := errors.AsType[*usageError](err); ok && ue.cmd == "" && cmd != nil {
 		ue.cmd = cmd.CommandPath()
@@ -128,7 +136,7 @@ func (a *app) newRoot(stdout, stderr io.Writer) *cobra.Command {
 	if a.color == "" {
 		a.color = colorAuto
 	}
-	root.PersistentFlags().Var(&a.color, "color", "colour the statuses: auto (on a terminal, unless NO_COLOR is set or TERM=dumb), always or never")
+	root.PersistentFlags().Var(&a.color, "color", "colour the statuses: --color=auto (on a terminal, unless NO_COLOR is set or TERM=dumb), --color=always or --color=never (with =: a bare --color means always)")
 	root.PersistentFlags().Lookup("color").NoOptDefVal = string(colorAlways)
 	root.PersistentFlags().BoolVar(&a.noColor, "no-color", false, "no colour (--color=never)")
 	_ = root.RegisterFlagCompletionFunc("color", cobra.FixedCompletions([]cobra.Completion{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
@@ -159,6 +167,9 @@ func (a *app) newRoot(stdout, stderr io.Writer) *cobra.Command {
 		if c.Name() == "completion" {
 			c.Short = "print the shell completion script (bash, zsh, fish, powershell)"
 			c.Args, c.RunE, c.Annotations = subcommandArgs, groupRun, group
+			for _, sub := range c.Commands() {
+				sub.Args = argsBetween(0, 0)
+			}
 		}
 	}
 	return root

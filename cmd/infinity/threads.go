@@ -105,6 +105,9 @@ func (a *app) runCommand() *cobra.Command {
 				}
 				agent = info.Key
 			}
+			if asJSON && follow {
+				return usagef("run: --json and --follow together would mix JSON and text: start with --json, then follow with \"infinity logs -f --json THREAD\"")
+			}
 			started, err := c.Start(ctx, daemon.StartRequest{Agent: agent, Text: text, ID: infinity.ThreadID(id), Model: model})
 			if err != nil {
 				return fmt.Errorf("run: %w", err)
@@ -510,7 +513,7 @@ func (a *app) treeCommand() *cobra.Command {
 					roots = append(roots, t.ID)
 				}
 			}
-			var trees []daemon.Tree
+			trees := []daemon.Tree{} // [] in JSON when there is none
 			for _, r := range roots {
 				t, err := c.Tree(ctx, r)
 				if err != nil {
