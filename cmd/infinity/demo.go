@@ -7,9 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"unicode/utf8"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
