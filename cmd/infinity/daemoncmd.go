@@ -173,7 +173,7 @@ func daemonRun(ctx context.Context, home string, o *daemonOpts, stdout, stderr i
 		return fmt.Errorf("%w (another daemon uses %s; see \"infinity daemon status\")", err, home)
 	}
 	if err != nil {
-		return err
+		return missing(err) // a --prices file that is not there: exit 3
 	}
 	fmt.Fprintf(stdout, "infinity daemon ready on http://%s (home %s, pid %d, ready in %s)\n",
 		d.Addr(), home, os.Getpid(), time.Since(start).Round(time.Millisecond))

@@ -45,4 +45,7 @@ func TestDaemonModelLimitFlags(t *testing.T) {
 	if _, _, code := cmdCode(t, "daemon", "--addr", "127.0.0.1:0", "--model-limit", "openai=rps=1"); code != 2 {
 		t.Errorf("a bad --model-limit: exit %d, want 2", code)
 	}
+	if _, errOut, code := cmdCode(t, "daemon", "--addr", "127.0.0.1:0", "--prices", "no-such-prices.yaml"); code != 3 {
+		t.Errorf("a --prices file that is not there: exit %d, want 3 (%s)", code, errOut)
+	}
 }
