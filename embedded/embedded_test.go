@@ -86,8 +86,17 @@ func TestInMemory(t *testing.T) {
 		t.Fatalf("followed items %q", texts)
 	}
 
-	threads, err := rt.Threads(ctx, false)
+	// The slice event comes before the slice has quite ended (its inputs
+	// are marked processed after it): the thread is idle soon after.
+	var threads []actors.ThreadStatus
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		threads, err = rt.Threads(ctx, false)
+		if err != nil || len(threads) != 1 || !threads[0].Busy || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil || len(threads) != 1 || threads[0].Info.ID != id || threads[0].Items != 4 || threads[0].Busy {
+		closeRuntime(t, rt)
 		t.Fatalf("Threads = %+v, %v", threads, err)
 	}
 	closeRuntime(t, rt)
