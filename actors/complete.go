@@ -115,17 +115,26 @@ func (r *run) stream(ctx context.Context, req infinity.CompletionRequest) (resp 
 // of the workers before it blocks, and back in after (nil: nothing to do,
 // as yield did it already or there is no host).
 func (e *engine) blocker(ctx context.Context, p infinity.ModelProvider) func() func() {
+	if y, inst := sliceYielder(ctx, p); y != nil && inst {
+		return func() func() { return stepOut(y) }
+	}
+	return nil // no host, or detached for the whole completion (yield)
+}
+
+// sliceYielder returns the host's Yielder when the slice runs on one, and
+// whether p answers at once (an instant provider's slice keeps its worker
+// but while it waits for a limit or a place).
+func sliceYielder(ctx context.Context, p infinity.ModelProvider) (Yielder, bool) {
 	y, _ := ctx.Value(yielderKey{}).(Yielder)
-	if y == nil {
-		return nil
-	}
-	if i, ok := p.(instant); !ok || !i.Instant() {
-		return nil // detached for the whole completion (yield)
-	}
-	return func() func() {
-		y.Detach()
-		return y.Attach
-	}
+	i, ok := p.(instant)
+	return y, ok && i.Instant()
+}
+
+// stepOut detaches the slice from the host's workers and returns what
+// attaches it again.
+func stepOut(y Yielder) func() {
+	y.Detach()
+	return y.Attach
 }
 
 // modelTurn waits for a place among the model streams in flight and
@@ -173,15 +182,10 @@ func withYielder(ctx context.Context, y Yielder) context.Context {
 // (a host that is a Yielder, a provider that is not instant), and returns
 // the function that steps it back in.
 func (e *engine) yield(ctx context.Context, p infinity.ModelProvider) func() {
-	y, _ := ctx.Value(yielderKey{}).(Yielder)
-	if y == nil {
-		return func() {}
+	if y, inst := sliceYielder(ctx, p); y != nil && !inst {
+		return stepOut(y)
 	}
-	if i, ok := p.(instant); ok && i.Instant() {
-		return func() {}
-	}
-	y.Detach()
-	return y.Attach
+	return func() {}
 }
 
 func (r *run) streamOnce(ctx context.Context, req infinity.CompletionRequest) (response, error) {
