@@ -691,13 +691,21 @@ func (d *Daemon) getThreads(w http.ResponseWriter, r *http.Request) error {
 		}
 	} else {
 		for i := range out {
-			sub, err := d.subtree(r.Context(), infos[i])
-			switch {
-			case errors.Is(err, infinity.ErrNotFound): // deleted meanwhile: its own totals stay
-			case err != nil:
+			// The view holds the thread's own totals: add its children's
+			// subtrees (not reading its history a second time).
+			kids, err := d.store.Conversations().Children(r.Context(), infos[i].ID)
+			if err != nil && !errors.Is(err, infinity.ErrNotFound) {
 				return err
-			default:
-				out[i].Subtree = sub
+			}
+			for _, k := range kids {
+				sub, err := d.subtree(r.Context(), k)
+				switch {
+				case errors.Is(err, infinity.ErrNotFound): // deleted meanwhile
+				case err != nil:
+					return err
+				default:
+					out[i].Subtree = out[i].Subtree.add(sub)
+				}
 			}
 		}
 	}
