@@ -5,7 +5,8 @@
 // delivered again (overdue timers at once), threads whose sends a crash
 // interrupted woken. What it links is the engine, the stores, the local
 // sender and protoactor-go: no AWS SDK, database driver, model SDK or MCP
-// SDK.
+// SDK. Options.Record records a run's model calls and Options.Replay
+// serves them again offline (package models/replay).
 //
 // The runtime is an *actors.Runtime (Start, Send, History, Threads, Wait,
 // Follow, ...); Close stops it and closes the store.
@@ -15,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/actors/protohost"
 	"github.com/infinity-runtime/infinity/mailbox/local"
+	"github.com/infinity-runtime/infinity/models/replay"
 	"github.com/infinity-runtime/infinity/persistence/disk"
 	"github.com/infinity-runtime/infinity/persistence/memory"
 )
@@ -51,6 +54,20 @@ type Options struct {
 	// Sender adds options to the local sender's (mailbox/local): a
 	// lateness observer for metrics, say.
 	Sender []local.Option
+	// Record, when set, records every model call of the runtime's
+	// threads (package models/replay): Config.Model is wrapped under
+	// replay.DefaultName, and the providers of Config.Agents as
+	// Recorder.WrapAgent does. Wrap an agent added later
+	// (Runtime.AddAgent) with Record.WrapAgent first. The caller closes
+	// it, after the runtime.
+	Record *replay.Recorder
+	// Replay, when set, serves every model call from a recording
+	// (replay.Open) instead of the configured providers: Config.Model
+	// becomes Replay.Provider(replay.DefaultName), and the providers of
+	// Config.Agents are replaced as Player.ServeAgent does (Config.Model
+	// may then be nil). With Record too, the replayed calls are recorded
+	// again.
+	Replay *replay.Player
 }
 
 // NewInMemory makes a runtime whose threads live in memory: nothing
@@ -145,6 +162,23 @@ func build(o Options, conv infinity.ConversationStore, state infinity.StateStore
 		}
 	}
 	cfg.Conversations, cfg.State, cfg.Sender, cfg.Host = conv, state, mk, protohost.New
+	if o.Replay != nil || o.Record != nil {
+		cfg.Agents = slices.Clone(cfg.Agents) // the caller's stay as they are
+	}
+	if o.Replay != nil {
+		cfg.Model = o.Replay.Provider(replay.DefaultName)
+		for i := range cfg.Agents {
+			o.Replay.ServeAgent(&cfg.Agents[i])
+		}
+	}
+	if o.Record != nil {
+		if cfg.Model != nil {
+			cfg.Model = o.Record.Wrap(replay.DefaultName, cfg.Model)
+		}
+		for i := range cfg.Agents {
+			o.Record.WrapAgent(&cfg.Agents[i])
+		}
+	}
 	rt, err := actors.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("embedded: %w", err)

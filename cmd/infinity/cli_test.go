@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/infinity-runtime/infinity/daemon"
+	"github.com/infinity-runtime/infinity/internal/emulators/emutest"
 )
 
 // cmdOut runs one CLI command in-process and returns its output.
@@ -136,5 +137,26 @@ func TestClientCommands(t *testing.T) {
 	}
 	if out := cmdOut(t, "daemon", "status"); !strings.Contains(out, "threads     0") {
 		t.Errorf("daemon status after rm:\n%s", out)
+	}
+}
+
+// The cloud tests share the suite's emulators (scripts/test names them in
+// the environment); with INFINITY_REQUIRE_EMULATORS=1 and none named they
+// start their own, stopped here, and with neither they skip.
+func TestMain(m *testing.M) { os.Exit(emutest.Main(m)) }
+
+// waitFor runs the command until its output contains want.
+func waitFor(t *testing.T, want string, args ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out := cmdOut(t, args...)
+		if strings.Contains(out, want) {
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("infinity %s never showed %q:\n%s", strings.Join(args, " "), want, out)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -1,3 +1,5 @@
+//go:build cloud
+
 package main
 
 import (
@@ -20,6 +22,9 @@ import (
 	"github.com/infinity-runtime/infinity/daemon"
 )
 
+// cloudBuilt says whether this binary has the cloud commands.
+const cloudBuilt = true
+
 const cloudLong = `Talks to a deployed stack, not to the daemon. Where it is:
   --stack NAME [--agent ID]   the outputs of a CloudFormation stack holding the
                               InfinityAgent construct (DescribeStacks); --agent
@@ -41,7 +46,7 @@ func (a *app) cloudCommand() *cobra.Command {
 	t := &cloudTarget{}
 	cmd := &cobra.Command{
 		Use:               "cloud",
-		Short:             "talk to a deployed stack (or cloud-local's): start, send, logs, ls, tree, dlq, migrate",
+		Short:             cloudShort,
 		Long:              cloudLong,
 		Args:              subcommandArgs,
 		ValidArgsFunction: cobra.NoFileCompletions,

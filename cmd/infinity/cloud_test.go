@@ -1,3 +1,5 @@
+//go:build cloud
+
 package main
 
 import (
@@ -30,11 +32,6 @@ import (
 	"github.com/infinity-runtime/infinity/cloudlocal"
 	"github.com/infinity-runtime/infinity/internal/emulators/emutest"
 )
-
-// The cloud tests share the suite's emulators (scripts/test names them in
-// the environment); with INFINITY_REQUIRE_EMULATORS=1 and none named they
-// start their own, stopped here, and with neither they skip.
-func TestMain(m *testing.M) { os.Exit(emutest.Main(m)) }
 
 // reverseScript spawns three children that finish in the reverse of
 // their spawn order: A sleeps 2 s, B 1 s, C reports at once. Numbering by
@@ -118,22 +115,6 @@ func cloudRun(ctx context.Context, args ...string) (string, error) {
 	var out, errOut bytes.Buffer
 	err := run(ctx, args, &out, &errOut)
 	return out.String() + errOut.String(), err
-}
-
-// waitFor runs the command until its output contains want.
-func waitFor(t *testing.T, want string, args ...string) string {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		out := cmdOut(t, args...)
-		if strings.Contains(out, want) {
-			return out
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("infinity %s never showed %q:\n%s", strings.Join(args, " "), want, out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 var spawnedLine = regexp.MustCompile(`\+ (root/\d+): thread (\S+)`)
@@ -597,5 +578,22 @@ func TestCloudHelp(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("cloud logs --help lacks %q", want)
 		}
+	}
+}
+
+// The research example in the cloud mode on this machine (cloud-local's
+// stack: the Lambda handlers on PostgreSQL, DynamoDB Local, fauxqs and the
+// Scheduler stand-in), driven by "infinity cloud".
+func TestExampleCloud(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the emulators")
+	}
+	startCloudStackWith(t, example(t, "research"))
+	out := cmdOut(t, "cloud", "start", "--follow", "--thread", "office", "Should we move the office?")
+	if !strings.Contains(out, "Answer: all three parts are in.") || !strings.HasSuffix(out, "-- office settled: every thread of it is closed or waits for input\n") {
+		t.Fatalf("cloud start --follow:\n%s", out)
+	}
+	if tr := cmdOut(t, "cloud", "tree", "office"); strings.Count(tr, "closed") != 3 {
+		t.Fatalf("cloud tree: want three closed children:\n%s", tr)
 	}
 }

@@ -1,3 +1,5 @@
+//go:build cloud
+
 package main
 
 import (
@@ -52,8 +54,8 @@ func (a *app) cloudLocalCommand() *cobra.Command {
 		verbose, install bool
 	)
 	cmd := &cobra.Command{
-		Use:               "cloud-local [flags] [MESSAGE]",
-		Short:             "run the cloud mode here, on stand-ins for SQS, DynamoDB, DSQL and Scheduler",
+		Use:               cloudLocalUse,
+		Short:             cloudLocalShort,
 		Long:              cloudLocalLong,
 		Args:              argsBetween(0, 1),
 		ValidArgsFunction: cobra.NoFileCompletions,

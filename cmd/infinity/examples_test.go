@@ -301,23 +301,6 @@ func TestToolsServe(t *testing.T) {
 	}
 }
 
-// The research example in the cloud mode on this machine (cloud-local's
-// stack: the Lambda handlers on PostgreSQL, DynamoDB Local, fauxqs and the
-// Scheduler stand-in), driven by "infinity cloud".
-func TestExampleCloud(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the emulators")
-	}
-	startCloudStackWith(t, example(t, "research"))
-	out := cmdOut(t, "cloud", "start", "--follow", "--thread", "office", "Should we move the office?")
-	if !strings.Contains(out, "Answer: all three parts are in.") || !strings.HasSuffix(out, "-- office settled: every thread of it is closed or waits for input\n") {
-		t.Fatalf("cloud start --follow:\n%s", out)
-	}
-	if tr := cmdOut(t, "cloud", "tree", "office"); strings.Count(tr, "closed") != 3 {
-		t.Fatalf("cloud tree: want three closed children:\n%s", tr)
-	}
-}
-
 // run --list describes the bundled examples; a bundled folder example runs
 // by name (its script travels with it), and a folder path runs its
 // agent.yaml.
