@@ -285,6 +285,10 @@ func daemonStart(ctx context.Context, home string, o *daemonOpts) (daemonStarted
 		return st, fmt.Errorf("daemon start: %w", err)
 	}
 	defer logf.Close()
+	var from int64 // where this start's lines begin in the log
+	if fi, err := logf.Stat(); err == nil {
+		from = fi.Size()
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return st, fmt.Errorf("daemon start: %w", err)
@@ -301,7 +305,8 @@ func daemonStart(ctx context.Context, home string, o *daemonOpts) (daemonStarted
 	for {
 		select {
 		case err := <-exited:
-			return st, fmt.Errorf("daemon start: the daemon exited (%v); the end of %s says:\n%s", err, st.Log, tail(st.Log, 10))
+			err = fmt.Errorf("daemon start: the daemon exited (%v); it wrote to %s:\n%s", err, st.Log, tail(st.Log, from, 10))
+			return st, &daemonExited{code: cmd.ProcessState.ExitCode(), err: err}
 		case <-deadline:
 			return st, fmt.Errorf("daemon start: not ready after 30 s; see %s", st.Log)
 		case <-ctx.Done():
@@ -402,17 +407,32 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// tail returns the last n lines of a file.
-func tail(path string, n int) string {
+// tail returns the last n lines of a file from the offset from on.
+func tail(path string, from int64, n int) string {
 	b, err := os.ReadFile(path)
-	if err != nil {
+	if err != nil || from > int64(len(b)) {
 		return ""
 	}
+	b = b[from:]
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// daemonExited is a background daemon that exited before it answered: its
+// exit status carries over where the table has one (a usage error, a file
+// not found); anything else is an error (1).
+type daemonExited struct {
+	code int
+	err  error
+}
+
+func (e *daemonExited) Error() string { return e.err.Error() }
+func (e *daemonExited) Unwrap() error { return e.err }
+func (e *daemonExited) Is(target error) bool {
+	return e.code == exitUsage && target == errUsage || e.code == exitNotFound && target == errNotFound
 }
 
 // parseModelLimit reads PROVIDER[/MODEL]=concurrent=N,rpm=N,tpm=N.

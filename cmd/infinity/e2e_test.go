@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -97,6 +98,44 @@ func cli(t *testing.T, home string, args ...string) (string, error) {
 	cmd := exec.Command(binary(t), append(args, "--home", home)...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// "daemon start" through the real binary: a daemon that fails while it
+// starts gives its own exit status (3 for a missing --prices file) and
+// only this start's lines of the log; one that starts is detached, answers,
+// and "daemon stop" ends it.
+func TestDaemonStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, daemon.LogFile), []byte("a line of an earlier run\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cli(t, home, "daemon", "start", "--prices", filepath.Join(home, "nothing.json"))
+	if code := exitOf(err); code != exitNotFound || !strings.Contains(out, "nothing.json: no such file") || strings.Contains(out, "earlier run") {
+		t.Fatalf("daemon start with a missing --prices file: exit %d:\n%s", code, out)
+	}
+	if out, err := cli(t, home, "daemon", "start", "--addr", "127.0.0.1:0"); err != nil || !strings.Contains(out, "infinity daemon started on http://127.0.0.1:") {
+		t.Fatalf("daemon start: %v\n%s", err, out)
+	}
+	if out, err := cli(t, home, "daemon", "stop"); err != nil {
+		t.Fatalf("daemon stop: %v\n%s", err, out)
+	}
+	if _, err := cli(t, home, "daemon", "status"); exitOf(err) != exitNoDaemon {
+		t.Fatalf("daemon status after stop: %v", err)
+	}
+}
+
+// exitOf is a finished command's exit status.
+func exitOf(err error) int {
+	if ee, ok := errors.AsType[*exec.ExitError](err); ok {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }
 
 // TestCrashRestart is the daemon's crash test, through the real binary and

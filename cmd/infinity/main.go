@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -81,6 +82,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root := a.newRoot(stdout, stderr)
 	if args == nil {
 		args = []string{} // not nil: cobra would read os.Args
+	}
+	if err := helpOfUnknown(args); err != nil {
+		return err
 	}
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
@@ -230,6 +234,28 @@ func unknownCommand(cmd *cobra.Command, name string) error {
 		msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
 	}
 	return &usageError{err: errors.New(msg), cmd: cmd.CommandPath()}
+}
+
+// helpOfUnknown finds a mistyped command asked for its help ("infinity lgs
+// --help", "infinity daemon strat -h"): cobra would show the parent's help
+// and exit 0, and a script would take the typo for a command. It reads the
+// command line with a tree of its own, so the real one parses it afresh.
+func helpOfUnknown(args []string) error {
+	if !slices.ContainsFunc(args, func(a string) bool { return a == "--help" || a == "-h" }) {
+		return nil
+	}
+	c, rest, err := (&app{}).newRoot(io.Discard, io.Discard).Find(args)
+	if err != nil || !c.HasSubCommands() {
+		return nil
+	}
+	c.InitDefaultHelpFlag()
+	if c.ParseFlags(rest) != nil {
+		return nil // the flag error shows when the command runs
+	}
+	if words := c.Flags().Args(); len(words) > 0 && words[0] != "help" {
+		return unknownCommand(c, words[0])
+	}
+	return nil
 }
 
 // group annotates a command that only holds subcommands (its RunE is

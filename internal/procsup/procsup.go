@@ -5,9 +5,10 @@
 //
 // A Supervisor starts its process when a lease on it is first asked for
 // (Acquire), not when it is made. When the process dies, the next Acquire
-// starts it again; when it keeps dying (or failing to start), it is
-// started again only after a backoff that doubles up to a cap, and Acquire
-// fails at once with an error wrapping ErrBackoff until then. When no lease
+// starts it again; when it keeps dying (or failing to start) without a
+// lease released in between, it is started again only after a backoff
+// that doubles up to a cap, and Acquire fails at once with an error
+// wrapping ErrBackoff until then. When no lease
 // has been held for Config.Idle, the process is stopped; the next Acquire
 // starts it again. Close stops it for good.
 //
@@ -107,7 +108,8 @@ type Config[T Conn] struct {
 	// after a failure is not delayed.
 	MinBackoff, MaxBackoff time.Duration
 	// Stable is how long a process must run for its death not to count
-	// as one more failure in a row (default DefaultStable).
+	// as one more failure in a row (default DefaultStable). A lease
+	// released without Fail also ends the run of failures.
 	Stable time.Duration
 	// StopGrace bounds Conn.Close; then the process group is killed
 	// (default DefaultStopGrace).
@@ -384,6 +386,10 @@ func (s *Supervisor[T]) release(p *proc[T], failed error) {
 			s.stop(p, "its connection failed")
 		}()
 		return
+	}
+	if s.cur == p {
+		// It served a call: whatever failed before, it works now.
+		s.failures, s.retryAt = 0, time.Time{}
 	}
 	if p.inflight == 0 && s.cfg.Idle > 0 {
 		if p.idle == nil {

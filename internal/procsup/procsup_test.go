@@ -175,7 +175,8 @@ func TestRestartAfterKill(t *testing.T) {
 }
 
 // A process that keeps dying is started again at once the first time,
-// then only after the backoff.
+// then only after the backoff; a lease released in between (a call it
+// served) ends the run of failures.
 func TestBackoffAfterRepeatedDeaths(t *testing.T) {
 	s, _ := sh(t, `exit 3`, func(c *procsup.Config[*pipeConn]) { c.MinBackoff = time.Hour })
 	for i := range 2 {
@@ -183,12 +184,26 @@ func TestBackoffAfterRepeatedDeaths(t *testing.T) {
 		if err != nil {
 			t.Fatalf("start %d: %v", i+1, err)
 		}
-		l.Release()
 		waitFor(t, "the exit noticed", func() bool { return s.Pid() == 0 })
+		l.Release() // after the death: no call was served
 	}
 	_, err := s.Acquire(t.Context())
 	if !errors.Is(err, procsup.ErrBackoff) || !strings.Contains(err.Error(), "tester failed 2 times in a row") {
 		t.Fatalf("third Acquire: %v, want ErrBackoff", err)
+	}
+
+	healthy, _ := sh(t, `exec cat`, func(c *procsup.Config[*pipeConn]) { c.MinBackoff = time.Hour })
+	for i := range 3 {
+		l, err := healthy.Acquire(t.Context())
+		if err != nil {
+			t.Fatalf("start %d: %v", i+1, err)
+		}
+		l.Release()
+		pid := healthy.Pid()
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the death noticed", func() bool { return healthy.Pid() == 0 })
 	}
 }
 

@@ -5,18 +5,38 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/internal/procsup"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// DefaultTimeout bounds one tool call, and Connect when its context has no
-// deadline.
-const DefaultTimeout = 30 * time.Second
+// Defaults of the options.
+const (
+	// DefaultTimeout bounds one tool call (WithTimeout).
+	DefaultTimeout = 30 * time.Second
+	// DefaultConnectTimeout bounds connecting: dialling and initializing
+	// a remote server, starting and initializing a local one
+	// (WithConnectTimeout).
+	DefaultConnectTimeout = 30 * time.Second
+	// DefaultIdle is how long a local server may go unused before it is
+	// stopped (WithIdle).
+	DefaultIdle = procsup.DefaultIdle
+)
+
+// terminateAfter is how long a local server has to exit after its input
+// is closed before it is sent SIGTERM (and as long again before SIGKILL).
+const terminateAfter = 2 * time.Second
+
+// LogKey is the log attribute that names a local server in the lines of
+// its standard error and its starts and stops.
+const LogKey = "mcp_server"
 
 // ErrCollision is wrapped by the errors of Connect and Collect when two tools
 // share a name.
@@ -28,15 +48,29 @@ var builtins = []string{"sleep", "sleep_until", "sleep_until_event_or_input", "s
 	"report_to_parent", "close_thread", "send_message_to_child", "cancel_subscription",
 	"receive_event__injected"}
 
-// Option configures Connect.
+// Option configures Connect and ConnectCommand.
 type Option func(*options)
 
 type options struct {
-	httpClient *http.Client
-	timeout    time.Duration
-	name       string
-	version    string
-	headers    map[string]string
+	httpClient     *http.Client
+	timeout        time.Duration
+	connectTimeout time.Duration
+	clientName     string
+	clientVersion  string
+	headers        map[string]string
+	name           string
+	log            *slog.Logger
+	idle           time.Duration
+	minBackoff     time.Duration
+	maxBackoff     time.Duration
+}
+
+func newOptions(opts []Option) options {
+	o := options{timeout: DefaultTimeout, connectTimeout: DefaultConnectTimeout, clientName: "infinity", clientVersion: "dev", idle: DefaultIdle}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
 }
 
 // WithHTTPClient sends every request through c: an *http.Client is used as
@@ -51,7 +85,9 @@ func WithHTTPClient(c infinity.HTTPClient) Option {
 	}
 }
 
-// WithTimeout bounds each tool call (default DefaultTimeout).
+// WithTimeout bounds each tool call (default DefaultTimeout). The
+// context Invoke gets may bound it further (the engine's own limit on a
+// tool call); the error result then says so.
 func WithTimeout(d time.Duration) Option {
 	return func(o *options) {
 		if d > 0 {
@@ -60,18 +96,54 @@ func WithTimeout(d time.Duration) Option {
 	}
 }
 
+// WithConnectTimeout bounds connecting to the server (default
+// DefaultConnectTimeout): dialling and initializing a remote one, starting
+// and initializing a local one, and listing its tools.
+func WithConnectTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.connectTimeout = d
+		}
+	}
+}
+
 // WithClientInfo sets the client name and version sent to the server
 // (default "infinity", "dev").
 func WithClientInfo(name, version string) Option {
-	return func(o *options) { o.name, o.version = name, version }
+	return func(o *options) { o.clientName, o.clientVersion = name, version }
 }
 
 // WithHeaders adds headers (credentials, such as Authorization) to every
-// request sent to the server. They are never logged or stored.
+// request sent to a remote server. They are never logged or stored, and
+// errors never quote them.
 func WithHeaders(h map[string]string) Option {
 	return func(o *options) {
 		if len(h) > 0 {
 			o.headers = h
+		}
+	}
+}
+
+// WithName names the server in errors and logs (an agent file's name);
+// by default a remote server is named by what it calls itself and a local
+// one by its program's base name.
+func WithName(name string) Option {
+	return func(o *options) { o.name = name }
+}
+
+// WithLogger receives a local server's standard error, line by line, and
+// its starts, exits and stops, each with the server's name under LogKey
+// (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.log = l }
+}
+
+// WithIdle stops a local server that has not been called for d (default
+// DefaultIdle; negative: never); the next call starts it again.
+func WithIdle(d time.Duration) Option {
+	return func(o *options) {
+		if d != 0 {
+			o.idle = d
 		}
 	}
 }
@@ -90,6 +162,21 @@ func (t headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.base.RoundTrip(req)
 }
 
+// refusals remembers the last 401 or 403 a remote server answered, so that
+// a failed connect can say that its credentials were refused.
+type refusals struct {
+	base http.RoundTripper
+	last atomic.Int32
+}
+
+func (r *refusals) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := r.base.RoundTrip(req)
+	if err == nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
+		r.last.Store(int32(resp.StatusCode))
+	}
+	return resp, err
+}
+
 // doer adapts an infinity.HTTPClient to an http.RoundTripper.
 type doer struct{ c infinity.HTTPClient }
 
@@ -98,78 +185,88 @@ func (d doer) RoundTrip(req *http.Request) (*http.Response, error) { return d.c.
 // Server is a connection to one MCP server and the tools it offers. It is
 // safe for concurrent use.
 type Server struct {
-	url    string
-	name   string // the server's own name, or its URL
+	target string // the URL, or the local server's program
+	name   string // for errors: its name and target
 	opts   options
 	client *sdk.Client
 	tools  []infinity.Tool
-
-	mu     sync.Mutex
-	sess   *sdk.ClientSession
-	broken bool // the session failed; the next call reconnects
-	closed bool
+	link   link
 }
 
-// Connect opens a session with the MCP server at url and lists its tools.
-// It fails when the server cannot be reached or initialized, when listing
-// fails, or (wrapping ErrCollision) when a tool shadows an engine built-in
-// or two tools share a name.
+// link is how calls reach the server: a session over HTTP, reconnected
+// after it broke, or a supervised local process.
+type link interface {
+	// acquire returns a session for one call and the function that ends
+	// the call, told whether the connection broke (nil if not).
+	acquire(ctx context.Context) (*sdk.ClientSession, func(broken error), error)
+	close() error
+}
+
+// Connect opens a session with the MCP server at url (streamable HTTP) and
+// lists its tools. It fails when the server cannot be reached or
+// initialized within the connect timeout (a server that refuses the
+// credentials is said to), when listing fails, or (wrapping ErrCollision)
+// when a tool shadows an engine built-in or two tools share a name.
 func Connect(ctx context.Context, url string, opts ...Option) (*Server, error) {
-	o := options{timeout: DefaultTimeout, name: "infinity", version: "dev"}
-	for _, opt := range opts {
-		opt(&o)
+	o := newOptions(opts)
+	hc := http.Client{}
+	if o.httpClient != nil {
+		hc = *o.httpClient
+	}
+	base := hc.Transport
+	if base == nil {
+		base = http.DefaultTransport
 	}
 	if len(o.headers) > 0 {
-		hc := http.Client{}
-		if o.httpClient != nil {
-			hc = *o.httpClient
-		}
-		base := hc.Transport
-		if base == nil {
-			base = http.DefaultTransport
-		}
-		hc.Transport = headerTransport{base: base, headers: o.headers}
-		o.httpClient = &hc
+		base = headerTransport{base: base, headers: o.headers}
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.timeout)
-		defer cancel()
-	}
-	s := &Server{url: url, name: url, opts: o,
-		client: sdk.NewClient(&sdk.Implementation{Name: o.name, Version: o.version}, nil)}
-	sess, err := s.dial(ctx)
+	ref := &refusals{base: base}
+	hc.Transport = ref
+	o.httpClient = &hc
+	ctx, cancel := context.WithTimeout(ctx, o.connectTimeout)
+	defer cancel()
+	s := &Server{target: url, opts: o, client: newClient(o)}
+	s.setName(nil)
+	l := &httpLink{s: s, refused: ref}
+	sess, err := l.dial(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.sess = sess
-	if info := sess.InitializeResult(); info != nil && info.ServerInfo != nil && info.ServerInfo.Name != "" {
-		s.name = fmt.Sprintf("%s (%s)", info.ServerInfo.Name, url)
-	}
-	if err := s.list(ctx); err != nil {
+	l.sess = sess
+	s.link = l
+	s.setName(sess)
+	if err := s.list(ctx, sess); err != nil {
 		_ = sess.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Server) dial(ctx context.Context) (*sdk.ClientSession, error) {
-	t := &sdk.StreamableClientTransport{Endpoint: s.url, HTTPClient: s.opts.httpClient,
-		// Tools are called request by request; no server-initiated messages.
-		DisableStandaloneSSE: true}
-	sess, err := s.client.Connect(ctx, t, nil)
-	if err != nil {
-		return nil, fmt.Errorf("connect to MCP server %s: %w", s.url, err)
-	}
-	return sess, nil
+func newClient(o options) *sdk.Client {
+	return sdk.NewClient(&sdk.Implementation{Name: o.clientName, Version: o.clientVersion}, nil)
 }
 
-func (s *Server) list(ctx context.Context) error {
+// setName names the server: WithName's name, else what the server calls
+// itself, with its target.
+func (s *Server) setName(sess *sdk.ClientSession) {
+	label := s.opts.name
+	if label == "" && sess != nil {
+		if info := sess.InitializeResult(); info != nil && info.ServerInfo != nil {
+			label = info.ServerInfo.Name
+		}
+	}
+	s.name = s.target
+	if label != "" && label != s.target {
+		s.name = fmt.Sprintf("%s (%s)", label, s.target)
+	}
+}
+
+func (s *Server) list(ctx context.Context, sess *sdk.ClientSession) error {
 	taken := make(map[string]string)
 	for _, b := range builtins {
 		taken[b] = "the engine's built-in tools"
 	}
-	for t, err := range s.sess.Tools(ctx, nil) {
+	for t, err := range sess.Tools(ctx, nil) {
 		if err != nil {
 			return fmt.Errorf("list tools of MCP server %s: %w", s.name, err)
 		}
@@ -202,53 +299,86 @@ func toSpec(t *sdk.Tool) (infinity.ToolSpec, error) {
 	return infinity.ToolSpec{Name: t.Name, Description: desc, Schema: schema}, nil
 }
 
-// Name is the server's name as it introduced itself, with its URL.
+// Name is the server's name (WithName's, or its own) with its URL or
+// program.
 func (s *Server) Name() string { return s.name }
 
 // Tools returns the server's tools, in the order the server listed them.
 func (s *Server) Tools() []infinity.Tool { return slices.Clone(s.tools) }
 
-// Close ends the session. Calls after Close fail with an error result.
-func (s *Server) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
-	}
-	s.closed = true
-	if s.sess == nil {
-		return nil
-	}
-	return s.sess.Close()
+// Close ends the session, or stops the local server. Calls after Close
+// fail with an error result.
+func (s *Server) Close() error { return s.link.close() }
+
+// httpLink is a session with a remote server, dialled again after a call
+// found it broken.
+type httpLink struct {
+	s       *Server
+	refused *refusals
+
+	mu     sync.Mutex
+	sess   *sdk.ClientSession
+	broken bool // the session failed; the next call reconnects
+	closed bool
 }
 
-// session returns the live session, reconnecting once if the last call
-// broke it.
-func (s *Server) session(ctx context.Context) (*sdk.ClientSession, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.closed:
-		return nil, errors.New("the connection to the MCP server was closed")
-	case !s.broken:
-		return s.sess, nil
-	}
-	sess, err := s.dial(ctx)
+func (l *httpLink) dial(ctx context.Context) (*sdk.ClientSession, error) {
+	l.refused.last.Store(0)
+	t := &sdk.StreamableClientTransport{Endpoint: l.s.target, HTTPClient: l.s.opts.httpClient,
+		// Tools are called request by request; no server-initiated messages.
+		DisableStandaloneSSE: true}
+	sess, err := l.s.client.Connect(ctx, t, nil)
 	if err != nil {
-		return nil, err
+		if code := int(l.refused.last.Load()); code != 0 {
+			return nil, fmt.Errorf("connect to MCP server %s: it answered HTTP %d %s: the credentials it wants (request headers) are missing or wrong: %w",
+				l.s.target, code, http.StatusText(code), err)
+		}
+		return nil, fmt.Errorf("connect to MCP server %s: %w", l.s.target, err)
 	}
-	_ = s.sess.Close() // already failed; its error says nothing new
-	s.sess, s.broken = sess, false
 	return sess, nil
 }
 
-// markBroken makes the next call reconnect, unless sess was replaced already.
-func (s *Server) markBroken(sess *sdk.ClientSession) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.sess == sess {
-		s.broken = true
+// acquire returns the live session, reconnecting once if the last call
+// broke it.
+func (l *httpLink) acquire(ctx context.Context) (*sdk.ClientSession, func(error), error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, nil, errors.New("the connection to the MCP server was closed")
 	}
+	if l.broken {
+		sess, err := l.dial(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		_ = l.sess.Close() // already failed; its error says nothing new
+		l.sess, l.broken = sess, false
+	}
+	sess := l.sess
+	return sess, func(broken error) {
+		if broken != nil {
+			l.markBroken(sess)
+		}
+	}, nil
+}
+
+// markBroken makes the next call reconnect, unless sess was replaced already.
+func (l *httpLink) markBroken(sess *sdk.ClientSession) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sess == sess {
+		l.broken = true
+	}
+}
+
+func (l *httpLink) close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	return l.sess.Close()
 }
 
 // Collect returns the tools of all servers, refusing (with ErrCollision) two

@@ -26,15 +26,19 @@ type Source struct {
 	now       func() time.Time
 
 	mu      sync.Mutex
-	servers []*Server   // by url, nil until connected
-	failed  []time.Time // by url, when the last attempt failed
-	errs    []error     // by url, the last attempt's error
+	servers []*Server   // by endpoint, nil until connected
+	failed  []time.Time // by endpoint, when the last attempt failed
+	errs    []error     // by endpoint, the last attempt's error
 	closed  bool
+	beside  []*Server // connected elsewhere; their tools must not collide
 }
 
-// Endpoint is one MCP server and the options of its own (WithHeaders).
+// Endpoint is one MCP server and the options of its own (WithHeaders,
+// WithName, the timeouts): a remote one at URL, or, when Command is set, a
+// local one (ConnectCommand).
 type Endpoint struct {
 	URL     string
+	Command *Command
 	Options []Option
 }
 
@@ -69,7 +73,14 @@ func (s *Source) Tools(ctx context.Context, _ infinity.ThreadID) ([]infinity.Too
 	var connected []*Server
 	for i, e := range s.endpoints {
 		if s.servers[i] == nil && (s.errs[i] == nil || s.now().Sub(s.failed[i]) >= RetryAfter) {
-			srv, err := Connect(ctx, e.URL, append(slices.Clone(s.opts), e.Options...)...)
+			opts := append(slices.Clone(s.opts), e.Options...)
+			var srv *Server
+			var err error
+			if e.Command != nil {
+				srv, err = ConnectCommand(ctx, *e.Command, opts...)
+			} else {
+				srv, err = Connect(ctx, e.URL, opts...)
+			}
 			if err != nil {
 				s.failed[i], s.errs[i] = s.now(), err
 			} else {
@@ -82,11 +93,24 @@ func (s *Source) Tools(ctx context.Context, _ infinity.ThreadID) ([]infinity.Too
 			errs = append(errs, s.errs[i])
 		}
 	}
+	if _, err := Collect(append(slices.Clone(s.beside), connected...)...); err != nil {
+		return nil, errors.Join(append(errs, err)...)
+	}
 	tools, err := Collect(connected...)
 	if err != nil {
 		return nil, errors.Join(append(errs, err)...)
 	}
 	return tools, errors.Join(errs...)
+}
+
+// Beside makes the source refuse (with ErrCollision, as between its own
+// servers) tools named like a tool of servers, connected elsewhere, whose
+// tools the same agent has. It returns s.
+func (s *Source) Beside(servers ...*Server) *Source {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.beside = append(s.beside, servers...)
+	return s
 }
 
 // Close disconnects every connected server.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -21,24 +22,34 @@ type tool struct {
 
 func (t *tool) Spec() infinity.ToolSpec { return t.spec }
 
-// Invoke calls the tool on the server within the server's call timeout.
-// Every failure becomes a result with IsError set; the error is always nil,
-// so the model reads a message written for it rather than a Go error string.
+// Invoke calls the tool on the server within the server's call timeout
+// (or ctx's deadline, if that comes first). Every failure becomes a result
+// with IsError set; the error is always nil, so the model reads a message
+// written for it rather than a Go error string.
 func (t *tool) Invoke(ctx context.Context, _ infinity.ToolEnv, call infinity.ToolCall) (*infinity.ToolResult, error) {
 	args, err := decodeArgs(call.Args)
 	if err != nil {
 		return t.fail(call, fmt.Sprintf("the arguments of %s are not a JSON object (%v); call it again with an object matching its input schema", t.spec.Name, err)), nil
 	}
+	limit := bound{d: t.srv.opts.timeout, what: "the call timeout of MCP server " + t.srv.name}
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl); left < limit.d {
+			limit = bound{d: left.Round(100 * time.Millisecond), what: "the runtime's limit on one tool call"}
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, t.srv.opts.timeout)
 	defer cancel()
-	sess, err := t.srv.session(ctx)
+	sess, done, err := t.srv.link.acquire(ctx)
 	if err != nil {
 		return t.fail(call, fmt.Sprintf("%s could not run: MCP server %s is unreachable (%v); try again later", t.spec.Name, t.srv.name, err)), nil
 	}
 	res, err := sess.CallTool(ctx, &sdk.CallToolParams{Name: t.spec.Name, Arguments: args})
 	if err != nil {
-		return t.fail(call, t.explain(ctx, sess, err)), nil
+		msg, broken := t.explain(ctx, err, limit)
+		done(broken)
+		return t.fail(call, msg), nil
 	}
+	done(nil)
 	out := &infinity.ToolResult{CallID: call.ID, Parts: toParts(res.Content), IsError: res.IsError}
 	if len(out.Parts) == 0 && res.StructuredContent != nil {
 		if b, err := json.Marshal(res.StructuredContent); err == nil {
@@ -55,22 +66,28 @@ func (t *tool) Invoke(ctx context.Context, _ infinity.ToolEnv, call infinity.Too
 	return out, nil
 }
 
-// explain turns a call error into a message the model can act on, and marks
-// the session broken when the transport failed.
-func (t *tool) explain(ctx context.Context, sess *sdk.ClientSession, err error) string {
+// bound is what limits a call: its duration and what sets it.
+type bound struct {
+	d    time.Duration
+	what string
+}
+
+// explain turns a call error into a message the model can act on, and
+// returns err as broken when the transport failed (the next call
+// reconnects, or starts a local server again).
+func (t *tool) explain(ctx context.Context, err error, limit bound) (string, error) {
 	var wire *jsonrpc.Error
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
-		return fmt.Sprintf("%s did not answer within %s and was abandoned; it may still have had an effect. Try again with a smaller request, or do without it", t.spec.Name, t.srv.opts.timeout)
+		return fmt.Sprintf("%s did not answer within %s (%s) and was abandoned; it may still have had an effect. Try again with a smaller request, or do without it", t.spec.Name, limit.d, limit.what), nil
 	case errors.Is(err, context.Canceled):
-		return fmt.Sprintf("%s was cancelled before it answered", t.spec.Name)
+		return fmt.Sprintf("%s was cancelled before it answered", t.spec.Name), nil
 	case errors.As(err, &wire):
 		// The server answered with a protocol error: unknown tool, arguments
 		// that fail its schema, and so on. The session is fine.
-		return fmt.Sprintf("MCP server %s refused %s: %s", t.srv.name, t.spec.Name, wire.Message)
+		return fmt.Sprintf("MCP server %s refused %s: %s", t.srv.name, t.spec.Name, wire.Message), nil
 	default:
-		t.srv.markBroken(sess)
-		return fmt.Sprintf("%s failed: the connection to MCP server %s broke (%v); the next call reconnects, so you may try again", t.spec.Name, t.srv.name, err)
+		return fmt.Sprintf("%s failed: the connection to MCP server %s broke (%v); the next call reconnects, so you may try again", t.spec.Name, t.srv.name, err), err
 	}
 }
 

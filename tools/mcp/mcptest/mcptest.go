@@ -7,6 +7,10 @@
 //   - fail: answers an isError result with the text "it failed on purpose".
 //   - image: answers one 1×1 PNG image (PNG, media type "image/png").
 //
+// Options.Headers makes the server require request headers (credentials).
+// A test binary can also serve the same tools as a local server, over its
+// standard input and output: see ServeStdioIfAsked and StdioCommand.
+//
 // It imports the standard library and github.com/modelcontextprotocol/go-sdk.
 package mcptest
 
@@ -48,6 +52,9 @@ type Options struct {
 	PageSize int
 	// Slow is how long the slow tool sleeps; default 2 s.
 	Slow time.Duration
+	// Headers, when set, must all be on every request, with these values;
+	// a request without them is answered 401 Unauthorized.
+	Headers map[string]string
 }
 
 // Server is a running test server.
@@ -75,6 +82,13 @@ func Start(o Options) *Server {
 	s := &Server{o: o}
 	s.Restart()
 	s.hs = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for k, v := range o.Headers {
+			if r.Header.Get(k) != v {
+				w.Header().Set("WWW-Authenticate", "Bearer")
+				http.Error(w, "missing or wrong "+k, http.StatusUnauthorized)
+				return
+			}
+		}
 		(*s.h.Load()).ServeHTTP(w, r)
 	}))
 	s.URL = s.hs.URL
