@@ -95,12 +95,6 @@ type RateLimit struct {
 	TPM        int `yaml:"tpm"`
 }
 
-// Tools lists tool servers by base URL.
-type Tools struct {
-	RAP []string `yaml:"rap"`
-	MCP []string `yaml:"mcp"`
-}
-
 // Limits bound a thread tree; zero values mean the engine's defaults.
 type Limits struct {
 	MaxDepth    int   `yaml:"max_depth"`
@@ -290,9 +284,12 @@ const (
 	kStr
 	kInt
 	kBool
-	kList    // of strings
-	kNum     // an integer or a decimal number
-	kMapList // a list of mappings
+	kList     // of strings
+	kNum      // an integer or a decimal number
+	kMapList  // a list of mappings
+	kStrOrMap // a string or a mapping
+	kEntries  // a list of strings and mappings
+	kNames    // a mapping whose keys are names (headers, variables): see names
 )
 
 func (k kind) String() string {
@@ -311,6 +308,12 @@ func (k kind) String() string {
 		return "a number"
 	case kMapList:
 		return "a list of mappings"
+	case kStrOrMap:
+		return "a string or a mapping"
+	case kEntries:
+		return "a list of URLs and mappings"
+	case kNames:
+		return "a mapping"
 	}
 	return "a value"
 }
@@ -318,16 +321,22 @@ func (k kind) String() string {
 // fields are the fields of each mapping and the kinds of their values.
 // A list's items share one entry, written "models[]".
 var fields = map[string]map[string]kind{
-	"":                    {"name": kStr, "description": kStr, "model": kMap, "models": kMapList, "system": kStr, "tools": kMap, "limits": kMap},
-	"model":               {"provider": kStr, "id": kStr, "script": kStr, "demo": kBool, "context_window": kInt, "max_output": kInt, "images": kBool, "price": kMap, "rate_limit": kMap},
-	"model.price":         {"input": kNum, "output": kNum},
-	"model.rate_limit":    {"concurrent": kInt, "rpm": kInt, "tpm": kInt},
-	"models[]":            {"provider": kStr, "id": kStr, "context_window": kInt, "max_output": kInt, "images": kBool, "price": kMap, "rate_limit": kMap},
-	"models[].price":      {"input": kNum, "output": kNum},
-	"models[].rate_limit": {"concurrent": kInt, "rpm": kInt, "tpm": kInt},
-	"tools":               {"rap": kList, "mcp": kList},
-	"limits":              {"max_depth": kInt, "max_children": kInt, "max_tokens": kInt, "slice": kMap},
-	"limits.slice":        {"completions": kInt, "wall": kStr},
+	"":                      {"name": kStr, "description": kStr, "model": kMap, "models": kMapList, "system": kStr, "tools": kMap, "limits": kMap},
+	"model":                 {"provider": kStr, "id": kStr, "script": kStr, "demo": kBool, "context_window": kInt, "max_output": kInt, "images": kBool, "price": kMap, "rate_limit": kMap},
+	"model.price":           {"input": kNum, "output": kNum},
+	"model.rate_limit":      {"concurrent": kInt, "rpm": kInt, "tpm": kInt},
+	"models[]":              {"provider": kStr, "id": kStr, "context_window": kInt, "max_output": kInt, "images": kBool, "price": kMap, "rate_limit": kMap},
+	"models[].price":        {"input": kNum, "output": kNum},
+	"models[].rate_limit":   {"concurrent": kInt, "rpm": kInt, "tpm": kInt},
+	"tools":                 {"rap": kEntries, "mcp": kEntries},
+	"tools.rap[]":           {"url": kStr, "timeout": kMap},
+	"tools.rap[].timeout":   {"connect": kStr, "call": kStr},
+	"tools.mcp[]":           {"url": kStr, "name": kStr, "headers": kNames, "timeout": kMap, "command": kStr, "args": kList, "env": kNames, "idle": kStr},
+	"tools.mcp[].timeout":   {"connect": kStr, "call": kStr},
+	"tools.mcp[].headers.*": {"env": kStr, "file": kStr, "prefix": kStr},
+	"tools.mcp[].env.*":     {"env": kStr, "file": kStr, "prefix": kStr},
+	"limits":                {"max_depth": kInt, "max_children": kInt, "max_tokens": kInt, "slice": kMap},
+	"limits.slice":          {"completions": kInt, "wall": kStr},
 }
 
 // walk indexes the AST by field path and checks field names and value
@@ -361,16 +370,37 @@ func (p *parse) walk(n ast.Node, path string, key *token.Token, want kind) {
 			ok = true
 			p.walkPair(n, path)
 		}
-	case kList, kMapList:
+	case kList, kMapList, kEntries:
 		if seq, isSeq := n.(*ast.SequenceNode); isSeq {
 			ok = true
-			item := kStr
-			if want == kMapList {
-				item = kMap
-			}
+			item := map[kind]kind{kList: kStr, kMapList: kMap, kEntries: kStrOrMap}[want]
 			for i, v := range seq.Values {
 				p.walk(v, path+"["+strconv.Itoa(i)+"]", nil, item)
 			}
+		}
+	case kStrOrMap:
+		switch n := n.(type) {
+		case *ast.StringNode, *ast.LiteralNode:
+			ok = true
+		case *ast.MappingNode:
+			ok = true
+			for _, mv := range n.Values {
+				p.walkPair(mv, path)
+			}
+		case *ast.MappingValueNode:
+			ok = true
+			p.walkPair(n, path)
+		}
+	case kNames:
+		switch n := n.(type) {
+		case *ast.MappingNode:
+			ok = true
+			for _, mv := range n.Values {
+				p.walkName(mv, path)
+			}
+		case *ast.MappingValueNode:
+			ok = true
+			p.walkName(n, path)
 		}
 	case kStr:
 		switch n.(type) {
@@ -413,6 +443,31 @@ func (p *parse) walkPair(mv *ast.MappingValueNode, parent string) {
 	p.walk(mv.Value, child, ktk, want)
 }
 
+// names are the mappings whose keys are names, and the kinds of their
+// values.
+var names = map[string]kind{"tools.mcp[].headers": kMap, "tools.mcp[].env": kStrOrMap}
+
+// walkName walks one entry of a mapping whose keys are names.
+func (p *parse) walkName(mv *ast.MappingValueNode, parent string) {
+	if mv == nil || mv.Key == nil {
+		return
+	}
+	ktk := mv.Key.GetToken()
+	if _, merge := mv.Key.(*ast.MergeKeyNode); merge {
+		p.errs = append(p.errs, p.errAt(ktk, parent, "merge keys (<<) are not supported in agent files"))
+		return
+	}
+	name := yamlnode.KeyName(mv.Key)
+	child := join(parent, name)
+	p.remember(ktk, child)
+	p.remember(mv.Start, child)
+	if msg, ok := p.freeKey(parent, name); !ok {
+		p.errs = append(p.errs, p.errAt(ktk, child, msg))
+		return
+	}
+	p.walk(mv.Value, child, ktk, names[generic(parent)])
+}
+
 func unknownField(name, parent string) string {
 	msg := fmt.Sprintf("unknown field %q", name)
 	names := known[generic(parent)]
@@ -425,8 +480,22 @@ func unknownField(name, parent string) string {
 var indexRE = regexp.MustCompile(`\[[0-9]+\]`)
 
 // generic turns a field path's list indexes into [] ("models[2].price" →
-// "models[].price"), the key of fields and known.
-func generic(path string) string { return indexRE.ReplaceAllString(path, "[]") }
+// "models[].price") and the keys of names into * ("tools.mcp[0].env.FOO"
+// → "tools.mcp[].env.*"), the key of fields and known.
+func generic(path string) string {
+	g := indexRE.ReplaceAllString(path, "[]")
+	for prefix := range names {
+		if rest, ok := strings.CutPrefix(g, prefix+"."); ok {
+			_, tail, more := strings.Cut(rest, ".")
+			g = prefix + ".*"
+			if more {
+				g += "." + tail
+			}
+			break
+		}
+	}
+	return g
+}
 
 func describeNode(n ast.Node) string {
 	switch n := n.(type) {
@@ -562,16 +631,22 @@ func (e *Error) Unwrap() error { return infinity.ErrInvalid }
 
 // known lists the fields of each mapping, for suggestions.
 var known = map[string][]string{
-	"":                    {"name", "description", "model", "models", "system", "tools", "limits"},
-	"model":               {"provider", "id", "script", "demo", "context_window", "max_output", "images", "price", "rate_limit"},
-	"model.price":         {"input", "output"},
-	"model.rate_limit":    {"concurrent", "rpm", "tpm"},
-	"models[]":            {"provider", "id", "context_window", "max_output", "images", "price", "rate_limit"},
-	"models[].price":      {"input", "output"},
-	"models[].rate_limit": {"concurrent", "rpm", "tpm"},
-	"tools":               {"rap", "mcp"},
-	"limits":              {"max_depth", "max_children", "max_tokens", "slice"},
-	"limits.slice":        {"completions", "wall"},
+	"":                      {"name", "description", "model", "models", "system", "tools", "limits"},
+	"model":                 {"provider", "id", "script", "demo", "context_window", "max_output", "images", "price", "rate_limit"},
+	"model.price":           {"input", "output"},
+	"model.rate_limit":      {"concurrent", "rpm", "tpm"},
+	"models[]":              {"provider", "id", "context_window", "max_output", "images", "price", "rate_limit"},
+	"models[].price":        {"input", "output"},
+	"models[].rate_limit":   {"concurrent", "rpm", "tpm"},
+	"tools":                 {"rap", "mcp"},
+	"tools.rap[]":           {"url", "timeout"},
+	"tools.rap[].timeout":   {"connect", "call"},
+	"tools.mcp[]":           {"url", "name", "headers", "timeout", "command", "args", "env", "idle"},
+	"tools.mcp[].timeout":   {"connect", "call"},
+	"tools.mcp[].headers.*": {"env", "file", "prefix"},
+	"tools.mcp[].env.*":     {"env", "file", "prefix"},
+	"limits":                {"max_depth", "max_children", "max_tokens", "slice"},
+	"limits.slice":          {"completions", "wall"},
 }
 
 // suggest returns the known name closest to name, if it is close.
@@ -689,12 +764,7 @@ func (p *parse) validate(f *File) error {
 	p.rateLimit("model.rate_limit", m.RateLimit)
 	p.models(f)
 
-	for i, u := range f.Tools.RAP {
-		p.url(fmt.Sprintf("tools.rap[%d]", i), u)
-	}
-	for i, u := range f.Tools.MCP {
-		p.url(fmt.Sprintf("tools.mcp[%d]", i), u)
-	}
+	p.tools(f)
 
 	l := f.Limits
 	p.between("limits.max_depth", l.MaxDepth, 1, 32)

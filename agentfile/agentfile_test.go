@@ -51,10 +51,16 @@ func TestParseFull(t *testing.T) {
 		Description: "finds things",
 		Model:       ModelSpec{Provider: "anthropic", ID: "claude-sonnet-4-5", ContextWindow: 100000, MaxOutput: 4000},
 		System:      "You are a researcher.\n",
-		Tools:       Tools{RAP: []string{"http://127.0.0.1:9000"}, MCP: []string{"https://example.com/mcp"}},
 		Limits:      Limits{MaxDepth: 4, MaxChildren: 10, MaxTokens: 2048, Slice: Slice{Completions: 12, Wall: "90s"}},
 		path:        "agents/researcher.yaml",
 	}
+	tools := f.Tools
+	if !reflect.DeepEqual(tools.RAP, []string{"http://127.0.0.1:9000"}) || !reflect.DeepEqual(tools.MCP, []string{"https://example.com/mcp"}) ||
+		len(tools.RAPServers) != 1 || tools.RAPServers[0] != (RAPServer{URL: "http://127.0.0.1:9000"}) ||
+		len(tools.MCPServers) != 1 || tools.MCPServers[0].URL != "https://example.com/mcp" || tools.MCPServers[0].Local() {
+		t.Errorf("tools: %+v", tools)
+	}
+	f.Tools = Tools{} // TestTools checks the rest
 	if !reflect.DeepEqual(f, want) {
 		t.Fatalf("got  %+v\nwant %+v", f, want)
 	}
@@ -69,9 +75,6 @@ func TestParseFull(t *testing.T) {
 	}
 	if !reflect.DeepEqual(a, wantAgent) {
 		t.Fatalf("Agent: got %+v\nwant %+v", a, wantAgent)
-	}
-	if len(f.Tools.RAP) != 1 || f.Tools.RAP[0] != "http://127.0.0.1:9000" {
-		t.Errorf("tools.rap: %q", f.Tools.RAP)
 	}
 }
 

@@ -62,7 +62,7 @@ func (b *brain) answer(system string, last []byte) (reply, error) {
 	switch {
 	case strings.Contains(system, "You are a child thread"):
 		return reply{calls: []wireCall{{id, "close_thread", fmt.Sprintf(`{"thread_id":%q,"report_to_parent":"one, two"}`, self[1])}}}, nil
-	case strings.Contains(string(last), "Report from child thread"):
+	case strings.Contains(string(last), "Final report: "):
 		return reply{text: "The child counted: one, two."}, nil
 	case strings.Contains(string(last), "Spawned child thread"):
 		return reply{calls: []wireCall{{id, "sleep_until_event_or_input", `{}`}}}, nil

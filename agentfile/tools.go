@@ -1,0 +1,599 @@
+package agentfile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"net/textproto"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+
+	"github.com/infinity-runtime/infinity/internal/yamlnode"
+)
+
+// Tools lists the agent's tool servers. Each entry of tools.rap and
+// tools.mcp is a URL or a mapping; RAPServers and MCPServers hold them as
+// written, RAP and MCP their URLs.
+type Tools struct {
+	// RAP are the RAP tool servers' base URLs, in file order.
+	RAP []string `yaml:"-"`
+	// MCP are the URLs of the remote MCP servers (entries with a url), in
+	// file order; local servers (command) are in MCPServers only.
+	MCP []string `yaml:"-"`
+	// RAPServers are the tools.rap entries.
+	RAPServers []RAPServer `yaml:"rap"`
+	// MCPServers are the tools.mcp entries.
+	MCPServers []MCPServer `yaml:"mcp"`
+}
+
+// RAPServer is one entry of tools.rap: a base URL, or a mapping with url
+// and timeout.
+type RAPServer struct {
+	URL     string  `yaml:"url"`
+	Timeout Timeout `yaml:"timeout"`
+}
+
+// MCPServer is one entry of tools.mcp: a remote server (url, with
+// optional headers) or a local one (command, with args and env) that the
+// daemon starts and speaks to over its standard input and output.
+type MCPServer struct {
+	// URL is a remote server's address (streamable HTTP).
+	URL string `yaml:"url"`
+	// Name names the server in logs and errors (optional).
+	Name string `yaml:"name"`
+	// Headers are sent with every request to a remote server, their
+	// values taken from the environment or a file when it connects.
+	Headers map[string]Value `yaml:"headers"`
+	// Timeout bounds connecting and each call.
+	Timeout Timeout `yaml:"timeout"`
+	// Command is a local server's program: a name looked up in PATH, an
+	// absolute path, or one starting with ~/.
+	Command string `yaml:"command"`
+	// Args are its arguments.
+	Args []string `yaml:"args"`
+	// Env are variables it gets besides the few it inherits.
+	Env map[string]Value `yaml:"env"`
+	// Idle is how long a local server may go unused before it is stopped
+	// (a Go duration; IdleDuration parses it).
+	Idle string `yaml:"idle"`
+
+	at, commandAt origin
+}
+
+// Timeout is an entry's timeout: Go durations ("10s", "2m"); empty means
+// the program's default.
+type Timeout struct {
+	// Connect bounds connecting (for a local server: starting it).
+	Connect string `yaml:"connect"`
+	// Call bounds one tool call.
+	Call string `yaml:"call"`
+}
+
+// Value is the value of a header or of a local server's variable: taken,
+// when the server is connected, from the environment (Env) or a file
+// (File, its content without surrounding white space), after Prefix; or,
+// for a variable only, written in the file (Literal). Values taken from
+// the environment or a file are never stored with the agent, logged or
+// quoted in errors.
+type Value struct {
+	// Env is the variable of the connecting program's environment (the
+	// daemon's) that holds the value.
+	Env string `yaml:"env"`
+	// File is the file that holds it: an absolute path, or one starting
+	// with ~/ (the connecting program's user's home).
+	File string `yaml:"file"`
+	// Prefix goes before it ("Bearer ").
+	Prefix string `yaml:"prefix"`
+	// Literal is a variable's value written as a plain string.
+	Literal string `yaml:"-"`
+
+	plain bool // written as a plain string
+	at    origin
+}
+
+// ErrUnavailable is wrapped (beside infinity.ErrInvalid) by the errors of
+// Value.Resolve and MCPServer.ResolveHeaders and ResolveEnv: a variable is
+// not set or empty, or a file cannot be read or is empty.
+var ErrUnavailable = errors.New("value unavailable")
+
+// Ranges of the durations.
+const (
+	minConnect, maxConnect = time.Second, 10 * time.Minute
+	minCall, maxCall       = time.Second, time.Hour
+	minIdle, maxIdle       = 10 * time.Second, 24 * time.Hour
+	// maxValueFile bounds a file a value is read from.
+	maxValueFile = 64 << 10
+)
+
+// reservedHeaders are set by the MCP transport itself.
+var reservedHeaders = []string{"Accept", "Connection", "Content-Length", "Content-Type", "Host",
+	"Last-Event-Id", "Mcp-Protocol-Version", "Mcp-Session-Id", "Transfer-Encoding"}
+
+var (
+	serverNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	headerNameRE = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+^_`|~-]+$")
+	envNameRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// origin is where a value is written, for errors found after parsing.
+type origin struct {
+	path, field string
+	line, col   int
+}
+
+func (o origin) errorf(format string, args ...any) *Error {
+	return &Error{Path: o.path, Line: o.line, Col: o.col, Field: o.field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// valueError is an *Error that also wraps ErrUnavailable.
+type valueError struct{ err *Error }
+
+func (e valueError) Error() string        { return e.err.Error() }
+func (e valueError) Unwrap() error        { return e.err }
+func (e valueError) Is(target error) bool { return target == ErrUnavailable }
+
+// UnmarshalYAML takes a plain URL or a mapping.
+func (s *RAPServer) UnmarshalYAML(n ast.Node) error {
+	if str, ok := scalar(n); ok {
+		*s = RAPServer{URL: str}
+		return nil
+	}
+	type plain RAPServer
+	return yaml.NodeToValue(n, (*plain)(s), yaml.Strict())
+}
+
+// UnmarshalYAML takes a plain URL or a mapping.
+func (s *MCPServer) UnmarshalYAML(n ast.Node) error {
+	if str, ok := scalar(n); ok {
+		*s = MCPServer{URL: str}
+		return nil
+	}
+	type plain MCPServer
+	return yaml.NodeToValue(n, (*plain)(s), yaml.Strict())
+}
+
+// UnmarshalYAML takes a plain string (Literal) or a mapping.
+func (v *Value) UnmarshalYAML(n ast.Node) error {
+	if str, ok := scalar(n); ok {
+		*v = Value{Literal: str, plain: true}
+		return nil
+	}
+	type plain Value
+	return yaml.NodeToValue(n, (*plain)(v), yaml.Strict())
+}
+
+// scalar returns a string node's text.
+func scalar(n ast.Node) (string, bool) {
+	switch v := yamlnode.Unwrap(n).(type) {
+	case *ast.StringNode:
+		return v.Value, true
+	case *ast.LiteralNode:
+		if v.Value != nil {
+			return v.Value.Value, true
+		}
+		return "", true
+	}
+	return "", false
+}
+
+// ConnectDuration returns Connect parsed, or 0 when it is empty (Parse
+// has rejected invalid values).
+func (t Timeout) ConnectDuration() time.Duration { return duration(t.Connect) }
+
+// CallDuration returns Call parsed, or 0 when it is empty.
+func (t Timeout) CallDuration() time.Duration { return duration(t.Call) }
+
+// IdleDuration returns Idle parsed, or 0 when it is empty.
+func (s MCPServer) IdleDuration() time.Duration { return duration(s.Idle) }
+
+func duration(s string) time.Duration {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return 0
+	}
+	return d
+}
+
+// Local reports whether the entry is a local server (command).
+func (s MCPServer) Local() bool { return s.Command != "" }
+
+// Label names the server: its name, else its program's base name or its
+// URL.
+func (s MCPServer) Label() string {
+	switch {
+	case s.Name != "":
+		return s.Name
+	case s.Command != "":
+		return filepath.Base(s.Command)
+	}
+	return s.URL
+}
+
+// Field returns the entry's field path ("tools.mcp[2]").
+func (s MCPServer) Field() string { return s.at.field }
+
+// CommandPath returns Command with a leading ~/ made the home directory of
+// this program's user.
+func (s MCPServer) CommandPath() (string, error) {
+	p, err := expandHome(s.Command)
+	if err != nil {
+		return "", valueError{s.commandAt.errorf("%v", err)}
+	}
+	return p, nil
+}
+
+// CommandError reports a problem with the entry's command, as an *Error
+// at its place in the agent file (wrapping infinity.ErrInvalid).
+func (s MCPServer) CommandError(format string, args ...any) error {
+	return s.commandAt.errorf(format, args...)
+}
+
+// ResolveHeaders returns the headers' values, taken from the environment
+// and files now. Its errors (every header's, joined) name the agent file,
+// the header and the variable or file, never a value; each is an *Error
+// that also wraps ErrUnavailable.
+func (s MCPServer) ResolveHeaders() (map[string]string, error) {
+	if len(s.Headers) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]string, len(s.Headers))
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(s.Headers)) {
+		v := s.Headers[name]
+		val, err := v.Resolve()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if strings.ContainsFunc(val, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) {
+			errs = append(errs, valueError{v.at.errorf("the value taken from %s is not a valid header value: it holds a line break or another control character", v.source())})
+			continue
+		}
+		out[name] = val
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+// ResolveEnv returns a local server's variables as NAME=value, sorted by
+// name, taken from the environment and files now, and the values so taken
+// (credentials, for redaction). Its errors are as ResolveHeaders's.
+func (s MCPServer) ResolveEnv() (env, secrets []string, err error) {
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(s.Env)) {
+		v := s.Env[name]
+		val, err := v.Resolve()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if strings.ContainsRune(val, 0) {
+			errs = append(errs, valueError{v.at.errorf("the value taken from %s holds a NUL byte", v.source())})
+			continue
+		}
+		env = append(env, name+"="+val)
+		if !v.plain {
+			secrets = append(secrets, val)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, nil, errors.Join(errs...)
+	}
+	return env, secrets, nil
+}
+
+// source says where a value comes from, for errors.
+func (v Value) source() string {
+	if v.Env != "" {
+		return "environment variable " + v.Env
+	}
+	return "file " + v.File
+}
+
+// Resolve returns the value: Prefix and the variable's value, or the
+// file's content without surrounding white space; or Literal. Its error
+// names the agent file, the field and the variable or file, never a
+// value, and wraps ErrUnavailable and infinity.ErrInvalid.
+func (v Value) Resolve() (string, error) {
+	switch {
+	case v.Env != "":
+		s, ok := os.LookupEnv(v.Env)
+		switch {
+		case !ok:
+			return "", valueError{v.at.errorf("environment variable %s is not set", v.Env)}
+		case strings.TrimSpace(s) == "":
+			return "", valueError{v.at.errorf("environment variable %s is empty", v.Env)}
+		}
+		return v.Prefix + s, nil
+	case v.File != "":
+		path, err := expandHome(v.File)
+		if err != nil {
+			return "", valueError{v.at.errorf("file %s: %v", v.File, err)}
+		}
+		b, err := readSmall(path)
+		if err != nil {
+			return "", valueError{v.at.errorf("file %s cannot be read: %v", path, err)}
+		}
+		s := strings.TrimSpace(string(b))
+		if s == "" {
+			return "", valueError{v.at.errorf("file %s is empty", path)}
+		}
+		return v.Prefix + s, nil
+	}
+	return v.Literal, nil
+}
+
+// readSmall reads a file of at most maxValueFile bytes.
+func readSmall(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return nil, pe.Err
+		}
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxValueFile+1))
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return nil, pe.Err
+		}
+		return nil, err
+	}
+	if len(b) > maxValueFile {
+		return nil, fmt.Errorf("it is larger than %d bytes", maxValueFile)
+	}
+	return b, nil
+}
+
+// expandHome makes a leading ~/ the home directory of this program's user.
+func expandHome(p string) (string, error) {
+	rest, ok := strings.CutPrefix(p, "~/")
+	if !ok {
+		return p, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no home directory for ~/: %w", err)
+	}
+	return filepath.Join(home, rest), nil
+}
+
+// RefuseLocalServers returns an error (an *Error per entry, joined) for
+// every tools.mcp entry that is a local server (command), for programs
+// that cannot start processes (the cloud functions); nil when there is
+// none.
+func (f *File) RefuseLocalServers() error {
+	var errs []error
+	for _, s := range f.Tools.MCPServers {
+		if s.Local() {
+			errs = append(errs, s.commandAt.errorf("local MCP servers (command) run only in the daemon: this program cannot start processes; use a remote server (url)"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// origin returns where field is written.
+func (p *parse) origin(field string) origin {
+	o := origin{path: p.path, field: field, line: 1, col: 1}
+	if tk := p.token(field); tk != nil && tk.Position != nil {
+		o.line, o.col = tk.Position.Line, tk.Position.Column
+	}
+	return o
+}
+
+// mapping reports whether field is written as a mapping.
+func (p *parse) mapping(field string) bool {
+	e, ok := p.index[field]
+	if !ok {
+		return false
+	}
+	switch e.value.(type) {
+	case *ast.MappingNode, *ast.MappingValueNode:
+		return true
+	}
+	return false
+}
+
+// tools checks the tools section and fills in RAP, MCP and where each
+// entry is written.
+func (p *parse) tools(f *File) {
+	t := &f.Tools
+	t.RAP, t.MCP = nil, nil
+	for i := range t.RAPServers {
+		s := &t.RAPServers[i]
+		at := fmt.Sprintf("tools.rap[%d]", i)
+		switch {
+		case !p.mapping(at):
+			p.url(at, s.URL)
+		case s.URL == "":
+			p.at(at+".url", "required: the tool server's base URL")
+		default:
+			p.url(at+".url", s.URL)
+		}
+		p.timeout(at+".timeout", s.Timeout)
+		t.RAP = append(t.RAP, s.URL)
+	}
+	names := map[string]string{}
+	urls := map[string]string{}
+	for i := range t.MCPServers {
+		s := &t.MCPServers[i]
+		at := fmt.Sprintf("tools.mcp[%d]", i)
+		s.at, s.commandAt = p.origin(at), p.origin(at+".command")
+		if !p.mapping(at) {
+			p.url(at, s.URL)
+			p.once(urls, s.URL, at, "the server %s is listed twice (also %s)")
+			t.MCP = append(t.MCP, s.URL)
+			continue
+		}
+		switch {
+		case s.URL != "" && s.Command != "":
+			p.at(at+".command", "set either url (a remote server) or command (a local one), not both")
+		case s.URL == "" && s.Command == "":
+			p.at(at, "required: url (a remote server) or command (a local one)")
+		case s.URL != "":
+			p.url(at+".url", s.URL)
+			p.once(urls, s.URL, at+".url", "the server %s is listed twice (also %s)")
+			t.MCP = append(t.MCP, s.URL)
+		default:
+			p.command(at+".command", s.Command)
+		}
+		if s.Command == "" {
+			for _, k := range []string{"args", "env", "idle"} {
+				if p.present(at + "." + k) {
+					p.at(at+"."+k, "only a local server (command) takes %s", k)
+				}
+			}
+		} else if p.present(at + ".headers") {
+			p.at(at+".headers", "only a remote server (url) takes headers; give a local server its credentials in env")
+		}
+		if p.present(at + ".name") {
+			switch {
+			case !serverNameRE.MatchString(s.Name):
+				p.at(at+".name", "%q is not a valid name: use 1-64 letters, digits, -, _ and ., starting with a letter or digit", s.Name)
+			default:
+				p.once(names, s.Name, at+".name", "the name %s is taken (also %s)")
+			}
+		}
+		p.headers(at+".headers", s.Headers)
+		for _, name := range slices.Sorted(maps.Keys(s.Env)) {
+			v := s.Env[name]
+			field := at + ".env." + name
+			p.value(field, &v, true)
+			s.Env[name] = v
+		}
+		for j, a := range s.Args {
+			if strings.ContainsRune(a, 0) {
+				p.at(fmt.Sprintf("%s.args[%d]", at, j), "an argument may not hold a NUL byte")
+			}
+		}
+		p.timeout(at+".timeout", s.Timeout)
+		p.duration(at+".idle", s.Idle, minIdle, maxIdle)
+	}
+}
+
+// once reports a value seen before under another field.
+func (p *parse) once(seen map[string]string, v, field, format string) {
+	if v == "" {
+		return
+	}
+	if where, dup := seen[v]; dup {
+		p.at(field, format, v, where)
+		return
+	}
+	seen[v] = field
+}
+
+func (p *parse) headers(field string, hs map[string]Value) {
+	canon := map[string]string{}
+	for _, name := range slices.Sorted(maps.Keys(hs)) {
+		v := hs[name]
+		hf := field + "." + name
+		c := textproto.CanonicalMIMEHeaderKey(name)
+		switch {
+		case slices.Contains(reservedHeaders, c):
+			p.at(hf, "%s is set by the MCP transport itself", name)
+		case canon[c] != "":
+			p.at(hf, "%s is also set as %s (header names are not case-sensitive)", name, canon[c])
+		}
+		canon[c] = name
+		p.value(hf, &v, false)
+		hs[name] = v
+	}
+}
+
+// value checks a header's or variable's value and records where it is.
+func (p *parse) value(field string, v *Value, literal bool) {
+	v.at = p.origin(field)
+	switch {
+	case v.plain && literal:
+		if strings.ContainsRune(v.Literal, 0) {
+			p.at(field, "a value may not hold a NUL byte")
+		}
+		return
+	case v.plain:
+		p.at(field, "a header's value comes from the environment or a file, never from the agent file: write {env: NAME} or {file: PATH}")
+		return
+	case v.Env != "" && v.File != "":
+		p.at(field+".file", "set either env or file, not both")
+	case v.Env == "" && v.File == "":
+		p.at(field, "set env (the variable that holds the value) or file (the file that does)")
+	case v.Env != "" && !envNameRE.MatchString(v.Env):
+		p.at(field+".env", "%q is not a variable name: use letters, digits and _, not starting with a digit", v.Env)
+	case v.File != "" && !filepath.IsAbs(v.File) && !strings.HasPrefix(v.File, "~/"):
+		p.at(field+".file", "%q: want an absolute path or one starting with ~/ (the program that connects reads it, not the agent file's directory)", v.File)
+	}
+	if strings.ContainsAny(v.Prefix, "\r\n\x00") {
+		p.at(field+".prefix", "a prefix may not hold a line break or a NUL byte")
+	}
+}
+
+func (p *parse) command(field, c string) {
+	switch {
+	case strings.TrimSpace(c) == "":
+		p.at(field, "required: the program to start (a name looked up in PATH, or a path)")
+	case strings.ContainsRune(c, 0):
+		p.at(field, "a command may not hold a NUL byte")
+	case strings.ContainsRune(c, '/') && !filepath.IsAbs(c) && !strings.HasPrefix(c, "~/"):
+		p.at(field, "%q: want a name looked up in PATH, an absolute path or one starting with ~/", c)
+	}
+}
+
+func (p *parse) timeout(field string, t Timeout) {
+	p.duration(field+".connect", t.Connect, minConnect, maxConnect)
+	p.duration(field+".call", t.Call, minCall, maxCall)
+}
+
+// duration checks a Go duration within [lo, hi], when present.
+func (p *parse) duration(field, s string, lo, hi time.Duration) {
+	if !p.present(field) {
+		return
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	switch {
+	case err != nil:
+		p.at(field, "%q is not a Go duration (such as 90s or 5m)", s)
+	case d < lo || d > hi:
+		p.at(field, "%s is out of range: want %s to %s", d, short(lo), short(hi))
+	}
+}
+
+// short writes a duration without its zero units ("10m", not "10m0s").
+func short(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// freeKey checks a key of a mapping whose keys are names (headers, env).
+func (p *parse) freeKey(parent, name string) (string, bool) {
+	switch generic(parent) {
+	case "tools.mcp[].headers":
+		if !headerNameRE.MatchString(name) {
+			return fmt.Sprintf("%q is not a header name", name), false
+		}
+	case "tools.mcp[].env":
+		if !envNameRE.MatchString(name) {
+			return fmt.Sprintf("%q is not a variable name: use letters, digits and _, not starting with a digit", name), false
+		}
+	}
+	return "", true
+}
