@@ -114,3 +114,39 @@ func LoadHistory(ctx context.Context, s ConversationStore, id ThreadID) (History
 	}
 	return h, nil
 }
+
+// ChildName names the child at index i of a thread's children (kinds are
+// their kinds, in spawn order) after its parent's name: "P/1", "P/2", ...
+// for spawn_thread children, "P/e1", ... for event threads and "P/c1", ...
+// for compaction threads, each counted apart, so that "P/2" is always the
+// child of the second spawn_thread call, whatever events and compactions
+// came between.
+func ChildName(parent string, kinds []ThreadKind, i int) string {
+	n := 0
+	for _, k := range kinds[:i+1] {
+		if k == kinds[i] {
+			n++
+		}
+	}
+	switch kinds[i] {
+	case ThreadEvent:
+		return parent + "/e" + strconv.Itoa(n)
+	case ThreadCompaction:
+		return parent + "/c" + strconv.Itoa(n)
+	}
+	return parent + "/" + strconv.Itoa(n)
+}
+
+// ParseThreadKind reads a ThreadKind's String ("normal", "event",
+// "compaction"); the empty string is ThreadNormal.
+func ParseThreadKind(s string) (ThreadKind, error) {
+	if s == "" {
+		return ThreadNormal, nil
+	}
+	for k, name := range threadKindNames {
+		if name == s {
+			return ThreadKind(k), nil
+		}
+	}
+	return 0, fmt.Errorf("thread kind %q: %w", s, ErrInvalid)
+}

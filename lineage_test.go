@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -258,5 +259,27 @@ func TestLoadHistoryCompacted(t *testing.T) {
 	h = load("grand")
 	if got := ids(h.Items); !reflect.DeepEqual(got, []string{"summary/grand/1"}) || len(h.Own()) != 0 || h.Len() != 1 {
 		t.Errorf("grand after a full summary = %v own %d len %d", got, len(h.Own()), h.Len())
+	}
+}
+
+func TestChildName(t *testing.T) {
+	kinds := []infinity.ThreadKind{infinity.ThreadNormal, infinity.ThreadEvent, infinity.ThreadNormal, infinity.ThreadCompaction, infinity.ThreadEvent, infinity.ThreadNormal}
+	var got []string
+	for i := range kinds {
+		got = append(got, infinity.ChildName("root/2", kinds, i))
+	}
+	if want := "root/2/1 root/2/e1 root/2/2 root/2/c1 root/2/e2 root/2/3"; strings.Join(got, " ") != want {
+		t.Errorf("got %v, want %s", got, want)
+	}
+	for _, k := range []infinity.ThreadKind{infinity.ThreadNormal, infinity.ThreadEvent, infinity.ThreadCompaction} {
+		if back, err := infinity.ParseThreadKind(k.String()); err != nil || back != k {
+			t.Errorf("%v: %v, %v", k, back, err)
+		}
+	}
+	if k, err := infinity.ParseThreadKind(""); err != nil || k != infinity.ThreadNormal {
+		t.Errorf("empty: %v, %v", k, err)
+	}
+	if _, err := infinity.ParseThreadKind("nope"); !errors.Is(err, infinity.ErrInvalid) {
+		t.Errorf("nope: %v", err)
 	}
 }

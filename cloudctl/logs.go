@@ -259,6 +259,7 @@ func (f *follower) read(ctx context.Context) (now time.Time, found bool, err err
 		if err != nil {
 			return now, true, err
 		}
+		kinds := kindsOf(kids)
 		for j, k := range kids {
 			if ks := f.states[k.ID]; ks != nil {
 				if !ks.closed {
@@ -266,7 +267,7 @@ func (f *follower) read(ctx context.Context) (now time.Time, found bool, err err
 				}
 				continue
 			}
-			ks := f.add(k, s.name+"/"+strconv.Itoa(j+1))
+			ks := f.add(k, infinity.ChildName(s.name, kinds, j))
 			ks.pending = append(ks.pending, Line{Thread: k.ID, Name: ks.name, Index: -1, Event: EventSpawned, At: k.Created})
 		}
 		// Children read after the closure was seen are all there will be.

@@ -2,7 +2,7 @@ package cloudctl
 
 import (
 	"context"
-	"strconv"
+	"slices"
 	"time"
 
 	"github.com/infinity-runtime/infinity"
@@ -123,8 +123,9 @@ func (c *Client) tree(ctx context.Context, info infinity.ThreadInfo, name string
 	}
 	t.Name = name
 	out := Tree{Thread: t, Subtree: t.Tokens}
+	kinds := kindsOf(kids)
 	for i, k := range kids {
-		sub, err := c.tree(ctx, k, name+"/"+strconv.Itoa(i+1))
+		sub, err := c.tree(ctx, k, infinity.ChildName(name, kinds, i))
 		if err != nil {
 			return Tree{}, err
 		}
@@ -168,16 +169,22 @@ func (c *Client) name(ctx context.Context, id infinity.ThreadID) (string, error)
 		if err != nil {
 			return "", err
 		}
-		n := 0
-		for j, k := range kids {
-			if k.ID == line[i].ID {
-				n = j + 1
-				break
-			}
+		if j := slices.IndexFunc(kids, func(k infinity.ThreadInfo) bool { return k.ID == line[i].ID }); j >= 0 {
+			name = infinity.ChildName(name, kindsOf(kids), j)
+		} else {
+			name += "/?" // not among its parent's children: a store out of step
 		}
-		name += "/" + strconv.Itoa(n)
 	}
 	return name, nil
+}
+
+// kindsOf lists the threads' kinds, for infinity.ChildName.
+func kindsOf(threads []infinity.ThreadInfo) []infinity.ThreadKind {
+	kinds := make([]infinity.ThreadKind, len(threads))
+	for i, t := range threads {
+		kinds[i] = t.Kind
+	}
+	return kinds
 }
 
 func kindName(k infinity.ThreadKind) string {

@@ -29,6 +29,10 @@ type ThreadView struct {
 	Parent infinity.ThreadID `json:"parent,omitempty"`
 	Root   infinity.ThreadID `json:"root"`
 	Agent  string            `json:"agent"`
+	// Kind is "event" for a thread that handles a subscription event and
+	// "compaction" for one that summarises its parent; empty for a root
+	// or a spawn_thread child.
+	Kind string `json:"kind,omitempty"`
 	// Model is the model the thread runs on ("provider/model"): its own
 	// (infinity run --model, inherited by children) or its agent's
 	// default.
@@ -109,6 +113,9 @@ func (d *Daemon) view(ctx context.Context, info infinity.ThreadInfo, t timers) (
 	v := ThreadView{ID: info.ID, Parent: info.Parent, Root: info.Root, Agent: info.Agent, Model: model, Created: info.Created, Compacted: info.Compacted,
 		Items: len(items), Tokens: infinity.SumUsage(items), Cost: costOf(items, model, am.Prices), Children: len(kids)}
 	v.Subtree = Totals{Threads: 1, Tokens: v.Tokens, Cost: v.Cost}
+	if info.Kind != infinity.ThreadNormal {
+		v.Kind = info.Kind.String()
+	}
 	var call *infinity.ToolCall
 	if it := actors.OpenCall(items); it != nil {
 		call = it.Call

@@ -110,6 +110,9 @@ func TestClientCommands(t *testing.T) {
 			t.Fatalf("the root never compacted: %s", cmdOut(t, "ls", "--all"))
 		}
 	}
+	if err := json.Unmarshal([]byte(cmdOut(t, "tree", "--json", root)), &tr); err != nil || len(tr.Threads) != 4 || tr.Threads[3].Kind != "compaction" || tr.Threads[0].Kind != "" {
+		t.Errorf("tree --json after compact: want the three children and a compaction thread: %v, %+v", err, tr)
+	}
 	if after := cmdOut(t, "logs", root); !strings.HasPrefix(after, before) {
 		t.Errorf("logs after compaction do not start with the whole earlier transcript")
 	}

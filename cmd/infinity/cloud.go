@@ -251,7 +251,7 @@ func (t *cloudTarget) sendCommand() *cobra.Command {
 
 const cloudLogsLong = `Prints the transcript of the tree below THREAD, read from the conversation
 store: every thread's items, children named in spawn order (root/1, root/2,
-root/2/1, ...), every line in causal order (a child's lines before its
+root/2/1, ...; event threads root/e1, compaction threads root/c1), every line in causal order (a child's lines before its
 parent's line about the child). With -f (--follow), goes on as the tree
 grows until THREAD closes (Ctrl-C stops it); the output queue's display
 events wake it up, and show what the store does not keep (OAuth requests,

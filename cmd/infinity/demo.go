@@ -77,7 +77,7 @@ func demo(ctx context.Context, scriptPath, prompt string, timeout time.Duration,
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	p := &printer{w: stdout, start: time.Now(), names: map[infinity.ThreadID]string{}, changed: make(chan struct{}, 1)}
+	p := &printer{w: stdout, start: time.Now(), names: map[infinity.ThreadID]string{}, kinds: map[infinity.ThreadID][]infinity.ThreadKind{}, changed: make(chan struct{}, 1)}
 	p.tr = newTranscript(stdout)
 	p.tr.stamp = func(infinity.Item) string { return p.elapsed() }
 	conv := memory.NewConversationStore()
@@ -178,6 +178,9 @@ type printer struct {
 	w       io.Writer
 	start   time.Time
 	names   map[infinity.ThreadID]string
+	// kinds are each parent's children's kinds in spawn order (for
+	// infinity.ChildName).
+	kinds map[infinity.ThreadID][]infinity.ThreadKind
 	tr      *transcript
 	changed chan struct{}
 }
@@ -210,7 +213,9 @@ func (p *printer) event(ev actors.Event) {
 			p.names[ev.Thread] = "root"
 			fmt.Fprintf(p.w, "%s  + root thread %s\n", at, ev.Thread)
 		} else {
-			p.names[ev.Thread] = fmt.Sprintf("%s/%d", p.name(ev.Info.Parent), len(p.names))
+			kinds := append(p.kinds[ev.Info.Parent], ev.Info.Kind)
+			p.kinds[ev.Info.Parent] = kinds
+			p.names[ev.Thread] = infinity.ChildName(p.name(ev.Info.Parent), kinds, len(kinds)-1)
 			fmt.Fprintf(p.w, "%s  + %s: thread %s spawned by %s\n", at, p.name(ev.Thread), ev.Thread, p.name(ev.Info.Parent))
 		}
 	case actors.EventThreadClosed:

@@ -93,9 +93,13 @@ type follower struct {
 // index names the tree's new threads and indexes this round's tree.
 func (f *follower) index(t daemon.Tree) {
 	f.nodes[t.ID] = t
+	kinds := make([]infinity.ThreadKind, len(t.Threads))
+	for i, k := range t.Threads {
+		kinds[i], _ = infinity.ParseThreadKind(k.Kind) // a kind this CLI does not know counts as a spawn
+	}
 	for i, k := range t.Threads {
 		if _, ok := f.names[k.ID]; !ok {
-			f.names[k.ID] = fmt.Sprintf("%s/%d", f.names[t.ID], i+1)
+			f.names[k.ID] = infinity.ChildName(f.names[t.ID], kinds, i)
 		}
 		f.index(k)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 
@@ -163,5 +164,20 @@ func TestTranscriptNamesEveryResult(t *testing.T) {
 	want := "00:00:00  result spawn_thread: You are now inside…\n00:00:00  result (earlier call): old\n"
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// Event and compaction threads are named apart from spawn_thread
+// children (root/e1, root/c1), so root/2 stays the second spawn's child.
+func TestFollowNamesKinds(t *testing.T) {
+	kid := func(id, kind string, kids ...daemon.Tree) daemon.Tree {
+		return daemon.Tree{ThreadView: daemon.ThreadView{ID: infinity.ThreadID(id), Kind: kind}, Threads: kids}
+	}
+	tree := kid("r", "", kid("a", ""), kid("ev", "event", kid("evk", "")), kid("b", ""), kid("cp", "compaction"), kid("x", "a kind from a newer daemon"))
+	f := &follower{names: map[infinity.ThreadID]string{"r": "root"}, nodes: map[infinity.ThreadID]daemon.Tree{}}
+	f.index(tree)
+	want := map[infinity.ThreadID]string{"r": "root", "a": "root/1", "ev": "root/e1", "evk": "root/e1/1", "b": "root/2", "cp": "root/c1", "x": "root/3"}
+	if !maps.Equal(f.names, want) {
+		t.Errorf("names %v, want %v", f.names, want)
 	}
 }

@@ -38,7 +38,8 @@ With --follow (-f), prints the transcript of the whole tree until every
 thread of it is closed, failed or waiting for input; the exit status is 5
 when a thread of it failed. Children are named by their parent and the
 order they were spawned in (root/1 is the root's first child, root/1/2 its
-second); a parent's line that brings in a child's report comes after the
+second; event threads are root/e1, ..., compaction threads root/c1, ...,
+counted apart); a parent's line that brings in a child's report comes after the
 child's own lines.`
 
 const demoPrompt = "Run the offline demo: split the work across three child threads and summarise their reports."
