@@ -174,13 +174,13 @@ func openDescendants(ctx context.Context, conv infinity.ConversationStore, id in
 
 // printer writes the transcript as the engine commits it.
 type printer struct {
-	mu      sync.Mutex
-	w       io.Writer
-	start   time.Time
-	names   map[infinity.ThreadID]string
+	mu    sync.Mutex
+	w     io.Writer
+	start time.Time
+	names map[infinity.ThreadID]string
 	// kinds are each parent's children's kinds in spawn order (for
 	// infinity.ChildName).
-	kinds map[infinity.ThreadID][]infinity.ThreadKind
+	kinds   map[infinity.ThreadID][]infinity.ThreadKind
 	tr      *transcript
 	changed chan struct{}
 }
