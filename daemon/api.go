@@ -499,42 +499,55 @@ func (d *Daemon) postMessage(w http.ResponseWriter, r *http.Request) error {
 		return apiErr(http.StatusBadRequest, CodeBadRequest, "the message text is empty")
 	}
 	msg := infinity.InputMessage{ID: req.ID, GroupID: id, Content: infinity.TextContent(req.Text)}
+	claimed := false
 	if msg.ID == "" {
 		msg.ID = infinity.NewMessageID()
-	} else if err := d.sameMessage(r.Context(), msg); err != nil {
+	} else if claimed, err = d.sameMessage(r.Context(), msg); err != nil {
 		return err
 	}
 	if err := d.rt.SendMessage(r.Context(), msg); err != nil {
+		if claimed {
+			d.sends.forget(msg.GroupID, msg.ID)
+		}
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, Started{Thread: id, Message: msg.ID})
 	return nil
 }
 
-// sameMessage refuses a message whose id the thread already has, in its
-// history or its queue, with other text (ErrConflict): a resend is harmless
-// only when it is the same message. (A message delivered but not yet
-// applied is not seen; the engine then keeps the first.)
-func (d *Daemon) sameMessage(ctx context.Context, msg infinity.InputMessage) error {
-	text := ""
-	if q, ok := d.sender.Queued(msg.GroupID, msg.ID); ok {
-		text = q.Content.Text
-	} else {
+// sameMessage refuses a message whose id the thread already has with other
+// text (ErrConflict): a resend is harmless only when it is the same
+// message. It looks where the message can be: taken by the API and not yet
+// applied (d.sends, which holds it while its thread runs it), waiting in
+// the sender's queue, or in the history. A message seen nowhere is claimed
+// (recorded in d.sends) and claimed is true: the caller forgets it if
+// sending fails.
+func (d *Daemon) sameMessage(ctx context.Context, msg infinity.InputMessage) (claimed bool, err error) {
+	text, found := d.sends.lookup(msg.GroupID, msg.ID)
+	if !found {
+		if q, ok := d.sender.Queued(msg.GroupID, msg.ID); ok {
+			text, found = q.Content.Text, true
+		}
+	}
+	if !found {
 		items, err := d.store.Conversations().Items(ctx, msg.GroupID, 0, -1)
 		if err != nil {
-			return err
+			return false, err
 		}
-		i := slices.IndexFunc(items, func(it infinity.Item) bool { return it.ID == string(msg.ID) && it.Kind == infinity.KindUser })
-		if i < 0 {
-			return nil
+		if i := slices.IndexFunc(items, func(it infinity.Item) bool { return it.ID == string(msg.ID) && it.Kind == infinity.KindUser }); i >= 0 {
+			text, found = items[i].Text, true
 		}
-		text = items[i].Text
+	}
+	if !found {
+		if text, claimed = d.sends.claim(msg.GroupID, msg.ID, msg.Content.Text); claimed {
+			return true, nil
+		}
 	}
 	if text != msg.Content.Text {
-		return fmt.Errorf("message %s was sent to %s before with other text; a message id names one message (send this one with another id, or none): %w",
+		return false, fmt.Errorf("message %s was sent to %s before with other text; a message id names one message (send this one with another id, or none): %w",
 			msg.ID, msg.GroupID, infinity.ErrConflict)
 	}
-	return nil
+	return false, nil
 }
 
 // threadAction is a POST that asks the runtime to do something to a

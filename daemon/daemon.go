@@ -115,6 +115,9 @@ type Daemon struct {
 	ui      *uiAuth
 	started time.Time
 
+	// sends are the texts of messages taken with their callers' ids and
+	// not yet applied (sameMessage).
+	sends  *sends
 	failMu sync.Mutex
 	failed map[infinity.ThreadID]string // the last slice error per thread, until it commits again
 	oauth  map[string]actors.Event      // authorization requests by thread and call, in memory only
@@ -186,7 +189,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	if len(envSet) > 0 {
 		o.Logger.Info("daemon environment: variables from the home's env file", "file", filepath.Join(o.Home, EnvFile), "names", envSet)
 	}
-	d := &Daemon{opts: o, log: o.Logger, hub: newHub(), failed: map[infinity.ThreadID]string{}, oauth: map[string]actors.Event{}, oauthURLs: map[string]string{},
+	d := &Daemon{opts: o, log: o.Logger, hub: newHub(), sends: newSends(time.Now), failed: map[infinity.ThreadID]string{}, oauth: map[string]actors.Event{}, oauthURLs: map[string]string{},
 		shutdown: make(chan struct{}), started: time.Now()}
 	store, err := disk.Open(filepath.Join(o.Home, storeDir), append([]disk.Option{disk.WithLogger(o.Logger)}, o.Store...)...)
 	if err != nil {
@@ -390,6 +393,9 @@ func (d *Daemon) observe(ev actors.Event) {
 		d.failMu.Lock()
 		delete(d.failed, ev.Thread)
 		d.failMu.Unlock()
+		if ev.Item.Kind == infinity.KindUser {
+			d.sends.forget(ev.Thread, infinity.MessageID(ev.Item.ID))
+		}
 	case actors.EventThreadCreated:
 		if ev.Info.Parent != "" {
 			d.hub.poke(ev.Info.Parent)
@@ -400,6 +406,7 @@ func (d *Daemon) observe(ev actors.Event) {
 		}
 	case actors.EventThreadClosed:
 		d.live.forget(ev.Thread)
+		d.sends.forgetThread(ev.Thread)
 	}
 	d.hub.poke(ev.Thread)
 }

@@ -414,6 +414,47 @@ func TestMessageIDConflict(t *testing.T) {
 	wantCode(t, err, http.StatusConflict, daemon.CodeConflict)
 }
 
+// A message its thread is running (delivered, in a slice that waits for a
+// slow model, not yet in the history) keeps its id: other text under it is
+// refused, the same text is a harmless resend, and the history holds it
+// once.
+func TestMessageIDConflictWhileRunning(t *testing.T) {
+	_, c := startDaemon(t, t.TempDir())
+	ctx := t.Context()
+	script := `{"rules":[{"when":{"last_text":"slow"},"reply":{"delay":"1500ms","text":"done slowly"}},{"when":{},"reply":{"text":"hi"}}]}`
+	if _, err := c.RegisterAgent(ctx, daemon.AgentRequest{Origin: "slow.yaml", AgentSource: daemon.AgentSource{
+		YAML: "name: slow\nmodel:\n  provider: scripted\n  script: s.json\n", Script: script}}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Start(ctx, daemon.StartRequest{Agent: "slow", Text: "go"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c, st.Thread, daemon.StatusWaiting, daemon.WaitingForInput)
+	if _, err := c.Send(ctx, st.Thread, daemon.MessageRequest{ID: "m2", Text: "slow one"}); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c, st.Thread, daemon.StatusRunning, "")
+	_, err = c.Send(ctx, st.Thread, daemon.MessageRequest{ID: "m2", Text: "something else"})
+	wantCode(t, err, http.StatusConflict, daemon.CodeConflict)
+	if _, err := c.Send(ctx, st.Thread, daemon.MessageRequest{ID: "m2", Text: "slow one"}); err != nil {
+		t.Fatalf("the same message again: %v", err)
+	}
+	waitStatus(t, c, st.Thread, daemon.StatusWaiting, daemon.WaitingForInput)
+	var texts []string
+	if err := c.Items(ctx, st.Thread, 0, false, func(l daemon.ItemLine) error {
+		if l.Item != nil && l.Item.ID == "m2" {
+			texts = append(texts, l.Item.Text)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(texts) != 1 || texts[0] != "slow one" {
+		t.Errorf("m2 in the history: %q", texts)
+	}
+}
+
 // Closing or compacting a closed thread says which, not "send to".
 func TestCloseErrorsNameTheAction(t *testing.T) {
 	_, c := startDaemon(t, t.TempDir())

@@ -1,0 +1,31 @@
+package daemon
+
+import (
+	"testing"
+	"time"
+)
+
+// A remembered message is dropped when applied, with its closed thread, or
+// after sendsKeep; the first text claimed under an id stays.
+func TestSendsRemember(t *testing.T) {
+	now := time.Unix(0, 0)
+	s := newSends(func() time.Time { return now })
+	if _, ok := s.claim("t", "m1", "one"); !ok {
+		t.Fatal("m1 not claimed")
+	}
+	if text, ok := s.claim("t", "m1", "two"); ok || text != "one" {
+		t.Fatalf("m1 again: %q, %v", text, ok)
+	}
+	s.claim("t", "m2", "x")
+	s.claim("u", "m1", "y")
+	s.forget("t", "m2")
+	s.forgetThread("u")
+	if s.size() != 1 {
+		t.Fatalf("%d remembered, want 1", s.size())
+	}
+	now = now.Add(sendsKeep)
+	s.claim("v", "m9", "z") // expires what is sendsKeep old
+	if _, ok := s.lookup("t", "m1"); ok || s.size() != 1 || len(s.order) != 1 {
+		t.Fatalf("after sendsKeep: %d remembered, order %v", s.size(), s.order)
+	}
+}
