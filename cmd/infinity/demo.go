@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,13 +27,19 @@ const demoLong = `Runs an offline agent to completion on the scripted model and 
 stores: a root thread spawns three child threads, each sleeps a few seconds,
 reports and closes, and the root writes a final answer. The transcript is
 printed as it happens, then the thread tree. No daemon, API key or network
-is needed.`
+is needed.
+
+With --json, prints one JSON object per line instead: each event as it
+happens ("spawned", "closed", "error", or "item" with the history item, as
+"infinity logs --json" shows it), every one with the thread's id, its
+name in the tree (root, root/1, ...) and the seconds since the start;
+then one "done" object with the final answer, the tree and the tokens.`
 
 func (a *app) demoCommand() *cobra.Command {
 	var (
 		scriptPath, prompt string
 		timeout            time.Duration
-		verbose            bool
+		verbose, asJSON    bool
 	)
 	cmd := &cobra.Command{
 		Use:               "demo [flags]",
@@ -41,7 +48,7 @@ func (a *app) demoCommand() *cobra.Command {
 		Args:              argsBetween(0, 0),
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return demo(cmd.Context(), scriptPath, prompt, timeout, verbose, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return demo(cmd.Context(), demoOpts{script: scriptPath, prompt: prompt, timeout: timeout, verbose: verbose, json: asJSON}, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
@@ -49,6 +56,7 @@ func (a *app) demoCommand() *cobra.Command {
 	f.StringVar(&prompt, "prompt", demoPrompt, "the first user message")
 	f.DurationVar(&timeout, "timeout", 2*time.Minute, "give up if the agent has not finished by then")
 	f.BoolVarP(&verbose, "verbose", "v", false, "also log the runtime's own messages to stderr")
+	f.BoolVar(&asJSON, "json", false, "print events and the result as JSON lines")
 	_ = cmd.RegisterFlagCompletionFunc("script", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		return []cobra.Completion{"json"}, cobra.ShellCompDirectiveFilterFileExt
 	})
@@ -58,10 +66,18 @@ func (a *app) demoCommand() *cobra.Command {
 	return cmd
 }
 
-func demo(ctx context.Context, scriptPath, prompt string, timeout time.Duration, verbose bool, stdout, stderr io.Writer) error {
+// demoOpts are the demo's flags.
+type demoOpts struct {
+	script, prompt string
+	timeout        time.Duration
+	verbose, json  bool
+}
+
+func demo(ctx context.Context, o demoOpts, stdout, stderr io.Writer) error {
+	prompt, timeout := o.prompt, o.timeout
 	script := scripted.Demo()
-	if scriptPath != "" {
-		s, err := scripted.Load(scriptPath)
+	if o.script != "" {
+		s, err := scripted.Load(o.script)
 		if err != nil {
 			return fmt.Errorf("demo: %w", missing(err))
 		}
@@ -72,12 +88,12 @@ func demo(ctx context.Context, scriptPath, prompt string, timeout time.Duration,
 		return fmt.Errorf("demo: %w", err)
 	}
 	level := slog.LevelError
-	if verbose {
+	if o.verbose {
 		level = slog.LevelInfo
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	p := &printer{w: stdout, start: time.Now(), names: map[infinity.ThreadID]string{}, kinds: map[infinity.ThreadID][]infinity.ThreadKind{}, changed: make(chan struct{}, 1)}
+	p := &printer{w: stdout, json: o.json, start: time.Now(), names: map[infinity.ThreadID]string{}, kinds: map[infinity.ThreadID][]infinity.ThreadKind{}, changed: make(chan struct{}, 1)}
 	p.tr = newTranscript(stdout)
 	p.tr.stamp = func(infinity.Item) string { return p.elapsed() }
 	conv := memory.NewConversationStore()
@@ -113,6 +129,9 @@ func demo(ctx context.Context, scriptPath, prompt string, timeout time.Duration,
 			return fmt.Errorf("demo: %w", err)
 		}
 		if done {
+			if o.json {
+				return p.done(ctx, conv, rt, root, answer)
+			}
 			p.printf("\nThread tree:\n")
 			if err := p.tree(ctx, conv, root, "", ""); err != nil {
 				return fmt.Errorf("demo: %w", err)
@@ -176,6 +195,7 @@ func openDescendants(ctx context.Context, conv infinity.ConversationStore, id in
 type printer struct {
 	mu    sync.Mutex
 	w     io.Writer
+	json  bool // JSON lines (demoEvent, demoDone)
 	start time.Time
 	names map[infinity.ThreadID]string
 	// kinds are each parent's children's kinds in spawn order (for
@@ -207,15 +227,25 @@ func (p *printer) event(ev actors.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	at := p.elapsed()
-	switch ev.Kind {
-	case actors.EventThreadCreated:
+	if ev.Kind == actors.EventThreadCreated {
 		if ev.Info.IsRoot() {
 			p.names[ev.Thread] = "root"
-			fmt.Fprintf(p.w, "%s  + root thread %s\n", at, ev.Thread)
 		} else {
 			kinds := append(p.kinds[ev.Info.Parent], ev.Info.Kind)
 			p.kinds[ev.Info.Parent] = kinds
 			p.names[ev.Thread] = infinity.ChildName(p.name(ev.Info.Parent), kinds, len(kinds)-1)
+		}
+	}
+	if p.json {
+		p.jsonEvent(ev)
+		p.poke()
+		return
+	}
+	switch ev.Kind {
+	case actors.EventThreadCreated:
+		if ev.Info.IsRoot() {
+			fmt.Fprintf(p.w, "%s  + root thread %s\n", at, ev.Thread)
+		} else {
 			fmt.Fprintf(p.w, "%s  + %s: thread %s spawned by %s\n", at, p.name(ev.Thread), ev.Thread, p.name(ev.Info.Parent))
 		}
 	case actors.EventThreadClosed:
@@ -226,10 +256,107 @@ func (p *printer) event(ev actors.Event) {
 		it := ev.Item
 		p.tr.line(p.name(ev.Thread), daemon.ItemLine{Item: &it})
 	}
+	p.poke()
+}
+
+// poke wakes the demo's loop to look whether the tree is done.
+func (p *printer) poke() {
 	select {
 	case p.changed <- struct{}{}:
 	default:
 	}
+}
+
+// demoEvent is a line of "demo --json".
+type demoEvent struct {
+	Event  string            `json:"event"` // spawned, closed, error, item
+	At     float64           `json:"at"`    // seconds since the start
+	Thread infinity.ThreadID `json:"thread"`
+	Name   string            `json:"name"`
+	Parent infinity.ThreadID `json:"parent,omitempty"`
+	Error  string            `json:"error,omitempty"`
+	Item   *infinity.Item    `json:"item,omitempty"`
+}
+
+// demoDone is the last line of "demo --json".
+type demoDone struct {
+	Event   string         `json:"event"` // done
+	At      float64        `json:"at"`
+	Answer  string         `json:"answer"`
+	Tokens  infinity.Usage `json:"tokens"` // the whole tree's (scripted estimate)
+	Threads []demoThread   `json:"threads"`
+}
+
+// demoThread is a thread of the finished tree, root first, then in the
+// order the tree shows them.
+type demoThread struct {
+	ID     infinity.ThreadID `json:"id"`
+	Name   string            `json:"name"`
+	Parent infinity.ThreadID `json:"parent,omitempty"`
+	Closed bool              `json:"closed"`
+	Items  int               `json:"items"`
+}
+
+// jsonEvent writes ev as a demoEvent; p.mu is held.
+func (p *printer) jsonEvent(ev actors.Event) {
+	e := demoEvent{At: time.Since(p.start).Seconds(), Thread: ev.Thread, Name: p.name(ev.Thread)}
+	switch ev.Kind {
+	case actors.EventThreadCreated:
+		e.Event, e.Parent = "spawned", ev.Info.Parent
+	case actors.EventThreadClosed:
+		e.Event = "closed"
+	case actors.EventSliceError:
+		e.Event, e.Error = "error", ev.Err.Error()
+	case actors.EventItem:
+		it := ev.Item
+		e.Event, e.Item = "item", &it
+	default:
+		return
+	}
+	_ = json.NewEncoder(p.w).Encode(e) // a broken stdout shows when the demo ends
+}
+
+// done writes the demoDone line of a finished tree.
+func (p *printer) done(ctx context.Context, conv infinity.ConversationStore, rt *actors.Runtime, root infinity.ThreadID, answer string) error {
+	u, err := rt.Usage(ctx, root, true)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	d := demoDone{Event: "done", Answer: answer, Tokens: u}
+	var walk func(id infinity.ThreadID) error
+	walk = func(id infinity.ThreadID) error {
+		info, err := conv.Thread(ctx, id)
+		if err != nil {
+			return err
+		}
+		n, err := conv.Len(ctx, id)
+		if err != nil {
+			return err
+		}
+		p.mu.Lock()
+		d.Threads = append(d.Threads, demoThread{ID: id, Name: p.name(id), Parent: info.Parent, Closed: info.Closed, Items: n})
+		p.mu.Unlock()
+		kids, err := conv.Children(ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, k := range kids {
+			if err := walk(k.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := walk(root); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d.At = time.Since(p.start).Seconds()
+	if err := json.NewEncoder(p.w).Encode(d); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	return nil
 }
 
 func (p *printer) tree(ctx context.Context, conv infinity.ConversationStore, id infinity.ThreadID, prefix, branch string) error {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -54,6 +55,31 @@ func TestDemoWithScriptFile(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "Final answer") || !strings.Contains(out.String(), "custom done") {
 		t.Fatalf("output:\n%s", out.String())
+	}
+
+	// --json: one object per line, events named in the tree, then done.
+	out.Reset()
+	if err := run(context.Background(), []string{"demo", "--script", path, "--prompt", "hi", "--json"}, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s%s", err, out.String(), errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	seen := map[string]bool{}
+	for _, l := range lines[:len(lines)-1] {
+		var e demoEvent
+		if err := json.Unmarshal([]byte(l), &e); err != nil || e.Thread == "" || e.Name == "" {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		seen[e.Event+" "+e.Name] = true
+	}
+	for _, want := range []string{"spawned root", "spawned root/1", "item root/1", "closed root/1", "item root"} {
+		if !seen[want] {
+			t.Errorf("no %q event in:\n%s", want, out.String())
+		}
+	}
+	var d demoDone
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &d); err != nil || d.Event != "done" || d.Answer != "custom done" ||
+		len(d.Threads) != 2 || d.Threads[1].Name != "root/1" || !d.Threads[1].Closed || d.Tokens.Input == 0 {
+		t.Errorf("last line %q: %v", lines[len(lines)-1], err)
 	}
 }
 
