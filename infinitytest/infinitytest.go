@@ -25,6 +25,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,8 +79,9 @@ func (r Result) Threads() []*Thread {
 
 // Transcript writes the tree's histories as text that two runs of the
 // same tree share: threads are named by their place in the tree ("root",
-// "root/1" its first child, "root/1/2"), in text as well, and item ids,
-// call ids and times are left out. Compare two runs' transcripts to
+// "root/1" its first spawned child, "root/1/2", "root/e1" an event
+// thread: infinity.ChildName), in text as well, and item ids, call ids
+// and times are left out. Compare two runs' transcripts to
 // compare their histories.
 func (r Result) Transcript() string {
 	names := map[string]string{}
@@ -87,19 +90,34 @@ func (r Result) Transcript() string {
 	name = func(t *Thread, n string) {
 		names[string(t.Info.ID)] = n
 		order = append(order, t)
+		kinds := make([]infinity.ThreadKind, len(t.Children))
 		for i, c := range t.Children {
-			name(c, fmt.Sprintf("%s/%d", n, i+1))
+			kinds[i] = c.Info.Kind
+		}
+		for i, c := range t.Children {
+			name(c, infinity.ChildName(n, kinds, i))
 		}
 	}
 	if r.Tree == nil {
 		return ""
 	}
 	name(r.Tree, "root")
-	pairs := make([]string, 0, 2*len(names))
-	for id, n := range names {
-		pairs = append(pairs, id, n)
+	ids := slices.SortedFunc(maps.Keys(names), func(a, b string) int { return len(b) - len(a) }) // longest first
+	rename := func(t string) string {
+		var b strings.Builder
+		for i := 0; i < len(t); {
+			if i == 0 || !idChar(t[i-1]) {
+				if id := matchID(t[i:], ids); id != "" {
+					b.WriteString(names[id])
+					i += len(id)
+					continue
+				}
+			}
+			b.WriteByte(t[i])
+			i++
+		}
+		return b.String()
 	}
-	rename := strings.NewReplacer(pairs...)
 	var b strings.Builder
 	for _, t := range order {
 		n := names[string(t.Info.ID)]
@@ -123,12 +141,32 @@ func (r Result) Transcript() string {
 				line = it.Kind.String() + ": " + it.Text
 			}
 			if it.Usage != nil {
-				line += fmt.Sprintf(" [%s: %d in, %d out]", it.Model, it.Usage.Input, it.Usage.Output)
+				line += " ["
+				if it.Model != "" {
+					line += it.Model + ", "
+				}
+				line += fmt.Sprintf("%d in, %d out]", it.Usage.Input, it.Usage.Output)
 			}
-			fmt.Fprintf(&b, "%s: %s\n", n, rename.Replace(line))
+			fmt.Fprintf(&b, "%s: %s\n", n, rename(line))
 		}
 	}
 	return b.String()
+}
+
+// idChar reports whether c may be part of a thread id, other than '.'
+// (which ends sentences).
+func idChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+}
+
+// matchID returns the first of ids that t starts with as a whole word.
+func matchID(t string, ids []string) string {
+	for _, id := range ids {
+		if strings.HasPrefix(t, id) && (len(t) == len(id) || !idChar(t[len(id)])) {
+			return id
+		}
+	}
+	return ""
 }
 
 // Option changes how a run goes.
@@ -171,7 +209,20 @@ func Run(t testing.TB, model infinity.ModelProvider, agent actors.Agent, input s
 // (package models/replay), for Replay to serve later.
 func Record(t testing.TB, path string, model infinity.ModelProvider, agent actors.Agent, input string, opts ...Option) Result {
 	t.Helper()
-	rec, err := replay.Create(path, replay.RecordOptions{Meta: map[string]string{"agent": agent.Name, "input": input}})
+	var names []string
+	if model != nil {
+		if ms, err := model.Models(t.Context()); err == nil && len(ms) > 0 {
+			names = append(names, replay.DefaultName+"/"+ms[0].ID)
+		}
+	}
+	if agent.Provider != nil {
+		name := agent.ProviderName
+		if name == "" {
+			name = "agent:" + agent.Name
+		}
+		names = append(names, name+"/"+agent.Model)
+	}
+	rec, err := replay.Create(path, replay.RecordOptions{Models: names, Meta: map[string]string{"agent": agent.Name, "input": input}})
 	if err != nil {
 		t.Fatalf("infinitytest: %v", err)
 	}

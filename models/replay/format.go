@@ -281,6 +281,9 @@ func decodeLine(raw []byte, rec *Recording) error {
 	case "call":
 		var c Call
 		if err := json.Unmarshal(raw, &c); err != nil {
+			if errors.Is(err, infinity.ErrInvalid) { // what ItemKind.UnmarshalText says
+				return fmt.Errorf("call: an item kind other than user, assistant, tool_call, tool_result and summary: %w", ErrFormat)
+			}
 			return fmt.Errorf("call: %v: %w", err, ErrFormat)
 		}
 		if err := c.check(); err != nil {
@@ -304,6 +307,8 @@ func (c *Call) check() error {
 	for i, it := range c.Request.Items {
 		var bad string
 		switch {
+		case it.Kind == 0:
+			bad = "an item without its kind"
 		case it.Kind == infinity.KindToolCall && it.Call == nil:
 			bad = "a tool_call item without its call"
 		case it.Kind == infinity.KindToolResult && it.Result == nil:

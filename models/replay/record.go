@@ -90,6 +90,9 @@ func Create(path string, o RecordOptions) (*Recorder, error) {
 // Calls and model lists are kept per name; replay serves the same name
 // (Player.Provider).
 func (r *Recorder) Wrap(name string, p infinity.ModelProvider) infinity.ModelProvider {
+	if w, ok := p.(*recorded); ok && w.sink == sink(r) && w.name == name {
+		return p // wrapped already: its calls are not written twice
+	}
 	return &recorded{name: name, inner: p, sink: r}
 }
 
@@ -320,11 +323,13 @@ func newCallError(err error) *CallError {
 // Tee records each tree of threads to its own recording while it runs:
 // wrap the providers once (Wrap, WrapAgent), then Attach a Recorder to a
 // root thread for as long as its tree should be recorded (a daemon's
-// `run --record FILE`). Calls of trees with no recorder pass through. It
-// is safe for concurrent use.
+// `run --record FILE`), or AttachAll one for every other tree (the
+// daemon's own `--record FILE`). Calls of trees with no recorder pass
+// through. It is safe for concurrent use.
 type Tee struct {
 	mu      sync.Mutex
 	roots   map[infinity.ThreadID]*Recorder
+	all     *Recorder // AttachAll's: the trees without a recorder of their own
 	wrapped []*recorded
 }
 
@@ -334,6 +339,9 @@ func NewTee() *Tee { return &Tee{roots: map[infinity.ThreadID]*Recorder{}} }
 // Wrap returns p, whose calls go to the recorder attached to the calling
 // thread's root, under name (as Recorder.Wrap).
 func (t *Tee) Wrap(name string, p infinity.ModelProvider) infinity.ModelProvider {
+	if w, ok := p.(*recorded); ok && w.sink == sink(t) && w.name == name {
+		return p // wrapped already: its calls are not written twice
+	}
 	w := &recorded{name: name, inner: p, sink: t}
 	t.mu.Lock()
 	t.wrapped = append(t.wrapped, w)
@@ -351,6 +359,26 @@ func (t *Tee) WrapAgent(a *actors.Agent) { wrapAgent(a, t.Wrap) }
 func (t *Tee) Attach(ctx context.Context, root infinity.ThreadID, rec *Recorder) error {
 	t.mu.Lock()
 	t.roots[root] = rec
+	t.mu.Unlock()
+	return t.listModels(ctx, rec)
+}
+
+// AttachAll sends the calls of every tree without a recorder of its own
+// (Attach) to rec from now on, nil to stop (a daemon's `--record FILE`),
+// and writes the model lists of the wrapped providers to it.
+func (t *Tee) AttachAll(ctx context.Context, rec *Recorder) error {
+	t.mu.Lock()
+	t.all = rec
+	t.mu.Unlock()
+	if rec == nil {
+		return nil
+	}
+	return t.listModels(ctx, rec)
+}
+
+// listModels writes the model lists of the wrapped providers to rec.
+func (t *Tee) listModels(ctx context.Context, rec *Recorder) error {
+	t.mu.Lock()
 	wrapped := slices.Clone(t.wrapped)
 	t.mu.Unlock()
 	for _, w := range wrapped {
@@ -379,7 +407,10 @@ func (t *Tee) recorderFor(req *infinity.CompletionRequest) *Recorder {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.roots[root]
+	if r, ok := t.roots[root]; ok {
+		return r
+	}
+	return t.all
 }
 
 // noteModels gives the list to every attached recorder. A recorder that
@@ -387,9 +418,12 @@ func (t *Tee) recorderFor(req *infinity.CompletionRequest) *Recorder {
 // every tree shares.
 func (t *Tee) noteModels(name string, ms []infinity.ModelInfo) error {
 	t.mu.Lock()
-	recs := make([]*Recorder, 0, len(t.roots))
+	recs := make([]*Recorder, 0, len(t.roots)+1)
 	for _, r := range t.roots {
 		recs = append(recs, r)
+	}
+	if t.all != nil {
+		recs = append(recs, t.all)
 	}
 	t.mu.Unlock()
 	for _, r := range recs {

@@ -311,7 +311,7 @@ func TestEveryLineIsSynced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	model := rec.Wrap("scripted", counter(t))
+	model := rec.Wrap("scripted", rec.Wrap("scripted", counter(t))) // wrapped twice, written once
 	infinitytest.Run(t, model, counterAgent, "Have a child count to two.")
 	sc := bufio.NewScanner(bytes.NewReader(f.Bytes()))
 	n := 0
@@ -323,5 +323,95 @@ func TestEveryLineIsSynced(t *testing.T) {
 	}
 	if err := rec.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A Tee records only the trees a recorder is attached to, each to its
+// own recording, model lists included.
+func TestTeeRecordsOneTree(t *testing.T) {
+	model, err := scripted.New(scripted.Script{Rules: []scripted.Rule{{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Text: "Hello."}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tee := replay.NewTee()
+	agent := actors.Agent{Name: "greeter", Provider: model, ProviderName: "scripted"}
+	tee.WrapAgent(&agent)
+	path := filepath.Join(t.TempDir(), "a.jsonl")
+	rec, err := replay.Create(path, replay.RecordOptions{Models: []string{"scripted/scripted"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tee.Attach(t.Context(), "root-a", rec); err != nil {
+		t.Fatal(err)
+	}
+	a := infinitytest.Run(t, nil, agent, "hi from a", infinitytest.WithID("root-a"))
+	b := infinitytest.Run(t, nil, agent, "hi from b", infinitytest.WithID("root-b"))
+	tee.Detach("root-a")
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var all bytes.Buffer
+	everything, err := replay.NewRecorder(&all, replay.RecordOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tee.AttachAll(t.Context(), everything); err != nil {
+		t.Fatal(err)
+	}
+	infinitytest.Run(t, nil, agent, "hi from c", infinitytest.WithID("root-c"))
+	tee.AttachAll(t.Context(), nil)
+	infinitytest.Run(t, nil, agent, "hi from d", infinitytest.WithID("root-d"))
+	if got, err := replay.Decode(&all); err != nil || len(got.Calls) != 1 || got.Calls[0].Thread != "root-c" || len(got.Models["scripted"]) != 1 {
+		t.Fatalf("AttachAll's recording: %v, %+v", err, got)
+	}
+	if a.Answer != "Hello." || b.Answer != "Hello." {
+		t.Fatalf("answers %q, %q", a.Answer, b.Answer)
+	}
+	got, err := replay.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Calls) != 1 || got.Calls[0].Thread != "root-a" || got.Calls[0].Provider != "scripted" || len(got.Models["scripted"]) != 1 || got.Header.Models[0] != "scripted/scripted" {
+		t.Fatalf("recording: %+v", got)
+	}
+	res := infinitytest.Replay(t, path, actors.Agent{Name: "greeter", ProviderName: "scripted"}, "hi from a")
+	if res.Root != "root-a" || res.Answer != "Hello." {
+		t.Fatalf("replay: %+v", res)
+	}
+}
+
+// failingWriter takes ok writes, then fails.
+type failingWriter struct{ ok int }
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if w.ok == 0 {
+		return 0, errors.New("disk full")
+	}
+	w.ok--
+	return len(p), nil
+}
+
+// A call whose line cannot be written fails, and so does every call
+// after it: the recording has no silent gap.
+func TestAFailedWriteFailsTheCalls(t *testing.T) {
+	rec, err := replay.NewRecorder(&failingWriter{ok: 1}, replay.RecordOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := scripted.New(scripted.Script{Rules: []scripted.Rule{{Reply: scripted.Reply{Text: "Hello."}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := rec.Wrap(replay.DefaultName, model)
+	req := infinity.CompletionRequest{Items: []infinity.Item{{Kind: infinity.KindUser, Text: "hi"}}, Thread: "a", Stack: []infinity.ThreadID{"a"}}
+	if r := collect(p, req); r.err == nil || !strings.Contains(r.err.Error(), "disk full") || r.done != nil {
+		t.Fatalf("first call: %+v", r)
+	}
+	if r := collect(p, req); r.err == nil || !strings.Contains(r.err.Error(), "failed earlier") {
+		t.Fatalf("second call: %+v", r)
+	}
+	rec.Close()
+	if r := collect(p, req); !errors.Is(r.err, os.ErrClosed) {
+		t.Fatalf("after Close: %+v", r)
 	}
 }

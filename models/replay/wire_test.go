@@ -291,6 +291,10 @@ func TestRecordAgainstWireServersReplayOffline(t *testing.T) {
 				t.Fatalf("replayed %q with %d calls unused", replayed.Answer, len(replayed.Unused))
 			}
 			sameItems(t, recorded, replayed)
+			fresh := infinitytest.Replay(t, path, agent, "Have a child count to two.", infinitytest.WithID(""))
+			if fresh.Root == recorded.Root || fresh.Transcript() != recorded.Transcript() {
+				t.Fatalf("replayed under a new root id:\n%s\nrecorded:\n%s", fresh.Transcript(), recorded.Transcript())
+			}
 
 			_, err = infinitytest.TryReplay(t, path, agent, "Have a child count to three.")
 			if !errors.Is(err, replay.ErrNotRecorded) || !hasLine(err.Error(), "- item 0 user | Have a child count to two.") || !hasLine(err.Error(), "+ item 0 user | Have a child count to three.") {
