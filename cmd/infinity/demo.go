@@ -19,6 +19,7 @@ import (
 	"github.com/infinity-runtime/infinity/actors/protohost"
 	"github.com/infinity-runtime/infinity/daemon"
 	"github.com/infinity-runtime/infinity/mailbox/local"
+	"github.com/infinity-runtime/infinity/models/replay"
 	"github.com/infinity-runtime/infinity/models/scripted"
 	"github.com/infinity-runtime/infinity/persistence/memory"
 )
@@ -33,11 +34,61 @@ With --json, prints one JSON object per line instead: each event as it
 happens ("spawned", "closed", "error", or "item" with the history item, as
 "infinity logs --json" shows it), every one with the thread's id, its
 name in the tree (root, root/1, ...) and the seconds since the start;
-then one "done" object with the final answer, the tree and the tokens.`
+then one "done" object with the final answer, the tree and the tokens.
+
+With --record FILE, every model call of the tree is also written to FILE
+(JSON Lines, one line per call, synced as it is made; no keys or headers):
+"infinity replay FILE" runs the same tree again offline from it.`
+
+const replayLong = `Runs a recorded tree again, offline: the model calls are served from FILE
+(written by "infinity demo --record FILE"), in-process on the in-memory
+stores as the demo runs, with the recorded root's id and first message.
+The tools run for real. When the agent asks the model something the
+recording does not hold (a changed prompt, script or tool), it stops with
+the lines that differ from the nearest recorded request; the exit status
+is then 1. A recorded call never asked is reported on stderr.`
+
+// replayCommand is "infinity replay FILE".
+func (a *app) replayCommand() *cobra.Command {
+	var (
+		timeout         time.Duration
+		verbose, asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "replay [flags] FILE",
+		Short: "run a recorded tree again offline, from its recorded model calls",
+		Long:  replayLong,
+		Args:  argsBetween(1, 1, "FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pl, err := replay.Open(args[0])
+			if err != nil {
+				return missing(err)
+			}
+			roots := pl.Recording().Roots()
+			if len(roots) == 0 {
+				return fmt.Errorf("replay: %s holds no root thread's first call", args[0])
+			}
+			err = demo(cmd.Context(), demoOpts{timeout: timeout, verbose: verbose, json: asJSON, replay: pl, root: roots[0], what: "replay"}, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			if err == nil {
+				if n := len(pl.Unused()); n > 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "infinity: replay: %d recorded model calls were never asked\n", n)
+				}
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.DurationVar(&timeout, "timeout", 2*time.Minute, "give up if the tree has not finished by then")
+	f.BoolVarP(&verbose, "verbose", "v", false, "also log the runtime's own messages to stderr")
+	f.BoolVar(&asJSON, "json", false, "print events and the result as JSON lines (as demo --json)")
+	_ = cmd.RegisterFlagCompletionFunc("timeout", cobra.NoFileCompletions)
+	return cmd
+}
 
 func (a *app) demoCommand() *cobra.Command {
 	var (
 		scriptPath, prompt string
+		record             string
 		timeout            time.Duration
 		verbose, asJSON    bool
 	)
@@ -48,7 +99,7 @@ func (a *app) demoCommand() *cobra.Command {
 		Args:              argsBetween(0, 0),
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return demo(cmd.Context(), demoOpts{script: scriptPath, prompt: prompt, timeout: timeout, verbose: verbose, json: asJSON}, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return demo(cmd.Context(), demoOpts{script: scriptPath, prompt: prompt, record: record, timeout: timeout, verbose: verbose, json: asJSON}, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	f := cmd.Flags()
@@ -57,6 +108,7 @@ func (a *app) demoCommand() *cobra.Command {
 	f.DurationVar(&timeout, "timeout", 2*time.Minute, "give up if the agent has not finished by then")
 	f.BoolVarP(&verbose, "verbose", "v", false, "also log the runtime's own messages to stderr")
 	f.BoolVar(&asJSON, "json", false, "print events and the result as JSON lines")
+	f.StringVar(&record, "record", "", "write every model call of the tree to this file (for infinity replay)")
 	_ = cmd.RegisterFlagCompletionFunc("script", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		return []cobra.Completion{"json"}, cobra.ShellCompDirectiveFilterFileExt
 	})
@@ -66,26 +118,51 @@ func (a *app) demoCommand() *cobra.Command {
 	return cmd
 }
 
-// demoOpts are the demo's flags.
+// demoOpts are the demo's flags, and replay's.
 type demoOpts struct {
 	script, prompt string
+	record         string // --record: a recording to write
 	timeout        time.Duration
 	verbose, json  bool
+	// replay serves the model calls instead of the script, for the
+	// recorded root (infinity replay).
+	replay *replay.Player
+	root   replay.Root
+	what   string // "demo" or "replay", for errors
 }
 
-func demo(ctx context.Context, o demoOpts, stdout, stderr io.Writer) error {
-	prompt, timeout := o.prompt, o.timeout
-	script := scripted.Demo()
-	if o.script != "" {
-		s, err := scripted.Load(o.script)
-		if err != nil {
-			return fmt.Errorf("demo: %w", missing(err))
-		}
-		script = s
+func demo(ctx context.Context, o demoOpts, stdout, stderr io.Writer) (err error) {
+	if o.what == "" {
+		o.what = "demo"
 	}
-	model, err := scripted.New(script)
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
+	prompt, timeout := o.prompt, o.timeout
+	var model infinity.ModelProvider
+	if o.replay != nil {
+		model, prompt = o.replay.Provider(replay.DefaultName), o.root.Input
+	} else {
+		script := scripted.Demo()
+		if o.script != "" {
+			s, err := scripted.Load(o.script)
+			if err != nil {
+				return fmt.Errorf("demo: %w", missing(err))
+			}
+			script = s
+		}
+		if model, err = scripted.New(script); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
+	if o.record != "" {
+		rec, err := replay.Create(o.record, replay.RecordOptions{Models: []string{"scripted/scripted"}, Meta: map[string]string{"command": o.what, "prompt": prompt}})
+		if err != nil {
+			return fmt.Errorf("%s: --record: %w", o.what, missing(err))
+		}
+		defer func() { // after the runtime's Close (deferred later, run first)
+			if cerr := rec.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("%s: --record: %w", o.what, cerr)
+			}
+		}()
+		model = rec.Wrap(replay.DefaultName, model)
 	}
 	level := slog.LevelError
 	if o.verbose {
@@ -109,7 +186,7 @@ func demo(ctx context.Context, o demoOpts, stdout, stderr io.Writer) error {
 		Idle:          500 * time.Millisecond,
 	})
 	if err != nil {
-		return fmt.Errorf("demo: %w", err)
+		return fmt.Errorf("%s: %w", o.what, err)
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -119,14 +196,14 @@ func demo(ctx context.Context, o demoOpts, stdout, stderr io.Writer) error {
 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	root, err := rt.Start(ctx, actors.StartOptions{Agent: "demo", Text: prompt})
+	root, err := rt.Start(ctx, actors.StartOptions{Agent: "demo", ID: o.root.Thread, Text: prompt})
 	if err != nil {
-		return fmt.Errorf("demo: %w", err)
+		return fmt.Errorf("%s: %w", o.what, err)
 	}
 	for {
 		done, answer, err := finished(ctx, conv, root)
 		if err != nil {
-			return fmt.Errorf("demo: %w", err)
+			return fmt.Errorf("%s: %w", o.what, err)
 		}
 		if done {
 			if o.json {
@@ -134,23 +211,29 @@ func demo(ctx context.Context, o demoOpts, stdout, stderr io.Writer) error {
 			}
 			p.printf("\nThread tree:\n")
 			if err := p.tree(ctx, conv, root, "", ""); err != nil {
-				return fmt.Errorf("demo: %w", err)
+				return fmt.Errorf("%s: %w", o.what, err)
 			}
 			u, err := rt.Usage(ctx, root, true)
 			if err != nil {
-				return fmt.Errorf("demo: %w", err)
+				return fmt.Errorf("%s: %w", o.what, err)
 			}
 			p.printf("\nTokens (scripted estimate, whole tree): %d in, %d out\n", u.Input, u.Output)
 			p.printf("\nFinal answer (after %s):\n%s\n", time.Since(p.start).Round(time.Millisecond), answer)
 			return nil
 		}
+		var missed <-chan struct{}
+		if o.replay != nil {
+			missed = o.replay.Missed()
+		}
 		select {
 		case <-p.changed:
+		case <-missed:
+			return o.replay.Err()
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("demo: the agent did not finish within %s (raise --timeout, or check the script)", timeout)
+				return fmt.Errorf("%s: the agent did not finish within %s (raise --timeout, or check the script)", o.what, timeout)
 			}
-			return fmt.Errorf("demo: interrupted")
+			return fmt.Errorf("%s: interrupted", o.what)
 		}
 	}
 }

@@ -161,7 +161,7 @@ func (a *app) newRoot(stdout, stderr io.Writer) *cobra.Command {
 		a.closeCommand(), a.rmCommand(), a.compactCommand(), a.answerCommand(), a.exportCommand(),
 		a.importCommand(), a.uiCommand())
 	add(groupCloud, a.cloudCommand(), a.cloudLocalCommand())
-	add(groupOther, a.demoCommand(), a.toolsCommand(), a.versionCommand())
+	add(groupOther, a.demoCommand(), a.replayCommand(), a.toolsCommand(), a.versionCommand())
 	root.SetHelpCommand(helpCommand())
 	root.SetHelpCommandGroupID(groupOther)
 	root.SetCompletionCommandGroupID(groupOther)

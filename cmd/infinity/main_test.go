@@ -81,6 +81,36 @@ func TestDemoWithScriptFile(t *testing.T) {
 		len(d.Threads) != 2 || d.Threads[1].Name != "root/1" || !d.Threads[1].Closed || d.Tokens.Input == 0 {
 		t.Errorf("last line %q: %v", lines[len(lines)-1], err)
 	}
+
+	// --record, then replay: the same tree offline from the recording,
+	// under the recorded root's id; a recording whose answers changed
+	// makes the next request differ, and replay stops with the diff.
+	rec := filepath.Join(t.TempDir(), "run.jsonl")
+	recorded := cmdOut(t, "demo", "--script", path, "--prompt", "hi", "--record", rec, "--json")
+	replayed := cmdOut(t, "replay", rec, "--json")
+	rootOf := func(out string) string {
+		var e demoEvent
+		_ = json.Unmarshal([]byte(strings.SplitN(out, "\n", 2)[0]), &e)
+		return string(e.Thread)
+	}
+	if !strings.Contains(replayed, `"answer":"custom done"`) || rootOf(recorded) == "" || rootOf(recorded) != rootOf(replayed) {
+		t.Errorf("replay:\n%s\nrecorded:\n%s", replayed, recorded)
+	}
+	b, err := os.ReadFile(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := filepath.Join(t.TempDir(), "changed.jsonl")
+	if err := os.WriteFile(changed, []byte(strings.Replace(string(b), `"report_to_parent":"ok"`, `"report_to_parent":"not ok"`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut2, code := cmdCode(t, "replay", changed, "--timeout", "20s")
+	if code != exitError || !strings.Contains(errOut2, "not ok") {
+		t.Errorf("replay of a changed recording: exit %d:\n%s", code, errOut2)
+	}
+	if _, _, code := cmdCode(t, "replay", filepath.Join(t.TempDir(), "none.jsonl")); code != exitNotFound {
+		t.Errorf("replay of a missing file: exit %d", code)
+	}
 }
 
 func TestCommandErrors(t *testing.T) {

@@ -1,7 +1,12 @@
-// Package rap is the runtime side of RAP, the Reactive Agent Protocol
-// (section numbers in comments, "RAP §5", are its specification's): tool servers expose toolsets over HTTP, the runtime
-// invokes their tools asynchronously and receives the results later by
-// callback.
+// Package rap is the runtime side of RAP, the Reactive Agent Protocol:
+// tool servers expose toolsets over HTTP, the runtime invokes their tools
+// asynchronously and receives the results later by callback.
+//
+// The protocol as Infinity implements it, how to write a tool server, and
+// the checklist of the protocol's rules with the tests that check each are
+// in docs/rap.md at the repository root. Section numbers in comments ("RAP
+// §5.2", "RAP §12") are the protocol's; docs/rap.md maps them to its own
+// sections, and its checklist keeps the protocol's rule numbers.
 //
 // The pieces:
 //

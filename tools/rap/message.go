@@ -26,8 +26,8 @@ const (
 const maxMessageID = 128
 
 // Message converts a tool_result, subscription_event, oauth or user_choice
-// callback into the engine's input message, in the reference runtime's
-// shape (REFERENCE-RUNTIME.md §6.2):
+// callback into the engine's input message, in the shape the runtime this
+// protocol comes from gives it (docs/rap.md, section 2.5):
 //
 //   - tool_result → a tool result for id, its parts from content when
 //     present, else from text; display_as and subscription carried over.
