@@ -198,6 +198,7 @@ type Config struct {
 	// half and all of it), doubled each retry; default 200 ms.
 	ModelBackoff time.Duration
 	// ToolTimeout bounds a synchronous tool call and an asynchronous tool's
+	// start (a tool that is a TimedTool gets its own bound instead);
 	// dispatch; default 30 s.
 	ToolTimeout time.Duration
 	// Notifier, when set, is told about closed threads and cancelled

@@ -580,7 +580,7 @@ func (r *run) runCalls(ctx context.Context, calls []*infinity.ToolCall) {
 			continue
 		}
 		tctx, end := r.e.cfg.Probe.Begin(ctx, Step{Kind: StepTool, Thread: r.self.ID, Tool: c.Name, ToolKind: ToolSync, Call: c.ID})
-		tctx, cancel := context.WithTimeout(tctx, r.e.cfg.ToolTimeout)
+		tctx, cancel := context.WithTimeout(tctx, toolTimeout(t, r.e.cfg.ToolTimeout))
 		res, err := t.Invoke(tctx, r.e.toolEnv(r.hist.Lineage), *c)
 		cancel()
 		switch {

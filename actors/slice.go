@@ -474,7 +474,7 @@ func (e *engine) invokeAsync(ctx context.Context, lin []infinity.ThreadInfo, inv
 		env := e.toolEnv(lin)
 		env.UserID = e.userID(ctx, lin[0].ID)
 		tctx, end := e.cfg.Probe.Begin(ctx, Step{Kind: StepTool, Thread: self.ID, Tool: inv.Tool, ToolKind: ToolAsync, Call: inv.Call.ID})
-		tctx, cancel := context.WithTimeout(tctx, e.cfg.ToolTimeout)
+		tctx, cancel := context.WithTimeout(tctx, toolTimeout(tool, e.cfg.ToolTimeout))
 		_, ierr = tool.Invoke(tctx, env, inv.Call)
 		cancel()
 		end(StepEnd{Err: ierr})

@@ -445,7 +445,7 @@ func (p *parse) walkPair(mv *ast.MappingValueNode, parent string) {
 
 // names are the mappings whose keys are names, and the kinds of their
 // values.
-var names = map[string]kind{"tools.mcp[].headers": kMap, "tools.mcp[].env": kStrOrMap}
+var names = map[string]kind{"tools.mcp[].headers": kStrOrMap, "tools.mcp[].env": kStrOrMap}
 
 // walkName walks one entry of a mapping whose keys are names.
 func (p *parse) walkName(mv *ast.MappingValueNode, parent string) {

@@ -602,6 +602,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("name: a\nlimits:\n  max_depth: \"four\"\n  slice: {wall: 5m}\n"))
 	f.Add([]byte("a: &x [1]\nb: *x\n<<: *x\n"))
 	f.Add([]byte("- a\n---\n{"))
+	f.Add([]byte(withTools))
+	f.Add([]byte("name: a\ntools:\n  mcp:\n    - {url: 'http://x', headers: {A: {env: B}, a: {file: ~/c}}}\n    - command: x\n      env: {\"1\": {}, Y: z}\n  rap: [{url: 'http://y', timeout: {call: 1s}}, 3]\n"))
 	if b, err := os.ReadFile(filepath.Join("..", "examples", "researcher.yaml")); err == nil {
 		f.Add(b)
 	}
@@ -617,6 +619,10 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		_ = file.Agent(nil)
+		_ = file.RefuseLocalServers()
+		for _, s := range file.Tools.MCPServers {
+			_, _, _ = s.Label(), s.IdleDuration(), s.Timeout.CallDuration()
+		}
 	})
 }
 

@@ -26,8 +26,23 @@
 //	system: |                    # optional system prompt
 //	  You are ...
 //	tools:
-//	  rap: [http://127.0.0.1:9000]       # RAP tool server base URLs (http/https)
-//	  mcp: [http://127.0.0.1:9100/mcp]   # MCP server URLs (http/https)
+//	  rap:                       # RAP tool servers: a base URL (http/https), or a mapping
+//	    - http://127.0.0.1:9000
+//	    - url: https://rap.example.com
+//	      timeout: {connect: 5s, call: 1m}
+//	  mcp:                       # MCP servers: a URL (http/https), or a mapping
+//	    - http://127.0.0.1:9100/mcp
+//	    - url: https://api.example.com/mcp
+//	      name: github           # optional, in logs and errors
+//	      headers:               # values from the environment or a file, never the file
+//	        Authorization: {env: GITHUB_MCP_TOKEN, prefix: "Bearer "}
+//	        X-Team: {file: ~/secrets/team}
+//	      timeout: {connect: 10s, call: 2m}
+//	    - command: npx           # a local server the daemon starts (stdio)
+//	      args: [-y, "@modelcontextprotocol/server-everything"]
+//	      env: {FOO: bar, TOKEN: {env: EVERYTHING_TOKEN}}
+//	      timeout: {call: 5m}
+//	      idle: 10m              # stopped after this long unused (default 10m)
 //	limits:
 //	  max_depth: 4               # 1..32, default 8
 //	  max_children: 10           # 1..1000, default 32
@@ -55,6 +70,42 @@
 // daemon (calls in flight, requests and tokens per minute); calls beyond it
 // wait, root threads taking turns (actors.ModelLimit).
 //
+// # Tool servers
+//
+// An entry of tools.rap is a base URL, or a mapping with url and an
+// optional timeout. An entry of tools.mcp is a URL, or a mapping that is
+// either a remote server (url, with optional headers) or a local one
+// (command, with optional args, env and idle), each with an optional name
+// (1-64 letters, digits, -, _ and ., unique in the file) and timeout.
+//
+// timeout.connect bounds connecting (for a local server: starting it,
+// initializing it and listing its tools), 1s to 10m; timeout.call bounds
+// one tool call, 1s to 1h; both default to 30 s. A program that runs the
+// agent may bound a call further (the engine's limit on one tool call).
+// The timeouts of tools.rap entries are checked but not applied yet: the
+// RAP client (tools/rap) has no per-server timeouts.
+//
+// A header's value is never written in the agent file: {env: NAME} takes it
+// from a variable of the environment of the program that connects (the
+// daemon's), {file: PATH} from a file (an absolute path or one starting
+// with ~/, read whole and trimmed, at most 64 KiB); prefix goes before it.
+// The values are taken when the agent is loaded (MCPServer.ResolveHeaders),
+// sent only to that server, and never stored with the agent, logged or
+// quoted in errors; a missing variable or file is an error naming the
+// agent file, the header and the variable or file, wrapping
+// ErrUnavailable. Headers the MCP transport sets itself (Content-Type,
+// Accept, Mcp-Session-Id, ...) cannot be set.
+//
+// A local server's command is a name looked up in PATH, an absolute path or
+// one starting with ~/; it runs with args, and with only a few of the
+// daemon's variables (HOME, PATH, USER, the locale, the proxies: see
+// internal/procsup.InheritedEnv) plus env, whose values are written in the
+// file or taken like a header's (MCPServer.ResolveEnv; such values are
+// redacted from the server's logged standard error). Local servers run only
+// in the daemon (File.RefuseLocalServers is for programs that cannot start
+// processes). An agent file that starts programs or sends credentials is
+// as trusted as a script: run only agent files you trust.
+//
 // # Errors
 //
 // Parsing is strict: unknown fields (with a suggestion for a near miss),
@@ -62,7 +113,10 @@
 // string), a missing required field, an unknown provider, a scripted model
 // without a script (or with both script and demo), a script file that does
 // not exist (the resolved path is reported), a tool URL that is not http(s)
-// with a host, a limit out of range, a wall time that is not a Go duration
+// with a host, a tools entry that is neither a remote nor a local server
+// (or both), a header written in the file, a value with neither or both of
+// env and file, a file path that is relative, a timeout or idle time out
+// of range, a limit out of range, a wall time that is not a Go duration
 // within range, a models entry without a provider or id, a model listed
 // twice, a scripted entry beside a non-scripted model and a price that is
 // negative, not a number or lacks input or output are all errors. Each is
@@ -89,6 +143,8 @@
 // chain), each when the program was built with it (File.Provider's
 // Providers; models/network.All has them all). The tool servers
 // (tools.rap, tools.mcp) are wired by the programs that run agents: the
-// daemon connects MCP servers and discovers RAP toolsets per session; the
-// cloud functions take RAP toolsets (MCP servers are refused there for now).
+// daemon connects remote MCP servers when it loads the agent, starts local
+// ones when a slice first needs their tools, and discovers RAP toolsets per
+// session; the cloud functions take RAP toolsets and, when built with MCP,
+// remote MCP servers.
 package agentfile

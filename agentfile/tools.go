@@ -268,7 +268,8 @@ func (s MCPServer) ResolveHeaders() (map[string]string, error) {
 
 // ResolveEnv returns a local server's variables as NAME=value, sorted by
 // name, taken from the environment and files now, and the values so taken
-// (credentials, for redaction). Its errors are as ResolveHeaders's.
+// without their prefixes (credentials, for redaction). Its errors are as
+// ResolveHeaders's.
 func (s MCPServer) ResolveEnv() (env, secrets []string, err error) {
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(s.Env)) {
@@ -284,7 +285,7 @@ func (s MCPServer) ResolveEnv() (env, secrets []string, err error) {
 		}
 		env = append(env, name+"="+val)
 		if !v.plain {
-			secrets = append(secrets, val)
+			secrets = append(secrets, strings.TrimPrefix(val, v.Prefix))
 		}
 	}
 	if len(errs) > 0 {
@@ -334,8 +335,20 @@ func (v Value) Resolve() (string, error) {
 	return v.Literal, nil
 }
 
-// readSmall reads a file of at most maxValueFile bytes.
+// readSmall reads a regular file of at most maxValueFile bytes (not a
+// FIFO or a device, which could block or never end).
 func readSmall(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return nil, pe.Err
+		}
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, errors.New("it is not a regular file")
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		var pe *fs.PathError

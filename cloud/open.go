@@ -76,6 +76,11 @@ type SecretReader interface {
 type MCPEndpoint struct {
 	URL     string
 	Headers map[string]string
+	// Name names the server in logs and errors; optional.
+	Name string
+	// ConnectTimeout and CallTimeout are the agent file's timeout for the
+	// server; zero means the MCP client's defaults.
+	ConnectTimeout, CallTimeout time.Duration
 }
 
 // ToolServers are tool servers whose tools a slice asks for, and that the
@@ -321,11 +326,14 @@ func loadAgent(ctx context.Context, cfg Config, ps agentfile.Providers) (actors.
 // the container lives.
 func tools(ctx context.Context, cfg Config, o Options, file *agentfile.File, a *actors.Agent) (actors.Notifier, ToolServers, error) {
 	var servers ToolServers
+	if err := file.RefuseLocalServers(); err != nil {
+		return nil, nil, fmt.Errorf("cloud: %w", err)
+	}
 	if len(file.Tools.MCP)+len(cfg.Tools.MCP) > 0 {
 		if o.MCP == nil {
 			return nil, nil, fmt.Errorf("cloud: agent file %s or %s: MCP servers: this bootstrap was built without MCP (build it with -tags mcp): %w", file.Path(), EnvTools, infinity.ErrNotImplemented)
 		}
-		endpoints, err := mcpEndpoints(ctx, file.Tools.MCP, cfg.Tools.MCP, o.Secrets)
+		endpoints, err := mcpEndpoints(ctx, file.Tools.MCPServers, cfg.Tools.MCP, o.Secrets)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -492,12 +500,18 @@ func resolveRAPKey(ctx context.Context, cfg *Config, secrets SecretReader) error
 	return nil
 }
 
-// mcpEndpoints lists the agent file's MCP servers and the configuration's,
-// the latter with the headers their secrets hold.
-func mcpEndpoints(ctx context.Context, fromFile []string, fromEnv []MCPServer, secrets SecretReader) ([]MCPEndpoint, error) {
+// mcpEndpoints lists the agent file's MCP servers (their headers from the
+// function's environment, as the file says) and the configuration's, the
+// latter with the headers their secrets hold.
+func mcpEndpoints(ctx context.Context, fromFile []agentfile.MCPServer, fromEnv []MCPServer, secrets SecretReader) ([]MCPEndpoint, error) {
 	out := make([]MCPEndpoint, 0, len(fromFile)+len(fromEnv))
-	for _, u := range fromFile {
-		out = append(out, MCPEndpoint{URL: u})
+	for _, s := range fromFile {
+		h, err := s.ResolveHeaders()
+		if err != nil {
+			return nil, fmt.Errorf("cloud: %w", err)
+		}
+		out = append(out, MCPEndpoint{URL: s.URL, Headers: h, Name: s.Name,
+			ConnectTimeout: s.Timeout.ConnectDuration(), CallTimeout: s.Timeout.CallDuration()})
 	}
 	for _, m := range fromEnv {
 		e := MCPEndpoint{URL: m.URL}

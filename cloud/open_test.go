@@ -38,3 +38,22 @@ func TestOpenRefusesWhatIsNotBuiltIn(t *testing.T) {
 		}
 	}
 }
+
+// A local (stdio) MCP server in the agent file is refused: the functions
+// cannot start processes.
+func TestOpenRefusesLocalMCPServers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "local.yaml")
+	if err := os.WriteFile(path, []byte("name: a\nmodel:\n  provider: scripted\n  demo: true\ntools:\n  mcp:\n    - command: sh\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := agentEnv()
+	m[cloud.EnvAgentFile] = path
+	cfg, err := cloud.LoadConfig(env(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cloud.Open(t.Context(), cfg, cloud.Options{AWS: testAWS})
+	if err == nil || !strings.Contains(err.Error(), "local MCP servers (command) run only in the daemon") || !strings.Contains(err.Error(), "local.yaml:7:") {
+		t.Errorf("Open with a local MCP server: %v", err)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/agentfile"
 	"github.com/infinity-runtime/infinity/models/network"
+	"github.com/infinity-runtime/infinity/models/replay"
 	"github.com/infinity-runtime/infinity/pricing"
 	"github.com/infinity-runtime/infinity/tools/rap"
 )
@@ -56,6 +57,9 @@ type registry struct {
 	// prices are the daemon's prices file's; agent files override them.
 	prices *pricing.Table
 	home   string
+	// tee, when the daemon records (Options.Record), wraps every agent's
+	// providers.
+	tee *replay.Tee
 
 	mu      sync.Mutex
 	sources map[string]AgentSource
@@ -213,6 +217,9 @@ func (r *registry) loadLocked(ctx context.Context, key string, src AgentSource) 
 	}
 	a := f.Agent(nil)
 	reg.Configure(&a)
+	if r.tee != nil {
+		r.tee.WrapAgent(&a)
+	}
 	a.Name = key
 	at, err := r.tools.buildTools(ctx, f, &a)
 	if err != nil {

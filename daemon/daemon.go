@@ -28,6 +28,7 @@ import (
 	"github.com/infinity-runtime/infinity/examples"
 	"github.com/infinity-runtime/infinity/mailbox/local"
 	"github.com/infinity-runtime/infinity/models/network"
+	"github.com/infinity-runtime/infinity/models/replay"
 	"github.com/infinity-runtime/infinity/persistence/disk"
 	"github.com/infinity-runtime/infinity/telemetry"
 	"github.com/infinity-runtime/infinity/tools/httpclient"
@@ -71,6 +72,10 @@ type Options struct {
 	// item is older than this (checked at start, then every tenth of it,
 	// between a minute and an hour apart). Zero keeps everything.
 	RetainClosed time.Duration
+	// Record, when set, is a file that every model call of every tree is
+	// written to (package models/replay; "infinity replay" runs a tree
+	// again from it). It is truncated at start.
+	Record string
 	// Store adds options to the disk store's (persistence/disk): its
 	// cache and memtable sizes, the free-space reserve under which writes
 	// are refused (507 insufficient_storage).
@@ -117,7 +122,9 @@ type Daemon struct {
 
 	// sends are the texts of messages taken with their callers' ids and
 	// not yet applied (sameMessage).
-	sends  *sends
+	sends *sends
+	// rec is the recording of Options.Record.
+	rec    *replay.Recorder
 	failMu sync.Mutex
 	failed map[infinity.ThreadID]string // the last slice error per thread, until it commits again
 	oauth  map[string]actors.Event      // authorization requests by thread and call, in memory only
@@ -211,6 +218,9 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 			_ = d.rt.Close(cctx)
 			cancel()
 		}
+		if d.rec != nil {
+			d.rec.Close()
+		}
 		store.Close()
 		return nil, err
 	}
@@ -234,7 +244,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 		return fail(err)
 	}
 	d.agents = newRegistry(o.Home, o.Logger, toolEnv{
-		callbackBase: "http://" + d.ln.Addr().String(), tokens: d.rapTokens, client: httpclient.NewPlain(),
+		callbackBase: "http://" + d.ln.Addr().String(), tokens: d.rapTokens, client: httpclient.NewPlain(), log: o.Logger,
 	}, prices)
 	d.agents.fixed = maps.Clone(o.ModelLimits)
 	d.agents.applied = maps.Clone(o.ModelLimits)
@@ -244,6 +254,13 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	demo, demoModels, err := bundledAgent(ctx, "demo")
 	if err != nil {
 		return fail(err)
+	}
+	if o.Record != "" {
+		if d.rec, err = replay.Create(o.Record, replay.RecordOptions{Meta: map[string]string{"command": "daemon", "home": o.Home}}); err != nil {
+			return fail(fmt.Errorf("daemon: --record: %w", err))
+		}
+		d.agents.tee = replay.NewTee()
+		d.agents.tee.WrapAgent(&demo)
 	}
 	d.agents.setModels("demo", demoModels)
 	d.metrics = telemetry.NewMetrics(telemetry.Gauges{
@@ -273,7 +290,13 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 		BeforeRestore: func(rt *actors.Runtime) error {
 			d.rt, d.sender = rt, rt.Sender().(*local.Sender)
 			d.agents.rt = rt
-			return d.agents.LoadAll(ctx)
+			if err := d.agents.LoadAll(ctx); err != nil {
+				return err
+			}
+			if d.rec != nil {
+				return d.agents.tee.AttachAll(ctx, d.rec)
+			}
+			return nil
 		},
 	})
 	if err != nil {
@@ -357,6 +380,13 @@ func (d *Daemon) Close() error {
 		d.bg.Wait()
 		rerr := d.rt.Close(ctx)
 		d.agents.close()
+		var recErr error
+		if d.rec != nil {
+			_ = d.agents.tee.AttachAll(ctx, nil) // detaching writes nothing
+			if err := d.rec.Close(); err != nil {
+				recErr = fmt.Errorf("daemon: --record: %w", err)
+			}
+		}
 		serr := d.store.Close()
 		os.Remove(filepath.Join(d.opts.Home, infoFile))
 		switch {
@@ -366,8 +396,8 @@ func (d *Daemon) Close() error {
 		case rerr != nil:
 			d.closeErr = rerr
 		}
-		if serr != nil {
-			d.closeErr = errors.Join(d.closeErr, serr)
+		if serr != nil || recErr != nil {
+			d.closeErr = errors.Join(d.closeErr, serr, recErr)
 		}
 	})
 	return d.closeErr

@@ -13,7 +13,8 @@
 // threads are activated only when a message arrives, so restart time grows
 // with the number of waiting messages, not of threads.
 //
-// Agents' tools: MCP servers are connected when an agent loads; RAP
+// Agents' tools: remote MCP servers are connected when an agent loads, and
+// local ones (a command) are started when a thread first needs them; RAP
 // toolsets are discovered per root thread (tools/rap), and tool servers
 // call back at /rap/callback/{token}, authenticated by the per-call token
 // (keyed by HOME/rap.key) instead of the bearer token. Pending user choices

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"time"
@@ -52,6 +54,9 @@ type toolEnv struct {
 	callbackBase string
 	tokens       rap.Tokens
 	client       infinity.HTTPClient
+	// log receives the standard error of local MCP servers, with their
+	// starts and stops; nil means slog.Default().
+	log *slog.Logger
 }
 
 // agentTools are the tool servers of one agent.
@@ -59,21 +64,58 @@ type agentTools struct {
 	rap      *rap.Loader
 	notifier *rap.Notifier
 	mcp      []*mcp.Server
+	// local are the local MCP servers, started when a slice first needs
+	// their tools.
+	local *mcp.Source
 }
 
-// buildTools connects the agent file's MCP servers (their tools are the
-// agent's own) and prepares its RAP toolsets (discovered per session).
+// valueHint says where the daemon takes the values of MCP servers'
+// headers and variables from.
+func valueHint() string {
+	return fmt.Sprintf("The daemon (pid %d) takes these values when it loads the agent, from its own environment (which includes the variables of its home's env file, read when it starts) or from the file named: set the variable or fix the file (restart the daemon if you changed its environment), then run the agent again",
+		os.Getpid())
+}
+
+// buildTools connects the agent file's remote MCP servers (their tools are
+// the agent's own), prepares its local MCP servers (started when a slice
+// first needs their tools) and its RAP toolsets (discovered per session).
+// Headers and local servers' variables are taken from the environment and
+// files now; a missing one is an error that names the agent file, the
+// entry and the variable or file.
 func (te toolEnv) buildTools(ctx context.Context, f *agentfile.File, a *actors.Agent) (*agentTools, error) {
+	log := te.log
+	if log == nil {
+		log = slog.Default()
+	}
 	at := &agentTools{}
-	if len(f.Tools.MCP) > 0 {
-		for _, u := range f.Tools.MCP {
-			s, err := mcp.Connect(ctx, u, mcp.WithHTTPClient(te.client))
+	var local []mcp.Endpoint
+	for _, s := range f.Tools.MCPServers {
+		opts := []mcp.Option{mcp.WithTimeout(s.Timeout.CallDuration()), mcp.WithConnectTimeout(s.Timeout.ConnectDuration())}
+		if s.Name != "" {
+			opts = append(opts, mcp.WithName(s.Name))
+		}
+		if s.Local() {
+			e, err := localServer(s, opts, log)
 			if err != nil {
 				at.close()
-				return nil, apiErr(http.StatusBadGateway, CodeToolUnreachable, "%s: tools.mcp: %v", f.Path(), err)
+				return nil, err
 			}
-			at.mcp = append(at.mcp, s)
+			local = append(local, e)
+			continue
 		}
+		headers, err := s.ResolveHeaders()
+		if err != nil {
+			at.close()
+			return nil, fmt.Errorf("%w. %s", err, valueHint())
+		}
+		srv, err := mcp.Connect(ctx, s.URL, append(opts, mcp.WithHTTPClient(te.client), mcp.WithHeaders(headers))...)
+		if err != nil {
+			at.close()
+			return nil, apiErr(http.StatusBadGateway, CodeToolUnreachable, "%s: %s: %v", f.Path(), s.Field(), err)
+		}
+		at.mcp = append(at.mcp, srv)
+	}
+	if len(at.mcp) > 0 {
 		tools, err := mcp.Collect(at.mcp...)
 		if err != nil {
 			at.close()
@@ -81,24 +123,63 @@ func (te toolEnv) buildTools(ctx context.Context, f *agentfile.File, a *actors.A
 		}
 		a.Tools = append(a.Tools, tools...)
 	}
+	var sources []actors.ToolSource
 	if len(f.Tools.RAP) > 0 {
 		at.rap = rap.NewLoader(rap.Config{
 			Servers: f.Tools.RAP, Client: te.client, CallbackBase: te.callbackBase, Tokens: te.tokens,
 			Reserved: actors.ReservedToolNames(),
 		})
 		at.notifier = &rap.Notifier{Loader: at.rap, Client: te.client}
-		a.Toolsets = at.rap
+		sources = append(sources, at.rap)
 	}
+	if len(local) > 0 {
+		at.local = mcp.NewEndpointSource(local).Beside(at.mcp...)
+		sources = append(sources, at.local)
+	}
+	a.Toolsets = actors.ToolSources(sources...)
 	return at, nil
 }
 
+// localServer checks that a local MCP server's program can be found and
+// takes its variables, without starting it.
+func localServer(s agentfile.MCPServer, opts []mcp.Option, log *slog.Logger) (mcp.Endpoint, error) {
+	path, err := s.CommandPath()
+	if err != nil {
+		return mcp.Endpoint{}, err
+	}
+	found, err := exec.LookPath(path)
+	switch {
+	case errors.Is(err, exec.ErrNotFound):
+		return mcp.Endpoint{}, s.CommandError("%s is not found in the daemon's PATH (%s)", s.Command, os.Getenv("PATH"))
+	case err != nil:
+		var ee *exec.Error
+		if errors.As(err, &ee) {
+			err = ee.Err
+		}
+		return mcp.Endpoint{}, s.CommandError("%s cannot be started: %v", s.Command, err)
+	}
+	env, secrets, err := s.ResolveEnv()
+	if err != nil {
+		return mcp.Endpoint{}, fmt.Errorf("%w. %s", err, valueHint())
+	}
+	opts = append(opts, mcp.WithName(s.Label()), mcp.WithLogger(log), mcp.WithIdle(s.IdleDuration()))
+	return mcp.Endpoint{Command: &mcp.Command{Path: found, Args: s.Args, Env: env, Redact: secrets}, Options: opts}, nil
+}
+
+// close disconnects the agent's MCP servers and stops its local ones, all
+// at once.
 func (at *agentTools) close() {
 	if at == nil {
 		return
 	}
+	var wg sync.WaitGroup
 	for _, s := range at.mcp {
-		s.Close()
+		wg.Go(func() { _ = s.Close() })
 	}
+	if at.local != nil {
+		wg.Go(func() { _ = at.local.Close() })
+	}
+	wg.Wait()
 }
 
 // notifier routes the engine's notifications to the RAP servers of the

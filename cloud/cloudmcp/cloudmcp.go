@@ -14,7 +14,17 @@ import (
 func Source(servers []cloud.MCPEndpoint) cloud.ToolServers {
 	endpoints := make([]mcp.Endpoint, len(servers))
 	for i, s := range servers {
-		endpoints[i] = mcp.Endpoint{URL: s.URL, Options: []mcp.Option{mcp.WithHeaders(s.Headers)}}
+		opts := []mcp.Option{mcp.WithHeaders(s.Headers)}
+		if s.Name != "" {
+			opts = append(opts, mcp.WithName(s.Name))
+		}
+		if s.ConnectTimeout > 0 {
+			opts = append(opts, mcp.WithConnectTimeout(s.ConnectTimeout))
+		}
+		if s.CallTimeout > 0 {
+			opts = append(opts, mcp.WithTimeout(s.CallTimeout))
+		}
+		endpoints[i] = mcp.Endpoint{URL: s.URL, Options: opts}
 	}
 	return mcp.NewEndpointSource(endpoints, mcp.WithHTTPClient(httpclient.NewPlain()))
 }

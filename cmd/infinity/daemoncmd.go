@@ -91,6 +91,7 @@ type daemonOpts struct {
 	memtableMiB int64
 	minFreeMiB  int64
 	retain      time.Duration
+	record      string // --record
 	maxCalls    int
 	limits      []string
 	// parsedLimits is limits, read by check.
@@ -111,6 +112,7 @@ func (o *daemonOpts) flags(cmd *cobra.Command) {
 	f.Int64Var(&o.memtableMiB, "memtable-mib", disk.DefaultMemTableSize>>20, "the store's memtable in MiB (up to two are held while one is written out)")
 	f.Int64Var(&o.minFreeMiB, "min-free-mib", disk.DefaultMinFree>>20, "free disk space in MiB under which writes are refused (507 insufficient_storage) while reads go on; 0 turns the check off")
 	f.DurationVar(&o.retain, "retain-closed", 0, "delete closed trees whose root's last item is older than this (e.g. 720h); 0 keeps everything")
+	f.StringVar(&o.record, "record", "", "write every model call of every tree to this file (truncated at start), for infinity replay")
 	f.IntVar(&o.maxCalls, "max-model-calls", 1024, "model calls in flight at once across every thread (a slice waiting for its model holds no worker)")
 	f.StringArrayVar(&o.limits, "model-limit", nil, "a rate limit shared by every thread: PROVIDER[/MODEL]=concurrent=N,rpm=N,tpm=N (any of the three; repeat the flag for more); it wins over agent files' rate_limit")
 	_ = cmd.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]cobra.Completion{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
@@ -130,6 +132,13 @@ func (o *daemonOpts) args(home string) []string {
 		"--max-model-calls", fmt.Sprint(o.maxCalls)}
 	for _, l := range o.limits {
 		args = append(args, "--model-limit", l)
+	}
+	if o.record != "" {
+		abs, err := filepath.Abs(o.record)
+		if err != nil {
+			abs = o.record
+		}
+		args = append(args, "--record", abs)
 	}
 	if o.prices != "" {
 		if abs, err := filepath.Abs(o.prices); err == nil {
@@ -166,7 +175,7 @@ func daemonRun(ctx context.Context, home string, o *daemonOpts, stdout, stderr i
 	logger.Debug("go processors", "gomaxprocs", procs, "cpus", runtime.NumCPU())
 	start := time.Now()
 	d, err := daemon.Open(ctx, daemon.Options{Home: home, Addr: o.addr, AllowRemote: o.allowRemote,
-		Logger: logger, Version: buildVersion().Version, Idle: o.idle, Prices: o.prices, RetainClosed: o.retain,
+		Logger: logger, Version: buildVersion().Version, Idle: o.idle, Prices: o.prices, RetainClosed: o.retain, Record: o.record,
 		MetricsAddr: o.metricsAddr, Tracer: tp, MaxModelCalls: o.maxCalls, ModelLimits: o.parsedLimits,
 		Store: []disk.Option{disk.WithCacheSize(o.cacheMiB << 20), disk.WithMemTableSize(uint64(o.memtableMiB) << 20), disk.WithMinFree(uint64(o.minFreeMiB) << 20)}})
 	if errors.Is(err, daemon.ErrLocked) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ import (
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/actors/protohost"
+	"github.com/infinity-runtime/infinity/agentfile"
 	"github.com/infinity-runtime/infinity/daemon"
 	"github.com/infinity-runtime/infinity/mailbox/local"
 	"github.com/infinity-runtime/infinity/models/replay"
@@ -46,13 +48,19 @@ stores as the demo runs, with the recorded root's id and first message.
 The tools run for real. When the agent asks the model something the
 recording does not hold (a changed prompt, script or tool), it stops with
 the lines that differ from the nearest recorded request; the exit status
-is then 1. A recorded call never asked is reported on stderr.`
+is then 1. A recorded call never asked is reported on stderr.
+
+The tree runs the demo's agent unless --agent names the agent file it was
+recorded with (its built-in tools only: replay refuses an agent file that
+lists tool servers). "infinity daemon --record FILE" records every tree
+of a daemon; --root picks which one runs again (default: the first).`
 
 // replayCommand is "infinity replay FILE".
 func (a *app) replayCommand() *cobra.Command {
 	var (
 		timeout         time.Duration
 		verbose, asJSON bool
+		agentPath, root string
 	)
 	cmd := &cobra.Command{
 		Use:   "replay [flags] FILE",
@@ -68,7 +76,32 @@ func (a *app) replayCommand() *cobra.Command {
 			if len(roots) == 0 {
 				return fmt.Errorf("replay: %s holds no root thread's first call", args[0])
 			}
-			err = demo(cmd.Context(), demoOpts{timeout: timeout, verbose: verbose, json: asJSON, replay: pl, root: roots[0], what: "replay"}, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			pick := roots[0]
+			if root != "" {
+				i := slices.IndexFunc(roots, func(r replay.Root) bool { return string(r.Thread) == root })
+				if i < 0 {
+					return &notFoundError{fmt.Errorf("replay: %s holds no root %s (it holds %d roots; the first is %s)", args[0], root, len(roots), roots[0].Thread)}
+				}
+				pick = roots[i]
+			}
+			o := demoOpts{timeout: timeout, verbose: verbose, json: asJSON, replay: pl, root: pick, what: "replay"}
+			if agentPath != "" {
+				f, err := agentfile.Load(agentPath)
+				if err != nil {
+					return fmt.Errorf("replay: --agent: %w", missing(err))
+				}
+				if len(f.Tools.RAPServers)+len(f.Tools.MCPServers) > 0 {
+					return fmt.Errorf("replay: --agent %s lists tool servers; replay runs an agent with its built-in tools only: %w", agentPath, errReplayTools)
+				}
+				a := f.Agent(nil)
+				if a.Model == "" {
+					a.Model = pick.Model // the provider's default, as the recording names it
+				}
+				pl.ServeAgent(&a)
+				a.Name = "demo" // the name the replayed root starts with
+				o.agent = &a
+			}
+			err = demo(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			if err == nil {
 				if n := len(pl.Unused()); n > 0 {
 					fmt.Fprintf(cmd.ErrOrStderr(), "infinity: replay: %d recorded model calls were never asked\n", n)
@@ -81,7 +114,13 @@ func (a *app) replayCommand() *cobra.Command {
 	f.DurationVar(&timeout, "timeout", 2*time.Minute, "give up if the tree has not finished by then")
 	f.BoolVarP(&verbose, "verbose", "v", false, "also log the runtime's own messages to stderr")
 	f.BoolVar(&asJSON, "json", false, "print events and the result as JSON lines (as demo --json)")
+	f.StringVar(&agentPath, "agent", "", "the agent file the tree was recorded with (default: the demo's agent)")
+	f.StringVar(&root, "root", "", "the root thread to run again, of a recording with several (default: the first)")
 	_ = cmd.RegisterFlagCompletionFunc("timeout", cobra.NoFileCompletions)
+	_ = cmd.RegisterFlagCompletionFunc("root", cobra.NoFileCompletions)
+	_ = cmd.RegisterFlagCompletionFunc("agent", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return []cobra.Completion{"yaml", "yml"}, cobra.ShellCompDirectiveFilterFileExt
+	})
 	return cmd
 }
 
@@ -118,6 +157,9 @@ func (a *app) demoCommand() *cobra.Command {
 	return cmd
 }
 
+// errReplayTools: replay runs agents without tool servers.
+var errReplayTools = errors.New("not supported")
+
 // demoOpts are the demo's flags, and replay's.
 type demoOpts struct {
 	script, prompt string
@@ -128,7 +170,8 @@ type demoOpts struct {
 	// recorded root (infinity replay).
 	replay *replay.Player
 	root   replay.Root
-	what   string // "demo" or "replay", for errors
+	agent  *actors.Agent // replay --agent: the agent to run, else the demo's
+	what   string        // "demo" or "replay", for errors
 }
 
 func demo(ctx context.Context, o demoOpts, stdout, stderr io.Writer) (err error) {
@@ -138,7 +181,7 @@ func demo(ctx context.Context, o demoOpts, stdout, stderr io.Writer) (err error)
 	prompt, timeout := o.prompt, o.timeout
 	var model infinity.ModelProvider
 	if o.replay != nil {
-		model, prompt = o.replay.Provider(replay.DefaultName), o.root.Input
+		model, prompt = o.replay.Provider(o.root.Provider), o.root.Input
 	} else {
 		script := scripted.Demo()
 		if o.script != "" {
@@ -168,6 +211,10 @@ func demo(ctx context.Context, o demoOpts, stdout, stderr io.Writer) (err error)
 	if o.verbose {
 		level = slog.LevelInfo
 	}
+	agent := actors.Agent{Name: "demo", Model: o.root.Model}
+	if o.agent != nil {
+		agent = *o.agent
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	p := &printer{w: stdout, json: o.json, start: time.Now(), names: map[infinity.ThreadID]string{}, kinds: map[infinity.ThreadID][]infinity.ThreadKind{}, changed: make(chan struct{}, 1)}
@@ -180,7 +227,7 @@ func demo(ctx context.Context, o demoOpts, stdout, stderr io.Writer) (err error)
 		Model:         model,
 		Sender:        func(d actors.Deliverer) infinity.InputSender { return local.New(d, local.WithLogger(logger)) },
 		Host:          protohost.New,
-		Agents:        []actors.Agent{{Name: "demo"}},
+		Agents:        []actors.Agent{agent},
 		Logger:        logger,
 		Observer:      p.event,
 		Idle:          500 * time.Millisecond,

@@ -6,13 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/infinity-runtime/infinity/daemon"
 	"github.com/spf13/cobra"
 )
 
@@ -208,5 +211,52 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	walk((&app{}).newRoot(io.Discard, io.Discard))
 	if want := 30; n < want && cloudBuilt || n < want-10 {
 		t.Errorf("walked %d commands", n)
+	}
+}
+
+// A daemon started with --record writes every tree's model calls; replay
+// --agent runs a recorded tree of a registered agent file again offline.
+func TestDaemonRecordReplay(t *testing.T) {
+	dir := t.TempDir()
+	script := `{"rules":[
+	  {"when":{"depth":0,"last":"user"},"reply":{"calls":[{"name":"spawn_thread","args":{"instructions":"x","child_of":"$STACK"}}]}},
+	  {"when":{"depth":0,"last_tool":"receive_event__injected"},"reply":{"text":"recorded done"}},
+	  {"when":{"depth":0},"reply":{"calls":[{"name":"sleep_until_event_or_input"}]}},
+	  {"when":{"depth":1},"reply":{"calls":[{"name":"close_thread","args":{"thread_id":"$THREAD","report_to_parent":"ok"}}]}}
+	]}`
+	agent := filepath.Join(dir, "quick.yaml")
+	if err := os.WriteFile(filepath.Join(dir, "s.json"), []byte(script), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(agent, []byte("name: quick\nmodel:\n  provider: scripted\n  script: s.json\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	home, rec := t.TempDir(), filepath.Join(dir, "daemon.jsonl")
+	t.Setenv("INFINITY_HOME", home)
+	d, err := daemon.Open(t.Context(), daemon.Options{Home: home, Addr: "127.0.0.1:0", Record: rec,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Idle: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go d.Serve(context.Background())
+	if out := cmdOut(t, "run", "--follow", agent, "go"); !strings.Contains(out, "recorded done") {
+		t.Fatalf("run --follow:\n%s", out)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := cmdOut(t, "replay", rec, "--agent", agent, "--json")
+	if !strings.Contains(out, `"answer":"recorded done"`) {
+		t.Errorf("replay --agent:\n%s", out)
+	}
+	if _, errOut, code := cmdCode(t, "replay", rec, "--root", "nope"); code != exitNotFound || !strings.Contains(errOut, "holds no root nope") {
+		t.Errorf("replay --root nope: exit %d:\n%s", code, errOut)
+	}
+	tools := filepath.Join(dir, "tools.yaml")
+	if err := os.WriteFile(tools, []byte("name: tools\nmodel:\n  provider: scripted\n  script: s.json\ntools:\n  rap: [http://127.0.0.1:9]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := cmdCode(t, "replay", rec, "--agent", tools); code != exitError || !strings.Contains(errOut, "lists tool servers") {
+		t.Errorf("replay --agent with tool servers: exit %d:\n%s", code, errOut)
 	}
 }

@@ -40,6 +40,9 @@ func readAgent(path, model string) (agentSpec, error) {
 	if err != nil {
 		return agentSpec{}, fmt.Errorf("AgentFile: %w", err)
 	}
+	if err := f.RefuseLocalServers(); err != nil {
+		return agentSpec{}, fmt.Errorf("AgentFile: %w", err) // the functions cannot start programs
+	}
 	spec := agentSpec{rap: len(f.Tools.RAP) > 0, mcp: len(f.Tools.MCP) > 0}
 	if path != "" {
 		spec.file = f

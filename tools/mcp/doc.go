@@ -1,7 +1,19 @@
 // Package mcp exposes the tools of MCP (Model Context Protocol) servers as
-// infinity.Tool values. Connect opens a session over the streamable HTTP
-// transport, lists the server's tools (following pagination) and wraps each
-// one as a synchronous tool that calls the server with a bounded timeout.
+// infinity.Tool values. Connect opens a session with a remote server over
+// the streamable HTTP transport (WithHeaders adds credentials to every
+// request); ConnectCommand starts a local server and speaks to it over its
+// standard input and output (the go-sdk's command transport). Both list the
+// server's tools (following pagination) and wrap each one as a synchronous
+// tool that calls the server with a bounded timeout (WithTimeout;
+// WithConnectTimeout bounds connecting).
+//
+// A local server runs under internal/procsup: started when first needed,
+// started again by the next call after it died (with a capped backoff when
+// it keeps dying), stopped after it has gone unused for WithIdle's
+// duration, stopped with Close together with whatever it started. Its
+// standard error goes to WithLogger's logger, line by line, with its name
+// under LogKey (mcp_server). It inherits only a few of this process's
+// variables (procsup.InheritedEnv) besides its own.
 //
 // Tool names must be unique across everything an agent sees: Connect refuses
 // a server whose tool shadows an engine built-in or repeats a name, and
@@ -11,11 +23,18 @@
 // author expected.
 //
 // Every failure of a call (invalid arguments, timeout, transport failure, a
-// result the server marked isError) reaches the model as a tool result with
-// IsError set and a message it can act on; Invoke never returns a non-nil
-// error. After a transport failure the next call reconnects once.
+// result the server marked isError, a local server that cannot start) reaches
+// the model as a tool result with IsError set and a message it can act on;
+// Invoke never returns a non-nil error. A timeout names the limit that ended
+// the call: the server's call timeout, or the caller's shorter deadline.
+// After a transport failure the next call reconnects once (a local server is
+// started again).
 //
-// The package imports the standard library, the root infinity package and
-// github.com/modelcontextprotocol/go-sdk/mcp. The mcptest subpackage serves a
-// small MCP server for tests.
+// A Source connects its servers when their tools are first asked for
+// (actors.ToolSource), remote and local alike.
+//
+// The package imports the standard library, the root infinity package,
+// internal packages and github.com/modelcontextprotocol/go-sdk/mcp. The
+// mcptest subpackage serves a small MCP server for tests, over HTTP or, from
+// a test binary, over standard input and output.
 package mcp

@@ -16,10 +16,11 @@ const RetryAfter = 30 * time.Second
 
 // Source connects to MCP servers when their tools are first asked for, not
 // when it is made, so a process that may never need them pays nothing at
-// start-up (the cloud functions). It is an actors.ToolSource: the same
-// tools for every session. Connected servers are kept and reused; a server
-// that could not be reached is left out, reported, and tried again after
-// RetryAfter.
+// start-up (the cloud functions), and a local server (Endpoint.Command) is
+// started only when a slice first needs its tools (the daemon). It is an
+// actors.ToolSource: the same tools for every session. Connected servers
+// are kept and reused; a server that could not be reached is left out,
+// reported, and tried again after RetryAfter.
 type Source struct {
 	endpoints []Endpoint
 	opts      []Option

@@ -22,6 +22,10 @@ type tool struct {
 
 func (t *tool) Spec() infinity.ToolSpec { return t.spec }
 
+// CallTimeout is the server's call timeout: the engine bounds a call by it
+// (actors.TimedTool) rather than by its own default.
+func (t *tool) CallTimeout() time.Duration { return t.srv.opts.timeout }
+
 // Invoke calls the tool on the server within the server's call timeout
 // (or ctx's deadline, if that comes first). Every failure becomes a result
 // with IsError set; the error is always nil, so the model reads a message
