@@ -104,6 +104,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"daemon", "stop", "extra"}, exitUsage, "unexpected argument"},
 		{[]string{"version", "extra"}, exitUsage, "unexpected argument"},
 		{[]string{"demo", "extra"}, exitUsage, "unexpected argument"},
+		{[]string{"replay"}, exitUsage, "replay: missing FILE"},
+		{[]string{"replay", "a", "b"}, exitUsage, "unexpected argument"},
 		{[]string{"cloud-local", "a", "b"}, exitUsage, "unexpected argument"},
 		{[]string{"cloud", "send", "t1"}, exitUsage, "missing MESSAGE"},
 
@@ -119,6 +121,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"run", t.TempDir(), "hi"}, exitNotFound, "without an agent.yaml"},
 		{[]string{"import", filepath.Join(empty, "nothing.json")}, exitNotFound, "no such file"},
 		{[]string{"demo", "--script", filepath.Join(empty, "nothing.json")}, exitNotFound, "no such file"},
+		{[]string{"replay", filepath.Join(empty, "nothing.jsonl")}, exitNotFound, "no such file"},
+		{[]string{"demo", "--record", filepath.Join(empty, "no", "dir", "r.jsonl")}, exitNotFound, "no such file"},
 
 		{[]string{"--home", empty, "ls"}, exitNoDaemon, "no daemon is running"},
 		{[]string{"ls", "--home", empty, "--all"}, exitNoDaemon, "no daemon is running"},
@@ -325,7 +329,7 @@ func TestCompletion(t *testing.T) {
 		return true
 	}
 	if w := complete(""); !has(w, "daemon", "run", "send", "ls", "tree", "logs", "close", "rm", "compact", "answer",
-		"export", "import", "ui", "cloud", "cloud-local", "demo", "tools", "version", "help", "completion") {
+		"export", "import", "ui", "cloud", "cloud-local", "demo", "replay", "tools", "version", "help", "completion") {
 		t.Errorf("commands: %v", w)
 	}
 	if w := complete("daemon", ""); !has(w, "start", "stop", "status") {
