@@ -1,6 +1,31 @@
 // Package openai is an infinity.ModelProvider for OpenAI-compatible chat
-// completions (POST {BaseURL}/chat/completions with "stream": true), built on
-// the official SDK, github.com/openai/openai-go/v3.
+// completions (POST {BaseURL}/chat/completions with "stream": true), with
+// its own small client over net/http.
+//
+// # Wire
+//
+// The client speaks exactly what the provider uses: one POST of a JSON
+// body (model, messages, tools, max_tokens or max_completion_tokens,
+// "stream": true, stream_options.include_usage) with Content-Type and
+// Accept application/json, a User-Agent naming this package, and
+// "Authorization: Bearer <key>" when there is a key; the answer is a
+// text/event-stream of chat.completion.chunk events ("data:" lines, ended
+// by a blank line, "\n" or "\r\n" line ends, comments and other fields
+// skipped), ended by "data: [DONE]". Of each chunk it reads
+// choices[].delta.content and .refusal, delta.tool_calls (index, id,
+// function name and argument fragments), finish_reason and usage; a
+// chunk with an "error" field is an error event. Lines and events are
+// bounded at 32 MiB. Chunks are decoded with encoding/json into small
+// structs, through one json.Decoder per stream. The endpoint is BaseURL
+// as a directory: .../v1 and .../v1/ both post to .../v1/chat/completions.
+//
+// Each provider has one *http.Client (Config.HTTPClient, or its own on a
+// clone of http.DefaultTransport: HTTP/2 over TLS when the server offers
+// it, Config.MaxIdleConns idle connections kept, default 1024, a 10-minute
+// response-header timeout), so connections are reused; the rest of a body
+// after "data: [DONE]" is read so that its HTTP/1.1 connection goes back
+// to the pool. Redirects away from the base URL's scheme, host and port
+// are refused, so the key goes nowhere else.
 //
 // # Servers
 //
@@ -26,11 +51,12 @@
 // limit sent is CompletionRequest.MaxTokens capped at the model's MaxOutput
 // (MaxOutput when zero), as max_tokens, or as max_completion_tokens for
 // api.openai.com (Config.MaxTokensParam overrides). Config.MaxRetries (default
-// 3) is the SDK's own retry budget, which applies only before a response
+// 3) is the client's retry budget, which applies only before a response
 // starts. Other OPENAI_* variables (organization, project, custom headers)
-// are deliberately not picked up. The key is never logged: Config's String,
-// GoString and LogValue omit it, and error messages do not quote the
-// server's text for 401 and 403 answers.
+// are deliberately not picked up. The key is never logged: Config's and
+// Provider's String, GoString and LogValue omit it, and error messages do
+// not quote the server's text for 401 and 403 answers (an *Error's own
+// message never quotes it).
 //
 // # Mapping
 //
@@ -53,17 +79,25 @@
 //
 // # Errors
 //
-// 408, 409, 429, 5xx and connection failures (after the SDK's retries), a
-// stream that breaks, carries an error event, or ends without a
-// finish_reason, wrap infinity.ErrRetryable. Other HTTP errors are final,
-// wrap the SDK's *openai.Error and say what to check (the API key for 401,
-// the base URL and model for 404; 400, 413 and 422 also wrap
-// infinity.ErrInvalid). Cancelling the context stops the request or the
-// stream and yields ctx.Err().
+// Before the stream starts, connection failures and 408, 409, 429 and 5xx
+// answers are retried Config.MaxRetries times (the server's x-should-retry
+// header, "true" or "false", overrides the status), waiting what the
+// retry-after-ms or retry-after header asks (a wait over two minutes ends
+// the retries) or else backing off from half a second to eight seconds,
+// with jitter. If they still fail they wrap infinity.ErrRetryable; a 429
+// is an *infinity.RateLimitedError carrying the retry-after. A stream that
+// breaks, carries an error event (other than one whose numeric code is a
+// final 4xx status, as vLLM and llama.cpp send) or ends without a
+// finish_reason also wraps infinity.ErrRetryable; a started stream is
+// never retried here. Other HTTP errors are final, wrap an *Error (the
+// status, the error object's type, code, param and message, and the
+// response header) and say what to check (the API key for 401, the base
+// URL and model for 404; 400, 413 and 422 also wrap infinity.ErrInvalid).
+// The error body may be {"error": {...}}, {"error": "..."}, vLLM's
+// top-level fields or FastAPI's {"detail": "..."}. Cancelling the context
+// stops the request, a retry's wait or the stream and yields ctx.Err().
 //
 // # Imports
 //
-// The root package, models/turns, the standard library and
-// github.com/openai/openai-go/v3 (its option and packages/ssestream
-// packages).
+// The root package, models/turns and the standard library.
 package openai

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -14,8 +15,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	oai "github.com/openai/openai-go/v3"
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/models/openai"
@@ -42,8 +41,14 @@ type fake struct {
 
 func newFake(t testing.TB, handle func(w http.ResponseWriter, r *http.Request, n int)) *fake {
 	t.Helper()
+	return newFakeWith(t, handle, nil)
+}
+
+// newFakeWith is newFake with setup run on the server before it starts.
+func newFakeWith(t testing.TB, handle func(w http.ResponseWriter, r *http.Request, n int), setup func(*http.Server)) *fake {
+	t.Helper()
 	f := &fake{handle: handle}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.URL.Path != "/v1/chat/completions" {
 			http.Error(w, `{"error":{"message":"no route","type":"not_found"}}`, http.StatusNotFound)
 			return
@@ -56,6 +61,10 @@ func newFake(t testing.TB, handle func(w http.ResponseWriter, r *http.Request, n
 		f.mu.Unlock()
 		f.handle(w, r, n)
 	}))
+	if setup != nil {
+		setup(f.srv.Config)
+	}
+	f.srv.Start()
 	t.Cleanup(f.srv.Close)
 	return f
 }
@@ -415,7 +424,7 @@ func TestRetryExhausted(t *testing.T) {
 		t.Fatalf("err %v, want retryable", r.err)
 	}
 	t.Log(r.err)
-	var apiErr *oai.Error
+	var apiErr *openai.Error
 	if !errors.As(r.err, &apiErr) || apiErr.StatusCode != 429 {
 		t.Errorf("err %v does not wrap the 429", r.err)
 	}
@@ -485,7 +494,7 @@ func TestStreamCut(t *testing.T) {
 				t.Errorf("before the error: %+v", r.events)
 			}
 			if f.hits.Load() != 1 {
-				t.Errorf("%d hits: a started stream must not be retried by the SDK", f.hits.Load())
+				t.Errorf("%d hits: a started stream must not be retried", f.hits.Load())
 			}
 		})
 	}
@@ -532,7 +541,7 @@ func TestFinalHTTPErrors(t *testing.T) {
 			if errors.Is(r.err, infinity.ErrInvalid) != c.invalid {
 				t.Errorf("ErrInvalid = %v", !c.invalid)
 			}
-			var apiErr *oai.Error
+			var apiErr *openai.Error
 			if !errors.As(r.err, &apiErr) || apiErr.StatusCode != c.status {
 				t.Errorf("does not wrap the API error")
 			}
@@ -755,6 +764,34 @@ func BenchmarkStream(b *testing.B) {
 		f.bodies = nil
 		f.mu.Unlock()
 	})
+	// Eight streams at a time per CPU through the provider's own client
+	// (Config.HTTPClient unset), as the runtime runs many threads at once.
+	dp := f.provider(b, func(c *openai.Config) { c.HTTPClient = nil })
+	b.Run("parallel-default-client", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				calls := 0
+				for ev, err := range dp.Stream(ctx, req) {
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					if ev.Kind == infinity.StreamToolCall {
+						calls++
+					}
+				}
+				if calls != 2 {
+					b.Error(calls)
+					return
+				}
+			}
+		})
+		f.mu.Lock()
+		f.bodies = nil
+		f.mu.Unlock()
+	})
 	b.Run("http-floor", func(b *testing.B) { providertest.Floor(b, "text/event-stream", body) })
 }
 
@@ -772,4 +809,264 @@ func TestRateLimitedCarriesRetryAfter(t *testing.T) {
 	if !errors.As(r.err, &rl) || rl.RetryAfter != 7*time.Second || !errors.Is(r.err, infinity.ErrRateLimited) || !errors.Is(r.err, infinity.ErrRetryable) {
 		t.Fatalf("err %v, want a RateLimitedError with retry after 7s", r.err)
 	}
+}
+
+func TestRequestHeaders(t *testing.T) {
+	f := newFake(t, textReply("ok"))
+	if r := collect(f.provider(t, nil).Stream(t.Context(), infinity.CompletionRequest{})); r.err != nil {
+		t.Fatal(r.err)
+	}
+	h := f.headers[0]
+	for k, want := range map[string]string{
+		"Content-Type":  "application/json",
+		"Accept":        "application/json",
+		"Authorization": "Bearer " + testKey,
+	} {
+		if got := h.Get(k); got != want {
+			t.Errorf("%s: %q, want %q", k, got, want)
+		}
+	}
+	if ua := h.Get("User-Agent"); !strings.HasPrefix(ua, "infinity-runtime") {
+		t.Errorf("user agent %q", ua)
+	}
+	for k := range h {
+		if strings.HasPrefix(k, "X-Stainless") || k == "Openai-Organization" || k == "Openai-Project" {
+			t.Errorf("header %s sent", k)
+		}
+	}
+}
+
+// The base URL is a directory whether or not it ends in a slash.
+func TestBaseURLForms(t *testing.T) {
+	f := newFake(t, textReply("ok"))
+	for _, base := range []string{f.srv.URL + "/v1", f.srv.URL + "/v1/"} {
+		p := f.provider(t, func(c *openai.Config) { c.BaseURL = base })
+		if r := collect(p.Stream(t.Context(), infinity.CompletionRequest{})); r.err != nil || r.text != "ok" {
+			t.Errorf("%s: %+v", base, r)
+		}
+	}
+}
+
+func TestRetryPolicy(t *testing.T) {
+	withHeader := func(status int, k, v string) func(w http.ResponseWriter, r *http.Request, n int) {
+		return func(w http.ResponseWriter, r *http.Request, n int) {
+			if n > 1 {
+				textReply("ok")(w, r, n)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set(k, v)
+			w.WriteHeader(status)
+			w.Write([]byte(`{"error":{"message":"m","type":"t"}}`))
+		}
+	}
+	cases := []struct {
+		name      string
+		handle    func(w http.ResponseWriter, r *http.Request, n int)
+		hits      int32
+		retryable bool
+		ok        bool
+	}{
+		{"x-should-retry false", withHeader(503, "X-Should-Retry", "false"), 1, true, false},
+		{"x-should-retry true", withHeader(400, "X-Should-Retry", "true"), 2, false, true},
+		{"retry-after over two minutes", withHeader(429, "Retry-After", "300"), 1, true, false},
+		{"retry-after date", withHeader(503, "Retry-After", time.Now().Add(-time.Minute).UTC().Format(http.TimeFormat)), 2, false, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFake(t, c.handle)
+			r := collect(f.provider(t, nil).Stream(t.Context(), infinity.CompletionRequest{}))
+			if (r.err == nil) != c.ok || r.err != nil && errors.Is(r.err, infinity.ErrRetryable) != c.retryable {
+				t.Errorf("err %v", r.err)
+			}
+			if n := f.hits.Load(); n != c.hits {
+				t.Errorf("%d hits, want %d", n, c.hits)
+			}
+		})
+	}
+	t.Run("429 asking for five minutes", func(t *testing.T) {
+		f := newFake(t, withHeader(429, "Retry-After", "300"))
+		r := collect(f.provider(t, nil).Stream(t.Context(), infinity.CompletionRequest{}))
+		var rl *infinity.RateLimitedError
+		if !errors.As(r.err, &rl) || rl.RetryAfter != 300*time.Second {
+			t.Errorf("err %v", r.err)
+		}
+	})
+	t.Run("cancelled while waiting", func(t *testing.T) {
+		f := newFake(t, withHeader(503, "Retry-After", "60"))
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		r := collect(f.provider(t, nil).Stream(ctx, infinity.CompletionRequest{}))
+		if !errors.Is(r.err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
+			t.Errorf("err %v after %v", r.err, time.Since(start))
+		}
+	})
+}
+
+// Error answers that are not OpenAI's {"error": {...}} are still
+// classified by their status, with the server's message where one is.
+func TestErrorBodies(t *testing.T) {
+	cases := []struct {
+		status       int
+		ct, body     string
+		says         string
+		retryable    bool
+		invalid      bool
+		code, typ    string
+		notMentioned string
+	}{
+		{502, "text/html", "<html>Bad Gateway</html>", "HTTP 502 Bad Gateway", true, false, "", "", "html"},
+		{400, "application/json", `{"object":"error","message":"prompt is too long","type":"BadRequestError","param":null,"code":400}`, `server says "prompt is too long"`, false, true, "400", "BadRequestError", ""},
+		{400, "application/json", `{"error":"max_tokens is too large"}`, `server says "max_tokens is too large"`, false, true, "", "", ""},
+		{404, "application/json", `{"detail":"Not Found"}`, `server says "Not Found"`, false, false, "", "", ""},
+		{429, "application/json", `{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}`, "(insufficient_quota)", true, false, "insufficient_quota", "insufficient_quota", "exceeded"},
+		{401, "application/json", `{"error":{"message":"Incorrect API key provided: sk-...","code":"invalid_api_key"}}`, "(invalid_api_key)", false, false, "invalid_api_key", "", "Incorrect"},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprint(c.status, " ", c.body), func(t *testing.T) {
+			f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+				w.Header().Set("Content-Type", c.ct)
+				w.WriteHeader(c.status)
+				w.Write([]byte(c.body))
+			})
+			r := collect(f.provider(t, func(c *openai.Config) { c.MaxRetries = -1 }).Stream(t.Context(), infinity.CompletionRequest{}))
+			if r.err == nil {
+				t.Fatal("no error")
+			}
+			msg := r.err.Error()
+			t.Log(msg)
+			if !strings.Contains(msg, c.says) || c.notMentioned != "" && strings.Contains(msg, c.notMentioned) {
+				t.Errorf("message %q", msg)
+			}
+			if errors.Is(r.err, infinity.ErrRetryable) != c.retryable || errors.Is(r.err, infinity.ErrInvalid) != c.invalid {
+				t.Errorf("retryable %v, invalid %v", errors.Is(r.err, infinity.ErrRetryable), errors.Is(r.err, infinity.ErrInvalid))
+			}
+			var e *openai.Error
+			if !errors.As(r.err, &e) || e.StatusCode != c.status || e.Code != c.code || e.Type != c.typ || e.Header.Get("Content-Type") != c.ct {
+				t.Errorf("error %#v", e)
+			}
+		})
+	}
+}
+
+// A redirect to another origin is refused (it would take the key there);
+// one within the base URL's origin is followed.
+func TestRedirects(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		textReply("elsewhere")(w, r, 1)
+	}))
+	t.Cleanup(other.Close)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/chat/completions", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/v1/chat/completions", http.StatusTemporaryRedirect)
+	})
+	mux.HandleFunc("/v2/chat/completions", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/v3/chat/completions", http.StatusPermanentRedirect)
+	})
+	mux.HandleFunc("/v3/chat/completions", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+testKey {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		textReply("moved")(w, r, 1)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	for _, hc := range []*http.Client{nil, srv.Client()} {
+		p, err := openai.New(openai.Config{BaseURL: srv.URL + "/v1", APIKey: testKey, Models: testModels, HTTPClient: hc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := collect(p.Stream(t.Context(), infinity.CompletionRequest{}))
+		if r.err == nil || errors.Is(r.err, infinity.ErrRetryable) || elsewhere.Load() != 0 {
+			t.Errorf("cross-origin redirect: %v, %d requests elsewhere", r.err, elsewhere.Load())
+		}
+		t.Log(r.err)
+		p, err = openai.New(openai.Config{BaseURL: srv.URL + "/v2", APIKey: testKey, Models: testModels, HTTPClient: hc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := collect(p.Stream(t.Context(), infinity.CompletionRequest{})); r.err != nil || r.text != "moved" {
+			t.Errorf("same-origin redirect: %+v", r)
+		}
+	}
+}
+
+// Streams work over HTTP/2 (TLS) as over HTTP/1.1.
+func TestHTTP2(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor != 2 {
+			http.Error(w, "not HTTP/2", http.StatusHTTPVersionNotSupported)
+			return
+		}
+		io.Copy(io.Discard, r.Body)
+		parallelReply(w, r, 1)
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	p, err := openai.New(openai.Config{BaseURL: srv.URL + "/v1", APIKey: testKey, Models: testModels, HTTPClient: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		r := collect(p.Stream(t.Context(), infinity.CompletionRequest{}))
+		if r.err != nil || len(r.calls) != 2 || r.done == nil {
+			t.Fatalf("%+v", r)
+		}
+	}
+	providertest.EarlyBreak(t, p, "Reading both.")
+}
+
+// The provider's own client reuses one connection for calls one after
+// another: the rest of the body after "data: [DONE]" is read so that the
+// connection goes back to the pool.
+func TestConnectionReuse(t *testing.T) {
+	var conns atomic.Int32
+	reply := func(w http.ResponseWriter, r *http.Request, n int) {
+		textReply("a", "b")(w, r, n)
+		time.Sleep(20 * time.Millisecond) // the body ends after "data: [DONE]" has been read
+	}
+	f := newFakeWith(t, reply, func(s *http.Server) {
+		s.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		}
+	})
+	p := f.provider(t, func(c *openai.Config) { c.HTTPClient = nil })
+	for range 5 {
+		if r := collect(p.Stream(t.Context(), infinity.CompletionRequest{})); r.err != nil || r.text != "ab" {
+			t.Fatalf("%+v", r)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections for 5 calls", n)
+	}
+}
+
+func TestProviderHidesKey(t *testing.T) {
+	p, err := openai.New(openai.Config{APIKey: testKey, Models: testModels})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{fmt.Sprint(p), fmt.Sprintf("%+v", p), fmt.Sprintf("%#v", p), p.LogValue().String()} {
+		if strings.Contains(s, testKey) {
+			t.Errorf("key in %q", s)
+		}
+	}
+}
+
+func TestProviderChecks(t *testing.T) {
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n%2 == 1 {
+			s := startSSE(w)
+			s.data(chunk(map[string]any{"content": "Hello"}, nil))
+		}
+		<-r.Context().Done()
+	})
+	providertest.CancelWhileStalled(t, f.provider(t, nil))
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"iter"
 	"log/slog"
@@ -15,11 +14,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
-
-	oai "github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/option"
-	"github.com/openai/openai-go/v3/packages/ssestream"
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/models/turns"
@@ -28,9 +22,14 @@ import (
 // DefaultBaseURL is the OpenAI API.
 const DefaultBaseURL = "https://api.openai.com/v1"
 
-// DefaultMaxRetries is the number of SDK retries used when Config.MaxRetries
+// DefaultMaxRetries is the number of retries used when Config.MaxRetries
 // is zero.
 const DefaultMaxRetries = 3
+
+// DefaultMaxIdleConns is how many idle connections the default client
+// keeps to the server: as many as actors.Config.MaxModelCalls (by default)
+// lets stream at once, so that a burst of calls reuses its connections.
+const DefaultMaxIdleConns = 1024
 
 // Names of the request field that carries the output limit.
 const (
@@ -51,12 +50,23 @@ type Config struct {
 	APIKey string
 	// Models are the served models; the first is the default. At least one.
 	Models []infinity.ModelInfo
-	// HTTPClient is the client to use (default: a clone of
-	// http.DefaultTransport with a 10-minute response-header timeout).
+	// HTTPClient is the client to use (default: one per provider, on a
+	// clone of http.DefaultTransport, so HTTP/2 over TLS when the server
+	// offers it, with a 10-minute response-header timeout and
+	// MaxIdleConns idle connections). Redirects away from the base URL's
+	// origin are refused whichever client is used.
 	HTTPClient *http.Client
-	// MaxRetries is how often the SDK retries a request that failed before
-	// the first byte of the response (connection errors, 408, 409, 429, 5xx).
-	// Zero means DefaultMaxRetries; a negative value disables the retries.
+	// MaxIdleConns is how many idle connections to the server the default
+	// client keeps for reuse (default DefaultMaxIdleConns). It is ignored
+	// when HTTPClient is set.
+	MaxIdleConns int
+	// MaxRetries is how often the provider retries a request that failed
+	// before the response started (connection errors, 408, 409, 429, 5xx,
+	// or what the server's x-should-retry header says), waiting as its
+	// retry-after-ms or retry-after header asks (up to two minutes; a
+	// longer wait ends the retries) or else backing off from half a second
+	// to eight. Zero means DefaultMaxRetries; a negative value disables the
+	// retries.
 	MaxRetries int
 	// MaxTokensParam names the request field carrying the output limit:
 	// ParamMaxTokens (understood by Ollama, vLLM and llama.cpp) or
@@ -92,12 +102,29 @@ func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
 // Provider is an infinity.ModelProvider for an OpenAI-compatible chat
 // completions endpoint. It is safe for concurrent use.
 type Provider struct {
-	client     oai.Client
-	baseURL    string
+	client     *http.Client
+	endpoint   string      // {BaseURL}/chat/completions
+	header     http.Header // every request's, with the key
+	baseURL    string      // for messages, without a password
 	models     infinity.Catalog
 	completion bool // send max_completion_tokens rather than max_tokens
 	retries    int
 }
+
+// String describes p without its key.
+func (p *Provider) String() string {
+	ids := make([]string, len(p.models))
+	for i, m := range p.models {
+		ids[i] = m.ID
+	}
+	return fmt.Sprintf("openai.Provider{BaseURL: %q, Models: %q, MaxRetries: %d}", p.baseURL, ids, p.retries)
+}
+
+// GoString is String, so that %#v does not print the key either.
+func (p *Provider) GoString() string { return p.String() }
+
+// LogValue keeps the key out of structured logs.
+func (p *Provider) LogValue() slog.Value { return slog.StringValue(p.String()) }
 
 var _ infinity.ModelProvider = (*Provider)(nil)
 
@@ -140,22 +167,33 @@ func New(cfg Config) (*Provider, error) {
 		retries = 0
 	}
 	p.retries = retries
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = defaultHTTPClient()
+	// The endpoint resolves against the base URL as a directory, as the
+	// SDK did: .../v1 and .../v1/ both give .../v1/chat/completions.
+	dir := *u
+	if !strings.HasSuffix(dir.Path, "/") {
+		dir.Path += "/"
+		if dir.RawPath != "" {
+			dir.RawPath += "/"
+		}
 	}
-	opts := []option.RequestOption{
-		option.WithBaseURL(cfg.BaseURL),
-		option.WithHTTPClient(hc),
-		option.WithMaxRetries(retries),
+	p.endpoint = dir.ResolveReference(&url.URL{Path: "chat/completions"}).String()
+	p.header = http.Header{
+		"Content-Type": {"application/json"},
+		"Accept":       {"application/json"},
+		"User-Agent":   {userAgent},
 	}
 	if cfg.APIKey != "" {
-		opts = append(opts, option.WithAPIKey(cfg.APIKey))
+		p.header.Set("Authorization", "Bearer "+cfg.APIKey)
 	}
-	// The client is built directly rather than through openai.NewClient,
-	// which would mix in ambient OPENAI_* variables (a key, an organization,
-	// custom headers) that Config did not ask for.
-	p.client = oai.Client{Options: opts}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		idle := cfg.MaxIdleConns
+		if idle <= 0 {
+			idle = DefaultMaxIdleConns
+		}
+		hc = defaultHTTPClient(idle)
+	}
+	p.client = guardRedirects(hc, u)
 	return p, nil
 }
 
@@ -168,15 +206,6 @@ func FromEnv(models []infinity.ModelInfo) (*Provider, error) {
 		APIKey:  os.Getenv("OPENAI_API_KEY"),
 		Models:  models,
 	})
-}
-
-func defaultHTTPClient() *http.Client {
-	if t, ok := http.DefaultTransport.(*http.Transport); ok {
-		t = t.Clone()
-		t.ResponseHeaderTimeout = 10 * time.Minute
-		return &http.Client{Transport: t}
-	}
-	return &http.Client{Transport: http.DefaultTransport}
 }
 
 // Models returns the configured models.
@@ -203,10 +232,11 @@ func (p *Provider) model(id string) (infinity.ModelInfo, error) {
 //
 // Errors: throttling (429), 408, 409, 5xx, connection failures and a stream
 // that breaks or ends without a finish_reason wrap infinity.ErrRetryable
-// (the SDK has already retried the request-phase ones Config.MaxRetries
-// times). Other HTTP errors are final and say what to check; they wrap the
-// SDK's *openai.Error. A bad request (unknown model, bad tool schema) wraps
-// infinity.ErrInvalid. Cancelling ctx yields ctx.Err().
+// (the request-phase ones have already been retried Config.MaxRetries
+// times; a 429 is an *infinity.RateLimitedError). Other HTTP errors are
+// final and say what to check; they wrap an *Error. A bad request (unknown
+// model, bad tool schema) wraps infinity.ErrInvalid. Cancelling ctx yields
+// ctx.Err().
 func (p *Provider) Stream(ctx context.Context, req infinity.CompletionRequest) iter.Seq2[infinity.StreamEvent, error] {
 	return func(yield func(infinity.StreamEvent, error) bool) {
 		if err := ctx.Err(); err != nil {
@@ -223,56 +253,19 @@ func (p *Provider) Stream(ctx context.Context, req infinity.CompletionRequest) i
 			yield(infinity.StreamEvent{}, err)
 			return
 		}
-		// The SDK sends and retries the request (its body written here); the stream's chunks
-		// are decoded into the few fields run reads (the SDK's own chunk
-		// type costs several times the rest of a turn to decode).
-		var raw *http.Response
-		err = p.client.Post(ctx, "chat/completions", nil, &raw, option.WithRequestBody("application/json", body))
-		stream := ssestream.NewStream[chunk](ssestream.NewDecoder(raw), err)
-		defer stream.Close()
-		if err := stream.Err(); err != nil {
-			yield(infinity.StreamEvent{}, p.requestError(ctx, m.ID, err))
+		resp, err := p.send(ctx, m.ID, body)
+		if err != nil {
+			yield(infinity.StreamEvent{}, err)
 			return
 		}
-		p.run(ctx, stream, yield)
+		d := newDecoder(resp.Body)
+		defer d.close(resp.Body)
+		p.run(ctx, d, yield)
 	}
 }
 
-// chunk is what run reads of a streamed chat.completion.chunk.
-type chunk struct {
-	Choices []struct {
-		Index int64 `json:"index"`
-		Delta struct {
-			Content   string `json:"content"`
-			Refusal   string `json:"refusal"`
-			ToolCalls []struct {
-				Index    int64  `json:"index"`
-				ID       string `json:"id"`
-				Function struct {
-					Name      string `json:"name"`
-					Arguments string `json:"arguments"`
-				} `json:"function"`
-			} `json:"tool_calls"`
-		} `json:"delta"`
-		FinishReason string `json:"finish_reason"`
-	} `json:"choices"`
-	Usage struct {
-		PromptTokens     int64 `json:"prompt_tokens"`
-		CompletionTokens int64 `json:"completion_tokens"`
-	} `json:"usage"`
-}
-
-// chunkStream is what run needs of an *ssestream.Stream.
-type chunkStream interface {
-	Next() bool
-	Current() chunk
-	Err() error
-}
-
-var _ chunkStream = (*ssestream.Stream[chunk])(nil)
-
 // run turns the chunks of a started stream into events.
-func (p *Provider) run(ctx context.Context, stream chunkStream, yield func(infinity.StreamEvent, error) bool) {
+func (p *Provider) run(ctx context.Context, d *decoder, yield func(infinity.StreamEvent, error) bool) {
 	var (
 		acc     callAcc
 		usage   infinity.Usage
@@ -288,12 +281,12 @@ func (p *Provider) run(ctx context.Context, stream chunkStream, yield func(infin
 		}
 		return true
 	}
-	for stream.Next() {
+	for d.next() {
 		if err := ctx.Err(); err != nil {
 			yield(infinity.StreamEvent{}, err)
 			return
 		}
-		chunk := stream.Current()
+		chunk := &d.chunk
 		if u := chunk.Usage; u.PromptTokens > 0 || u.CompletionTokens > 0 {
 			usage = infinity.Usage{Input: int(u.PromptTokens), Output: int(u.CompletionTokens)}
 		}
@@ -302,17 +295,18 @@ func (p *Provider) run(ctx context.Context, stream chunkStream, yield func(infin
 			if ch.Index != 0 { // n is never set, so there is one choice
 				continue
 			}
-			if d := ch.Delta.Content; d != "" {
-				if !yield(infinity.StreamEvent{Kind: infinity.StreamText, Text: d}, nil) {
+			if t := ch.Delta.Content; t != "" {
+				if !yield(infinity.StreamEvent{Kind: infinity.StreamText, Text: t}, nil) {
 					return
 				}
 			}
-			if d := ch.Delta.Refusal; d != "" {
-				if !yield(infinity.StreamEvent{Kind: infinity.StreamText, Text: d}, nil) {
+			if t := ch.Delta.Refusal; t != "" {
+				if !yield(infinity.StreamEvent{Kind: infinity.StreamText, Text: t}, nil) {
 					return
 				}
 			}
-			for _, tc := range ch.Delta.ToolCalls {
+			for j := range ch.Delta.ToolCalls {
+				tc := &ch.Delta.ToolCalls[j]
 				acc.add(tc.Index, tc.ID, tc.Function.Name, tc.Function.Arguments)
 			}
 			if ch.FinishReason != "" && finish == "" {
@@ -323,7 +317,7 @@ func (p *Provider) run(ctx context.Context, stream chunkStream, yield func(infin
 			}
 		}
 	}
-	if err := stream.Err(); err != nil {
+	if err := d.err; err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			yield(infinity.StreamEvent{}, cerr)
 			return
@@ -464,9 +458,7 @@ func (p *Provider) params(m infinity.ModelInfo, req *infinity.CompletionRequest)
 	return b, nil
 }
 
-// chatRequest is the body of POST /chat/completions, written by this
-// package rather than the SDK's parameter types: their encoder cost more
-// CPU than the rest of a model call (bench/modelcalls).
+// chatRequest is the body of POST /chat/completions.
 type chatRequest struct {
 	Model               string        `json:"model"`
 	Messages            []chatMessage `json:"messages"`
@@ -559,11 +551,10 @@ func tools(specs []infinity.ToolSpec) ([]chatTool, error) {
 		schema := json.RawMessage(bytes.TrimSpace(s.Schema))
 		if len(schema) == 0 || string(schema) == "null" {
 			schema = json.RawMessage(`{"type":"object","properties":{}}`)
-		} else {
+		} else if schema[0] != '{' || !json.Valid(schema) {
 			var obj map[string]json.RawMessage
-			if err := json.Unmarshal(schema, &obj); err != nil || obj == nil {
-				return nil, invalidf("tool %q: the input schema is not a JSON object: %v", s.Name, err)
-			}
+			err := json.Unmarshal(schema, &obj) // for the reason
+			return nil, invalidf("tool %q: the input schema is not a JSON object: %v", s.Name, err)
 		}
 		var t chatTool
 		t.Type = "function"
@@ -571,106 +562,4 @@ func tools(specs []infinity.ToolSpec) ([]chatTool, error) {
 		out = append(out, t)
 	}
 	return out, nil
-}
-
-// requestError classifies an error from before the stream started.
-func (p *Provider) requestError(ctx context.Context, model string, err error) error {
-	if cerr := ctx.Err(); cerr != nil {
-		return cerr
-	}
-	var apiErr *oai.Error
-	if !errors.As(err, &apiErr) {
-		var uerr *url.Error
-		if errors.As(err, &uerr) || isNetErr(err) {
-			return fmt.Errorf("openai: cannot reach %s: %w: %w", p.baseURL, err, infinity.ErrRetryable)
-		}
-		return fmt.Errorf("openai: request failed: %w", err)
-	}
-	code := apiErr.StatusCode
-	if code == http.StatusTooManyRequests {
-		return &infinity.RateLimitedError{RetryAfter: retryAfter(apiErr.Response),
-			Err: fmt.Errorf("openai: %s is throttling (HTTP 429) after %d retries: %w", p.baseURL, p.retries, err)}
-	}
-	if retryableStatus(code) {
-		return fmt.Errorf("openai: %s still failing after %d retries: %w: %w", p.baseURL, p.retries, err, infinity.ErrRetryable)
-	}
-	switch code {
-	case http.StatusUnauthorized:
-		return fmt.Errorf("openai: %s rejected the credentials: check the API key (Config.APIKey / OPENAI_API_KEY): %w", p.baseURL, err)
-	case http.StatusForbidden:
-		return fmt.Errorf("openai: %s refused access: check that the API key may use model %q (project, organization, region): %w", p.baseURL, model, err)
-	case http.StatusNotFound:
-		return fmt.Errorf("openai: not found at %s: check the base URL (it usually ends in /v1) and that the server serves model %q%s: %w", p.baseURL, model, serverMessage(apiErr), err)
-	case http.StatusBadRequest, http.StatusUnprocessableEntity, http.StatusRequestEntityTooLarge:
-		return fmt.Errorf("openai: %s rejected the request for model %q (check the context window, the output limit and the tool schemas)%s: %w: %w", p.baseURL, model, serverMessage(apiErr), err, infinity.ErrInvalid)
-	}
-	return fmt.Errorf("openai: %s refused the request for model %q%s: %w", p.baseURL, model, serverMessage(apiErr), err)
-}
-
-// serverMessage is the server's explanation, clipped, for errors that are
-// about the request (not the credentials, whose messages may quote the key).
-func serverMessage(e *oai.Error) string {
-	msg := strings.TrimSpace(e.Message)
-	if msg == "" {
-		return ""
-	}
-	if r := []rune(msg); len(r) > 300 {
-		msg = string(r[:300]) + "…"
-	}
-	return fmt.Sprintf(": server says %q", msg)
-}
-
-// retryAfter is how long a response asks callers to wait.
-func retryAfter(resp *http.Response) time.Duration {
-	if resp == nil {
-		return 0
-	}
-	return infinity.RetryAfter(resp.Header, time.Now())
-}
-
-func retryableStatus(code int) bool {
-	return code == http.StatusRequestTimeout || code == http.StatusConflict ||
-		code == http.StatusTooManyRequests || code >= 500
-}
-
-func isNetErr(err error) bool {
-	var ne interface{ Timeout() bool }
-	return errors.As(err, &ne)
-}
-
-// streamError classifies an error from a started stream: the connection
-// broke, the server sent an error event, or a chunk did not decode. All but
-// an error event about the request itself are worth retrying.
-func streamError(err error) error {
-	var se *ssestream.StreamError
-	if errors.As(err, &se) {
-		if code, ok := eventErrorStatus(se.Event.Data); ok && !retryableStatus(code) && code >= 400 {
-			return fmt.Errorf("openai: the server ended the stream with error %d: %w", code, err)
-		}
-		return fmt.Errorf("openai: the server ended the stream with an error: %w: %w", err, infinity.ErrRetryable)
-	}
-	return fmt.Errorf("openai: the stream broke: %w: %w", err, infinity.ErrRetryable)
-}
-
-// eventErrorStatus reads an HTTP status from an in-stream error event
-// {"error": {"code": 400, ...}} as vLLM and llama.cpp send it; OpenAI's
-// string codes ("server_error") carry none.
-func eventErrorStatus(data []byte) (int, bool) {
-	var ev struct {
-		Error struct {
-			Code json.RawMessage `json:"code"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(data, &ev) != nil || len(ev.Error.Code) == 0 {
-		return 0, false
-	}
-	var n json.Number
-	if json.Unmarshal(ev.Error.Code, &n) != nil {
-		return 0, false
-	}
-	code, err := n.Int64()
-	if err != nil || code < 100 || code > 599 {
-		return 0, false
-	}
-	return int(code), true
 }

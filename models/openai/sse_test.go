@@ -1,0 +1,343 @@
+package openai
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	infinity "github.com/infinity-runtime/infinity"
+)
+
+// events decodes body and returns the content deltas, or the error.
+func events(body string) ([]string, error) {
+	d := newDecoder(strings.NewReader(body))
+	defer d.close(io.NopCloser(nil))
+	var out []string
+	for d.next() {
+		for _, c := range d.chunk.Choices {
+			out = append(out, c.Delta.Content)
+		}
+	}
+	return out, d.err
+}
+
+func TestSSEFraming(t *testing.T) {
+	long := strings.Repeat("x", 10000) // longer than the reader's buffer
+	for _, c := range []struct {
+		name, body string
+		want       []string
+	}{
+		{"lf", "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\n\n", []string{"a", "b"}},
+		{"crlf", "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\r\n\r\n", []string{"a"}},
+		{"no space", "data:{\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n", []string{"a"}},
+		{"comments, event, id, retry", ": keep-alive\n\nevent: chunk\nid: 7\nretry: 10\ndata: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n", []string{"a"}},
+		{"multi-line data", "data: {\"choices\":\ndata: [{\"delta\":{\"content\":\"a\"}}]}\n\n", []string{"a"}},
+		{"long line", "data: {\"choices\":[{\"delta\":{\"content\":\"" + long + "\"}}]}\n\n", []string{long}},
+		{"empty data", "data:\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n", []string{"a"}},
+		{"done", "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: [DONE]\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\n\n", []string{"a"}},
+		{"unended last event", "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\n", []string{"a"}},
+		{"error null", "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}],\"error\":null}\n\n", []string{"a"}},
+		{"white space around", "data:  {\"choices\":[{\"delta\":{\"content\":\"a\"}}]} \t\n\n", []string{"a"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := events(c.body)
+			if err != nil || !equal(got, c.want) {
+				t.Fatalf("got %q, %v; want %q", got, err, c.want)
+			}
+			// The same, read a byte at a time.
+			d := newDecoder(iotest.OneByteReader(strings.NewReader(c.body)))
+			defer d.close(io.NopCloser(nil))
+			var slow []string
+			for d.next() {
+				for _, ch := range d.chunk.Choices {
+					slow = append(slow, ch.Delta.Content)
+				}
+			}
+			if d.err != nil || !equal(slow, c.want) {
+				t.Fatalf("one byte at a time: %q, %v", slow, d.err)
+			}
+		})
+	}
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestSSEBadChunks(t *testing.T) {
+	for name, body := range map[string]string{
+		"not json":         "data: {\"choices\":[\n\n",
+		"two values":       "data: {\"choices\":[]} {\"choices\":[]}\n\n",
+		"garbage after":    "data: {\"choices\":[]} x\n\n",
+		"a number":         "data: 12\n\n",
+		"wrong type":       "data: {\"choices\":[{\"index\":\"0\"}]}\n\n",
+		"an array":         "data: [1]\n\n",
+		"unfinished value": "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"choi\n\n",
+	} {
+		_, err := events(body)
+		var e *Error
+		if err == nil || errors.As(err, &e) {
+			t.Errorf("%s: err %v, want a decoding error", name, err)
+		}
+	}
+	_, err := events("data: {\"error\":{\"message\":\"boom\",\"type\":\"server_error\",\"code\":503},\"choices\":\"x\"}\n\n")
+	var e *Error
+	if !errors.As(err, &e) || !e.Stream || e.StatusCode != 503 || e.Message != "boom" || e.Type != "server_error" {
+		t.Errorf("an error event whose other fields do not decode: %#v", err)
+	}
+}
+
+// A reused chunk keeps nothing of the previous one: encoding/json leaves
+// fields that a chunk omits (or sends as null) as they were.
+func TestChunkReuse(t *testing.T) {
+	body := `data: {"choices":[{"delta":{"content":"a","tool_calls":[{"index":0,"id":"call_a","function":{"name":"read","arguments":"{"}}]},"finish_reason":"x"}],"usage":{"prompt_tokens":3,"completion_tokens":4}}
+
+data: {"choices":[{"delta":{"content":null,"tool_calls":[{"index":0,"function":{"arguments":"}"}}]}}],"usage":null}
+
+`
+	d := newDecoder(strings.NewReader(body))
+	defer d.close(io.NopCloser(nil))
+	if !d.next() {
+		t.Fatal(d.err)
+	}
+	if !d.next() {
+		t.Fatal(d.err)
+	}
+	c := d.chunk
+	if len(c.Choices) != 1 || c.Choices[0].Delta.Content != "" || c.Choices[0].FinishReason != "" || c.Usage.PromptTokens != 0 {
+		t.Fatalf("stale fields: %+v", c)
+	}
+	tc := c.Choices[0].Delta.ToolCalls
+	if len(tc) != 1 || tc[0].ID != "" || tc[0].Function.Name != "" || tc[0].Function.Arguments != "}" {
+		t.Fatalf("stale call fields: %+v", tc)
+	}
+}
+
+// A pooled decoder starts clean, also after a stream that failed.
+func TestDecoderPool(t *testing.T) {
+	for range 3 {
+		if _, err := events("data: {\"choices\":[\n\n"); err == nil {
+			t.Fatal("no error")
+		}
+		got, err := events("data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: [DONE]\n\n")
+		if err != nil || !equal(got, []string{"a"}) {
+			t.Fatalf("%q %v", got, err)
+		}
+	}
+}
+
+func TestSSETooLarge(t *testing.T) {
+	big := strings.Repeat("x", maxEventSize)
+	for _, body := range []string{"data: " + big + "\n\n", "data: " + big[:maxEventSize/2] + "\ndata: " + big[:maxEventSize/2] + "\n\n"} {
+		if _, err := events(body); !errors.Is(err, errEventTooLarge) {
+			t.Errorf("err %v", err)
+		}
+	}
+}
+
+func TestEventErrorStatus(t *testing.T) {
+	for in, want := range map[string]int{
+		`{"error":{"code":400,"message":"x"}}`:         400,
+		`{"error":{"code":"503"}}`:                     503,
+		`{"error":{"code":"server_error","type":"x"}}`: 0,
+		`{"error":{"message":"x"}}`:                    0,
+		`{"error":{"code":99999}}`:                     0,
+		`{"error":"flat string"}`:                      0,
+		`not json`:                                     0,
+		`{"error":{"code":429.5}}`:                     0,
+	} {
+		got, ok := eventErrorStatus([]byte(in))
+		if got != want || ok != (want != 0) {
+			t.Errorf("%s: %d %v, want %d", in, got, ok, want)
+		}
+	}
+}
+
+func TestServerDelay(t *testing.T) {
+	for _, c := range []struct {
+		ms, s     string
+		d         int64 // milliseconds
+		found, tl bool
+	}{
+		{"", "", 0, false, false},
+		{"250", "9", 250, true, false},
+		{"x", "2", 2000, true, false},
+		{"-1", "", 0, false, false},
+		{"", "0.5", 500, true, false},
+		{"", "121", 0, true, true},
+		{"1e400", "", 0, true, true},
+		{"", "Thu, 01 Jan 1970 00:00:00 GMT", 0, true, false},
+		{"", "soon", 0, false, false},
+		{"NaN", "", 0, false, false},
+	} {
+		h := make(map[string][]string)
+		if c.ms != "" {
+			h["Retry-After-Ms"] = []string{c.ms}
+		}
+		if c.s != "" {
+			h["Retry-After"] = []string{c.s}
+		}
+		d, found, tl := serverDelay(h)
+		if d.Milliseconds() != c.d || found != c.found || tl != c.tl {
+			t.Errorf("%q %q: %v %v %v", c.ms, c.s, d, found, tl)
+		}
+	}
+	for retry := range 8 {
+		d, ok := retryDelay(nil, retry)
+		want := min(backoffBase<<retry, backoffMax)
+		if !ok || d > want || d < want*3/4 {
+			t.Errorf("retry %d: %v", retry, d)
+		}
+	}
+}
+
+// runStream decodes body as a response and checks what any stream must
+// hold: it ends with StreamDone or an error, once, and every call's
+// arguments are JSON.
+func runStream(t *testing.T, body []byte) {
+	d := newDecoder(bytes.NewReader(body))
+	defer d.close(io.NopCloser(nil))
+	var ended bool
+	for ev, err := range func(yield func(infinity.StreamEvent, error) bool) { (&Provider{}).run(context.Background(), d, yield) } {
+		if ended {
+			t.Fatalf("%q: an event after the end: %+v %v", body, ev, err)
+		}
+		if err != nil || ev.Kind == infinity.StreamDone {
+			ended = true
+		}
+		if ev.Kind == infinity.StreamToolCall && (ev.Call == nil || !json.Valid(ev.Call.Args) || ev.Call.ID == "") {
+			t.Fatalf("%q: call %+v", body, ev.Call)
+		}
+		if err != nil && !errors.Is(err, infinity.ErrRetryable) {
+			var e *Error
+			if !errors.As(err, &e) || !e.Stream {
+				t.Fatalf("%q: a final error that is not an error event: %v", body, err)
+			}
+		}
+	}
+	if !ended {
+		t.Fatalf("%q: no end", body)
+	}
+}
+
+// FuzzStream feeds whatever a server might send as a stream's body
+// through the SSE and chunk decoders and run.
+func FuzzStream(f *testing.F) {
+	for _, s := range []string{
+		"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n",
+		"data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":\"}}]}}]}\n\ndata: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"1}\"}}]},\"finish_reason\":\"tool_calls\"}]}\n\n",
+		"data: {\"error\":{\"message\":\"x\",\"code\":400}}\n\n",
+		"data: {\"error\":\"x\"}\r\n\r\n",
+		": ping\n\nevent: e\ndata: {\"choices\":\ndata: []}\n\n",
+		"data: [DONE]\n\n",
+		"data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":1},{\"index\":1,\"id\":\"b\"}]},\"finish_reason\":\"length\"}]}\n\n",
+		"",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(runStream)
+}
+
+// FuzzEventErrorStatus checks the decoding of an in-stream error event.
+func FuzzEventErrorStatus(f *testing.F) {
+	for _, s := range []string{`{"error":{"code":400}}`, `{"error":{"code":"429"}}`, `{"error":{"code":null}}`, `{"error":[]}`, `[DONE]`, ``} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		code, ok := eventErrorStatus(data)
+		if ok != (code != 0) || ok && (code < 100 || code > 599) {
+			t.Fatalf("%q: %d %v", data, code, ok)
+		}
+	})
+}
+
+// FuzzErrorBody checks the decoding of an HTTP error answer's body.
+func FuzzErrorBody(f *testing.F) {
+	for _, s := range []string{`{"error":{"message":"m","type":"t","code":"c","param":null}}`, `{"error":"flat"}`, `{"object":"error","message":"m","code":400}`, `{"detail":"Not Found"}`, `<html>`, ``} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e := httpError(&http.Response{StatusCode: 400, Body: io.NopCloser(bytes.NewReader(data))})
+		if e.StatusCode != 400 || e.Stream || !strings.HasPrefix(e.Error(), "HTTP 400 Bad Request") {
+			t.Fatalf("%q: %#v", data, e)
+		}
+	})
+}
+
+// FuzzChunkDecode checks the reused json.Decoder against json.Unmarshal:
+// the same data decodes (twice in a row, into the reused chunk) to the
+// same chunk, or fails with both.
+func FuzzChunkDecode(f *testing.F) {
+	for _, s := range []string{
+		`{"choices":[{"index":0,"delta":{"content":"a","tool_calls":[{"index":0,"id":"c","function":{"name":"f","arguments":"{}"}}]},"finish_reason":null}],"usage":null}`,
+		`{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}`,
+		`{"error":{"message":"x"}}`, `{"choices":[]} 1`, `12`, `"s"`, `{"choices":[{"index":"0"}]}`, `{`, ` `, "{}\n\n{}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if bytes.ContainsRune(data, '\r') || bytes.HasPrefix(data, doneMarker) || len(data) == 0 {
+			return // framing, not decoding
+		}
+		var body bytes.Buffer
+		for range 2 {
+			for line := range bytes.SplitSeq(data, []byte("\n")) {
+				body.WriteString("data:")
+				body.Write(line)
+				body.WriteString("\n")
+			}
+			body.WriteString("\n")
+		}
+		var want chunk
+		wantErr := json.Unmarshal(data, &want)
+		wantOK := wantErr == nil && !present(want.Error)
+		d := newDecoder(&body)
+		defer d.close(io.NopCloser(nil))
+		for i := range 2 {
+			ok := d.next()
+			if d.done {
+				return
+			}
+			if ok != wantOK {
+				t.Fatalf("%q, event %d: decoded %v (%v), json.Unmarshal %v", data, i, ok, d.err, wantErr)
+			}
+			if !ok {
+				return
+			}
+			if g, w := normal(d.chunk), normal(want); !reflect.DeepEqual(g, w) {
+				t.Fatalf("%q, event %d:\n got %+v\nwant %+v", data, i, g, w)
+			}
+		}
+	})
+}
+
+// normal is c with empty slices nil.
+func normal(c chunk) chunk {
+	if len(c.Choices) == 0 {
+		c.Choices = nil
+	}
+	c.Choices = slices.Clone(c.Choices)
+	for i := range c.Choices {
+		if len(c.Choices[i].Delta.ToolCalls) == 0 {
+			c.Choices[i].Delta.ToolCalls = nil
+		}
+	}
+	c.Error = nil
+	return c
+}
