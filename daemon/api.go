@@ -517,21 +517,32 @@ func (d *Daemon) postMessage(w http.ResponseWriter, r *http.Request) error {
 
 // sameMessage refuses a message whose id the thread already has with other
 // text (ErrConflict): a resend is harmless only when it is the same
-// message. It looks where the message can be: taken by the API and not yet
-// applied (d.sends, which holds it while its thread runs it), waiting in
-// the sender's queue, or in the history. A message seen nowhere is claimed
-// (recorded in d.sends) and claimed is true: the caller forgets it if
+// message. The message is claimed first (recorded in d.sends, which holds
+// it while its thread runs it, until its history has it), so that of two
+// requests at once with one id only one goes on; then the sender's queue
+// and the history are read for a message with that id from before (an
+// earlier run of the daemon, or one applied and forgotten). claimed is
+// true when this request holds the claim: the caller forgets it if
 // sending fails.
 func (d *Daemon) sameMessage(ctx context.Context, msg infinity.InputMessage) (claimed bool, err error) {
-	text, found := d.sends.lookup(msg.GroupID, msg.ID)
-	if !found {
-		if q, ok := d.sender.Queued(msg.GroupID, msg.ID); ok {
-			text, found = q.Content.Text, true
-		}
+	conflict := func() error {
+		return fmt.Errorf("message %s was sent to %s before with other text; a message id names one message (send this one with another id, or none): %w",
+			msg.ID, msg.GroupID, infinity.ErrConflict)
 	}
-	if !found {
+	text, claimed := d.sends.claim(msg.GroupID, msg.ID, msg.Content.Text)
+	if !claimed {
+		if text != msg.Content.Text {
+			return false, conflict()
+		}
+		return false, nil
+	}
+	found := false
+	if q, ok := d.sender.Queued(msg.GroupID, msg.ID); ok {
+		text, found = q.Content.Text, true
+	} else {
 		items, err := d.store.Conversations().Items(ctx, msg.GroupID, 0, -1)
 		if err != nil {
+			d.sends.forget(msg.GroupID, msg.ID)
 			return false, err
 		}
 		if i := slices.IndexFunc(items, func(it infinity.Item) bool { return it.ID == string(msg.ID) && it.Kind == infinity.KindUser }); i >= 0 {
@@ -539,13 +550,11 @@ func (d *Daemon) sameMessage(ctx context.Context, msg infinity.InputMessage) (cl
 		}
 	}
 	if !found {
-		if text, claimed = d.sends.claim(msg.GroupID, msg.ID, msg.Content.Text); claimed {
-			return true, nil
-		}
+		return true, nil
 	}
+	d.sends.forget(msg.GroupID, msg.ID) // known from before: the queue or the history answers for it
 	if text != msg.Content.Text {
-		return false, fmt.Errorf("message %s was sent to %s before with other text; a message id names one message (send this one with another id, or none): %w",
-			msg.ID, msg.GroupID, infinity.ErrConflict)
+		return false, conflict()
 	}
 	return false, nil
 }

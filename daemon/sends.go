@@ -20,7 +20,7 @@ const sendsKeep = time.Hour
 type sends struct {
 	mu    sync.Mutex
 	m     map[sendKey]sent
-	order []sendKey // oldest first, for expiry; keys may be gone from m
+	order []claimed // oldest first, for expiry; some are gone from m
 	now   func() time.Time
 }
 
@@ -32,6 +32,12 @@ type sendKey struct {
 type sent struct {
 	text string
 	at   time.Time
+}
+
+// claimed is an entry of sends.order: a key as it was claimed at.
+type claimed struct {
+	k  sendKey
+	at time.Time
 }
 
 func newSends(now func() time.Time) *sends {
@@ -50,7 +56,7 @@ func (s *sends) claim(thread infinity.ThreadID, id infinity.MessageID, text stri
 		return e.text, false
 	}
 	s.m[k] = sent{text: text, at: now}
-	s.order = append(s.order, k)
+	s.order = append(s.order, claimed{k, now})
 	return "", true
 }
 
@@ -83,16 +89,15 @@ func (s *sends) forgetThread(thread infinity.ThreadID) {
 // expire drops what is older than sendsKeep. s.mu is held.
 func (s *sends) expire(now time.Time) {
 	n := 0
-	for _, k := range s.order {
-		e, ok := s.m[k]
-		if !ok {
-			n++
+	for _, c := range s.order {
+		if e, ok := s.m[c.k]; !ok || !e.at.Equal(c.at) {
+			n++ // forgotten, or claimed again later (a newer entry of order)
 			continue
 		}
-		if now.Sub(e.at) < sendsKeep {
+		if now.Sub(c.at) < sendsKeep {
 			break
 		}
-		delete(s.m, k)
+		delete(s.m, c.k)
 		n++
 	}
 	if n > 0 {

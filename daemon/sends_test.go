@@ -23,9 +23,17 @@ func TestSendsRemember(t *testing.T) {
 	if s.size() != 1 {
 		t.Fatalf("%d remembered, want 1", s.size())
 	}
-	now = now.Add(sendsKeep)
-	s.claim("v", "m9", "z") // expires what is sendsKeep old
-	if _, ok := s.lookup("t", "m1"); ok || s.size() != 1 || len(s.order) != 1 {
+	now = now.Add(time.Minute)
+	s.forget("t", "m1")
+	s.claim("t", "m1", "one") // claimed again: a newer entry of order
+	now = now.Add(sendsKeep - time.Minute)
+	s.claim("v", "m9", "z") // expires what is sendsKeep old; m1's new claim is not
+	if _, ok := s.lookup("t", "m1"); !ok || s.size() != 2 {
+		t.Fatalf("after sendsKeep from the first claims: %d remembered, order %v", s.size(), s.order)
+	}
+	now = now.Add(time.Minute)
+	s.claim("v", "m10", "z")
+	if _, ok := s.lookup("t", "m1"); ok || s.size() != 2 || len(s.order) != 2 {
 		t.Fatalf("after sendsKeep: %d remembered, order %v", s.size(), s.order)
 	}
 }

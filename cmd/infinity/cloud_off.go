@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/spf13/cobra"
 )
@@ -32,7 +33,7 @@ func cloudMissing(use, short string) *cobra.Command {
 		ValidArgsFunction:  cobra.NoFileCompletions,
 	}
 	c.RunE = func(cmd *cobra.Command, args []string) error {
-		if len(args) == 1 && (args[0] == "--help" || args[0] == "-h") {
+		if slices.Contains(args, "--help") || slices.Contains(args, "-h") {
 			return cmd.Help()
 		}
 		return fmt.Errorf("%s: %w", cmd.Name(), errCloudNotBuilt)

@@ -418,11 +418,18 @@ func printJSON(w io.Writer, v any) error {
 
 // tail returns the last n lines of a file from the offset from on.
 func tail(path string, from int64, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil || from > int64(len(b)) {
+	f, err := os.Open(path)
+	if err != nil {
 		return ""
 	}
-	b = b[from:]
+	defer f.Close()
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		return ""
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20)) // one start's lines
+	if err != nil {
+		return ""
+	}
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]

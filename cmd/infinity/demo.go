@@ -93,10 +93,19 @@ func (a *app) replayCommand() *cobra.Command {
 				if len(f.Tools.RAPServers)+len(f.Tools.MCPServers) > 0 {
 					return fmt.Errorf("replay: --agent %s lists tool servers; replay runs an agent with its built-in tools only: %w", agentPath, errReplayTools)
 				}
-				a := f.Agent(nil)
-				if a.Model == "" {
-					a.Model = pick.Model // the provider's default, as the recording names it
+				// The agent as the daemon builds it (default model, a
+				// provider per id), every network provider served from
+				// the recording instead of the network.
+				served := agentfile.Providers{}
+				for _, id := range []string{"anthropic", "openai", "bedrock"} {
+					served[id] = func([]infinity.ModelInfo) (infinity.ModelProvider, error) { return pl.Provider(id), nil }
 				}
+				reg, err := f.Registry(cmd.Context(), served)
+				if err != nil {
+					return fmt.Errorf("replay: --agent: %w", err)
+				}
+				a := f.Agent(nil)
+				reg.Configure(&a)
 				pl.ServeAgent(&a)
 				a.Name = "demo" // the name the replayed root starts with
 				o.agent = &a
@@ -196,9 +205,9 @@ func demo(ctx context.Context, o demoOpts, stdout, stderr io.Writer) (err error)
 		}
 	}
 	if o.record != "" {
-		rec, err := replay.Create(o.record, replay.RecordOptions{Models: []string{"scripted/scripted"}, Meta: map[string]string{"command": o.what, "prompt": prompt}})
-		if err != nil {
-			return fmt.Errorf("%s: --record: %w", o.what, missing(err))
+		rec, cerr := replay.Create(o.record, replay.RecordOptions{Models: []string{"scripted/scripted"}, Meta: map[string]string{"command": o.what, "prompt": prompt}})
+		if cerr != nil {
+			return fmt.Errorf("%s: --record: %w", o.what, missing(cerr))
 		}
 		defer func() { // after the runtime's Close (deferred later, run first)
 			if cerr := rec.Close(); cerr != nil && err == nil {
@@ -254,7 +263,7 @@ func demo(ctx context.Context, o demoOpts, stdout, stderr io.Writer) (err error)
 		}
 		if done {
 			if o.json {
-				return p.done(ctx, conv, rt, root, answer)
+				return p.done(ctx, conv, rt, root, answer, o.what)
 			}
 			p.printf("\nThread tree:\n")
 			if err := p.tree(ctx, conv, root, "", ""); err != nil {
@@ -447,10 +456,10 @@ func (p *printer) jsonEvent(ev actors.Event) {
 }
 
 // done writes the demoDone line of a finished tree.
-func (p *printer) done(ctx context.Context, conv infinity.ConversationStore, rt *actors.Runtime, root infinity.ThreadID, answer string) error {
+func (p *printer) done(ctx context.Context, conv infinity.ConversationStore, rt *actors.Runtime, root infinity.ThreadID, answer, what string) error {
 	u, err := rt.Usage(ctx, root, true)
 	if err != nil {
-		return fmt.Errorf("demo: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	d := demoDone{Event: "done", Answer: answer, Tokens: u}
 	var walk func(id infinity.ThreadID) error
@@ -478,13 +487,13 @@ func (p *printer) done(ctx context.Context, conv infinity.ConversationStore, rt 
 		return nil
 	}
 	if err := walk(root); err != nil {
-		return fmt.Errorf("demo: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	d.At = time.Since(p.start).Seconds()
 	if err := json.NewEncoder(p.w).Encode(d); err != nil {
-		return fmt.Errorf("demo: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }

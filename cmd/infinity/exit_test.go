@@ -68,6 +68,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"daemon", "strat"}, exitUsage, "Did you mean this?\n\tstart\n\nRun 'infinity daemon --help' for usage."},
 		{[]string{"cloud", "lss"}, exitUsage, "Did you mean this?\n\tlogs\n\tls\n"},
 		{[]string{"lgs", "--help"}, exitUsage, "Did you mean this?\n\tls\n\tlogs\n"},
+		{[]string{"__complete", "logs", "-h", ""}, exitOK, "Completion ended with directive"},
+		{[]string{"send", "--", "nosuch", "-h"}, exitNotFound, "thread nosuch: not found"},
 		{[]string{"--home", empty, "daemon", "strat", "-h"}, exitUsage, `unknown command "strat" for "infinity daemon"`},
 		{[]string{"cloud"}, exitUsage, "cloud: name a command"},
 		{[]string{"tools"}, exitUsage, "tools: name a command"},

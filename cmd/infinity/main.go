@@ -241,6 +241,12 @@ func unknownCommand(cmd *cobra.Command, name string) error {
 // and exit 0, and a script would take the typo for a command. It reads the
 // command line with a tree of its own, so the real one parses it afresh.
 func helpOfUnknown(args []string) error {
+	if len(args) > 0 && (args[0] == cobra.ShellCompRequestCmd || args[0] == cobra.ShellCompNoDescRequestCmd) {
+		return nil // a completion request: its words are the line being typed
+	}
+	if i := slices.Index(args, "--"); i >= 0 {
+		args = args[:i] // after --, -h is an argument
+	}
 	if !slices.ContainsFunc(args, func(a string) bool { return a == "--help" || a == "-h" }) {
 		return nil
 	}
