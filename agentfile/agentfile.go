@@ -329,8 +329,9 @@ var fields = map[string]map[string]kind{
 	"models[].price":        {"input": kNum, "output": kNum},
 	"models[].rate_limit":   {"concurrent": kInt, "rpm": kInt, "tpm": kInt},
 	"tools":                 {"rap": kEntries, "mcp": kEntries},
-	"tools.rap[]":           {"url": kStr, "timeout": kMap},
+	"tools.rap[]":           {"url": kStr, "name": kStr, "timeout": kMap, "command": kStr, "args": kList, "env": kNames, "port": kInt, "idle": kStr},
 	"tools.rap[].timeout":   {"connect": kStr, "call": kStr},
+	"tools.rap[].env.*":     {"env": kStr, "file": kStr, "prefix": kStr},
 	"tools.mcp[]":           {"url": kStr, "name": kStr, "headers": kNames, "timeout": kMap, "command": kStr, "args": kList, "env": kNames, "idle": kStr},
 	"tools.mcp[].timeout":   {"connect": kStr, "call": kStr},
 	"tools.mcp[].headers.*": {"env": kStr, "file": kStr, "prefix": kStr},
@@ -445,7 +446,7 @@ func (p *parse) walkPair(mv *ast.MappingValueNode, parent string) {
 
 // names are the mappings whose keys are names, and the kinds of their
 // values.
-var names = map[string]kind{"tools.mcp[].headers": kStrOrMap, "tools.mcp[].env": kStrOrMap}
+var names = map[string]kind{"tools.mcp[].headers": kStrOrMap, "tools.mcp[].env": kStrOrMap, "tools.rap[].env": kStrOrMap}
 
 // walkName walks one entry of a mapping whose keys are names.
 func (p *parse) walkName(mv *ast.MappingValueNode, parent string) {
@@ -639,8 +640,9 @@ var known = map[string][]string{
 	"models[].price":        {"input", "output"},
 	"models[].rate_limit":   {"concurrent", "rpm", "tpm"},
 	"tools":                 {"rap", "mcp"},
-	"tools.rap[]":           {"url", "timeout"},
+	"tools.rap[]":           {"url", "name", "timeout", "command", "args", "env", "port", "idle"},
 	"tools.rap[].timeout":   {"connect", "call"},
+	"tools.rap[].env.*":     {"env", "file", "prefix"},
 	"tools.mcp[]":           {"url", "name", "headers", "timeout", "command", "args", "env", "idle"},
 	"tools.mcp[].timeout":   {"connect", "call"},
 	"tools.mcp[].headers.*": {"env", "file", "prefix"},

@@ -56,7 +56,7 @@ func TestParseFull(t *testing.T) {
 	}
 	tools := f.Tools
 	if !reflect.DeepEqual(tools.RAP, []string{"http://127.0.0.1:9000"}) || !reflect.DeepEqual(tools.MCP, []string{"https://example.com/mcp"}) ||
-		len(tools.RAPServers) != 1 || tools.RAPServers[0] != (RAPServer{URL: "http://127.0.0.1:9000"}) ||
+		len(tools.RAPServers) != 1 || tools.RAPServers[0].URL != "http://127.0.0.1:9000" || tools.RAPServers[0].Local() ||
 		len(tools.MCPServers) != 1 || tools.MCPServers[0].URL != "https://example.com/mcp" || tools.MCPServers[0].Local() {
 		t.Errorf("tools: %+v", tools)
 	}

@@ -72,18 +72,37 @@
 //
 // # Tool servers
 //
-// An entry of tools.rap is a base URL, or a mapping with url and an
-// optional timeout. An entry of tools.mcp is a URL, or a mapping that is
-// either a remote server (url, with optional headers) or a local one
-// (command, with optional args, env and idle), each with an optional name
-// (1-64 letters, digits, -, _ and ., unique in the file) and timeout.
+// An entry of tools.rap is a base URL, or a mapping that is either a
+// remote server (url) or a local one the daemon starts (command, with
+// optional args, env, port and idle). An entry of tools.mcp is a URL, or a
+// mapping that is either a remote server (url, with optional headers) or a
+// local one (command, with optional args, env and idle). Every mapping may
+// have a name (1-64 letters, digits, -, _ and ., unique among the file's
+// entries of its kind) and a timeout; two local RAP servers whose program
+// has the same base name need a name (the name tells them apart in the
+// daemon's log).
 //
-// timeout.connect bounds connecting (for a local server: starting it,
-// initializing it and listing its tools), 1s to 10m; timeout.call bounds
-// one tool call, 1s to 1h; both default to 30 s. A program that runs the
-// agent may bound a call further (the engine's limit on one tool call).
-// The timeouts of tools.rap entries are checked but not applied yet: the
-// RAP client (tools/rap) has no per-server timeouts.
+// For an MCP server, timeout.connect bounds connecting (for a local
+// server: starting it, initializing it and listing its tools), 1s to 10m;
+// timeout.call bounds one tool call, 1s to 1h; both default to 30 s. For a
+// RAP server, timeout.connect bounds each fetch of its manifest (and each
+// start of a local one), 1s to 10m, default 30 s; timeout.call bounds each
+// try of an invocation, until the server acknowledges it (never the
+// tool's work, which has no limit), 1s to 1h, default 5 s, with up to
+// four tries. A program that runs the agent may bound a call further (the
+// engine's limit on one tool call).
+//
+// A local RAP server listens on 127.0.0.1. Without port it picks a port
+// itself and, once it listens, prints one line {"port":N} on its standard
+// output (as `infinity tools serve --port 0` does). With port: N the daemon
+// gives it the port as the variable INFINITY_PORT (PortEnv) and in place
+// of {port} (PortArg) in args, and waits until the port accepts
+// connections. It is started when a session first needs its tools (or an
+// invocation or notification needs it), started again after it died (on
+// a port that may differ), and stopped with the daemon; idle (10s to
+// 24h) stops it after that long unused, and by default it is never
+// stopped for being idle, since a server that is stopped cannot send the
+// results of calls it is still running.
 //
 // A header's value is never written in the agent file: {env: NAME} takes it
 // from a variable of the environment of the program that connects (the
@@ -100,10 +119,10 @@
 // one starting with ~/; it runs with args, and with only a few of the
 // daemon's variables (HOME, PATH, USER, the locale, the proxies: see
 // internal/procsup.InheritedEnv) plus env, whose values are written in the
-// file or taken like a header's (MCPServer.ResolveEnv; such values are
-// redacted from the server's logged standard error). Local servers run only
-// in the daemon (File.RefuseLocalServers is for programs that cannot start
-// processes). An agent file that starts programs or sends credentials is
+// file or taken like a header's (MCPServer.ResolveEnv,
+// RAPServer.ResolveEnv; such values are redacted from the server's logged
+// standard error). Local servers, MCP and RAP, run only in the daemon
+// (File.RefuseLocalServers is for programs that cannot start processes). An agent file that starts programs or sends credentials is
 // as trusted as a script: run only agent files you trust.
 //
 // # Errors
@@ -116,7 +135,8 @@
 // with a host, a tools entry that is neither a remote nor a local server
 // (or both), a header written in the file, a value with neither or both of
 // env and file, a file path that is relative, a timeout or idle time out
-// of range, a limit out of range, a wall time that is not a Go duration
+// of range, a local RAP server's port out of range (or {port} in its args
+// without a port), a limit out of range, a wall time that is not a Go duration
 // within range, a models entry without a provider or id, a model listed
 // twice, a scripted entry beside a non-scripted model and a price that is
 // negative, not a number or lacks input or output are all errors. Each is

@@ -22,9 +22,10 @@ import (
 
 // Tools lists the agent's tool servers. Each entry of tools.rap and
 // tools.mcp is a URL or a mapping; RAPServers and MCPServers hold them as
-// written, RAP and MCP their URLs.
+// written, RAP and MCP the URLs of the remote ones.
 type Tools struct {
-	// RAP are the RAP tool servers' base URLs, in file order.
+	// RAP are the base URLs of the remote RAP tool servers (entries with a
+	// url), in file order; local servers (command) are in RAPServers only.
 	RAP []string `yaml:"-"`
 	// MCP are the URLs of the remote MCP servers (entries with a url), in
 	// file order; local servers (command) are in MCPServers only.
@@ -35,12 +36,44 @@ type Tools struct {
 	MCPServers []MCPServer `yaml:"mcp"`
 }
 
-// RAPServer is one entry of tools.rap: a base URL, or a mapping with url
-// and timeout.
+// RAPServer is one entry of tools.rap: a remote tool server (url) or a
+// local one (command, with args, env, port and idle) that the daemon
+// starts and reaches over HTTP on the loopback interface.
 type RAPServer struct {
-	URL     string  `yaml:"url"`
+	// URL is a remote server's base URL.
+	URL string `yaml:"url"`
+	// Name names the server in logs and errors (optional).
+	Name string `yaml:"name"`
+	// Timeout bounds fetching the manifest (connect; for a local server
+	// also starting it) and each try of an invocation (call).
 	Timeout Timeout `yaml:"timeout"`
+	// Command is a local server's program: a name looked up in PATH, an
+	// absolute path, or one starting with ~/.
+	Command string `yaml:"command"`
+	// Args are its arguments; with Port set, "{port}" in them stands for
+	// the port (PortArg).
+	Args []string `yaml:"args"`
+	// Env are variables it gets besides the few it inherits.
+	Env map[string]Value `yaml:"env"`
+	// Port, when set, is the port the local server must listen on: it gets
+	// it as PortEnv and in place of PortArg in Args. Zero: the server picks
+	// one and announces it, printing {"port":N} on its standard output.
+	Port int `yaml:"port"`
+	// Idle is how long a local server may go unused before it is stopped
+	// (a Go duration; IdleDuration parses it); empty: never.
+	Idle string `yaml:"idle"`
+
+	at, commandAt origin
 }
+
+// What a local RAP server with a port gets (the same as tools/rap's
+// PortEnv and PortArg).
+const (
+	// PortEnv is the variable that holds the port.
+	PortEnv = "INFINITY_PORT"
+	// PortArg, in an argument, is replaced by the port.
+	PortArg = "{port}"
+)
 
 // MCPServer is one entry of tools.mcp: a remote server (url, with
 // optional headers) or a local one (command, with args and env) that the
@@ -206,6 +239,43 @@ func duration(s string) time.Duration {
 // Local reports whether the entry is a local server (command).
 func (s MCPServer) Local() bool { return s.Command != "" }
 
+// Local reports whether the entry is a local server (command).
+func (s RAPServer) Local() bool { return s.Command != "" }
+
+// IdleDuration returns Idle parsed, or 0 when it is empty (never stop).
+func (s RAPServer) IdleDuration() time.Duration { return duration(s.Idle) }
+
+// Label names the server: its name, else its program's base name or its
+// URL.
+func (s RAPServer) Label() string {
+	switch {
+	case s.Name != "":
+		return s.Name
+	case s.Command != "":
+		return filepath.Base(s.Command)
+	}
+	return s.URL
+}
+
+// Field returns the entry's field path ("tools.rap[2]").
+func (s RAPServer) Field() string { return s.at.field }
+
+// CommandPath returns Command with a leading ~/ made the home directory of
+// this program's user.
+func (s RAPServer) CommandPath() (string, error) { return commandPath(s.Command, s.commandAt) }
+
+// CommandError reports a problem with the entry's command, as an *Error
+// at its place in the agent file (wrapping infinity.ErrInvalid).
+func (s RAPServer) CommandError(format string, args ...any) error {
+	return s.commandAt.errorf(format, args...)
+}
+
+// ResolveEnv returns a local server's variables as NAME=value, sorted by
+// name, taken from the environment and files now, and the values so taken
+// without their prefixes (credentials, for redaction); as
+// MCPServer.ResolveEnv.
+func (s RAPServer) ResolveEnv() (env, secrets []string, err error) { return resolveEnv(s.Env) }
+
 // Label names the server: its name, else its program's base name or its
 // URL.
 func (s MCPServer) Label() string {
@@ -223,10 +293,12 @@ func (s MCPServer) Field() string { return s.at.field }
 
 // CommandPath returns Command with a leading ~/ made the home directory of
 // this program's user.
-func (s MCPServer) CommandPath() (string, error) {
-	p, err := expandHome(s.Command)
+func (s MCPServer) CommandPath() (string, error) { return commandPath(s.Command, s.commandAt) }
+
+func commandPath(command string, at origin) (string, error) {
+	p, err := expandHome(command)
 	if err != nil {
-		return "", valueError{s.commandAt.errorf("%v", err)}
+		return "", valueError{at.errorf("%v", err)}
 	}
 	return p, nil
 }
@@ -270,10 +342,12 @@ func (s MCPServer) ResolveHeaders() (map[string]string, error) {
 // name, taken from the environment and files now, and the values so taken
 // without their prefixes (credentials, for redaction). Its errors are as
 // ResolveHeaders's.
-func (s MCPServer) ResolveEnv() (env, secrets []string, err error) {
+func (s MCPServer) ResolveEnv() (env, secrets []string, err error) { return resolveEnv(s.Env) }
+
+func resolveEnv(vars map[string]Value) (env, secrets []string, err error) {
 	var errs []error
-	for _, name := range slices.Sorted(maps.Keys(s.Env)) {
-		v := s.Env[name]
+	for _, name := range slices.Sorted(maps.Keys(vars)) {
+		v := vars[name]
 		val, err := v.Resolve()
 		if err != nil {
 			errs = append(errs, err)
@@ -386,11 +460,16 @@ func expandHome(p string) (string, error) {
 }
 
 // RefuseLocalServers returns an error (an *Error per entry, joined) for
-// every tools.mcp entry that is a local server (command), for programs
-// that cannot start processes (the cloud functions); nil when there is
-// none.
+// every tools.rap and tools.mcp entry that is a local server (command),
+// for programs that cannot start processes (the cloud functions); nil
+// when there is none.
 func (f *File) RefuseLocalServers() error {
 	var errs []error
+	for _, s := range f.Tools.RAPServers {
+		if s.Local() {
+			errs = append(errs, s.commandAt.errorf("local RAP servers (command) run only in the daemon: this program cannot start processes; use a remote server (url)"))
+		}
+	}
 	for _, s := range f.Tools.MCPServers {
 		if s.Local() {
 			errs = append(errs, s.commandAt.errorf("local MCP servers (command) run only in the daemon: this program cannot start processes; use a remote server (url)"))
@@ -426,20 +505,7 @@ func (p *parse) mapping(field string) bool {
 func (p *parse) tools(f *File) {
 	t := &f.Tools
 	t.RAP, t.MCP = nil, nil
-	for i := range t.RAPServers {
-		s := &t.RAPServers[i]
-		at := fmt.Sprintf("tools.rap[%d]", i)
-		switch {
-		case !p.mapping(at):
-			p.url(at, s.URL)
-		case s.URL == "":
-			p.at(at+".url", "required: the tool server's base URL")
-		default:
-			p.url(at+".url", s.URL)
-		}
-		p.timeout(at+".timeout", s.Timeout)
-		t.RAP = append(t.RAP, s.URL)
-	}
+	p.rapServers(t)
 	names := map[string]string{}
 	urls := map[string]string{}
 	for i := range t.MCPServers {
@@ -492,6 +558,76 @@ func (p *parse) tools(f *File) {
 			if strings.ContainsRune(a, 0) {
 				p.at(fmt.Sprintf("%s.args[%d]", at, j), "an argument may not hold a NUL byte")
 			}
+		}
+		p.timeout(at+".timeout", s.Timeout)
+		p.duration(at+".idle", s.Idle, minIdle, maxIdle)
+	}
+}
+
+// rapServers checks the tools.rap entries.
+func (p *parse) rapServers(t *Tools) {
+	names := map[string]string{} // local servers' labels and every name
+	for i := range t.RAPServers {
+		s := &t.RAPServers[i]
+		at := fmt.Sprintf("tools.rap[%d]", i)
+		s.at, s.commandAt = p.origin(at), p.origin(at+".command")
+		if !p.mapping(at) {
+			p.url(at, s.URL)
+			t.RAP = append(t.RAP, s.URL)
+			continue
+		}
+		switch {
+		case s.URL != "" && s.Command != "":
+			p.at(at+".command", "set either url (a remote server) or command (a local one the daemon starts), not both")
+		case s.URL == "" && s.Command == "":
+			p.at(at, "required: url (a remote server's base URL) or command (a local one the daemon starts)")
+		case s.URL != "":
+			p.url(at+".url", s.URL)
+			t.RAP = append(t.RAP, s.URL)
+		default:
+			p.command(at+".command", s.Command)
+		}
+		if s.Command == "" {
+			for _, k := range []string{"args", "env", "port", "idle"} {
+				if p.present(at + "." + k) {
+					p.at(at+"."+k, "only a local server (command) takes %s", k)
+				}
+			}
+		}
+		switch {
+		case p.present(at + ".name"):
+			if !serverNameRE.MatchString(s.Name) {
+				p.at(at+".name", "%q is not a valid name: use 1-64 letters, digits, -, _ and ., starting with a letter or digit", s.Name)
+			} else {
+				p.once(names, s.Name, at+".name", "the name %s is taken (also %s)")
+			}
+		case s.Command != "" && s.URL == "":
+			label := s.Label()
+			if where, dup := names[label]; dup {
+				p.at(at+".command", "this local server would be called %s, like %s: give one of them a name", label, where)
+			} else {
+				names[label] = at
+			}
+		}
+		for _, name := range slices.Sorted(maps.Keys(s.Env)) {
+			v := s.Env[name]
+			field := at + ".env." + name
+			p.value(field, &v, true)
+			s.Env[name] = v
+			if name == PortEnv && p.present(at+".port") {
+				p.at(field, "%s is set by the daemon to the port (port)", PortEnv)
+			}
+		}
+		for j, a := range s.Args {
+			switch {
+			case strings.ContainsRune(a, 0):
+				p.at(fmt.Sprintf("%s.args[%d]", at, j), "an argument may not hold a NUL byte")
+			case strings.Contains(a, PortArg) && !p.present(at+".port") && s.Command != "":
+				p.at(fmt.Sprintf("%s.args[%d]", at, j), "%s stands for port, which is not set: set port, or leave %s out and let the server choose its port and announce it ({\"port\":N} on its standard output)", PortArg, PortArg)
+			}
+		}
+		if p.present(at+".port") && (s.Port < 1 || s.Port > 65535) {
+			p.at(at+".port", "%d is out of range: want 1 to 65535 (leave port out to let the server choose its port and announce it)", s.Port)
 		}
 		p.timeout(at+".timeout", s.Timeout)
 		p.duration(at+".idle", s.Idle, minIdle, maxIdle)
@@ -603,7 +739,7 @@ func (p *parse) freeKey(parent, name string) (string, bool) {
 		if !headerNameRE.MatchString(name) {
 			return fmt.Sprintf("%q is not a header name", name), false
 		}
-	case "tools.mcp[].env":
+	case "tools.mcp[].env", "tools.rap[].env":
 		if !envNameRE.MatchString(name) {
 			return fmt.Sprintf("%q is not a variable name: use letters, digits and _, not starting with a digit", name), false
 		}

@@ -20,6 +20,15 @@ tools:
     - http://127.0.0.1:9000
     - url: https://rap.example.com
       timeout: {connect: 5s, call: 1m}
+    - command: infinity
+      args: [tools, serve, --port, "0"]
+    - command: ~/bin/rap-server
+      name: fixed
+      args: [--listen, "127.0.0.1:{port}"]
+      env: {FOO: bar, TOKEN: {env: RAP_TOKEN}}
+      port: 9400
+      idle: 1h
+      timeout: {connect: 1m, call: 10s}
   mcp:
     - https://example.com/mcp            # as before
     - url: https://api.example.com/mcp
@@ -45,8 +54,20 @@ func TestTools(t *testing.T) {
 		!reflect.DeepEqual(tt.MCP, []string{"https://example.com/mcp", "https://api.example.com/mcp"}) {
 		t.Fatalf("URLs: rap %q, mcp %q", tt.RAP, tt.MCP)
 	}
-	if r := tt.RAPServers[1]; r.Timeout.ConnectDuration() != 5*time.Second || r.Timeout.CallDuration() != time.Minute {
+	if r := tt.RAPServers[1]; r.Timeout.ConnectDuration() != 5*time.Second || r.Timeout.CallDuration() != time.Minute || r.Local() || r.Label() != "https://rap.example.com" {
 		t.Errorf("rap[1] = %+v", r)
+	}
+	if len(tt.RAPServers) != 4 {
+		t.Fatalf("rap servers: %+v", tt.RAPServers)
+	}
+	if r := tt.RAPServers[2]; !r.Local() || r.Label() != "infinity" || r.Field() != "tools.rap[2]" || r.Port != 0 || r.IdleDuration() != 0 ||
+		!reflect.DeepEqual(r.Args, []string{"tools", "serve", "--port", "0"}) {
+		t.Errorf("rap[2] = %+v", r)
+	}
+	if r := tt.RAPServers[3]; !r.Local() || r.Label() != "fixed" || r.Port != 9400 || r.IdleDuration() != time.Hour ||
+		r.Timeout.ConnectDuration() != time.Minute || r.Timeout.CallDuration() != 10*time.Second ||
+		r.Env["FOO"].Literal != "bar" || r.Env["TOKEN"].Env != "RAP_TOKEN" || r.Args[1] != "127.0.0.1:{port}" {
+		t.Errorf("rap[3] = %+v", r)
 	}
 	if len(tt.MCPServers) != 3 {
 		t.Fatalf("mcp servers: %+v", tt.MCPServers)
@@ -64,8 +85,15 @@ func TestTools(t *testing.T) {
 		local.Timeout.CallDuration() != 5*time.Minute || local.IdleDuration() != 15*time.Minute {
 		t.Errorf("mcp[2] = %+v", local)
 	}
-	if err := f.RefuseLocalServers(); err == nil || !strings.Contains(err.Error(), "tooled.yaml:16:16: tools.mcp[2].command: local MCP servers (command) run only in the daemon") {
-		t.Errorf("RefuseLocalServers = %v", err)
+	err = f.RefuseLocalServers()
+	for _, want := range []string{
+		"tooled.yaml:8:16: tools.rap[2].command: local RAP servers (command) run only in the daemon",
+		"tooled.yaml:10:16: tools.rap[3].command: local RAP servers (command) run only in the daemon",
+		"tooled.yaml:25:16: tools.mcp[2].command: local MCP servers (command) run only in the daemon",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, infinity.ErrInvalid) {
+			t.Errorf("RefuseLocalServers = %v, want %q", err, want)
+		}
 	}
 	if err := plainFile(t).RefuseLocalServers(); err != nil {
 		t.Errorf("RefuseLocalServers of a file without local servers = %v", err)
@@ -153,9 +181,36 @@ func TestToolsErrors(t *testing.T) {
 		{"name twice", mcp + "    - {url: http://x, name: gh}\n    - {command: npx, name: gh}\n",
 			[]string{`:8:28: tools.mcp[1].name: the name gh is taken (also tools.mcp[0].name)`}},
 		{"rap mapping without url", ok + "  rap:\n    - timeout: {call: 1m}\n",
-			[]string{`:7:7: tools.rap[0].url: required: the tool server's base URL`}},
+			[]string{`:7:7: tools.rap[0]: required: url (a remote server's base URL) or command (a local one the daemon starts)`}},
 		{"rap field of mcp", ok + "  rap:\n    - url: http://x\n      headers: {}\n",
-			[]string{`:8:7: tools.rap[0].headers: unknown field "headers" (known fields: url, timeout)`}},
+			[]string{`:8:7: tools.rap[0].headers: unknown field "headers" (known fields: url, name, timeout, command, args, env, port, idle)`}},
+		{"rap url and command", ok + "  rap:\n    - url: http://x\n      command: srv\n",
+			[]string{`:8:16: tools.rap[0].command: set either url (a remote server) or command (a local one the daemon starts), not both`}},
+		{"rap local fields on a remote server", ok + "  rap:\n    - url: http://x\n      args: [a]\n      port: 80\n      idle: 1m\n      env: {A: b}\n",
+			[]string{
+				`:8:13: tools.rap[0].args: only a local server (command) takes args`,
+				`:9:13: tools.rap[0].port: only a local server (command) takes port`,
+				`:10:13: tools.rap[0].idle: only a local server (command) takes idle`,
+				`:11:7: tools.rap[0].env: only a local server (command) takes env`,
+			}},
+		{"rap port out of range", ok + "  rap:\n    - command: srv\n      port: 70000\n",
+			[]string{`:8:13: tools.rap[0].port: 70000 is out of range: want 1 to 65535`}},
+		{"rap port of another type", ok + "  rap:\n    - command: srv\n      port: \"80\"\n",
+			[]string{`:8:13: tools.rap[0].port: want an integer, got "80"`}},
+		{"rap {port} without port", ok + "  rap:\n    - command: srv\n      args: [--port, \"{port}\"]\n",
+			[]string{`:8:22: tools.rap[0].args[1]: {port} stands for port, which is not set`}},
+		{"rap INFINITY_PORT with port", ok + "  rap:\n    - command: srv\n      port: 9400\n      env: {INFINITY_PORT: \"1\"}\n",
+			[]string{`:9:28: tools.rap[0].env.INFINITY_PORT: INFINITY_PORT is set by the daemon to the port (port)`}},
+		{"rap bad variable", ok + "  rap:\n    - command: srv\n      env: {1A: b}\n",
+			[]string{`:8:13: tools.rap[0].env.1A: "1A" is not a variable name`}},
+		{"rap relative command", ok + "  rap:\n    - command: ./srv\n",
+			[]string{`:7:16: tools.rap[0].command: "./srv": want a name looked up in PATH, an absolute path or one starting with ~/`}},
+		{"rap idle out of range", ok + "  rap:\n    - command: srv\n      idle: 48h\n",
+			[]string{`:8:13: tools.rap[0].idle: 48h0m0s is out of range: want 10s to 24h`}},
+		{"rap two local servers of one name", ok + "  rap:\n    - command: srv\n    - command: ~/srv\n",
+			[]string{`:8:16: tools.rap[1].command: this local server would be called srv, like tools.rap[0]: give one of them a name`}},
+		{"rap name twice", ok + "  rap:\n    - {url: http://x, name: a}\n    - {command: srv, name: a}\n",
+			[]string{`:8:28: tools.rap[1].name: the name a is taken (also tools.rap[0].name)`}},
 		{"rap timeout", ok + "  rap:\n    - url: http://x\n      timeout: {connect: 20m}\n",
 			[]string{`:8:26: tools.rap[0].timeout.connect: 20m0s is out of range: want 1s to 10m`}},
 	}
@@ -226,7 +281,7 @@ func TestResolve(t *testing.T) {
 	}
 	os.Unsetenv("GITHUB_MCP_TOKEN")
 	_, err = gh.ResolveHeaders()
-	checkErr(t, err, "tooled.yaml:13:9: tools.mcp[1].headers.Authorization: environment variable GITHUB_MCP_TOKEN is not set")
+	checkErr(t, err, "tooled.yaml:22:9: tools.mcp[1].headers.Authorization: environment variable GITHUB_MCP_TOKEN is not set")
 	t.Setenv("GITHUB_MCP_TOKEN", "  ")
 	_, err = gh.ResolveHeaders()
 	checkErr(t, err, "tools.mcp[1].headers.Authorization: environment variable GITHUB_MCP_TOKEN is empty")
@@ -237,7 +292,7 @@ func TestResolve(t *testing.T) {
 
 	os.Remove(filepath.Join(home, "secrets", "team"))
 	_, err = gh.ResolveHeaders()
-	checkErr(t, err, "tooled.yaml:14:9: tools.mcp[1].headers.X-Team: file "+filepath.Join(home, "secrets", "team")+" cannot be read: no such file or directory")
+	checkErr(t, err, "tooled.yaml:23:9: tools.mcp[1].headers.X-Team: file "+filepath.Join(home, "secrets", "team")+" cannot be read: no such file or directory")
 	if err := os.WriteFile(filepath.Join(home, "secrets", "team"), []byte("\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -247,6 +302,19 @@ func TestResolve(t *testing.T) {
 	os.Unsetenv("EVERYTHING_TOKEN")
 	_, _, err = local.ResolveEnv()
 	checkErr(t, err, "tools.mcp[2].env.TOKEN: environment variable EVERYTHING_TOKEN is not set")
+
+	rapLocal := f.Tools.RAPServers[3]
+	t.Setenv("RAP_TOKEN", "rap-secret")
+	env, secrets, err = rapLocal.ResolveEnv()
+	if err != nil || !reflect.DeepEqual(env, []string{"FOO=bar", "TOKEN=rap-secret"}) || !reflect.DeepEqual(secrets, []string{"rap-secret"}) {
+		t.Fatalf("rap env = %v, secrets %v, %v", env, secrets, err)
+	}
+	if p, err := rapLocal.CommandPath(); err != nil || p != filepath.Join(home, "bin", "rap-server") {
+		t.Fatalf("rap command path = %q, %v", p, err)
+	}
+	os.Unsetenv("RAP_TOKEN")
+	_, _, err = rapLocal.ResolveEnv()
+	checkErr(t, err, "tooled.yaml:13:23: tools.rap[3].env.TOKEN: environment variable RAP_TOKEN is not set")
 }
 
 func TestSchemaTools(t *testing.T) {
@@ -256,7 +324,7 @@ func TestSchemaTools(t *testing.T) {
 		return defs[name].(map[string]any)["properties"].(map[string]any)
 	}
 	for path, def := range map[string]string{
-		"tools.rap[]": "rap_server", "tools.rap[].timeout": "timeout", "tools.mcp[]": "mcp_server",
+		"tools.rap[]": "rap_server", "tools.rap[].timeout": "rap_timeout", "tools.rap[].env.*": "value", "tools.mcp[]": "mcp_server",
 		"tools.mcp[].timeout": "timeout", "tools.mcp[].headers.*": "value", "tools.mcp[].env.*": "value",
 	} {
 		p := props(def)

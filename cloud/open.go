@@ -350,20 +350,40 @@ func tools(ctx context.Context, cfg Config, o Options, file *agentfile.File, a *
 }
 
 // rapTools gives the agent its RAP toolsets and returns the notifier of
-// their servers.
+// its servers (nil without any). The agent file's entries keep their
+// timeouts; a local server (command) is refused, as the functions cannot
+// start processes.
 func rapTools(cfg Config, o Options, file *agentfile.File, a *actors.Agent) (actors.Notifier, error) {
+	for _, s := range file.Tools.RAPServers {
+		if s.Local() {
+			return nil, fmt.Errorf("cloud: %w", file.RefuseLocalServers())
+		}
+	}
 	if len(file.Tools.RAP) == 0 {
 		return nil, nil
 	}
 	if cfg.RAPKey == nil || cfg.RAPCallbackURL == "" {
 		return nil, fmt.Errorf("cloud: agent file %s has RAP tools: set %s and %s (the receiver function's URL): %w", file.Path(), EnvRAPKey, EnvRAPCallbackURL, infinity.ErrInvalid)
 	}
+	// The file's entries, with their settings, then the URLs the
+	// configuration adds (file.Tools.RAP holds both).
+	var entries []rap.Server
+	fromFile := map[string]bool{}
+	for _, s := range file.Tools.RAPServers {
+		entries = append(entries, rap.Server{URL: s.URL, Name: s.Name, ConnectTimeout: s.Timeout.ConnectDuration(), CallTimeout: s.Timeout.CallDuration()})
+		fromFile[s.URL] = true
+	}
+	for _, u := range file.Tools.RAP {
+		if !fromFile[u] {
+			entries = append(entries, rap.Server{URL: u})
+		}
+	}
 	client, err := httpclient.NewSigV4(cfg.Region, o.AWS.Credentials)
 	if err != nil {
 		return nil, fmt.Errorf("cloud: %w", err)
 	}
 	loader := rap.NewLoader(rap.Config{
-		Servers: file.Tools.RAP, Client: client, CallbackBase: cfg.RAPCallbackURL,
+		Entries: entries, Client: client, CallbackBase: cfg.RAPCallbackURL,
 		Tokens: rap.Tokens{Key: cfg.RAPKey}, Reserved: actors.ReservedToolNames(), Log: o.Logger,
 	})
 	a.Toolsets = loader

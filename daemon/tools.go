@@ -54,13 +54,15 @@ type toolEnv struct {
 	callbackBase string
 	tokens       rap.Tokens
 	client       infinity.HTTPClient
-	// log receives the standard error of local MCP servers, with their
-	// starts and stops; nil means slog.Default().
+	// log receives the standard error of local MCP and RAP servers, with
+	// their starts and stops; nil means slog.Default().
 	log *slog.Logger
 }
 
 // agentTools are the tool servers of one agent.
 type agentTools struct {
+	// rap discovers the RAP toolsets per session, starting the local RAP
+	// servers when first needed.
 	rap      *rap.Loader
 	notifier *rap.Notifier
 	mcp      []*mcp.Server
@@ -70,7 +72,7 @@ type agentTools struct {
 }
 
 // valueHint says where the daemon takes the values of MCP servers'
-// headers and variables from.
+// headers and local servers' variables from.
 func valueHint() string {
 	return fmt.Sprintf("The daemon (pid %d) takes these values when it loads the agent, from its own environment (which includes the variables of its home's env file, read when it starts) or from the file named: set the variable or fix the file (restart the daemon if you changed its environment), then run the agent again",
 		os.Getpid())
@@ -78,10 +80,11 @@ func valueHint() string {
 
 // buildTools connects the agent file's remote MCP servers (their tools are
 // the agent's own), prepares its local MCP servers (started when a slice
-// first needs their tools) and its RAP toolsets (discovered per session).
-// Headers and local servers' variables are taken from the environment and
-// files now; a missing one is an error that names the agent file, the
-// entry and the variable or file.
+// first needs their tools) and its RAP toolsets (discovered per session;
+// local RAP servers are started when first needed). Headers and local
+// servers' variables are taken from the environment and files now; a
+// missing one is an error that names the agent file, the entry and the
+// variable or file.
 func (te toolEnv) buildTools(ctx context.Context, f *agentfile.File, a *actors.Agent) (*agentTools, error) {
 	log := te.log
 	if log == nil {
@@ -124,10 +127,19 @@ func (te toolEnv) buildTools(ctx context.Context, f *agentfile.File, a *actors.A
 		a.Tools = append(a.Tools, tools...)
 	}
 	var sources []actors.ToolSource
-	if len(f.Tools.RAP) > 0 {
+	if len(f.Tools.RAPServers) > 0 {
+		entries := make([]rap.Server, 0, len(f.Tools.RAPServers))
+		for _, s := range f.Tools.RAPServers {
+			e, err := rapServer(s)
+			if err != nil {
+				at.close()
+				return nil, err
+			}
+			entries = append(entries, e)
+		}
 		at.rap = rap.NewLoader(rap.Config{
-			Servers: f.Tools.RAP, Client: te.client, CallbackBase: te.callbackBase, Tokens: te.tokens,
-			Reserved: actors.ReservedToolNames(),
+			Entries: entries, Client: te.client, CallbackBase: te.callbackBase, Tokens: te.tokens,
+			Reserved: actors.ReservedToolNames(), Log: log,
 		})
 		at.notifier = &rap.Notifier{Loader: at.rap, Client: te.client}
 		sources = append(sources, at.rap)
@@ -147,16 +159,9 @@ func localServer(s agentfile.MCPServer, opts []mcp.Option, log *slog.Logger) (mc
 	if err != nil {
 		return mcp.Endpoint{}, err
 	}
-	found, err := exec.LookPath(path)
-	switch {
-	case errors.Is(err, exec.ErrNotFound):
-		return mcp.Endpoint{}, s.CommandError("%s is not found in the daemon's PATH (%s)", s.Command, os.Getenv("PATH"))
-	case err != nil:
-		var ee *exec.Error
-		if errors.As(err, &ee) {
-			err = ee.Err
-		}
-		return mcp.Endpoint{}, s.CommandError("%s cannot be started: %v", s.Command, err)
+	found, err := lookCommand(path, s.Command, s.CommandError)
+	if err != nil {
+		return mcp.Endpoint{}, err
 	}
 	env, secrets, err := s.ResolveEnv()
 	if err != nil {
@@ -166,8 +171,50 @@ func localServer(s agentfile.MCPServer, opts []mcp.Option, log *slog.Logger) (mc
 	return mcp.Endpoint{Command: &mcp.Command{Path: found, Args: s.Args, Env: env, Redact: secrets}, Options: opts}, nil
 }
 
-// close disconnects the agent's MCP servers and stops its local ones, all
-// at once.
+// lookCommand finds a local server's program (path, written command in
+// the agent file); its error is the entry's (fail).
+func lookCommand(path, command string, fail func(format string, args ...any) error) (string, error) {
+	found, err := exec.LookPath(path)
+	switch {
+	case errors.Is(err, exec.ErrNotFound):
+		return "", fail("%s is not found in the daemon's PATH (%s)", command, os.Getenv("PATH"))
+	case err != nil:
+		var ee *exec.Error
+		if errors.As(err, &ee) {
+			err = ee.Err
+		}
+		return "", fail("%s cannot be started: %v", command, err)
+	}
+	return found, nil
+}
+
+// rapServer turns a tools.rap entry into the loader's: a remote server
+// with its timeouts, or a local one whose program was found and whose
+// variables were taken (it starts when first needed).
+func rapServer(s agentfile.RAPServer) (rap.Server, error) {
+	e := rap.Server{URL: s.URL, Name: s.Name, ConnectTimeout: s.Timeout.ConnectDuration(), CallTimeout: s.Timeout.CallDuration()}
+	if !s.Local() {
+		return e, nil
+	}
+	path, err := s.CommandPath()
+	if err != nil {
+		return rap.Server{}, err
+	}
+	found, err := lookCommand(path, s.Command, s.CommandError)
+	if err != nil {
+		return rap.Server{}, err
+	}
+	env, secrets, err := s.ResolveEnv()
+	if err != nil {
+		return rap.Server{}, fmt.Errorf("%w. %s", err, valueHint())
+	}
+	e.Name = s.Label()
+	e.Command = &rap.Command{Path: found, Args: s.Args, Env: env, Redact: secrets, Port: s.Port, Idle: s.IdleDuration()}
+	return e, nil
+}
+
+// close disconnects the agent's MCP servers and stops its local MCP and
+// RAP servers, all at once.
 func (at *agentTools) close() {
 	if at == nil {
 		return
@@ -178,6 +225,9 @@ func (at *agentTools) close() {
 	}
 	if at.local != nil {
 		wg.Go(func() { _ = at.local.Close() })
+	}
+	if at.rap != nil {
+		wg.Go(func() { _ = at.rap.Close() })
 	}
 	wg.Wait()
 }

@@ -1,7 +1,7 @@
 // Package procsup supervises a long-lived child process that a program
 // starts on demand: a local tool server, such as an MCP server spoken to
-// over its standard input and output (tools/mcp), or later a RAP tool
-// server.
+// over its standard input and output (tools/mcp), or a RAP tool server
+// reached over HTTP on the port it announces (tools/rap).
 //
 // A Supervisor starts its process when a lease on it is first asked for
 // (Acquire), not when it is made. When the process dies, the next Acquire

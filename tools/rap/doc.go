@@ -15,7 +15,13 @@
 //   - Loader: discovery of {base}/.well-known/rap-toolset for every
 //     configured server, validation, cross-toolset duplicate detection and
 //     a per-session (root thread) cache with fallback to the last good
-//     manifest when a fetch fails;
+//     manifest when a fetch fails; each server may have timeouts of its
+//     own (Server: connect bounds a manifest fetch, call each try of an
+//     invocation);
+//   - local servers (Command): programs the Loader starts when first
+//     needed, on the port they announce or one they are given, under
+//     supervision (internal/procsup: restarted after a death, with
+//     backoff; stopped by Loader.Close);
 //   - Tool: each discovered tool as an asynchronous infinity.Tool whose
 //     Invoke POSTs the invocation with bounded retries;
 //   - Handler: the callback endpoint, which verifies, converts
@@ -50,8 +56,10 @@
 // Matching a callback to a pending call or an active subscription,
 // subscription tracking, event threads, pending user choices, OAuth
 // prompts, view storage and consent belong to the engine and the UI. This
-// package imposes no tool timeout; the engine's ToolTimeout bounds Invoke.
+// package bounds the acknowledgement of an invocation, never the tool's
+// work; the engine's ToolTimeout bounds Invoke, unless the server's own
+// timeouts (Tool.CallTimeout, an actors.TimedTool) ask for longer.
 //
-// The package imports the standard library and the root infinity package
-// only.
+// The package imports the standard library, the root infinity package and
+// two internal helpers (backoff, procsup) only.
 package rap

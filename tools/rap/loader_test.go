@@ -150,3 +150,19 @@ func TestLoaderCache(t *testing.T) {
 		}
 	})
 }
+
+// A local server's endpoint follows it to its new port; other endpoints
+// stay where they are.
+func TestRebase(t *testing.T) {
+	for _, tc := range []struct{ endpoint, from, base, want string }{
+		{"http://127.0.0.1:4000/invoke", "http://127.0.0.1:4000", "http://127.0.0.1:5000", "http://127.0.0.1:5000/invoke"},
+		{"http://localhost:4000/rap/invoke?x=1", "http://127.0.0.1:4000", "http://127.0.0.1:5000", "http://127.0.0.1:5000/rap/invoke?x=1"},
+		{"http://127.0.0.1:4001/invoke", "http://127.0.0.1:4000", "http://127.0.0.1:5000", "http://127.0.0.1:4001/invoke"},
+		{"https://tools.example.com:4000/invoke", "http://127.0.0.1:4000", "http://127.0.0.1:5000", "https://tools.example.com:4000/invoke"},
+		{"http://127.0.0.1:4000/invoke", "http://127.0.0.1:4000", "http://127.0.0.1:4000", "http://127.0.0.1:4000/invoke"},
+	} {
+		if got := rebase(tc.endpoint, tc.from, tc.base); got != tc.want {
+			t.Errorf("rebase(%s, %s, %s) = %s, want %s", tc.endpoint, tc.from, tc.base, got, tc.want)
+		}
+	}
+}

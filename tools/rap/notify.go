@@ -22,6 +22,7 @@ const DefaultNotifyTimeout = 5 * time.Second
 
 // Notifier sends the runtime → tool notifications to every configured
 // server: /close_thread, /cancel_tool_call (fire and forget) and /migrate.
+// A local server that is not running is started to receive them.
 type Notifier struct {
 	// Loader supplies the servers and, for Migrate, their manifests
 	// (required).
@@ -88,19 +89,29 @@ func (n *Notifier) broadcast(ctx context.Context, path string, msg any, thread i
 		attempts = 2
 	}
 	var wg sync.WaitGroup
-	for _, server := range n.Loader.Servers() {
+	for _, s := range n.Loader.servers {
 		wg.Add(1)
 		n.wg.Go(func() {
 			defer wg.Done()
+			// A local server is started if it is not running, within its
+			// connect timeout; the request has Timeout.
+			actx, acancel := context.WithTimeout(base, s.connect)
+			addr, release, err := s.acquire(actx)
+			acancel()
+			if err != nil {
+				log.Info("rap notification not sent", "server", s.name, "path", path, "thread", thread, "err", err)
+				return
+			}
+			defer release()
 			rctx, cancel := context.WithTimeout(base, timeout)
 			defer cancel()
 			for attempt := 1; ; attempt++ {
-				status, _, err := postJSON(rctx, n.client(), server+path, body)
+				status, _, err := postJSON(rctx, n.client(), addr+path, body)
 				if err == nil && status == http.StatusOK {
 					return
 				}
 				if attempt == attempts || backoff.Sleep(rctx, backoff.Delay(200*time.Millisecond, time.Second, attempt)) != nil {
-					log.Info("rap notification not acknowledged", "server", server, "path", path, "thread", thread, "status", status, "err", err, "attempts", attempt)
+					log.Info("rap notification not acknowledged", "server", s.name, "path", path, "thread", thread, "status", status, "err", err, "attempts", attempt)
 					return
 				}
 			}
@@ -125,15 +136,15 @@ func (n *Notifier) Migrate(ctx context.Context, root infinity.ThreadID, destinat
 	if merr != nil {
 		return fmt.Errorf("migrate %s: %w", root, merr)
 	}
-	var targets []string
+	var targets []*server
 	var errs []error
-	for _, server := range n.Loader.Servers() {
-		m, ok := set.Manifest(server)
+	for _, s := range n.Loader.servers {
+		m, ok := set.Manifest(s.key)
 		switch {
 		case !ok:
-			errs = append(errs, fmt.Errorf("migrate %s: no manifest for %s, cannot tell whether it needs migration: %w", root, server, ErrMigration))
+			errs = append(errs, fmt.Errorf("migrate %s: no manifest for %s, cannot tell whether it needs migration: %w", root, s.name, ErrMigration))
 		case m.NeedsMigration:
-			targets = append(targets, server)
+			targets = append(targets, s)
 		}
 	}
 	if len(errs) > 0 {
@@ -141,14 +152,20 @@ func (n *Notifier) Migrate(ctx context.Context, root infinity.ThreadID, destinat
 	}
 	errs = make([]error, len(targets))
 	var wg sync.WaitGroup
-	for i, server := range targets {
+	for i, s := range targets {
 		wg.Go(func() {
-			status, why, err := postJSON(ctx, n.client(), server+"/migrate", body)
+			addr, release, err := s.acquire(ctx)
+			if err != nil {
+				errs[i] = fmt.Errorf("migrate %s at %s: %w: %w", root, s.name, err, ErrMigration)
+				return
+			}
+			defer release()
+			status, why, err := postJSON(ctx, n.client(), addr+"/migrate", body)
 			switch {
 			case err != nil:
-				errs[i] = fmt.Errorf("migrate %s at %s: %w: %w", root, server, err, ErrMigration)
+				errs[i] = fmt.Errorf("migrate %s at %s: %w: %w", root, s.name, err, ErrMigration)
 			case status != http.StatusOK:
-				errs[i] = fmt.Errorf("migrate %s at %s: HTTP %d %q: %w", root, server, status, why, ErrMigration)
+				errs[i] = fmt.Errorf("migrate %s at %s: HTTP %d %q: %w", root, s.name, status, why, ErrMigration)
 			}
 		})
 	}

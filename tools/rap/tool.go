@@ -24,9 +24,10 @@ type Retry struct {
 	Attempts int           // total tries; 0 means 4
 	Base     time.Duration // 0 means 200ms
 	Max      time.Duration // 0 means 3s
-	// Timeout bounds one try; 0 means 5s (four tries then fit in the
-	// engine's default 30s tool timeout). A tool must acknowledge at
-	// once, so a try that takes longer is treated like a connection error.
+	// Timeout bounds one try (of a server without a CallTimeout of its
+	// own); 0 means 5s (four tries then fit in the engine's default 30s
+	// tool timeout). A tool must acknowledge at once, so a try that takes
+	// longer is treated like a connection error.
 	Timeout time.Duration
 }
 
@@ -55,6 +56,8 @@ func (r Retry) delay(n int) time.Duration { return backoff.Delay(r.Base, r.Max, 
 type Tool struct {
 	def          ToolDef
 	endpoint     string
+	fetchedFrom  string  // the base URL the manifest came from
+	srv          *server // the server that offers it
 	client       infinity.HTTPClient
 	tokens       Tokens
 	callbackBase string
@@ -75,10 +78,15 @@ func (t *Tool) Spec() infinity.ToolSpec {
 
 // Invoke POSTs the invocation for call to the toolset's endpoint. The
 // invocation id is call.ID, so a repeated Invoke of the same call (the
-// engine may repeat one after a crash) sends the same invocation. Connection
-// errors and 5xx are retried with backoff (Retry); anything else but 200 is
-// not, and returns an error wrapping ErrRejected. Once the tries are spent
-// the last error is returned wrapping infinity.ErrRetryable. The engine
+// engine may repeat one after a crash) sends the same invocation. Each try
+// is bounded by the server's call timeout (Server.CallTimeout, else
+// Retry.Timeout); a try that runs out of it, a connection error and a 5xx
+// are retried with backoff (Retry); anything else but 200 is not, and
+// returns an error wrapping ErrRejected. Once the tries are spent the last
+// error is returned wrapping infinity.ErrRetryable (and ErrTimeout when
+// the last try timed out). A local server is started first if it is not
+// running, and each try goes to its current address; a server that
+// cannot be started fails the call at once. The engine
 // (actors.engine.invokeAsync) turns any returned error into an error tool
 // result for the call, so the thread never waits for a result that cannot
 // come. The acknowledgement body is ignored.
@@ -88,6 +96,7 @@ func (t *Tool) Invoke(ctx context.Context, env infinity.ToolEnv, call infinity.T
 		return nil, err
 	}
 	r := t.retry.withDefaults()
+	timeout := t.tryTimeout(r)
 	var last error
 	for n := 1; n <= r.Attempts; n++ {
 		if n > 1 {
@@ -95,7 +104,7 @@ func (t *Tool) Invoke(ctx context.Context, env infinity.ToolEnv, call infinity.T
 				return nil, fmt.Errorf("rap tool %s at %s: %w (last: %w)", t.def.Name, t.endpoint, err, last)
 			}
 		}
-		retry, err := t.post(ctx, body, r.Timeout)
+		retry, err := t.try(ctx, body, timeout)
 		if err == nil {
 			return nil, nil
 		}
@@ -106,6 +115,52 @@ func (t *Tool) Invoke(ctx context.Context, env infinity.ToolEnv, call infinity.T
 	}
 	return nil, fmt.Errorf("rap tool %s: %d tries failed, last: %w; no result will arrive for this call: %w",
 		t.def.Name, r.Attempts, last, infinity.ErrRetryable)
+}
+
+// tryTimeout is the bound of one try.
+func (t *Tool) tryTimeout(r Retry) time.Duration {
+	if t.srv != nil && t.srv.call > 0 {
+		return t.srv.call
+	}
+	return r.Timeout
+}
+
+// CallTimeout is the most a dispatch can take (actors.TimedTool), when
+// the server has a call timeout of its own or is local (and may need
+// starting first): every try, the pauses between them and one start. The
+// engine then bounds a call by it rather than by its own default, so the
+// server's timeouts are the ones that end a call. Zero otherwise.
+func (t *Tool) CallTimeout() time.Duration {
+	if t.srv == nil || t.srv.call <= 0 && t.srv.local == nil {
+		return 0
+	}
+	r := t.retry.withDefaults()
+	d := time.Duration(r.Attempts) * t.tryTimeout(r)
+	for n := 1; n < r.Attempts; n++ {
+		p := r.Max
+		if n <= 30 && r.Base<<(n-1) > 0 && r.Base<<(n-1) < r.Max {
+			p = r.Base << (n - 1)
+		}
+		d += p
+	}
+	if t.srv.local != nil {
+		d += t.srv.connect
+	}
+	return d
+}
+
+// try makes one try at the server's current address.
+func (t *Tool) try(ctx context.Context, body []byte, timeout time.Duration) (retry bool, err error) {
+	endpoint := t.endpoint
+	if t.srv != nil && t.srv.local != nil {
+		base, done, err := t.srv.acquire(ctx)
+		if err != nil {
+			return false, fmt.Errorf("RAP server %s could not be started: %w", t.srv.name, err)
+		}
+		defer done()
+		endpoint = rebase(t.endpoint, t.fetchedFrom, base)
+	}
+	return t.post(ctx, endpoint, body, timeout)
 }
 
 func (t *Tool) invocation(env infinity.ToolEnv, call infinity.ToolCall) ([]byte, error) {
@@ -139,20 +194,23 @@ func (t *Tool) invocation(env infinity.ToolEnv, call infinity.ToolCall) ([]byte,
 }
 
 // post makes one attempt and says whether a failure may be retried.
-func (t *Tool) post(ctx context.Context, body []byte, timeout time.Duration) (retry bool, err error) {
+func (t *Tool) post(ctx context.Context, endpoint string, body []byte, timeout time.Duration) (retry bool, err error) {
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	resp, _, err := postJSON(tctx, t.client, t.endpoint, body)
+	resp, _, err := postJSON(tctx, t.client, endpoint, body)
 	if err != nil {
-		return ctx.Err() == nil, fmt.Errorf("post to %s: %w", t.endpoint, err)
+		if t.srv != nil {
+			err = t.srv.timedOut(ctx, tctx, err, timeout, "call")
+		}
+		return ctx.Err() == nil, fmt.Errorf("post to %s: %w", endpoint, err)
 	}
 	switch {
 	case resp == http.StatusOK:
 		return false, nil
 	case resp >= 500:
-		return true, fmt.Errorf("the server at %s answered HTTP %d", t.endpoint, resp)
+		return true, fmt.Errorf("the server at %s answered HTTP %d", endpoint, resp)
 	}
-	return false, fmt.Errorf("the server at %s answered HTTP %d: %w", t.endpoint, resp, ErrRejected)
+	return false, fmt.Errorf("the server at %s answered HTTP %d: %w", endpoint, resp, ErrRejected)
 }
 
 // postJSON POSTs body to u and returns the status and the start of the
