@@ -72,6 +72,13 @@ type Item struct {
 	// ("provider/model", or the bare model id when the provider has no
 	// name).
 	Model string `json:"model,omitempty"`
+	// Budget is set on a root's first item when it started with a budget,
+	// and on a NoticeBudgetRaised item of the root: what it adds to the
+	// tree's budget (Budget).
+	Budget *Budget `json:"budget,omitempty"`
+	// Notice marks an item the runtime added about the budget (the
+	// Notice constants); empty on every other item.
+	Notice string `json:"notice,omitempty"`
 	// At is when the engine added the item, on the runtime's clock (for a
 	// summary item, when the summary was applied).
 	At time.Time `json:"at"`

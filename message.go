@@ -35,6 +35,10 @@ type InputMessage struct {
 	// DisplayAs is a rendering for people of a tool result, event or
 	// report; it becomes the recorded ToolResult.Display.
 	DisplayAs []DisplaySegment `json:"display_as,omitempty"`
+	// Budget, on a root's first message, is the budget of the tree it
+	// starts; on a SyntheticBudget message to a root, what the budget is
+	// raised by.
+	Budget *Budget `json:"budget,omitempty"`
 	// Subscription marks a tool result that starts a subscription (RAP):
 	// its call becomes an active subscription of the thread, unless the
 	// thread already has Agent.MaxSubscriptions of them (then the result is
@@ -162,6 +166,11 @@ const (
 	// SyntheticClose asks the thread to close itself and its subtree (an
 	// operator's "infinity close"); the root may be closed this way.
 	SyntheticClose SyntheticKind = "close"
+	// SyntheticBudget raises a root's budget by the message's Budget, or
+	// (sent by the root to a thread of its tree, without a Budget) tells a
+	// thread the budget was raised: a thread stopped by the budget goes
+	// on.
+	SyntheticBudget SyntheticKind = "budget"
 )
 
 // Synthetic describes a runtime-made message. On the wire it is either the
@@ -205,7 +214,7 @@ func (s *Synthetic) UnmarshalJSON(b []byte) error {
 	}
 	switch p.Type {
 	case SyntheticSubscriptionEvent, SyntheticThreadReport, SyntheticParentMessage,
-		SyntheticCompaction, SyntheticCompactionComplete, SyntheticContinue, SyntheticClose:
+		SyntheticCompaction, SyntheticCompactionComplete, SyntheticContinue, SyntheticClose, SyntheticBudget:
 	default:
 		return fmt.Errorf("synthetic type %q: %w", p.Type, ErrInvalid)
 	}
@@ -230,6 +239,11 @@ func DecodeInputMessage(b []byte) (InputMessage, error) {
 func (m InputMessage) Validate() error {
 	if !ValidThreadID(m.GroupID) {
 		return fmt.Errorf("input message: group_id %q: %w", m.GroupID, ErrInvalid)
+	}
+	if m.Budget != nil {
+		if err := m.Budget.Validate(); err != nil {
+			return fmt.Errorf("input message: %w", err)
+		}
 	}
 	switch m.Content.Type {
 	case ContentText:

@@ -25,6 +25,9 @@ type StartOptions struct {
 	// another) on this model, "provider/model": the agent's default or one
 	// of its Providers' models.
 	Model string
+	// Budget, when set, caps what the tree may spend (infinity.Budget); it
+	// is stored on the root's first item and raised with RaiseBudget.
+	Budget *infinity.Budget
 }
 
 // Start creates a root thread and sends it its first message. It returns
@@ -65,8 +68,16 @@ func (rt *Runtime) Start(ctx context.Context, o StartOptions) (infinity.ThreadID
 			return "", fmt.Errorf("start: %w", err)
 		}
 	}
+	if o.Budget != nil {
+		if err := o.Budget.Validate(); err != nil {
+			return "", fmt.Errorf("start: %w", err)
+		}
+		if o.Budget.IsZero() {
+			o.Budget = nil
+		}
+	}
 	msg := infinity.InputMessage{ID: infinity.MessageID(infinity.DeriveID("start_", string(id))), GroupID: id,
-		Content: infinity.TextContent(o.Text), Metadata: o.Metadata}
+		Content: infinity.TextContent(o.Text), Metadata: o.Metadata, Budget: o.Budget}
 	info := infinity.ThreadInfo{ID: id, Root: id, Agent: agent, Model: o.Model, Created: rt.cfg.Clock.Now()}
 	var err error
 	if rs, ok := rt.cfg.Conversations.(RootStarter); ok && rt.cfg.AppliedOnly {

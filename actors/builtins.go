@@ -127,6 +127,13 @@ func spawnThread(ctx context.Context, r *run, c *infinity.ToolCall) {
 		r.answer(c, fmt.Sprintf("spawn_thread: a thread may spawn at most %d children", r.agent.MaxChildren), true)
 		return
 	}
+	if tb, err := r.treeBudget(ctx); err != nil {
+		r.answer(c, "spawn_thread: could not read the tree's budget: "+err.Error(), true)
+		return
+	} else if max := tb.Budget.MaxThreads; max > 0 && tb.Spend.LiveThreads >= max {
+		r.answer(c, fmt.Sprintf("spawn_thread: the budget of this thread tree allows %d threads that are not closed, and it has %d: do this task yourself, or wait for a child to close", max, tb.Spend.LiveThreads), true)
+		return
+	}
 	child := infinity.ThreadInfo{
 		ID:          infinity.ThreadID(infinity.DeriveID("t", string(r.self.ID), c.ID)),
 		Parent:      r.self.ID,

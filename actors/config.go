@@ -201,6 +201,11 @@ type Config struct {
 	// start (a tool that is a TimedTool gets its own bound instead);
 	// dispatch; default 30 s.
 	ToolTimeout time.Duration
+	// Prices, when set, gives the USD cost of a model response of a
+	// thread of agent (model as Item.Model records it), for the trees'
+	// budgets; ok false for a model without a price, which then counts as
+	// free.
+	Prices func(agent, model string, u infinity.Usage) (usd float64, ok bool)
 	// Notifier, when set, is told about closed threads and cancelled
 	// subscriptions.
 	Notifier Notifier

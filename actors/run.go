@@ -25,7 +25,12 @@ type run struct {
 	open   []string // own calls still waiting for a result, in order
 	commit infinity.Commit
 
-	actionable  bool
+	actionable bool
+	// raised is set by a SyntheticBudget input: the budget was raised (on
+	// the root, by raised.Budget).
+	raised *infinity.InputMessage
+	// budgeted says the tree has a budget (budgetCheck).
+	budgeted    bool
 	closing     bool
 	children    int
 	completions int
@@ -221,6 +226,11 @@ func (r *run) execute(ctx context.Context, msgs []infinity.InputMessage) error {
 			return err
 		}
 	}
+	if r.raised != nil {
+		if err := r.budgetRaised(ctx); err != nil {
+			return err
+		}
+	}
 	if err := r.think(ctx); err != nil {
 		return err
 	}
@@ -256,6 +266,8 @@ func (r *run) apply(m infinity.InputMessage) {
 			r.compactNow = true
 		case infinity.SyntheticCompactionComplete:
 			r.applySummary(m)
+		case infinity.SyntheticBudget:
+			r.raised = &m
 		default:
 			r.e.log.Warn("synthetic input not supported by this engine; dropped", "thread", r.self.ID, "type", s.Type)
 		}
@@ -264,7 +276,7 @@ func (r *run) apply(m infinity.InputMessage) {
 	switch m.Content.Type {
 	case infinity.ContentText:
 		r.interrupt()
-		r.append(infinity.Item{ID: string(m.ID), Kind: infinity.KindUser, Text: m.Content.Text})
+		r.append(infinity.Item{ID: string(m.ID), Kind: infinity.KindUser, Text: m.Content.Text, Budget: m.Budget})
 		r.actionable = true
 	case infinity.ContentToolResult:
 		r.result(m)
@@ -443,6 +455,23 @@ func (r *run) closeOnRequest(ctx context.Context) error {
 func (r *run) think(ctx context.Context) error {
 	for r.actionable && len(r.open) == 0 && !r.closing {
 		if r.outOfBudget(ctx) {
+			r.send(r.continueID(), infinity.InputMessage{
+				GroupID: r.self.ID, Content: infinity.TextContent(""),
+				Synthetic: &infinity.Synthetic{Type: infinity.SyntheticContinue},
+			}, time.Time{})
+			return nil
+		}
+		stop, err := r.budgetCheck(ctx)
+		if err != nil {
+			return err
+		}
+		if stop {
+			return nil
+		}
+		if r.completions > 0 && r.budgeted {
+			// A tree with a budget commits each model call before the
+			// next: what a slice spends is then in the store for every
+			// other slice of the tree to count, here and in the cloud.
 			r.send(r.continueID(), infinity.InputMessage{
 				GroupID: r.self.ID, Content: infinity.TextContent(""),
 				Synthetic: &infinity.Synthetic{Type: infinity.SyntheticContinue},

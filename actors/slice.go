@@ -39,6 +39,8 @@ type engine struct {
 	waiting atomic.Int64
 	// limits are the per-provider and per-model limits (ModelLimit).
 	limits *limiter
+	// budgets count what trees spend (budget.go).
+	budgets ledgers
 }
 
 func newEngine(cfg Config, sender infinity.InputSender) *engine {

@@ -192,6 +192,8 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("POST /v1/threads/{id}/close", d.handle(MaxBody, d.threadAction(d.rt.CloseThread)))
 	mux.HandleFunc("POST /v1/threads/{id}/compact", d.handle(MaxBody, d.threadAction(d.rt.Compact)))
 	mux.HandleFunc("POST /v1/threads/{id}/answer", d.handle(MaxBody, d.postAnswer))
+	mux.HandleFunc("GET /v1/threads/{id}/budget", d.handle(MaxBody, d.getBudget))
+	mux.HandleFunc("POST /v1/threads/{id}/budget", d.handle(MaxBody, d.postBudget))
 	mux.HandleFunc("GET /v1/export", d.handle(MaxBody, d.getExport))
 	mux.HandleFunc("POST /v1/import", d.handle(MaxImportBody, d.postImport))
 	mux.HandleFunc("GET /v1/threads/{id}/views", d.handle(MaxBody, d.getViews))
@@ -433,6 +435,19 @@ type StartRequest struct {
 	// than the agent's default, as "provider/model": the default or one of
 	// the agent file's models (else CodeUnknownModel, with the choices).
 	Model string `json:"model,omitempty"`
+	// Budget, when set, caps what the tree may spend (raised later with
+	// POST /v1/threads/{id}/budget).
+	Budget *infinity.Budget `json:"budget,omitempty"`
+}
+
+// BudgetRequest raises a tree's budget.
+type BudgetRequest struct {
+	// Add is what the budget is raised by (it sets one on a tree that has
+	// none).
+	Add infinity.Budget `json:"add"`
+	// ID makes a retry harmless: a raise with an id the root saw is
+	// applied once.
+	ID infinity.MessageID `json:"id,omitempty"`
 }
 
 // Started is the answer to a start or a send.
@@ -470,7 +485,7 @@ func (d *Daemon) postThread(w http.ResponseWriter, r *http.Request) error {
 				req.Model, am.Unavailable[ref.Provider], envHint(d.opts.Home))
 		}
 	}
-	id, err := d.rt.Start(r.Context(), actors.StartOptions{Agent: agent, Text: req.Text, ID: req.ID, Metadata: req.Metadata, Model: req.Model})
+	id, err := d.rt.Start(r.Context(), actors.StartOptions{Agent: agent, Text: req.Text, ID: req.ID, Metadata: req.Metadata, Model: req.Model, Budget: req.Budget})
 	if err != nil {
 		return err
 	}
@@ -557,6 +572,38 @@ func (d *Daemon) sameMessage(ctx context.Context, msg infinity.InputMessage) (cl
 		return false, conflict()
 	}
 	return false, nil
+}
+
+// getBudget answers with a root's tree budget and what the tree spent.
+func (d *Daemon) getBudget(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	tb, err := d.rt.TreeBudget(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, tb)
+	return nil
+}
+
+// postBudget raises a root's tree budget; the threads it stopped go on.
+func (d *Daemon) postBudget(w http.ResponseWriter, r *http.Request) error {
+	id, err := threadID(r)
+	if err != nil {
+		return err
+	}
+	var req BudgetRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	msg, err := d.rt.RaiseBudget(r.Context(), id, req.Add, req.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, Started{Thread: id, Message: msg})
+	return nil
 }
 
 // threadAction is a POST that asks the runtime to do something to a

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/actors"
 )
 
 // ErrNoDaemon is returned by Dial when no daemon runs for the home.
@@ -292,4 +293,16 @@ func (c *Client) WaitReady(ctx context.Context, timeout time.Duration) (StatusVi
 func (c *Client) Views(ctx context.Context, id infinity.ThreadID) (map[string]json.RawMessage, error) {
 	var v map[string]json.RawMessage
 	return v, c.do(ctx, "GET", "/v1/threads/"+url.PathEscape(string(id))+"/views", nil, &v)
+}
+
+// Budget reads a root's tree budget and what the tree spent.
+func (c *Client) Budget(ctx context.Context, root infinity.ThreadID) (actors.TreeBudget, error) {
+	var v actors.TreeBudget
+	return v, c.do(ctx, "GET", "/v1/threads/"+url.PathEscape(string(root))+"/budget", nil, &v)
+}
+
+// RaiseBudget raises a root's tree budget; the threads it stopped go on.
+func (c *Client) RaiseBudget(ctx context.Context, root infinity.ThreadID, req BudgetRequest) (Started, error) {
+	var v Started
+	return v, c.do(ctx, "POST", "/v1/threads/"+url.PathEscape(string(root))+"/budget", req, &v)
 }

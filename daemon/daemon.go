@@ -284,6 +284,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 			Probe:         actors.Probes(d.metrics.Probe(), telemetry.NewTracer(o.Tracer)),
 			MaxModelCalls: o.MaxModelCalls,
 			ModelLimits:   o.ModelLimits,
+			Prices:        d.agents.cost,
 		},
 		Sender: []local.Option{local.WithLateness(d.metrics.ObserveTimer)},
 		// The registered agents are loaded before queued input runs.

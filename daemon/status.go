@@ -17,6 +17,11 @@ const (
 	StatusWaiting  = "waiting"  // waiting for input, a child, an event or a tool
 	StatusFailed   = "failed"   // the last slice failed (Detail); new input retries
 	StatusClosed   = "closed"
+	// StatusOverBudget: the thread stopped calling its model because its
+	// tree's budget is spent (Detail says which cap); raising the budget
+	// lets it go on. A root is over_budget when its tree's budget is spent
+	// and it waits for its children.
+	StatusOverBudget = "over_budget"
 )
 
 // WaitingForInput is the Detail of a thread that waits for user input (and
@@ -61,6 +66,9 @@ type ThreadView struct {
 	// Authorize is a tool's request that the user open a URL (OAuth),
 	// while its call waits; it is kept in memory only.
 	Authorize *Authorize `json:"authorize,omitempty"`
+	// Budget is a root's tree budget and what the tree spent, when it has
+	// one (infinity budget).
+	Budget *actors.TreeBudget `json:"budget,omitempty"`
 }
 
 // Authorize asks the user to authorize a tool.
@@ -124,6 +132,14 @@ func (d *Daemon) view(ctx context.Context, info infinity.ThreadInfo, t timers) (
 	failure := d.failure(info.ID)
 	v.Choices = actors.PendingChoices(items)
 	v.Authorize = d.authorization(info.ID, items)
+	if info.IsRoot() {
+		if tb, err := d.rt.TreeBudget(ctx, info.ID); err != nil {
+			return ThreadView{}, err
+		} else if !tb.Budget.IsZero() {
+			v.Budget = &tb
+		}
+	}
+	stopped := len(items) > 0 && items[len(items)-1].Notice == infinity.NoticeBudgetSpent
 	switch {
 	case info.Closed:
 		v.Status = StatusClosed
@@ -134,6 +150,12 @@ func (d *Daemon) view(ctx context.Context, info infinity.ThreadInfo, t timers) (
 		}
 	case failure != "":
 		v.Status, v.Detail = StatusFailed, failure
+	case stopped || v.Budget != nil && v.Budget.Spent != "" && call != nil && call.Name == "sleep_until_event_or_input":
+		v.Status, v.Detail = StatusOverBudget, "the tree's budget is spent"
+		if v.Budget != nil && v.Budget.Spent != "" {
+			v.Detail += " (" + v.Budget.Spent + ")"
+		}
+		v.Detail += ": raise it with infinity budget ROOT --add"
 	case v.Authorize != nil:
 		v.Status, v.Detail = StatusWaiting, "authorization of "+v.Authorize.Tool+": open "+v.Authorize.URL
 	case len(v.Choices) > 0:

@@ -107,6 +107,9 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"version", "extra"}, exitUsage, "unexpected argument"},
 		{[]string{"demo", "extra"}, exitUsage, "unexpected argument"},
 		{[]string{"replay"}, exitUsage, "replay: missing FILE"},
+		{[]string{"budget"}, exitUsage, "budget: missing THREAD"},
+		{[]string{"budget", root, "--add", "5bananas"}, exitUsage, `budget: --add: "5bananas"`},
+		{[]string{"run", "demo", "--budget", "0usd"}, exitUsage, "run: --budget"},
 		{[]string{"replay", "a", "b"}, exitUsage, "unexpected argument"},
 		{[]string{"cloud-local", "a", "b"}, exitUsage, "unexpected argument"},
 		{[]string{"cloud", "send", "t1"}, exitUsage, "missing MESSAGE"},
@@ -119,6 +122,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"rm", "nosuch"}, exitNotFound, "nosuch"},
 		{[]string{"compact", "nosuch"}, exitNotFound, "nosuch"},
 		{[]string{"answer", "nosuch", "0"}, exitNotFound, "nosuch"},
+		{[]string{"budget", "nosuch"}, exitNotFound, "nosuch"},
 		{[]string{"run", "no-such-agent", "hi"}, exitNotFound, "neither an agent file nor a bundled example"},
 		{[]string{"run", t.TempDir(), "hi"}, exitNotFound, "without an agent.yaml"},
 		{[]string{"import", filepath.Join(empty, "nothing.json")}, exitNotFound, "no such file"},
@@ -136,6 +140,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"--home", empty, "rm", root}, exitNoDaemon, "no daemon is running"},
 		{[]string{"--home", empty, "compact", root}, exitNoDaemon, "no daemon is running"},
 		{[]string{"--home", empty, "answer", root, "0"}, exitNoDaemon, "no daemon is running"},
+		{[]string{"--home", empty, "budget", root}, exitNoDaemon, "no daemon is running"},
 		{[]string{"--home", empty, "export"}, exitNoDaemon, "no daemon is running"},
 		{[]string{"--home", empty, "import", sessions}, exitNoDaemon, "no daemon is running"},
 		{[]string{"--home", empty, "ui", "--print"}, exitNoDaemon, "no daemon is running"},
@@ -330,7 +335,7 @@ func TestCompletion(t *testing.T) {
 		}
 		return true
 	}
-	if w := complete(""); !has(w, "daemon", "run", "send", "ls", "tree", "logs", "close", "rm", "compact", "answer",
+	if w := complete(""); !has(w, "daemon", "run", "send", "ls", "tree", "logs", "close", "rm", "compact", "answer", "budget",
 		"export", "import", "ui", "cloud", "cloud-local", "demo", "replay", "tools", "version", "help", "completion") {
 		t.Errorf("commands: %v", w)
 	}

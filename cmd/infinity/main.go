@@ -158,7 +158,7 @@ func (a *app) newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	add(groupDaemon, a.daemonCommand())
 	add(groupThreads, a.runCommand(), a.sendCommand(), a.lsCommand(), a.treeCommand(), a.logsCommand(),
-		a.closeCommand(), a.rmCommand(), a.compactCommand(), a.answerCommand(), a.exportCommand(),
+		a.closeCommand(), a.rmCommand(), a.compactCommand(), a.answerCommand(), a.budgetCommand(), a.exportCommand(),
 		a.importCommand(), a.uiCommand())
 	add(groupCloud, a.cloudCommand(), a.cloudLocalCommand())
 	add(groupOther, a.demoCommand(), a.replayCommand(), a.toolsCommand(), a.versionCommand())

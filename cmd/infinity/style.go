@@ -118,7 +118,7 @@ func statusColor(status string) string {
 		return sgrMagenta
 	case daemon.StatusWaiting:
 		return sgrYellow
-	case daemon.StatusFailed:
+	case daemon.StatusFailed, daemon.StatusOverBudget:
 		return sgrRed
 	case daemon.StatusClosed:
 		return sgrDim

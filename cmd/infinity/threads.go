@@ -48,6 +48,7 @@ func (a *app) runCommand() *cobra.Command {
 	var (
 		follow, asJSON, list bool
 		id, model            string
+		budget               []string
 	)
 	cmd := &cobra.Command{
 		Use:   "run [flags] AGENT [MESSAGE]",
@@ -109,7 +110,11 @@ func (a *app) runCommand() *cobra.Command {
 			if asJSON && follow {
 				return usagef("run: --json and --follow together would mix JSON and text: start with --json, then follow with \"infinity logs -f --json THREAD\"")
 			}
-			started, err := c.Start(ctx, daemon.StartRequest{Agent: agent, Text: text, ID: infinity.ThreadID(id), Model: model})
+			b, err := budgetOf(budget)
+			if err != nil {
+				return err
+			}
+			started, err := c.Start(ctx, daemon.StartRequest{Agent: agent, Text: text, ID: infinity.ThreadID(id), Model: model, Budget: b})
 			if err != nil {
 				return fmt.Errorf("run: %w", err)
 			}
@@ -134,6 +139,7 @@ func (a *app) runCommand() *cobra.Command {
 	f.BoolVar(&asJSON, "json", false, "print the started thread as JSON")
 	f.StringVar(&id, "id", "", "the thread id to use (makes a retried run harmless)")
 	f.StringVar(&model, "model", "", "run on this model (provider/model) instead of the agent's default")
+	f.StringArrayVar(&budget, "budget", nil, "cap what the tree may spend: 5usd, 200000tokens, 50calls, 2h (wall time), 10threads (repeat, or separate with commas; see infinity budget --help)")
 	f.BoolVar(&list, "list", false, "list the bundled examples, one line each, and exit")
 	_ = cmd.RegisterFlagCompletionFunc("id", cobra.NoFileCompletions)
 	_ = cmd.RegisterFlagCompletionFunc("model", cobra.NoFileCompletions)

@@ -269,7 +269,11 @@ func (t *transcript) line(who string, l daemon.ItemLine) {
 	at := t.stamp(*it)
 	switch it.Kind {
 	case infinity.KindUser:
-		fmt.Fprintf(t.w, "%s  %suser> %s\n", at, who, it.Text)
+		label := "user"
+		if it.Notice != "" {
+			label = "runtime" // a note the runtime added (the budget)
+		}
+		fmt.Fprintf(t.w, "%s  %s%s> %s\n", at, who, label, it.Text)
 	case infinity.KindAssistant:
 		fmt.Fprintf(t.w, "%s  %smodel> %s\n", at, who, strings.ReplaceAll(it.Text, "\n", "\n          "))
 	case infinity.KindToolCall:
