@@ -55,6 +55,9 @@ type File struct {
 	System string      `yaml:"system"`
 	Tools  Tools       `yaml:"tools"`
 	Limits Limits      `yaml:"limits"`
+	// Budget caps what each tree of the agent may spend (a start request
+	// may give its own instead).
+	Budget BudgetSpec `yaml:"budget"`
 
 	// path is the agent file's path as given to Parse.
 	path string
@@ -93,6 +96,27 @@ type RateLimit struct {
 	Concurrent int `yaml:"concurrent"`
 	RPM        int `yaml:"rpm"`
 	TPM        int `yaml:"tpm"`
+}
+
+// BudgetSpec is the budget block: the caps of infinity.Budget (zero or
+// absent: no cap). Wall is a Go duration.
+type BudgetSpec struct {
+	USD        float64 `yaml:"usd"`
+	Tokens     int64   `yaml:"tokens"`
+	ModelCalls int64   `yaml:"model_calls"`
+	Wall       string  `yaml:"wall"`
+	MaxThreads int     `yaml:"max_threads"`
+}
+
+// TreeBudget is the file's budget, nil without one.
+func (f *File) TreeBudget() *infinity.Budget {
+	s := f.Budget
+	d, _ := time.ParseDuration(strings.TrimSpace(s.Wall)) // checked at parse
+	b := infinity.Budget{USD: s.USD, Tokens: s.Tokens, ModelCalls: s.ModelCalls, Wall: d, MaxThreads: s.MaxThreads}
+	if b.IsZero() {
+		return nil
+	}
+	return &b
 }
 
 // Limits bound a thread tree; zero values mean the engine's defaults.
@@ -321,7 +345,8 @@ func (k kind) String() string {
 // fields are the fields of each mapping and the kinds of their values.
 // A list's items share one entry, written "models[]".
 var fields = map[string]map[string]kind{
-	"":                      {"name": kStr, "description": kStr, "model": kMap, "models": kMapList, "system": kStr, "tools": kMap, "limits": kMap},
+	"":                      {"name": kStr, "description": kStr, "model": kMap, "models": kMapList, "system": kStr, "tools": kMap, "limits": kMap, "budget": kMap},
+	"budget":                {"usd": kNum, "tokens": kInt, "model_calls": kInt, "wall": kStr, "max_threads": kInt},
 	"model":                 {"provider": kStr, "id": kStr, "script": kStr, "demo": kBool, "context_window": kInt, "max_output": kInt, "images": kBool, "price": kMap, "rate_limit": kMap},
 	"model.price":           {"input": kNum, "output": kNum},
 	"model.rate_limit":      {"concurrent": kInt, "rpm": kInt, "tpm": kInt},
@@ -632,7 +657,8 @@ func (e *Error) Unwrap() error { return infinity.ErrInvalid }
 
 // known lists the fields of each mapping, for suggestions.
 var known = map[string][]string{
-	"":                      {"name", "description", "model", "models", "system", "tools", "limits"},
+	"":                      {"name", "description", "model", "models", "system", "tools", "limits", "budget"},
+	"budget":                {"usd", "tokens", "model_calls", "wall", "max_threads"},
 	"model":                 {"provider", "id", "script", "demo", "context_window", "max_output", "images", "price", "rate_limit"},
 	"model.price":           {"input", "output"},
 	"model.rate_limit":      {"concurrent", "rpm", "tpm"},
@@ -780,6 +806,24 @@ func (p *parse) validate(f *File) error {
 			p.at("limits.slice.wall", "%q is not a Go duration (such as 90s or 5m)", l.Slice.Wall)
 		case d < time.Second || d > time.Hour:
 			p.at("limits.slice.wall", "%s is out of range: want 1s to 1h", d)
+		}
+	}
+	b := f.Budget
+	if b.USD < 0 {
+		p.at("budget.usd", "%g is negative", b.USD)
+	}
+	if b.Tokens < 0 {
+		p.at("budget.tokens", "%d is negative", b.Tokens)
+	}
+	if b.ModelCalls < 0 {
+		p.at("budget.model_calls", "%d is negative", b.ModelCalls)
+	}
+	if b.MaxThreads < 0 {
+		p.at("budget.max_threads", "%d is negative", b.MaxThreads)
+	}
+	if p.present("budget.wall") {
+		if d, err := time.ParseDuration(strings.TrimSpace(b.Wall)); err != nil || d <= 0 {
+			p.at("budget.wall", "%q is not a positive Go duration (such as 2h or 90m)", b.Wall)
 		}
 	}
 	if len(p.errs) == 0 {

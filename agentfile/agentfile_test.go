@@ -650,3 +650,27 @@ func testProviders() Providers {
 		},
 	}
 }
+
+// The budget block becomes the agent's tree budget; bad values are
+// refused with their place.
+func TestBudgetBlock(t *testing.T) {
+	f, err := Parse("a.yaml", []byte("name: a\nmodel: {provider: scripted, demo: true}\nbudget:\n  usd: 2.5\n  tokens: 1000\n  model_calls: 9\n  wall: 90m\n  max_threads: 4\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := infinity.Budget{USD: 2.5, Tokens: 1000, ModelCalls: 9, Wall: 90 * time.Minute, MaxThreads: 4}
+	if b := f.TreeBudget(); b == nil || *b != want {
+		t.Fatalf("TreeBudget = %+v, want %+v", b, want)
+	}
+	if f, err := Parse("a.yaml", []byte("name: a\nmodel: {provider: scripted, demo: true}\n")); err != nil || f.TreeBudget() != nil {
+		t.Fatalf("no budget block: %+v, %v", f.TreeBudget(), err)
+	}
+	_, err = Parse("a.yaml", []byte("name: a\nmodel: {provider: scripted, demo: true}\nbudget:\n  tokens: -1\n  wall: soon\n"))
+	_, err2 := Parse("a.yaml", []byte("name: a\nmodel: {provider: scripted, demo: true}\nbudget:\n  coins: 3\n"))
+	err = errors.Join(err, err2)
+	for _, want := range []string{"budget.tokens: -1 is negative", `budget.wall: "soon" is not a positive Go duration`, `budget.coins: unknown field "coins"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+}

@@ -50,6 +50,12 @@
 //	  slice:
 //	    completions: 16          # 1..1000, default 16
 //	    wall: 5m                 # a Go duration, 1s..1h, default 5m
+//	budget:                      # caps for each tree of the agent (none by default)
+//	  usd: 5                     # model cost, from the price table
+//	  tokens: 2000000            # input plus output
+//	  model_calls: 500
+//	  wall: 48h                  # since the root started
+//	  max_threads: 20            # threads of the tree not closed
 //
 // Schema returns the same format as a JSON Schema (draft 2020-12), for
 // editors. An empty value (`limits:` with nothing after it, or `~`) is the

@@ -241,7 +241,9 @@ func (r *registry) loadLocked(ctx context.Context, key string, src AgentSource) 
 	r.servers[key] = at
 	info := AgentInfo{Key: key, Name: f.Name, Description: f.Description, Provider: f.Model.Provider, Model: f.Model.ID, Models: reg.Models}
 	r.sources[key], r.infos[key] = src, info
-	r.models[key] = r.agentModels(reg)
+	am := r.agentModels(reg)
+	am.Budget = f.TreeBudget()
+	r.models[key] = am
 	return info, nil
 }
 

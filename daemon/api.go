@@ -436,7 +436,8 @@ type StartRequest struct {
 	// the agent file's models (else CodeUnknownModel, with the choices).
 	Model string `json:"model,omitempty"`
 	// Budget, when set, caps what the tree may spend (raised later with
-	// POST /v1/threads/{id}/budget).
+	// POST /v1/threads/{id}/budget); without it the agent file's budget
+	// applies, if it has one.
 	Budget *infinity.Budget `json:"budget,omitempty"`
 }
 
@@ -485,7 +486,11 @@ func (d *Daemon) postThread(w http.ResponseWriter, r *http.Request) error {
 				req.Model, am.Unavailable[ref.Provider], envHint(d.opts.Home))
 		}
 	}
-	id, err := d.rt.Start(r.Context(), actors.StartOptions{Agent: agent, Text: req.Text, ID: req.ID, Metadata: req.Metadata, Model: req.Model, Budget: req.Budget})
+	budget := req.Budget
+	if budget == nil {
+		budget = d.agents.modelsOf(agent).Budget // the agent file's
+	}
+	id, err := d.rt.Start(r.Context(), actors.StartOptions{Agent: agent, Text: req.Text, ID: req.ID, Metadata: req.Metadata, Model: req.Model, Budget: budget})
 	if err != nil {
 		return err
 	}

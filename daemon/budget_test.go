@@ -35,6 +35,24 @@ func TestBudgetThroughAPI(t *testing.T) {
 		YAML: "name: budget\nmodel:\n  provider: scripted\n  script: s.json\n", Script: budgetScript}}); err != nil {
 		t.Fatal(err)
 	}
+	// The agent file's budget applies to a start that gives none.
+	if _, err := c.RegisterAgent(ctx, daemon.AgentRequest{Origin: "filebudget.yaml", AgentSource: daemon.AgentSource{
+		YAML: "name: filebudget\nmodel:\n  provider: scripted\n  script: s.json\nbudget:\n  tokens: 1000\n  wall: 2h\n", Script: budgetScript}}); err != nil {
+		t.Fatal(err)
+	}
+	fb, err := c.Start(ctx, daemon.StartRequest{Agent: "filebudget", Text: "hello"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) { // once its first slice stored it
+		tb, err := c.Budget(ctx, fb.Thread)
+		if err == nil && tb.Budget == (infinity.Budget{Tokens: 1000, Wall: 2 * time.Hour}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent file's budget: %+v, %v", tb, err)
+		}
+	}
 	st, err := c.Start(ctx, daemon.StartRequest{Agent: "budget", Text: "Start.", Budget: &infinity.Budget{ModelCalls: 2}})
 	if err != nil {
 		t.Fatal(err)

@@ -69,6 +69,8 @@ type agentModels struct {
 	// Unavailable are the providers among Choices that could not be set
 	// up (agentfile.Registry.Unavailable): their models cannot run.
 	Unavailable map[string]error
+	// Budget is the agent file's budget for its trees (nil: none).
+	Budget *infinity.Budget
 }
 
 // threadModel is the model a thread runs on: its own, else its agent's
