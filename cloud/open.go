@@ -25,6 +25,7 @@ import (
 	"github.com/infinity-runtime/infinity/mailbox/sqs"
 	"github.com/infinity-runtime/infinity/persistence/dsql"
 	"github.com/infinity-runtime/infinity/persistence/dynamodb"
+	"github.com/infinity-runtime/infinity/pricing"
 	"github.com/infinity-runtime/infinity/tools/httpclient"
 	"github.com/infinity-runtime/infinity/tools/rap"
 )
@@ -194,7 +195,7 @@ func Open(ctx context.Context, cfg Config, o Options) (_ *Functions, err error) 
 		}
 	}()
 
-	agent, file, err := loadAgent(ctx, cfg, o.Providers)
+	agent, file, prices, err := loadAgent(ctx, cfg, o.Providers)
 	if err != nil {
 		return nil, err
 	}
@@ -245,6 +246,13 @@ func Open(ctx context.Context, cfg Config, o Options) (_ *Functions, err error) 
 		Idle:          o.Idle,
 		Notifier:      notifier,
 		Probe:         o.Probe,
+		// Trees' budgets count cost by the agent file's prices.
+		Prices: func(_, model string, u infinity.Usage) (float64, bool) {
+			if prices == nil {
+				return 0, false
+			}
+			return prices.Cost(model, u)
+		},
 		Observer: func(ev actors.Event) {
 			handler.Observe(ev)
 			if o.Observer != nil {
@@ -262,7 +270,7 @@ func Open(ctx context.Context, cfg Config, o Options) (_ *Functions, err error) 
 		return nil, fmt.Errorf("cloud: %w", err)
 	}
 	handler, err = lambda.NewAgent(lambda.AgentOptions{
-		Runtime: f.Runtime, Conversations: conv, Agent: agent.Name,
+		Runtime: f.Runtime, Conversations: conv, Agent: agent.Name, Budget: file.TreeBudget(),
 		DeadLetter: deadLetter, MaxReceiveCount: cfg.MaxReceiveCount, Output: output, Clock: o.Clock, Logger: o.Logger,
 	})
 	if err != nil {
@@ -285,7 +293,7 @@ func schedulerClient(o Options) (*sqs.SchedulerClient, error) {
 
 // loadAgent reads the agent file, or the bundled demo agent when none is
 // configured, adds the configuration's tool servers and picks its model.
-func loadAgent(ctx context.Context, cfg Config, ps agentfile.Providers) (actors.Agent, *agentfile.File, error) {
+func loadAgent(ctx context.Context, cfg Config, ps agentfile.Providers) (actors.Agent, *agentfile.File, *pricing.Table, error) {
 	var file *agentfile.File
 	var err error
 	path := cfg.AgentFile
@@ -295,18 +303,18 @@ func loadAgent(ctx context.Context, cfg Config, ps agentfile.Providers) (actors.
 		file, err = agentfile.Load(path)
 	}
 	if err != nil {
-		return actors.Agent{}, nil, fmt.Errorf("cloud: agent file: %w", err)
+		return actors.Agent{}, nil, nil, fmt.Errorf("cloud: agent file: %w", err)
 	}
 	// Every model of the file (model and models), one provider per id;
 	// threads run on the default unless their ThreadInfo.Model names
 	// another.
 	reg, err := file.Registry(ctx, ps)
 	if err != nil {
-		return actors.Agent{}, nil, fmt.Errorf("cloud: agent file: %w", err)
+		return actors.Agent{}, nil, nil, fmt.Errorf("cloud: agent file: %w", err)
 	}
 	if cfg.Model != "" {
 		if !reg.Allows(cfg.Model) {
-			return actors.Agent{}, nil, fmt.Errorf("cloud: %s %q is not one of the agent file's models (%s): %w",
+			return actors.Agent{}, nil, nil, fmt.Errorf("cloud: %s %q is not one of the agent file's models (%s): %w",
 				EnvModel, cfg.Model, strings.Join(reg.Models, ", "), infinity.ErrInvalid)
 		}
 		provider, id, _ := strings.Cut(cfg.Model, "/")
@@ -315,7 +323,7 @@ func loadAgent(ctx context.Context, cfg Config, ps agentfile.Providers) (actors.
 	file.Tools.RAP = append(file.Tools.RAP, cfg.Tools.RAP...)
 	a := file.Agent(nil)
 	reg.Configure(&a)
-	return a, file, nil
+	return a, file, reg.Prices, nil
 }
 
 // tools gives the agent its tool servers and returns the notifier of its

@@ -96,6 +96,9 @@ type AgentOptions struct {
 	// Agent names the agent configuration new root threads run with (""
 	// is the runtime's default).
 	Agent string
+	// Budget, when set, is the budget of a root whose first message
+	// brings none (the agent file's budget block).
+	Budget *infinity.Budget
 	// DeadLetter, when set, receives records that can never succeed
 	// (undecodable, or refused by the engine), so they neither block their
 	// message group nor vanish, and records whose slice failed on their
@@ -345,6 +348,9 @@ func (a *Agent) ensureRoot(ctx context.Context, g *group) error {
 	}
 	if !errors.Is(err, infinity.ErrNotFound) {
 		return fmt.Errorf("look up %s: %w", g.id, err)
+	}
+	if first.Budget == nil && a.o.Budget != nil {
+		g.msgs[0].Budget = a.o.Budget // applied with the first message, into the root's first item
 	}
 	info := infinity.ThreadInfo{ID: g.id, Root: g.id, Agent: a.o.Agent, Created: a.o.Clock.Now().UTC().Truncate(time.Microsecond)}
 	if err := a.o.Conversations.CreateThread(ctx, info); err != nil && !errors.Is(err, infinity.ErrExists) {

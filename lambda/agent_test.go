@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -468,5 +469,52 @@ func TestDeadRecordAttributesAreValidForSQS(t *testing.T) {
 	}
 	if _, ok := a[lambda.AttrReceiveCount]; ok {
 		t.Fatal("an empty receive count is not an attribute")
+	}
+}
+
+// A root started with a budget through the queue (the first message's
+// "budget") stops at its cap across invocations: the next user message
+// gets a notice instead of a model call; a raise (a "budget" synthetic
+// message, as infinity budget --add sends it) lets it answer again.
+func TestAgentBudgetAcrossInvocations(t *testing.T) {
+	f := newFixture(t, false, func(o *lambda.AgentOptions) { o.Budget = &infinity.Budget{Tokens: 1 << 30} })
+	first := `{"id":"m1","group_id":"capped","content":{"type":"text","text":"one"},"budget":{"model_calls":2}}`
+	bodies := []string{first, text("capped", "two"), text("capped", "three")}
+	for i, b := range bodies {
+		if resp := f.invoke(t, eventJSON(t, record(fmt.Sprintf("r%d", i), "capped", fmt.Sprint(i+1), b))); len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("invocation %d: failures %v", i, failures(resp))
+		}
+	}
+	items := f.items(t, "capped")
+	last := items[len(items)-1]
+	if last.Notice != infinity.NoticeBudgetSpent || !strings.Contains(last.Text, "model calls: 2 of 2") {
+		t.Fatalf("the third message was answered over the cap: %+v", items)
+	}
+	calls := 0
+	for _, it := range items {
+		if it.Usage != nil {
+			calls++
+		}
+	}
+	if calls != 2 {
+		t.Fatalf("%d model calls under a cap of 2", calls)
+	}
+	raise := `{"id":"raise-1","group_id":"capped","content":{"type":"text","text":""},"synthetic":{"type":"budget"},"budget":{"model_calls":1}}`
+	if resp := f.invoke(t, eventJSON(t, record("r9", "capped", "9", raise))); len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("raise: failures %v", failures(resp))
+	}
+	items = f.items(t, "capped")
+	if last := items[len(items)-1]; last.Kind != infinity.KindAssistant || items[len(items)-2].Notice != infinity.NoticeBudgetRaised {
+		t.Fatalf("the raise did not let the thread answer: %+v", items[len(items)-3:])
+	}
+	if tb, err := f.rt.TreeBudget(t.Context(), "capped"); err != nil || tb.Budget.ModelCalls != 3 || tb.Budget.Tokens != 0 || tb.Spend.ModelCalls != 3 || tb.Spent == "" {
+		t.Fatalf("TreeBudget = %+v, %v (the message's budget wins over the agent file's)", tb, err)
+	}
+	// A root whose first message brings no budget gets the agent file's.
+	if resp := f.invoke(t, eventJSON(t, record("s1", "plain", "1", text("plain", "hi")))); len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("failures %v", failures(resp))
+	}
+	if tb, err := f.rt.TreeBudget(t.Context(), "plain"); err != nil || tb.Budget.Tokens != 1<<30 {
+		t.Fatalf("TreeBudget of a root without a budget of its own = %+v, %v", tb, err)
 	}
 }
