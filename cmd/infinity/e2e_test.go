@@ -17,6 +17,7 @@ import (
 	"time"
 
 	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/daemon"
 )
 
@@ -329,6 +330,75 @@ func checkTrees(t *testing.T, c *daemon.Client, roots []infinity.ThreadID, acked
 			if th.ID != r && count(its, call("close_thread")) != 1 {
 				t.Errorf("child %s closed itself %d times, want once", th.ID, count(its, call("close_thread")))
 			}
+		}
+	}
+}
+
+// A tree's budget holds across kill -9: the spend and the cap are read
+// from the stored histories, so the restarted daemon makes no model call
+// for the stopped tree, and a raise afterwards lets it finish.
+func TestBudgetSurvivesKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dir := t.TempDir()
+	script := `{"rules":[
+	  {"when":{"depth":0,"last_tool":"receive_event__injected","count":{"tool":"receive_event__injected","min":2}},"reply":{"text":"Both children reported back."}},
+	  {"when":{"depth":0,"last":"user","last_text":"Start"},"reply":{"calls":[
+	    {"name":"spawn_thread","args":{"instructions":"a","child_of":"$STACK"}},
+	    {"name":"spawn_thread","args":{"instructions":"b","child_of":"$STACK"}}]}},
+	  {"when":{"depth":0},"reply":{"calls":[{"name":"sleep_until_event_or_input","args":{}}]}},
+	  {"when":{"depth":1},"reply":{"calls":[{"name":"close_thread","args":{"thread_id":"$THREAD","report_to_parent":"done"}}]}}
+	]}`
+	agent := filepath.Join(dir, "capped.yaml")
+	if err := os.WriteFile(filepath.Join(dir, "s.json"), []byte(script), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(agent, []byte("name: capped\nmodel:\n  provider: scripted\n  script: s.json\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	p, c := startDaemonProc(t, home)
+	out, err := cli(t, home, "run", agent, "Start.", "--budget", "2calls", "--json")
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	var st daemon.Started
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatal(err)
+	}
+	spent := func(c *daemon.Client) actors.TreeBudget {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			tb, err := c.Budget(t.Context(), st.Thread)
+			if err == nil && tb.Spent != "" {
+				if v, err := c.Thread(t.Context(), st.Thread); err == nil && v.Status == daemon.StatusOverBudget {
+					return tb
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the tree never showed over_budget: %+v, %v", tb, err)
+			}
+		}
+	}
+	before := spent(c)
+	p.kill()
+	_, c2 := startDaemonProc(t, home)
+	after := spent(c2)
+	time.Sleep(500 * time.Millisecond) // the restart delivers what waited: no model call may come of it
+	if tb, err := c2.Budget(t.Context(), st.Thread); err != nil || tb.Spend.ModelCalls != before.Spend.ModelCalls || after.Budget.ModelCalls != 2 || tb.Spend.ModelCalls > 2+3 {
+		t.Fatalf("budget before the kill %+v, after %+v (%v)", before, tb, err)
+	}
+	if out, err := cli(t, home, "budget", string(st.Thread), "--add", "100calls"); err != nil {
+		t.Fatalf("budget --add: %v\n%s", err, out)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		out, _ := cli(t, home, "logs", string(st.Thread))
+		if strings.Contains(out, "Both children reported back.") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the tree did not finish after the raise:\n%s", out)
 		}
 	}
 }
