@@ -29,7 +29,8 @@ const budgetScript = `{"rules":[
 // root's budget reads back through the API; raising it lets the tree
 // finish. Raising a child's budget, or by nothing, is refused.
 func TestBudgetThroughAPI(t *testing.T) {
-	_, c := startDaemon(t, t.TempDir())
+	home := t.TempDir()
+	d, c := startDaemon(t, home)
 	ctx := t.Context()
 	if _, err := c.RegisterAgent(ctx, daemon.AgentRequest{Origin: "budget.yaml", AgentSource: daemon.AgentSource{
 		YAML: "name: budget\nmodel:\n  provider: scripted\n  script: s.json\n", Script: budgetScript}}); err != nil {
@@ -123,6 +124,14 @@ func TestBudgetThroughAPI(t *testing.T) {
 	}
 	if tb, err := c.Budget(ctx, st.Thread); err != nil || tb.Budget.ModelCalls != 102 || tb.Spent != "" {
 		t.Errorf("budget after the raise: %+v, %v", tb, err)
+	}
+	// Every stop and the raise are counted.
+	fams := scrape(t, "http://"+d.Addr()+"/metrics", token(t, home))
+	if v, ok := value(fams, "infinity_budget_notices_total", map[string]string{"notice": infinity.NoticeBudgetSpent}); !ok || v < 1 {
+		t.Errorf("budget_spent notices counted: %v (%v)", v, ok)
+	}
+	if v, ok := value(fams, "infinity_budget_notices_total", map[string]string{"notice": infinity.NoticeBudgetRaised}); !ok || v < 1 {
+		t.Errorf("budget_raised notices counted: %v (%v)", v, ok)
 	}
 	_, err = c.Budget(ctx, "nosuch")
 	var ae *daemon.APIError

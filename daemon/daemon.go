@@ -427,6 +427,12 @@ func (d *Daemon) observe(ev actors.Event) {
 		if ev.Item.Kind == infinity.KindUser {
 			d.sends.forget(ev.Thread, infinity.MessageID(ev.Item.ID))
 		}
+		if ev.Item.Notice != "" {
+			d.metrics.BudgetNotice(ev.Item.Notice)
+			if ev.Item.Notice == infinity.NoticeBudgetWarning || ev.Item.Notice == infinity.NoticeBudgetSpent {
+				d.log.Warn("budget", "thread", ev.Thread, "notice", ev.Item.Notice, "text", ev.Item.Text)
+			}
+		}
 	case actors.EventThreadCreated:
 		if ev.Info.Parent != "" {
 			d.hub.poke(ev.Info.Parent)

@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/infinity-runtime/infinity/actors"
@@ -164,6 +166,9 @@ func (d *Daemon) view(ctx context.Context, info infinity.ThreadInfo, t timers) (
 		v.Status, v.Until = StatusSleeping, &until
 	default:
 		v.Status, v.Detail = StatusWaiting, actors.WaitingFor(call)
+	}
+	if v.Budget != nil && v.Budget.Warned && v.Budget.Spent == "" && v.Status != StatusClosed {
+		v.Detail = strings.TrimSpace(v.Detail + fmt.Sprintf(" (budget: %.0f%% of a cap used)", 100*v.Budget.Budget.Used(v.Budget.Spend)))
 	}
 	return v, nil
 }

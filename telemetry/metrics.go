@@ -59,6 +59,7 @@ type Metrics struct {
 	toolSeconds   *prometheus.HistogramVec
 	timerLateness prometheus.Histogram
 	rapCallbacks  *prometheus.CounterVec
+	budget        *prometheus.CounterVec
 }
 
 // Outcomes of model and tool calls and commits, in their "outcome" label.
@@ -103,6 +104,9 @@ func NewMetrics(g Gauges, cost CostFunc) *Metrics {
 		Buckets: []float64{.0001, .0005, .001, .002, .005, .01, .02, .05, .1, .5, 1}})
 	m.rapCallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "infinity_rap_callbacks_total",
 		Help: "Callbacks from RAP tool servers, by outcome (accepted, or the reason for refusing)."}, []string{"outcome"})
+	m.budget = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "infinity_budget_notices_total",
+		Help: "Budget notices added to histories: budget_warning (a tree used 80 % of a cap), budget_spent (a thread stopped), budget_raised."}, []string{"notice"})
+	m.reg.MustRegister(m.budget)
 	m.reg.MustRegister(m.slices, m.sliceSeconds, m.sliceItems, m.loadSeconds, m.commitSeconds, m.commits,
 		m.modelCalls, m.modelSeconds, m.modelTokens, m.modelCost, m.toolCalls, m.toolSeconds, m.timerLateness, m.rapCallbacks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -188,6 +192,12 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // ObserveTimer records how late a timer was taken for delivery.
 func (m *Metrics) ObserveTimer(late time.Duration) {
 	m.timerLateness.Observe(max(late, 0).Seconds())
+}
+
+// BudgetNotice counts a budget notice (infinity.Notice*) added to a
+// history.
+func (m *Metrics) BudgetNotice(notice string) {
+	m.budget.WithLabelValues(notice).Inc()
 }
 
 // RAPCallback counts a tool server's callback by outcome.
