@@ -649,7 +649,7 @@ type ListQuery struct {
 // maxListLimit bounds limit= (a page, not the whole store).
 const maxListLimit = 1000
 
-var listStatuses = []string{StatusRunning, StatusSleeping, StatusWaiting, StatusFailed, StatusClosed}
+var listStatuses = []string{StatusRunning, StatusSleeping, StatusWaiting, StatusFailed, StatusOverBudget, StatusClosed}
 
 func parseListQuery(q url.Values) (ListQuery, error) {
 	var lq ListQuery

@@ -263,7 +263,8 @@ statuses and agents are cut with "…", then the less needed columns go
 thread ids are never cut. --wide prints every column in full.
 
 --status keeps the threads with one of the statuses named (running,
-sleeping, waiting, failed, closed; repeat it or separate them with commas),
+sleeping, waiting, failed, over_budget, closed; repeat it or separate them
+with commas),
 --agent those of one agent (its name, or its key as "ls" shows it), --root
 the threads of one tree (THREAD and everything below it). -q (--quiet)
 prints only the thread ids, one a line.`
@@ -285,7 +286,7 @@ printed under its result: text and diffs as their lines, an image as
 "[image …]".`
 
 // lsStatuses are the statuses --status takes.
-var lsStatuses = []string{daemon.StatusRunning, daemon.StatusSleeping, daemon.StatusWaiting, daemon.StatusFailed, daemon.StatusClosed}
+var lsStatuses = []string{daemon.StatusRunning, daemon.StatusSleeping, daemon.StatusWaiting, daemon.StatusFailed, daemon.StatusOverBudget, daemon.StatusClosed}
 
 func (a *app) lsCommand() *cobra.Command {
 	var (

@@ -91,6 +91,7 @@ function statusText(v) {
     case "sleeping": return v.until ? `sleeping until ${new Date(v.until).toLocaleString()} (${fmtWhen(v.until)})` : "sleeping";
     case "waiting": return v.detail ? `waiting for ${v.detail}` : "waiting";
     case "failed": return `failed: ${v.detail || ""}`;
+    case "over_budget": return `over budget: ${v.detail || ""}`;
     default: return v.status;
   }
 }
