@@ -6,11 +6,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/internal/awstest"
+	"github.com/infinity-runtime/infinity/models/bedrock"
 )
 
 // clientEndpoints is what a service client took from its configuration:
@@ -27,8 +28,13 @@ func endpointsOf(cfg aws.Config) map[string]clientEndpoints {
 	out["sqs"] = clientEndpoints{Base: aws.ToString(s.BaseEndpoint), FIPS: s.EndpointOptions.UseFIPSEndpoint, Dual: s.EndpointOptions.UseDualStackEndpoint}
 	d := dynamodb.NewFromConfig(cfg).Options()
 	out["dynamodb"] = clientEndpoints{Base: aws.ToString(d.BaseEndpoint), FIPS: d.EndpointOptions.UseFIPSEndpoint, Dual: d.EndpointOptions.UseDualStackEndpoint}
-	b := bedrockruntime.NewFromConfig(cfg).Options()
-	out["bedrock"] = clientEndpoints{Base: aws.ToString(b.BaseEndpoint), FIPS: b.EndpointOptions.UseFIPSEndpoint, Dual: b.EndpointOptions.UseDualStackEndpoint}
+	// The Bedrock provider resolves its endpoint itself (FIPS and
+	// dual-stack are in the URL); an error stands for its setting.
+	if bp, err := bedrock.New(bedrock.Config{AWS: cfg, Models: []infinity.ModelInfo{{ID: "m", ContextWindow: 1, MaxOutput: 1}}}); err != nil {
+		out["bedrock"] = clientEndpoints{Base: "error: " + err.Error()}
+	} else {
+		out["bedrock"] = clientEndpoints{Base: bp.Endpoint()}
+	}
 	return out
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/agentfile"
@@ -10,14 +9,16 @@ import (
 )
 
 // providers are the network model providers the bootstrap links: Amazon
-// Bedrock, called with the function role's credentials. (The Anthropic SDK
-// would add tens of MB, and even the OpenAI provider, plain net/http, would
-// take the bootstrap past its 15 MB budget; an agent file that names them
-// fails at start-up with an error saying so.)
+// Bedrock, called with the function role's credentials (through the
+// provider's own small event-stream client: the SDK's bedrockruntime
+// client would cost about 1 MB of the budget). (The Anthropic SDK would
+// add tens of MB, and even the OpenAI provider, plain net/http, would take
+// the bootstrap past its 15 MB budget; an agent file that names them fails
+// at start-up with an error saying so.)
 func providers(cfg aws.Config) agentfile.Providers {
 	return agentfile.Providers{
 		"bedrock": func(models []infinity.ModelInfo) (infinity.ModelProvider, error) {
-			return bedrock.New(bedrock.Config{Client: bedrockruntime.NewFromConfig(cfg), Models: models})
+			return bedrock.New(bedrock.Config{AWS: cfg, Models: models})
 		},
 	}
 }

@@ -4,39 +4,33 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"iter"
-	"net"
-	"net/http"
 	"net/url"
 	"slices"
+	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/schemas"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
-	"github.com/aws/smithy-go/transport/http/protocol/restjson1"
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/tools/httpclient"
 )
-
-// ConverseStreamAPI is the part of *bedrockruntime.Client the provider
-// uses.
-type ConverseStreamAPI interface {
-	ConverseStream(ctx context.Context, params *bedrockruntime.ConverseStreamInput, optFns ...func(*bedrockruntime.Options)) (*bedrockruntime.ConverseStreamOutput, error)
-}
-
-var _ ConverseStreamAPI = (*bedrockruntime.Client)(nil)
 
 // Config configures a Provider.
 type Config struct {
-	// Client sends the ConverseStream requests, usually a
-	// *bedrockruntime.Client (chain.FromConfig builds one from the default AWS
-	// configuration chain). Its retryer retries throttling, 5xx and
-	// connection errors before the response starts. Required.
-	Client ConverseStreamAPI
+	// AWS is the AWS configuration the provider takes its settings from:
+	// Region and Credentials (both required), with which the requests are
+	// signed (SigV4, service "bedrock"); HTTPClient, which sends them
+	// (default: one per provider on a clone of http.DefaultTransport,
+	// keeping DefaultMaxIdleConns idle connections); RetryMaxAttempts
+	// (default DefaultMaxAttempts); and the endpoint settings the SDK's
+	// client reads: BaseEndpoint (AWS_ENDPOINT_URL) and, among
+	// ConfigSources, the "Bedrock Runtime" service endpoint
+	// (AWS_ENDPOINT_URL_BEDROCK_RUNTIME), the flag that ignores configured
+	// endpoints, and the FIPS and dual-stack flags. Its other fields
+	// (Retryer, RetryMode, ...) are not used.
+	AWS aws.Config
 	// Models lists the models served (Bedrock model IDs, inference profile
 	// IDs or ARNs), the first being the default of a request with no Model.
 	// At least one is required, each with an ID, a context window and an
@@ -47,23 +41,45 @@ type Config struct {
 // Provider is an infinity.ModelProvider for the Amazon Bedrock
 // ConverseStream API. It is safe for concurrent use.
 type Provider struct {
-	client ConverseStreamAPI
-	models infinity.Catalog
+	client   *httpclient.SigV4
+	endpoint *url.URL
+	attempts int
+	models   infinity.Catalog
+	// delay is the wait before the retry that follows attempt (backoff;
+	// tests shorten it).
+	delay func(attempt int, throttle bool) time.Duration
 }
 
 var _ infinity.ModelProvider = (*Provider)(nil)
 
-// New validates cfg and returns a provider. Invalid configuration yields an
-// error wrapping infinity.ErrInvalid.
+// New validates cfg and returns a provider. Invalid configuration (no
+// region or credentials, a malformed endpoint, no models) yields an error
+// wrapping infinity.ErrInvalid.
 func New(cfg Config) (*Provider, error) {
-	if cfg.Client == nil {
-		return nil, invalidf("a client is required (set Config.Client, or use models/bedrock/chain.FromConfig)")
-	}
 	if err := infinity.ValidateModels(cfg.Models); err != nil {
 		return nil, fmt.Errorf("bedrock: %w", err)
 	}
-	return &Provider{client: cfg.Client, models: slices.Clone(infinity.Catalog(cfg.Models))}, nil
+	if cfg.AWS.Credentials == nil {
+		return nil, invalidf("AWS credentials are required (set Config.AWS.Credentials, or use models/bedrock/chain.FromConfig)")
+	}
+	ep, err := endpoint(&cfg.AWS)
+	if err != nil {
+		return nil, err
+	}
+	c, err := newClient(&cfg.AWS)
+	if err != nil {
+		return nil, err
+	}
+	attempts := cfg.AWS.RetryMaxAttempts
+	if attempts <= 0 {
+		attempts = DefaultMaxAttempts
+	}
+	return &Provider{client: c, endpoint: ep, attempts: attempts, models: slices.Clone(infinity.Catalog(cfg.Models)), delay: backoff}, nil
 }
+
+// Endpoint returns the endpoint the requests go to, as resolved from the
+// AWS configuration.
+func (p *Provider) Endpoint() string { return p.endpoint.String() }
 
 // Models returns the configured models.
 func (p *Provider) Models(ctx context.Context) ([]infinity.ModelInfo, error) {
@@ -78,97 +94,79 @@ func (p *Provider) Stream(ctx context.Context, req infinity.CompletionRequest) i
 			yield(infinity.StreamEvent{}, err)
 			return
 		}
-		in, err := p.input(&req)
+		model, body, err := p.request(&req)
 		if err != nil {
 			yield(infinity.StreamEvent{}, err)
 			return
 		}
-		out, err := p.client.ConverseStream(ctx, in, ownProtocol, keepConnection)
-		if err != nil { // the request failed, after the SDK's retries
-			yield(infinity.StreamEvent{}, classify(ctx, err, *in.ModelId, false))
+		resp, err := p.send(ctx, streamURL(p.endpoint, model), model, body)
+		if err != nil {
+			yield(infinity.StreamEvent{}, err)
 			return
 		}
-		es := out.GetStream()
-		if es == nil {
-			yield(infinity.StreamEvent{}, fmt.Errorf("bedrock: the response has no event stream: %w", infinity.ErrRetryable))
+		defer resp.Body.Close()
+		run(ctx, resp.Body, model, yield)
+	}
+}
+
+// run turns the messages of a started event stream into events.
+func run(ctx context.Context, body io.Reader, model string, yield func(infinity.StreamEvent, error) bool) {
+	dec := frameDecoder{r: body}
+	var (
+		f  frame
+		st state
+	)
+	for {
+		err := dec.next(&f)
+		if cerr := ctx.Err(); cerr != nil {
+			yield(infinity.StreamEvent{}, cerr)
 			return
 		}
-		defer es.Close()
-		events := es.Events()
-		var st state
-		for open := true; open; {
-			select {
-			case <-ctx.Done():
-				yield(infinity.StreamEvent{}, ctx.Err())
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			yield(infinity.StreamEvent{}, fmt.Errorf("bedrock: the stream broke: %w: %w", err, infinity.ErrRetryable))
+			return
+		}
+		switch string(f.messageType) {
+		case "event":
+			ev, err := st.handle(f.eventType, f.payload)
+			if err != nil {
+				yield(infinity.StreamEvent{}, err)
 				return
-			case e, ok := <-events:
-				if !ok {
-					open = false
-					break
-				}
-				ev, err := st.handle(e)
-				if err != nil {
-					yield(infinity.StreamEvent{}, err)
-					return
-				}
-				if ev.Kind != 0 && !yield(ev, nil) {
-					return
-				}
 			}
-		}
-		if err := es.Err(); err != nil {
-			yield(infinity.StreamEvent{}, classify(ctx, err, *in.ModelId, true))
+			if ev.Kind != 0 && !yield(ev, nil) {
+				return
+			}
+		case "exception":
+			yield(infinity.StreamEvent{}, classify(exceptionError(&f), model, "the stream failed"))
+			return
+		case "error":
+			e := &Error{Code: string(f.errorCode), Message: string(f.errorMessage)}
+			yield(infinity.StreamEvent{}, fmt.Errorf("bedrock: the stream broke: %w: %w", e, infinity.ErrRetryable))
+			return
+		default:
+			yield(infinity.StreamEvent{}, fmt.Errorf("bedrock: the stream broke: a message of type %q: %w", clip(string(f.messageType), 100), infinity.ErrRetryable))
 			return
 		}
-		if err := ctx.Err(); err != nil {
-			yield(infinity.StreamEvent{}, err)
-			return
-		}
-		done, err := st.done()
-		if err != nil {
-			yield(infinity.StreamEvent{}, err)
-			return
-		}
-		yield(done, nil)
 	}
+	done, err := st.done()
+	if err != nil {
+		yield(infinity.StreamEvent{}, err)
+		return
+	}
+	yield(done, nil)
 }
 
-// ownProtocol gives one ConverseStream call a protocol of its own. The
-// client's default restJson1 protocol (smithy-go v1.28.9) decodes every
-// event stream through one shared codec, whose decoder and payload buffer
-// are not safe for concurrent streams (the race detector catches two
-// overlapping streams of one client); a fresh protocol per call costs a
-// few small allocations. A custom protocol is left alone.
-func ownProtocol(o *bedrockruntime.Options) {
-	if _, ok := o.Protocol.(*restjson1.Protocol); ok {
-		o.Protocol = restjson1.New(schemas.AmazonBedrockFrontendService)
+// exceptionError reads an exception message: its type, and the message of its
+// JSON payload ({"message": ...}) when it has one.
+func exceptionError(f *frame) *Error {
+	var body struct {
+		Message string `json:"message"`
 	}
-}
-
-// keepConnection stops the request's end from closing the connection the
-// response streams on. smithy-go (v1.28.9) closes the request body as soon
-// as the response headers arrive, and once closed the body's WriteTo
-// returns io.EOF. net/http, which reads the body once more after the
-// Content-Length bytes to check for extra data, may do so after that
-// close; io.Copy passes the io.EOF on as a failed request write, and the
-// transport closes the connection, breaking the event stream ("use of
-// closed network connection") in perhaps one stream of fifty. Hiding
-// WriteTo leaves Read, whose io.EOF means the end of the body.
-func keepConnection(o *bedrockruntime.Options) {
-	if o.HTTPClient != nil {
-		o.HTTPClient = readOnlyBody{o.HTTPClient}
-	}
-}
-
-// readOnlyBody sends requests with a body that has only Read and Close.
-type readOnlyBody struct{ next bedrockruntime.HTTPClient }
-
-func (c readOnlyBody) Do(req *http.Request) (*http.Response, error) {
-	if req.Body != nil && req.Body != http.NoBody {
-		req = req.WithContext(req.Context()) // a shallow copy
-		req.Body = struct{ io.ReadCloser }{req.Body}
-	}
-	return c.next.Do(req)
+	_ = json.Unmarshal(f.payload, &body) // a payload without one leaves the type to speak
+	return &Error{Code: string(f.exceptionType), Message: body.Message}
 }
 
 // block is a toolUse content block of the response being streamed.
@@ -178,44 +176,75 @@ type block struct {
 	args []byte // toolUse delta input fragments, concatenated
 }
 
+// eventPayload is the payload of the events the provider reads.
+type eventPayload struct {
+	ContentBlockIndex int32 `json:"contentBlockIndex"`
+	Start             *struct {
+		ToolUse *struct {
+			ToolUseID string `json:"toolUseId"`
+			Name      string `json:"name"`
+		} `json:"toolUse"`
+	} `json:"start"`
+	Delta *struct {
+		Text    string `json:"text"`
+		ToolUse *struct {
+			Input string `json:"input"`
+		} `json:"toolUse"`
+	} `json:"delta"`
+	StopReason string `json:"stopReason"`
+	Usage      *struct {
+		InputTokens           int64 `json:"inputTokens"`
+		OutputTokens          int64 `json:"outputTokens"`
+		CacheReadInputTokens  int64 `json:"cacheReadInputTokens"`
+		CacheWriteInputTokens int64 `json:"cacheWriteInputTokens"`
+	} `json:"usage"`
+}
+
 // state follows one response's events.
 type state struct {
 	blocks    map[int32]*block
 	usage     infinity.Usage
-	stop      types.StopReason
+	stop      string
 	stopped   bool   // messageStop seen
 	metadata  bool   // metadata seen
 	truncated string // a tool call whose input JSON was cut short
 }
 
-// handle turns one stream event into at most one stream event.
-func (st *state) handle(e types.ConverseStreamOutput) (out infinity.StreamEvent, err error) {
-	switch v := e.(type) {
-	case *types.ConverseStreamOutputMemberContentBlockStart:
-		if tu, ok := v.Value.Start.(*types.ContentBlockStartMemberToolUse); ok {
+// handle turns one event (its :event-type and JSON payload) into at most
+// one stream event. Events the provider does not use (messageStart, and
+// any the API adds) are skipped.
+func (st *state) handle(typ, payload []byte) (out infinity.StreamEvent, err error) {
+	switch string(typ) {
+	case "contentBlockStart", "contentBlockDelta", "contentBlockStop", "messageStop", "metadata":
+	default:
+		return out, nil
+	}
+	var e eventPayload
+	if err := json.Unmarshal(payload, &e); err != nil {
+		return out, fmt.Errorf("bedrock: the stream broke: a %s event does not decode: %w: %w", typ, err, infinity.ErrRetryable)
+	}
+	switch string(typ) {
+	case "contentBlockStart":
+		if e.Start != nil && e.Start.ToolUse != nil {
 			if st.blocks == nil {
 				st.blocks = make(map[int32]*block, 2)
 			}
-			st.blocks[index(v.Value.ContentBlockIndex)] = &block{id: str(tu.Value.ToolUseId), name: str(tu.Value.Name)}
+			st.blocks[e.ContentBlockIndex] = &block{id: e.Start.ToolUse.ToolUseID, name: e.Start.ToolUse.Name}
 		}
-	case *types.ConverseStreamOutputMemberContentBlockDelta:
-		switch d := v.Value.Delta.(type) {
-		case *types.ContentBlockDeltaMemberText:
-			if d.Value != "" {
-				return infinity.StreamEvent{Kind: infinity.StreamText, Text: d.Value}, nil
-			}
-		case *types.ContentBlockDeltaMemberToolUse:
-			i := index(v.Value.ContentBlockIndex)
-			b := st.blocks[i]
+	case "contentBlockDelta":
+		switch d := e.Delta; {
+		case d == nil:
+		case d.ToolUse != nil:
+			b := st.blocks[e.ContentBlockIndex]
 			if b == nil {
-				return out, fmt.Errorf("bedrock: a toolUse delta for content block %d, which did not start as a toolUse block: %w", i, infinity.ErrRetryable)
+				return out, fmt.Errorf("bedrock: a toolUse delta for content block %d, which did not start as a toolUse block: %w", e.ContentBlockIndex, infinity.ErrRetryable)
 			}
-			if d.Value.Input != nil {
-				b.args = append(b.args, *d.Value.Input...)
-			}
+			b.args = append(b.args, d.ToolUse.Input...)
+		case d.Text != "":
+			return infinity.StreamEvent{Kind: infinity.StreamText, Text: d.Text}, nil
 		}
-	case *types.ConverseStreamOutputMemberContentBlockStop:
-		i := index(v.Value.ContentBlockIndex)
+	case "contentBlockStop":
+		i := e.ContentBlockIndex
 		b := st.blocks[i]
 		if b == nil {
 			return out, nil
@@ -232,14 +261,14 @@ func (st *state) handle(e types.ConverseStreamOutput) (out infinity.StreamEvent,
 			return out, nil
 		}
 		return infinity.StreamEvent{Kind: infinity.StreamToolCall, Call: &infinity.ToolCall{ID: b.id, Name: b.name, Args: args}}, nil
-	case *types.ConverseStreamOutputMemberMessageStop:
-		st.stop, st.stopped = v.Value.StopReason, true
-	case *types.ConverseStreamOutputMemberMetadata:
+	case "messageStop":
+		st.stop, st.stopped = e.StopReason, true
+	case "metadata":
 		st.metadata = true
-		if u := v.Value.Usage; u != nil {
+		if u := e.Usage; u != nil {
 			st.usage = infinity.Usage{
-				Input:  num(u.InputTokens) + num(u.CacheReadInputTokens) + num(u.CacheWriteInputTokens),
-				Output: num(u.OutputTokens),
+				Input:  int(u.InputTokens + u.CacheReadInputTokens + u.CacheWriteInputTokens),
+				Output: int(u.OutputTokens),
 			}
 		}
 	}
@@ -256,36 +285,15 @@ func (st *state) done() (infinity.StreamEvent, error) {
 	}
 	stop := infinity.StopEnd
 	switch st.stop {
-	case types.StopReasonToolUse:
+	case "tool_use":
 		stop = infinity.StopToolUse
-	case types.StopReasonMaxTokens:
+	case "max_tokens":
 		stop = infinity.StopMaxTokens
 	}
 	if st.truncated != "" && stop != infinity.StopMaxTokens {
 		return infinity.StreamEvent{}, fmt.Errorf("bedrock: the input of a %q tool call is not a JSON object: %w", st.truncated, infinity.ErrRetryable)
 	}
 	return infinity.StreamEvent{Kind: infinity.StreamDone, Usage: st.usage, Stop: stop}, nil
-}
-
-func index(p *int32) int32 {
-	if p == nil {
-		return 0
-	}
-	return *p
-}
-
-func num(p *int32) int {
-	if p == nil {
-		return 0
-	}
-	return int(*p)
-}
-
-func str(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
 }
 
 // jsonSpace is JSON's whitespace (bytes.TrimSpace also trims \f, \v and
@@ -296,78 +304,6 @@ const jsonSpace = " \t\r\n"
 // one JSON object.
 func jsonObject(b []byte) bool {
 	return len(b) > 0 && b[0] == '{' && json.Valid(b)
-}
-
-// classify turns an error of the request (inStream false: no response
-// event yet, after the SDK's retries) or of the event stream into the
-// provider's error: transient ones wrap infinity.ErrRetryable.
-func classify(ctx context.Context, err error, model string, inStream bool) error {
-	if cerr := ctx.Err(); cerr != nil {
-		return cerr
-	}
-	where := "the request failed"
-	if inStream {
-		where = "the stream failed"
-	}
-	var (
-		throttling  *types.ThrottlingException
-		unavailable *types.ServiceUnavailableException
-		internal    *types.InternalServerException
-		notReady    *types.ModelNotReadyException
-		streamErr   *types.ModelStreamErrorException
-		timeout     *types.ModelTimeoutException
-		modelErr    *types.ModelErrorException
-		validation  *types.ValidationException
-		denied      *types.AccessDeniedException
-		notFound    *types.ResourceNotFoundException
-		quota       *types.ServiceQuotaExceededException
-		conflict    *types.ConflictException
-	)
-	switch {
-	case errors.As(err, &throttling):
-		return &infinity.RateLimitedError{Err: fmt.Errorf("bedrock: %s: throttled: %w", where, err)}
-	case errors.As(err, &unavailable), errors.As(err, &internal), errors.As(err, &notReady),
-		errors.As(err, &streamErr), errors.As(err, &timeout), errors.As(err, &modelErr):
-		return fmt.Errorf("bedrock: %s: %w: %w", where, err, infinity.ErrRetryable)
-	case errors.As(err, &denied):
-		return fmt.Errorf("bedrock: %s: access denied: check the AWS credentials, that the IAM identity may call bedrock:InvokeModelWithResponseStream, and that model access to %q is granted in this region: %w", where, model, err)
-	case errors.As(err, &notFound):
-		return fmt.Errorf("bedrock: %s: not found: check the model ID %q (or inference profile) and that it is offered in this region: %w", where, model, err)
-	case errors.As(err, &validation):
-		return fmt.Errorf("bedrock: %s: the request was rejected; check the model ID %q, maxTokens, tool schemas and history: %w: %w", where, model, err, infinity.ErrInvalid)
-	case errors.As(err, &quota):
-		return fmt.Errorf("bedrock: %s: a service quota is exceeded; check the account's Bedrock quotas: %w", where, err)
-	case errors.As(err, &conflict):
-		return fmt.Errorf("bedrock: %s: %w", where, err)
-	}
-	var status interface{ HTTPStatusCode() int }
-	if errors.As(err, &status) {
-		switch code := status.HTTPStatusCode(); {
-		case code == http.StatusTooManyRequests, code == http.StatusRequestTimeout, code >= 500:
-			return fmt.Errorf("bedrock: %s: HTTP %d: %w: %w", where, code, err, infinity.ErrRetryable)
-		case code == http.StatusUnauthorized, code == http.StatusForbidden:
-			return fmt.Errorf("bedrock: %s: HTTP %d: check the AWS credentials and model access to %q: %w", where, code, model, err)
-		case code == http.StatusNotFound:
-			return fmt.Errorf("bedrock: %s: HTTP 404: check the model ID %q and the endpoint: %w", where, model, err)
-		case code == http.StatusBadRequest:
-			return fmt.Errorf("bedrock: %s: HTTP 400: %w: %w", where, err, infinity.ErrInvalid)
-		case code >= 400:
-			return fmt.Errorf("bedrock: %s: HTTP %d: %w", where, code, err)
-		}
-	}
-	var (
-		send *smithyhttp.RequestSendError
-		uerr *url.Error
-		nerr net.Error
-	)
-	if errors.As(err, &send) || errors.As(err, &uerr) || errors.As(err, &nerr) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return fmt.Errorf("bedrock: %s: connection error: %w: %w", where, err, infinity.ErrRetryable)
-	}
-	if inStream { // a broken or undecodable stream
-		return fmt.Errorf("bedrock: the stream broke: %w: %w", err, infinity.ErrRetryable)
-	}
-	return fmt.Errorf("bedrock: %s: %w", where, err)
 }
 
 func invalidf(format string, args ...any) error {

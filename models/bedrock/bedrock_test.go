@@ -18,17 +18,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/models/providertest"
 )
 
-// testModel has a colon, as Bedrock model IDs do: the SDK escapes it in
-// the path.
+// testModel has a colon, as Bedrock model IDs do: it is escaped in the
+// path.
 const testModel = "test.model-v1:0"
 
 var testModels = []infinity.ModelInfo{{ID: testModel, ContextWindow: 200000, MaxOutput: 8192}}
@@ -40,7 +36,9 @@ type server struct {
 	mu     sync.Mutex
 	hits   int
 	bodies []map[string]any
+	raw    [][]byte
 	paths  []string
+	uris   []string // as sent, escaped
 }
 
 func newServer(t testing.TB, handle func(w http.ResponseWriter, r *http.Request, n int)) *server {
@@ -61,7 +59,9 @@ func newServer(t testing.TB, handle func(w http.ResponseWriter, r *http.Request,
 		s.hits++
 		n := s.hits
 		s.bodies = append(s.bodies, body)
+		s.raw = append(s.raw, raw)
 		s.paths = append(s.paths, r.URL.Path)
+		s.uris = append(s.uris, r.RequestURI)
 		s.mu.Unlock()
 		handle(w, r, n)
 	}))
@@ -81,37 +81,53 @@ func (s *server) body(i int) map[string]any {
 	return s.bodies[i]
 }
 
-// client is a real bedrockruntime client pointed at s, making up to
-// attempts attempts without backoff.
-func client(s *httptest.Server, attempts int) *bedrockruntime.Client {
-	return bedrockruntime.New(bedrockruntime.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(s.URL),
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-		HTTPClient:   s.Client(),
-		Retryer: retry.NewStandard(func(o *retry.StandardOptions) {
-			o.MaxAttempts = attempts
-			o.RateLimiter = ratelimit.None
-			o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil })
-		}),
-	})
+// testCredentials are static test credentials.
+var testCredentials = aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+	return aws.Credentials{AccessKeyID: "AKIDTEST", SecretAccessKey: "secret", Source: "test"}, nil
+})
+
+// testConfig points a provider at url, through hc, making up to attempts
+// attempts.
+func testConfig(url string, hc *http.Client, attempts int) Config {
+	cfg := Config{
+		AWS: aws.Config{
+			Region:           "us-east-1",
+			BaseEndpoint:     aws.String(url),
+			Credentials:      testCredentials,
+			RetryMaxAttempts: attempts,
+		},
+		Models: testModels,
+	}
+	if hc != nil {
+		cfg.AWS.HTTPClient = hc
+	}
+	return cfg
+}
+
+// newTestProvider returns a provider for cfg that retries without
+// backoff.
+func newTestProvider(t testing.TB, cfg Config) *Provider {
+	t.Helper()
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.delay = func(int, bool) time.Duration { return time.Millisecond }
+	return p
 }
 
 func newProvider(t testing.TB, s *server, attempts int) *Provider {
 	t.Helper()
-	p, err := New(Config{Client: client(s.Server, attempts), Models: testModels})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return newTestProvider(t, testConfig(s.URL, s.Client(), attempts))
 }
 
-// frame encodes one event-stream message (an Encoder is not safe for
-// concurrent use: one per frame). A write error (a client that went away)
-// is left for the client side of the test to notice.
-func frame(w io.Writer, headers map[string]string, payload string) {
+// writeFrame encodes one event-stream message with the SDK's encoder (an
+// Encoder is not safe for concurrent use: one per frame). A write error (a
+// client that went away) is left for the client side of the test to
+// notice.
+func writeFrame(w io.Writer, headers map[string]string, payload string) {
 	var m eventstream.Message
-	for _, k := range []string{":message-type", ":event-type", ":exception-type", ":content-type"} {
+	for _, k := range []string{":message-type", ":event-type", ":exception-type", ":content-type", ":error-code", ":error-message"} {
 		if v, ok := headers[k]; ok {
 			m.Headers.Set(k, eventstream.StringValue(v))
 		}
@@ -122,7 +138,7 @@ func frame(w io.Writer, headers map[string]string, payload string) {
 
 // event writes one event frame and flushes it.
 func event(w io.Writer, typ, payload string) {
-	frame(w, map[string]string{":message-type": "event", ":event-type": typ, ":content-type": "application/json"}, payload)
+	writeFrame(w, map[string]string{":message-type": "event", ":event-type": typ, ":content-type": "application/json"}, payload)
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
@@ -130,7 +146,7 @@ func event(w io.Writer, typ, payload string) {
 
 // exception writes one exception frame and flushes it.
 func exception(w io.Writer, typ, msg string) {
-	frame(w, map[string]string{":message-type": "exception", ":exception-type": typ, ":content-type": "application/json"}, fmt.Sprintf(`{"message":%q}`, msg))
+	writeFrame(w, map[string]string{":message-type": "exception", ":exception-type": typ, ":content-type": "application/json"}, fmt.Sprintf(`{"message":%q}`, msg))
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
@@ -563,14 +579,17 @@ func TestEarlyBreak(t *testing.T) {
 }
 
 func TestNewValidation(t *testing.T) {
-	ok := Config{Client: &bedrockruntime.Client{}, Models: testModels}
+	ok := testConfig("http://127.0.0.1:1", nil, 1)
 	for name, mod := range map[string]func(*Config){
-		"no client":   func(c *Config) { c.Client = nil },
-		"no models":   func(c *Config) { c.Models = nil },
-		"no model id": func(c *Config) { c.Models = []infinity.ModelInfo{{ContextWindow: 1, MaxOutput: 1}} },
-		"no window":   func(c *Config) { c.Models = []infinity.ModelInfo{{ID: "m", MaxOutput: 1}} },
-		"no output":   func(c *Config) { c.Models = []infinity.ModelInfo{{ID: "m", ContextWindow: 1}} },
-		"duplicate":   func(c *Config) { c.Models = append(append([]infinity.ModelInfo{}, testModels...), testModels...) },
+		"no credentials": func(c *Config) { c.AWS.Credentials = nil },
+		"no region":      func(c *Config) { c.AWS.Region = "" },
+		"bad region":     func(c *Config) { c.AWS.Region = "us-east-1/x" },
+		"bad endpoint":   func(c *Config) { c.AWS.BaseEndpoint = aws.String("ftp://host") },
+		"no models":      func(c *Config) { c.Models = nil },
+		"no model id":    func(c *Config) { c.Models = []infinity.ModelInfo{{ContextWindow: 1, MaxOutput: 1}} },
+		"no window":      func(c *Config) { c.Models = []infinity.ModelInfo{{ID: "m", MaxOutput: 1}} },
+		"no output":      func(c *Config) { c.Models = []infinity.ModelInfo{{ID: "m", ContextWindow: 1}} },
+		"duplicate":      func(c *Config) { c.Models = append(append([]infinity.ModelInfo{}, testModels...), testModels...) },
 	} {
 		c := ok
 		mod(&c)
@@ -586,10 +605,17 @@ func TestNewValidation(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(ms, testModels) {
 		t.Errorf("Models = %v, %v", ms, err)
 	}
+	if p.attempts != 1 {
+		t.Errorf("attempts = %d", p.attempts)
+	}
+	ok.AWS.RetryMaxAttempts = 0
+	if p, _ := New(ok); p.attempts != DefaultMaxAttempts {
+		t.Errorf("default attempts = %d", p.attempts)
+	}
 }
 
 func TestInvalidToolSchema(t *testing.T) {
-	p, _ := New(Config{Client: &bedrockruntime.Client{}, Models: testModels})
+	p := newTestProvider(t, testConfig("http://127.0.0.1:1", nil, 1))
 	for _, schema := range []string{`[1]`, `{"type":"string"}`, `not json`} {
 		req := simpleReq("x")
 		req.Tools = []infinity.ToolSpec{{Name: "t", Schema: json.RawMessage(schema)}}
@@ -597,11 +623,16 @@ func TestInvalidToolSchema(t *testing.T) {
 			t.Errorf("%s: err = %v", schema, r.err)
 		}
 	}
+	req := simpleReq("x")
+	req.Tools = []infinity.ToolSpec{{Schema: json.RawMessage(`{}`)}}
+	if r := collect(context.Background(), p, req); !errors.Is(r.err, infinity.ErrInvalid) {
+		t.Errorf("no name: err = %v", r.err)
+	}
 }
 
-// BenchmarkStream measures the adapter's overhead (SDK included: signing,
-// serialization, event decoding) for one text + toolUse turn against a
-// local server that answers from a prepared byte slice.
+// BenchmarkStream measures the adapter's overhead (signing, serialization,
+// event decoding) for one text + toolUse turn against a local server that
+// answers from a prepared byte slice.
 func BenchmarkStream(b *testing.B) {
 	var resp bytes.Buffer
 	event(&resp, "messageStart", messageStart)
@@ -624,10 +655,7 @@ func BenchmarkStream(b *testing.B) {
 		w.Write(payload)
 	}))
 	defer srv.Close()
-	p, err := New(Config{Client: client(srv, 1), Models: testModels})
-	if err != nil {
-		b.Fatal(err)
-	}
+	p := newTestProvider(b, testConfig(srv.URL, srv.Client(), 1))
 	req := simpleReq("what is the weather in Paris?")
 	req.System = "You are helpful."
 	req.Tools = []infinity.ToolSpec{{Name: "search", Schema: json.RawMessage(`{"type":"object","properties":{"query":{"type":"string"}},"required":["query"]}`)}}
@@ -646,8 +674,7 @@ func BenchmarkStream(b *testing.B) {
 }
 
 // TestConcurrentStreams runs overlapping streams on one provider (and one
-// client): under -race this checks the per-call protocol of ownProtocol
-// (without it the race detector reports the shared codec's decoder).
+// client); under -race it checks that streams share no decoding state.
 func TestConcurrentStreams(t *testing.T) {
 	s := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		streamHeader(w)
@@ -672,11 +699,9 @@ func TestConcurrentStreams(t *testing.T) {
 	wg.Wait()
 }
 
-// TestStreamsKeepTheirConnection checks keepConnection: the request's write
-// must not fail after the response has begun (smithy-go closes the request
-// body then), which made net/http close the connection under the stream.
-// Without keepConnection about one request write in fifty fails, and some
-// of those streams break.
+// TestStreamsKeepTheirConnection checks that no request write fails after
+// the response has begun (the SDK's client closed the request body then,
+// which made net/http close the connection under the stream).
 func TestStreamsKeepTheirConnection(t *testing.T) {
 	s := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) { streamHeader(w); textTurn(w, "ok") })
 	p := newProvider(t, s, 1)

@@ -6,12 +6,6 @@ import (
 	"encoding/json"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/document"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
-	smithydocument "github.com/aws/smithy-go/document"
-
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/models/turns"
 )
@@ -25,9 +19,71 @@ const ConversationStart = "(conversation start)"
 // empty content and blank text blocks.
 const emptyTurn = "(empty)"
 
-// input converts req into the ConverseStream input.
-func (p *Provider) input(req *infinity.CompletionRequest) (*bedrockruntime.ConverseStreamInput, error) {
-	model := req.Model
+// converseRequest is the JSON body of a ConverseStream request (the model
+// ID is in the path).
+type converseRequest struct {
+	Messages        []message        `json:"messages"`
+	System          []contentBlock   `json:"system,omitempty"`
+	InferenceConfig *inferenceConfig `json:"inferenceConfig,omitempty"`
+	ToolConfig      *toolConfig      `json:"toolConfig,omitempty"`
+}
+
+type message struct {
+	Role    string         `json:"role"`
+	Content []contentBlock `json:"content"`
+}
+
+// contentBlock is a union: exactly one field is set.
+type contentBlock struct {
+	Text       string      `json:"text,omitempty"`
+	Image      *imageBlock `json:"image,omitempty"`
+	ToolUse    *toolUse    `json:"toolUse,omitempty"`
+	ToolResult *toolResult `json:"toolResult,omitempty"`
+}
+
+type imageBlock struct {
+	Format string `json:"format"`
+	Source struct {
+		Bytes []byte `json:"bytes"` // base64 in JSON
+	} `json:"source"`
+}
+
+type toolUse struct {
+	ToolUseID string          `json:"toolUseId"`
+	Name      string          `json:"name"`
+	Input     json.RawMessage `json:"input"`
+}
+
+type toolResult struct {
+	ToolUseID string         `json:"toolUseId"`
+	Content   []contentBlock `json:"content"`
+	Status    string         `json:"status,omitempty"`
+}
+
+type inferenceConfig struct {
+	MaxTokens int32 `json:"maxTokens,omitempty"`
+}
+
+type toolConfig struct {
+	Tools []tool `json:"tools"`
+}
+
+type tool struct {
+	ToolSpec toolSpec `json:"toolSpec"`
+}
+
+type toolSpec struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	InputSchema struct {
+		JSON map[string]any `json:"json"`
+	} `json:"inputSchema"`
+}
+
+// request converts req into the model ID and the JSON body of its
+// ConverseStream request.
+func (p *Provider) request(req *infinity.CompletionRequest) (model string, body []byte, err error) {
+	model = req.Model
 	limit := 0
 	for _, m := range p.models {
 		if model == "" || m.ID == model {
@@ -39,43 +95,44 @@ func (p *Provider) input(req *infinity.CompletionRequest) (*bedrockruntime.Conve
 	if maxTokens <= 0 {
 		maxTokens = limit // 0 for a model not configured: Bedrock's default
 	}
-	in := &bedrockruntime.ConverseStreamInput{
-		ModelId:  aws.String(model),
-		Messages: messages(req.Items),
-	}
+	in := converseRequest{Messages: messages(req.Items)}
 	if maxTokens > 0 {
-		in.InferenceConfig = &types.InferenceConfiguration{MaxTokens: aws.Int32(int32(min(maxTokens, 1<<31-1)))}
+		in.InferenceConfig = &inferenceConfig{MaxTokens: int32(min(maxTokens, 1<<31-1))}
 	}
 	if !blank(req.System) {
-		in.System = []types.SystemContentBlock{&types.SystemContentBlockMemberText{Value: req.System}}
+		in.System = []contentBlock{{Text: req.System}}
 	}
 	if len(req.Tools) > 0 {
-		tc := &types.ToolConfiguration{Tools: make([]types.Tool, 0, len(req.Tools))}
+		tc := &toolConfig{Tools: make([]tool, 0, len(req.Tools))}
 		for _, spec := range req.Tools {
-			t, err := tool(spec)
+			t, err := convertTool(spec)
 			if err != nil {
-				return nil, err
+				return "", nil, err
 			}
 			tc.Tools = append(tc.Tools, t)
 		}
 		in.ToolConfig = tc
 	}
-	return in, nil
+	body, err = json.Marshal(&in)
+	if err != nil {
+		return "", nil, invalidf("the request does not encode: %v", err)
+	}
+	return model, body, nil
 }
 
 // messages groups items into alternating user and assistant messages.
-func messages(items []infinity.Item) []types.Message {
+func messages(items []infinity.Item) []message {
 	ts := turns.Group(items)
-	out := make([]types.Message, 0, len(ts)+1)
+	out := make([]message, 0, len(ts)+1)
 	if len(ts) == 0 || ts[0].Role != turns.User {
-		out = append(out, types.Message{Role: types.ConversationRoleUser, Content: []types.ContentBlock{textBlock(ConversationStart)}})
+		out = append(out, message{Role: "user", Content: []contentBlock{textBlock(ConversationStart)}})
 	}
 	for i := range ts {
 		t := &ts[i]
 		if t.Role == turns.User {
-			out = append(out, types.Message{Role: types.ConversationRoleUser, Content: userBlocks(t)})
+			out = append(out, message{Role: "user", Content: userBlocks(t)})
 		} else {
-			out = append(out, types.Message{Role: types.ConversationRoleAssistant, Content: assistantBlocks(t)})
+			out = append(out, message{Role: "assistant", Content: assistantBlocks(t)})
 		}
 	}
 	return out
@@ -83,10 +140,10 @@ func messages(items []infinity.Item) []types.Message {
 
 // userBlocks returns a user turn's content: one toolResult block per
 // result, then the user text.
-func userBlocks(t *turns.Turn) []types.ContentBlock {
-	blocks := make([]types.ContentBlock, 0, len(t.Results)+1)
+func userBlocks(t *turns.Turn) []contentBlock {
+	blocks := make([]contentBlock, 0, len(t.Results)+1)
 	for i := range t.Results {
-		blocks = append(blocks, &types.ContentBlockMemberToolResult{Value: toolResult(&t.Results[i])})
+		blocks = append(blocks, contentBlock{ToolResult: convertResult(&t.Results[i])})
 	}
 	if !blank(t.Text) || len(blocks) == 0 {
 		blocks = append(blocks, textBlock(t.Text))
@@ -95,124 +152,103 @@ func userBlocks(t *turns.Turn) []types.ContentBlock {
 }
 
 // assistantBlocks returns an assistant turn's content: its text, then one
-// toolUse block per call.
-func assistantBlocks(t *turns.Turn) []types.ContentBlock {
-	blocks := make([]types.ContentBlock, 0, len(t.Calls)+1)
+// toolUse block per call, whose input is the call's arguments object as it
+// was streamed (numbers exact).
+func assistantBlocks(t *turns.Turn) []contentBlock {
+	blocks := make([]contentBlock, 0, len(t.Calls)+1)
 	if !blank(t.Text) || len(t.Calls) == 0 {
 		blocks = append(blocks, textBlock(t.Text))
 	}
 	for _, c := range t.Calls {
-		blocks = append(blocks, &types.ContentBlockMemberToolUse{Value: types.ToolUseBlock{
-			ToolUseId: aws.String(c.ID),
-			Name:      aws.String(c.Name),
-			Input:     document.NewLazyDocument(jsonValue(turns.Args(c))),
-		}})
+		blocks = append(blocks, contentBlock{ToolUse: &toolUse{ToolUseID: c.ID, Name: c.Name, Input: turns.Args(c)}})
 	}
 	return blocks
 }
 
-// toolResult converts a result: its text and image parts become the
+// convertResult converts a result: its text and image parts become the
 // block's content ("(empty)" when there are none: Bedrock requires
 // content and rejects blank text).
-func toolResult(r *infinity.ToolResult) types.ToolResultBlock {
-	b := types.ToolResultBlock{ToolUseId: aws.String(r.CallID)}
+func convertResult(r *infinity.ToolResult) *toolResult {
+	b := &toolResult{ToolUseID: r.CallID}
 	if r.IsError {
-		b.Status = types.ToolResultStatusError
+		b.Status = "error"
 	}
 	for _, part := range r.Parts {
 		switch {
 		case (part.Type == "text" || part.Type == "") && !blank(part.Text):
-			b.Content = append(b.Content, &types.ToolResultContentBlockMemberText{Value: part.Text})
+			b.Content = append(b.Content, contentBlock{Text: part.Text})
 		case part.Type == "image" && part.Data != "":
 			format, ok := imageFormat(part.MediaType)
 			data, err := base64.StdEncoding.DecodeString(part.Data)
 			if !ok || err != nil {
 				continue
 			}
-			b.Content = append(b.Content, &types.ToolResultContentBlockMemberImage{Value: types.ImageBlock{
-				Format: format, Source: &types.ImageSourceMemberBytes{Value: data},
-			}})
+			img := &imageBlock{Format: format}
+			img.Source.Bytes = data
+			b.Content = append(b.Content, contentBlock{Image: img})
 		}
 	}
 	if len(b.Content) == 0 {
-		b.Content = []types.ToolResultContentBlock{&types.ToolResultContentBlockMemberText{Value: emptyTurn}}
+		b.Content = []contentBlock{{Text: emptyTurn}}
 	}
 	return b
 }
 
-func imageFormat(mediaType string) (types.ImageFormat, bool) {
+func imageFormat(mediaType string) (string, bool) {
 	switch strings.ToLower(mediaType) {
 	case "image/png":
-		return types.ImageFormatPng, true
+		return "png", true
 	case "image/jpeg", "image/jpg":
-		return types.ImageFormatJpeg, true
+		return "jpeg", true
 	case "image/gif":
-		return types.ImageFormatGif, true
+		return "gif", true
 	case "image/webp":
-		return types.ImageFormatWebp, true
+		return "webp", true
 	}
 	return "", false
 }
 
-func textBlock(s string) types.ContentBlock {
+func textBlock(s string) contentBlock {
 	if blank(s) {
 		s = emptyTurn
 	}
-	return &types.ContentBlockMemberText{Value: s}
+	return contentBlock{Text: s}
 }
 
 func blank(s string) bool { return strings.TrimSpace(s) == "" }
 
-// tool converts a spec; its JSON schema (an object schema, "{"type":
-// "object"}" when empty) becomes the inputSchema's json document.
-func tool(spec infinity.ToolSpec) (types.Tool, error) {
+// convertTool converts a spec; its JSON schema (an object schema,
+// {"type":"object","properties":{}} when empty) becomes the inputSchema's
+// json document, numbers kept exact.
+func convertTool(spec infinity.ToolSpec) (tool, error) {
 	if spec.Name == "" {
-		return nil, invalidf("a tool has no name")
+		return tool{}, invalidf("a tool has no name")
 	}
-	ts := types.ToolSpecification{Name: aws.String(spec.Name)}
-	if spec.Description != "" {
-		ts.Description = aws.String(spec.Description)
-	}
+	t := tool{ToolSpec: toolSpec{Name: spec.Name, Description: spec.Description}}
 	schema := map[string]any{"type": "object", "properties": map[string]any{}}
 	if len(spec.Schema) > 0 && string(spec.Schema) != "null" {
 		m, ok := jsonValue(spec.Schema).(map[string]any)
 		if !ok {
-			return nil, invalidf("tool %q: the input schema is not a JSON object", spec.Name)
+			return tool{}, invalidf("tool %q: the input schema is not a JSON object", spec.Name)
 		}
-		if t, set := m["type"]; set && t != "object" {
-			return nil, invalidf("tool %q: the input schema's type must be \"object\", got %v", spec.Name, t)
+		if typ, set := m["type"]; set && typ != "object" {
+			return tool{}, invalidf("tool %q: the input schema's type must be \"object\", got %v", spec.Name, typ)
 		}
 		m["type"] = "object"
 		schema = m
 	}
-	ts.InputSchema = &types.ToolInputSchemaMemberJson{Value: document.NewLazyDocument(schema)}
-	return &types.ToolMemberToolSpec{Value: ts}, nil
+	t.ToolSpec.InputSchema.JSON = schema
+	return t, nil
 }
 
-// jsonValue decodes raw for a smithy document, numbers kept exact as
-// document.Number; nil when raw is not JSON.
+// jsonValue decodes raw, numbers kept exact as json.Number; nil when raw
+// is not one JSON value.
 func jsonValue(raw json.RawMessage) any {
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.UseNumber()
 	var v any
 	if d.Decode(&v) != nil {
 		return nil
-	}
-	return numbers(v)
-}
-
-func numbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		return smithydocument.Number(x)
-	case map[string]any:
-		for k, e := range x {
-			x[k] = numbers(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = numbers(e)
-		}
 	}
 	return v
 }

@@ -1,0 +1,515 @@
+package bedrock
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/tools/httpclient"
+)
+
+// DefaultMaxAttempts is how many times a request is sent at most when
+// aws.Config.RetryMaxAttempts is zero, as the SDK's standard retryer.
+const DefaultMaxAttempts = 3
+
+// DefaultMaxIdleConns is how many idle connections the default HTTP client
+// keeps to the endpoint, so that a burst of concurrent calls reuses its
+// connections.
+const DefaultMaxIdleConns = 1024
+
+// signingName is Bedrock Runtime's SigV4 service name; sdkID its SDK id,
+// which names its endpoint variable (AWS_ENDPOINT_URL_BEDROCK_RUNTIME);
+// hostPrefix its endpoint prefix.
+const (
+	signingName = "bedrock"
+	sdkID       = "Bedrock Runtime"
+	hostPrefix  = "bedrock-runtime"
+)
+
+// userAgent names the client to the service.
+const userAgent = "infinity-runtime (models/bedrock)"
+
+// Retry waits, as the SDK's standard retryer computes them: a random part
+// of base·2^(attempt-1), capped at maxBackoff, where base is a second
+// after throttling and 50 ms otherwise.
+const (
+	backoffBase         = 50 * time.Millisecond
+	backoffBaseThrottle = time.Second
+	maxBackoff          = 20 * time.Second
+)
+
+// maxErrorBody bounds how much of an error answer is read.
+const maxErrorBody = 1 << 20
+
+// maxMessage bounds how much of the service's message an error quotes.
+const maxMessage = 1000
+
+// Error is Bedrock Runtime's refusal: an HTTP error answer (StatusCode
+// set, Code from its X-Amzn-ErrorType header or body, Message from its
+// body), or an exception or error message in a started event stream
+// (StatusCode 0, Code its :exception-type or :error-code header, which a
+// stream spells in camel case: "throttlingException").
+type Error struct {
+	StatusCode int
+	Code       string
+	Message    string
+	RequestID  string
+	// Header is the HTTP answer's header (nil in a stream).
+	Header http.Header
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.StatusCode != 0 {
+		b.WriteString("HTTP ")
+		b.WriteString(strconv.Itoa(e.StatusCode))
+		if e.Code != "" {
+			b.WriteString(" ")
+			b.WriteString(e.Code)
+		}
+	} else {
+		code := e.Code
+		if code == "" {
+			code = "an error"
+		}
+		b.WriteString(code)
+		b.WriteString(" in the stream")
+	}
+	if msg := strings.TrimSpace(e.Message); msg != "" {
+		b.WriteString(": ")
+		b.WriteString(clip(msg, maxMessage))
+	}
+	if e.RequestID != "" {
+		b.WriteString(" (request ID ")
+		b.WriteString(e.RequestID)
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// sendError marks an error of sending a request (connection, TLS, a
+// response that did not arrive), as opposed to one of signing it.
+type sendError struct{ err error }
+
+func (e *sendError) Error() string { return e.err.Error() }
+func (e *sendError) Unwrap() error { return e.err }
+
+// sender is the signed client's inner client: it marks its errors.
+type sender struct{ next aws.HTTPClient }
+
+func (s sender) Do(req *http.Request) (*http.Response, error) {
+	resp, err := s.next.Do(req)
+	if err != nil {
+		return nil, &sendError{err}
+	}
+	return resp, nil
+}
+
+// defaultHTTPClient is the client used when aws.Config.HTTPClient is nil:
+// a clone of http.DefaultTransport (HTTP/2 over TLS) that keeps
+// DefaultMaxIdleConns idle connections to the endpoint, with a 10-minute
+// response-header timeout.
+func defaultHTTPClient() *http.Client {
+	if t, ok := http.DefaultTransport.(*http.Transport); ok {
+		t = t.Clone()
+		t.ResponseHeaderTimeout = 10 * time.Minute
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = DefaultMaxIdleConns, DefaultMaxIdleConns
+		return &http.Client{Transport: t}
+	}
+	return &http.Client{Transport: http.DefaultTransport}
+}
+
+// newClient returns cfg's signing client.
+func newClient(cfg *aws.Config) (*httpclient.SigV4, error) {
+	var inner aws.HTTPClient = defaultHTTPClient()
+	if cfg.HTTPClient != nil {
+		inner = cfg.HTTPClient
+	}
+	c, err := httpclient.NewSigV4(cfg.Region, cfg.Credentials, httpclient.WithService(signingName), httpclient.WithClient(sender{inner}))
+	if err != nil {
+		return nil, fmt.Errorf("bedrock: %w", err)
+	}
+	return c, nil
+}
+
+// endpoint resolves the service's endpoint from cfg as the SDK's client
+// does: the service endpoint a configuration source reports
+// (AWS_ENDPOINT_URL_BEDROCK_RUNTIME, a profile's services section) unless
+// configured endpoints are ignored or only AWS_ENDPOINT_URL is set, else
+// cfg.BaseEndpoint (AWS_ENDPOINT_URL); otherwise the regional endpoint of
+// the region's partition, its FIPS or dual-stack variant when a source asks
+// for one (which a configured endpoint does not allow).
+func endpoint(cfg *aws.Config) (*url.URL, error) {
+	ctx := context.Background()
+	var (
+		base            string
+		ignore, ignored bool
+		fips, fipsSet   bool
+		dual, dualSet   bool
+	)
+	if cfg.BaseEndpoint != nil {
+		base = *cfg.BaseEndpoint
+	}
+	for _, cs := range cfg.ConfigSources {
+		if p, ok := cs.(interface {
+			GetIgnoreConfiguredEndpoints(context.Context) (bool, bool, error)
+		}); ok && !ignored {
+			if v, found, err := p.GetIgnoreConfiguredEndpoints(ctx); err == nil && found {
+				ignore, ignored = v, true
+			}
+		}
+		if p, ok := cs.(interface {
+			GetUseFIPSEndpoint(context.Context) (aws.FIPSEndpointState, bool, error)
+		}); ok && !fipsSet {
+			if v, found, err := p.GetUseFIPSEndpoint(ctx); err == nil && found {
+				fips, fipsSet = v == aws.FIPSEndpointStateEnabled, true
+			}
+		}
+		if p, ok := cs.(interface {
+			GetUseDualStackEndpoint(context.Context) (aws.DualStackEndpointState, bool, error)
+		}); ok && !dualSet {
+			if v, found, err := p.GetUseDualStackEndpoint(ctx); err == nil && found {
+				dual, dualSet = v == aws.DualStackEndpointStateEnabled, true
+			}
+		}
+	}
+	_, global := os.LookupEnv("AWS_ENDPOINT_URL")
+	_, own := os.LookupEnv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
+	if !ignore && (!global || own) {
+		for _, cs := range cfg.ConfigSources {
+			p, ok := cs.(interface {
+				GetServiceBaseEndpoint(context.Context, string) (string, bool, error)
+			})
+			if !ok {
+				continue
+			}
+			if v, found, err := p.GetServiceBaseEndpoint(ctx, sdkID); err == nil && found {
+				base = v
+				break
+			}
+		}
+	}
+	if !validRegion(cfg.Region) {
+		return nil, invalidf("the AWS region %q is not valid (set AWS_REGION, or the region of the AWS configuration)", cfg.Region)
+	}
+	if base != "" {
+		if fips || dual {
+			return nil, invalidf("a configured endpoint (%s) cannot be used with FIPS or dual-stack endpoints", base)
+		}
+		u, err := url.Parse(base)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, invalidf("the configured endpoint %q is not an http(s) URL", base)
+		}
+		return u, nil
+	}
+	host := hostPrefix
+	if fips {
+		host += "-fips"
+	}
+	suffix, dualSuffix := partition(cfg.Region)
+	if dual {
+		suffix = dualSuffix
+	}
+	return &url.URL{Scheme: "https", Host: host + "." + cfg.Region + "." + suffix}, nil
+}
+
+// partition returns the DNS suffixes (regional and dual-stack) of the
+// region's partition.
+func partition(region string) (dns, dualStack string) {
+	for _, p := range []struct{ prefix, dns, dual string }{
+		{"cn-", "amazonaws.com.cn", "api.amazonwebservices.com.cn"},
+		{"eusc-", "amazonaws.eu", "api.amazonwebservices.eu"},
+		{"us-iso-", "c2s.ic.gov", "api.aws.ic.gov"},
+		{"us-isob-", "sc2s.sgov.gov", "api.aws.scloud"},
+		{"eu-isoe-", "cloud.adc-e.uk", "api.cloud-aws.adc-e.uk"},
+		{"us-isof-", "csp.hci.ic.gov", "api.aws.hci.ic.gov"},
+	} {
+		if strings.HasPrefix(region, p.prefix) {
+			return p.dns, p.dual
+		}
+	}
+	return "amazonaws.com", "api.aws"
+}
+
+// validRegion reports whether region can be part of a host name: labels
+// of letters, digits and hyphens, separated by dots, as the SDK checks.
+func validRegion(region string) bool {
+	if region == "" {
+		return false
+	}
+	for _, label := range strings.Split(region, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' {
+			return false
+		}
+		for _, c := range []byte(label) {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// streamURL is the ConverseStream URL of model under base: the model ID
+// is one path segment with everything but unreserved characters escaped
+// (as the SDK escapes it: "a:b/c" is "a%3Ab%2Fc").
+func streamURL(base *url.URL, model string) string {
+	u := *base
+	u.RawQuery, u.Fragment = "", ""
+	prefix := strings.TrimRight(u.EscapedPath(), "/")
+	u.Path, u.RawPath = "", ""
+	return u.String() + prefix + "/model/" + escapeSegment(model) + "/converse-stream"
+}
+
+func escapeSegment(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
+// send posts body to target and returns the response once its status is
+// 2xx. What the SDK's standard retryer retries is sent again, up to
+// p.attempts sends in all: errors of sending (connections, TLS, a
+// response that never came; not a name that does not resolve), 500, 502,
+// 503 and 504 answers, throttling error codes, request timeouts and a 429
+// whose error code Bedrock does not model. Errors are classified by
+// requestError.
+func (p *Provider) send(ctx context.Context, target, model string, body []byte) (*http.Response, error) {
+	for attempt := 1; ; attempt++ {
+		resp, err := p.do(ctx, target, body)
+		if cerr := ctx.Err(); cerr != nil {
+			if err == nil {
+				_ = resp.Body.Close()
+			}
+			return nil, cerr
+		}
+		if err == nil && resp.StatusCode/100 == 2 {
+			return resp, nil
+		}
+		if err == nil {
+			err = responseError(resp)
+		}
+		retry, throttle := retryable(err)
+		if !retry || attempt >= p.attempts {
+			return nil, requestError(model, attempt, err)
+		}
+		if err := sleep(ctx, p.delay(attempt, throttle)); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// do makes one attempt.
+func (p *Provider) do(ctx context.Context, target string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	return p.client.Do(req)
+}
+
+// backoff is the SDK's standard wait before the retry that follows
+// attempt (from 1).
+func backoff(attempt int, throttle bool) time.Duration {
+	d := backoffBase
+	if throttle {
+		d = backoffBaseThrottle
+	}
+	d <<= min(attempt-1, 20)
+	if d <= 0 || d > maxBackoff {
+		d = maxBackoff
+	}
+	return time.Duration(rand.Float64() * float64(d))
+}
+
+// sleep waits d, or returns ctx.Err() if ctx ends first.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// retryable says whether a failed attempt is tried again, as the SDK's
+// standard retryer decides, and whether it was throttled.
+func retryable(err error) (retry, throttle bool) {
+	var e *Error
+	if errors.As(err, &e) {
+		switch {
+		case throttleCode(e.Code):
+			return true, true
+		case e.Code == "RequestTimeout", e.Code == "RequestTimeoutException":
+			return true, false
+		}
+		switch e.StatusCode {
+		case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true, false
+		case http.StatusTooManyRequests:
+			return !modeled(e.Code), false
+		}
+		return false, false
+	}
+	var se *sendError
+	if !errors.As(err, &se) {
+		return false, false // signing failed: nothing was sent
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsNotFound {
+		return false, false
+	}
+	return true, false
+}
+
+// throttleCode reports whether code is one of the SDK's throttling error
+// codes.
+func throttleCode(code string) bool {
+	switch code {
+	case "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "TooManyRequestsException",
+		"ProvisionedThroughputExceededException", "TransactionInProgressException", "RequestLimitExceeded",
+		"BandwidthLimitExceeded", "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
+		"EC2ThrottledException":
+		return true
+	}
+	return false
+}
+
+// modeled reports whether code names one of the errors Bedrock Runtime
+// models for ConverseStream.
+func modeled(code string) bool {
+	switch strings.ToLower(code) {
+	case "throttlingexception", "serviceunavailableexception", "internalserverexception", "modelnotreadyexception",
+		"modelstreamerrorexception", "modeltimeoutexception", "modelerrorexception", "accessdeniedexception",
+		"resourcenotfoundexception", "validationexception", "servicequotaexceededexception", "conflictexception":
+		return true
+	}
+	return false
+}
+
+// responseError reads an AWS JSON error answer (at most maxErrorBody of
+// it) as the SDK does, and closes it: the code from the X-Amzn-ErrorType
+// header, else the body's code or __type, cut at ':' and after '#'.
+func responseError(resp *http.Response) *Error {
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	_ = resp.Body.Close()
+	var body struct {
+		Code     string `json:"code"`
+		Type     string `json:"__type"`
+		Message  string `json:"message"`
+		Message2 string `json:"Message"`
+	}
+	_ = json.Unmarshal(raw, &body) // an unreadable body leaves the status to speak
+	code := resp.Header.Get("X-Amzn-ErrorType")
+	if code == "" {
+		code = body.Code
+	}
+	if code == "" {
+		code = body.Type
+	}
+	code, _, _ = strings.Cut(code, ":")
+	code = code[strings.LastIndexByte(code, '#')+1:]
+	msg := body.Message
+	if msg == "" {
+		msg = body.Message2
+	}
+	return &Error{StatusCode: resp.StatusCode, Code: code, Message: msg, RequestID: resp.Header.Get("X-Amzn-RequestId"), Header: resp.Header}
+}
+
+// requestError classifies the error of the last of attempts attempts.
+func requestError(model string, attempts int, err error) error {
+	where := "the request failed"
+	if attempts > 1 {
+		where = fmt.Sprintf("the request failed after %d attempts", attempts)
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return classify(e, model, where)
+	}
+	var se *sendError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Errorf("bedrock: %s: connection error: %w: %w", where, err, infinity.ErrRetryable)
+	case errors.Is(err, httpclient.ErrNoCredentials):
+		return fmt.Errorf("bedrock: %s: the AWS credentials have no access key; check the AWS credentials: %w", where, err)
+	}
+	return fmt.Errorf("bedrock: %s: %w", where, err)
+}
+
+// classify turns Bedrock's refusal, an HTTP answer or an exception in the
+// stream, into the provider's error: transient ones wrap
+// infinity.ErrRetryable, throttling is an *infinity.RateLimitedError.
+func classify(e *Error, model, where string) error {
+	switch strings.ToLower(e.Code) {
+	case "throttlingexception":
+		return &infinity.RateLimitedError{RetryAfter: infinity.RetryAfter(e.Header, time.Now()), Err: fmt.Errorf("bedrock: %s: throttled: %w", where, e)}
+	case "serviceunavailableexception", "internalserverexception", "modelnotreadyexception",
+		"modelstreamerrorexception", "modeltimeoutexception", "modelerrorexception":
+		return fmt.Errorf("bedrock: %s: %w: %w", where, e, infinity.ErrRetryable)
+	case "accessdeniedexception":
+		return fmt.Errorf("bedrock: %s: access denied: check the AWS credentials, that the IAM identity may call bedrock:InvokeModelWithResponseStream, and that model access to %q is granted in this region: %w", where, model, e)
+	case "resourcenotfoundexception":
+		return fmt.Errorf("bedrock: %s: not found: check the model ID %q (or inference profile) and that it is offered in this region: %w", where, model, e)
+	case "validationexception":
+		return fmt.Errorf("bedrock: %s: the request was rejected; check the model ID %q, maxTokens, tool schemas and history: %w: %w", where, model, e, infinity.ErrInvalid)
+	case "servicequotaexceededexception":
+		return fmt.Errorf("bedrock: %s: a service quota is exceeded; check the account's Bedrock quotas: %w", where, e)
+	case "conflictexception":
+		return fmt.Errorf("bedrock: %s: %w", where, e)
+	}
+	switch code := e.StatusCode; {
+	case code == 0: // an exception or error message the stream does not model
+		return fmt.Errorf("bedrock: the stream broke: %w: %w", e, infinity.ErrRetryable)
+	case code == http.StatusTooManyRequests:
+		return &infinity.RateLimitedError{RetryAfter: infinity.RetryAfter(e.Header, time.Now()), Err: fmt.Errorf("bedrock: %s: throttled: %w", where, e)}
+	case code == http.StatusRequestTimeout, code >= 500:
+		return fmt.Errorf("bedrock: %s: %w: %w", where, e, infinity.ErrRetryable)
+	case code == http.StatusUnauthorized, code == http.StatusForbidden:
+		return fmt.Errorf("bedrock: %s: check the AWS credentials and model access to %q: %w", where, model, e)
+	case code == http.StatusNotFound:
+		return fmt.Errorf("bedrock: %s: check the model ID %q and the endpoint: %w", where, model, e)
+	case code == http.StatusBadRequest:
+		return fmt.Errorf("bedrock: %s: %w: %w", where, e, infinity.ErrInvalid)
+	}
+	return fmt.Errorf("bedrock: %s: %w", where, e)
+}
+
+// clip cuts s to n runes.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}
