@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
@@ -66,7 +67,7 @@ func TestTreeBudgetStopsAndResumes(t *testing.T) {
 			call("spawn_thread", `{"instructions":"b","child_of":"$STACK"}`),
 			call("spawn_thread", `{"instructions":"c","child_of":"$STACK"}`)}}},
 		{When: scripted.Match{Depth: ip(0)}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("sleep_until_event_or_input", `{}`)}}},
-		{When: scripted.Match{Depth: ip(1)}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("work", `{}`)}}},
+		{When: scripted.Match{Depth: ip(1)}, Reply: scripted.Reply{Delay: scripted.Duration(5 * time.Millisecond), Calls: []scripted.CallSpec{call("work", `{}`)}}},
 	}
 	e := newEnv(t, rules, func(c *actors.Config) {
 		c.Agents = []actors.Agent{{Name: "worker", Tools: []infinity.Tool{work{}}}}
