@@ -110,7 +110,7 @@ func TestAgentBudgetConcurrentInvocations(t *testing.T) {
 			groups[m.GroupID] = append(groups[m.GroupID], record(fmt.Sprintf("r%d", seq), string(m.GroupID), fmt.Sprint(seq), string(b)))
 		}
 		var wg sync.WaitGroup
-		i := round // a group's container changes from round to round
+		i := round                    // a group's container changes from round to round
 		for _, recs := range groups { // one invocation per group, at once, each in its own container
 			h := containers[i%len(containers)]
 			i++
