@@ -110,8 +110,10 @@ func TestAgentBudgetConcurrentInvocations(t *testing.T) {
 			groups[m.GroupID] = append(groups[m.GroupID], record(fmt.Sprintf("r%d", seq), string(m.GroupID), fmt.Sprint(seq), string(b)))
 		}
 		var wg sync.WaitGroup
-		i := round                    // a group's container changes from round to round
-		for _, recs := range groups { // one invocation per group, at once, each in its own container
+		// One invocation per group, at once, each in its own container (a
+		// group's container changes from round to round).
+		i := round
+		for _, recs := range groups {
 			h := containers[i%len(containers)]
 			i++
 			wg.Go(func() {
