@@ -100,6 +100,18 @@ func once(ctx context.Context, c infinity.HTTPClient, r Request) ([]byte, bool, 
 // the X-Amzn-ErrorType header, else the body's code or __type, cut at ':'
 // and after '#'.
 func parseError(resp *http.Response, raw []byte) *Error {
+	code, msg := ErrorOf(resp.Header, raw)
+	if code == "" {
+		code = http.StatusText(resp.StatusCode)
+	}
+	return &Error{Status: resp.StatusCode, Code: code, Message: msg}
+}
+
+// ErrorOf reads an AWS JSON protocol error as the SDK does: the code from
+// the X-Amzn-ErrorType header, else the body's code or __type, cut at ':'
+// and after '#' ("" when there is none), and the body's message or
+// Message.
+func ErrorOf(h http.Header, raw []byte) (code, message string) {
 	var body struct {
 		Code     string `json:"code"`
 		Type     string `json:"__type"`
@@ -107,7 +119,7 @@ func parseError(resp *http.Response, raw []byte) *Error {
 		Message2 string `json:"Message"`
 	}
 	_ = json.Unmarshal(raw, &body) // an unreadable body leaves the status to speak
-	code := resp.Header.Get("X-Amzn-ErrorType")
+	code = h.Get("X-Amzn-ErrorType")
 	if code == "" {
 		code = body.Code
 	}
@@ -116,10 +128,11 @@ func parseError(resp *http.Response, raw []byte) *Error {
 	}
 	code, _, _ = strings.Cut(code, ":")
 	code = code[strings.LastIndexByte(code, '#')+1:]
-	if code == "" {
-		code = http.StatusText(resp.StatusCode)
+	message = body.Message
+	if message == "" {
+		message = body.Message2
 	}
-	return &Error{Status: resp.StatusCode, Code: code, Message: body.Message + body.Message2}
+	return code, message
 }
 
 func throttle(code string) bool {

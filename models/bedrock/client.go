@@ -3,7 +3,6 @@ package bedrock
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/internal/awsjson"
 	"github.com/infinity-runtime/infinity/tools/httpclient"
 )
 
@@ -422,26 +422,7 @@ func modeled(code string) bool {
 func responseError(resp *http.Response) *Error {
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	_ = resp.Body.Close()
-	var body struct {
-		Code     string `json:"code"`
-		Type     string `json:"__type"`
-		Message  string `json:"message"`
-		Message2 string `json:"Message"`
-	}
-	_ = json.Unmarshal(raw, &body) // an unreadable body leaves the status to speak
-	code := resp.Header.Get("X-Amzn-ErrorType")
-	if code == "" {
-		code = body.Code
-	}
-	if code == "" {
-		code = body.Type
-	}
-	code, _, _ = strings.Cut(code, ":")
-	code = code[strings.LastIndexByte(code, '#')+1:]
-	msg := body.Message
-	if msg == "" {
-		msg = body.Message2
-	}
+	code, msg := awsjson.ErrorOf(resp.Header, raw)
 	return &Error{StatusCode: resp.StatusCode, Code: code, Message: msg, RequestID: resp.Header.Get("X-Amzn-RequestId"), Header: resp.Header}
 }
 
