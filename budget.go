@@ -2,6 +2,7 @@ package infinity
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -36,8 +37,12 @@ func (b Budget) Add(o Budget) Budget {
 		Wall: b.Wall + o.Wall, MaxThreads: b.MaxThreads + o.MaxThreads}
 }
 
-// Validate refuses negative fields (ErrInvalid).
+// Validate refuses negative fields and a USD cap that is not a finite
+// number (ErrInvalid).
 func (b Budget) Validate() error {
+	if math.IsNaN(b.USD) || math.IsInf(b.USD, 0) {
+		return fmt.Errorf("budget: usd %v is not a number of dollars: %w", b.USD, ErrInvalid)
+	}
 	if b.USD < 0 || b.Tokens < 0 || b.ModelCalls < 0 || b.Wall < 0 || b.MaxThreads < 0 {
 		return fmt.Errorf("budget %s: a negative cap: %w", b, ErrInvalid)
 	}

@@ -27,7 +27,10 @@ const maxLedgers = 4096
 
 // ledger is what the engine has counted of one tree.
 type ledger struct {
-	mu      sync.Mutex
+	mu sync.Mutex
+	// created is the root's creation time: a tree deleted and started
+	// again under the same id is another tree, counted afresh.
+	created time.Time
 	budget  infinity.Budget
 	counted map[infinity.ThreadID]int // own items counted, per thread
 	spend   infinity.Spend            // USD, Tokens, ModelCalls
@@ -72,7 +75,8 @@ type TreeBudget struct {
 }
 
 // TreeBudget reads the budget of the tree whose root is root and what it
-// has spent, from the stored histories.
+// has spent, from the stored histories; a tree without a budget is not
+// read beyond its root (its Spend is empty).
 func (rt *Runtime) TreeBudget(ctx context.Context, root infinity.ThreadID) (TreeBudget, error) {
 	info, err := rt.cfg.Conversations.Thread(ctx, root)
 	if err != nil {
@@ -81,7 +85,7 @@ func (rt *Runtime) TreeBudget(ctx context.Context, root infinity.ThreadID) (Tree
 	if !info.IsRoot() {
 		return TreeBudget{}, fmt.Errorf("budget %s: not a root thread (a budget belongs to a whole tree: ask its root, %s): %w", root, info.Root, infinity.ErrInvalid)
 	}
-	return rt.eng.treeBudget(ctx, info, true)
+	return rt.eng.treeBudget(ctx, info, false)
 }
 
 // treeBudget brings root's ledger up to date and returns it; without
@@ -90,6 +94,10 @@ func (e *engine) treeBudget(ctx context.Context, root infinity.ThreadInfo, walk 
 	l := e.budgets.get(root.ID)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if !l.created.Equal(root.Created) { // a new tree under this id: count afresh
+		l.created, l.budget, l.spend, l.warned = root.Created, infinity.Budget{}, infinity.Spend{}, false
+		l.counted = map[infinity.ThreadID]int{}
+	}
 	// The root's items first: they hold the budget.
 	if err := e.count(ctx, l, root, true); err != nil {
 		return TreeBudget{}, err
@@ -239,7 +247,7 @@ func (r *run) treeBudget(ctx context.Context) (TreeBudget, error) {
 func (r *run) budgetRaised(ctx context.Context) error {
 	m := r.raised
 	isRoot := r.self.IsRoot()
-	stopped := stoppedByBudget(r.items)
+	stopped := r.stoppedBefore
 	if !isRoot && !stopped {
 		return nil // raised again, or the thread went on otherwise
 	}
@@ -265,15 +273,13 @@ func (r *run) budgetRaised(ctx context.Context) error {
 			return fmt.Errorf("slice %s: budget: %w", r.self.ID, err)
 		}
 		for _, k := range kids {
+			// Every open thread is told: one that the budget stopped goes
+			// on, the others ignore it. (A thread whose slice is deciding
+			// "spent" right now, against the budget before this raise,
+			// commits its notice before it applies this message.)
 			if !k.Closed {
-				items, err := r.e.cfg.Conversations.Items(ctx, k.ID, 0, -1)
-				if err != nil {
-					return fmt.Errorf("slice %s: budget: %w", r.self.ID, err)
-				}
-				if stoppedByBudget(items) {
-					r.send(infinity.DeriveID("budget_", string(m.ID), string(k.ID)), infinity.InputMessage{GroupID: k.ID,
-						Content: infinity.TextContent(""), Synthetic: &infinity.Synthetic{Type: infinity.SyntheticBudget}}, time.Time{})
-				}
+				r.send(infinity.DeriveID("budget_", string(m.ID), string(k.ID)), infinity.InputMessage{GroupID: k.ID,
+					Content: infinity.TextContent(""), Synthetic: &infinity.Synthetic{Type: infinity.SyntheticBudget}}, time.Time{})
 			}
 			if err := wake(k.ID); err != nil {
 				return err

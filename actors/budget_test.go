@@ -137,3 +137,37 @@ func TestTreeBudgetMaxThreads(t *testing.T) {
 		t.Fatalf("the third spawn was not refused:\n%s", tr)
 	}
 }
+
+// A tree deleted and started again under the same id is a new tree: it
+// does not inherit the old one's budget or spend.
+func TestTreeBudgetOfAReusedRootID(t *testing.T) {
+	e := newEnv(t, []scripted.Rule{{When: scripted.Match{}, Reply: scripted.Reply{Text: "answered"}}})
+	ctx := context.Background()
+	if _, err := e.rt.Start(ctx, actors.StartOptions{ID: "reuse", Text: "one", Budget: &infinity.Budget{ModelCalls: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the answer", func() bool { return e.last("reuse") == "answered" })
+	if tb, err := e.rt.TreeBudget(ctx, "reuse"); err != nil || tb.Spent == "" {
+		t.Fatalf("TreeBudget = %+v, %v", tb, err)
+	}
+	if _, err := e.rt.CloseThread(ctx, "reuse"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the close", func() bool { return e.info("reuse").Closed })
+	e.settle()
+	ids, err := e.conv.(infinity.TreeDeleter).DeleteTree(ctx, "reuse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.state.(infinity.StateDeleter).DeleteThreads(ctx, ids); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Second) // the new tree is created later
+	if _, err := e.rt.Start(ctx, actors.StartOptions{ID: "reuse", Text: "two"}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the new tree's answer", func() bool { own := e.own("reuse"); return len(own) == 2 && own[1].Text == "answered" })
+	if tb, err := e.rt.TreeBudget(ctx, "reuse"); err != nil || !tb.Budget.IsZero() {
+		t.Fatalf("the new tree's budget: %+v, %v", tb, err)
+	}
+}

@@ -290,7 +290,11 @@ func testRedelivered(t *testing.T, appliedOnly bool) {
 		}
 	}
 	e.settle()
-	if marked, err := e.state.Processed(context.Background(), root, "dup-1"); err != nil || marked == appliedOnly {
+	// With processed marks the applying slice marks it. With AppliedOnly
+	// it does not, but a copy that reached the thread after that slice
+	// began is a late repeat and is marked: which happens depends on the
+	// scheduler, so only the first mode is checked here.
+	if marked, err := e.state.Processed(context.Background(), root, "dup-1"); err != nil || !appliedOnly && !marked {
 		t.Fatalf("processed mark after the applying slice: %v, %v (applied only: %v)", marked, err, appliedOnly)
 	}
 	if err := e.rt.Deliver(msg); err != nil {

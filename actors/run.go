@@ -30,23 +30,26 @@ type run struct {
 	// the root, by raised.Budget).
 	raised *infinity.InputMessage
 	// budgeted says the tree has a budget (budgetCheck).
-	budgeted    bool
-	closing     bool
-	children    int
-	completions int
-	started     time.Time
-	metadata    json.RawMessage
-	modelErr    error
-	inputs      []infinity.MessageID
-	badArgs     []string           // calls whose arguments were not valid JSON
-	closeReq    infinity.MessageID // a close request's id
-	oauthURLs   []oauthRequest     // shown to clients after the commit, never stored
-	cancelled   []string           // subscriptions cancelled, for the notifier
-	session     []infinity.Tool    // the agent's Toolsets for this root
-	specs       []infinity.ToolSpec
-	model       threadModel    // set by the first completion
-	lastUsage   infinity.Usage // of the slice's last completion
-	compactNow  bool           // an operator asked for a compaction
+	budgeted bool
+	// stoppedBefore says the history ended with the budget stopping the
+	// thread before this slice's inputs were applied.
+	stoppedBefore bool
+	closing       bool
+	children      int
+	completions   int
+	started       time.Time
+	metadata      json.RawMessage
+	modelErr      error
+	inputs        []infinity.MessageID
+	badArgs       []string           // calls whose arguments were not valid JSON
+	closeReq      infinity.MessageID // a close request's id
+	oauthURLs     []oauthRequest     // shown to clients after the commit, never stored
+	cancelled     []string           // subscriptions cancelled, for the notifier
+	session       []infinity.Tool    // the agent's Toolsets for this root
+	specs         []infinity.ToolSpec
+	model         threadModel    // set by the first completion
+	lastUsage     infinity.Usage // of the slice's last completion
+	compactNow    bool           // an operator asked for a compaction
 }
 
 type callState struct {
@@ -214,6 +217,7 @@ func (r *run) send(id string, msg infinity.InputMessage, at time.Time) {
 // execute applies the inputs, then runs completions while the thread has
 // something to act on.
 func (r *run) execute(ctx context.Context, msgs []infinity.InputMessage) error {
+	r.stoppedBefore = stoppedByBudget(r.items)
 	for _, m := range msgs {
 		r.inputs = append(r.inputs, m.ID)
 		if s := m.Synthetic; s != nil && s.Type == infinity.SyntheticCompactionComplete && !r.fromCompaction(ctx, s) {
@@ -461,21 +465,23 @@ func (r *run) think(ctx context.Context) error {
 			}, time.Time{})
 			return nil
 		}
+		if r.completions > 0 && r.budgeted {
+			// A tree with a budget commits each model call before the
+			// next: what a slice spends is then in the store for every
+			// other slice of the tree to count, here and in the cloud.
+			// (Before any store read: a failed read must not cost the
+			// call already made.)
+			r.send(r.continueID(), infinity.InputMessage{
+				GroupID: r.self.ID, Content: infinity.TextContent(""),
+				Synthetic: &infinity.Synthetic{Type: infinity.SyntheticContinue},
+			}, time.Time{})
+			return nil
+		}
 		stop, err := r.budgetCheck(ctx)
 		if err != nil {
 			return err
 		}
 		if stop {
-			return nil
-		}
-		if r.completions > 0 && r.budgeted {
-			// A tree with a budget commits each model call before the
-			// next: what a slice spends is then in the store for every
-			// other slice of the tree to count, here and in the cloud.
-			r.send(r.continueID(), infinity.InputMessage{
-				GroupID: r.self.ID, Content: infinity.TextContent(""),
-				Synthetic: &infinity.Synthetic{Type: infinity.SyntheticContinue},
-			}, time.Time{})
 			return nil
 		}
 		r.completions++

@@ -490,6 +490,16 @@ func (d *Daemon) postThread(w http.ResponseWriter, r *http.Request) error {
 	if budget == nil {
 		budget = d.agents.modelsOf(agent).Budget // the agent file's
 	}
+	if budget != nil && budget.USD > 0 {
+		am := d.agents.modelsOf(agent)
+		model := am.Default
+		if req.Model != "" {
+			model = req.Model
+		}
+		if _, ok := am.Prices.Price(model); !ok {
+			return apiErr(http.StatusBadRequest, CodeBadRequest, "a budget in USD needs the price of %s, which has none: give its price (price: in the agent file's model, or a prices file) or cap tokens or model calls instead", model)
+		}
+	}
 	id, err := d.rt.Start(r.Context(), actors.StartOptions{Agent: agent, Text: req.Text, ID: req.ID, Metadata: req.Metadata, Model: req.Model, Budget: budget})
 	if err != nil {
 		return err

@@ -342,17 +342,29 @@ func (a *Agent) ensureRoot(ctx context.Context, g *group) error {
 	if first.Synthetic != nil || first.Content.Type != infinity.ContentText {
 		return nil
 	}
-	_, err := a.o.Conversations.Thread(ctx, g.id)
+	withBudget := func() {
+		if first.Budget == nil && a.o.Budget != nil {
+			g.msgs[0].Budget = a.o.Budget // applied with the first message, into the root's first item
+		}
+	}
+	info, err := a.o.Conversations.Thread(ctx, g.id)
 	if err == nil {
+		// Created by an earlier delivery whose slice failed: its first
+		// message is not applied yet and still takes the agent's budget.
+		if info.IsRoot() {
+			if n, err := a.o.Conversations.Len(ctx, g.id); err != nil {
+				return fmt.Errorf("look up %s: %w", g.id, err)
+			} else if n == 0 {
+				withBudget()
+			}
+		}
 		return nil
 	}
 	if !errors.Is(err, infinity.ErrNotFound) {
 		return fmt.Errorf("look up %s: %w", g.id, err)
 	}
-	if first.Budget == nil && a.o.Budget != nil {
-		g.msgs[0].Budget = a.o.Budget // applied with the first message, into the root's first item
-	}
-	info := infinity.ThreadInfo{ID: g.id, Root: g.id, Agent: a.o.Agent, Created: a.o.Clock.Now().UTC().Truncate(time.Microsecond)}
+	withBudget()
+	info = infinity.ThreadInfo{ID: g.id, Root: g.id, Agent: a.o.Agent, Created: a.o.Clock.Now().UTC().Truncate(time.Microsecond)}
 	if err := a.o.Conversations.CreateThread(ctx, info); err != nil && !errors.Is(err, infinity.ErrExists) {
 		return fmt.Errorf("create root %s: %w", g.id, err)
 	}

@@ -518,3 +518,22 @@ func TestAgentBudgetAcrossInvocations(t *testing.T) {
 		t.Fatalf("TreeBudget of a root without a budget of its own = %+v, %v", tb, err)
 	}
 }
+
+// The agent file's budget reaches a root whose first delivery failed
+// after the root was created: the redelivered first message still brings
+// it.
+func TestAgentBudgetAfterAFailedFirstSlice(t *testing.T) {
+	f := newFixture(t, false, func(o *lambda.AgentOptions) { o.Budget = &infinity.Budget{ModelCalls: 7} })
+	f.conv.thread = "flaky"
+	f.conv.fail.Store(true)
+	if resp := f.invoke(t, eventJSON(t, record("f1", "flaky", "1", text("flaky", "hi")))); len(resp.BatchItemFailures) != 1 {
+		t.Fatalf("the first delivery did not fail: %v", failures(resp))
+	}
+	f.conv.fail.Store(false)
+	if resp := f.invoke(t, eventJSON(t, record("f1", "flaky", "1", text("flaky", "hi")))); len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("the redelivery failed: %v", failures(resp))
+	}
+	if tb, err := f.rt.TreeBudget(t.Context(), "flaky"); err != nil || tb.Budget.ModelCalls != 7 {
+		t.Fatalf("TreeBudget after a failed first slice = %+v, %v", tb, err)
+	}
+}

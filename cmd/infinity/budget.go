@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -107,8 +108,9 @@ func printBudget(w io.Writer, tb actors.TreeBudget, raised bool) {
 	row("wall time", s.Wall.Round(time.Second).String(), b.Wall.String(), b.Wall > 0)
 	row("threads", strconv.Itoa(s.LiveThreads), strconv.Itoa(b.MaxThreads), b.MaxThreads > 0)
 	switch {
-	case tb.Spent != "" && raised:
-		fmt.Fprintf(w, "still spent (%s): raise it further for the tree to go on\n", tb.Spent)
+	case raised:
+		// The root applies the raise in a moment: what it shows now may
+		// not have it yet.
 	case tb.Spent != "":
 		fmt.Fprintf(w, "spent (%s): the tree calls no model until the budget is raised (--add)\n", tb.Spent)
 	case tb.Warned:
@@ -150,15 +152,15 @@ func parseCap(p string) (infinity.Budget, error) {
 			s, mult = strings.TrimSuffix(s, "m"), 1000000
 		}
 		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n <= 0 {
-			return 0, fmt.Errorf("want a positive whole number")
+		if err != nil || n <= 0 || n > math.MaxInt64/mult {
+			return 0, fmt.Errorf("want a positive whole number (at most %d)", math.MaxInt64/mult)
 		}
 		return n * mult, nil
 	}
 	switch {
 	case strings.HasPrefix(p, "$") || strings.HasSuffix(p, "usd"):
 		v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimPrefix(p, "$"), "usd"), 64)
-		if err != nil || v <= 0 {
+		if err != nil || v <= 0 || math.IsNaN(v) || math.IsInf(v, 0) {
 			return infinity.Budget{}, fmt.Errorf("want a positive amount of USD, such as 5usd")
 		}
 		return infinity.Budget{USD: v}, nil

@@ -80,6 +80,9 @@ func encodeFast[T any](v *T, write func(*jsonw.W, *T)) ([]byte, error) {
 func encodeItem(it *infinity.Item) ([]byte, error) { return encodeFast(it, (*jsonw.W).Item) }
 
 func encodeOutgoing(o *infinity.Outgoing) ([]byte, error) {
+	if !jsonw.OK {
+		return encode(&[]infinity.Outgoing{*o}) // the one-entry list decodeOutgoing reads
+	}
 	return encodeFast(o, func(w *jsonw.W, o *infinity.Outgoing) { w.Outbox([]infinity.Outgoing{*o}) })
 }
 

@@ -329,6 +329,14 @@ func (w *W) Item(it *infinity.Item) {
 		w.Raw(`,"model":`)
 		w.Str(it.Model)
 	}
+	if it.Budget != nil {
+		w.Raw(`,"budget":`)
+		w.Value(*it.Budget)
+	}
+	if it.Notice != "" {
+		w.Raw(`,"notice":`)
+		w.Str(it.Notice)
+	}
 	w.Raw(`,"at":`)
 	w.Time(it.At)
 	w.Byte('}')
@@ -438,6 +446,10 @@ func (w *W) Message(m *infinity.InputMessage) {
 		w.Key(&first, "display_as")
 		w.Value(m.DisplayAs)
 	}
+	if m.Budget != nil {
+		w.Key(&first, "budget")
+		w.Value(*m.Budget)
+	}
 	if m.Subscription {
 		w.Key(&first, "subscription")
 		w.Bool(true)
@@ -492,14 +504,14 @@ func (w *W) Content(c *infinity.Content) {
 // "Name type tag", in order. OK is false when a type differs.
 var Fields = map[reflect.Type][]string{
 	reflect.TypeFor[infinity.Commit]():       {"Thread infinity.ThreadID ", "Expected int ", "Items []infinity.Item ", "Applied []infinity.MessageID ", "Outbox []infinity.Outgoing ", "Create []infinity.ThreadInfo ", "Close []infinity.ThreadID ", "Summary *infinity.Summary "},
-	reflect.TypeFor[infinity.Item]():         {"ID string id", "Kind infinity.ItemKind kind", "Text string text,omitempty", "Call *infinity.ToolCall call,omitempty", "Result *infinity.ToolResult result,omitempty", "Usage *infinity.Usage usage,omitempty", "Model string model,omitempty", "At time.Time at"},
+	reflect.TypeFor[infinity.Item]():         {"ID string id", "Kind infinity.ItemKind kind", "Text string text,omitempty", "Call *infinity.ToolCall call,omitempty", "Result *infinity.ToolResult result,omitempty", "Usage *infinity.Usage usage,omitempty", "Model string model,omitempty", "Budget *infinity.Budget budget,omitempty", "Notice string notice,omitempty", "At time.Time at"},
 	reflect.TypeFor[infinity.ToolCall]():     {"ID string id", "Name string name", "Args json.RawMessage args"},
 	reflect.TypeFor[infinity.ToolResult]():   {"CallID string call_id", "Parts []infinity.Part parts,omitempty", "IsError bool is_error,omitempty", "State infinity.ResultState state,omitempty", "Display []infinity.DisplaySegment display,omitempty", "Subscription bool subscription,omitempty"},
 	reflect.TypeFor[infinity.Usage]():        {"Input int input", "Output int output"},
 	reflect.TypeFor[infinity.Part]():         {"Type string type", "Text string text,omitempty", "Data string data,omitempty", "MediaType string media_type,omitempty"},
 	reflect.TypeFor[infinity.Outgoing]():     {"ID string id", "Message *infinity.InputMessage message,omitempty", "At time.Time at,omitzero", "Invoke *infinity.Invocation invoke,omitempty"},
 	reflect.TypeFor[infinity.Queued]():       {"Message infinity.InputMessage message", "At time.Time at,omitzero"},
-	reflect.TypeFor[infinity.InputMessage](): {"ID infinity.MessageID id,omitempty", "GroupID infinity.ThreadID group_id", "Content infinity.Content content", "Metadata json.RawMessage metadata,omitempty", "Synthetic *infinity.Synthetic synthetic,omitempty", "DisplayAs []infinity.DisplaySegment display_as,omitempty", "Subscription bool subscription,omitempty"},
+	reflect.TypeFor[infinity.InputMessage](): {"ID infinity.MessageID id,omitempty", "GroupID infinity.ThreadID group_id", "Content infinity.Content content", "Metadata json.RawMessage metadata,omitempty", "Synthetic *infinity.Synthetic synthetic,omitempty", "DisplayAs []infinity.DisplaySegment display_as,omitempty", "Budget *infinity.Budget budget,omitempty", "Subscription bool subscription,omitempty"},
 	reflect.TypeFor[infinity.Content]():      {"Type infinity.ContentType type", "Text string text,omitempty", "ID string id,omitempty", "CallID string call_id,omitempty", "Parts []infinity.Part content,omitempty", "AuthURL string auth_url,omitempty", "Prompt string prompt,omitempty", "Choices []string choices,omitempty", "Default int default,omitempty", "ResponseURL string response_url,omitempty"},
 }
 
