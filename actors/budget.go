@@ -25,6 +25,13 @@ import (
 // is dropped and counted again from the histories when next needed.
 const maxLedgers = 4096
 
+// budgetRecheck is how long a tree found without a budget is taken to have
+// none without reading its root again. A budget this engine commits (a
+// root's first item, a raise) ends it at once; one committed by another
+// process (a raise that sets a first budget, applied by another Lambda
+// container) reaches this one's checks within this long.
+const budgetRecheck = 5 * time.Second
+
 // ledger is what the engine has counted of one tree.
 type ledger struct {
 	mu sync.Mutex
@@ -35,6 +42,8 @@ type ledger struct {
 	counted map[infinity.ThreadID]int // own items counted, per thread
 	spend   infinity.Spend            // USD, Tokens, ModelCalls
 	warned  bool                      // a NoticeBudgetWarning is in the tree
+	// zeroAt is when the root was last read and had no budget.
+	zeroAt time.Time
 }
 
 // ledgers are the engine's ledgers by root.
@@ -95,14 +104,19 @@ func (e *engine) treeBudget(ctx context.Context, root infinity.ThreadInfo, walk 
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.created.Equal(root.Created) { // a new tree under this id: count afresh
-		l.created, l.budget, l.spend, l.warned = root.Created, infinity.Budget{}, infinity.Spend{}, false
+		l.created, l.budget, l.spend, l.warned, l.zeroAt = root.Created, infinity.Budget{}, infinity.Spend{}, false, time.Time{}
 		l.counted = map[infinity.ThreadID]int{}
+	}
+	now := e.cfg.Clock.Now()
+	if !walk && l.budget.IsZero() && !l.zeroAt.IsZero() && now.Sub(l.zeroAt) < budgetRecheck {
+		return TreeBudget{}, nil // most trees have no budget: no read per model call
 	}
 	// The root's items first: they hold the budget.
 	if err := e.count(ctx, l, root, true); err != nil {
 		return TreeBudget{}, err
 	}
 	if l.budget.IsZero() && !walk {
+		l.zeroAt = now
 		return TreeBudget{}, nil
 	}
 	live := 0
@@ -288,6 +302,15 @@ func (r *run) budgetRaised(ctx context.Context) error {
 		return nil
 	}
 	return wake(r.self.ID)
+}
+
+// budgetCommitted ends the "no budget" reading of root's tree: a commit of
+// this engine gave it a budget.
+func (e *engine) budgetCommitted(root infinity.ThreadID) {
+	l := e.budgets.get(root)
+	l.mu.Lock()
+	l.zeroAt = time.Time{}
+	l.mu.Unlock()
 }
 
 // stoppedByBudget says whether a history ends with the budget stopping it.

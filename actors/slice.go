@@ -288,6 +288,12 @@ func (e *engine) runSteps(ctx context.Context, id infinity.ThreadID, batch []inf
 				return false, fmt.Errorf("slice %s: commit: %w", id, err)
 			}
 		}
+		for _, it := range done.commit.Items {
+			if it.Budget != nil { // a root's first item or a raise: its tree has a budget now
+				e.budgetCommitted(done.commit.Thread)
+				break
+			}
+		}
 		e.emit(done)
 		e.notify(done)
 		if err := e.drain(ctx, done.hist.Lineage, done.commit.Outbox); err != nil {
