@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -213,6 +214,12 @@ func (r *run) budgetCheck(ctx context.Context) (stop bool, err error) {
 // responses' usage, a warning, the children it spawned, and, on the root,
 // the budget its first message or a raise brought.
 func (r *run) treeBudget(ctx context.Context) (TreeBudget, error) {
+	if r.self.IsRoot() && r.hist.Start == 0 && r.hist.Summary == nil && !slices.ContainsFunc(r.items, func(it infinity.Item) bool { return it.Budget != nil }) {
+		// A root whose whole history is loaded (not compacted) holds its
+		// budget in it: without one there, it has none, and nothing needs
+		// reading.
+		return TreeBudget{}, nil
+	}
 	tb, err := r.e.treeBudget(ctx, r.hist.Lineage[0], false)
 	if err != nil {
 		return tb, fmt.Errorf("slice %s: %w", r.self.ID, err)

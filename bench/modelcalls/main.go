@@ -56,6 +56,7 @@ func main() {
 	starters := flag.Int("starters", 256, "goroutines starting the threads (their durable writes share fsyncs)")
 	rpm := flag.Int("rpm", 0, "a rate limit on the model (requests per minute; 0: none); the server then answers 429 beyond it (with two seconds of burst)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	flag.BoolVar(&h2c, "h2c", false, "speak HTTP/2 without TLS between the runtime and the model server, as providers' APIs multiplex calls on HTTP/2 over TLS (default: HTTP/1.1, a connection per call in flight)")
 	flag.Parse()
 	if *cpuProfile != "" && !*serve {
 		f, err := os.Create(*cpuProfile)
@@ -85,6 +86,9 @@ func main() {
 // serveModel answers /v1/chat/completions after delay with a streamed
 // reply, prints its address, and serves /stats (peak open requests,
 // requests, 429s) until stdin closes.
+// h2c is the -h2c flag.
+var h2c bool
+
 func serveModel(delay time.Duration, rpm int) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -160,6 +164,14 @@ func serveModel(delay time.Duration, rpm int) error {
 		_ = json.NewEncoder(w).Encode(map[string]int64{"peak": peak.Load(), "total": total.Load(), "throttled": throttled.Load(), "span_ms": span.Milliseconds()})
 	})
 	srv := &http.Server{Handler: mux}
+	if h2c {
+		// HTTP/2 without TLS, as a provider's API multiplexes calls on
+		// HTTP/2 over TLS: a few connections carry every stream.
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetHTTP1(true)
+		srv.Protocols.SetUnencryptedHTTP2(true)
+		srv.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 1000}
+	}
 	go srv.Serve(ln)
 	fmt.Println(ln.Addr().String())
 	_, _ = io.Copy(io.Discard, os.Stdin) // the parent closes it to stop this
@@ -186,7 +198,7 @@ func run(threads, maxCalls, workers, sleepers, starters, rpm int, delay time.Dur
 	if err != nil {
 		return err
 	}
-	child := exec.Command(self, "-serve", "-delay", delay.String(), "-rpm", strconv.Itoa(rpm))
+	child := exec.Command(self, "-serve", "-delay", delay.String(), "-rpm", strconv.Itoa(rpm), "-h2c="+strconv.FormatBool(h2c))
 	stdin, err := child.StdinPipe()
 	if err != nil {
 		return err
@@ -208,6 +220,10 @@ func run(threads, maxCalls, workers, sleepers, starters, rpm int, delay time.Dur
 
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = threads, threads
+	if h2c {
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetUnencryptedHTTP2(true)
+	}
 	model, err := openai.New(openai.Config{BaseURL: "http://" + addr + "/v1", APIKey: "bench",
 		Models: []infinity.ModelInfo{{ID: "slow", ContextWindow: 100000, MaxOutput: 1024}}, HTTPClient: &http.Client{Transport: tr}, MaxRetries: -1})
 	if err != nil {
