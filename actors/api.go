@@ -137,6 +137,9 @@ func (rt *Runtime) sameStart(ctx context.Context, info infinity.ThreadInfo, msg 
 	if len(items) > 0 && (items[0].ID != string(msg.ID) || items[0].Text != msg.Content.Text) {
 		return fmt.Errorf("start: thread %s exists, started with another message: %w", info.ID, infinity.ErrExists)
 	}
+	if len(items) > 0 && !sameBudget(items[0].Budget, msg.Budget) {
+		return fmt.Errorf("start: thread %s exists, started with another budget (%s; raise it with RaiseBudget): %w", info.ID, budgetString(items[0].Budget), infinity.ErrExists)
+	}
 	return nil
 }
 

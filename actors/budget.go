@@ -320,6 +320,22 @@ func (e *engine) budgetCommitted(root infinity.ThreadID) {
 	l.mu.Unlock()
 }
 
+// sameBudget says whether two optional budgets are the same.
+func sameBudget(a, b *infinity.Budget) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// budgetString is an optional budget for messages.
+func budgetString(b *infinity.Budget) string {
+	if b == nil {
+		return "none"
+	}
+	return b.String()
+}
+
 // stoppedByBudget says whether a history ends with the budget stopping it.
 func stoppedByBudget(items []infinity.Item) bool {
 	return len(items) > 0 && items[len(items)-1].Notice == infinity.NoticeBudgetSpent

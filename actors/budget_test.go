@@ -171,3 +171,21 @@ func TestTreeBudgetOfAReusedRootID(t *testing.T) {
 		t.Fatalf("the new tree's budget: %+v, %v", tb, err)
 	}
 }
+
+// A retried Start with the same id must ask for the same budget: another
+// one is refused (a raise is the way to change it).
+func TestStartRetryWithAnotherBudget(t *testing.T) {
+	e := newEnv(t, []scripted.Rule{{When: scripted.Match{}, Reply: scripted.Reply{Text: "answered"}}})
+	ctx := context.Background()
+	b := &infinity.Budget{Tokens: 1000}
+	if _, err := e.rt.Start(ctx, actors.StartOptions{ID: "same", Text: "one", Budget: b}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the answer", func() bool { return e.last("same") == "answered" })
+	if _, err := e.rt.Start(ctx, actors.StartOptions{ID: "same", Text: "one", Budget: &infinity.Budget{Tokens: 1000}}); err != nil {
+		t.Errorf("the same start again: %v", err)
+	}
+	if _, err := e.rt.Start(ctx, actors.StartOptions{ID: "same", Text: "one", Budget: &infinity.Budget{Tokens: 5}}); !errors.Is(err, infinity.ErrExists) {
+		t.Errorf("a retry with another budget: %v, want ErrExists", err)
+	}
+}

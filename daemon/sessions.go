@@ -242,6 +242,11 @@ func validateSession(s *Session, items map[infinity.ThreadID]int) error {
 			if it.Kind < infinity.KindUser || it.Kind > infinity.KindToolResult {
 				return fmt.Errorf("threads[%d] (%q): items[%d] (%q): no known kind: %w", j, info.ID, k, it.ID, infinity.ErrInvalid)
 			}
+			if it.Budget != nil {
+				if err := it.Budget.Validate(); err != nil {
+					return fmt.Errorf("threads[%d] (%q): items[%d] (%q): %w", j, info.ID, k, it.ID, err)
+				}
+			}
 		}
 		last := -1
 		for k, sum := range s.Threads[j].Summaries {

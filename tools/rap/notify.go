@@ -84,17 +84,20 @@ func (n *Notifier) broadcast(ctx context.Context, path string, msg any, thread i
 	if !n.Synchronous {
 		base = context.WithoutCancel(ctx)
 	}
-	attempts := 1
-	if n.Synchronous {
-		attempts = 2
-	}
+	attempts := 1 // the protocol forbids retrying these notifications (rules 94, 100)
 	var wg sync.WaitGroup
 	for _, s := range n.Loader.servers {
+		if s.local != nil && s.local.sup != nil && s.local.sup.Pid() == 0 {
+			// A local server that is not running holds nothing about the
+			// thread (it lost its state when it stopped): starting it
+			// only to tell it would be waste.
+			continue
+		}
 		wg.Add(1)
 		n.wg.Go(func() {
 			defer wg.Done()
-			// A local server is started if it is not running, within its
-			// connect timeout; the request has Timeout.
+			// A local server (running when the loop looked) is acquired
+			// within its connect timeout; the request has Timeout.
 			actx, acancel := context.WithTimeout(base, s.connect)
 			addr, release, err := s.acquire(actx)
 			acancel()
