@@ -70,6 +70,13 @@ func until(expr string) chromedp.Action[chromedp.Void] {
 	}
 }
 
+// clickLive clicks the first element matching selector in the page, once
+// it is there: for parts the live updates redraw, where a click by node
+// could reach a node already replaced.
+func clickLive(selector string) chromedp.Action[chromedp.Void] {
+	return until(fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (!e) return false; e.click(); return true; })()`, selector))
+}
+
 // startFromUI starts a thread from the "New thread" dialog.
 func startFromUI(agent, text string) chromedp.Action[chromedp.Void] {
 	return chromedp.Steps(
@@ -178,7 +185,7 @@ func TestWebUI(t *testing.T) {
 		until(`document.querySelector("#choices").innerText.includes("Deploy v2 to production?")`))
 	shot(t, ctx, "choice")
 	uiStep(t, ctx, "click deploy",
-		chromedp.Click(chromedp.CSS(`#choices .choice button:first-of-type`)),
+		clickLive(`#choices .choice button:first-of-type`),
 		until(`document.querySelector("#transcript").innerText.includes("Approved: deploying v2 to production now.")`),
 		until(`document.querySelector("#choices .choice") === null`))
 	shot(t, ctx, "approved")
