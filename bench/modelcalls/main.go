@@ -53,7 +53,7 @@ func main() {
 	maxCalls := flag.Int("max-calls", 10000, "model calls in flight at most (actors.Config.MaxModelCalls)")
 	workers := flag.Int("workers", 256, "the host's workers (actors.Config.MaxConcurrentSlices)")
 	sleepers := flag.Int("sleepers", 1000, "unrelated threads sleeping on timers due during the run")
-	starters := flag.Int("starters", 256, "goroutines starting the threads (their durable writes share fsyncs)")
+	starters := flag.Int("starters", 64, "goroutines starting the threads (their durable writes share fsyncs; more than about 128 only adds CPU contention: see the README)")
 	rpm := flag.Int("rpm", 0, "a rate limit on the model (requests per minute; 0: none); the server then answers 429 beyond it (with two seconds of burst)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.BoolVar(&h2c, "h2c", false, "speak HTTP/2 without TLS between the runtime and the model server, as providers' APIs multiplex calls on HTTP/2 over TLS (default: HTTP/1.1, a connection per call in flight)")
