@@ -214,13 +214,19 @@ func (r *run) budgetCheck(ctx context.Context) (stop bool, err error) {
 // responses' usage, a warning, the children it spawned, and, on the root,
 // the budget its first message or a raise brought.
 func (r *run) treeBudget(ctx context.Context) (TreeBudget, error) {
-	if r.self.IsRoot() && r.hist.Start == 0 && r.hist.Summary == nil && !slices.ContainsFunc(r.items, func(it infinity.Item) bool { return it.Budget != nil }) {
+	walk := false
+	if r.self.IsRoot() && r.hist.Start == 0 && r.hist.Summary == nil {
 		// A root whose whole history is loaded (not compacted) holds its
 		// budget in it: without one there, it has none, and nothing needs
-		// reading.
-		return TreeBudget{}, nil
+		// reading; with one, the tree is read whatever the engine took it
+		// for before (and never noted as without one: the budget may not
+		// be committed yet).
+		if !slices.ContainsFunc(r.items, func(it infinity.Item) bool { return it.Budget != nil }) {
+			return TreeBudget{}, nil
+		}
+		walk = true
 	}
-	tb, err := r.e.treeBudget(ctx, r.hist.Lineage[0], false)
+	tb, err := r.e.treeBudget(ctx, r.hist.Lineage[0], walk)
 	if err != nil {
 		return tb, fmt.Errorf("slice %s: %w", r.self.ID, err)
 	}

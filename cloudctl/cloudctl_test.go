@@ -283,3 +283,22 @@ func TestRedriveKeepsTheMessageID(t *testing.T) {
 		t.Errorf("a body that is not JSON became %q", got)
 	}
 }
+
+// Budget notices: a raise or a warning asks nothing of a thread that had
+// answered; a spent notice is over_budget, and settled.
+func TestStatusWithBudgetNotices(t *testing.T) {
+	root := infinity.ThreadInfo{ID: "r", Root: "r"}
+	user := infinity.Item{ID: "u", Kind: infinity.KindUser, Text: "hi"}
+	answer := infinity.Item{ID: "a", Kind: infinity.KindAssistant, Text: "hello"}
+	raised := infinity.Item{ID: "b", Kind: infinity.KindUser, Text: "[budget] raised", Notice: infinity.NoticeBudgetRaised}
+	spent := infinity.Item{ID: "s", Kind: infinity.KindUser, Text: "[budget] spent", Notice: infinity.NoticeBudgetSpent}
+	if s, d, _ := status(root, []infinity.Item{user, answer, raised}); s != StatusWaiting || d != WaitingForInput {
+		t.Errorf("after a raise: %s %s", s, d)
+	}
+	if s, _, _ := status(root, []infinity.Item{user, spent}); s != StatusOverBudget || !settled(root, []infinity.Item{user, spent}) {
+		t.Errorf("stopped by the budget: %s", s)
+	}
+	if s, _, _ := status(root, []infinity.Item{user, spent, raised}); s != StatusRunning {
+		t.Errorf("going on after a raise: %s", s)
+	}
+}

@@ -18,6 +18,9 @@ const (
 	StatusSleeping = "sleeping" // a timer will wake it (Until)
 	StatusWaiting  = "waiting"  // for input, a child, an event or a tool (Detail)
 	StatusClosed   = "closed"
+	// StatusOverBudget: the tree's budget stopped the thread; a raise
+	// lets it go on.
+	StatusOverBudget = "over_budget"
 )
 
 // WaitingForInput is the Detail of a thread that waits for user input.
@@ -210,7 +213,17 @@ func status(info infinity.ThreadInfo, items []infinity.Item) (string, string, *t
 	}
 	call := actors.OpenCall(items)
 	if call == nil {
-		if items[len(items)-1].Kind == infinity.KindAssistant {
+		last := items[len(items)-1]
+		if n := len(items); last.Notice == infinity.NoticeBudgetRaised && n > 1 && items[n-2].Notice == infinity.NoticeBudgetSpent {
+			return StatusRunning, "going on after a raise of its tree's budget", nil
+		}
+		for i := len(items) - 1; i > 0 && (last.Notice == infinity.NoticeBudgetRaised || last.Notice == infinity.NoticeBudgetWarning); i-- {
+			last = items[i-1] // a note about the budget asks nothing of the thread
+		}
+		switch {
+		case last.Notice == infinity.NoticeBudgetSpent:
+			return StatusOverBudget, "the tree's budget is spent: raise it with infinity budget ROOT --add", nil
+		case last.Kind == infinity.KindAssistant:
 			return StatusWaiting, WaitingForInput, nil
 		}
 		return StatusRunning, "no answer to its last input yet", nil
@@ -225,8 +238,9 @@ func status(info infinity.ThreadInfo, items []infinity.Item) (string, string, *t
 }
 
 // settled reports whether a thread has nothing to do until someone acts:
-// it is closed, or it answered and waits for input.
+// it is closed, its tree's budget stopped it, or it answered and waits for
+// input.
 func settled(info infinity.ThreadInfo, items []infinity.Item) bool {
 	s, d, _ := status(info, items)
-	return s == StatusClosed || s == StatusWaiting && d == WaitingForInput
+	return s == StatusClosed || s == StatusOverBudget || s == StatusWaiting && d == WaitingForInput
 }

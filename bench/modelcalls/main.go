@@ -83,12 +83,12 @@ func main() {
 	}
 }
 
-// serveModel answers /v1/chat/completions after delay with a streamed
-// reply, prints its address, and serves /stats (peak open requests,
-// requests, 429s) until stdin closes.
 // h2c is the -h2c flag.
 var h2c bool
 
+// serveModel answers /v1/chat/completions after delay with a streamed
+// reply, prints its address, and serves /stats (peak open requests,
+// requests, 429s) until stdin closes.
 func serveModel(delay time.Duration, rpm int) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -473,6 +473,13 @@ func (s *Supervisor[T]) stop(p *proc[T], why string) error {
 	return err
 }
 
+// Live reports whether a process runs or is being started.
+func (s *Supervisor[T]) Live() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.starting != nil || s.cur != nil && !s.cur.ended
+}
+
 // Pid returns the running process's id, or 0 when none runs.
 func (s *Supervisor[T]) Pid() int {
 	s.mu.Lock()

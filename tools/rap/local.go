@@ -143,6 +143,9 @@ func (ls *localServer) close() error {
 }
 
 // pid returns the running server's process id, or 0.
+// live reports whether the server runs or is being started.
+func (ls *localServer) live() bool { return ls.err == nil && ls.sup.Live() }
+
 func (ls *localServer) pid() int {
 	if ls.err != nil {
 		return 0

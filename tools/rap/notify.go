@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/infinity-runtime/infinity"
-	"github.com/infinity-runtime/infinity/internal/backoff"
 )
 
 // ErrMigration: a /migrate request failed; the migration must be aborted.
@@ -22,7 +21,9 @@ const DefaultNotifyTimeout = 5 * time.Second
 
 // Notifier sends the runtime → tool notifications to every configured
 // server: /close_thread, /cancel_tool_call (fire and forget) and /migrate.
-// A local server that is not running is started to receive them.
+// A local server that neither runs nor is starting is left out of
+// close/cancel notifications (it holds nothing about the thread) and
+// started for /migrate.
 type Notifier struct {
 	// Loader supplies the servers and, for Migrate, their manifests
 	// (required).
@@ -34,8 +35,8 @@ type Notifier struct {
 	// DefaultNotifyTimeout.
 	Timeout time.Duration
 	// Synchronous makes ThreadClosed and CallCancelled return only when
-	// every server has acknowledged, or failed twice (a failed request is
-	// tried once more after a short wait, within Timeout). The Lambda
+	// every server has answered or failed (within Timeout; a notification
+	// is never retried, as the protocol asks). The Lambda
 	// functions set it: a request left on a goroutine when the handler
 	// returns is frozen with the container and may never be sent.
 	Synchronous bool
@@ -45,7 +46,7 @@ type Notifier struct {
 
 // ThreadClosed tells every server that thread closed (the protocol's
 // /close_thread). It returns at once unless Synchronous: each server gets
-// one concurrent POST, bounded by Timeout (retried once when Synchronous),
+// one concurrent POST, bounded by Timeout and never retried,
 // and its outcome is only logged, so one server's failure affects no other
 // and nothing depends on delivery.
 // When thread is a session's root, the loader forgets the session's
@@ -84,13 +85,14 @@ func (n *Notifier) broadcast(ctx context.Context, path string, msg any, thread i
 	if !n.Synchronous {
 		base = context.WithoutCancel(ctx)
 	}
-	attempts := 1 // the protocol forbids retrying these notifications (rules 94, 100)
 	var wg sync.WaitGroup
 	for _, s := range n.Loader.servers {
-		if s.local != nil && s.local.sup != nil && s.local.sup.Pid() == 0 {
-			// A local server that is not running holds nothing about the
-			// thread (it lost its state when it stopped): starting it
-			// only to tell it would be waste.
+		if s.local != nil && !s.local.live() {
+			// A local server that neither runs nor is starting holds
+			// nothing about the thread (it lost its state when it
+			// stopped): starting it only to tell it would be waste. One
+			// being started is waited for, as its first call may be the
+			// thread's.
 			continue
 		}
 		wg.Add(1)
@@ -108,15 +110,9 @@ func (n *Notifier) broadcast(ctx context.Context, path string, msg any, thread i
 			defer release()
 			rctx, cancel := context.WithTimeout(base, timeout)
 			defer cancel()
-			for attempt := 1; ; attempt++ {
-				status, _, err := postJSON(rctx, n.client(), addr+path, body)
-				if err == nil && status == http.StatusOK {
-					return
-				}
-				if attempt == attempts || backoff.Sleep(rctx, backoff.Delay(200*time.Millisecond, time.Second, attempt)) != nil {
-					log.Info("rap notification not acknowledged", "server", s.name, "path", path, "thread", thread, "status", status, "err", err, "attempts", attempt)
-					return
-				}
+			// Sent once: the protocol forbids retrying these (rules 94, 100).
+			if status, _, err := postJSON(rctx, n.client(), addr+path, body); err != nil || status != http.StatusOK {
+				log.Info("rap notification not acknowledged", "server", s.name, "path", path, "thread", thread, "status", status, "err", err)
 			}
 		})
 	}
