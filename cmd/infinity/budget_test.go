@@ -29,23 +29,7 @@ func TestParseBudget(t *testing.T) {
 // run --budget through the CLI: the tree stops at its cap (ls shows
 // over_budget, budget says spent), budget --add lets it finish.
 func TestBudgetCommand(t *testing.T) {
-	dir := t.TempDir()
-	script := `{"rules":[
-	  {"when":{"depth":0,"last_tool":"receive_event__injected","count":{"tool":"receive_event__injected","min":2}},"reply":{"text":"Both children reported back."}},
-	  {"when":{"depth":0,"last":"user","count":{"tool":"receive_event__injected","min":2}},"reply":{"text":"Both children reported back."}},
-	  {"when":{"depth":0,"last":"user","last_text":"Start"},"reply":{"calls":[
-	    {"name":"spawn_thread","args":{"instructions":"a","child_of":"$STACK"}},
-	    {"name":"spawn_thread","args":{"instructions":"b","child_of":"$STACK"}}]}},
-	  {"when":{"depth":0},"reply":{"calls":[{"name":"sleep_until_event_or_input","args":{}}]}},
-	  {"when":{"depth":1},"reply":{"calls":[{"name":"close_thread","args":{"thread_id":"$THREAD","report_to_parent":"done"}}]}}
-	]}`
-	agent := filepath.Join(dir, "capped.yaml")
-	if err := os.WriteFile(filepath.Join(dir, "s.json"), []byte(script), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(agent, []byte("name: capped\nmodel:\n  provider: scripted\n  script: s.json\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	agent := cappedAgent(t)
 	serveDaemon(t, t.TempDir())
 	var st daemon.Started
 	if err := json.Unmarshal([]byte(cmdOut(t, "run", agent, "Start.", "--budget", "1calls", "--json")), &st); err != nil {
@@ -67,4 +51,29 @@ func TestBudgetCommand(t *testing.T) {
 	if out := cmdOut(t, "logs", root); !strings.Contains(out, "[budget] The budget of this thread tree was raised by 100calls") {
 		t.Errorf("the raise is not in the root's transcript:\n%s", out)
 	}
+}
+
+// cappedAgent writes an agent file whose root spawns two children and
+// answers once both reported (also after a budget notice), and returns
+// its path.
+func cappedAgent(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	script := `{"rules":[
+	  {"when":{"depth":0,"last_tool":"receive_event__injected","count":{"tool":"receive_event__injected","min":2}},"reply":{"text":"Both children reported back."}},
+	  {"when":{"depth":0,"last":"user","count":{"tool":"receive_event__injected","min":2}},"reply":{"text":"Both children reported back."}},
+	  {"when":{"depth":0,"last":"user","last_text":"Start"},"reply":{"calls":[
+	    {"name":"spawn_thread","args":{"instructions":"a","child_of":"$STACK"}},
+	    {"name":"spawn_thread","args":{"instructions":"b","child_of":"$STACK"}}]}},
+	  {"when":{"depth":0},"reply":{"calls":[{"name":"sleep_until_event_or_input","args":{}}]}},
+	  {"when":{"depth":1},"reply":{"calls":[{"name":"close_thread","args":{"thread_id":"$THREAD","report_to_parent":"done"}}]}}
+	]}`
+	agent := filepath.Join(dir, "capped.yaml")
+	if err := os.WriteFile(filepath.Join(dir, "s.json"), []byte(script), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(agent, []byte("name: capped\nmodel:\n  provider: scripted\n  script: s.json\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return agent
 }

@@ -341,23 +341,7 @@ func TestBudgetSurvivesKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	dir := t.TempDir()
-	script := `{"rules":[
-	  {"when":{"depth":0,"last_tool":"receive_event__injected","count":{"tool":"receive_event__injected","min":2}},"reply":{"text":"Both children reported back."}},
-	  {"when":{"depth":0,"last":"user","count":{"tool":"receive_event__injected","min":2}},"reply":{"text":"Both children reported back."}},
-	  {"when":{"depth":0,"last":"user","last_text":"Start"},"reply":{"calls":[
-	    {"name":"spawn_thread","args":{"instructions":"a","child_of":"$STACK"}},
-	    {"name":"spawn_thread","args":{"instructions":"b","child_of":"$STACK"}}]}},
-	  {"when":{"depth":0},"reply":{"calls":[{"name":"sleep_until_event_or_input","args":{}}]}},
-	  {"when":{"depth":1},"reply":{"calls":[{"name":"close_thread","args":{"thread_id":"$THREAD","report_to_parent":"done"}}]}}
-	]}`
-	agent := filepath.Join(dir, "capped.yaml")
-	if err := os.WriteFile(filepath.Join(dir, "s.json"), []byte(script), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(agent, []byte("name: capped\nmodel:\n  provider: scripted\n  script: s.json\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	agent := cappedAgent(t)
 	home := t.TempDir()
 	p, c := startDaemonProc(t, home)
 	out, err := cli(t, home, "run", agent, "Start.", "--budget", "1calls", "--json")
