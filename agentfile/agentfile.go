@@ -386,16 +386,7 @@ func (p *parse) walk(n ast.Node, path string, key *token.Token, want kind) {
 	ok := false
 	switch want {
 	case kMap:
-		switch n := n.(type) {
-		case *ast.MappingNode:
-			ok = true
-			for _, mv := range n.Values {
-				p.walkPair(mv, path)
-			}
-		case *ast.MappingValueNode:
-			ok = true
-			p.walkPair(n, path)
-		}
+		ok = p.walkMapping(n, path, p.fieldKind)
 	case kList, kMapList, kEntries:
 		if seq, isSeq := n.(*ast.SequenceNode); isSeq {
 			ok = true
@@ -405,29 +396,14 @@ func (p *parse) walk(n ast.Node, path string, key *token.Token, want kind) {
 			}
 		}
 	case kStrOrMap:
-		switch n := n.(type) {
+		switch n.(type) {
 		case *ast.StringNode, *ast.LiteralNode:
 			ok = true
-		case *ast.MappingNode:
-			ok = true
-			for _, mv := range n.Values {
-				p.walkPair(mv, path)
-			}
-		case *ast.MappingValueNode:
-			ok = true
-			p.walkPair(n, path)
+		default:
+			ok = p.walkMapping(n, path, p.fieldKind)
 		}
 	case kNames:
-		switch n := n.(type) {
-		case *ast.MappingNode:
-			ok = true
-			for _, mv := range n.Values {
-				p.walkName(mv, path)
-			}
-		case *ast.MappingValueNode:
-			ok = true
-			p.walkName(n, path)
-		}
+		ok = p.walkMapping(n, path, p.nameKind)
 	case kStr:
 		switch n.(type) {
 		case *ast.StringNode, *ast.LiteralNode:
@@ -448,7 +424,24 @@ func (p *parse) walk(n ast.Node, path string, key *token.Token, want kind) {
 	}
 }
 
-func (p *parse) walkPair(mv *ast.MappingValueNode, parent string) {
+// walkMapping walks the entries of n when it is a mapping (reporting
+// whether it is one); keyKind checks each key and gives its value's kind.
+func (p *parse) walkMapping(n ast.Node, path string, keyKind func(parent, name string) (kind, string, bool)) bool {
+	switch n := n.(type) {
+	case *ast.MappingNode:
+		for _, mv := range n.Values {
+			p.walkPair(mv, path, keyKind)
+		}
+		return true
+	case *ast.MappingValueNode:
+		p.walkPair(n, path, keyKind)
+		return true
+	}
+	return false
+}
+
+// walkPair walks one entry of a mapping.
+func (p *parse) walkPair(mv *ast.MappingValueNode, parent string, keyKind func(parent, name string) (kind, string, bool)) {
 	if mv == nil || mv.Key == nil {
 		return
 	}
@@ -461,37 +454,33 @@ func (p *parse) walkPair(mv *ast.MappingValueNode, parent string) {
 	child := join(parent, name)
 	p.remember(ktk, child)
 	p.remember(mv.Start, child)
-	want, ok := fields[generic(parent)][name]
+	want, msg, ok := keyKind(parent, name)
 	if !ok {
-		p.errs = append(p.errs, p.errAt(ktk, child, unknownField(name, parent)))
+		p.errs = append(p.errs, p.errAt(ktk, child, msg))
 		return
 	}
 	p.walk(mv.Value, child, ktk, want)
+}
+
+// fieldKind is the kind of a known field's value.
+func (p *parse) fieldKind(parent, name string) (kind, string, bool) {
+	want, ok := fields[generic(parent)][name]
+	if !ok {
+		return 0, unknownField(name, parent), false
+	}
+	return want, "", true
 }
 
 // names are the mappings whose keys are names, and the kinds of their
 // values.
 var names = map[string]kind{"tools.mcp[].headers": kStrOrMap, "tools.mcp[].env": kStrOrMap, "tools.rap[].env": kStrOrMap}
 
-// walkName walks one entry of a mapping whose keys are names.
-func (p *parse) walkName(mv *ast.MappingValueNode, parent string) {
-	if mv == nil || mv.Key == nil {
-		return
-	}
-	ktk := mv.Key.GetToken()
-	if _, merge := mv.Key.(*ast.MergeKeyNode); merge {
-		p.errs = append(p.errs, p.errAt(ktk, parent, "merge keys (<<) are not supported in agent files"))
-		return
-	}
-	name := yamlnode.KeyName(mv.Key)
-	child := join(parent, name)
-	p.remember(ktk, child)
-	p.remember(mv.Start, child)
+// nameKind checks a key of a mapping whose keys are names (freeKey).
+func (p *parse) nameKind(parent, name string) (kind, string, bool) {
 	if msg, ok := p.freeKey(parent, name); !ok {
-		p.errs = append(p.errs, p.errAt(ktk, child, msg))
-		return
+		return 0, msg, false
 	}
-	p.walk(mv.Value, child, ktk, names[generic(parent)])
+	return names[generic(parent)], "", true
 }
 
 func unknownField(name, parent string) string {
