@@ -74,7 +74,7 @@ func New(cfg Config) (*Provider, error) {
 	if attempts <= 0 {
 		attempts = DefaultMaxAttempts
 	}
-	return &Provider{client: c, endpoint: ep, attempts: attempts, models: slices.Clone(infinity.Catalog(cfg.Models)), delay: backoff}, nil
+	return &Provider{client: c, endpoint: ep, attempts: attempts, models: slices.Clone(infinity.Catalog(cfg.Models)), delay: retryDelay}, nil
 }
 
 // Endpoint returns the endpoint the requests go to, as resolved from the

@@ -19,6 +19,7 @@ import (
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/internal/awsjson"
+	"github.com/infinity-runtime/infinity/internal/backoff"
 	"github.com/infinity-runtime/infinity/tools/httpclient"
 )
 
@@ -318,7 +319,7 @@ func (p *Provider) send(ctx context.Context, target, model string, body []byte) 
 		if !retry || attempt >= p.attempts {
 			return nil, requestError(model, attempt, err)
 		}
-		if err := sleep(ctx, p.delay(attempt, throttle)); err != nil {
+		if err := backoff.Sleep(ctx, p.delay(attempt, throttle)); err != nil {
 			return nil, err
 		}
 	}
@@ -335,9 +336,9 @@ func (p *Provider) do(ctx context.Context, target string, body []byte) (*http.Re
 	return p.client.Do(req)
 }
 
-// backoff is the SDK's standard wait before the retry that follows
+// retryDelay is the SDK's standard wait before the retry that follows
 // attempt (from 1).
-func backoff(attempt int, throttle bool) time.Duration {
+func retryDelay(attempt int, throttle bool) time.Duration {
 	d := backoffBase
 	if throttle {
 		d = backoffBaseThrottle
@@ -347,18 +348,6 @@ func backoff(attempt int, throttle bool) time.Duration {
 		d = maxBackoff
 	}
 	return time.Duration(rand.Float64() * float64(d))
-}
-
-// sleep waits d, or returns ctx.Err() if ctx ends first.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // retryable says whether a failed attempt is tried again, as the SDK's

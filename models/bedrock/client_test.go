@@ -334,8 +334,8 @@ func TestBackoff(t *testing.T) {
 		{3, true, 4 * time.Second}, {6, true, 20 * time.Second}, {100, false, 20 * time.Second},
 	} {
 		for range 50 {
-			if d := backoff(tc.attempt, tc.throttle); d < 0 || d > tc.max {
-				t.Fatalf("backoff(%d, %v) = %v, want at most %v", tc.attempt, tc.throttle, d, tc.max)
+			if d := retryDelay(tc.attempt, tc.throttle); d < 0 || d > tc.max {
+				t.Fatalf("retryDelay(%d, %v) = %v, want at most %v", tc.attempt, tc.throttle, d, tc.max)
 			}
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/internal/backoff"
 )
 
 // userAgent names the client to the server.
@@ -240,7 +241,7 @@ func (p *Provider) send(ctx context.Context, model string, body []byte) (*http.R
 		if !ok {
 			return nil, p.requestError(ctx, model, retry, err)
 		}
-		if err := sleep(ctx, delay); err != nil {
+		if err := backoff.Sleep(ctx, delay); err != nil {
 			return nil, err
 		}
 	}
@@ -320,18 +321,6 @@ func serverDelay(h http.Header) (d time.Duration, found, tooLong bool) {
 		}
 	}
 	return 0, false, false
-}
-
-// sleep waits d, or returns ctx.Err() if ctx ends first.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // requestError classifies an error from before the stream started, after
