@@ -92,10 +92,15 @@ func (rt *Runtime) TreeBudget(ctx context.Context, root infinity.ThreadID) (Tree
 	if err != nil {
 		return TreeBudget{}, fmt.Errorf("budget %s: %w", root, err)
 	}
-	if !info.IsRoot() {
-		return TreeBudget{}, fmt.Errorf("budget %s: not a root thread (a budget belongs to a whole tree: ask its root, %s): %w", root, info.Root, infinity.ErrInvalid)
+	return rt.TreeBudgetOf(ctx, info)
+}
+
+// TreeBudgetOf is TreeBudget for a root whose info the caller has read.
+func (rt *Runtime) TreeBudgetOf(ctx context.Context, root infinity.ThreadInfo) (TreeBudget, error) {
+	if !root.IsRoot() {
+		return TreeBudget{}, fmt.Errorf("budget %s: not a root thread (a budget belongs to a whole tree: ask its root, %s): %w", root.ID, root.Root, infinity.ErrInvalid)
 	}
-	return rt.eng.treeBudget(ctx, info, false)
+	return rt.eng.treeBudget(ctx, root, false)
 }
 
 // treeBudget brings root's ledger up to date and returns it; without

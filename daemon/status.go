@@ -135,7 +135,7 @@ func (d *Daemon) view(ctx context.Context, info infinity.ThreadInfo, t timers) (
 	v.Choices = actors.PendingChoices(items)
 	v.Authorize = d.authorization(info.ID, items)
 	if info.IsRoot() {
-		if tb, err := d.rt.TreeBudget(ctx, info.ID); err != nil {
+		if tb, err := d.rt.TreeBudgetOf(ctx, info); err != nil {
 			return ThreadView{}, err
 		} else if !tb.Budget.IsZero() {
 			v.Budget = &tb

@@ -91,7 +91,7 @@ func (a *app) replayCommand() *cobra.Command {
 					return fmt.Errorf("replay: --agent: %w", missing(err))
 				}
 				if len(f.Tools.RAPServers)+len(f.Tools.MCPServers) > 0 {
-					return fmt.Errorf("replay: --agent %s lists tool servers; replay runs an agent with its built-in tools only: %w", agentPath, errReplayTools)
+					return fmt.Errorf("replay: --agent %s lists tool servers; replay runs an agent with its built-in tools only: %w", agentPath, infinity.ErrNotImplemented)
 				}
 				// The agent as the daemon builds it (default model, a
 				// provider per id), every network provider served from
@@ -165,9 +165,6 @@ func (a *app) demoCommand() *cobra.Command {
 	}
 	return cmd
 }
-
-// errReplayTools: replay runs agents without tool servers.
-var errReplayTools = errors.New("not supported")
 
 // demoOpts are the demo's flags, and replay's.
 type demoOpts struct {
