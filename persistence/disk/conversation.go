@@ -119,6 +119,11 @@ func (c *convStore) Children(ctx context.Context, id infinity.ThreadID) ([]infin
 		err := scanPrefix(c.s.db, threadKey(tagChild, string(id), 0), func(k, v []byte) (bool, error) {
 			child, err := c.thread("children", infinity.ThreadID(v))
 			if err != nil {
+				// Reads are not one snapshot: a tree deleted since the
+				// parent was read has lost its children too.
+				if h, herr := readHeader(c.s.db, id); herr == nil && h == nil {
+					return false, fmt.Errorf("children %s: %w", id, infinity.ErrNotFound)
+				}
 				return false, fmt.Errorf("children %s: child %q: %w", id, v, ErrCorrupt)
 			}
 			out = append(out, child.Info)
