@@ -259,6 +259,9 @@ func demo(ctx context.Context, o demoOpts, stdout, stderr io.Writer) (err error)
 			return fmt.Errorf("%s: %w", o.what, err)
 		}
 		if done {
+			p.mu.Lock()
+			p.ended = true
+			p.mu.Unlock()
 			if o.json {
 				return p.done(ctx, conv, rt, root, answer, o.what)
 			}
@@ -332,6 +335,10 @@ type printer struct {
 	mu    sync.Mutex
 	w     io.Writer
 	json  bool // JSON lines (demoEvent, demoDone)
+	// ended is set once the tree is found finished: the events of its
+	// last commit, emitted just after the store had it, are not printed
+	// after the result.
+	ended bool
 	start time.Time
 	names map[infinity.ThreadID]string
 	// kinds are each parent's children's kinds in spawn order (for
@@ -362,6 +369,9 @@ func (p *printer) name(id infinity.ThreadID) string {
 func (p *printer) event(ev actors.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.ended {
+		return
+	}
 	at := p.elapsed()
 	if ev.Kind == actors.EventThreadCreated {
 		if ev.Info.IsRoot() {

@@ -235,9 +235,10 @@ func TestIdleStop(t *testing.T) {
 	}
 	l.Release()
 	waitFor(t, "the idle stop", func() bool { return s.Pid() == 0 && !alive(pid) })
-	if !strings.Contains(logs.String(), `msg="process stopped" test_server=tester pid=`+strconv.Itoa(pid)+` why="idle for 150ms"`) {
-		t.Fatalf("log:\n%s", logs.String())
-	}
+	// The line is written once the process is gone, not before.
+	waitFor(t, "the idle stop's log line:\n"+logs.String(), func() bool {
+		return strings.Contains(logs.String(), `msg="process stopped" test_server=tester pid=`+strconv.Itoa(pid)+` why="idle for 150ms"`)
+	})
 	l = acquire(t, s)
 	defer l.Release()
 	if again := s.Pid(); again == 0 || again == pid {
