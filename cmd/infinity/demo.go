@@ -332,9 +332,9 @@ func openDescendants(ctx context.Context, conv infinity.ConversationStore, id in
 
 // printer writes the transcript as the engine commits it.
 type printer struct {
-	mu    sync.Mutex
-	w     io.Writer
-	json  bool // JSON lines (demoEvent, demoDone)
+	mu   sync.Mutex
+	w    io.Writer
+	json bool // JSON lines (demoEvent, demoDone)
 	// ended is set once the tree is found finished: the events of its
 	// last commit, emitted just after the store had it, are not printed
 	// after the result.
