@@ -444,16 +444,14 @@ func (p *Provider) params(m infinity.ModelInfo, req *infinity.CompletionRequest)
 	} else {
 		body.MaxTokens = limit
 	}
-	if len(req.Tools) > 0 {
-		tools, err := tools(req.Tools)
-		if err != nil {
-			return nil, err
-		}
-		body.Tools = tools
-	}
 	b, err := json.Marshal(body)
 	if err != nil {
 		return nil, invalidf("the request does not encode: %v", err)
+	}
+	if len(req.Tools) > 0 { // spliced in: see toolCache
+		if b, err = withTools(b, req.Tools); err != nil {
+			return nil, err
+		}
 	}
 	return b, nil
 }
@@ -464,7 +462,6 @@ type chatRequest struct {
 	Messages            []chatMessage `json:"messages"`
 	MaxTokens           int           `json:"max_tokens,omitempty"`
 	MaxCompletionTokens int           `json:"max_completion_tokens,omitempty"`
-	Tools               []chatTool    `json:"tools,omitempty"`
 	Stream              bool          `json:"stream"`
 	StreamOptions       struct {
 		IncludeUsage bool `json:"include_usage"`
@@ -542,24 +539,4 @@ func resultText(r *infinity.ToolResult) string {
 		s = "Error: " + s
 	}
 	return s
-}
-
-// tools converts the tool specs; a schema must be a JSON object.
-func tools(specs []infinity.ToolSpec) ([]chatTool, error) {
-	out := make([]chatTool, 0, len(specs))
-	for _, s := range specs {
-		schema := json.RawMessage(bytes.TrimSpace(s.Schema))
-		if len(schema) == 0 || string(schema) == "null" {
-			schema = json.RawMessage(`{"type":"object","properties":{}}`)
-		} else if schema[0] != '{' || !json.Valid(schema) {
-			var obj map[string]json.RawMessage
-			err := json.Unmarshal(schema, &obj) // for the reason
-			return nil, invalidf("tool %q: the input schema is not a JSON object: %v", s.Name, err)
-		}
-		var t chatTool
-		t.Type = "function"
-		t.Function.Name, t.Function.Description, t.Function.Parameters = s.Name, s.Description, schema
-		out = append(out, t)
-	}
-	return out, nil
 }
