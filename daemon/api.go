@@ -570,13 +570,10 @@ func (d *Daemon) sameMessage(ctx context.Context, msg infinity.InputMessage) (cl
 	if q, ok := d.sender.Queued(msg.GroupID, msg.ID); ok {
 		text, found = q.Content.Text, true
 	} else {
-		items, err := d.store.Conversations().Items(ctx, msg.GroupID, 0, -1)
-		if err != nil {
+		var err error
+		if text, found, err = appliedText(ctx, d.store.Conversations(), msg.GroupID, msg.ID); err != nil {
 			d.sends.forget(msg.GroupID, msg.ID)
 			return false, err
-		}
-		if i := slices.IndexFunc(items, func(it infinity.Item) bool { return it.ID == string(msg.ID) && it.Kind == infinity.KindUser }); i >= 0 {
-			text, found = items[i].Text, true
 		}
 	}
 	if !found {
@@ -587,6 +584,35 @@ func (d *Daemon) sameMessage(ctx context.Context, msg infinity.InputMessage) (cl
 		return false, conflict()
 	}
 	return false, nil
+}
+
+// appliedText returns the text of the user item a thread's history holds
+// for message id, if the thread applied it. A message id not applied
+// costs one lookup; one that was is looked for from the newest items
+// back, a page at a time (a resend comes soon after the first send), so
+// a thread with months of history is not read whole for every message
+// sent with an id.
+func appliedText(ctx context.Context, conv infinity.ConversationStore, thread infinity.ThreadID, id infinity.MessageID) (text string, found bool, err error) {
+	if applied, err := conv.Applied(ctx, thread, id); err != nil || !applied {
+		return "", false, err
+	}
+	n, err := conv.Len(ctx, thread)
+	if err != nil {
+		return "", false, err
+	}
+	const page = 256
+	for to := n; to > 0; to -= page {
+		items, err := conv.Items(ctx, thread, max(0, to-page), to)
+		if err != nil {
+			return "", false, err
+		}
+		for i := len(items) - 1; i >= 0; i-- {
+			if it := &items[i]; it.ID == string(id) && it.Kind == infinity.KindUser {
+				return it.Text, true, nil
+			}
+		}
+	}
+	return "", false, nil
 }
 
 // getBudget answers with a root's tree budget and what the tree spent.
