@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/models/internal/httpapi"
 	"github.com/infinity-runtime/infinity/models/turns"
 )
 
@@ -102,13 +103,10 @@ func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
 // Provider is an infinity.ModelProvider for an OpenAI-compatible chat
 // completions endpoint. It is safe for concurrent use.
 type Provider struct {
-	client     *http.Client
-	endpoint   string      // {BaseURL}/chat/completions
-	header     http.Header // every request's, with the key
-	baseURL    string      // for messages, without a password
+	api        *httpapi.Client // posts to {BaseURL}/chat/completions, with the key
+	baseURL    string          // for messages, without a password
 	models     infinity.Catalog
 	completion bool // send max_completion_tokens rather than max_tokens
-	retries    int
 }
 
 // String describes p without its key.
@@ -117,7 +115,7 @@ func (p *Provider) String() string {
 	for i, m := range p.models {
 		ids[i] = m.ID
 	}
-	return fmt.Sprintf("openai.Provider{BaseURL: %q, Models: %q, MaxRetries: %d}", p.baseURL, ids, p.retries)
+	return fmt.Sprintf("openai.Provider{BaseURL: %q, Models: %q, MaxRetries: %d}", p.baseURL, ids, p.api.Retries)
 }
 
 // GoString is String, so that %#v does not print the key either.
@@ -166,34 +164,21 @@ func New(cfg Config) (*Provider, error) {
 	case retries < 0:
 		retries = 0
 	}
-	p.retries = retries
-	// The endpoint resolves against the base URL as a directory, as the
-	// SDK did: .../v1 and .../v1/ both give .../v1/chat/completions.
-	dir := *u
-	if !strings.HasSuffix(dir.Path, "/") {
-		dir.Path += "/"
-		if dir.RawPath != "" {
-			dir.RawPath += "/"
-		}
-	}
-	p.endpoint = dir.ResolveReference(&url.URL{Path: "chat/completions"}).String()
-	p.header = http.Header{
+	header := http.Header{
 		"Content-Type": {"application/json"},
 		"Accept":       {"application/json"},
 		"User-Agent":   {userAgent},
 	}
 	if cfg.APIKey != "" {
-		p.header.Set("Authorization", "Bearer "+cfg.APIKey)
+		header.Set("Authorization", "Bearer "+cfg.APIKey)
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
-		idle := cfg.MaxIdleConns
-		if idle <= 0 {
-			idle = DefaultMaxIdleConns
-		}
-		hc = defaultHTTPClient(idle)
+	idle := cfg.MaxIdleConns
+	if idle <= 0 {
+		idle = DefaultMaxIdleConns
 	}
-	p.client = guardRedirects(hc, u)
+	// The endpoint resolves against the base URL as a directory, as the
+	// SDK did: .../v1 and .../v1/ both give .../v1/chat/completions.
+	p.api = httpapi.New(cfg.HTTPClient, idle, u, httpapi.Endpoint(u, "chat/completions"), header, retries)
 	return p, nil
 }
 
@@ -449,7 +434,7 @@ func (p *Provider) params(m infinity.ModelInfo, req *infinity.CompletionRequest)
 		return nil, invalidf("the request does not encode: %v", err)
 	}
 	if len(req.Tools) > 0 { // spliced in: see toolCache
-		if b, err = withTools(b, req.Tools); err != nil {
+		if b, err = toolCache.AddTo(b, "tools", req.Tools); err != nil {
 			return nil, err
 		}
 	}

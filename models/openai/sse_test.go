@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http"
 	"reflect"
 	"slices"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"testing/iotest"
 
 	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/models/internal/httpapi"
 )
 
 // events decodes body and returns the content deltas, or the error.
@@ -169,44 +169,6 @@ func TestEventErrorStatus(t *testing.T) {
 	}
 }
 
-func TestServerDelay(t *testing.T) {
-	for _, c := range []struct {
-		ms, s     string
-		d         int64 // milliseconds
-		found, tl bool
-	}{
-		{"", "", 0, false, false},
-		{"250", "9", 250, true, false},
-		{"x", "2", 2000, true, false},
-		{"-1", "", 0, false, false},
-		{"", "0.5", 500, true, false},
-		{"", "121", 0, true, true},
-		{"1e400", "", 0, true, true},
-		{"", "Thu, 01 Jan 1970 00:00:00 GMT", 0, true, false},
-		{"", "soon", 0, false, false},
-		{"NaN", "", 0, false, false},
-	} {
-		h := make(map[string][]string)
-		if c.ms != "" {
-			h["Retry-After-Ms"] = []string{c.ms}
-		}
-		if c.s != "" {
-			h["Retry-After"] = []string{c.s}
-		}
-		d, found, tl := serverDelay(h)
-		if d.Milliseconds() != c.d || found != c.found || tl != c.tl {
-			t.Errorf("%q %q: %v %v %v", c.ms, c.s, d, found, tl)
-		}
-	}
-	for retry := range 8 {
-		d, ok := retryDelay(nil, retry)
-		want := min(backoffBase<<retry, backoffMax)
-		if !ok || d > want || d < want*3/4 {
-			t.Errorf("retry %d: %v", retry, d)
-		}
-	}
-}
-
 // runStream decodes body as a response and checks what any stream must
 // hold: it ends with StreamDone or an error, once, and every call's
 // arguments are JSON.
@@ -273,7 +235,7 @@ func FuzzErrorBody(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		e := httpError(&http.Response{StatusCode: 400, Body: io.NopCloser(bytes.NewReader(data))})
+		e := errorOf(&httpapi.Answer{StatusCode: 400, Body: data})
 		if e.StatusCode != 400 || e.Stream || !strings.HasPrefix(e.Error(), "HTTP 400 Bad Request") {
 			t.Fatalf("%q: %#v", data, e)
 		}

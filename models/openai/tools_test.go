@@ -2,47 +2,11 @@ package openai
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"testing"
 
 	"github.com/infinity-runtime/infinity"
 )
-
-func TestToolEncodingsByContent(t *testing.T) {
-	c := newEncodedTools(3)
-	a := infinity.ToolSpec{Name: "read", Description: "Read.", Schema: json.RawMessage(`{"type":"object","properties":{"path":{"type":"string"}}}`)}
-	b := a
-	b.Schema = json.RawMessage(` {"type": "object", "properties": {}} `)
-	d := a
-	d.Description = "Read a file."
-	want := map[*infinity.ToolSpec]string{
-		&a: `{"type":"function","function":{"name":"read","description":"Read.","parameters":{"type":"object","properties":{"path":{"type":"string"}}}}}`,
-		&b: `{"type":"function","function":{"name":"read","description":"Read.","parameters":{"type":"object","properties":{}}}}`,
-		&d: `{"type":"function","function":{"name":"read","description":"Read a file.","parameters":{"type":"object","properties":{"path":{"type":"string"}}}}}`,
-	}
-	for range 2 { // the second round is answered from the cache
-		for s, w := range want {
-			got, err := c.get(s)
-			if err != nil || string(got) != w {
-				t.Fatalf("get(%+v) = %s, %v; want %s", s, got, err, w)
-			}
-		}
-	}
-	if c.n != 3 {
-		t.Fatalf("%d encodings kept, want 3", c.n)
-	}
-	e := infinity.ToolSpec{Name: "e"}
-	if _, err := c.get(&e); err != nil || c.n != 1 { // past max: the cache starts again
-		t.Fatalf("after a fourth tool: n = %d, %v", c.n, err)
-	}
-	bad := infinity.ToolSpec{Name: "bad", Schema: json.RawMessage(`[1]`)}
-	for range 2 { // a bad schema is refused every time, never kept
-		if _, err := c.get(&bad); !errors.Is(err, infinity.ErrInvalid) {
-			t.Fatalf("bad schema: %v", err)
-		}
-	}
-}
 
 func TestRequestWithToolsIsOneObject(t *testing.T) {
 	p := &Provider{}
