@@ -11,10 +11,9 @@ import (
 // providers are the network model providers the bootstrap links: Amazon
 // Bedrock, called with the function role's credentials (through the
 // provider's own small event-stream client: the SDK's bedrockruntime
-// client would cost about 1 MB of the budget). (The Anthropic SDK would
-// add tens of MB, and even the OpenAI provider, plain net/http, would take
-// the bootstrap past its 15 MB budget; an agent file that names them fails
-// at start-up with an error saying so.)
+// client would cost about 1 MB of the budget). The Anthropic and OpenAI
+// providers are not linked: an agent file that names them fails at
+// start-up with an error saying so.
 func providers(cfg aws.Config) agentfile.Providers {
 	return agentfile.Providers{
 		"bedrock": func(models []infinity.ModelInfo) (infinity.ModelProvider, error) {

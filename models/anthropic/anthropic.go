@@ -1,6 +1,7 @@
 package anthropic
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -8,32 +9,44 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/anthropics/anthropic-sdk-go/v2"
-	"github.com/anthropics/anthropic-sdk-go/v2/option"
-	"github.com/anthropics/anthropic-sdk-go/v2/packages/ssestream"
-
 	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/models/internal/httpapi"
 )
 
-// DefaultMaxRetries is the SDK's retry budget (attempts after the first,
+// DefaultMaxRetries is the retry budget (attempts after the first,
 // before the first byte of a response) when Config.MaxRetries is 0.
 const DefaultMaxRetries = 3
+
+// DefaultBaseURL is the API's base URL when Config.BaseURL is empty.
+const DefaultBaseURL = "https://api.anthropic.com/"
+
+// DefaultMaxIdleConns is how many idle connections to the API the
+// provider's own HTTP client keeps (Config.HTTPClient nil): thousands of
+// agents calling at once reuse them instead of opening new ones.
+const DefaultMaxIdleConns = 1024
+
+// apiVersion is the Messages API version the provider speaks.
+const apiVersion = "2023-06-01"
+
+// userAgent names the client to the server.
+const userAgent = "infinity-runtime (models/anthropic)"
+
+// maxEventLine bounds one line of the event stream.
+const maxEventLine = 16 << 20
 
 // DefaultMaxTokens is the output budget of a request whose MaxTokens is 0.
 const DefaultMaxTokens = 4096
 
 // Config configures a Provider.
 type Config struct {
-	// BaseURL is the API's base URL, e.g. "https://api.anthropic.com/" (the
-	// SDK's default when empty). The provider posts to BaseURL + "v1/messages".
+	// BaseURL is the API's base URL (DefaultBaseURL when empty). The
+	// provider posts to BaseURL + "v1/messages".
 	BaseURL string
 	// APIKey authenticates the requests. It is required; the provider never
 	// logs it. FromEnv reads it from ANTHROPIC_API_KEY.
@@ -42,10 +55,11 @@ type Config struct {
 	// request with no Model. At least one is required, each with an ID, a
 	// context window and an output limit.
 	Models []infinity.ModelInfo
-	// HTTPClient sends the requests (a client without a timeout when nil:
+	// HTTPClient sends the requests (when nil, a client that keeps
+	// DefaultMaxIdleConns idle connections, without an overall timeout:
 	// streams are long, and the request context bounds them).
 	HTTPClient *http.Client
-	// MaxRetries is how often the SDK retries a request that failed before
+	// MaxRetries is how often the provider retries a request that failed before
 	// the first byte of the response (429, 529, 408, 409, 5xx, connection
 	// errors): 0 means DefaultMaxRetries, a negative value means never.
 	// Failures after that are reported as wrapping infinity.ErrRetryable,
@@ -56,8 +70,9 @@ type Config struct {
 // Provider is an infinity.ModelProvider for the Anthropic Messages API. It
 // is safe for concurrent use.
 type Provider struct {
-	client anthropic.Client
-	models infinity.Catalog
+	api     *httpapi.Client
+	baseURL string // for messages, without a password
+	models  infinity.Catalog
 }
 
 var _ infinity.ModelProvider = (*Provider)(nil)
@@ -78,31 +93,25 @@ func New(cfg Config) (*Provider, error) {
 	case retries < 0:
 		retries = 0
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{}
+	base := cfg.BaseURL
+	if base == "" {
+		base = DefaultBaseURL
 	}
-	opts := []option.RequestOption{
-		// The provider resolves its own credentials and base URL: the SDK
-		// must not add any from the environment or a profile on disk.
-		option.WithoutEnvironmentDefaults(),
-		option.WithAPIKey(cfg.APIKey),
-		// The Messages API authenticates API keys with x-api-key; this SDK
-		// version sends them as a bearer token, so send the header too.
-		option.WithHeader("x-api-key", cfg.APIKey),
-		option.WithHTTPClient(hc),
-		option.WithMaxRetries(retries),
+	u, err := httpapi.ParseBaseURL(base)
+	if err != nil {
+		return nil, invalidf("Config.BaseURL: %v", err)
 	}
-	if cfg.BaseURL != "" {
-		u, err := url.Parse(cfg.BaseURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, invalidf("Config.BaseURL %q is not an http(s) URL", cfg.BaseURL)
-		}
-		opts = append(opts, option.WithBaseURL(cfg.BaseURL))
+	header := http.Header{
+		"X-Api-Key":         {cfg.APIKey},
+		"Anthropic-Version": {apiVersion},
+		"Content-Type":      {"application/json"},
+		"Accept":            {"application/json"},
+		"User-Agent":        {userAgent},
 	}
 	return &Provider{
-		client: anthropic.NewClient(opts...),
-		models: slices.Clone(infinity.Catalog(cfg.Models)),
+		api:     httpapi.New(cfg.HTTPClient, DefaultMaxIdleConns, u, httpapi.Endpoint(u, "v1/messages"), header, retries),
+		baseURL: u.Redacted(),
+		models:  slices.Clone(infinity.Catalog(cfg.Models)),
 	}, nil
 }
 
@@ -129,51 +138,115 @@ func (p *Provider) Stream(ctx context.Context, req infinity.CompletionRequest) i
 			yield(infinity.StreamEvent{}, err)
 			return
 		}
-		params, err := p.params(&req)
+		body, err := p.body(&req)
 		if err != nil {
 			yield(infinity.StreamEvent{}, err)
 			return
 		}
-		// The SDK builds, sends and retries the request; the events are
-		// decoded into the few fields handle reads (the SDK's event union
-		// costs more to decode than the rest of a turn).
-		var raw *http.Response
-		err = p.client.Post(ctx, "v1/messages", params, &raw, option.WithJSONSet("stream", true))
-		s := ssestream.NewStream[event](ssestream.NewDecoder(raw), err)
-		defer s.Close()
-		if err := s.Err(); err != nil { // the request failed, after the SDK's retries
-			yield(infinity.StreamEvent{}, requestError(ctx, err))
+		resp, retries, err := p.api.Post(ctx, body)
+		if err != nil {
+			yield(infinity.StreamEvent{}, p.requestError(ctx, retries, err))
 			return
 		}
+		defer resp.Body.Close()
+		events := newEvents(resp.Body)
 		var st state
-		for s.Next() {
+		for {
+			ev, err := events.next()
+			if err != nil {
+				if cerr := ctx.Err(); cerr != nil {
+					err = cerr
+				} else if errors.Is(err, io.EOF) {
+					err = fmt.Errorf("anthropic: the stream ended before message_stop: %w", infinity.ErrRetryable)
+				} else {
+					err = fmt.Errorf("anthropic: the stream broke: %w: %w", err, infinity.ErrRetryable)
+				}
+				yield(infinity.StreamEvent{}, err)
+				return
+			}
 			if err := ctx.Err(); err != nil {
 				yield(infinity.StreamEvent{}, err)
 				return
 			}
-			cur := s.Current()
-			ev, err, done := st.handle(&cur)
+			out, err, done := st.handle(ev)
 			if err != nil {
 				yield(infinity.StreamEvent{}, err)
 				return
 			}
-			if ev.Kind != 0 && !yield(ev, nil) {
+			if out.Kind != 0 && !yield(out, nil) {
 				return
 			}
 			if done {
 				return
 			}
 		}
-		if err := s.Err(); err != nil {
-			yield(infinity.StreamEvent{}, streamError(ctx, err))
-			return
-		}
-		if err := ctx.Err(); err != nil {
-			yield(infinity.StreamEvent{}, err)
-			return
-		}
-		yield(infinity.StreamEvent{}, fmt.Errorf("anthropic: the stream ended before message_stop: %w", infinity.ErrRetryable))
 	}
+}
+
+// events reads a response's server-sent events: the data lines of each
+// event, joined, decoded as an event (the event: line repeats the data's
+// type and is not needed).
+type events struct {
+	r    *bufio.Reader
+	data []byte
+	ev   event
+}
+
+func newEvents(r io.Reader) *events { return &events{r: bufio.NewReaderSize(r, 4<<10)} }
+
+// next returns the next event (reused: valid until the next call), or
+// io.EOF when the stream ends between events.
+func (e *events) next() (*event, error) {
+	e.data = e.data[:0]
+	lines := 0
+	for {
+		line, err := e.line()
+		if err != nil {
+			if errors.Is(err, io.EOF) && lines > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		if len(line) == 0 { // the end of an event
+			if len(e.data) == 0 {
+				lines = 0
+				continue
+			}
+			e.ev = event{}
+			if err := json.Unmarshal(e.data, &e.ev); err != nil {
+				return nil, fmt.Errorf("an event does not decode: %w", err)
+			}
+			return &e.ev, nil
+		}
+		lines++
+		if v, ok := bytes.CutPrefix(line, []byte("data:")); ok {
+			if len(e.data) > 0 {
+				e.data = append(e.data, '\n')
+			}
+			e.data = append(e.data, bytes.TrimPrefix(v, []byte(" "))...)
+		}
+	}
+}
+
+// line reads one line without its line ending.
+func (e *events) line() ([]byte, error) {
+	line, err := e.r.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		long := append([]byte(nil), line...)
+		for errors.Is(err, bufio.ErrBufferFull) {
+			if len(long) > maxEventLine {
+				return nil, fmt.Errorf("an event line is longer than %d bytes", maxEventLine)
+			}
+			line, err = e.r.ReadSlice('\n')
+			long = append(long, line...)
+		}
+		line = long
+	}
+	if err != nil && (!errors.Is(err, io.EOF) || len(line) == 0) {
+		return nil, err
+	}
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	return bytes.TrimSuffix(line, []byte("\r")), nil
 }
 
 // event is what handle reads of a streamed Messages event.
@@ -196,7 +269,14 @@ type event struct {
 		PartialJSON string `json:"partial_json"`
 		StopReason  string `json:"stop_reason"`
 	} `json:"delta"`
-	Usage usage `json:"usage"`
+	Usage usage     `json:"usage"`
+	Error errorBody `json:"error"`
+}
+
+// errorBody is the error object of an error event or answer.
+type errorBody struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
 }
 
 type usage struct {
@@ -206,8 +286,8 @@ type usage struct {
 	CacheReadInputTokens     int64 `json:"cache_read_input_tokens"`
 }
 
-// block is a content block of the response being streamed.
-type block struct {
+// streamBlock is a content block of the response being streamed.
+type streamBlock struct {
 	tool  bool
 	id    string
 	name  string
@@ -217,7 +297,7 @@ type block struct {
 
 // state follows one response's SSE events.
 type state struct {
-	blocks    map[int64]*block
+	blocks    map[int64]*streamBlock
 	usage     infinity.Usage
 	stop      string
 	truncated string // a tool call whose input JSON was cut short
@@ -235,7 +315,7 @@ func (st *state) handle(ev *event) (out infinity.StreamEvent, err error, done bo
 		cb := &ev.ContentBlock
 		switch cb.Type {
 		case "tool_use":
-			b := &block{tool: true, id: cb.ID, name: cb.Name}
+			b := &streamBlock{tool: true, id: cb.ID, name: cb.Name}
 			if raw := string(bytes.TrimSpace(cb.Input)); raw != "" && raw != "{}" && raw != "null" {
 				b.start = []byte(raw)
 			}
@@ -290,22 +370,24 @@ func (st *state) handle(ev *event) (out infinity.StreamEvent, err error, done bo
 	case "message_stop":
 		stop := infinity.StopEnd
 		switch st.stop {
-		case string(anthropic.StopReasonToolUse):
+		case "tool_use":
 			stop = infinity.StopToolUse
-		case string(anthropic.StopReasonMaxTokens):
+		case "max_tokens":
 			stop = infinity.StopMaxTokens
 		}
 		if st.truncated != "" && stop != infinity.StopMaxTokens {
 			return out, fmt.Errorf("anthropic: the input of a %q tool call is not a JSON object: %w", st.truncated, infinity.ErrRetryable), false
 		}
 		return infinity.StreamEvent{Kind: infinity.StreamDone, Usage: st.usage, Stop: stop}, nil, true
+	case "error": // an error event in a 200 stream
+		return out, eventError(&ev.Error), false
 	}
 	return out, nil, false
 }
 
-func (st *state) block(i int64, b *block) {
+func (st *state) block(i int64, b *streamBlock) {
 	if st.blocks == nil {
-		st.blocks = make(map[int64]*block, 2)
+		st.blocks = make(map[int64]*streamBlock, 2)
 	}
 	st.blocks[i] = b
 }
@@ -316,70 +398,65 @@ func jsonObject(b []byte) bool {
 	return len(t) > 0 && t[0] == '{' && json.Valid(t)
 }
 
-// requestError classifies an error of the request, before any response
-// event: API errors by status, connection errors as retryable.
-func requestError(ctx context.Context, err error) error {
+// requestError classifies an error of the request, after retries
+// retries: API errors by status, connection errors as retryable.
+func (p *Provider) requestError(ctx context.Context, retries int, err error) error {
 	if cerr := ctx.Err(); cerr != nil {
 		return cerr
 	}
-	var apiErr *anthropic.Error
-	if errors.As(err, &apiErr) {
-		return statusError(apiErr)
+	var ans *httpapi.Answer
+	if errors.As(err, &ans) {
+		return statusError(ans, retries)
 	}
-	var (
-		uerr *url.Error
-		nerr net.Error
-	)
-	if errors.As(err, &uerr) || errors.As(err, &nerr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return fmt.Errorf("anthropic: connection failed: %w: %w", err, infinity.ErrRetryable)
+	if errors.Is(err, httpapi.ErrCrossOrigin) {
+		return fmt.Errorf("anthropic: %s redirected the request to another origin, which would get the key: use the address it redirects to as the base URL: %w", p.baseURL, err)
 	}
-	return fmt.Errorf("anthropic: %w", err)
+	return fmt.Errorf("anthropic: connection to %s failed: %w: %w", p.baseURL, err, infinity.ErrRetryable)
 }
 
-// streamError classifies an error while reading the stream: an `error`
-// event by its type, anything else as a broken stream (retryable).
-func streamError(ctx context.Context, err error) error {
-	if cerr := ctx.Err(); cerr != nil {
-		return cerr
+// eventError classifies an error event in a stream that had started:
+// errors about the request are final, the rest (overloaded_error,
+// api_error…) worth retrying.
+func eventError(e *errorBody) error {
+	switch e.Type {
+	case "invalid_request_error", "authentication_error", "permission_error", "not_found_error", "request_too_large", "billing_error":
+		return fmt.Errorf("anthropic: error event %q in the stream: %s", e.Type, httpapi.Clip(e.Message, 300))
 	}
-	var apiErr *anthropic.Error
-	if errors.As(err, &apiErr) {
-		if apiErr.StatusCode >= 400 {
-			return statusError(apiErr)
-		}
-		switch apiErr.Type() { // an error event in a 200 stream
-		case "invalid_request_error", "authentication_error", "permission_error", "not_found_error", "request_too_large", "billing_error":
-			return fmt.Errorf("anthropic: error event %q in the stream: %s", apiErr.Type(), apiErr.Message)
-		}
-		return fmt.Errorf("anthropic: error event %q in the stream: %s: %w", apiErr.Type(), apiErr.Message, infinity.ErrRetryable)
-	}
-	return fmt.Errorf("anthropic: the stream broke: %w: %w", err, infinity.ErrRetryable)
+	return fmt.Errorf("anthropic: error event %q in the stream: %s: %w", e.Type, httpapi.Clip(e.Message, 300), infinity.ErrRetryable)
 }
 
-// statusError classifies an HTTP error response.
-func statusError(e *anthropic.Error) error {
-	code := e.StatusCode
+// statusError classifies an HTTP error answer by its status; its body's
+// error type names it, and its message is quoted only where it is about
+// the request (not the credentials).
+func statusError(ans *httpapi.Answer, retries int) error {
+	var body struct {
+		Error errorBody `json:"error"`
+	}
+	_ = json.Unmarshal(ans.Body, &body) // what does not decode stays empty
+	e := &body.Error
+	typ := e.Type
+	if typ == "" {
+		typ = "no error type"
+	}
+	code := ans.StatusCode
 	switch {
 	case code == http.StatusTooManyRequests:
-		var after time.Duration
-		if e.Response != nil {
-			after = infinity.RetryAfter(e.Response.Header, time.Now())
-		}
-		return &infinity.RateLimitedError{RetryAfter: after, Err: fmt.Errorf("anthropic: HTTP 429 (%s) after the SDK's retries: %w", e.Type(), e)}
-	case code == http.StatusRequestTimeout, code == http.StatusConflict, code >= 500:
-		return fmt.Errorf("anthropic: HTTP %d (%s) after the SDK's retries: %w: %w", code, e.Type(), e, infinity.ErrRetryable)
+		return &infinity.RateLimitedError{RetryAfter: infinity.RetryAfter(ans.Header, time.Now()),
+			Err: fmt.Errorf("anthropic: %w (%s) after %d retries", ans, typ, retries)}
+	case httpapi.RetryableStatus(code):
+		return fmt.Errorf("anthropic: %w (%s) after %d retries: %w", ans, typ, retries, infinity.ErrRetryable)
 	case code == http.StatusUnauthorized:
-		return fmt.Errorf("anthropic: HTTP 401: the API key was rejected; check Config.APIKey (ANTHROPIC_API_KEY): %w", e)
+		return fmt.Errorf("anthropic: %w: the API key was rejected; check Config.APIKey (ANTHROPIC_API_KEY)", ans)
 	case code == http.StatusForbidden:
-		return fmt.Errorf("anthropic: HTTP 403: the API key may not use this model or resource; check the key's workspace and permissions: %w", e)
+		return fmt.Errorf("anthropic: %w: the API key may not use this model or resource; check the key's workspace and permissions", ans)
 	case code == http.StatusNotFound:
-		return fmt.Errorf("anthropic: HTTP 404: check the model name and Config.BaseURL: %w", e)
+		return fmt.Errorf("anthropic: %w: check the model name and Config.BaseURL (%s)", ans, httpapi.Clip(e.Message, 300))
 	case code == http.StatusRequestEntityTooLarge:
-		return fmt.Errorf("anthropic: HTTP 413: the request is too large; shorten the history: %w: %w", e, infinity.ErrInvalid)
+		return fmt.Errorf("anthropic: %w: the request is too large; shorten the history: %w", ans, infinity.ErrInvalid)
 	case code == http.StatusBadRequest:
-		return fmt.Errorf("anthropic: HTTP 400: the API rejected the request; check the model, max_tokens, tool schemas and history (%s): %w: %w", e.Message, e, infinity.ErrInvalid)
+		return fmt.Errorf("anthropic: %w: the API rejected the request; check the model, max_tokens, tool schemas and history (%s): %w", ans, httpapi.Clip(e.Message, 300), infinity.ErrInvalid)
 	}
-	return fmt.Errorf("anthropic: HTTP %d: %w", code, e)
+	return fmt.Errorf("anthropic: %w (%s): %s", ans, typ, httpapi.Clip(e.Message, 300))
 }
 
 func invalidf(format string, args ...any) error {

@@ -4,14 +4,16 @@
 // # Configuration
 //
 // New takes a Config: the API key (required; FromEnv reads
-// ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL), the base URL (the SDK's
-// default, https://api.anthropic.com/, when empty), the models served (at
-// least one, with context window and output limit; the first is the
-// default of a request with no model), an optional *http.Client and the
-// SDK's retry budget (DefaultMaxRetries when 0, none when negative). The
-// SDK is told to read nothing from the environment or from profiles on
-// disk: the provider's credentials are the Config's only. The key is never
-// logged, and no error message carries it.
+// ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL), the base URL (DefaultBaseURL,
+// https://api.anthropic.com/, when empty), the models served (at least
+// one, with context window and output limit; the first is the default of
+// a request with no model), an optional *http.Client (else one keeping
+// DefaultMaxIdleConns idle connections) and the retry budget
+// (DefaultMaxRetries when 0, none when negative). The provider speaks the
+// Messages API (version 2023-06-01) over net/http itself, without an SDK:
+// it reads nothing from the environment but what FromEnv reads, sends the
+// key only as x-api-key and only to the base URL's origin (a redirect
+// elsewhere is refused), never logs it, and no error message carries it.
 //
 // # Requests
 //
@@ -23,8 +25,10 @@
 // for the user's text). Blank text blocks are left out (the API rejects
 // them); a history that starts with an assistant turn gets a first user
 // message reading ConversationStart. Tools get an input_schema from their
-// JSON schema. MaxTokens is the request's, or DefaultMaxTokens (capped at
-// the model's output limit) when 0.
+// JSON schema (each tool's encoding is kept, by content, so that an agent
+// sending the same tools with every call checks and encodes them once).
+// MaxTokens is the request's, or DefaultMaxTokens (capped at the model's
+// output limit) when 0.
 //
 // # Streams
 //
@@ -39,18 +43,23 @@
 //
 // # Errors
 //
-// The SDK retries 408, 409, 429, 5xx (529 overloaded included) and
-// connection errors before the first byte, up to Config.MaxRetries times.
+// The provider retries 408, 409, 429, 5xx (529 overloaded included) and
+// connection errors before the first byte, up to Config.MaxRetries times
+// (the server's x-should-retry decides when it sends one), waiting as its
+// retry-after-ms or retry-after asks (a wait over two minutes ends the
+// retries) or backing off from half a second to eight seconds.
 // What still fails, a connection that breaks mid-stream, an `error` event
 // in the stream (overloaded_error, api_error…) and a stream that ends
 // without message_stop yield an error wrapping infinity.ErrRetryable. 400
 // (wrapping infinity.ErrInvalid), 401, 403 and 404 are not retryable and
-// say what to check. Errors are classified by the SDK's *anthropic.Error
-// status code and error type, never by message text. A cancelled context
-// stops the stream and yields ctx.Err().
+// say what to check; a 429 after the retries is an
+// *infinity.RateLimitedError carrying the retry-after. Errors are
+// classified by HTTP status and the body's error type, never by message
+// text. A cancelled context stops the stream and yields ctx.Err().
 //
 // # Imports
 //
-// The root package (infinity), models/turns, and
-// github.com/anthropics/anthropic-sdk-go/v2 (with its option package).
+// The root package (infinity), models/turns and models/internal/httpapi
+// (the HTTP client, retries and tool encodings it shares with
+// models/openai); no SDK.
 package anthropic
