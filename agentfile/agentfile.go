@@ -357,12 +357,15 @@ var fields = map[string]map[string]kind{
 	"tools.rap[]":           {"url": kStr, "name": kStr, "timeout": kMap, "command": kStr, "args": kList, "env": kNames, "port": kInt, "idle": kStr},
 	"tools.rap[].timeout":   {"connect": kStr, "call": kStr},
 	"tools.rap[].env.*":     {"env": kStr, "file": kStr, "prefix": kStr},
-	"tools.mcp[]":           {"url": kStr, "name": kStr, "headers": kNames, "timeout": kMap, "command": kStr, "args": kList, "env": kNames, "idle": kStr},
+	"tools.mcp[]":           {"url": kStr, "name": kStr, "headers": kNames, "timeout": kMap, "command": kStr, "args": kList, "env": kNames, "idle": kStr, "oauth": kMap},
 	"tools.mcp[].timeout":   {"connect": kStr, "call": kStr},
 	"tools.mcp[].headers.*": {"env": kStr, "file": kStr, "prefix": kStr},
 	"tools.mcp[].env.*":     {"env": kStr, "file": kStr, "prefix": kStr},
 	"limits":                {"max_depth": kInt, "max_children": kInt, "max_tokens": kInt, "slice": kMap},
 	"limits.slice":          {"completions": kInt, "wall": kStr},
+
+	"tools.mcp[].oauth":               {"client_id": kStr, "client_secret": kStrOrMap, "scopes": kList},
+	"tools.mcp[].oauth.client_secret": {"env": kStr, "file": kStr, "prefix": kStr},
 }
 
 // walk indexes the AST by field path and checks field names and value
@@ -658,12 +661,15 @@ var known = map[string][]string{
 	"tools.rap[]":           {"url", "name", "timeout", "command", "args", "env", "port", "idle"},
 	"tools.rap[].timeout":   {"connect", "call"},
 	"tools.rap[].env.*":     {"env", "file", "prefix"},
-	"tools.mcp[]":           {"url", "name", "headers", "timeout", "command", "args", "env", "idle"},
+	"tools.mcp[]":           {"url", "name", "headers", "timeout", "command", "args", "env", "idle", "oauth"},
 	"tools.mcp[].timeout":   {"connect", "call"},
 	"tools.mcp[].headers.*": {"env", "file", "prefix"},
 	"tools.mcp[].env.*":     {"env", "file", "prefix"},
 	"limits":                {"max_depth", "max_children", "max_tokens", "slice"},
 	"limits.slice":          {"completions", "wall"},
+
+	"tools.mcp[].oauth":               {"client_id", "client_secret", "scopes"},
+	"tools.mcp[].oauth.client_secret": {"env", "file", "prefix"},
 }
 
 // suggest returns the known name closest to name, if it is close.

@@ -38,6 +38,9 @@
 //	        Authorization: {env: GITHUB_MCP_TOKEN, prefix: "Bearer "}
 //	        X-Team: {file: ~/secrets/team}
 //	      timeout: {connect: 10s, call: 2m}
+//	    - url: https://notes.example.com/mcp
+//	      oauth: {}              # MCP's authorization flow (daemon only); optional:
+//	                             # client_id, client_secret: {env: ...}, scopes: [...]
 //	    - command: npx           # a local server the daemon starts (stdio)
 //	      args: [-y, "@modelcontextprotocol/server-everything"]
 //	      env: {FOO: bar, TOKEN: {env: EVERYTHING_TOKEN}}
@@ -120,6 +123,16 @@
 // agent file, the header and the variable or file, wrapping
 // ErrUnavailable. Headers the MCP transport sets itself (Content-Type,
 // Accept, Mcp-Session-Id, ...) cannot be set.
+//
+// An oauth block (remote servers only; oauth: {} takes every default) has
+// the daemon get the server's tokens through MCP's authorization flow
+// (OAuth 2.1 with PKCE, docs/mcp.md): client_id names a client registered
+// beforehand with the server's authorization server (default: the daemon
+// registers itself, RFC 7591), client_secret is its secret, taken like a
+// header's value (MCPServer.ResolveOAuth), and scopes replace the scopes
+// the server asks for. Such a server may not also set an Authorization
+// header. The cloud functions refuse it (File.RefuseLocalServers): they
+// cannot show the user an authorization URL.
 //
 // A local server's command is a name looked up in PATH, an absolute path or
 // one starting with ~/; it runs with args, and with only a few of the

@@ -98,8 +98,26 @@ type MCPServer struct {
 	// Idle is how long a local server may go unused before it is stopped
 	// (a Go duration; IdleDuration parses it).
 	Idle string `yaml:"idle"`
+	// OAuth, when set (oauth: {} for the defaults), has the daemon get a
+	// remote server's tokens through MCP's authorization flow (OAuth 2.1
+	// with PKCE): the user opens an authorization URL once, and the
+	// tokens are kept in the daemon's home and refreshed.
+	OAuth *OAuth `yaml:"oauth"`
 
-	at, commandAt origin
+	at, commandAt, oauthAt origin
+}
+
+// OAuth is a remote MCP server's oauth block.
+type OAuth struct {
+	// ClientID is a client registered beforehand with the server's
+	// authorization server; empty: the daemon registers itself (dynamic
+	// client registration, RFC 7591).
+	ClientID string `yaml:"client_id"`
+	// ClientSecret is that client's secret (a confidential client), taken
+	// from the environment or a file when the agent loads.
+	ClientSecret *Value `yaml:"client_secret"`
+	// Scopes are the scopes to ask for; empty: those the server names.
+	Scopes []string `yaml:"scopes"`
 }
 
 // Timeout is an entry's timeout: Go durations ("10s", "2m"); empty means
@@ -460,9 +478,10 @@ func expandHome(p string) (string, error) {
 }
 
 // RefuseLocalServers returns an error (an *Error per entry, joined) for
-// every tools.rap and tools.mcp entry that is a local server (command),
-// for programs that cannot start processes (the cloud functions); nil
-// when there is none.
+// every tools.rap and tools.mcp entry that only the daemon can serve, for
+// programs that cannot start processes or show a user an authorization
+// URL (the cloud functions): local servers (command), and MCP servers
+// that need the user's authorization (oauth); nil when there is none.
 func (f *File) RefuseLocalServers() error {
 	var errs []error
 	for _, s := range f.Tools.RAPServers {
@@ -473,6 +492,9 @@ func (f *File) RefuseLocalServers() error {
 	for _, s := range f.Tools.MCPServers {
 		if s.Local() {
 			errs = append(errs, s.commandAt.errorf("local MCP servers (command) run only in the daemon: this program cannot start processes; use a remote server (url)"))
+		}
+		if s.OAuth != nil {
+			errs = append(errs, s.oauthAt.errorf("MCP servers that need the user's authorization (oauth) run only in the daemon: this program cannot show an authorization URL or receive its redirect; give the server a credential in headers (from a secret) instead"))
 		}
 	}
 	return errors.Join(errs...)
@@ -539,6 +561,7 @@ func (p *parse) tools(f *File) {
 		} else if p.present(at + ".headers") {
 			p.at(at+".headers", "only a remote server (url) takes headers; give a local server its credentials in env")
 		}
+		p.oauth(at, s)
 		if p.present(at + ".name") {
 			switch {
 			case !serverNameRE.MatchString(s.Name):
@@ -562,6 +585,66 @@ func (p *parse) tools(f *File) {
 		p.timeout(at+".timeout", s.Timeout)
 		p.duration(at+".idle", s.Idle, minIdle, maxIdle)
 	}
+}
+
+// oauth checks an MCP entry's oauth block.
+func (p *parse) oauth(at string, s *MCPServer) {
+	field := at + ".oauth"
+	s.oauthAt = p.origin(field)
+	if !p.present(field) {
+		s.OAuth = nil
+		return
+	}
+	if s.OAuth == nil {
+		s.OAuth = &OAuth{} // oauth: {}
+	}
+	o := s.OAuth
+	if s.Command != "" {
+		p.at(field, "only a remote server (url) takes oauth; give a local server its credentials in env")
+	}
+	for name := range s.Headers {
+		if strings.EqualFold(name, "Authorization") {
+			p.at(at+".headers."+name, "the authorization flow (oauth) sets Authorization; remove this header or the oauth block")
+		}
+	}
+	if p.present(field+".client_id") && (strings.TrimSpace(o.ClientID) == "" || strings.ContainsFunc(o.ClientID, isControl)) {
+		p.at(field+".client_id", "want a client id: not empty, without control characters")
+	}
+	if o.ClientSecret != nil {
+		sf := field + ".client_secret"
+		switch {
+		case o.ClientSecret.plain:
+			p.at(sf, "a client secret comes from the environment or a file, never from the agent file: write {env: NAME} or {file: PATH}")
+		case o.ClientID == "":
+			p.at(sf, "a client secret goes with a client_id (a client registered beforehand)")
+		default:
+			p.value(sf, o.ClientSecret, false)
+		}
+	}
+	for i, sc := range o.Scopes {
+		if sc == "" || strings.ContainsFunc(sc, func(r rune) bool { return r <= ' ' || r == '"' || r == '\\' || r == 0x7f }) {
+			p.at(fmt.Sprintf("%s.scopes[%d]", field, i), "%q is not a scope: use printable characters other than space, \" and \\", sc)
+		}
+	}
+}
+
+func isControl(r rune) bool { return r < ' ' || r == 0x7f }
+
+// ResolveOAuth returns the oauth block's client secret, taken from the
+// environment or a file now ("" without one). Its error is as
+// ResolveHeaders's.
+func (s MCPServer) ResolveOAuth() (string, error) {
+	if s.OAuth == nil || s.OAuth.ClientSecret == nil {
+		return "", nil
+	}
+	v, err := s.OAuth.ClientSecret.Resolve()
+	if err != nil {
+		return "", err
+	}
+	if strings.ContainsFunc(v, isControl) {
+		return "", valueError{s.OAuth.ClientSecret.at.errorf("the value taken from %s holds a control character", s.OAuth.ClientSecret.source())}
+	}
+	return v, nil
 }
 
 // rapServers checks the tools.rap entries.

@@ -196,15 +196,23 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("POST /v1/threads/{id}/budget", d.handle(MaxBody, d.postBudget))
 	mux.HandleFunc("GET /v1/export", d.handle(MaxBody, d.getExport))
 	mux.HandleFunc("POST /v1/import", d.handle(MaxImportBody, d.postImport))
+	mux.HandleFunc("POST /v1/threads/{id}/migrate", d.handle(MaxBody, d.postMigrate))
+	mux.HandleFunc("POST /v1/migrations/prepare", d.handle(MaxImportBody, d.postMigrationPrepare))
+	mux.HandleFunc("POST /v1/migrations/import", d.handle(MaxImportBody, d.postMigrationImport))
+	mux.HandleFunc("POST /v1/migrations/{id}/commit", d.handle(MaxBody, d.postMigrationCommit))
+	mux.HandleFunc("DELETE /v1/migrations/{id}", d.handle(MaxBody, d.deleteMigration))
 	mux.HandleFunc("GET /v1/threads/{id}/views", d.handle(MaxBody, d.getViews))
 	mux.HandleFunc("GET /v1/events", d.handle(MaxBody, d.getEvents))
 	mux.HandleFunc("GET /v1/threads/{id}/timeline", d.handle(MaxBody, d.getTimeline))
 	// Tool servers call back here with the per-call token in the URL (they
 	// have no bearer token); the handler verifies it.
-	mux.Handle(rapPrefix, d.countCallbacks(&rap.Handler{Tokens: d.rapTokens, Sender: oauthSender{d, d.sender}, Views: d.views, Log: d.log,
+	mux.Handle(rapPrefix, d.countCallbacks(&rap.Handler{Tokens: d.rapTokens, Sender: oauthSender{d, heldSender{d, d.sender}}, Views: d.views, Log: d.log,
 		Reply: func(w http.ResponseWriter, status int, msg string) {
 			writeError(w, apiErr(status, codeOf(status), "%s", msg))
 		}}))
+	// Authorization servers send the user's browser back here; the
+	// state parameter authenticates it (mcpoauth.go).
+	mux.HandleFunc("GET "+MCPOAuthCallbackPath, d.getMCPCallback)
 	mux.Handle("GET /metrics", d.metrics.Handler())
 	mux.HandleFunc("GET /healthz", d.getHealth)
 	mux.HandleFunc("POST /v1/ui/codes", d.handle(MaxBody, d.postUICode))
@@ -215,7 +223,7 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("/", d.handle(MaxBody, func(_ http.ResponseWriter, r *http.Request) error {
 		return apiErr(http.StatusNotFound, CodeNotFound, "no route %s %s (the API lives under /v1/)", r.Method, r.URL.Path)
 	}))
-	return d.guard(mux)
+	return d.guard(d.holdMoving(mux))
 }
 
 // codeOf is the error code of an HTTP status, for answers whose maker
@@ -271,8 +279,10 @@ func (d *Daemon) guard(next http.Handler) http.Handler {
 			writeError(w, apiErr(http.StatusForbidden, CodeBadOrigin, "Origin %q may not call this daemon", o))
 			return
 		}
-		if strings.HasPrefix(r.URL.Path, uiPrefix) || r.URL.Path == "/" {
-			next.ServeHTTP(w, r) // the UI's files and its login: no data without a session
+		if strings.HasPrefix(r.URL.Path, uiPrefix) || r.URL.Path == "/" || r.URL.Path == MCPOAuthCallbackPath {
+			// The UI's files and its login: no data without a session; the
+			// MCP authorization callback: its state authenticates it.
+			next.ServeHTTP(w, r)
 			return
 		}
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -1029,6 +1039,9 @@ func (d *Daemon) postImport(w http.ResponseWriter, r *http.Request) error {
 	}
 	rep, err := Import(r.Context(), d.store.Conversations(), d.store.State(), s)
 	if err != nil {
+		return err
+	}
+	if err := d.armPending(r.Context(), s, rep.Imported); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, rep)

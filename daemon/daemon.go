@@ -132,7 +132,11 @@ type Daemon struct {
 	// here (and out of the inbox) until the engine applies them.
 	oauthURLs map[string]string
 
+	// moves are the sessions moving to or from another daemon (migrate.go).
+	moves moves
+
 	rapTokens rap.Tokens
+	mcpAuth   *mcpAuth // the MCP servers' authorization flows (mcpoauth.go)
 	views     *views
 	live      live
 	metrics   *telemetry.Metrics
@@ -243,8 +247,10 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	if err != nil {
 		return fail(err)
 	}
+	d.mcpAuth = newMCPAuth(d, o.Home, d.ln.Addr().String(), httpclient.NewPlain(), o.Logger)
 	d.agents = newRegistry(o.Home, o.Logger, toolEnv{
 		callbackBase: "http://" + d.ln.Addr().String(), tokens: d.rapTokens, client: httpclient.NewPlain(), log: o.Logger,
+		oauth: d.mcpAuth,
 	}, prices)
 	d.agents.fixed = maps.Clone(o.ModelLimits)
 	d.agents.applied = maps.Clone(o.ModelLimits)
@@ -294,6 +300,9 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 			if err := d.agents.LoadAll(ctx); err != nil {
 				return err
 			}
+			if err := d.recoverMoves(ctx); err != nil {
+				return err
+			}
 			if d.rec != nil {
 				return d.agents.tee.AttachAll(ctx, d.rec)
 			}
@@ -321,6 +330,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	if o.RetainClosed > 0 {
 		d.bg.Go(d.retain)
 	}
+	d.bg.Go(d.retryMoves)
 	d.ready.Store(true)
 	return d, nil
 }
@@ -381,6 +391,7 @@ func (d *Daemon) Close() error {
 		d.bg.Wait()
 		rerr := d.rt.Close(ctx)
 		d.agents.close()
+		d.mcpAuth.close()
 		var recErr error
 		if d.rec != nil {
 			_ = d.agents.tee.AttachAll(ctx, nil) // detaching writes nothing

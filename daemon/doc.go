@@ -14,7 +14,11 @@
 // with the number of waiting messages, not of threads.
 //
 // Agents' tools: remote MCP servers are connected when an agent loads, and
-// local ones (a command) are started when a thread first needs them; RAP
+// local ones (a command) are started when a thread first needs them, as
+// are remote ones with an oauth block, whose authorization URL the threads
+// that wait for it show, whose redirect comes back to GET
+// /oauth/mcp/callback (authenticated by its state) and whose tokens are
+// kept in HOME/mcp-oauth/ (mcpoauth.go, docs/mcp.md); RAP
 // toolsets are discovered per root thread (tools/rap), and tool servers
 // call back at /rap/callback/{token}, authenticated by the per-call token
 // (keyed by HOME/rap.key) instead of the bearer token. Pending user choices
@@ -50,4 +54,11 @@
 //
 // Export and Import read and write sessions.json, the readable export of
 // every thread, its state and the agent files it uses.
+//
+// Migration (migrate.go, docs/rap.md §2.9): POST /v1/threads/{id}/migrate
+// moves a session to another daemon, which takes it through its
+// /v1/migrations routes; the source runs the move (stop the tree, the
+// destination's tool servers, RAP /migrate, the data with its timers, then
+// delete it here) and calls it off whole on any failure. Markers under
+// HOME/migrations let a restart finish or call off a move cut short.
 package daemon

@@ -51,6 +51,13 @@ type Session struct {
 	Created time.Time         `json:"created"`
 	Closed  bool              `json:"closed"`
 	Threads []SessionThread   `json:"threads"` // parents before children (breadth-first from the root)
+	// Pending are the tree's timers and waiting messages, as its inbox
+	// held them. A migration (infinity migrate) carries them, so that the
+	// tree wakes at the destination when it would have here; Export
+	// leaves them out (a copy must not wake twice), and Import does not
+	// read them: the daemon sends them after importing (armPending).
+	// Absent in documents from before migration.
+	Pending []infinity.Queued `json:"pending,omitempty"`
 }
 
 // SessionThread is one thread of a session.
@@ -258,6 +265,17 @@ func validateSession(s *Session, items map[infinity.ThreadID]int) error {
 		}
 		inSession[info.ID] = true
 		items[info.ID] = len(s.Threads[j].Items)
+	}
+	for k, q := range s.Pending {
+		if !inSession[q.Message.GroupID] {
+			return fmt.Errorf("pending[%d] (%q): for %q, no thread of the session: %w", k, q.Message.ID, q.Message.GroupID, infinity.ErrInvalid)
+		}
+		if q.Message.ID == "" {
+			return fmt.Errorf("pending[%d]: a message without an id: %w", k, infinity.ErrInvalid)
+		}
+		if err := q.Message.Validate(); err != nil {
+			return fmt.Errorf("pending[%d] (%q): %w", k, q.Message.ID, err)
+		}
 	}
 	return nil
 }

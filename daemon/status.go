@@ -142,9 +142,16 @@ func (d *Daemon) view(ctx context.Context, info infinity.ThreadInfo, t timers) (
 		}
 	}
 	stopped := len(items) > 0 && items[len(items)-1].Notice == infinity.NoticeBudgetSpent
+	mcpWait := d.mcpAuth.waitingOn(info.ID)
 	switch {
 	case info.Closed:
 		v.Status = StatusClosed
+	case mcpWait != nil:
+		// Held back until an MCP server is authorized (mcpoauth.go).
+		v.Status, v.Detail = StatusWaiting, mcpWait.detail
+		if mcpWait.authorize != nil {
+			v.Authorize = mcpWait.authorize
+		}
 	case d.rt.Busy(info.ID):
 		v.Status = StatusRunning
 		if key, ok := d.rt.WaitingForModel(info.ID); ok {

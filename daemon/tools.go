@@ -57,6 +57,8 @@ type toolEnv struct {
 	// log receives the standard error of local MCP and RAP servers, with
 	// their starts and stops; nil means slog.Default().
 	log *slog.Logger
+	// oauth authorizes the MCP servers with an oauth block (mcpoauth.go).
+	oauth *mcpAuth
 }
 
 // agentTools are the tool servers of one agent.
@@ -67,7 +69,7 @@ type agentTools struct {
 	notifier *rap.Notifier
 	mcp      []*mcp.Server
 	// local are the local MCP servers, started when a slice first needs
-	// their tools.
+	// their tools, and the remote ones with an oauth block, connected then.
 	local *mcp.Source
 }
 
@@ -92,6 +94,7 @@ func (te toolEnv) buildTools(ctx context.Context, f *agentfile.File, a *actors.A
 	}
 	at := &agentTools{}
 	var local []mcp.Endpoint
+	var authorized []*mcpAuthServer // the servers with an oauth block
 	for _, s := range f.Tools.MCPServers {
 		opts := []mcp.Option{mcp.WithTimeout(s.Timeout.CallDuration()), mcp.WithConnectTimeout(s.Timeout.ConnectDuration())}
 		if s.Name != "" {
@@ -104,6 +107,16 @@ func (te toolEnv) buildTools(ctx context.Context, f *agentfile.File, a *actors.A
 				return nil, err
 			}
 			local = append(local, e)
+			continue
+		}
+		if s.OAuth != nil {
+			e, srv, err := te.oauthServer(s, f, opts)
+			if err != nil {
+				at.close()
+				return nil, err
+			}
+			local = append(local, e)
+			authorized = append(authorized, srv)
 			continue
 		}
 		headers, err := s.ResolveHeaders()
@@ -146,7 +159,11 @@ func (te toolEnv) buildTools(ctx context.Context, f *agentfile.File, a *actors.A
 	}
 	if len(local) > 0 {
 		at.local = mcp.NewEndpointSource(local).Beside(at.mcp...)
-		sources = append(sources, at.local)
+		var src actors.ToolSource = at.local
+		if len(authorized) > 0 {
+			src = te.oauth.gate(a, src, authorized)
+		}
+		sources = append(sources, src)
 	}
 	a.Toolsets = actors.ToolSources(sources...)
 	return at, nil

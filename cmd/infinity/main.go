@@ -159,7 +159,7 @@ func (a *app) newRoot(stdout, stderr io.Writer) *cobra.Command {
 	add(groupDaemon, a.daemonCommand())
 	add(groupThreads, a.runCommand(), a.sendCommand(), a.lsCommand(), a.treeCommand(), a.logsCommand(),
 		a.closeCommand(), a.rmCommand(), a.compactCommand(), a.answerCommand(), a.budgetCommand(), a.exportCommand(),
-		a.importCommand(), a.uiCommand())
+		a.importCommand(), a.migrateCommand(), a.uiCommand())
 	add(groupCloud, a.cloudCommand(), a.cloudLocalCommand())
 	add(groupOther, a.demoCommand(), a.replayCommand(), a.toolsCommand(), a.versionCommand())
 	root.SetHelpCommand(helpCommand())

@@ -31,10 +31,23 @@
 // started again).
 //
 // A Source connects its servers when their tools are first asked for
-// (actors.ToolSource), remote and local alike.
+// (actors.ToolSource), remote and local alike. A server that waits for the
+// user's authorization is tried again at every call, without a request.
+//
+// WithOAuth authorizes a remote server's requests with an Authorizer: MCP's
+// authorization flow (OAuth 2.1, authorization code with PKCE; discovery,
+// dynamic client registration and the exchange are the go-sdk's auth
+// package's). A server's 401 starts an authorization in the background and
+// fails the connection at once with ErrAuthorizationRequired; the URL the
+// user must open is in Authorizer.State, and the redirect's query goes to
+// Authorizer.Complete (its state is good for one answer, until the URL
+// expires). Tokens are kept in a TokenStore (FileTokenStore: a 0600 file),
+// refreshed when they expire (golang.org/x/oauth2) and kept again.
 //
 // The package imports the standard library, the root infinity package,
-// internal packages and github.com/modelcontextprotocol/go-sdk/mcp. The
-// mcptest subpackage serves a small MCP server for tests, over HTTP or, from
-// a test binary, over standard input and output.
+// internal packages, github.com/modelcontextprotocol/go-sdk (mcp, auth,
+// oauthex) and golang.org/x/oauth2. The mcptest subpackage serves a small
+// MCP server for tests, over HTTP (StartOAuth: behind OAuth, with its own
+// authorization server) or, from a test binary, over standard input and
+// output.
 package mcp

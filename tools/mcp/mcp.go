@@ -63,6 +63,7 @@ type options struct {
 	idle           time.Duration
 	minBackoff     time.Duration
 	maxBackoff     time.Duration
+	oauth          *Authorizer
 }
 
 func newOptions(opts []Option) options {
@@ -223,6 +224,11 @@ func Connect(ctx context.Context, url string, opts ...Option) (*Server, error) {
 	ref := &refusals{base: base}
 	hc.Transport = ref
 	o.httpClient = &hc
+	if o.oauth != nil {
+		if err := o.oauth.Pending(); err != nil {
+			return nil, fmt.Errorf("connect to MCP server %s: %w", url, err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.connectTimeout)
 	defer cancel()
 	s := &Server{target: url, opts: o, client: newClient(o)}
@@ -327,8 +333,17 @@ func (l *httpLink) dial(ctx context.Context) (*sdk.ClientSession, error) {
 	t := &sdk.StreamableClientTransport{Endpoint: l.s.target, HTTPClient: l.s.opts.httpClient,
 		// Tools are called request by request; no server-initiated messages.
 		DisableStandaloneSSE: true}
+	if l.s.opts.oauth != nil {
+		t.OAuthHandler = l.s.opts.oauth
+	}
 	sess, err := l.s.client.Connect(ctx, t, nil)
 	if err != nil {
+		switch {
+		case errors.Is(err, ErrAuthorizationRequired):
+			return nil, fmt.Errorf("connect to MCP server %s: %w: an authorization URL waits to be opened", l.s.target, ErrAuthorizationRequired)
+		case errors.Is(err, ErrAuthorizationFailed):
+			return nil, fmt.Errorf("connect to MCP server %s: %w", l.s.target, err)
+		}
 		if code := int(l.refused.last.Load()); code != 0 {
 			return nil, fmt.Errorf("connect to MCP server %s: it answered HTTP %d %s: the credentials it wants (request headers) are missing or wrong: %w",
 				l.s.target, code, http.StatusText(code), err)

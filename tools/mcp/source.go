@@ -73,7 +73,9 @@ func (s *Source) Tools(ctx context.Context, _ infinity.ThreadID) ([]infinity.Too
 	var errs []error
 	var connected []*Server
 	for i, e := range s.endpoints {
-		if s.servers[i] == nil && (s.errs[i] == nil || s.now().Sub(s.failed[i]) >= RetryAfter) {
+		// A server that waits for the user's authorization is tried at
+		// once: Connect fails without a request until the user is done.
+		if s.servers[i] == nil && (s.errs[i] == nil || s.now().Sub(s.failed[i]) >= RetryAfter || needsUser(s.errs[i])) {
 			opts := append(slices.Clone(s.opts), e.Options...)
 			var srv *Server
 			var err error
@@ -127,4 +129,10 @@ func (s *Source) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// needsUser reports whether err is an authorization that waits for, or
+// failed with, the user.
+func needsUser(err error) bool {
+	return errors.Is(err, ErrAuthorizationRequired) || errors.Is(err, ErrAuthorizationFailed)
 }

@@ -44,6 +44,10 @@ func (t *tool) Invoke(ctx context.Context, _ infinity.ToolEnv, call infinity.Too
 	ctx, cancel := context.WithTimeout(ctx, t.srv.opts.timeout)
 	defer cancel()
 	sess, done, err := t.srv.link.acquire(ctx)
+	if err != nil && needsUser(err) {
+		msg, _ := t.explain(ctx, err, limit)
+		return t.fail(call, msg), nil
+	}
 	if err != nil {
 		return t.fail(call, fmt.Sprintf("%s could not run: MCP server %s is unreachable (%v); try again later", t.spec.Name, t.srv.name, err)), nil
 	}
@@ -86,6 +90,9 @@ func (t *tool) explain(ctx context.Context, err error, limit bound) (string, err
 		return fmt.Sprintf("%s did not answer within %s (%s) and was abandoned; it may still have had an effect. Try again with a smaller request, or do without it", t.spec.Name, limit.d, limit.what), nil
 	case errors.Is(err, context.Canceled):
 		return fmt.Sprintf("%s was cancelled before it answered", t.spec.Name), nil
+	case needsUser(err):
+		// The server wants (new) authorization; the session is fine.
+		return fmt.Sprintf("%s could not run: MCP server %s wants the user's authorization again, and the user was asked for it; try again once it is given", t.spec.Name, t.srv.name), nil
 	case errors.As(err, &wire):
 		// The server answered with a protocol error: unknown tool, arguments
 		// that fail its schema, and so on. The session is fine.

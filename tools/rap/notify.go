@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -127,49 +126,10 @@ func (n *Notifier) broadcast(ctx context.Context, path string, msg any, thread i
 // bounds them, as a migration may take long. It returns an error wrapping
 // ErrMigration when any server did not answer 200 or its manifest could not
 // be loaded: the caller must then abort the migration. One destinationURL
-// is sent to every server; pairing each source server with its own
-// destination instance is left to a later version.
+// is sent to every server; MigrateTo gives each server its own.
 func (n *Notifier) Migrate(ctx context.Context, root infinity.ThreadID, destinationURL string) error {
-	set, err := n.Loader.Load(ctx, root)
-	body, merr := json.Marshal(MigrateRequest{SessionID: string(root), DestinationURL: destinationURL})
-	if merr != nil {
-		return fmt.Errorf("migrate %s: %w", root, merr)
-	}
-	var targets []*server
-	var errs []error
-	for _, s := range n.Loader.servers {
-		m, ok := set.Manifest(s.key)
-		switch {
-		case !ok:
-			errs = append(errs, fmt.Errorf("migrate %s: no manifest for %s, cannot tell whether it needs migration: %w", root, s.name, ErrMigration))
-		case m.NeedsMigration:
-			targets = append(targets, s)
-		}
-	}
-	if len(errs) > 0 {
-		return errors.Join(append(errs, err)...)
-	}
-	errs = make([]error, len(targets))
-	var wg sync.WaitGroup
-	for i, s := range targets {
-		wg.Go(func() {
-			addr, release, err := s.acquire(ctx)
-			if err != nil {
-				errs[i] = fmt.Errorf("migrate %s at %s: %w: %w", root, s.name, err, ErrMigration)
-				return
-			}
-			defer release()
-			status, why, err := postJSON(ctx, n.client(), addr+"/migrate", body)
-			switch {
-			case err != nil:
-				errs[i] = fmt.Errorf("migrate %s at %s: %w: %w", root, s.name, err, ErrMigration)
-			case status != http.StatusOK:
-				errs[i] = fmt.Errorf("migrate %s at %s: HTTP %d %q: %w", root, s.name, status, why, ErrMigration)
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	_, err := n.MigrateTo(ctx, root, func(Instance) (string, error) { return destinationURL, nil })
+	return err
 }
 
 func (n *Notifier) client() infinity.HTTPClient {

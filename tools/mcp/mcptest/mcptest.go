@@ -7,7 +7,9 @@
 //   - fail: answers an isError result with the text "it failed on purpose".
 //   - image: answers one 1×1 PNG image (PNG, media type "image/png").
 //
-// Options.Headers makes the server require request headers (credentials).
+// Options.Headers makes the server require request headers (credentials);
+// StartOAuth serves the tools behind OAuth 2.1, with an authorization
+// server of its own.
 // A test binary can also serve the same tools as a local server, over its
 // standard input and output: see ServeStdioIfAsked and StdioCommand.
 //

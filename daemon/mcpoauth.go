@@ -1,0 +1,378 @@
+package daemon
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/agentfile"
+	"github.com/infinity-runtime/infinity/tools/mcp"
+)
+
+// MCP servers with an oauth block (agentfile.OAuth) get their tokens
+// through MCP's authorization flow, run by tools/mcp's Authorizer:
+//
+//   - Such a server is connected when a slice first needs its tools (as a
+//     local one), not when the agent loads, so an agent whose server was
+//     never authorized still registers and its threads start.
+//   - When the server answers 401, an authorization starts: its URL is
+//     shown on every thread of the agent that waits for it (status
+//     waiting, Detail "authorization of MCP server NAME: open URL", and
+//     ThreadView.Authorize, as a RAP tool's oauth request: infinity ls,
+//     the thread's page in the web UI). Such a thread does not call its
+//     model until the user is done: its slice fails (errMCPAuthorization,
+//     retryable) and its input stays queued, retried with the runtime's
+//     backoff (at most 30 s) and at once when the server is authorized,
+//     after a restart too; so the model never runs without tools the
+//     agent file names.
+//   - The authorization server sends the browser back to
+//     GET /oauth/mcp/callback on the daemon's listener, which needs no
+//     bearer token: the state parameter authenticates it, good for one
+//     answer, until the URL expires (mcp.DefaultAuthorizationExpiry; the
+//     next try makes a new one). The daemon exchanges the code (PKCE) and
+//     wakes the threads that waited.
+//   - Tokens are kept in HOME/mcp-oauth/ (0700), one file (0600) per
+//     server URL, client id and scopes, shared by every agent that names
+//     the same; they are used again after a restart and refreshed when
+//     they expire (the refreshed ones kept). They are never logged, put in
+//     history or in an export. Delete a file to authorize that server
+//     again.
+const (
+	mcpOAuthDir = "mcp-oauth"
+	// MCPOAuthCallbackPath is where authorization servers send the
+	// browser back; the daemon registers http://ADDR/oauth/mcp/callback
+	// as its redirect URI.
+	MCPOAuthCallbackPath = "/oauth/mcp/callback"
+)
+
+// errMCPAuthorization fails the model calls of a thread whose agent has an
+// MCP server that waits for the user's authorization.
+var errMCPAuthorization = errors.New("waits for the user's authorization: the thread goes on once the user opened the authorization URL that infinity ls shows for it")
+
+// mcpAuth holds the daemon's authorizers, one per server URL, client id
+// and scopes, and the threads that wait for each.
+type mcpAuth struct {
+	d        *Daemon
+	dir      string
+	redirect string
+	client   *http.Client
+	log      *slog.Logger
+
+	mu      sync.Mutex
+	servers map[string]*mcpAuthServer // by key
+	closed  bool
+}
+
+// mcpAuthServer is one authorizer and the threads its state holds back.
+type mcpAuthServer struct {
+	label   string
+	a       *mcp.Authorizer
+	waiting map[infinity.ThreadID]bool // guarded by mcpAuth.mu
+	// stale are the sessions (roots) whose tools were last taken while
+	// the server waited for the user: a slice that began then runs
+	// without the server's tools, so its model calls are held back too
+	// until a slice takes the tools again (authSource). Guarded by
+	// mcpAuth.mu.
+	stale map[infinity.ThreadID]bool
+}
+
+func newMCPAuth(d *Daemon, home, addr string, client *http.Client, log *slog.Logger) *mcpAuth {
+	return &mcpAuth{d: d, dir: filepath.Join(home, mcpOAuthDir), redirect: "http://" + addr + MCPOAuthCallbackPath,
+		client: client, log: log, servers: map[string]*mcpAuthServer{}}
+}
+
+// server returns the authorizer of an MCP entry with an oauth block,
+// making it (from its tokens file, if any) on first use.
+func (m *mcpAuth) server(s agentfile.MCPServer, f *agentfile.File) (*mcpAuthServer, error) {
+	secret, err := s.ResolveOAuth()
+	if err != nil {
+		return nil, fmt.Errorf("%w. %s", err, valueHint())
+	}
+	scopes := slices.Clone(s.OAuth.Scopes)
+	slices.Sort(scopes)
+	sum := sha256.Sum256([]byte(s.URL + "\x00" + s.OAuth.ClientID + "\x00" + strings.Join(scopes, " ")))
+	key := hex.EncodeToString(sum[:12])
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, fmt.Errorf("daemon: MCP authorization: %w", actors.ErrStopped)
+	}
+	if srv, ok := m.servers[key]; ok {
+		return srv, nil
+	}
+	srv := &mcpAuthServer{label: s.Label(), waiting: map[infinity.ThreadID]bool{}, stale: map[infinity.ThreadID]bool{}}
+	a, err := mcp.NewAuthorizer(mcp.OAuthConfig{
+		Server: s.URL, Name: s.Label(), ClientID: s.OAuth.ClientID, ClientSecret: secret, Scopes: s.OAuth.Scopes,
+		RedirectURL: m.redirect, Store: mcp.FileTokenStore{Path: filepath.Join(m.dir, key+".json")},
+		HTTPClient: m.client, Log: m.log, OnChange: func() { m.changed(srv) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s.oauth: %w", f.Path(), s.Field(), err)
+	}
+	srv.a = a
+	m.servers[key] = srv
+	return srv, nil
+}
+
+// changed shows a new state to the threads that wait (their views change)
+// and, once the server is authorized, wakes them.
+func (m *mcpAuth) changed(srv *mcpAuthServer) {
+	st := srv.a.State()
+	m.mu.Lock()
+	ids := make([]infinity.ThreadID, 0, len(srv.waiting))
+	for id := range srv.waiting {
+		ids = append(ids, id)
+	}
+	if st.Authorized {
+		clear(srv.waiting)
+	}
+	m.mu.Unlock()
+	for _, id := range ids {
+		if st.Authorized {
+			m.wake(id)
+		}
+		m.d.hub.poke(id)
+	}
+	if st.Authorized {
+		m.log.Info("MCP server authorized", mcp.LogKey, srv.label, "threads", len(ids))
+	}
+}
+
+// check returns errMCPAuthorization (wrapped, retryable) when one of
+// servers waits for the user, and then remembers that thread (of session
+// root) waits for it; or when the slice began while one did, and has not
+// its tools. Retryable: the slice fails and its input stays queued
+// (durably), retried with the runtime's backoff, and at once when the
+// server is authorized.
+func (m *mcpAuth) check(servers []*mcpAuthServer, thread, root infinity.ThreadID) error {
+	for _, s := range servers {
+		needs := s.a.State().NeedsUser()
+		m.mu.Lock()
+		stale := s.stale[root]
+		if needs {
+			s.waiting[thread], s.stale[root] = true, true
+		}
+		m.mu.Unlock()
+		switch {
+		case needs:
+			return fmt.Errorf("MCP server %s %w: %w", s.label, errMCPAuthorization, infinity.ErrRetryable)
+		case stale:
+			// Authorized while this slice ran: it fails (its retries in
+			// the slice too), and runs again with the tools soon after.
+			time.AfterFunc(staleRetry, func() { m.wake(thread) })
+			return fmt.Errorf("MCP server %s was authorized after this slice took its tools; it runs again with them: %w", s.label, infinity.ErrRetryable)
+		}
+	}
+	return nil
+}
+
+// staleRetry is how long after a slice that began before an authorization
+// its thread is woken again: past the engine's retries of a model call
+// within a slice.
+const staleRetry = 3 * time.Second
+
+// wake runs a thread's queued input now.
+func (m *mcpAuth) wake(id infinity.ThreadID) {
+	if err := m.d.rt.Wake(id); err != nil && !errors.Is(err, actors.ErrStopped) {
+		m.log.Warn("thread not woken after an MCP authorization; it goes on at its next retry", "thread", id, "err", err)
+	}
+}
+
+// authSource is the agent's lazy MCP source, noting for the gate which
+// sessions took the tools of servers that no longer wait for the user.
+type authSource struct {
+	m       *mcpAuth
+	src     actors.ToolSource
+	servers []*mcpAuthServer
+}
+
+func (a authSource) Tools(ctx context.Context, root infinity.ThreadID) ([]infinity.Tool, error) {
+	tools, err := a.src.Tools(ctx, root)
+	for _, s := range a.servers {
+		if !s.a.State().NeedsUser() {
+			a.m.mu.Lock()
+			delete(s.stale, root)
+			a.m.mu.Unlock()
+		}
+	}
+	return tools, err
+}
+
+// mcpWait is what a thread held back by an MCP authorization shows.
+type mcpWait struct {
+	detail    string
+	authorize *Authorize
+}
+
+// waitingOn returns what holds thread id back, or nil.
+func (m *mcpAuth) waitingOn(id infinity.ThreadID) *mcpWait {
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	var held []*mcpAuthServer
+	for _, s := range m.servers {
+		if s.waiting[id] {
+			held = append(held, s)
+		}
+	}
+	m.mu.Unlock()
+	slices.SortFunc(held, func(a, b *mcpAuthServer) int { return strings.Compare(a.label, b.label) })
+	for _, s := range held {
+		st := s.a.State()
+		switch {
+		case st.URL != "":
+			what := "MCP server " + s.label
+			return &mcpWait{detail: "authorization of " + what + ": open " + st.URL, authorize: &Authorize{Tool: what, URL: st.URL}}
+		case st.Err != nil:
+			return &mcpWait{detail: fmt.Sprintf("authorization of MCP server %s failed (%v); a new authorization URL comes with the next try", s.label, st.Err)}
+		}
+	}
+	return nil
+}
+
+// complete hands a redirect to the authorization that waits with its
+// state.
+func (m *mcpAuth) complete(ctx context.Context, r *http.Request) (string, error) {
+	q := r.URL.Query()
+	if q.Get("state") == "" {
+		return "", apiErr(http.StatusBadRequest, CodeBadRequest, "the redirect has no state parameter: open the authorization URL that infinity ls shows")
+	}
+	m.mu.Lock()
+	servers := make([]*mcpAuthServer, 0, len(m.servers))
+	for _, s := range m.servers {
+		servers = append(servers, s)
+	}
+	m.mu.Unlock()
+	for _, s := range servers {
+		err := s.a.Complete(ctx, q)
+		switch {
+		case errors.Is(err, mcp.ErrUnknownState):
+			continue
+		case errors.Is(err, mcp.ErrAuthorizationFailed):
+			return "", apiErr(http.StatusBadGateway, CodeAuthorizationFailed, "%v; the thread shows a new authorization URL at its next try (infinity ls)", err)
+		case err != nil:
+			return "", err
+		}
+		return s.label, nil
+	}
+	return "", apiErr(http.StatusBadRequest, CodeUnknownState,
+		"no MCP authorization waits for this state: it is unknown, was already used, or expired; open the authorization URL that infinity ls shows now")
+}
+
+// Error codes of GET /oauth/mcp/callback.
+const (
+	// CodeUnknownState: no authorization waits for the redirect's state
+	// (unknown, already used or expired).
+	CodeUnknownState = "unknown_state"
+	// CodeAuthorizationFailed: the authorization server refused, or the
+	// code could not be exchanged for tokens.
+	CodeAuthorizationFailed = "authorization_failed"
+)
+
+// getMCPCallback receives the browser sent back by an authorization
+// server. It needs no bearer token: the state authenticates it.
+func (d *Daemon) getMCPCallback(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+	defer cancel()
+	label, err := d.mcpAuth.complete(ctx, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintf(w, "MCP server %s is authorized: the threads that waited for it go on. You can close this page.\n", label)
+}
+
+// close ends the authorizations that wait.
+func (m *mcpAuth) close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	for _, s := range m.servers {
+		s.a.Close()
+	}
+}
+
+// oauthServer prepares an MCP entry with an oauth block: an endpoint
+// connected when a slice first needs it, authorized by the daemon's
+// authorizer for it.
+func (te toolEnv) oauthServer(s agentfile.MCPServer, f *agentfile.File, opts []mcp.Option) (mcp.Endpoint, *mcpAuthServer, error) {
+	headers, err := s.ResolveHeaders()
+	if err != nil {
+		return mcp.Endpoint{}, nil, fmt.Errorf("%w. %s", err, valueHint())
+	}
+	if te.oauth == nil {
+		return mcp.Endpoint{}, nil, fmt.Errorf("%s: %s.oauth: this program cannot run MCP's authorization flow: %w", f.Path(), s.Field(), infinity.ErrNotImplemented)
+	}
+	srv, err := te.oauth.server(s, f)
+	if err != nil {
+		return mcp.Endpoint{}, nil, err
+	}
+	opts = append(opts, mcp.WithHTTPClient(te.client), mcp.WithHeaders(headers), mcp.WithOAuth(srv.a))
+	return mcp.Endpoint{URL: s.URL, Options: opts}, srv, nil
+}
+
+// gate holds back the model calls of a's threads while one of servers
+// waits for the user's authorization (see check), and returns src (the
+// servers' source) noting which sessions took their tools.
+func (m *mcpAuth) gate(a *actors.Agent, src actors.ToolSource, servers []*mcpAuthServer) actors.ToolSource {
+	wrap := func(p infinity.ModelProvider) infinity.ModelProvider {
+		return gatedProvider{next: p, check: func(req infinity.CompletionRequest) error {
+			root := req.Thread
+			if len(req.Stack) > 0 {
+				root = req.Stack[0]
+			}
+			return m.check(servers, req.Thread, root)
+		}}
+	}
+	if a.Provider != nil {
+		a.Provider = wrap(a.Provider)
+	}
+	if len(a.Providers) > 0 {
+		ps := make(map[string]infinity.ModelProvider, len(a.Providers))
+		for name, p := range a.Providers {
+			ps[name] = wrap(p)
+		}
+		a.Providers = ps
+	}
+	return authSource{m: m, src: src, servers: servers}
+}
+
+// gatedProvider fails a stream when check does.
+type gatedProvider struct {
+	next  infinity.ModelProvider
+	check func(infinity.CompletionRequest) error
+}
+
+func (g gatedProvider) Models(ctx context.Context) ([]infinity.ModelInfo, error) {
+	return g.next.Models(ctx)
+}
+
+// Instant is the inner provider's (the engine lets an instant provider's
+// slice keep its worker).
+func (g gatedProvider) Instant() bool {
+	i, ok := g.next.(interface{ Instant() bool })
+	return ok && i.Instant()
+}
+
+func (g gatedProvider) Stream(ctx context.Context, req infinity.CompletionRequest) iter.Seq2[infinity.StreamEvent, error] {
+	if err := g.check(req); err != nil {
+		return func(yield func(infinity.StreamEvent, error) bool) { yield(infinity.StreamEvent{}, err) }
+	}
+	return g.next.Stream(ctx, req)
+}
