@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/models/internal/httpapi"
 	"github.com/infinity-runtime/infinity/tools/httpclient"
 )
 
@@ -147,7 +148,7 @@ func run(ctx context.Context, body io.Reader, model string, yield func(infinity.
 			yield(infinity.StreamEvent{}, fmt.Errorf("bedrock: the stream broke: %w: %w", e, infinity.ErrRetryable))
 			return
 		default:
-			yield(infinity.StreamEvent{}, fmt.Errorf("bedrock: the stream broke: a message of type %q: %w", clip(string(f.messageType), 100), infinity.ErrRetryable))
+			yield(infinity.StreamEvent{}, fmt.Errorf("bedrock: the stream broke: a message of type %q: %w", httpapi.Clip(string(f.messageType), 100), infinity.ErrRetryable))
 			return
 		}
 	}

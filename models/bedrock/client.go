@@ -20,6 +20,7 @@ import (
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/internal/awsjson"
 	"github.com/infinity-runtime/infinity/internal/backoff"
+	"github.com/infinity-runtime/infinity/models/internal/httpapi"
 	"github.com/infinity-runtime/infinity/tools/httpclient"
 )
 
@@ -92,7 +93,7 @@ func (e *Error) Error() string {
 	}
 	if msg := strings.TrimSpace(e.Message); msg != "" {
 		b.WriteString(": ")
-		b.WriteString(clip(msg, maxMessage))
+		b.WriteString(httpapi.Clip(msg, maxMessage))
 	}
 	if e.RequestID != "" {
 		b.WriteString(" (request ID ")
@@ -120,23 +121,11 @@ func (s sender) Do(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// defaultHTTPClient is the client used when aws.Config.HTTPClient is nil:
-// a clone of http.DefaultTransport (HTTP/2 over TLS) that keeps
-// DefaultMaxIdleConns idle connections to the endpoint, with a 10-minute
-// response-header timeout.
-func defaultHTTPClient() *http.Client {
-	if t, ok := http.DefaultTransport.(*http.Transport); ok {
-		t = t.Clone()
-		t.ResponseHeaderTimeout = 10 * time.Minute
-		t.MaxIdleConns, t.MaxIdleConnsPerHost = DefaultMaxIdleConns, DefaultMaxIdleConns
-		return &http.Client{Transport: t}
-	}
-	return &http.Client{Transport: http.DefaultTransport}
-}
-
 // newClient returns cfg's signing client.
 func newClient(cfg *aws.Config) (*httpclient.SigV4, error) {
-	var inner aws.HTTPClient = defaultHTTPClient()
+	// Without one: a client keeping DefaultMaxIdleConns idle connections
+	// to the endpoint, with a 10-minute response-header timeout.
+	var inner aws.HTTPClient = httpapi.DefaultHTTPClient(DefaultMaxIdleConns)
 	if cfg.HTTPClient != nil {
 		inner = cfg.HTTPClient
 	}
@@ -471,15 +460,4 @@ func classify(e *Error, model, where string) error {
 		return fmt.Errorf("bedrock: %s: %w: %w", where, e, infinity.ErrInvalid)
 	}
 	return fmt.Errorf("bedrock: %s: %w", where, e)
-}
-
-// clip cuts s to n runes.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	if r := []rune(s); len(r) > n {
-		return string(r[:n]) + "…"
-	}
-	return s
 }

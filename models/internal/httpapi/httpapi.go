@@ -1,5 +1,6 @@
 // Package httpapi is what the HTTP model providers (models/openai,
-// models/anthropic) share of talking to a provider's API: a client that
+// models/anthropic; models/bedrock for the client and Clip, as AWS's
+// retry rules differ) share of talking to a provider's API: a client that
 // keeps many idle connections, a guard that keeps the key from following
 // a redirect to another origin, and a POST that retries the failures
 // worth retrying, waiting as the server asks (retry-after-ms,
