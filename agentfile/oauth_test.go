@@ -94,6 +94,8 @@ func TestOAuthBlockErrors(t *testing.T) {
 			[]string{`tools.mcp[0].oauth.client_id: want a client id`}},
 		{"bad scope", "    - url: http://x\n      oauth: {scopes: [\"a b\"]}\n",
 			[]string{`tools.mcp[0].oauth.scopes[0]: "a b" is not a scope`}},
+		{"non-ASCII scope", "    - url: http://x\n      oauth: {scopes: [\"notes.lecture\u00e9\"]}\n",
+			[]string{`tools.mcp[0].oauth.scopes[0]: "notes.lectureé" is not a scope`}},
 		{"authorization header beside oauth", "    - url: http://x\n      oauth: {}\n      headers:\n        authorization: {env: T}\n",
 			[]string{`tools.mcp[0].headers.authorization: the authorization flow (oauth) sets Authorization`}},
 	}

@@ -622,8 +622,9 @@ func (p *parse) oauth(at string, s *MCPServer) {
 		}
 	}
 	for i, sc := range o.Scopes {
-		if sc == "" || strings.ContainsFunc(sc, func(r rune) bool { return r <= ' ' || r == '"' || r == '\\' || r == 0x7f }) {
-			p.at(fmt.Sprintf("%s.scopes[%d]", field, i), "%q is not a scope: use printable characters other than space, \" and \\", sc)
+		// RFC 6749 §3.3's scope-token, as the schema's pattern.
+		if sc == "" || strings.ContainsFunc(sc, func(r rune) bool { return r <= ' ' || r == '"' || r == '\\' || r > '~' }) {
+			p.at(fmt.Sprintf("%s.scopes[%d]", field, i), "%q is not a scope: use printable ASCII characters other than space, \" and \\", sc)
 		}
 	}
 }

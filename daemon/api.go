@@ -201,15 +201,20 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("POST /v1/migrations/import", d.handle(MaxImportBody, d.postMigrationImport))
 	mux.HandleFunc("POST /v1/migrations/{id}/commit", d.handle(MaxBody, d.postMigrationCommit))
 	mux.HandleFunc("DELETE /v1/migrations/{id}", d.handle(MaxBody, d.deleteMigration))
+	// A source forwards here the callbacks of a session that moved here;
+	// the migration's credential authenticates them (forward.go).
+	mux.HandleFunc("POST "+MigrationCallbacksPath, d.handle(rap.DefaultMaxBody+MaxBody, d.postMigrationCallback))
 	mux.HandleFunc("GET /v1/threads/{id}/views", d.handle(MaxBody, d.getViews))
 	mux.HandleFunc("GET /v1/events", d.handle(MaxBody, d.getEvents))
 	mux.HandleFunc("GET /v1/threads/{id}/timeline", d.handle(MaxBody, d.getTimeline))
 	// Tool servers call back here with the per-call token in the URL (they
 	// have no bearer token); the handler verifies it.
-	mux.Handle(rapPrefix, d.countCallbacks(&rap.Handler{Tokens: d.rapTokens, Sender: oauthSender{d, heldSender{d, d.sender}}, Views: d.views, Log: d.log,
+	d.callbacks = &rap.Handler{Tokens: d.rapTokens, Sender: oauthSender{d, heldSender{d, d.sender}}, Views: d.views, Log: d.log,
 		Reply: func(w http.ResponseWriter, status int, msg string) {
 			writeError(w, apiErr(status, codeOf(status), "%s", msg))
-		}}))
+		},
+		Forward: d.forwardCallback}
+	mux.Handle(rapPrefix, d.countCallbacks(d.callbacks))
 	// Authorization servers send the user's browser back here; the
 	// state parameter authenticates it (mcpoauth.go).
 	mux.HandleFunc("GET "+MCPOAuthCallbackPath, d.getMCPCallback)
@@ -240,6 +245,8 @@ func codeOf(status int) string {
 		return CodeMethodNotAllowed
 	case http.StatusInternalServerError:
 		return CodeInternal
+	case http.StatusServiceUnavailable:
+		return CodeUnavailable
 	}
 	return CodeBadRequest
 }
@@ -279,15 +286,19 @@ func (d *Daemon) guard(next http.Handler) http.Handler {
 			writeError(w, apiErr(http.StatusForbidden, CodeBadOrigin, "Origin %q may not call this daemon", o))
 			return
 		}
-		if strings.HasPrefix(r.URL.Path, uiPrefix) || r.URL.Path == "/" || r.URL.Path == MCPOAuthCallbackPath {
+		if strings.HasPrefix(r.URL.Path, uiPrefix) || r.URL.Path == "/" || r.Method == http.MethodGet && r.URL.Path == MCPOAuthCallbackPath {
 			// The UI's files and its login: no data without a session; the
-			// MCP authorization callback: its state authenticates it.
+			// MCP authorization callback (GET only: a browser's redirect):
+			// its state authenticates it.
 			next.ServeHTTP(w, r)
 			return
 		}
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if strings.HasPrefix(r.URL.Path, rapPrefix) {
-			ok, tok = true, d.token // authenticated by the callback's own token
+		if strings.HasPrefix(r.URL.Path, rapPrefix) || r.Method == http.MethodPost && r.URL.Path == MigrationCallbacksPath {
+			// Authenticated by the callback's own token, or by the
+			// credential of the migration that forwards it (POST only:
+			// DELETE /v1/migrations/{id} must not match it unguarded).
+			ok, tok = true, d.token
 		}
 		if !ok && r.Header.Get("Authorization") == "" {
 			if session, err := d.cookieAuth(r); err != nil {

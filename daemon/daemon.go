@@ -134,6 +134,12 @@ type Daemon struct {
 
 	// moves are the sessions moving to or from another daemon (migrate.go).
 	moves moves
+	// forwards are the sessions that moved out, whose RAP callbacks are
+	// forwarded to where they went (forward.go); fwdClient forwards them.
+	forwards  *forwards
+	fwdClient *http.Client
+	// callbacks is the RAP callback route's handler.
+	callbacks *rap.Handler
 
 	rapTokens rap.Tokens
 	mcpAuth   *mcpAuth // the MCP servers' authorization flows (mcpoauth.go)
@@ -243,6 +249,10 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	d.rapTokens = rap.Tokens{Key: key}
 	d.views = &views{d: d}
+	if d.forwards, err = newForwards(o.Home); err != nil {
+		return fail(fmt.Errorf("daemon: %w", err))
+	}
+	d.fwdClient = newForwardClient()
 	prices, err := loadPrices(o.Home, o.Prices)
 	if err != nil {
 		return fail(err)

@@ -160,10 +160,28 @@ func (d *Daemon) sweepClosed(ctx context.Context, cutoff time.Time) (int, error)
 		if !last.Before(cutoff) {
 			continue
 		}
-		if _, err := d.deleteTree(ctx, info.ID); err != nil {
+		deleted, err := d.retire(ctx, info.ID)
+		if err != nil {
 			return n, fmt.Errorf("delete tree %s: %w", info.ID, err)
 		}
-		n++
+		if deleted {
+			n++
+		}
 	}
 	return n, nil
+}
+
+// retire deletes a closed tree for retention, unless it is moving to
+// another daemon (the move owns it; its end decides). The check and the
+// deletion hold the moves' gate, so a move cannot begin between them.
+func (d *Daemon) retire(ctx context.Context, root infinity.ThreadID) (bool, error) {
+	d.moves.gate.RLock()
+	defer d.moves.gate.RUnlock()
+	if d.moves.dir(root) != "" {
+		return false, nil
+	}
+	if _, err := d.deleteTree(ctx, root); err != nil {
+		return false, err
+	}
+	return true, nil
 }

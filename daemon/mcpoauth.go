@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -89,8 +91,40 @@ type mcpAuthServer struct {
 }
 
 func newMCPAuth(d *Daemon, home, addr string, client *http.Client, log *slog.Logger) *mcpAuth {
-	return &mcpAuth{d: d, dir: filepath.Join(home, mcpOAuthDir), redirect: "http://" + addr + MCPOAuthCallbackPath,
+	return &mcpAuth{d: d, dir: filepath.Join(home, mcpOAuthDir), redirect: mcpRedirectURL(addr),
 		client: client, log: log, servers: map[string]*mcpAuthServer{}}
+}
+
+// mcpRedirectURL is the redirect URI for a listener at addr. A listener on
+// every interface (0.0.0.0 or ::, with --allow-remote) has no address a
+// browser can be sent to: the URI names the loopback address instead
+// (RFC 8252 §7.3), which a browser on the daemon's host (or one whose
+// port is forwarded there) reaches.
+func mcpRedirectURL(addr string) string {
+	if host, port, err := net.SplitHostPort(addr); err == nil {
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			addr = net.JoinHostPort("127.0.0.1", port)
+		}
+	}
+	return "http://" + addr + MCPOAuthCallbackPath
+}
+
+// ensureDir makes the tokens directory, 0700 even when it was there
+// before with a looser mode.
+func (m *mcpAuth) ensureDir() error {
+	if err := os.MkdirAll(m.dir, 0o700); err != nil {
+		return fmt.Errorf("daemon: MCP tokens directory: %w", err)
+	}
+	fi, err := os.Stat(m.dir)
+	if err != nil {
+		return fmt.Errorf("daemon: MCP tokens directory: %w", err)
+	}
+	if fi.Mode().Perm() != 0o700 {
+		if err := os.Chmod(m.dir, 0o700); err != nil {
+			return fmt.Errorf("daemon: MCP tokens directory %s is open to others and cannot be fixed: %w", m.dir, err)
+		}
+	}
+	return nil
 }
 
 // server returns the authorizer of an MCP entry with an oauth block,
@@ -111,6 +145,9 @@ func (m *mcpAuth) server(s agentfile.MCPServer, f *agentfile.File) (*mcpAuthServ
 	}
 	if srv, ok := m.servers[key]; ok {
 		return srv, nil
+	}
+	if err := m.ensureDir(); err != nil {
+		return nil, err
 	}
 	srv := &mcpAuthServer{label: s.Label(), waiting: map[infinity.ThreadID]bool{}, stale: map[infinity.ThreadID]bool{}}
 	a, err := mcp.NewAuthorizer(mcp.OAuthConfig{
@@ -185,6 +222,14 @@ const staleRetry = 3 * time.Second
 
 // wake runs a thread's queued input now.
 func (m *mcpAuth) wake(id infinity.ThreadID) {
+	// A tree that is moving runs wherever the move leaves it: its queued
+	// input is re-armed here if the move is called off, or runs at the
+	// destination.
+	m.d.moves.gate.RLock()
+	defer m.d.moves.gate.RUnlock()
+	if m.d.moving(m.d.bgCtx, id) {
+		return
+	}
 	if err := m.d.rt.Wake(id); err != nil && !errors.Is(err, actors.ErrStopped) {
 		m.log.Warn("thread not woken after an MCP authorization; it goes on at its next retry", "thread", id, "err", err)
 	}

@@ -298,3 +298,44 @@ tools:
 	}
 	waitItems(t, c, root, "the sum", has("add {", "5", "sum done"))
 }
+
+// Only GET /oauth/mcp/callback goes without the bearer token: another
+// method on that path is refused as on any route, in the API's error
+// form, and the Host check applies to the callback too.
+func TestMCPOAuthCallbackOnlyGET(t *testing.T) {
+	d, _ := startDaemonWith(t, daemon.Options{Home: t.TempDir()})
+	base := "http://" + d.Addr() + daemon.MCPOAuthCallbackPath
+	for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodHead} {
+		req, err := http.NewRequestWithContext(t.Context(), method, base+"?state=s&code=c", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s %s without a token: %s %s", method, daemon.MCPOAuthCallbackPath, resp.Status, b)
+		} else if method != http.MethodHead {
+			if e := apiError(t, string(b)); e.Code != daemon.CodeUnauthorized {
+				t.Errorf("%s: %s", method, b)
+			}
+		}
+	}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"?state=s&code=c", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "evil.example:80"
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if e := apiError(t, string(b)); resp.StatusCode != http.StatusForbidden || e.Code != daemon.CodeBadHost {
+		t.Errorf("callback with a foreign Host: %s %s", resp.Status, b)
+	}
+}

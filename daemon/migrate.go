@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -63,6 +64,8 @@ var (
 var (
 	migrateQuietTimeout = 2 * time.Minute
 	migrateSettle       = 50 * time.Millisecond
+	// migrateDestTimeout bounds each request to the destination daemon.
+	migrateDestTimeout = 5 * time.Minute
 )
 
 // MigrateRequest is POST /v1/threads/{id}/migrate: where to move the
@@ -116,6 +119,10 @@ type MigrationPrepared struct {
 type MigrationImported struct {
 	Threads int `json:"threads"`
 	Pending int `json:"pending"`
+	// Forward is the credential of POST /v1/migrations/callbacks for this
+	// session: the source forwards with it the callbacks of the tool calls
+	// that were in flight when the session moved (forward.go).
+	Forward string `json:"forward"`
 }
 
 // outMarker is a move in progress at the source (HOME/migrations/out-ROOT.json).
@@ -143,6 +150,12 @@ const (
 
 // moves are the roots being moved out ("out") or held in ("in").
 type moves struct {
+	// gate makes the hold exact: every path that gives a tree input
+	// checks whether it is moving and sends under gate's read lock, and
+	// begin marks a root under its write lock. Once begin returned, what
+	// was accepted before is in the inbox (so the move sees it), and
+	// what comes after is refused.
+	gate  sync.RWMutex
 	mu    sync.Mutex
 	roots map[infinity.ThreadID]string
 	n     atomic.Int32
@@ -154,6 +167,8 @@ type moves struct {
 // begin marks root as moving in dir ("in" or "out"). It reports false when
 // it is moving already, unless in the same direction and again is set.
 func (m *moves) begin(root infinity.ThreadID, dir string, again bool) bool {
+	m.gate.Lock()
+	defer m.gate.Unlock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.roots == nil {
@@ -195,33 +210,57 @@ func (d *Daemon) moving(ctx context.Context, id infinity.ThreadID) bool {
 }
 
 // holdMoving refuses the API's input to a moving tree (messages, close,
-// compact, answers, budgets, deletion) with 503 CodeMigrating and
-// Retry-After: the move must not lose it, nor run it here.
+// compact, answers, budgets, deletion; the web UI uses the same routes)
+// with 503 CodeMigrating and Retry-After: the move must not lose it, nor
+// run it here. The body is read first and the route runs under the
+// gate's read lock, so that a request checked before a move began is
+// done before the move looks at the tree.
 func (d *Daemon) holdMoving(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rest, ok := strings.CutPrefix(r.URL.Path, "/v1/threads/")
-		if ok && r.Method != http.MethodGet && d.moves.n.Load() > 0 {
-			id, action, _ := strings.Cut(rest, "/")
-			if action != "migrate" && d.moving(r.Context(), infinity.ThreadID(id)) {
-				w.Header().Set("Retry-After", "5")
-				writeError(w, apiErr(http.StatusServiceUnavailable, CodeMigrating, "thread %s: %v; try again shortly", id, ErrMoving))
+		id, action, _ := strings.Cut(rest, "/")
+		if !ok || r.Method == http.MethodGet || r.Method == http.MethodHead || action == "migrate" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		// An answer goes to the tool, not to the thread (the tool's result
+		// comes back as a callback, held there): it is checked, but does
+		// not hold the gate while the tool is called (whose callback may
+		// come before it answers).
+		if action != "answer" {
+			// A slow client must not hold the gate: its body comes first
+			// (the route's own limit still applies to what it reads).
+			body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+			if err != nil {
+				writeError(w, apiErr(http.StatusBadRequest, CodeBadRequest, "unreadable body: %v", err))
 				return
 			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			d.moves.gate.RLock()
+			defer d.moves.gate.RUnlock()
+		}
+		if d.moving(r.Context(), infinity.ThreadID(id)) {
+			w.Header().Set("Retry-After", rap.RetryAfter)
+			writeError(w, apiErr(http.StatusServiceUnavailable, CodeMigrating, "thread %s: %v; try again shortly", id, ErrMoving))
+			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
 // heldSender refuses the RAP callbacks of a moving tree: the callback
-// route answers 500, which tool servers retry.
+// route answers 503 with Retry-After (rap.ErrRetryLater), which tool
+// servers retry. It checks and sends under the gate's read lock.
 type heldSender struct {
 	d    *Daemon
 	next infinity.InputSender
 }
 
 func (s heldSender) Send(ctx context.Context, msg infinity.InputMessage, at time.Time) error {
+	s.d.moves.gate.RLock()
+	defer s.d.moves.gate.RUnlock()
 	if s.d.moving(ctx, msg.GroupID) {
-		return fmt.Errorf("thread %s: %w", msg.GroupID, ErrMoving)
+		return fmt.Errorf("thread %s: %w (%w)", msg.GroupID, ErrMoving, rap.ErrRetryLater)
 	}
 	return s.next.Send(ctx, msg, at)
 }
@@ -333,12 +372,21 @@ func (d *Daemon) migrate(ctx context.Context, root infinity.ThreadID, req Migrat
 		if prepared {
 			d.discardAt(ctx, dst, root)
 		}
+		if err := d.forwards.remove(root); err != nil {
+			d.log.Error("migration called off: its callbacks' forwarding not removed; they are delivered here all the same", "root", root, "err", err)
+		}
 		d.release(context.WithoutCancel(ctx), root)
 		return Migrated{}, aborted(root, req.To, moved, cause)
 	}
 
 	// The destination first: a daemon that answers, with our token.
-	st, err := dst.Status(ctx)
+	// Each request to the destination is bounded: a destination that
+	// takes the connection and never answers must not hold the tree (its
+	// input refused) for ever.
+	bounded := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, migrateDestTimeout) }
+	sctx, cancel := bounded()
+	st, err := dst.Status(sctx)
+	cancel()
 	if err != nil {
 		return fail(fmt.Errorf("destination daemon at %s: %w", req.To, destErr(err)))
 	}
@@ -376,7 +424,10 @@ func (d *Daemon) migrate(ctx context.Context, root infinity.ThreadID, req Migrat
 	// 2. Start and connect the destination's tool servers.
 	var prep MigrationPrepared
 	prepared = true
-	if err := dst.do(ctx, "POST", "/v1/migrations/prepare", MigrationPrepare{Protocol: MigrationProtocol, Root: root, Agents: sources}, &prep); err != nil {
+	pctx, cancel := bounded()
+	err = dst.do(pctx, "POST", "/v1/migrations/prepare", MigrationPrepare{Protocol: MigrationProtocol, Root: root, Agents: sources}, &prep)
+	cancel()
+	if err != nil {
 		var ae *APIError
 		if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
 			return fail(fmt.Errorf("the daemon at %s (version %q) cannot take a migration: upgrade it to one with \"infinity migrate\"", req.To, st.Version))
@@ -426,10 +477,20 @@ func (d *Daemon) migrate(ctx context.Context, root infinity.ThreadID, req Migrat
 		return fence(fmt.Errorf("encode the session: %w", err))
 	}
 	var imp MigrationImported
-	if err := dst.doRaw(ctx, "POST", "/v1/migrations/import", body, &imp); err != nil {
+	ictx, cancel := bounded()
+	err = dst.doRaw(ictx, "POST", "/v1/migrations/import", body, &imp)
+	cancel()
+	if err != nil {
 		return fence(fmt.Errorf("destination %s: import: %w", req.To, destErr(err)))
 	}
 	if err := d.unchanged(ctx, root, doc); err != nil {
+		return fence(err)
+	}
+	// The callbacks of calls in flight follow the session: recorded
+	// before the tree goes (fail removes the record again).
+	if imp.Forward == "" {
+		d.log.Warn("migration: the destination gave no credential for forwarded callbacks; the results of tool calls in flight will be lost", "root", root, "to", req.To)
+	} else if err := d.forwards.add(forwardRecord{Root: root, Threads: tree, To: req.To, Credential: imp.Forward}); err != nil {
 		return fence(err)
 	}
 	if err := d.writeMarker("out", root, outMarker{Root: root, To: req.To, Token: req.Token, Phase: phaseImported}); err != nil {
@@ -442,14 +503,18 @@ func (d *Daemon) migrate(ctx context.Context, root infinity.ThreadID, req Migrat
 		m.Servers = []MigratedServer{}
 	}
 	ctx = context.WithoutCancel(ctx) // the session is the destination's now: finish
-	if _, err := d.dropTree(ctx, root); err != nil {
-		// The marker stays: the next start deletes it.
-		d.log.Error("migration: the session moved but could not be deleted here; the next start deletes it", "root", root, "err", err)
-	}
 	for _, k := range keys {
 		if n := d.agents.notifier(k); n != nil {
 			n.Loader.Forget(root)
 		}
+	}
+	if _, err := d.dropTree(ctx, root); err != nil {
+		// What is left of the tree stays held (no input, no timers) and
+		// the marker stays; the destination may run it only once it is
+		// gone here.
+		d.log.Error("migration: the session moved but could not be deleted here; it stays held and the deletion is tried again before the destination runs it", "root", root, "err", err)
+		d.bg.Go(func() { d.finishMove(root, req.To, req.Token) })
+		return m, nil
 	}
 	d.moves.end(root)
 	m.Started = d.commitAt(ctx, root, req.To, req.Token, 3) == nil
@@ -457,6 +522,29 @@ func (d *Daemon) migrate(ctx context.Context, root infinity.ThreadID, req Migrat
 		d.bg.Go(func() { d.retryCommit(root, req.To, req.Token) })
 	}
 	return m, nil
+}
+
+// finishMove deletes, in the background, the tree of a session the
+// destination imported, until it is gone (the next start goes on if the
+// daemon stops first: the marker says so), then lets the destination run
+// the session.
+func (d *Daemon) finishMove(root infinity.ThreadID, to, token string) {
+	wait := time.Second
+	for {
+		select {
+		case <-d.bgCtx.Done():
+			return
+		case <-time.After(wait):
+		}
+		_, err := d.dropTree(d.bgCtx, root)
+		if err == nil || errors.Is(err, infinity.ErrNotFound) {
+			break
+		}
+		d.log.Error("migration: the moved session still could not be deleted here; trying again", "root", root, "err", err, "retry_in", wait)
+		wait = min(2*wait, time.Minute)
+	}
+	d.moves.end(root)
+	d.retryCommit(root, to, token)
 }
 
 // pairServer picks a source server's instance at the destination: the
@@ -754,6 +842,11 @@ func (d *Daemon) recoverMoves(ctx context.Context) error {
 			d.log.Info("migration: finishing a move cut short: the session is the destination's", "root", root, "to", m.To)
 		default:
 			d.log.Warn("migration: a move cut short before the destination took the session is called off; it runs here", "root", root, "to", m.To)
+			if err := d.forwards.remove(root); err != nil {
+				// Harmless: the tree is here, and callbacks go to a thread
+				// that is here before any record is read.
+				d.log.Error("migration called off: its callbacks' forwarding not removed", "root", root, "err", err)
+			}
 			d.removeMarker("out", root)
 		}
 		d.moves.recovered = append(d.moves.recovered, m)
@@ -929,7 +1022,7 @@ func (d *Daemon) postMigrationImport(w http.ResponseWriter, r *http.Request) err
 	if slices.Contains(rep.Skipped, sess.Root) {
 		return apiErr(http.StatusConflict, CodeExists, "this daemon has another session %s", sess.Root)
 	}
-	writeJSON(w, http.StatusOK, MigrationImported{Threads: len(sess.Threads), Pending: len(pending)})
+	writeJSON(w, http.StatusOK, MigrationImported{Threads: len(sess.Threads), Pending: len(pending), Forward: d.forwardCredential(sess.Root)})
 	return nil
 }
 
@@ -955,6 +1048,10 @@ func (d *Daemon) postMigrationCommit(w http.ResponseWriter, r *http.Request) err
 		if err := d.sender.Send(ctx, q.Message, q.At); err != nil {
 			return fmt.Errorf("arm %s of %s: %w", q.Message.ID, q.Message.GroupID, err)
 		}
+	}
+	// A session that comes back: its callbacks are delivered here again.
+	if err := d.forwards.remove(root); err != nil {
+		return err
 	}
 	d.removeMarker("in", root)
 	d.moves.end(root)

@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -29,6 +30,15 @@ type moverRAP struct {
 	status int
 	gate   chan struct{}
 	got    chan struct{} // a /migrate arrived (buffered)
+	// invocations are the calls of mover_noop, which it never answers
+	// by itself: the test posts their callbacks.
+	invocations []raptest.Invocation
+}
+
+func (m *moverRAP) invoked() []raptest.Invocation {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]raptest.Invocation(nil), m.invocations...)
 }
 
 func newMoverRAP(t *testing.T) *moverRAP {
@@ -38,7 +48,13 @@ func newMoverRAP(t *testing.T) *moverRAP {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"name":"mover","endpoint":%q,"needsMigration":true,"tools":[{"name":"mover_noop","description":"Nothing","inputSchema":{"type":"object"}}]}`, m.URL+"/invoke")
 	})
-	mux.HandleFunc("POST /invoke", func(http.ResponseWriter, *http.Request) {})
+	mux.HandleFunc("POST /invoke", func(_ http.ResponseWriter, r *http.Request) {
+		var inv raptest.Invocation
+		_ = json.NewDecoder(r.Body).Decode(&inv)
+		m.mu.Lock()
+		m.invocations = append(m.invocations, inv)
+		m.mu.Unlock()
+	})
 	mux.HandleFunc("POST /close_thread", func(http.ResponseWriter, *http.Request) {})
 	mux.HandleFunc("POST /migrate", func(w http.ResponseWriter, r *http.Request) {
 		var b rap.MigrateRequest
@@ -137,6 +153,8 @@ func TestMigrate(t *testing.T) {
 		root, kid, until := sleepingTree(t, src, start)
 		gate := make(chan struct{})
 		mover.set(http.StatusOK, gate)
+		release := sync.OnceFunc(func() { close(gate) })
+		t.Cleanup(release) // a failure before close must not leave /migrate hanging
 		type result struct {
 			m   daemon.Migrated
 			err error
@@ -156,7 +174,7 @@ func TestMigrate(t *testing.T) {
 		if _, err := dst.Thread(ctx, root); err == nil {
 			t.Fatal("the destination has the session before every /migrate answered")
 		}
-		close(gate)
+		release()
 		res := <-done
 		if res.err != nil {
 			t.Fatal(res.err)
@@ -320,5 +338,132 @@ func cutShort(t *testing.T, phase string, runsHere bool) {
 			t.Fatal("the marker of the move called off stays")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A root that calls mover_noop, whose result the test posts (the server
+// never answers by itself), and says so when it comes; "ping" is answered
+// at once.
+const forwardScript = `{"rules":[
+  {"when":{"depth":0,"last":"user","last_text":"ping"},"reply":{"text":"pong"}},
+  {"when":{"depth":0,"last":"user"},"reply":{"calls":[{"name":"mover_noop"}]}},
+  {"when":{"depth":0,"last_tool":"mover_noop"},"reply":{"text":"the result came"}}
+]}`
+
+// postCallback posts a RAP callback body to url, as a tool server would.
+func postCallback(t *testing.T, url, body string) (int, http.Header, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+// An async call in flight when its session moves: its callback, posted to
+// the source's URL (the only one the tool knows), is refused retryably
+// during the move, then forwarded to the destination and applied there
+// once, however often it is posted; with the destination down the tool is
+// asked to retry; the forwarding route takes no other credential.
+func TestMigrateForwardsCallbacks(t *testing.T) {
+	mover := newMoverRAP(t)
+	yaml := fmt.Sprintf("name: forwarder\nmodel:\n  provider: scripted\n  script: s.json\ntools:\n  rap: [%q]\n", mover.URL)
+	srcHome, dstHome := t.TempDir(), t.TempDir()
+	srcd, src := startDaemon(t, srcHome)
+	dstd, dst := startDaemon(t, dstHome)
+	_, start := agentStarter(t, src, "forwarder.yaml", yaml, forwardScript)
+	tok, err := daemon.ReadToken(dstHome)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+
+	root := start("call the tool")
+	deadline := time.Now().Add(20 * time.Second)
+	for len(mover.invoked()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the tool was never invoked")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	inv := mover.invoked()[0]
+	if inv.GroupID != string(root) || !strings.HasPrefix(inv.CallbackURL, "http://"+srcd.Addr()+"/rap/callback/") {
+		t.Fatalf("invocation %+v", inv)
+	}
+	result := fmt.Sprintf(`{"type":"tool_result","group_id":%q,"id":%q,"text":"the held result"}`, root, inv.ID)
+
+	gate := make(chan struct{})
+	mover.set(http.StatusOK, gate)
+	release := sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(release) // a failure before close must not leave /migrate hanging
+	done := make(chan error, 1)
+	go func() {
+		_, err := src.Migrate(ctx, root, daemon.MigrateRequest{To: "http://" + dstd.Addr(), Token: tok})
+		done <- err
+	}()
+	<-mover.got
+	// During the move: refused, retryably.
+	status, hdr, body := postCallback(t, inv.CallbackURL, result)
+	if status != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" || !strings.Contains(body, daemon.CodeMigrating) {
+		t.Fatalf("callback during the move: %d %q %s; want 503 %s with Retry-After", status, hdr.Get("Retry-After"), body, daemon.CodeMigrating)
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Thread(ctx, root); err == nil {
+		t.Fatal("the session is still at the source")
+	}
+	// The record, in the source's home, is the user's alone and holds
+	// no bearer token of the destination.
+	fi, err := os.Stat(filepath.Join(srcHome, "migrations", "forwards.json"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("forwarding record: %v, %v; want mode 0600", fi, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(srcHome, "migrations", "forwards.json")); strings.Contains(string(b), tok) {
+		t.Fatal("the forwarding record holds the destination's bearer token")
+	}
+
+	// After: the same URL reaches the destination, which applies it once.
+	for i := range 2 {
+		if status, _, body := postCallback(t, inv.CallbackURL, result); status != http.StatusOK {
+			t.Fatalf("callback %d after the move: %d %s", i+1, status, body)
+		}
+	}
+	waitItems(t, dst, root, "the forwarded result", has("the held result", "the result came"))
+	if _, err := dst.Send(ctx, root, daemon.MessageRequest{Text: "ping"}); err != nil {
+		t.Fatal(err)
+	}
+	// The duplicate came before the ping: by its answer it was dropped or applied.
+	h := waitItems(t, dst, root, "the ping's answer", has("pong"))
+	if n := strings.Count(h, "the held result"); n != 1 {
+		t.Fatalf("the result is in the history %d times:\n%s", n, h)
+	}
+
+	// A forged token is refused at the source; the destination's route
+	// wants the migration's credential.
+	bad := inv.CallbackURL[:strings.LastIndex(inv.CallbackURL, "/")+1] + strings.Repeat("A", 43) + "?call=" + inv.ID
+	if status, _, _ := postCallback(t, bad, result); status != http.StatusUnauthorized {
+		t.Fatalf("forged callback: %d, want 401", status)
+	}
+	fwd := fmt.Sprintf(`{"root":%q,"thread":%q,"call":%q,"callback":%s,"hops":0}`, root, root, inv.ID, result)
+	for _, auth := range []string{"", "Bearer " + tok, "Bearer " + strings.Repeat("A", 43)} {
+		if st, _ := raw(t, dstd, "POST", daemon.MigrationCallbacksPath, fwd, map[string]string{"Authorization": auth}); st != http.StatusUnauthorized {
+			t.Fatalf("forwarded callback with %q: %d, want 401", auth, st)
+		}
+	}
+	if st, _ := raw(t, dstd, "DELETE", "/v1/migrations/callbacks", "", nil); st != http.StatusUnauthorized {
+		t.Fatalf("DELETE on the callbacks route without the bearer token: %d, want 401", st)
+	}
+
+	// The destination down: the tool is asked to retry.
+	if err := dstd.Close(); err != nil {
+		t.Fatal(err)
+	}
+	status, hdr, body = postCallback(t, inv.CallbackURL, result)
+	if status != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" {
+		t.Fatalf("callback with the destination down: %d %q %s; want 503 with Retry-After", status, hdr.Get("Retry-After"), body)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
@@ -38,6 +39,11 @@ var (
 	// (refused by the user or the authorization server, expired, or the
 	// token exchange failed).
 	ErrAuthorizationFailed = errors.New("authorization failed")
+	// ErrScopeRefused is wrapped by the error of a request that the
+	// server refused for insufficient scope (403) right after an
+	// authorization granted the very scopes it named: asking the user
+	// again would not help, so no new authorization starts.
+	ErrScopeRefused = errors.New("the server refuses the scopes the user granted")
 )
 
 // OAuthConfig configures an Authorizer.
@@ -87,8 +93,11 @@ type StoredAuth struct {
 	// TokenURL is the authorization server's token endpoint.
 	TokenURL  string           `json:"token_url"`
 	AuthStyle oauth2.AuthStyle `json:"auth_style,omitempty"`
-	Scopes    []string         `json:"scopes,omitempty"`
-	Token     *oauth2.Token    `json:"token"`
+	// Resource is the resource indicator (RFC 8707) the tokens were
+	// granted for, sent again with each refresh.
+	Resource string        `json:"resource,omitempty"`
+	Scopes   []string      `json:"scopes,omitempty"`
+	Token    *oauth2.Token `json:"token"`
 }
 
 // TokenStore keeps one server's tokens.
@@ -137,11 +146,16 @@ type Authorizer struct {
 	flow   *flow // the authorization that waits, or nil
 	failed error // why the last one failed
 	tokens bool  // a token source is set
+	// steppedUp are the scopes (sorted, space-separated) that the last
+	// successful step-up authorization was for ("" after any other).
+	steppedUp string
 }
 
 // flow is one authorization under way.
 type flow struct {
 	state, url string
+	resource   string // the authorization request's resource (RFC 8707)
+	stepUp     string // a step-up (403 insufficient_scope): the scopes it names, sorted
 	expires    time.Time
 	answered   bool
 	result     chan callback // the redirect's answer
@@ -201,8 +215,8 @@ func NewAuthorizer(cfg OAuthConfig) (*Authorizer, error) {
 		}}
 	}
 	if len(cfg.Scopes) > 0 {
-		scopes := slices.Clone(cfg.Scopes)
-		hc.ScopeFilter = func([]string) []string { return scopes }
+		a.cfg.Scopes = slices.Clone(cfg.Scopes)
+		hc.ScopeFilter = a.scopes
 	}
 	stored, err := cfg.Store.Load()
 	if err != nil {
@@ -211,7 +225,7 @@ func NewAuthorizer(cfg OAuthConfig) (*Authorizer, error) {
 	if stored != nil && stored.Token != nil && stored.Server == cfg.Server {
 		oc := &oauth2.Config{ClientID: stored.ClientID, ClientSecret: stored.ClientSecret, Scopes: stored.Scopes,
 			Endpoint: oauth2.Endpoint{TokenURL: stored.TokenURL, AuthStyle: stored.AuthStyle}}
-		hc.InitialTokenSource = a.saving(a.refreshContext(), oc, stored.Token)
+		hc.InitialTokenSource = a.saving(a.refreshContext(), oc, stored.Token, stored.Resource)
 		a.tokens = true
 	}
 	h, err := auth.NewAuthorizationCodeHandler(hc)
@@ -256,10 +270,23 @@ func (a *Authorizer) Authorize(ctx context.Context, req *http.Request, resp *htt
 	status, hdr := resp.StatusCode, resp.Header.Clone()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	_ = resp.Body.Close()
-	if status == http.StatusForbidden && !insufficientScope(hdr) {
-		return nil // not an authorization matter: the retried request fails as it is
+	stepUp := ""
+	if status == http.StatusForbidden {
+		scopes, ok := insufficientScope(hdr)
+		if !ok {
+			return nil // not an authorization matter: the retried request fails as it is
+		}
+		stepUp = scopes
+		a.mu.Lock()
+		again := a.flow == nil && a.steppedUp != "" && a.steppedUp == scopes
+		a.mu.Unlock()
+		if again {
+			// The user just granted these: another authorization would
+			// end the same way, and the user would be asked forever.
+			return fmt.Errorf("MCP server %s: %w (%s)", a.cfg.Name, ErrScopeRefused, scopes)
+		}
 	}
-	f := a.start(req.URL, status, hdr)
+	f := a.start(req.URL, status, hdr, stepUp)
 	select {
 	case <-f.published:
 	case <-ctx.Done():
@@ -298,24 +325,54 @@ func (a *Authorizer) pending(f *flow) error {
 	return fmt.Errorf("%w: an authorization URL waits to be opened", ErrAuthorizationRequired)
 }
 
-func insufficientScope(h http.Header) bool {
+// insufficientScope reports whether h challenges with insufficient_scope,
+// and the scopes the challenge names (sorted, space-separated; "*" when it
+// names none).
+func insufficientScope(h http.Header) (string, bool) {
 	cs, err := oauthex.ParseWWWAuthenticate(h.Values("WWW-Authenticate"))
 	if err != nil {
-		return false
+		return "", false
 	}
-	return slices.ContainsFunc(cs, func(c oauthex.Challenge) bool {
+	i := slices.IndexFunc(cs, func(c oauthex.Challenge) bool {
 		return c.Scheme == "bearer" && c.Params["error"] == "insufficient_scope"
 	})
+	if i < 0 {
+		return "", false
+	}
+	scopes := strings.Fields(cs[i].Params["scope"])
+	if len(scopes) == 0 {
+		return "*", true
+	}
+	slices.Sort(scopes)
+	return strings.Join(slices.Compact(scopes), " "), true
+}
+
+// scopes is the handler's ScopeFilter when OAuthConfig.Scopes are set:
+// they replace the scopes the server names, except in a step-up, which
+// asks for them and the scopes the server's challenge names.
+func (a *Authorizer) scopes(discovered []string) []string {
+	out := slices.Clone(a.cfg.Scopes)
+	a.mu.Lock()
+	stepUp := a.flow != nil && a.flow.stepUp != ""
+	a.mu.Unlock()
+	if stepUp {
+		for _, s := range discovered {
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }
 
 // start returns the flow that waits, starting one if none does.
-func (a *Authorizer) start(u *url.URL, status int, hdr http.Header) *flow {
+func (a *Authorizer) start(u *url.URL, status int, hdr http.Header, stepUp string) *flow {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.flow != nil {
 		return a.flow
 	}
-	f := &flow{result: make(chan callback, 1), published: make(chan struct{}), done: make(chan struct{})}
+	f := &flow{stepUp: stepUp, result: make(chan callback, 1), published: make(chan struct{}), done: make(chan struct{})}
 	a.flow, a.failed = f, nil
 	target := *u
 	req := &http.Request{Method: http.MethodPost, URL: &target, Header: http.Header{}}
@@ -342,7 +399,7 @@ func (a *Authorizer) finish(f *flow, err error) {
 	if err != nil {
 		a.failed = err
 	} else {
-		a.failed, a.tokens = nil, true
+		a.failed, a.tokens, a.steppedUp = nil, true, f.stepUp
 	}
 	a.mu.Unlock()
 	close(f.done)
@@ -369,7 +426,7 @@ func (a *Authorizer) fetch(ctx context.Context, args *auth.AuthorizationArgs) (*
 	}
 	deadline, _ := ctx.Deadline()
 	a.mu.Lock()
-	f.state, f.url, f.expires = u.Query().Get("state"), args.URL, deadline
+	f.state, f.url, f.expires, f.resource = u.Query().Get("state"), args.URL, deadline, u.Query().Get("resource")
 	a.mu.Unlock()
 	f.pubOnce.Do(func() { close(f.published) })
 	a.changed()
@@ -407,7 +464,14 @@ func (a *Authorizer) Complete(ctx context.Context, q url.Values) error {
 	cb := callback{code: q.Get("code"), state: state, iss: q.Get("iss")}
 	switch e := q.Get("error"); {
 	case e != "":
-		desc := q.Get("error_description")
+		// Shown on the threads (infinity ls): no terminal controls from
+		// whoever sent the browser back.
+		desc := strings.Map(func(r rune) rune {
+			if unicode.IsControl(r) {
+				return -1
+			}
+			return r
+		}, q.Get("error_description"))
 		if desc != "" {
 			desc = ": " + desc
 		}
@@ -427,17 +491,70 @@ func (a *Authorizer) Complete(ctx context.Context, q url.Values) error {
 // newTokenSource keeps the tokens of a finished authorization, and
 // returns a source that refreshes them and keeps the refreshed ones.
 func (a *Authorizer) newTokenSource(ctx context.Context, oc *oauth2.Config, tok *oauth2.Token) (oauth2.TokenSource, error) {
-	ts := a.saving(ctx, oc, tok)
+	// Called within the flow's Authorize: a.flow is that flow.
+	a.mu.Lock()
+	var resource string
+	if a.flow != nil {
+		resource = a.flow.resource
+	}
+	a.mu.Unlock()
+	ts := a.saving(ctx, oc, tok, resource)
 	if err := ts.save(tok); err != nil {
 		return nil, err
 	}
 	return ts, nil
 }
 
-func (a *Authorizer) saving(ctx context.Context, oc *oauth2.Config, tok *oauth2.Token) *savingSource {
+func (a *Authorizer) saving(ctx context.Context, oc *oauth2.Config, tok *oauth2.Token, resource string) *savingSource {
+	if resource != "" {
+		ctx = context.WithValue(ctx, oauth2.HTTPClient, withResource(ctx, a.cfg.HTTPClient, oc.Endpoint.TokenURL, resource))
+	}
 	return &savingSource{a: a, base: oc.TokenSource(ctx, tok), last: tok.AccessToken,
 		rec: StoredAuth{Server: a.cfg.Server, ClientID: oc.ClientID, ClientSecret: oc.ClientSecret,
-			TokenURL: oc.Endpoint.TokenURL, AuthStyle: oc.Endpoint.AuthStyle, Scopes: slices.Clone(oc.Scopes)}}
+			TokenURL: oc.Endpoint.TokenURL, AuthStyle: oc.Endpoint.AuthStyle, Scopes: slices.Clone(oc.Scopes), Resource: resource}}
+}
+
+// withResource returns ctx's HTTP client (or def) adding the resource
+// parameter (RFC 8707) to the refresh_token requests it sends to tokenURL:
+// MCP wants it in every token request, and golang.org/x/oauth2 sends none
+// when it refreshes.
+func withResource(ctx context.Context, def *http.Client, tokenURL, resource string) *http.Client {
+	base, _ := ctx.Value(oauth2.HTTPClient).(*http.Client)
+	if base == nil {
+		base = def
+	}
+	c := *base
+	next := c.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	c.Transport = resourceTransport{next: next, tokenURL: tokenURL, resource: resource}
+	return &c
+}
+
+type resourceTransport struct {
+	next               http.RoundTripper
+	tokenURL, resource string
+}
+
+func (t resourceTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodPost || req.Body == nil || req.URL.String() != t.tokenURL {
+		return t.next.RoundTrip(req)
+	}
+	b, err := io.ReadAll(req.Body) // oauth2's own small form
+	_ = req.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read the token request: %w", err)
+	}
+	form, err := url.ParseQuery(string(b))
+	if err == nil && form.Get("grant_type") == "refresh_token" && !form.Has("resource") {
+		form.Set("resource", t.resource)
+		b = []byte(form.Encode())
+	}
+	r := req.Clone(req.Context())
+	r.Body, r.ContentLength = io.NopCloser(strings.NewReader(string(b))), int64(len(b))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(string(b))), nil }
+	return t.next.RoundTrip(r)
 }
 
 // savingSource is a refreshing token source that keeps each new token.
@@ -451,12 +568,15 @@ type savingSource struct {
 }
 
 func (s *savingSource) Token() (*oauth2.Token, error) {
+	// Held across the refresh too: a token got before another caller's
+	// refresh must not be kept after that one's (its refresh token may be
+	// rotated away already).
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	tok, err := s.base.Token()
 	if err != nil {
 		return nil, fmt.Errorf("MCP server %s: refresh the access token: %w", s.a.cfg.Name, err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if tok.AccessToken != s.last {
 		if err := s.saveLocked(tok); err != nil {
 			// The token works now; a restart would need the new refresh token.

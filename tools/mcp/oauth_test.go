@@ -150,9 +150,9 @@ func TestOAuthRefreshAndPreregistered(t *testing.T) {
 		t.Fatalf("connect: %v", err)
 	}
 	q := browse(t, a.State().URL)
-	denied := url.Values{"state": {q.Get("state")}, "error": {"access_denied"}}
-	if err := a.Complete(t.Context(), denied); !errors.Is(err, mcp.ErrAuthorizationFailed) || !strings.Contains(err.Error(), "access_denied") {
-		t.Fatalf("denied: %v", err)
+	denied := url.Values{"state": {q.Get("state")}, "error": {"access_denied"}, "error_description": {"no\x1b[2J thanks"}}
+	if err := a.Complete(t.Context(), denied); !errors.Is(err, mcp.ErrAuthorizationFailed) || !strings.Contains(err.Error(), `"access_denied": no[2J thanks`) {
+		t.Fatalf("denied: %v", err) // without the terminal's escape
 	}
 	if st := a.State(); st.Authorized || !errors.Is(st.Err, mcp.ErrAuthorizationFailed) || !st.NeedsUser() {
 		t.Fatalf("state after the refusal: %+v", st)
@@ -189,5 +189,84 @@ func TestOAuthRefreshAndPreregistered(t *testing.T) {
 	addOnce(t, connect(t, srv.URL, mcp.WithOAuth(b)))
 	if c := srv.Counts(); c.Authorizations != 2 {
 		t.Fatalf("counts %+v", c)
+	}
+}
+
+// A step-up (403 insufficient_scope) asks for the configured scopes and
+// those the challenge names, so that the new token has them; and once the
+// user granted what a challenge named, the same challenge again fails the
+// request (ErrScopeRefused) instead of asking the user for ever.
+func TestOAuthStepUp(t *testing.T) {
+	srv := mcptest.StartOAuth(mcptest.OAuthOptions{})
+	t.Cleanup(srv.Close)
+	a := newAuthorizer(t, srv, mcp.FileTokenStore{Path: filepath.Join(t.TempDir(), "t.json")}, mcp.OAuthConfig{Scopes: []string{"a"}})
+	authorize := func(what string) {
+		t.Helper()
+		st := a.State()
+		if st.URL == "" {
+			t.Fatalf("%s: no authorization URL: %+v", what, st)
+		}
+		if err := a.Complete(t.Context(), browse(t, st.URL)); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	scope := func() string {
+		s := strings.Fields(srv.Scope())
+		slices.Sort(s)
+		return strings.Join(s, " ")
+	}
+
+	if _, err := mcp.Connect(t.Context(), srv.URL, mcp.WithOAuth(a)); !errors.Is(err, mcp.ErrAuthorizationRequired) {
+		t.Fatalf("connect: %v", err)
+	}
+	authorize("first")
+	if scope() != "a" {
+		t.Fatalf("first authorization asked for %q", srv.Scope())
+	}
+	srv.RequireScope("b")
+	if _, err := mcp.Connect(t.Context(), srv.URL, mcp.WithOAuth(a)); !errors.Is(err, mcp.ErrAuthorizationRequired) {
+		t.Fatalf("connect wanting scope b: %v", err)
+	}
+	authorize("step-up")
+	if scope() != "a b" {
+		t.Fatalf("the step-up asked for %q, want a and b", srv.Scope())
+	}
+	addOnce(t, connect(t, srv.URL, mcp.WithOAuth(a)))
+
+	// The user leaves c out, though the server wants it.
+	srv.RequireScope("c")
+	srv.Withhold("c")
+	if _, err := mcp.Connect(t.Context(), srv.URL, mcp.WithOAuth(a)); !errors.Is(err, mcp.ErrAuthorizationRequired) {
+		t.Fatalf("connect wanting scope c: %v", err)
+	}
+	authorize("step-up to c")
+	n := srv.Counts().Authorizations
+	for range 3 {
+		_, err := mcp.Connect(t.Context(), srv.URL, mcp.WithOAuth(a))
+		if !errors.Is(err, mcp.ErrScopeRefused) || errors.Is(err, mcp.ErrAuthorizationRequired) {
+			t.Fatalf("connect after c was withheld: %v, want ErrScopeRefused", err)
+		}
+	}
+	if st := a.State(); st.URL != "" || st.NeedsUser() || srv.Counts().Authorizations != n {
+		t.Fatalf("the user is asked again: %+v, %d authorizations (%d before)", st, srv.Counts().Authorizations, n)
+	}
+}
+
+// A tokens file found with a looser mode (copied in, restored) is made
+// 0600 when it is read.
+func TestFileTokenStoreTightensMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.json")
+	if err := os.WriteFile(path, []byte(`{"server":"s","token":{"access_token":"x"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	rec, err := mcp.FileTokenStore{Path: path}.Load()
+	if err != nil || rec == nil || rec.Server != "s" {
+		t.Fatalf("load: %+v %v", rec, err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("tokens file after load: %v %v", fi, err)
 	}
 }

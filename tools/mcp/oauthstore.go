@@ -26,6 +26,12 @@ func (s FileTokenStore) Load() (*StoredAuth, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read tokens: %w", err)
 	}
+	if fi, err := os.Stat(s.Path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		// Copied in or restored with a looser mode: tokens are secrets.
+		if err := os.Chmod(s.Path, 0o600); err != nil {
+			return nil, fmt.Errorf("tokens file %s is readable by others and cannot be fixed: %w", s.Path, err)
+		}
+	}
 	var rec StoredAuth
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return nil, fmt.Errorf("tokens file %s is damaged (delete it to authorize again): %w", s.Path, err)

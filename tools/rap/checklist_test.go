@@ -187,7 +187,7 @@ var checklist = []struct {
 	{103, "MUST", "rap.TestMigrate, daemon.TestMigrate/103 104 105 106 107", "infinity migrate (daemon/migrate.go)"},
 	{104, "MUST NOT", "rap.TestMigrate, daemon.TestMigrate/103 104", ""},
 	{105, "MUST", "rap.TestMigrateTo/105, daemon.TestMigrate/103 104 105", "each server is told the destination's server with the same manifest name"},
-	{106, "MUST", "daemon.TestMigrate/103 104 105 106", "input during the move is refused with a retryable error (503 migrating; RAP callbacks 500)"},
+	{106, "MUST", "daemon.TestMigrate/103 104 105 106, daemon.TestMigrateForwardsCallbacks", "input during the move is refused with a retryable error (503 migrating with Retry-After, RAP callbacks included); callbacks of calls in flight are forwarded after it"},
 	{107, "MUST", "daemon.TestMigrate/103 104 105 106 107, daemon.TestMigrate/108 109", ""},
 	{108, "SHOULD", "rap.TestMigrateTo/108, daemon.TestMigrate/108", ""},
 	{109, "SHOULD", "daemon.TestMigrate/108 109, daemon.TestMigrate/109, daemon.TestMigrateRecovery/109", "called off or cut short, the session is whole on one side; servers that moved before another failed are named, not moved back (RAP has no request for it)"},

@@ -27,8 +27,9 @@ type ViewSink interface {
 // Handler receives callbacks at POST {prefix}/rap/callback/{token}. It
 // decodes and validates the body (400), checks the token against the
 // callback's group_id and call id (401, nothing injected), converts the
-// callback and hands it to Sender (500 when that fails, so the tool
-// retries), and answers 200 {"ok":true}. A view_update goes to Views, or is
+// callback and hands it to Sender (500 when that fails, 503 when the
+// Sender says ErrRetryLater: the tool retries), and answers 200
+// {"ok":true}. A view_update goes to Views, or is
 // acknowledged and dropped when Views is nil.
 //
 // 200 means "handed to the thread's mailbox", not "matched": whether the
@@ -44,6 +45,11 @@ type Handler struct {
 	// Reply, when set, writes the handler's error answers (the daemon's
 	// API has its own error form); nil writes {"error": message}.
 	Reply func(w http.ResponseWriter, status int, message string)
+	// Forward, when set, sees every callback whose token checked good
+	// before it is delivered: a runtime whose thread lives elsewhere now
+	// (it moved to another runtime) answers the tool itself and returns
+	// true; false delivers the callback here.
+	Forward func(w http.ResponseWriter, r *http.Request, v Verified) bool
 
 	// rejected rate-limits the log lines of callbacks refused before their
 	// token was checked good: anyone who reaches the route can send them.
@@ -129,21 +135,64 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cb.DeliveryKey = r.Header.Get("Idempotency-Key")
+	if h.Forward != nil && h.Forward(w, r, Verified{Callback: cb, Body: body, Call: call}) {
+		return
+	}
+	h.ServeVerified(w, r, cb)
+}
+
+// Verified is a callback whose token checked good, as it came: what a
+// runtime forwards to the one its thread moved to.
+type Verified struct {
+	// Callback is the decoded callback, DeliveryKey included.
+	Callback Callback
+	// Body is the body as received; Call is the call the token was
+	// checked for (the body's, or for a view_update the URL's).
+	Body []byte
+	Call string
+}
+
+// ServeVerified delivers a callback that is known good (ServeHTTP checked
+// its token, or a runtime it was forwarded from did) and answers as
+// ServeHTTP does: 200 {"ok":true}; 404 when no retry can help (an unknown
+// thread, a message refused); 503 with Retry-After when the Sender wraps
+// ErrRetryLater; 500 for any other failure. Both answers of failure ask
+// the tool to retry.
+func (h *Handler) ServeVerified(w http.ResponseWriter, r *http.Request, cb Callback) {
+	log := h.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	group, call := cb.Group(), cb.CallID()
 	if err := h.deliver(r.Context(), cb); err != nil {
-		if errors.Is(err, infinity.ErrNotFound) || errors.Is(err, infinity.ErrInvalid) {
+		switch {
+		case errors.Is(err, ErrRetryLater):
+			log.Info("rap callback deferred: the thread cannot take input now", "thread", group, "type", cb.Type, "call", call, "err", err)
+			w.Header().Set("Retry-After", RetryAfter)
+			h.reply(w, http.StatusServiceUnavailable, "the thread cannot take this callback now; retry later")
+		case errors.Is(err, infinity.ErrNotFound) || errors.Is(err, infinity.ErrInvalid):
 			// No retry can help: an unknown thread, a message refused.
 			log.Warn("rap callback refused", "thread", group, "type", cb.Type, "call", call, "err", err)
 			h.reply(w, http.StatusNotFound, "no such thread or call")
-			return
+		default:
+			log.Error("rap callback not delivered", "thread", group, "type", cb.Type, "call", call, "err", err)
+			h.reply(w, http.StatusInternalServerError, "internal error")
 		}
-		log.Error("rap callback not delivered", "thread", group, "type", cb.Type, "call", call, "err", err)
-		h.reply(w, http.StatusInternalServerError, "internal error")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, `{"ok":true}`)
 }
+
+// ErrRetryLater, wrapped by a Sender's or ViewSink's error, says that the
+// thread cannot take input for a while (it is moving to another runtime,
+// say): the callback is answered 503 with Retry-After, and the tool
+// retries.
+var ErrRetryLater = errors.New("rap: the thread cannot take input now, retry later")
+
+// RetryAfter is the Retry-After, in seconds, of a callback answered 503.
+const RetryAfter = "5"
 
 func (h *Handler) deliver(ctx context.Context, cb Callback) error {
 	if v := cb.ViewUpdate; v != nil {

@@ -3,6 +3,7 @@ package rap
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -200,4 +201,46 @@ func TestMessage(t *testing.T) {
 			t.Fatalf("ids %q %q", a.ID, b.ID)
 		}
 	})
+}
+
+// A Sender that says ErrRetryLater gets the tool a 503 with Retry-After;
+// Forward sees only callbacks whose token checked good, as they came, and
+// answers them itself when it says so.
+func TestHandlerRetryLaterAndForward(t *testing.T) {
+	tk := Tokens{Key: testKey}
+	target := tk.CallbackURL("http://rt.example/prefix", "t1", "c1")
+	result := `{"type":"tool_result","group_id":"t1","id":"c1","text":"done"}`
+
+	s := &sender{fail: fmt.Errorf("moving: %w", ErrRetryLater)}
+	h := &Handler{Tokens: tk, Sender: s, Log: quiet}
+	req := httptest.NewRequest("POST", target, strings.NewReader(result))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != RetryAfter {
+		t.Fatalf("status %d, Retry-After %q; want 503 with %s", w.Code, w.Header().Get("Retry-After"), RetryAfter)
+	}
+
+	var seen []Verified
+	s = &sender{}
+	h = &Handler{Tokens: tk, Sender: s, Log: quiet, Forward: func(w http.ResponseWriter, _ *http.Request, v Verified) bool {
+		seen = append(seen, v)
+		if v.Callback.Group() != "t1" {
+			return false
+		}
+		w.WriteHeader(http.StatusAccepted)
+		return true
+	}}
+	if status, _ := post(t, h, "POST", target, result, "Idempotency-Key", "k1"); status != http.StatusAccepted {
+		t.Fatalf("forwarded: %d, want the forwarder's 202", status)
+	}
+	if len(s.sent()) != 0 || len(seen) != 1 || string(seen[0].Body) != result || seen[0].Call != "c1" || seen[0].Callback.DeliveryKey != "k1" {
+		t.Fatalf("forward saw %+v; %d delivered here", seen, len(s.sent()))
+	}
+	if status, _ := post(t, h, "POST", tk.CallbackURL("http://rt.example/prefix", "t2", "c1"), result); status != http.StatusUnauthorized || len(seen) != 1 {
+		t.Fatalf("a bad token reached Forward (%d)", status)
+	}
+	other := `{"type":"tool_result","group_id":"t2","id":"c1","text":"done"}`
+	if status, _ := post(t, h, "POST", tk.CallbackURL("http://rt.example/prefix", "t2", "c1"), other); status != http.StatusOK || len(s.sent()) != 1 {
+		t.Fatalf("not forwarded: %d, %d delivered", status, len(s.sent()))
+	}
 }

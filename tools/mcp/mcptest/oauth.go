@@ -39,7 +39,8 @@ type OAuthOptions struct {
 // metadata (RFC 8414), /authorize (which grants at once, as a user who
 // clicks "allow" would, after checking the client, the redirect URI and
 // the PKCE challenge), /token (authorization_code with the PKCE verifier,
-// refresh_token, rotating both tokens) and /register (RFC 7591).
+// refresh_token, rotating both tokens; each checks the resource parameter,
+// RFC 8707) and /register (RFC 7591).
 type OAuthServer struct {
 	// URL is the MCP endpoint.
 	URL string
@@ -54,10 +55,18 @@ type OAuthServer struct {
 	mu       sync.Mutex
 	clients  map[string]oauthClient // by client id
 	codes    map[string]oauthCode   // by code
-	access   map[string]time.Time   // access token → expiry
-	refresh  map[string]string      // refresh token → client id
+	access   map[string]grant       // by access token
+	refresh  map[string]grant       // by refresh token
 	counts   OAuthCounts
 	lastAuth string // the scope of the last authorization request
+	required string // a scope the MCP server wants (RequireScope)
+	withheld string // a scope the authorization server never grants (Withhold)
+}
+
+// grant is what a token stands for.
+type grant struct {
+	client, scope string
+	expires       time.Time // an access token's
 }
 
 // OAuthCounts counts what the authorization server did.
@@ -81,8 +90,8 @@ type oauthClient struct {
 }
 
 type oauthCode struct {
-	client, redirect, challenge, resource string
-	expires                               time.Time
+	client, redirect, challenge, resource, scope string
+	expires                                      time.Time
 }
 
 // StartOAuth serves an OAuth-protected MCP server and its authorization
@@ -98,7 +107,7 @@ func StartOAuth(o OAuthOptions) *OAuthServer {
 		o.TokenTTL = time.Hour
 	}
 	s := &OAuthServer{o: o, clients: map[string]oauthClient{}, codes: map[string]oauthCode{},
-		access: map[string]time.Time{}, refresh: map[string]string{}}
+		access: map[string]grant{}, refresh: map[string]grant{}}
 	if o.ClientID != "" {
 		s.clients[o.ClientID] = oauthClient{secret: o.ClientSecret}
 	}
@@ -139,6 +148,22 @@ func (s *OAuthServer) Scope() string {
 	return s.lastAuth
 }
 
+// RequireScope has the MCP server refuse a token not granted scope with
+// 403 insufficient_scope, naming it in its challenge (a step-up).
+func (s *OAuthServer) RequireScope(scope string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.required = scope
+}
+
+// Withhold has the authorization server leave scope out of what it
+// grants, as a user who unticks it would.
+func (s *OAuthServer) Withhold(scope string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.withheld = scope
+}
+
 // Revoke forgets every token issued so far: the next request with one is
 // refused and the next refresh fails (invalid_grant).
 func (s *OAuthServer) Revoke() {
@@ -151,15 +176,22 @@ func (s *OAuthServer) Revoke() {
 func (s *OAuthServer) serveMCP(w http.ResponseWriter, r *http.Request) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	s.mu.Lock()
-	exp, known := s.access[tok]
-	valid := ok && known && time.Now().Before(exp)
+	g, known := s.access[tok]
+	valid := ok && known && time.Now().Before(g.expires)
 	if !valid {
 		s.counts.Refused++
 	}
+	required := s.required
 	s.mu.Unlock()
+	metadata := `resource_metadata="` + s.mcp.URL + `/.well-known/oauth-protected-resource/mcp"`
 	if !valid {
-		w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="`+s.mcp.URL+`/.well-known/oauth-protected-resource/mcp"`)
+		w.Header().Set("WWW-Authenticate", "Bearer "+metadata)
 		http.Error(w, "a valid bearer token is required", http.StatusUnauthorized)
+		return
+	}
+	if required != "" && !slices.Contains(strings.Fields(g.scope), required) {
+		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", scope="`+required+`", `+metadata)
+		http.Error(w, "the token lacks scope "+required, http.StatusForbidden)
 		return
 	}
 	s.mcpHandler.ServeHTTP(w, r)
@@ -243,8 +275,9 @@ func (s *OAuthServer) authorize(w http.ResponseWriter, r *http.Request) {
 		bq.Set("error", "invalid_target")
 	default:
 		code := rand.Text()
+		granted := slices.DeleteFunc(strings.Fields(q.Get("scope")), func(sc string) bool { return sc == s.withheld })
 		s.codes[code] = oauthCode{client: q.Get("client_id"), redirect: redirect, challenge: q.Get("code_challenge"),
-			resource: q.Get("resource"), expires: time.Now().Add(time.Minute)}
+			resource: q.Get("resource"), scope: strings.Join(granted, " "), expires: time.Now().Add(time.Minute)}
 		s.counts.Authorizations++
 		s.lastAuth = q.Get("scope")
 		bq.Set("code", code)
@@ -269,6 +302,7 @@ func (s *OAuthServer) token(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusUnauthorized, "invalid_client", "unknown client or wrong secret")
 		return
 	}
+	var scope string
 	switch r.PostForm.Get("grant_type") {
 	case "authorization_code":
 		code, ok := s.codes[r.PostForm.Get("code")]
@@ -284,23 +318,34 @@ func (s *OAuthServer) token(w http.ResponseWriter, r *http.Request) {
 		case base64.RawURLEncoding.EncodeToString(sum[:]) != code.challenge:
 			oauthError(w, http.StatusBadRequest, "invalid_grant", "the PKCE verifier does not match")
 			return
+		case r.PostForm.Get("resource") != code.resource:
+			// RFC 8707 §2.2; MCP wants it in every token request.
+			oauthError(w, http.StatusBadRequest, "invalid_target", "resource differs from the authorization request's")
+			return
 		}
 		s.counts.Exchanges++
+		scope = code.scope
 	case "refresh_token":
 		rt := r.PostForm.Get("refresh_token")
-		if s.refresh[rt] != id {
+		g, ok := s.refresh[rt]
+		switch {
+		case !ok || g.client != id:
 			oauthError(w, http.StatusBadRequest, "invalid_grant", "unknown refresh token")
+			return
+		case r.PostForm.Get("resource") != s.URL:
+			oauthError(w, http.StatusBadRequest, "invalid_target", "a refresh must name the resource (RFC 8707)")
 			return
 		}
 		delete(s.refresh, rt) // rotated
 		s.counts.Refreshes++
+		scope = g.scope
 	default:
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "")
 		return
 	}
 	access, refresh := "at-"+rand.Text(), "rt-"+rand.Text()
-	s.access[access] = time.Now().Add(s.o.TokenTTL)
-	s.refresh[refresh] = id
+	s.access[access] = grant{client: id, scope: scope, expires: time.Now().Add(s.o.TokenTTL)}
+	s.refresh[refresh] = grant{client: id, scope: scope}
 	writeJSON(w, http.StatusOK, map[string]any{"access_token": access, "token_type": "Bearer",
-		"expires_in": int(s.o.TokenTTL.Seconds()), "refresh_token": refresh})
+		"expires_in": int(s.o.TokenTTL.Seconds()), "refresh_token": refresh, "scope": scope})
 }
