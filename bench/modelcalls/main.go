@@ -36,6 +36,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	infinity "github.com/infinity-runtime/infinity"
@@ -161,7 +162,7 @@ func serveModel(delay time.Duration, rpm int) error {
 		bucketMu.Lock()
 		span := last.Sub(first)
 		bucketMu.Unlock()
-		_ = json.NewEncoder(w).Encode(map[string]int64{"peak": peak.Load(), "total": total.Load(), "throttled": throttled.Load(), "span_ms": span.Milliseconds()})
+		_ = json.NewEncoder(w).Encode(map[string]int64{"peak": peak.Load(), "total": total.Load(), "throttled": throttled.Load(), "span_ms": span.Milliseconds(), "cpu_ms": cpuTime().Milliseconds()})
 	})
 	srv := &http.Server{Handler: mux}
 	if h2c {
@@ -388,7 +389,17 @@ wait:
 	fmt.Printf("| host: workers / detached slices / queued runs, peak | %d / %d / %d |\n", peakHost.Working, peakHost.Detached, peakHost.Queued)
 	fmt.Printf("| timer lateness of the sleepers | %s |\n", lat)
 	fmt.Printf("| peak RSS | %s |\n", peakRSS())
+	fmt.Printf("| CPU: the runtime's process / the model server | %.2f s / %.2f s |\n", cpuTime().Seconds(), float64(st["cpu_ms"])/1000)
 	return nil
+}
+
+// cpuTime is the process's CPU time so far (user and system).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // limits is the runtime's rate limit on the bench's model.
