@@ -102,7 +102,10 @@ func New(cfg Config) (*Provider, error) {
 		return nil, invalidf("Config.BaseURL: %v", err)
 	}
 	header := http.Header{
-		"X-Api-Key":         {cfg.APIKey},
+		"X-Api-Key": {cfg.APIKey},
+		// As the SDK did: gateways in front of the API that read the
+		// bearer token get it too.
+		"Authorization":     {"Bearer " + cfg.APIKey},
 		"Anthropic-Version": {apiVersion},
 		"Content-Type":      {"application/json"},
 		"Accept":            {"application/json"},
@@ -148,9 +151,10 @@ func (p *Provider) Stream(ctx context.Context, req infinity.CompletionRequest) i
 			yield(infinity.StreamEvent{}, p.requestError(ctx, retries, err))
 			return
 		}
-		defer resp.Body.Close()
 		events := newEvents(resp.Body)
-		var st state
+		finished := false
+		defer func() { events.close(resp.Body, finished) }()
+		st := state{requestID: resp.Header.Get("Request-Id")}
 		for {
 			ev, err := events.next()
 			if err != nil {
@@ -177,10 +181,32 @@ func (p *Provider) Stream(ctx context.Context, req infinity.CompletionRequest) i
 				return
 			}
 			if done {
+				finished = true
 				return
 			}
 		}
 	}
+}
+
+// Draining what follows message_stop (the end of a chunked body) lets an
+// HTTP/1.1 connection go back to the pool; it may take at most drainWait
+// and read at most drainMax bytes, else the connection is closed.
+const (
+	drainWait = 100 * time.Millisecond
+	drainMax  = 64 << 10
+)
+
+// close closes body, draining it first when the stream finished (its
+// message_stop arrived) so that its connection can be reused.
+func (e *events) close(body io.Closer, finished bool) {
+	if finished {
+		stop := time.AfterFunc(drainWait, func() { _ = body.Close() })
+		_, _ = e.r.Discard(drainMax)
+		if !stop.Stop() {
+			return // the timer closed it
+		}
+	}
+	_ = body.Close()
 }
 
 // events reads a response's server-sent events: the data lines of each
@@ -301,6 +327,7 @@ type state struct {
 	usage     infinity.Usage
 	stop      string
 	truncated string // a tool call whose input JSON was cut short
+	requestID string // the response's request-id, for error messages
 }
 
 // handle turns one SSE event into at most one stream event; done reports
@@ -380,7 +407,7 @@ func (st *state) handle(ev *event) (out infinity.StreamEvent, err error, done bo
 		}
 		return infinity.StreamEvent{Kind: infinity.StreamDone, Usage: st.usage, Stop: stop}, nil, true
 	case "error": // an error event in a 200 stream
-		return out, eventError(&ev.Error), false
+		return out, eventError(&ev.Error, st.requestID), false
 	}
 	return out, nil, false
 }
@@ -417,12 +444,21 @@ func (p *Provider) requestError(ctx context.Context, retries int, err error) err
 // eventError classifies an error event in a stream that had started:
 // errors about the request are final, the rest (overloaded_error,
 // api_error…) worth retrying.
-func eventError(e *errorBody) error {
+func eventError(e *errorBody, requestID string) error {
 	switch e.Type {
 	case "invalid_request_error", "authentication_error", "permission_error", "not_found_error", "request_too_large", "billing_error":
-		return fmt.Errorf("anthropic: error event %q in the stream: %s", e.Type, httpapi.Clip(e.Message, 300))
+		return fmt.Errorf("anthropic: error event %q in the stream%s: %s", e.Type, requestIDNote(requestID), httpapi.Clip(e.Message, 300))
 	}
-	return fmt.Errorf("anthropic: error event %q in the stream: %s: %w", e.Type, httpapi.Clip(e.Message, 300), infinity.ErrRetryable)
+	return fmt.Errorf("anthropic: error event %q in the stream%s: %s: %w", e.Type, requestIDNote(requestID), httpapi.Clip(e.Message, 300), infinity.ErrRetryable)
+}
+
+// requestIDNote names the request-id the API gave a request (what its
+// support asks for), as the SDK's errors did.
+func requestIDNote(id string) string {
+	if id = strings.TrimSpace(id); id == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (request ID %q)", httpapi.Clip(id, 100))
 }
 
 // statusError classifies an HTTP error answer by its status; its body's
@@ -438,25 +474,26 @@ func statusError(ans *httpapi.Answer, retries int) error {
 	if typ == "" {
 		typ = "no error type"
 	}
+	rid := requestIDNote(ans.Header.Get("Request-Id"))
 	code := ans.StatusCode
 	switch {
 	case code == http.StatusTooManyRequests:
 		return &infinity.RateLimitedError{RetryAfter: infinity.RetryAfter(ans.Header, time.Now()),
-			Err: fmt.Errorf("anthropic: %w (%s) after %d retries", ans, typ, retries)}
+			Err: fmt.Errorf("anthropic: %w (%s)%s after %d retries", ans, typ, rid, retries)}
 	case httpapi.RetryableStatus(code):
-		return fmt.Errorf("anthropic: %w (%s) after %d retries: %w", ans, typ, retries, infinity.ErrRetryable)
+		return fmt.Errorf("anthropic: %w (%s)%s after %d retries: %w", ans, typ, rid, retries, infinity.ErrRetryable)
 	case code == http.StatusUnauthorized:
-		return fmt.Errorf("anthropic: %w: the API key was rejected; check Config.APIKey (ANTHROPIC_API_KEY)", ans)
+		return fmt.Errorf("anthropic: %w%s: the API key was rejected; check Config.APIKey (ANTHROPIC_API_KEY)", ans, rid)
 	case code == http.StatusForbidden:
-		return fmt.Errorf("anthropic: %w: the API key may not use this model or resource; check the key's workspace and permissions", ans)
+		return fmt.Errorf("anthropic: %w%s: the API key may not use this model or resource; check the key's workspace and permissions", ans, rid)
 	case code == http.StatusNotFound:
-		return fmt.Errorf("anthropic: %w: check the model name and Config.BaseURL (%s)", ans, httpapi.Clip(e.Message, 300))
+		return fmt.Errorf("anthropic: %w%s: check the model name and Config.BaseURL (%s)", ans, rid, httpapi.Clip(e.Message, 300))
 	case code == http.StatusRequestEntityTooLarge:
-		return fmt.Errorf("anthropic: %w: the request is too large; shorten the history: %w", ans, infinity.ErrInvalid)
+		return fmt.Errorf("anthropic: %w%s: the request is too large; shorten the history: %w", ans, rid, infinity.ErrInvalid)
 	case code == http.StatusBadRequest:
-		return fmt.Errorf("anthropic: %w: the API rejected the request; check the model, max_tokens, tool schemas and history (%s): %w", ans, httpapi.Clip(e.Message, 300), infinity.ErrInvalid)
+		return fmt.Errorf("anthropic: %w%s: the API rejected the request; check the model, max_tokens, tool schemas and history (%s): %w", ans, rid, httpapi.Clip(e.Message, 300), infinity.ErrInvalid)
 	}
-	return fmt.Errorf("anthropic: %w (%s): %s", ans, typ, httpapi.Clip(e.Message, 300))
+	return fmt.Errorf("anthropic: %w (%s)%s: %s", ans, typ, rid, httpapi.Clip(e.Message, 300))
 }
 
 func invalidf(format string, args ...any) error {

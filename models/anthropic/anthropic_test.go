@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -200,8 +201,8 @@ func TestTextTurn(t *testing.T) {
 			"additionalProperties": false,
 		},
 	}})
-	if a := s.auth[0]; !strings.HasSuffix(a, "|"+testKey) {
-		t.Errorf("the API key was not sent as x-api-key (auth headers %q)", a)
+	if a := s.auth[0]; a != "Bearer "+testKey+"|"+testKey {
+		t.Errorf("the API key was not sent as x-api-key and bearer token (auth headers %q)", a)
 	}
 }
 
@@ -619,5 +620,129 @@ func TestRateLimitedCarriesRetryAfter(t *testing.T) {
 	var rl *infinity.RateLimitedError
 	if !errors.As(r.err, &rl) || rl.RetryAfter != 3*time.Second || !errors.Is(r.err, infinity.ErrRetryable) {
 		t.Fatalf("err %v, want a RateLimitedError with retry after 3s", r.err)
+	}
+}
+
+// A schema's "required": null (a Go MCP server's nil slice) names no
+// required property: it is left out, as the SDK did, since the API
+// rejects a null "required".
+func TestToolSchemaRequiredNull(t *testing.T) {
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) { textTurn(w, "ok") })
+	req := simpleReq("x")
+	req.Tools = []infinity.ToolSpec{{Name: "nullreq", Schema: json.RawMessage(`{"type":"object","properties":{"a":{"type":"string"}},"required":null}`)},
+		{Name: "emptyreq", Schema: json.RawMessage(`{"type":"object","properties":{},"required":[]}`)}}
+	if r := collect(context.Background(), newProvider(t, s, 0), req); r.err != nil {
+		t.Fatal(r.err)
+	}
+	tools, _ := s.body(0)["tools"].([]any)
+	if len(tools) != 2 {
+		t.Fatalf("tools = %v", s.body(0)["tools"])
+	}
+	first := tools[0].(map[string]any)["input_schema"].(map[string]any)
+	if r, ok := first["required"]; ok {
+		t.Errorf(`"required": null was sent as %v`, r)
+	}
+	second := tools[1].(map[string]any)["input_schema"].(map[string]any)
+	if r, ok := second["required"].([]any); !ok || len(r) != 0 {
+		t.Errorf(`"required": [] was sent as %v`, second["required"])
+	}
+}
+
+// After message_stop the rest of a chunked body (its last chunk) is read,
+// so that calls one after another reuse one HTTP/1.1 connection.
+func TestConnectionReusedAfterMessageStop(t *testing.T) {
+	var mu sync.Mutex
+	conns := 0
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		textTurn(w, "a", "b")             // flushed event by event: a chunked body
+		time.Sleep(20 * time.Millisecond) // its last chunk comes later
+	}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			mu.Lock()
+			conns++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	p, err := New(Config{BaseURL: srv.URL, APIKey: testKey, Models: testModels})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if r := collect(context.Background(), p, simpleReq("x")); r.err != nil || r.text != "ab" {
+			t.Fatalf("%+v", r)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if conns != 1 {
+		t.Errorf("3 calls one after another opened %d connections, want 1", conns)
+	}
+}
+
+// Errors name the request-id the API gave the request (as the SDK's did),
+// for an error answer and for an error event mid-stream.
+func TestErrorsNameRequestID(t *testing.T) {
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("Request-Id", fmt.Sprintf("req_%d", n))
+		if n == 1 {
+			apiError(w, http.StatusBadRequest, "invalid_request_error", "max_tokens: too large")
+			return
+		}
+		sseHeader(w)
+		sse(w, "message_start", messageStart(3))
+		sse(w, "error", `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`)
+	})
+	p := newProvider(t, s, -1)
+	for _, want := range []string{`request ID "req_1"`, `request ID "req_2"`} {
+		r := collect(context.Background(), p, simpleReq("x"))
+		if r.err == nil || !strings.Contains(r.err.Error(), want) {
+			t.Errorf("err %v, want it to name %s", r.err, want)
+		}
+	}
+}
+
+// A redirect to another origin is refused before the key follows it; one
+// within the origin is followed, with the body sent again.
+func TestRedirects(t *testing.T) {
+	var elsewhereKeys sync.Map
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhereKeys.Store(r.Header.Get("X-Api-Key"), true)
+		textTurn(w, "elsewhere")
+	}))
+	t.Cleanup(elsewhere.Close)
+	var s *httptest.Server
+	s = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/away/v1/messages":
+			http.Redirect(w, r, elsewhere.URL+"/v1/messages", http.StatusTemporaryRedirect)
+		case "/here/v1/messages":
+			http.Redirect(w, r, s.URL+"/moved", http.StatusPermanentRedirect)
+		case "/moved":
+			if b, _ := io.ReadAll(r.Body); !json.Valid(b) || r.Header.Get("X-Api-Key") != testKey {
+				http.Error(w, "no body or key", http.StatusBadRequest)
+				return
+			}
+			textTurn(w, "moved")
+		}
+	}))
+	t.Cleanup(s.Close)
+	p, err := New(Config{BaseURL: s.URL + "/away", APIKey: testKey, Models: testModels})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := collect(context.Background(), p, simpleReq("x"))
+	if r.err == nil || errors.Is(r.err, infinity.ErrRetryable) || strings.Contains(r.err.Error(), testKey) {
+		t.Errorf("redirect elsewhere: %v", r.err)
+	}
+	elsewhereKeys.Range(func(k, _ any) bool { t.Errorf("the other origin got a request (key %q)", k); return true })
+	if p, err = New(Config{BaseURL: s.URL + "/here/", APIKey: testKey, Models: testModels}); err != nil {
+		t.Fatal(err)
+	}
+	if r := collect(context.Background(), p, simpleReq("x")); r.err != nil || r.text != "moved" {
+		t.Errorf("redirect within the origin: %+v", r)
 	}
 }

@@ -178,6 +178,9 @@ func encodeTool(spec *infinity.ToolSpec) ([]byte, error) {
 		if err := json.Unmarshal(r, &names); err != nil {
 			return nil, invalidf("tool %q: the input schema's \"required\" is not a list of names: %v", spec.Name, fmt.Sprint(err))
 		}
+		if names == nil { // null (a Go MCP server's nil slice): none, and the API rejects null
+			delete(schema, "required")
+		}
 	}
 	if p, ok := schema["properties"]; !ok || string(bytes.TrimSpace(p)) == "null" {
 		schema["properties"] = json.RawMessage(`{}`)

@@ -12,8 +12,9 @@
 // (DefaultMaxRetries when 0, none when negative). The provider speaks the
 // Messages API (version 2023-06-01) over net/http itself, without an SDK:
 // it reads nothing from the environment but what FromEnv reads, sends the
-// key only as x-api-key and only to the base URL's origin (a redirect
-// elsewhere is refused), never logs it, and no error message carries it.
+// key as x-api-key (and as a bearer token, as the SDK did, for gateways
+// that read that) and only to the base URL's origin (a redirect elsewhere
+// is refused), never logs it, and no error message carries it.
 //
 // # Requests
 //
@@ -55,7 +56,8 @@
 // say what to check; a 429 after the retries is an
 // *infinity.RateLimitedError carrying the retry-after. Errors are
 // classified by HTTP status and the body's error type, never by message
-// text. A cancelled context stops the stream and yields ctx.Err().
+// text; they name the request-id the API gave the request. A cancelled
+// context stops the stream and yields ctx.Err().
 //
 // # Imports
 //

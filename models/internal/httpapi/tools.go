@@ -61,6 +61,11 @@ func (c *Tools) Get(s *infinity.ToolSpec) ([]byte, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for _, e := range c.m[k] { // kept by another call meanwhile (agents starting at once)
+		if e.name == s.Name && e.description == s.Description && e.schema == string(s.Schema) {
+			return e.json, nil
+		}
+	}
 	if c.n >= c.max { // tools that come and go (sessions'): start again
 		clear(c.m)
 		c.n = 0

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"sync"
 	"testing"
 
 	infinity "github.com/infinity-runtime/infinity"
@@ -54,5 +55,31 @@ func TestToolsByContent(t *testing.T) {
 	}
 	if _, err := c.AddTo([]byte(`{}`), "tools", []infinity.ToolSpec{a, bad}); !errors.Is(err, errBad) {
 		t.Fatalf("AddTo with a bad tool: %v", err)
+	}
+}
+
+// Calls that miss at once (agents starting together with the same tools)
+// keep one encoding, not one each: the cache does not fill with copies.
+func TestToolsConcurrentMisses(t *testing.T) {
+	const n = 8
+	var entered sync.WaitGroup
+	entered.Add(n)
+	c := NewTools(1024, func(s *infinity.ToolSpec) ([]byte, error) {
+		entered.Done()
+		entered.Wait() // every call has missed before any keeps its encoding
+		return encodeName(s)
+	})
+	spec := infinity.ToolSpec{Name: "read", Schema: json.RawMessage(`{"type":"object"}`)}
+	var done sync.WaitGroup
+	for range n {
+		done.Go(func() {
+			if _, err := c.Get(&spec); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	done.Wait()
+	if c.Len() != 1 {
+		t.Fatalf("%d encodings kept of one tool", c.Len())
 	}
 }
