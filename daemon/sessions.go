@@ -31,10 +31,12 @@ type AgentSource struct {
 // thread.
 //
 // It holds what is needed to see and resume a conversation (thread infos,
-// own items, state records) and nothing of the delivery machinery: the
-// input ids a thread applied, the processed marks of the state store and
-// unsent outbox entries are not exported (dedup records do not travel), so
-// an imported thread accepts a re-delivered old input again.
+// own items, state records) and little of the delivery machinery: the
+// processed marks of the state store and unsent outbox entries are not
+// exported, and of the input ids a thread applied only those its user
+// items carry come back (Import marks them applied), so an imported
+// thread accepts a re-delivered old tool result or wake-up again, but
+// knows the user messages it had.
 type Sessions struct {
 	Format     string                 `json:"format"`  // always SessionsFormat
 	Version    int                    `json:"version"` // SessionsVersion
@@ -372,8 +374,10 @@ type ImportReport struct {
 // items that also creates its direct children (open), then the closed
 // threads are closed deepest first, each by a commit of its own, and the
 // state records are saved. Threads keep their exported infos (ids, spawn
-// order and call, kind, agent, creation time). No input is marked applied
-// or processed and no outbox entry is written (see Sessions).
+// order and call, kind, agent, creation time). The messages of the user
+// items are marked applied (each message id once per thread), as the
+// commits that made the items marked them; no input is marked processed
+// and no outbox entry is written (see Sessions).
 //
 // The stores have no transaction spanning several commits: an error (or a
 // crash) partway leaves the session partly imported. A later import of the
@@ -572,7 +576,13 @@ func importSession(ctx context.Context, conv infinity.ConversationStore, state i
 				return true, err
 			}
 		}
+		// The thread applied the messages its user items came from: the
+		// commits mark them applied again (each once), so that a message
+		// sent again with one of their ids is known (a resend, or other
+		// text under a used id) after an import or a migration as before.
+		seen := map[infinity.MessageID]bool{}
 		commit := func(c infinity.Commit, end int, what string) error {
+			c.Applied = appliedBy(c.Items, seen)
 			if resume && end <= stored && (len(c.Create) == 0 || exists(ctx, conv, c.Create[0].ID)) {
 				return nil
 			}
@@ -641,4 +651,17 @@ func importSession(ctx context.Context, conv infinity.ConversationStore, state i
 		}
 	}
 	return true, nil
+}
+
+// appliedBy returns the message ids of items' user messages that are not
+// in seen, and adds them to it.
+func appliedBy(items []infinity.Item, seen map[infinity.MessageID]bool) []infinity.MessageID {
+	var out []infinity.MessageID
+	for i := range items {
+		if it := &items[i]; it.Kind == infinity.KindUser && it.ID != "" && !seen[infinity.MessageID(it.ID)] {
+			seen[infinity.MessageID(it.ID)] = true
+			out = append(out, infinity.MessageID(it.ID))
+		}
+	}
+	return out
 }

@@ -229,6 +229,12 @@ func TestExportImportRoundTrip(t *testing.T) {
 	}
 	compareStores(t, ctx, all, conv, st, conv2, st2)
 
+	// The user messages the threads had are applied there: a message sent
+	// again with one of their ids is known.
+	if ok, err := conv2.Applied(ctx, "troot", "m1"); err != nil || !ok {
+		t.Errorf("m1 applied after the import: %v, %v", ok, err)
+	}
+
 	// Imported threads are open for new work where the source was.
 	if _, err := conv2.Commit(ctx, infinity.Commit{Thread: "troot", Expected: 3,
 		Items: []infinity.Item{{ID: "m9", Kind: infinity.KindUser, Text: "more", At: at(20)}}}); err != nil {
