@@ -80,7 +80,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	opts := cloud.Options{AWS: awsCfg, Logger: logger, Providers: providers(awsCfg), MCP: mcpSource, Secrets: secrets}
+	opts := cloud.Options{AWS: awsCfg, Logger: logger, Providers: providers(awsCfg, secrets, os.Getenv), MCP: mcpSource, Secrets: secrets}
 	var tel *lambda.Telemetry
 	if cfg.Role == cloud.RoleAgent {
 		// Slices run in the agent function only: EMF lines on stdout and,

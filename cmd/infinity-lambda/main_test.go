@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	infinity "github.com/infinity-runtime/infinity"
 )
 
@@ -32,7 +35,7 @@ func TestBedrockProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	build := providers(cfg)["bedrock"]
+	build := providers(cfg, nil, func(string) string { return "" })["bedrock"]
 	if build == nil {
 		t.Fatal("no bedrock provider")
 	}
@@ -46,5 +49,53 @@ func TestBedrockProvider(t *testing.T) {
 	}
 	if _, err := build(nil); !errors.Is(err, infinity.ErrInvalid) {
 		t.Fatalf("no models: %v, want ErrInvalid", err)
+	}
+}
+
+type fakeSecrets map[string]string
+
+func (f fakeSecrets) SecretString(_ context.Context, arn string) (string, error) {
+	v, ok := f[arn]
+	if !ok {
+		return "", fmt.Errorf("get secret %s: %w", arn, infinity.ErrNotFound)
+	}
+	return v, nil
+}
+
+// The network providers' settings: the secret's values, then the
+// environment's; a secret that cannot be read or is not a JSON object
+// fails the provider with an error naming the variable.
+func TestModelKeysFromASecret(t *testing.T) {
+	const arn = "arn:aws:secretsmanager:us-east-1:000000000000:secret:keys"
+	models := []infinity.ModelInfo{{ID: "m", ContextWindow: 1000, MaxOutput: 100}}
+	for name, c := range map[string]struct {
+		secrets fakeSecrets
+		env     map[string]string
+		err     error // nil: both providers build
+	}{
+		"from the secret":      {fakeSecrets{arn: `{"ANTHROPIC_API_KEY":"a","OPENAI_API_KEY":"o"}`}, map[string]string{EnvModelKeysSecretARN: arn}, nil},
+		"from the environment": {nil, map[string]string{"ANTHROPIC_API_KEY": "a", "OPENAI_API_KEY": "o"}, nil},
+		"secret over env":      {fakeSecrets{arn: `{"ANTHROPIC_API_KEY":"a","OPENAI_API_KEY":"o"}`}, map[string]string{EnvModelKeysSecretARN: arn, "ANTHROPIC_API_KEY": ""}, nil},
+		"missing secret":       {fakeSecrets{}, map[string]string{EnvModelKeysSecretARN: arn}, infinity.ErrNotFound},
+		"not an object":        {fakeSecrets{arn: `["a"]`}, map[string]string{EnvModelKeysSecretARN: arn}, infinity.ErrInvalid},
+		"no key anywhere":      {nil, map[string]string{}, infinity.ErrInvalid},
+		"no secrets manager":   {nil, map[string]string{EnvModelKeysSecretARN: arn}, infinity.ErrInvalid},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var sr secretReader
+			if c.secrets != nil {
+				sr = c.secrets
+			}
+			ps := providers(aws.Config{}, sr, func(k string) string { return c.env[k] })
+			for _, p := range []string{"anthropic", "openai"} {
+				_, err := ps[p](models)
+				if c.err == nil && err != nil || c.err != nil && !errors.Is(err, c.err) {
+					t.Errorf("%s: %v, want %v", p, err, c.err)
+				}
+				if err != nil && c.env[EnvModelKeysSecretARN] != "" && !strings.Contains(err.Error(), EnvModelKeysSecretARN) {
+					t.Errorf("%s: %v does not name %s", p, err, EnvModelKeysSecretARN)
+				}
+			}
+		})
 	}
 }

@@ -1,23 +1,110 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/agentfile"
+	"github.com/infinity-runtime/infinity/models/anthropic"
 	"github.com/infinity-runtime/infinity/models/bedrock"
+	"github.com/infinity-runtime/infinity/models/openai"
 )
+
+// EnvModelKeysSecretARN names a Secrets Manager secret whose string is a
+// JSON object of variable names to values, e.g. {"ANTHROPIC_API_KEY":
+// "sk-ant-…"}: the Anthropic and OpenAI providers take their settings
+// (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, OPENAI_API_KEY, OPENAI_BASE_URL)
+// from it first, then from the environment, so that keys need not sit in
+// the function's configuration in plain text.
+const EnvModelKeysSecretARN = "INFINITY_MODEL_KEYS_SECRET_ARN"
+
+// secretReader reads a secret's string (cloud.SecretsManager).
+type secretReader interface {
+	SecretString(ctx context.Context, arn string) (string, error)
+}
 
 // providers are the network model providers the bootstrap links: Amazon
 // Bedrock, called with the function role's credentials (through the
 // provider's own small event-stream client: the SDK's bedrockruntime
-// client would cost about 1 MB of the budget). The Anthropic and OpenAI
-// providers are not linked: an agent file that names them fails at
-// start-up with an error saying so.
-func providers(cfg aws.Config) agentfile.Providers {
+// client would cost about 1 MB of the bootstrap's budget), and the
+// Anthropic and OpenAI APIs over net/http (about 130 KB for both), with
+// their keys from the secret EnvModelKeysSecretARN names or the
+// environment.
+func providers(cfg aws.Config, secrets secretReader, getenv func(string) string) agentfile.Providers {
+	env := &modelEnv{secrets: secrets, getenv: getenv}
 	return agentfile.Providers{
 		"bedrock": func(models []infinity.ModelInfo) (infinity.ModelProvider, error) {
 			return bedrock.New(bedrock.Config{AWS: cfg, Models: models})
 		},
+		"anthropic": func(models []infinity.ModelInfo) (infinity.ModelProvider, error) {
+			v, err := env.lookup("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL")
+			if err != nil {
+				return nil, err
+			}
+			return anthropic.New(anthropic.Config{APIKey: v[0], BaseURL: v[1], Models: models})
+		},
+		"openai": func(models []infinity.ModelInfo) (infinity.ModelProvider, error) {
+			v, err := env.lookup("OPENAI_API_KEY", "OPENAI_BASE_URL")
+			if err != nil {
+				return nil, err
+			}
+			return openai.New(openai.Config{APIKey: v[0], BaseURL: v[1], Models: models})
+		},
 	}
+}
+
+// modelEnv answers the providers' settings: the secret's values first
+// (read once, at the first provider that needs them), then the
+// environment's.
+type modelEnv struct {
+	secrets secretReader
+	getenv  func(string) string
+
+	once   sync.Once
+	values map[string]string
+	err    error
+}
+
+// secretTimeout bounds the read of the secret at a cold start.
+const secretTimeout = 10 * time.Second
+
+func (e *modelEnv) lookup(names ...string) ([]string, error) {
+	e.once.Do(func() {
+		arn := e.getenv(EnvModelKeysSecretARN)
+		if arn == "" {
+			return
+		}
+		if e.secrets == nil {
+			e.err = fmt.Errorf("%s is set but there is no Secrets Manager client: %w", EnvModelKeysSecretARN, infinity.ErrInvalid)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), secretTimeout)
+		defer cancel()
+		s, err := e.secrets.SecretString(ctx, arn)
+		if err != nil {
+			e.err = fmt.Errorf("%s: %w", EnvModelKeysSecretARN, err)
+			return
+		}
+		if err := json.Unmarshal([]byte(s), &e.values); err != nil {
+			e.err = fmt.Errorf("%s: the secret %s is not a JSON object of names to strings, such as {\"ANTHROPIC_API_KEY\": \"…\"}: %w", EnvModelKeysSecretARN, arn, infinity.ErrInvalid)
+		}
+	})
+	if e.err != nil {
+		return nil, e.err
+	}
+	out := make([]string, len(names))
+	for i, n := range names {
+		if v, ok := e.values[n]; ok {
+			out[i] = v
+		} else {
+			out[i] = e.getenv(n)
+		}
+	}
+	return out, nil
 }

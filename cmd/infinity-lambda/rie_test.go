@@ -166,7 +166,9 @@ func TestBootstrapUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 	dbURL := newSchema(t, emutest.Postgres(t), prefix)
 	key := rap.NewKey()
 	const keyARN = "arn:aws:secretsmanager:us-east-1:000000000000:secret:rap-key-AbCdEf"
-	secrets := httptest.NewServer(secretslocal.New(map[string]string{keyARN: hex.EncodeToString(key)}))
+	const modelKeysARN = "arn:aws:secretsmanager:us-east-1:000000000000:secret:model-keys-AbCdEf"
+	secrets := httptest.NewServer(secretslocal.New(map[string]string{keyARN: hex.EncodeToString(key),
+		modelKeysARN: `{"ANTHROPIC_API_KEY": "sk-ant-from-the-secret"}`}))
 	defer secrets.Close()
 	agentFile := filepath.Join(dir, "agent.yaml")
 	os.WriteFile(filepath.Join(dir, "s.json"), []byte(`{"rules": [{"when": {"last": "user"}, "reply": {"text": "Hello from the bootstrap."}},
@@ -266,6 +268,57 @@ func TestBootstrapUnderTheRuntimeInterfaceEmulator(t *testing.T) {
 		}
 		if emf == nil || emf["Outcome"] != "committed" || emf["ModelCalls"] != 1.0 || emf["Function"] == "" {
 			t.Errorf("EMF line %v in the log:\n%s", emf, f.logs.String())
+		}
+	})
+
+	// The Anthropic provider, its key from a Secrets Manager secret, against
+	// a local server that speaks the Messages API's wire format.
+	t.Run("agent on Anthropic", func(t *testing.T) {
+		var mu sync.Mutex
+		var keys []string
+		api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			keys = append(keys, r.Header.Get("X-Api-Key")+" "+r.Header.Get("Anthropic-Version"))
+			mu.Unlock()
+			if r.URL.Path != "/v1/messages" {
+				http.Error(w, r.URL.Path, http.StatusNotFound)
+				return
+			}
+			w.Header().Set("Content-Type", "text/event-stream")
+			for _, ev := range []string{
+				`{"type":"message_start","message":{"usage":{"input_tokens":9,"output_tokens":1}}}`,
+				`{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`,
+				`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello from Claude."}}`,
+				`{"type":"content_block_stop","index":0}`,
+				`{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":4}}`,
+				`{"type":"message_stop"}`,
+			} {
+				fmt.Fprintf(w, "event: x\ndata: %s\n\n", ev)
+			}
+		}))
+		defer api.Close()
+		claude := filepath.Join(dir, "claude.yaml")
+		os.WriteFile(claude, []byte("name: claude\nmodel:\n  provider: anthropic\n  id: claude-test\n  context_window: 200000\n  max_output: 8192\n"), 0o644)
+		agentEnv := maps.Clone(agentEnv)
+		agentEnv[cloud.EnvAgentFile], agentEnv[EnvModelKeysSecretARN], agentEnv["ANTHROPIC_BASE_URL"] = claude, modelKeysARN, api.URL
+		f := startRIE(t, rie, bootstrap, agentEnv)
+		body, _ := json.Marshal(infinity.InputMessage{ID: "m1", GroupID: "rie-claude", Content: infinity.TextContent("hello")})
+		out := f.invoke(t, events.SQSEvent{Records: []events.SQSMessage{sqsRecord("r3", "rie-claude", string(body), queues.Input.ARN)}})
+		var resp events.SQSEventResponse
+		if err := json.Unmarshal(out, &resp); err != nil || len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("answer %s: %v", out, err)
+		}
+		items, err := conv.Items(ctx, "rie-claude", 0, -1)
+		if err != nil || len(items) != 2 || items[1].Text != "Hello from Claude." {
+			t.Fatalf("history %+v, %v", items, err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(keys) != 1 || keys[0] != "sk-ant-from-the-secret 2023-06-01" {
+			t.Errorf("the API saw key and version %q", keys)
+		}
+		if strings.Contains(f.logs.String(), "sk-ant-from-the-secret") {
+			t.Errorf("the key is in the function's log:\n%s", f.logs.String())
 		}
 	})
 

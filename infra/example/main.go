@@ -7,6 +7,9 @@
 //	agentFile   an agent file (default: the bootstrap's offline demo agent),
 //	            e.g. -c agentFile=bedrock.yaml
 //	model       provider/id, one of the agent file's models
+//	modelKeys   the name of a Secrets Manager secret holding the Anthropic
+//	            or OpenAI API key as JSON ({"ANTHROPIC_API_KEY": "..."}),
+//	            for an agent file on those APIs
 //	bootstrap   the bootstrap binary (default build/bootstrap)
 //	stackName   the stack's name (default InfinityAgent)
 package main
@@ -16,6 +19,7 @@ import (
 	"os"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
@@ -45,11 +49,15 @@ func synth() (err error) {
 		Description: jsii.String("An Infinity agent in the cloud mode"),
 		Env:         env(),
 	})
-	infinitycdk.NewInfinityAgent(stack, "Agent", &infinitycdk.InfinityAgentProps{
+	props := &infinitycdk.InfinityAgentProps{
 		BootstrapPath: context(app, "bootstrap", "build/bootstrap"),
 		AgentFile:     context(app, "agentFile", ""),
 		Model:         context(app, "model", ""),
-	})
+	}
+	if name := context(app, "modelKeys", ""); name != "" {
+		props.ModelKeys = awssecretsmanager.Secret_FromSecretNameV2(stack, jsii.String("ModelKeys"), jsii.String(name))
+	}
+	infinitycdk.NewInfinityAgent(stack, "Agent", props)
 	// cdk-nag's AwsSolutions pack: synth fails on a finding the construct
 	// has not justified.
 	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)

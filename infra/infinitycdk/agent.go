@@ -1,7 +1,9 @@
 package infinitycdk
 
 import (
+	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdsql"
@@ -70,6 +72,9 @@ func NewInfinityAgent(scope constructs.Construct, id string, props *InfinityAgen
 		problems = append(problems, err.Error())
 	}
 	a.spec = spec
+	if len(spec.keys) > 0 && props.ModelKeys == nil {
+		problems = append(problems, fmt.Sprintf("ModelKeys: required: the agent file names %s models, whose API keys the function reads from that secret (a JSON object such as {\"ANTHROPIC_API_KEY\": \"…\"})", strings.Join(spec.keys, " and ")))
+	}
 	dir := filepath.Join(*awscdk.Stage_Of(a.Construct).Outdir(), ".infinity-staging", *a.Node().Addr())
 	a.asset, err = stage(dir, a.s.BootstrapPath, spec.file)
 	if err != nil {

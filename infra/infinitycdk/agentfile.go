@@ -23,6 +23,9 @@ type agentSpec struct {
 	bedrock []string
 	// rap and mcp say whether the file lists RAP and MCP servers.
 	rap, mcp bool
+	// keys lists the providers whose keys the function needs (anthropic,
+	// openai): ModelKeys is required then.
+	keys []string
 }
 
 // readAgent parses the agent file at path (the bundled demo agent when
@@ -52,14 +55,18 @@ func readAgent(path, model string) (agentSpec, error) {
 		case "scripted":
 		case "bedrock":
 			spec.bedrock = append(spec.bedrock, m.ID)
+		case "anthropic", "openai":
+			if !slices.Contains(spec.keys, m.Provider) {
+				spec.keys = append(spec.keys, m.Provider)
+			}
 		default:
-			return agentSpec{}, fmt.Errorf("AgentFile %s: model provider %s: the Lambda bootstrap serves scripted and bedrock models only", path, m.Provider)
+			return agentSpec{}, fmt.Errorf("AgentFile %s: model provider %s: the Lambda bootstrap serves scripted, bedrock, anthropic and openai models only", path, m.Provider)
 		}
 	}
 	// The registry lists the models as the bootstrap does (a scripted
-	// default without an id takes its script's); Bedrock is stubbed, as
-	// nothing is called at synth time.
-	reg, err := f.Registry(context.Background(), agentfile.Providers{"bedrock": stubProvider})
+	// default without an id takes its script's); the network providers
+	// are stubbed, as nothing is called at synth time.
+	reg, err := f.Registry(context.Background(), agentfile.Providers{"bedrock": stubProvider, "anthropic": stubProvider, "openai": stubProvider})
 	if err != nil {
 		return agentSpec{}, fmt.Errorf("AgentFile: %w", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/jsii-runtime-go"
 
 	"github.com/infinity-runtime/infinity/agentfile"
 )
@@ -59,7 +61,6 @@ func TestReadAgent(t *testing.T) {
 		name, path, model, want string
 	}{
 		{"missing file", filepath.Join(dir, "nope.yaml"), "", "AgentFile: agentfile: open"},
-		{"provider the bootstrap lacks", anthropic, "", "model provider anthropic: the Lambda bootstrap serves scripted and bedrock models only"},
 		{"model not in the file", bedrock, "bedrock/other", `Model: "bedrock/other" is not one of the agent file's models`},
 		{"model without an agent file", "", "bedrock/" + haikuModel, "the bundled demo agent's (set AgentFile)"},
 	} {
@@ -67,6 +68,9 @@ func TestReadAgent(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: readAgent = %v, want an error containing %q", c.name, err, c.want)
 		}
+	}
+	if spec, err := readAgent(anthropic, ""); err != nil || !same(spec.keys, []string{"anthropic"}) {
+		t.Errorf("an Anthropic agent: spec %+v, %v; want keys [anthropic]", spec, err)
 	}
 	spec, err := readAgent(bedrock, "bedrock/"+opusGlobal)
 	if err != nil {
@@ -94,5 +98,34 @@ func TestAgentFileErrorStopsSynth(t *testing.T) {
 	msg := synthError(t, &InfinityAgentProps{BootstrapPath: fakeBootstrap(t), AgentFile: path})
 	if !strings.Contains(msg, "AgentFile:") || !strings.Contains(msg, "bad.yaml") {
 		t.Errorf("synth error %q does not name the agent file", msg)
+	}
+}
+
+// TestModelKeys: an agent file on the Anthropic or OpenAI API needs
+// ModelKeys; with it, the agent function is told the secret and may read
+// it, and no other function may.
+func TestModelKeys(t *testing.T) {
+	dir := t.TempDir()
+	claude := writeFile(t, dir, "claude.yaml", "name: c\nmodel:\n  provider: anthropic\n  id: claude-sonnet-4-5\nmodels:\n  - {provider: openai, id: gpt-4.1}\n")
+	msg := synthError(t, &InfinityAgentProps{BootstrapPath: fakeBootstrap(t), AgentFile: claude})
+	if !strings.Contains(msg, "ModelKeys: required: the agent file names anthropic and openai models") {
+		t.Errorf("synth without ModelKeys: %q", msg)
+	}
+	var keys awssecretsmanager.Secret
+	s := synth(t, testEnv, func(stack awscdk.Stack, p *InfinityAgentProps) {
+		keys = awssecretsmanager.NewSecret(stack, jsii.String("Keys"), nil)
+		p.AgentFile, p.ModelKeys = claude, keys
+	})
+	if got := s.functionEnv(t, "agent")[envModelKeys]; !same(got, ref(s.lid(t, keys))) {
+		t.Errorf("%s = %v, want the secret's ARN", envModelKeys, got)
+	}
+	readers := map[string]bool{}
+	for _, st := range s.statements() {
+		if same(st.actions, []string{"secretsmanager:GetSecretValue"}) && same(st.resources, []any{ref(s.lid(t, keys))}) {
+			readers[st.roles[0]] = true
+		}
+	}
+	if agent := s.roleOf(s.functionID(t, "agent")); !readers[agent] || len(readers) != 1 {
+		t.Errorf("roles that may read the keys: %v, want the agent's (%s) only", readers, agent)
 	}
 }

@@ -32,6 +32,7 @@ const (
 	envMaxReceiveCount = "INFINITY_MAX_RECEIVE_COUNT"
 	envModel           = "INFINITY_MODEL"
 	envTools           = "INFINITY_TOOLS"
+	envModelKeys       = "INFINITY_MODEL_KEYS_SECRET_ARN"
 )
 
 // smallMemory is the memory of the relay, receiver and migrate functions,
@@ -64,6 +65,9 @@ func (a *InfinityAgent) functions() {
 	}
 	if a.s.Model != "" {
 		agentEnv[envModel] = jsii.String(a.s.Model)
+	}
+	if a.s.ModelKeys != nil {
+		agentEnv[envModelKeys] = a.s.ModelKeys.SecretArn()
 	}
 	// The agent and relay functions send to the queues that trigger them
 	// (a thread's own messages, delays that come back): Lambda's recursive

@@ -50,6 +50,10 @@ func (a *InfinityAgent) permissions() {
 		agent.AddToRolePolicy(allow([]string{"bedrock:InvokeModelWithResponseStream"}, arns...))
 	}
 
+	if a.s.ModelKeys != nil {
+		agent.AddToRolePolicy(allow([]string{"secretsmanager:GetSecretValue"}, secretARNForPolicy(a.s.ModelKeys)))
+	}
+
 	a.RelayFunction.AddToRolePolicy(allow([]string{"sqs:SendMessage"},
 		a.InputQueue.QueueArn(), a.RelayDeadLetterQueue.QueueArn()))
 

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 )
 
 // InfinityAgentProps configure an InfinityAgent. Zero values take the
@@ -49,6 +50,13 @@ type InfinityAgentProps struct {
 	ReceiverAuth awslambda.FunctionUrlAuthType
 	// Tools are tool servers added to the agent file's.
 	Tools []ToolSet
+	// ModelKeys is a Secrets Manager secret whose string is a JSON object
+	// of the Anthropic and OpenAI providers' settings, e.g.
+	// {"ANTHROPIC_API_KEY": "sk-ant-…"} (also OPENAI_API_KEY, and
+	// ANTHROPIC_BASE_URL or OPENAI_BASE_URL for another endpoint). Required
+	// when the agent file names anthropic or openai models; the agent
+	// function may read it, and reads it once per cold start.
+	ModelKeys awssecretsmanager.ISecret
 	// RemovalPolicy applies to the stateful resources: the cluster, the
 	// table, the RAP key secret and the log groups (default RETAIN, with
 	// deletion protection on the cluster and the table).
