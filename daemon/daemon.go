@@ -12,6 +12,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,6 +81,12 @@ type Options struct {
 	// cache and memtable sizes, the free-space reserve under which writes
 	// are refused (507 insufficient_storage).
 	Store []disk.Option
+	// CallbackURL is the base URL RAP tool servers post results and events
+	// to (their callback URLs are under CallbackURL/rap/callback/). Empty:
+	// http:// and the listener's address, with 127.0.0.1 for an address on
+	// all interfaces. Set it when tool servers reach the daemon through a
+	// proxy, a tunnel or another address than the one it listens on.
+	CallbackURL string
 	// MetricsAddr, when set, serves /metrics on a listener of its own at
 	// this address, without the bearer token (for a Prometheus scraper);
 	// /metrics on the API's address always needs the token.
@@ -258,8 +265,12 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 		return fail(err)
 	}
 	d.mcpAuth = newMCPAuth(d, o.Home, d.ln.Addr().String(), httpclient.NewPlain(), o.Logger)
+	callbacks, err := callbackBase(o.CallbackURL, d.ln.Addr().String())
+	if err != nil {
+		return fail(err)
+	}
 	d.agents = newRegistry(o.Home, o.Logger, toolEnv{
-		callbackBase: "http://" + d.ln.Addr().String(), tokens: d.rapTokens, client: httpclient.NewPlain(), log: o.Logger,
+		callbackBase: callbacks, tokens: d.rapTokens, client: httpclient.NewPlain(), log: o.Logger,
 		oauth: d.mcpAuth,
 	}, prices)
 	d.agents.fixed = maps.Clone(o.ModelLimits)
@@ -608,4 +619,41 @@ func syncDir(dir string) error {
 		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil
+}
+
+// callbackBase is the base of the RAP callback URLs: set, an absolute
+// http(s) URL without query or fragment (its trailing slash dropped); else
+// http:// and addr, as a local client reaches it.
+func callbackBase(set, addr string) (string, error) {
+	if set == "" {
+		return "http://" + reachable(addr), nil
+	}
+	if err := CheckCallbackURL(set); err != nil {
+		return "", fmt.Errorf("daemon: %w", err)
+	}
+	return strings.TrimRight(set, "/"), nil
+}
+
+// CheckCallbackURL checks an Options.CallbackURL: empty, or an absolute
+// http(s) URL without user, query or fragment (ErrInvalid).
+func CheckCallbackURL(set string) error {
+	if set == "" {
+		return nil
+	}
+	u, err := url.Parse(set)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("callback URL %q: want an http(s) URL such as https://tools.example.com, without user, query or fragment: %w", set, infinity.ErrInvalid)
+	}
+	return nil
+}
+
+// reachable is addr as a local client reaches it: a listener on all
+// interfaces (0.0.0.0, [::], :PORT) is named 127.0.0.1.
+func reachable(addr string) string {
+	if host, port, err := net.SplitHostPort(addr); err == nil {
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			return net.JoinHostPort("127.0.0.1", port)
+		}
+	}
+	return addr
 }

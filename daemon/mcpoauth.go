@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -101,12 +100,7 @@ func newMCPAuth(d *Daemon, home, addr string, client *http.Client, log *slog.Log
 // (RFC 8252 §7.3), which a browser on the daemon's host (or one whose
 // port is forwarded there) reaches.
 func mcpRedirectURL(addr string) string {
-	if host, port, err := net.SplitHostPort(addr); err == nil {
-		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-			addr = net.JoinHostPort("127.0.0.1", port)
-		}
-	}
-	return "http://" + addr + MCPOAuthCallbackPath
+	return "http://" + reachable(addr) + MCPOAuthCallbackPath
 }
 
 // ensureDir makes the tokens directory, 0700 even when it was there

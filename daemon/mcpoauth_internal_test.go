@@ -3,12 +3,14 @@
 package daemon
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 
+	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/agentfile"
 )
 
@@ -47,5 +49,25 @@ func TestMCPOAuthDirMode(t *testing.T) {
 	}
 	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("tokens directory: %v %v", fi, err)
+	}
+}
+
+// RAP callback URLs: under --callback-url when set (checked), else under
+// the listener's address as a local tool server reaches it.
+func TestCallbackBase(t *testing.T) {
+	for _, c := range []struct{ set, addr, want string }{
+		{"", "127.0.0.1:7711", "http://127.0.0.1:7711"},
+		{"", "[::]:7711", "http://127.0.0.1:7711"},
+		{"", "0.0.0.0:7711", "http://127.0.0.1:7711"},
+		{"https://tools.example.com/infinity/", "[::]:7711", "https://tools.example.com/infinity"},
+	} {
+		if got, err := callbackBase(c.set, c.addr); err != nil || got != c.want {
+			t.Errorf("callbackBase(%q, %q) = %q, %v; want %q", c.set, c.addr, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{"tools.example.com", "ftp://x", "https://x/?a=1", "https://x/#f", "https://u:p@x", "http://"} {
+		if _, err := callbackBase(bad, "127.0.0.1:7711"); !errors.Is(err, infinity.ErrInvalid) {
+			t.Errorf("callbackBase(%q): %v, want ErrInvalid", bad, err)
+		}
 	}
 }

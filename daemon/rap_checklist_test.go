@@ -9,11 +9,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -307,3 +310,30 @@ func TestCallbackThroughProxy(t *testing.T) {
 
 // syncBuffer collects output written from many goroutines.
 type syncBuffer = syncbuf.Buffer
+
+// With Options.CallbackURL (--callback-url) a tool server is given
+// callback URLs under that base, here a reverse proxy in front of the
+// daemon that keeps its own Host header, and its result gets through.
+func TestCallbackURLThroughAProxy(t *testing.T) {
+	man := newManualRAP(t)
+	var target atomic.Pointer[url.URL]
+	proxy := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target.Load()) // the outgoing Host stays the proxy's
+		r.Out.Host = r.In.Host
+	}})
+	defer proxy.Close()
+	d, c := startDaemonWith(t, daemon.Options{Home: t.TempDir(), CallbackURL: proxy.URL + "/"})
+	u, _ := url.Parse("http://" + d.Addr())
+	target.Store(u)
+	_, start := agentStarter(t, c, "proxied.yaml",
+		fmt.Sprintf("name: proxied\nmodel:\n  provider: scripted\n  script: s.json\ntools:\n  rap: [%q]\n", man.URL), checklistScript)
+	root := start("login please")
+	inv := man.waitInvocation(t, root)
+	if !strings.HasPrefix(inv.CallbackURL, proxy.URL+"/rap/callback/") {
+		t.Fatalf("callback URL %s, want one under %s", inv.CallbackURL, proxy.URL)
+	}
+	if st := callback(t, inv.CallbackURL, map[string]any{"type": "tool_result", "group_id": inv.GroupID, "id": inv.ID, "text": "logged in as bob"}); st != 200 {
+		t.Fatalf("callback through the proxy: HTTP %d", st)
+	}
+	waitItems(t, c, root, "the result", has("logged in as bob", "logged in"))
+}

@@ -86,6 +86,7 @@ type daemonOpts struct {
 	logLevel    string
 	logFormat   string
 	metricsAddr string
+	callbackURL string
 	prices      string
 	cacheMiB    int64
 	memtableMiB int64
@@ -107,6 +108,7 @@ func (o *daemonOpts) flags(cmd *cobra.Command) {
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.logFormat, "log-format", "text", "text (key=value lines) or json (one JSON object per line); lines about a thread carry its id as \"thread\"")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "also serve /metrics (Prometheus) and /healthz here without the token, e.g. 127.0.0.1:9464 (loopback only unless --allow-remote; on the API's address /metrics needs the token)")
+	f.StringVar(&o.callbackURL, "callback-url", "", "the base URL RAP tool servers post results to, when they reach the daemon through a proxy or another address (default: http://ADDR, with 127.0.0.1 for an address on all interfaces)")
 	f.StringVar(&o.prices, "prices", os.Getenv("INFINITY_PRICES"), "the prices file (default $INFINITY_PRICES, else HOME/prices.yaml when it exists)")
 	f.Int64Var(&o.cacheMiB, "cache-mib", disk.DefaultCacheSize>>20, "the store's block cache in MiB: with the memtables, what the store keeps in memory whatever the size of the history")
 	f.Int64Var(&o.memtableMiB, "memtable-mib", disk.DefaultMemTableSize>>20, "the store's memtable in MiB (up to two are held while one is written out)")
@@ -120,14 +122,14 @@ func (o *daemonOpts) flags(cmd *cobra.Command) {
 	_ = cmd.RegisterFlagCompletionFunc("prices", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 		return []cobra.Completion{"yaml", "yml"}, cobra.ShellCompDirectiveFilterFileExt
 	})
-	for _, name := range []string{"addr", "metrics-addr", "idle", "cache-mib", "memtable-mib", "min-free-mib", "retain-closed", "max-model-calls", "model-limit"} {
+	for _, name := range []string{"addr", "metrics-addr", "callback-url", "idle", "cache-mib", "memtable-mib", "min-free-mib", "retain-closed", "max-model-calls", "model-limit"} {
 		_ = cmd.RegisterFlagCompletionFunc(name, cobra.NoFileCompletions)
 	}
 }
 
 func (o *daemonOpts) args(home string) []string {
 	args := []string{"daemon", "--home", home, "--addr", o.addr, "--idle", o.idle.String(),
-		"--log-level", o.logLevel, "--log-format", o.logFormat, "--metrics-addr", o.metricsAddr, "--allow-remote=" + fmt.Sprint(o.allowRemote),
+		"--log-level", o.logLevel, "--log-format", o.logFormat, "--metrics-addr", o.metricsAddr, "--callback-url", o.callbackURL, "--allow-remote=" + fmt.Sprint(o.allowRemote),
 		"--cache-mib", fmt.Sprint(o.cacheMiB), "--memtable-mib", fmt.Sprint(o.memtableMiB), "--min-free-mib", fmt.Sprint(o.minFreeMiB), "--retain-closed", o.retain.String(),
 		"--max-model-calls", fmt.Sprint(o.maxCalls)}
 	for _, l := range o.limits {
@@ -176,7 +178,7 @@ func daemonRun(ctx context.Context, home string, o *daemonOpts, stdout, stderr i
 	start := time.Now()
 	d, err := daemon.Open(ctx, daemon.Options{Home: home, Addr: o.addr, AllowRemote: o.allowRemote,
 		Logger: logger, Version: buildVersion().Version, Idle: o.idle, Prices: o.prices, RetainClosed: o.retain, Record: o.record,
-		MetricsAddr: o.metricsAddr, Tracer: tp, MaxModelCalls: o.maxCalls, ModelLimits: o.parsedLimits,
+		MetricsAddr: o.metricsAddr, CallbackURL: o.callbackURL, Tracer: tp, MaxModelCalls: o.maxCalls, ModelLimits: o.parsedLimits,
 		Store: []disk.Option{disk.WithCacheSize(o.cacheMiB << 20), disk.WithMemTableSize(uint64(o.memtableMiB) << 20), disk.WithMinFree(uint64(o.minFreeMiB) << 20)}})
 	if errors.Is(err, daemon.ErrLocked) {
 		return fmt.Errorf("%w (another daemon uses %s; see \"infinity daemon status\")", err, home)
@@ -198,6 +200,9 @@ func (o *daemonOpts) check() error {
 	}
 	if o.maxCalls < 1 {
 		return usagef("daemon: --max-model-calls %d: use a positive number", o.maxCalls)
+	}
+	if err := daemon.CheckCallbackURL(o.callbackURL); err != nil {
+		return usagef("daemon: --callback-url: %v", err)
 	}
 	o.parsedLimits = nil
 	for _, s := range o.limits {

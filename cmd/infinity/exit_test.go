@@ -83,6 +83,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"logs", "--from", "-1", root}, exitUsage, "--from -1"},
 		{[]string{"daemon", "--idle", "soon"}, exitUsage, `invalid argument "soon" for "--idle" flag`},
 		{[]string{"daemon", "start", "--log-format", "xml"}, exitUsage, "--log-format"},
+		{[]string{"daemon", "start", "--callback-url", "tools.example.com"}, exitUsage, "--callback-url"},
+		{[]string{"daemon", "--callback-url", "https://u:p@tools.example.com"}, exitUsage, "--callback-url"},
 		{[]string{"cloud", "dlq", "--limit", "0"}, exitUsage, "--limit 0"},
 		{[]string{"tools", "serve", "--port", "70000"}, exitUsage, "--port 70000"},
 		{[]string{"run"}, exitUsage, "run: missing AGENT\nRun 'infinity run --help' for usage."},
