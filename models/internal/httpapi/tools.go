@@ -17,10 +17,15 @@ type Tools struct {
 	max    int
 	seed   maphash.Seed
 
-	mu sync.Mutex
-	m  map[uint64][]encodedTool // by hash; a list for collisions
-	n  int
+	mu    sync.Mutex
+	m     map[uint64][]encodedTool // by hash; a list for collisions
+	n     int
+	bytes int // what the kept entries hold
 }
+
+// MaxToolBytes bounds what a Tools cache holds (specs and encodings):
+// past it, as past its count, it starts again.
+const MaxToolBytes = 8 << 20
 
 type encodedTool struct {
 	name, description, schema string
@@ -66,12 +71,14 @@ func (c *Tools) Get(s *infinity.ToolSpec) ([]byte, error) {
 			return e.json, nil
 		}
 	}
-	if c.n >= c.max { // tools that come and go (sessions'): start again
+	size := len(s.Name) + len(s.Description) + len(s.Schema) + len(b)
+	if c.n >= c.max || c.bytes+size > MaxToolBytes { // tools that come and go (sessions'): start again
 		clear(c.m)
-		c.n = 0
+		c.n, c.bytes = 0, 0
 	}
 	c.m[k] = append(c.m[k], encodedTool{name: s.Name, description: s.Description, schema: string(s.Schema), json: b})
 	c.n++
+	c.bytes += size
 	return b, nil
 }
 

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -81,5 +83,20 @@ func TestToolsConcurrentMisses(t *testing.T) {
 	done.Wait()
 	if c.Len() != 1 {
 		t.Fatalf("%d encodings kept of one tool", c.Len())
+	}
+}
+
+// The cache holds at most MaxToolBytes: a tool past it starts it again.
+func TestToolsByteBound(t *testing.T) {
+	c := NewTools(1000, encodeName)
+	big := strings.Repeat("x", MaxToolBytes/3)
+	for i := range 3 {
+		s := infinity.ToolSpec{Name: fmt.Sprint(i), Description: big}
+		if _, err := c.Get(&s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.Len() != 1 {
+		t.Fatalf("%d kept after three tools of a third of the bound each (with their encodings), want 1", c.Len())
 	}
 }
