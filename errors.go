@@ -29,6 +29,12 @@ var (
 	ErrInvalid = errors.New("invalid")
 	// ErrNotImplemented: the feature is not there yet; the message says which.
 	ErrNotImplemented = errors.New("not implemented")
+	// ErrAwaitingUser: a step cannot go on until a person acts (say, a
+	// tool server's authorization). It is not a failure: the runtime puts
+	// the slice's input back without logging an error or backing off,
+	// and the thread runs again when woken (Runtime.Wake) or, failing
+	// that, after a few minutes.
+	ErrAwaitingUser = errors.New("waiting for the user")
 )
 
 // ErrRateLimited marks a model call the provider refused for its rate

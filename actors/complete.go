@@ -72,7 +72,7 @@ func (r *run) complete(ctx context.Context) (response, error) {
 			attempt--
 			continue
 		}
-		if !errors.Is(err, infinity.ErrRetryable) || attempt >= r.e.cfg.ModelAttempts || ctx.Err() != nil {
+		if !errors.Is(err, infinity.ErrRetryable) || errors.Is(err, infinity.ErrAwaitingUser) || attempt >= r.e.cfg.ModelAttempts || ctx.Err() != nil {
 			break
 		}
 		wait := backoff/2 + rand.N(backoff/2+1)

@@ -3,7 +3,10 @@ package actors_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"iter"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,4 +130,59 @@ func TestUnknownAgentFails(t *testing.T) {
 	if strings.Contains(transcript(e.own("t-x")), "default model") {
 		t.Fatal("the thread ran on the default agent")
 	}
+}
+
+// awaitingProvider answers ErrAwaitingUser until ready, then as next.
+type awaitingProvider struct {
+	next  infinity.ModelProvider
+	ready *atomic.Bool
+	calls *atomic.Int32
+}
+
+func (p awaitingProvider) Models(ctx context.Context) ([]infinity.ModelInfo, error) {
+	return p.next.Models(ctx)
+}
+
+func (p awaitingProvider) Stream(ctx context.Context, req infinity.CompletionRequest) iter.Seq2[infinity.StreamEvent, error] {
+	p.calls.Add(1)
+	if !p.ready.Load() {
+		return func(yield func(infinity.StreamEvent, error) bool) {
+			yield(infinity.StreamEvent{}, fmt.Errorf("the tool server waits for its authorization: %w", infinity.ErrAwaitingUser))
+		}
+	}
+	return p.next.Stream(ctx, req)
+}
+
+// A slice that must wait for a person (ErrAwaitingUser) is no failure:
+// no slice error, no retries in a loop; its input waits, and a Wake runs
+// it once the person has acted.
+func TestAwaitingUserWaitsForAWake(t *testing.T) {
+	e := newEnv(t, []scripted.Rule{{When: scripted.Match{}, Reply: scripted.Reply{Text: "default model"}}})
+	next, err := scripted.New(scripted.Script{Rules: []scripted.Rule{{When: scripted.Match{}, Reply: scripted.Reply{Text: "authorized now"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ready atomic.Bool
+	var calls atomic.Int32
+	if err := e.rt.AddAgent(actors.Agent{Name: "gated", Provider: awaitingProvider{next, &ready, &calls}}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := e.rt.Start(context.Background(), actors.StartOptions{Agent: "gated", Text: "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the first try", func() bool { return calls.Load() > 0 })
+	time.Sleep(500 * time.Millisecond) // a retry loop would call again and again
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("the model was called %d times while the thread waited for the user, want 1", n)
+	}
+	if errs := e.sliceErrors(); len(errs) != 0 {
+		t.Fatalf("slice errors while waiting for the user: %v", errs)
+	}
+	ready.Store(true)
+	if err := e.rt.Wake(id); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the reply after the wake", func() bool { return e.last(id) == "authorized now" })
+	noErrors(t, e)
 }

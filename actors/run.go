@@ -490,9 +490,10 @@ func (r *run) think(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return fmt.Errorf("slice %s: %w", r.self.ID, ctx.Err())
 			}
-			if errors.Is(err, infinity.ErrRetryable) {
-				// A passing outage: retry the whole batch later rather than
-				// strand a thread that no user will nudge.
+			if errors.Is(err, infinity.ErrRetryable) || errors.Is(err, infinity.ErrAwaitingUser) {
+				// A passing outage, or a person who must act first: retry
+				// the whole batch later rather than strand a thread that no
+				// user will nudge.
 				return fmt.Errorf("slice %s: %w", r.self.ID, err)
 			}
 			r.modelErr = err

@@ -56,8 +56,13 @@ type mailbox struct {
 	running  bool
 	drain    bool // the next slice first sends what the outbox still holds
 	failures int
+	awaiting bool        // the last slice waits for the user (ErrAwaitingUser)
 	timer    *time.Timer // the idle timer
 }
+
+// awaitingUserRecheck is how often a thread waiting for the user runs
+// again when no wake comes (a wake lost to a restart, say).
+const awaitingUserRecheck = 5 * time.Minute
 
 // AppliedKeeper is a ConversationStore that keeps the applied records of
 // its commits where reading them costs no more than the StateStore's
@@ -281,7 +286,7 @@ func (rt *Runtime) ended(mb *mailbox, batch []infinity.InputMessage, err error) 
 	rt.busy--
 	mb.running = false
 	if err == nil {
-		mb.failures = 0
+		mb.failures, mb.awaiting = 0, false
 		return true
 	}
 	id := mb.id
@@ -294,6 +299,17 @@ func (rt *Runtime) ended(mb *mailbox, batch []infinity.InputMessage, err error) 
 		rt.cfg.Logger.Info("slice cut short by Close; its input runs at the next start", "thread", id)
 		return false
 	}
+	if errors.Is(err, infinity.ErrAwaitingUser) {
+		// Not a failure: the thread waits for a person, and a wake (Wake)
+		// when they have acted; it looks again now and then meanwhile.
+		if !mb.awaiting {
+			rt.cfg.Logger.Info("thread waits for the user", "thread", id, "why", err)
+		}
+		mb.awaiting, mb.failures = true, 0
+		time.AfterFunc(awaitingUserRecheck, func() { rt.poke(id) })
+		return false
+	}
+	mb.awaiting = false
 	mb.failures++
 	wait := min(50*time.Millisecond<<min(mb.failures, 10), 30*time.Second)
 	rt.mu.Unlock()

@@ -33,11 +33,12 @@ import (
 //     waiting, Detail "authorization of MCP server NAME: open URL", and
 //     ThreadView.Authorize, as a RAP tool's oauth request: infinity ls,
 //     the thread's page in the web UI). Such a thread does not call its
-//     model until the user is done: its slice fails (errMCPAuthorization,
-//     retryable) and its input stays queued, retried with the runtime's
-//     backoff (at most 30 s) and at once when the server is authorized,
-//     after a restart too; so the model never runs without tools the
-//     agent file names.
+//     model until the user is done: its slice ends with
+//     errMCPAuthorization (infinity.ErrAwaitingUser: no error is logged
+//     and nothing backs off) and its input stays queued, run at once when
+//     the server is authorized (after a restart too) and looked at again
+//     every few minutes meanwhile (so an expired URL is renewed); so the
+//     model never runs without tools the agent file names.
 //   - The authorization server sends the browser back to
 //     GET /oauth/mcp/callback on the daemon's listener, which needs no
 //     bearer token: the state parameter authenticates it, good for one
@@ -157,6 +158,19 @@ func (m *mcpAuth) server(s agentfile.MCPServer, f *agentfile.File) (*mcpAuthServ
 	return srv, nil
 }
 
+// wakeWaiting wakes the threads that wait for srv.
+func (m *mcpAuth) wakeWaiting(srv *mcpAuthServer) {
+	m.mu.Lock()
+	ids := make([]infinity.ThreadID, 0, len(srv.waiting))
+	for id := range srv.waiting {
+		ids = append(ids, id)
+	}
+	m.mu.Unlock()
+	for _, id := range ids {
+		m.wake(id)
+	}
+}
+
 // changed shows a new state to the threads that wait (their views change)
 // and, once the server is authorized, wakes them.
 func (m *mcpAuth) changed(srv *mcpAuthServer) {
@@ -181,12 +195,11 @@ func (m *mcpAuth) changed(srv *mcpAuthServer) {
 	}
 }
 
-// check returns errMCPAuthorization (wrapped, retryable) when one of
+// check returns errMCPAuthorization (wrapped, ErrAwaitingUser) when one of
 // servers waits for the user, and then remembers that thread (of session
 // root) waits for it; or when the slice began while one did, and has not
-// its tools. Retryable: the slice fails and its input stays queued
-// (durably), retried with the runtime's backoff, and at once when the
-// server is authorized.
+// its tools. The slice ends and its input stays queued (durably), looked
+// at again every few minutes, and at once when the server is authorized.
 func (m *mcpAuth) check(servers []*mcpAuthServer, thread, root infinity.ThreadID) error {
 	for _, s := range servers {
 		needs := s.a.State().NeedsUser()
@@ -198,7 +211,7 @@ func (m *mcpAuth) check(servers []*mcpAuthServer, thread, root infinity.ThreadID
 		m.mu.Unlock()
 		switch {
 		case needs:
-			return fmt.Errorf("MCP server %s %w: %w", s.label, errMCPAuthorization, infinity.ErrRetryable)
+			return fmt.Errorf("MCP server %s %w: %w", s.label, errMCPAuthorization, infinity.ErrAwaitingUser)
 		case stale:
 			// Authorized while this slice ran: it fails (its retries in
 			// the slice too), and runs again with the tools soon after.
@@ -301,6 +314,9 @@ func (m *mcpAuth) complete(ctx context.Context, r *http.Request) (string, error)
 		case errors.Is(err, mcp.ErrUnknownState):
 			continue
 		case errors.Is(err, mcp.ErrAuthorizationFailed):
+			// The threads try again now, which starts a new authorization
+			// and shows its URL (a wake per answer from the user: no loop).
+			m.wakeWaiting(s)
 			return "", apiErr(http.StatusBadGateway, CodeAuthorizationFailed, "%v; the thread shows a new authorization URL at its next try (infinity ls)", err)
 		case err != nil:
 			return "", err

@@ -273,9 +273,10 @@ tools:
 	if e := apiError(t, body); status != http.StatusBadGateway || e.Code != daemon.CodeAuthorizationFailed || !strings.Contains(e.Message, `"access_denied": the user said no`) {
 		t.Fatalf("denied: %d %s", status, body)
 	}
-	// The slice is retried (its backoff grows to 30 s at most) with a new
-	// URL; meanwhile the thread says why it waits, or runs (connecting).
-	deadline := time.Now().Add(40 * time.Second)
+	// The refusal wakes the thread, which starts a new authorization with
+	// a new URL; meanwhile the thread says why it waits, or runs
+	// (connecting).
+	deadline := time.Now().Add(20 * time.Second)
 	var next string
 	for next == "" || next == first {
 		v, err := c.Thread(t.Context(), root)
