@@ -186,3 +186,58 @@ func TestAwaitingUserWaitsForAWake(t *testing.T) {
 	e.waitFor("the reply after the wake", func() bool { return e.last(id) == "authorized now" })
 	noErrors(t, e)
 }
+
+// A wake that comes while the waiting slice still runs (the person acted
+// just as it was refused) is not lost: the thread looks again at once,
+// not at the next recheck minutes later.
+func TestAwaitingUserWakeDuringTheSlice(t *testing.T) {
+	e := newEnv(t, []scripted.Rule{{When: scripted.Match{}, Reply: scripted.Reply{Text: "default model"}}})
+	next, err := scripted.New(scripted.Script{Rules: []scripted.Rule{{When: scripted.Match{}, Reply: scripted.Reply{Text: "authorized now"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ready atomic.Bool
+	var calls atomic.Int32
+	inside, release := make(chan struct{}), make(chan struct{})
+	p := blockingAwaiting{awaitingProvider{next, &ready, &calls}, inside, release}
+	if err := e.rt.AddAgent(actors.Agent{Name: "gated", Provider: p}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := e.rt.Start(context.Background(), actors.StartOptions{Agent: "gated", Text: "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-inside // the slice is being refused
+	ready.Store(true)
+	if err := e.rt.Wake(id); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	deadline := time.Now().Add(5 * time.Second)
+	for e.last(id) != "authorized now" {
+		if time.Now().After(deadline) {
+			t.Fatal("the wake that came during the slice was lost")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	noErrors(t, e)
+}
+
+// blockingAwaiting is awaitingProvider whose first refusal waits for
+// release, after saying so on inside.
+type blockingAwaiting struct {
+	awaitingProvider
+	inside, release chan struct{}
+}
+
+func (p blockingAwaiting) Stream(ctx context.Context, req infinity.CompletionRequest) iter.Seq2[infinity.StreamEvent, error] {
+	if p.calls.Load() == 0 {
+		p.calls.Add(1)
+		return func(yield func(infinity.StreamEvent, error) bool) {
+			close(p.inside)
+			<-p.release
+			yield(infinity.StreamEvent{}, fmt.Errorf("the tool server waits for its authorization: %w", infinity.ErrAwaitingUser))
+		}
+	}
+	return p.awaitingProvider.Stream(ctx, req)
+}

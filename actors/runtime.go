@@ -57,6 +57,8 @@ type mailbox struct {
 	drain    bool // the next slice first sends what the outbox still holds
 	failures int
 	awaiting bool        // the last slice waits for the user (ErrAwaitingUser)
+	woken    bool        // a wake came while a slice ran (signal)
+	recheck  *time.Timer // the next look of a thread that waits for the user
 	timer    *time.Timer // the idle timer
 }
 
@@ -211,6 +213,9 @@ func supported(msg infinity.InputMessage) error {
 // Marking under the lock is what matters: no other wake is sent, and the
 // mailbox is not passivated, until the actor runs. rt.mu is held.
 func (rt *Runtime) signal(mb *mailbox) Actor {
+	if mb.running {
+		mb.woken = true // a slice waiting for the user looks again at once
+	}
 	if !mb.signaled && !mb.running && mb.actor != nil {
 		mb.signaled = true
 		return mb.actor
@@ -246,7 +251,7 @@ func (rt *Runtime) work(mb *mailbox) {
 			break
 		}
 		batch, drain := mb.queue, mb.drain
-		mb.queue, mb.drain, mb.running = nil, false, true
+		mb.queue, mb.drain, mb.running, mb.woken = nil, false, true, false
 		rt.busy++
 		rt.mu.Unlock()
 
@@ -286,7 +291,8 @@ func (rt *Runtime) ended(mb *mailbox, batch []infinity.InputMessage, err error) 
 	rt.busy--
 	mb.running = false
 	if err == nil {
-		mb.failures, mb.awaiting = 0, false
+		mb.failures = 0
+		mb.stopAwaiting()
 		return true
 	}
 	id := mb.id
@@ -301,15 +307,23 @@ func (rt *Runtime) ended(mb *mailbox, batch []infinity.InputMessage, err error) 
 	}
 	if errors.Is(err, infinity.ErrAwaitingUser) {
 		// Not a failure: the thread waits for a person, and a wake (Wake)
-		// when they have acted; it looks again now and then meanwhile.
+		// when they have acted; it looks again now and then meanwhile. A
+		// wake that came while this slice ran (the person acted meanwhile)
+		// makes it look again at once.
 		if !mb.awaiting {
 			rt.cfg.Logger.Info("thread waits for the user", "thread", id, "why", err)
 		}
 		mb.awaiting, mb.failures = true, 0
-		time.AfterFunc(awaitingUserRecheck, func() { rt.poke(id) })
-		return false
+		if mb.recheck == nil {
+			mb.recheck = time.AfterFunc(awaitingUserRecheck, func() { rt.poke(id) })
+		} else {
+			mb.recheck.Reset(awaitingUserRecheck)
+		}
+		again := mb.woken
+		mb.woken = false
+		return again
 	}
-	mb.awaiting = false
+	mb.stopAwaiting()
 	mb.failures++
 	wait := min(50*time.Millisecond<<min(mb.failures, 10), 30*time.Second)
 	rt.mu.Unlock()
@@ -400,7 +414,7 @@ func (rt *Runtime) Step(ctx context.Context, batch []infinity.InputMessage) erro
 		}
 		rt.idle.Wait()
 	}
-	mb.running = true
+	mb.running, mb.woken = true, false
 	mb.drain = false
 	rt.busy++
 	rt.mu.Unlock()
@@ -611,4 +625,13 @@ func (rt *Runtime) Close(ctx context.Context) error {
 		}
 	})
 	return ctx.Err()
+}
+
+// stopAwaiting ends a wait for the user (rt.mu held).
+func (mb *mailbox) stopAwaiting() {
+	mb.awaiting = false
+	if mb.recheck != nil {
+		mb.recheck.Stop()
+		mb.recheck = nil
+	}
 }

@@ -641,7 +641,9 @@ func CheckCallbackURL(set string) error {
 		return nil
 	}
 	u, err := url.Parse(set)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+	// An empty query or fragment ("https://x/?", "https://x/#") counts: the
+	// callback paths would land in it.
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(set, "?#") || u.User != nil {
 		return fmt.Errorf("callback URL %q: want an http(s) URL such as https://tools.example.com, without user, query or fragment: %w", set, infinity.ErrInvalid)
 	}
 	return nil

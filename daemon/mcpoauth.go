@@ -202,8 +202,12 @@ func (m *mcpAuth) changed(srv *mcpAuthServer) {
 // at again every few minutes, and at once when the server is authorized.
 func (m *mcpAuth) check(servers []*mcpAuthServer, thread, root infinity.ThreadID) error {
 	for _, s := range servers {
-		needs := s.a.State().NeedsUser()
+		// The state is read under m.mu, as changed reads the waiting
+		// threads: a change between the two would wake the others and not
+		// this thread (the authorizer calls OnChange on a goroutine of its
+		// own, so m.mu is never held across its lock).
 		m.mu.Lock()
+		needs := s.a.State().NeedsUser()
 		stale := s.stale[root]
 		if needs {
 			s.waiting[thread], s.stale[root] = true, true

@@ -65,7 +65,7 @@ func TestCallbackBase(t *testing.T) {
 			t.Errorf("callbackBase(%q, %q) = %q, %v; want %q", c.set, c.addr, got, err, c.want)
 		}
 	}
-	for _, bad := range []string{"tools.example.com", "ftp://x", "https://x/?a=1", "https://x/#f", "https://u:p@x", "http://"} {
+	for _, bad := range []string{"tools.example.com", "ftp://x", "https://x/?a=1", "https://x/#f", "https://x/?", "https://x/#", "https://u:p@x", "http://"} {
 		if _, err := callbackBase(bad, "127.0.0.1:7711"); !errors.Is(err, infinity.ErrInvalid) {
 			t.Errorf("callbackBase(%q): %v, want ErrInvalid", bad, err)
 		}

@@ -99,3 +99,24 @@ func TestModelKeysFromASecret(t *testing.T) {
 		})
 	}
 }
+
+// A key missing from the secret: the error says which variable, and that
+// it belongs in the secret (not the provider's Config or FromEnv, which a
+// function's owner does not set).
+func TestModelKeyMissingFromTheSecret(t *testing.T) {
+	const arn = "arn:aws:secretsmanager:us-east-1:000000000000:secret:keys"
+	models := []infinity.ModelInfo{{ID: "m", ContextWindow: 1000, MaxOutput: 100}}
+	env := map[string]string{EnvModelKeysSecretARN: arn}
+	ps := providers(aws.Config{}, fakeSecrets{arn: `{"OPENAI_API_KEY":"o"}`}, func(k string) string { return env[k] })
+	if _, err := ps["openai"](models); err != nil {
+		t.Fatalf("openai, whose key the secret holds: %v", err)
+	}
+	_, err := ps["anthropic"](models)
+	if !errors.Is(err, infinity.ErrInvalid) || !strings.Contains(err.Error(), "ANTHROPIC_API_KEY is neither in the secret "+EnvModelKeysSecretARN+" ("+arn+") names") {
+		t.Errorf("anthropic without its key in the secret: %v", err)
+	}
+	_, err = providers(aws.Config{}, nil, func(string) string { return "" })["anthropic"](models)
+	if !errors.Is(err, infinity.ErrInvalid) || !strings.Contains(err.Error(), "name the secret in "+EnvModelKeysSecretARN) {
+		t.Errorf("anthropic without a secret or a key: %v", err)
+	}
+}

@@ -47,14 +47,22 @@ func providers(cfg aws.Config, secrets secretReader, getenv func(string) string)
 			if err != nil {
 				return nil, err
 			}
-			return anthropic.New(anthropic.Config{APIKey: v[0], BaseURL: v[1], Models: models})
+			p, err := anthropic.New(anthropic.Config{APIKey: v[0], BaseURL: v[1], Models: models})
+			if err != nil {
+				return nil, env.explain(err, v[0], "ANTHROPIC_API_KEY")
+			}
+			return p, nil
 		},
 		"openai": func(models []infinity.ModelInfo) (infinity.ModelProvider, error) {
 			v, err := env.lookup("OPENAI_API_KEY", "OPENAI_BASE_URL")
 			if err != nil {
 				return nil, err
 			}
-			return openai.New(openai.Config{APIKey: v[0], BaseURL: v[1], Models: models})
+			p, err := openai.New(openai.Config{APIKey: v[0], BaseURL: v[1], Models: models})
+			if err != nil {
+				return nil, env.explain(err, v[0], "OPENAI_API_KEY")
+			}
+			return p, nil
 		},
 	}
 }
@@ -107,4 +115,17 @@ func (e *modelEnv) lookup(names ...string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// explain adds to a provider's error, when it has no key, where the
+// bootstrap looked for it: the provider's own message speaks of its
+// Config and FromEnv, which a function's owner does not set.
+func (e *modelEnv) explain(err error, key, name string) error {
+	if key != "" {
+		return err
+	}
+	if arn := e.getenv(EnvModelKeysSecretARN); arn != "" {
+		return fmt.Errorf("%w; %s is neither in the secret %s (%s) names nor in the environment: add it to the secret's JSON object", err, name, EnvModelKeysSecretARN, arn)
+	}
+	return fmt.Errorf("%w; %s is not set: put it in a Secrets Manager secret (a JSON object such as {%q: \"…\"}) and name the secret in %s (the CDK construct's ModelKeys)", err, name, name, EnvModelKeysSecretARN)
 }

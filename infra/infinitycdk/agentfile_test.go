@@ -3,10 +3,12 @@ package infinitycdk
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/jsii-runtime-go"
 
@@ -127,5 +129,30 @@ func TestModelKeys(t *testing.T) {
 	}
 	if agent := s.roleOf(s.functionID(t, "agent")); !readers[agent] || len(readers) != 1 {
 		t.Errorf("roles that may read the keys: %v, want the agent's (%s) only", readers, agent)
+	}
+}
+
+// TestModelKeysEncryptedWithAKey: a ModelKeys secret encrypted with a
+// customer managed key can be read: the agent function may decrypt with
+// that key (else GetSecretValue is refused and the function never starts),
+// and no other function may.
+func TestModelKeysEncryptedWithAKey(t *testing.T) {
+	claude := writeFile(t, t.TempDir(), "claude.yaml", "name: c\nmodel:\n  provider: anthropic\n  id: claude-sonnet-4-5\n")
+	var key awskms.Key
+	s := synth(t, testEnv, func(stack awscdk.Stack, p *InfinityAgentProps) {
+		key = awskms.NewKey(stack, jsii.String("KeysKey"), &awskms.KeyProps{EnableKeyRotation: jsii.Bool(true)})
+		p.AgentFile = claude
+		p.ModelKeys = awssecretsmanager.NewSecret(stack, jsii.String("Keys"), &awssecretsmanager.SecretProps{EncryptionKey: key})
+	})
+	decrypters := map[string]bool{}
+	for _, st := range s.statements() {
+		if slices.Contains(st.actions, "kms:Decrypt") && same(st.resources, []any{getAtt(s.lid(t, key), "Arn")}) {
+			for _, r := range st.roles {
+				decrypters[r] = true
+			}
+		}
+	}
+	if agent := s.roleOf(s.functionID(t, "agent")); !decrypters[agent] || len(decrypters) != 1 {
+		t.Errorf("roles that may decrypt the keys: %v, want the agent's (%s) only", decrypters, agent)
 	}
 }

@@ -50,8 +50,13 @@ func (a *InfinityAgent) permissions() {
 		agent.AddToRolePolicy(allow([]string{"bedrock:InvokeModelWithResponseStream"}, arns...))
 	}
 
-	if a.s.ModelKeys != nil {
-		agent.AddToRolePolicy(allow([]string{"secretsmanager:GetSecretValue"}, secretARNForPolicy(a.s.ModelKeys)))
+	if keys := a.s.ModelKeys; keys != nil {
+		agent.AddToRolePolicy(allow([]string{"secretsmanager:GetSecretValue"}, secretARNForPolicy(keys)))
+		// A secret encrypted with a customer managed key is read only
+		// with kms:Decrypt on that key too (as McpToolSet's headers).
+		if key := keys.EncryptionKey(); key != nil {
+			key.GrantDecrypt(agent)
+		}
 	}
 
 	a.RelayFunction.AddToRolePolicy(allow([]string{"sqs:SendMessage"},

@@ -25,6 +25,10 @@ func TestAwsSolutionsChecks(t *testing.T) {
 			p.Tools = []ToolSet{NewMcpToolSet("https://mcp.example.com/mcp",
 				awssecretsmanager.Secret_FromSecretNameV2(stack, jsii.String("Imported"), jsii.String("mcp-headers")))}
 		},
+		"model keys imported by name": func(stack awscdk.Stack, p *InfinityAgentProps) {
+			p.AgentFile = writeFile(t, t.TempDir(), "claude.yaml", "name: c\nmodel:\n  provider: anthropic\n  id: claude-sonnet-4-5\n")
+			p.ModelKeys = awssecretsmanager.Secret_FromSecretNameV2(stack, jsii.String("ModelKeys"), jsii.String("infinity/model-keys"))
+		},
 	} {
 		s := synth(t, nil, edit)
 		a := assertions.Annotations_FromStack(s.stack)
