@@ -157,20 +157,11 @@ func (p awaitingProvider) Stream(ctx context.Context, req infinity.CompletionReq
 // no slice error, no retries in a loop; its input waits, and a Wake runs
 // it once the person has acted.
 func TestAwaitingUserWaitsForAWake(t *testing.T) {
-	e := newEnv(t, []scripted.Rule{{When: scripted.Match{}, Reply: scripted.Reply{Text: "default model"}}})
-	next, err := scripted.New(scripted.Script{Rules: []scripted.Rule{{When: scripted.Match{}, Reply: scripted.Reply{Text: "authorized now"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ready atomic.Bool
 	var calls atomic.Int32
-	if err := e.rt.AddAgent(actors.Agent{Name: "gated", Provider: awaitingProvider{next, &ready, &calls}}); err != nil {
-		t.Fatal(err)
-	}
-	id, err := e.rt.Start(context.Background(), actors.StartOptions{Agent: "gated", Text: "hi"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, id := startGated(t, func(next infinity.ModelProvider) infinity.ModelProvider {
+		return awaitingProvider{next, &ready, &calls}
+	})
 	e.waitFor("the first try", func() bool { return calls.Load() > 0 })
 	time.Sleep(500 * time.Millisecond) // a retry loop would call again and again
 	if n := calls.Load(); n != 1 {
@@ -191,22 +182,12 @@ func TestAwaitingUserWaitsForAWake(t *testing.T) {
 // just as it was refused) is not lost: the thread looks again at once,
 // not at the next recheck minutes later.
 func TestAwaitingUserWakeDuringTheSlice(t *testing.T) {
-	e := newEnv(t, []scripted.Rule{{When: scripted.Match{}, Reply: scripted.Reply{Text: "default model"}}})
-	next, err := scripted.New(scripted.Script{Rules: []scripted.Rule{{When: scripted.Match{}, Reply: scripted.Reply{Text: "authorized now"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ready atomic.Bool
 	var calls atomic.Int32
 	inside, release := make(chan struct{}), make(chan struct{})
-	p := blockingAwaiting{awaitingProvider{next, &ready, &calls}, inside, release}
-	if err := e.rt.AddAgent(actors.Agent{Name: "gated", Provider: p}); err != nil {
-		t.Fatal(err)
-	}
-	id, err := e.rt.Start(context.Background(), actors.StartOptions{Agent: "gated", Text: "hi"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, id := startGated(t, func(next infinity.ModelProvider) infinity.ModelProvider {
+		return blockingAwaiting{awaitingProvider{next, &ready, &calls}, inside, release}
+	})
 	<-inside // the slice is being refused
 	ready.Store(true)
 	if err := e.rt.Wake(id); err != nil {
@@ -240,4 +221,23 @@ func (p blockingAwaiting) Stream(ctx context.Context, req infinity.CompletionReq
 		}
 	}
 	return p.awaitingProvider.Stream(ctx, req)
+}
+
+// startGated starts a thread on an agent whose provider is gate around a
+// scripted model that answers "authorized now".
+func startGated(t *testing.T, gate func(infinity.ModelProvider) infinity.ModelProvider) (*env, infinity.ThreadID) {
+	t.Helper()
+	e := newEnv(t, []scripted.Rule{{When: scripted.Match{}, Reply: scripted.Reply{Text: "default model"}}})
+	next, err := scripted.New(scripted.Script{Rules: []scripted.Rule{{When: scripted.Match{}, Reply: scripted.Reply{Text: "authorized now"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rt.AddAgent(actors.Agent{Name: "gated", Provider: gate(next)}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := e.rt.Start(context.Background(), actors.StartOptions{Agent: "gated", Text: "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, id
 }
