@@ -91,6 +91,11 @@ func (c *convStore) Lineage(ctx context.Context, id infinity.ThreadID) ([]infini
 			h, err := c.thread("lineage", next)
 			if err != nil {
 				if next != id {
+					// Reads are not one snapshot: a tree deleted since the
+					// thread was read has lost its ancestors too.
+					if h, herr := readHeader(c.s.db, id); herr == nil && h == nil {
+						return nil, fmt.Errorf("lineage %s: %w", id, infinity.ErrNotFound)
+					}
 					return nil, fmt.Errorf("lineage %s: missing ancestor %s: %w", id, next, ErrCorrupt)
 				}
 				return nil, err
