@@ -265,15 +265,7 @@ func (s RAPServer) IdleDuration() time.Duration { return duration(s.Idle) }
 
 // Label names the server: its name, else its program's base name or its
 // URL.
-func (s RAPServer) Label() string {
-	switch {
-	case s.Name != "":
-		return s.Name
-	case s.Command != "":
-		return filepath.Base(s.Command)
-	}
-	return s.URL
-}
+func (s RAPServer) Label() string { return serverLabel(s.Name, s.Command, s.URL) }
 
 // Field returns the entry's field path ("tools.rap[2]").
 func (s RAPServer) Field() string { return s.at.field }
@@ -294,16 +286,19 @@ func (s RAPServer) CommandError(format string, args ...any) error {
 // MCPServer.ResolveEnv.
 func (s RAPServer) ResolveEnv() (env, secrets []string, err error) { return resolveEnv(s.Env) }
 
-// Label names the server: its name, else its program's base name or its
-// URL.
-func (s MCPServer) Label() string {
+// Label names the server as RAPServer.Label does.
+func (s MCPServer) Label() string { return serverLabel(s.Name, s.Command, s.URL) }
+
+// serverLabel is a tool server's name, else its program's base name, else
+// its URL.
+func serverLabel(name, command, url string) string {
 	switch {
-	case s.Name != "":
-		return s.Name
-	case s.Command != "":
-		return filepath.Base(s.Command)
+	case name != "":
+		return name
+	case command != "":
+		return filepath.Base(command)
 	}
-	return s.URL
+	return url
 }
 
 // Field returns the entry's field path ("tools.mcp[2]").
