@@ -256,7 +256,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	d.rapTokens = rap.Tokens{Key: key}
 	d.views = &views{d: d}
-	if d.forwards, err = newForwards(o.Home); err != nil {
+	if d.forwards, err = newForwards(o.Home, o.Logger); err != nil {
 		return fail(fmt.Errorf("daemon: %w", err))
 	}
 	d.fwdClient = newForwardClient()
@@ -596,6 +596,19 @@ func writeFileSync(path string, data []byte, perm os.FileMode) error {
 
 // writeFileAtomic writes data to path through a synced temporary file and
 // a rename.
+// writeJSONFile writes v as indented JSON to path (0600, its directory
+// made 0700 if missing), atomically.
+func writeJSONFile(path string, v any) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, append(b, '\n'), 0o600)
+}
+
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	tmp := path + ".tmp"
 	if err := writeFileSync(tmp, data, perm); err != nil {

@@ -64,6 +64,7 @@ func (d *Daemon) deleteTree(ctx context.Context, root infinity.ThreadID) ([]infi
 	d.failMu.Unlock()
 	d.views.forget(ids)
 	for _, id := range ids {
+		d.sends.forgetThread(id) // its message ids may be used again by a new thread of that id
 		d.live.forget(id)
 		d.hub.poke(id)
 	}

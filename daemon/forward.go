@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -100,10 +101,11 @@ type forwards struct {
 	recs     []forwardRecord
 	byThread map[infinity.ThreadID]int
 	now      func() time.Time
+	log      *slog.Logger
 }
 
-func newForwards(home string) (*forwards, error) {
-	f := &forwards{path: filepath.Join(home, migrationsDir, forwardsFile), now: time.Now}
+func newForwards(home string, log *slog.Logger) (*forwards, error) {
+	f := &forwards{path: filepath.Join(home, migrationsDir, forwardsFile), now: time.Now, log: log}
 	b, err := os.ReadFile(f.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -144,14 +146,7 @@ func (f *forwards) prune() bool {
 
 // save writes the records (f.mu held).
 func (f *forwards) save() error {
-	if err := os.MkdirAll(filepath.Dir(f.path), 0o700); err != nil {
-		return fmt.Errorf("migration forwards: %w", err)
-	}
-	b, err := json.MarshalIndent(forwardsDoc{Version: 1, Forwards: f.recs}, "", "  ")
-	if err != nil {
-		return fmt.Errorf("migration forwards: %w", err)
-	}
-	if err := writeFileAtomic(f.path, append(b, '\n'), 0o600); err != nil {
+	if err := writeJSONFile(f.path, forwardsDoc{Version: 1, Forwards: f.recs}); err != nil {
 		return fmt.Errorf("migration forwards: %w", err)
 	}
 	return nil
@@ -197,7 +192,9 @@ func (f *forwards) lookup(thread infinity.ThreadID) (forwardRecord, bool) {
 		return r, true
 	}
 	if f.prune() {
-		_ = f.save() // best effort: expired records are skipped when read anyway
+		if err := f.save(); err != nil { // expired records are skipped when read anyway
+			f.log.Warn("migration forwards: expired records not removed from the file", "err", err)
+		}
 	}
 	return forwardRecord{}, false
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,7 +17,7 @@ import (
 func TestForwards(t *testing.T) {
 	home := t.TempDir()
 	now := time.Now()
-	f, err := newForwards(home)
+	f, err := newForwards(home, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +31,7 @@ func TestForwards(t *testing.T) {
 		t.Fatalf("file %v, %v; want mode 0600", fi, err)
 	}
 	// Read again, as at the next start.
-	g, err := newForwards(home)
+	g, err := newForwards(home, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func TestForwards(t *testing.T) {
 	if _, ok := g.lookup("r1"); ok {
 		t.Fatal("an expired record is used")
 	}
-	if h, err := newForwards(home); err != nil || len(h.recs) != 0 {
+	if h, err := newForwards(home, slog.New(slog.DiscardHandler)); err != nil || len(h.recs) != 0 {
 		t.Fatalf("after expiry the file holds %+v, %v", h, err)
 	}
 	// Replaced by root, removed by root.

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/internal/backoff"
 	"github.com/infinity-runtime/infinity/tools/rap"
 )
 
@@ -365,7 +366,7 @@ func (d *Daemon) migrate(ctx context.Context, root infinity.ThreadID, req Migrat
 	if !d.moves.begin(root, "out", false) {
 		return Migrated{}, apiErr(http.StatusConflict, CodeConflict, "session %s is moving already", root)
 	}
-	dst := &Client{base: req.To, token: req.Token, hc: &http.Client{}}
+	dst := destination(req.To, req.Token)
 	var moved []MigratedServer
 	prepared := false
 	fail := func(cause error) (Migrated, error) {
@@ -472,13 +473,9 @@ func (d *Daemon) migrate(ctx context.Context, root infinity.ThreadID, req Migrat
 	if err != nil {
 		return fence(err)
 	}
-	body, err := json.Marshal(doc)
-	if err != nil {
-		return fence(fmt.Errorf("encode the session: %w", err))
-	}
 	var imp MigrationImported
 	ictx, cancel := bounded()
-	err = dst.doRaw(ictx, "POST", "/v1/migrations/import", body, &imp)
+	err = dst.do(ictx, "POST", "/v1/migrations/import", doc, &imp)
 	cancel()
 	if err != nil {
 		return fence(fmt.Errorf("destination %s: import: %w", req.To, destErr(err)))
@@ -517,7 +514,9 @@ func (d *Daemon) migrate(ctx context.Context, root infinity.ThreadID, req Migrat
 		return m, nil
 	}
 	d.moves.end(root)
-	m.Started = d.commitAt(ctx, root, req.To, req.Token, 3) == nil
+	// Bounded by the daemon's life: a stop cuts it short, and the marker
+	// has the next start commit.
+	m.Started = d.commitAt(d.bgCtx, root, req.To, req.Token) == nil
 	if !m.Started {
 		d.bg.Go(func() { d.retryCommit(root, req.To, req.Token) })
 	}
@@ -529,19 +528,15 @@ func (d *Daemon) migrate(ctx context.Context, root infinity.ThreadID, req Migrat
 // daemon stops first: the marker says so), then lets the destination run
 // the session.
 func (d *Daemon) finishMove(root infinity.ThreadID, to, token string) {
-	wait := time.Second
-	for {
-		select {
-		case <-d.bgCtx.Done():
+	for n := 1; ; n++ {
+		if backoff.Sleep(d.bgCtx, backoff.Delay(time.Second, time.Minute, n)) != nil {
 			return
-		case <-time.After(wait):
 		}
 		_, err := d.dropTree(d.bgCtx, root)
 		if err == nil || errors.Is(err, infinity.ErrNotFound) {
 			break
 		}
-		d.log.Error("migration: the moved session still could not be deleted here; trying again", "root", root, "err", err, "retry_in", wait)
-		wait = min(2*wait, time.Minute)
+		d.log.Error("migration: the moved session still could not be deleted here; trying again", "root", root, "err", err)
 	}
 	d.moves.end(root)
 	d.retryCommit(root, to, token)
@@ -723,9 +718,6 @@ func (d *Daemon) dropTree(ctx context.Context, root infinity.ThreadID) ([]infini
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range tree {
-		d.sender.CancelThread(id)
-	}
 	for i := len(tree) - 1; i >= 0; i-- { // breadth-first: children after parents
 		id := tree[i]
 		info, err := conv.Thread(ctx, id)
@@ -743,14 +735,7 @@ func (d *Daemon) dropTree(ctx context.Context, root infinity.ThreadID) ([]infini
 			return nil, fmt.Errorf("close %s: %w", id, err)
 		}
 	}
-	ids, err := d.deleteTree(ctx, root)
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range ids {
-		d.sends.forgetThread(id)
-	}
-	return ids, nil
+	return d.deleteTree(ctx, root) // which cancels the timers of the closed tree
 }
 
 // loaded reports whether an agent's file loaded (its tools are built).
@@ -767,14 +752,7 @@ func (d *Daemon) markerPath(dir string, root infinity.ThreadID) string {
 }
 
 func (d *Daemon) writeMarker(dir string, root infinity.ThreadID, v any) error {
-	if err := os.MkdirAll(filepath.Join(d.opts.Home, migrationsDir), 0o700); err != nil {
-		return fmt.Errorf("migration marker: %w", err)
-	}
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("migration marker: %w", err)
-	}
-	if err := writeFileAtomic(d.markerPath(dir, root), append(b, '\n'), 0o600); err != nil {
+	if err := writeJSONFile(d.markerPath(dir, root), v); err != nil {
 		return fmt.Errorf("migration marker: %w", err)
 	}
 	return nil
@@ -869,48 +847,41 @@ func (d *Daemon) retryMoves() {
 			d.bg.Go(func() { d.retryCommit(m.Root, m.To, m.Token) })
 			continue
 		}
-		d.discardAt(d.bgCtx, &Client{base: m.To, token: m.Token, hc: &http.Client{}}, m.Root)
+		d.discardAt(d.bgCtx, destination(m.To, m.Token), m.Root)
 	}
 }
 
-// commitAt tells the destination to run the session (arm its timers),
-// trying up to tries times; on success the source's marker goes.
-func (d *Daemon) commitAt(ctx context.Context, root infinity.ThreadID, to, token string, tries int) error {
-	dst := &Client{base: to, token: token, hc: &http.Client{}}
-	var err error
-	for i := range tries {
-		if i > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Duration(i) * 200 * time.Millisecond):
-			}
-		}
-		if err = dst.do(ctx, "POST", "/v1/migrations/"+url.PathEscape(string(root))+"/commit", nil, nil); err == nil {
-			d.removeMarker("out", root)
-			return nil
-		}
+// destination is a client of the daemon a session moves to. Every
+// request to it is bounded (migrateDestTimeout): a destination that takes
+// the connection and never answers must hold neither the tree nor the
+// daemon's shutdown.
+func destination(to, token string) *Client {
+	return &Client{base: to, token: token, hc: &http.Client{Timeout: migrateDestTimeout}}
+}
+
+// commitAt tells the destination to run the session (arm its timers); on
+// success the source's marker goes.
+func (d *Daemon) commitAt(ctx context.Context, root infinity.ThreadID, to, token string) error {
+	if err := destination(to, token).do(ctx, "POST", "/v1/migrations/"+url.PathEscape(string(root))+"/commit", nil, nil); err != nil {
+		return err
 	}
-	return err
+	d.removeMarker("out", root)
+	return nil
 }
 
 // retryCommit commits at the destination until it answers or the daemon
 // stops (then the next start goes on).
 func (d *Daemon) retryCommit(root infinity.ThreadID, to, token string) {
-	wait := time.Second
-	for {
-		err := d.commitAt(d.bgCtx, root, to, token, 1)
+	for n := 1; ; n++ {
+		err := d.commitAt(d.bgCtx, root, to, token)
 		if err == nil {
 			d.log.Info("migration: the destination runs the session", "root", root, "to", to)
 			return
 		}
-		d.log.Warn("migration: the destination has the session but did not confirm it runs it; trying again", "root", root, "to", to, "err", err, "retry_in", wait)
-		select {
-		case <-d.bgCtx.Done():
+		d.log.Warn("migration: the destination has the session but did not confirm it runs it; trying again", "root", root, "to", to, "err", err)
+		if backoff.Sleep(d.bgCtx, backoff.Delay(time.Second, time.Minute, n)) != nil {
 			return
-		case <-time.After(wait):
 		}
-		wait = min(2*wait, time.Minute)
 	}
 }
 
@@ -1101,17 +1072,4 @@ func (d *Daemon) armPending(ctx context.Context, s *Sessions, imported []infinit
 func (c *Client) Migrate(ctx context.Context, root infinity.ThreadID, req MigrateRequest) (Migrated, error) {
 	var v Migrated
 	return v, c.do(ctx, "POST", "/v1/threads/"+url.PathEscape(string(root))+"/migrate", req, &v)
-}
-
-// doRaw sends an encoded JSON body and decodes the answer into out.
-func (c *Client) doRaw(ctx context.Context, method, path string, body []byte, out any) error {
-	resp, err := c.send(ctx, method, path, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("%s %s: bad answer: %w", method, path, err)
-	}
-	return nil
 }
