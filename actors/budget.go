@@ -277,49 +277,45 @@ func (r *run) treeBudget(ctx context.Context) (TreeBudget, error) {
 // (on the root, carrying what the budget was raised by). The root also
 // tells every thread of its tree that the budget stopped.
 func (r *run) budgetRaised(ctx context.Context) error {
-	m := r.raised
 	isRoot := r.self.IsRoot()
 	stopped := r.stoppedBefore
 	if !isRoot && !stopped {
 		return nil // raised again, or the thread went on otherwise
 	}
-	text := "[budget] The budget of this thread tree was raised"
-	if isRoot && m.Budget != nil {
-		text += " by " + m.Budget.String()
+	for _, m := range r.raised {
+		text := "[budget] The budget of this thread tree was raised"
+		if isRoot && m.Budget != nil {
+			text += " by " + m.Budget.String()
+		}
+		it := infinity.Item{ID: string(m.ID), Kind: infinity.KindUser, Notice: infinity.NoticeBudgetRaised, Text: text + "; go on with your task."}
+		if isRoot {
+			it.Budget = m.Budget // each raise counts (several may come in one batch)
+		}
+		r.append(it)
+		if !isRoot {
+			break // a stopped thread goes on once
+		}
 	}
-	it := infinity.Item{ID: string(m.ID), Kind: infinity.KindUser, Notice: infinity.NoticeBudgetRaised, Text: text + "; go on with your task."}
-	if isRoot {
-		it.Budget = m.Budget
-	}
-	r.append(it)
 	if stopped {
 		r.actionable = true
 	}
 	if !isRoot {
 		return nil
 	}
-	var wake func(id infinity.ThreadID) error
-	wake = func(id infinity.ThreadID) error {
-		kids, err := r.e.cfg.Conversations.Children(ctx, id)
-		if err != nil {
-			return fmt.Errorf("slice %s: budget: %w", r.self.ID, err)
-		}
-		for _, k := range kids {
-			// Every open thread is told: one that the budget stopped goes
-			// on, the others ignore it. (A thread whose slice is deciding
-			// "spent" right now, against the budget before this raise,
-			// commits its notice before it applies this message.)
-			if !k.Closed {
-				r.send(infinity.DeriveID("budget_", string(m.ID), string(k.ID)), infinity.InputMessage{GroupID: k.ID,
-					Content: infinity.TextContent(""), Synthetic: &infinity.Synthetic{Type: infinity.SyntheticBudget}}, time.Time{})
-			}
-			if err := wake(k.ID); err != nil {
-				return err
-			}
-		}
-		return nil
+	m := r.raised[len(r.raised)-1] // the tree is told once
+	ids, err := r.subtree(ctx)
+	if err != nil {
+		return fmt.Errorf("slice %s: budget: %w", r.self.ID, err)
 	}
-	return wake(r.self.ID)
+	for _, id := range ids[1:] {
+		// Every open thread is told: one that the budget stopped goes on,
+		// the others ignore it. (A thread whose slice is deciding "spent"
+		// right now, against the budget before this raise, commits its
+		// notice before it applies this message.)
+		r.send(infinity.DeriveID("budget_", string(m.ID), string(id)), infinity.InputMessage{GroupID: id,
+			Content: infinity.TextContent(""), Synthetic: &infinity.Synthetic{Type: infinity.SyntheticBudget}}, time.Time{})
+	}
+	return nil
 }
 
 // budgetCommitted ends the "no budget" reading of root's tree: a commit of

@@ -83,3 +83,44 @@ func TestNoHost(t *testing.T) {
 		t.Errorf("Step after Close: got %v, want ErrStopped", err)
 	}
 }
+
+// Two raises in one batch both count, and a budget on a later user message
+// (only a root's first message carries one) raises nothing.
+func TestBudgetRaisesInOneBatch(t *testing.T) {
+	model, err := scripted.New(scripted.Script{Rules: []scripted.Rule{{Reply: scripted.Reply{Text: "ok"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := memory.NewConversationStore()
+	rt, err := actors.New(actors.Config{StepOnly: true, Conversations: conv, State: memory.NewStateStore(nil), Model: model,
+		Sender: func(d actors.Deliverer) infinity.InputSender { return local.New(d) }, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close(context.Background()) })
+	ctx := context.Background()
+	id := infinity.ThreadID("t-budget")
+	if err := conv.CreateThread(ctx, infinity.ThreadInfo{ID: id, Root: id}); err != nil {
+		t.Fatal(err)
+	}
+	step := func(msgs ...infinity.InputMessage) {
+		t.Helper()
+		if err := rt.Step(ctx, msgs); err != nil {
+			t.Fatalf("Step: %v", err)
+		}
+	}
+	text := func(mid, s string, b *infinity.Budget) infinity.InputMessage {
+		return infinity.InputMessage{ID: infinity.MessageID(mid), GroupID: id, Content: infinity.TextContent(s), Budget: b}
+	}
+	raise := func(mid string, calls int64) infinity.InputMessage {
+		return infinity.InputMessage{ID: infinity.MessageID(mid), GroupID: id, Content: infinity.TextContent(""),
+			Synthetic: &infinity.Synthetic{Type: infinity.SyntheticBudget}, Budget: &infinity.Budget{ModelCalls: calls}}
+	}
+	step(text("m1", "hello", &infinity.Budget{ModelCalls: 5}))
+	step(text("m2", "more", &infinity.Budget{ModelCalls: 1000}))
+	step(raise("r1", 10), raise("r2", 100))
+	tb, err := rt.TreeBudget(ctx, id)
+	if err != nil || tb.Budget.ModelCalls != 115 {
+		t.Fatalf("TreeBudget = %+v, %v; want 115 model calls (5, then 10 and 100)", tb.Budget, err)
+	}
+}

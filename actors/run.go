@@ -26,9 +26,9 @@ type run struct {
 	commit infinity.Commit
 
 	actionable bool
-	// raised is set by a SyntheticBudget input: the budget was raised (on
-	// the root, by raised.Budget).
-	raised *infinity.InputMessage
+	// raised are the batch's SyntheticBudget inputs: the budget was
+	// raised (on the root, by each one's Budget).
+	raised []infinity.InputMessage
 	// budgeted says the tree has a budget (budgetCheck).
 	budgeted bool
 	// stoppedBefore says the history ended with the budget stopping the
@@ -230,7 +230,7 @@ func (r *run) execute(ctx context.Context, msgs []infinity.InputMessage) error {
 			return err
 		}
 	}
-	if r.raised != nil {
+	if len(r.raised) > 0 {
 		if err := r.budgetRaised(ctx); err != nil {
 			return err
 		}
@@ -271,7 +271,7 @@ func (r *run) apply(m infinity.InputMessage) {
 		case infinity.SyntheticCompactionComplete:
 			r.applySummary(m)
 		case infinity.SyntheticBudget:
-			r.raised = &m
+			r.raised = append(r.raised, m)
 		default:
 			r.e.log.Warn("synthetic input not supported by this engine; dropped", "thread", r.self.ID, "type", s.Type)
 		}
@@ -280,7 +280,11 @@ func (r *run) apply(m infinity.InputMessage) {
 	switch m.Content.Type {
 	case infinity.ContentText:
 		r.interrupt()
-		r.append(infinity.Item{ID: string(m.ID), Kind: infinity.KindUser, Text: m.Content.Text, Budget: m.Budget})
+		it := infinity.Item{ID: string(m.ID), Kind: infinity.KindUser, Text: m.Content.Text}
+		if r.self.IsRoot() && r.ownLen() == 0 {
+			it.Budget = m.Budget // a budget comes with a root's first message only (raises are SyntheticBudget)
+		}
+		r.append(it)
 		r.actionable = true
 	case infinity.ContentToolResult:
 		r.result(m)
