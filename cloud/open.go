@@ -359,14 +359,9 @@ func tools(ctx context.Context, cfg Config, o Options, file *agentfile.File, a *
 
 // rapTools gives the agent its RAP toolsets and returns the notifier of
 // its servers (nil without any). The agent file's entries keep their
-// timeouts; a local server (command) is refused, as the functions cannot
-// start processes.
+// timeouts (local servers were refused before: tools calls
+// file.RefuseLocalServers).
 func rapTools(cfg Config, o Options, file *agentfile.File, a *actors.Agent) (actors.Notifier, error) {
-	for _, s := range file.Tools.RAPServers {
-		if s.Local() {
-			return nil, fmt.Errorf("cloud: %w", file.RefuseLocalServers())
-		}
-	}
 	if len(file.Tools.RAP) == 0 {
 		return nil, nil
 	}

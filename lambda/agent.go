@@ -350,8 +350,9 @@ func (a *Agent) ensureRoot(ctx context.Context, g *group) error {
 	info, err := a.o.Conversations.Thread(ctx, g.id)
 	if err == nil {
 		// Created by an earlier delivery whose slice failed: its first
-		// message is not applied yet and still takes the agent's budget.
-		if info.IsRoot() {
+		// message is not applied yet and still takes the agent's budget
+		// (a read only when there is a budget to give).
+		if info.IsRoot() && first.Budget == nil && a.o.Budget != nil {
 			if n, err := a.o.Conversations.Len(ctx, g.id); err != nil {
 				return fmt.Errorf("look up %s: %w", g.id, err)
 			} else if n == 0 {

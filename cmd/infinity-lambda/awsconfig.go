@@ -17,8 +17,8 @@ import (
 // as the SDK documents them: AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>
 // (VPC endpoints, emulators), AWS_IGNORE_CONFIGURED_ENDPOINT_URLS,
 // AWS_USE_FIPS_ENDPOINT and AWS_USE_DUALSTACK_ENDPOINT (the last for the
-// SDK's clients only: the few calls made without one use the regional or
-// FIPS endpoint). The test compares the clients this makes with those
+// SDK's clients and Bedrock only: the other calls made without an SDK
+// client use the regional or FIPS endpoint). The test compares the clients this makes with those
 // config.LoadDefaultConfig makes.
 func awsConfig(getenv func(string) string) (aws.Config, error) {
 	region := getenv("AWS_REGION")

@@ -93,7 +93,7 @@ func once(ctx context.Context, c infinity.HTTPClient, r Request) ([]byte, bool, 
 		return raw, false, nil
 	}
 	e := parseError(resp, raw)
-	return nil, retryStatus[resp.StatusCode] || throttle(e.Code), e
+	return nil, retryStatus[resp.StatusCode] || Throttle(e.Code), e
 }
 
 // parseError reads an AWS JSON error answer as the SDK does: the code from
@@ -135,7 +135,9 @@ func ErrorOf(h http.Header, raw []byte) (code, message string) {
 	return code, message
 }
 
-func throttle(code string) bool {
+// Throttle reports whether code is one of the AWS SDK's throttling error
+// codes.
+func Throttle(code string) bool {
 	switch code {
 	case "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "TooManyRequestsException",
 		"ProvisionedThroughputExceededException", "TransactionInProgressException", "RequestLimitExceeded",

@@ -23,8 +23,9 @@
 // message (a text block if there is text, then one tool_use block per call,
 // its input the call's arguments object); a user turn becomes one user
 // message (one tool_result block per result, in order, then a text block
-// for the user's text). Blank text blocks are left out (the API rejects
-// them); a history that starts with an assistant turn gets a first user
+// for the user's text). Blank text is left out where the turn has other
+// content, else it becomes "(empty)" (the API rejects blank text blocks
+// and empty content); a history that starts with an assistant turn gets a first user
 // message reading ConversationStart. Tools get an input_schema from their
 // JSON schema (each tool's encoding is kept, by content, so that an agent
 // sending the same tools with every call checks and encodes them once).

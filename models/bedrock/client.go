@@ -345,7 +345,7 @@ func retryable(err error) (retry, throttle bool) {
 	var e *Error
 	if errors.As(err, &e) {
 		switch {
-		case throttleCode(e.Code):
+		case awsjson.Throttle(e.Code):
 			return true, true
 		case e.Code == "RequestTimeout", e.Code == "RequestTimeoutException":
 			return true, false
@@ -367,19 +367,6 @@ func retryable(err error) (retry, throttle bool) {
 		return false, false
 	}
 	return true, false
-}
-
-// throttleCode reports whether code is one of the SDK's throttling error
-// codes.
-func throttleCode(code string) bool {
-	switch code {
-	case "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "TooManyRequestsException",
-		"ProvisionedThroughputExceededException", "TransactionInProgressException", "RequestLimitExceeded",
-		"BandwidthLimitExceeded", "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
-		"EC2ThrottledException":
-		return true
-	}
-	return false
 }
 
 // modeled reports whether code names one of the errors Bedrock Runtime

@@ -99,5 +99,6 @@
 //
 // # Imports
 //
-// The root package, models/turns and the standard library.
+// The root package, models/turns and models/internal/httpapi (with
+// internal/backoff), besides the standard library.
 package openai

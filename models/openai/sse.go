@@ -301,17 +301,6 @@ func eventError(data []byte) (*Error, bool) {
 	return e, true
 }
 
-// eventErrorStatus reads an HTTP status from an in-stream error event
-// {"error": {"code": 400, ...}} as vLLM and llama.cpp send it; OpenAI's
-// string codes ("server_error") carry none.
-func eventErrorStatus(data []byte) (int, bool) {
-	e, ok := eventError(data)
-	if !ok || e.StatusCode == 0 {
-		return 0, false
-	}
-	return e.StatusCode, true
-}
-
 // httpStatus reads a code field (a number, or a string holding one) as an
 // HTTP status.
 func httpStatus(raw json.RawMessage) (int, bool) {

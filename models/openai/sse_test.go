@@ -303,3 +303,14 @@ func normal(c chunk) chunk {
 	c.Error = nil
 	return c
 }
+
+// eventErrorStatus is the HTTP status eventError reads from an in-stream
+// error event {"error": {"code": 400, ...}} as vLLM and llama.cpp send
+// it; OpenAI's string codes ("server_error") carry none.
+func eventErrorStatus(data []byte) (int, bool) {
+	e, ok := eventError(data)
+	if !ok || e.StatusCode == 0 {
+		return 0, false
+	}
+	return e.StatusCode, true
+}
