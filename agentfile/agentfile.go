@@ -111,8 +111,7 @@ type BudgetSpec struct {
 // TreeBudget is the file's budget, nil without one.
 func (f *File) TreeBudget() *infinity.Budget {
 	s := f.Budget
-	d, _ := time.ParseDuration(strings.TrimSpace(s.Wall)) // checked at parse
-	b := infinity.Budget{USD: s.USD, Tokens: s.Tokens, ModelCalls: s.ModelCalls, Wall: d, MaxThreads: s.MaxThreads}
+	b := infinity.Budget{USD: s.USD, Tokens: s.Tokens, ModelCalls: s.ModelCalls, Wall: duration(s.Wall), MaxThreads: s.MaxThreads} // checked at parse
 	if b.IsZero() {
 		return nil
 	}

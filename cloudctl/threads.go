@@ -222,7 +222,7 @@ func status(info infinity.ThreadInfo, items []infinity.Item) (string, string, *t
 		}
 		switch {
 		case last.Notice == infinity.NoticeBudgetSpent:
-			return StatusOverBudget, "the tree's budget is spent: raise it with infinity budget ROOT --add", nil
+			return StatusOverBudget, `the tree's budget is spent: raise it with a message to the root's input queue, {"synthetic":{"type":"budget"},"budget":{...}}`, nil
 		case last.Kind == infinity.KindAssistant:
 			return StatusWaiting, WaitingForInput, nil
 		}

@@ -140,12 +140,7 @@ func TestLocalMCPServer(t *testing.T) {
 	const secret = "child-secret-0451"
 	t.Setenv("INFINITY_TEST_CHILD_SECRET", secret)
 	var logs syncBuffer
-	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	// The daemon hands its logger to local servers; until every build
-	// does, slog.Default() stands in.
-	prev := slog.Default()
-	slog.SetDefault(logger)
-	t.Cleanup(func() { slog.SetDefault(prev) })
+	logger := slog.New(slog.NewTextHandler(&logs, nil)) // the daemon hands it to local servers
 
 	path, args, env, err := mcptest.StdioCommand(mcptest.StdioOptions{})
 	if err != nil {

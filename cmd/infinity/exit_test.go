@@ -84,6 +84,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"daemon", "--idle", "soon"}, exitUsage, `invalid argument "soon" for "--idle" flag`},
 		{[]string{"daemon", "start", "--log-format", "xml"}, exitUsage, "--log-format"},
 		{[]string{"daemon", "start", "--callback-url", "tools.example.com"}, exitUsage, "--callback-url"},
+		{[]string{"run", "--budget", "5dollars", "demo", "hi"}, exitUsage, "--budget"}, // before any daemon is dialed
 		{[]string{"daemon", "--callback-url", "https://u:p@tools.example.com"}, exitUsage, "--callback-url"},
 		{[]string{"cloud", "dlq", "--limit", "0"}, exitUsage, "--limit 0"},
 		{[]string{"tools", "serve", "--port", "70000"}, exitUsage, "--port 70000"},

@@ -80,6 +80,13 @@ func (a *app) runCommand() *cobra.Command {
 					return usagef("run: --model: %w", err)
 				}
 			}
+			if asJSON && follow {
+				return usagef("run: --json and --follow together would mix JSON and text: start with --json, then follow with \"infinity logs -f --json THREAD\"")
+			}
+			b, err := budgetOf(budget)
+			if err != nil {
+				return err
+			}
 			text := ""
 			if len(pos) == 2 {
 				text = pos[1]
@@ -106,13 +113,6 @@ func (a *app) runCommand() *cobra.Command {
 					return fmt.Errorf("run: %w", err)
 				}
 				agent = info.Key
-			}
-			if asJSON && follow {
-				return usagef("run: --json and --follow together would mix JSON and text: start with --json, then follow with \"infinity logs -f --json THREAD\"")
-			}
-			b, err := budgetOf(budget)
-			if err != nil {
-				return err
 			}
 			started, err := c.Start(ctx, daemon.StartRequest{Agent: agent, Text: text, ID: infinity.ThreadID(id), Model: model, Budget: b})
 			if err != nil {
@@ -348,7 +348,7 @@ func (a *app) lsCommand() *cobra.Command {
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	f.BoolVarP(&wide, "wide", "w", false, "print every column in full, whatever the width")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print only the thread ids, one a line")
-	f.StringSliceVar(&statuses, "status", nil, "only threads with this status: running, sleeping, waiting, failed or closed (repeat it, or separate with commas)")
+	f.StringSliceVar(&statuses, "status", nil, "only threads with this status: "+strings.Join(lsStatuses, ", ")+" (repeat it, or separate with commas)")
 	f.StringVar(&agent, "agent", "", "only the threads of this agent (its name or key)")
 	f.StringVar(&root, "root", "", "only the threads of this tree: THREAD and everything below it")
 	_ = cmd.RegisterFlagCompletionFunc("status", cobra.FixedCompletions(lsStatuses, cobra.ShellCompDirectiveNoFileComp))

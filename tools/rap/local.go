@@ -142,10 +142,10 @@ func (ls *localServer) close() error {
 	return ls.sup.Close()
 }
 
-// pid returns the running server's process id, or 0.
 // live reports whether the server runs or is being started.
 func (ls *localServer) live() bool { return ls.err == nil && ls.sup.Live() }
 
+// pid returns the running server's process id, or 0.
 func (ls *localServer) pid() int {
 	if ls.err != nil {
 		return 0
