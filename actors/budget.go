@@ -343,9 +343,17 @@ func budgetString(b *infinity.Budget) string {
 	return b.String()
 }
 
-// stoppedByBudget says whether a history ends with the budget stopping it.
-func stoppedByBudget(items []infinity.Item) bool {
+// StoppedByBudget says whether a history ends with its tree's budget
+// stopping it (a NoticeBudgetSpent item): the thread waits for a raise.
+func StoppedByBudget(items []infinity.Item) bool {
 	return len(items) > 0 && items[len(items)-1].Notice == infinity.NoticeBudgetSpent
+}
+
+// BudgetNote says whether an item is the runtime's note about the budget
+// that asks nothing of the thread (a raise or a warning): readers of a
+// thread's state look past it.
+func BudgetNote(it *infinity.Item) bool {
+	return it.Notice == infinity.NoticeBudgetRaised || it.Notice == infinity.NoticeBudgetWarning
 }
 
 // RaiseBudget raises the budget of the tree whose root is root by add

@@ -24,8 +24,8 @@ func OpenCall(items []infinity.Item) *infinity.Item {
 				return &items[i]
 			}
 		case infinity.KindUser, infinity.KindAssistant:
-			if it.Notice == infinity.NoticeBudgetRaised || it.Notice == infinity.NoticeBudgetWarning {
-				continue // the runtime's note about the budget: it interrupts no call
+			if BudgetNote(&it) {
+				continue // it interrupts no call
 			}
 			return nil
 		}

@@ -217,7 +217,7 @@ func (r *run) send(id string, msg infinity.InputMessage, at time.Time) {
 // execute applies the inputs, then runs completions while the thread has
 // something to act on.
 func (r *run) execute(ctx context.Context, msgs []infinity.InputMessage) error {
-	r.stoppedBefore = stoppedByBudget(r.items)
+	r.stoppedBefore = StoppedByBudget(r.items)
 	for _, m := range msgs {
 		r.inputs = append(r.inputs, m.ID)
 		if s := m.Synthetic; s != nil && s.Type == infinity.SyntheticCompactionComplete && !r.fromCompaction(ctx, s) {

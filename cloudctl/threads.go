@@ -217,8 +217,8 @@ func status(info infinity.ThreadInfo, items []infinity.Item) (string, string, *t
 		if n := len(items); last.Notice == infinity.NoticeBudgetRaised && n > 1 && items[n-2].Notice == infinity.NoticeBudgetSpent {
 			return StatusRunning, "going on after a raise of its tree's budget", nil
 		}
-		for i := len(items) - 1; i > 0 && (last.Notice == infinity.NoticeBudgetRaised || last.Notice == infinity.NoticeBudgetWarning); i-- {
-			last = items[i-1] // a note about the budget asks nothing of the thread
+		for i := len(items) - 1; i > 0 && actors.BudgetNote(&last); i-- {
+			last = items[i-1]
 		}
 		switch {
 		case last.Notice == infinity.NoticeBudgetSpent:

@@ -141,7 +141,7 @@ func (d *Daemon) view(ctx context.Context, info infinity.ThreadInfo, t timers) (
 			v.Budget = &tb
 		}
 	}
-	stopped := len(items) > 0 && items[len(items)-1].Notice == infinity.NoticeBudgetSpent
+	stopped := actors.StoppedByBudget(items)
 	mcpWait := d.mcpAuth.waitingOn(info.ID)
 	switch {
 	case info.Closed:
