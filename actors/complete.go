@@ -24,13 +24,33 @@ type response struct {
 	stop  infinity.StopReason
 }
 
-// complete runs one completion. A stream that fails is discarded whole and
-// retried (retryable errors only, with backoff and jitter); nothing of a
-// failed attempt reaches the history.
-func (r *run) complete(ctx context.Context) (response, error) {
+// pendingCall is the model call a slice stopped at (errSuspended): the
+// runtime makes it on a goroutine of its own, without a worker, and the
+// slice goes on with its answer on a worker.
+type pendingCall struct {
+	model threadModel
+	req   infinity.CompletionRequest
+}
+
+// answer is a model call's outcome, kept for the slice that resumes.
+type answer struct {
+	resp response
+	err  error
+	// panicked says err is a panic of the call's (a provider's): the slice
+	// fails, as a panic on its worker would fail it.
+	panicked bool
+}
+
+// errSuspended is how a slice stops at a model call: the run keeps the call
+// in pending and the slice returns a suspension (see engine.sliceDeferred).
+var errSuspended = errors.New("slice suspended at a model call")
+
+// prepare resolves the thread's model and builds the request of its next
+// completion.
+func (r *run) prepare(ctx context.Context) (threadModel, infinity.CompletionRequest, error) {
 	tm, err := r.e.model(ctx, r.agent, r.self.Model)
 	if err != nil {
-		return response{}, err
+		return threadModel{}, infinity.CompletionRequest{}, err
 	}
 	r.model = tm
 	req := infinity.CompletionRequest{
@@ -48,9 +68,17 @@ func (r *run) complete(ctx context.Context) (response, error) {
 	if tm.info.MaxOutput > 0 {
 		req.MaxTokens = min(req.MaxTokens, tm.info.MaxOutput)
 	}
+	return tm, req, nil
+}
+
+// call runs one completion. A stream that fails is discarded whole and
+// retried (retryable errors only, with backoff and jitter); nothing of a
+// failed attempt reaches the history.
+func (r *run) call(ctx context.Context, tm threadModel, req infinity.CompletionRequest) (response, error) {
 	defer r.e.yield(ctx, tm.provider)()
 	backoff := r.e.cfg.ModelBackoff
 	throttled := 0
+	var err error
 	for attempt := 1; ; attempt++ {
 		var resp response
 		resp, err = r.stream(ctx, req)
@@ -125,9 +153,11 @@ func (e *engine) blocker(ctx context.Context, p infinity.ModelProvider) func() f
 // whether p answers at once (an instant provider's slice keeps its worker
 // but while it waits for a limit or a place).
 func sliceYielder(ctx context.Context, p infinity.ModelProvider) (Yielder, bool) {
-	y, _ := ctx.Value(yielderKey{}).(Yielder)
-	i, ok := p.(instant)
-	return y, ok && i.Instant()
+	h := hostOf(ctx)
+	if h == nil {
+		return nil, isInstant(p)
+	}
+	return h.y, isInstant(p)
 }
 
 // stepOut detaches the slice from the host's workers and returns what
@@ -171,11 +201,40 @@ type ModelCalls struct {
 // model): its slices keep their worker.
 type instant interface{ Instant() bool }
 
-type yielderKey struct{}
+func isInstant(p infinity.ModelProvider) bool {
+	i, ok := p.(instant)
+	return ok && i.Instant()
+}
 
-// withYielder marks ctx as a slice's that runs on y's workers.
-func withYielder(ctx context.Context, y Yielder) context.Context {
-	return context.WithValue(ctx, yielderKey{}, y)
+type hostKey struct{}
+
+// sliceHost marks a slice's context as one that a host's worker runs: its
+// model calls suspend it (see suspends), and y (nil when the host is not a
+// Yielder) lets it step out of the workers while it waits.
+type sliceHost struct{ y Yielder }
+
+// onHost marks ctx as a slice's that a host's worker runs.
+func onHost(ctx context.Context, y Yielder) context.Context {
+	return context.WithValue(ctx, hostKey{}, &sliceHost{y: y})
+}
+
+// offHost is ctx for a suspended slice's model call, which runs on a
+// goroutine of its own: no worker to step out of, nothing to suspend.
+func offHost(ctx context.Context) context.Context {
+	return context.WithValue(ctx, hostKey{}, (*sliceHost)(nil))
+}
+
+func hostOf(ctx context.Context) *sliceHost {
+	h, _ := ctx.Value(hostKey{}).(*sliceHost)
+	return h
+}
+
+// suspends says whether a slice stops at a call to p and gives its worker
+// back until the answer comes (errSuspended), rather than wait for it: on
+// a host's worker, for a provider that does not answer at once. A slice
+// without a host (Step, on Lambda) waits in its caller's goroutine.
+func (e *engine) suspends(ctx context.Context, p infinity.ModelProvider) bool {
+	return hostOf(ctx) != nil && !isInstant(p)
 }
 
 // yield steps the slice out of the host's workers while it waits for p

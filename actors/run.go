@@ -50,6 +50,10 @@ type run struct {
 	model         threadModel    // set by the first completion
 	lastUsage     infinity.Usage // of the slice's last completion
 	compactNow    bool           // an operator asked for a compaction
+	// pending is the model call a slice stopped at (errSuspended);
+	// answered is its answer, for the slice to go on with.
+	pending  *pendingCall
+	answered *answer
 }
 
 type callState struct {
@@ -235,6 +239,13 @@ func (r *run) execute(ctx context.Context, msgs []infinity.InputMessage) error {
 			return err
 		}
 	}
+	return r.conclude(ctx, msgs)
+}
+
+// conclude is the part of execute from the model's turn on; a slice that
+// stopped at a model call (errSuspended) calls it again with the answer
+// in r.answered.
+func (r *run) conclude(ctx context.Context, msgs []infinity.InputMessage) error {
 	if err := r.think(ctx); err != nil {
 		return err
 	}
@@ -461,6 +472,15 @@ func (r *run) closeOnRequest(ctx context.Context) error {
 // think runs completions until the model answers without tools, waits on
 // an asynchronous call, closes the thread, or the budget runs out.
 func (r *run) think(ctx context.Context) error {
+	if a := r.answered; a != nil { // the slice resumes after its model call
+		r.answered = nil
+		if a.panicked {
+			return a.err
+		}
+		if more, err := r.took(ctx, a.resp, a.err); !more || err != nil {
+			return err
+		}
+	}
 	for r.actionable && len(r.open) == 0 && !r.closing {
 		if r.outOfBudget(ctx) {
 			r.send(r.continueID(), infinity.InputMessage{
@@ -489,37 +509,55 @@ func (r *run) think(ctx context.Context) error {
 			return nil
 		}
 		r.completions++
-		resp, err := r.complete(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("slice %s: %w", r.self.ID, ctx.Err())
-			}
-			if errors.Is(err, infinity.ErrRetryable) || errors.Is(err, infinity.ErrAwaitingUser) {
-				// A passing outage, or a person who must act first: retry
-				// the whole batch later rather than strand a thread that no
-				// user will nudge.
-				return fmt.Errorf("slice %s: %w", r.self.ID, err)
-			}
-			r.modelErr = err
-			if r.self.Kind == infinity.ThreadCompaction {
-				r.finishCompaction("")
-			}
-			return nil
+		tm, req, err := r.prepare(ctx)
+		if err == nil && r.e.suspends(ctx, tm.provider) {
+			r.pending = &pendingCall{model: tm, req: req}
+			return errSuspended
 		}
-		r.lastUsage = resp.usage
-		if r.self.Kind == infinity.ThreadCompaction {
-			resp.calls = nil // it has no tools
-			r.appendResponse(resp)
-			r.finishCompaction(resp.text)
-			return nil
+		var resp response
+		if err == nil {
+			resp, err = r.call(ctx, tm, req)
 		}
-		calls := r.appendResponse(resp)
-		if len(calls) == 0 {
-			return nil
+		if more, err := r.took(ctx, resp, err); !more || err != nil {
+			return err
 		}
-		r.runCalls(ctx, calls)
 	}
 	return nil
+}
+
+// took adds a model turn's answer (or failure) to the run: more says the
+// model is to be asked again (it called tools, which ran); err is the
+// slice's error (a failure the batch is retried for).
+func (r *run) took(ctx context.Context, resp response, err error) (more bool, _ error) {
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, fmt.Errorf("slice %s: %w", r.self.ID, ctx.Err())
+		}
+		if errors.Is(err, infinity.ErrRetryable) || errors.Is(err, infinity.ErrAwaitingUser) {
+			// A passing outage, or a person who must act first: retry
+			// the whole batch later rather than strand a thread that no
+			// user will nudge.
+			return false, fmt.Errorf("slice %s: %w", r.self.ID, err)
+		}
+		r.modelErr = err
+		if r.self.Kind == infinity.ThreadCompaction {
+			r.finishCompaction("")
+		}
+		return false, nil
+	}
+	r.lastUsage = resp.usage
+	if r.self.Kind == infinity.ThreadCompaction {
+		resp.calls = nil // it has no tools
+		r.appendResponse(resp)
+		r.finishCompaction(resp.text)
+		return false, nil
+	}
+	calls := r.appendResponse(resp)
+	if len(calls) == 0 {
+		return false, nil
+	}
+	r.runCalls(ctx, calls)
+	return true, nil
 }
 
 // continueID is stable for a re-run of the same slice, and differs from the

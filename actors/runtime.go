@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	infinity "github.com/infinity-runtime/infinity"
@@ -40,7 +41,10 @@ type Runtime struct {
 	active  map[infinity.ThreadID]*mailbox
 	busy    int
 	stopped bool
-	idle    *sync.Cond
+	// suspended counts the slices stopped at a model call whose answer is
+	// not in yet.
+	suspended atomic.Int64
+	idle      *sync.Cond
 	// closeOnce makes Close's teardown happen once, however often it is
 	// called.
 	closeOnce sync.Once
@@ -56,10 +60,14 @@ type mailbox struct {
 	running  bool
 	drain    bool // the next slice first sends what the outbox still holds
 	failures int
-	awaiting bool        // the last slice waits for the user (ErrAwaitingUser)
-	woken    bool        // a wake came while a slice ran (signal)
-	recheck  *time.Timer // the next look of a thread that waits for the user
-	timer    *time.Timer // the idle timer
+	// resume is a slice that stopped at a model call and has its answer:
+	// the actor's next run goes on with it (resumeBatch is its batch).
+	resume      *suspension
+	resumeBatch []infinity.InputMessage
+	awaiting    bool        // the last slice waits for the user (ErrAwaitingUser)
+	woken       bool        // a wake came while a slice ran (signal)
+	recheck     *time.Timer // the next look of a thread that waits for the user
+	timer       *time.Timer // the idle timer
 }
 
 // awaitingUserRecheck is how often a thread waiting for the user runs
@@ -109,7 +117,7 @@ func New(cfg Config) (*Runtime, error) {
 	if cfg.Host != nil {
 		rt.host = cfg.Host(HostOptions{Logger: cfg.Logger, MaxConcurrentSlices: cfg.MaxConcurrentSlices})
 		if y, ok := rt.host.(Yielder); ok {
-			rt.sliceCtx = withYielder(rt.ctx, y)
+			rt.sliceCtx = onHost(rt.ctx, y)
 		}
 	}
 	return rt, nil
@@ -145,10 +153,12 @@ func (rt *Runtime) WaitingForModel(id infinity.ThreadID) (string, bool) {
 // HostStats says how busy the host is: zero when it does not say
 // (it has no Stats method) or there is none.
 func (rt *Runtime) HostStats() HostStats {
+	var st HostStats
 	if s, ok := rt.host.(interface{ Stats() HostStats }); ok {
-		return s.Stats()
+		st = s.Stats()
 	}
-	return HostStats{}
+	st.Detached += int(rt.suspended.Load())
+	return st
 }
 
 // Sender returns the InputSender the runtime's threads send with.
@@ -234,42 +244,94 @@ func wake(a Actor) {
 // empty. A failed slice puts its batch back and is retried with backoff:
 // nothing acknowledged is dropped.
 //
-// A slice whose commit is still on its way to disk (see
-// engine.sliceDeferred) ends the run: the rest of it runs on a goroutine of
-// its own (finish) and this worker goes back to the host's pool, so that a
-// pool sized for the processors is not held by slices waiting for fsync
-// while other threads' wake-ups queue behind them. The thread stays running
-// (and counted busy) until finish is done; finish then wakes the actor
-// again if more input came meanwhile.
+// A slice may end its run on the worker early, leaving the rest for later
+// (see sliceEnd), so that a pool sized for the processors is not held by
+// slices that wait while other threads' wake-ups queue behind them:
+//   - a slice whose commit is still on its way to disk: the rest of it runs
+//     on a goroutine of its own (finish);
+//   - a slice stopped at a model call: the call runs on a goroutine of its
+//     own, and its answer wakes the actor again to go on with the slice
+//     (suspend).
+//
+// The thread stays running (and counted busy) until its slice ended; it then
+// runs again if more input came meanwhile.
 func (rt *Runtime) work(mb *mailbox) {
 	id := mb.id
 	rt.mu.Lock()
 	mb.signaled = false
 	asleep := false
-	for len(mb.queue) > 0 || mb.drain {
-		if rt.stopped {
-			break
+	for mb.resume != nil || len(mb.queue) > 0 || mb.drain {
+		var (
+			batch []infinity.InputMessage
+			res   sliceEnd
+		)
+		if s := mb.resume; s != nil {
+			batch = mb.resumeBatch
+			mb.resume, mb.resumeBatch = nil, nil
+			rt.mu.Unlock()
+			res = rt.guarded(id, s.resume)
+		} else {
+			if rt.stopped {
+				break
+			}
+			var drain bool
+			batch, drain = mb.queue, mb.drain
+			mb.queue, mb.drain, mb.running, mb.woken = nil, false, true, false
+			rt.busy++
+			rt.mu.Unlock()
+			res = rt.runSlice(id, batch, drain)
 		}
-		batch, drain := mb.queue, mb.drain
-		mb.queue, mb.drain, mb.running, mb.woken = nil, false, true, false
-		rt.busy++
-		rt.mu.Unlock()
-
-		var err error
-		var finish func() (bool, error)
-		asleep, finish, err = rt.runSlice(id, batch, drain)
-		if finish != nil {
-			go rt.finish(mb, batch, finish)
+		if res.finish != nil {
+			go rt.finish(mb, batch, res.finish)
 			rt.poll()
 			return
 		}
-
+		if res.susp != nil {
+			go rt.suspend(mb, batch, res.susp)
+			rt.poll()
+			return
+		}
+		asleep = res.asleep
 		rt.mu.Lock()
-		if !rt.ended(mb, batch, err) {
+		if !rt.ended(mb, batch, res.err) {
 			break
 		}
 	}
 	rt.park(mb, asleep, nil)
+}
+
+// suspend makes a suspended slice's model call (on a goroutine of its own),
+// then wakes the thread's actor to go on with the slice. After Close began,
+// when no worker may come, the slice goes on here.
+func (rt *Runtime) suspend(mb *mailbox, batch []infinity.InputMessage, s *suspension) {
+	for {
+		rt.suspended.Add(1)
+		func() {
+			defer rt.suspended.Add(-1)
+			s.call()
+		}()
+		rt.mu.Lock()
+		if !rt.stopped && mb.actor != nil {
+			mb.resume, mb.resumeBatch, mb.signaled = s, batch, true
+			rt.mu.Unlock()
+			mb.actor.Wake()
+			return
+		}
+		rt.mu.Unlock()
+		res := rt.guarded(mb.id, s.resume)
+		switch {
+		case res.susp != nil:
+			s = res.susp
+			continue
+		case res.finish != nil:
+			rt.finish(mb, batch, res.finish)
+			return
+		}
+		rt.mu.Lock()
+		rt.ended(mb, batch, res.err)
+		rt.park(mb, res.asleep && res.err == nil, nil)
+		return
+	}
 }
 
 // finish completes a slice that work left to it and wakes the actor again
@@ -494,9 +556,14 @@ func (rt *Runtime) armIdle(mb *mailbox) {
 // runSlice runs one slice, deferring its end when the store allows (see
 // work); a panic (in a tool, a provider, an observer) becomes an error, so
 // the batch is retried and the mailbox stays usable.
-func (rt *Runtime) runSlice(id infinity.ThreadID, batch []infinity.InputMessage, drain bool) (asleep bool, finish func() (bool, error), err error) {
-	defer recoverSlice(id, &err) // a panic leaves finish nil
-	return rt.eng.sliceDeferred(rt.sliceCtx, id, batch, drain, true)
+func (rt *Runtime) runSlice(id infinity.ThreadID, batch []infinity.InputMessage, drain bool) sliceEnd {
+	return rt.guarded(id, func() sliceEnd { return rt.eng.sliceDeferred(rt.sliceCtx, id, batch, drain, true) })
+}
+
+// guarded runs part of a slice, turning a panic into the slice's error.
+func (rt *Runtime) guarded(id infinity.ThreadID, part func() sliceEnd) (res sliceEnd) {
+	defer recoverSlice(id, &res.err) // a panic leaves finish and susp nil
+	return part()
 }
 
 // guard runs the end of a deferred slice, turning a panic into an error

@@ -95,8 +95,12 @@ var errCommitRetries = errors.New("commit kept conflicting")
 // sleep_until, sleep_until_event_or_input): only a timer or an outside
 // message can wake it, so its actor can stop at once.
 func (e *engine) slice(ctx context.Context, id infinity.ThreadID, batch []infinity.InputMessage, drainFirst bool) (asleep bool, err error) {
-	asleep, _, err = e.sliceDeferred(ctx, id, batch, drainFirst, false)
-	return asleep, err
+	res := e.sliceDeferred(ctx, id, batch, drainFirst, false)
+	for res.susp != nil { // not on a host's worker, a slice does not suspend; were it to, it goes on here
+		res.susp.call()
+		res = res.susp.resume()
+	}
+	return res.asleep, res.err
 }
 
 // DeferredCommitter is a ConversationStore whose commit can return once the
@@ -109,33 +113,72 @@ type DeferredCommitter interface {
 	CommitDeferred(ctx context.Context, c infinity.Commit) (n int, durable func() error, err error)
 }
 
-// sliceDeferred is slice that, when deferOK and the ConversationStore is a
-// DeferredCommitter, returns as soon as the commit is applied: finish,
-// non-nil then, waits for the commit to be durable and does the rest of the
-// slice (events, sends, acknowledgements), returning what slice would. The
-// runtime runs finish on a goroutine of its own so that its worker takes
-// other threads' slices while the disk syncs; the thread runs nothing else
-// until finish returns.
-func (e *engine) sliceDeferred(ctx context.Context, id infinity.ThreadID, batch []infinity.InputMessage, drainFirst, deferOK bool) (asleep bool, finish func() (bool, error), err error) {
+// sliceEnd is how a slice's run on a worker ended: with the slice
+// (asleep, err), or with a part of it left for later, finish or susp.
+type sliceEnd struct {
+	asleep bool
+	// finish is the rest of a slice whose commit is applied but not yet
+	// durable: it waits until it is, then does the rest of the slice
+	// (events, sends, acknowledgements) and returns what the slice returns.
+	// The runtime runs it on a goroutine of its own so that its worker
+	// takes other threads' slices while the disk syncs.
+	finish func() (bool, error)
+	// susp is a slice stopped at a model call.
+	susp *suspension
+	err  error
+}
+
+// suspension is a slice stopped at a model call. The runtime runs call on a
+// goroutine of its own, which holds no worker while the model thinks, then
+// resume on a worker: the slice goes on from the model's answer and ends,
+// or stops again. The thread runs nothing else meanwhile.
+type suspension struct {
+	call   func()
+	resume func() sliceEnd
+}
+
+// sliceDeferred runs a slice as far as it goes on one worker: when deferOK
+// and the ConversationStore is a DeferredCommitter, it ends as soon as the
+// commit is applied (sliceEnd.finish); on a host's worker, at a model call
+// to a provider that does not answer at once (sliceEnd.susp).
+func (e *engine) sliceDeferred(ctx context.Context, id infinity.ThreadID, batch []infinity.InputMessage, drainFirst, deferOK bool) sliceEnd {
 	ctx, end := e.cfg.Probe.Begin(ctx, Step{Kind: StepSlice, Thread: id, Messages: len(batch)})
-	var out sliceOutcome
+	st := &sliceStep{id: id, end: end}
+	return st.run(func() sliceEnd { return e.runSteps(ctx, id, batch, drainFirst, deferOK, &st.out) })
+}
+
+// sliceStep is a slice's Probe step, which ends when the slice does,
+// however many runs that takes.
+type sliceStep struct {
+	id  infinity.ThreadID
+	end func(StepEnd)
+	out sliceOutcome
+}
+
+// run runs one part of the slice and ends the step if the slice ended with
+// it; the parts it leaves for later end the step in their turn.
+func (st *sliceStep) run(part func() sliceEnd) sliceEnd {
 	ended := false
-	defer endOnPanic(id, end, &ended)
-	asleep, rest, err := e.runSteps(ctx, id, batch, drainFirst, deferOK, &out)
-	if rest == nil {
-		ended = true
-		end(out.end(err))
-		return asleep, nil, err
+	defer endOnPanic(st.id, st.end, &ended)
+	res := part()
+	ended = true
+	switch {
+	case res.susp != nil:
+		resume := res.susp.resume
+		res.susp.resume = func() sliceEnd { return st.run(resume) }
+	case res.finish != nil:
+		finish := res.finish
+		res.finish = func() (bool, error) {
+			res := st.run(func() sliceEnd {
+				asleep, err := finish()
+				return sliceEnd{asleep: asleep, err: err}
+			})
+			return res.asleep, res.err
+		}
+	default:
+		st.end(st.out.end(res.err))
 	}
-	ended = true // from here the step ends in finish
-	return false, func() (bool, error) {
-		ended := false
-		defer endOnPanic(id, end, &ended)
-		asleep, err := rest()
-		ended = true
-		end(out.end(err))
-		return asleep, err
-	}, nil
+	return res
 }
 
 // endOnPanic, deferred, ends a slice's probe step as failed when the slice
@@ -172,143 +215,210 @@ func (o *sliceOutcome) end(err error) StepEnd {
 }
 
 // runSteps is sliceDeferred without its Probe step; out says what it did.
-func (e *engine) runSteps(ctx context.Context, id infinity.ThreadID, batch []infinity.InputMessage, drainFirst, deferOK bool, out *sliceOutcome) (asleep bool, finish func() (bool, error), err error) {
-	conv := e.cfg.Conversations
-	deferred, _ := conv.(DeferredCommitter)
-	if !deferOK {
-		deferred = nil
-	}
-	var durable func() error
+func (e *engine) runSteps(ctx context.Context, id infinity.ThreadID, batch []infinity.InputMessage, drainFirst, deferOK bool, out *sliceOutcome) sliceEnd {
 	if drainFirst {
 		err := e.drainStored(ctx, id)
 		if errors.Is(err, infinity.ErrNotFound) {
 			out.outcome = OutcomeDropped
-			return false, nil, e.dropUnknown(ctx, id, batch)
+			return sliceEnd{err: e.dropUnknown(ctx, id, batch)}
 		}
 		if err != nil {
-			return false, nil, err
+			return sliceEnd{err: err}
 		}
 	}
 	fresh, err := e.fresh(ctx, id, batch)
 	if err != nil {
-		return false, nil, err
+		return sliceEnd{err: err}
 	}
 	if drainFirst && len(fresh) > 0 {
 		// After a crash or a failure past the commit, inputs may be applied
 		// already: filter them before the model and tools run again.
 		if fresh, err = e.unapplied(ctx, id, fresh); err != nil {
-			return false, nil, err
+			return sliceEnd{err: err}
 		}
 	}
 	if len(fresh) == 0 {
 		out.outcome = OutcomeNoop
-		return false, nil, e.markProcessed(ctx, id, batch)
+		return sliceEnd{err: e.markProcessed(ctx, id, batch)}
 	}
-	var (
-		done      *run
-		commitEnd func(StepEnd)
-	)
-	for attempt := 0; done == nil; attempt++ {
-		if attempt == 4 {
-			return false, nil, fmt.Errorf("slice %s: %w", id, errCommitRetries)
+	s := &sliceRun{e: e, ctx: ctx, id: id, batch: batch, fresh: fresh, out: out}
+	if deferOK {
+		s.deferred, _ = e.cfg.Conversations.(DeferredCommitter)
+	}
+	return s.attempts(nil)
+}
+
+// sliceRun is a slice past its input checks: its runs of the batch (a
+// commit race re-runs it) and their commit.
+type sliceRun struct {
+	e        *engine
+	ctx      context.Context
+	id       infinity.ThreadID
+	batch    []infinity.InputMessage
+	fresh    []infinity.InputMessage // the batch's messages not applied yet
+	out      *sliceOutcome
+	deferred DeferredCommitter // nil: commit and wait until it is durable
+
+	attempt   int
+	done      *run
+	durable   func() error
+	commitEnd func(StepEnd)
+}
+
+// attempts runs the batch until a run of it commits; resumed, when set, is
+// a run that stopped at a model call and has its answer.
+func (s *sliceRun) attempts(resumed *run) sliceEnd {
+	e, ctx, id := s.e, s.ctx, s.id
+	for s.done == nil {
+		r := resumed
+		resumed = nil
+		var err error
+		if r != nil {
+			err = r.conclude(ctx, s.fresh)
+		} else {
+			if s.attempt == 4 {
+				return sliceEnd{err: fmt.Errorf("slice %s: %w", id, errCommitRetries)}
+			}
+			s.attempt++
+			lctx, lend := e.cfg.Probe.Begin(ctx, Step{Kind: StepLoad, Thread: id})
+			r, err = e.newRun(lctx, id)
+			lend(StepEnd{Err: err})
+			if errors.Is(err, infinity.ErrNotFound) {
+				s.out.outcome = OutcomeDropped
+				return sliceEnd{err: e.dropUnknown(ctx, id, s.batch)}
+			}
+			if err != nil {
+				return sliceEnd{err: err}
+			}
+			if closed := r.closed(); closed != "" {
+				e.log.Debug("input for a closed thread dropped", "thread", id, "closed", closed, "messages", len(s.fresh))
+				s.out.outcome = OutcomeDropped
+				return sliceEnd{err: e.markProcessed(ctx, id, s.batch)}
+			}
+			err = r.execute(ctx, s.fresh)
 		}
-		lctx, lend := e.cfg.Probe.Begin(ctx, Step{Kind: StepLoad, Thread: id})
-		r, err := e.newRun(lctx, id)
-		lend(StepEnd{Err: err})
-		if errors.Is(err, infinity.ErrNotFound) {
-			out.outcome = OutcomeDropped
-			return false, nil, e.dropUnknown(ctx, id, batch)
+		if errors.Is(err, errSuspended) {
+			return s.suspend(r)
 		}
 		if err != nil {
-			return false, nil, err
+			return sliceEnd{err: err}
 		}
-		if closed := r.closed(); closed != "" {
-			e.log.Debug("input for a closed thread dropped", "thread", id, "closed", closed, "messages", len(fresh))
-			out.outcome = OutcomeDropped
-			return false, nil, e.markProcessed(ctx, id, batch)
+		if end, stop := s.commit(r); stop {
+			return end
 		}
-		if err := r.execute(ctx, fresh); err != nil {
-			return false, nil, err
+	}
+	if s.durable != nil {
+		return sliceEnd{finish: s.finish}
+	}
+	asleep, err := s.finish()
+	return sliceEnd{asleep: asleep, err: err}
+}
+
+// suspend stops the slice at r's pending model call.
+func (s *sliceRun) suspend(r *run) sliceEnd {
+	p := r.pending
+	r.pending = nil
+	ctx := offHost(s.ctx)
+	return sliceEnd{susp: &suspension{
+		call: func() {
+			defer func() {
+				if v := recover(); v != nil {
+					r.answered = &answer{err: fmt.Errorf("slice %s: %w: %v", s.id, errSlicePanic, v), panicked: true}
+				}
+			}()
+			resp, err := r.call(ctx, p.model, p.req)
+			r.answered = &answer{resp: resp, err: err}
+		},
+		resume: func() sliceEnd { return s.attempts(r) },
+	}}
+}
+
+// commit commits run r of the batch: stop says the slice ends with end
+// (a failure, or nothing left to apply); otherwise s.done is r, or r lost
+// a race and the batch runs again.
+func (s *sliceRun) commit(r *run) (end sliceEnd, stop bool) {
+	e, ctx, id := s.e, s.ctx, s.id
+	if r.metadata != nil {
+		// Before the commit: an idempotent overwrite that a failure
+		// past the commit must not lose.
+		if err := e.saveMetadata(ctx, r.hist.Lineage[0].ID, r.metadata); err != nil {
+			return sliceEnd{err: err}, true
 		}
-		if r.metadata != nil {
-			// Before the commit: an idempotent overwrite that a failure
-			// past the commit must not lose.
-			if err := e.saveMetadata(ctx, r.hist.Lineage[0].ID, r.metadata); err != nil {
-				return false, nil, err
-			}
+	}
+	if r.empty() {
+		s.done, s.out.done = r, r
+		return sliceEnd{}, false
+	}
+	cctx, commitEnd := e.cfg.Probe.Begin(ctx, Step{Kind: StepCommit, Thread: id})
+	var (
+		durable func() error
+		err     error
+	)
+	if s.deferred != nil {
+		_, durable, err = s.deferred.CommitDeferred(cctx, r.commit)
+	} else {
+		_, err = e.cfg.Conversations.Commit(cctx, r.commit)
+	}
+	if err != nil {
+		durable = nil // a failed commit has nothing to wait for
+	}
+	if durable == nil {
+		commitEnd(StepEnd{Err: err})
+	}
+	switch {
+	case err == nil:
+		s.done, s.out.done = r, r
+		s.durable, s.commitEnd = durable, commitEnd
+	case errors.Is(err, infinity.ErrApplied):
+		// An earlier run of this batch committed, then died before
+		// finishing: replay its outbox and keep only what is new.
+		if err := e.drainStored(ctx, id); err != nil {
+			return sliceEnd{err: err}, true
 		}
-		if r.empty() {
-			done, out.done = r, r
+		if s.fresh, err = e.unapplied(ctx, id, s.fresh); err != nil {
+			return sliceEnd{err: err}, true
+		}
+		if len(s.fresh) == 0 {
+			s.out.outcome = OutcomeNoop
+			return sliceEnd{err: e.markProcessed(ctx, id, s.batch)}, true
+		}
+	case errors.Is(err, infinity.ErrConflict):
+		e.log.Info("slice lost a commit race; re-running", "thread", id)
+	case errors.Is(err, infinity.ErrClosed):
+		s.out.outcome = OutcomeDropped
+		return sliceEnd{err: e.markProcessed(ctx, id, s.batch)}, true
+	default:
+		return sliceEnd{err: fmt.Errorf("slice %s: commit: %w", id, err)}, true
+	}
+	return sliceEnd{}, false
+}
+
+// finish waits until the commit is durable (when it was deferred), then
+// lets the world see it: events, the outbox's sends, acknowledgements.
+func (s *sliceRun) finish() (bool, error) {
+	e, ctx, id, done := s.e, s.ctx, s.id, s.done
+	if s.durable != nil {
+		err := s.durable()
+		s.commitEnd(StepEnd{Err: err})
+		if err != nil {
+			return false, fmt.Errorf("slice %s: commit: %w", id, err)
+		}
+	}
+	for _, it := range done.commit.Items {
+		if it.Budget != nil { // a root's first item or a raise: its tree has a budget now
+			e.budgetCommitted(done.commit.Thread)
 			break
 		}
-		var cctx context.Context
-		cctx, commitEnd = e.cfg.Probe.Begin(ctx, Step{Kind: StepCommit, Thread: id})
-		if deferred != nil {
-			_, durable, err = deferred.CommitDeferred(cctx, r.commit)
-		} else {
-			_, err = conv.Commit(cctx, r.commit)
-		}
-		if err != nil {
-			durable = nil // a failed commit has nothing to wait for
-		}
-		if durable == nil {
-			commitEnd(StepEnd{Err: err})
-		}
-		switch {
-		case err == nil:
-			done, out.done = r, r
-		case errors.Is(err, infinity.ErrApplied):
-			// An earlier run of this batch committed, then died before
-			// finishing: replay its outbox and keep only what is new.
-			if err := e.drainStored(ctx, id); err != nil {
-				return false, nil, err
-			}
-			if fresh, err = e.unapplied(ctx, id, fresh); err != nil {
-				return false, nil, err
-			}
-			if len(fresh) == 0 {
-				out.outcome = OutcomeNoop
-				return false, nil, e.markProcessed(ctx, id, batch)
-			}
-			continue
-		case errors.Is(err, infinity.ErrConflict):
-			e.log.Info("slice lost a commit race; re-running", "thread", id)
-		case errors.Is(err, infinity.ErrClosed):
-			out.outcome = OutcomeDropped
-			return false, nil, e.markProcessed(ctx, id, batch)
-		default:
-			return false, nil, fmt.Errorf("slice %s: commit: %w", id, err)
-		}
 	}
-	finish = func() (bool, error) {
-		if durable != nil {
-			err := durable()
-			commitEnd(StepEnd{Err: err})
-			if err != nil {
-				return false, fmt.Errorf("slice %s: commit: %w", id, err)
-			}
-		}
-		for _, it := range done.commit.Items {
-			if it.Budget != nil { // a root's first item or a raise: its tree has a budget now
-				e.budgetCommitted(done.commit.Thread)
-				break
-			}
-		}
-		e.emit(done)
-		e.notify(done)
-		if err := e.drain(ctx, done.hist.Lineage, done.commit.Outbox); err != nil {
-			return false, err
-		}
-		if done.modelErr != nil {
-			e.emitErr(id, done.modelErr)
-		}
-		return done.asleep(), e.markProcessed(ctx, id, batch, done.commit.Applied...)
+	e.emit(done)
+	e.notify(done)
+	if err := e.drain(ctx, done.hist.Lineage, done.commit.Outbox); err != nil {
+		return false, err
 	}
-	if durable != nil {
-		return false, finish, nil
+	if done.modelErr != nil {
+		e.emitErr(id, done.modelErr)
 	}
-	asleep, err = finish()
-	return asleep, nil, err
+	return done.asleep(), e.markProcessed(ctx, id, s.batch, done.commit.Applied...)
 }
 
 // fresh drops repeats within the batch and ids the StateStore fast path

@@ -57,9 +57,10 @@ func main() {
 	starters := flag.Int("starters", 64, "goroutines starting the threads (their durable writes share fsyncs; more than about 128 only adds CPU contention: see the README)")
 	rpm := flag.Int("rpm", 0, "a rate limit on the model (requests per minute; 0: none); the server then answers 429 beyond it (with two seconds of burst)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	flag.BoolVar(&netH2C, "nethttp-h2c", false, "with -h2c, serve the model with net/http's HTTP/2 server rather than the bench's own (which costs the shared cores less; see the README)")
 	flag.BoolVar(&h2c, "h2c", false, "speak HTTP/2 without TLS between the runtime and the model server, as providers' APIs multiplex calls on HTTP/2 over TLS (default: HTTP/1.1, a connection per call in flight)")
 	flag.Parse()
-	if *cpuProfile != "" && !*serve {
+	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench/modelcalls:", err)
@@ -75,7 +76,7 @@ func main() {
 	if *serve {
 		err = serveModel(*delay, *rpm)
 	} else {
-		err = run(*threads, *maxCalls, *workers, *sleepers, *starters, *rpm, *delay)
+		err = run(*threads, *maxCalls, *workers, *sleepers, *starters, *rpm, *delay, *cpuProfile)
 	}
 	if err != nil {
 		pprof.StopCPUProfile()
@@ -84,8 +85,8 @@ func main() {
 	}
 }
 
-// h2c is the -h2c flag.
-var h2c bool
+// h2c and netH2C are the -h2c and -nethttp-h2c flags.
+var h2c, netH2C bool
 
 // serveModel answers /v1/chat/completions after delay with a streamed
 // reply, prints its address, and serves /stats (peak open requests,
@@ -103,6 +104,14 @@ func serveModel(delay time.Duration, rpm int) error {
 		first    time.Time
 		last     time.Time
 	)
+	// The reply's events, encoded once: the first is flushed on its own,
+	// the rest follow in one write, so the answer streams without the
+	// server spending a write per event (its CPU is the runtime's too: the
+	// two share the machine's cores).
+	firstEvent := []byte(`data: {"id":"c","object":"chat.completion.chunk","created":1700000000,"model":"slow","choices":[` + choice(`{"role":"assistant","content":"Done."}`, "null") + `],"usage":null}` + "\n\n")
+	rest := []byte(`data: {"id":"c","object":"chat.completion.chunk","created":1700000000,"model":"slow","choices":[` + choice(`{}`, `"stop"`) + `],"usage":null}` + "\n\n" +
+		`data: {"id":"c","object":"chat.completion.chunk","created":1700000000,"model":"slow","choices":[],"usage":{"prompt_tokens":20,"completion_tokens":2,"total_tokens":22}}` + "\n\n" +
+		"data: [DONE]\n\n")
 	admit := func() bool {
 		bucketMu.Lock()
 		defer bucketMu.Unlock()
@@ -122,18 +131,8 @@ func serveModel(delay time.Duration, rpm int) error {
 		bucket--
 		return true
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/chat/completions", func(w http.ResponseWriter, r *http.Request) {
-		if !admit() {
-			throttled.Add(1)
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("Retry-After", "1")
-			w.WriteHeader(http.StatusTooManyRequests)
-			fmt.Fprint(w, `{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded","param":null}}`)
-			return
-		}
+	started := func() {
 		n := open.Add(1)
-		defer open.Add(-1)
 		total.Add(1)
 		for {
 			m := peak.Load()
@@ -141,6 +140,19 @@ func serveModel(delay time.Duration, rpm int) error {
 				break
 			}
 		}
+	}
+	const throttledBody = `{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded","param":null}}`
+	complete := func(w http.ResponseWriter, r *http.Request) {
+		if !admit() {
+			throttled.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			fmt.Fprint(w, throttledBody)
+			return
+		}
+		started()
+		defer open.Add(-1)
 		_, _ = io.Copy(io.Discard, r.Body)
 		select {
 		case <-time.After(delay):
@@ -149,32 +161,61 @@ func serveModel(delay time.Duration, rpm int) error {
 		}
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(http.StatusOK)
-		chunk := func(delta, finish, usage string) {
-			fmt.Fprintf(w, `data: {"id":"c","object":"chat.completion.chunk","created":1700000000,"model":"slow","choices":[%s],"usage":%s}`+"\n\n", choice(delta, finish), usage)
-			w.(http.Flusher).Flush()
-		}
-		chunk(`{"role":"assistant","content":"Done."}`, "null", "null")
-		chunk(`{}`, `"stop"`, "null")
-		fmt.Fprint(w, `data: {"id":"c","object":"chat.completion.chunk","created":1700000000,"model":"slow","choices":[],"usage":{"prompt_tokens":20,"completion_tokens":2,"total_tokens":22}}`+"\n\n")
-		fmt.Fprint(w, "data: [DONE]\n\n")
-	})
-	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write(firstEvent)
+		w.(http.Flusher).Flush()
+		_, _ = w.Write(rest)
+	}
+	stats := func(w http.ResponseWriter) {
 		bucketMu.Lock()
 		span := last.Sub(first)
 		bucketMu.Unlock()
 		_ = json.NewEncoder(w).Encode(map[string]int64{"peak": peak.Load(), "total": total.Load(), "throttled": throttled.Load(), "span_ms": span.Milliseconds(), "cpu_ms": cpuTime().Milliseconds()})
-	})
-	srv := &http.Server{Handler: mux}
-	if h2c {
+	}
+	// Two routes, matched by hand: a ServeMux's pattern matching was a
+	// tenth of this server's CPU.
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/v1/chat/completions":
+			complete(w, r)
+		case r.Method == http.MethodGet && r.URL.Path == "/stats":
+			stats(w)
+		default:
+			http.NotFound(w, r)
+		}
+	})}
+	modelAddr := ln.Addr().String()
+	switch {
+	case h2c && netH2C:
 		// HTTP/2 without TLS, as a provider's API multiplexes calls on
 		// HTTP/2 over TLS: a few connections carry every stream.
 		srv.Protocols = new(http.Protocols)
 		srv.Protocols.SetHTTP1(true)
 		srv.Protocols.SetUnencryptedHTTP2(true)
 		srv.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 1000}
+	case h2c:
+		// The same protocol from h2Server, which costs the shared cores
+		// far less; net/http serves only /stats, on a port of its own.
+		mln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		defer mln.Close()
+		modelAddr = mln.Addr().String()
+		h2 := &h2Server{delay: delay, first: firstEvent, rest: rest, throttle: []byte(throttledBody),
+			admit: func() bool {
+				if admit() {
+					return true
+				}
+				throttled.Add(1)
+				return false
+			},
+			started: started,
+			ended:   func() { open.Add(-1) },
+		}
+		go h2.serve(mln)
 	}
 	go srv.Serve(ln)
-	fmt.Println(ln.Addr().String())
+	fmt.Println(modelAddr, ln.Addr().String())
 	_, _ = io.Copy(io.Discard, os.Stdin) // the parent closes it to stop this
 	return srv.Close()
 }
@@ -194,12 +235,16 @@ func serverStats(addr string) (map[string]int64, error) {
 	return m, json.NewDecoder(resp.Body).Decode(&m)
 }
 
-func run(threads, maxCalls, workers, sleepers, starters, rpm int, delay time.Duration) error {
+func run(threads, maxCalls, workers, sleepers, starters, rpm int, delay time.Duration, cpuProfile string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	child := exec.Command(self, "-serve", "-delay", delay.String(), "-rpm", strconv.Itoa(rpm), "-h2c="+strconv.FormatBool(h2c))
+	args := []string{"-serve", "-delay", delay.String(), "-rpm", strconv.Itoa(rpm), "-h2c=" + strconv.FormatBool(h2c), "-nethttp-h2c=" + strconv.FormatBool(netH2C)}
+	if cpuProfile != "" {
+		args = append(args, "-cpuprofile", cpuProfile+".server")
+	}
+	child := exec.Command(self, args...)
 	stdin, err := child.StdinPipe()
 	if err != nil {
 		return err
@@ -217,7 +262,11 @@ func run(threads, maxCalls, workers, sleepers, starters, rpm int, delay time.Dur
 	if err != nil {
 		return fmt.Errorf("the model server: %w", err)
 	}
-	addr = strings.TrimSpace(addr)
+	addrs := strings.Fields(addr)
+	if len(addrs) != 2 {
+		return fmt.Errorf("the model server said %q, not its two addresses", addr)
+	}
+	addr, statsAddr := addrs[0], addrs[1]
 
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = threads, threads
@@ -361,7 +410,7 @@ wait:
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	st, err := serverStats(addr)
+	st, err := serverStats(statsAddr)
 	if err != nil {
 		return err
 	}

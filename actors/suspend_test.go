@@ -1,0 +1,158 @@
+package actors_test
+
+import (
+	"context"
+	"iter"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/actors"
+	"github.com/infinity-runtime/infinity/models/scripted"
+)
+
+// gate is a slow provider: each call waits until release is closed (or its
+// context ends), then answers as the wrapped model does. The first panics
+// calls panic instead.
+type gate struct {
+	infinity.ModelProvider
+	release  chan struct{}
+	inFlight atomic.Int32
+	panics   atomic.Int32
+}
+
+func (g *gate) Stream(ctx context.Context, req infinity.CompletionRequest) iter.Seq2[infinity.StreamEvent, error] {
+	return func(yield func(infinity.StreamEvent, error) bool) {
+		g.inFlight.Add(1)
+		defer g.inFlight.Add(-1)
+		if g.panics.Add(-1) >= 0 {
+			panic("a provider's bug")
+		}
+		select {
+		case <-g.release:
+		case <-ctx.Done():
+			yield(infinity.StreamEvent{}, ctx.Err())
+			return
+		}
+		for ev, err := range g.ModelProvider.Stream(ctx, req) {
+			if !yield(ev, err) {
+				return
+			}
+		}
+	}
+}
+
+// workThenDone calls the work tool, then answers "done": two model calls
+// in one slice.
+var workThenDone = []scripted.Rule{
+	{When: scripted.Match{Last: "user"}, Reply: scripted.Reply{Calls: []scripted.CallSpec{call("work", `{}`)}}},
+	{When: scripted.Match{Last: "tool_result"}, Reply: scripted.Reply{Text: "done"}},
+}
+
+func gateEnv(t *testing.T, g *gate, opts ...option) *env {
+	t.Helper()
+	model, err := scripted.New(scripted.Script{Rules: workThenDone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.ModelProvider = model
+	return newEnv(t, workThenDone, append([]option{func(c *actors.Config) {
+		c.Agents = []actors.Agent{
+			{Name: "slow", Provider: g, ProviderName: "slow", Model: "scripted", Tools: []infinity.Tool{work{}}},
+			{Name: "quick", Tools: []infinity.Tool{work{}}},
+		}
+	}}, opts...)...)
+}
+
+func (e *env) startAgent(agent string) infinity.ThreadID {
+	e.t.Helper()
+	id, err := e.rt.Start(context.Background(), actors.StartOptions{Agent: agent, Text: "go"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return id
+}
+
+// A slice stops at a call to a slow model and gives its worker back: with
+// one worker, six calls are in flight at once while another thread's slice
+// runs to its end; each slow slice then goes on from its model's answer
+// (through a tool call and a second model call) and ends once.
+func TestSuspendedSlicesHoldNoWorker(t *testing.T) {
+	g := &gate{release: make(chan struct{})}
+	e := gateEnv(t, g, func(c *actors.Config) { c.MaxConcurrentSlices = 1 })
+	var slow []infinity.ThreadID
+	for range 6 {
+		slow = append(slow, e.startAgent("slow"))
+	}
+	e.waitFor("six calls in flight at once", func() bool { return g.inFlight.Load() == 6 })
+	if hs := e.rt.HostStats(); hs.Working > 1 || hs.Detached < 6 {
+		t.Fatalf("host %+v with six calls in flight and one worker", hs)
+	}
+	quick := e.startAgent("quick")
+	e.waitFor("the quick thread's answer while the slow ones wait", func() bool { return e.last(quick) == "done" })
+	for _, id := range slow {
+		if e.last(id) == "done" {
+			t.Fatalf("%s answered before its model did", id)
+		}
+	}
+	close(g.release)
+	e.waitFor("every slow thread answered", func() bool {
+		for _, id := range slow {
+			if e.last(id) != "done" {
+				return false
+			}
+		}
+		return true
+	})
+	e.settle()
+	noErrors(t, e)
+	for _, id := range slow {
+		own := e.own(id)
+		if n := count(own, isCall("work")); n != 1 {
+			t.Errorf("%s: %d work calls, want 1:\n%s", id, n, transcript(own))
+		}
+	}
+	if hs := e.rt.HostStats(); hs.Detached != 0 {
+		t.Errorf("after the run: %+v", hs)
+	}
+}
+
+// A panic in a suspended slice's model call fails the slice, which is
+// retried like any failed slice: the thread is answered once.
+func TestPanicInSuspendedCallRetries(t *testing.T) {
+	g := &gate{release: make(chan struct{})}
+	close(g.release)
+	g.panics.Store(1)
+	e := gateEnv(t, g)
+	id := e.startAgent("slow")
+	e.waitFor("the thread answered after a retry", func() bool { return e.last(id) == "done" })
+	e.settle()
+	if errs := e.sliceErrors(); len(errs) != 1 {
+		t.Errorf("slice errors %v, want the panic's", errs)
+	}
+	own := e.own(id)
+	if n := count(own, func(it infinity.Item) bool { return it.Kind == infinity.KindAssistant && it.Text == "done" }); n != 1 {
+		t.Errorf("%d answers, want 1:\n%s", n, transcript(own))
+	}
+}
+
+// Close does not wait forever for a model that never answers: once its
+// deadline passes, the suspended slice's call is cancelled and the slice
+// ends, its input left for the next start.
+func TestCloseCancelsSuspendedCalls(t *testing.T) {
+	g := &gate{release: make(chan struct{})}
+	e := gateEnv(t, g)
+	e.startAgent("slow")
+	e.waitFor("the call in flight", func() bool { return g.inFlight.Load() == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.rt.Close(ctx) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	e.waitFor("the call to end", func() bool { return g.inFlight.Load() == 0 && e.rt.HostStats().Detached == 0 })
+}
