@@ -75,7 +75,6 @@ func (r *run) prepare(ctx context.Context) (threadModel, infinity.CompletionRequ
 // retried (retryable errors only, with backoff and jitter); nothing of a
 // failed attempt reaches the history.
 func (r *run) call(ctx context.Context, tm threadModel, req infinity.CompletionRequest) (response, error) {
-	defer r.e.yield(ctx, tm.provider)()
 	backoff := r.e.cfg.ModelBackoff
 	throttled := 0
 	var err error
@@ -121,9 +120,9 @@ func (r *run) call(ctx context.Context, tm threadModel, req infinity.CompletionR
 // engine's bound of streams in flight (MaxModelCalls) lets it.
 //
 // A slice that still holds its worker (an instant provider's) steps out of
-// the host's workers while it waits for a limit or a place.
+// the host's workers while it waits for a limit or a place (blocker).
 func (r *run) stream(ctx context.Context, req infinity.CompletionRequest) (resp response, err error) {
-	block := r.e.blocker(ctx, r.model.provider)
+	block := r.e.blocker(ctx)
 	release, err := r.e.limits.acquire(ctx, r.model.name, r.self.ID, r.self.Root, estimate(&req), block)
 	if err != nil {
 		return response{}, err
@@ -139,32 +138,20 @@ func (r *run) stream(ctx context.Context, req infinity.CompletionRequest) (resp 
 	return r.streamOnce(ctx, req)
 }
 
-// blocker returns what steps a slice that still holds its host worker out
-// of the workers before it blocks, and back in after (nil: nothing to do,
-// as yield did it already or there is no host).
-func (e *engine) blocker(ctx context.Context, p infinity.ModelProvider) func() func() {
-	if y, inst := sliceYielder(ctx, p); y != nil && inst {
-		return func() func() { return stepOut(y) }
+// blocker returns what steps a slice that holds its host worker out of
+// the workers before it blocks for a limit or a place among the calls in
+// flight, and back in after (nil: it holds no worker). Only an instant
+// provider's slice holds one there: a call to any other is made off the
+// workers (see suspends).
+func (e *engine) blocker(ctx context.Context) func() func() {
+	if h := hostOf(ctx); h != nil && h.y != nil {
+		y := h.y
+		return func() func() {
+			y.Detach()
+			return y.Attach
+		}
 	}
-	return nil // no host, or detached for the whole completion (yield)
-}
-
-// sliceYielder returns the host's Yielder when the slice runs on one, and
-// whether p answers at once (an instant provider's slice keeps its worker
-// but while it waits for a limit or a place).
-func sliceYielder(ctx context.Context, p infinity.ModelProvider) (Yielder, bool) {
-	h := hostOf(ctx)
-	if h == nil {
-		return nil, isInstant(p)
-	}
-	return h.y, isInstant(p)
-}
-
-// stepOut detaches the slice from the host's workers and returns what
-// attaches it again.
-func stepOut(y Yielder) func() {
-	y.Detach()
-	return y.Attach
+	return nil
 }
 
 // modelTurn waits for a place among the model streams in flight and
@@ -235,16 +222,6 @@ func hostOf(ctx context.Context) *sliceHost {
 // without a host (Step, on Lambda) waits in its caller's goroutine.
 func (e *engine) suspends(ctx context.Context, p infinity.ModelProvider) bool {
 	return hostOf(ctx) != nil && !isInstant(p)
-}
-
-// yield steps the slice out of the host's workers while it waits for p
-// (a host that is a Yielder, a provider that is not instant), and returns
-// the function that steps it back in.
-func (e *engine) yield(ctx context.Context, p infinity.ModelProvider) func() {
-	if y, inst := sliceYielder(ctx, p); y != nil && !inst {
-		return stepOut(y)
-	}
-	return func() {}
 }
 
 func (r *run) streamOnce(ctx context.Context, req infinity.CompletionRequest) (response, error) {

@@ -182,10 +182,11 @@ type Config struct {
 	// changed nothing) are still marked, which takes them out of the inbox.
 	AppliedOnly bool
 	// MaxModelCalls bounds the model streams in flight at once across every
-	// thread (default 1024). With a host that is a Yielder, a slice waits
-	// for its model without holding one of the MaxConcurrentSlices
-	// workers, so many slow model calls do not stop other threads' work;
-	// slices beyond the bound wait for a turn, holding no worker either.
+	// thread (default 1024). With a host, a slice waits for its model
+	// without holding one of the MaxConcurrentSlices workers (it stops at
+	// the call and resumes on a worker with the answer), so many slow model
+	// calls do not stop other threads' work; slices beyond the bound wait
+	// for a turn, holding no worker either.
 	MaxModelCalls int
 	// ModelLimits bound the calls to providers ("openai") and models
 	// ("openai/gpt-4.1"), shared by every thread; Runtime.SetModelLimit

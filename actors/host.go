@@ -29,10 +29,12 @@ type Host interface {
 }
 
 // Yielder is a Host whose slices may step out of its bound of concurrent
-// slices while they wait for a model's answer: Detach, called from a
-// slice the host runs, lets another of the host's goroutines take the
-// slice's place; Attach, called by the same slice once the answer is in,
-// waits until it may run again. The Runtime pairs them.
+// slices while they block: Detach, called from a slice the host runs, lets
+// another of the host's goroutines take the slice's place; Attach, called
+// by the same slice once it may go on, waits until it may run again. The
+// Runtime pairs them around a wait for a model limit or a place among the
+// calls in flight. (A slice waiting for a slow model's answer needs
+// neither: it ends its run at the call and the answer wakes its actor.)
 type Yielder interface {
 	Detach()
 	Attach()
@@ -47,7 +49,8 @@ type HostStats struct {
 	// (idle ones leave after some seconds); at most
 	// Config.MaxConcurrentSlices.
 	Working int `json:"working"`
-	// Detached is how many slices wait for a model without a worker.
+	// Detached is how many slices wait for a model (its answer, a limit
+	// or a place) without a worker.
 	Detached int `json:"detached"`
 }
 

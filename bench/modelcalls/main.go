@@ -57,8 +57,10 @@ func main() {
 	starters := flag.Int("starters", 64, "goroutines starting the threads (their durable writes share fsyncs; more than about 128 only adds CPU contention: see the README)")
 	rpm := flag.Int("rpm", 0, "a rate limit on the model (requests per minute; 0: none); the server then answers 429 beyond it (with two seconds of burst)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	flag.BoolVar(&warmup, "warmup", false, "first run a wave of as many threads, not measured, as a daemon that has run a while has its memory already (fresh memory is what costs most on a small VM: see the README)")
+	flag.BoolVar(&memStats, "memstats", false, "sample the Go heap and stacks in use during the run, and print their peak (each sample stops the world briefly)")
 	flag.BoolVar(&netH2C, "nethttp-h2c", false, "with -h2c, serve the model with net/http's HTTP/2 server rather than the bench's own (which costs the shared cores less; see the README)")
-	flag.BoolVar(&h2c, "h2c", false, "speak HTTP/2 without TLS between the runtime and the model server, as providers' APIs multiplex calls on HTTP/2 over TLS (default: HTTP/1.1, a connection per call in flight)")
+	flag.BoolVar(&h2c, "h2c", true, "speak HTTP/2 without TLS between the runtime and the model server, as providers' APIs multiplex calls on HTTP/2 over TLS (-h2c=false: HTTP/1.1, a connection per call in flight)")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -85,8 +87,9 @@ func main() {
 	}
 }
 
-// h2c and netH2C are the -h2c and -nethttp-h2c flags.
-var h2c, netH2C bool
+// h2c, netH2C, memStats and warmup are the -h2c, -nethttp-h2c, -memstats
+// and -warmup flags.
+var h2c, netH2C, memStats, warmup bool
 
 // serveModel answers /v1/chat/completions after delay with a streamed
 // reply, prints its address, and serves /stats (peak open requests,
@@ -165,6 +168,14 @@ func serveModel(delay time.Duration, rpm int) error {
 		w.(http.Flusher).Flush()
 		_, _ = w.Write(rest)
 	}
+	reset := func() {
+		bucketMu.Lock()
+		first, last = time.Time{}, time.Time{}
+		bucketMu.Unlock()
+		peak.Store(open.Load())
+		total.Store(0)
+		throttled.Store(0)
+	}
 	stats := func(w http.ResponseWriter) {
 		bucketMu.Lock()
 		span := last.Sub(first)
@@ -179,6 +190,8 @@ func serveModel(delay time.Duration, rpm int) error {
 			complete(w, r)
 		case r.Method == http.MethodGet && r.URL.Path == "/stats":
 			stats(w)
+		case r.Method == http.MethodPost && r.URL.Path == "/reset":
+			reset()
 		default:
 			http.NotFound(w, r)
 		}
@@ -293,12 +306,10 @@ func run(threads, maxCalls, workers, sleepers, starters, rpm int, delay time.Dur
 	}
 	defer os.RemoveAll(dir)
 	var (
-		answered atomic.Int64
-		allDone  = make(chan struct{})
-		mu       sync.Mutex
-		late     []time.Duration
+		mu   sync.Mutex
+		late []time.Duration
 	)
-	callers := make(map[infinity.ThreadID]bool, threads)
+	callers := make(map[infinity.ThreadID]*wave, threads)
 	var callersMu sync.RWMutex
 	cfg := actors.Config{
 		Agents: []actors.Agent{
@@ -315,10 +326,10 @@ func run(threads, maxCalls, workers, sleepers, starters, rpm int, delay time.Dur
 				return
 			}
 			callersMu.RLock()
-			ok := callers[ev.Thread]
+			w := callers[ev.Thread]
 			callersMu.RUnlock()
-			if ok && answered.Add(1) == int64(threads) {
-				close(allDone)
+			if w != nil && w.answered.Add(1) == int64(w.n) {
+				close(w.done)
 			}
 		},
 	}
@@ -333,6 +344,93 @@ func run(threads, maxCalls, workers, sleepers, starters, rpm int, delay time.Dur
 	}
 	defer rt.Close(ctx)
 
+	// runWave starts n threads (ids prefix0, prefix1, …) that each call
+	// the model and waits until every one is answered.
+	runWave := func(prefix string, n int) (*wave, error) {
+		w := &wave{n: n, done: make(chan struct{})}
+		ids := make([]infinity.ThreadID, n)
+		callersMu.Lock()
+		for i := range ids {
+			ids[i] = infinity.ThreadID(prefix + strconv.Itoa(i))
+			callers[ids[i]] = w
+		}
+		callersMu.Unlock()
+		cpu0 := cpuTime()
+		start := time.Now()
+		var wg sync.WaitGroup
+		var next atomic.Int64
+		errc := make(chan error, 1)
+		for range starters {
+			wg.Go(func() {
+				for {
+					i := next.Add(1) - 1
+					if i >= int64(n) {
+						return
+					}
+					if _, err := rt.Start(ctx, actors.StartOptions{Agent: "caller", Text: "Answer.", ID: ids[i]}); err != nil {
+						select {
+						case errc <- err:
+						default:
+						}
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		w.started = time.Since(start)
+		select {
+		case err := <-errc:
+			return nil, err
+		default:
+		}
+		fmt.Fprintf(os.Stderr, "all started in %s\n", w.started.Round(time.Millisecond))
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		timeout := time.After(10*delay + time.Minute)
+		for {
+			select {
+			case <-w.done:
+				w.wall, w.cpu = time.Since(start), cpuTime()-cpu0
+				fmt.Fprintf(os.Stderr, "all %d answered in %s\n", n, w.wall.Round(time.Millisecond))
+				if memStats {
+					fmt.Fprintf(os.Stderr, "at the peak: stacks %d MB, heap %d MB\n", w.mem.StackInuse>>20, w.mem.HeapInuse>>20)
+				}
+				return w, nil
+			case <-tick.C:
+				hs, mc := rt.HostStats(), rt.ModelCalls()
+				w.host.Queued = max(w.host.Queued, hs.Queued)
+				w.host.Working = max(w.host.Working, hs.Working)
+				w.host.Detached = max(w.host.Detached, hs.Detached)
+				w.calls.InFlight = max(w.calls.InFlight, mc.InFlight)
+				w.calls.Waiting = max(w.calls.Waiting, mc.Waiting)
+				if memStats {
+					var ms runtime.MemStats
+					runtime.ReadMemStats(&ms)
+					if ms.StackInuse+ms.HeapInuse > w.mem.StackInuse+w.mem.HeapInuse {
+						w.mem = ms
+					}
+				}
+			case <-timeout:
+				return nil, fmt.Errorf("only %d of %d threads answered", w.answered.Load(), n)
+			}
+		}
+	}
+	if warmup {
+		// A daemon that has run a while has its memory already: a first
+		// wave, not measured, leaves this process in that state.
+		fmt.Fprintf(os.Stderr, "warming up: %d threads that each call the model (not measured)\n", threads)
+		if _, err := runWave("w", threads); err != nil {
+			return err
+		}
+		if err := resetServer(statsAddr); err != nil {
+			return err
+		}
+	}
+	serverCPU0 := int64(0)
+	if st, err := serverStats(statsAddr); err == nil {
+		serverCPU0 = st["cpu_ms"]
+	}
 	fmt.Fprintf(os.Stderr, "starting %d sleepers (3 s timers)\n", sleepers)
 	for i := range sleepers {
 		if _, err := rt.Start(ctx, actors.StartOptions{Agent: "sleeper", Text: "Sleep.", ID: infinity.ThreadID("s" + strconv.Itoa(i))}); err != nil {
@@ -340,65 +438,10 @@ func run(threads, maxCalls, workers, sleepers, starters, rpm int, delay time.Dur
 		}
 	}
 	fmt.Fprintf(os.Stderr, "starting %d threads that each call the model (%s per answer)\n", threads, delay)
-	ids := make([]infinity.ThreadID, threads)
-	callersMu.Lock()
-	for i := range ids {
-		ids[i] = infinity.ThreadID("c" + strconv.Itoa(i))
-		callers[ids[i]] = true
-	}
-	callersMu.Unlock()
-	start := time.Now()
-	var wg sync.WaitGroup
-	var next atomic.Int64
-	errc := make(chan error, 1)
-	for range starters {
-		wg.Go(func() {
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(threads) {
-					return
-				}
-				if _, err := rt.Start(ctx, actors.StartOptions{Agent: "caller", Text: "Answer.", ID: ids[i]}); err != nil {
-					select {
-					case errc <- err:
-					default:
-					}
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	started := time.Since(start)
-	select {
-	case err := <-errc:
+	w, err := runWave("c", threads)
+	if err != nil {
 		return err
-	default:
 	}
-	fmt.Fprintf(os.Stderr, "all started in %s\n", started.Round(time.Millisecond))
-	var peakHost actors.HostStats
-	var peakCalls actors.ModelCalls
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	timeout := time.After(10*delay + time.Minute)
-wait:
-	for {
-		select {
-		case <-allDone:
-			break wait
-		case <-tick.C:
-			hs, mc := rt.HostStats(), rt.ModelCalls()
-			peakHost.Queued = max(peakHost.Queued, hs.Queued)
-			peakHost.Working = max(peakHost.Working, hs.Working)
-			peakHost.Detached = max(peakHost.Detached, hs.Detached)
-			peakCalls.InFlight = max(peakCalls.InFlight, mc.InFlight)
-			peakCalls.Waiting = max(peakCalls.Waiting, mc.Waiting)
-		case <-timeout:
-			return fmt.Errorf("only %d of %d threads answered", answered.Load(), threads)
-		}
-	}
-	wall := time.Since(start)
-	fmt.Fprintf(os.Stderr, "all %d answered in %s\n", threads, wall.Round(time.Millisecond))
 	// The sleepers' timers are due 3 s after they started.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -424,22 +467,47 @@ wait:
 	}
 	lat := fmt.Sprintf("p50 %s, p99 %s, max %s (%d timers)", pct(0.5), pct(0.99), pct(1), len(late))
 	mu.Unlock()
-	fmt.Printf("\nMachine: %d cores. %d threads × 1 model call answering after %s; %d sleepers; MaxModelCalls %d, MaxConcurrentSlices %d.\n\n",
-		runtime.NumCPU(), threads, delay, sleepers, maxCalls, workers)
+	warm := ""
+	if warmup {
+		warm = fmt.Sprintf(" Measured after a first wave of %d such threads (-warmup).", threads)
+	}
+	fmt.Printf("\nMachine: %d cores. %d threads × 1 model call answering after %s; %d sleepers; MaxModelCalls %d, MaxConcurrentSlices %d.%s\n\n",
+		runtime.NumCPU(), threads, delay, sleepers, maxCalls, workers, warm)
 	fmt.Println("| what | measured |")
 	fmt.Println("|---|---|")
-	fmt.Printf("| wall, first start to last answer | %.2f s (starting took %.2f s) |\n", wall.Seconds(), started.Seconds())
+	fmt.Printf("| wall, first start to last answer | %.2f s (starting took %.2f s) |\n", w.wall.Seconds(), w.started.Seconds())
 	fmt.Printf("| model requests open at once (server) | %d (limit %d); %d requests, %d answered 429 |\n", st["peak"], maxCalls, st["total"], st["throttled"])
 	if rpm > 0 && st["total"] > 1 {
 		got := float64(st["total"]-1) / (float64(st["span_ms"]) / 60000)
 		fmt.Printf("| requests per minute, first to last (limit %d) | %.0f (%+.1f %%) |\n", rpm, got, (got/float64(rpm)-1)*100)
 	}
-	fmt.Printf("| runtime: model calls in flight / waiting, peak | %d / %d |\n", peakCalls.InFlight, peakCalls.Waiting)
-	fmt.Printf("| host: workers / detached slices / queued runs, peak | %d / %d / %d |\n", peakHost.Working, peakHost.Detached, peakHost.Queued)
+	fmt.Printf("| runtime: model calls in flight / waiting, peak | %d / %d |\n", w.calls.InFlight, w.calls.Waiting)
+	fmt.Printf("| host: workers / detached slices / queued runs, peak | %d / %d / %d |\n", w.host.Working, w.host.Detached, w.host.Queued)
 	fmt.Printf("| timer lateness of the sleepers | %s |\n", lat)
 	fmt.Printf("| peak RSS | %s |\n", peakRSS())
-	fmt.Printf("| CPU: the runtime's process / the model server | %.2f s / %.2f s |\n", cpuTime().Seconds(), float64(st["cpu_ms"])/1000)
+	fmt.Printf("| CPU, first start to last answer: the runtime's process / the model server | %.2f s / %.2f s |\n", w.cpu.Seconds(), float64(st["cpu_ms"]-serverCPU0)/1000)
 	return nil
+}
+
+// wave is one run of threads that each call the model, as measured.
+type wave struct {
+	n             int
+	answered      atomic.Int64
+	done          chan struct{} // closed when all n are answered
+	started, wall time.Duration
+	cpu           time.Duration // the process's, over wall
+	host          actors.HostStats
+	calls         actors.ModelCalls
+	mem           runtime.MemStats // at the peak of stacks and heap in use
+}
+
+// resetServer zeroes the model server's counters.
+func resetServer(addr string) error {
+	resp, err := http.Post("http://"+addr+"/reset", "", nil)
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
 }
 
 // cpuTime is the process's CPU time so far (user and system).
