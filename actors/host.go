@@ -40,6 +40,15 @@ type Yielder interface {
 	Attach()
 }
 
+// FirstRunner is a Host that can run a function on one of its workers
+// before the actor runs already queued. The Runtime goes on with a slice
+// whose model answered this way (the slice has the thread to itself, as
+// in its actor's run), so that slices in progress end before new ones
+// begin; with another Host it wakes the thread's actor.
+type FirstRunner interface {
+	RunFirst(fn func())
+}
+
 // HostStats says how busy a host is (a Host may implement
 // interface{ Stats() HostStats }).
 type HostStats struct {

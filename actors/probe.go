@@ -9,11 +9,13 @@ import (
 )
 
 // Probe watches the steps of slices, for metrics and traces (package
-// telemetry has one on Prometheus and OpenTelemetry). Begin is called on
-// the slice's goroutine when a step starts; the context it returns is the
-// one the step runs with (so steps nest: a model call inside its slice),
-// and end is called exactly once, when the step is over. Neither may block:
-// they run on the engine's hot path.
+// telemetry has one on Prometheus and OpenTelemetry). Begin is called when
+// a step starts, on the goroutine that runs it (a slice's parts may run on
+// different goroutines: a model call that suspends its slice runs on a
+// goroutine of its own, and the slice goes on on a worker); the context it
+// returns is the one the step runs with (so steps nest: a model call
+// inside its slice), and end is called exactly once, when the step is
+// over. Neither may block: they run on the engine's hot path.
 type Probe interface {
 	Begin(ctx context.Context, s Step) (context.Context, func(StepEnd))
 }

@@ -301,27 +301,45 @@ func (rt *Runtime) work(mb *mailbox) {
 }
 
 // suspend makes a suspended slice's model call (on a goroutine of its own),
-// then wakes the thread's actor to go on with the slice. After Close began,
-// when no worker may come, the slice goes on here.
+// then has a worker go on with the slice: before the runs queued when the
+// host is a FirstRunner, through the thread's actor otherwise. After Close
+// began, when no worker may come, the slice goes on here.
 func (rt *Runtime) suspend(mb *mailbox, batch []infinity.InputMessage, s *suspension) {
-	for {
-		rt.suspended.Add(1)
-		func() {
-			defer rt.suspended.Add(-1)
-			s.call()
-		}()
-		rt.mu.Lock()
-		if !rt.stopped && mb.actor != nil {
-			mb.resume, mb.resumeBatch, mb.signaled = s, batch, true
-			rt.mu.Unlock()
-			mb.actor.Wake()
-			return
-		}
+	rt.call(s)
+	rt.mu.Lock()
+	if rt.stopped {
 		rt.mu.Unlock()
+		rt.settle(mb, batch, s)
+		return
+	}
+	// signaled: no other wake is sent, and the thread is not passivated,
+	// until work has run (it is running anyway).
+	mb.resume, mb.resumeBatch, mb.signaled = s, batch, true
+	rt.mu.Unlock()
+	if f, ok := rt.host.(FirstRunner); ok {
+		f.RunFirst(func() { rt.work(mb) })
+		return
+	}
+	mb.actor.Wake()
+}
+
+// call makes a suspended slice's model call, counted in HostStats.Detached
+// meanwhile.
+func (rt *Runtime) call(s *suspension) {
+	rt.suspended.Add(1)
+	defer rt.suspended.Add(-1)
+	s.call()
+}
+
+// settle goes on with a suspended slice on this goroutine until it ends:
+// after Close began, when no worker may come.
+func (rt *Runtime) settle(mb *mailbox, batch []infinity.InputMessage, s *suspension) {
+	for {
 		res := rt.guarded(mb.id, s.resume)
 		switch {
 		case res.susp != nil:
 			s = res.susp
+			rt.call(s)
 			continue
 		case res.finish != nil:
 			rt.finish(mb, batch, res.finish)
@@ -329,8 +347,31 @@ func (rt *Runtime) suspend(mb *mailbox, batch []infinity.InputMessage, s *suspen
 		}
 		rt.mu.Lock()
 		rt.ended(mb, batch, res.err)
-		rt.park(mb, res.asleep && res.err == nil, nil)
+		rt.park(mb, res.asleep, nil)
 		return
+	}
+}
+
+// settleSuspended ends the slices whose model answered before Close began
+// and that no worker took since: Close calls it once the host is down,
+// whose queued runs are dropped.
+func (rt *Runtime) settleSuspended() {
+	rt.mu.Lock()
+	var left []*mailbox
+	for _, mb := range rt.active {
+		if mb.resume != nil {
+			left = append(left, mb)
+		}
+	}
+	rt.mu.Unlock()
+	for _, mb := range left {
+		rt.mu.Lock()
+		s, batch := mb.resume, mb.resumeBatch
+		mb.resume, mb.resumeBatch = nil, nil
+		rt.mu.Unlock()
+		if s != nil {
+			rt.settle(mb, batch, s)
+		}
 	}
 }
 
@@ -686,6 +727,7 @@ func (rt *Runtime) Close(ctx context.Context) error {
 		// The host first: slices still on its workers may yet send.
 		if rt.host != nil {
 			rt.host.Shutdown()
+			rt.settleSuspended()
 		}
 		if c, ok := rt.sender.(interface{ Close() }); ok {
 			c.Close()

@@ -2,6 +2,7 @@ package actors_test
 
 import (
 	"context"
+	"errors"
 	"iter"
 	"sync/atomic"
 	"testing"
@@ -19,15 +20,25 @@ type gate struct {
 	infinity.ModelProvider
 	release  chan struct{}
 	inFlight atomic.Int32
+	calls    atomic.Int32
 	panics   atomic.Int32
+	// fail, when it returns an error, fails the call with it.
+	fail atomic.Pointer[func() error]
 }
 
 func (g *gate) Stream(ctx context.Context, req infinity.CompletionRequest) iter.Seq2[infinity.StreamEvent, error] {
 	return func(yield func(infinity.StreamEvent, error) bool) {
 		g.inFlight.Add(1)
 		defer g.inFlight.Add(-1)
+		g.calls.Add(1)
 		if g.panics.Add(-1) >= 0 {
 			panic("a provider's bug")
+		}
+		if f := g.fail.Load(); f != nil {
+			if err := (*f)(); err != nil {
+				yield(infinity.StreamEvent{}, err)
+				return
+			}
 		}
 		select {
 		case <-g.release:
@@ -155,4 +166,60 @@ func TestCloseCancelsSuspendedCalls(t *testing.T) {
 		t.Fatal("Close did not return")
 	}
 	e.waitFor("the call to end", func() bool { return g.inFlight.Load() == 0 && e.rt.HostStats().Detached == 0 })
+}
+
+// A tree with a budget commits each model call before the next: each of
+// the slice's two calls suspends it, in slices of their own.
+func TestBudgetedSliceSuspends(t *testing.T) {
+	g := &gate{release: make(chan struct{})}
+	close(g.release)
+	e := gateEnv(t, g)
+	id, err := e.rt.Start(context.Background(), actors.StartOptions{Agent: "slow", Text: "go", Budget: &infinity.Budget{ModelCalls: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the answer", func() bool { return e.last(id) == "done" })
+	e.settle()
+	noErrors(t, e)
+	if n := modelCalls(e, id); n != 2 {
+		t.Errorf("%d model calls, want 2:\n%s", n, transcript(e.own(id)))
+	}
+}
+
+// holdWork is a work tool that holds its worker until its context ends,
+// and a little after.
+type holdWork struct{ started chan struct{} }
+
+func (holdWork) Spec() infinity.ToolSpec { return work{}.Spec() }
+func (h holdWork) Invoke(ctx context.Context, _ infinity.ToolEnv, _ infinity.ToolCall) (*infinity.ToolResult, error) {
+	close(h.started)
+	<-ctx.Done()
+	time.Sleep(100 * time.Millisecond) // past the host's shutdown, which drops queued runs
+	return nil, ctx.Err()
+}
+
+// A slice whose model answered just before Close, while every worker was
+// busy, still ends: the host drops its queued run at shutdown, and Close
+// goes on with it, so nothing stays busy.
+func TestCloseEndsQueuedResume(t *testing.T) {
+	g := &gate{release: make(chan struct{})}
+	started := make(chan struct{})
+	e := gateEnv(t, g, func(c *actors.Config) {
+		c.MaxConcurrentSlices = 1
+		c.Agents = append(c.Agents, actors.Agent{Name: "holder", Tools: []infinity.Tool{holdWork{started: started}}})
+	})
+	e.startAgent("slow")
+	e.waitFor("the slow call in flight", func() bool { return g.inFlight.Load() == 1 })
+	e.startAgent("holder")
+	<-started // the one worker is held
+	close(g.release)
+	e.waitFor("the resume queued behind the held worker", func() bool { return e.rt.HostStats().Queued >= 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := e.rt.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close = %v, want its deadline (two slices were busy)", err)
+	}
+	// The slices failed (cut short by Close): their input stays for the
+	// next start, and none runs.
+	e.waitFor("no slice running after Close", func() bool { return e.rt.SlicesRunning() == 0 })
 }

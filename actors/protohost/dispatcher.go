@@ -23,9 +23,9 @@ type workerPool struct {
 	idle time.Duration
 
 	mu sync.Mutex
-	// queue holds the jobs no worker took yet, oldest at head.
-	queue []func()
-	head  int
+	// queue holds the jobs no worker took yet; first, those that go
+	// before it (ScheduleFirst).
+	queue, first jobs
 	// working counts the workers counted against max; detached, the jobs
 	// that left the count while they wait (their goroutines are in a
 	// worker's loop, and count again once attach returns).
@@ -59,14 +59,27 @@ func (p *workerPool) Schedule(fn func()) {
 	if p.closed {
 		return
 	}
-	p.queue = append(p.queue, fn)
+	p.queue.push(fn)
+	p.serveLocked()
+}
+
+// ScheduleFirst is Schedule for a job that goes before every job queued by
+// Schedule (in the order ScheduleFirst was called): slices that resume go
+// before slices that begin.
+func (p *workerPool) ScheduleFirst(fn func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.first.push(fn)
 	p.serveLocked()
 }
 
 // serveLocked gets the queued jobs workers: sleeping ones first, then new
 // ones while fewer than max work and no detached job waits to come back.
 func (p *workerPool) serveLocked() {
-	queued := len(p.queue) - p.head
+	queued := p.queuedLocked()
 	for ; queued > 0 && p.sleeping > p.woken; queued-- {
 		p.wakeOneLocked()
 	}
@@ -87,8 +100,10 @@ func (p *workerPool) wakeOneLocked() {
 func (p *workerPool) Queued() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.queue) - p.head
+	return p.queuedLocked()
 }
+
+func (p *workerPool) queuedLocked() int { return p.first.len() + p.queue.len() }
 
 // Workers is how many workers are counted against max, and how many jobs
 // are detached.
@@ -142,18 +157,35 @@ func (p *workerPool) leaveLocked() {
 	}
 }
 
-// pop takes the oldest job (p.mu held).
+// pop takes the next job: the oldest of first, else of queue (p.mu held).
 func (p *workerPool) pop() (func(), bool) {
-	if p.head == len(p.queue) {
+	if fn, ok := p.first.pop(); ok {
+		return fn, true
+	}
+	return p.queue.pop()
+}
+
+// jobs is a queue of jobs, oldest at head.
+type jobs struct {
+	q    []func()
+	head int
+}
+
+func (j *jobs) push(fn func()) { j.q = append(j.q, fn) }
+
+func (j *jobs) len() int { return len(j.q) - j.head }
+
+func (j *jobs) pop() (func(), bool) {
+	if j.head == len(j.q) {
 		return nil, false
 	}
-	fn := p.queue[p.head]
-	p.queue[p.head] = nil
-	p.head++
-	if p.head == len(p.queue) {
-		p.queue, p.head = p.queue[:0], 0
-	} else if p.head > 1024 && p.head*2 > len(p.queue) {
-		p.queue, p.head = append(p.queue[:0], p.queue[p.head:]...), 0
+	fn := j.q[j.head]
+	j.q[j.head] = nil
+	j.head++
+	if j.head == len(j.q) {
+		j.q, j.head = j.q[:0], 0
+	} else if j.head > 1024 && j.head*2 > len(j.q) {
+		j.q, j.head = append(j.q[:0], j.q[j.head:]...), 0
 	}
 	return fn, true
 }
@@ -166,7 +198,7 @@ func (p *workerPool) close(grace time.Duration) bool {
 	p.mu.Lock()
 	if !p.closed {
 		p.closed = true
-		p.queue, p.head = nil, 0
+		p.queue, p.first = jobs{}, jobs{}
 		close(p.stop)
 		p.freed.Broadcast()
 	}
@@ -231,7 +263,7 @@ func (p *workerPool) worker() {
 				default:
 				}
 			}
-			if p.head == len(p.queue) { // a job queued meanwhile still gets this worker
+			if p.queuedLocked() == 0 { // a job queued meanwhile still gets this worker
 				p.leaveLocked()
 				p.mu.Unlock()
 				return

@@ -1,6 +1,7 @@
 package protohost
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -144,4 +145,44 @@ func TestPoolBurstAfterIdle(t *testing.T) {
 		t.Fatalf("%d workers for %d blocking jobs (max %d), %d queued", w, max, max, p.Queued())
 	}
 	close(release)
+}
+
+// Jobs scheduled first run before the jobs queued by Schedule, in their
+// own order, and within the bound.
+func TestPoolScheduleFirst(t *testing.T) {
+	p := newWorkerPool(1, time.Second)
+	defer p.close(time.Second)
+	release := make(chan struct{})
+	started := make(chan struct{})
+	p.Schedule(func() { close(started); <-release }) // holds the one worker
+	<-started
+	var (
+		mu    sync.Mutex
+		order []string
+		wg    sync.WaitGroup
+	)
+	job := func(name string) func() {
+		wg.Add(1)
+		return func() {
+			mu.Lock()
+			order = append(order, name)
+			mu.Unlock()
+			wg.Done()
+		}
+	}
+	p.Schedule(job("b"))
+	p.Schedule(job("c"))
+	p.ScheduleFirst(job("first-1"))
+	p.ScheduleFirst(job("first-2"))
+	if q := p.Queued(); q != 4 {
+		t.Errorf("Queued = %d, want 4", q)
+	}
+	close(release)
+	wg.Wait()
+	if got := strings.Join(order, " "); got != "first-1 first-2 b c" {
+		t.Fatalf("ran %s", got)
+	}
+	if w, _ := p.Workers(); w > 1 {
+		t.Fatalf("%d workers, bound 1", w)
+	}
 }

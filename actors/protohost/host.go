@@ -36,7 +36,11 @@ type Host struct {
 // reuse; more are stopped. An idle actor is about 1 KB.
 const freeActors = 1024
 
-var _ actors.Host = (*Host)(nil)
+var (
+	_ actors.Host        = (*Host)(nil)
+	_ actors.Yielder     = (*Host)(nil)
+	_ actors.FirstRunner = (*Host)(nil)
+)
 
 // New builds a host: an actor system logging to o.Logger and a worker pool
 // of at most o.MaxConcurrentSlices goroutines. Its signature is that of
@@ -79,12 +83,21 @@ func (h *Host) Spawn(_ infinity.ThreadID, run func()) actors.Actor {
 	return &ref{h: h, run: run}
 }
 
-// Detach and Attach let a slice wait for its model without holding a
-// worker (actors.Yielder).
+// Detach and Attach let a slice wait for a model limit or a place among
+// the calls in flight without holding a worker (actors.Yielder).
 func (h *Host) Detach() { h.pool.detach() }
 
 // Attach: see Detach.
 func (h *Host) Attach() { h.pool.attach() }
+
+// RunFirst runs fn on a worker before the actor runs already queued
+// (actors.FirstRunner). After Shutdown it does nothing.
+func (h *Host) RunFirst(fn func()) {
+	if h.down.Load() {
+		return
+	}
+	h.pool.ScheduleFirst(fn)
+}
 
 // Stats says how busy the worker pool is.
 func (h *Host) Stats() actors.HostStats {
