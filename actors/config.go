@@ -53,6 +53,14 @@ type Agent struct {
 	MaxTokens int
 	// Budget bounds one slice.
 	Budget Budget
+	// Gate, when set, is asked before each of the agent's model calls
+	// (thread is the caller, root its session's root). An error ends the
+	// slice before the call, which is then not made, counted or limited:
+	// one wrapping ErrAwaitingUser leaves the thread waiting for the user
+	// with its input queued (a wake runs it again), one wrapping
+	// ErrRetryable retries the batch with backoff, as any slice error.
+	// It runs on the slice's worker and must not block.
+	Gate func(ctx context.Context, thread, root infinity.ThreadID) error
 
 	specsOnce *sync.Once
 	specs     []infinity.ToolSpec

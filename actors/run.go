@@ -501,6 +501,11 @@ func (r *run) think(ctx context.Context) error {
 			}, time.Time{})
 			return nil
 		}
+		if gate := r.agent.Gate; gate != nil {
+			if err := gate(ctx, r.self.ID, r.self.Root); err != nil {
+				return fmt.Errorf("slice %s: %w", r.self.ID, err)
+			}
+		}
 		stop, err := r.budgetCheck(ctx)
 		if err != nil {
 			return err

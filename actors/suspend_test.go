@@ -3,6 +3,7 @@ package actors_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"sync/atomic"
 	"testing"
@@ -222,4 +223,52 @@ func TestCloseEndsQueuedResume(t *testing.T) {
 	// The slices failed (cut short by Close): their input stays for the
 	// next start, and none runs.
 	e.waitFor("no slice running after Close", func() bool { return e.rt.SlicesRunning() == 0 })
+}
+
+// An agent's gate holds back its model calls: while it says the user must
+// act first, the thread waits with no call made and no error; once the
+// user acted, a wake runs it. A gate's passing failure is retried.
+func TestGateHoldsModelCalls(t *testing.T) {
+	g := &gate{release: make(chan struct{})}
+	close(g.release)
+	var (
+		ready, flaky atomic.Bool
+		asked        atomic.Int32
+	)
+	flaky.Store(true)
+	e := gateEnv(t, g, func(c *actors.Config) {
+		c.Agents[0].Gate = func(_ context.Context, thread, root infinity.ThreadID) error {
+			asked.Add(1)
+			if thread != root {
+				return errors.New("a root's gate asked for another thread")
+			}
+			if !ready.Load() {
+				return fmt.Errorf("a tool server wants the user's authorization: %w", infinity.ErrAwaitingUser)
+			}
+			if flaky.CompareAndSwap(true, false) {
+				return fmt.Errorf("authorized while the slice ran: %w", infinity.ErrRetryable)
+			}
+			return nil
+		}
+	})
+	id := e.startAgent("slow")
+	e.waitFor("the gate asked", func() bool { return asked.Load() >= 1 })
+	time.Sleep(100 * time.Millisecond)
+	if n := g.calls.Load(); n != 0 {
+		t.Fatalf("%d model calls while the gate held them", n)
+	}
+	if errs := e.sliceErrors(); len(errs) != 0 {
+		t.Fatalf("slice errors while waiting for the user: %v", errs)
+	}
+	ready.Store(true)
+	if err := e.rt.Wake(id); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the answer once the user acted", func() bool { return e.last(id) == "done" })
+	if n := g.calls.Load(); n != 2 {
+		t.Errorf("%d model calls, want 2", n)
+	}
+	if errs := e.sliceErrors(); len(errs) != 1 || !errors.Is(errs[0], infinity.ErrRetryable) {
+		t.Errorf("slice errors %v, want the gate's one passing failure", errs)
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"iter"
 	"log/slog"
 	"net/http"
 	"os"
@@ -33,9 +32,10 @@ import (
 //     waiting, Detail "authorization of MCP server NAME: open URL", and
 //     ThreadView.Authorize, as a RAP tool's oauth request: infinity ls,
 //     the thread's page in the web UI). Such a thread does not call its
-//     model until the user is done: its slice ends with
-//     errMCPAuthorization (infinity.ErrAwaitingUser: no error is logged
-//     and nothing backs off) and its input stays queued, run at once when
+//     model until the user is done: the agent's gate (actors.Agent.Gate)
+//     ends its slice before the model call with errMCPAuthorization
+//     (infinity.ErrAwaitingUser: no error is logged, nothing backs off,
+//     and no model call is made or counted) and its input stays queued, run at once when
 //     the server is authorized (after a restart too) and looked at again
 //     every few minutes meanwhile (so an expired URL is renewed); so the
 //     model never runs without tools the agent file names.
@@ -59,8 +59,8 @@ const (
 	MCPOAuthCallbackPath = "/oauth/mcp/callback"
 )
 
-// errMCPAuthorization fails the model calls of a thread whose agent has an
-// MCP server that waits for the user's authorization.
+// errMCPAuthorization ends the slices of a thread whose agent has an MCP
+// server that waits for the user's authorization, before their model call.
 var errMCPAuthorization = errors.New("waits for the user's authorization: the thread goes on once the user opened the authorization URL that infinity ls shows for it")
 
 // mcpAuth holds the daemon's authorizers, one per server URL, client id
@@ -217,19 +217,14 @@ func (m *mcpAuth) check(servers []*mcpAuthServer, thread, root infinity.ThreadID
 		case needs:
 			return fmt.Errorf("MCP server %s %w: %w", s.label, errMCPAuthorization, infinity.ErrAwaitingUser)
 		case stale:
-			// Authorized while this slice ran: it fails (its retries in
-			// the slice too), and runs again with the tools soon after.
-			time.AfterFunc(staleRetry, func() { m.wake(thread) })
+			// Authorized after this slice took its tools: it fails before
+			// its model call, and its retry (after the runtime's short
+			// backoff) takes them.
 			return fmt.Errorf("MCP server %s was authorized after this slice took its tools; it runs again with them: %w", s.label, infinity.ErrRetryable)
 		}
 	}
 	return nil
 }
-
-// staleRetry is how long after a slice that began before an authorization
-// its thread is woken again: past the engine's retries of a model call
-// within a slice.
-const staleRetry = 3 * time.Second
 
 // wake runs a thread's queued input now.
 func (m *mcpAuth) wake(id infinity.ThreadID) {
@@ -390,48 +385,14 @@ func (te toolEnv) oauthServer(s agentfile.MCPServer, f *agentfile.File, opts []m
 // waits for the user's authorization (see check), and returns src (the
 // servers' source) noting which sessions took their tools.
 func (m *mcpAuth) gate(a *actors.Agent, src actors.ToolSource, servers []*mcpAuthServer) actors.ToolSource {
-	wrap := func(p infinity.ModelProvider) infinity.ModelProvider {
-		return gatedProvider{next: p, check: func(req infinity.CompletionRequest) error {
-			root := req.Thread
-			if len(req.Stack) > 0 {
-				root = req.Stack[0]
+	prev := a.Gate
+	a.Gate = func(ctx context.Context, thread, root infinity.ThreadID) error {
+		if prev != nil {
+			if err := prev(ctx, thread, root); err != nil {
+				return err
 			}
-			return m.check(servers, req.Thread, root)
-		}}
-	}
-	if a.Provider != nil {
-		a.Provider = wrap(a.Provider)
-	}
-	if len(a.Providers) > 0 {
-		ps := make(map[string]infinity.ModelProvider, len(a.Providers))
-		for name, p := range a.Providers {
-			ps[name] = wrap(p)
 		}
-		a.Providers = ps
+		return m.check(servers, thread, root)
 	}
 	return authSource{m: m, src: src, servers: servers}
-}
-
-// gatedProvider fails a stream when check does.
-type gatedProvider struct {
-	next  infinity.ModelProvider
-	check func(infinity.CompletionRequest) error
-}
-
-func (g gatedProvider) Models(ctx context.Context) ([]infinity.ModelInfo, error) {
-	return g.next.Models(ctx)
-}
-
-// Instant is the inner provider's (the engine lets an instant provider's
-// slice keep its worker).
-func (g gatedProvider) Instant() bool {
-	i, ok := g.next.(interface{ Instant() bool })
-	return ok && i.Instant()
-}
-
-func (g gatedProvider) Stream(ctx context.Context, req infinity.CompletionRequest) iter.Seq2[infinity.StreamEvent, error] {
-	if err := g.check(req); err != nil {
-		return func(yield func(infinity.StreamEvent, error) bool) { yield(infinity.StreamEvent{}, err) }
-	}
-	return g.next.Stream(ctx, req)
 }
