@@ -1,7 +1,6 @@
 package anthropic
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -37,7 +36,7 @@ const apiVersion = "2023-06-01"
 // userAgent names the client to the server.
 const userAgent = "infinity-runtime (models/anthropic)"
 
-// maxEventLine bounds one line of the event stream.
+// maxEventLine bounds one line, and one event's data, of the event stream.
 const maxEventLine = 16 << 20
 
 // DefaultMaxTokens is the output budget of a request whose MaxTokens is 0.
@@ -188,92 +187,32 @@ func (p *Provider) Stream(ctx context.Context, req infinity.CompletionRequest) i
 	}
 }
 
-// Draining what follows message_stop (the end of a chunked body) lets an
-// HTTP/1.1 connection go back to the pool; it may take at most drainWait
-// and read at most drainMax bytes, else the connection is closed.
-const (
-	drainWait = 100 * time.Millisecond
-	drainMax  = 64 << 10
-)
-
-// close closes body, draining it first when the stream finished (its
-// message_stop arrived) so that its connection can be reused.
-func (e *events) close(body io.Closer, finished bool) {
-	if finished {
-		stop := time.AfterFunc(drainWait, func() { _ = body.Close() })
-		_, _ = e.r.Discard(drainMax)
-		if !stop.Stop() {
-			return // the timer closed it
-		}
-	}
-	_ = body.Close()
-}
-
-// events reads a response's server-sent events: the data lines of each
-// event, joined, decoded as an event (the event: line repeats the data's
-// type and is not needed).
+// events reads a response's server-sent events, each decoded as an event
+// (the event: line repeats the data's type and is not needed).
 type events struct {
-	r    *bufio.Reader
-	data []byte
-	ev   event
+	sse *httpapi.SSE
+	ev  event
 }
 
-func newEvents(r io.Reader) *events { return &events{r: bufio.NewReaderSize(r, 4<<10)} }
+func newEvents(r io.Reader) *events { return &events{sse: httpapi.NewSSE(r, maxEventLine)} }
 
 // next returns the next event (reused: valid until the next call), or
 // io.EOF when the stream ends between events.
 func (e *events) next() (*event, error) {
-	e.data = e.data[:0]
-	lines := 0
-	for {
-		line, err := e.line()
-		if err != nil {
-			if errors.Is(err, io.EOF) && lines > 0 {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
-		}
-		if len(line) == 0 { // the end of an event
-			if len(e.data) == 0 {
-				lines = 0
-				continue
-			}
-			e.ev = event{}
-			if err := json.Unmarshal(e.data, &e.ev); err != nil {
-				return nil, fmt.Errorf("an event does not decode: %w", err)
-			}
-			return &e.ev, nil
-		}
-		lines++
-		if v, ok := bytes.CutPrefix(line, []byte("data:")); ok {
-			if len(e.data) > 0 {
-				e.data = append(e.data, '\n')
-			}
-			e.data = append(e.data, bytes.TrimPrefix(v, []byte(" "))...)
-		}
-	}
-}
-
-// line reads one line without its line ending.
-func (e *events) line() ([]byte, error) {
-	line, err := e.r.ReadSlice('\n')
-	if errors.Is(err, bufio.ErrBufferFull) {
-		long := append([]byte(nil), line...)
-		for errors.Is(err, bufio.ErrBufferFull) {
-			if len(long) > maxEventLine {
-				return nil, fmt.Errorf("an event line is longer than %d bytes", maxEventLine)
-			}
-			line, err = e.r.ReadSlice('\n')
-			long = append(long, line...)
-		}
-		line = long
-	}
-	if err != nil && (!errors.Is(err, io.EOF) || len(line) == 0) {
+	data, err := e.sse.Next()
+	if err != nil {
 		return nil, err
 	}
-	line = bytes.TrimSuffix(line, []byte("\n"))
-	return bytes.TrimSuffix(line, []byte("\r")), nil
+	e.ev = event{}
+	if err := json.Unmarshal(data, &e.ev); err != nil {
+		return nil, fmt.Errorf("an event does not decode: %w", err)
+	}
+	return &e.ev, nil
 }
+
+// close closes body, draining it first when the stream finished
+// (message_stop arrived) so that its connection can be reused.
+func (e *events) close(body io.Closer, finished bool) { e.sse.Close(body, finished) }
 
 // event is what handle reads of a streamed Messages event.
 type event struct {

@@ -1,32 +1,22 @@
 package openai
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"sync"
-	"time"
+
+	"github.com/infinity-runtime/infinity/models/internal/httpapi"
 )
 
 // maxEventSize bounds a line and an event's data, as the SDK's scanner
 // did: a stream that exceeds it is broken.
 const maxEventSize = 32 << 20
 
-// keepBuffer is the largest data buffer a pooled decoder keeps.
+// keepBuffer is the largest decode buffer a pooled decoder keeps.
 const keepBuffer = 64 << 10
-
-// Draining what follows "data: [DONE]" (the end of the chunked body) lets
-// the connection go back to the pool; it may take at most drainWait and
-// read at most drainMax bytes, else the connection is closed.
-const (
-	drainWait = 100 * time.Millisecond
-	drainMax  = 64 << 10
-)
-
-var errEventTooLarge = fmt.Errorf("a server-sent event is larger than %d MiB", maxEventSize>>20)
 
 var doneMarker = []byte("[DONE]")
 
@@ -36,9 +26,8 @@ var doneMarker = []byte("[DONE]")
 // json.Unmarshal, it keeps its scanner and decode state from one chunk to
 // the next) into a chunk that is reused. Decoders are pooled.
 type decoder struct {
-	br    *bufio.Reader
-	data  []byte // the current event's data
-	long  []byte // a line longer than br's buffer
+	sse   *httpapi.SSE
+	data  []byte // the current event's data (sse's)
 	src   eventSource
 	dec   *json.Decoder // reads src; nil after it failed
 	chunk chunk         // the current chunk
@@ -46,7 +35,7 @@ type decoder struct {
 	done  bool          // "data: [DONE]" arrived
 }
 
-var decoders = sync.Pool{New: func() any { return &decoder{br: bufio.NewReaderSize(nil, 4096)} }}
+var decoders = sync.Pool{New: func() any { return &decoder{sse: httpapi.NewSSE(nil, maxEventSize)} }}
 
 // eventSource is the json.Decoder's input: each event's data in turn,
 // then one newline (so a number ends), then errIncomplete: a value that
@@ -112,30 +101,19 @@ func blank(b []byte) bool {
 
 func newDecoder(r io.Reader) *decoder {
 	d := decoders.Get().(*decoder)
-	d.br.Reset(r)
+	d.sse.Reset(r)
 	return d
 }
 
 // close drains a finished body so that its connection can be reused,
 // closes it and puts d back in the pool.
 func (d *decoder) close(body io.ReadCloser) {
-	closed := false
-	if d.done && d.err == nil {
-		stop := time.AfterFunc(drainWait, func() { _ = body.Close() })
-		_, _ = d.br.Discard(drainMax)
-		closed = !stop.Stop() // the timer closes it
-	}
-	if !closed {
-		_ = body.Close()
-	}
-	d.br.Reset(nil)
+	d.sse.Close(body, d.done && d.err == nil)
+	d.sse.Reset(nil)
 	if cap(d.data) > keepBuffer {
-		d.data = nil
-		d.dec = nil // its buffer grew as much
+		d.dec = nil // its buffer grew as much as the event
 	}
-	if cap(d.long) > keepBuffer {
-		d.long = nil
-	}
+	d.data = nil
 	d.chunk = chunk{}
 	d.src.data = nil
 	d.err, d.done = nil, false
@@ -168,70 +146,19 @@ func (d *decoder) next() bool {
 	return false
 }
 
-// event reads the next event's data into d.data: the values of its data
-// fields, joined by newlines. Other fields and comments are skipped, as
-// are events without data. It returns false at the end of the body (an
-// event not ended by a blank line is dropped) or on an error (d.err).
+// event reads the next event's data into d.data. It returns false at the
+// end of the body (an event not ended by a blank line is dropped) or on an
+// error (d.err).
 func (d *decoder) event() bool {
-	d.data = d.data[:0]
-	for {
-		line, err := d.line()
-		if err != nil {
-			if err != io.EOF {
-				d.err = err
-			}
-			return false
-		}
-		if len(line) == 0 {
-			if len(d.data) == 0 {
-				continue
-			}
-			d.data = d.data[:len(d.data)-1] // the last newline
-			if len(d.data) == 0 {
-				continue
-			}
-			return true
-		}
-		name, value, _ := bytes.Cut(line, []byte(":"))
-		if string(name) != "data" {
-			continue // a comment (": ..."), event, id or retry
-		}
-		if len(value) > 0 && value[0] == ' ' {
-			value = value[1:]
-		}
-		if len(d.data)+len(value) >= maxEventSize {
-			d.err = errEventTooLarge
-			return false
-		}
-		d.data = append(d.data, value...)
-		d.data = append(d.data, '\n')
-	}
-}
-
-// line returns the next line without its "\n" or "\r\n"; it is valid
-// until the next call. A last line without a newline is io.EOF: it
-// cannot end an event.
-func (d *decoder) line() ([]byte, error) {
-	line, err := d.br.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
-		d.long = append(d.long[:0], line...)
-		for err == bufio.ErrBufferFull {
-			if len(d.long) >= maxEventSize {
-				return nil, errEventTooLarge
-			}
-			line, err = d.br.ReadSlice('\n')
-			d.long = append(d.long, line...)
-		}
-		line = d.long
-	}
+	data, err := d.sse.Next()
 	if err != nil {
-		return nil, err
+		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			d.err = err
+		}
+		return false
 	}
-	line = line[:len(line)-1]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return line, nil
+	d.data = data
+	return true
 }
 
 // chunk is what run reads of a streamed chat.completion.chunk.

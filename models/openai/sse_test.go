@@ -145,7 +145,7 @@ func TestDecoderPool(t *testing.T) {
 func TestSSETooLarge(t *testing.T) {
 	big := strings.Repeat("x", maxEventSize)
 	for _, body := range []string{"data: " + big + "\n\n", "data: " + big[:maxEventSize/2] + "\ndata: " + big[:maxEventSize/2] + "\n\n"} {
-		if _, err := events(body); !errors.Is(err, errEventTooLarge) {
+		if _, err := events(body); !errors.Is(err, httpapi.ErrEventTooLarge) {
 			t.Errorf("err %v", err)
 		}
 	}
