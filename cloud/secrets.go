@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/internal/awsendpoint"
 	"github.com/infinity-runtime/infinity/internal/awsjson"
 	"github.com/infinity-runtime/infinity/tools/httpclient"
 )
@@ -78,7 +79,11 @@ func awsClient[C any](cfg aws.Config, service, sdkID, endpoint string, mk func(i
 		return zero, fmt.Errorf("cloud: %s: %w", service, err)
 	}
 	if endpoint == "" {
-		endpoint = serviceEndpoint(cfg, sdkID, service)
+		u, err := awsendpoint.Resolve(&cfg, sdkID, service)
+		if err != nil {
+			return zero, fmt.Errorf("cloud: %s: %w", service, err)
+		}
+		endpoint = u.String()
 	}
 	c, err := mk(signer, endpoint)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/internal/awsendpoint"
 	"github.com/infinity-runtime/infinity/models/internal/httpapi"
 	"github.com/infinity-runtime/infinity/tools/httpclient"
 )
@@ -63,9 +64,9 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.AWS.Credentials == nil {
 		return nil, invalidf("AWS credentials are required (set Config.AWS.Credentials, or use models/bedrock/chain.FromConfig)")
 	}
-	ep, err := endpoint(&cfg.AWS)
+	ep, err := awsendpoint.Resolve(&cfg.AWS, sdkID, hostPrefix)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bedrock: %w", err)
 	}
 	c, err := newClient(&cfg.AWS)
 	if err != nil {
