@@ -727,3 +727,21 @@ func TestStreamsKeepTheirConnection(t *testing.T) {
 		t.Errorf("%d of 300 request writes failed, the first with %v", len(writeErrs), writeErrs[0])
 	}
 }
+
+// BenchmarkRequest encodes a call's request with ten tools of a few
+// properties each (the built-ins are eight).
+func BenchmarkRequest(b *testing.B) {
+	var specs []infinity.ToolSpec
+	for i := range 10 {
+		specs = append(specs, infinity.ToolSpec{Name: fmt.Sprintf("tool_%d", i), Description: "Does one thing, and says what it did in a sentence or two.",
+			Schema: json.RawMessage(`{"type":"object","properties":{"seconds":{"type":"number","description":"How long, in seconds."},"reason":{"type":"string","description":"Why, for the log."}},"required":["seconds"]}`)})
+	}
+	p := &Provider{models: []infinity.ModelInfo{{ID: "m", MaxOutput: 100}}}
+	req := &infinity.CompletionRequest{System: "sys", Items: []infinity.Item{{Kind: infinity.KindUser, Text: "hi"}}, Tools: specs}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, body, err := p.request(req); err != nil || !json.Valid(body) {
+			b.Fatal(err)
+		}
+	}
+}

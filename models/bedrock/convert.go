@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/models/internal/httpapi"
 	"github.com/infinity-runtime/infinity/models/turns"
 )
 
@@ -25,7 +26,7 @@ type converseRequest struct {
 	Messages        []message        `json:"messages"`
 	System          []contentBlock   `json:"system,omitempty"`
 	InferenceConfig *inferenceConfig `json:"inferenceConfig,omitempty"`
-	ToolConfig      *toolConfig      `json:"toolConfig,omitempty"`
+	// toolConfig ({"tools": [tool, …]}) is spliced in after (toolCache).
 }
 
 type message struct {
@@ -64,10 +65,6 @@ type inferenceConfig struct {
 	MaxTokens int32 `json:"maxTokens,omitempty"`
 }
 
-type toolConfig struct {
-	Tools []tool `json:"tools"`
-}
-
 type tool struct {
 	ToolSpec toolSpec `json:"toolSpec"`
 }
@@ -102,22 +99,34 @@ func (p *Provider) request(req *infinity.CompletionRequest) (model string, body 
 	if !blank(req.System) {
 		in.System = []contentBlock{{Text: req.System}}
 	}
-	if len(req.Tools) > 0 {
-		tc := &toolConfig{Tools: make([]tool, 0, len(req.Tools))}
-		for _, spec := range req.Tools {
-			t, err := convertTool(spec)
-			if err != nil {
-				return "", nil, err
-			}
-			tc.Tools = append(tc.Tools, t)
-		}
-		in.ToolConfig = tc
-	}
 	body, err = json.Marshal(&in)
 	if err != nil {
 		return "", nil, invalidf("the request does not encode: %v", err)
 	}
+	if len(req.Tools) > 0 { // spliced in: see toolCache
+		if body, err = toolCache.AddWrapped(body, `"toolConfig":{"tools":[`, `]}`, req.Tools); err != nil {
+			return "", nil, err
+		}
+	}
 	return model, body, nil
+}
+
+// toolCache keeps each tool's toolConfig.tools element, by content: an
+// agent sends the same tools with every call, and converting a schema
+// (decoded, checked, encoded again) is most of a request's encoding.
+var toolCache = httpapi.NewTools(1024, encodeTool)
+
+// encodeTool is a tool's toolConfig.tools element.
+func encodeTool(spec *infinity.ToolSpec) ([]byte, error) {
+	t, err := convertTool(*spec)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(&t)
+	if err != nil {
+		return nil, invalidf("tool %q does not encode: %v", spec.Name, err)
+	}
+	return b, nil
 }
 
 // messages groups items into alternating user and assistant messages.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"hash/maphash"
 	"sync"
 
@@ -92,8 +93,15 @@ func (c *Tools) Len() int {
 // AddTo returns the JSON object body with the field `"name":[…]` added,
 // the array holding the encodings of specs (body must not have the field).
 func (c *Tools) AddTo(body []byte, name string, specs []infinity.ToolSpec) ([]byte, error) {
+	return c.AddWrapped(body, `"`+name+`":[`, `]`, specs)
+}
+
+// AddWrapped returns the JSON object body with open, the encodings of
+// specs separated by commas, and close added as its last member: open
+// `"toolConfig":{"tools":[` and close `]}` nest the array in an object.
+func (c *Tools) AddWrapped(body []byte, open, close string, specs []infinity.ToolSpec) ([]byte, error) {
 	enc := make([][]byte, len(specs))
-	n := len(body) + len(name) + len(`,"":[]`) + len(specs)
+	n := len(body) + 1 + len(open) + len(close) + len(specs)
 	for i := range specs {
 		b, err := c.Get(&specs[i])
 		if err != nil {
@@ -104,14 +112,16 @@ func (c *Tools) AddTo(body []byte, name string, specs []infinity.ToolSpec) ([]by
 	}
 	out := make([]byte, 0, n)
 	out = append(out, body[:len(body)-1]...) // without its closing brace
-	out = append(out, `,"`...)
-	out = append(out, name...)
-	out = append(out, `":[`...)
+	if len(bytes.TrimSpace(out)) > 1 {       // not an empty object
+		out = append(out, ',')
+	}
+	out = append(out, open...)
 	for i, b := range enc {
 		if i > 0 {
 			out = append(out, ',')
 		}
 		out = append(out, b...)
 	}
-	return append(out, "]}"...), nil
+	out = append(out, close...)
+	return append(out, '}'), nil
 }

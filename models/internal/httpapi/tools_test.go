@@ -100,3 +100,20 @@ func TestToolsByteBound(t *testing.T) {
 		t.Fatalf("%d kept after three tools of a third of the bound each (with their encodings), want 1", c.Len())
 	}
 }
+
+// AddWrapped nests the encodings, after the object's last member or as its
+// first.
+func TestAddWrapped(t *testing.T) {
+	c := NewTools(8, func(s *infinity.ToolSpec) ([]byte, error) { return []byte(`{"n":"` + s.Name + `"}`), nil })
+	specs := []infinity.ToolSpec{{Name: "a"}, {Name: "b"}}
+	for body, want := range map[string]string{
+		`{"m":1}`: `{"m":1,"cfg":{"tools":[{"n":"a"},{"n":"b"}]}}`,
+		`{}`:      `{"cfg":{"tools":[{"n":"a"},{"n":"b"}]}}`,
+		`{ }`:     `{ "cfg":{"tools":[{"n":"a"},{"n":"b"}]}}`,
+	} {
+		got, err := c.AddWrapped([]byte(body), `"cfg":{"tools":[`, `]}`, specs)
+		if err != nil || string(got) != want {
+			t.Errorf("%s: %s, %v; want %s", body, got, err, want)
+		}
+	}
+}
