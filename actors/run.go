@@ -501,17 +501,17 @@ func (r *run) think(ctx context.Context) error {
 			}, time.Time{})
 			return nil
 		}
-		if gate := r.agent.Gate; gate != nil {
-			if err := gate(ctx, r.self.ID, r.self.Root); err != nil {
-				return fmt.Errorf("slice %s: %w", r.self.ID, err)
-			}
-		}
 		stop, err := r.budgetCheck(ctx)
 		if err != nil {
 			return err
 		}
 		if stop {
 			return nil
+		}
+		if gate := r.agent.Gate; gate != nil { // after the budget: a spent one is said first
+			if err := gate(ctx, r.self.ID, r.self.Root); err != nil {
+				return fmt.Errorf("slice %s: %w", r.self.ID, err)
+			}
 		}
 		r.completions++
 		tm, req, err := r.prepare(ctx)

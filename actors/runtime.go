@@ -265,7 +265,9 @@ func (rt *Runtime) work(mb *mailbox) {
 			batch []infinity.InputMessage
 			res   sliceEnd
 		)
-		if s := mb.resume; s != nil {
+		resumed := mb.resume != nil
+		if resumed {
+			s := mb.resume
 			batch = mb.resumeBatch
 			mb.resume, mb.resumeBatch = nil, nil
 			rt.mu.Unlock()
@@ -295,6 +297,16 @@ func (rt *Runtime) work(mb *mailbox) {
 		rt.mu.Lock()
 		if !rt.ended(mb, batch, res.err) {
 			break
+		}
+		if resumed {
+			// The resume ran ahead of the queued runs (RunFirst); the
+			// thread's next batch queues behind them like any other.
+			var next Actor
+			if (len(mb.queue) > 0 || mb.drain) && !rt.stopped {
+				next = rt.signal(mb)
+			}
+			rt.park(mb, asleep, next)
+			return
 		}
 	}
 	rt.park(mb, asleep, nil)

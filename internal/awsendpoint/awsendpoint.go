@@ -24,7 +24,9 @@ import (
 // only AWS_ENDPOINT_URL is set, else cfg.BaseEndpoint (AWS_ENDPOINT_URL);
 // otherwise the regional endpoint of the region's partition, its FIPS or
 // dual-stack variant when a source asks for one (which a configured
-// endpoint does not allow). Its errors wrap infinity.ErrInvalid.
+// endpoint does not allow). Its errors wrap infinity.ErrInvalid. Rules
+// some services' SDK clients add are not followed: SQS's FIPS endpoints
+// in GovCloud regions, and FIPS pseudo-regions ("fips-us-east-1").
 func Resolve(cfg *aws.Config, sdkID, host string) (*url.URL, error) {
 	ctx := context.Background()
 	var (

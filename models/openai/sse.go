@@ -152,8 +152,8 @@ func (d *decoder) next() bool {
 func (d *decoder) event() bool {
 	data, err := d.sse.Next()
 	if err != nil {
-		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-			d.err = err
+		if err != io.EOF && !errors.Is(err, httpapi.ErrCutShort) {
+			d.err = err // a failed read too: a connection lost mid-body
 		}
 		return false
 	}

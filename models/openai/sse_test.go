@@ -314,3 +314,29 @@ func eventErrorStatus(data []byte) (int, bool) {
 	}
 	return e.StatusCode, true
 }
+
+// A connection lost mid-body (net/http reads it as io.ErrUnexpectedEOF)
+// breaks the stream, after the finish_reason too: the usage and [DONE]
+// that were to follow are missing, and the call is retried. A body that
+// merely ends inside an event (a server's sloppy end) is its end.
+func TestSSELostConnection(t *testing.T) {
+	chunk := `data: {"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}]}` + "\n\n"
+	d := newDecoder(io.MultiReader(strings.NewReader(chunk+"data: {\"cho"), errReader{io.ErrUnexpectedEOF}))
+	for d.next() {
+	}
+	if !errors.Is(d.err, io.ErrUnexpectedEOF) {
+		t.Errorf("lost connection: err %v, want io.ErrUnexpectedEOF", d.err)
+	}
+	d.close(io.NopCloser(nil))
+	d = newDecoder(strings.NewReader(chunk + "data: {\"cho"))
+	for d.next() {
+	}
+	if d.err != nil {
+		t.Errorf("a body ending inside an event: err %v, want its end", d.err)
+	}
+	d.close(io.NopCloser(nil))
+}
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }

@@ -13,6 +13,13 @@ import (
 // event larger than the reader's bound.
 var ErrEventTooLarge = errors.New("a server-sent event is too large")
 
+// ErrCutShort is returned by SSE.Next when the body ended inside an event
+// (lines not closed by a blank line, or a last line without its newline).
+// It wraps io.ErrUnexpectedEOF. A body whose read fails (a connection
+// lost mid-body reads as io.ErrUnexpectedEOF too) returns that error
+// instead.
+var ErrCutShort = fmt.Errorf("the event stream ended inside an event: %w", io.ErrUnexpectedEOF)
+
 // Draining what follows a stream's last event (the end of a chunked body)
 // lets an HTTP/1.1 connection go back to the pool; SSE.Close takes at most
 // drainWait and reads at most drainMax bytes, else it closes the
@@ -55,18 +62,17 @@ func (s *SSE) Reset(r io.Reader) {
 }
 
 // Next returns the data of the next event, valid until the next call. At
-// the end of the body it returns io.EOF between events and
-// io.ErrUnexpectedEOF inside one (lines not closed by a blank line); a line
-// or an event over the bound is ErrEventTooLarge; a failed read is its
-// error.
+// the end of the body it returns io.EOF between events and ErrCutShort
+// inside one; a line or an event over the bound is ErrEventTooLarge; a
+// failed read is its error.
 func (s *SSE) Next() ([]byte, error) {
 	s.data = s.data[:0]
 	inside := false // a line of the event came
 	for {
 		line, err := s.line()
 		if err != nil {
-			if errors.Is(err, io.EOF) && inside {
-				err = io.ErrUnexpectedEOF
+			if err == io.EOF && inside {
+				err = ErrCutShort
 			}
 			return nil, err
 		}
@@ -100,8 +106,8 @@ func (s *SSE) tooLarge() error {
 }
 
 // line returns the next line without its "\n" or "\r\n", valid until the
-// next call. A last line without its newline is io.EOF: it cannot end an
-// event.
+// next call. A last line without its newline is ErrCutShort: it cannot end
+// an event.
 func (s *SSE) line() ([]byte, error) {
 	line, err := s.br.ReadSlice('\n')
 	if errors.Is(err, bufio.ErrBufferFull) {
@@ -115,8 +121,8 @@ func (s *SSE) line() ([]byte, error) {
 		}
 		line = s.long
 	}
-	if errors.Is(err, io.EOF) && len(line) > 0 {
-		return nil, io.ErrUnexpectedEOF // a line cut short
+	if err == io.EOF && len(line) > 0 {
+		return nil, ErrCutShort
 	}
 	if err != nil {
 		return nil, err

@@ -31,8 +31,8 @@ func TestSSE(t *testing.T) {
 		{"data lines joined", "data: a\ndata:b\ndata:  c\n\n", []string{"a\nb\n c"}, io.EOF},
 		{"events without data skipped", "event: ping\n\n\n\ndata:\n\ndata: a\n\n", []string{"a"}, io.EOF},
 		{"a field named data without a colon", "data\ndata: a\n\n", []string{"\na"}, io.EOF},
-		{"cut inside an event", "data: a\n\ndata: b\n", []string{"a"}, io.ErrUnexpectedEOF},
-		{"a last line without its newline", "data: a\n\ndata: b", []string{"a"}, io.ErrUnexpectedEOF},
+		{"cut inside an event", "data: a\n\ndata: b\n", []string{"a"}, ErrCutShort},
+		{"a last line without its newline", "data: a\n\ndata: b", []string{"a"}, ErrCutShort},
 		{"a line longer than the buffer", "data: " + strings.Repeat("x", 10000) + "\n\n", []string{strings.Repeat("x", 10000)}, io.EOF},
 		{"an event over the bound", "data: " + strings.Repeat("x", 100) + "\n\n", nil, ErrEventTooLarge},
 		{"a line over the bound", ": " + strings.Repeat("x", 5000) + "\n\n", nil, ErrEventTooLarge},
@@ -84,3 +84,22 @@ func FuzzSSE(f *testing.F) {
 		t.Fatal("more events than the body has bytes")
 	})
 }
+
+// A read that fails is that failure, even io.ErrUnexpectedEOF (how
+// net/http reports a connection lost mid-body): not ErrCutShort.
+func TestSSEReadFailure(t *testing.T) {
+	s := NewSSE(io.MultiReader(strings.NewReader("data: a\n\ndata: b\n"), failing{io.ErrUnexpectedEOF}), 1<<20)
+	if d, err := s.Next(); err != nil || string(d) != "a" {
+		t.Fatalf("%q, %v", d, err)
+	}
+	if _, err := s.Next(); !errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, ErrCutShort) {
+		t.Fatalf("%v; want the read's io.ErrUnexpectedEOF", err)
+	}
+	if !errors.Is(ErrCutShort, io.ErrUnexpectedEOF) {
+		t.Fatal("ErrCutShort does not wrap io.ErrUnexpectedEOF")
+	}
+}
+
+type failing struct{ err error }
+
+func (f failing) Read([]byte) (int, error) { return 0, f.err }
