@@ -89,6 +89,13 @@ func (rt *Runtime) Start(ctx context.Context, o StartOptions) (infinity.ThreadID
 	}
 	switch {
 	case err == nil:
+		if rt.host != nil {
+			rt.mu.Lock()
+			if rt.active[id] == nil {
+				rt.newRoots[id] = struct{}{}
+			}
+			rt.mu.Unlock()
+		}
 		if obs := rt.cfg.Observer; obs != nil {
 			obs(Event{Kind: EventThreadCreated, Thread: id, Info: info, At: info.Created})
 		}

@@ -37,10 +37,13 @@ type Runtime struct {
 	// when it is a Yielder.
 	sliceCtx context.Context
 
-	mu      sync.Mutex
-	active  map[infinity.ThreadID]*mailbox
-	busy    int
-	stopped bool
+	mu     sync.Mutex
+	active map[infinity.ThreadID]*mailbox
+	// newRoots are roots Start just created, not active yet: their first
+	// slice has no outbox to send nor input applied before (see activate).
+	newRoots map[infinity.ThreadID]struct{}
+	busy     int
+	stopped  bool
 	// suspended counts the slices stopped at a model call whose answer is
 	// not in yet.
 	suspended atomic.Int64
@@ -94,10 +97,11 @@ func New(cfg Config) (*Runtime, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	rt := &Runtime{
-		cfg:    cfg,
-		ctx:    ctx,
-		cancel: cancel,
-		active: make(map[infinity.ThreadID]*mailbox),
+		cfg:      cfg,
+		ctx:      ctx,
+		cancel:   cancel,
+		active:   make(map[infinity.ThreadID]*mailbox),
+		newRoots: make(map[infinity.ThreadID]struct{}),
 	}
 	rt.idle = sync.NewCond(&rt.mu)
 	// Follow and Wait see every event after the configured Observer.
@@ -194,7 +198,11 @@ func (rt *Runtime) Deliver(msg infinity.InputMessage) error {
 func (rt *Runtime) activate(id infinity.ThreadID) *mailbox {
 	mb := rt.active[id]
 	if mb == nil {
-		mb = &mailbox{id: id, drain: true}
+		// A root Start just created skips the first slice's look at the
+		// outbox and the applied records: no slice of it ran yet.
+		_, created := rt.newRoots[id]
+		delete(rt.newRoots, id)
+		mb = &mailbox{id: id, drain: !created}
 		if rt.host != nil {
 			mb.actor = rt.host.Spawn(id, func() { rt.work(mb) })
 		}

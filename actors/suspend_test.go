@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -270,5 +271,51 @@ func TestGateHoldsModelCalls(t *testing.T) {
 	}
 	if errs := e.sliceErrors(); len(errs) != 1 || !errors.Is(errs[0], infinity.ErrRetryable) {
 		t.Errorf("slice errors %v, want the gate's one passing failure", errs)
+	}
+}
+
+// outboxReads counts a store's outbox reads by thread.
+type outboxReads struct {
+	infinity.ConversationStore
+	mu sync.Mutex
+	n  map[infinity.ThreadID]int
+}
+
+func (o *outboxReads) Outbox(ctx context.Context, id infinity.ThreadID) ([]infinity.Outgoing, error) {
+	o.mu.Lock()
+	o.n[id]++
+	o.mu.Unlock()
+	return o.ConversationStore.Outbox(ctx, id)
+}
+
+func (o *outboxReads) reads(id infinity.ThreadID) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.n[id]
+}
+
+// A root's first slice right after Start skips the outbox (nothing of it
+// ran yet); a thread that comes back after passivation looks at it first,
+// as after a crash it may hold what a slice committed and did not send.
+func TestNewRootSkipsTheOutbox(t *testing.T) {
+	var store *outboxReads
+	e := newEnv(t, []scripted.Rule{{Reply: scripted.Reply{Text: "done"}}}, func(c *actors.Config) {
+		store = &outboxReads{ConversationStore: c.Conversations, n: map[infinity.ThreadID]int{}}
+		c.Conversations = store
+		c.Idle = 10 * time.Millisecond
+	})
+	id := e.start("go")
+	e.waitFor("the answer", func() bool { return e.last(id) == "done" })
+	if n := store.reads(id); n != 0 {
+		t.Errorf("a new root's first slice read its outbox %d times", n)
+	}
+	e.waitFor("passivation", func() bool { return e.rt.Active() == 0 })
+	e.send(id, "again")
+	e.waitFor("the second answer", func() bool {
+		own := e.own(id)
+		return len(own) == 4 && e.last(id) == "done"
+	})
+	if n := store.reads(id); n == 0 {
+		t.Error("a thread back from passivation did not look at its outbox")
 	}
 }
