@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -206,5 +207,60 @@ func TestHealth(t *testing.T) {
 	// Nothing else is open without the token.
 	if code, _ := raw(t, d, http.MethodGet, "/v1/status", "", nil); code != http.StatusUnauthorized {
 		t.Fatalf("/v1/status without the token: %d", code)
+	}
+}
+
+const slowAgent = `name: slow
+model:
+  provider: scripted
+  script: slow.json
+`
+
+const slowScript = `{"model":"m1","rules":[{"when":{},"reply":{"text":"late","delay":"1500ms"}}]}`
+
+// Threads whose model takes its time wait for it without a worker: while
+// their calls are in flight, /metrics counts them as detached slices and
+// model calls in flight, and ls shows each thread running; then each is
+// answered.
+func TestSlowModelThroughTheDaemon(t *testing.T) {
+	home := t.TempDir()
+	d, c := startDaemonWith(t, daemon.Options{Home: home})
+	tok, err := daemon.ReadToken(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.RegisterAgent(t.Context(), daemon.AgentRequest{Origin: "slow.yaml", AgentSource: daemon.AgentSource{YAML: slowAgent, Script: slowScript}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []infinity.ThreadID
+	for range 5 {
+		st, err := c.Start(t.Context(), daemon.StartRequest{Agent: info.Key, Text: "take your time"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, st.Thread)
+	}
+	var detached, inFlight float64
+	for deadline := time.Now().Add(20 * time.Second); detached < 5 || inFlight < 5; {
+		if time.Now().After(deadline) {
+			t.Fatalf("detached slices %v, model calls in flight %v: want the five calls waiting at once", detached, inFlight)
+		}
+		fams := scrape(t, "http://"+d.Addr()+"/metrics", tok)
+		detached, _ = value(fams, "infinity_host_detached_slices", nil)
+		inFlight, _ = value(fams, "infinity_model_calls_in_flight", nil)
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, id := range ids {
+		if v, err := c.Thread(t.Context(), id); err != nil || v.Status != daemon.StatusRunning {
+			t.Errorf("%s while its model thinks: %+v, %v; want running", id, v, err)
+		}
+	}
+	for _, id := range ids {
+		waitStatus(t, c, id, daemon.StatusWaiting, daemon.WaitingForInput)
+	}
+	fams := scrape(t, "http://"+d.Addr()+"/metrics", tok)
+	if n, _ := value(fams, "infinity_host_detached_slices", nil); n != 0 {
+		t.Errorf("detached slices after the answers: %v", n)
 	}
 }
