@@ -393,6 +393,9 @@ type StatusView struct {
 	ModelLimits map[string]actors.ModelLimit `json:"model_limits,omitempty"`
 	// ModelCalls are the model calls in flight and waiting.
 	ModelCalls actors.ModelCalls `json:"model_calls"`
+	// Host is how busy the slices' workers are: the workers, the runs
+	// queued for one, and the slices waiting for their model without one.
+	Host actors.HostStats `json:"host"`
 }
 
 func (d *Daemon) getStatus(w http.ResponseWriter, r *http.Request) error {
@@ -404,7 +407,7 @@ func (d *Daemon) getStatus(w http.ResponseWriter, r *http.Request) error {
 		Info:    Info{PID: os.Getpid(), Addr: d.Addr(), Home: d.opts.Home, Version: d.opts.Version, Started: d.started},
 		Uptime:  time.Since(d.started).Round(time.Second).String(),
 		Threads: threads, Active: d.rt.Active(), Waiting: waiting, Agents: len(d.agents.List()) + 1,
-		StoreDir: d.store.Dir(), ModelLimits: d.rt.ModelLimits(), ModelCalls: d.rt.ModelCalls(),
+		StoreDir: d.store.Dir(), ModelLimits: d.rt.ModelLimits(), ModelCalls: d.rt.ModelCalls(), Host: d.rt.HostStats(),
 	})
 	return nil
 }

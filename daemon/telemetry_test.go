@@ -216,7 +216,7 @@ model:
   script: slow.json
 `
 
-const slowScript = `{"model":"m1","rules":[{"when":{},"reply":{"text":"late","delay":"1500ms"}}]}`
+const slowScript = `{"model":"m1","rules":[{"when":{},"reply":{"text":"late","delay":"2500ms"}}]}`
 
 // Threads whose model takes its time wait for it without a worker: while
 // their calls are in flight, /metrics counts them as detached slices and
@@ -250,6 +250,9 @@ func TestSlowModelThroughTheDaemon(t *testing.T) {
 		detached, _ = value(fams, "infinity_host_detached_slices", nil)
 		inFlight, _ = value(fams, "infinity_model_calls_in_flight", nil)
 		time.Sleep(20 * time.Millisecond)
+	}
+	if st, err := c.Status(t.Context()); err != nil || st.Host.Detached < 5 || st.ModelCalls.InFlight < 5 {
+		t.Errorf("daemon status while the models think: host %+v, model calls %+v, %v", st.Host, st.ModelCalls, err)
 	}
 	for _, id := range ids {
 		if v, err := c.Thread(t.Context(), id); err != nil || v.Status != daemon.StatusRunning {

@@ -132,7 +132,7 @@ func TestClientCommands(t *testing.T) {
 	if out := cmdOut(t, "import", filepath.Join(home, "sessions.json")); !strings.Contains(out, "skipped 1") {
 		t.Errorf("import into the same daemon: %s", out)
 	}
-	if out := cmdOut(t, "daemon", "status"); !strings.Contains(out, "threads     5") {
+	if out := cmdOut(t, "daemon", "status"); !strings.Contains(out, "threads     5") || !strings.Contains(out, "model calls 0 in flight (at most 1024), 0 waiting for their turn") || !strings.Contains(out, "0 slices waiting for their model") {
 		t.Errorf("daemon status:\n%s", out)
 	}
 	if out := cmdOut(t, "rm", root); !strings.Contains(out, "deleted "+root+" and 4 thread(s) below it") {

@@ -387,7 +387,10 @@ func (a *app) daemonStatusCommand() *cobra.Command {
 		Short: "show whether a daemon runs, and what it holds",
 		Long: `Shows whether a daemon runs for the home: its address, pid, version and
 uptime, and how many threads, waiting messages and timers, and agents it
-holds. The exit status is 4 when none runs.`,
+holds; and how busy it is: its workers (256 at most), the runs queued for
+one, the slices waiting for their model without one, and the model calls
+in flight (at most --max-model-calls) and waiting for their turn. The
+exit status is 4 when none runs.`,
 		Args:              argsBetween(0, 0),
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -408,6 +411,8 @@ holds. The exit status is 4 when none runs.`,
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "running     http://%s (pid %d, version %s, up %s)\nhome        %s\nthreads     %d (%d in memory)\nwaiting     %d messages and timers\nagents      %d\n",
 				st.Addr, st.PID, st.Version, st.Uptime, st.Home, st.Threads, st.Active, st.Waiting, st.Agents)
+			fmt.Fprintf(cmd.OutOrStdout(), "workers     %d, %d runs queued, %d slices waiting for their model\nmodel calls %d in flight (at most %d), %d waiting for their turn\n",
+				st.Host.Working, st.Host.Queued, st.Host.Detached, st.ModelCalls.InFlight, st.ModelCalls.Max, st.ModelCalls.Waiting)
 			return nil
 		},
 	}
