@@ -67,10 +67,13 @@ type mailbox struct {
 	// the actor's next run goes on with it (resumeBatch is its batch).
 	resume      *suspension
 	resumeBatch []infinity.InputMessage
-	awaiting    bool        // the last slice waits for the user (ErrAwaitingUser)
-	woken       bool        // a wake came while a slice ran (signal)
-	recheck     *time.Timer // the next look of a thread that waits for the user
-	timer       *time.Timer // the idle timer
+	// calling is when the thread's slice stopped at its model call, until
+	// the answer is in (zero otherwise).
+	calling  time.Time
+	awaiting bool        // the last slice waits for the user (ErrAwaitingUser)
+	woken    bool        // a wake came while a slice ran (signal)
+	recheck  *time.Timer // the next look of a thread that waits for the user
+	timer    *time.Timer // the idle timer
 }
 
 // awaitingUserRecheck is how often a thread waiting for the user runs
@@ -152,6 +155,18 @@ func (rt *Runtime) ModelLimits() map[string]ModelLimit { return rt.eng.limits.cu
 // thread waits for its turn at, if one does.
 func (rt *Runtime) WaitingForModel(id infinity.ThreadID) (string, bool) {
 	return rt.eng.limits.waitingFor(id)
+}
+
+// CallingModel reports whether the thread's slice is stopped at a model
+// call (waiting for a place among the calls in flight, a rate limit, or
+// the answer; see Config.MaxModelCalls), and since when.
+func (rt *Runtime) CallingModel(id infinity.ThreadID) (since time.Time, ok bool) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if mb := rt.active[id]; mb != nil && !mb.calling.IsZero() {
+		return mb.calling, true
+	}
+	return time.Time{}, false
 }
 
 // HostStats says how busy the host is: zero when it does not say
@@ -297,6 +312,9 @@ func (rt *Runtime) work(mb *mailbox) {
 			return
 		}
 		if res.susp != nil {
+			rt.mu.Lock()
+			mb.calling = time.Now()
+			rt.mu.Unlock()
 			go rt.suspend(mb, batch, res.susp)
 			rt.poll()
 			return
@@ -327,6 +345,7 @@ func (rt *Runtime) work(mb *mailbox) {
 func (rt *Runtime) suspend(mb *mailbox, batch []infinity.InputMessage, s *suspension) {
 	rt.call(s)
 	rt.mu.Lock()
+	mb.calling = time.Time{}
 	if rt.stopped {
 		rt.mu.Unlock()
 		rt.settle(mb, batch, s)

@@ -156,6 +156,8 @@ func (d *Daemon) view(ctx context.Context, info infinity.ThreadInfo, t timers) (
 		v.Status = StatusRunning
 		if key, ok := d.rt.WaitingForModel(info.ID); ok {
 			v.Detail = "waiting for its turn at " + key + " (a rate limit)"
+		} else if since, ok := d.rt.CallingModel(info.ID); ok {
+			v.Detail = "calling its model (for " + time.Since(since).Round(time.Second).String() + ")"
 		}
 	case failure != "":
 		v.Status, v.Detail = StatusFailed, failure

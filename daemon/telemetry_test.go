@@ -255,8 +255,8 @@ func TestSlowModelThroughTheDaemon(t *testing.T) {
 		t.Errorf("daemon status while the models think: host %+v, model calls %+v, %v", st.Host, st.ModelCalls, err)
 	}
 	for _, id := range ids {
-		if v, err := c.Thread(t.Context(), id); err != nil || v.Status != daemon.StatusRunning {
-			t.Errorf("%s while its model thinks: %+v, %v; want running", id, v, err)
+		if v, err := c.Thread(t.Context(), id); err != nil || v.Status != daemon.StatusRunning || !strings.HasPrefix(v.Detail, "calling its model (for ") {
+			t.Errorf("%s while its model thinks: %+v, %v; want running, calling its model", id, v, err)
 		}
 	}
 	for _, id := range ids {
