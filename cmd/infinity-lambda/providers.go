@@ -42,28 +42,30 @@ func providers(cfg aws.Config, secrets secretReader, getenv func(string) string)
 		"bedrock": func(models []infinity.ModelInfo) (infinity.ModelProvider, error) {
 			return bedrock.New(bedrock.Config{AWS: cfg, Models: models})
 		},
-		"anthropic": func(models []infinity.ModelInfo) (infinity.ModelProvider, error) {
-			v, err := env.lookup("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL")
-			if err != nil {
-				return nil, err
-			}
-			p, err := anthropic.New(anthropic.Config{APIKey: v[0], BaseURL: v[1], Models: models})
-			if err != nil {
-				return nil, env.explain(err, v[0], "ANTHROPIC_API_KEY")
-			}
-			return p, nil
-		},
-		"openai": func(models []infinity.ModelInfo) (infinity.ModelProvider, error) {
-			v, err := env.lookup("OPENAI_API_KEY", "OPENAI_BASE_URL")
-			if err != nil {
-				return nil, err
-			}
-			p, err := openai.New(openai.Config{APIKey: v[0], BaseURL: v[1], Models: models})
-			if err != nil {
-				return nil, env.explain(err, v[0], "OPENAI_API_KEY")
-			}
-			return p, nil
-		},
+		"anthropic": env.keyed("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", func(key, base string, models []infinity.ModelInfo) (infinity.ModelProvider, error) {
+			return anthropic.New(anthropic.Config{APIKey: key, BaseURL: base, Models: models})
+		}),
+		"openai": env.keyed("OPENAI_API_KEY", "OPENAI_BASE_URL", func(key, base string, models []infinity.ModelInfo) (infinity.ModelProvider, error) {
+			return openai.New(openai.Config{APIKey: key, BaseURL: base, Models: models})
+		}),
+	}
+}
+
+// keyed is the constructor of a provider that takes an API key and a base
+// URL, read (lookup) from the variables keyName and urlName when a thread
+// first needs the provider; a missing key's error says where it was
+// looked for.
+func (e *modelEnv) keyed(keyName, urlName string, mk func(key, base string, models []infinity.ModelInfo) (infinity.ModelProvider, error)) func([]infinity.ModelInfo) (infinity.ModelProvider, error) {
+	return func(models []infinity.ModelInfo) (infinity.ModelProvider, error) {
+		v, err := e.lookup(keyName, urlName)
+		if err != nil {
+			return nil, err
+		}
+		p, err := mk(v[0], v[1], models)
+		if err != nil {
+			return nil, e.explain(err, v[0], keyName)
+		}
+		return p, nil
 	}
 }
 
