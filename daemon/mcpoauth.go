@@ -258,7 +258,32 @@ func (a authSource) Tools(ctx context.Context, root infinity.ThreadID) ([]infini
 			a.m.mu.Unlock()
 		}
 	}
-	return tools, err
+	// A server that waits for the user is no failure to report (as an
+	// error on every look): the gate holds the thread's model calls
+	// until it is authorized, and the thread shows why.
+	return tools, withoutAwaiting(err)
+}
+
+// withoutAwaiting is err without its parts that say a server waits for
+// the user's authorization (nil when that is all it says).
+func withoutAwaiting(err error) error {
+	if err == nil {
+		return nil
+	}
+	parts := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		parts = j.Unwrap()
+	}
+	var rest []error
+	for _, e := range parts {
+		if !errors.Is(e, mcp.ErrAuthorizationRequired) {
+			rest = append(rest, e)
+		}
+	}
+	if len(rest) == len(parts) {
+		return err
+	}
+	return errors.Join(rest...)
 }
 
 // mcpWait is what a thread held back by an MCP authorization shows.

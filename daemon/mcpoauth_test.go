@@ -180,6 +180,9 @@ tools:
 	if h := waitItems(t, c, root, "the history", has()); strings.Contains(h, "add {") {
 		t.Fatalf("the model ran before the authorization:\n%s", h)
 	}
+	if l := logs.String(); strings.Contains(l, "level=ERROR") {
+		t.Fatalf("waiting for the user was logged as an error:\n%s", l)
+	}
 
 	// The browser: the authorization server grants and sends it back.
 	status, back := get(t, authURL)
