@@ -87,7 +87,7 @@ func (c *Client) send(ctx context.Context, method, path string, body io.Reader) 
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%w at %s (%v); start one with \"infinity daemon start\"", ErrNoDaemon, c.base, err)
+		return nil, fmt.Errorf("%w at %s (%w); start one with \"infinity daemon start\"", ErrNoDaemon, c.base, err)
 	}
 	if resp.StatusCode/100 == 2 {
 		return resp, nil

@@ -50,15 +50,10 @@ const (
 	CodeMigrationFailed = "migration_failed"
 )
 
-var (
-	// ErrMoving: the thread's tree is being moved; its input is refused
-	// until the move ends (retrying is right: after the move it is found
-	// at the destination, or here again if the move was called off).
-	ErrMoving = errors.New("the thread's session is moving to another daemon")
-	// ErrMigrationAborted wraps every reason a migration was called off
-	// after it began.
-	ErrMigrationAborted = errors.New("migration called off")
-)
+// ErrMoving: the thread's tree is being moved; its input is refused until
+// the move ends (retrying is right: after the move it is found at the
+// destination, or here again if the move was called off).
+var ErrMoving = errors.New("the thread's session is moving to another daemon")
 
 // How long a migration waits for the tree to come to rest (its running
 // slices to end), and for how long it must stay at rest.
@@ -300,9 +295,6 @@ func (d *Daemon) postMigrate(w http.ResponseWriter, r *http.Request) error {
 	})
 	select {
 	case res := <-done:
-		if me, ok := errors.AsType[*migrationError](res.err); ok {
-			return me.apiError()
-		}
 		if res.err != nil {
 			return res.err
 		}
@@ -333,22 +325,7 @@ func aborted(root infinity.ThreadID, to string, moved []MigratedServer, cause er
 		}
 		msg += "; these tool servers moved the session's state to the destination already and are told nothing more: " + strings.Join(names, ", ")
 	}
-	return &migrationError{msg: msg, err: fmt.Errorf("%w: %w", ErrMigrationAborted, cause)}
-}
-
-// migrationError is an aborted migration: ErrMigrationAborted and its
-// cause (errors.Is), answered as 502 CodeMigrationFailed.
-type migrationError struct {
-	msg string
-	err error
-}
-
-func (e *migrationError) Error() string { return e.msg }
-func (e *migrationError) Unwrap() error { return e.err }
-
-// apiError makes the answer: 502 CodeMigrationFailed.
-func (e *migrationError) apiError() *APIError {
-	return apiErr(http.StatusBadGateway, CodeMigrationFailed, "%s", e.msg)
+	return apiErr(http.StatusBadGateway, CodeMigrationFailed, "%s", msg)
 }
 
 // migrate moves the session rooted at root to req.To, in RAP §8's order:
@@ -380,14 +357,9 @@ func (d *Daemon) migrate(ctx context.Context, root infinity.ThreadID, req Migrat
 		return Migrated{}, aborted(root, req.To, moved, cause)
 	}
 
-	// The destination first: a daemon that answers, with our token.
-	// Each request to the destination is bounded: a destination that
-	// takes the connection and never answers must not hold the tree (its
-	// input refused) for ever.
-	bounded := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, migrateDestTimeout) }
-	sctx, cancel := bounded()
-	st, err := dst.Status(sctx)
-	cancel()
+	// The destination first: a daemon that answers, with our token. (Each
+	// request to it is bounded: see destination.)
+	st, err := dst.Status(ctx)
 	if err != nil {
 		return fail(fmt.Errorf("destination daemon at %s: %w", req.To, destErr(err)))
 	}
@@ -425,9 +397,7 @@ func (d *Daemon) migrate(ctx context.Context, root infinity.ThreadID, req Migrat
 	// 2. Start and connect the destination's tool servers.
 	var prep MigrationPrepared
 	prepared = true
-	pctx, cancel := bounded()
-	err = dst.do(pctx, "POST", "/v1/migrations/prepare", MigrationPrepare{Protocol: MigrationProtocol, Root: root, Agents: sources}, &prep)
-	cancel()
+	err = dst.do(ctx, "POST", "/v1/migrations/prepare", MigrationPrepare{Protocol: MigrationProtocol, Root: root, Agents: sources}, &prep)
 	if err != nil {
 		var ae *APIError
 		if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
@@ -474,9 +444,7 @@ func (d *Daemon) migrate(ctx context.Context, root infinity.ThreadID, req Migrat
 		return fence(err)
 	}
 	var imp MigrationImported
-	ictx, cancel := bounded()
-	err = dst.do(ictx, "POST", "/v1/migrations/import", doc, &imp)
-	cancel()
+	err = dst.do(ctx, "POST", "/v1/migrations/import", doc, &imp)
 	if err != nil {
 		return fence(fmt.Errorf("destination %s: import: %w", req.To, destErr(err)))
 	}
@@ -575,7 +543,13 @@ func destErr(err error) error {
 	case errors.As(err, &ae):
 		return fmt.Errorf("HTTP %d %s: %s", ae.Status, ae.Code, ae.Message)
 	case errors.Is(err, ErrNoDaemon):
-		return fmt.Errorf("unreachable: %w", errors.Unwrap(err))
+		// The client's hint (start a daemon here) is not the next step
+		// for a destination: say what the transport said.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return fmt.Errorf("unreachable: %w", ue.Err)
+		}
+		return fmt.Errorf("unreachable: %w", err)
 	}
 	return err
 }
