@@ -483,10 +483,7 @@ func (r *run) think(ctx context.Context) error {
 	}
 	for r.actionable && len(r.open) == 0 && !r.closing {
 		if r.outOfBudget(ctx) {
-			r.send(r.continueID(), infinity.InputMessage{
-				GroupID: r.self.ID, Content: infinity.TextContent(""),
-				Synthetic: &infinity.Synthetic{Type: infinity.SyntheticContinue},
-			}, time.Time{})
+			r.sendContinue()
 			return nil
 		}
 		if r.completions > 0 && r.budgeted {
@@ -495,10 +492,7 @@ func (r *run) think(ctx context.Context) error {
 			// other slice of the tree to count, here and in the cloud.
 			// (Before any store read: a failed read must not cost the
 			// call already made.)
-			r.send(r.continueID(), infinity.InputMessage{
-				GroupID: r.self.ID, Content: infinity.TextContent(""),
-				Synthetic: &infinity.Synthetic{Type: infinity.SyntheticContinue},
-			}, time.Time{})
+			r.sendContinue()
 			return nil
 		}
 		stop, err := r.budgetCheck(ctx)
@@ -510,6 +504,12 @@ func (r *run) think(ctx context.Context) error {
 		}
 		if gate := r.agent.Gate; gate != nil { // after the budget: a spent one is said first
 			if err := gate(ctx, r.self.ID, r.self.Root); err != nil {
+				if r.completions > 0 {
+					// What the slice's calls and tools did is kept: it
+					// commits, and its continue meets the gate again.
+					r.sendContinue()
+					return nil
+				}
 				return fmt.Errorf("slice %s: %w", r.self.ID, err)
 			}
 		}
@@ -563,6 +563,15 @@ func (r *run) took(ctx context.Context, resp response, err error) (more bool, _ 
 	}
 	r.runCalls(ctx, calls)
 	return true, nil
+}
+
+// sendContinue has the thread send itself a continue message: the slice
+// ends here (its work commits) and the thread goes on in the next.
+func (r *run) sendContinue() {
+	r.send(r.continueID(), infinity.InputMessage{
+		GroupID: r.self.ID, Content: infinity.TextContent(""),
+		Synthetic: &infinity.Synthetic{Type: infinity.SyntheticContinue},
+	}, time.Time{})
 }
 
 // continueID is stable for a re-run of the same slice, and differs from the

@@ -156,8 +156,11 @@ func TestPanicInSuspendedCallRetries(t *testing.T) {
 func TestCloseCancelsSuspendedCalls(t *testing.T) {
 	g := &gate{release: make(chan struct{})}
 	e := gateEnv(t, g)
-	e.startAgent("slow")
-	e.waitFor("the call in flight", func() bool { return g.inFlight.Load() == 1 })
+	id := e.startAgent("slow")
+	e.waitFor("the slice stopped at its call", func() bool {
+		_, calling := e.rt.CallingModel(id)
+		return calling && g.inFlight.Load() == 1
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	done := make(chan error, 1)
@@ -174,12 +177,16 @@ func TestCloseCancelsSuspendedCalls(t *testing.T) {
 // the slice's two calls suspends it, in slices of their own.
 func TestBudgetedSliceSuspends(t *testing.T) {
 	g := &gate{release: make(chan struct{})}
-	close(g.release)
-	e := gateEnv(t, g)
+	e := gateEnv(t, g, func(c *actors.Config) { c.MaxConcurrentSlices = 1 })
 	id, err := e.rt.Start(context.Background(), actors.StartOptions{Agent: "slow", Text: "go", Budget: &infinity.Budget{ModelCalls: 10}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.waitFor("the slice stopped at its call", func() bool {
+		_, calling := e.rt.CallingModel(id)
+		return calling && e.rt.HostStats().Detached == 1
+	})
+	close(g.release)
 	e.waitFor("the answer", func() bool { return e.last(id) == "done" })
 	e.settle()
 	noErrors(t, e)
@@ -317,5 +324,37 @@ func TestNewRootSkipsTheOutbox(t *testing.T) {
 	})
 	if n := store.reads(id); n == 0 {
 		t.Error("a thread back from passivation did not look at its outbox")
+	}
+}
+
+// A gate that holds a slice back after its first call keeps what the
+// slice did: the call and its tool's result are committed, and the thread
+// goes on from there once the user acted (the tool does not run again).
+func TestGateLaterInTheSlice(t *testing.T) {
+	g := &gate{release: make(chan struct{})}
+	close(g.release)
+	var ready atomic.Bool
+	var asked atomic.Int32
+	e := gateEnv(t, g, func(c *actors.Config) {
+		c.Agents[0].Gate = func(context.Context, infinity.ThreadID, infinity.ThreadID) error {
+			if asked.Add(1) > 1 && !ready.Load() {
+				return fmt.Errorf("an authorization began meanwhile: %w", infinity.ErrAwaitingUser)
+			}
+			return nil
+		}
+	})
+	id := e.startAgent("slow")
+	e.waitFor("the work committed while the gate holds", func() bool { return count(e.own(id), isCall("work")) == 1 && asked.Load() >= 3 })
+	if e.last(id) == "done" {
+		t.Fatal("answered while the gate held")
+	}
+	ready.Store(true)
+	if err := e.rt.Wake(id); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the answer", func() bool { return e.last(id) == "done" })
+	noErrors(t, e)
+	if n := count(e.own(id), isCall("work")); n != 1 {
+		t.Errorf("the work tool ran %d times:\n%s", n, transcript(e.own(id)))
 	}
 }
