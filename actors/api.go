@@ -107,6 +107,9 @@ func (rt *Runtime) Start(ctx context.Context, o StartOptions) (infinity.ThreadID
 		return "", fmt.Errorf("start: %w", err)
 	}
 	if err := rt.sender.Send(ctx, msg, time.Time{}); err != nil {
+		rt.mu.Lock()
+		delete(rt.newRoots, id) // activated later, if ever, like any thread
+		rt.mu.Unlock()
 		if stopped := rt.usable("start"); stopped != nil {
 			return "", stopped
 		}

@@ -33,8 +33,9 @@ type Runtime struct {
 	host   Host   // nil: no actors, only Step
 	ctx    context.Context
 	cancel context.CancelFunc
-	// sliceCtx is ctx for the slices the host runs: it carries the host
-	// when it is a Yielder.
+	// sliceCtx is ctx for the slices the host runs, marked so (onHost):
+	// their model calls suspend them, and a Yielder host lets them step
+	// out of its workers while they wait for a limit.
 	sliceCtx context.Context
 
 	mu     sync.Mutex
@@ -64,16 +65,16 @@ type mailbox struct {
 	drain    bool // the next slice first sends what the outbox still holds
 	failures int
 	// resume is a slice that stopped at a model call and has its answer:
-	// the actor's next run goes on with it (resumeBatch is its batch).
-	resume      *suspension
-	resumeBatch []infinity.InputMessage
+	// the thread's next run (work) goes on with it.
+	resume *suspension
 	// calling is when the thread's slice stopped at its model call, until
 	// the answer is in (zero otherwise).
-	calling  time.Time
-	awaiting bool        // the last slice waits for the user (ErrAwaitingUser)
-	woken    bool        // a wake came while a slice ran (signal)
-	recheck  *time.Timer // the next look of a thread that waits for the user
-	timer    *time.Timer // the idle timer
+	calling time.Time
+	woken   bool // a wake came while a slice ran (signal)
+	// recheck is the next look of a thread that waits for the user
+	// (ErrAwaitingUser); nil when it does not wait.
+	recheck *time.Timer
+	timer   *time.Timer // the idle timer
 }
 
 // awaitingUserRecheck is how often a thread waiting for the user runs
@@ -123,9 +124,8 @@ func New(cfg Config) (*Runtime, error) {
 	rt.sliceCtx = rt.ctx
 	if cfg.Host != nil {
 		rt.host = cfg.Host(HostOptions{Logger: cfg.Logger, MaxConcurrentSlices: cfg.MaxConcurrentSlices})
-		if y, ok := rt.host.(Yielder); ok {
-			rt.sliceCtx = onHost(rt.ctx, y)
-		}
+		y, _ := rt.host.(Yielder)
+		rt.sliceCtx = onHost(rt.ctx, y)
 	}
 	return rt, nil
 }
@@ -291,8 +291,8 @@ func (rt *Runtime) work(mb *mailbox) {
 		resumed := mb.resume != nil
 		if resumed {
 			s := mb.resume
-			batch = mb.resumeBatch
-			mb.resume, mb.resumeBatch = nil, nil
+			batch = s.batch
+			mb.resume = nil
 			rt.mu.Unlock()
 			res = rt.guarded(id, s.resume)
 		} else {
@@ -312,27 +312,20 @@ func (rt *Runtime) work(mb *mailbox) {
 			return
 		}
 		if res.susp != nil {
-			rt.mu.Lock()
-			mb.calling = time.Now()
-			rt.mu.Unlock()
-			go rt.suspend(mb, batch, res.susp)
+			go rt.suspend(mb, res.susp)
 			rt.poll()
+			return
+		}
+		if resumed {
+			// The resume ran ahead of the queued runs (RunFirst); the
+			// thread's next batch queues behind them like any other.
+			rt.endRun(mb, batch, res.asleep, res.err)
 			return
 		}
 		asleep = res.asleep
 		rt.mu.Lock()
 		if !rt.ended(mb, batch, res.err) {
 			break
-		}
-		if resumed {
-			// The resume ran ahead of the queued runs (RunFirst); the
-			// thread's next batch queues behind them like any other.
-			var next Actor
-			if (len(mb.queue) > 0 || mb.drain) && !rt.stopped {
-				next = rt.signal(mb)
-			}
-			rt.park(mb, asleep, next)
-			return
 		}
 	}
 	rt.park(mb, asleep, nil)
@@ -342,18 +335,15 @@ func (rt *Runtime) work(mb *mailbox) {
 // then has a worker go on with the slice: before the runs queued when the
 // host is a FirstRunner, through the thread's actor otherwise. After Close
 // began, when no worker may come, the slice goes on here.
-func (rt *Runtime) suspend(mb *mailbox, batch []infinity.InputMessage, s *suspension) {
-	rt.call(s)
+func (rt *Runtime) suspend(mb *mailbox, s *suspension) {
+	rt.call(mb, s)
 	rt.mu.Lock()
-	mb.calling = time.Time{}
 	if rt.stopped {
 		rt.mu.Unlock()
-		rt.settle(mb, batch, s)
+		rt.settle(mb, s)
 		return
 	}
-	// signaled: no other wake is sent, and the thread is not passivated,
-	// until work has run (it is running anyway).
-	mb.resume, mb.resumeBatch, mb.signaled = s, batch, true
+	mb.resume = s // the thread is still running: nothing else wakes or passivates it
 	rt.mu.Unlock()
 	if f, ok := rt.host.(FirstRunner); ok {
 		f.RunFirst(func() { rt.work(mb) })
@@ -363,30 +353,36 @@ func (rt *Runtime) suspend(mb *mailbox, batch []infinity.InputMessage, s *suspen
 }
 
 // call makes a suspended slice's model call, counted in HostStats.Detached
-// meanwhile.
-func (rt *Runtime) call(s *suspension) {
+// and said by CallingModel meanwhile.
+func (rt *Runtime) call(mb *mailbox, s *suspension) {
 	rt.suspended.Add(1)
-	defer rt.suspended.Add(-1)
+	rt.mu.Lock()
+	mb.calling = time.Now()
+	rt.mu.Unlock()
+	defer func() {
+		rt.mu.Lock()
+		mb.calling = time.Time{}
+		rt.mu.Unlock()
+		rt.suspended.Add(-1)
+	}()
 	s.call()
 }
 
 // settle goes on with a suspended slice on this goroutine until it ends:
 // after Close began, when no worker may come.
-func (rt *Runtime) settle(mb *mailbox, batch []infinity.InputMessage, s *suspension) {
+func (rt *Runtime) settle(mb *mailbox, s *suspension) {
 	for {
 		res := rt.guarded(mb.id, s.resume)
 		switch {
 		case res.susp != nil:
 			s = res.susp
-			rt.call(s)
+			rt.call(mb, s)
 			continue
 		case res.finish != nil:
-			rt.finish(mb, batch, res.finish)
+			rt.finish(mb, s.batch, res.finish)
 			return
 		}
-		rt.mu.Lock()
-		rt.ended(mb, batch, res.err)
-		rt.park(mb, res.asleep, nil)
+		rt.endRun(mb, s.batch, res.asleep, res.err)
 		return
 	}
 }
@@ -405,11 +401,11 @@ func (rt *Runtime) settleSuspended() {
 	rt.mu.Unlock()
 	for _, mb := range left {
 		rt.mu.Lock()
-		s, batch := mb.resume, mb.resumeBatch
-		mb.resume, mb.resumeBatch = nil, nil
+		s := mb.resume
+		mb.resume = nil
 		rt.mu.Unlock()
 		if s != nil {
-			rt.settle(mb, batch, s)
+			rt.settle(mb, s)
 		}
 	}
 }
@@ -418,6 +414,12 @@ func (rt *Runtime) settleSuspended() {
 // if input is waiting.
 func (rt *Runtime) finish(mb *mailbox, batch []infinity.InputMessage, finish func() (bool, error)) {
 	asleep, err := rt.guard(mb.id, finish)
+	rt.endRun(mb, batch, asleep, err)
+}
+
+// endRun books the end of a slice that ended outside work's loop (rt.mu
+// not held) and has the thread run again if input waits.
+func (rt *Runtime) endRun(mb *mailbox, batch []infinity.InputMessage, asleep bool, err error) {
 	rt.mu.Lock()
 	var next Actor
 	if rt.ended(mb, batch, err) && (len(mb.queue) > 0 || mb.drain) && !rt.stopped {
@@ -452,10 +454,10 @@ func (rt *Runtime) ended(mb *mailbox, batch []infinity.InputMessage, err error) 
 		// when they have acted; it looks again now and then meanwhile. A
 		// wake that came while this slice ran (the person acted meanwhile)
 		// makes it look again at once.
-		if !mb.awaiting {
+		if mb.recheck == nil {
 			rt.cfg.Logger.Info("thread waits for the user", "thread", id, "why", err)
 		}
-		mb.awaiting, mb.failures = true, 0
+		mb.failures = 0
 		if mb.recheck == nil {
 			mb.recheck = time.AfterFunc(awaitingUserRecheck, func() { rt.poke(id) })
 		} else {
@@ -747,6 +749,7 @@ func (rt *Runtime) Close(ctx context.Context) error {
 		if mb.timer != nil {
 			mb.timer.Stop()
 		}
+		mb.stopAwaiting() // no look for the user after Close
 	}
 	rt.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() {
@@ -777,7 +780,6 @@ func (rt *Runtime) Close(ctx context.Context) error {
 
 // stopAwaiting ends a wait for the user (rt.mu held).
 func (mb *mailbox) stopAwaiting() {
-	mb.awaiting = false
 	if mb.recheck != nil {
 		mb.recheck.Stop()
 		mb.recheck = nil

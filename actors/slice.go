@@ -95,11 +95,7 @@ var errCommitRetries = errors.New("commit kept conflicting")
 // sleep_until, sleep_until_event_or_input): only a timer or an outside
 // message can wake it, so its actor can stop at once.
 func (e *engine) slice(ctx context.Context, id infinity.ThreadID, batch []infinity.InputMessage, drainFirst bool) (asleep bool, err error) {
-	res := e.sliceDeferred(ctx, id, batch, drainFirst, false)
-	for res.susp != nil { // not on a host's worker, a slice does not suspend; were it to, it goes on here
-		res.susp.call()
-		res = res.susp.resume()
-	}
+	res := e.sliceDeferred(offHost(ctx), id, batch, drainFirst, false) // in the caller's goroutine: nothing suspends
 	return res.asleep, res.err
 }
 
@@ -135,6 +131,7 @@ type sliceEnd struct {
 type suspension struct {
 	call   func()
 	resume func() sliceEnd
+	batch  []infinity.InputMessage // the slice's
 }
 
 // sliceDeferred runs a slice as far as it goes on one worker: when deferOK
@@ -321,15 +318,18 @@ func (s *sliceRun) suspend(r *run) sliceEnd {
 	ctx := offHost(s.ctx)
 	return sliceEnd{susp: &suspension{
 		call: func() {
+			var perr error
 			defer func() {
-				if v := recover(); v != nil {
-					r.answered = &answer{err: fmt.Errorf("slice %s: %w: %v", s.id, errSlicePanic, v), panicked: true}
+				if perr != nil {
+					r.answered = &answer{err: perr, panicked: true}
 				}
 			}()
+			defer recoverSlice(s.id, &perr)
 			resp, err := r.call(ctx, p.model, p.req)
 			r.answered = &answer{resp: resp, err: err}
 		},
 		resume: func() sliceEnd { return s.attempts(r) },
+		batch:  s.batch,
 	}}
 }
 

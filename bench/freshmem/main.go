@@ -39,8 +39,7 @@ func main() {
 			os.Exit(1)
 		}
 		if huge {
-			const madvHugepage = 14
-			if err := syscall.Madvise(b, madvHugepage); err != nil {
+			if err := syscall.Madvise(b, syscall.MADV_HUGEPAGE); err != nil {
 				fmt.Fprintln(os.Stderr, "bench/freshmem: madvise:", err)
 			}
 		}
