@@ -50,6 +50,14 @@ const (
 	EnvMaxReceiveCount  = "INFINITY_MAX_RECEIVE_COUNT"
 	EnvModel            = "INFINITY_MODEL"
 	EnvTools            = "INFINITY_TOOLS"
+	// EnvModelKeysSecretARN names a Secrets Manager secret whose string
+	// is a JSON object of variable names to values, e.g.
+	// {"ANTHROPIC_API_KEY": "sk-ant-…"}: the Lambda bootstrap's Anthropic
+	// and OpenAI providers take their settings (ANTHROPIC_API_KEY,
+	// ANTHROPIC_BASE_URL, OPENAI_API_KEY, OPENAI_BASE_URL) from it first,
+	// then from the environment, so that keys need not sit in the
+	// function's configuration in plain text.
+	EnvModelKeysSecretARN = "INFINITY_MODEL_KEYS_SECRET_ARN"
 )
 
 // DefaultMaxReceiveCount is the input queue's redrive maxReceiveCount when

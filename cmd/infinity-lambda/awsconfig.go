@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/infinity-runtime/infinity/internal/awsendpoint"
 )
 
 // awsConfig takes the region, credentials and endpoint settings from the
@@ -16,10 +17,10 @@ import (
 // uses. What of its environment settings a function can use is read here,
 // as the SDK documents them: AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>
 // (VPC endpoints, emulators), AWS_IGNORE_CONFIGURED_ENDPOINT_URLS,
-// AWS_USE_FIPS_ENDPOINT and AWS_USE_DUALSTACK_ENDPOINT (the last for the
-// SDK's clients and Bedrock only: the other calls made without an SDK
-// client use the regional or FIPS endpoint). The test compares the clients this makes with those
-// config.LoadDefaultConfig makes.
+// AWS_USE_FIPS_ENDPOINT and AWS_USE_DUALSTACK_ENDPOINT (the calls made
+// without an SDK client resolve their endpoints with
+// internal/awsendpoint, as the SDK's clients do). The test compares the
+// clients this makes with those config.LoadDefaultConfig makes.
 func awsConfig(getenv func(string) string) (aws.Config, error) {
 	region := getenv("AWS_REGION")
 	if region == "" {
@@ -101,7 +102,7 @@ func readEndpointEnv(getenv func(string) string) (endpointEnv, error) {
 // id in capitals with spaces as underscores (SQS, DYNAMODB, SCHEDULER,
 // BEDROCK_RUNTIME, SECRETS_MANAGER).
 func (e endpointEnv) GetServiceBaseEndpoint(_ context.Context, sdkID string) (string, bool, error) {
-	v := e.getenv(serviceEndpointVar(sdkID))
+	v := e.getenv(awsendpoint.EnvName(sdkID))
 	return v, v != "", nil
 }
 
@@ -118,8 +119,4 @@ func (e endpointEnv) GetUseFIPSEndpoint(context.Context) (aws.FIPSEndpointState,
 // GetUseDualStackEndpoint reads AWS_USE_DUALSTACK_ENDPOINT.
 func (e endpointEnv) GetUseDualStackEndpoint(context.Context) (aws.DualStackEndpointState, bool, error) {
 	return e.dualStack, e.dualStack != aws.DualStackEndpointStateUnset, nil
-}
-
-func serviceEndpointVar(sdkID string) string {
-	return "AWS_ENDPOINT_URL_" + strings.ReplaceAll(strings.ToUpper(sdkID), " ", "_")
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	infinity "github.com/infinity-runtime/infinity"
+	"github.com/infinity-runtime/infinity/cloud"
 )
 
 func TestAWSConfigFromEnvironment(t *testing.T) {
@@ -75,14 +76,15 @@ func TestModelKeysFromASecret(t *testing.T) {
 	}{
 		"from the secret":      {fakeSecrets{arn: `{"ANTHROPIC_API_KEY":"a","OPENAI_API_KEY":"o"}`}, map[string]string{EnvModelKeysSecretARN: arn}, nil},
 		"from the environment": {nil, map[string]string{"ANTHROPIC_API_KEY": "a", "OPENAI_API_KEY": "o"}, nil},
-		"secret over env":      {fakeSecrets{arn: `{"ANTHROPIC_API_KEY":"a","OPENAI_API_KEY":"o"}`}, map[string]string{EnvModelKeysSecretARN: arn, "ANTHROPIC_API_KEY": ""}, nil},
-		"missing secret":       {fakeSecrets{}, map[string]string{EnvModelKeysSecretARN: arn}, infinity.ErrNotFound},
-		"not an object":        {fakeSecrets{arn: `["a"]`}, map[string]string{EnvModelKeysSecretARN: arn}, infinity.ErrInvalid},
-		"no key anywhere":      {nil, map[string]string{}, infinity.ErrInvalid},
-		"no secrets manager":   {nil, map[string]string{EnvModelKeysSecretARN: arn}, infinity.ErrInvalid},
+		"secret over env": {fakeSecrets{arn: `{"ANTHROPIC_API_KEY":"a","OPENAI_API_KEY":"o","ANTHROPIC_BASE_URL":"http://127.0.0.1:1","OPENAI_BASE_URL":"http://127.0.0.1:1/v1"}`},
+			map[string]string{EnvModelKeysSecretARN: arn, "ANTHROPIC_BASE_URL": "not a URL", "OPENAI_BASE_URL": "not a URL"}, nil}, // builds only if the secret's win
+		"missing secret":     {fakeSecrets{}, map[string]string{EnvModelKeysSecretARN: arn}, infinity.ErrNotFound},
+		"not an object":      {fakeSecrets{arn: `["a"]`}, map[string]string{EnvModelKeysSecretARN: arn}, infinity.ErrInvalid},
+		"no key anywhere":    {nil, map[string]string{}, infinity.ErrInvalid},
+		"no secrets manager": {nil, map[string]string{EnvModelKeysSecretARN: arn}, infinity.ErrInvalid},
 	} {
 		t.Run(name, func(t *testing.T) {
-			var sr secretReader
+			var sr cloud.SecretReader
 			if c.secrets != nil {
 				sr = c.secrets
 			}

@@ -11,23 +11,15 @@ import (
 
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/agentfile"
+	"github.com/infinity-runtime/infinity/cloud"
 	"github.com/infinity-runtime/infinity/models/anthropic"
 	"github.com/infinity-runtime/infinity/models/bedrock"
 	"github.com/infinity-runtime/infinity/models/openai"
 )
 
-// EnvModelKeysSecretARN names a Secrets Manager secret whose string is a
-// JSON object of variable names to values, e.g. {"ANTHROPIC_API_KEY":
-// "sk-ant-…"}: the Anthropic and OpenAI providers take their settings
-// (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, OPENAI_API_KEY, OPENAI_BASE_URL)
-// from it first, then from the environment, so that keys need not sit in
-// the function's configuration in plain text.
-const EnvModelKeysSecretARN = "INFINITY_MODEL_KEYS_SECRET_ARN"
-
-// secretReader reads a secret's string (cloud.SecretsManager).
-type secretReader interface {
-	SecretString(ctx context.Context, arn string) (string, error)
-}
+// EnvModelKeysSecretARN is where the Anthropic and OpenAI providers' settings
+// come from first (cloud.EnvModelKeysSecretARN).
+const EnvModelKeysSecretARN = cloud.EnvModelKeysSecretARN
 
 // providers are the network model providers the bootstrap links: Amazon
 // Bedrock, called with the function role's credentials (through the
@@ -36,7 +28,7 @@ type secretReader interface {
 // Anthropic and OpenAI APIs over net/http (about 130 KB for both), with
 // their keys from the secret EnvModelKeysSecretARN names or the
 // environment.
-func providers(cfg aws.Config, secrets secretReader, getenv func(string) string) agentfile.Providers {
+func providers(cfg aws.Config, secrets cloud.SecretReader, getenv func(string) string) agentfile.Providers {
 	env := &modelEnv{secrets: secrets, getenv: getenv}
 	return agentfile.Providers{
 		"bedrock": func(models []infinity.ModelInfo) (infinity.ModelProvider, error) {
@@ -52,9 +44,9 @@ func providers(cfg aws.Config, secrets secretReader, getenv func(string) string)
 }
 
 // keyed is the constructor of a provider that takes an API key and a base
-// URL, read (lookup) from the variables keyName and urlName when a thread
-// first needs the provider; a missing key's error says where it was
-// looked for.
+// URL, read (lookup) from the variables keyName and urlName when the
+// agent file's providers are built (at a cold start); a missing key's
+// error says where it was looked for.
 func (e *modelEnv) keyed(keyName, urlName string, mk func(key, base string, models []infinity.ModelInfo) (infinity.ModelProvider, error)) func([]infinity.ModelInfo) (infinity.ModelProvider, error) {
 	return func(models []infinity.ModelInfo) (infinity.ModelProvider, error) {
 		v, err := e.lookup(keyName, urlName)
@@ -73,7 +65,7 @@ func (e *modelEnv) keyed(keyName, urlName string, mk func(key, base string, mode
 // (read once, at the first provider that needs them), then the
 // environment's.
 type modelEnv struct {
-	secrets secretReader
+	secrets cloud.SecretReader
 	getenv  func(string) string
 
 	once   sync.Once

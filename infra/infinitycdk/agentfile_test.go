@@ -13,6 +13,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/infinity-runtime/infinity/agentfile"
+	"github.com/infinity-runtime/infinity/cloud"
 )
 
 const script = `{"model": "echo", "rules": [{"when": {}, "reply": {"text": "hi"}}]}`
@@ -118,8 +119,8 @@ func TestModelKeys(t *testing.T) {
 		keys = awssecretsmanager.NewSecret(stack, jsii.String("Keys"), nil)
 		p.AgentFile, p.ModelKeys = claude, keys
 	})
-	if got := s.functionEnv(t, "agent")[envModelKeys]; !same(got, ref(s.lid(t, keys))) {
-		t.Errorf("%s = %v, want the secret's ARN", envModelKeys, got)
+	if got := s.functionEnv(t, "agent")[cloud.EnvModelKeysSecretARN]; !same(got, ref(s.lid(t, keys))) {
+		t.Errorf("%s = %v, want the secret's ARN (the variable the bootstrap reads)", cloud.EnvModelKeysSecretARN, got)
 	}
 	readers := map[string]bool{}
 	for _, st := range s.statements() {

@@ -19,7 +19,7 @@ func init() {
 		cloud.EnvOutputQueueURL, cloud.EnvDeadLetterURL, cloud.EnvSchedulerRoleARN, cloud.EnvScheduleGroup,
 		cloud.EnvStateTable, cloud.EnvDSQLEndpoint, cloud.EnvDSQLUser, cloud.EnvDatabaseURL, cloud.EnvAgentFile,
 		cloud.EnvSliceMargin, cloud.EnvRAPKey, cloud.EnvRAPCallbackURL, cloud.EnvRAPKeySecretARN,
-		cloud.EnvMaxReceiveCount, cloud.EnvModel, cloud.EnvTools,
+		cloud.EnvMaxReceiveCount, cloud.EnvModel, cloud.EnvTools, cloud.EnvModelKeysSecretARN,
 	} {
 		knownEnv[name] = true
 	}

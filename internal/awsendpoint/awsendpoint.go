@@ -1,7 +1,7 @@
 // Package awsendpoint resolves the endpoint of an AWS service that is
 // called without the SDK's client for it (Bedrock Runtime's streaming,
-// EventBridge Scheduler, Secrets Manager), the way the SDK's clients
-// resolve theirs from an aws.Config.
+// SQS's SendMessage, EventBridge Scheduler, Secrets Manager), the way the
+// SDK's clients resolve theirs from an aws.Config.
 package awsendpoint
 
 import (
@@ -62,7 +62,7 @@ func Resolve(cfg *aws.Config, sdkID, host string) (*url.URL, error) {
 		}
 	}
 	_, global := os.LookupEnv("AWS_ENDPOINT_URL")
-	_, own := os.LookupEnv(envName(sdkID))
+	_, own := os.LookupEnv(EnvName(sdkID))
 	if !ignore && (!global || own) {
 		for _, cs := range cfg.ConfigSources {
 			p, ok := cs.(interface {
@@ -100,9 +100,9 @@ func Resolve(cfg *aws.Config, sdkID, host string) (*url.URL, error) {
 	return &url.URL{Scheme: "https", Host: host + "." + cfg.Region + "." + suffix}, nil
 }
 
-// envName is the environment variable of a service's endpoint:
+// EnvName is the environment variable of a service's endpoint:
 // AWS_ENDPOINT_URL_ and its SDK id in upper case, spaces as underscores.
-func envName(sdkID string) string {
+func EnvName(sdkID string) string {
 	return "AWS_ENDPOINT_URL_" + strings.ToUpper(strings.ReplaceAll(sdkID, " ", "_"))
 }
 
