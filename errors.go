@@ -3,6 +3,7 @@ package infinity
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -60,23 +61,45 @@ func (e *RateLimitedError) Error() string {
 // Unwrap gives the provider's error and the sentinels.
 func (e *RateLimitedError) Unwrap() []error { return []error{e.Err, ErrRateLimited, ErrRetryable} }
 
-// RetryAfter reads how long a response asks callers to wait: the
-// retry-after-ms header (milliseconds), else retry-after (seconds or an
-// HTTP date, counted from now). It returns zero when neither says, or says
-// something unreadable or over a day.
+// RetryAfter reads how long a response asks callers to wait
+// (ParseRetryAfter), counted from now. It returns zero when the response
+// does not say, or says a wait of none or over a day.
 func RetryAfter(h http.Header, now time.Time) time.Duration {
-	var d time.Duration
-	if ms, err := strconv.ParseFloat(h.Get("Retry-After-Ms"), 64); err == nil && ms > 0 {
-		d = time.Duration(ms * float64(time.Millisecond))
-	} else if v := h.Get("Retry-After"); v != "" {
-		if s, err := strconv.ParseFloat(v, 64); err == nil {
-			d = time.Duration(s * float64(time.Second))
-		} else if t, err := http.ParseTime(v); err == nil {
-			d = t.Sub(now)
-		}
-	}
-	if d <= 0 || d > 24*time.Hour {
+	d, ok := ParseRetryAfter(h, now)
+	if !ok || d <= 0 || d > 24*time.Hour {
 		return 0
 	}
 	return d
+}
+
+// ParseRetryAfter reads the wait a response asks for: the
+// retry-after-ms header (milliseconds), else retry-after (seconds, or an
+// HTTP date counted from now; a date in the past is no wait). A header
+// that is negative or unreadable is skipped; ok says one was read. A wait
+// too long for a Duration is the longest one.
+func ParseRetryAfter(h http.Header, now time.Time) (d time.Duration, ok bool) {
+	for _, hd := range []struct {
+		name string
+		unit time.Duration
+	}{{"Retry-After-Ms", time.Millisecond}, {"Retry-After", time.Second}} {
+		v := h.Get(hd.name)
+		if v == "" {
+			continue
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		switch {
+		case err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) && f >= 0:
+			if w := f * float64(hd.unit); w < math.MaxInt64 {
+				return time.Duration(w), true
+			}
+			return math.MaxInt64, true
+		case errors.Is(err, strconv.ErrRange) && math.IsInf(f, 1):
+			return math.MaxInt64, true
+		case err != nil && hd.unit == time.Second:
+			if t, perr := http.ParseTime(v); perr == nil {
+				return max(t.Sub(now), 0), true
+			}
+		}
+	}
+	return 0, false
 }

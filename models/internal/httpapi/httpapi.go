@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -22,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/internal/backoff"
 )
 
@@ -175,40 +175,14 @@ func RetryDelay(h http.Header, retry int) (d time.Duration, ok bool) {
 	return d - rand.N(d/4+1), true
 }
 
-// ServerDelay reads the wait a response asks for: retry-after-ms
-// (milliseconds), else retry-after (seconds or an HTTP date). A negative
-// or unreadable value is skipped; a date in the past is no wait.
+// ServerDelay reads the wait a response asks for (infinity.ParseRetryAfter);
+// tooLong says it is over MaxServerDelay.
 func ServerDelay(h http.Header) (d time.Duration, found, tooLong bool) {
-	for _, hd := range []struct {
-		name string
-		unit time.Duration
-	}{{"Retry-After-Ms", time.Millisecond}, {"Retry-After", time.Second}} {
-		v := h.Get(hd.name)
-		if v == "" {
-			continue
-		}
-		f, err := strconv.ParseFloat(v, 64)
-		switch {
-		case err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) && f >= 0:
-			if f*float64(hd.unit) > float64(MaxServerDelay) {
-				return 0, true, true
-			}
-			return time.Duration(f * float64(hd.unit)), true, false
-		case errors.Is(err, strconv.ErrRange) && math.IsInf(f, 1):
-			return 0, true, true
-		case err != nil && hd.unit == time.Second:
-			t, perr := http.ParseTime(v)
-			if perr != nil {
-				continue
-			}
-			d := time.Until(t)
-			if d > MaxServerDelay {
-				return 0, true, true
-			}
-			return max(d, 0), true, false
-		}
+	d, found = infinity.ParseRetryAfter(h, time.Now())
+	if found && d > MaxServerDelay {
+		return 0, true, true
 	}
-	return 0, false, false
+	return d, found, false
 }
 
 // DefaultHTTPClient is a clone of http.DefaultTransport (HTTP/2 over TLS
