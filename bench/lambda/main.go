@@ -58,7 +58,7 @@ func run(runs int) error {
 
 	fmt.Println("| measure | measured | goal |")
 	fmt.Println("|---|---|---|")
-	fmt.Printf("| bootstrap size, linux/arm64, stripped (scripted model and Bedrock) | %.1f MB | ≤ 15 MB |\n", float64(armSize)/1e6)
+	fmt.Printf("| bootstrap size, linux/arm64, stripped (scripted, Bedrock, Anthropic and OpenAI models) | %.1f MB | ≤ 15 MB |\n", float64(armSize)/1e6)
 	for _, role := range []string{"agent", "relay", "receiver"} {
 		inits, firsts, err := startups(host, role, runs)
 		if err != nil {

@@ -63,6 +63,6 @@
 // # Imports
 //
 // The root package (infinity), models/turns and models/internal/httpapi
-// (the HTTP client, retries and tool encodings it shares with
-// models/openai); no SDK.
+// (the HTTP client, retries, event reader and tool encodings it shares
+// with models/openai, and the last with models/bedrock); no SDK.
 package anthropic

@@ -129,8 +129,10 @@
 // # Imports
 //
 // The root package (infinity), models/turns, models/internal/httpapi (its
-// default client and Clip), internal/awsjson (AWS error bodies and
-// throttling codes), internal/backoff, tools/httpclient (SigV4,
+// default client, Clip and tool cache), internal/awsendpoint (the
+// endpoint, resolved as the SDK's clients resolve theirs),
+// internal/awsjson (AWS error bodies and throttling codes),
+// internal/backoff, tools/httpclient (SigV4,
 // with aws-sdk-go-v2's aws/signer/v4) and github.com/aws/aws-sdk-go-v2/aws
 // (aws.Config); models/bedrock/chain adds aws-sdk-go-v2/config. The tests
 // also use aws/protocol/eventstream (to encode the test server's streams

@@ -1,11 +1,12 @@
 // Package httpapi is what the HTTP model providers (models/openai,
-// models/anthropic; models/bedrock for the client and Clip, as AWS's
-// retry rules differ) share of talking to a provider's API: a client that
-// keeps many idle connections, a guard that keeps the key from following
-// a redirect to another origin, and a POST that retries the failures
-// worth retrying, waiting as the server asks (retry-after-ms,
-// retry-after) or backing off. Reading the provider's error bodies and
-// streams stays with each provider.
+// models/anthropic; models/bedrock for the client, Clip and the tool
+// cache, as AWS's retry rules differ) share of talking to a provider's
+// API: a client that keeps many idle connections, a guard that keeps the
+// key from following a redirect to another origin, a POST that retries
+// the failures worth retrying, waiting as the server asks (retry-after-ms,
+// retry-after) or backing off, a server-sent event reader (SSE), and tool
+// encodings kept by content (Tools). Decoding the provider's error bodies
+// and events stays with each provider.
 package httpapi
 
 import (
