@@ -52,13 +52,17 @@ func (l *Loader) Instances(ctx context.Context, root infinity.ThreadID) ([]Insta
 	return out, errors.Join(append([]error{lerr}, errs...)...)
 }
 
-// MigrateTo POSTs /migrate for the session rooted at root, as Migrate
-// does, with a destination_url of each server's own: dest returns it for
-// a server that needs migration (its Instance, as Instances describes
-// it). An error from dest, like a manifest that cannot be loaded, aborts
-// before any /migrate is sent. It returns the names of the servers that
-// answered 200 (Instance.Key), in configuration order, even when others
-// failed: their state has moved already.
+// MigrateTo POSTs /migrate for the session rooted at root to every server
+// whose manifest has needsMigration: true, and to no other (RAP §8), each
+// with a destination_url of its own: dest returns it for a server that
+// needs migration (its Instance, as Instances describes it). The requests
+// run concurrently and MigrateTo waits for all of them; only ctx bounds
+// them, as a migration may take long. An error from dest, like a manifest
+// that cannot be loaded, aborts before any /migrate is sent; any server
+// that did not answer 200 makes the error wrap ErrMigration, and the
+// caller must then abort the migration. It returns the names of the
+// servers that answered 200 (Instance.Key), in configuration order, even
+// when others failed: their state has moved already.
 func (n *Notifier) MigrateTo(ctx context.Context, root infinity.ThreadID, dest func(Instance) (string, error)) ([]string, error) {
 	set, err := n.Loader.Load(ctx, root)
 	type target struct {

@@ -28,7 +28,7 @@ func TestMigrateTo(t *testing.T) {
 	}
 	dest := func(in Instance) (string, error) { return "http://dest/" + in.Name, nil }
 
-	t.Run("105 each server its own destination_url", func(t *testing.T) {
+	t.Run("103 104 105 only needsMigration servers, each its own destination_url", func(t *testing.T) {
 		moved, err := n.MigrateTo(ctx, "r1", dest)
 		if err != nil || !slices.Equal(moved, []string{a.URL, b.URL}) {
 			t.Fatalf("moved %v, %v", moved, err)
@@ -63,4 +63,18 @@ func TestMigrateTo(t *testing.T) {
 			t.Fatalf("moved %v, %v, a got %d", moved, err, len(a.Migrations())-before)
 		}
 	})
+}
+
+// RAP §8: a server whose manifest cannot be loaded aborts the migration
+// before any server is told to move.
+func TestMigrateToWithAServerDown(t *testing.T) {
+	yes := raptest.New(t, raptest.WithNeedsMigration())
+	down := raptest.New(t, raptest.WithPrefix("d_"))
+	down.SetDiscoveryDown(true)
+	rt := newRuntime(t, yes.URL, down.URL)
+	n := &Notifier{Log: quiet, Loader: NewLoader(rt.cfg), Client: http.DefaultClient}
+	moved, err := n.MigrateTo(context.Background(), "r", func(Instance) (string, error) { return "http://dest", nil })
+	if !errors.Is(err, ErrMigration) || len(moved) != 0 || len(yes.Migrations()) != 0 {
+		t.Fatalf("moved %v, err %v, migrations %d", moved, err, len(yes.Migrations()))
+	}
 }

@@ -120,18 +120,6 @@ func (n *Notifier) broadcast(ctx context.Context, path string, msg any, thread i
 	}
 }
 
-// Migrate POSTs /migrate for the session rooted at root to every server
-// whose manifest has needsMigration: true, and to no other (RAP §8). The
-// requests run concurrently and Migrate waits for all of them; only ctx
-// bounds them, as a migration may take long. It returns an error wrapping
-// ErrMigration when any server did not answer 200 or its manifest could not
-// be loaded: the caller must then abort the migration. One destinationURL
-// is sent to every server; MigrateTo gives each server its own.
-func (n *Notifier) Migrate(ctx context.Context, root infinity.ThreadID, destinationURL string) error {
-	_, err := n.MigrateTo(ctx, root, func(Instance) (string, error) { return destinationURL, nil })
-	return err
-}
-
 func (n *Notifier) client() infinity.HTTPClient {
 	if n.Client != nil {
 		return n.Client

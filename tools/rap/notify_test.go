@@ -2,7 +2,6 @@ package rap
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -94,53 +93,6 @@ func TestNotifications(t *testing.T) {
 		case <-done:
 		case <-time.After(3 * time.Second):
 			t.Fatal("notification outlived its timeout")
-		}
-	})
-}
-
-func TestMigrate(t *testing.T) {
-	ctx := context.Background()
-	cases := []struct {
-		name    string
-		fail    bool
-		wantErr bool
-	}{
-		{"103 104 105 only needsMigration servers get /migrate", false, false},
-		{"108 a failing /migrate fails the migration", true, true},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			yes1 := raptest.New(t, raptest.WithNeedsMigration(), raptest.WithPrefix("y1_"))
-			no := raptest.New(t, raptest.WithPrefix("n_"))
-			yes2 := raptest.New(t, raptest.WithNeedsMigration(), raptest.WithPrefix("y2_"))
-			if tc.fail {
-				yes2.SetMigrateStatus(500)
-			}
-			rt := newRuntime(t, yes1.URL, no.URL, yes2.URL)
-			n := &Notifier{Log: quiet, Loader: NewLoader(rt.cfg), Client: http.DefaultClient}
-			err := n.Migrate(ctx, "th_root_1", "http://127.0.0.1:40211")
-			if tc.wantErr != (err != nil) || tc.wantErr && !errors.Is(err, ErrMigration) {
-				t.Fatalf("err = %v", err)
-			}
-			if len(no.Migrations()) != 0 {
-				t.Fatal("/migrate sent to a server without needsMigration")
-			}
-			for _, s := range []*raptest.Server{yes1, yes2} {
-				m := s.Migrations()
-				if len(m) != 1 || m[0].SessionID != "th_root_1" || m[0].DestinationURL != "http://127.0.0.1:40211" {
-					t.Fatalf("migrations %+v", m)
-				}
-			}
-		})
-	}
-	t.Run("108 a server whose manifest cannot be loaded aborts before any /migrate", func(t *testing.T) {
-		yes := raptest.New(t, raptest.WithNeedsMigration())
-		down := raptest.New(t, raptest.WithPrefix("d_"))
-		down.SetDiscoveryDown(true)
-		rt := newRuntime(t, yes.URL, down.URL)
-		n := &Notifier{Log: quiet, Loader: NewLoader(rt.cfg), Client: http.DefaultClient}
-		if err := n.Migrate(ctx, "r", "http://dest"); !errors.Is(err, ErrMigration) || len(yes.Migrations()) != 0 {
-			t.Fatalf("err = %v, migrations %d", err, len(yes.Migrations()))
 		}
 	})
 }
