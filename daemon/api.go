@@ -1039,17 +1039,8 @@ func (d *Daemon) postImport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	for key, src := range s.Agents {
-		if key == "demo" {
-			continue
-		}
-		info, err := d.agents.Register(r.Context(), "sessions.json agents."+key, src)
-		if err != nil {
-			return err
-		}
-		if info.Key != key {
-			return apiErr(http.StatusBadRequest, CodeBadRequest, "sessions.json: agent %q does not match its files (they hash to %q)", key, info.Key)
-		}
+	if err := d.registerSources(r.Context(), "sessions.json", s.Agents); err != nil {
+		return err
 	}
 	rep, err := Import(r.Context(), d.store.Conversations(), d.store.State(), s)
 	if err != nil {

@@ -35,18 +35,28 @@ func NewClient(addr, token string) *Client {
 
 // Dial finds the daemon of home through its daemon.json and token files.
 func Dial(home string) (*Client, Info, error) {
-	info, err := ReadInfo(home)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, info, fmt.Errorf("%w for %s (start one with \"infinity daemon start\", or \"infinity daemon\" in another terminal)", ErrNoDaemon, home)
-	}
+	info, tok, err := Locate(home)
 	if err != nil {
 		return nil, info, err
 	}
+	return NewClient(info.Addr, tok), info, nil
+}
+
+// Locate reads where home's daemon listens and its token; ErrNoDaemon when
+// none runs for home.
+func Locate(home string) (Info, string, error) {
+	info, err := ReadInfo(home)
+	if errors.Is(err, fs.ErrNotExist) {
+		return info, "", fmt.Errorf("%w for %s (start one with \"infinity daemon start\", or \"infinity daemon\" in another terminal)", ErrNoDaemon, home)
+	}
+	if err != nil {
+		return info, "", err
+	}
 	tok, err := ReadToken(home)
 	if err != nil {
-		return nil, info, fmt.Errorf("read the daemon's token: %w", err)
+		return info, "", fmt.Errorf("read the daemon's token: %w", err)
 	}
-	return NewClient(info.Addr, tok), info, nil
+	return info, tok, nil
 }
 
 // do sends a JSON request and decodes a JSON answer into out (if not nil).

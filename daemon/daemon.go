@@ -594,8 +594,6 @@ func writeFileSync(path string, data []byte, perm os.FileMode) error {
 	return f.Close()
 }
 
-// writeFileAtomic writes data to path through a synced temporary file and
-// a rename.
 // writeJSONFile writes v as indented JSON to path (0600, its directory
 // made 0700 if missing), atomically.
 func writeJSONFile(path string, v any) error {
@@ -609,6 +607,8 @@ func writeJSONFile(path string, v any) error {
 	return writeFileAtomic(path, append(b, '\n'), 0o600)
 }
 
+// writeFileAtomic writes data to path through a synced temporary file and
+// a rename.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	tmp := path + ".tmp"
 	if err := writeFileSync(tmp, data, perm); err != nil {

@@ -273,7 +273,7 @@ func (d *Daemon) postMigrate(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	to, err := destinationURL(req.To)
+	to, err := DestinationURL(req.To)
 	if err != nil {
 		return err
 	}
@@ -305,11 +305,13 @@ func (d *Daemon) postMigrate(w http.ResponseWriter, r *http.Request) error {
 	}
 }
 
-// destinationURL checks a destination daemon's base URL.
-func destinationURL(s string) (string, error) {
+// DestinationURL checks a destination daemon's base URL (http or https,
+// nothing but a host and port) and returns it as scheme://host; its error
+// wraps ErrInvalid.
+func DestinationURL(s string) (string, error) {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.User != nil {
-		return "", apiErr(http.StatusBadRequest, CodeBadRequest, "destination %q: want a daemon's base URL, such as http://127.0.0.1:7711", s)
+		return "", fmt.Errorf("destination %q: want a daemon's base URL, such as http://127.0.0.1:7711: %w", s, infinity.ErrInvalid)
 	}
 	return u.Scheme + "://" + u.Host, nil
 }
@@ -898,7 +900,7 @@ func (d *Daemon) postMigrationPrepare(w http.ResponseWriter, r *http.Request) er
 		d.moves.end(req.Root)
 		return apiErr(http.StatusConflict, CodeExists, "this daemon has a thread %s already", req.Root)
 	}
-	if err := d.registerSources(ctx, req.Agents); err != nil {
+	if err := d.registerSources(ctx, "migrated", req.Agents); err != nil {
 		d.moves.end(req.Root)
 		return err
 	}
@@ -918,18 +920,20 @@ func (d *Daemon) postMigrationPrepare(w http.ResponseWriter, r *http.Request) er
 	return nil
 }
 
-// registerSources registers a document's agents, as an import does.
-func (d *Daemon) registerSources(ctx context.Context, agents map[string]AgentSource) error {
+// registerSources registers a document's agents (the bundled demo is
+// always there), each of which must hash to its key; from names the
+// document in errors ("sessions.json").
+func (d *Daemon) registerSources(ctx context.Context, from string, agents map[string]AgentSource) error {
 	for key, src := range agents {
 		if key == "demo" {
 			continue
 		}
-		info, err := d.agents.Register(ctx, "migrated agents."+key, src)
+		info, err := d.agents.Register(ctx, from+" agents."+key, src)
 		if err != nil {
 			return err
 		}
 		if info.Key != key {
-			return apiErr(http.StatusBadRequest, CodeBadRequest, "agent %q does not match its files (they hash to %q)", key, info.Key)
+			return apiErr(http.StatusBadRequest, CodeBadRequest, "%s: agent %q does not match its files (they hash to %q)", from, key, info.Key)
 		}
 	}
 	return nil
@@ -950,7 +954,7 @@ func (d *Daemon) postMigrationImport(w http.ResponseWriter, r *http.Request) err
 		return apiErr(http.StatusConflict, CodeConflict, "session %s was not prepared for a migration here", sess.Root)
 	}
 	ctx := r.Context()
-	if err := d.registerSources(ctx, s.Agents); err != nil {
+	if err := d.registerSources(ctx, "migrated", s.Agents); err != nil {
 		return err
 	}
 	pending := sess.Pending

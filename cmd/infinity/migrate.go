@@ -1,10 +1,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,14 +98,7 @@ func migrateTarget(to, tokenFile, toHome string) (daemon.MigrateRequest, error) 
 		if err != nil {
 			return daemon.MigrateRequest{}, fmt.Errorf("migrate: --to-home: %w", err)
 		}
-		info, err := daemon.ReadInfo(home)
-		if errors.Is(err, fs.ErrNotExist) {
-			return daemon.MigrateRequest{}, fmt.Errorf("migrate: --to-home: %w for %s", daemon.ErrNoDaemon, home)
-		}
-		if err != nil {
-			return daemon.MigrateRequest{}, fmt.Errorf("migrate: --to-home: %w", err)
-		}
-		tok, err := daemon.ReadToken(home)
+		info, tok, err := daemon.Locate(home)
 		if err != nil {
 			return daemon.MigrateRequest{}, fmt.Errorf("migrate: --to-home: %w", missing(err))
 		}
@@ -118,8 +108,9 @@ func migrateTarget(to, tokenFile, toHome string) (daemon.MigrateRequest, error) 
 	case tokenFile == "":
 		return daemon.MigrateRequest{}, usagef("migrate: --to needs --to-token-file FILE (a copy of the destination's HOME/token)")
 	}
-	if u, err := url.Parse(to); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return daemon.MigrateRequest{}, usagef("migrate: --to %q: want the destination daemon's base URL, such as http://127.0.0.1:7711", to)
+	to, err := daemon.DestinationURL(to)
+	if err != nil {
+		return daemon.MigrateRequest{}, usagef("migrate: --to: %v", err)
 	}
 	b, err := os.ReadFile(tokenFile)
 	if err != nil {
