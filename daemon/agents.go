@@ -20,6 +20,7 @@ import (
 	infinity "github.com/infinity-runtime/infinity"
 	"github.com/infinity-runtime/infinity/actors"
 	"github.com/infinity-runtime/infinity/agentfile"
+	"github.com/infinity-runtime/infinity/internal/atomicfile"
 	"github.com/infinity-runtime/infinity/models/network"
 	"github.com/infinity-runtime/infinity/models/replay"
 	"github.com/infinity-runtime/infinity/pricing"
@@ -197,7 +198,7 @@ func writeAgentDir(dir string, src AgentSource) error {
 			return fmt.Errorf("store agent: %w", err)
 		}
 	}
-	return syncDir(filepath.Dir(dir))
+	return atomicfile.SyncDir(filepath.Dir(dir))
 }
 
 // loadLocked builds the agent from its stored files and adds it to the

@@ -27,6 +27,7 @@ import (
 	"github.com/infinity-runtime/infinity/agentfile"
 	"github.com/infinity-runtime/infinity/embedded"
 	"github.com/infinity-runtime/infinity/examples"
+	"github.com/infinity-runtime/infinity/internal/atomicfile"
 	"github.com/infinity-runtime/infinity/mailbox/local"
 	"github.com/infinity-runtime/infinity/models/network"
 	"github.com/infinity-runtime/infinity/models/replay"
@@ -264,7 +265,10 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	if err != nil {
 		return fail(err)
 	}
-	d.mcpAuth = newMCPAuth(d, o.Home, d.ln.Addr().String(), httpclient.NewPlain(), o.Logger)
+	// The authorization server's requests (discovery, registration,
+	// tokens) are bounded as the authorizer's own client would bound them:
+	// a refresh runs while the server's calls wait for it.
+	d.mcpAuth = newMCPAuth(d, o.Home, d.ln.Addr().String(), httpclient.NewPlain(httpclient.WithTimeout(mcpAuthTimeout)), o.Logger)
 	callbacks, err := callbackBase(o.CallbackURL, d.ln.Addr().String())
 	if err != nil {
 		return fail(err)
@@ -343,7 +347,7 @@ func Open(ctx context.Context, o Options) (*Daemon, error) {
 	}
 	info := Info{PID: os.Getpid(), Addr: d.ln.Addr().String(), Home: o.Home, Version: o.Version, Started: d.started}
 	b, _ := json.MarshalIndent(info, "", "  ") // plain fields always marshal
-	if err := writeFileAtomic(filepath.Join(o.Home, infoFile), append(b, '\n'), 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(o.Home, infoFile), append(b, '\n'), 0o600); err != nil {
 		d.ln.Close()
 		return fail(err)
 	}
@@ -523,7 +527,7 @@ func loadToken(path string) (string, error) {
 		var raw [32]byte
 		rand.Read(raw[:]) // crypto/rand.Read never fails
 		tok := hex.EncodeToString(raw[:])
-		if err := writeFileAtomic(path, []byte(tok+"\n"), 0o600); err != nil {
+		if err := atomicfile.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
 			return "", err
 		}
 		return tok, nil
@@ -604,34 +608,7 @@ func writeJSONFile(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, append(b, '\n'), 0o600)
-}
-
-// writeFileAtomic writes data to path through a synced temporary file and
-// a rename.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp := path + ".tmp"
-	if err := writeFileSync(tmp, data, perm); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
+	return atomicfile.WriteFile(path, append(b, '\n'), 0o600)
 }
 
 // callbackBase is the base of the RAP callback URLs: set, an absolute

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/infinity-runtime/infinity/internal/atomicfile"
 )
 
 // FileTokenStore keeps tokens in a JSON file of mode 0600 (its directory
@@ -45,32 +47,11 @@ func (s FileTokenStore) Save(rec *StoredAuth) error {
 	if err != nil {
 		return fmt.Errorf("encode tokens: %w", err)
 	}
-	dir := filepath.Dir(s.Path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(s.Path), 0o700); err != nil {
 		return fmt.Errorf("tokens directory: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".tmp-tokens-")
-	if err != nil {
-		return fmt.Errorf("write tokens: %w", err)
-	}
-	defer os.Remove(f.Name()) // after the rename: nothing left to remove
-	// CreateTemp makes the file 0600.
-	_, werr := f.Write(append(b, '\n'))
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(f.Name(), s.Path)
-	}
-	if werr != nil {
-		return fmt.Errorf("write tokens: %w", werr)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // the rename's durability; best effort
-		d.Close()
+	if err := atomicfile.WriteFile(s.Path, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("save tokens: %w", err)
 	}
 	return nil
 }
