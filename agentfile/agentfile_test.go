@@ -619,7 +619,7 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		_ = file.Agent(nil)
-		_ = file.RefuseLocalServers()
+		_ = file.RefuseDaemonOnly()
 		for _, s := range file.Tools.MCPServers {
 			_, _, _ = s.Label(), s.IdleDuration(), s.Timeout.CallDuration()
 		}

@@ -131,7 +131,7 @@
 // registers itself, RFC 7591), client_secret is its secret, taken like a
 // header's value (MCPServer.ResolveOAuth), and scopes replace the scopes
 // the server asks for. Such a server may not also set an Authorization
-// header. The cloud functions refuse it (File.RefuseLocalServers): they
+// header. The cloud functions refuse it (File.RefuseDaemonOnly): they
 // cannot show the user an authorization URL.
 //
 // A local server's command is a name looked up in PATH, an absolute path or
@@ -141,8 +141,10 @@
 // file or taken like a header's (MCPServer.ResolveEnv,
 // RAPServer.ResolveEnv; such values are redacted from the server's logged
 // standard error). Local servers, MCP and RAP, run only in the daemon
-// (File.RefuseLocalServers is for programs that cannot start processes). An agent file that starts programs or sends credentials is
-// as trusted as a script: run only agent files you trust.
+// (File.RefuseDaemonOnly is for programs that cannot start processes or
+// show a user an authorization URL). An agent file that starts programs
+// or sends credentials is as trusted as a script: run only agent files
+// you trust.
 //
 // # Errors
 //

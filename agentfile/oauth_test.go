@@ -58,17 +58,17 @@ func TestOAuthBlock(t *testing.T) {
 	}
 
 	// The functions refuse what only the daemon can do.
-	err = f.RefuseLocalServers()
+	err = f.RefuseDaemonOnly()
 	for _, want := range []string{
 		"authed.yaml:7:7: tools.mcp[0].oauth: MCP servers that need the user's authorization (oauth) run only in the daemon",
 		"authed.yaml:9:7: tools.mcp[1].oauth: MCP servers that need the user's authorization (oauth) run only in the daemon",
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, infinity.ErrInvalid) {
-			t.Errorf("RefuseLocalServers = %v, want %q", err, want)
+			t.Errorf("RefuseDaemonOnly = %v, want %q", err, want)
 		}
 	}
 	if err != nil && strings.Contains(err.Error(), "tools.mcp[2]") {
-		t.Errorf("RefuseLocalServers refuses a plain server: %v", err)
+		t.Errorf("RefuseDaemonOnly refuses a plain server: %v", err)
 	}
 }
 

@@ -334,13 +334,9 @@ func (s MCPServer) ResolveHeaders() (map[string]string, error) {
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(s.Headers)) {
 		v := s.Headers[name]
-		val, err := v.Resolve()
+		val, err := v.resolveSendable("header value")
 		if err != nil {
 			errs = append(errs, err)
-			continue
-		}
-		if strings.ContainsFunc(val, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) {
-			errs = append(errs, valueError{v.at.errorf("the value taken from %s is not a valid header value: it holds a line break or another control character", v.source())})
 			continue
 		}
 		out[name] = val
@@ -472,12 +468,12 @@ func expandHome(p string) (string, error) {
 	return filepath.Join(home, rest), nil
 }
 
-// RefuseLocalServers returns an error (an *Error per entry, joined) for
+// RefuseDaemonOnly returns an error (an *Error per entry, joined) for
 // every tools.rap and tools.mcp entry that only the daemon can serve, for
 // programs that cannot start processes or show a user an authorization
 // URL (the cloud functions): local servers (command), and MCP servers
 // that need the user's authorization (oauth); nil when there is none.
-func (f *File) RefuseLocalServers() error {
+func (f *File) RefuseDaemonOnly() error {
 	var errs []error
 	for _, s := range f.Tools.RAPServers {
 		if s.Local() {
@@ -633,14 +629,21 @@ func (s MCPServer) ResolveOAuth() (string, error) {
 	if s.OAuth == nil || s.OAuth.ClientSecret == nil {
 		return "", nil
 	}
-	v, err := s.OAuth.ClientSecret.Resolve()
+	return s.OAuth.ClientSecret.resolveSendable("client secret")
+}
+
+// resolveSendable is Resolve for a value sent in a request (what: a
+// "header value", a "client secret"): a line break or another control
+// character (a tab aside) is refused, naming where the value came from.
+func (v Value) resolveSendable(what string) (string, error) {
+	val, err := v.Resolve()
 	if err != nil {
 		return "", err
 	}
-	if strings.ContainsFunc(v, isControl) {
-		return "", valueError{s.OAuth.ClientSecret.at.errorf("the value taken from %s holds a control character", s.OAuth.ClientSecret.source())}
+	if strings.ContainsFunc(val, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) {
+		return "", valueError{v.at.errorf("the value taken from %s is not a valid %s: it holds a line break or another control character", v.source(), what)}
 	}
-	return v, nil
+	return val, nil
 }
 
 // rapServers checks the tools.rap entries.

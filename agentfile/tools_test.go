@@ -85,18 +85,18 @@ func TestTools(t *testing.T) {
 		local.Timeout.CallDuration() != 5*time.Minute || local.IdleDuration() != 15*time.Minute {
 		t.Errorf("mcp[2] = %+v", local)
 	}
-	err = f.RefuseLocalServers()
+	err = f.RefuseDaemonOnly()
 	for _, want := range []string{
 		"tooled.yaml:8:16: tools.rap[2].command: local RAP servers (command) run only in the daemon",
 		"tooled.yaml:10:16: tools.rap[3].command: local RAP servers (command) run only in the daemon",
 		"tooled.yaml:25:16: tools.mcp[2].command: local MCP servers (command) run only in the daemon",
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, infinity.ErrInvalid) {
-			t.Errorf("RefuseLocalServers = %v, want %q", err, want)
+			t.Errorf("RefuseDaemonOnly = %v, want %q", err, want)
 		}
 	}
-	if err := plainFile(t).RefuseLocalServers(); err != nil {
-		t.Errorf("RefuseLocalServers of a file without local servers = %v", err)
+	if err := plainFile(t).RefuseDaemonOnly(); err != nil {
+		t.Errorf("RefuseDaemonOnly of a file without local servers = %v", err)
 	}
 }
 

@@ -334,7 +334,7 @@ func loadAgent(ctx context.Context, cfg Config, ps agentfile.Providers) (actors.
 // the container lives.
 func tools(ctx context.Context, cfg Config, o Options, file *agentfile.File, a *actors.Agent) (actors.Notifier, ToolServers, error) {
 	var servers ToolServers
-	if err := file.RefuseLocalServers(); err != nil {
+	if err := file.RefuseDaemonOnly(); err != nil {
 		return nil, nil, fmt.Errorf("cloud: %w", err)
 	}
 	if len(file.Tools.MCP)+len(cfg.Tools.MCP) > 0 {
@@ -360,7 +360,7 @@ func tools(ctx context.Context, cfg Config, o Options, file *agentfile.File, a *
 // rapTools gives the agent its RAP toolsets and returns the notifier of
 // its servers (nil without any). The agent file's entries keep their
 // timeouts (local servers were refused before: tools calls
-// file.RefuseLocalServers).
+// file.RefuseDaemonOnly).
 func rapTools(cfg Config, o Options, file *agentfile.File, a *actors.Agent) (actors.Notifier, error) {
 	if len(file.Tools.RAP) == 0 {
 		return nil, nil

@@ -49,8 +49,8 @@ import (
 //     server URL, client id and scopes, shared by every agent that names
 //     the same; they are used again after a restart and refreshed when
 //     they expire (the refreshed ones kept). They are never logged, put in
-//     history or in an export. Delete a file to authorize that server
-//     again.
+//     history or in an export. Delete a file, and restart the daemon, to
+//     authorize that server again.
 const (
 	mcpOAuthDir = "mcp-oauth"
 	// MCPOAuthCallbackPath is where authorization servers send the
@@ -58,6 +58,10 @@ const (
 	// as its redirect URI.
 	MCPOAuthCallbackPath = "/oauth/mcp/callback"
 )
+
+// mcpAuthTimeout bounds each request to an MCP server's authorization
+// server.
+const mcpAuthTimeout = 30 * time.Second
 
 // errMCPAuthorization ends the slices of a thread whose agent has an MCP
 // server that waits for the user's authorization, before their model call.
@@ -204,8 +208,9 @@ func (m *mcpAuth) check(servers []*mcpAuthServer, thread, root infinity.ThreadID
 	for _, s := range servers {
 		// The state is read under m.mu, as changed reads the waiting
 		// threads: a change between the two would wake the others and not
-		// this thread (the authorizer calls OnChange on a goroutine of its
-		// own, so m.mu is never held across its lock).
+		// this thread. (State takes the authorizer's lock under m.mu; the
+		// authorizer never holds its lock while it takes m.mu, as it calls
+		// OnChange on a goroutine of its own.)
 		m.mu.Lock()
 		needs := s.a.State().NeedsUser()
 		stale := s.stale[root]

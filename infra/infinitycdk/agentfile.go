@@ -43,8 +43,8 @@ func readAgent(path, model string) (agentSpec, error) {
 	if err != nil {
 		return agentSpec{}, fmt.Errorf("AgentFile: %w", err)
 	}
-	if err := f.RefuseLocalServers(); err != nil {
-		return agentSpec{}, fmt.Errorf("AgentFile: %w", err) // the functions cannot start programs
+	if err := f.RefuseDaemonOnly(); err != nil {
+		return agentSpec{}, fmt.Errorf("AgentFile: %w", err) // the functions start no programs and show no one an authorization URL
 	}
 	spec := agentSpec{rap: len(f.Tools.RAP) > 0, mcp: len(f.Tools.MCP) > 0}
 	if path != "" {
