@@ -24,7 +24,7 @@ func TestAppliedText(t *testing.T) {
 	}
 	var items []infinity.Item
 	var applied []infinity.MessageID
-	for i := range 700 { // three pages: the first message is in the oldest
+	for i := range 700 { // 1,400 items: the first message is pages back
 		m := infinity.MessageID(fmt.Sprintf("m%d", i))
 		items = append(items, infinity.Item{ID: string(m), Kind: infinity.KindUser, Text: "text " + string(m), At: now},
 			infinity.Item{Kind: infinity.KindAssistant, Text: "ok", At: now})

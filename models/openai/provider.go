@@ -136,9 +136,9 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = DefaultBaseURL
 	}
-	u, err := url.Parse(cfg.BaseURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, invalidf("base URL %q is not an http(s) URL such as %s or http://localhost:11434/v1", cfg.BaseURL, DefaultBaseURL)
+	u, err := httpapi.ParseBaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, invalidf("base URL %v, such as %s or http://localhost:11434/v1", err, DefaultBaseURL)
 	}
 	official := strings.EqualFold(u.Hostname(), "api.openai.com")
 	if official && cfg.APIKey == "" {

@@ -83,12 +83,6 @@ func (c *Tools) Get(s *infinity.ToolSpec) ([]byte, error) {
 	return b, nil
 }
 
-// Len is how many encodings are kept.
-func (c *Tools) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n
-}
 
 // AddTo returns the JSON object body with the field `"name":[…]` added,
 // the array holding the encodings of specs (body must not have the field).
