@@ -190,6 +190,17 @@ func TestOAuthRefreshAndPreregistered(t *testing.T) {
 	if c := srv.Counts(); c.Authorizations != 2 {
 		t.Fatalf("counts %+v", c)
 	}
+
+	// The authorization server forgets the grant: the refresh is refused
+	// (invalid_grant), and the next connection asks the user again.
+	srv.Revoke()
+	time.Sleep(1100 * time.Millisecond)
+	if _, err := mcp.Connect(t.Context(), srv.URL, mcp.WithOAuth(b)); !errors.Is(err, mcp.ErrAuthorizationRequired) {
+		t.Fatalf("connect with a revoked grant: %v", err)
+	}
+	if st := b.State(); !st.NeedsUser() || st.URL == "" {
+		t.Fatalf("state after the revocation: %+v", st)
+	}
 }
 
 // A step-up (403 insufficient_scope) asks for the configured scopes and
