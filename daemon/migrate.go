@@ -611,19 +611,27 @@ func (d *Daemon) release(ctx context.Context, root infinity.ThreadID) {
 // rearm sends the inbox's waiting messages of the threads again (the
 // inbox keeps one of each: this arms their timers or delivers them).
 func (d *Daemon) rearm(ctx context.Context, tree []infinity.ThreadID) error {
-	waiting, err := d.store.Inbox().Waiting(ctx)
+	waiting, err := d.waitingOf(ctx, tree)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, q := range waiting {
-		if slices.Contains(tree, q.Message.GroupID) {
-			if err := d.sender.Send(ctx, q.Message, q.At); err != nil {
-				errs = append(errs, err)
-			}
+		if err := d.sender.Send(ctx, q.Message, q.At); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// waitingOf returns the inbox's waiting messages (timers among them) of
+// the threads of tree.
+func (d *Daemon) waitingOf(ctx context.Context, tree []infinity.ThreadID) ([]infinity.Queued, error) {
+	waiting, err := d.store.Inbox().Waiting(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(waiting, func(q infinity.Queued) bool { return !slices.Contains(tree, q.Message.GroupID) }), nil
 }
 
 // sessionDoc is the sessions document of one tree at rest, with its
@@ -636,14 +644,8 @@ func (d *Daemon) sessionDoc(ctx context.Context, root infinity.ThreadID, tree []
 	if len(s.Threads) != len(tree) {
 		return nil, fmt.Errorf("session %s changed while it was exported: %w", root, infinity.ErrConflict)
 	}
-	waiting, err := d.store.Inbox().Waiting(ctx)
-	if err != nil {
+	if s.Pending, err = d.waitingOf(ctx, tree); err != nil {
 		return nil, fmt.Errorf("session %s: waiting messages: %w", root, err)
-	}
-	for _, q := range waiting {
-		if slices.Contains(tree, q.Message.GroupID) {
-			s.Pending = append(s.Pending, q)
-		}
 	}
 	return &Sessions{Format: SessionsFormat, Version: SessionsVersion, ExportedAt: time.Now().UTC(), Agents: agents, Sessions: []Session{s}}, nil
 }
@@ -668,17 +670,11 @@ func (d *Daemon) unchanged(ctx context.Context, root infinity.ThreadID, doc *Ses
 			return changed
 		}
 	}
-	waiting, err := d.store.Inbox().Waiting(ctx)
+	waiting, err := d.waitingOf(ctx, tree)
 	if err != nil {
 		return fmt.Errorf("session %s: waiting messages: %w", root, err)
 	}
-	n := 0
-	for _, q := range waiting {
-		if slices.Contains(tree, q.Message.GroupID) {
-			n++
-		}
-	}
-	if n != len(s.Pending) {
+	if len(waiting) != len(s.Pending) {
 		return changed
 	}
 	return nil
