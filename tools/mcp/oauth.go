@@ -20,9 +20,12 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// DefaultAuthorizationExpiry is how long an authorization URL stays valid
-// (OAuthConfig.Expiry): the redirect must come back within it.
+// DefaultAuthorizationExpiry is how long an authorization URL stays valid:
+// the redirect must come back within it.
 const DefaultAuthorizationExpiry = 30 * time.Minute
+
+// clientName is the client's name in a dynamic registration.
+const clientName = "infinity"
 
 // Errors of the authorization flow.
 var (
@@ -63,17 +66,11 @@ type OAuthConfig struct {
 	// RedirectURL is where the authorization server sends the user's
 	// browser back (Complete must then be called with its query).
 	RedirectURL string
-	// ClientName is the client's name in a dynamic registration (default
-	// "infinity").
-	ClientName string
 	// Store keeps the tokens (and what refreshing them needs); required.
 	Store TokenStore
 	// HTTPClient sends discovery, registration and token requests
 	// (default a client with a 30 s timeout).
 	HTTPClient *http.Client
-	// Expiry bounds how long an authorization URL waits for its redirect
-	// (default DefaultAuthorizationExpiry).
-	Expiry time.Duration
 	// OnChange, when set, is called (on its own goroutine) after the
 	// state changed: an authorization URL is ready, tokens were obtained,
 	// or an authorization failed.
@@ -181,14 +178,8 @@ func NewAuthorizer(cfg OAuthConfig) (*Authorizer, error) {
 	if cfg.Name == "" {
 		cfg.Name = cfg.Server
 	}
-	if cfg.ClientName == "" {
-		cfg.ClientName = "infinity"
-	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
-	}
-	if cfg.Expiry <= 0 {
-		cfg.Expiry = DefaultAuthorizationExpiry
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -210,7 +201,7 @@ func NewAuthorizer(cfg OAuthConfig) (*Authorizer, error) {
 		hc.PreregisteredClient = pre
 	} else {
 		hc.DynamicClientRegistrationConfig = &auth.DynamicClientRegistrationConfig{Metadata: &oauthex.ClientRegistrationMetadata{
-			RedirectURIs: []string{cfg.RedirectURL}, ClientName: cfg.ClientName, TokenEndpointAuthMethod: "none",
+			RedirectURIs: []string{cfg.RedirectURL}, ClientName: clientName, TokenEndpointAuthMethod: "none",
 			GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"},
 		}}
 	}
@@ -377,7 +368,7 @@ func (a *Authorizer) start(u *url.URL, status int, hdr http.Header, stepUp strin
 	target := *u
 	req := &http.Request{Method: http.MethodPost, URL: &target, Header: http.Header{}}
 	resp := &http.Response{StatusCode: status, Header: hdr, Body: io.NopCloser(strings.NewReader(""))}
-	ctx, cancel := context.WithTimeout(context.WithValue(a.ctx, flowKey{}, f), a.cfg.Expiry)
+	ctx, cancel := context.WithTimeout(context.WithValue(a.ctx, flowKey{}, f), DefaultAuthorizationExpiry)
 	go func() {
 		defer cancel()
 		err := a.h.Authorize(ctx, req, resp)
@@ -438,7 +429,7 @@ func (a *Authorizer) fetch(ctx context.Context, args *auth.AuthorizationArgs) (*
 		return &auth.AuthorizationResult{Code: cb.code, State: cb.state, Iss: cb.iss}, nil
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, fmt.Errorf("its URL was not used within %s", a.cfg.Expiry)
+			return nil, fmt.Errorf("its URL was not used within %s", DefaultAuthorizationExpiry)
 		}
 		return nil, ctx.Err()
 	}
