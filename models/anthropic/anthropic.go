@@ -367,17 +367,11 @@ func jsonObject(b []byte) bool {
 // requestError classifies an error of the request, after retries
 // retries: API errors by status, connection errors as retryable.
 func (p *Provider) requestError(ctx context.Context, retries int, err error) error {
-	if cerr := ctx.Err(); cerr != nil {
-		return cerr
+	ans, err := httpapi.Failure(ctx, "anthropic", p.baseURL, err)
+	if ans == nil {
+		return err
 	}
-	var ans *httpapi.Answer
-	if errors.As(err, &ans) {
-		return statusError(ans, retries)
-	}
-	if errors.Is(err, httpapi.ErrCrossOrigin) {
-		return fmt.Errorf("anthropic: %s redirected the request to another origin, which would get the key: use the address it redirects to as the base URL: %w", p.baseURL, err)
-	}
-	return fmt.Errorf("anthropic: connection to %s failed: %w: %w", p.baseURL, err, infinity.ErrRetryable)
+	return statusError(ans, retries)
 }
 
 // eventError classifies an error event in a stream that had started:

@@ -150,15 +150,9 @@ func (p *Provider) send(ctx context.Context, model string, body []byte) (*http.R
 // requestError classifies an error from before the stream started, after
 // retries retries.
 func (p *Provider) requestError(ctx context.Context, model string, retries int, err error) error {
-	if cerr := ctx.Err(); cerr != nil {
-		return cerr
-	}
-	var ans *httpapi.Answer
-	if !errors.As(err, &ans) {
-		if errors.Is(err, httpapi.ErrCrossOrigin) {
-			return fmt.Errorf("openai: %s redirected the request to another origin, which would get the key: use the address it redirects to as the base URL: %w", p.baseURL, err)
-		}
-		return fmt.Errorf("openai: cannot reach %s: %w: %w", p.baseURL, err, infinity.ErrRetryable)
+	ans, err := httpapi.Failure(ctx, "openai", p.baseURL, err)
+	if ans == nil {
+		return err
 	}
 	apiErr := errorOf(ans)
 	err = apiErr

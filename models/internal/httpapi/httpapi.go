@@ -156,6 +156,24 @@ func shouldRetry(ans *Answer, err error) bool {
 	return RetryableStatus(ans.StatusCode)
 }
 
+// Failure sorts an error of Client.Post for provider (its name in errors)
+// posting to base: the context's error once it ended; a redirect refused
+// (ErrCrossOrigin) or a connection that failed (ErrRetryable), said in
+// words; else the server's answer, for the provider to classify by its
+// status and body (ans non-nil, err nil).
+func Failure(ctx context.Context, provider, base string, err error) (ans *Answer, _ error) {
+	if cerr := ctx.Err(); cerr != nil {
+		return nil, cerr
+	}
+	if errors.As(err, &ans) {
+		return ans, nil
+	}
+	if errors.Is(err, ErrCrossOrigin) {
+		return nil, fmt.Errorf("%s: %s redirected the request to another origin, which would get the key: use the address it redirects to as the base URL: %w", provider, base, err)
+	}
+	return nil, fmt.Errorf("%s: cannot reach %s: %w: %w", provider, base, err, infinity.ErrRetryable)
+}
+
 // RetryableStatus reports the statuses worth another attempt: 408, 409,
 // 429 and 5xx (Anthropic's 529 "overloaded" among them).
 func RetryableStatus(code int) bool {
