@@ -83,7 +83,6 @@ func (c *Tools) Get(s *infinity.ToolSpec) ([]byte, error) {
 	return b, nil
 }
 
-
 // AddTo returns the JSON object body with the field `"name":[…]` added,
 // the array holding the encodings of specs (body must not have the field).
 func (c *Tools) AddTo(body []byte, name string, specs []infinity.ToolSpec) ([]byte, error) {
